@@ -1,0 +1,180 @@
+/**
+ * The event wiring of Sluice as plain data: which resources exist, which function each trigger invokes, with
+ * which batch options, and which resources each function is linked to.
+ *
+ * This file is the ONE source of truth read by both `infra/*.ts` (SST v4, deployed stacks) and
+ * `packages/local` (the local cloud). It imports nothing, so both sides can read it without pulling in SST or
+ * the AWS SDK. `test/infra/wiring.test.ts` fails if the deployed stacks and this data diverge.
+ */
+
+/** S3 buckets (SST component names). */
+export const buckets = {
+  /** Landing zone: files pushed in, delete requests, reports. */
+  Inbox: { versioning: false },
+  /** The data lake the file mover files into. Versioned so that deletes are recoverable until purged. */
+  Lake: { versioning: true },
+  /** AWS DMS output (full-load and change files). */
+  CdcRaw: { versioning: false },
+  /** Curated current-state tables (Parquet) merged from CdcRaw. */
+  Curated: { versioning: false },
+} as const satisfies Record<string, BucketSpec>;
+
+/** SNS topics. */
+export const topics = {
+  /** Every pipeline reports what it did (and what it refused) here. */
+  Audit: {},
+  /** Anomaly alerts (e-mail subscribers on AWS). */
+  Alerts: {},
+} as const satisfies Record<string, TopicSpec>;
+
+/** Kinesis data streams. */
+export const streams = {
+  /** Clickstream events: see `docs` in README ("Clickstream event"). */
+  Clickstream: { shardCount: 2 },
+} as const satisfies Record<string, StreamSpec>;
+
+/** DynamoDB tables. */
+export const tables = {
+  Catalog: { hashKey: "productId" },
+  InferenceRequests: { hashKey: "requestId", stream: "new-image" },
+} as const satisfies Record<string, TableSpec>;
+
+/** Stream batch defaults: report partial failures, bisect, bounded retries, then the dead-letter queue. */
+const streamDefaults = {
+  batchSize: 100,
+  maximumBatchingWindowInSeconds: 1,
+  startingPosition: "TRIM_HORIZON",
+  bisectBatchOnFunctionError: true,
+  maximumRetryAttempts: 3,
+  maximumRecordAgeInSeconds: 3600,
+  reportBatchItemFailures: true,
+} as const satisfies StreamBatchOptions;
+
+/** Async invocation defaults (S3 and SNS triggers): AWS's two retries, then the on-failure destination. */
+const asyncDefaults = {
+  maximumRetryAttempts: 2,
+  maximumEventAgeInSeconds: 21600,
+} as const satisfies AsyncInvokeOptions;
+
+/**
+ * Lambda functions. `handler` is `<path from repo root without extension>.<export>`, exactly what SST's
+ * `sst.aws.Function` `handler` takes. Every function gets an SQS dead-letter queue named `<Function>Dlq` as its
+ * on-failure destination (async invocations and stream mappings alike) and an alarm on it.
+ */
+export const functions = {
+  SnsLogger: {
+    description: "Logs every message on the system's topics as one structured, redacted JSON record",
+    handler: "functions/sns-logger/index.handler",
+    timeout: 10,
+    memory: 256,
+    links: [],
+    environment: {
+      POWERTOOLS_SERVICE_NAME: "sns-logger",
+      POWERTOOLS_METRICS_NAMESPACE: "Sluice",
+    },
+    async: asyncDefaults,
+    triggers: [
+      { kind: "sns", topic: "Audit" },
+      { kind: "sns", topic: "Alerts" },
+    ],
+  },
+} as const satisfies Record<string, FunctionSpec>;
+
+export { asyncDefaults, streamDefaults };
+
+/** The dead-letter (on-failure) queue name of a function. */
+export function deadLetterQueueOf(functionName: string): string {
+  return `${functionName}Dlq`;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Types
+
+export type BucketName = keyof typeof buckets;
+export type TopicName = keyof typeof topics;
+export type StreamName = keyof typeof streams;
+export type TableName = keyof typeof tables;
+export type FunctionName = keyof typeof functions;
+export type ResourceName = BucketName | TopicName | StreamName | TableName;
+
+export interface BucketSpec {
+  versioning: boolean;
+}
+// biome-ignore lint/complexity/noBannedTypes: topics have no options yet; the type keeps the shape extensible
+export type TopicSpec = {};
+export interface StreamSpec {
+  shardCount: number;
+}
+export interface TableSpec {
+  hashKey: string;
+  rangeKey?: string;
+  /** DynamoDB stream view type; absent means no stream. */
+  stream?: "new-image" | "old-image" | "new-and-old-images" | "keys-only";
+}
+
+export type S3EventName =
+  | "s3:ObjectCreated:*"
+  | "s3:ObjectCreated:Put"
+  | "s3:ObjectCreated:Post"
+  | "s3:ObjectCreated:Copy"
+  | "s3:ObjectCreated:CompleteMultipartUpload"
+  | "s3:ObjectRemoved:*"
+  | "s3:ObjectRemoved:Delete"
+  | "s3:ObjectRemoved:DeleteMarkerCreated";
+
+/** Options of a Kinesis or DynamoDB stream event-source mapping (AWS names and meanings). */
+export interface StreamBatchOptions {
+  batchSize: number;
+  maximumBatchingWindowInSeconds: number;
+  startingPosition: "TRIM_HORIZON" | "LATEST";
+  bisectBatchOnFunctionError: boolean;
+  /** -1 means retry until the record expires. */
+  maximumRetryAttempts: number;
+  /** -1 means never expire (up to the stream's retention). */
+  maximumRecordAgeInSeconds: number;
+  /** `FunctionResponseTypes: ["ReportBatchItemFailures"]`. */
+  reportBatchItemFailures: boolean;
+  /** Tumbling window in seconds (1-900); absent means no window. */
+  tumblingWindowInSeconds?: number;
+  parallelizationFactor?: number;
+}
+
+/** Lambda asynchronous invocation configuration (S3 and SNS triggers). */
+export interface AsyncInvokeOptions {
+  maximumRetryAttempts: 0 | 1 | 2;
+  maximumEventAgeInSeconds: number;
+}
+
+export type Trigger =
+  | {
+      kind: "s3";
+      bucket: BucketName;
+      events: readonly S3EventName[];
+      filterPrefix?: string;
+      filterSuffix?: string;
+    }
+  | {
+      kind: "sns";
+      topic: TopicName;
+      /** SNS subscription filter policy. */
+      filterPolicy?: Record<string, unknown>;
+      filterPolicyScope?: "MessageAttributes" | "MessageBody";
+    }
+  | { kind: "kinesis"; stream: StreamName; batch: StreamBatchOptions }
+  | { kind: "dynamodb"; table: TableName; batch: StreamBatchOptions };
+
+export interface FunctionSpec {
+  description: string;
+  /** `<path from repo root without extension>.<export>` */
+  handler: string;
+  /** Seconds. */
+  timeout: number;
+  /** MB. */
+  memory: number;
+  /** Resources the function reads through `Resource.<Name>` (and is granted access to). */
+  links: readonly ResourceName[];
+  environment?: Readonly<Record<string, string>>;
+  /** Async invocation config; required when the function has S3 or SNS triggers. */
+  async?: AsyncInvokeOptions;
+  triggers: readonly Trigger[];
+}
