@@ -1,0 +1,331 @@
+/**
+ * The local cloud: starts the emulators, creates every resource of the wiring, and runs the event-source
+ * runtime (S3 notifications, SNS subscriptions, Kinesis and DynamoDB stream mappings) that invokes the
+ * handlers in `functions/` the way AWS does. `pnpm local` is a thin CLI over `startLocalCloud`.
+ */
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { KinesisClient } from "@aws-sdk/client-kinesis";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SNSClient } from "@aws-sdk/client-sns";
+import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { startFauxqs } from "fauxqs";
+import { repoRoot } from "./paths.ts";
+import * as wiring from "../../../infra/wiring.ts";
+import { deadLetterQueueOf } from "../../../infra/wiring.ts";
+import { ensureDynamoDbLocal, startDynamoDbLocal } from "./emulators/dynamodb-local.ts";
+import { startKinesalite } from "./emulators/kinesalite.ts";
+import { freePort } from "./emulators/ports.ts";
+import { type ModelContainer, startSageMakerRuntime } from "./emulators/sagemaker-runtime.ts";
+import { type Clients, type CreatedResources, createResources, type WiringResources } from "./resources.ts";
+import { createAsyncInvoker } from "./runtime/async-invoke.ts";
+import { createFunctionHost, type FunctionHost } from "./runtime/function-host.ts";
+import type { DeadLetterSink } from "./runtime/types.ts";
+import { eventMatches, keyMatches, s3EventRecord } from "./sources/s3-events.ts";
+import { startS3Gateway } from "./sources/s3-gateway.ts";
+import { startSnsSubscription } from "./sources/sns-subscription.ts";
+import { startStreamMapping } from "./sources/stream-mapping.ts";
+
+export { repoRoot };
+
+export const REGION = "us-east-1";
+export const ACCOUNT_ID = "000000000000";
+export const APP = { name: "sluice", stage: "local" };
+
+/** Default ports, one per emulator, from `basePort` up: SNS+SQS, S3, DynamoDB, Kinesis, SageMaker runtime. */
+export const DEFAULT_BASE_PORT = 4566;
+
+/** Model containers served behind the SageMaker runtime endpoint, by endpoint name. */
+export const defaultModels: readonly ModelContainer[] = [
+  { endpointName: "sluice-echo", entry: path.join(repoRoot, "packages/local/src/models/echo-model.ts") },
+];
+
+export interface LocalCloudOptions {
+  /** First of five consecutive ports; `0` picks free ports (tests). Default 4566. */
+  basePort?: number;
+  /** Where `local.env` and `logs/` go. Default `<repo>/.sluice`. */
+  stateDir?: string;
+  /** The wiring to run; default `infra/wiring.ts`. Tests pass their own with fixture handlers. */
+  wiring?: WiringResources;
+  models?: readonly ModelContainer[];
+  /** Async retry delays (ms) of S3/SNS invocations; AWS waits about 1 and 2 minutes. Default 1 s and 2 s. */
+  asyncRetryDelaysMs?: readonly number[];
+  /** Called with each function log line (the CLI prints them). */
+  onLog?: (functionName: string, line: string) => void;
+  /** Write `<stateDir>/local.env`. Default true. */
+  writeEnvFile?: boolean;
+}
+
+export interface LocalCloud {
+  endpoints: {
+    s3: string;
+    sns: string;
+    sqs: string;
+    dynamodb: string;
+    dynamodbStreams: string;
+    kinesis: string;
+    sagemakerRuntime: string;
+  };
+  resources: CreatedResources;
+  /** The environment a client needs (what `local.env` holds). */
+  env: Record<string, string>;
+  envFile?: string;
+  logDir: string;
+  host: FunctionHost;
+  /** Resolves when every event produced so far has been delivered and handled (or dead-lettered). */
+  idle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function clientConfig(endpoint: string) {
+  return { region: REGION, endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } };
+}
+
+export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
+  const spec = options.wiring ?? wiring;
+  const stateDir = options.stateDir ?? path.join(repoRoot, ".sluice");
+  const logDir = path.join(stateDir, "logs");
+  mkdirSync(logDir, { recursive: true });
+  const base = options.basePort ?? DEFAULT_BASE_PORT;
+  const port = (offset: number) => (base === 0 ? freePort() : Promise.resolve(base + offset));
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+  };
+
+  try {
+    const [jarDir, fauxqsPort, s3Port, dynamoPort, kinesisPort, sagemakerPort] = await Promise.all([
+      ensureDynamoDbLocal(),
+      port(0),
+      port(1),
+      port(2),
+      port(3),
+      port(4),
+    ]);
+    void jarDir;
+
+    let onChange: (change: import("./sources/s3-events.ts").ObjectChange) => void = () => {};
+    const [fauxqs, dynamo, kinesis, sagemaker] = await Promise.all([
+      startFauxqs({ port: fauxqsPort, logger: false, host: "127.0.0.1" }),
+      startDynamoDbLocal({ port: dynamoPort }),
+      startKinesalite({ port: kinesisPort }),
+      startSageMakerRuntime({
+        containers: options.models ?? defaultModels,
+        port: sagemakerPort,
+        cwd: repoRoot,
+        accountId: ACCOUNT_ID,
+        region: REGION,
+      }),
+    ]);
+    stops.push(() => fauxqs.stop(), () => dynamo.stop(), () => kinesis.stop(), () => sagemaker.stop());
+    const snsEndpoint = `http://127.0.0.1:${fauxqs.port}`;
+    const gateway = await startS3Gateway({ upstream: snsEndpoint, port: s3Port, onChange: (c) => onChange(c) });
+    stops.push(() => gateway.stop());
+
+    const endpoints = {
+      s3: gateway.endpoint,
+      sns: snsEndpoint,
+      sqs: snsEndpoint,
+      dynamodb: dynamo.endpoint,
+      dynamodbStreams: dynamo.endpoint,
+      kinesis: kinesis.endpoint,
+      sagemakerRuntime: sagemaker.endpoint,
+    };
+    const clients: Clients = {
+      s3: new S3Client({ ...clientConfig(endpoints.s3), forcePathStyle: true }),
+      sns: new SNSClient(clientConfig(endpoints.sns)),
+      sqs: new SQSClient(clientConfig(endpoints.sqs)),
+      kinesis: new KinesisClient({ ...clientConfig(endpoints.kinesis), requestHandler: new NodeHttpHandler() }),
+      dynamodb: new DynamoDBClient(clientConfig(endpoints.dynamodb)),
+    };
+    const prefix = `${APP.name}-${APP.stage}-`;
+    const resources = await createResources(spec, clients, prefix);
+
+    const env: Record<string, string> = {
+      AWS_REGION: REGION,
+      AWS_DEFAULT_REGION: REGION,
+      AWS_ACCESS_KEY_ID: "local",
+      AWS_SECRET_ACCESS_KEY: "local",
+      AWS_ENDPOINT_URL_S3: endpoints.s3,
+      AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+      AWS_ENDPOINT_URL_DYNAMODB_STREAMS: endpoints.dynamodbStreams,
+      AWS_ENDPOINT_URL_KINESIS: endpoints.kinesis,
+      AWS_ENDPOINT_URL_SNS: endpoints.sns,
+      AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+      AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: endpoints.sagemakerRuntime,
+      SST_RESOURCE_App: JSON.stringify(APP),
+    };
+    for (const [name, value] of Object.entries(resources.links)) env[`SST_RESOURCE_${name}`] = value;
+
+    const host = createFunctionHost({
+      repoRoot,
+      functions: spec.functions,
+      baseEnv: {
+        AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID as string,
+        AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY as string,
+        AWS_ENDPOINT_URL_S3: endpoints.s3,
+        AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+        AWS_ENDPOINT_URL_DYNAMODB_STREAMS: endpoints.dynamodbStreams,
+        AWS_ENDPOINT_URL_KINESIS: endpoints.kinesis,
+        AWS_ENDPOINT_URL_SNS: endpoints.sns,
+        AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+        AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: endpoints.sagemakerRuntime,
+        SST_RESOURCE_App: JSON.stringify(APP),
+      },
+      resourceLinks: resources.links,
+      logDir,
+      region: REGION,
+      accountId: ACCOUNT_ID,
+      onLog: options.onLog,
+    });
+    stops.push(() => host.stop());
+
+    const deadLetter: DeadLetterSink = {
+      async send(queueName, body) {
+        const url = resources.queues[queueName];
+        if (!url) throw new Error(`no dead-letter queue named ${queueName}`);
+        await clients.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: JSON.stringify(body) }));
+      },
+    };
+    const asyncInvoker = createAsyncInvoker({
+      invoker: host,
+      deadLetter,
+      retryDelaysMs: options.asyncRetryDelaysMs,
+    });
+    stops.push(async () => asyncInvoker.stop());
+
+    const idlers: Array<() => Promise<void>> = [() => asyncInvoker.idle()];
+    const s3Notifications: Array<{
+      bucket: string;
+      functionName: string;
+      events: readonly wiring.S3EventName[];
+      filterPrefix?: string;
+      filterSuffix?: string;
+      configurationId: string;
+    }> = [];
+
+    for (const [functionName, fn] of Object.entries(spec.functions)) {
+      const asyncConfig = {
+        maximumRetryAttempts: fn.async?.maximumRetryAttempts ?? 2,
+        maximumEventAgeInSeconds: fn.async?.maximumEventAgeInSeconds ?? 21600,
+        onFailure: deadLetterQueueOf(functionName),
+      } as const;
+      for (const trigger of fn.triggers) {
+        switch (trigger.kind) {
+          case "s3": {
+            const bucket = resources.buckets[trigger.bucket];
+            if (!bucket) throw new Error(`${functionName}: unknown bucket ${trigger.bucket}`);
+            s3Notifications.push({
+              bucket,
+              functionName,
+              events: trigger.events,
+              filterPrefix: trigger.filterPrefix,
+              filterSuffix: trigger.filterSuffix,
+              configurationId: `${functionName}-${trigger.bucket}`,
+            });
+            break;
+          }
+          case "sns": {
+            const topicArn = resources.topics[trigger.topic];
+            if (!topicArn) throw new Error(`${functionName}: unknown topic ${trigger.topic}`);
+            const subscription = await startSnsSubscription({
+              sns: clients.sns,
+              sqs: clients.sqs,
+              topicArn,
+              functionName,
+              filterPolicy: trigger.filterPolicy,
+              filterPolicyScope: trigger.filterPolicyScope,
+              asyncInvoker,
+              asyncConfig,
+              queuePrefix: `${prefix}sns-`,
+            });
+            stops.push(() => subscription.stop());
+            idlers.push(() => subscription.idle());
+            break;
+          }
+          case "kinesis":
+          case "dynamodb": {
+            const mapping = await startStreamMapping({
+              kind: trigger.kind,
+              source: trigger.kind === "kinesis" ? resources.streams[trigger.stream] : resources.tables[trigger.table],
+              functionName,
+              batch: trigger.batch,
+              invoker: host,
+              deadLetter,
+              dlqName: deadLetterQueueOf(functionName),
+              kinesisEndpoint: endpoints.kinesis,
+              dynamodbEndpoint: endpoints.dynamodb,
+              region: REGION,
+              accountId: ACCOUNT_ID,
+            });
+            stops.push(() => mapping.stop());
+            idlers.push(() => mapping.idle());
+            break;
+          }
+        }
+      }
+    }
+
+    onChange = (change) => {
+      for (const n of s3Notifications) {
+        if (n.bucket !== change.bucket) continue;
+        if (!eventMatches(n.events, change.eventName) || !keyMatches(change.key, n.filterPrefix, n.filterSuffix)) continue;
+        const record = s3EventRecord(change, { region: REGION, configurationId: n.configurationId });
+        asyncInvoker.invokeAsync(
+          n.functionName,
+          { Records: [record] },
+          {
+            maximumRetryAttempts: spec.functions[n.functionName]?.async?.maximumRetryAttempts ?? 2,
+            maximumEventAgeInSeconds: spec.functions[n.functionName]?.async?.maximumEventAgeInSeconds ?? 21600,
+            onFailure: deadLetterQueueOf(n.functionName),
+          },
+        );
+      }
+    };
+
+    let envFile: string | undefined;
+    if (options.writeEnvFile ?? true) {
+      envFile = path.join(stateDir, "local.env");
+      writeEnvFile(envFile, env);
+      const written = envFile;
+      stops.unshift(async () => rmSync(written, { force: true }));
+    }
+
+    return {
+      endpoints,
+      resources,
+      env,
+      envFile,
+      logDir,
+      host,
+      async idle() {
+        // Two rounds: an invocation can produce events for another source (e.g. a handler publishing to SNS).
+        for (let round = 0; round < 2; round++) {
+          for (const idle of idlers) await idle();
+        }
+      },
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/** Shell-quotes a value for a `KEY='value'` line. */
+function quote(value: string): string {
+  return `'${value.replaceAll("'", `'"'"'`)}'`;
+}
+
+/** Writes the env file atomically (written last: its presence means the local cloud is ready). */
+export function writeEnvFile(file: string, env: Record<string, string>): void {
+  const lines = [
+    "# Sluice local cloud: `set -a; source .sluice/local.env; set +a` (or `source` it: every line is exported).",
+    ...Object.entries(env).map(([key, value]) => `export ${key}=${quote(value)}`),
+  ];
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${lines.join("\n")}\n`);
+  renameSync(tmp, file);
+}

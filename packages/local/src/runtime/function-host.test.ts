@@ -1,0 +1,106 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { FunctionSpec } from "../../../../infra/wiring.ts";
+import { repoRoot } from "../paths.ts";
+import { createFunctionHost, type FunctionHost } from "./function-host.ts";
+
+const fixture = (exportName: string, extra: Partial<FunctionSpec> = {}): FunctionSpec => ({
+  description: exportName,
+  handler: `test/fixtures/functions/behaviours.${exportName}`,
+  timeout: 2,
+  memory: 128,
+  links: [],
+  triggers: [],
+  ...extra,
+});
+
+describe("function host", () => {
+  let host: FunctionHost;
+  let logDir: string;
+
+  beforeAll(() => {
+    logDir = mkdtempSync(path.join(tmpdir(), "sluice-host-"));
+    host = createFunctionHost({
+      repoRoot,
+      functions: {
+        Echo: fixture("echo"),
+        Links: fixture("links", { links: ["Inbox"] }),
+        Unlinked: fixture("links"),
+        Fail: fixture("fail"),
+        Slow: fixture("slow", { timeout: 1 }),
+        Crash: fixture("crash"),
+      },
+      baseEnv: { SST_RESOURCE_App: JSON.stringify({ name: "sluice", stage: "test" }) },
+      resourceLinks: {
+        Inbox: JSON.stringify({ name: "inbox-bucket", type: "sst.aws.Bucket" }),
+        Lake: JSON.stringify({ name: "lake-bucket", type: "sst.aws.Bucket" }),
+      },
+      logDir,
+      region: "us-east-1",
+      accountId: "000000000000",
+    });
+  });
+  afterAll(() => host.stop());
+
+  it("invokes the handler with the event and a Lambda context, and returns its result", async () => {
+    const result = await host.invoke("Echo", { hello: "world" });
+    expect(result.status).toBe("ok");
+    expect(result.payload).toMatchObject({ event: { hello: "world" }, functionName: "Echo", requestId: result.requestId });
+  });
+
+  it("writes what the handler prints, and platform records, to <logDir>/<Function>.log", async () => {
+    const { requestId } = await host.invoke("Echo", { n: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const lines = readFileSync(path.join(logDir, "Echo.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(lines).toContainEqual(expect.objectContaining({ type: "platform.start", record: expect.objectContaining({ requestId }) }));
+    expect(lines).toContainEqual({ level: "INFO", message: "echo", requestId });
+    expect(lines).toContainEqual(expect.objectContaining({ type: "platform.report", record: expect.objectContaining({ requestId, status: "success" }) }));
+  });
+
+  it("gives a function exactly its own links through `Resource`, and no others", async () => {
+    const linked = await host.invoke("Links", {});
+    expect(linked.payload).toEqual({
+      inbox: "inbox-bucket",
+      linked: ["App", "Inbox"],
+      app: { name: "sluice", stage: "test" },
+      env: ["SST_RESOURCE_App", "SST_RESOURCE_Inbox"],
+    });
+    const unlinked = await host.invoke("Unlinked", {});
+    // The value crosses the process boundary as JSON, as a Lambda response does: `inbox` is absent.
+    expect(unlinked.payload).toEqual({
+      linked: ["App"],
+      app: { name: "sluice", stage: "test" },
+      env: ["SST_RESOURCE_App"],
+    });
+  });
+
+  it("reports a thrown error as the runtime does", async () => {
+    const result = await host.invoke("Fail", {});
+    expect(result.status).toBe("error");
+    expect(result.error).toMatchObject({ errorType: "TypeError", errorMessage: "bad input" });
+  });
+
+  it("stops an invocation at the function's timeout, and the next one gets a fresh sandbox", async () => {
+    const result = await host.invoke("Slow", { ms: 5000 });
+    expect(result.status).toBe("timeout");
+    expect(result.error?.errorMessage).toMatch(/Task timed out after 1\.00 seconds/);
+    expect(result.durationMs).toBeLessThan(3000);
+    const next = await host.invoke("Slow", { ms: 10 });
+    expect(next).toMatchObject({ status: "ok", payload: "late" });
+  });
+
+  it("reports a process exit as Runtime.ExitError and recovers", async () => {
+    const result = await host.invoke("Crash", {});
+    expect(result.status).toBe("error");
+    expect(result.error).toMatchObject({ errorType: "Runtime.ExitError" });
+    expect(result.error?.errorMessage).toMatch(/exit status 3/);
+  });
+
+  it("runs concurrent invocations in separate sandboxes", async () => {
+    const results = await Promise.all([1, 2, 3, 4].map((n) => host.invoke("Echo", { n })));
+    expect(results.map((r) => r.status)).toEqual(["ok", "ok", "ok", "ok"]);
+    expect(new Set(results.map((r) => r.requestId)).size).toBe(4);
+  });
+});

@@ -1,0 +1,321 @@
+/**
+ * The function host: runs each function's handler in its own worker processes ("execution environments"),
+ * with the function's configured timeout, memory setting, environment and links, and writes everything the
+ * handler prints to `.sluice/logs/<FunctionName>.log` (what CloudWatch Logs would hold).
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { FunctionSpec } from "../../../../infra/wiring.ts";
+import type { InvokeResult, Invoker } from "./types.ts";
+import type { InvokeMessage, WorkerReply } from "./worker.ts";
+
+const workerFile = fileURLToPath(new URL("./worker.ts", import.meta.url));
+
+export interface FunctionHostOptions {
+  /** Repository root: handler paths in the wiring are relative to it. */
+  repoRoot: string;
+  functions: Readonly<Record<string, FunctionSpec>>;
+  /** Environment given to every function (region, credentials, endpoints, `SST_RESOURCE_App`). */
+  baseEnv: Readonly<Record<string, string>>;
+  /** `SST_RESOURCE_<Name>` value (JSON) of every resource a function may be linked to, by resource name. */
+  resourceLinks: Readonly<Record<string, string>>;
+  /** Directory of the per-function log files. */
+  logDir: string;
+  region: string;
+  accountId: string;
+  /** Concurrent execution environments per function (Lambda's reserved concurrency). Default 4. */
+  maxConcurrency?: number;
+  /** Copies each log line to this callback too (e.g. the `pnpm local` console). */
+  onLog?: (functionName: string, line: string) => void;
+}
+
+interface Sandbox {
+  child: ChildProcess;
+  ready: Promise<void>;
+  busy: boolean;
+  dead: boolean;
+}
+
+interface Pending {
+  resolve: (value: WorkerReply & { type: "result" }) => void;
+  reject: (err: Error) => void;
+}
+
+/** A function's pool of sandboxes, with a queue of invocations waiting for one. */
+class FunctionPool {
+  private readonly sandboxes = new Set<Sandbox>();
+  private readonly waiting: Array<(sandbox: Sandbox) => void> = [];
+  private readonly pending = new Map<ChildProcess, Pending>();
+  private readonly log: WriteStream;
+
+  constructor(
+    readonly name: string,
+    private readonly spec: FunctionSpec,
+    private readonly env: Record<string, string>,
+    private readonly options: FunctionHostOptions,
+  ) {
+    mkdirSync(options.logDir, { recursive: true });
+    this.log = createWriteStream(path.join(options.logDir, `${name}.log`), { flags: "a" });
+  }
+
+  async invoke(event: unknown): Promise<InvokeResult> {
+    const requestId = randomUUID();
+    const sandbox = await this.acquire();
+    const started = Date.now();
+    const timeoutMs = this.spec.timeout * 1000;
+    this.writeLog(JSON.stringify({ time: new Date(started).toISOString(), type: "platform.start", record: { requestId, version: "$LATEST" } }));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await sandbox.ready;
+      const reply = await new Promise<WorkerReply & { type: "result" }>((resolve, reject) => {
+        this.pending.set(sandbox.child, { resolve, reject });
+        timer = setTimeout(() => reject(new TimeoutError()), timeoutMs);
+        const message: InvokeMessage = { type: "invoke", requestId, event, deadline: started + timeoutMs };
+        sandbox.child.send(message);
+      });
+      const durationMs = Date.now() - started;
+      this.report(requestId, durationMs, reply.ok ? "success" : "error");
+      return reply.ok
+        ? { requestId, status: "ok", payload: reply.payload, durationMs }
+        : { requestId, status: "error", error: reply.error, durationMs };
+    } catch (err) {
+      const durationMs = Date.now() - started;
+      if (err instanceof TimeoutError) {
+        // Lambda stops a sandbox that runs past its timeout; the next invocation gets a fresh one.
+        this.kill(sandbox);
+        const errorMessage = `${new Date().toISOString()} ${requestId} Task timed out after ${this.spec.timeout.toFixed(2)} seconds`;
+        this.writeLog(JSON.stringify({ time: new Date().toISOString(), type: "platform.report", record: { requestId, status: "timeout", metrics: { durationMs } } }));
+        return { requestId, status: "timeout", error: { errorType: "Sandbox.Timedout", errorMessage }, durationMs };
+      }
+      this.kill(sandbox);
+      this.report(requestId, durationMs, "error");
+      return {
+        requestId,
+        status: "error",
+        error: { errorType: "Runtime.ExitError", errorMessage: `RequestId: ${requestId} Error: ${(err as Error).message}` },
+        durationMs,
+      };
+    } finally {
+      clearTimeout(timer);
+      this.pending.delete(sandbox.child);
+      this.release(sandbox);
+    }
+  }
+
+  private report(requestId: string, durationMs: number, status: "success" | "error"): void {
+    this.writeLog(
+      JSON.stringify({
+        time: new Date().toISOString(),
+        type: "platform.report",
+        record: {
+          requestId,
+          status,
+          metrics: { durationMs, billedDurationMs: Math.ceil(durationMs), memorySizeMB: this.spec.memory },
+        },
+      }),
+    );
+  }
+
+  private async acquire(): Promise<Sandbox> {
+    for (const sandbox of this.sandboxes) {
+      if (!sandbox.busy && !sandbox.dead) {
+        sandbox.busy = true;
+        return sandbox;
+      }
+    }
+    if (this.sandboxes.size < (this.options.maxConcurrency ?? 4)) {
+      const sandbox = this.spawn();
+      sandbox.busy = true;
+      return sandbox;
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(sandbox: Sandbox): void {
+    const next = this.waiting.shift();
+    if (!next) {
+      sandbox.busy = false;
+      return;
+    }
+    if (sandbox.dead) {
+      const fresh = this.spawn();
+      fresh.busy = true;
+      next(fresh);
+    } else {
+      next(sandbox);
+    }
+  }
+
+  private spawn(): Sandbox {
+    const [file, exportName] = splitHandler(this.spec.handler);
+    const child = fork(workerFile, [], {
+      cwd: this.options.repoRoot,
+      execArgv: ["--import", "tsx", "--enable-source-maps"],
+      env: {
+        ...this.env,
+        SLUICE_HANDLER_FILE: path.join(this.options.repoRoot, file),
+        SLUICE_HANDLER_EXPORT: exportName,
+        AWS_LAMBDA_LOG_STREAM_NAME: `${new Date().toISOString().slice(0, 10).replaceAll("-", "/")}/[$LATEST]${randomUUID().replaceAll("-", "")}`,
+      },
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+      serialization: "json",
+    });
+    let readyResolve: () => void = () => {};
+    let readyReject: (err: Error) => void = () => {};
+    const sandbox: Sandbox = {
+      child,
+      busy: false,
+      dead: false,
+      ready: new Promise<void>((resolve, reject) => {
+        readyResolve = resolve;
+        readyReject = reject;
+      }),
+    };
+    sandbox.ready.catch(() => {});
+    this.pipeLines(child);
+    child.on("message", (reply: WorkerReply) => {
+      if (reply.type === "ready") readyResolve();
+      else if (reply.type === "result") this.pending.get(child)?.resolve(reply);
+    });
+    child.on("exit", (code, signal) => {
+      sandbox.dead = true;
+      this.sandboxes.delete(sandbox);
+      const reason = `Runtime exited with error: ${signal ? `signal ${signal}` : `exit status ${code}`}`;
+      readyReject(new Error(reason));
+      this.pending.get(child)?.reject(new Error(reason));
+    });
+    this.sandboxes.add(sandbox);
+    return sandbox;
+  }
+
+  private pipeLines(child: ChildProcess): void {
+    for (const stream of [child.stdout, child.stderr]) {
+      let buffer = "";
+      stream?.setEncoding("utf8");
+      stream?.on("data", (chunk: string) => {
+        buffer += chunk;
+        let newline = buffer.indexOf("\n");
+        while (newline >= 0) {
+          this.writeLog(buffer.slice(0, newline));
+          buffer = buffer.slice(newline + 1);
+          newline = buffer.indexOf("\n");
+        }
+      });
+      stream?.on("end", () => {
+        if (buffer) this.writeLog(buffer);
+        buffer = "";
+      });
+    }
+  }
+
+  private writeLog(line: string): void {
+    this.log.write(`${line}\n`);
+    this.options.onLog?.(this.name, line);
+  }
+
+  private kill(sandbox: Sandbox): void {
+    sandbox.dead = true;
+    this.sandboxes.delete(sandbox);
+    sandbox.child.kill("SIGKILL");
+  }
+
+  async stop(): Promise<void> {
+    const exits = [...this.sandboxes].map(
+      (sandbox) =>
+        new Promise<void>((resolve) => {
+          if (sandbox.child.exitCode !== null || sandbox.child.signalCode !== null) return resolve();
+          sandbox.child.once("exit", () => resolve());
+          sandbox.child.kill("SIGTERM");
+          setTimeout(() => sandbox.child.kill("SIGKILL"), 2000).unref();
+        }),
+    );
+    await Promise.all(exits);
+    await new Promise<void>((resolve) => this.log.end(resolve));
+  }
+}
+
+class TimeoutError extends Error {
+  override name = "TimeoutError";
+}
+
+/** `functions/sns-logger/index.handler` -> [`functions/sns-logger/index.ts`, `handler`]. */
+export function splitHandler(handler: string): [file: string, exportName: string] {
+  const dot = handler.lastIndexOf(".");
+  if (dot <= 0) throw new Error(`handler "${handler}" must be "<path>.<export>"`);
+  return [`${handler.slice(0, dot)}.ts`, handler.slice(dot + 1)];
+}
+
+export interface FunctionHost extends Invoker {
+  /** The environment a function's sandboxes get (for inspection and tests). */
+  environmentOf(functionName: string): Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** Starts a host for the given functions. Sandboxes are spawned lazily, on first invocation. */
+export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
+  const pools = new Map<string, FunctionPool>();
+  const envs = new Map<string, Record<string, string>>();
+  const arn = (name: string) => `arn:aws:lambda:${options.region}:${options.accountId}:function:${name}`;
+  for (const [name, spec] of Object.entries(options.functions)) {
+    const env = functionEnvironment(name, spec, options, arn(name));
+    envs.set(name, env);
+    pools.set(name, new FunctionPool(name, spec, env, options));
+  }
+  return {
+    functionArn: arn,
+    environmentOf(name) {
+      const env = envs.get(name);
+      if (!env) throw new Error(`unknown function ${name}`);
+      return { ...env };
+    },
+    invoke(name, event) {
+      const pool = pools.get(name);
+      if (!pool) throw new Error(`unknown function ${name}; known: ${[...pools.keys()].join(", ")}`);
+      return pool.invoke(event);
+    },
+    async stop() {
+      await Promise.all([...pools.values()].map((pool) => pool.stop()));
+    },
+  };
+}
+
+/**
+ * What a function's process sees: the Lambda runtime variables, the base (region, endpoints, credentials),
+ * the function's own environment, and `SST_RESOURCE_*` for exactly the resources it is linked to.
+ * The host's own environment is not inherited, apart from what Node itself needs to run.
+ */
+function functionEnvironment(
+  name: string,
+  spec: FunctionSpec,
+  options: FunctionHostOptions,
+  functionArn: string,
+): Record<string, string> {
+  const inherited: Record<string, string> = {};
+  for (const key of ["PATH", "HOME", "TMPDIR", "LANG", "TZ", "NODE_OPTIONS"]) {
+    const value = process.env[key];
+    if (value !== undefined) inherited[key] = value;
+  }
+  const links: Record<string, string> = {};
+  for (const link of spec.links) {
+    const value = options.resourceLinks[link];
+    if (value === undefined) throw new Error(`${name} links ${link}, which the local cloud does not define`);
+    links[`SST_RESOURCE_${link}`] = value;
+  }
+  return {
+    ...inherited,
+    ...options.baseEnv,
+    AWS_REGION: options.region,
+    AWS_DEFAULT_REGION: options.region,
+    AWS_LAMBDA_FUNCTION_NAME: name,
+    AWS_LAMBDA_FUNCTION_VERSION: "$LATEST",
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(spec.memory),
+    AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${name}`,
+    _HANDLER: spec.handler,
+    SLUICE_FUNCTION_ARN: functionArn,
+    ...(spec.environment ?? {}),
+    ...links,
+  };
+}

@@ -1,0 +1,109 @@
+import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { type FauxqsServer, startFauxqs } from "fauxqs";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { ObjectChange } from "./s3-events.ts";
+import { deletedKeys, type S3Gateway, startS3Gateway } from "./s3-gateway.ts";
+
+describe("S3 gateway (against the S3 emulator)", () => {
+  let fauxqs: FauxqsServer;
+  let gateway: S3Gateway;
+  let s3: S3Client;
+  let changes: ObjectChange[] = [];
+  const bucket = "gateway-test";
+
+  const settle = async (count: number) => {
+    for (let i = 0; i < 100 && changes.length < count; i++) await new Promise((r) => setTimeout(r, 20));
+  };
+
+  beforeAll(async () => {
+    fauxqs = await startFauxqs({ port: 0, logger: false });
+    gateway = await startS3Gateway({ upstream: `http://127.0.0.1:${fauxqs.port}`, onChange: (c) => changes.push(c) });
+    s3 = new S3Client({
+      region: "us-east-1",
+      endpoint: gateway.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+      requestChecksumCalculation: "WHEN_REQUIRED",
+    });
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  });
+  afterAll(async () => {
+    await gateway.stop();
+    await fauxqs.stop();
+  });
+  beforeEach(() => {
+    changes = [];
+  });
+
+  it.each(["incoming/a b.csv", "incoming/a+b.csv", "incoming/100%.csv", "incoming/dt=1/été 😀.csv"])(
+    "reports a PUT of %j with its raw key, size and ETag, and passes the object through",
+    async (key) => {
+      const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "hello" }));
+      await settle(1);
+      expect(changes).toEqual([
+        expect.objectContaining({ bucket, key, eventName: "ObjectCreated:Put", size: 5, eTag: put.ETag?.replace(/"/g, "") }),
+      ]);
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      expect(await got.Body?.transformToString()).toBe("hello");
+    },
+  );
+
+  it("reports copies, completed multipart uploads, deletes and each key of a batch delete", async () => {
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "src.txt", Body: "abc" }));
+    await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: "copy of.txt", CopySource: `${bucket}/src.txt` }));
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: "big.bin" }));
+    const part = await s3.send(
+      new UploadPartCommand({ Bucket: bucket, Key: "big.bin", UploadId, PartNumber: 1, Body: Buffer.alloc(1024, 1) }),
+    );
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: "big.bin",
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+      }),
+    );
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: "src.txt" }));
+    await s3.send(
+      new DeleteObjectsCommand({
+        Bucket: bucket,
+        Delete: { Objects: [{ Key: "copy of.txt" }, { Key: "big.bin" }] },
+      }),
+    );
+    await settle(6);
+    expect(changes.map((c) => [c.eventName, c.key])).toEqual([
+      ["ObjectCreated:Put", "src.txt"],
+      ["ObjectCreated:Copy", "copy of.txt"],
+      ["ObjectCreated:CompleteMultipartUpload", "big.bin"],
+      ["ObjectRemoved:Delete", "src.txt"],
+      ["ObjectRemoved:Delete", "copy of.txt"],
+      ["ObjectRemoved:Delete", "big.bin"],
+    ]);
+    expect(changes[2]?.size).toBe(1024);
+    const sequencers = changes.map((c) => c.sequencer);
+    expect([...sequencers].sort()).toEqual(sequencers);
+  });
+
+  it("reports nothing for a failed request", async () => {
+    await expect(s3.send(new CopyObjectCommand({ Bucket: bucket, Key: "x", CopySource: `${bucket}/missing` }))).rejects.toThrow();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(changes).toEqual([]);
+  });
+
+  it("parses the deleted keys of a DeleteObjects response, XML entities included", () => {
+    const xml =
+      '<?xml version="1.0"?><DeleteResult><Deleted><Key>a &amp; b.txt</Key></Deleted><Error><Key>x</Key></Error><Deleted><Key>c&lt;d</Key><VersionId>1</VersionId></Deleted></DeleteResult>';
+    expect(deletedKeys(xml)).toEqual(["a & b.txt", "c<d"]);
+  });
+});
