@@ -173,8 +173,22 @@ export interface FunctionSpec {
   memory: number;
   /** Resources the function reads through `Resource.<Name>` (and is granted access to). */
   links: readonly ResourceName[];
+  /**
+   * IAM actions the function is granted on a linked resource, replacing that resource kind's default set
+   * (`defaultLinkActions` in infra/permissions.ts). Only the deployed stacks use it: the local cloud enforces no IAM.
+   */
+  access?: { readonly [R in ResourceName]?: readonly string[] };
   environment?: Readonly<Record<string, string>>;
   /** Async invocation config; required when the function has S3 or SNS triggers. */
   async?: AsyncInvokeOptions;
   triggers: readonly Trigger[];
+}
+
+/** The whole wiring: this module's shape, and what infra builders and tests (with fixture wirings) take. */
+export interface Wiring {
+  buckets: Readonly<Record<string, BucketSpec>>;
+  topics: Readonly<Record<string, TopicSpec>>;
+  streams: Readonly<Record<string, StreamSpec>>;
+  tables: Readonly<Record<string, TableSpec>>;
+  functions: Readonly<Record<string, FunctionSpec>>;
 }

@@ -1,0 +1,43 @@
+/**
+ * The whole Sluice deployment, built from a wiring: storage, messaging, streams, then functions and their triggers.
+ * `sst.config.ts` calls it with infra/wiring.ts; the wiring tests call it with the same wiring (and with fixtures)
+ * under Pulumi mocks.
+ */
+import { createFunctions, subscribeTriggers } from "./functions.ts";
+import { linkWithoutPermissions } from "./links.ts";
+import { createTopics } from "./messaging.ts";
+import { createBuckets } from "./storage.ts";
+import { createStreams, createTables } from "./streams.ts";
+import { assertDeployable } from "./validate.ts";
+import type { Wiring } from "./wiring.ts";
+
+/** The topic dead-letter alarms notify, when the wiring has it (operators subscribe to it by e-mail). */
+export const alarmTopicName = "Alerts";
+
+/** Creates every resource of the wiring and returns the stack outputs `sst deploy` prints. */
+export function deploySluice(wiring: Wiring): Record<string, $util.Output<string>> {
+  assertDeployable(wiring);
+  linkWithoutPermissions();
+
+  const resources = {
+    buckets: createBuckets(wiring.buckets),
+    topics: createTopics(wiring.topics),
+    streams: createStreams(wiring.streams),
+    tables: createTables(wiring.tables),
+  };
+  const functions = createFunctions(wiring, resources, { alarmTopic: resources.topics[alarmTopicName] });
+  subscribeTriggers(wiring, resources, functions);
+
+  const outputs: Record<string, $util.Output<string>> = {};
+  for (const [name, bucket] of Object.entries(resources.buckets)) outputs[`${name}Bucket`] = bucket.name;
+  for (const [name, topic] of Object.entries(resources.topics)) outputs[`${name}Topic`] = topic.arn;
+  for (const [name, stream] of Object.entries(resources.streams)) outputs[`${name}Stream`] = stream.name;
+  for (const [name, table] of Object.entries(resources.tables)) outputs[`${name}Table`] = table.name;
+  for (const [name, { fn, dlq }] of Object.entries(functions)) {
+    outputs[`${name}Function`] = fn.name;
+    // SST names the log group apart from the function: this is where `aws logs tail` must look.
+    outputs[`${name}LogGroup`] = fn.nodes.logGroup.apply((group) => group?.name ?? $output(""));
+    outputs[`${name}Dlq`] = dlq.url;
+  }
+  return outputs;
+}

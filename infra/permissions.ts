@@ -1,0 +1,159 @@
+/**
+ * What each function may do in IAM, computed from the wiring alone. Pure: no SST globals, no Pulumi, so the
+ * least-privilege rules can be read (and tested) without a deployment.
+ *
+ * A function's role gets exactly:
+ * - on each linked resource, the actions its wiring `access` lists, else its kind's `defaultLinkActions`;
+ * - on each stream or table stream it is triggered by, what Lambda's event-source mapping needs to poll it;
+ * - `sqs:SendMessage` on its own dead-letter queue (the on-failure destination of async invocations and stream
+ *   mappings: Lambda sends there with the function's role, and SST does not grant it).
+ * Logging comes from AWS's managed `AWSLambdaBasicExecutionRole`, which SST attaches.
+ */
+import type { FunctionSpec, ResourceName, Wiring } from "./wiring.ts";
+
+export type ResourceKind = "bucket" | "topic" | "stream" | "table";
+
+/**
+ * Actions granted on a linked resource when the wiring says nothing more precise: enough to read and write the
+ * data, nothing that administers the resource (no `s3:PutBucketPolicy`, no `dynamodb:DeleteTable`...).
+ */
+export const defaultLinkActions: Readonly<Record<ResourceKind, readonly string[]>> = {
+  bucket: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
+  topic: ["sns:Publish"],
+  stream: ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary", "kinesis:ListShards"],
+  table: [
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+  ],
+};
+
+/** What Lambda needs to poll a Kinesis stream (AWS Lambda developer guide, "Kinesis event source mapping"). */
+export const kinesisPollActions = [
+  "kinesis:DescribeStream",
+  "kinesis:DescribeStreamSummary",
+  "kinesis:GetRecords",
+  "kinesis:GetShardIterator",
+  "kinesis:ListShards",
+  "kinesis:SubscribeToShard",
+] as const;
+
+/** What Lambda needs to poll a DynamoDB stream (the same set SST grants its own stream subscribers). */
+export const dynamoStreamPollActions = [
+  "dynamodb:DescribeStream",
+  "dynamodb:GetRecords",
+  "dynamodb:GetShardIterator",
+  "dynamodb:ListStreams",
+] as const;
+
+export const deadLetterActions = ["sqs:SendMessage"] as const;
+
+/**
+ * The ARNs a function's statements may name, by resource. `A` is whatever carries an ARN (a string in tests, a
+ * Pulumi `Output<string>` in the stacks), so this module never has to resolve one.
+ */
+export interface ArnsOf<A> {
+  /** `bucket`: the bucket itself (bucket-level actions); `objects`: `<bucket arn>/*`. */
+  buckets: Readonly<Record<string, { bucket: A; objects: A }>>;
+  topics: Readonly<Record<string, A>>;
+  streams: Readonly<Record<string, A>>;
+  /** `indexes`: `<table arn>/index/*`; `stream`: the table's stream ARN (tables with a stream). */
+  tables: Readonly<Record<string, { table: A; indexes: A; stream?: A }>>;
+}
+
+export interface Statement<A> {
+  actions: string[];
+  resources: A[];
+}
+
+/** The kind of a wiring resource, or an error naming the function that refers to an unknown one. */
+export function kindOf(wiring: Wiring, resource: string, referredBy: string): ResourceKind {
+  if (resource in wiring.buckets) return "bucket";
+  if (resource in wiring.topics) return "topic";
+  if (resource in wiring.streams) return "stream";
+  if (resource in wiring.tables) return "table";
+  throw new Error(`${referredBy} refers to "${resource}", which the wiring does not define`);
+}
+
+/** S3 actions that act on the bucket (listing, bucket settings) rather than on its objects. */
+function isBucketLevel(action: string): boolean {
+  return /^s3:[A-Za-z]*Bucket/.test(action);
+}
+
+/** The statements one link grants, split by the ARN each action applies to. */
+function linkStatements<A>(
+  wiring: Wiring,
+  functionName: string,
+  resource: ResourceName,
+  actions: readonly string[],
+  arns: ArnsOf<A>,
+): Statement<A>[] {
+  const kind = kindOf(wiring, resource, `${functionName}'s links`);
+  const need = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error(`no ARN given for ${kind} ${resource}`);
+    return value;
+  };
+  switch (kind) {
+    case "bucket": {
+      const bucket = need(arns.buckets[resource]);
+      const bucketActions = actions.filter(isBucketLevel);
+      const objectActions = actions.filter((action) => !isBucketLevel(action));
+      return [
+        ...(bucketActions.length > 0 ? [{ actions: bucketActions, resources: [bucket.bucket] }] : []),
+        ...(objectActions.length > 0 ? [{ actions: objectActions, resources: [bucket.objects] }] : []),
+      ];
+    }
+    case "topic":
+      return [{ actions: [...actions], resources: [need(arns.topics[resource])] }];
+    case "stream":
+      return [{ actions: [...actions], resources: [need(arns.streams[resource])] }];
+    case "table": {
+      const table = need(arns.tables[resource]);
+      return [{ actions: [...actions], resources: [table.table, table.indexes] }];
+    }
+  }
+}
+
+/**
+ * Every statement of a function's role, in a stable order: links (wiring order), stream triggers, dead-letter
+ * queue. `dlq` is the ARN of the function's `<Function>Dlq`.
+ */
+export function functionStatements<A>(
+  wiring: Wiring,
+  functionName: string,
+  spec: FunctionSpec,
+  arns: ArnsOf<A>,
+  dlq: A,
+): Statement<A>[] {
+  for (const resource of Object.keys(spec.access ?? {})) {
+    if (!spec.links.includes(resource as ResourceName)) {
+      throw new Error(`${functionName}'s access names "${resource}", which is not one of its links`);
+    }
+  }
+  const statements: Statement<A>[] = [];
+  for (const resource of spec.links) {
+    const actions = spec.access?.[resource] ?? defaultLinkActions[kindOf(wiring, resource, `${functionName}'s links`)];
+    statements.push(...linkStatements(wiring, functionName, resource, actions, arns));
+  }
+  for (const trigger of spec.triggers) {
+    if (trigger.kind === "kinesis") {
+      const stream = arns.streams[trigger.stream];
+      if (stream === undefined) throw new Error(`${functionName} is triggered by unknown stream ${trigger.stream}`);
+      statements.push({ actions: [...kinesisPollActions], resources: [stream] });
+    }
+    if (trigger.kind === "dynamodb") {
+      const stream = arns.tables[trigger.table]?.stream;
+      if (stream === undefined) {
+        throw new Error(`${functionName} is triggered by table ${trigger.table}, which has no stream`);
+      }
+      statements.push({ actions: [...dynamoStreamPollActions], resources: [stream] });
+    }
+  }
+  statements.push({ actions: [...deadLetterActions], resources: [dlq] });
+  return statements;
+}

@@ -1,0 +1,26 @@
+/// <reference path="./.sst/platform/config.d.ts" />
+
+/**
+ * Sluice on AWS. Everything deployed is derived from infra/wiring.ts, the same data the local cloud runs from.
+ * Type-check offline with `pnpm typecheck` (after `scripts/sst-install.sh`); deploy with `sst deploy --stage <name>`.
+ */
+export default $config({
+  app(input) {
+    const production = input?.stage === "production";
+    return {
+      name: "sluice",
+      home: "aws",
+      removal: production ? "retain" : "remove",
+      protect: production,
+      providers: {
+        // The region of a stage is fixed at its first deploy: deploy it again with the same AWS_REGION.
+        aws: { region: (process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1") as aws.Region },
+      },
+    };
+  },
+  async run() {
+    const wiring = await import("./infra/wiring.ts");
+    const { deploySluice } = await import("./infra/app.ts");
+    return deploySluice(wiring);
+  },
+});

@@ -1,0 +1,41 @@
+/**
+ * The deployed stacks against infra/wiring.ts, the wiring the local cloud runs. The stacks are built the way
+ * `sst deploy` builds them, through sst.config.ts's `run()`, synthesized offline under Pulumi mocks, and must create
+ * exactly what the wiring says.
+ */
+import { describe, expect, it } from "vitest";
+import * as wiring from "../../infra/wiring.ts";
+import { describeDeployment } from "./suite.ts";
+
+const deployment = describeDeployment("infra/wiring.ts", wiring, async () => {
+  const config = (await import("../../sst.config.ts")).default;
+  return (await config.run()) as Record<string, unknown>;
+});
+
+describe("sst.config.ts", () => {
+  it("names the app sluice, keeps state in AWS, retains and protects production only", async () => {
+    const config = (await import("../../sst.config.ts")).default;
+    const production = await config.app({ stage: "production" });
+    const dev = await config.app({ stage: "dev" });
+    expect({
+      name: production.name,
+      home: production.home,
+      removal: production.removal,
+      protect: production.protect,
+    }).toEqual({ name: "sluice", home: "aws", removal: "retain", protect: true });
+    expect({ removal: dev.removal, protect: dev.protect }).toEqual({ removal: "remove", protect: false });
+  });
+
+  it("outputs every bucket, topic, stream, table, function (and its log group) and dead-letter queue", () => {
+    const expected = [
+      ...Object.keys(wiring.buckets).map((n) => `${n}Bucket`),
+      ...Object.keys(wiring.topics).map((n) => `${n}Topic`),
+      ...Object.keys(wiring.streams).map((n) => `${n}Stream`),
+      ...Object.keys(wiring.tables).map((n) => `${n}Table`),
+      ...Object.keys(wiring.functions).flatMap((n) => [`${n}Function`, `${n}LogGroup`, wiring.deadLetterQueueOf(n)]),
+    ].sort();
+    const outputs = deployment.synth().outputs;
+    expect(Object.keys(outputs).sort()).toEqual(expected);
+    for (const name of Object.keys(wiring.functions)) expect(outputs[`${name}LogGroup`]).toMatch(/^\/aws\/lambda\//);
+  });
+});
