@@ -104,7 +104,14 @@ export async function startSageMakerRuntime(options: {
         if (req.headers[name]) headers[name] = req.headers[name];
       }
       const upstream = http.request(
-        { host: "127.0.0.1", port: target.port, method: "POST", path: "/invocations", headers, timeout: MODEL_TIMEOUT_MS },
+        {
+          host: "127.0.0.1",
+          port: target.port,
+          method: "POST",
+          path: "/invocations",
+          headers,
+          timeout: MODEL_TIMEOUT_MS,
+        },
         (modelRes) => {
           const body: Buffer[] = [];
           modelRes.on("data", (chunk: Buffer) => body.push(chunk));
