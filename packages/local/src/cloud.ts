@@ -12,13 +12,14 @@ import { SNSClient } from "@aws-sdk/client-sns";
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { startFauxqs } from "fauxqs";
-import { repoRoot } from "./paths.ts";
+import { assertDeployable } from "../../../infra/validate.ts";
 import * as wiring from "../../../infra/wiring.ts";
 import { deadLetterQueueOf } from "../../../infra/wiring.ts";
 import { ensureDynamoDbLocal, startDynamoDbLocal } from "./emulators/dynamodb-local.ts";
 import { startKinesalite } from "./emulators/kinesalite.ts";
 import { freePort } from "./emulators/ports.ts";
 import { type ModelContainer, startSageMakerRuntime } from "./emulators/sagemaker-runtime.ts";
+import { repoRoot } from "./paths.ts";
 import { type Clients, type CreatedResources, createResources, type WiringResources } from "./resources.ts";
 import { createAsyncInvoker } from "./runtime/async-invoke.ts";
 import { createFunctionHost, type FunctionHost } from "./runtime/function-host.ts";
@@ -84,7 +85,9 @@ function clientConfig(endpoint: string) {
 }
 
 export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
-  const spec = options.wiring ?? wiring;
+  const spec: WiringResources = options.wiring ?? wiring;
+  // The same checks `sst deploy` runs: a wiring AWS would refuse does not start locally either.
+  assertDeployable(spec);
   const stateDir = options.stateDir ?? path.join(repoRoot, ".sluice");
   const logDir = path.join(stateDir, "logs");
   mkdirSync(logDir, { recursive: true });
@@ -119,7 +122,12 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         region: REGION,
       }),
     ]);
-    stops.push(() => fauxqs.stop(), () => dynamo.stop(), () => kinesis.stop(), () => sagemaker.stop());
+    stops.push(
+      () => fauxqs.stop(),
+      () => dynamo.stop(),
+      () => kinesis.stop(),
+      () => sagemaker.stop(),
+    );
     const snsEndpoint = `http://127.0.0.1:${fauxqs.port}`;
     const gateway = await startS3Gateway({ upstream: snsEndpoint, port: s3Port, onChange: (c) => onChange(c) });
     stops.push(() => gateway.stop());
@@ -196,7 +204,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     });
     stops.push(async () => asyncInvoker.stop());
 
-    const idlers: Array<() => Promise<void>> = [() => asyncInvoker.idle()];
+    const idlers: Array<() => Promise<void>> = [() => gateway.idle(), () => asyncInvoker.idle()];
     const s3Notifications: Array<{
       bucket: string;
       functionName: string;
@@ -247,9 +255,12 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
           }
           case "kinesis":
           case "dynamodb": {
+            const source =
+              trigger.kind === "kinesis" ? resources.streams[trigger.stream] : resources.tables[trigger.table];
+            if (!source) throw new Error(`${functionName}: unknown ${trigger.kind} source`);
             const mapping = await startStreamMapping({
               kind: trigger.kind,
-              source: trigger.kind === "kinesis" ? resources.streams[trigger.stream] : resources.tables[trigger.table],
+              source,
               functionName,
               batch: trigger.batch,
               invoker: host,
@@ -271,7 +282,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     onChange = (change) => {
       for (const n of s3Notifications) {
         if (n.bucket !== change.bucket) continue;
-        if (!eventMatches(n.events, change.eventName) || !keyMatches(change.key, n.filterPrefix, n.filterSuffix)) continue;
+        if (!eventMatches(n.events, change.eventName) || !keyMatches(change.key, n.filterPrefix, n.filterSuffix))
+          continue;
         const record = s3EventRecord(change, { region: REGION, configurationId: n.configurationId });
         asyncInvoker.invokeAsync(
           n.functionName,

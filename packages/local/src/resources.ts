@@ -7,23 +7,10 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand, type KinesisClient }
 import { CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
 import { CreateTopicCommand, type SNSClient } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import {
-  type BucketSpec,
-  deadLetterQueueOf,
-  type FunctionSpec,
-  type StreamSpec,
-  type TableSpec,
-  type TopicSpec,
-} from "../../../infra/wiring.ts";
+import { deadLetterQueueOf, type Wiring } from "../../../infra/wiring.ts";
 
-/** The resource part of the wiring (the real one, or a test's). */
-export interface WiringResources {
-  buckets: Readonly<Record<string, BucketSpec>>;
-  topics: Readonly<Record<string, TopicSpec>>;
-  streams: Readonly<Record<string, StreamSpec>>;
-  tables: Readonly<Record<string, TableSpec>>;
-  functions: Readonly<Record<string, FunctionSpec>>;
-}
+/** The wiring the local cloud runs (the real one, or a test's with fixture handlers). */
+export type WiringResources = Wiring;
 
 export interface Clients {
   s3: S3Client;

@@ -47,16 +47,30 @@ describe("function host", () => {
   it("invokes the handler with the event and a Lambda context, and returns its result", async () => {
     const result = await host.invoke("Echo", { hello: "world" });
     expect(result.status).toBe("ok");
-    expect(result.payload).toMatchObject({ event: { hello: "world" }, functionName: "Echo", requestId: result.requestId });
+    expect(result.payload).toMatchObject({
+      event: { hello: "world" },
+      functionName: "Echo",
+      requestId: result.requestId,
+    });
   });
 
   it("writes what the handler prints, and platform records, to <logDir>/<Function>.log", async () => {
     const { requestId } = await host.invoke("Echo", { n: 1 });
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const lines = readFileSync(path.join(logDir, "Echo.log"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
-    expect(lines).toContainEqual(expect.objectContaining({ type: "platform.start", record: expect.objectContaining({ requestId }) }));
+    const lines = readFileSync(path.join(logDir, "Echo.log"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(lines).toContainEqual(
+      expect.objectContaining({ type: "platform.start", record: expect.objectContaining({ requestId }) }),
+    );
     expect(lines).toContainEqual({ level: "INFO", message: "echo", requestId });
-    expect(lines).toContainEqual(expect.objectContaining({ type: "platform.report", record: expect.objectContaining({ requestId, status: "success" }) }));
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        type: "platform.report",
+        record: expect.objectContaining({ requestId, status: "success" }),
+      }),
+    );
   });
 
   it("gives a function exactly its own links through `Resource`, and no others", async () => {

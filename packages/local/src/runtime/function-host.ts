@@ -66,7 +66,13 @@ class FunctionPool {
     const sandbox = await this.acquire();
     const started = Date.now();
     const timeoutMs = this.spec.timeout * 1000;
-    this.writeLog(JSON.stringify({ time: new Date(started).toISOString(), type: "platform.start", record: { requestId, version: "$LATEST" } }));
+    this.writeLog(
+      JSON.stringify({
+        time: new Date(started).toISOString(),
+        type: "platform.start",
+        record: { requestId, version: "$LATEST" },
+      }),
+    );
     let timer: NodeJS.Timeout | undefined;
     try {
       await sandbox.ready;
@@ -87,7 +93,13 @@ class FunctionPool {
         // Lambda stops a sandbox that runs past its timeout; the next invocation gets a fresh one.
         this.kill(sandbox);
         const errorMessage = `${new Date().toISOString()} ${requestId} Task timed out after ${this.spec.timeout.toFixed(2)} seconds`;
-        this.writeLog(JSON.stringify({ time: new Date().toISOString(), type: "platform.report", record: { requestId, status: "timeout", metrics: { durationMs } } }));
+        this.writeLog(
+          JSON.stringify({
+            time: new Date().toISOString(),
+            type: "platform.report",
+            record: { requestId, status: "timeout", metrics: { durationMs } },
+          }),
+        );
         return { requestId, status: "timeout", error: { errorType: "Sandbox.Timedout", errorMessage }, durationMs };
       }
       this.kill(sandbox);
@@ -95,7 +107,10 @@ class FunctionPool {
       return {
         requestId,
         status: "error",
-        error: { errorType: "Runtime.ExitError", errorMessage: `RequestId: ${requestId} Error: ${(err as Error).message}` },
+        error: {
+          errorType: "Runtime.ExitError",
+          errorMessage: `RequestId: ${requestId} Error: ${(err as Error).message}`,
+        },
         durationMs,
       };
     } finally {
@@ -313,6 +328,7 @@ function functionEnvironment(
     AWS_LAMBDA_FUNCTION_VERSION: "$LATEST",
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(spec.memory),
     AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${name}`,
+    AWS_LAMBDA_INITIALIZATION_TYPE: "on-demand",
     _HANDLER: spec.handler,
     SLUICE_FUNCTION_ARN: functionArn,
     ...(spec.environment ?? {}),

@@ -19,7 +19,12 @@ export interface InvokeMessage {
 export type WorkerReply =
   | { type: "ready" }
   | { type: "result"; requestId: string; ok: true; payload: unknown }
-  | { type: "result"; requestId: string; ok: false; error: { errorType: string; errorMessage: string; stackTrace: string[] } };
+  | {
+      type: "result";
+      requestId: string;
+      ok: false;
+      error: { errorType: string; errorMessage: string; stackTrace: string[] };
+    };
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown> | unknown;
 
@@ -54,7 +59,10 @@ function toError(err: unknown): { errorType: string; errorMessage: string; stack
     return {
       errorType: err.name || "Error",
       errorMessage: err.message,
-      stackTrace: (err.stack ?? "").split("\n").slice(1).map((line) => line.trim()),
+      stackTrace: (err.stack ?? "")
+        .split("\n")
+        .slice(1)
+        .map((line) => line.trim()),
     };
   }
   return { errorType: typeof err, errorMessage: String(err), stackTrace: [] };

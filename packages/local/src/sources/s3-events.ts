@@ -72,7 +72,10 @@ export function s3EventRecord(change: ObjectChange, options: { region: string; c
     eventName: change.eventName,
     userIdentity: { principalId: "AWS:SLUICELOCALUSER" },
     requestParameters: { sourceIPAddress: change.sourceIp },
-    responseElements: { "x-amz-request-id": change.requestId, "x-amz-id-2": Buffer.from(change.requestId).toString("base64") },
+    responseElements: {
+      "x-amz-request-id": change.requestId,
+      "x-amz-id-2": Buffer.from(change.requestId).toString("base64"),
+    },
     s3: {
       s3SchemaVersion: "1.0",
       configurationId: options.configurationId,

@@ -52,7 +52,13 @@ describe("S3 gateway (against the S3 emulator)", () => {
       const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "hello" }));
       await settle(1);
       expect(changes).toEqual([
-        expect.objectContaining({ bucket, key, eventName: "ObjectCreated:Put", size: 5, eTag: put.ETag?.replace(/"/g, "") }),
+        expect.objectContaining({
+          bucket,
+          key,
+          eventName: "ObjectCreated:Put",
+          size: 5,
+          eTag: put.ETag?.replace(/"/g, ""),
+        }),
       ]);
       const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       expect(await got.Body?.transformToString()).toBe("hello");
@@ -96,7 +102,9 @@ describe("S3 gateway (against the S3 emulator)", () => {
   });
 
   it("reports nothing for a failed request", async () => {
-    await expect(s3.send(new CopyObjectCommand({ Bucket: bucket, Key: "x", CopySource: `${bucket}/missing` }))).rejects.toThrow();
+    await expect(
+      s3.send(new CopyObjectCommand({ Bucket: bucket, Key: "x", CopySource: `${bucket}/missing` })),
+    ).rejects.toThrow();
     await new Promise((r) => setTimeout(r, 100));
     expect(changes).toEqual([]);
   });

@@ -20,6 +20,8 @@ export interface S3GatewayOptions {
 
 export interface S3Gateway {
   endpoint: string;
+  /** Resolves when every change seen so far has been reported. */
+  idle(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -37,7 +39,11 @@ function targetOf(req: http.IncomingMessage): Target | undefined {
   const segments = url.pathname.split("/").slice(1);
   const decode = (segment: string) => decodeURIComponent(segment);
   if (virtualHosted) {
-    return { bucket: hostname.slice(0, hostname.indexOf(".")), key: segments.map(decode).join("/"), query: url.searchParams };
+    return {
+      bucket: hostname.slice(0, hostname.indexOf(".")),
+      key: segments.map(decode).join("/"),
+      query: url.searchParams,
+    };
   }
   const [bucket, ...rest] = segments;
   if (!bucket) return undefined;
@@ -55,7 +61,14 @@ function classify(req: http.IncomingMessage): Classified {
   const { key, query } = target;
   if (req.method === "POST" && query.has("delete") && !key) return { kind: "batch-delete", target };
   if (!key) return undefined;
-  if (req.method === "PUT" && !query.has("uploadId") && !query.has("tagging") && !query.has("acl") && !query.has("retention") && !query.has("legal-hold")) {
+  if (
+    req.method === "PUT" &&
+    !query.has("uploadId") &&
+    !query.has("tagging") &&
+    !query.has("acl") &&
+    !query.has("retention") &&
+    !query.has("legal-hold")
+  ) {
     return { kind: req.headers["x-amz-copy-source"] ? "copy" : "put", target };
   }
   if (req.method === "POST" && query.has("uploadId")) return { kind: "complete", target };
@@ -93,7 +106,14 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     return new Promise((resolve) => {
       const headReq = http.request(
-        { host: upstream.hostname, port: upstream.port, method: "HEAD", path, headers: { host: req.headers.host ?? upstream.host }, agent },
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: "HEAD",
+          path,
+          headers: { host: req.headers.host ?? upstream.host },
+          agent,
+        },
         (res) => {
           res.resume();
           const length = res.headers["content-length"];
@@ -111,8 +131,27 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
     });
   }
 
+  let pending = 0;
+  let idleWaiters: Array<() => void> = [];
+  const settle = () => {
+    pending--;
+    if (pending === 0) {
+      for (const resolve of idleWaiters) resolve();
+      idleWaiters = [];
+    }
+  };
+
   const server = http.createServer((req, res) => {
     const classified = classify(req);
+    // Counted from the request on, so that a client that got its response and asks for idle() waits for the event.
+    if (classified) pending++;
+    let settled = false;
+    const done = () => {
+      if (classified && !settled) {
+        settled = true;
+        settle();
+      }
+    };
     const sourceIp = req.socket.remoteAddress?.replace(/^::ffff:/, "") ?? "127.0.0.1";
     const proxied = http.request(
       {
@@ -130,7 +169,9 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
           res.writeHead(status, upstreamRes.headers);
           upstreamRes.pipe(res);
           if (classified && status < 300) {
-            upstreamRes.on("end", () => void report(classified, req, upstreamRes, sourceIp));
+            upstreamRes.on("end", () => void report(classified, req, upstreamRes, sourceIp).finally(done));
+          } else {
+            done();
           }
           return;
         }
@@ -140,11 +181,12 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
           const body = Buffer.concat(chunks);
           res.writeHead(status, upstreamRes.headers);
           res.end(body);
-          void report(classified, req, upstreamRes, sourceIp, body.toString("utf8"));
+          void report(classified, req, upstreamRes, sourceIp, body.toString("utf8")).finally(done);
         });
       },
     );
     proxied.on("error", (err) => {
+      done();
       if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
       res.end(`S3 gateway: upstream error: ${err.message}`);
     });
@@ -158,7 +200,9 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
     sourceIp: string,
     body = "",
   ): Promise<void> {
-    const requestId = String(upstreamRes.headers["x-amz-request-id"] ?? randomUUID().replaceAll("-", "").slice(0, 16).toUpperCase());
+    const requestId = String(
+      upstreamRes.headers["x-amz-request-id"] ?? randomUUID().replaceAll("-", "").slice(0, 16).toUpperCase(),
+    );
     const base = { bucket: classified.target.bucket, eventTime: new Date(), sourceIp, requestId };
     switch (classified.kind) {
       case "batch-delete":
@@ -167,7 +211,12 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
         }
         return;
       case "delete":
-        options.onChange({ ...base, key: classified.target.key, eventName: "ObjectRemoved:Delete", sequencer: nextSequencer() });
+        options.onChange({
+          ...base,
+          key: classified.target.key,
+          eventName: "ObjectRemoved:Delete",
+          sequencer: nextSequencer(),
+        });
         return;
       case "complete":
         // S3 can answer 200 with an error document for CompleteMultipartUpload.
@@ -178,7 +227,11 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
     }
     const sequencer = nextSequencer();
     const eventName =
-      classified.kind === "put" ? "ObjectCreated:Put" : classified.kind === "copy" ? "ObjectCreated:Copy" : "ObjectCreated:CompleteMultipartUpload";
+      classified.kind === "put"
+        ? "ObjectCreated:Put"
+        : classified.kind === "copy"
+          ? "ObjectCreated:Copy"
+          : "ObjectCreated:CompleteMultipartUpload";
     const meta = await head(req);
     options.onChange({ ...base, key: classified.target.key, eventName, ...meta, sequencer });
   }
@@ -187,6 +240,7 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
   const address = server.address() as AddressInfo;
   return {
     endpoint: `http://${options.host ?? "127.0.0.1"}:${address.port}`,
+    idle: () => (pending === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { CreateTopicCommand, PublishCommand, SNSClient } from "@aws-sdk/client-sns";
@@ -25,7 +25,10 @@ describe("SNS -> Lambda subscriptions (against the SNS/SQS emulator)", () => {
   const records = (name: string) => {
     const file = path.join(dir, `${name}.jsonl`);
     return existsSync(file)
-      ? readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { event: { Records: Array<{ Sns: Record<string, unknown> }> } })
+      ? readFileSync(file, "utf8")
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as { event: { Records: Array<{ Sns: Record<string, unknown> }> } })
       : [];
   };
 
@@ -98,7 +101,11 @@ describe("SNS -> Lambda subscriptions (against the SNS/SQS emulator)", () => {
       }),
     );
     await sns.send(
-      new PublishCommand({ TopicArn, Message: "filtered out", MessageAttributes: { severity: { DataType: "String", StringValue: "INFO" } } }),
+      new PublishCommand({
+        TopicArn,
+        Message: "filtered out",
+        MessageAttributes: { severity: { DataType: "String", StringValue: "INFO" } },
+      }),
     );
     await subscription.idle();
     const delivered = records("Logger");

@@ -5,6 +5,7 @@
  * asynchronously (retries, then the on-failure destination), as SNS does.
  */
 import { createHash } from "node:crypto";
+import { type SNSClient, SubscribeCommand } from "@aws-sdk/client-sns";
 import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
@@ -12,7 +13,6 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import { SubscribeCommand, type SNSClient } from "@aws-sdk/client-sns";
 import type { AsyncInvokeConfig, AsyncInvoker } from "../runtime/async-invoke.ts";
 
 export interface SnsSubscriptionOptions {

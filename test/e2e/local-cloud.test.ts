@@ -1,0 +1,160 @@
+/**
+ * End to end: `pnpm local` started as a user starts it; a message published with the AWS SDK to the `Audit`
+ * topic lands as one redacted structured record in `.sluice/logs/SnsLogger.log`; Ctrl-C stops everything,
+ * DynamoDB Local's Java process included.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "../../packages/local/src/paths.ts";
+
+/** Parses the `export KEY='value'` lines of local.env. */
+function readEnvFile(file: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const match = /^export ([A-Za-z_][A-Za-z0-9_]*)='(.*)'$/.exec(line);
+    if (match?.[1]) env[match[1]] = (match[2] ?? "").replaceAll(`'"'"'`, "'");
+  }
+  return env;
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function javaPids(): number[] {
+  try {
+    return execFileSync("pgrep", ["-f", "DynamoDBLocal.jar"], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describe("pnpm local (end to end)", () => {
+  let child: ChildProcess;
+  let stateDir: string;
+  let env: Record<string, string>;
+  let output = "";
+  let startupMs = 0;
+  const javaBefore = new Set(javaPids());
+
+  beforeAll(async () => {
+    stateDir = mkdtempSync(path.join(tmpdir(), "sluice-e2e-"));
+    const started = Date.now();
+    child = spawn("pnpm", ["--silent", "local", "--base-port", "0", "--state-dir", stateDir, "--quiet"], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group, so that the test can send SIGINT to the group as a terminal's Ctrl-C does.
+      detached: true,
+      env: { ...process.env, FORCE_COLOR: "0" },
+    });
+    child.stdout?.on("data", (chunk) => {
+      output += chunk;
+    });
+    child.stderr?.on("data", (chunk) => {
+      output += chunk;
+    });
+    const envFile = path.join(stateDir, "local.env");
+    await waitFor("local.env", () => (existsSync(envFile) ? true : undefined), 90_000).catch((err) => {
+      throw new Error(`${(err as Error).message}\n${output}`);
+    });
+    startupMs = Date.now() - started;
+    env = readEnvFile(envFile);
+  }, 120_000);
+
+  afterAll(async () => {
+    if (child.exitCode === null && child.pid) process.kill(-child.pid, "SIGKILL");
+  });
+
+  it("writes an env file with every endpoint and every resource link", () => {
+    for (const key of [
+      "AWS_REGION",
+      "AWS_ACCESS_KEY_ID",
+      "AWS_SECRET_ACCESS_KEY",
+      "AWS_ENDPOINT_URL_S3",
+      "AWS_ENDPOINT_URL_DYNAMODB",
+      "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
+      "AWS_ENDPOINT_URL_KINESIS",
+      "AWS_ENDPOINT_URL_SNS",
+      "AWS_ENDPOINT_URL_SQS",
+      "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+    ]) {
+      expect(env[key], key).toBeTruthy();
+    }
+    for (const name of ["Inbox", "Lake", "CdcRaw", "Curated", "Clickstream", "Catalog", "InferenceRequests"]) {
+      expect(JSON.parse(env[`SST_RESOURCE_${name}`] ?? "{}").name, name).toBeTruthy();
+    }
+    for (const name of ["Audit", "Alerts"]) {
+      expect(JSON.parse(env[`SST_RESOURCE_${name}`] ?? "{}").arn, name).toMatch(/^arn:aws:sns:/);
+    }
+    console.log(`pnpm local: env file ready after ${startupMs} ms`);
+  });
+
+  it("logs a message published to Audit as one redacted structured record", async () => {
+    const sns = new SNSClient({
+      region: env.AWS_REGION,
+      endpoint: env.AWS_ENDPOINT_URL_SNS,
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+    const topicArn = JSON.parse(env.SST_RESOURCE_Audit ?? "{}").arn as string;
+    const { MessageId } = await sns.send(
+      new PublishCommand({
+        TopicArn: topicArn,
+        Subject: "e2e",
+        Message: JSON.stringify({
+          pipeline: "e2e",
+          user: { email: "jane.doe@example.com", password: "hunter2" },
+          note: "card 4111 1111 1111 1111 on file",
+        }),
+        MessageAttributes: { severity: { DataType: "String", StringValue: "WARN" } },
+      }),
+    );
+    const logFile = path.join(stateDir, "logs", "SnsLogger.log");
+    const record = await waitFor(
+      "the SnsLogger record",
+      () => {
+        if (!existsSync(logFile)) return undefined;
+        return readFileSync(logFile, "utf8")
+          .split("\n")
+          .filter((line) => line.includes(MessageId ?? "-"))
+          .map((line) => JSON.parse(line) as Record<string, unknown>)
+          .find((line) => line.level === "WARN");
+      },
+      30_000,
+    );
+    const text = JSON.stringify(record);
+    expect(text).not.toContain("jane.doe@example.com");
+    expect(text).not.toContain("hunter2");
+    expect(text).not.toContain("4111 1111 1111 1111");
+    expect(text).toContain("e2e");
+  });
+
+  it("stops cleanly on Ctrl-C and leaves no DynamoDB Local process behind", async () => {
+    const ours = javaPids().filter((pid) => !javaBefore.has(pid));
+    expect(ours.length).toBeGreaterThan(0);
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      child.once("exit", (code, signal) => resolve({ code, signal })),
+    );
+    process.kill(-(child.pid as number), "SIGINT");
+    const { code, signal } = await exited;
+    // The local cloud shuts down and exits 0; pnpm, which got the same Ctrl-C, may itself end by that signal.
+    expect(output).toContain("[sluice] stopped.");
+    expect(code === 0 || signal === "SIGINT", `exit code ${code}, signal ${signal}\n${output}`).toBe(true);
+    expect(output).not.toMatch(/Error|ELIFECYCLE/);
+    await waitFor("java to exit", () => (javaPids().some((pid) => ours.includes(pid)) ? undefined : true), 10_000);
+    expect(existsSync(path.join(stateDir, "local.env"))).toBe(false);
+  });
+});
