@@ -130,8 +130,13 @@ describe("S3 notifications and async invocations on the local cloud", () => {
     );
     await cloud.idle();
     // S3 does not order notifications, and async invocations run concurrently: compare as sets.
-    const removed = recorded("Removed").map((r) => `${r.event.Records[0]?.eventName} ${r.event.Records[0]?.s3.object.key}`);
-    expect(removed.sort()).toEqual(["ObjectRemoved:Delete elsewhere/r2.json", "ObjectRemoved:Delete requests/delete/r1.json"]);
+    const removed = recorded("Removed").map(
+      (r) => `${r.event.Records[0]?.eventName} ${r.event.Records[0]?.s3.object.key}`,
+    );
+    expect(removed.sort()).toEqual([
+      "ObjectRemoved:Delete elsewhere/r2.json",
+      "ObjectRemoved:Delete requests/delete/r1.json",
+    ]);
   });
 
   it("retries a failing invocation twice, then puts the event and the error on the on-failure queue", async () => {
