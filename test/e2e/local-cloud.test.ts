@@ -76,7 +76,11 @@ describe("pnpm local (end to end)", () => {
   }, 120_000);
 
   afterAll(async () => {
-    if (child.exitCode === null && child.pid) process.kill(-child.pid, "SIGKILL");
+    try {
+      if (child?.pid) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
   });
 
   it("writes an env file with every endpoint and every resource link", () => {
@@ -150,7 +154,8 @@ describe("pnpm local (end to end)", () => {
     );
     process.kill(-(child.pid as number), "SIGINT");
     const { code, signal } = await exited;
-    // The local cloud shuts down and exits 0; pnpm, which got the same Ctrl-C, may itself end by that signal.
+    // pnpm, its script shell and the local cloud all get the Ctrl-C: the local cloud shuts down and exits 0 (no
+    // ELIFECYCLE from pnpm); pnpm itself may then end by the same SIGINT, as it does from a terminal.
     expect(output).toContain("[sluice] stopped.");
     expect(code === 0 || signal === "SIGINT", `exit code ${code}, signal ${signal}\n${output}`).toBe(true);
     expect(output).not.toMatch(/Error|ELIFECYCLE/);
