@@ -38,11 +38,11 @@ const seconds = ((performance.now() - started) / 1000).toFixed(1);
 
 const lines = [
   `Sluice local cloud ready in ${seconds}s`,
-  `  S3                 ${cloud.endpoints.s3}`,
-  `  SNS / SQS          ${cloud.endpoints.sns}`,
-  `  DynamoDB (+Streams) ${cloud.endpoints.dynamodb}`,
-  `  Kinesis            ${cloud.endpoints.kinesis}`,
-  `  SageMaker runtime  ${cloud.endpoints.sagemakerRuntime}`,
+  `  S3                   ${cloud.endpoints.s3}`,
+  `  SNS / SQS            ${cloud.endpoints.sns}`,
+  `  DynamoDB (+Streams)  ${cloud.endpoints.dynamodb}`,
+  `  Kinesis              ${cloud.endpoints.kinesis}`,
+  `  SageMaker runtime    ${cloud.endpoints.sagemakerRuntime}`,
   "",
   `  env file  ${cloud.envFile}   (source it: . ${path.relative(process.cwd(), cloud.envFile ?? "")})`,
   `  logs      ${cloud.logDir}/<Function>.log   (pnpm logs <Function>)`,
