@@ -1,0 +1,258 @@
+/**
+ * Deleting what an accepted request names, in batches of at most 1000 (`DeleteObjects`), with bounded concurrency,
+ * from a cursor and back to a cursor: a deletion too large for one invocation stops between batches when its time
+ * budget runs out, and the next invocation starts from the saved cursor.
+ *
+ * Why nothing is skipped or deleted twice: the cursor only moves past a batch once S3 has answered for it and for
+ * every batch before it (commits are in listing order), and it is saved (`onCheckpoint`) at each move. Listing
+ * resumes after the cursor (`StartAfter`, or ListObjectVersions' key/version markers). A crash between a batch's
+ * deletion and its checkpoint re-lists from the previous cursor, where what was deleted is no longer listed.
+ */
+import type { AcceptedRequest } from "./delete-request.ts";
+import type { DeleterStore, ListedEntry } from "./ports.ts";
+
+/** S3's limit on one DeleteObjects request, and on one listing page. */
+export const MAX_BATCH = 1000;
+
+export type DeletionCursor =
+  | {
+      phase: "keys";
+      /** Next explicit key. */
+      index: number;
+      /** allVersions: where the listing of that key's versions resumes. */
+      keyMarker?: string;
+      versionIdMarker?: string;
+    }
+  | {
+      phase: "prefixes";
+      prefixIndex: number;
+      /** ListObjectsV2: the last key handled. */
+      startAfter?: string;
+      /** ListObjectVersions: where the next page starts. */
+      keyMarker?: string;
+      versionIdMarker?: string;
+    }
+  | { phase: "done" };
+
+export interface DeletionError {
+  key: string;
+  versionId?: string;
+  code: string;
+  message: string;
+}
+
+export interface DeletionProgress {
+  cursor: DeletionCursor;
+  counts: {
+    /** Entries listed (objects, or versions and delete markers). */
+    listed: number;
+    deleted: number;
+    /** Of `deleted`, delete markers removed (allVersions). */
+    deleteMarkers: number;
+    failed: number;
+    /** Duplicates and entries covered by a prefix (dropped at validation), explicit keys with no version. */
+    skipped: number;
+    batches: number;
+  };
+  /** The first per-key errors (capped). */
+  errors: DeletionError[];
+  /** Dry run: what would be deleted (capped). */
+  listing: string[];
+}
+
+export function initialProgress(request: AcceptedRequest): DeletionProgress {
+  return {
+    cursor: firstCursor(request),
+    counts: { listed: 0, deleted: 0, deleteMarkers: 0, failed: 0, skipped: request.dropped, batches: 0 },
+    errors: [],
+    listing: [],
+  };
+}
+
+function firstCursor(request: AcceptedRequest): DeletionCursor {
+  if (request.keys.length > 0) return { phase: "keys", index: 0 };
+  return prefixCursor(request, 0);
+}
+
+function prefixCursor(request: AcceptedRequest, prefixIndex: number): DeletionCursor {
+  return prefixIndex < request.prefixes.length ? { phase: "prefixes", prefixIndex } : { phase: "done" };
+}
+
+interface ListedBatch {
+  entries: ListedEntry[];
+  /** The cursor once this batch is handled. */
+  next: DeletionCursor;
+  /** Explicit keys found with no version at all (allVersions). */
+  skipped: number;
+}
+
+/** Lists the next batch after `cursor` (one listing call at most). */
+export async function listNextBatch(
+  store: DeleterStore,
+  request: AcceptedRequest,
+  cursor: Exclude<DeletionCursor, { phase: "done" }>,
+  batchSize = MAX_BATCH,
+): Promise<ListedBatch> {
+  const bucket = request.physicalBucket;
+  const size = Math.min(Math.max(1, batchSize), MAX_BATCH);
+  if (cursor.phase === "keys") {
+    const afterKeys = (index: number): DeletionCursor =>
+      index < request.keys.length ? { phase: "keys", index } : prefixCursor(request, 0);
+    if (!request.allVersions) {
+      const keys = request.keys.slice(cursor.index, cursor.index + size);
+      return { entries: keys.map((key) => ({ key })), next: afterKeys(cursor.index + keys.length), skipped: 0 };
+    }
+    // Every version of one key: ListObjectVersions on the key as a prefix, keeping the exact key only.
+    const key = request.keys[cursor.index] as string;
+    const page = await store.listVersions({
+      bucket,
+      prefix: key,
+      maxKeys: size,
+      ...(cursor.keyMarker !== undefined ? { keyMarker: cursor.keyMarker } : {}),
+      ...(cursor.versionIdMarker !== undefined ? { versionIdMarker: cursor.versionIdMarker } : {}),
+    });
+    const entries = page.entries.filter((e) => e.key === key);
+    // Once the listing is past the key itself (other keys share it as a prefix), the key is done.
+    const pastKey = page.entries.some((e) => e.key !== key);
+    const next: DeletionCursor =
+      page.isTruncated && !pastKey
+        ? {
+            phase: "keys",
+            index: cursor.index,
+            ...(page.nextKeyMarker !== undefined ? { keyMarker: page.nextKeyMarker } : {}),
+            ...(page.nextVersionIdMarker !== undefined ? { versionIdMarker: page.nextVersionIdMarker } : {}),
+          }
+        : afterKeys(cursor.index + 1);
+    const movesOn = !(next.phase === "keys" && next.index === cursor.index);
+    const skipped = cursor.keyMarker === undefined && entries.length === 0 && movesOn ? 1 : 0;
+    return { entries, next, skipped };
+  }
+  const prefix = request.prefixes[cursor.prefixIndex] as string;
+  if (!request.allVersions) {
+    const page = await store.listObjects({
+      bucket,
+      prefix,
+      maxKeys: size,
+      ...(cursor.startAfter !== undefined ? { startAfter: cursor.startAfter } : {}),
+    });
+    const last = page.entries.at(-1)?.key;
+    const next: DeletionCursor =
+      page.isTruncated && last !== undefined
+        ? { phase: "prefixes", prefixIndex: cursor.prefixIndex, startAfter: last }
+        : prefixCursor(request, cursor.prefixIndex + 1);
+    return { entries: page.entries, next, skipped: 0 };
+  }
+  const page = await store.listVersions({
+    bucket,
+    prefix,
+    maxKeys: size,
+    ...(cursor.keyMarker !== undefined ? { keyMarker: cursor.keyMarker } : {}),
+    ...(cursor.versionIdMarker !== undefined ? { versionIdMarker: cursor.versionIdMarker } : {}),
+  });
+  const next: DeletionCursor =
+    page.isTruncated && page.nextKeyMarker !== undefined
+      ? {
+          phase: "prefixes",
+          prefixIndex: cursor.prefixIndex,
+          keyMarker: page.nextKeyMarker,
+          ...(page.nextVersionIdMarker !== undefined ? { versionIdMarker: page.nextVersionIdMarker } : {}),
+        }
+      : prefixCursor(request, cursor.prefixIndex + 1);
+  return { entries: page.entries, next, skipped: 0 };
+}
+
+export interface RunDeletionOptions {
+  store: DeleterStore;
+  request: AcceptedRequest;
+  /** Where to start (the saved progress, or `initialProgress`). Not mutated. */
+  progress: DeletionProgress;
+  /** Whether there is time to start another batch. */
+  budget: () => boolean;
+  /** DeleteObjects calls in flight at once. Default 4. */
+  concurrency?: number;
+  batchSize?: number;
+  /** Called after each batch is committed, in listing order, with the progress so far; awaited. */
+  onCheckpoint?: (progress: DeletionProgress) => Promise<void>;
+  maxErrors?: number;
+  maxListing?: number;
+}
+
+interface InFlight {
+  next: DeletionCursor;
+  listed: number;
+  result: Promise<{ deleted: ListedEntry[]; errors: DeletionError[] }>;
+}
+
+/**
+ * Runs a deletion until it is done or the budget says stop; returns the progress (cursor `done` when finished).
+ * A listing or DeleteObjects call that throws stops the run: batches already answered are committed (and
+ * checkpointed) first, then the error is rethrown.
+ */
+export async function runDeletion(options: RunDeletionOptions): Promise<DeletionProgress> {
+  const { store, request } = options;
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const maxErrors = options.maxErrors ?? 100;
+  const maxListing = options.maxListing ?? 10_000;
+  const progress: DeletionProgress = structuredClone(options.progress);
+  const inflight: InFlight[] = [];
+
+  const commit = async (item: InFlight) => {
+    const outcome = await item.result;
+    progress.cursor = item.next;
+    progress.counts.batches++;
+    progress.counts.listed += item.listed;
+    progress.counts.deleted += outcome.deleted.length;
+    progress.counts.deleteMarkers += outcome.deleted.filter((e) => e.isDeleteMarker).length;
+    progress.counts.failed += outcome.errors.length;
+    for (const error of outcome.errors) if (progress.errors.length < maxErrors) progress.errors.push(error);
+    await options.onCheckpoint?.(structuredClone(progress));
+  };
+  const drain = async (keep: number) => {
+    while (inflight.length > keep) await commit(inflight.shift() as InFlight);
+  };
+
+  let listing = progress.cursor;
+  try {
+    while (listing.phase !== "done" && options.budget()) {
+      const batch = await listNextBatch(store, request, listing, options.batchSize);
+      listing = batch.next;
+      progress.counts.skipped += batch.skipped;
+      let result: InFlight["result"];
+      if (request.dryRun || batch.entries.length === 0) {
+        for (const e of batch.entries) {
+          if (progress.listing.length < maxListing) {
+            progress.listing.push(e.versionId ? `${e.key}?versionId=${e.versionId}` : e.key);
+          }
+        }
+        result = Promise.resolve({ deleted: [], errors: [] });
+      } else {
+        result = store.deleteBatch({ bucket: request.physicalBucket, entries: batch.entries }).then((r) => ({
+          deleted: r.deleted,
+          errors: r.errors.map((e) => ({
+            key: e.key,
+            ...(e.versionId ? { versionId: e.versionId } : {}),
+            code: e.code,
+            message: e.message,
+          })),
+        }));
+      }
+      result.catch(() => {});
+      inflight.push({ next: batch.next, listed: batch.entries.length, result });
+      await drain(concurrency - 1);
+    }
+    await drain(0);
+  } catch (err) {
+    // Commit every batch that S3 answered before the failure, in order; stop at the first unanswered one.
+    while (inflight.length > 0) {
+      const item = inflight.shift() as InFlight;
+      const settled = await item.result.then(
+        () => true,
+        () => false,
+      );
+      if (!settled) break;
+      await commit(item);
+    }
+    throw err;
+  }
+  return progress;
+}

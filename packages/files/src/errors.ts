@@ -1,0 +1,34 @@
+/**
+ * Named errors of the file pipelines. Adapters translate S3's answers into these, so the domain decides what a
+ * failure means (skip, retry, report) without knowing S3's error codes.
+ */
+
+/** An S3 event key that is not valid form-URL-encoding. */
+export class InvalidEventKey extends Error {
+  override readonly name = "InvalidEventKey";
+  constructor(readonly encodedKey: string) {
+    super(`S3 event key is not valid percent-encoding: ${encodedKey}`);
+  }
+}
+
+/** A conditional request failed: the object is not (any more) the version the request named (HTTP 412). */
+export class PreconditionFailed extends Error {
+  override readonly name = "PreconditionFailed";
+}
+
+/** The copy could not be verified against its source: the source is kept. */
+export class VerificationFailed extends Error {
+  override readonly name = "VerificationFailed";
+  constructor(
+    message: string,
+    readonly from: string,
+    readonly to: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Routing rules that cannot be used (unknown token, a destination that is the source bucket...). */
+export class InvalidRoutingRules extends Error {
+  override readonly name = "InvalidRoutingRules";
+}

@@ -1,0 +1,277 @@
+import { describe, expect, it } from "vitest";
+import { PreconditionFailed, VerificationFailed } from "./errors.ts";
+import { decideMove, type MoveDependencies, moveObject, type ObjectCreated, objectCreatedOf } from "./move.ts";
+import { MiB } from "./multipart.ts";
+import type { AuditEntry, ObjectHead } from "./ports.ts";
+import { defaultRoutingRules } from "./rules.ts";
+import { MemoryS3 } from "./testing/memory-store.ts";
+
+const eventTime = new Date("2026-11-23T10:00:00Z");
+const buckets = { Lake: "lake" };
+
+function setup(options: { inboxVersioned?: boolean } = {}) {
+  const store = new MemoryS3({ inbox: { versioned: options.inboxVersioned ?? false }, lake: { versioned: true } });
+  const audited: AuditEntry[] = [];
+  const deps: MoveDependencies = {
+    store,
+    audit: { publish: async (m) => void audited.push(m) },
+    rules: defaultRoutingRules,
+    buckets,
+  };
+  return { store, audited, deps };
+}
+
+function eventFor(store: MemoryS3, key: string): ObjectCreated {
+  const v = store.current("inbox", key);
+  if (!v) throw new Error(`no ${key}`);
+  return {
+    bucket: "inbox",
+    key,
+    size: v.body.length,
+    eTag: v.eTag,
+    ...(v.versionId !== "null" ? { versionId: v.versionId } : {}),
+    eventTime,
+  };
+}
+
+const head = (over: Partial<ObjectHead> = {}): ObjectHead => ({ size: 10, eTag: "abc", metadata: {}, ...over });
+
+describe("objectCreatedOf", () => {
+  it("decodes the key and strips ETag quotes from an S3 record", () => {
+    expect(
+      objectCreatedOf({
+        eventTime: "2026-11-23T10:00:00.000Z",
+        eventName: "ObjectCreated:Put",
+        s3: {
+          bucket: { name: "inbox" },
+          object: { key: "incoming/a+b%2Bc.csv", size: 3, eTag: '"abc"', sequencer: "01" },
+        },
+      }),
+    ).toEqual({
+      bucket: "inbox",
+      key: "incoming/a b+c.csv",
+      size: 3,
+      eTag: "abc",
+      eventTime,
+      eventName: "ObjectCreated:Put",
+      sequencer: "01",
+    });
+  });
+});
+
+describe("decideMove", () => {
+  const base = { rules: defaultRoutingRules, buckets };
+  const event: ObjectCreated = { bucket: "inbox", key: "incoming/ds/a.csv", size: 10, eTag: "abc", eventTime };
+
+  it.each([
+    ["copy up to 5 GiB", head({ size: 5 * 1024 * MiB }), "copy"],
+    ["multipart above 5 GiB", head({ size: 5 * 1024 * MiB + 1 }), "multipart"],
+  ])("%s", (_, source, kind) => {
+    expect(decideMove({ ...base, event: { ...event, size: source.size }, source }).kind).toBe(kind);
+  });
+
+  it("skips folder markers, unrouted keys and replaced sources", () => {
+    expect(decideMove({ ...base, event: { ...event, key: "incoming/ds/" }, source: head() })).toMatchObject({
+      kind: "skip",
+      reason: "folder-marker",
+    });
+    expect(decideMove({ ...base, event: { ...event, key: "incoming//a" }, source: head() })).toMatchObject({
+      kind: "skip",
+      reason: "no-route",
+    });
+    expect(decideMove({ ...base, event, source: head({ eTag: "other" }) })).toMatchObject({
+      kind: "skip",
+      reason: "superseded",
+    });
+  });
+
+  it("is already done when the source is gone and the destination holds it", () => {
+    expect(decideMove({ ...base, event, source: undefined, destination: head() })).toMatchObject({
+      kind: "already-done",
+    });
+    expect(decideMove({ ...base, event, source: undefined, destination: head({ size: 11 }) })).toMatchObject({
+      kind: "skip",
+      reason: "source-gone",
+    });
+    expect(decideMove({ ...base, event, source: undefined, destination: undefined })).toMatchObject({
+      kind: "skip",
+      reason: "source-gone",
+    });
+  });
+});
+
+describe("moveObject", () => {
+  it("copies server-side with metadata, verifies, deletes the source: head, copy, delete, one audit", async () => {
+    const { store, audited, deps } = setup();
+    store.put("inbox", "incoming/orders/a b+c.csv", {
+      body: "id,total\n1,9.99\n",
+      contentType: "text/csv",
+      metadata: { owner: "sales" },
+      tags: { pii: "no" },
+    });
+    const outcome = await moveObject(eventFor(store, "incoming/orders/a b+c.csv"), deps);
+
+    expect(outcome).toMatchObject({ outcome: "moved", method: "copy", verifiedBy: "etag", sourceDeleted: "deleted" });
+    const copied = store.current("lake", "raw/orders/dt=2026-11-23/a b+c.csv");
+    expect(copied?.body.toString()).toBe("id,total\n1,9.99\n");
+    expect(copied).toMatchObject({ contentType: "text/csv", metadata: { owner: "sales" }, tags: { pii: "no" } });
+    expect(store.keys("inbox")).toEqual([]);
+    expect(store.calls.map((c) => c.op)).toEqual(["head", "copyObject", "deleteObject"]);
+    expect(store.calls[1]?.input).toMatchObject({
+      sourceETag: store.versions("lake", "raw/orders/dt=2026-11-23/a b+c.csv")[0]?.eTag,
+    });
+    expect(audited).toHaveLength(1);
+    expect(audited[0]).toMatchObject({
+      pipeline: "file-mover",
+      action: "move",
+      outcome: "succeeded",
+      from: "s3://inbox/incoming/orders/a b+c.csv",
+      to: "s3://lake/raw/orders/dt=2026-11-23/a b+c.csv",
+      size: 16,
+      rule: "dataset",
+      rulesVersion: 1,
+    });
+    expect(typeof audited[0]?.durationMs).toBe("number");
+  });
+
+  it("keeps the storage class and checksum algorithm of the source", async () => {
+    const { store, deps } = setup();
+    const checksum = { algorithm: "CRC32" as const, value: "AAAAAA==", type: "FULL_OBJECT" as const };
+    store.put("inbox", "incoming/a.bin", { body: "x", storageClass: "STANDARD_IA", checksum });
+    const outcome = await moveObject(eventFor(store, "incoming/a.bin"), deps);
+    expect(outcome).toMatchObject({ outcome: "moved", verifiedBy: "checksum" });
+    expect(store.calls[1]?.input).toMatchObject({ storageClass: "STANDARD_IA", checksumAlgorithm: "CRC32" });
+  });
+
+  it("leaves the source when the copy cannot be verified, audits the failure and throws", async () => {
+    const { store, audited, deps } = setup();
+    store.put("inbox", "incoming/a.csv", { body: "data" });
+    store.corruptCopies = true;
+    await expect(moveObject(eventFor(store, "incoming/a.csv"), deps)).rejects.toThrow(VerificationFailed);
+    expect(store.keys("inbox")).toEqual(["incoming/a.csv"]);
+    expect(store.count("deleteObject")).toBe(0);
+    expect(audited).toEqual([
+      expect.objectContaining({ outcome: "failed", reason: expect.stringMatching(/verification failed/) }),
+    ]);
+  });
+
+  it("reads the destination's size when ETags cannot be compared (multipart source), then deletes", async () => {
+    const { store, deps } = setup();
+    store.put("inbox", "incoming/big.csv", { body: "0123456789", parts: 2 });
+    const outcome = await moveObject(eventFor(store, "incoming/big.csv"), deps);
+    expect(outcome).toMatchObject({ outcome: "moved", verifiedBy: "size-and-receipt" });
+    expect(store.calls.map((c) => c.op)).toEqual(["head", "copyObject", "head", "deleteObject"]);
+  });
+
+  it("treats a duplicate event after the move as already done, touching nothing", async () => {
+    const { store, audited, deps } = setup();
+    store.put("inbox", "incoming/a.csv", { body: "data" });
+    const event = eventFor(store, "incoming/a.csv");
+    await moveObject(event, deps);
+    const before = store.versions("lake", "raw/_unsorted/dt=2026-11-23/a.csv").length;
+    const again = await moveObject(event, deps);
+    expect(again).toEqual({
+      outcome: "already-done",
+      from: "s3://inbox/incoming/a.csv",
+      to: "s3://lake/raw/_unsorted/dt=2026-11-23/a.csv",
+    });
+    expect(store.versions("lake", "raw/_unsorted/dt=2026-11-23/a.csv")).toHaveLength(before);
+    expect(audited[1]).toMatchObject({ outcome: "skipped", reason: "already-done" });
+  });
+
+  it("skips a late event whose source was replaced since: the new object's own event moves it", async () => {
+    const { store, deps } = setup();
+    store.put("inbox", "incoming/a.csv", { body: "old" });
+    const late = eventFor(store, "incoming/a.csv");
+    store.put("inbox", "incoming/a.csv", { body: "new" });
+    expect(await moveObject(late, deps)).toMatchObject({ outcome: "skipped", reason: "superseded" });
+    expect(store.current("inbox", "incoming/a.csv")?.body.toString()).toBe("new");
+    expect(store.count("copyObject")).toBe(0);
+  });
+
+  it("skips without deleting when the source changes during the copy (CopySourceIfMatch)", async () => {
+    const { store, deps } = setup();
+    store.put("inbox", "incoming/a.csv", { body: "old" });
+    store.faults.push({ op: "copyObject", error: new PreconditionFailed("412") });
+    expect(await moveObject(eventFor(store, "incoming/a.csv"), deps)).toMatchObject({
+      outcome: "skipped",
+      reason: "superseded",
+    });
+    expect(store.count("deleteObject")).toBe(0);
+  });
+
+  it("deletes only the version it copied in a versioned source", async () => {
+    const { store, deps } = setup({ inboxVersioned: true });
+    store.put("inbox", "incoming/a.csv", { body: "v1" });
+    await moveObject(eventFor(store, "incoming/a.csv"), deps);
+    const del = store.calls.find((c) => c.op === "deleteObject")?.input as { versionId?: string };
+    expect(del.versionId).toMatch(/^v/);
+    expect(store.versions("inbox", "incoming/a.csv")).toEqual([]);
+  });
+
+  it("deletes an unversioned source only if it still has the copied ETag", async () => {
+    const { store, deps } = setup();
+    store.put("inbox", "incoming/a.csv", { body: "v1" });
+    const event = eventFor(store, "incoming/a.csv");
+    store.faults.push({ op: "deleteObject", error: new PreconditionFailed("412") });
+    const outcome = await moveObject(event, deps);
+    expect(outcome).toMatchObject({ outcome: "moved", sourceDeleted: "changed" });
+    expect(store.calls.find((c) => c.op === "deleteObject")?.input).toMatchObject({ ifMatch: event.eTag });
+  });
+
+  it("copies above the threshold in parallel parts, keeping metadata and tags", async () => {
+    const { store, deps } = setup();
+    const body = Buffer.alloc(12 * MiB + 123, 7);
+    body.write("head", 0);
+    body.write("tail", body.length - 4);
+    store.put("inbox", "incoming/ds/big.bin", {
+      body,
+      contentType: "application/octet-stream",
+      metadata: { a: "1" },
+      tags: { t: "x y" },
+    });
+    const outcome = await moveObject(eventFor(store, "incoming/ds/big.bin"), {
+      ...deps,
+      multipartThresholdBytes: 5 * MiB,
+      multipart: { preferredPartBytes: 5 * MiB, maxParallelParts: 2 },
+    });
+    expect(outcome).toMatchObject({ outcome: "moved", method: "multipart", parts: 3, verifiedBy: "size-and-receipt" });
+    const copied = store.current("lake", "raw/ds/dt=2026-11-23/big.bin");
+    expect(copied?.body.equals(body)).toBe(true);
+    expect(copied).toMatchObject({ metadata: { a: "1" }, tags: { t: "x y" }, contentType: "application/octet-stream" });
+    expect(store.openUploads()).toBe(0);
+  });
+
+  it("aborts the multipart upload when a part fails, and keeps the source", async () => {
+    const { store, audited, deps } = setup();
+    store.put("inbox", "incoming/ds/big.bin", { body: Buffer.alloc(11 * MiB) });
+    store.faults.push({
+      op: "copyPart",
+      error: new Error("InternalError"),
+      when: (i) => (i as { partNumber: number }).partNumber === 2,
+    });
+    await expect(
+      moveObject(eventFor(store, "incoming/ds/big.bin"), {
+        ...deps,
+        multipartThresholdBytes: 5 * MiB,
+        multipart: { preferredPartBytes: 5 * MiB },
+      }),
+    ).rejects.toThrow("InternalError");
+    expect(store.count("abortMultipartCopy")).toBe(1);
+    expect(store.openUploads()).toBe(0);
+    expect(store.keys("inbox")).toEqual(["incoming/ds/big.bin"]);
+    expect(audited[0]).toMatchObject({ outcome: "failed" });
+  });
+
+  it("skips folder markers without a single S3 request", async () => {
+    const { store, audited, deps } = setup();
+    expect(
+      await moveObject({ bucket: "inbox", key: "incoming/ds/", size: 0, eTag: "x", eventTime }, deps),
+    ).toMatchObject({
+      outcome: "skipped",
+      reason: "folder-marker",
+    });
+    expect(store.calls).toEqual([]);
+    expect(audited[0]).toMatchObject({ outcome: "skipped", reason: "folder-marker" });
+  });
+});
