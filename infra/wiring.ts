@@ -78,6 +78,68 @@ export const functions = {
       { kind: "sns", topic: "Alerts" },
     ],
   },
+  FileMover: {
+    description:
+      "Files objects landing in Inbox incoming/ into the Lake by routing rules: copy, verify, delete the copied version",
+    handler: "functions/file-mover/index.handler",
+    // Server-side copies only (no bytes through the function): memory is for the SDK. The timeout is Lambda's
+    // maximum, for multipart copies of objects up to 5 TiB.
+    timeout: 900,
+    memory: 256,
+    links: ["Inbox", "Lake", "Audit"],
+    access: {
+      // HeadObject and copy source (GetObject), tags copied with the object, delete of the copied object; ListBucket
+      // so that a missing object answers 404, not 403.
+      Inbox: ["s3:GetObject", "s3:GetObjectTagging", "s3:DeleteObject", "s3:ListBucket"],
+      // Copy destination (PutObject covers UploadPartCopy), tags, HeadObject of the copy, aborting a failed upload.
+      Lake: ["s3:PutObject", "s3:PutObjectTagging", "s3:GetObject", "s3:ListBucket", "s3:AbortMultipartUpload"],
+      Audit: ["sns:Publish"],
+    },
+    environment: {
+      POWERTOOLS_SERVICE_NAME: "file-mover",
+      POWERTOOLS_METRICS_NAMESPACE: "Sluice",
+    },
+    async: asyncDefaults,
+    triggers: [{ kind: "s3", bucket: "Inbox", events: ["s3:ObjectCreated:*"], filterPrefix: "incoming/" }],
+  },
+  FileDeleter: {
+    description: "Deletes objects or prefixes (every version with allVersions) on request, in batches, with a report",
+    handler: "functions/file-deleter/index.handler",
+    // A deletion runs until 20 s before the timeout, then continues in a new invocation from its saved cursor.
+    timeout: 900,
+    memory: 512,
+    // The allow-list: a request can target only these data buckets.
+    links: ["Inbox", "Lake", "CdcRaw", "Curated", "Audit"],
+    access: {
+      // Requests (read), reports and continuations (write), and deletions in the Inbox itself.
+      Inbox: [
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:ListBucket",
+        "s3:ListBucketVersions",
+      ],
+      Lake: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ListBucket", "s3:ListBucketVersions"],
+      CdcRaw: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ListBucket", "s3:ListBucketVersions"],
+      Curated: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ListBucket", "s3:ListBucketVersions"],
+      Audit: ["sns:Publish"],
+    },
+    environment: {
+      POWERTOOLS_SERVICE_NAME: "file-deleter",
+      POWERTOOLS_METRICS_NAMESPACE: "Sluice",
+    },
+    async: asyncDefaults,
+    triggers: [
+      {
+        kind: "s3",
+        bucket: "Inbox",
+        events: ["s3:ObjectCreated:*"],
+        filterPrefix: "requests/delete/",
+        filterSuffix: ".json",
+      },
+    ],
+  },
 } as const satisfies Record<string, FunctionSpec>;
 
 export { asyncDefaults, streamDefaults };

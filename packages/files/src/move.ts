@@ -427,7 +427,12 @@ export async function multipartCopy(
     const settled = await Promise.allSettled(Array.from({ length: input.plan.parallelism }, lane));
     const rejected = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
     if (rejected) throw rejected.reason;
-    return await store.completeMultipartCopy({ destination: input.destination, uploadId, parts: copied });
+    return await store.completeMultipartCopy({
+      destination: input.destination,
+      uploadId,
+      parts: copied,
+      ...(input.checksumAlgorithm ? { checksumAlgorithm: input.checksumAlgorithm } : {}),
+    });
   } catch (err) {
     await store.abortMultipartCopy({ destination: input.destination, uploadId }).catch(() => {});
     throw err;

@@ -103,6 +103,8 @@ export interface MoverStore {
     destination: { bucket: string; key: string };
     uploadId: string;
     parts: readonly CopiedPart[];
+    /** The algorithm the upload was started with: each part's `checksum` is of that algorithm. */
+    checksumAlgorithm?: ChecksumAlgorithm;
   }): Promise<CopyReceipt>;
   abortMultipartCopy(input: { destination: { bucket: string; key: string }; uploadId: string }): Promise<void>;
   /** `deleted`, or `not-found` when there was nothing to delete. */

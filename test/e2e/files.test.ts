@@ -1,0 +1,332 @@
+/**
+ * The file pipelines end to end on the local cloud, with the real wiring (FileMover and FileDeleter as deployed)
+ * and the real AWS SDK: files put into the Inbox under `incoming/` end in the Lake at the default routed keys,
+ * byte-identical, content type and metadata kept, the Inbox emptied; delete requests dropped under
+ * `requests/delete/` delete exactly what they name and report it; refused requests delete nothing.
+ *
+ * The local cloud runs the whole wiring, so other functions may run too: every assertion here is about objects
+ * this test wrote.
+ */
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createS3DeleterStore } from "../../packages/aws/src/s3-files.ts";
+import { handleDeleteTrigger } from "../../packages/files/src/index.ts";
+import { type LocalCloud, startLocalCloud } from "../../packages/local/src/cloud.ts";
+import { s3EventRecord } from "../../packages/local/src/sources/s3-events.ts";
+
+const MiB = 1024 * 1024;
+
+describe("file pipelines on the local cloud", () => {
+  let cloud: LocalCloud;
+  let s3: S3Client;
+  let inbox: string;
+  let lake: string;
+  let stateDir: string;
+  /** The UTC days a file put during this test can be partitioned under. */
+  let days: string[];
+
+  beforeAll(async () => {
+    stateDir = mkdtempSync(path.join(tmpdir(), "sluice-files-"));
+    const before = new Date().toISOString().slice(0, 10);
+    cloud = await startLocalCloud({
+      basePort: 0,
+      stateDir,
+      writeEnvFile: false,
+      asyncRetryDelaysMs: [50, 100],
+      models: [],
+    });
+    s3 = new S3Client({
+      region: "us-east-1",
+      endpoint: cloud.endpoints.s3,
+      forcePathStyle: true,
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+    inbox = cloud.resources.buckets.Inbox as string;
+    lake = cloud.resources.buckets.Lake as string;
+    days = [...new Set([before, new Date(Date.now() + 10 * 60_000).toISOString().slice(0, 10)])];
+  }, 180_000);
+
+  afterAll(async () => {
+    s3?.destroy();
+    await cloud?.stop();
+  });
+
+  async function body(bucket: string, key: string): Promise<Buffer | undefined> {
+    try {
+      const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return Buffer.from(await (out.Body?.transformToByteArray() ?? new Uint8Array()));
+    } catch (err) {
+      if ((err as { name?: string }).name === "NoSuchKey") return undefined;
+      throw err;
+    }
+  }
+
+  async function exists(bucket: string, key: string): Promise<boolean> {
+    try {
+      await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async function keysUnder(bucket: string, prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+      keys.push(...(out.Contents ?? []).map((o) => o.Key ?? ""));
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+  }
+
+  /** The Lake key a file was routed to: the template with one of the days this test ran on. */
+  async function routed(template: (day: string) => string): Promise<string | undefined> {
+    for (const day of days) if (await exists(lake, template(day))) return template(day);
+    return undefined;
+  }
+
+  const files = [
+    {
+      name: "nested",
+      key: "incoming/orders/2026/11/orders.csv",
+      to: (d: string) => `raw/orders/dt=${d}/2026/11/orders.csv`,
+    },
+    { name: "top-level", key: "incoming/top-level.json", to: (d: string) => `raw/_unsorted/dt=${d}/top-level.json` },
+    { name: "empty", key: "incoming/empty/empty.txt", to: (d: string) => `raw/empty/dt=${d}/empty.txt`, content: "" },
+    {
+      name: "spaces",
+      key: "incoming/names/with some spaces.csv",
+      to: (d: string) => `raw/names/dt=${d}/with some spaces.csv`,
+    },
+    { name: "plus", key: "incoming/names/a+b=c.csv", to: (d: string) => `raw/names/dt=${d}/a+b=c.csv` },
+    {
+      name: "%20",
+      key: "incoming/names/looks%20encoded.csv",
+      to: (d: string) => `raw/names/dt=${d}/looks%20encoded.csv`,
+    },
+    {
+      name: "unicode",
+      key: "incoming/données/été 日本 ✓.csv",
+      to: (d: string) => `raw/données/dt=${d}/été 日本 ✓.csv`,
+    },
+  ];
+
+  it("files every object at its default routed key, byte-identical with content type and metadata, and empties the Inbox", async () => {
+    await Promise.all(
+      files.map((f) =>
+        s3.send(
+          new PutObjectCommand({
+            Bucket: inbox,
+            Key: f.key,
+            Body: Buffer.from(f.content ?? `content of ${f.name}\n`),
+            ContentType: "text/csv; charset=utf-8",
+            Metadata: { source: f.name, owner: "e2e" },
+          }),
+        ),
+      ),
+    );
+    await s3.send(new PutObjectCommand({ Bucket: inbox, Key: "incoming/a-folder/", Body: new Uint8Array(0) }));
+    await cloud.idle();
+
+    for (const f of files) {
+      const to = await routed(f.to);
+      expect(to, `${f.name}: ${f.key} not in the Lake`).toBeDefined();
+      expect((await body(lake, to as string))?.toString()).toBe(f.content ?? `content of ${f.name}\n`);
+      const head = await s3.send(new HeadObjectCommand({ Bucket: lake, Key: to }));
+      expect(head.ContentType).toBe("text/csv; charset=utf-8");
+      expect(head.Metadata).toEqual({ source: f.name, owner: "e2e" });
+      expect(await exists(inbox, f.key), `${f.key} still in the Inbox`).toBe(false);
+    }
+    // A folder marker is not a file: left alone, not filed.
+    expect(await exists(inbox, "incoming/a-folder/")).toBe(true);
+    expect(await keysUnder(lake, "raw/a-folder/")).toEqual([]);
+  });
+
+  it("files a 12 MB multipart upload byte-identical, with its content type and metadata", async () => {
+    const key = "incoming/big/twelve-megabytes.bin";
+    const data = Buffer.alloc(12 * MiB);
+    for (let i = 0; i < data.length; i += 4) data.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const { UploadId } = await s3.send(
+      new CreateMultipartUploadCommand({
+        Bucket: inbox,
+        Key: key,
+        ContentType: "application/octet-stream",
+        Metadata: { batch: "42" },
+      }),
+    );
+    const parts = [];
+    for (const [i, chunk] of [data.subarray(0, 8 * MiB), data.subarray(8 * MiB)].entries()) {
+      const { ETag } = await s3.send(
+        new UploadPartCommand({ Bucket: inbox, Key: key, UploadId, PartNumber: i + 1, Body: chunk }),
+      );
+      parts.push({ PartNumber: i + 1, ETag });
+    }
+    await s3.send(
+      new CompleteMultipartUploadCommand({ Bucket: inbox, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+    );
+    await cloud.idle();
+
+    const to = await routed((d) => `raw/big/dt=${d}/twelve-megabytes.bin`);
+    expect(to).toBeDefined();
+    const copied = await body(lake, to as string);
+    expect(copied?.length).toBe(data.length);
+    expect(copied?.equals(data)).toBe(true);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: lake, Key: to }));
+    expect(head.ContentType).toBe("application/octet-stream");
+    expect(head.Metadata).toEqual({ batch: "42" });
+    expect(await exists(inbox, key)).toBe(false);
+  });
+
+  it("treats a duplicate event as harmless: already done, nothing rewritten", async () => {
+    const key = "incoming/dup/once.csv";
+    const put = await s3.send(new PutObjectCommand({ Bucket: inbox, Key: key, Body: "once\n" }));
+    await cloud.idle();
+    const to = (await routed((d) => `raw/dup/dt=${d}/once.csv`)) as string;
+    const before = await s3.send(new HeadObjectCommand({ Bucket: lake, Key: to }));
+
+    const record = s3EventRecord(
+      {
+        bucket: inbox,
+        key,
+        eventName: "ObjectCreated:Put",
+        size: 5,
+        eTag: put.ETag?.replace(/"/g, ""),
+        sequencer: "0000000000000000FF",
+        eventTime: new Date(),
+        sourceIp: "127.0.0.1",
+        requestId: "DUPLICATE",
+      },
+      { region: "us-east-1", configurationId: "FileMover-Inbox" },
+    );
+    const result = await cloud.host.invoke("FileMover", { Records: [record] });
+    expect(result.status).toBe("ok");
+    const after = await s3.send(new HeadObjectCommand({ Bucket: lake, Key: to }));
+    expect(after.LastModified).toEqual(before.LastModified);
+    expect(after.ETag).toBe(before.ETag);
+  });
+
+  async function putLake(prefix: string, count: number): Promise<string[]> {
+    const keys = Array.from({ length: count }, (_, i) => `${prefix}part-${String(i).padStart(5, "0")}.json`);
+    for (let i = 0; i < keys.length; i += 50) {
+      await Promise.all(
+        keys.slice(i, i + 50).map((key) => s3.send(new PutObjectCommand({ Bucket: lake, Key: key, Body: "{}" }))),
+      );
+    }
+    return keys;
+  }
+
+  async function report(name: string) {
+    const text = (await body(inbox, `reports/delete/${name}.json`))?.toString();
+    return text === undefined ? undefined : JSON.parse(text);
+  }
+
+  it("deletes exactly the 1,500 objects of a prefix and reports 1500", async () => {
+    await putLake("erase/customer-1500/", 1500);
+    await putLake("erase/customer-1500-keep/", 3);
+    await putLake("erase/other/", 3);
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: inbox,
+        Key: "requests/delete/gdpr-1500.json",
+        ContentType: "application/json",
+        Body: JSON.stringify({ bucket: "Lake", prefixes: ["erase/customer-1500/"], reason: "GDPR erasure #1500" }),
+      }),
+    );
+    await cloud.idle();
+
+    expect(await report("gdpr-1500")).toMatchObject({
+      status: "completed",
+      counts: { deleted: 1500, failed: 0, listed: 1500, batches: 2 },
+      request: { prefixes: ["erase/customer-1500/"], reason: "GDPR erasure #1500" },
+    });
+    expect(await keysUnder(lake, "erase/customer-1500/")).toEqual([]);
+    expect(await keysUnder(lake, "erase/customer-1500-keep/")).toHaveLength(3);
+    expect(await keysUnder(lake, "erase/other/")).toHaveLength(3);
+  });
+
+  it("refuses a malformed request, a foreign bucket and an empty prefix without confirm: each deletes nothing and is reported with why", async () => {
+    const refused = [
+      { name: "malformed", text: "{ this is not json", code: "malformed" },
+      {
+        name: "foreign-bucket",
+        text: JSON.stringify({ bucket: "someone-elses-bucket", prefixes: ["erase/"], reason: "r" }),
+        code: "bucket-not-allowed",
+      },
+      {
+        name: "whole-bucket-unconfirmed",
+        text: JSON.stringify({ bucket: "Lake", prefixes: [""], reason: "r" }),
+        code: "confirm-required",
+      },
+    ];
+    const kept = await putLake("erase/refused/", 3);
+    await Promise.all(
+      refused.map((r) =>
+        s3.send(new PutObjectCommand({ Bucket: inbox, Key: `requests/delete/${r.name}.json`, Body: r.text })),
+      ),
+    );
+    await cloud.idle();
+    for (const r of refused) {
+      const written = await report(r.name);
+      expect(written, r.name).toMatchObject({ status: "refused", refusal: { code: r.code } });
+      expect(written.refusal.message.length, r.name).toBeGreaterThan(10);
+      expect(written.counts, r.name).toBeUndefined();
+    }
+    expect(await keysUnder(lake, "erase/refused/")).toEqual(kept);
+    expect(await keysUnder(lake, "erase/customer-1500-keep/")).toHaveLength(3);
+  });
+
+  it("continues a deletion that outgrows one invocation from its saved cursor, in the next", async () => {
+    await putLake("erase/continued/", 2100);
+    // The first step runs here, with a budget of one batch, on a request under a key the trigger ignores (no
+    // `.json` suffix), so that the FileDeleter does not race it; the continuation object it writes then triggers
+    // the FileDeleter in the local cloud, which runs the rest.
+    const store = createS3DeleterStore(s3);
+    const requestKey = "requests/delete/continued.manual";
+    const eTag = await store.putText({
+      bucket: inbox,
+      key: requestKey,
+      text: JSON.stringify({ bucket: "Lake", prefixes: ["erase/continued/"], reason: "backfill gone wrong" }),
+    });
+    let batches = 1;
+    const first = await handleDeleteTrigger(
+      { kind: "object", key: requestKey, eTag },
+      {
+        store,
+        audit: { publish: async () => {} },
+        inbox,
+        allowList: { Lake: lake },
+        budget: () => batches-- > 0,
+        remainingMs: () => 60_000,
+      },
+    );
+    expect(first.status).toBe("continuing");
+    await cloud.idle();
+
+    const r = await report("continued.manual");
+    expect(r).toMatchObject({ status: "completed", counts: { deleted: 2100, batches: 3 }, progress: { step: 1 } });
+    expect(r.timings.steps.map((s: { step: number }) => s.step)).toEqual([0, 1]);
+    expect(await keysUnder(lake, "erase/continued/")).toEqual([]);
+    expect(await keysUnder(inbox, "requests/delete/.continue/")).toEqual([]);
+  });
+
+  it("reports every move and deletion to the Audit topic, which the SnsLogger logs", async () => {
+    await cloud.idle();
+    const log = readFileSync(path.join(cloud.logDir, "SnsLogger.log"), "utf8");
+    expect(log).toContain('"pipeline":"file-mover"');
+    expect(log).toContain('"pipeline":"file-deleter"');
+  });
+});
