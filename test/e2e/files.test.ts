@@ -7,7 +7,7 @@
  * The local cloud runs the whole wiring, so other functions may run too: every assertion here is about objects
  * this test wrote.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createS3DeleterStore } from "../../packages/aws/src/s3-files.ts";
 import { handleDeleteTrigger } from "../../packages/files/src/index.ts";
 import { type LocalCloud, startLocalCloud } from "../../packages/local/src/cloud.ts";
+import { runPush } from "../../packages/local/src/push/cli.ts";
 import { s3EventRecord } from "../../packages/local/src/sources/s3-events.ts";
 
 const MiB = 1024 * 1024;
@@ -321,6 +322,33 @@ describe("file pipelines on the local cloud", () => {
     expect(r.timings.steps.map((s: { step: number }) => s.step)).toEqual([0, 1]);
     expect(await keysUnder(lake, "erase/continued/")).toEqual([]);
     expect(await keysUnder(inbox, "requests/delete/.continue/")).toEqual([]);
+  });
+
+  it("pnpm push file and pnpm push delete-request drive both pipelines", async () => {
+    const out: string[] = [];
+    const io = {
+      env: cloud.env,
+      cwd: stateDir,
+      stdout: { write: (t: string) => out.push(t) },
+      stderr: { write: (t: string) => out.push(t), isTTY: false },
+    };
+    writeFileSync(path.join(stateDir, "pushed report.csv"), "a,b\n1,2\n");
+    expect(await runPush(["file", "pushed report.csv", "--key", "incoming/pushed/", "--quiet"], io)).toBe(0);
+    await cloud.idle();
+    const to = await routed((d) => `raw/pushed/dt=${d}/pushed report.csv`);
+    expect((await body(lake, to as string))?.toString()).toBe("a,b\n1,2\n");
+    expect((await s3.send(new HeadObjectCommand({ Bucket: lake, Key: to }))).ContentType).toBe("text/csv");
+
+    const request = JSON.stringify({ bucket: "Lake", prefixes: ["raw/pushed/"], reason: "cli check" });
+    const waited = runPush(["delete-request", request, "--name", "cli/check", "--wait", "--timeout", "60"], io);
+    await cloud.idle();
+    expect(await waited, out.join("")).toBe(0);
+    expect(out.join("")).toMatch(/delete request cli\/check: completed: 1 deleted, 0 failed/);
+    expect(await keysUnder(lake, "raw/pushed/")).toEqual([]);
+
+    expect(await runPush(["delete-request", '{"bucket":"Lake"}', "--name", "cli-bad"], io)).toBe(1);
+    expect(out.join("")).toMatch(/malformed, nothing was sent/);
+    expect(await exists(inbox, "requests/delete/cli-bad.json")).toBe(false);
   });
 
   it("reports every move and deletion to the Audit topic, which the SnsLogger logs", async () => {

@@ -3,9 +3,10 @@
  * `defineKind({...})`, and one line here.
  */
 import type { RegisteredKind } from "../kind.ts";
+import { deleteRequestKind } from "./delete-request.ts";
 import { fileKind } from "./file.ts";
 import { itemsKind } from "./items.ts";
 import { publishKind } from "./publish.ts";
 import { recordsKind } from "./records.ts";
 
-export const pushKinds: readonly RegisteredKind[] = [fileKind, publishKind, recordsKind, itemsKind];
+export const pushKinds: readonly RegisteredKind[] = [fileKind, publishKind, recordsKind, itemsKind, deleteRequestKind];
