@@ -1,0 +1,98 @@
+/**
+ * `pnpm --silent cdc-merge --source <dir in DMS layout> --target <dir> --tables <config.json> [--grace-minutes N]
+ * [--json]`: applies every DMS file under the source not yet applied to the target, with the Lambda's engine and
+ * bookkeeping. One line per file on stdout (`merged`, `skipped`, `rejected ... row N: reason`), a summary line,
+ * progress on stderr for long files. Exit code 1 when a file was rejected (after merging everything else), 2 on
+ * a usage or configuration error.
+ */
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { parseTablesConfig } from "./config.ts";
+import { InvalidTableConfig } from "./errors.ts";
+import { type FileOutcome, mergeAll } from "./run.ts";
+import { createDirectoryStore } from "./storage.ts";
+
+const usage =
+  "usage: cdc-merge --source <dir in DMS layout> --target <dir> --tables <config.json> [--grace-minutes N] [--json]";
+
+function describe(entry: FileOutcome & { table: string }): string {
+  switch (entry.outcome) {
+    case "merged":
+      return `merged   ${entry.table} ${entry.file}: ${entry.rows} rows, ${entry.keysChanged} keys changed, ${entry.bucketsRewritten} buckets rewritten, version ${entry.version}`;
+    case "replay":
+      return `skipped  ${entry.table} ${entry.file}: already applied`;
+    case "rejected":
+      return `rejected ${entry.table} ${entry.file}: row ${entry.row}: ${entry.reason}`;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let values: { source?: string; target?: string; tables?: string; "grace-minutes"?: string; json?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        source: { type: "string" },
+        target: { type: "string" },
+        tables: { type: "string" },
+        "grace-minutes": { type: "string" },
+        json: { type: "boolean" },
+      },
+    }));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${usage}\n`);
+    return 2;
+  }
+  if (!values.source || !values.target || !values.tables) {
+    process.stderr.write(`${usage}\n`);
+    return 2;
+  }
+  let config: ReturnType<typeof parseTablesConfig>;
+  try {
+    config = parseTablesConfig(JSON.parse(await readFile(values.tables, "utf8")));
+  } catch (error) {
+    if (error instanceof InvalidTableConfig || error instanceof SyntaxError || (error as NodeJS.ErrnoException).code) {
+      process.stderr.write(`${values.tables}: ${(error as Error).message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const grace = values["grace-minutes"] === undefined ? 15 : Number(values["grace-minutes"]);
+  if (!Number.isFinite(grace) || grace < 0) {
+    process.stderr.write(`--grace-minutes must be a number >= 0\n${usage}\n`);
+    return 2;
+  }
+  let lastProgress = Date.now();
+  const report = await mergeAll(createDirectoryStore(values.source), createDirectoryStore(values.target), config, {
+    graceMs: grace * 60_000,
+    onProgress: (rows) => {
+      if (Date.now() - lastProgress > 2000) {
+        lastProgress = Date.now();
+        process.stderr.write(`  ... ${rows} rows read\n`);
+      }
+    },
+    onFile: (entry) => {
+      if (!values.json) {
+        const line = describe(entry);
+        process.stdout.write(`${line}\n`);
+        if (entry.outcome === "rejected") process.stderr.write(`${line}\n`);
+      }
+    },
+  });
+  if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  else
+    process.stdout.write(`${report.merged} merged, ${report.replayed} already applied, ${report.rejected} rejected\n`);
+  return report.rejected > 0 ? 1 : 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      process.stderr.write(`cdc-merge: ${(error as Error).stack ?? error}\n`);
+      process.exitCode = 2;
+    },
+  );
+}

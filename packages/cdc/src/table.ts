@@ -1,0 +1,400 @@
+/**
+ * One table's storage: versioned metadata committed by a single conditional put, hash buckets each stored as a
+ * Parquet data file (what readers see) and a state file (every key's position and row, tombstones included: what
+ * the merge reads), the Athena symlink manifest, and garbage collection of superseded files after a grace period.
+ *
+ * Layout under `<schema>/<table>/`:
+ *   data/b0007-<version>-<id>.parquet           current rows of bucket 7
+ *   _cdc/state/b0007-<version>-<id>.json.gz     positions + rows of bucket 7 (incl. deleted keys)
+ *   _cdc/metadata/v00000000000000000012.json    version 12: buckets, applied files, files awaiting deletion
+ *   _symlink_format_manifest/manifest           one data file URI per line (Athena SymlinkTextInputFormat)
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { gunzipSync, gzipSync } from "node:zlib";
+import type { TableConfig } from "./config.ts";
+import { type Change, type DmsFileRef, readDmsFile } from "./dms-file.ts";
+import { CommitConflict, PreconditionFailed } from "./errors.ts";
+import { applyStates, bucketOf, type KeyState, reduceChanges } from "./merge.ts";
+import { writeParquet } from "./parquet.ts";
+import { fileOrderKey, orderValue, type Position } from "./position.ts";
+import type { ObjectStore } from "./storage.ts";
+import { decodeRow, encodeRow } from "./values.ts";
+
+export interface BucketFiles {
+  /** Absent when the bucket has no live row (only tombstones). */
+  data?: string;
+  state: string;
+  rows: number;
+  keys: number;
+}
+
+export interface AppliedFile {
+  sha256: string;
+  version: number;
+  rows: number;
+  appliedAt: string;
+}
+
+export interface TableMetadata {
+  format: 1;
+  table: string;
+  version: number;
+  bucketCount: number;
+  /** `name type` of each column, to refuse a configuration that no longer matches the stored table. */
+  columns: string[];
+  buckets: Record<string, BucketFiles>;
+  /** Applied DMS files by path below the table's folder. */
+  applied: Record<string, AppliedFile>;
+  /** Superseded files, deleted once `since` is older than the grace period. */
+  obsolete: { key: string; since: string }[];
+  committedAt: string;
+}
+
+export interface MergeOptions {
+  /** How long superseded files stay readable (readers holding the previous manifest). Default 15 minutes. */
+  graceMs?: number;
+  /** Commit attempts before `CommitConflict`. Default 8. */
+  maxAttempts?: number;
+  /** Changes held in memory before touched buckets are written out (bounds memory on large files). */
+  flushKeys?: number;
+  now?: () => Date;
+  /** Called between batches of a long file. */
+  onProgress?: (rows: number) => void;
+}
+
+export type MergeResult =
+  | {
+      outcome: "merged";
+      file: string;
+      version: number;
+      rows: number;
+      keysChanged: number;
+      bucketsRewritten: number;
+      attempts: number;
+    }
+  | { outcome: "replay"; file: string; version: number };
+
+const pad = (n: number, width: number) => String(n).padStart(width, "0");
+
+export function tablePrefix(config: TableConfig): string {
+  return `${config.schema}/${config.table}/`;
+}
+
+export function manifestKey(config: TableConfig): string {
+  return `${tablePrefix(config)}_symlink_format_manifest/manifest`;
+}
+
+function metadataPrefix(config: TableConfig): string {
+  return `${tablePrefix(config)}_cdc/metadata/`;
+}
+
+function metadataKey(config: TableConfig, version: number): string {
+  return `${metadataPrefix(config)}v${pad(version, 20)}.json`;
+}
+
+function columnSignature(config: TableConfig): string[] {
+  return config.columns.map((c) =>
+    c.type.kind === "decimal" ? `${c.name} decimal(${c.type.precision},${c.type.scale})` : `${c.name} ${c.type.kind}`,
+  );
+}
+
+/** The latest committed metadata, or an empty version 0 for a new table. */
+export async function loadMetadata(store: ObjectStore, config: TableConfig): Promise<TableMetadata> {
+  for (let attempt = 0; ; attempt++) {
+    const versions = await store.list(metadataPrefix(config));
+    const latest = versions.filter((o) => o.key.endsWith(".json")).at(-1);
+    if (!latest) {
+      return {
+        format: 1,
+        table: config.name,
+        version: 0,
+        bucketCount: config.buckets,
+        columns: columnSignature(config),
+        buckets: {},
+        applied: {},
+        obsolete: [],
+        committedAt: new Date(0).toISOString(),
+      };
+    }
+    const body = await store.get(latest.key);
+    // Collected between list and get by a concurrent merge's cleanup: list again.
+    if (!body) {
+      if (attempt < 5) continue;
+      throw new Error(`metadata ${latest.key} vanished`);
+    }
+    const metadata = JSON.parse(new TextDecoder().decode(body)) as TableMetadata;
+    const expected = columnSignature(config).join(", ");
+    if (metadata.columns.join(", ") !== expected)
+      throw new Error(
+        `${config.name}: the configured columns (${expected}) differ from the stored table's (${metadata.columns.join(", ")})`,
+      );
+    return metadata;
+  }
+}
+
+interface StateFile {
+  files: string[];
+  entries: [string, string, number, number, unknown[] | null][];
+}
+
+export async function loadBucketState(
+  store: ObjectStore,
+  config: TableConfig,
+  key: string | undefined,
+): Promise<Map<string, KeyState>> {
+  const states = new Map<string, KeyState>();
+  if (!key) return states;
+  const body = await store.get(key);
+  if (!body) throw new Error(`state file ${key} is missing`);
+  const parsed = JSON.parse(gunzipSync(body).toString("utf8")) as StateFile;
+  const types = config.columns.map((c) => c.type);
+  for (const [k, p, f, r, row] of parsed.entries) {
+    states.set(k, { p, f: parsed.files[f] as string, r, row: row ? decodeRow(types, row) : null });
+  }
+  return states;
+}
+
+function encodeState(states: Map<string, KeyState>): Uint8Array {
+  const files: string[] = [];
+  const fileIndex = new Map<string, number>();
+  const entries: StateFile["entries"] = [];
+  for (const [key, s] of states) {
+    let f = fileIndex.get(s.f);
+    if (f === undefined) {
+      f = files.length;
+      files.push(s.f);
+      fileIndex.set(s.f, f);
+    }
+    entries.push([key, s.p, f, s.r, s.row ? encodeRow(s.row) : null]);
+  }
+  return gzipSync(JSON.stringify({ files, entries }), { level: 1 });
+}
+
+function newId(): string {
+  return randomBytes(6).toString("hex");
+}
+
+/** Writes the manifest of the latest committed version (repeats if another commit lands meanwhile). */
+export async function publishManifest(store: ObjectStore, config: TableConfig): Promise<TableMetadata> {
+  for (;;) {
+    const metadata = await loadMetadata(store, config);
+    const lines = Object.keys(metadata.buckets)
+      .map(Number)
+      .sort((a, b) => a - b)
+      .map((b) => metadata.buckets[b]?.data)
+      .filter((k): k is string => k !== undefined)
+      .map((k) => `${store.uri(k)}\n`);
+    await store.put(manifestKey(config), lines.join(""), { contentType: "text/plain" });
+    const after = await loadMetadata(store, config);
+    if (after.version === metadata.version) return metadata;
+  }
+}
+
+/** The position function of a file: order column (if configured), file order key, row. */
+export function positionOf(config: TableConfig, relPath: string): (change: Change) => Position {
+  const f = fileOrderKey(relPath);
+  const index = config.orderIndex;
+  return (change) => ({
+    p: index === undefined ? "" : orderValue(config, change.values[index] ?? null),
+    f,
+    r: change.row,
+  });
+}
+
+/** SHA-256 of a stream (hex). */
+export async function sha256Of(chunks: AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of chunks) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+async function* hashing(chunks: AsyncIterable<Uint8Array>, hash: ReturnType<typeof createHash>) {
+  for await (const chunk of chunks) {
+    hash.update(chunk);
+    yield chunk;
+  }
+}
+
+/**
+ * Merges one DMS file into the table. Reads the whole file before committing anything: an `InvalidCdcFile`
+ * leaves the table as it was. `open` is called once per attempt (a lost commit race re-reads the file on top of
+ * the new version). A file already applied with the same content is a replay and changes nothing.
+ */
+export async function mergeFile(
+  store: ObjectStore,
+  config: TableConfig,
+  file: DmsFileRef,
+  open: () => AsyncIterable<Uint8Array>,
+  options: MergeOptions = {},
+  knownSha256?: string,
+): Promise<MergeResult> {
+  const now = options.now ?? (() => new Date());
+  const graceMs = options.graceMs ?? 15 * 60_000;
+  const maxAttempts = options.maxAttempts ?? 8;
+  const flushKeys = options.flushKeys ?? 500_000;
+  const prefix = tablePrefix(config);
+
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    const base = await loadMetadata(store, config);
+    const known = base.applied[file.relPath];
+    if (knownSha256 && known?.sha256 === knownSha256) {
+      return { outcome: "replay", file: file.displayName, version: base.version };
+    }
+    const version = base.version + 1;
+    const bucketCount = base.bucketCount;
+    const position = positionOf(config, file.relPath);
+    /** Buckets written in this attempt: bucket -> files (not committed yet). */
+    const staged = new Map<number, BucketFiles>();
+    const written: string[] = [];
+    let rows = 0;
+    let keysChanged = 0;
+
+    const flush = async (pending: Map<string, KeyState>) => {
+      const byBucket = new Map<number, [string, KeyState][]>();
+      for (const entry of pending) {
+        const b = bucketOf(entry[0], bucketCount);
+        const list = byBucket.get(b);
+        if (list) list.push(entry);
+        else byBucket.set(b, [entry]);
+      }
+      pending.clear();
+      for (const b of [...byBucket.keys()].sort((x, y) => x - y)) {
+        const current = staged.get(b) ?? base.buckets[b];
+        const states = await loadBucketState(store, config, current?.state);
+        const changed = applyStates(states, byBucket.get(b) as [string, KeyState][]);
+        if (changed === 0) continue;
+        keysChanged += changed;
+        const live: KeyState[] = [];
+        const sortedKeys = [...states.keys()].sort();
+        for (const k of sortedKeys) {
+          const s = states.get(k) as KeyState;
+          if (s.row) live.push(s);
+        }
+        const id = `b${pad(b, 4)}-${pad(version, 8)}-${newId()}`;
+        const stateKey = `${prefix}_cdc/state/${id}.json.gz`;
+        await store.put(stateKey, encodeState(states));
+        written.push(stateKey);
+        let dataKey: string | undefined;
+        if (live.length > 0) {
+          dataKey = `${prefix}data/${id}.parquet`;
+          await store.put(
+            dataKey,
+            writeParquet(
+              config,
+              live.map((s) => s.row as NonNullable<KeyState["row"]>),
+            ),
+          );
+          written.push(dataKey);
+        }
+        const previous = staged.get(b);
+        // Superseded within this attempt: never committed, so nobody can be reading it.
+        if (previous) await store.delete([previous.state, ...(previous.data ? [previous.data] : [])]);
+        staged.set(b, { ...(dataKey ? { data: dataKey } : {}), state: stateKey, rows: live.length, keys: states.size });
+      }
+    };
+
+    const hash = createHash("sha256");
+    const pending = new Map<string, KeyState>();
+    try {
+      for await (const batch of readDmsFile(config, file, hashing(open(), hash))) {
+        rows += batch.length;
+        reduceChanges(config, batch, position, pending);
+        options.onProgress?.(rows);
+        if (pending.size >= flushKeys) await flush(pending);
+      }
+      const sha256 = hash.digest("hex");
+      if (known?.sha256 === sha256) {
+        await store.delete(written);
+        return { outcome: "replay", file: file.displayName, version: base.version };
+      }
+      await flush(pending);
+
+      const at = now();
+      const obsolete = [...base.obsolete];
+      for (const b of staged.keys()) {
+        const old = base.buckets[b];
+        if (old) for (const key of [old.state, old.data]) if (key) obsolete.push({ key, since: at.toISOString() });
+      }
+      const expired = obsolete.filter((o) => at.getTime() - Date.parse(o.since) >= graceMs);
+      const next: TableMetadata = {
+        ...base,
+        version,
+        buckets: { ...base.buckets },
+        applied: {
+          ...base.applied,
+          [file.relPath]: { sha256, version, rows, appliedAt: at.toISOString() },
+        },
+        obsolete: obsolete.filter((o) => !expired.includes(o)),
+        committedAt: at.toISOString(),
+      };
+      for (const [b, files] of staged) next.buckets[b] = files;
+      try {
+        await store.put(metadataKey(config, version), JSON.stringify(next), {
+          ifNoneMatch: true,
+          contentType: "application/json",
+        });
+      } catch (error) {
+        if (error instanceof PreconditionFailed) {
+          await store.delete(written);
+          await new Promise((r) => setTimeout(r, Math.random() * 50 * attempt));
+          continue;
+        }
+        throw error;
+      }
+      // Committed. What follows is housekeeping: a crash here leaves garbage or a lagging manifest, which the
+      // next merge repairs, never a wrong table.
+      await publishManifest(store, config);
+      await collectGarbage(
+        store,
+        config,
+        version,
+        expired.map((o) => o.key),
+      );
+      return {
+        outcome: "merged",
+        file: file.displayName,
+        version,
+        rows,
+        keysChanged,
+        bucketsRewritten: staged.size,
+        attempts: attempt,
+      };
+    } catch (error) {
+      await store.delete(written).catch(() => undefined);
+      throw error;
+    }
+  }
+  throw new CommitConflict(`${config.name}: ${file.displayName} lost the commit race ${maxAttempts} times`);
+}
+
+/** Keeps this many metadata versions before the newest (readers listing versions, debugging). */
+const KEEP_METADATA_VERSIONS = 10;
+
+async function collectGarbage(
+  store: ObjectStore,
+  config: TableConfig,
+  version: number,
+  expired: string[],
+): Promise<void> {
+  const old = (await store.list(metadataPrefix(config)))
+    .map((o) => o.key)
+    .filter((k) => {
+      const match = /v(\d{20})\.json$/.exec(k);
+      return match !== null && Number(match[1]) < version - KEEP_METADATA_VERSIONS;
+    });
+  await store.delete([...expired, ...old]);
+}
+
+/** The current rows of a table, read from its state files (tests and tools; memory: the whole table). */
+export async function readCurrentRows(
+  store: ObjectStore,
+  config: TableConfig,
+): Promise<Map<string, NonNullable<KeyState["row"]>>> {
+  const metadata = await loadMetadata(store, config);
+  const rows = new Map<string, NonNullable<KeyState["row"]>>();
+  for (const files of Object.values(metadata.buckets)) {
+    for (const [key, state] of await loadBucketState(store, config, files.state))
+      if (state.row) rows.set(key, state.row);
+  }
+  return rows;
+}

@@ -1,0 +1,155 @@
+/**
+ * Typed values of DMS fields. In memory: int32/double -> number, int64 -> bigint, decimal -> bigint (unscaled),
+ * string -> string, boolean -> boolean, date -> number (days since 1970-01-01), timestamp -> bigint (microseconds
+ * since the epoch, UTC). NULL is `null`. These are exactly what the Parquet writer takes.
+ */
+import type { ColumnType } from "./config.ts";
+
+export type Value = number | bigint | string | boolean | null;
+
+const intPattern = /^[+-]?\d+$/;
+const doublePattern = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const decimalPattern = /^([+-])?(\d*)(?:\.(\d*))?$/;
+const datePattern = /^(\d{4})-(\d{2})-(\d{2})$/;
+const timestampPattern = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z?$/;
+
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Thrown by `parseValue`; the file reader turns it into `InvalidCdcFile` with the file and row. */
+export class InvalidValue extends Error {
+  override readonly name = "InvalidValue";
+}
+
+function daysOf(y: number, m: number, d: number): number {
+  const ms = Date.UTC(y, m - 1, d);
+  const back = new Date(ms);
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== m - 1 || back.getUTCDate() !== d) return Number.NaN;
+  return ms / 86_400_000;
+}
+
+/**
+ * Parses one field. `raw === null` is DMS's NULL (an empty unquoted field); `""` is an empty string, which only a
+ * string column accepts.
+ */
+export function parseValue(type: ColumnType, raw: string | null): Value {
+  if (raw === null) return null;
+  switch (type.kind) {
+    case "string":
+      return raw;
+    case "int32": {
+      if (!intPattern.test(raw)) throw new InvalidValue(`not an int32: ${JSON.stringify(raw)}`);
+      const n = Number(raw);
+      if (n < INT32_MIN || n > INT32_MAX) throw new InvalidValue(`int32 out of range: ${raw}`);
+      return n;
+    }
+    case "int64": {
+      if (!intPattern.test(raw)) throw new InvalidValue(`not an int64: ${JSON.stringify(raw)}`);
+      const n = BigInt(raw);
+      if (n < INT64_MIN || n > INT64_MAX) throw new InvalidValue(`int64 out of range: ${raw}`);
+      return n;
+    }
+    case "double": {
+      if (raw === "NaN") return Number.NaN;
+      if (raw === "Infinity" || raw === "inf") return Number.POSITIVE_INFINITY;
+      if (raw === "-Infinity" || raw === "-inf") return Number.NEGATIVE_INFINITY;
+      if (!doublePattern.test(raw)) throw new InvalidValue(`not a double: ${JSON.stringify(raw)}`);
+      return Number(raw);
+    }
+    case "decimal": {
+      const match = decimalPattern.exec(raw);
+      if (!match || (match[2] === "" && (match[3] ?? "") === ""))
+        throw new InvalidValue(`not a decimal: ${JSON.stringify(raw)}`);
+      const sign = match[1] === "-" ? -1n : 1n;
+      const whole = match[2] || "0";
+      let fraction = match[3] ?? "";
+      if (fraction.length > type.scale) {
+        if (/[^0]/.test(fraction.slice(type.scale)))
+          throw new InvalidValue(`decimal(${type.precision},${type.scale}) cannot hold ${raw} exactly`);
+        fraction = fraction.slice(0, type.scale);
+      }
+      const digits = (whole + fraction.padEnd(type.scale, "0")).replace(/^0+(?=\d)/, "");
+      if (digits.length > type.precision)
+        throw new InvalidValue(`decimal(${type.precision},${type.scale}) overflow: ${raw}`);
+      return sign * BigInt(digits);
+    }
+    case "boolean": {
+      const t = raw.toLowerCase();
+      if (t === "true" || t === "t" || t === "1" || t === "y" || t === "yes") return true;
+      if (t === "false" || t === "f" || t === "0" || t === "n" || t === "no") return false;
+      throw new InvalidValue(`not a boolean: ${JSON.stringify(raw)}`);
+    }
+    case "date": {
+      const match = datePattern.exec(raw);
+      const days = match ? daysOf(Number(match[1]), Number(match[2]), Number(match[3])) : Number.NaN;
+      if (Number.isNaN(days)) throw new InvalidValue(`not a date (yyyy-MM-dd): ${JSON.stringify(raw)}`);
+      return days;
+    }
+    case "timestamp": {
+      const match = timestampPattern.exec(raw);
+      if (!match) throw new InvalidValue(`not a timestamp (yyyy-MM-dd HH:mm:ss.ffffff): ${JSON.stringify(raw)}`);
+      const days = daysOf(Number(match[1]), Number(match[2]), Number(match[3]));
+      const h = Number(match[4]);
+      const mi = Number(match[5]);
+      const s = Number(match[6]);
+      if (Number.isNaN(days) || h > 23 || mi > 59 || s > 59)
+        throw new InvalidValue(`not a valid timestamp: ${JSON.stringify(raw)}`);
+      const micros = BigInt((match[7] ?? "").padEnd(6, "0").slice(0, 6));
+      return BigInt(days * 86400 + h * 3600 + mi * 60 + s) * 1_000_000n + micros;
+    }
+  }
+}
+
+/** A value as a canonical string: the building block of keys and ordering positions. */
+export function canonical(value: Value): string {
+  if (value === null) return "\u0000null";
+  return typeof value === "string" ? value : String(value);
+}
+
+/**
+ * Encodes a row for the JSON state files: bigints become strings (decoded back by column type), non-finite doubles
+ * become strings too.
+ */
+export function encodeRow(row: readonly Value[]): unknown[] {
+  return row.map((v) =>
+    typeof v === "bigint" ? v.toString() : typeof v === "number" && !Number.isFinite(v) ? String(v) : v,
+  );
+}
+
+/** Inverse of `encodeRow`. */
+export function decodeRow(types: readonly ColumnType[], encoded: readonly unknown[]): Value[] {
+  return types.map((type, i) => {
+    const v = encoded[i];
+    if (v === null || v === undefined) return null;
+    if (type.kind === "int64" || type.kind === "decimal" || type.kind === "timestamp") return BigInt(v as string);
+    if (type.kind === "double" && typeof v === "string") return Number(v);
+    return v as Value;
+  });
+}
+
+/** Formats a value back to DMS's text form (tests, the reference model and DDL examples use it). */
+export function formatValue(type: ColumnType, value: Value): string | null {
+  if (value === null) return null;
+  switch (type.kind) {
+    case "decimal": {
+      const v = value as bigint;
+      const negative = v < 0n;
+      const digits = (negative ? -v : v).toString().padStart(type.scale + 1, "0");
+      const text = type.scale === 0 ? digits : `${digits.slice(0, -type.scale)}.${digits.slice(-type.scale)}`;
+      return negative ? `-${text}` : text;
+    }
+    case "date":
+      return new Date((value as number) * 86_400_000).toISOString().slice(0, 10);
+    case "timestamp": {
+      const v = value as bigint;
+      const ms = v / 1000n;
+      const micros = ((v % 1_000_000n) + 1_000_000n) % 1_000_000n;
+      const iso = new Date(Number(ms)).toISOString();
+      return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${micros.toString().padStart(6, "0")}`;
+    }
+    default:
+      return String(value);
+  }
+}
