@@ -41,6 +41,8 @@ export const DEFAULT_BASE_PORT = 4566;
 /** Model containers served behind the SageMaker runtime endpoint, by endpoint name. */
 export const defaultModels: readonly ModelContainer[] = [
   { endpointName: "sluice-echo", entry: path.join(repoRoot, "packages/local/src/models/echo-model.ts") },
+  // The reference pricing model (packages/pricing/model): PriceInference's default endpoint.
+  { endpointName: "sluice-pricing", entry: path.join(repoRoot, "packages/pricing/model/server.ts") },
 ];
 
 export interface LocalCloudOptions {

@@ -1,0 +1,214 @@
+import { describe, expect, it } from "vitest";
+import { type PricingDeps, priceRequests, type RequestRecord } from "./inference.ts";
+import { decodeModelRequest, encodeModelAnswer } from "./model-contract.ts";
+import { ModelCallFailed, type PricingAuditMessage, type PricingModel } from "./ports.ts";
+import { createInProcessModel, createMemoryCatalog } from "./testing.ts";
+
+const NOW = new Date("2026-11-23T10:00:00.000Z");
+const STRONG = { views: 5000, clicks: 1500, addToCart: 600, purchases: 300, inventory: 12 };
+const WEAK = { views: 5000, clicks: 50, addToCart: 5, purchases: 1, inventory: 5000 };
+
+function product(productId: string, extra: Record<string, unknown> = {}) {
+  return {
+    productId,
+    name: productId,
+    price: 100,
+    currency: "USD",
+    cost: 60,
+    minPrice: 80,
+    maxPrice: 130,
+    version: 1,
+    ...extra,
+  };
+}
+
+let seq = 0;
+function request(productId: string, features: object, extra: Record<string, unknown> = {}): RequestRecord {
+  seq++;
+  return {
+    itemIdentifier: String(1000 + seq),
+    image: {
+      requestId: `r-${seq}`,
+      productId,
+      windowStart: "2026-11-23T09:50:00.000Z",
+      windowEnd: "2026-11-23T09:55:00.000Z",
+      ...features,
+      ...extra,
+    },
+  };
+}
+
+function setup(items: Record<string, unknown>[], model: PricingModel = createInProcessModel()) {
+  const catalog = createMemoryCatalog(items);
+  const audit: PricingAuditMessage[] = [];
+  const deps: PricingDeps = {
+    model,
+    catalog,
+    audit: { publishAll: async (m) => void audit.push(...m) },
+    now: () => NOW,
+    retryDeps: { sleep: async () => {} },
+  };
+  return { catalog, audit, deps };
+}
+
+describe("priceRequests", () => {
+  it("raises for strong demand by at most 10 %, cuts for weak demand, records history and audit", async () => {
+    const { catalog, audit, deps } = setup([product("up"), product("down", { price: 70, minPrice: 50 })]);
+    const result = await priceRequests([request("up", STRONG), request("down", WEAK)], deps);
+    expect(result.failures).toEqual([]);
+    expect(result.modelCalls).toBe(1);
+    expect(catalog.items.get("up")).toMatchObject({ price: 110, version: 2, modelVersion: "demand-v1" });
+    // 70 - 10 % = 63 is under cost * 1.10 = 66.
+    expect(catalog.items.get("down")).toMatchObject({ price: 66, version: 2 });
+    expect(catalog.history.map((h) => [h.productId, h.oldPrice, h.newPrice, h.clampedBy])).toEqual([
+      ["up", 100, 110, ["max-change-up"]],
+      ["down", 70, 66, ["min-margin"]],
+    ]);
+    expect(audit.map((a) => a.outcome)).toEqual(["succeeded", "succeeded"]);
+  });
+
+  it("refuses a poison request with its reason, without stopping the next one", async () => {
+    const { catalog, audit, deps } = setup([product("a"), product("b")]);
+    const poison = request("a", { ...STRONG, views: "lots" });
+    const missing = { itemIdentifier: "9", image: { requestId: "r-x", views: 1 } };
+    const result = await priceRequests([request("a", STRONG), poison, missing, request("b", STRONG)], deps);
+    expect(result.failures).toEqual([poison.itemIdentifier, "9"]);
+    expect(catalog.items.get("b")).toMatchObject({ price: 110 });
+    expect(audit.find((a) => a.sequenceNumber === poison.itemIdentifier)).toMatchObject({
+      outcome: "refused",
+      reason: expect.stringContaining("views"),
+    });
+    expect(audit.find((a) => a.sequenceNumber === "9")?.reason).toMatch(/productId/);
+  });
+
+  it("changes nothing for an unknown product and reports it, without calling the model", async () => {
+    const model = createInProcessModel();
+    const { catalog, audit, deps } = setup([], model);
+    const result = await priceRequests([request("ghost", STRONG)], deps);
+    expect(result.failures).toEqual([]);
+    expect(model.calls).toBe(0);
+    expect(catalog.items.size).toBe(0);
+    expect(audit[0]).toMatchObject({ outcome: "skipped", reason: "unknown-product", productId: "ghost" });
+  });
+
+  it("applies a replayed request once", async () => {
+    const { catalog, audit, deps } = setup([product("a")]);
+    const first = request("a", STRONG);
+    await priceRequests([first], deps);
+    const replay = await priceRequests([first], { ...deps, config: { guardrails: { ...guardrailsNoCooldown } } });
+    expect(replay.failures).toEqual([]);
+    expect(catalog.history).toHaveLength(1);
+    expect(catalog.items.get("a")).toMatchObject({ price: 110, version: 2 });
+    expect(audit[1]).toMatchObject({ outcome: "skipped", reason: "replay" });
+  });
+
+  it("applies requests for one product in stream order within a batch, each on the previous price", async () => {
+    const { catalog, deps } = setup([product("a")]);
+    const later = { windowStart: "2026-11-23T09:55:00.000Z", windowEnd: "2026-11-23T10:00:00.000Z" };
+    await priceRequests([request("a", STRONG), request("a", STRONG, later)], {
+      ...deps,
+      config: { guardrails: guardrailsNoCooldown },
+    });
+    expect(catalog.history.map((h) => [h.oldPrice, h.newPrice])).toEqual([
+      [100, 110],
+      [110, 121],
+    ]);
+  });
+
+  it("skips within the cooldown and skips stale windows", async () => {
+    const { catalog, audit, deps } = setup([
+      product("cool", { lastChangedAt: "2026-11-23T09:50:00.000Z" }),
+      product("old", { lastWindowEnd: "2026-11-23T10:00:00.000Z" }),
+    ]);
+    await priceRequests([request("cool", STRONG), request("old", STRONG)], deps);
+    expect(catalog.history).toHaveLength(0);
+    expect(audit.map((a) => a.reason)).toEqual(["cooldown", "stale"]);
+  });
+
+  it("re-reads and decides again after a version conflict (no lost update)", async () => {
+    const { catalog, deps } = setup([product("a")]);
+    const real = catalog.applyChange.bind(catalog);
+    let raced = false;
+    catalog.applyChange = async (change) => {
+      if (!raced) {
+        raced = true;
+        // Another writer changes the price between the read and the write.
+        const item = catalog.items.get("a") as Record<string, unknown>;
+        catalog.items.set("a", { ...item, price: 120, version: 2 });
+      }
+      return real(change);
+    };
+    await priceRequests([request("a", STRONG)], { ...deps, config: { guardrails: guardrailsNoCooldown } });
+    expect(catalog.items.get("a")).toMatchObject({ price: 130, version: 3 });
+    expect(catalog.history[0]).toMatchObject({ oldPrice: 120, newPrice: 130, expectedVersion: 2 });
+  });
+
+  it("batches under the record limit, retries throttled calls, fails only the records of a call that still fails", async () => {
+    const inner = createInProcessModel();
+    let call = 0;
+    const attempts: number[] = [];
+    const model: PricingModel = {
+      async invoke(body, contentType) {
+        call++;
+        const records = decodeModelRequest(body, contentType);
+        attempts.push(records.length);
+        // The first call is throttled once; every call holding a record with 7 views fails for good.
+        if (call === 1) throw new ModelCallFailed("ThrottlingException", true, "ThrottlingException");
+        if (records.some((r) => r.views === 7)) throw new ModelCallFailed("model crashed", true);
+        return inner.invoke(body, contentType);
+      },
+    };
+    const items = Array.from({ length: 6 }, (_, i) => product(`p${i}`));
+    const { catalog, audit, deps } = setup(items, model);
+    const records = items.map((item, i) => request(String(item.productId), i >= 4 ? { ...STRONG, views: 7 } : STRONG));
+    const result = await priceRequests(records, {
+      ...deps,
+      config: { batching: { maxPayloadBytes: 1_000_000, maxRecordsPerCall: 2 }, modelParallelism: 1 },
+    });
+    // Calls: [p0,p1] throttled then ok, [p2,p3] ok, [p4,p5] fails 4 times.
+    expect(attempts).toEqual([2, 2, 2, 2, 2, 2, 2]);
+    expect(result.modelCalls).toBe(7);
+    expect(result.failures).toEqual([records[4]?.itemIdentifier, records[5]?.itemIdentifier]);
+    expect(catalog.history.map((h) => h.productId)).toEqual(["p0", "p1", "p2", "p3"]);
+    expect(audit.filter((a) => a.outcome === "failed").map((a) => a.reason)).toEqual([
+      "model call failed: model crashed",
+      "model call failed: model crashed",
+    ]);
+  });
+
+  it("does not retry a call the model refuses as invalid", async () => {
+    let calls = 0;
+    const model: PricingModel = {
+      async invoke() {
+        calls++;
+        throw new ModelCallFailed("ValidationError", false);
+      },
+    };
+    const { deps } = setup([product("a")], model);
+    const result = await priceRequests([request("a", STRONG)], deps);
+    expect(calls).toBe(1);
+    expect(result.failures).toHaveLength(1);
+  });
+
+  it("isolates a model error on one record from its neighbours", async () => {
+    const model: PricingModel = {
+      async invoke(body, contentType) {
+        const records = decodeModelRequest(body, contentType);
+        const predictions = records.map((r) => (r.inventory === 13 ? { error: "cannot score" } : { adjustment: 0.05 }));
+        return { body: encodeModelAnswer({ modelVersion: "m-2", predictions }, contentType), contentType };
+      },
+    };
+    const { catalog, deps } = setup([product("a"), product("b"), product("c")], model);
+    const bad = request("b", { ...STRONG, inventory: 13 });
+    const result = await priceRequests([request("a", STRONG), bad, request("c", STRONG)], {
+      ...deps,
+      config: { contentType: "text/csv" },
+    });
+    expect(result.failures).toEqual([bad.itemIdentifier]);
+    expect(result.modelCalls).toBe(1);
+    expect([...catalog.items.values()].map((i) => i.price)).toEqual([105, 100, 105]);
+    expect(catalog.items.get("a")).toMatchObject({ modelVersion: "m-2" });
+  });
+});
+
+const guardrailsNoCooldown = { maxChangeRatio: 0.1, minMarginRatio: 1.1, minChangeRatio: 0.01, cooldownMs: 0 };

@@ -1,0 +1,333 @@
+/**
+ * The PriceInference flow for one batch of inference requests (a DynamoDB stream batch):
+ *
+ * 1. validate each request; a poison request is refused with its reason and reported as a batch item failure
+ *    (so the stream's on-failure destination keeps it) without stopping the others;
+ * 2. read the catalog items of the batch at once; a request for an unknown product changes nothing and is
+ *    reported (no model call for it);
+ * 3. call the model with as few requests as the payload limit allows, `modelParallelism` at a time, retrying
+ *    throttled or failed calls with back-off; the records of a call that still fails become batch item failures,
+ *    and a model error on one record fails only that record;
+ * 4. per product, in stream order: guardrails, then a conditional catalog update (optimistic concurrency on
+ *    `version`) written atomically with its price history record, so a replayed request never applies twice and
+ *    concurrent writers never lose an update (a conflict re-reads the item and decides again);
+ * 5. every outcome goes to the audit.
+ */
+import { type BatchingLimits, DEFAULT_BATCHING, mapBounded, planInvocations } from "./batching.ts";
+import { DEFAULT_GUARDRAILS, type Guardrails, guardPrice } from "./guardrails.ts";
+import { decodeModelAnswer, encodeModelRequest, type ModelContentType, type Prediction } from "./model-contract.ts";
+import {
+  type CatalogRepository,
+  ModelCallFailed,
+  type PricingAudit,
+  type PricingAuditMessage,
+  type PricingModel,
+} from "./ports.ts";
+import { DEFAULT_RETRY, type RetryDeps, type RetryPolicy, withRetry } from "./retry.ts";
+import {
+  type CatalogItem,
+  catalogItemSchema,
+  describeIssues,
+  type InferenceRequest,
+  parseInferenceRequest,
+} from "./schemas.ts";
+
+export const PIPELINE = "price-inference";
+
+/** One stream record: its batch item identifier (sequence number) and its new image, unmarshalled. */
+export interface RequestRecord {
+  itemIdentifier: string;
+  image: unknown;
+}
+
+export type RecordOutcome =
+  | { kind: "applied"; requestId: string; productId: string; oldPrice: number; newPrice: number; modelVersion: string }
+  | { kind: "skipped"; requestId: string; productId: string; reason: SkipReason; detail: string }
+  | { kind: "refused"; requestId?: string; productId?: string; reason: string }
+  | { kind: "failed"; requestId: string; productId: string; reason: string };
+
+export type SkipReason =
+  | "unknown-product"
+  | "replay"
+  | "stale"
+  | "cooldown"
+  | "below-threshold"
+  | "infeasible-bounds"
+  | "no-suggestion";
+
+export interface PricingConfig {
+  contentType: ModelContentType;
+  batching: BatchingLimits;
+  guardrails: Guardrails;
+  retry: RetryPolicy;
+  /** Model calls in flight at once. */
+  modelParallelism: number;
+  /** Products updated at once. */
+  catalogParallelism: number;
+  /** Re-reads after a version conflict before the record is failed (and retried by the stream). */
+  maxConflictRetries: number;
+}
+
+export const DEFAULT_PRICING_CONFIG: Readonly<PricingConfig> = Object.freeze({
+  contentType: "application/json",
+  batching: DEFAULT_BATCHING,
+  guardrails: DEFAULT_GUARDRAILS,
+  retry: DEFAULT_RETRY,
+  modelParallelism: 4,
+  catalogParallelism: 8,
+  maxConflictRetries: 5,
+});
+
+export interface PricingDeps {
+  model: PricingModel;
+  catalog: CatalogRepository;
+  audit: PricingAudit;
+  config?: Partial<PricingConfig>;
+  now?: () => Date;
+  retryDeps?: RetryDeps;
+}
+
+export interface BatchResult {
+  /** Item identifiers to report as `batchItemFailures`, in input order. */
+  failures: string[];
+  outcomes: Array<RecordOutcome & { itemIdentifier: string }>;
+  /** InvokeEndpoint calls made, retries included. */
+  modelCalls: number;
+}
+
+interface Pending {
+  itemIdentifier: string;
+  request: InferenceRequest;
+}
+
+/** A model error on a whole call after its retries: its records fail. */
+function isRetryable(err: unknown): boolean {
+  return err instanceof ModelCallFailed ? err.retryable : true;
+}
+
+/** Prices one batch of inference requests. Throws only if the audit cannot be written (the batch is retried). */
+export async function priceRequests(records: readonly RequestRecord[], deps: PricingDeps): Promise<BatchResult> {
+  const config: PricingConfig = { ...DEFAULT_PRICING_CONFIG, ...deps.config };
+  const now = deps.now ?? (() => new Date());
+  const outcomes = new Map<string, RecordOutcome>();
+  let modelCalls = 0;
+
+  // 1. Validation.
+  const valid: Pending[] = [];
+  for (const record of records) {
+    const parsed = parseInferenceRequest(record.image);
+    if (parsed.ok) {
+      valid.push({ itemIdentifier: record.itemIdentifier, request: parsed.request });
+      continue;
+    }
+    const image = (record.image ?? {}) as { requestId?: unknown; productId?: unknown };
+    outcomes.set(record.itemIdentifier, {
+      kind: "refused",
+      ...(typeof image.requestId === "string" ? { requestId: image.requestId } : {}),
+      ...(typeof image.productId === "string" ? { productId: image.productId } : {}),
+      reason: `invalid inference request: ${parsed.reason}`,
+    });
+  }
+
+  // 2. Catalog items, once for the batch.
+  const items = await deps.catalog.getItems([...new Set(valid.map((p) => p.request.productId))]);
+  const toScore: Pending[] = [];
+  for (const pending of valid) {
+    const { request } = pending;
+    const raw = items.get(request.productId);
+    if (raw === undefined) {
+      outcomes.set(pending.itemIdentifier, {
+        kind: "skipped",
+        requestId: request.requestId,
+        productId: request.productId,
+        reason: "unknown-product",
+        detail: `product ${request.productId} is not in the catalog`,
+      });
+    } else if ((raw as { lastRequestId?: unknown }).lastRequestId === request.requestId) {
+      outcomes.set(pending.itemIdentifier, replayOutcome(request));
+    } else {
+      toScore.push(pending);
+    }
+  }
+
+  // 3. Model calls.
+  const predictions = new Map<string, { prediction: Prediction; modelVersion: string }>();
+  const features = toScore.map((p) => p.request);
+  const plan = planInvocations(features, config.contentType, config.batching);
+  for (const index of plan.tooLarge) {
+    const pending = toScore[index] as Pending;
+    outcomes.set(pending.itemIdentifier, {
+      kind: "refused",
+      requestId: pending.request.requestId,
+      productId: pending.request.productId,
+      reason: "request larger than the model payload limit",
+    });
+  }
+  await mapBounded(plan.calls, config.modelParallelism, async (indexes) => {
+    const calls = indexes.map((i) => toScore[i] as Pending);
+    const body = encodeModelRequest(
+      calls.map((c) => c.request),
+      config.contentType,
+    );
+    try {
+      const { value: answer } = await withRetry(
+        async () => {
+          modelCalls++;
+          const reply = await deps.model.invoke(body, config.contentType);
+          return decodeModelAnswer(reply.body, reply.contentType, calls.length);
+        },
+        isRetryable,
+        config.retry,
+        deps.retryDeps,
+      );
+      calls.forEach((c, i) => {
+        predictions.set(c.itemIdentifier, {
+          prediction: answer.predictions[i] as Prediction,
+          modelVersion: answer.modelVersion,
+        });
+      });
+    } catch (err) {
+      for (const c of calls) {
+        outcomes.set(c.itemIdentifier, {
+          kind: "failed",
+          requestId: c.request.requestId,
+          productId: c.request.productId,
+          reason: `model call failed: ${(err as Error).message}`,
+        });
+      }
+    }
+  });
+
+  // 4. Guardrails and conditional updates: per product in stream order, products in parallel.
+  const byProduct = new Map<string, Pending[]>();
+  for (const pending of toScore) {
+    if (!predictions.has(pending.itemIdentifier)) continue;
+    const list = byProduct.get(pending.request.productId) ?? [];
+    list.push(pending);
+    byProduct.set(pending.request.productId, list);
+  }
+  await mapBounded([...byProduct.values()], config.catalogParallelism, async (list) => {
+    let cached: unknown = items.get(list[0]?.request.productId ?? "");
+    for (const pending of list) {
+      const { prediction, modelVersion } = predictions.get(pending.itemIdentifier) as {
+        prediction: Prediction;
+        modelVersion: string;
+      };
+      if ("error" in prediction) {
+        outcomes.set(pending.itemIdentifier, {
+          kind: "failed",
+          requestId: pending.request.requestId,
+          productId: pending.request.productId,
+          reason: `model error: ${prediction.error}`,
+        });
+        continue;
+      }
+      outcomes.set(
+        pending.itemIdentifier,
+        await applySuggestion(pending.request, prediction.adjustment, modelVersion, cached, deps.catalog, config, now),
+      );
+      cached = undefined;
+    }
+  });
+
+  // 5. Report.
+  const ordered = records
+    .map((r) => ({ itemIdentifier: r.itemIdentifier, ...(outcomes.get(r.itemIdentifier) as RecordOutcome) }))
+    .filter((o) => o.kind !== undefined);
+  await deps.audit.publishAll(ordered.map(auditMessageOf));
+  return {
+    failures: ordered.filter((o) => o.kind === "refused" || o.kind === "failed").map((o) => o.itemIdentifier),
+    outcomes: ordered,
+    modelCalls,
+  };
+}
+
+function replayOutcome(request: InferenceRequest): RecordOutcome {
+  return {
+    kind: "skipped",
+    requestId: request.requestId,
+    productId: request.productId,
+    reason: "replay",
+    detail: `request ${request.requestId} was already applied`,
+  };
+}
+
+/** Decides and applies one suggestion, re-reading the item after a version conflict. */
+async function applySuggestion(
+  request: InferenceRequest,
+  adjustment: number,
+  modelVersion: string,
+  preloaded: unknown,
+  catalog: CatalogRepository,
+  config: PricingConfig,
+  now: () => Date,
+): Promise<RecordOutcome> {
+  const base = { requestId: request.requestId, productId: request.productId };
+  let raw = preloaded;
+  for (let attempt = 1; attempt <= config.maxConflictRetries; attempt++) {
+    if (raw === undefined) raw = await catalog.getItem(request.productId);
+    if (raw === undefined) {
+      return {
+        kind: "skipped",
+        ...base,
+        reason: "unknown-product",
+        detail: `product ${request.productId} is not in the catalog`,
+      };
+    }
+    const parsed = catalogItemSchema.safeParse(raw);
+    if (!parsed.success)
+      return { kind: "refused", ...base, reason: `invalid catalog item: ${describeIssues(parsed.error)}` };
+    const item: CatalogItem = parsed.data;
+    if (item.lastRequestId === request.requestId) return replayOutcome(request);
+    if (item.lastWindowEnd !== undefined && Date.parse(request.windowEnd) < Date.parse(item.lastWindowEnd)) {
+      return {
+        kind: "skipped",
+        ...base,
+        reason: "stale",
+        detail: `window ending ${request.windowEnd} is older than the applied one ending ${item.lastWindowEnd}`,
+      };
+    }
+    const at = now();
+    const guarded = guardPrice(item, adjustment, at, config.guardrails);
+    if (guarded.kind === "none") return { kind: "skipped", ...base, reason: guarded.reason, detail: guarded.detail };
+    const result = await catalog.applyChange({
+      productId: item.productId,
+      expectedVersion: item.version,
+      oldPrice: item.price,
+      newPrice: guarded.price,
+      currency: item.currency,
+      requestId: request.requestId,
+      windowStart: request.windowStart,
+      windowEnd: request.windowEnd,
+      modelVersion,
+      adjustment,
+      clampedBy: guarded.clampedBy,
+      changedAt: at.toISOString(),
+    });
+    if (result === "applied") {
+      return { kind: "applied", ...base, oldPrice: item.price, newPrice: guarded.price, modelVersion };
+    }
+    if (result === "duplicate") return replayOutcome(request);
+    raw = undefined;
+  }
+  return {
+    kind: "failed",
+    ...base,
+    reason: `catalog item kept changing (${config.maxConflictRetries} version conflicts)`,
+  };
+}
+
+const auditOutcome = { applied: "succeeded", skipped: "skipped", refused: "refused", failed: "failed" } as const;
+
+/** The audit message of one outcome. */
+export function auditMessageOf(outcome: RecordOutcome & { itemIdentifier: string }): PricingAuditMessage {
+  const { kind, itemIdentifier, ...fields } = outcome;
+  return {
+    pipeline: PIPELINE,
+    action: "price-change",
+    outcome: auditOutcome[kind],
+    ...(outcome.requestId ? { correlationId: outcome.requestId } : {}),
+    sequenceNumber: itemIdentifier,
+    ...fields,
+  };
+}

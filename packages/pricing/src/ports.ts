@@ -1,0 +1,71 @@
+/**
+ * The ports the pricing flow depends on; `packages/aws` implements them with SageMaker runtime, DynamoDB and
+ * SNS, tests hand in fakes.
+ */
+import type { ModelContentType } from "./model-contract.ts";
+
+/** A pricing model endpoint: one call with several records. */
+export interface PricingModel {
+  /** Sends one request body; resolves with the answer, or throws {@link ModelCallFailed}. */
+  invoke(body: string, contentType: ModelContentType): Promise<{ body: string; contentType: string }>;
+}
+
+/** A model call that failed as a whole; `retryable` for throttling, timeouts and server-side errors. */
+export class ModelCallFailed extends Error {
+  override readonly name = "ModelCallFailed";
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A price change as the catalog applies it, with its history record. */
+export interface PriceChange {
+  productId: string;
+  /** The item's `version` the change was decided on: the write fails if it moved. */
+  expectedVersion: number;
+  oldPrice: number;
+  newPrice: number;
+  currency: string;
+  requestId: string;
+  windowStart: string;
+  windowEnd: string;
+  modelVersion: string;
+  /** The model's suggestion (relative), before guardrails. */
+  adjustment: number;
+  /** The guardrails that bounded the change (`max-change-up`, `min-margin`...), empty when none did. */
+  clampedBy: string[];
+  /** ISO instant of the change. */
+  changedAt: string;
+}
+
+/**
+ * `applied`: the price changed and its history record was written, atomically; `conflict`: the item's version
+ * moved since it was read (decide again); `duplicate`: this request was already applied (a replay).
+ */
+export type ApplyResult = "applied" | "conflict" | "duplicate";
+
+export interface CatalogRepository {
+  /** Items by product id (raw, validated by the caller); missing products are absent from the map. */
+  getItems(productIds: readonly string[]): Promise<Map<string, unknown>>;
+  /** One item, strongly consistent. */
+  getItem(productId: string): Promise<unknown | undefined>;
+  applyChange(change: PriceChange): Promise<ApplyResult>;
+}
+
+/** A pricing audit message; structurally an `AuditMessage` of `@sluice/aws/audit`. */
+export interface PricingAuditMessage {
+  pipeline: string;
+  action: string;
+  outcome: "succeeded" | "skipped" | "refused" | "failed";
+  correlationId?: string;
+  reason?: string;
+  [field: string]: unknown;
+}
+
+export interface PricingAudit {
+  publishAll(messages: readonly PricingAuditMessage[]): Promise<void>;
+}
