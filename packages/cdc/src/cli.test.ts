@@ -1,0 +1,103 @@
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { main } from "./cli.ts";
+import { parseTablesConfig } from "./config.ts";
+import { createDirectoryStore } from "./storage.ts";
+import { manifestRows, stateRows } from "./testing/table.ts";
+
+const fixtures = fileURLToPath(new URL("../test-fixtures/", import.meta.url));
+
+let dir: string;
+let out: string[];
+let err: string[];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "cdc-cli-"));
+  await cp(join(fixtures, "source"), join(dir, "source"), { recursive: true });
+  out = [];
+  err = [];
+  vi.spyOn(process.stdout, "write").mockImplementation((s) => out.push(String(s)) > 0);
+  vi.spyOn(process.stderr, "write").mockImplementation((s) => err.push(String(s)) > 0);
+});
+
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const run = () =>
+  main(["--source", join(dir, "source"), "--target", join(dir, "target"), "--tables", join(fixtures, "tables.json")]);
+
+async function table(name: string) {
+  const config = parseTablesConfig(JSON.parse(await readFile(join(fixtures, "tables.json"), "utf8"))).tables.get(name);
+  if (!config) throw new Error(name);
+  const store = createDirectoryStore(join(dir, "target"));
+  return {
+    state: await stateRows(store, config),
+    // file:// URIs in the manifest, read back through the same store
+    read: await manifestRows(store, config, (uri) => fileURLToPath(uri).slice(join(dir, "target").length + 1)),
+  };
+}
+
+const orders = [
+  // the 12:00 file's stale update (committed 10:30) loses to the 11:00 one
+  ["1", 'Ann "the first", Jr.', "12.50", "2026-11-01 11:00:00.000000"],
+  ["3", "", "0.00", "2026-11-01 10:00:00.000000"],
+  ["4", "multi\nline café 🙂", null, "2026-11-01 12:00:05.000000"],
+];
+const customers = [
+  ["10", "Zoë", "true"],
+  ["11", null, "false"],
+];
+
+describe("cdc-merge CLI", () => {
+  it("merges every table, reports the corrupt file with file/row/reason, exits 1, and is safe to re-run", async () => {
+    expect(await run()).toBe(1);
+    const text = out.join("");
+    expect(text).toContain("merged   sales.orders dms/sales/orders/LOAD00000001.csv: 3 rows");
+    expect(text).toContain(
+      'rejected sales.orders dms/sales/orders/20261101-1300000000.csv: row 2: column amount: not a decimal: "12,5"',
+    );
+    expect(text).toContain("merged   crm.customers dms/crm/customers/20261101-1200000000.csv.gz");
+    expect(text).toMatch(/5 merged, 0 already applied, 1 rejected\n$/);
+    expect(err.join("")).toContain("row 2: column amount");
+    expect(await table("sales.orders")).toEqual({ state: orders, read: orders });
+    expect(await table("crm.customers")).toEqual({ state: customers, read: customers });
+
+    out = [];
+    expect(await run()).toBe(1);
+    expect(out.join("")).toMatch(/0 merged, 5 already applied, 1 rejected\n$/);
+    expect(await table("sales.orders")).toEqual({ state: orders, read: orders });
+  });
+
+  it("applies the corrected file on the next run, in change order", async () => {
+    await run();
+    await writeFile(
+      join(dir, "source/dms/sales/orders/20261101-1300000000.csv"),
+      'U,1,"Ann ""the first"", Jr.",13.00,2026-11-01 13:00:00.000000\nD,3,"",0.00,2026-11-01 13:00:00.000000\n',
+    );
+    out = [];
+    expect(await run()).toBe(0);
+    expect(out.join("")).toMatch(/1 merged, 5 already applied, 0 rejected\n$/);
+    const expected = [
+      ["1", 'Ann "the first", Jr.', "13.00", "2026-11-01 13:00:00.000000"],
+      ["4", "multi\nline café 🙂", null, "2026-11-01 12:00:05.000000"],
+    ];
+    expect(await table("sales.orders")).toEqual({ state: expected, read: expected });
+  });
+
+  it("exits 2 with usage on missing arguments or a bad configuration", async () => {
+    expect(await main(["--source", "x"])).toBe(2);
+    expect(err.join("")).toContain("usage: cdc-merge");
+    const bad = join(dir, "bad.json");
+    await writeFile(
+      bad,
+      JSON.stringify({ tables: { "a.b": { primaryKey: ["id"], columns: [{ name: "id", type: "int" }] } } }),
+    );
+    expect(await main(["--source", dir, "--target", dir, "--tables", bad])).toBe(2);
+    expect(err.join("")).toContain("tables.a.b.columns.0.type");
+  });
+});

@@ -1,0 +1,122 @@
+import { gzipSync } from "node:zlib";
+import { parquetWriteBuffer } from "hyparquet-writer";
+import { describe, expect, it } from "vitest";
+import { type Change, readDmsFile } from "./dms-file.ts";
+import { InvalidCdcFile } from "./errors.ts";
+import { chunksOf, testTable } from "./testing/dms.ts";
+
+async function read(relPath: string, body: string | Uint8Array, extra: Record<string, unknown> = {}) {
+  const config = testTable(extra);
+  const out: Change[] = [];
+  for await (const batch of readDmsFile(
+    config,
+    { relPath, displayName: `dms/sales/orders/${relPath}` },
+    chunksOf(body, 5),
+    2,
+  ))
+    out.push(...batch);
+  return out;
+}
+
+async function rejection(relPath: string, body: string | Uint8Array, extra: Record<string, unknown> = {}) {
+  try {
+    await read(relPath, body, extra);
+  } catch (error) {
+    if (error instanceof InvalidCdcFile) return error;
+    throw error;
+  }
+  throw new Error("not rejected");
+}
+
+describe("readDmsFile", () => {
+  it("reads a change file: Op first, NULL vs empty string, embedded commas, quotes, newlines, unicode", async () => {
+    const changes = await read(
+      "20261101-1200000000.csv",
+      'I,1,"a, ""quoted""\nname",1.50\nU,2,"",\nD,3,日本🙂,-0.01\n',
+    );
+    expect(changes).toEqual([
+      { op: "I", values: [1n, 'a, "quoted"\nname', 150n], row: 1 },
+      { op: "U", values: [2n, "", null], row: 2 },
+      { op: "D", values: [3n, "日本🙂", -1n], row: 3 },
+    ]);
+  });
+
+  it("reads a full-load file without Op as inserts, and with Op when includeOpForFullLoad", async () => {
+    expect(await read("LOAD00000001.csv", "1,a,1\n")).toEqual([{ op: "I", values: [1n, "a", 100n], row: 1 }]);
+    expect(await read("LOAD0000000A.csv", "I,1,a,1\n", { includeOpForFullLoad: true })).toEqual([
+      { op: "I", values: [1n, "a", 100n], row: 1 },
+    ]);
+  });
+
+  it("skips and checks a header row", async () => {
+    expect(await read("20261101-1200000000.csv", "Op,id,name,amount\nI,1,a,2\n", { header: true })).toEqual([
+      { op: "I", values: [1n, "a", 200n], row: 1 },
+    ]);
+    const error = await rejection("20261101-1200000000.csv", "Op,id,title,amount\nI,1,a,2\n", { header: true });
+    expect(error.reason).toMatch(/header/);
+  });
+
+  it("reads gzip files", async () => {
+    const body = gzipSync("I,1,a,1\nD,1,a,1\n");
+    expect((await read("20261101-1200000000.csv.gz", body)).map((c) => c.op)).toEqual(["I", "D"]);
+  });
+
+  it("reads every column type", async () => {
+    const columns = [
+      { name: "n", type: "int32" },
+      { name: "d", type: "double" },
+      { name: "b", type: "boolean" },
+      { name: "day", type: "date" },
+      { name: "ts", type: "timestamp" },
+    ];
+    const [change] = await read(
+      "20261101-1200000000.csv",
+      "I,1,a,1,-7,2.5e3,true,2026-11-01,2026-11-01 12:00:00.123456\n",
+      { columns },
+    );
+    expect(change?.values).toEqual([1n, "a", 100n, -7, 2500, true, 20758, 1793534400123456n]);
+  });
+
+  it("reads DMS Parquet files", async () => {
+    const buffer = parquetWriteBuffer({
+      columnData: [
+        { name: "Op", data: ["I", "U", "D"], type: "STRING" },
+        { name: "id", data: [1n, 2n, 3n], type: "INT64" },
+        { name: "name", data: ["a", null, ""], type: "STRING" },
+        { name: "amount", data: ["1.25", "2", null], type: "STRING" },
+      ],
+    });
+    expect(await read("20261101-1200000000.parquet", new Uint8Array(buffer))).toEqual([
+      { op: "I", values: [1n, "a", 125n], row: 1 },
+      { op: "U", values: [2n, null, 200n], row: 2 },
+      { op: "D", values: [3n, "", null], row: 3 },
+    ]);
+  });
+
+  it.each([
+    ["an unknown Op", "I,1,a,1\nX,2,b,1\n", 2, /unknown Op "X"/],
+    ["a missing Op", "I,1,a,1\n,2,b,1\n", 2, /unknown Op null/],
+    ["too few fields", "I,1,a,1\nI,2,b\n", 2, /expected 4 fields, found 3/],
+    ["too many fields", "I,1,a,1,9\n", 1, /expected 4 fields, found 5/],
+    ["an unparsable number", "I,1,a,1\nI,2,b,1\nI,x3,c,1\n", 3, /column id: not an int64/],
+    ["a decimal that does not fit", "I,1,a,123456789.5\n", 1, /column amount: decimal\(10,2\) overflow/],
+    ["a NULL key", "I,,a,1\n", 1, /primary key column id is NULL/],
+    ["an empty string in a number column", 'I,"",a,1\n', 1, /not an int64/],
+    ["a truncated quote", 'I,1,a,1\nI,2,"b,1\n', 2, /unterminated/],
+  ])("rejects %s with the file and row", async (_, body, row, reason) => {
+    const error = await rejection("20261101-1200000000.csv", body);
+    expect(error.file).toBe("dms/sales/orders/20261101-1200000000.csv");
+    expect(error.row).toBe(row);
+    expect(error.reason).toMatch(reason);
+  });
+
+  it("rejects a corrupt gzip stream and invalid UTF-8", async () => {
+    const gz = gzipSync("I,1,a,1\n".repeat(100));
+    expect((await rejection("20261101-1200000000.csv.gz", gz.subarray(0, gz.length - 12))).reason).toMatch(
+      /gzip|unexpected end/i,
+    );
+    expect((await rejection("20261101-1200000000.csv", new Uint8Array([0x49, 0x2c, 0xff, 0xfe, 0x0a]))).reason).toMatch(
+      /UTF-8/,
+    );
+  });
+});

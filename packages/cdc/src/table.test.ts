@@ -1,0 +1,274 @@
+import { describe, expect, it } from "vitest";
+import { CommitConflict, InvalidCdcFile } from "./errors.ts";
+import { loadMetadata, manifestKey } from "./table.ts";
+import { dmsCsv, testTable } from "./testing/dms.ts";
+import { manifestRows, memoryStore, memUri, mergeText, stateRows } from "./testing/table.ts";
+
+const orders = testTable();
+const row = (id: number, name: string | null, amount: bigint | null) => [BigInt(id), name, amount];
+
+describe("mergeFile", () => {
+  it("merges a full load then changes: last change wins, D removes, U of absent inserts, D of absent is a no-op", async () => {
+    const store = memoryStore();
+    await mergeText(
+      store,
+      orders,
+      "LOAD00000001.csv",
+      dmsCsv(
+        orders,
+        [1, 2, 3].map((i) => ({ op: "I", values: row(i, `n${i}`, 100n) })),
+        false,
+      ),
+    );
+    await mergeText(
+      store,
+      orders,
+      "20261101-1200000000.csv",
+      dmsCsv(orders, [
+        { op: "U", values: row(1, "first", 1n) },
+        { op: "U", values: row(1, "second", 2n) },
+        { op: "D", values: row(2, "n2", 100n) },
+        { op: "U", values: row(9, "upserted", null) },
+        { op: "D", values: row(7, "never", null) },
+      ]),
+    );
+    const expected = [
+      ["1", "second", "0.02"],
+      ["3", "n3", "1.00"],
+      ["9", "upserted", null],
+    ];
+    expect(await stateRows(store, orders)).toEqual(expected);
+    expect(await manifestRows(store, orders, memUri)).toEqual(expected);
+  });
+
+  it("orders by changeSeqColumn over file and row order", async () => {
+    const config = testTable({ columns: [{ name: "seq", type: "string" }], changeSeqColumn: "seq" });
+    const store = memoryStore();
+    // Within one file the later row has the smaller sequence: the sequence wins. Numeric, not text, comparison.
+    await mergeText(
+      store,
+      config,
+      "20261101-1200000000.csv",
+      dmsCsv(config, [
+        { op: "U", values: [...row(1, "newest", 1n), "10000000000000000000000000000000010"] },
+        { op: "U", values: [...row(1, "older", 1n), "9"] },
+      ]),
+    );
+    expect((await stateRows(store, config)).map((r) => r[1])).toEqual(["newest"]);
+  });
+
+  it("orders by timestampColumn, ties by file then row", async () => {
+    const config = testTable({ columns: [{ name: "ts", type: "timestamp" }], timestampColumn: "ts" });
+    const store = memoryStore();
+    await mergeText(
+      store,
+      config,
+      "20261101-1300000000.csv",
+      dmsCsv(config, [
+        { op: "U", values: [...row(1, "later commit", 1n), 2000n] },
+        { op: "U", values: [...row(2, "tie, later file", 1n), 1000n] },
+        { op: "U", values: [...row(3, "tie row 1", 1n), 1000n] },
+        { op: "U", values: [...row(3, "tie row 2", 1n), 1000n] },
+      ]),
+    );
+    await mergeText(
+      store,
+      config,
+      "20261101-1200000000.csv",
+      dmsCsv(config, [
+        { op: "U", values: [...row(1, "earlier commit, later row", 1n), 1000n] },
+        { op: "U", values: [...row(2, "tie, earlier file", 1n), 1000n] },
+      ]),
+    );
+    expect((await stateRows(store, config)).map((r) => r[1])).toEqual(["later commit", "tie, later file", "tie row 2"]);
+  });
+
+  it("orders by file then row without ordering columns, full loads before change files", async () => {
+    const store = memoryStore();
+    await mergeText(
+      store,
+      orders,
+      "20261101-1200000000.csv",
+      dmsCsv(orders, [{ op: "U", values: row(1, "change", 1n) }]),
+    );
+    await mergeText(
+      store,
+      orders,
+      "LOAD00000001.csv",
+      dmsCsv(orders, [{ op: "I", values: row(1, "load", 1n) }], false),
+    );
+    expect((await stateRows(store, orders)).map((r) => r[1])).toEqual(["change"]);
+  });
+
+  it("applies a late file only where its changes are newer", async () => {
+    const store = memoryStore();
+    await mergeText(store, orders, "20261101-1300000000.csv", dmsCsv(orders, [{ op: "D", values: row(1, "x", null) }]));
+    await mergeText(
+      store,
+      orders,
+      "20261101-1200000000.csv",
+      dmsCsv(orders, [
+        { op: "I", values: row(1, "resurrected?", 1n) },
+        { op: "I", values: row(2, "new key", 1n) },
+      ]),
+    );
+    expect(await stateRows(store, orders)).toEqual([["2", "new key", "0.01"]]);
+  });
+
+  it("a replayed file changes nothing and commits nothing", async () => {
+    const store = memoryStore();
+    const text = dmsCsv(orders, [{ op: "I", values: row(1, "a", 1n) }]);
+    await mergeText(store, orders, "20261101-1200000000.csv", text);
+    await mergeText(store, orders, "20261101-1300000000.csv", dmsCsv(orders, [{ op: "U", values: row(1, "b", 1n) }]));
+    const before = new Map(store.objects);
+    const result = await mergeText(store, orders, "20261101-1200000000.csv", text);
+    expect(result.outcome).toBe("replay");
+    expect(store.objects).toEqual(before);
+  });
+
+  it("rejects a corrupt file whole, leaves the table unchanged, then applies its correction in order", async () => {
+    const store = memoryStore();
+    await mergeText(store, orders, "20261101-1100000000.csv", dmsCsv(orders, [{ op: "I", values: row(1, "a", 1n) }]));
+    await mergeText(
+      store,
+      orders,
+      "20261101-1300000000.csv",
+      dmsCsv(orders, [{ op: "U", values: row(2, "newer", 1n) }]),
+    );
+    const before = new Map(store.objects);
+    const corrupt = `${dmsCsv(orders, [{ op: "U", values: row(1, "changed", 1n) }])}U,2,older,notanumber\n`;
+    const error = await mergeText(store, orders, "20261101-1200000000.csv", corrupt).catch((e) => e);
+    expect(error).toBeInstanceOf(InvalidCdcFile);
+    expect(error).toMatchObject({ file: "dms/sales/orders/20261101-1200000000.csv", row: 2 });
+    expect(store.objects).toEqual(before);
+
+    const corrected = dmsCsv(orders, [
+      { op: "U", values: row(1, "changed", 1n) },
+      { op: "U", values: row(2, "older", 1n) },
+    ]);
+    expect((await mergeText(store, orders, "20261101-1200000000.csv", corrected)).outcome).toBe("merged");
+    expect(await stateRows(store, orders)).toEqual([
+      ["1", "changed", "0.01"],
+      ["2", "newer", "0.01"],
+    ]);
+  });
+
+  it("a crash between writing data and committing leaves the old table readable", async () => {
+    const store = memoryStore();
+    await mergeText(store, orders, "20261101-1100000000.csv", dmsCsv(orders, [{ op: "I", values: row(1, "a", 1n) }]));
+    const manifestBefore = store.objects.get(manifestKey(orders));
+    store.beforePut = (key) => {
+      if (key.includes("/_cdc/metadata/")) throw new Error("crash");
+    };
+    await expect(
+      mergeText(store, orders, "20261101-1200000000.csv", dmsCsv(orders, [{ op: "U", values: row(1, "b", 1n) }])),
+    ).rejects.toThrow("crash");
+    store.beforePut = undefined;
+    expect(store.objects.get(manifestKey(orders))).toEqual(manifestBefore);
+    expect(await manifestRows(store, orders, memUri)).toEqual([["1", "a", "0.01"]]);
+    expect((await loadMetadata(store, orders)).version).toBe(1);
+  });
+
+  it("two merges of the same table at once lose no change (the loser retries on the new version)", async () => {
+    const store = memoryStore();
+    const files = Array.from({ length: 6 }, (_, i) => ({
+      relPath: `20261101-1${i}00000000.csv`,
+      text: dmsCsv(orders, [{ op: "I", values: row(i, `f${i}`, BigInt(i)) }]),
+    }));
+    const results = await Promise.all(files.map((f) => mergeText(store, orders, f.relPath, f.text)));
+    expect(results.some((r) => r.outcome === "merged" && r.attempts > 1)).toBe(true);
+    expect((await stateRows(store, orders)).map((r) => r[1])).toEqual(["f0", "f1", "f2", "f3", "f4", "f5"]);
+    expect(Object.keys((await loadMetadata(store, orders)).applied)).toHaveLength(6);
+  });
+
+  it("gives up with CommitConflict after maxAttempts lost races", async () => {
+    const store = memoryStore();
+    const put = store.put;
+    store.put = async (key, body, options) => {
+      if (options?.ifNoneMatch) {
+        // Someone else always commits a version first (one that does not include our file).
+        const other = JSON.parse(String(body));
+        other.applied = {};
+        other.buckets = {};
+        await put(key, JSON.stringify(other), {});
+      }
+      return put(key, body, options);
+    };
+    await expect(
+      mergeText(store, orders, "20261101-1100000000.csv", dmsCsv(orders, [{ op: "I", values: row(1, "a", 1n) }]), {
+        maxAttempts: 2,
+      }),
+    ).rejects.toBeInstanceOf(CommitConflict);
+  });
+
+  it("rewrites only the buckets a change file touches", async () => {
+    const config = testTable({ buckets: 64 });
+    const store = memoryStore();
+    const load = Array.from({ length: 500 }, (_, i) => ({ op: "I" as const, values: row(i, "x", 1n) }));
+    await mergeText(store, config, "LOAD00000001.csv", dmsCsv(config, load, false));
+    const result = await mergeText(
+      store,
+      config,
+      "20261101-1200000000.csv",
+      dmsCsv(config, [{ op: "U", values: row(7, "y", 1n) }]),
+    );
+    expect(result).toMatchObject({ outcome: "merged", bucketsRewritten: 1, keysChanged: 1 });
+  });
+
+  it("removes superseded files after the grace period, never files the manifest lists", async () => {
+    const store = memoryStore();
+    let now = new Date("2026-11-01T00:00:00Z");
+    const options = { graceMs: 60_000, now: () => now };
+    await mergeText(
+      store,
+      orders,
+      "20261101-1100000000.csv",
+      dmsCsv(orders, [{ op: "I", values: row(1, "a", 1n) }]),
+      options,
+    );
+    const firstFiles = [...store.objects.keys()].filter((k) => k.includes("/data/"));
+    await mergeText(
+      store,
+      orders,
+      "20261101-1200000000.csv",
+      dmsCsv(orders, [{ op: "U", values: row(1, "b", 1n) }]),
+      options,
+    );
+    expect(firstFiles.every((k) => store.objects.has(k))).toBe(true);
+    now = new Date("2026-11-01T00:02:00Z");
+    await mergeText(
+      store,
+      orders,
+      "20261101-1300000000.csv",
+      dmsCsv(orders, [{ op: "I", values: row(2, "c", 1n) }]),
+      options,
+    );
+    expect(firstFiles.some((k) => store.objects.has(k))).toBe(false);
+    expect(await manifestRows(store, orders, memUri)).toEqual([
+      ["1", "b", "0.01"],
+      ["2", "c", "0.01"],
+    ]);
+  });
+
+  it("writes every column type to Parquet and reads it back through the manifest", async () => {
+    const config = testTable({
+      columns: [
+        { name: "n", type: "int32" },
+        { name: "d", type: "double" },
+        { name: "b", type: "boolean" },
+        { name: "day", type: "date" },
+        { name: "ts", type: "timestamp" },
+        { name: "big", type: "decimal(38,4)" },
+      ],
+    });
+    const store = memoryStore();
+    const text = 'I,1,"a ""q"", é\n",1.25,-7,2.5,true,2026-11-01,2026-11-01 12:00:00.123456,-12.5\nI,2,,,,,,,,\n';
+    await mergeText(store, config, "20261101-1200000000.csv", text);
+    const expected = [
+      ["1", 'a "q", é\n', "1.25", "-7", "2.5", "true", "2026-11-01", "2026-11-01 12:00:00.123456", "-12.5000"],
+      ["2", null, null, null, null, null, null, null, null],
+    ];
+    expect(await stateRows(store, config)).toEqual(expected);
+    expect(await manifestRows(store, config, memUri)).toEqual(expected);
+  });
+});

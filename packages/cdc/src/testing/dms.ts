@@ -1,0 +1,61 @@
+/**
+ * Test helpers: DMS-style files built from typed changes, and the reference model the engine is compared with
+ * (apply every change in change order, one by one, in memory).
+ */
+import type { TableConfig } from "../config.ts";
+import { parseTablesConfig } from "../config.ts";
+import { formatCsvRecord } from "../csv.ts";
+import type { Change, Op } from "../dms-file.ts";
+import { keyOf } from "../merge.ts";
+import { comparePositions, type Position } from "../position.ts";
+import { formatValue, type Value } from "../values.ts";
+
+/** A small table: id int64 key, name string, amount decimal(10,2), optional ordering columns. */
+export function testTable(extra: Record<string, unknown> = {}, name = "sales.orders"): TableConfig {
+  const columns = [
+    { name: "id", type: "int64" },
+    { name: "name", type: "string" },
+    { name: "amount", type: "decimal(10,2)" },
+    ...((extra.columns as unknown[]) ?? []),
+  ];
+  const config = parseTablesConfig({ tables: { [name]: { primaryKey: ["id"], buckets: 4, ...extra, columns } } });
+  return config.tables.get(name) as TableConfig;
+}
+
+export interface TestChange {
+  op: Op;
+  values: Value[];
+}
+
+/** DMS CSV text of changes (Op first unless a full-load file without Op). */
+export function dmsCsv(config: TableConfig, changes: readonly TestChange[], withOp = true, header = false): string {
+  const lines: string[] = [];
+  if (header) lines.push(formatCsvRecord([...(withOp ? ["Op"] : []), ...config.columns.map((c) => c.name)]));
+  for (const change of changes) {
+    const fields = change.values.map((v, i) =>
+      formatValue((config.columns[i] as TableConfig["columns"][number]).type, v),
+    );
+    lines.push(formatCsvRecord(withOp ? [change.op, ...fields] : fields));
+  }
+  return lines.join("");
+}
+
+export async function* chunksOf(text: string | Uint8Array, size = 7): AsyncGenerator<Uint8Array> {
+  const bytes = typeof text === "string" ? new TextEncoder().encode(text) : text;
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+/** The reference model: sort all changes by position, apply one by one. Returns key -> row. */
+export function referenceTable(
+  config: TableConfig,
+  changes: readonly (Change & { position: Position })[],
+): Map<string, Value[]> {
+  const table = new Map<string, Value[]>();
+  const ordered = [...changes].sort((a, b) => comparePositions(a.position, b.position));
+  for (const change of ordered) {
+    const key = keyOf(config, change.values);
+    if (change.op === "D") table.delete(key);
+    else table.set(key, change.values);
+  }
+  return table;
+}
