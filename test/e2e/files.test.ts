@@ -290,6 +290,23 @@ describe("file pipelines on the local cloud", () => {
     expect(await keysUnder(lake, "erase/customer-1500-keep/")).toHaveLength(3);
   });
 
+  it("fails an allVersions request loudly where the emulator cannot list versions (fauxqs), deleting nothing", async () => {
+    const kept = await putLake("erase/versions/", 3);
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: inbox,
+        Key: "requests/delete/all-versions.json",
+        Body: JSON.stringify({ bucket: "Lake", prefixes: ["erase/versions/"], allVersions: true, reason: "r" }),
+      }),
+    );
+    await cloud.idle();
+    expect(await report("all-versions")).toMatchObject({
+      status: "failed",
+      failure: expect.stringMatching(/does not support versions/),
+    });
+    expect(await keysUnder(lake, "erase/versions/")).toEqual(kept);
+  });
+
   it("continues a deletion that outgrows one invocation from its saved cursor, in the next", async () => {
     await putLake("erase/continued/", 2100);
     // The first step runs here, with a budget of one batch, on a request under a key the trigger ignores (no

@@ -202,6 +202,23 @@ describe("handleDeleteTrigger", () => {
     expect(await handleDeleteTrigger(trigger, deps)).toMatchObject({ status: "skipped" });
   });
 
+  it("fails an allVersions request for good when versions cannot be listed, deleting nothing", async () => {
+    const { store, audited, deps } = setup();
+    seed(store, "raw/x/", 3);
+    store.listVersions = async () => ({ entries: [], isTruncated: false });
+    const result = await handleDeleteTrigger(
+      submit(store, "versions", { bucket: "Lake", prefixes: ["raw/x/"], allVersions: true, reason: "r" }),
+      deps,
+    );
+    expect(result.status).toBe("failed");
+    expect(report(store, "versions")).toMatchObject({
+      status: "failed",
+      failure: expect.stringMatching(/does not support versions/),
+    });
+    expect(store.keys("lake")).toHaveLength(3);
+    expect(audited.at(-1)).toMatchObject({ outcome: "failed" });
+  });
+
   it("skips a stale continuation", async () => {
     const { store, deps } = setup();
     store.put("inbox", continuationKeyOf("ghost", 4), {

@@ -23,12 +23,12 @@ import {
   validateDeleteRequest,
 } from "./delete-request.ts";
 import { type DeletionProgress, initialProgress, runDeletion } from "./deletion.ts";
-import { PreconditionFailed } from "./errors.ts";
+import { InconsistentListing, PreconditionFailed } from "./errors.ts";
 import type { AuditFields, AuditPort, DeleterStore } from "./ports.ts";
 
 export const DELETER_PIPELINE = "file-deleter";
 
-export type ReportStatus = "refused" | "running" | "continuing" | "completed" | "interrupted";
+export type ReportStatus = "refused" | "running" | "continuing" | "completed" | "interrupted" | "failed";
 
 export interface StepTiming {
   step: number;
@@ -46,6 +46,8 @@ export interface DeletionReport {
   requestETag?: string;
   status: ReportStatus;
   refusal?: Refusal;
+  /** Why a request failed for good (status `failed`). */
+  failure?: string;
   request?: AcceptedRequest;
   counts?: DeletionProgress["counts"];
   errors?: DeletionProgress["errors"];
@@ -285,6 +287,13 @@ export async function handleDeleteTrigger(
       const reason = `lost the claim on ${name} step ${step}: another invocation took over`;
       await audit({ outcome: "skipped", reason, request: name });
       return { status: "skipped", name, reason };
+    }
+    if (err instanceof InconsistentListing) {
+      // Permanent: no retry can help. Reported as failed, with what was done before it.
+      report = { ...report, failure: err.message };
+      const failed = await save("failed", latest, 0);
+      await audit({ outcome: "failed", reason: err.message, request: name, counts: latest.counts });
+      return { status: "failed", name, report: failed };
     }
     // Release the claim so that Lambda's retry of this event resumes from the last checkpoint at once.
     await save("interrupted", latest, 0).catch(() => {});

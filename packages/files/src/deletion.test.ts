@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type AcceptedRequest, validateDeleteRequest } from "./delete-request.ts";
 import { type DeletionProgress, initialProgress, runDeletion } from "./deletion.ts";
+import { InconsistentListing } from "./errors.ts";
 import type { ListedEntry } from "./ports.ts";
 import { MemoryS3 } from "./testing/memory-store.ts";
 
@@ -114,6 +115,25 @@ describe("runDeletion", () => {
     expect(progress.counts).toMatchObject({ deleted: 2, skipped: 1 });
     expect(store.versions("lake", "k")).toEqual([]);
     expect(store.versions("lake", "k2")).toHaveLength(1);
+  });
+
+  it("refuses to report a silent zero when the endpoint cannot list versions", async () => {
+    for (const input of [{ prefixes: ["p/"] }, { keys: ["p/00001.csv"] }]) {
+      const store = new MemoryS3({ lake: {} });
+      seed(store, "p/", 3);
+      // What an S3 emulator without versioning answers: an empty, complete listing.
+      store.listVersions = async () => ({ entries: [], isTruncated: false });
+      const request = accepted({ bucket: "Lake", allVersions: true, ...input });
+      await expect(
+        runDeletion({ store, request, progress: initialProgress(request), budget: () => true }),
+      ).rejects.toThrow(InconsistentListing);
+      expect(store.keys("lake")).toHaveLength(3);
+    }
+    // An empty prefix that is really empty is fine.
+    const store = new MemoryS3({ lake: { versioned: true } });
+    const request = accepted({ bucket: "Lake", prefixes: ["nothing/"], allVersions: true });
+    const progress = await runDeletion({ store, request, progress: initialProgress(request), budget: () => true });
+    expect(progress.counts.deleted).toBe(0);
   });
 
   it("lists without deleting in a dry run", async () => {

@@ -9,6 +9,7 @@
  * deletion and its checkpoint re-lists from the previous cursor, where what was deleted is no longer listed.
  */
 import type { AcceptedRequest } from "./delete-request.ts";
+import { InconsistentListing } from "./errors.ts";
 import type { DeleterStore, ListedEntry } from "./ports.ts";
 
 /** S3's limit on one DeleteObjects request, and on one listing page. */
@@ -112,6 +113,7 @@ export async function listNextBatch(
       ...(cursor.versionIdMarker !== undefined ? { versionIdMarker: cursor.versionIdMarker } : {}),
     });
     const entries = page.entries.filter((e) => e.key === key);
+    if (entries.length === 0 && cursor.keyMarker === undefined) await assertNoObjects(store, bucket, key, true);
     // Once the listing is past the key itself (other keys share it as a prefix), the key is done.
     const pastKey = page.entries.some((e) => e.key !== key);
     const next: DeletionCursor =
@@ -149,6 +151,7 @@ export async function listNextBatch(
     ...(cursor.keyMarker !== undefined ? { keyMarker: cursor.keyMarker } : {}),
     ...(cursor.versionIdMarker !== undefined ? { versionIdMarker: cursor.versionIdMarker } : {}),
   });
+  if (page.entries.length === 0 && cursor.keyMarker === undefined) await assertNoObjects(store, bucket, prefix, false);
   const next: DeletionCursor =
     page.isTruncated && page.nextKeyMarker !== undefined
       ? {
@@ -159,6 +162,21 @@ export async function listNextBatch(
         }
       : prefixCursor(request, cursor.prefixIndex + 1);
   return { entries: page.entries, next, skipped: 0 };
+}
+
+/**
+ * Checks, after ListObjectVersions found nothing, that ListObjectsV2 agrees (one request, only then): an endpoint
+ * that cannot list versions must not turn an erasure request into a silent "0 deleted".
+ */
+async function assertNoObjects(store: DeleterStore, bucket: string, prefix: string, exact: boolean): Promise<void> {
+  const probe = await store.listObjects({ bucket, prefix, maxKeys: exact ? 1000 : 1 });
+  const found = exact ? probe.entries.some((e) => e.key === prefix) : probe.entries.length > 0;
+  if (found) {
+    throw new InconsistentListing(
+      `ListObjectVersions lists nothing under "${prefix}" in ${bucket}, but ListObjectsV2 lists objects there: ` +
+        "this S3 endpoint does not support versions, so allVersions cannot be honoured",
+    );
+  }
 }
 
 export interface RunDeletionOptions {

@@ -32,3 +32,12 @@ export class VerificationFailed extends Error {
 export class InvalidRoutingRules extends Error {
   override readonly name = "InvalidRoutingRules";
 }
+
+/**
+ * A version listing that contradicts the object listing: ListObjectVersions found nothing where ListObjectsV2
+ * finds objects (an S3 endpoint without versioning support, such as some emulators). Permanent: retrying cannot
+ * help, and reporting "0 deleted" would be a lie.
+ */
+export class InconsistentListing extends Error {
+  override name = "InconsistentListing";
+}
