@@ -109,6 +109,34 @@ describe("S3 gateway (against the S3 emulator)", () => {
     expect(changes).toEqual([]);
   });
 
+  it("enforces conditional writes (If-None-Match: *, If-Match), which the emulator ignores: one of concurrent creates wins", async () => {
+    const key = "cdc/_cdc/metadata/v1.json";
+    const attempts = await Promise.allSettled(
+      ["a", "b", "c", "d"].map((body) =>
+        s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, IfNoneMatch: "*" })),
+      ),
+    );
+    expect(attempts.filter((a) => a.status === "fulfilled")).toHaveLength(1);
+    for (const failed of attempts.filter((a) => a.status === "rejected"))
+      expect((failed as PromiseRejectedResult).reason).toMatchObject({
+        name: "PreconditionFailed",
+        $metadata: { httpStatusCode: 412 },
+      });
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const eTag = got.ETag as string;
+    await got.Body?.transformToString();
+    await expect(
+      s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "x", IfMatch: '"nope"' })),
+    ).rejects.toMatchObject({
+      name: "PreconditionFailed",
+    });
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "e", IfMatch: eTag }));
+    const after = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    expect(await after.Body?.transformToString()).toBe("e");
+    await settle(2);
+    expect(changes.filter((c) => c.eventName === "ObjectCreated:Put")).toHaveLength(2);
+  });
+
   it("parses the deleted keys of a DeleteObjects response, XML entities included", () => {
     const xml =
       '<?xml version="1.0"?><DeleteResult><Deleted><Key>a &amp; b.txt</Key></Deleted><Error><Key>x</Key></Error><Deleted><Key>c&lt;d</Key><VersionId>1</VersionId></Deleted></DeleteResult>';

@@ -141,7 +141,81 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
     }
   };
 
+  /** Status and ETag of the object a request names, as the emulator has it now. */
+  function current(req: http.IncomingMessage): Promise<{ status: number; eTag?: string }> {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    return new Promise((resolve, reject) => {
+      const headReq = http.request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: "HEAD",
+          path,
+          headers: { host: req.headers.host ?? upstream.host },
+          agent,
+        },
+        (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 500, eTag: res.headers.etag?.replace(/"/g, "") });
+        },
+      );
+      headReq.on("error", reject);
+      headReq.end();
+    });
+  }
+
+  // Conditional writes (PutObject with If-None-Match: * or If-Match: <etag>), which S3 supports and fauxqs ignores:
+  // the gateway checks the condition and forwards the PUT while holding a per-key lock, so concurrent conditional
+  // writes through the gateway behave as on S3 (one wins, the others get 412 PreconditionFailed).
+  const keyLocks = new Map<string, Promise<void>>();
+  function conditionalPut(req: http.IncomingMessage) {
+    const classified = classify(req);
+    const ifNoneMatch = req.headers["if-none-match"];
+    const ifMatch = req.headers["if-match"];
+    if (classified?.kind !== "put" || (ifNoneMatch === undefined && ifMatch === undefined)) return undefined;
+    return { lockKey: `${classified.target.bucket}/${classified.target.key}`, ifNoneMatch, ifMatch };
+  }
+
   const server = http.createServer((req, res) => {
+    const conditional = conditionalPut(req);
+    if (!conditional) {
+      forward(req, res);
+      return;
+    }
+    const previous = keyLocks.get(conditional.lockKey) ?? Promise.resolve();
+    const run = previous.then(async () => {
+      try {
+        const { status, eTag } = await current(req);
+        const exists = status < 300 && eTag !== undefined;
+        const holds =
+          (conditional.ifNoneMatch === undefined ||
+            (conditional.ifNoneMatch === "*" ? !exists : eTag !== conditional.ifNoneMatch.replace(/"/g, ""))) &&
+          (conditional.ifMatch === undefined || (exists && eTag === conditional.ifMatch.replace(/"/g, "")));
+        if (!holds) {
+          req.resume();
+          res.writeHead(412, { "content-type": "application/xml" });
+          res.end(
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>',
+          );
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          res.on("close", resolve);
+          forward(req, res);
+        });
+      } catch (error) {
+        if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
+        res.end(`S3 gateway: upstream error: ${(error as Error).message}`);
+      }
+    });
+    const settled = run.catch(() => undefined);
+    keyLocks.set(conditional.lockKey, settled);
+    void settled.then(() => {
+      if (keyLocks.get(conditional.lockKey) === settled) keyLocks.delete(conditional.lockKey);
+    });
+  });
+
+  function forward(req: http.IncomingMessage, res: http.ServerResponse): void {
     const classified = classify(req);
     // Counted from the request on, so that a client that got its response and asks for idle() waits for the event.
     if (classified) pending++;
@@ -191,7 +265,7 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
       res.end(`S3 gateway: upstream error: ${err.message}`);
     });
     req.pipe(proxied);
-  });
+  }
 
   async function report(
     classified: NonNullable<Classified>,
