@@ -10,7 +10,7 @@
  * (`requests/delete/.continue/<name>/<step>.json`) is written: its ObjectCreated event starts the next step, on AWS
  * and on the local cloud alike.
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 import {
   type AcceptedRequest,
   CONTINUATIONS_PREFIX,

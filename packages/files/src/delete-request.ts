@@ -2,7 +2,8 @@
  * Delete requests: parsing and validation. A request that is malformed, names a bucket outside the allow-list, or
  * asks for a whole bucket without `confirm` is refused, with the reasons, and deletes nothing.
  */
-import { z } from "zod";
+// zod/mini: the same validation as zod, a tenth of the bundle (cold starts).
+import * as z from "zod/mini";
 
 /** Where delete requests are dropped in the Inbox, and where their reports go. */
 export const DELETE_REQUESTS_PREFIX = "requests/delete/";
@@ -11,37 +12,33 @@ export const DELETE_REPORTS_PREFIX = "reports/delete/";
 export const CONTINUATIONS_PREFIX = `${DELETE_REQUESTS_PREFIX}.continue/`;
 
 const MAX_KEY_BYTES = 1024;
-const key = z
-  .string()
-  .min(1)
-  .refine((k) => Buffer.byteLength(k) <= MAX_KEY_BYTES, "a key is at most 1024 bytes");
+const withinKeyLimit = (what: string) =>
+  z.refine<string>((k) => Buffer.byteLength(k) <= MAX_KEY_BYTES, `${what} is at most 1024 bytes`);
 
 export const deleteRequestSchema = z
-  .object({
+  .strictObject({
     /** Bucket component name (`Lake`) or physical name. */
-    bucket: z.string().min(1),
-    keys: z.array(key).max(100_000).default([]),
+    bucket: z.string().check(z.minLength(1)),
+    keys: z._default(
+      z.array(z.string().check(z.minLength(1), withinKeyLimit("a key"))).check(z.maxLength(100_000)),
+      [],
+    ),
     /** `""` is the whole bucket and needs `confirm`. */
-    prefixes: z
-      .array(z.string().refine((k) => Buffer.byteLength(k) <= MAX_KEY_BYTES, "a prefix is at most 1024 bytes"))
-      .max(1_000)
-      .default([]),
+    prefixes: z._default(z.array(z.string().check(withinKeyLimit("a prefix"))).check(z.maxLength(1_000)), []),
     /** Every version and delete marker too (ListObjectVersions), not only the current objects. */
-    allVersions: z.boolean().default(false),
+    allVersions: z._default(z.boolean(), false),
     /** List what would be deleted, delete nothing. */
-    dryRun: z.boolean().default(false),
+    dryRun: z._default(z.boolean(), false),
     /** Why: kept in the report and the audit trail. */
-    reason: z.string().trim().min(1).max(2_000),
+    reason: z.string().check(z.trim(), z.minLength(1), z.maxLength(2_000)),
     /** The bucket's name again: required when a prefix is empty (the whole bucket). */
-    confirm: z.string().optional(),
+    confirm: z.optional(z.string()),
     /** Report name for direct invocations (S3-triggered requests are named by their key). */
-    name: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._\-/]{0,199}$/, "letters, digits, . _ - / only")
-      .optional(),
+    name: z.optional(
+      z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._\-/]{0,199}$/, "letters, digits, . _ - / only")),
+    ),
   })
-  .strict()
-  .refine((r) => r.keys.length + r.prefixes.length > 0, { message: "give at least one key or prefix" });
+  .check(z.refine((r) => r.keys.length + r.prefixes.length > 0, "give at least one key or prefix"));
 
 export type DeleteRequestInput = z.input<typeof deleteRequestSchema>;
 export type DeleteRequest = z.output<typeof deleteRequestSchema>;
@@ -126,7 +123,7 @@ export function continuationKeyOf(name: string, step: number): string {
 }
 
 /** What a continuation object holds: which request, which step. The cursor itself lives in the report. */
-export const continuationSchema = z
-  .object({ continuation: z.object({ name: z.string().min(1), step: z.number().int().positive() }).strict() })
-  .strict();
+export const continuationSchema = z.strictObject({
+  continuation: z.strictObject({ name: z.string().check(z.minLength(1)), step: z.int().check(z.positive()) }),
+});
 export type Continuation = z.infer<typeof continuationSchema>["continuation"];

@@ -3,7 +3,8 @@
  * (`rules.ts`), deployed with the function; the first rule that matches an object decides its destination bucket
  * and key.
  */
-import { z } from "zod";
+// zod/mini: the same validation as zod, a tenth of the bundle (cold starts).
+import * as z from "zod/mini";
 import { InvalidRoutingRules } from "./errors.ts";
 
 /** The folder of the Inbox the file mover is triggered under; `{dataset}` and `{path}` are relative to it. */
@@ -28,45 +29,39 @@ const storageClasses = [
 ] as const;
 export type StorageClassName = (typeof storageClasses)[number];
 
-const ruleSchema = z
-  .object({
-    /** Shown in audit messages: which rule filed the object. */
-    name: z.string().min(1),
-    match: z
-      .object({
-        /** The key starts with this. */
-        prefix: z.string().optional(),
-        /** The whole key matches: `*` any characters but `/`, `**` any characters, `?` one character but `/`. */
-        glob: z.string().optional(),
-        /** The key ends with this (e.g. `.csv`). */
-        suffix: z.string().optional(),
-        /** The object's content type is one of these (parameters such as `; charset=` ignored). */
-        contentTypes: z.array(z.string().min(1)).min(1).optional(),
-        /** Bytes, inclusive. */
-        minSize: z.number().int().nonnegative().optional(),
-        maxSize: z.number().int().nonnegative().optional(),
-      })
-      .strict(),
-    destination: z
-      .object({
-        /** Bucket component name (`Lake`), resolved through the function's links. */
-        bucket: z.string().min(1),
-        /** Key template, e.g. `raw/{dataset}/dt={yyyy}-{mm}-{dd}/{path}`. */
-        key: z.string().min(1),
-        /** Storage class of the copy; default: the source's. */
-        storageClass: z.enum(storageClasses).optional(),
-      })
-      .strict(),
-  })
-  .strict();
+const nonEmpty = () => z.string().check(z.minLength(1));
 
-const rulesSchema = z
-  .object({
-    /** Bumped whenever the rules change meaning; reported with every move. */
-    version: z.number().int().positive(),
-    rules: z.array(ruleSchema).min(1),
-  })
-  .strict();
+const ruleSchema = z.strictObject({
+  /** Shown in audit messages: which rule filed the object. */
+  name: nonEmpty(),
+  match: z.strictObject({
+    /** The key starts with this. */
+    prefix: z.optional(z.string()),
+    /** The whole key matches: `*` any characters but `/`, `**` any characters, `?` one character but `/`. */
+    glob: z.optional(z.string()),
+    /** The key ends with this (e.g. `.csv`). */
+    suffix: z.optional(z.string()),
+    /** The object's content type is one of these (parameters such as `; charset=` ignored). */
+    contentTypes: z.optional(z.array(nonEmpty()).check(z.minLength(1))),
+    /** Bytes, inclusive. */
+    minSize: z.optional(z.int().check(z.nonnegative())),
+    maxSize: z.optional(z.int().check(z.nonnegative())),
+  }),
+  destination: z.strictObject({
+    /** Bucket component name (`Lake`), resolved through the function's links. */
+    bucket: nonEmpty(),
+    /** Key template, e.g. `raw/{dataset}/dt={yyyy}-{mm}-{dd}/{path}`. */
+    key: nonEmpty(),
+    /** Storage class of the copy; default: the source's. */
+    storageClass: z.optional(z.enum(storageClasses)),
+  }),
+});
+
+const rulesSchema = z.strictObject({
+  /** Bumped whenever the rules change meaning; reported with every move. */
+  version: z.int().check(z.positive()),
+  rules: z.array(ruleSchema).check(z.minLength(1)),
+});
 
 export type RoutingRule = z.infer<typeof ruleSchema>;
 export type RoutingRules = z.infer<typeof rulesSchema>;
