@@ -3,6 +3,7 @@
  * `sst.config.ts` calls it with infra/wiring.ts; the wiring tests call it with the same wiring (and with fixtures)
  * under Pulumi mocks.
  */
+import { createCdcCatalog } from "./catalog.ts";
 import { createFunctions, subscribeTriggers } from "./functions.ts";
 import { linkWithoutPermissions } from "./links.ts";
 import { createTopics } from "./messaging.ts";
@@ -27,6 +28,8 @@ export function deploySluice(wiring: Wiring): Record<string, $util.Output<string
   };
   const functions = createFunctions(wiring, resources, { alarmTopic: resources.topics[alarmTopicName] });
   subscribeTriggers(wiring, resources, functions);
+  // The CDC tables CdcMerge writes into Curated, queryable by Athena through their symlink manifests.
+  if (resources.buckets.Curated) createCdcCatalog(resources.buckets.Curated);
 
   const outputs: Record<string, $util.Output<string>> = {};
   for (const [name, bucket] of Object.entries(resources.buckets)) outputs[`${name}Bucket`] = bucket.name;

@@ -140,6 +140,30 @@ export const functions = {
       },
     ],
   },
+  CdcMerge: {
+    description:
+      "Merges each AWS DMS file landing in CdcRaw into its current-state Parquet table in Curated (Athena symlink manifest)",
+    handler: "functions/cdc-merge/index.handler",
+    // A merge streams the DMS file and holds the touched buckets of one table: memory is the limit of what a single
+    // file can touch (see packages/cdc/README.md). The timeout is Lambda's maximum, for large full-load files.
+    timeout: 900,
+    memory: 3008,
+    links: ["CdcRaw", "Curated", "Audit"],
+    access: {
+      // Read the DMS file; ListBucket so that a missing object answers 404, not 403.
+      CdcRaw: ["s3:GetObject", "s3:ListBucket"],
+      // Bucket/state/metadata files: read, write (the commit is a conditional PutObject), list the metadata
+      // versions, delete superseded files after the grace period.
+      Curated: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
+      Audit: ["sns:Publish"],
+    },
+    environment: {
+      POWERTOOLS_SERVICE_NAME: "cdc-merge",
+      POWERTOOLS_METRICS_NAMESPACE: "Sluice",
+    },
+    async: asyncDefaults,
+    triggers: [{ kind: "s3", bucket: "CdcRaw", events: ["s3:ObjectCreated:*"] }],
+  },
 } as const satisfies Record<string, FunctionSpec>;
 
 export { asyncDefaults, streamDefaults };

@@ -1,0 +1,54 @@
+/**
+ * CdcMerge: each AWS DMS file landing in CdcRaw (`<folder>/<schema>/<table>/...`) is merged into its current-state
+ * table in Curated (Parquet buckets + Athena symlink manifest), by the engine of `@sluice/cdc` and the table
+ * configuration in `config/cdc-tables.json` (bundled). Concurrent merges of one table are safe: the commit is a
+ * conditional put, the loser retries on the new version. Merges, replays and rejected (corrupt) files go to Audit;
+ * a corrupt file does not fail the invocation (retrying cannot fix it), any other error does.
+ */
+import { S3Client } from "@aws-sdk/client-s3";
+import { SNSClient } from "@aws-sdk/client-sns";
+import { createSnsAuditSink } from "@sluice/aws/audit";
+import { createS3ObjectStore } from "@sluice/aws/cdc-store";
+import { mergeObject, parseTablesConfig } from "@sluice/cdc";
+import { createObservability, withObservability } from "@sluice/observability";
+import type { S3Event } from "aws-lambda";
+import { Resource } from "sst";
+import tables from "../../config/cdc-tables.json" with { type: "json" };
+
+const links = Resource as unknown as { CdcRaw: { name: string }; Curated: { name: string }; Audit: { arn: string } };
+
+const observability = createObservability({ serviceName: "cdc-merge" });
+// Checked once, at cold start: an invalid configuration fails every invocation loudly.
+const config = parseTablesConfig(tables);
+const s3 = new S3Client({});
+const source = createS3ObjectStore(s3, links.CdcRaw.name);
+const target = createS3ObjectStore(s3, links.Curated.name);
+const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
+
+/** S3 event keys are form-URL-encoded (`+` for spaces). */
+const decodeKey = (key: string) => decodeURIComponent(key.replace(/\+/g, " "));
+
+async function mergeRecords(event: S3Event): Promise<void> {
+  const failures: Error[] = [];
+  for (const record of event.Records) {
+    const key = decodeKey(record.s3.object.key);
+    try {
+      const outcome = await mergeObject(key, {
+        source,
+        target,
+        config,
+        audit,
+        correlationId: record.responseElements?.["x-amz-request-id"],
+      });
+      observability.logger.info("cdc-merge", { ...outcome });
+    } catch (err) {
+      observability.logger.error("merge failed", err as Error);
+      failures.push(err as Error);
+    }
+  }
+  if (failures.length > 0) throw new AggregateError(failures, failures.map((f) => f.message).join("; "));
+}
+
+export const handler = withObservability(mergeRecords, observability, {
+  correlationId: (event) => event.Records?.[0]?.responseElements?.["x-amz-request-id"],
+});

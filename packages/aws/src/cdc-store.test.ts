@@ -1,0 +1,75 @@
+/**
+ * The exact S3 requests of the CDC store: the conditional commit and how S3's answers map to the port's.
+ */
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
+import { PreconditionFailed } from "@sluice/cdc";
+import { mockClient } from "aws-sdk-client-mock";
+import { beforeEach, describe, expect, it } from "vitest";
+import { createS3ObjectStore } from "./cdc-store.ts";
+
+const s3 = mockClient(S3Client);
+const store = createS3ObjectStore(new S3Client({ region: "us-east-1" }), "curated");
+
+const failure = (name: string, status: number) =>
+  new S3ServiceException({ name, $fault: "client", $metadata: { httpStatusCode: status }, message: name });
+
+beforeEach(() => s3.reset());
+
+describe("createS3ObjectStore", () => {
+  it("commits with PutObject IfNoneMatch: * and maps 412 and 409 to PreconditionFailed", async () => {
+    s3.on(PutObjectCommand)
+      .resolvesOnce({})
+      .rejectsOnce(failure("PreconditionFailed", 412))
+      .rejectsOnce(failure("ConditionalRequestConflict", 409));
+    await store.put("s/t/_cdc/metadata/v1.json", "{}", { ifNoneMatch: true, contentType: "application/json" });
+    expect(s3.commandCalls(PutObjectCommand)[0]?.args[0].input).toEqual({
+      Bucket: "curated",
+      Key: "s/t/_cdc/metadata/v1.json",
+      Body: "{}",
+      ContentType: "application/json",
+      IfNoneMatch: "*",
+    });
+    await expect(store.put("k", "{}", { ifNoneMatch: true })).rejects.toBeInstanceOf(PreconditionFailed);
+    await expect(store.put("k", "{}", { ifNoneMatch: true })).rejects.toBeInstanceOf(PreconditionFailed);
+  });
+
+  it("writes data files without a condition", async () => {
+    s3.on(PutObjectCommand).resolves({});
+    await store.put("s/t/data/b0001.parquet", new Uint8Array([1]));
+    expect(s3.commandCalls(PutObjectCommand)[0]?.args[0].input).not.toHaveProperty("IfNoneMatch");
+  });
+
+  it("lists every page, and answers undefined for a missing object", async () => {
+    s3.on(ListObjectsV2Command)
+      .resolvesOnce({ Contents: [{ Key: "p/b", Size: 2 }], IsTruncated: true, NextContinuationToken: "t" })
+      .resolvesOnce({ Contents: [{ Key: "p/a", Size: 1 }], IsTruncated: false });
+    expect(await store.list("p/")).toEqual([
+      { key: "p/a", size: 1 },
+      { key: "p/b", size: 2 },
+    ]);
+    expect(s3.commandCalls(ListObjectsV2Command)[1]?.args[0].input).toMatchObject({ ContinuationToken: "t" });
+    s3.on(GetObjectCommand).rejects(failure("NoSuchKey", 404));
+    expect(await store.get("missing")).toBeUndefined();
+  });
+
+  it("deletes in batches of 1000 and fails on per-key errors", async () => {
+    s3.on(DeleteObjectsCommand).resolves({});
+    await store.delete(Array.from({ length: 1500 }, (_, i) => `k${i}`));
+    expect(s3.commandCalls(DeleteObjectsCommand).map((c) => c.args[0].input.Delete?.Objects?.length)).toEqual([
+      1000, 500,
+    ]);
+    s3.on(DeleteObjectsCommand).resolves({ Errors: [{ Key: "k1", Code: "AccessDenied" }] });
+    await expect(store.delete(["k1"])).rejects.toThrow("AccessDenied");
+  });
+
+  it("addresses objects as s3:// URIs for the symlink manifest", () => {
+    expect(store.uri("s/t/data/b0001.parquet")).toBe("s3://curated/s/t/data/b0001.parquet");
+  });
+});
