@@ -48,6 +48,8 @@ function isS3Event(event: unknown): event is S3Event {
 }
 
 async function deleteOnRequest(event: unknown, context: Context): Promise<DeleteFlowResult[]> {
+  // Sent by S3 when a notification is configured: not a request.
+  if ((event as { Event?: string } | null)?.Event === "s3:TestEvent") return [];
   const triggers: DeleteTrigger[] = isS3Event(event)
     ? event.Records.map((record) => ({
         kind: "object",

@@ -25,7 +25,8 @@ const buckets = { Lake: links.Lake.name };
 
 async function moveObjects(event: S3Event): Promise<void> {
   const failures: Error[] = [];
-  for (const record of event.Records) {
+  // `?? []`: S3's `s3:TestEvent` (sent when a notification is configured) has no records.
+  for (const record of event.Records ?? []) {
     const created = objectCreatedOf(record);
     try {
       const outcome = await moveObject(created, {

@@ -341,6 +341,22 @@ describe("file pipelines on the local cloud", () => {
     expect(await keysUnder(inbox, "requests/delete/.continue/")).toEqual([]);
   });
 
+  it("takes a request as a direct invocation's payload", async () => {
+    await putLake("erase/direct/", 12);
+    const result = await cloud.host.invoke("FileDeleter", {
+      bucket: "Lake",
+      prefixes: ["erase/direct/"],
+      reason: "direct invocation",
+      name: "direct-e2e",
+    });
+    expect(result.status).toBe("ok");
+    expect(result.status === "ok" && result.payload).toEqual([
+      expect.objectContaining({ status: "completed", name: "direct-e2e" }),
+    ]);
+    expect(await report("direct-e2e")).toMatchObject({ status: "completed", counts: { deleted: 12 } });
+    expect(await keysUnder(lake, "erase/direct/")).toEqual([]);
+  });
+
   it("pnpm push file and pnpm push delete-request drive both pipelines", async () => {
     const out: string[] = [];
     const io = {
