@@ -37,6 +37,8 @@ export const streams = {
 export const tables = {
   Catalog: { hashKey: "productId" },
   InferenceRequests: { hashKey: "requestId", stream: "new-image" },
+  /** Every price change PriceInference applies (old, new, reason, request, model version, time), by product. */
+  PriceHistory: { hashKey: "productId", rangeKey: "changeId" },
 } as const satisfies Record<string, TableSpec>;
 
 /** Stream batch defaults: report partial failures, bisect, bounded retries, then the dead-letter queue. */
@@ -163,6 +165,28 @@ export const functions = {
     },
     async: asyncDefaults,
     triggers: [{ kind: "s3", bucket: "CdcRaw", events: ["s3:ObjectCreated:*"] }],
+  },
+  PriceInference: {
+    description:
+      "Prices new inference requests with the pricing model endpoint and applies them to the Catalog under guardrails, exactly once, with history and audit",
+    handler: "functions/price-inference/index.handler",
+    // A batch is a few model calls (SageMaker allows each 60 s) with retries and back-off, then the catalog writes.
+    timeout: 120,
+    memory: 512,
+    links: ["Catalog", "PriceHistory", "Audit"],
+    access: {
+      // Reads of the batch's items; a change is one TransactWriteItems (IAM checks its UpdateItem and PutItem).
+      Catalog: ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"],
+      PriceHistory: ["dynamodb:PutItem"],
+      Audit: ["sns:Publish"],
+    },
+    environment: {
+      POWERTOOLS_SERVICE_NAME: "price-inference",
+      POWERTOOLS_METRICS_NAMESPACE: "Sluice",
+      // The SageMaker endpoint: the reference model (packages/pricing/model) or your own with the same contract.
+      PRICING_ENDPOINT_NAME: "sluice-pricing",
+    },
+    triggers: [{ kind: "dynamodb", table: "InferenceRequests", batch: streamDefaults }],
   },
 } as const satisfies Record<string, FunctionSpec>;
 

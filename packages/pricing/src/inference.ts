@@ -41,7 +41,16 @@ export interface RequestRecord {
 }
 
 export type RecordOutcome =
-  | { kind: "applied"; requestId: string; productId: string; oldPrice: number; newPrice: number; modelVersion: string }
+  | {
+      kind: "applied";
+      requestId: string;
+      productId: string;
+      oldPrice: number;
+      newPrice: number;
+      currency: string;
+      modelVersion: string;
+      reason: string;
+    }
   | { kind: "skipped"; requestId: string; productId: string; reason: SkipReason; detail: string }
   | { kind: "refused"; requestId?: string; productId?: string; reason: string }
   | { kind: "failed"; requestId: string; productId: string; reason: string };
@@ -302,10 +311,19 @@ async function applySuggestion(
       modelVersion,
       adjustment,
       clampedBy: guarded.clampedBy,
+      reason: changeReason(modelVersion, adjustment, guarded.clampedBy),
       changedAt: at.toISOString(),
     });
     if (result === "applied") {
-      return { kind: "applied", ...base, oldPrice: item.price, newPrice: guarded.price, modelVersion };
+      return {
+        kind: "applied",
+        ...base,
+        oldPrice: item.price,
+        newPrice: guarded.price,
+        currency: item.currency,
+        modelVersion,
+        reason: changeReason(modelVersion, adjustment, guarded.clampedBy),
+      };
     }
     if (result === "duplicate") return replayOutcome(request);
     raw = undefined;
@@ -315,6 +333,12 @@ async function applySuggestion(
     ...base,
     reason: `catalog item kept changing (${config.maxConflictRetries} version conflicts)`,
   };
+}
+
+/** The reason a change is recorded with: `model demand-v1 suggested +20.00 %; bounded by max-change-up`. */
+export function changeReason(modelVersion: string, adjustment: number, clampedBy: readonly string[]): string {
+  const suggested = `${adjustment >= 0 ? "+" : ""}${(adjustment * 100).toFixed(2)} %`;
+  return `model ${modelVersion} suggested ${suggested}${clampedBy.length > 0 ? `; bounded by ${clampedBy.join(", ")}` : ""}`;
 }
 
 const auditOutcome = { applied: "succeeded", skipped: "skipped", refused: "refused", failed: "failed" } as const;

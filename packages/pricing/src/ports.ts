@@ -38,6 +38,8 @@ export interface PriceChange {
   adjustment: number;
   /** The guardrails that bounded the change (`max-change-up`, `min-margin`...), empty when none did. */
   clampedBy: string[];
+  /** Why, in words: the model's suggestion and the guardrails that bounded it. */
+  reason: string;
   /** ISO instant of the change. */
   changedAt: string;
 }

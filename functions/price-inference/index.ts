@@ -1,0 +1,60 @@
+/**
+ * PriceInference: new inference requests (the `InferenceRequests` table's stream, NEW_IMAGE) are priced by the
+ * model endpoint and applied to the `Catalog` under guardrails, exactly once, with a `PriceHistory` record and an
+ * `Audit` message each (see `priceRequests` in @sluice/pricing). Poison requests, calls that still fail after
+ * their retries and per-record model errors are returned as batch item failures, so the stream retries them and
+ * then hands them to PriceInferenceDlq; their reasons are on the Audit topic, keyed by sequence number.
+ *
+ * Config (env): `PRICING_ENDPOINT_NAME` (the SageMaker endpoint: the reference model or your own),
+ * `PRICING_CONTENT_TYPE` (`application/json` or `text/csv`), guardrails (`PRICING_MAX_CHANGE`,
+ * `PRICING_MIN_MARGIN`, `PRICING_MIN_CHANGE`, `PRICING_COOLDOWN_SECONDS`).
+ */
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
+import { SNSClient } from "@aws-sdk/client-sns";
+import { createSnsAuditSink } from "@sluice/aws/audit";
+import { createDynamoCatalog, requestRecordsOf } from "@sluice/aws/pricing-catalog";
+import { createSageMakerModel } from "@sluice/aws/sagemaker-model";
+import { createObservability, withObservability } from "@sluice/observability";
+import { guardrailsFromEnv, MODEL_CONTENT_TYPES, type ModelContentType, priceRequests } from "@sluice/pricing";
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
+import { Resource } from "sst";
+
+const links = Resource as unknown as {
+  Catalog: { name: string };
+  PriceHistory: { name: string };
+  Audit: { arn: string };
+};
+
+const endpointName = process.env.PRICING_ENDPOINT_NAME;
+if (!endpointName) throw new Error("PRICING_ENDPOINT_NAME is not set: name the SageMaker endpoint to call");
+const contentType = (process.env.PRICING_CONTENT_TYPE ?? "application/json") as ModelContentType;
+if (!MODEL_CONTENT_TYPES.includes(contentType)) {
+  throw new Error(`PRICING_CONTENT_TYPE=${contentType}: use ${MODEL_CONTENT_TYPES.join(" or ")}`);
+}
+const config = { contentType, guardrails: guardrailsFromEnv(process.env) };
+
+const observability = createObservability({ serviceName: "price-inference" });
+// Retries are the pricing flow's (back-off across the batch), not the SDK's.
+const model = createSageMakerModel(new SageMakerRuntimeClient({ maxAttempts: 1 }), endpointName);
+const catalog = createDynamoCatalog(new DynamoDBClient({}), {
+  catalog: links.Catalog.name,
+  history: links.PriceHistory.name,
+});
+const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
+
+async function priceInference(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
+  const result = await priceRequests(requestRecordsOf(event), { model, catalog, audit, config });
+  const { logger, metrics } = observability;
+  for (const outcome of result.outcomes) {
+    if (outcome.kind === "refused" || outcome.kind === "failed")
+      logger.warn("price request not applied", { ...outcome });
+    else logger.info("price request", { ...outcome });
+  }
+  metrics.addMetric("ModelCalls", "Count", result.modelCalls);
+  metrics.addMetric("PriceChanges", "Count", result.outcomes.filter((o) => o.kind === "applied").length);
+  metrics.addMetric("FailedRequests", "Count", result.failures.length);
+  return { batchItemFailures: result.failures.map((itemIdentifier) => ({ itemIdentifier })) };
+}
+
+export const handler = withObservability(priceInference, observability);

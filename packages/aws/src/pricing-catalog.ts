@@ -1,0 +1,166 @@
+/**
+ * The pricing pipeline's DynamoDB adapters:
+ * - `createDynamoCatalog`: the `CatalogRepository` port on the `Catalog` table, with the price history in the
+ *   `PriceHistory` table. A change is ONE `TransactWriteItems`: the catalog update, conditional on the `version`
+ *   the change was decided on, and the history record, conditional on not existing (its key is derived from the
+ *   request), so a change is recorded exactly when it is applied, and a replayed request is refused by DynamoDB.
+ * - `requestRecordsOf`: the inference requests of a DynamoDB stream event (`NEW_IMAGE`), unmarshalled.
+ * - `createDynamoRequestStore`: idempotent writes of inference requests (hydration): a conditional put on the
+ *   deterministic `requestId`, so one demand window never yields two requests.
+ */
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  type BatchGetItemCommandOutput,
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
+} from "@aws-sdk/client-dynamodb";
+import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
+import type { ApplyResult, CatalogRepository, PriceChange, RequestRecord } from "@sluice/pricing";
+import type { DynamoDBStreamEvent } from "aws-lambda";
+
+/** BatchGetItem takes at most 100 keys. */
+const BATCH_GET_KEYS = 100;
+const UNPROCESSED_ATTEMPTS = 8;
+
+/** The sort key of a history record: its window end then its request, so a product's history reads in order. */
+export function historyChangeId(change: Pick<PriceChange, "windowEnd" | "requestId">): string {
+  return `${change.windowEnd}#${change.requestId}`;
+}
+
+export function createDynamoCatalog(
+  client: DynamoDBClient,
+  tables: { catalog: string; history: string },
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+): CatalogRepository {
+  return {
+    async getItems(productIds) {
+      const found = new Map<string, unknown>();
+      for (let i = 0; i < productIds.length; i += BATCH_GET_KEYS) {
+        let keys: Record<string, AttributeValue>[] | undefined = productIds
+          .slice(i, i + BATCH_GET_KEYS)
+          .map((productId) => ({ productId: { S: productId } }));
+        for (let attempt = 0; keys && keys.length > 0; attempt++) {
+          if (attempt >= UNPROCESSED_ATTEMPTS) throw new Error(`Catalog: ${keys.length} keys left unprocessed`);
+          if (attempt > 0) await sleep(50 * 2 ** attempt);
+          const out: BatchGetItemCommandOutput = await client.send(
+            new BatchGetItemCommand({ RequestItems: { [tables.catalog]: { Keys: keys, ConsistentRead: true } } }),
+          );
+          for (const item of out.Responses?.[tables.catalog] ?? []) {
+            const value = unmarshall(item);
+            found.set(String(value.productId), value);
+          }
+          keys = out.UnprocessedKeys?.[tables.catalog]?.Keys;
+        }
+      }
+      return found;
+    },
+
+    async getItem(productId) {
+      const out = await client.send(
+        new GetItemCommand({ TableName: tables.catalog, Key: { productId: { S: productId } }, ConsistentRead: true }),
+      );
+      return out.Item ? unmarshall(out.Item) : undefined;
+    },
+
+    async applyChange(change): Promise<ApplyResult> {
+      const versionCondition =
+        change.expectedVersion === 0
+          ? "(attribute_not_exists(#version) OR #version = :expected)"
+          : "#version = :expected";
+      try {
+        await client.send(
+          new TransactWriteItemsCommand({
+            TransactItems: [
+              {
+                Update: {
+                  TableName: tables.catalog,
+                  Key: { productId: { S: change.productId } },
+                  ConditionExpression: `attribute_exists(productId) AND ${versionCondition}`,
+                  UpdateExpression:
+                    "SET price = :price, #version = :next, updatedAt = :at, lastRequestId = :request, " +
+                    "lastChangedAt = :at, lastWindowEnd = :windowEnd, modelVersion = :model",
+                  ExpressionAttributeNames: { "#version": "version" },
+                  ExpressionAttributeValues: marshall({
+                    ":price": change.newPrice,
+                    ":expected": change.expectedVersion,
+                    ":next": change.expectedVersion + 1,
+                    ":at": change.changedAt,
+                    ":request": change.requestId,
+                    ":windowEnd": change.windowEnd,
+                    ":model": change.modelVersion,
+                  }),
+                },
+              },
+              {
+                Put: {
+                  TableName: tables.history,
+                  Item: marshall({ changeId: historyChangeId(change), ...change }, { removeUndefinedValues: true }),
+                  ConditionExpression: "attribute_not_exists(changeId)",
+                },
+              },
+            ],
+          }),
+        );
+        return "applied";
+      } catch (err) {
+        if (!(err instanceof TransactionCanceledException)) throw err;
+        const [catalog, history] = (err.CancellationReasons ?? []).map((r) => r.Code);
+        if (history === "ConditionalCheckFailed") return "duplicate";
+        if (
+          catalog === "ConditionalCheckFailed" ||
+          catalog === "TransactionConflict" ||
+          history === "TransactionConflict"
+        ) {
+          return "conflict";
+        }
+        throw err;
+      }
+    },
+  };
+}
+
+/**
+ * The inference requests of a stream batch: inserted or modified items' new images (a re-put request is a
+ * replay and goes through the same idempotent path); removals carry no request and are left out. An image that
+ * cannot be unmarshalled is passed on as `undefined`, which the flow refuses as poison.
+ */
+export function requestRecordsOf(event: DynamoDBStreamEvent): RequestRecord[] {
+  return (event.Records ?? [])
+    .filter((record) => record.eventName !== "REMOVE")
+    .map((record) => {
+      let image: unknown;
+      try {
+        const raw = record.dynamodb?.NewImage;
+        image = raw ? unmarshall(raw as Record<string, AttributeValue>) : undefined;
+      } catch {
+        image = undefined;
+      }
+      return { itemIdentifier: record.dynamodb?.SequenceNumber ?? "", image };
+    });
+}
+
+/** Idempotent puts of inference requests: `created` the first time, `exists` for the same request again. */
+export function createDynamoRequestStore(client: DynamoDBClient, table: string) {
+  return {
+    async putRequest(request: Record<string, unknown> & { requestId: string }): Promise<"created" | "exists"> {
+      try {
+        await client.send(
+          new PutItemCommand({
+            TableName: table,
+            Item: marshall(request, { removeUndefinedValues: true }),
+            ConditionExpression: "attribute_not_exists(requestId)",
+          }),
+        );
+        return "created";
+      } catch (err) {
+        if (err instanceof ConditionalCheckFailedException) return "exists";
+        throw err;
+      }
+    },
+  };
+}

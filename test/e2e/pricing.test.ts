@@ -1,0 +1,317 @@
+/**
+ * Price inference end to end on the local cloud, with the real wiring (PriceInference on the InferenceRequests
+ * stream, the reference model container behind the SageMaker-runtime endpoint) and the real AWS SDK: requests put
+ * into `InferenceRequests` end as guarded price changes in `Catalog`, with their `PriceHistory` records and
+ * `Audit` messages; a poison request ends in PriceInferenceDlq with its reason on the Audit topic and does not
+ * stop the next request; an unknown product changes nothing; a replayed request applies once; and concurrent
+ * writers against DynamoDB Local never lose an update.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import {
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { CreateTopicCommand, SNSClient, SubscribeCommand } from "@aws-sdk/client-sns";
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
+import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDynamoCatalog } from "../../packages/aws/src/pricing-catalog.ts";
+import { type LocalCloud, startLocalCloud } from "../../packages/local/src/cloud.ts";
+import { priceRequests } from "../../packages/pricing/src/inference.ts";
+import { decodeModelRequest, encodeModelAnswer } from "../../packages/pricing/src/model-contract.ts";
+import type { PriceChange, PricingModel } from "../../packages/pricing/src/ports.ts";
+
+const STRONG = { views: 5000, clicks: 1500, addToCart: 600, purchases: 300, inventory: 12 };
+const WEAK = { views: 5000, clicks: 50, addToCart: 5, purchases: 1, inventory: 5000 };
+const credentials = { accessKeyId: "local", secretAccessKey: "local" };
+
+interface AuditRecord {
+  pipeline: string;
+  outcome: string;
+  reason?: string;
+  requestId?: string;
+  productId?: string;
+  sequenceNumber?: string;
+  [field: string]: unknown;
+}
+
+describe("price inference on the local cloud", () => {
+  let cloud: LocalCloud;
+  let dynamo: DynamoDBClient;
+  let sqs: SQSClient;
+  let tables: { catalog: string; requests: string; history: string };
+  let auditQueue: string;
+  const audit: AuditRecord[] = [];
+  let seq = 0;
+
+  beforeAll(async () => {
+    const stateDir = mkdtempSync(path.join(tmpdir(), "sluice-pricing-"));
+    cloud = await startLocalCloud({
+      basePort: 0,
+      stateDir,
+      writeEnvFile: false,
+      models: [{ endpointName: "sluice-pricing", entry: path.resolve("packages/pricing/model/server.ts") }],
+    });
+    dynamo = new DynamoDBClient({ region: "us-east-1", endpoint: cloud.endpoints.dynamodb, credentials });
+    sqs = new SQSClient({ region: "us-east-1", endpoint: cloud.endpoints.sqs, credentials });
+    const sns = new SNSClient({ region: "us-east-1", endpoint: cloud.endpoints.sns, credentials });
+    tables = {
+      catalog: cloud.resources.tables.Catalog as string,
+      requests: cloud.resources.tables.InferenceRequests as string,
+      history: cloud.resources.tables.PriceHistory as string,
+    };
+    // A queue of our own on the Audit topic, to read exactly what PriceInference reported.
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: "pricing-test-audit" }));
+    auditQueue = QueueUrl as string;
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: auditQueue, AttributeNames: ["QueueArn"] }),
+    );
+    const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: topicNameOf(cloud.resources.topics.Audit) }));
+    await sns.send(
+      new SubscribeCommand({
+        TopicArn,
+        Protocol: "sqs",
+        Endpoint: Attributes?.QueueArn,
+        Attributes: { RawMessageDelivery: "true" },
+      }),
+    );
+    sns.destroy();
+  }, 180_000);
+
+  afterAll(async () => {
+    dynamo?.destroy();
+    sqs?.destroy();
+    await cloud?.stop();
+  });
+
+  function topicNameOf(arn: string | undefined): string {
+    return String(arn).split(":").pop() as string;
+  }
+
+  async function seed(productId: string, extra: Record<string, unknown> = {}) {
+    const item = {
+      productId,
+      name: `Sneaker ${productId}`,
+      price: 100,
+      currency: "USD",
+      cost: 60,
+      minPrice: 80,
+      maxPrice: 130,
+      version: 1,
+      updatedAt: "2026-11-01T00:00:00.000Z",
+      ...extra,
+    };
+    await dynamo.send(new PutItemCommand({ TableName: tables.catalog, Item: marshall(item) }));
+  }
+
+  async function putRequest(productId: string, features: Record<string, unknown>, requestId = `req-${++seq}`) {
+    const request = {
+      requestId,
+      productId,
+      windowStart: "2026-11-23T09:50:00.000Z",
+      windowEnd: "2026-11-23T09:55:00.000Z",
+      ...features,
+    };
+    await dynamo.send(new PutItemCommand({ TableName: tables.requests, Item: marshall(request) }));
+    return requestId;
+  }
+
+  async function catalogItem(productId: string) {
+    const out = await dynamo.send(
+      new GetItemCommand({ TableName: tables.catalog, Key: { productId: { S: productId } }, ConsistentRead: true }),
+    );
+    return out.Item ? unmarshall(out.Item) : undefined;
+  }
+
+  async function history(productId: string) {
+    const out = await dynamo.send(
+      new QueryCommand({
+        TableName: tables.history,
+        KeyConditionExpression: "productId = :p",
+        ExpressionAttributeValues: { ":p": { S: productId } },
+      }),
+    );
+    return (out.Items ?? []).map((i) => unmarshall(i));
+  }
+
+  /** Waits for the cloud to be idle, then drains the audit queue into `audit`. */
+  async function settle(): Promise<void> {
+    await cloud.idle();
+    for (;;) {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: auditQueue, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+      );
+      if (Messages.length === 0) return;
+      for (const m of Messages) {
+        const body = JSON.parse(m.Body ?? "{}");
+        audit.push(typeof body.Message === "string" ? JSON.parse(body.Message) : body);
+      }
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: auditQueue,
+          Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+        }),
+      );
+    }
+  }
+
+  const auditOf = (requestId: string) => audit.filter((a) => a.requestId === requestId);
+
+  it("raises a strong-demand product by at most 10 % and cuts a weak one by at most 10 %, never below cost * 1.10", async () => {
+    await seed("fs-up");
+    await seed("fs-down");
+    await seed("fs-floor", { price: 70, minPrice: 50 });
+    const up = await putRequest("fs-up", STRONG);
+    const down = await putRequest("fs-down", WEAK);
+    const floor = await putRequest("fs-floor", WEAK);
+    await settle();
+
+    expect(await catalogItem("fs-up")).toMatchObject({
+      price: 110,
+      version: 2,
+      lastRequestId: up,
+      modelVersion: "demand-v1",
+    });
+    expect(await catalogItem("fs-down")).toMatchObject({ price: 90, version: 2, lastRequestId: down });
+    expect(await catalogItem("fs-floor")).toMatchObject({ price: 66, version: 2, lastRequestId: floor });
+    expect(await history("fs-up")).toEqual([
+      expect.objectContaining({
+        oldPrice: 100,
+        newPrice: 110,
+        requestId: up,
+        modelVersion: "demand-v1",
+        reason: expect.stringMatching(/^model demand-v1 suggested \+\d+\.\d+ %; bounded by max-change-up$/),
+        changedAt: expect.any(String),
+      }),
+    ]);
+    expect((await history("fs-floor"))[0]).toMatchObject({ oldPrice: 70, newPrice: 66, clampedBy: ["min-margin"] });
+    expect(auditOf(up)).toEqual([
+      expect.objectContaining({
+        pipeline: "price-inference",
+        action: "price-change",
+        outcome: "succeeded",
+        oldPrice: 100,
+        newPrice: 110,
+      }),
+    ]);
+  });
+
+  it("sends a poison request to the DLQ with its reason on the Audit topic, without stopping the next request", async () => {
+    await seed("fs-before");
+    await seed("fs-after");
+    const before = await putRequest("fs-before", STRONG);
+    const poison = await putRequest("fs-poison", { ...STRONG, views: "lots" });
+    const after = await putRequest("fs-after", STRONG);
+    await settle();
+
+    expect(await catalogItem("fs-before")).toMatchObject({ price: 110, lastRequestId: before });
+    expect(await catalogItem("fs-after")).toMatchObject({ price: 110, lastRequestId: after });
+    const refused = auditOf(poison);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused[0]).toMatchObject({ outcome: "refused", reason: expect.stringContaining("views") });
+    const poisonSeq = BigInt(refused[0]?.sequenceNumber as string);
+
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: cloud.resources.queues.PriceInferenceDlq,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+      }),
+    );
+    const ranges = Messages.map((m) => JSON.parse(m.Body ?? "{}").DDBStreamBatchInfo).map((info) => [
+      BigInt(info.startSequenceNumber),
+      BigInt(info.endSequenceNumber),
+    ]);
+    expect(ranges.some(([start, end]) => (start as bigint) <= poisonSeq && poisonSeq <= (end as bigint))).toBe(true);
+    // Each valid request was applied once, however many times the retries of the poison replayed it.
+    expect(await history("fs-after")).toHaveLength(1);
+  });
+
+  it("changes nothing for an unknown product, and reports it", async () => {
+    const ghost = await putRequest("fs-ghost", STRONG);
+    await settle();
+    expect(await catalogItem("fs-ghost")).toBeUndefined();
+    expect(await history("fs-ghost")).toEqual([]);
+    expect(auditOf(ghost)).toEqual([expect.objectContaining({ outcome: "skipped", reason: "unknown-product" })]);
+  });
+
+  it("applies a replayed request once", async () => {
+    await seed("fs-replay");
+    const id = await putRequest("fs-replay", STRONG);
+    await settle();
+    // A redelivery: the same request comes through the stream again (a MODIFY with the same requestId).
+    await dynamo.send(
+      new UpdateItemCommand({
+        TableName: tables.requests,
+        Key: { requestId: { S: id } },
+        UpdateExpression: "SET replayedAt = :t",
+        ExpressionAttributeValues: { ":t": { S: new Date().toISOString() } },
+      }),
+    );
+    await settle();
+    expect(await catalogItem("fs-replay")).toMatchObject({ price: 110, version: 2 });
+    expect(await history("fs-replay")).toHaveLength(1);
+    expect(auditOf(id).map((a) => (a.outcome === "skipped" ? a.reason : a.outcome))).toEqual(["succeeded", "replay"]);
+  });
+
+  it("never loses an update between concurrent writers, and refuses a replay at the table (DynamoDB Local)", async () => {
+    await seed("fs-race", { maxPrice: 1000 });
+    const catalog = createDynamoCatalog(dynamo, { catalog: tables.catalog, history: tables.history });
+    // +2 % for every record: each applied change must build on the one before it.
+    const model: PricingModel = {
+      async invoke(body, contentType) {
+        const predictions = decodeModelRequest(body, contentType).map(() => ({ adjustment: 0.02 }));
+        return { body: encodeModelAnswer({ modelVersion: "fixed-2pc", predictions }, contentType), contentType };
+      },
+    };
+    const writers = 8;
+    const config = {
+      guardrails: { maxChangeRatio: 0.1, minMarginRatio: 1.1, minChangeRatio: 0, cooldownMs: 0 },
+      maxConflictRetries: 50,
+    };
+    const results = await Promise.all(
+      Array.from({ length: writers }, (_, i) =>
+        priceRequests(
+          [
+            {
+              itemIdentifier: String(i),
+              image: {
+                requestId: `race-${i}`,
+                productId: "fs-race",
+                windowStart: "2026-11-23T09:50:00.000Z",
+                windowEnd: "2026-11-23T09:55:00.000Z",
+                ...STRONG,
+              },
+            },
+          ],
+          { model, catalog, audit: { publishAll: async () => {} }, config },
+        ),
+      ),
+    );
+    expect(results.flatMap((r) => r.failures)).toEqual([]);
+    const item = await catalogItem("fs-race");
+    expect(item?.version).toBe(1 + writers);
+    const changes = (await history("fs-race")).sort((a, b) => a.expectedVersion - b.expectedVersion);
+    expect(changes).toHaveLength(writers);
+    expect(changes.map((c) => c.expectedVersion)).toEqual(Array.from({ length: writers }, (_, i) => 1 + i));
+    for (let i = 1; i < changes.length; i++) expect(changes[i]?.oldPrice).toBe(changes[i - 1]?.newPrice);
+    expect(item?.price).toBe(changes.at(-1)?.newPrice);
+
+    // The same change again: refused by the history record's condition, whatever the version now is.
+    const { changeId: _id, ...again } = changes.at(-1) as Record<string, unknown>;
+    const replay = { ...again, expectedVersion: item?.version as number } as unknown as PriceChange;
+    expect(await catalog.applyChange(replay)).toBe("duplicate");
+    expect((await catalogItem("fs-race"))?.version).toBe(1 + writers);
+  });
+});
