@@ -242,6 +242,73 @@ describe("runDeletion", () => {
     expect(store.keys("lake")).toEqual([]);
   });
 
+  it("never saves a cursor past a batch S3 has not answered, even when later batches finish first", async () => {
+    const store = new MemoryS3({ lake: {} });
+    const keys = seed(store, "p/", 50);
+    const original = store.deleteBatch.bind(store);
+    store.deleteBatch = async (input) => {
+      const first = input.entries[0]?.key;
+      // Batch 2 is slow and then fails; batches 3 and 4 are answered before it.
+      if (first === "p/00010.csv") {
+        await new Promise((r) => setTimeout(r, 30));
+        throw new Error("SlowDown");
+      }
+      return original(input);
+    };
+    const request = accepted({ bucket: "Lake", prefixes: ["p/"] });
+    const cursors: unknown[] = [];
+    let saved: DeletionProgress = initialProgress(request);
+    await expect(
+      runDeletion({
+        store,
+        request,
+        progress: saved,
+        budget: () => true,
+        batchSize: 10,
+        concurrency: 3,
+        onCheckpoint: async (p) => {
+          cursors.push(p.cursor);
+          saved = p;
+        },
+      }),
+    ).rejects.toThrow("SlowDown");
+    expect(cursors).toEqual([{ phase: "prefixes", prefixIndex: 0, startAfter: "p/00009.csv" }]);
+    // The next invocation resumes there: batch 2 is retried, what batches 3 and 4 deleted is not listed again.
+    store.deleteBatch = original;
+    const resumed = await runDeletion({ store, request, progress: saved, budget: () => true, batchSize: 10 });
+    expect(resumed.cursor).toEqual({ phase: "done" });
+    const deleted = deletedEntries(store);
+    expect(new Set(deleted).size).toBe(deleted.length);
+    expect(deleted.sort()).toEqual(keys);
+    expect(store.keys("lake")).toEqual([]);
+  });
+
+  it("records a dry run's listing with its cursor, so a resumed dry run lists each key once", async () => {
+    const store = new MemoryS3({ lake: {} });
+    const keys = seed(store, "p/", 40);
+    const request = accepted({ bucket: "Lake", prefixes: ["p/"], dryRun: true });
+    let saved = initialProgress(request);
+    let checkpoints = 0;
+    await expect(
+      runDeletion({
+        store,
+        request,
+        progress: saved,
+        budget: () => true,
+        batchSize: 10,
+        concurrency: 3,
+        onCheckpoint: async (p) => {
+          // The process dies at the second checkpoint: nothing after it is saved.
+          if (++checkpoints >= 2) throw new Error("killed");
+          saved = p;
+        },
+      }),
+    ).rejects.toThrow("killed");
+    const resumed = await runDeletion({ store, request, progress: saved, budget: () => true, batchSize: 10 });
+    expect(resumed.listing).toEqual(keys);
+    expect(resumed.counts.listed).toBe(40);
+  });
+
   it("commits answered batches and rethrows when a DeleteObjects call fails", async () => {
     const store = new MemoryS3({ lake: {} });
     seed(store, "p/", 30);

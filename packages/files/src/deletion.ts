@@ -198,6 +198,8 @@ export interface RunDeletionOptions {
 interface InFlight {
   next: DeletionCursor;
   listed: number;
+  /** Dry run: the entries listed, recorded when the batch is committed (never ahead of the cursor). */
+  listing: string[];
   result: Promise<{ deleted: ListedEntry[]; errors: DeletionError[] }>;
 }
 
@@ -214,8 +216,16 @@ export async function runDeletion(options: RunDeletionOptions): Promise<Deletion
   const progress: DeletionProgress = structuredClone(options.progress);
   const inflight: InFlight[] = [];
 
+  /** Set when a batch (or its checkpoint) failed: nothing listed after it may be committed. */
+  let broken = false;
   const commit = async (item: InFlight) => {
-    const outcome = await item.result;
+    let outcome: Awaited<InFlight["result"]>;
+    try {
+      outcome = await item.result;
+    } catch (err) {
+      broken = true;
+      throw err;
+    }
     progress.cursor = item.next;
     progress.counts.batches++;
     progress.counts.listed += item.listed;
@@ -223,7 +233,13 @@ export async function runDeletion(options: RunDeletionOptions): Promise<Deletion
     progress.counts.deleteMarkers += outcome.deleted.filter((e) => e.isDeleteMarker).length;
     progress.counts.failed += outcome.errors.length;
     for (const error of outcome.errors) if (progress.errors.length < maxErrors) progress.errors.push(error);
-    await options.onCheckpoint?.(structuredClone(progress));
+    for (const entry of item.listing) if (progress.listing.length < maxListing) progress.listing.push(entry);
+    try {
+      await options.onCheckpoint?.(structuredClone(progress));
+    } catch (err) {
+      broken = true;
+      throw err;
+    }
   };
   const drain = async (keep: number) => {
     while (inflight.length > keep) await commit(inflight.shift() as InFlight);
@@ -237,11 +253,6 @@ export async function runDeletion(options: RunDeletionOptions): Promise<Deletion
       progress.counts.skipped += batch.skipped;
       let result: InFlight["result"];
       if (request.dryRun || batch.entries.length === 0) {
-        for (const e of batch.entries) {
-          if (progress.listing.length < maxListing) {
-            progress.listing.push(e.versionId ? `${e.key}?versionId=${e.versionId}` : e.key);
-          }
-        }
         result = Promise.resolve({ deleted: [], errors: [] });
       } else {
         result = store.deleteBatch({ bucket: request.physicalBucket, entries: batch.entries }).then((r) => ({
@@ -255,13 +266,17 @@ export async function runDeletion(options: RunDeletionOptions): Promise<Deletion
         }));
       }
       result.catch(() => {});
-      inflight.push({ next: batch.next, listed: batch.entries.length, result });
+      const dryRunEntries = request.dryRun
+        ? batch.entries.map((e) => (e.versionId ? `${e.key}?versionId=${e.versionId}` : e.key))
+        : [];
+      inflight.push({ next: batch.next, listed: batch.entries.length, listing: dryRunEntries, result });
       await drain(concurrency - 1);
     }
     await drain(0);
   } catch (err) {
-    // Commit every batch that S3 answered before the failure, in order; stop at the first unanswered one.
-    while (inflight.length > 0) {
+    // A listing failed: commit the batches listed before it that S3 answered, in order, up to the first that
+    // failed. A batch failed: commit nothing listed after it (what those deleted is simply not listed again).
+    while (!broken && inflight.length > 0) {
       const item = inflight.shift() as InFlight;
       const settled = await item.result.then(
         () => true,
