@@ -1,0 +1,94 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { DEFAULT_DETECTOR_CONFIG, InvalidDetectorState, normalTail, StreamingDetector } from "./detector.ts";
+
+/** A daily-looking series (288 points a day) with noise from a seeded generator. */
+function seasonal(points: number, seed = 1): number[] {
+  let s = seed;
+  const rand = () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s / 2 ** 32;
+  };
+  return Array.from({ length: points }, (_, i) => 100 + 40 * Math.sin((2 * Math.PI * i) / 288) + 5 * rand());
+}
+
+function scoreAll(values: number[], detector = new StreamingDetector()): number[] {
+  return values.map((v) => detector.update(v));
+}
+
+describe("StreamingDetector", () => {
+  it("scores every point in [0, 1], 0 during warm-up", () => {
+    const scores = scoreAll(seasonal(3000));
+    expect(scores.every((s) => s >= 0 && s <= 1)).toBe(true);
+    expect(scores.slice(0, DEFAULT_DETECTOR_CONFIG.warmupPoints).every((s) => s === 0)).toBe(true);
+  });
+
+  it("gives a spike a high score and rests after it (one detection per incident)", () => {
+    const values = seasonal(3000);
+    values[2000] = 400;
+    values[2001] = 380;
+    const scores = scoreAll(values);
+    expect(scores[2000]).toBeGreaterThanOrEqual(0.9);
+    expect(scores.slice(2001, 2000 + DEFAULT_DETECTOR_CONFIG.restPoints + 1).every((s) => s === 0)).toBe(true);
+  });
+
+  it("stays quiet on a flat line", () => {
+    const scores = scoreAll(Array.from({ length: 2000 }, () => 5));
+    expect(Math.max(...scores)).toBe(0);
+  });
+
+  it("detects a level shift in a steady noisy series", () => {
+    const values = seasonal(4000, 7).map((v, i) => (i >= 3000 ? v + 120 : v));
+    const scores = scoreAll(values);
+    const firstAlert = scores.findIndex((s, i) => i >= 2000 && s >= 0.25);
+    expect(firstAlert).toBeGreaterThanOrEqual(3000);
+    expect(firstAlert).toBeLessThan(3010);
+  });
+
+  it("ignores non-finite values (scored 0, not learnt)", () => {
+    const detector = new StreamingDetector();
+    expect(detector.update(Number.NaN)).toBe(0);
+    expect(detector.points).toBe(0);
+  });
+
+  it("continues identically from a snapshot (JSON round trip), at any cut", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2500 }), (cut) => {
+        const values = seasonal(2600, 3);
+        values[2300] = 300;
+        const whole = scoreAll(values);
+        const first = new StreamingDetector();
+        const head = values.slice(0, cut).map((v) => first.update(v));
+        const restored = new StreamingDetector({}, JSON.parse(JSON.stringify(first.snapshot())));
+        const tail = values.slice(cut).map((v) => restored.update(v));
+        expect([...head, ...tail]).toEqual(whole);
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  it("keeps its serialised state under 64 KB however long and varied the series", () => {
+    const detector = new StreamingDetector();
+    let s = 42;
+    for (let i = 0; i < 50_000; i++) {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      detector.update((s / 2 ** 32) * 1e6 * (1 + (i % 977)));
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(detector.snapshot()));
+    expect(bytes).toBeLessThanOrEqual(64 * 1024);
+  });
+
+  it("refuses a state from another configuration", () => {
+    const state = new StreamingDetector().snapshot();
+    expect(() => new StreamingDetector({ scales: [1] }, state)).toThrow(InvalidDetectorState);
+  });
+});
+
+describe("normalTail", () => {
+  it("matches the normal distribution's upper tail", () => {
+    expect(normalTail(0)).toBeCloseTo(0.5, 7);
+    expect(normalTail(1.959964)).toBeCloseTo(0.025, 6);
+    expect(normalTail(-1.959964)).toBeCloseTo(0.975, 6);
+    expect(normalTail(4.264891)).toBeCloseTo(1e-5, 6);
+  });
+});

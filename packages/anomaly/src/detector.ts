@@ -1,0 +1,293 @@
+/**
+ * A streaming anomaly detector for one metric series: one point at a time, bounded memory, every score computed
+ * only from the points up to it, and a state that serialises to a few kilobytes (see `snapshot`).
+ *
+ * How it scores a point:
+ * 1. Pattern novelty, at several time scales (the raw series and averages of `scales[i]` points): the last
+ *    `window` values form a pattern, compared with a bounded memory of patterns seen before (an ART-like
+ *    prototype memory: a pattern further than `vigilance` (a fraction of the range seen so far) from every
+ *    prototype becomes one, the least recently matched being forgotten when full). The distance to the nearest
+ *    prototype is the raw surprise: a spike, a level shift, a daily shape that changes, a noise level that changes.
+ * 2. Likelihood (as Numenta's HTM detector does): the raw surprise is compared with its own long-run mean and
+ *    variance; the normal tail probability is mapped to a log scale (0 at or below the average surprise, 0.5 about 1 in 100 000, 1 at 1e-10),
+ *    which makes scores comparable between series of any scale and noise.
+ * 3. Spatial anomaly (also from HTM on NAB): a value beyond the range seen so far by more than
+ *    `spatialTolerance` of it scores at least `spatialScore`.
+ * 4. Rest: after a score at or above `alertLevel` the detector stays quiet for `restPoints` points while it keeps
+ *    learning, so that one incident is one detection (what an alert policy and NAB both reward).
+ * The score is the maximum over the scales and the spatial check, before the rest.
+ */
+
+export interface DetectorConfig {
+  /** Values per pattern. */
+  window: number;
+  /** Prototypes each scale remembers; the state grows with it (`window * 4 + 4` bytes each). */
+  capacity: number;
+  /** Distance (mean absolute difference, as a fraction of the range seen) under which a pattern is known. */
+  vigilance: number;
+  /** Points averaged per step at each scale (1 = the raw series). */
+  scales: number[];
+  /** Points before any score is reported (learning); each scale waits `warmupPoints` raw points too. */
+  warmupPoints: number;
+  /** Weight of the newest raw surprise in its long-run mean and variance (1 / horizon in steps). */
+  longAlpha: number;
+  /** A value beyond the range seen by more than this fraction of it is a spatial anomaly (0 disables). */
+  spatialTolerance: number;
+  /** Score of a spatial anomaly. */
+  spatialScore: number;
+  /** Score at or above which the detector rests. */
+  alertLevel: number;
+  /** Points of silence after an alert-level score. */
+  restPoints: number;
+}
+
+export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = {
+  window: 3,
+  capacity: 400,
+  vigilance: 0.04,
+  scales: [1, 12],
+  warmupPoints: 300,
+  longAlpha: 0.0001,
+  spatialTolerance: 0.05,
+  spatialScore: 1,
+  alertLevel: 0.25,
+  restPoints: 120,
+};
+
+/** Score at or above which a point is an alert (the threshold that maximised the NAB standard score). */
+export const DEFAULT_ALERT_THRESHOLD = 0.25;
+
+const STATE_VERSION = 2;
+
+/** The serialisable state of one scale (JSON; prototypes as base64 float32, their last use as base64 uint32). */
+export interface ScaleState {
+  n: number;
+  sum: number;
+  count: number;
+  lo: number | null;
+  hi: number | null;
+  recent: number[];
+  mean: number;
+  varr: number;
+  protos: number;
+  patterns: string;
+  used: string;
+}
+
+/** The serialisable state of a detector. */
+export interface DetectorState {
+  v: number;
+  n: number;
+  lo: number | null;
+  hi: number | null;
+  rest: number;
+  scales: ScaleState[];
+}
+
+/** Pattern novelty and its likelihood on the series averaged over `factor` points. */
+class PatternScale {
+  n = 0;
+  sum = 0;
+  count = 0;
+  lo = Number.POSITIVE_INFINITY;
+  hi = Number.NEGATIVE_INFINITY;
+  recent: number[] = [];
+  mean = 0;
+  varr = 0;
+  protos = 0;
+  patterns: Float32Array;
+  used: Uint32Array;
+
+  constructor(
+    private readonly c: DetectorConfig,
+    readonly factor: number,
+  ) {
+    this.patterns = new Float32Array(c.capacity * c.window);
+    this.used = new Uint32Array(c.capacity);
+  }
+
+  /** Adds a raw value; returns a likelihood score when a step of this scale completes, else -1. */
+  add(value: number, scoring: boolean): number {
+    this.sum += value;
+    this.count++;
+    if (this.count < this.factor) return -1;
+    const v = this.sum / this.count;
+    this.sum = 0;
+    this.count = 0;
+    return this.step(v, scoring);
+  }
+
+  private step(value: number, scoring: boolean): number {
+    const c = this.c;
+    const w = c.window;
+    this.n++;
+    if (value < this.lo) this.lo = value;
+    if (value > this.hi) this.hi = value;
+    this.recent.push(value);
+    if (this.recent.length > w) this.recent.shift();
+    if (this.recent.length < w) return 0;
+    const span = this.hi - this.lo;
+    let best = Number.POSITIVE_INFINITY;
+    let bestAt = -1;
+    const p = this.patterns;
+    const r = this.recent;
+    for (let k = 0; k < this.protos; k++) {
+      let d = 0;
+      const base = k * w;
+      for (let i = 0; i < w && d < best; i++) d += Math.abs((p[base + i] as number) - (r[i] as number));
+      if (d < best) {
+        best = d;
+        bestAt = k;
+      }
+    }
+    const distance = span > 0 ? Math.min(1, best / w / span) : best === 0 ? 0 : 1;
+    if (bestAt >= 0 && distance <= c.vigilance) this.used[bestAt] = this.n;
+    else this.memorise();
+    const raw = this.protos <= 1 ? 0 : distance;
+
+    const alpha = Math.max(c.longAlpha, 1 / this.n);
+    const delta = raw - this.mean;
+    const mean = this.mean;
+    const std = Math.sqrt(Math.max(this.varr, 1e-8));
+    this.mean += alpha * delta;
+    this.varr = (1 - alpha) * (this.varr + alpha * delta * delta);
+    if (!scoring) return 0;
+    const z = (raw - mean) / std;
+    if (z <= 0) return 0;
+    // Twice the tail: a surprise at its average scores 0.
+    const tail = normalTail(z);
+    return Math.min(1, Math.max(0, Math.log(2 * tail + 1e-10) / Math.log(1e-10)));
+  }
+
+  /** Stores the current pattern in a free slot or over the least recently matched prototype. */
+  private memorise(): void {
+    const w = this.c.window;
+    let slot = this.protos;
+    if (this.protos < this.c.capacity) {
+      this.protos++;
+    } else {
+      slot = 0;
+      for (let k = 1; k < this.protos; k++) if ((this.used[k] as number) < (this.used[slot] as number)) slot = k;
+    }
+    for (let i = 0; i < w; i++) this.patterns[slot * w + i] = this.recent[i] as number;
+    this.used[slot] = this.n;
+  }
+
+  snapshot(): ScaleState {
+    return {
+      n: this.n,
+      sum: this.sum,
+      count: this.count,
+      lo: Number.isFinite(this.lo) ? this.lo : null,
+      hi: Number.isFinite(this.hi) ? this.hi : null,
+      recent: [...this.recent],
+      mean: this.mean,
+      varr: this.varr,
+      protos: this.protos,
+      patterns: toBase64(this.patterns.subarray(0, this.protos * this.c.window)),
+      used: toBase64(this.used.subarray(0, this.protos)),
+    };
+  }
+
+  restore(s: ScaleState): void {
+    this.n = s.n;
+    this.sum = s.sum;
+    this.count = s.count;
+    this.lo = s.lo ?? Number.POSITIVE_INFINITY;
+    this.hi = s.hi ?? Number.NEGATIVE_INFINITY;
+    this.recent = [...s.recent];
+    this.mean = s.mean;
+    this.varr = s.varr;
+    this.protos = Math.min(s.protos, this.c.capacity);
+    this.patterns.set(new Float32Array(fromBase64(s.patterns)).subarray(0, this.protos * this.c.window));
+    this.used.set(new Uint32Array(fromBase64(s.used)).subarray(0, this.protos));
+  }
+}
+
+export class InvalidDetectorState extends Error {
+  override name = "InvalidDetectorState";
+}
+
+/** Online anomaly detector for one series (see the module comment). */
+export class StreamingDetector {
+  readonly config: DetectorConfig;
+  private n = 0;
+  private lo = Number.POSITIVE_INFINITY;
+  private hi = Number.NEGATIVE_INFINITY;
+  private rest = 0;
+  private readonly scales: PatternScale[];
+
+  constructor(config: Partial<DetectorConfig> = {}, state?: DetectorState) {
+    this.config = { ...DEFAULT_DETECTOR_CONFIG, ...config };
+    this.scales = this.config.scales.map((factor) => new PatternScale(this.config, factor));
+    if (state) this.restore(state);
+  }
+
+  /** Points seen so far. */
+  get points(): number {
+    return this.n;
+  }
+
+  /** Scores the next value of the series (in time order) and learns it. Returns a score in [0, 1]. */
+  update(value: number): number {
+    const c = this.config;
+    if (!Number.isFinite(value)) return 0;
+    this.n++;
+    const scoring = this.n > c.warmupPoints;
+    const tolerance = c.spatialTolerance * (this.hi - this.lo);
+    const outOfRange = c.spatialTolerance > 0 && (value > this.hi + tolerance || value < this.lo - tolerance);
+    if (value < this.lo) this.lo = value;
+    if (value > this.hi) this.hi = value;
+    let score = 0;
+    for (const scale of this.scales) score = Math.max(score, scale.add(value, scoring));
+    if (!scoring) return 0;
+    if (outOfRange) score = Math.max(score, c.spatialScore);
+    if (this.rest > 0) {
+      this.rest--;
+      return 0;
+    }
+    if (score >= c.alertLevel) this.rest = c.restPoints;
+    return score;
+  }
+
+  /** The detector's state, to persist and hand back to the constructor (same configuration). */
+  snapshot(): DetectorState {
+    return {
+      v: STATE_VERSION,
+      n: this.n,
+      lo: Number.isFinite(this.lo) ? this.lo : null,
+      hi: Number.isFinite(this.hi) ? this.hi : null,
+      rest: this.rest,
+      scales: this.scales.map((s) => s.snapshot()),
+    };
+  }
+
+  private restore(s: DetectorState): void {
+    if (s.v !== STATE_VERSION || s.scales.length !== this.scales.length) {
+      throw new InvalidDetectorState(`detector state version ${s.v} with ${s.scales.length} scales does not fit`);
+    }
+    this.n = s.n;
+    this.lo = s.lo ?? Number.POSITIVE_INFINITY;
+    this.hi = s.hi ?? Number.NEGATIVE_INFINITY;
+    this.rest = s.rest;
+    for (const [i, scale] of s.scales.entries()) this.scales[i]?.restore(scale);
+  }
+}
+
+function toBase64(view: ArrayBufferView): string {
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString("base64");
+}
+
+function fromBase64(text: string): ArrayBuffer {
+  const bytes = Buffer.from(text, "base64");
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+/** Upper tail of the standard normal distribution, Q(z) (Abramowitz-Stegun 7.1.26, error below 1e-7). */
+export function normalTail(z: number): number {
+  const x = z / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * Math.abs(x));
+  const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  const erfc = poly * Math.exp(-x * x);
+  return x >= 0 ? erfc / 2 : 1 - erfc / 2;
+}
