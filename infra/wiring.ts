@@ -39,6 +39,8 @@ export const tables = {
   InferenceRequests: { hashKey: "requestId", stream: "new-image" },
   /** Every price change PriceInference applies (old, new, reason, request, model version, time), by product. */
   PriceHistory: { hashKey: "productId", rangeKey: "changeId" },
+  /** DemandHydration's per-shard window counts and watermarks (see packages/aws/src/demand-windows.ts). */
+  DemandWindows: { hashKey: "pk", rangeKey: "sk" },
 } as const satisfies Record<string, TableSpec>;
 
 /** Stream batch defaults: report partial failures, bisect, bounded retries, then the dead-letter queue. */
@@ -187,6 +189,29 @@ export const functions = {
       PRICING_ENDPOINT_NAME: "sluice-pricing",
     },
     triggers: [{ kind: "dynamodb", table: "InferenceRequests", batch: streamDefaults }],
+  },
+  DemandHydration: {
+    description:
+      "Aggregates clickstream events into per-product demand features per event-time window and writes one inference request per closed window",
+    handler: "functions/demand-hydration/index.handler",
+    timeout: 60,
+    memory: 512,
+    links: ["Catalog", "InferenceRequests", "DemandWindows"],
+    access: {
+      // Inventory of the products whose windows close.
+      Catalog: ["dynamodb:BatchGetItem"],
+      // One conditional put per closed window.
+      InferenceRequests: ["dynamodb:PutItem"],
+      DemandWindows: ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+    },
+    environment: {
+      POWERTOOLS_SERVICE_NAME: "demand-hydration",
+      POWERTOOLS_METRICS_NAMESPACE: "Sluice",
+      DEMAND_WINDOW_SECONDS: "300",
+      DEMAND_LATENESS_SECONDS: "60",
+    },
+    // Counting is idempotent per shard: a failed batch is retried whole (no partial failures are reported).
+    triggers: [{ kind: "kinesis", stream: "Clickstream", batch: streamDefaults }],
   },
 } as const satisfies Record<string, FunctionSpec>;
 

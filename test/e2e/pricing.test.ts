@@ -28,6 +28,8 @@ import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDynamoCatalog } from "../../packages/aws/src/pricing-catalog.ts";
 import { type LocalCloud, startLocalCloud } from "../../packages/local/src/cloud.ts";
+import { createKinesisClient } from "../../packages/local/src/emulators/kinesalite.ts";
+import { putRecords } from "../../packages/local/src/push/sinks/kinesis.ts";
 import { priceRequests } from "../../packages/pricing/src/inference.ts";
 import { decodeModelRequest, encodeModelAnswer } from "../../packages/pricing/src/model-contract.ts";
 import type { PriceChange, PricingModel } from "../../packages/pricing/src/ports.ts";
@@ -263,6 +265,62 @@ describe("price inference on the local cloud", () => {
     expect(await catalogItem("fs-replay")).toMatchObject({ price: 110, version: 2 });
     expect(await history("fs-replay")).toHaveLength(1);
     expect(auditOf(id).map((a) => (a.outcome === "skipped" ? a.reason : a.outcome))).toEqual(["succeeded", "replay"]);
+  });
+
+  it("turns clickstream into a price change: hydration writes one request per closed window, inference applies it", async () => {
+    await seed("fs-hydra", { inventory: 12 });
+    const kinesis = createKinesisClient(cloud.endpoints.kinesis);
+    const start = Date.parse("2026-11-23T08:00:00.000Z");
+    const actions = [
+      ...Array(50).fill("impression"),
+      ...Array(15).fill("click"),
+      ...Array(6).fill("add_to_cart"),
+      ...Array(3).fill("purchase"),
+    ] as string[];
+    const events = actions.map((action, i) => ({
+      eventId: `hydra-${i}`,
+      ts: new Date(start + i * 3000).toISOString(),
+      site: "fast-sneakers.example",
+      page: "/product/fs-hydra",
+      productId: "fs-hydra",
+      action,
+      sessionId: `s-${i % 7}`,
+    }));
+    // Late but within the allowed minute: still counted. Then an event 7 minutes in closes the 08:00 window.
+    const late = { ...events[0], eventId: "hydra-late", ts: "2026-11-23T08:04:30.000Z", action: "purchase" };
+    const closer = { ...events[0], eventId: "hydra-closer", ts: "2026-11-23T08:07:00.000Z", action: "impression" };
+    // One partition key: the product's events share a shard, and so its watermark.
+    const put = (batch: object[]) =>
+      putRecords(
+        kinesis,
+        cloud.resources.streams.Clickstream as string,
+        batch.map((e) => ({ partitionKey: "fs-hydra", data: Buffer.from(JSON.stringify(e)) })),
+      );
+    await put(events.slice(0, 40));
+    await put([...events.slice(40), { eventId: "junk" }]);
+    await settle();
+    expect(await catalogItem("fs-hydra")).toMatchObject({ price: 100, version: 1 });
+    await put([late, closer]);
+    await settle();
+    kinesis.destroy();
+
+    const requestId = "demand#fs-hydra#2026-11-23T08:00:00.000Z";
+    const request = await dynamo.send(
+      new GetItemCommand({ TableName: tables.requests, Key: { requestId: { S: requestId } }, ConsistentRead: true }),
+    );
+    expect(unmarshall(request.Item ?? {})).toEqual({
+      requestId,
+      productId: "fs-hydra",
+      windowStart: "2026-11-23T08:00:00.000Z",
+      windowEnd: "2026-11-23T08:05:00.000Z",
+      views: 50,
+      clicks: 15,
+      addToCart: 6,
+      purchases: 4,
+      inventory: 12,
+    });
+    expect(await catalogItem("fs-hydra")).toMatchObject({ price: 110, version: 2, lastRequestId: requestId });
+    expect(await history("fs-hydra")).toEqual([expect.objectContaining({ requestId, oldPrice: 100, newPrice: 110 })]);
   });
 
   it("never loses an update between concurrent writers, and refuses a replay at the table (DynamoDB Local)", async () => {

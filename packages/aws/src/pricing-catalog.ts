@@ -164,3 +164,19 @@ export function createDynamoRequestStore(client: DynamoDBClient, table: string) 
     },
   };
 }
+
+/** Units in stock per product, from the catalog items' `inventory` attribute (absent products are left out). */
+export function createDynamoInventory(client: DynamoDBClient, catalogTable: string) {
+  const catalog = createDynamoCatalog(client, { catalog: catalogTable, history: "" });
+  return {
+    async inventoryOf(productIds: readonly string[]): Promise<Map<string, number>> {
+      const items = await catalog.getItems(productIds);
+      return new Map(
+        [...items].map(([id, item]) => {
+          const inventory = Number((item as { inventory?: unknown }).inventory);
+          return [id, Number.isFinite(inventory) && inventory >= 0 ? Math.floor(inventory) : 0];
+        }),
+      );
+    },
+  };
+}

@@ -5,7 +5,9 @@
  * ports `packages/aws` implements.
  */
 export * from "./batching.ts";
+export * from "./demand-windows.ts";
 export * from "./guardrails.ts";
+export * from "./hydration.ts";
 export * from "./inference.ts";
 export * from "./model-contract.ts";
 export * from "./ports.ts";

@@ -3,6 +3,8 @@
  * semantics as the DynamoDB adapter (version check and one history record per request), and a model that runs
  * the reference model in process.
  */
+import { type DemandCounts, sumCounts } from "./demand-windows.ts";
+import type { DemandWindowStore, ShardState } from "./hydration.ts";
 import { decodeModelRequest, encodeModelAnswer, type ModelContentType, type Prediction } from "./model-contract.ts";
 import type { ApplyResult, CatalogRepository, PriceChange, PricingModel } from "./ports.ts";
 import { featureError, REFERENCE_MODEL_VERSION, suggestAdjustment } from "./reference-model.ts";
@@ -65,4 +67,44 @@ export function createInProcessModel(): PricingModel & { calls: number } {
     },
   };
   return model;
+}
+
+/** An in-memory `DemandWindowStore` with the DynamoDB adapter's conditions. */
+export function createMemoryWindowStore() {
+  const parts = new Map<string, Map<string, { counts: DemandCounts; lastSequence: string }>>();
+  const shards = new Map<string, ShardState>();
+  const store: DemandWindowStore & { parts: typeof parts } = {
+    parts,
+    async shardState(shardId) {
+      const state = shards.get(shardId);
+      return state
+        ? { watermarkMs: state.watermarkMs, openWindows: [...state.openWindows] }
+        : { watermarkMs: 0, openWindows: [] };
+    },
+    async countedSequences(shardId, keys) {
+      return new Map(
+        keys.flatMap((key) => {
+          const part = parts.get(key)?.get(shardId);
+          return part ? [[key, part.lastSequence] as const] : [];
+        }),
+      );
+    },
+    async addCounts(key, shardId, counts, lastSequence, expected) {
+      const window = parts.get(key) ?? new Map();
+      const part = window.get(shardId);
+      if (part?.lastSequence !== expected) throw new Error(`conditional check failed for ${key} ${shardId}`);
+      window.set(shardId, { counts: sumCounts([part?.counts ?? sumCounts([]), counts]), lastSequence });
+      parts.set(key, window);
+    },
+    async saveShardState(shardId, watermarkMs, open, closed) {
+      const state = shards.get(shardId) ?? { watermarkMs: 0, openWindows: [] };
+      const windows = new Set([...state.openWindows, ...open]);
+      for (const key of closed) windows.delete(key);
+      shards.set(shardId, { watermarkMs: Math.max(state.watermarkMs, watermarkMs), openWindows: [...windows] });
+    },
+    async windowCounts(key) {
+      return sumCounts([...(parts.get(key)?.values() ?? [])].map((p) => p.counts));
+    },
+  };
+  return store;
 }

@@ -1,0 +1,167 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { aggregateShard, DEFAULT_WINDOWS, demandRequestId, windowKeyOf, windowStartOf } from "./demand-windows.ts";
+import { type HydrationDeps, type HydrationRecord, hydrateDemand } from "./hydration.ts";
+import type { InferenceRequest } from "./schemas.ts";
+import { createMemoryWindowStore } from "./testing.ts";
+
+const T0 = Date.parse("2026-11-23T10:00:00.000Z");
+const MIN = 60_000;
+
+let seq = 100;
+function event(productId: string, action: string, atMs: number, shardId = "shard-0"): HydrationRecord {
+  seq++;
+  return {
+    shardId,
+    sequenceNumber: String(seq),
+    value: { eventId: `e${seq}`, productId, action, ts: new Date(atMs).toISOString() },
+  };
+}
+
+function setup() {
+  const store = createMemoryWindowStore();
+  const requests = new Map<string, InferenceRequest>();
+  const deps: HydrationDeps = {
+    store,
+    async putRequest(request) {
+      if (requests.has(request.requestId)) return "exists";
+      requests.set(request.requestId, request);
+      return "created";
+    },
+    async inventoryOf(ids) {
+      return new Map(ids.map((id) => [id, 42]));
+    },
+  };
+  return { store, requests, deps };
+}
+
+describe("demand windows", () => {
+  it("aligns 5-minute windows on the epoch", () => {
+    expect(new Date(windowStartOf(T0 + 4 * MIN + 59_999)).toISOString()).toBe("2026-11-23T10:00:00.000Z");
+    expect(new Date(windowStartOf(T0 + 5 * MIN)).toISOString()).toBe("2026-11-23T10:05:00.000Z");
+  });
+
+  it("counts each action into its feature and skips what was already counted", () => {
+    const records = [
+      event("a", "impression", T0),
+      event("a", "click", T0 + 1),
+      event("a", "add_to_cart", T0 + 2),
+      event("a", "purchase", T0 + 3),
+    ];
+    const key = windowKeyOf("a", T0);
+    const all = aggregateShard(records, 0, () => undefined);
+    expect(all.partials.get(key)?.counts).toEqual({ views: 1, clicks: 1, addToCart: 1, purchases: 1 });
+    const rest = aggregateShard(records, 0, () => records[1]?.sequenceNumber);
+    expect(rest.partials.get(key)).toMatchObject({
+      counts: { views: 0, clicks: 0, addToCart: 1, purchases: 1 },
+      events: 2,
+    });
+  });
+});
+
+describe("hydrateDemand", () => {
+  it("writes one request per product per closed window, with inventory, once the watermark passes end + lateness", async () => {
+    const { requests, deps } = setup();
+    await hydrateDemand(
+      [
+        event("a", "impression", T0),
+        event("a", "click", T0 + MIN),
+        event("b", "purchase", T0 + 2 * MIN),
+        event("a", "impression", T0 + 5 * MIN),
+      ],
+      deps,
+    );
+    expect(requests.size).toBe(0);
+    // A late event (inside the lateness) still counts; then the watermark passes 10:06 and the window closes.
+    const result = await hydrateDemand(
+      [event("a", "add_to_cart", T0 + 4 * MIN), event("c", "impression", T0 + 6 * MIN)],
+      deps,
+    );
+    expect(result.requestsCreated.sort()).toEqual([
+      demandRequestId(windowKeyOf("a", T0)),
+      demandRequestId(windowKeyOf("b", T0)),
+    ]);
+    expect(requests.get(demandRequestId(windowKeyOf("a", T0)))).toEqual({
+      requestId: "demand#a#2026-11-23T10:00:00.000Z",
+      productId: "a",
+      windowStart: "2026-11-23T10:00:00.000Z",
+      windowEnd: "2026-11-23T10:05:00.000Z",
+      views: 1,
+      clicks: 1,
+      addToCart: 1,
+      purchases: 0,
+      inventory: 42,
+    });
+  });
+
+  it("drops events later than the allowed lateness, and skips invalid events", async () => {
+    const { requests, deps } = setup();
+    await hydrateDemand([event("a", "click", T0), event("a", "click", T0 + 7 * MIN)], deps);
+    const late = await hydrateDemand([event("a", "click", T0 + MIN), event("a", "teleport", T0 + 7 * MIN)], deps);
+    expect(late.late).toBe(1);
+    expect(late.invalid).toEqual([{ sequenceNumber: expect.any(String), reason: expect.stringContaining("action") }]);
+    expect(requests.get(demandRequestId(windowKeyOf("a", T0)))).toMatchObject({ clicks: 1 });
+  });
+
+  it("gives the same requests whether each batch is delivered once or replayed after failures (property)", async () => {
+    const eventArb = fc.record({
+      product: fc.constantFrom("a", "b", "c"),
+      action: fc.constantFrom("impression", "click", "add_to_cart", "purchase"),
+      offset: fc.integer({ min: 0, max: 20 * MIN }),
+      shard: fc.constantFrom("s0", "s1"),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(eventArb, { minLength: 1, maxLength: 60 }),
+        fc.array(fc.integer({ min: 0, max: 60 }), { maxLength: 6 }),
+        async (specs, cuts) => {
+          // Events arrive roughly in time order (a stream), each shard in sequence order.
+          const sorted = [...specs].sort((x, y) => x.offset - y.offset);
+          const records = sorted.map((s) => event(s.product, s.action, T0 + s.offset, s.shard));
+          const closer = [event("a", "impression", T0 + 60 * MIN, "s0"), event("a", "impression", T0 + 60 * MIN, "s1")];
+
+          const points = [...new Set([0, ...cuts.map((c) => Math.min(c, records.length)), records.length])].sort(
+            (x, y) => x - y,
+          );
+          // The stream delivers the same pieces in the same order; the second run also replays each piece (and the
+          // one before it) after a "failure", as Lambda does after an error.
+          const once = setup();
+          const retried = setup();
+          for (let i = 1; i < points.length; i++) {
+            await hydrateDemand(records.slice(points[i - 1], points[i]), once.deps);
+            await hydrateDemand(records.slice(points[i - 1], points[i]), retried.deps);
+            await hydrateDemand(records.slice(points[Math.max(0, i - 2)], points[i]), retried.deps);
+          }
+          await hydrateDemand(closer, once.deps);
+          await hydrateDemand(closer, retried.deps);
+          await hydrateDemand(closer, retried.deps);
+
+          expect(new Map([...retried.requests].sort())).toEqual(new Map([...once.requests].sort()));
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it("counts every shard of a batch before closing a window", async () => {
+    const { requests, deps } = setup();
+    await hydrateDemand(
+      [event("a", "click", T0, "s0"), event("z", "click", T0 + 9 * MIN, "s0"), event("a", "click", T0 + 1, "s1")],
+      deps,
+    );
+    expect(requests.get(demandRequestId(windowKeyOf("a", T0)))).toMatchObject({ clicks: 2 });
+  });
+
+  it("writes a window seen by two shards once", async () => {
+    const { requests, deps } = setup();
+    await hydrateDemand([event("a", "click", T0, "s0"), event("a", "click", T0 + 1, "s1")], deps);
+    const closing = await hydrateDemand(
+      [event("z", "click", T0 + 7 * MIN, "s0"), event("z", "click", T0 + 7 * MIN, "s1")],
+      deps,
+    );
+    expect(closing.requestsCreated).toEqual([demandRequestId(windowKeyOf("a", T0))]);
+    expect(closing.requestsExisting).toEqual([demandRequestId(windowKeyOf("a", T0))]);
+    expect(requests.get(demandRequestId(windowKeyOf("a", T0)))).toMatchObject({ clicks: 2 });
+    expect(DEFAULT_WINDOWS).toEqual({ windowMs: 5 * MIN, latenessMs: MIN });
+  });
+});

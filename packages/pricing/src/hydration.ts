@@ -1,0 +1,114 @@
+/**
+ * The DemandHydration flow for one Kinesis batch (see `demand-windows.ts` for the windowing rules): per shard,
+ * count the new events into their windows exactly once, move the watermark, and write one inference request per
+ * window that closed. Every step is idempotent, so a failed batch is simply retried by the stream.
+ */
+import {
+  aggregateShard,
+  DEFAULT_WINDOWS,
+  type DemandCounts,
+  isClosed,
+  parseWindowKey,
+  requestOfWindow,
+  type ShardRecord,
+  type WindowConfig,
+} from "./demand-windows.ts";
+import type { InferenceRequest } from "./schemas.ts";
+
+export interface ShardState {
+  watermarkMs: number;
+  /** Windows this shard has counted into and not yet closed. */
+  openWindows: string[];
+}
+
+/** Where partial counts and shard watermarks live (`DemandWindows` table). */
+export interface DemandWindowStore {
+  shardState(shardId: string): Promise<ShardState>;
+  /** The last sequence number counted into each window by this shard (absent: none yet). */
+  countedSequences(shardId: string, windowKeys: readonly string[]): Promise<Map<string, string>>;
+  /** Adds counts to the shard's part of a window, only if its last counted sequence is still `expected`. */
+  addCounts(
+    windowKey: string,
+    shardId: string,
+    counts: DemandCounts,
+    lastSequence: string,
+    expected: string | undefined,
+  ): Promise<void>;
+  saveShardState(
+    shardId: string,
+    watermarkMs: number,
+    open: readonly string[],
+    closed: readonly string[],
+  ): Promise<void>;
+  /** A window's counts summed over every shard. */
+  windowCounts(windowKey: string): Promise<DemandCounts>;
+}
+
+export interface HydrationDeps {
+  store: DemandWindowStore;
+  /** Conditional put: `exists` when the request was already written. */
+  putRequest(request: InferenceRequest): Promise<"created" | "exists">;
+  /** Units in stock per product (the catalog's `inventory`); unknown products are absent. */
+  inventoryOf(productIds: readonly string[]): Promise<Map<string, number>>;
+  config?: WindowConfig;
+}
+
+export interface HydrationRecord extends ShardRecord {
+  shardId: string;
+}
+
+export interface HydrationResult {
+  eventsCounted: number;
+  late: number;
+  invalid: Array<{ sequenceNumber: string; reason: string }>;
+  requestsCreated: string[];
+  requestsExisting: string[];
+}
+
+export async function hydrateDemand(
+  records: readonly HydrationRecord[],
+  deps: HydrationDeps,
+): Promise<HydrationResult> {
+  const config = deps.config ?? DEFAULT_WINDOWS;
+  const result: HydrationResult = { eventsCounted: 0, late: 0, invalid: [], requestsCreated: [], requestsExisting: [] };
+  const byShard = new Map<string, HydrationRecord[]>();
+  for (const record of records) {
+    const list = byShard.get(record.shardId) ?? [];
+    list.push(record);
+    byShard.set(record.shardId, list);
+  }
+  // Count every shard's events first, then close windows: a window seen by several shards of this batch gets
+  // all of their counts.
+  const watermarks = new Map<string, { watermarkMs: number; open: string[] }>();
+  for (const [shardId, shardRecords] of byShard) {
+    const state = await deps.store.shardState(shardId);
+    // First pass finds the windows touched, to read what was already counted into them.
+    const touched = aggregateShard(shardRecords, state.watermarkMs, () => undefined, config);
+    const counted = await deps.store.countedSequences(shardId, [...touched.partials.keys()]);
+    const aggregate = aggregateShard(shardRecords, state.watermarkMs, (key) => counted.get(key), config);
+    for (const [key, partial] of aggregate.partials) {
+      await deps.store.addCounts(key, shardId, partial.counts, partial.lastSequence, counted.get(key));
+      result.eventsCounted += partial.events;
+    }
+    result.late += aggregate.late;
+    result.invalid.push(...aggregate.invalid);
+    await deps.store.saveShardState(shardId, aggregate.watermarkMs, [...aggregate.partials.keys()], []);
+    watermarks.set(shardId, {
+      watermarkMs: aggregate.watermarkMs,
+      open: [...new Set([...state.openWindows, ...aggregate.partials.keys()])],
+    });
+  }
+  for (const [shardId, { watermarkMs, open }] of watermarks) {
+    const closing = open.filter((key) => isClosed(parseWindowKey(key).windowStartMs, watermarkMs, config));
+    if (closing.length === 0) continue;
+    const inventory = await deps.inventoryOf([...new Set(closing.map((key) => parseWindowKey(key).productId))]);
+    for (const key of closing) {
+      const counts = await deps.store.windowCounts(key);
+      const request = requestOfWindow(key, counts, inventory.get(parseWindowKey(key).productId) ?? 0, config);
+      const put = await deps.putRequest(request);
+      (put === "created" ? result.requestsCreated : result.requestsExisting).push(request.requestId);
+    }
+    await deps.store.saveShardState(shardId, watermarkMs, [], closing);
+  }
+  return result;
+}
