@@ -29,6 +29,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDynamoCatalog } from "../../packages/aws/src/pricing-catalog.ts";
 import { type LocalCloud, startLocalCloud } from "../../packages/local/src/cloud.ts";
 import { createKinesisClient } from "../../packages/local/src/emulators/kinesalite.ts";
+import { runPush } from "../../packages/local/src/push/cli.ts";
 import { putRecords } from "../../packages/local/src/push/sinks/kinesis.ts";
 import { priceRequests } from "../../packages/pricing/src/inference.ts";
 import { decodeModelRequest, encodeModelAnswer } from "../../packages/pricing/src/model-contract.ts";
@@ -321,6 +322,31 @@ describe("price inference on the local cloud", () => {
     });
     expect(await catalogItem("fs-hydra")).toMatchObject({ price: 110, version: 2, lastRequestId: requestId });
     expect(await history("fs-hydra")).toEqual([expect.objectContaining({ requestId, oldPrice: 100, newPrice: 110 })]);
+  });
+
+  it("pnpm push catalog, inference-request and demand drive the pipeline", async () => {
+    const out: string[] = [];
+    const io = {
+      env: cloud.env,
+      cwd: process.cwd(),
+      stdout: { write: (t: string) => out.push(t) },
+      stderr: { write: (t: string) => out.push(t), isTTY: false },
+    };
+    expect(await runPush(["catalog", "--sample", "3", "--quiet"], io), out.join("")).toBe(0);
+    expect(await catalogItem("fs-0001")).toMatchObject({ price: 60, cost: 36, minPrice: 48, maxPrice: 78, version: 1 });
+    const request = ["inference-request", "--product", "fs-0001", "--demand", "strong", "--request-id", "push-1"];
+    expect(await runPush(request, io), out.join("")).toBe(0);
+    expect(await runPush(["inference-request", "--product", "fs-0003", "--views", "lots"], io)).toBe(1);
+    expect(out.join("")).toMatch(/malformed, nothing was sent: views/);
+    const demand = ["demand", "--product", "fs-0002", "--window-start", "2026-11-23T07:00:00.000Z", "--quiet"];
+    expect(await runPush(demand, io), out.join("")).toBe(0);
+    await settle();
+    expect(await catalogItem("fs-0001")).toMatchObject({ price: 66, version: 2, lastRequestId: "push-1" });
+    expect(await catalogItem("fs-0002")).toMatchObject({
+      price: 106.7,
+      version: 2,
+      lastRequestId: "demand#fs-0002#2026-11-23T07:00:00.000Z",
+    });
   });
 
   it("never loses an update between concurrent writers, and refuses a replay at the table (DynamoDB Local)", async () => {

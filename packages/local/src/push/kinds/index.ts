@@ -3,10 +3,22 @@
  * `defineKind({...})`, and one line here.
  */
 import type { RegisteredKind } from "../kind.ts";
+import { catalogKind } from "./catalog.ts";
 import { deleteRequestKind } from "./delete-request.ts";
+import { demandKind } from "./demand.ts";
 import { fileKind } from "./file.ts";
+import { inferenceRequestKind } from "./inference-request.ts";
 import { itemsKind } from "./items.ts";
 import { publishKind } from "./publish.ts";
 import { recordsKind } from "./records.ts";
 
-export const pushKinds: readonly RegisteredKind[] = [fileKind, publishKind, recordsKind, itemsKind, deleteRequestKind];
+export const pushKinds: readonly RegisteredKind[] = [
+  fileKind,
+  publishKind,
+  recordsKind,
+  itemsKind,
+  deleteRequestKind,
+  catalogKind,
+  inferenceRequestKind,
+  demandKind,
+];
