@@ -99,8 +99,6 @@ export async function startSnsSubscription(options: SnsSubscriptionOptions): Pro
   const subscriptionArn = `${options.topicArn}:${uuid.slice(0, 8)}-${uuid.slice(8, 12)}-${uuid.slice(12, 16)}-${uuid.slice(16, 20)}-${uuid.slice(20, 32)}`;
 
   let stopped = false;
-  let emptyPolls = 0;
-  const idleWaiters: Array<{ after: number; resolve: () => void }> = [];
 
   async function poll(): Promise<void> {
     while (!stopped) {
@@ -123,12 +121,6 @@ export async function startSnsSubscription(options: SnsSubscriptionOptions): Pro
               Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
             }),
           );
-        } else {
-          emptyPolls++;
-          for (const waiter of idleWaiters.splice(0)) {
-            if (emptyPolls > waiter.after) waiter.resolve();
-            else idleWaiters.push(waiter);
-          }
         }
       } catch (err) {
         if (stopped) return;
@@ -142,14 +134,29 @@ export async function startSnsSubscription(options: SnsSubscriptionOptions): Pro
   return {
     subscriptionArn,
     async idle() {
-      // An empty poll that started after this call means everything published before it was delivered.
-      const after = emptyPolls + 1;
-      await new Promise<void>((resolve) => idleWaiters.push({ after, resolve }));
+      // The carrier queue is empty (nothing waiting, nothing received but not yet handed to the async invoker,
+      // which deletes it only after) when everything published before this call was delivered. Asking the queue
+      // is much faster than waiting for an empty long poll to end.
+      for (;;) {
+        if (stopped) return;
+        const { Attributes = {} } = await options.sqs.send(
+          new GetQueueAttributesCommand({
+            QueueUrl,
+            AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+          }),
+        );
+        if (
+          Attributes.ApproximateNumberOfMessages === "0" &&
+          Attributes.ApproximateNumberOfMessagesNotVisible === "0"
+        ) {
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       await options.asyncInvoker.idle();
     },
     async stop() {
       stopped = true;
-      for (const waiter of idleWaiters.splice(0)) waiter.resolve();
       await loop;
     },
   };
