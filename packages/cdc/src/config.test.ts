@@ -49,6 +49,18 @@ describe("parseTablesConfig", () => {
       /timestampColumn: must be a timestamp or string column/,
     ],
     [{ tables: { "a.b": { primaryKey: ["id"], columns: [{ name: "id", type: "int64" }], extra: 1 } } }, /extra/],
+    [
+      {
+        tables: {
+          "a.b": {
+            primaryKey: ["id"],
+            columns: [{ name: "id", type: "string" }],
+            bucketBy: { column: "id", width: 10 },
+          },
+        },
+      },
+      /bucketBy: must name the primary key, a single int32 or int64 column/,
+    ],
   ])("rejects %j", (json, message) => {
     expect(() => parseTablesConfig(json)).toThrow(InvalidTableConfig);
     expect(() => parseTablesConfig(json)).toThrow(message);

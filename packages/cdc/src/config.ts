@@ -35,6 +35,11 @@ export interface TableConfig {
   changeSeqColumn?: string;
   /** Number of hash buckets of the layout; fixed when the table is first written. */
   buckets: number;
+  /**
+   * Range layout instead of hash: bucket = floor(column / width) for an integer key column. Tables keyed by an
+   * increasing id then keep recent rows (the ones that change most) together, so a change file rewrites few buckets.
+   */
+  bucketBy?: { column: string; width: number };
   /** Indexes into `columns`. */
   keyIndexes: number[];
   orderIndex?: number;
@@ -84,6 +89,10 @@ const tableSchema = z
     timestampColumn: identifier.optional(),
     changeSeqColumn: identifier.optional(),
     buckets: z.number().int().min(1).max(4096).default(16),
+    bucketBy: z
+      .object({ column: identifier, width: z.number().int().min(1) })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -127,6 +136,15 @@ export function parseTablesConfig(json: unknown): TablesConfig {
       if (type !== undefined && type !== "timestamp" && type !== "string")
         problems.push(`tables.${name}.timestampColumn: must be a timestamp or string column`);
     }
+    if (spec.bucketBy !== undefined) {
+      const type = columns[indexOf(spec.bucketBy.column)]?.type.kind;
+      if (
+        spec.primaryKey.length !== 1 ||
+        spec.primaryKey[0] !== spec.bucketBy.column ||
+        (type !== "int32" && type !== "int64")
+      )
+        problems.push(`tables.${name}.bucketBy: must name the primary key, a single int32 or int64 column`);
+    }
     const orderColumn = spec.changeSeqColumn ?? spec.timestampColumn;
     tables.set(name, {
       name,
@@ -139,6 +157,7 @@ export function parseTablesConfig(json: unknown): TablesConfig {
       ...(spec.timestampColumn !== undefined ? { timestampColumn: spec.timestampColumn } : {}),
       ...(spec.changeSeqColumn !== undefined ? { changeSeqColumn: spec.changeSeqColumn } : {}),
       buckets: spec.buckets,
+      ...(spec.bucketBy !== undefined ? { bucketBy: spec.bucketBy } : {}),
       keyIndexes,
       ...(orderColumn !== undefined ? { orderIndex: indexOf(orderColumn) } : {}),
     });

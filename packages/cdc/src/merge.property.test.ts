@@ -20,11 +20,13 @@ interface GenChange {
   order: number;
 }
 
-const configs: Record<Mode, TableConfig> = {
-  file: testTable({ buckets: 3 }),
-  timestamp: testTable({ buckets: 3, columns: [{ name: "ts", type: "timestamp" }], timestampColumn: "ts" }),
-  changeSeq: testTable({ buckets: 3, columns: [{ name: "seq", type: "string" }], changeSeqColumn: "seq" }),
-};
+const layouts = { hash: { buckets: 3 }, range: { bucketBy: { column: "id", width: 2 } } };
+const configsOf = (layout: Record<string, unknown>): Record<Mode, TableConfig> => ({
+  file: testTable(layout),
+  timestamp: testTable({ ...layout, columns: [{ name: "ts", type: "timestamp" }], timestampColumn: "ts" }),
+  changeSeq: testTable({ ...layout, columns: [{ name: "seq", type: "string" }], changeSeqColumn: "seq" }),
+});
+const configs = { hash: configsOf(layouts.hash), range: configsOf(layouts.range) };
 
 const change = fc.record({
   op: fc.constantFrom<Op>("I", "U", "D"),
@@ -36,6 +38,7 @@ const change = fc.record({
 
 const scenario = fc.record({
   mode: fc.constantFrom<Mode>("file", "timestamp", "changeSeq"),
+  layout: fc.constantFrom<"hash" | "range">("hash", "range"),
   load: fc.array(change, { maxLength: 6 }),
   files: fc.array(fc.array(change, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 4 }),
   arrival: fc.array(fc.nat(), { minLength: 10, maxLength: 10 }),
@@ -53,8 +56,8 @@ function valuesOf(mode: Mode, c: GenChange, seq: number): Value[] {
 describe("merge engine vs the in-memory model", () => {
   it("any arrival order, batching and replays give the table of all changes applied in change order", async () => {
     await fc.assert(
-      fc.asyncProperty(scenario, async ({ mode, load, files, arrival, replays, flushKeys }) => {
-        const config = configs[mode];
+      fc.asyncProperty(scenario, async ({ mode, layout, load, files, arrival, replays, flushKeys }) => {
+        const config = configs[layout][mode];
         // Files in DMS order; each change gets the position the definition of the order gives it.
         const all: { relPath: string; fileIndex: number; changes: (GenChange & { row: number; seq: number })[] }[] = [];
         let seq = 0;

@@ -21,6 +21,25 @@ export function keyOf(config: TableConfig, values: readonly Value[]): string {
   return JSON.stringify(indexes.map((i) => canonical(values[i] ?? null)));
 }
 
+/** How a table's keys map to buckets; recorded in the table's metadata when it is created, then fixed. */
+export type Layout = { kind: "hash"; buckets: number } | { kind: "range"; column: string; width: number };
+
+export function layoutOf(config: TableConfig): Layout {
+  return config.bucketBy
+    ? { kind: "range", column: config.bucketBy.column, width: config.bucketBy.width }
+    : { kind: "hash", buckets: config.buckets };
+}
+
+/** The bucket function of a layout. */
+export function bucketFunction(layout: Layout): (key: string) => number {
+  if (layout.kind === "range") {
+    const width = layout.width;
+    return (key) => Math.floor(Number(key) / width);
+  }
+  const count = layout.buckets;
+  return (key) => bucketOf(key, count);
+}
+
 /** FNV-1a (32 bit) of the key: the layout's bucket. Stable across runtimes; recorded layout never changes. */
 export function bucketOf(key: string, bucketCount: number): number {
   let hash = 0x811c9dc5;

@@ -215,6 +215,26 @@ describe("mergeFile", () => {
     expect(result).toMatchObject({ outcome: "merged", bucketsRewritten: 1, keysChanged: 1 });
   });
 
+  it("with a range layout, keeps recent ids together: changes to recent rows rewrite only the newest buckets", async () => {
+    const config = testTable({ bucketBy: { column: "id", width: 100 } });
+    const store = memoryStore();
+    const load = Array.from({ length: 1000 }, (_, i) => ({ op: "I" as const, values: row(i, "x", 1n) }));
+    await mergeText(store, config, "LOAD00000001.csv", dmsCsv(config, load, false), { flushKeys: 300 });
+    expect(Object.keys((await loadMetadata(store, config)).buckets)).toHaveLength(10);
+    const result = await mergeText(
+      store,
+      config,
+      "20261101-1200000000.csv",
+      dmsCsv(config, [
+        { op: "U", values: row(950, "y", 1n) },
+        { op: "D", values: row(990, "x", 1n) },
+        { op: "I", values: row(1005, "new", 1n) },
+      ]),
+    );
+    expect(result).toMatchObject({ outcome: "merged", bucketsRewritten: 2, keysChanged: 3 });
+    expect(await manifestRows(store, config, memUri)).toHaveLength(1000);
+  });
+
   it("removes superseded files after the grace period, never files the manifest lists", async () => {
     const store = memoryStore();
     let now = new Date("2026-11-01T00:00:00Z");

@@ -14,11 +14,11 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import type { TableConfig } from "./config.ts";
 import { type Change, type DmsFileRef, readDmsFile } from "./dms-file.ts";
 import { CommitConflict, PreconditionFailed } from "./errors.ts";
-import { applyStates, bucketOf, type KeyState, reduceChanges } from "./merge.ts";
+import { applyStates, bucketFunction, type KeyState, type Layout, layoutOf, reduceChanges } from "./merge.ts";
 import { writeParquet } from "./parquet.ts";
 import { fileOrderKey, orderValue, type Position } from "./position.ts";
 import type { ObjectStore } from "./storage.ts";
-import { decodeRow, encodeRow } from "./values.ts";
+import { decodeRow, encodeRow, type Value } from "./values.ts";
 
 export interface BucketFiles {
   /** Absent when the bucket has no live row (only tombstones). */
@@ -39,7 +39,8 @@ export interface TableMetadata {
   format: 1;
   table: string;
   version: number;
-  bucketCount: number;
+  /** How keys map to buckets, fixed when the table is created. */
+  layout: Layout;
   /** `name type` of each column, to refuse a configuration that no longer matches the stored table. */
   columns: string[];
   buckets: Record<string, BucketFiles>;
@@ -108,7 +109,7 @@ export async function loadMetadata(store: ObjectStore, config: TableConfig): Pro
         format: 1,
         table: config.name,
         version: 0,
-        bucketCount: config.buckets,
+        layout: layoutOf(config),
         columns: columnSignature(config),
         buckets: {},
         applied: {},
@@ -154,7 +155,7 @@ export async function loadBucketState(
   return states;
 }
 
-function encodeState(states: Map<string, KeyState>): Uint8Array {
+function encodeState(states: Iterable<[string, KeyState]>): Uint8Array {
   const files: string[] = [];
   const fileIndex = new Map<string, number>();
   const entries: StateFile["entries"] = [];
@@ -241,35 +242,56 @@ export async function mergeFile(
       return { outcome: "replay", file: file.displayName, version: base.version };
     }
     const version = base.version + 1;
-    const bucketCount = base.bucketCount;
+    const bucketOfKey = bucketFunction(base.layout);
     const position = positionOf(config, file.relPath);
     /** Buckets written in this attempt: bucket -> files (not committed yet). */
     const staged = new Map<number, BucketFiles>();
     const written: string[] = [];
+    /** Changes spilled while reading a large file, per bucket (temporary, deleted at the end of the attempt). */
+    const runs = new Map<number, string[]>();
+    const attemptId = `${pad(version, 8)}-${newId()}`;
     let rows = 0;
     let keysChanged = 0;
 
-    const flush = async (pending: Map<string, KeyState>) => {
+    const groupByBucket = (pending: Map<string, KeyState>) => {
       const byBucket = new Map<number, [string, KeyState][]>();
       for (const entry of pending) {
-        const b = bucketOf(entry[0], bucketCount);
+        const b = bucketOfKey(entry[0]);
         const list = byBucket.get(b);
         if (list) list.push(entry);
         else byBucket.set(b, [entry]);
       }
       pending.clear();
-      for (const b of [...byBucket.keys()].sort((x, y) => x - y)) {
-        const current = staged.get(b) ?? base.buckets[b];
+      return byBucket;
+    };
+
+    // Memory stays bounded on large files: every `flushKeys` distinct keys, the newest changes are spilled per
+    // bucket; buckets are then rewritten one at a time, each from its state plus its spilled runs.
+    const spill = async (pending: Map<string, KeyState>) => {
+      for (const [b, entries] of groupByBucket(pending)) {
+        const list = runs.get(b) ?? [];
+        const key = `${prefix}_cdc/tmp/${attemptId}/b${b}-r${list.length}.json.gz`;
+        await store.put(key, encodeState(entries));
+        written.push(key);
+        list.push(key);
+        runs.set(b, list);
+      }
+    };
+
+    const rewrite = async (pending: Map<string, KeyState>) => {
+      const byBucket = groupByBucket(pending);
+      const touched = [...new Set([...runs.keys(), ...byBucket.keys()])].sort((x, y) => x - y);
+      for (const b of touched) {
+        const current = base.buckets[b];
         const states = await loadBucketState(store, config, current?.state);
-        const changed = applyStates(states, byBucket.get(b) as [string, KeyState][]);
+        let changed = 0;
+        for (const run of runs.get(b) ?? []) changed += applyStates(states, await loadBucketState(store, config, run));
+        changed += applyStates(states, byBucket.get(b) ?? []);
+        byBucket.delete(b);
         if (changed === 0) continue;
         keysChanged += changed;
-        const live: KeyState[] = [];
-        const sortedKeys = [...states.keys()].sort();
-        for (const k of sortedKeys) {
-          const s = states.get(k) as KeyState;
-          if (s.row) live.push(s);
-        }
+        const live: Value[][] = [];
+        for (const s of states.values()) if (s.row) live.push(s.row);
         const id = `b${pad(b, 4)}-${pad(version, 8)}-${newId()}`;
         const stateKey = `${prefix}_cdc/state/${id}.json.gz`;
         await store.put(stateKey, encodeState(states));
@@ -277,37 +299,34 @@ export async function mergeFile(
         let dataKey: string | undefined;
         if (live.length > 0) {
           dataKey = `${prefix}data/${id}.parquet`;
-          await store.put(
-            dataKey,
-            writeParquet(
-              config,
-              live.map((s) => s.row as NonNullable<KeyState["row"]>),
-            ),
-          );
+          await store.put(dataKey, writeParquet(config, live));
           written.push(dataKey);
         }
-        const previous = staged.get(b);
-        // Superseded within this attempt: never committed, so nobody can be reading it.
-        if (previous) await store.delete([previous.state, ...(previous.data ? [previous.data] : [])]);
         staged.set(b, { ...(dataKey ? { data: dataKey } : {}), state: stateKey, rows: live.length, keys: states.size });
       }
     };
 
     const hash = createHash("sha256");
     const pending = new Map<string, KeyState>();
+    const dropRuns = async () => {
+      const keys = [...runs.values()].flat();
+      runs.clear();
+      await store.delete(keys);
+    };
     try {
       for await (const batch of readDmsFile(config, file, hashing(open(), hash))) {
         rows += batch.length;
         reduceChanges(config, batch, position, pending);
         options.onProgress?.(rows);
-        if (pending.size >= flushKeys) await flush(pending);
+        if (pending.size >= flushKeys) await spill(pending);
       }
       const sha256 = hash.digest("hex");
       if (known?.sha256 === sha256) {
         await store.delete(written);
         return { outcome: "replay", file: file.displayName, version: base.version };
       }
-      await flush(pending);
+      await rewrite(pending);
+      await dropRuns();
 
       const at = now();
       const obsolete = [...base.obsolete];

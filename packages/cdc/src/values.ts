@@ -113,20 +113,27 @@ export function canonical(value: Value): string {
  * become strings too.
  */
 export function encodeRow(row: readonly Value[]): unknown[] {
-  return row.map((v) =>
-    typeof v === "bigint" ? v.toString() : typeof v === "number" && !Number.isFinite(v) ? String(v) : v,
-  );
+  const out = new Array<unknown>(row.length);
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i];
+    out[i] = typeof v === "bigint" ? v.toString() : typeof v === "number" && !Number.isFinite(v) ? String(v) : v;
+  }
+  return out;
 }
 
 /** Inverse of `encodeRow`. */
-export function decodeRow(types: readonly ColumnType[], encoded: readonly unknown[]): Value[] {
-  return types.map((type, i) => {
+export function decodeRow(types: readonly ColumnType[], encoded: unknown[]): Value[] {
+  for (let i = 0; i < types.length; i++) {
     const v = encoded[i];
-    if (v === null || v === undefined) return null;
-    if (type.kind === "int64" || type.kind === "decimal" || type.kind === "timestamp") return BigInt(v as string);
-    if (type.kind === "double" && typeof v === "string") return Number(v);
-    return v as Value;
-  });
+    if (v === null || v === undefined) {
+      encoded[i] = null;
+      continue;
+    }
+    const kind = (types[i] as ColumnType).kind;
+    if (kind === "int64" || kind === "decimal" || kind === "timestamp") encoded[i] = BigInt(v as string);
+    else if (kind === "double" && typeof v === "string") encoded[i] = Number(v);
+  }
+  return encoded as Value[];
 }
 
 /** Formats a value back to DMS's text form (tests, the reference model and DDL examples use it). */

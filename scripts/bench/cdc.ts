@@ -1,0 +1,147 @@
+/**
+ * `pnpm bench cdc`: the CDC merge engine (`@sluice/cdc`, the engine of the CLI and the Lambda) on a DMS full load
+ * and a change file, side by side with DuckDB doing the same merges on the same files. Each merge runs in its own
+ * process (peak RSS is that process's). Figures are printed, never asserted.
+ *
+ * Sizes: CDC_BENCH_ROWS (full-load rows, default 10 000 000, about 1 GB of CSV), CDC_BENCH_CHANGES (default
+ * 100 000), CDC_BENCH_SKEW (share of updates/deletes hitting the newest 5 % of keys, default 0.8).
+ * Layouts: hash (16 buckets) and range (bucketBy order_id, 250 000 ids a bucket).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { writeChanges, writeFullLoad } from "../../packages/cdc/bench/generate.ts";
+
+const ROWS = Number(process.env.CDC_BENCH_ROWS ?? 10_000_000);
+const CHANGES = Number(process.env.CDC_BENCH_CHANGES ?? 100_000);
+const SKEW = Number(process.env.CDC_BENCH_SKEW ?? 0.8);
+const benchDir = path.join(import.meta.dirname, "../../packages/cdc/bench");
+const work = path.join(tmpdir(), `sluice-cdc-bench-${ROWS}-${CHANGES}`);
+
+const columns = [
+  ["order_id", "int64"],
+  ["customer_id", "int64"],
+  ["status", "string"],
+  ["amount", "decimal(12,2)"],
+  ["ordered_on", "date"],
+  ["updated_at", "timestamp"],
+  ["dms_commit_ts", "timestamp"],
+].map(([name, type]) => ({ name, type }));
+
+function tsx(script: string, args: string[]): Record<string, unknown> {
+  const out = execFileSync(process.execPath, ["--import", "tsx", path.join(benchDir, script), ...args], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
+  return JSON.parse(out.trim().split("\n").at(-1) as string);
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+const loadFile = path.join(work, "src/dms/sales/orders/LOAD00000001.csv");
+const changeFile = path.join(work, "changes/dms/sales/orders/20261102-0000000000.csv");
+console.log(`generating ${fmt(ROWS)} rows and ${fmt(CHANGES)} changes (skew ${SKEW}) in ${work} ...`);
+const loadBytes = await writeFullLoad(loadFile, ROWS);
+const changeBytes = await writeChanges(changeFile, ROWS, CHANGES, SKEW);
+console.log(`full load ${(loadBytes / 1e6).toFixed(0)} MB, change file ${(changeBytes / 1e6).toFixed(1)} MB`);
+
+const rows: string[][] = [];
+for (const layout of ["hash", "range"] as const) {
+  const dir = path.join(work, layout);
+  const tables = path.join(work, `${layout}.json`);
+  writeFileSync(
+    tables,
+    JSON.stringify({
+      tables: {
+        "sales.orders": {
+          primaryKey: ["order_id"],
+          columns,
+          timestampColumn: "dms_commit_ts",
+          ...(layout === "range" ? { bucketBy: { column: "order_id", width: 250_000 } } : { buckets: 16 }),
+        },
+      },
+    }),
+  );
+  const target = path.join(dir, "target");
+  const full = tsx("run-merge.ts", [path.join(work, "src"), target, tables]) as { ms: number; maxRssMb: number };
+  // The change file is merged from a source of its own: the run measures the change merge alone.
+  const change = tsx("run-merge.ts", [path.join(work, "changes"), target, tables]) as {
+    ms: number;
+    maxRssMb: number;
+    report: { outcome: string; bucketsRewritten?: number }[];
+  };
+  const rewritten = change.report.find((r) => r.outcome === "merged")?.bucketsRewritten;
+  rows.push([
+    `sluice (${layout})`,
+    secs(full.ms),
+    fmt((ROWS / full.ms) * 1000),
+    `${full.maxRssMb} MB`,
+    secs(change.ms),
+    fmt((CHANGES / change.ms) * 1000),
+    `${change.maxRssMb} MB`,
+    `${((change.ms / full.ms) * 100).toFixed(1)} %`,
+    String(rewritten ?? "-"),
+  ]);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const duck: Record<number, { full: { ms: number; maxRssMb: number }; change: { ms: number; maxRssMb: number } }> = {};
+for (const threads of [1, 2]) {
+  const table = path.join(work, `duck-${threads}.parquet`);
+  const full = tsx("duckdb-merge.ts", ["full", loadFile, table, String(threads)]) as { ms: number; maxRssMb: number };
+  const change = tsx("duckdb-merge.ts", [
+    "changes",
+    table,
+    changeFile,
+    path.join(work, `duck-${threads}-2.parquet`),
+    String(threads),
+  ]) as {
+    ms: number;
+    maxRssMb: number;
+  };
+  duck[threads] = { full, change };
+  rows.push([
+    `duckdb (${threads} thread${threads > 1 ? "s" : ""})`,
+    secs(full.ms),
+    fmt((ROWS / full.ms) * 1000),
+    `${full.maxRssMb} MB`,
+    secs(change.ms),
+    fmt((CHANGES / change.ms) * 1000),
+    `${change.maxRssMb} MB`,
+    `${((change.ms / full.ms) * 100).toFixed(1)} %`,
+    "(1 file)",
+  ]);
+}
+
+const header = [
+  "engine",
+  "full load",
+  "rows/s",
+  "peak RSS",
+  "changes",
+  "changes/s",
+  "peak RSS",
+  "change/full",
+  "buckets rewritten",
+];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
+console.log(`\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
+for (const r of rows) console.log(line(r));
+const single = duck[1];
+if (single) {
+  const ours = rows.slice(0, 2).map((r) => r[0]);
+  console.log(`\nratios against DuckDB on 1 thread (time; goal <= 1.5x):`);
+  for (const [i, name] of ours.entries()) {
+    const r = rows[i] as string[];
+    const full = Number.parseFloat(r[1] as string) / (single.full.ms / 1000);
+    const change = Number.parseFloat(r[4] as string) / (single.change.ms / 1000);
+    console.log(`  ${name}: full load ${full.toFixed(1)}x, change merge ${change.toFixed(1)}x`);
+  }
+}
+console.log(`\nparquet size (duckdb, full): ${(statSync(path.join(work, "duck-1.parquet")).size / 1e6).toFixed(0)} MB`);
+rmSync(work, { recursive: true, force: true });

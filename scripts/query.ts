@@ -1,0 +1,105 @@
+/**
+ * `pnpm query "<SQL>" [--target <dir>] [--tables config/cdc-tables.json] [--json]`: SQL over the curated CDC tables
+ * with DuckDB, reading the same symlink manifests Athena reads: each configured table is `<schema>.<table>`.
+ * Without `--target`, the tables are the local cloud's Curated bucket (`.sluice/local.env`, as `pnpm push`);
+ * with it, a directory written by `pnpm cdc-merge`.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { S3Client } from "@aws-sdk/client-s3";
+import { createS3ObjectStore } from "../packages/aws/src/cdc-store.ts";
+import { createDirectoryStore, manifestKey, type ObjectStore, parseTablesConfig } from "../packages/cdc/src/index.ts";
+import { type QueryTable, queryTables } from "../packages/cdc/tools/duckdb-query.ts";
+import { resolveTarget } from "../packages/local/src/cli/env.ts";
+
+const usage = 'usage: pnpm query "<SQL>" [--target <dir>] [--tables config/cdc-tables.json] [--json]';
+
+const { values, positionals } = parseArgs({
+  args: process.argv.slice(2),
+  allowPositionals: true,
+  options: { target: { type: "string" }, tables: { type: "string" }, json: { type: "boolean" } },
+});
+const sql = positionals.join(" ").trim();
+if (!sql) {
+  console.error(usage);
+  process.exit(2);
+}
+const repo = path.resolve(import.meta.dirname, "..");
+const config = parseTablesConfig(
+  JSON.parse(readFileSync(values.tables ?? path.join(repo, "config/cdc-tables.json"), "utf8")),
+);
+
+let store: ObjectStore;
+/** Where a manifest line's file is on this machine (downloaded first for S3). */
+let localPath: (uri: string) => Promise<string>;
+const scratch = mkdtempSync(path.join(tmpdir(), "sluice-query-"));
+if (values.target) {
+  store = createDirectoryStore(values.target);
+  localPath = async (uri) => fileURLToPath(uri);
+} else {
+  const target = resolveTarget();
+  const curated = JSON.parse(target.env.SST_RESOURCE_Curated ?? "{}").name as string | undefined;
+  if (!curated) throw new Error(`no Curated bucket in ${target.description}`);
+  const s3 = new S3Client({
+    region: target.env.AWS_REGION ?? "us-east-1",
+    forcePathStyle: Boolean(target.env.AWS_ENDPOINT_URL_S3),
+    ...(target.env.AWS_ENDPOINT_URL_S3 ? { endpoint: target.env.AWS_ENDPOINT_URL_S3 } : {}),
+    ...(target.env.AWS_ACCESS_KEY_ID
+      ? {
+          credentials: {
+            accessKeyId: target.env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: target.env.AWS_SECRET_ACCESS_KEY ?? "",
+          },
+        }
+      : {}),
+  });
+  store = createS3ObjectStore(s3, curated);
+  let n = 0;
+  localPath = async (uri) => {
+    const key = uri.replace(/^s3:\/\/[^/]+\//, "");
+    const body = await store.get(key);
+    if (!body) throw new Error(`the manifest lists a missing file: ${uri}`);
+    const file = path.join(scratch, `${n++}.parquet`);
+    writeFileSync(file, body);
+    return file;
+  };
+}
+
+try {
+  const tables: QueryTable[] = [];
+  for (const table of config.tables.values()) {
+    const manifest = await store.get(manifestKey(table));
+    const uris = manifest ? new TextDecoder().decode(manifest).split("\n").filter(Boolean) : [];
+    tables.push({ config: table, files: await Promise.all(uris.map(localPath)) });
+  }
+  const result = await queryTables(sql, tables);
+  const show = (v: unknown) => (v === null ? "NULL" : String(v));
+  if (values.json) {
+    for (const row of result.rows)
+      console.log(
+        JSON.stringify(
+          Object.fromEntries(
+            result.columns.map((c, i) => {
+              const v = row[i];
+              return [c, v === null || typeof v === "number" || typeof v === "boolean" ? v : String(v)];
+            }),
+          ),
+        ),
+      );
+  } else {
+    const cells = result.rows.map((r) => r.map(show));
+    const widths = result.columns.map((c, i) =>
+      Math.min(60, Math.max(c.length, ...cells.map((r) => (r[i] ?? "").length))),
+    );
+    const line = (r: string[]) => r.map((c, i) => c.replace(/\n/g, "\\n").padEnd(widths[i] ?? 0)).join(" | ");
+    console.log(line(result.columns));
+    console.log(widths.map((w) => "-".repeat(w)).join("-+-"));
+    for (const r of cells) console.log(line(r));
+    console.log(`(${result.rows.length} row${result.rows.length === 1 ? "" : "s"})`);
+  }
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}
