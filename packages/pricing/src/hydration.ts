@@ -3,6 +3,7 @@
  * count the new events into their windows exactly once, move the watermark, and write one inference request per
  * window that closed. Every step is idempotent, so a failed batch is simply retried by the stream.
  */
+import { mapBounded } from "./batching.ts";
 import {
   aggregateShard,
   DEFAULT_WINDOWS,
@@ -51,6 +52,8 @@ export interface HydrationDeps {
   /** Units in stock per product (the catalog's `inventory`); unknown products are absent. */
   inventoryOf(productIds: readonly string[]): Promise<Map<string, number>>;
   config?: WindowConfig;
+  /** Window items written at once (default 16). */
+  parallelism?: number;
 }
 
 export interface HydrationRecord extends ShardRecord {
@@ -70,6 +73,7 @@ export async function hydrateDemand(
   deps: HydrationDeps,
 ): Promise<HydrationResult> {
   const config = deps.config ?? DEFAULT_WINDOWS;
+  const parallelism = deps.parallelism ?? 16;
   const result: HydrationResult = { eventsCounted: 0, late: 0, invalid: [], requestsCreated: [], requestsExisting: [] };
   const byShard = new Map<string, HydrationRecord[]>();
   for (const record of records) {
@@ -86,10 +90,11 @@ export async function hydrateDemand(
     const touched = aggregateShard(shardRecords, state.watermarkMs, () => undefined, config);
     const counted = await deps.store.countedSequences(shardId, [...touched.partials.keys()]);
     const aggregate = aggregateShard(shardRecords, state.watermarkMs, (key) => counted.get(key), config);
-    for (const [key, partial] of aggregate.partials) {
+    // Windows are independent items: counted a few at a time.
+    await mapBounded([...aggregate.partials], parallelism, async ([key, partial]) => {
       await deps.store.addCounts(key, shardId, partial.counts, partial.lastSequence, counted.get(key));
       result.eventsCounted += partial.events;
-    }
+    });
     result.late += aggregate.late;
     result.invalid.push(...aggregate.invalid);
     await deps.store.saveShardState(shardId, aggregate.watermarkMs, [...aggregate.partials.keys()], []);
@@ -102,12 +107,12 @@ export async function hydrateDemand(
     const closing = open.filter((key) => isClosed(parseWindowKey(key).windowStartMs, watermarkMs, config));
     if (closing.length === 0) continue;
     const inventory = await deps.inventoryOf([...new Set(closing.map((key) => parseWindowKey(key).productId))]);
-    for (const key of closing) {
+    await mapBounded(closing, parallelism, async (key) => {
       const counts = await deps.store.windowCounts(key);
       const request = requestOfWindow(key, counts, inventory.get(parseWindowKey(key).productId) ?? 0, config);
       const put = await deps.putRequest(request);
       (put === "created" ? result.requestsCreated : result.requestsExisting).push(request.requestId);
-    }
+    });
     await deps.store.saveShardState(shardId, watermarkMs, [], closing);
   }
   return result;
