@@ -35,6 +35,8 @@ export interface DetectorConfig {
   spatialTolerance: number;
   /** Score of a spatial anomaly. */
   spatialScore: number;
+  /** Whether the averaged scales check their own range too (not only the raw series). */
+  spatialAllScales: boolean;
   /** Score at or above which the detector rests. */
   alertLevel: number;
   /** Points of silence after an alert-level score. */
@@ -50,6 +52,7 @@ export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = {
   longAlpha: 0.0001,
   spatialTolerance: 0.05,
   spatialScore: 1,
+  spatialAllScales: false,
   alertLevel: 0.2,
   restPoints: 100,
 };
@@ -124,6 +127,13 @@ class PatternScale {
     const c = this.c;
     const w = c.window;
     this.n++;
+    // The raw scale's spatial check is the detector's own (it runs before warm-up ends too).
+    const tolerance = c.spatialTolerance * (this.hi - this.lo);
+    const outOfRange =
+      this.factor > 1 &&
+      c.spatialAllScales &&
+      c.spatialTolerance > 0 &&
+      (value > this.hi + tolerance || value < this.lo - tolerance);
     if (value < this.lo) this.lo = value;
     if (value > this.hi) this.hi = value;
     this.recent.push(value);
@@ -155,6 +165,7 @@ class PatternScale {
     this.mean += alpha * delta;
     this.varr = (1 - alpha) * (this.varr + alpha * delta * delta);
     if (!scoring) return 0;
+    if (outOfRange) return c.spatialScore;
     const z = (raw - mean) / std;
     if (z <= 0) return 0;
     // Twice the tail: a surprise at its average scores 0.

@@ -4,6 +4,7 @@
  */
 import type { RegisteredKind } from "../kind.ts";
 import { catalogKind } from "./catalog.ts";
+import { clickstreamKind } from "./clickstream.ts";
 import { deleteRequestKind } from "./delete-request.ts";
 import { demandKind } from "./demand.ts";
 import { fileKind } from "./file.ts";
@@ -21,4 +22,5 @@ export const pushKinds: readonly RegisteredKind[] = [
   catalogKind,
   inferenceRequestKind,
   demandKind,
+  clickstreamKind,
 ];

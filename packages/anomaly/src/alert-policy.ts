@@ -1,0 +1,197 @@
+/**
+ * The alert policy of one site: an incident opens when any of the site's metrics scores at or above the
+ * threshold in a window, and is announced once, naming the metric with the highest score (and every metric that
+ * was anomalous with it); while it is open nothing more is sent; it resolves, with one message, when every metric
+ * has been back inside its expected band (its baseline from before the incident) with scores under the threshold
+ * for `resolveAfterWindows` windows in a row (or quiet for `resolveAfterQuietWindows`, for a baseline that moved).
+ * One incident is one open and one resolved message, however many metrics it moves (a CTR collapse also moves
+ * clicks, carts and purchases).
+ *
+ * Baselines (exponentially weighted mean and variance per metric) learn only outside incidents, so an incident
+ * does not become the new normal while it lasts.
+ */
+
+export interface Expected {
+  mean: number;
+  low: number;
+  high: number;
+}
+
+export interface AlertMessage {
+  type: "anomaly";
+  status: "open" | "resolved";
+  site: string;
+  metric: string;
+  /** ISO-8601 UTC. */
+  windowStart: string;
+  windowEnd: string;
+  value: number;
+  expected: Expected;
+  score: number;
+  severity: "warning" | "critical";
+  /** Every metric anomalous when the incident opened (the `metric` first). */
+  metrics: string[];
+  /** On a resolved message: when its incident opened (the window start of the open message). */
+  openedAt?: string;
+}
+
+export interface Baseline {
+  n: number;
+  mean: number;
+  variance: number;
+}
+
+export interface Incident {
+  metric: string;
+  metrics: string[];
+  windowStart: number;
+  score: number;
+  severity: AlertMessage["severity"];
+  /** Expected band of every metric, frozen when the incident opened. */
+  expected: Record<string, Expected>;
+  /** Consecutive normal windows so far. */
+  calm: number;
+  /** Consecutive windows with every score under the threshold. */
+  quiet: number;
+}
+
+export interface SitePolicyState {
+  baselines: Record<string, Baseline>;
+  incident: Incident | null;
+}
+
+export interface PolicyConfig {
+  threshold: number;
+  resolveAfterWindows: number;
+  resolveAfterQuietWindows: number;
+  /** Width of the expected band in standard deviations. */
+  bandSigmas: number;
+  /** Weight of a new value in a baseline (1 / horizon in windows). */
+  baselineAlpha: number;
+  /** Score at or above which an alert is critical. */
+  criticalScore: number;
+}
+
+export const DEFAULT_POLICY: Readonly<PolicyConfig> = Object.freeze({
+  threshold: 0.5,
+  resolveAfterWindows: 5,
+  resolveAfterQuietWindows: 60,
+  bandSigmas: 3,
+  baselineAlpha: 0.02,
+  criticalScore: 0.9,
+});
+
+export function emptySitePolicy(): SitePolicyState {
+  return { baselines: {}, incident: null };
+}
+
+/** One metric of a site in one closed window, with its anomaly score. */
+export interface MetricPoint {
+  metric: string;
+  value: number;
+  score: number;
+}
+
+export interface SiteWindow {
+  site: string;
+  windowStart: number;
+  windowEnd: number;
+  points: readonly MetricPoint[];
+}
+
+/** The expected band of a baseline: mean ± bandSigmas standard deviations (at least ±1% of the mean). */
+export function expectedOf(baseline: Baseline | undefined, config: PolicyConfig): Expected {
+  const b = baseline ?? { n: 0, mean: 0, variance: 0 };
+  const half = Math.max(config.bandSigmas * Math.sqrt(b.variance), Math.abs(b.mean) * 0.01, 1e-9);
+  return { mean: round(b.mean), low: round(b.mean - half), high: round(b.mean + half) };
+}
+
+/** Applies one window of a site to its policy; returns the new state and the message to send, if any. */
+export function applySitePolicy(
+  previous: SitePolicyState,
+  window: SiteWindow,
+  config: PolicyConfig = DEFAULT_POLICY,
+): { state: SitePolicyState; message: AlertMessage | null } {
+  const state: SitePolicyState = structuredClone(previous);
+  const times = {
+    windowStart: new Date(window.windowStart).toISOString(),
+    windowEnd: new Date(window.windowEnd).toISOString(),
+  };
+  const incident = state.incident;
+  if (incident === null) {
+    const anomalous = window.points.filter((p) => p.score >= config.threshold).sort((a, b) => b.score - a.score);
+    const top = anomalous[0];
+    if (top === undefined) {
+      for (const p of window.points) learn(state, p, config);
+      return { state, message: null };
+    }
+    const expected: Record<string, Expected> = {};
+    for (const [metric, baseline] of Object.entries(state.baselines)) expected[metric] = expectedOf(baseline, config);
+    const severity = top.score >= config.criticalScore ? "critical" : "warning";
+    const metrics = anomalous.map((p) => p.metric);
+    state.incident = {
+      metric: top.metric,
+      metrics,
+      windowStart: window.windowStart,
+      score: top.score,
+      severity,
+      expected,
+      calm: 0,
+      quiet: 0,
+    };
+    const message: AlertMessage = {
+      type: "anomaly",
+      status: "open",
+      site: window.site,
+      metric: top.metric,
+      ...times,
+      value: round(top.value),
+      expected: expected[top.metric] ?? expectedOf(undefined, config),
+      score: round(top.score),
+      severity,
+      metrics,
+    };
+    return { state, message };
+  }
+  const quiet = window.points.every((p) => p.score < config.threshold);
+  const inBand = window.points.every((p) => {
+    const band = incident.expected[p.metric];
+    return band === undefined || (p.value >= band.low && p.value <= band.high);
+  });
+  incident.quiet = quiet ? incident.quiet + 1 : 0;
+  incident.calm = quiet && inBand ? incident.calm + 1 : 0;
+  if (incident.calm < config.resolveAfterWindows && incident.quiet < config.resolveAfterQuietWindows) {
+    return { state, message: null };
+  }
+  const current = window.points.find((p) => p.metric === incident.metric);
+  const message: AlertMessage = {
+    type: "anomaly",
+    status: "resolved",
+    site: window.site,
+    metric: incident.metric,
+    ...times,
+    value: round(current?.value ?? Number.NaN),
+    expected: incident.expected[incident.metric] ?? expectedOf(undefined, config),
+    score: round(current?.score ?? 0),
+    severity: incident.severity,
+    metrics: incident.metrics,
+    openedAt: new Date(incident.windowStart).toISOString(),
+  };
+  state.incident = null;
+  for (const p of window.points) learn(state, p, config);
+  return { state, message };
+}
+
+function learn(state: SitePolicyState, point: MetricPoint, config: PolicyConfig): void {
+  const b = state.baselines[point.metric] ?? { n: 0, mean: 0, variance: 0 };
+  b.n++;
+  const alpha = Math.max(config.baselineAlpha, 1 / b.n);
+  const delta = point.value - b.mean;
+  b.mean += alpha * delta;
+  b.variance = (1 - alpha) * (b.variance + alpha * delta * delta);
+  state.baselines[point.metric] = b;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}

@@ -1,0 +1,145 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  applyRecords,
+  type ClickAction,
+  type ClosedWindow,
+  emptyWindowingState,
+  type ShardRecord,
+  sequenceAfter,
+  type WindowingConfig,
+  type WindowingState,
+} from "./windowing.ts";
+
+const MIN = 60_000;
+const T0 = Date.UTC(2026, 2, 1, 12, 0, 0);
+const config: WindowingConfig = { windowMs: MIN, latenessMs: 30_000, maxGapWindows: 1440 };
+
+function rec(shardId: string, seq: number, time: number, site = "a.example", action: ClickAction = "impression") {
+  return { shardId, sequenceNumber: String(1000 + seq), event: { time, site, action } } satisfies ShardRecord;
+}
+
+function total(windows: ClosedWindow[]): number {
+  return windows.reduce(
+    (n, w) => n + w.counts.impressions + w.counts.clicks + w.counts.addToCart + w.counts.purchases,
+    0,
+  );
+}
+
+describe("applyRecords", () => {
+  it("closes a window once the watermark (max event time - lateness) passes its end", () => {
+    const first = applyRecords(emptyWindowingState(), [rec("s1", 1, T0 + 5_000), rec("s1", 2, T0 + 70_000)], config);
+    expect(first.closed).toEqual([]); // watermark T0 + 40 s: the first minute is still open
+    const second = applyRecords(first.state, [rec("s1", 3, T0 + 95_000, "a.example", "click")], config);
+    expect(second.closed).toEqual([
+      {
+        site: "a.example",
+        windowStart: T0,
+        windowEnd: T0 + MIN,
+        counts: { impressions: 1, clicks: 0, addToCart: 0, purchases: 0 },
+      },
+    ]);
+  });
+
+  it("counts an event for a closed window as late, not in any window", () => {
+    const a = applyRecords(emptyWindowingState(), [rec("s1", 1, T0 + 1_000), rec("s1", 2, T0 + 200_000)], config);
+    const b = applyRecords(a.state, [rec("s1", 3, T0 + 2_000)], config);
+    expect(b.late).toEqual([{ site: "a.example", time: T0 + 2_000 }]);
+    expect(b.state.late).toBe(1);
+    expect(b.counted).toBe(0);
+  });
+
+  it("accepts an out-of-order event within the allowed lateness", () => {
+    const a = applyRecords(emptyWindowingState(), [rec("s1", 1, T0 + 75_000)], config);
+    const b = applyRecords(a.state, [rec("s1", 2, T0 + 50_000)], config);
+    expect(b.late).toEqual([]);
+    const c = applyRecords(b.state, [rec("s1", 3, T0 + 200_000)], config);
+    expect(c.closed[0]?.counts.impressions).toBe(1);
+  });
+
+  it("closes empty windows for a known site that went quiet, and skips a replayed record", () => {
+    const a = applyRecords(
+      emptyWindowingState(),
+      [rec("s1", 1, T0, "quiet.example"), rec("s2", 1, T0, "busy.example")],
+      config,
+    );
+    const b = applyRecords(
+      a.state,
+      [rec("s2", 2, T0 + 4 * MIN, "busy.example"), rec("s1", 1, T0, "quiet.example")],
+      config,
+    );
+    expect(b.replayed).toBe(1);
+    const quiet = b.closed.filter((w) => w.site === "quiet.example");
+    expect(quiet.map((w) => [w.windowStart - T0, w.counts.impressions])).toEqual([
+      [0, 1],
+      [MIN, 0],
+      [2 * MIN, 0],
+    ]);
+  });
+
+  it("compares sequence numbers as numbers", () => {
+    expect(sequenceAfter("10", "9")).toBe(true);
+    expect(
+      sequenceAfter(
+        "49590338271490256608559692538361571095921575989136588898",
+        "49590338271490256608559692538361571095921575989136588899",
+      ),
+    ).toBe(false);
+  });
+
+  it("counts every event exactly once (in a window or as late) whatever the batch boundaries and replays", () => {
+    const arbitraryEvent = fc.record({
+      shard: fc.constantFrom("s1", "s2"),
+      // event time moves forward with jitter up to 50 s back (some later than the allowed 30 s)
+      step: fc.integer({ min: 0, max: 20_000 }),
+      jitter: fc.integer({ min: 0, max: 50_000 }),
+      site: fc.constantFrom("a", "b", "c"),
+      action: fc.constantFrom<ClickAction>("impression", "click", "add_to_cart", "purchase"),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(arbitraryEvent, { minLength: 1, maxLength: 200 }),
+        fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 1, maxLength: 40 }),
+        fc.array(fc.boolean(), { maxLength: 40 }),
+        (events, cuts, replays) => {
+          let clock = T0;
+          const seqs: Record<string, number> = { s1: 0, s2: 0 };
+          const records = events.map((e) => {
+            clock += e.step;
+            seqs[e.shard] = (seqs[e.shard] as number) + 1;
+            return rec(e.shard, seqs[e.shard] as number, clock - e.jitter, e.site, e.action);
+          });
+          // Per-shard batches, as Lambda delivers them; a batch may be delivered again (retry).
+          let state: WindowingState = emptyWindowingState();
+          const closed: ClosedWindow[] = [];
+          let late = 0;
+          const byShard = ["s1", "s2"].map((s) => records.filter((r) => r.shardId === s));
+          let cut = 0;
+          let i = [0, 0];
+          while ((i[0] as number) < (byShard[0]?.length ?? 0) || (i[1] as number) < (byShard[1]?.length ?? 0)) {
+            const shard = cut % 2;
+            const size = cuts[cut % cuts.length] as number;
+            const from = i[shard] as number;
+            const batch = (byShard[shard] ?? []).slice(from, from + size);
+            for (let round = 0; round < (replays[cut % Math.max(1, replays.length)] ? 2 : 1); round++) {
+              const result = applyRecords(state, batch, config);
+              state = result.state;
+              closed.push(...result.closed);
+              late += result.late.length;
+            }
+            i = shard === 0 ? [from + batch.length, i[1] as number] : [i[0] as number, from + batch.length];
+            cut++;
+          }
+          // Flush: an event far ahead closes every window.
+          const flush = applyRecords(state, [rec("s3", 1, clock + 10 * MIN, "a")], config);
+          closed.push(...flush.closed);
+          expect(total(closed) + late).toBe(records.length);
+          // No window is emitted twice.
+          const keys = closed.map((w) => `${w.site}@${w.windowStart}`);
+          expect(new Set(keys).size).toBe(keys.length);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
