@@ -2,7 +2,7 @@
  * The same merges done by DuckDB (benchmark-only dependency), in its own process:
  * `duckdb-merge.ts full <full-load.csv> <out.parquet> <threads>` and
  * `duckdb-merge.ts changes <table.parquet> <changes.csv> <out.parquet> <threads>`.
- * Last change per key by (dms_commit_ts, row), D removes; prints {"ms", "maxRssMb", "rows"}.
+ * Last change per key by (dms_commit_ts, row), D removes; prints {"ms", "cpuMs", "maxRssMb", "rows"}.
  */
 import { resourceUsage } from "node:process";
 import { DuckDBInstance } from "@duckdb/node-api";
@@ -19,6 +19,7 @@ const [mode, ...args] = process.argv.slice(2);
 const threads = Number(args.at(-1));
 const db = await DuckDBInstance.create(":memory:", { threads: String(threads) });
 const connection = await db.connect();
+const cpuBefore = resourceUsage();
 const started = performance.now();
 let sql: string;
 if (mode === "full") {
@@ -38,4 +39,6 @@ if (mode === "full") {
 const result = await connection.run(sql);
 const rows = Number((await result.getRows())[0]?.[0] ?? 0);
 const ms = performance.now() - started;
-process.stdout.write(`${JSON.stringify({ ms, maxRssMb: Math.round(resourceUsage().maxRSS / 1024), rows })}\n`);
+const usage = resourceUsage();
+const cpuMs = (usage.userCPUTime + usage.systemCPUTime - cpuBefore.userCPUTime - cpuBefore.systemCPUTime) / 1000;
+process.stdout.write(`${JSON.stringify({ ms, cpuMs, maxRssMb: Math.round(resourceUsage().maxRSS / 1024), rows })}\n`);

@@ -1,6 +1,6 @@
 /**
  * One benchmark merge in its own process: `run-merge.ts <source dir> <target dir> <tables.json>` merges every
- * file not yet applied (the CLI's engine) and prints {"ms", "maxRssMb", "report"} as JSON.
+ * file not yet applied (the CLI's engine) and prints {"ms", "cpuMs" (process CPU time), "maxRssMb", "report"} as JSON.
  */
 import { readFileSync } from "node:fs";
 import { resourceUsage } from "node:process";
@@ -8,9 +8,12 @@ import { createDirectoryStore, mergeAll, parseTablesConfig } from "../src/index.
 
 const [source, target, tables] = process.argv.slice(2) as [string, string, string];
 const config = parseTablesConfig(JSON.parse(readFileSync(tables, "utf8")));
+const cpuBefore = resourceUsage();
 const started = performance.now();
 const report = await mergeAll(createDirectoryStore(source), createDirectoryStore(target), config);
 const ms = performance.now() - started;
+const usage = resourceUsage();
+const cpuMs = (usage.userCPUTime + usage.systemCPUTime - cpuBefore.userCPUTime - cpuBefore.systemCPUTime) / 1000;
 process.stdout.write(
-  `${JSON.stringify({ ms, maxRssMb: Math.round(resourceUsage().maxRSS / 1024), report: report.files.map(({ outcome, file, ...rest }) => ({ outcome, file, ...rest })) })}\n`,
+  `${JSON.stringify({ ms, cpuMs, maxRssMb: Math.round(resourceUsage().maxRSS / 1024), report: report.files.map(({ outcome, file, ...rest }) => ({ outcome, file, ...rest })) })}\n`,
 );

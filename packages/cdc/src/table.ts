@@ -10,15 +10,16 @@
  *   _symlink_format_manifest/manifest           one data file URI per line (Athena SymlinkTextInputFormat)
  */
 import { createHash, randomBytes } from "node:crypto";
+import { getHeapStatistics } from "node:v8";
 import { gunzipSync, gzipSync } from "node:zlib";
-import type { TableConfig } from "./config.ts";
+import type { ColumnType, TableConfig } from "./config.ts";
 import { type Change, type DmsFileRef, readDmsFile } from "./dms-file.ts";
 import { CommitConflict, PreconditionFailed } from "./errors.ts";
 import { applyStates, bucketFunction, type KeyState, type Layout, layoutOf, reduceChanges } from "./merge.ts";
 import { writeParquet } from "./parquet.ts";
 import { fileOrderKey, orderValue, type Position } from "./position.ts";
 import type { ObjectStore } from "./storage.ts";
-import { decodeRow, encodeRow, type Value } from "./values.ts";
+import type { Value } from "./values.ts";
 
 export interface BucketFiles {
   /** Absent when the bucket has no live row (only tombstones). */
@@ -56,8 +57,13 @@ export interface MergeOptions {
   graceMs?: number;
   /** Commit attempts before `CommitConflict`. Default 8. */
   maxAttempts?: number;
-  /** Changes held in memory before touched buckets are written out (bounds memory on large files). */
+  /**
+   * Spill the changes held in memory once this many distinct keys are held (tests). Default: spill when the heap
+   * passes `memoryBudget` bytes.
+   */
   flushKeys?: number;
+  /** Heap use above which held changes are spilled. Default: 45 % of the V8 heap limit. */
+  memoryBudget?: number;
   now?: () => Date;
   /** Called between batches of a long file. */
   onProgress?: (rows: number) => void;
@@ -133,9 +139,19 @@ export async function loadMetadata(store: ObjectStore, config: TableConfig): Pro
   }
 }
 
+/**
+ * A bucket's state, column-wise (fewer, larger arrays: cheaper to encode and parse than one array per key). Row
+ * values follow `encodeRow`; `live[i]` is 0 for a tombstone.
+ */
 interface StateFile {
+  format: 2;
   files: string[];
-  entries: [string, string, number, number, unknown[] | null][];
+  keys: string[];
+  p: string[];
+  f: number[];
+  r: number[];
+  live: number[];
+  columns: unknown[][];
 }
 
 export async function loadBucketState(
@@ -148,27 +164,55 @@ export async function loadBucketState(
   const body = await store.get(key);
   if (!body) throw new Error(`state file ${key} is missing`);
   const parsed = JSON.parse(gunzipSync(body).toString("utf8")) as StateFile;
-  const types = config.columns.map((c) => c.type);
-  for (const [k, p, f, r, row] of parsed.entries) {
-    states.set(k, { p, f: parsed.files[f] as string, r, row: row ? decodeRow(types, row) : null });
+  const width = config.columns.length;
+  const decoders = config.columns.map((c) => decoderOf(c.type));
+  const { keys, p, f, r, live, columns, files } = parsed;
+  for (let i = 0; i < keys.length; i++) {
+    let row: Value[] | null = null;
+    if (live[i]) {
+      row = new Array<Value>(width);
+      for (let c = 0; c < width; c++) {
+        const v = (columns[c] as unknown[])[i];
+        row[c] = v === null || v === undefined ? null : (decoders[c] as (v: unknown) => Value)(v);
+      }
+    }
+    states.set(keys[i] as string, { p: p[i] as string, f: files[f[i] as number] as string, r: r[i] as number, row });
   }
   return states;
 }
 
-function encodeState(states: Iterable<[string, KeyState]>): Uint8Array {
-  const files: string[] = [];
+function decoderOf(type: ColumnType): (v: unknown) => Value {
+  if (type.kind === "int64" || type.kind === "decimal" || type.kind === "timestamp") return (v) => BigInt(v as string);
+  if (type.kind === "double") return (v) => (typeof v === "string" ? Number(v) : (v as number));
+  return (v) => v as Value;
+}
+
+function encodeState(config: TableConfig, states: Iterable<[string, KeyState]>): Uint8Array {
+  const width = config.columns.length;
+  const state: StateFile = { format: 2, files: [], keys: [], p: [], f: [], r: [], live: [], columns: [] };
+  for (let c = 0; c < width; c++) state.columns.push([]);
   const fileIndex = new Map<string, number>();
-  const entries: StateFile["entries"] = [];
   for (const [key, s] of states) {
     let f = fileIndex.get(s.f);
     if (f === undefined) {
-      f = files.length;
-      files.push(s.f);
+      f = state.files.length;
+      state.files.push(s.f);
       fileIndex.set(s.f, f);
     }
-    entries.push([key, s.p, f, s.r, s.row ? encodeRow(s.row) : null]);
+    state.keys.push(key);
+    state.p.push(s.p);
+    state.f.push(f);
+    state.r.push(s.r);
+    state.live.push(s.row ? 1 : 0);
+    const row = s.row;
+    for (let c = 0; c < width; c++) {
+      const v = row ? row[c] : null;
+      (state.columns[c] as unknown[]).push(
+        typeof v === "bigint" ? v.toString() : typeof v === "number" && !Number.isFinite(v) ? String(v) : (v ?? null),
+      );
+    }
   }
-  return gzipSync(JSON.stringify({ files, entries }), { level: 1 });
+  return gzipSync(JSON.stringify(state), { level: 1 });
 }
 
 function newId(): string {
@@ -232,7 +276,11 @@ export async function mergeFile(
   const now = options.now ?? (() => new Date());
   const graceMs = options.graceMs ?? 15 * 60_000;
   const maxAttempts = options.maxAttempts ?? 8;
-  const flushKeys = options.flushKeys ?? 500_000;
+  const flushKeys = options.flushKeys ?? Number.POSITIVE_INFINITY;
+  const memoryBudget = options.memoryBudget ?? getHeapStatistics().heap_size_limit * 0.45;
+  const overBudget = (held: number) =>
+    held >= flushKeys ||
+    (options.flushKeys === undefined && held >= MIN_SPILL_KEYS && process.memoryUsage().heapUsed > memoryBudget);
   const prefix = tablePrefix(config);
 
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
@@ -271,7 +319,7 @@ export async function mergeFile(
       for (const [b, entries] of groupByBucket(pending)) {
         const list = runs.get(b) ?? [];
         const key = `${prefix}_cdc/tmp/${attemptId}/b${b}-r${list.length}.json.gz`;
-        await store.put(key, encodeState(entries));
+        await store.put(key, encodeState(config, entries));
         written.push(key);
         list.push(key);
         runs.set(b, list);
@@ -294,7 +342,7 @@ export async function mergeFile(
         for (const s of states.values()) if (s.row) live.push(s.row);
         const id = `b${pad(b, 4)}-${pad(version, 8)}-${newId()}`;
         const stateKey = `${prefix}_cdc/state/${id}.json.gz`;
-        await store.put(stateKey, encodeState(states));
+        await store.put(stateKey, encodeState(config, states));
         written.push(stateKey);
         let dataKey: string | undefined;
         if (live.length > 0) {
@@ -318,7 +366,7 @@ export async function mergeFile(
         rows += batch.length;
         reduceChanges(config, batch, position, pending);
         options.onProgress?.(rows);
-        if (pending.size >= flushKeys) await spill(pending);
+        if (overBudget(pending.size)) await spill(pending);
       }
       const sha256 = hash.digest("hex");
       if (known?.sha256 === sha256) {
@@ -385,6 +433,9 @@ export async function mergeFile(
   }
   throw new CommitConflict(`${config.name}: ${file.displayName} lost the commit race ${maxAttempts} times`);
 }
+
+/** Spill at least this many keys at a time: right after a spill the heap still holds garbage of the last one. */
+const MIN_SPILL_KEYS = 250_000;
 
 /** Keeps this many metadata versions before the newest (readers listing versions, debugging). */
 const KEEP_METADATA_VERSIONS = 10;
