@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,6 +88,29 @@ describe("cdc-merge CLI", () => {
       ["4", "multi\nline café 🙂", null, "2026-11-01 12:00:05.000000"],
     ];
     expect(await table("sales.orders")).toEqual({ state: expected, read: expected });
+  });
+
+  it("runs as `pnpm --silent cdc-merge`: output on stdout, rejection on stderr, exit code 1", () => {
+    const run = spawnSync(
+      "pnpm",
+      [
+        "--silent",
+        "cdc-merge",
+        "--source",
+        join(dir, "source"),
+        "--target",
+        join(dir, "target"),
+        "--tables",
+        join(fixtures, "tables.json"),
+      ],
+      { cwd: fileURLToPath(new URL("../../..", import.meta.url)), encoding: "utf8" },
+    );
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/^merged {3}crm\.customers dms\/crm\/customers\/LOAD00000001\.csv: 3 rows/);
+    expect(run.stdout).toMatch(/5 merged, 0 already applied, 1 rejected\n$/);
+    expect(run.stderr).toBe(
+      'rejected sales.orders dms/sales/orders/20261101-1300000000.csv: row 2: column amount: not a decimal: "12,5"\n',
+    );
   });
 
   it("exits 2 with usage on missing arguments or a bad configuration", async () => {
