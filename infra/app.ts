@@ -7,6 +7,7 @@ import { createCdcCatalog } from "./catalog.ts";
 import { createFunctions, subscribeTriggers } from "./functions.ts";
 import { linkWithoutPermissions } from "./links.ts";
 import { createTopics } from "./messaging.ts";
+import { deployPricingModel } from "./pricing.ts";
 import { createBuckets } from "./storage.ts";
 import { createStreams, createTables } from "./streams.ts";
 import { assertDeployable } from "./validate.ts";
@@ -30,6 +31,8 @@ export function deploySluice(wiring: Wiring): Record<string, $util.Output<string
   subscribeTriggers(wiring, resources, functions);
   // The CDC tables CdcMerge writes into Curated, queryable by Athena through their symlink manifests.
   if (resources.buckets.Curated) createCdcCatalog(resources.buckets.Curated);
+  // PriceInference's model endpoint: the reference model when an image is given, else an existing endpoint.
+  deployPricingModel(wiring, functions, { image: process.env.SLUICE_PRICING_MODEL_IMAGE });
 
   const outputs: Record<string, $util.Output<string>> = {};
   for (const [name, bucket] of Object.entries(resources.buckets)) outputs[`${name}Bucket`] = bucket.name;
