@@ -66,6 +66,8 @@ export class ChangeDecoder {
   private readonly fullLoad: boolean;
   private headerPending: boolean;
   private row = 0;
+  private readonly lastRaw: (string | null | undefined)[] = [];
+  private readonly lastValue: Value[] = [];
 
   constructor(
     private readonly config: TableConfig,
@@ -109,8 +111,16 @@ export class ChangeDecoder {
       const values = new Array<Value>(columns.length);
       for (let i = 0; i < columns.length; i++) {
         const column = columns[i] as (typeof columns)[number];
+        const raw = record[i + offset] as string | null;
+        // DMS files repeat values down a column (commit timestamps, dates, statuses): parse each run once.
+        if (raw === this.lastRaw[i] && raw !== undefined) {
+          values[i] = this.lastValue[i] as Value;
+          continue;
+        }
         try {
-          values[i] = parseValue(column.type, record[i + offset] as string | null);
+          values[i] = parseValue(column.type, raw);
+          this.lastRaw[i] = raw;
+          this.lastValue[i] = values[i] as Value;
         } catch (error) {
           if (error instanceof InvalidValue) this.fail(`column ${column.name}: ${error.message}`);
           throw error;

@@ -23,11 +23,19 @@ export class InvalidValue extends Error {
   override readonly name = "InvalidValue";
 }
 
+const monthDays = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Days since 1970-01-01 of a proleptic Gregorian date, NaN when the date does not exist (arithmetic, no Date). */
 function daysOf(y: number, m: number, d: number): number {
-  const ms = Date.UTC(y, m - 1, d);
-  const back = new Date(ms);
-  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== m - 1 || back.getUTCDate() !== d) return Number.NaN;
-  return ms / 86_400_000;
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  if (m < 1 || m > 12 || d < 1 || d > (m === 2 && leap ? 29 : (monthDays[m - 1] as number))) return Number.NaN;
+  // Howard Hinnant's days_from_civil
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
 }
 
 /**
