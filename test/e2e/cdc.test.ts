@@ -16,7 +16,9 @@ import { parseTablesConfig, type TableConfig } from "../../packages/cdc/src/inde
 import { manifestRows } from "../../packages/cdc/src/testing/table.ts";
 import { type LocalCloud, startLocalCloud } from "../../packages/local/src/cloud.ts";
 
-const config = parseTablesConfig(JSON.parse(readFileSync("config/cdc-tables.json", "utf8")));
+const config = parseTablesConfig(
+  JSON.parse(readFileSync(new URL("../../config/cdc-tables.json", import.meta.url), "utf8")),
+);
 const orders = config.tables.get("sales.orders") as TableConfig;
 const customers = config.tables.get("sales.customers") as TableConfig;
 
