@@ -41,6 +41,8 @@ export const tables = {
   PriceHistory: { hashKey: "productId", rangeKey: "changeId" },
   /** DemandHydration's per-shard window counts and watermarks (see packages/aws/src/demand-windows.ts). */
   DemandWindows: { hashKey: "pk", rangeKey: "sk" },
+  /** AnomalyAlert's state: windowing and alert policies (one item per stream), detector state (one item per series). */
+  AnomalyState: { hashKey: "pk" },
 } as const satisfies Record<string, TableSpec>;
 
 /** Stream batch defaults: report partial failures, bisect, bounded retries, then the dead-letter queue. */
@@ -212,6 +214,39 @@ export const functions = {
     },
     // Counting is idempotent per shard: a failed batch is retried whole (no partial failures are reported).
     triggers: [{ kind: "kinesis", stream: "Clickstream", batch: streamDefaults }],
+  },
+  AnomalyAlert: {
+    description:
+      "Counts clickstream events per site into event-time windows, scores each metric with a streaming detector and publishes one alert per incident (open, then resolved)",
+    handler: "functions/anomaly-alert/index.handler",
+    timeout: 60,
+    memory: 512,
+    links: ["AnomalyState", "Alerts", "Audit"],
+    access: {
+      // Load the stream and series state; a commit is one TransactWriteItems of Puts (IAM checks PutItem), or one
+      // conditional PutItem.
+      AnomalyState: ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"],
+      Alerts: ["sns:Publish"],
+      // Malformed records, with their reason.
+      Audit: ["sns:Publish"],
+    },
+    environment: {
+      POWERTOOLS_SERVICE_NAME: "anomaly-alert",
+      POWERTOOLS_METRICS_NAMESPACE: "Sluice",
+      ANOMALY_WINDOW_SECONDS: "60",
+      ANOMALY_LATENESS_SECONDS: "30",
+      ANOMALY_ALERT_THRESHOLD: "0.5",
+      // The watermark waits for every shard of Clickstream (streams.Clickstream.shardCount).
+      ANOMALY_STREAM_SHARDS: "2",
+    },
+    // Large batches: the state is loaded and committed once per batch. Partial failures report malformed records.
+    triggers: [
+      {
+        kind: "kinesis",
+        stream: "Clickstream",
+        batch: { ...streamDefaults, batchSize: 1000, maximumBatchingWindowInSeconds: 5 },
+      },
+    ],
   },
 } as const satisfies Record<string, FunctionSpec>;
 

@@ -212,7 +212,7 @@ export async function processClickstreamBatch(
       policies: {},
       outbox: [],
     };
-    const windowed = applyRecords(previous.windowing, valid, config.windowing);
+    const windowed = applyRecords(previous.windowing, valid, config.windowing, now);
     const policies = structuredClone(previous.policies);
     const { series, alerts } = await scoreWindows(windowed.closed, policies, deps.store, config);
     const next: StreamState = {

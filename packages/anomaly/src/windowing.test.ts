@@ -13,7 +13,13 @@ import {
 
 const MIN = 60_000;
 const T0 = Date.UTC(2026, 2, 1, 12, 0, 0);
-const config: WindowingConfig = { windowMs: MIN, latenessMs: 30_000, maxGapWindows: 1440 };
+const config: WindowingConfig = {
+  windowMs: MIN,
+  latenessMs: 30_000,
+  expectedShards: 1,
+  idleShardMs: 60_000,
+  maxGapWindows: 1440,
+};
 
 function rec(shardId: string, seq: number, time: number, site = "a.example", action: ClickAction = "impression") {
   return { shardId, sequenceNumber: String(1000 + seq), event: { time, site, action } } satisfies ShardRecord;
@@ -65,7 +71,11 @@ describe("applyRecords", () => {
     );
     const b = applyRecords(
       a.state,
-      [rec("s2", 2, T0 + 4 * MIN, "busy.example"), rec("s1", 1, T0, "quiet.example")],
+      [
+        rec("s2", 2, T0 + 4 * MIN, "busy.example"),
+        rec("s1", 1, T0, "quiet.example"),
+        rec("s1", 2, T0 + 4 * MIN, "busy.example"),
+      ],
       config,
     );
     expect(b.replayed).toBe(1);
@@ -75,6 +85,22 @@ describe("applyRecords", () => {
       [MIN, 0],
       [2 * MIN, 0],
     ]);
+  });
+
+  it("holds the watermark at the slowest active shard, and for the expected shards to report", () => {
+    const two = { ...config, expectedShards: 2 };
+    const now = Date.now();
+    // Shard s1's Lambda runs ahead (a backfill): nothing closes before s2 has been heard from.
+    const a = applyRecords(emptyWindowingState(), [rec("s1", 1, T0), rec("s1", 2, T0 + 10 * MIN)], two, now);
+    expect(a.closed).toEqual([]);
+    // s2 is behind: its events are not late, and only windows before s2's time close.
+    const b = applyRecords(a.state, [rec("s2", 1, T0 + 1_000), rec("s2", 2, T0 + 2 * MIN)], two, now + 1_000);
+    expect(b.late).toEqual([]);
+    expect(b.closed.map((w) => w.windowStart - T0)).toEqual([0]);
+    expect(b.closed[0]?.counts.impressions).toBe(2);
+    // s2 then goes silent for longer than idleShardMs: s1 alone drives the watermark.
+    const c = applyRecords(b.state, [rec("s1", 3, T0 + 11 * MIN)], two, now + 120_000);
+    expect(c.closed.at(-1)?.windowStart).toBe(T0 + 9 * MIN);
   });
 
   it("compares sequence numbers as numbers", () => {
@@ -130,8 +156,8 @@ describe("applyRecords", () => {
             i = shard === 0 ? [from + batch.length, i[1] as number] : [i[0] as number, from + batch.length];
             cut++;
           }
-          // Flush: an event far ahead closes every window.
-          const flush = applyRecords(state, [rec("s3", 1, clock + 10 * MIN, "a")], config);
+          // Flush: later, the two shards idle, an event far ahead closes every window.
+          const flush = applyRecords(state, [rec("s3", 1, clock + 10 * MIN, "a")], config, Date.now() + 10 * MIN);
           closed.push(...flush.closed);
           expect(total(closed) + late).toBe(records.length);
           // No window is emitted twice.

@@ -3,9 +3,12 @@
  * protection. Pure: the state is plain JSON that the caller persists between invocations.
  *
  * - Windows are tumbling, `windowMs` long, aligned on the epoch, per site.
- * - The watermark is the highest event time seen (over every shard) minus `latenessMs`. A window closes when the
- *   watermark reaches its end; every known site gets every window closed, empty ones included (a site that goes
- *   quiet is a traffic drop, not a gap).
+ * - Each shard's event time is the highest it has delivered; the watermark is the lowest of the active shards'
+ *   (those heard from in the last `idleShardMs` of processing time) minus `latenessMs`, so a shard whose Lambda
+ *   runs behind the other's (a backfill) does not see its events declared late. Until `expectedShards` shards have
+ *   been heard from (or `idleShardMs` has passed since the first record) the watermark holds. A window closes when
+ *   the watermark reaches its end; every known site gets every window closed, empty ones included (a site that
+ *   goes quiet is a traffic drop, not a gap).
  * - An event whose window has already closed is late: counted in `late` (a metric), not in any window.
  * - A Kinesis shard delivers its records in sequence order; the state keeps the last sequence number counted per
  *   shard, so a replayed record (a retried batch, a redelivery) is recognised and not counted twice.
@@ -48,6 +51,10 @@ export interface ClosedWindow {
 export interface WindowingConfig {
   windowMs: number;
   latenessMs: number;
+  /** Shards of the stream: the watermark waits to hear from this many. */
+  expectedShards: number;
+  /** A shard silent for this long (processing time) no longer holds the watermark back. */
+  idleShardMs: number;
   /** Most empty windows closed for a site in one go (a site silent for days does not flood the detector). */
   maxGapWindows: number;
 }
@@ -55,28 +62,47 @@ export interface WindowingConfig {
 export const DEFAULT_WINDOWING: Readonly<WindowingConfig> = Object.freeze({
   windowMs: 60_000,
   latenessMs: 30_000,
+  expectedShards: 1,
+  idleShardMs: 60_000,
   maxGapWindows: 1440,
 });
 
 export interface WindowingState {
   /** Highest event time seen, or null before the first event. */
   maxEventTime: number | null;
+  /** Processing time of the first record, or null before it. */
+  firstSeenAt: number | null;
   /** Windows ending at or before this instant are closed (epoch ms), or null before the first close. */
   closedUntil: number | null;
   /** Open windows: site -> window start (as a string key) -> counts. */
   open: Record<string, Record<string, WindowCounts>>;
   /** Sites seen, with the start of the next window to close for each (the closed horizon once one closed). */
   sites: Record<string, number>;
-  /** Last sequence number counted, per shard. */
-  shards: Record<string, string>;
+  /** Per shard: last sequence number counted, highest event time, last processing time it was heard from. */
+  shards: Record<string, ShardProgress>;
   /** Late events since the beginning (a counter). */
   late: number;
   /** Events counted since the beginning. */
   counted: number;
 }
 
+export interface ShardProgress {
+  seq: string;
+  maxEventTime: number | null;
+  seenAt: number;
+}
+
 export function emptyWindowingState(): WindowingState {
-  return { maxEventTime: null, closedUntil: null, open: {}, sites: {}, shards: {}, late: 0, counted: 0 };
+  return {
+    maxEventTime: null,
+    firstSeenAt: null,
+    closedUntil: null,
+    open: {},
+    sites: {},
+    shards: {},
+    late: 0,
+    counted: 0,
+  };
 }
 
 export interface WindowingResult {
@@ -111,19 +137,25 @@ export function applyRecords(
   previous: WindowingState,
   records: readonly ShardRecord[],
   config: WindowingConfig = DEFAULT_WINDOWING,
+  now: number = Date.now(),
 ): WindowingResult {
   const state: WindowingState = structuredClone(previous);
+  if (records.length > 0) state.firstSeenAt ??= now;
   const late: WindowingResult["late"] = [];
   let counted = 0;
   let replayed = 0;
   for (const record of records) {
-    const last = state.shards[record.shardId];
-    if (last !== undefined && !sequenceAfter(record.sequenceNumber, last)) {
+    const shard = state.shards[record.shardId];
+    if (shard !== undefined && !sequenceAfter(record.sequenceNumber, shard.seq)) {
       replayed++;
       continue;
     }
-    state.shards[record.shardId] = record.sequenceNumber;
     const { time, site, action } = record.event;
+    const progress = shard ?? { seq: record.sequenceNumber, maxEventTime: null, seenAt: now };
+    progress.seq = record.sequenceNumber;
+    progress.seenAt = now;
+    if (progress.maxEventTime === null || time > progress.maxEventTime) progress.maxEventTime = time;
+    state.shards[record.shardId] = progress;
     const start = Math.floor(time / config.windowMs) * config.windowMs;
     if (state.closedUntil !== null && start < state.closedUntil) {
       state.late++;
@@ -141,14 +173,28 @@ export function applyRecords(
     counted++;
     if (state.maxEventTime === null || time > state.maxEventTime) state.maxEventTime = time;
   }
-  const closed = closeWindows(state, config);
+  const closed = closeWindows(state, config, watermarkOf(state, config, now));
   return { state, closed, counted, replayed, late };
 }
 
+/** The lowest event time of the active shards minus the lateness, or null while it must hold. */
+export function watermarkOf(state: WindowingState, config: WindowingConfig, now: number): number | null {
+  const shards = Object.values(state.shards);
+  const warmingUp = state.firstSeenAt !== null && now - state.firstSeenAt < config.idleShardMs;
+  if (shards.length < config.expectedShards && warmingUp) return null;
+  let low: number | null = null;
+  for (const shard of shards) {
+    if (shard.maxEventTime === null || now - shard.seenAt > config.idleShardMs) continue;
+    if (low === null || shard.maxEventTime < low) low = shard.maxEventTime;
+  }
+  // Every shard idle: the last word of the stream stands.
+  low ??= state.maxEventTime;
+  return low === null ? null : low - config.latenessMs;
+}
+
 /** Closes, for every site, every window whose end the watermark has reached; returns them in time order. */
-function closeWindows(state: WindowingState, config: WindowingConfig): ClosedWindow[] {
-  if (state.maxEventTime === null) return [];
-  const watermark = state.maxEventTime - config.latenessMs;
+function closeWindows(state: WindowingState, config: WindowingConfig, watermark: number | null): ClosedWindow[] {
+  if (watermark === null) return [];
   const closedUntil = Math.floor(watermark / config.windowMs) * config.windowMs;
   if (state.closedUntil !== null && closedUntil <= state.closedUntil) return [];
   state.closedUntil = closedUntil;

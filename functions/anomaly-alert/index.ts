@@ -1,0 +1,107 @@
+/**
+ * AnomalyAlert: clickstream events (the `Clickstream` Kinesis stream) are counted per site into event-time
+ * windows, every closed window of every metric is scored by its streaming detector, and incidents are published to
+ * `Alerts` once when they open and once when they resolve (see `processClickstreamBatch` in @sluice/anomaly).
+ *
+ * A malformed record is reported as a batch item failure (Lambda retries from it, then hands the batch's range to
+ * AnomalyAlertDlq) with its reason logged and sent to `Audit`; the records around it are counted anyway, and their
+ * replays are recognised, so it does not hold the shard beyond the retries.
+ *
+ * Config (env): `ANOMALY_WINDOW_SECONDS` (60), `ANOMALY_LATENESS_SECONDS` (30), `ANOMALY_ALERT_THRESHOLD` (0.5),
+ * `ANOMALY_STREAM_SHARDS` (1: the shards the watermark waits for).
+ */
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SNSClient } from "@aws-sdk/client-sns";
+import { DEFAULT_PIPELINE, type PipelineConfig, processClickstreamBatch } from "@sluice/anomaly/pipeline";
+import { createDynamoAnomalyStore, createSnsAlertPublisher } from "@sluice/aws/anomaly";
+import { createSnsAuditSink } from "@sluice/aws/audit";
+import { createObservability, withObservability } from "@sluice/observability";
+import type { KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda";
+import { Resource } from "sst";
+
+const links = Resource as unknown as {
+  AnomalyState: { name: string };
+  Alerts: { arn: string };
+  Audit: { arn: string };
+};
+
+function numberFromEnv(name: string, fallback: number, valid: (n: number) => boolean): number {
+  const text = process.env[name];
+  if (text === undefined || text === "") return fallback;
+  const value = Number(text);
+  if (!valid(value)) throw new Error(`${name}=${text} is not valid`);
+  return value;
+}
+
+const config: PipelineConfig = {
+  ...DEFAULT_PIPELINE,
+  windowing: {
+    ...DEFAULT_PIPELINE.windowing,
+    expectedShards: numberFromEnv("ANOMALY_STREAM_SHARDS", 1, (n) => Number.isInteger(n) && n > 0),
+    windowMs:
+      1000 *
+      numberFromEnv(
+        "ANOMALY_WINDOW_SECONDS",
+        DEFAULT_PIPELINE.windowing.windowMs / 1000,
+        (n) => Number.isInteger(n) && n > 0,
+      ),
+    latenessMs:
+      1000 *
+      numberFromEnv(
+        "ANOMALY_LATENESS_SECONDS",
+        DEFAULT_PIPELINE.windowing.latenessMs / 1000,
+        (n) => Number.isInteger(n) && n >= 0,
+      ),
+  },
+  policy: {
+    ...DEFAULT_PIPELINE.policy,
+    threshold: numberFromEnv("ANOMALY_ALERT_THRESHOLD", DEFAULT_PIPELINE.policy.threshold, (n) => n > 0 && n <= 1),
+  },
+};
+
+const observability = createObservability({ serviceName: "anomaly-alert" });
+const sns = new SNSClient({});
+const store = createDynamoAnomalyStore(new DynamoDBClient({}), links.AnomalyState.name);
+const alerts = createSnsAlertPublisher(sns, links.Alerts.arn);
+const audit = createSnsAuditSink(sns, links.Audit.arn);
+
+async function detectAnomalies(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
+  const records = event.Records.map((r) => ({
+    shardId: r.eventID.split(":")[0] ?? "",
+    sequenceNumber: r.kinesis.sequenceNumber,
+    data: r.kinesis.data,
+  }));
+  const outcome = await processClickstreamBatch(records, { store, alerts, config });
+  const { logger, metrics } = observability;
+  for (const bad of outcome.malformed) logger.error("malformed clickstream record", { ...bad });
+  await audit.publishAll(
+    outcome.malformed.map((bad) => ({
+      pipeline: "anomaly-alert",
+      action: "decode",
+      outcome: "refused" as const,
+      reason: bad.reason,
+      shardId: bad.shardId,
+      sequenceNumber: bad.sequenceNumber,
+      correlationId: `${bad.shardId}:${bad.sequenceNumber}`,
+    })),
+  );
+  logger.info("clickstream scored", {
+    records: records.length,
+    counted: outcome.counted,
+    replayed: outcome.replayed,
+    late: outcome.late,
+    malformed: outcome.malformed.length,
+    closedWindows: outcome.closedWindows,
+    alerts: outcome.published.length,
+    attempts: outcome.attempts,
+  });
+  metrics.addMetric("EventsCounted", "Count", outcome.counted);
+  metrics.addMetric("LateEvents", "Count", outcome.late);
+  metrics.addMetric("ReplayedEvents", "Count", outcome.replayed);
+  metrics.addMetric("MalformedRecords", "Count", outcome.malformed.length);
+  metrics.addMetric("WindowsClosed", "Count", outcome.closedWindows);
+  metrics.addMetric("AlertsPublished", "Count", outcome.published.length);
+  return { batchItemFailures: outcome.malformed.map((bad) => ({ itemIdentifier: bad.sequenceNumber })) };
+}
+
+export const handler = withObservability(detectAnomalies, observability);
