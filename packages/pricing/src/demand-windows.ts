@@ -11,7 +11,7 @@
  * - A closed window yields ONE request, whose id is derived from the product and the window: writing it is a
  *   conditional put, so closing the same window again (a retry, or the other shard closing it too) is a no-op.
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 import type { InferenceRequest } from "./schemas.ts";
 
 export interface WindowConfig {
@@ -36,7 +36,7 @@ const ACTION_FIELD = {
 } as const satisfies Record<string, keyof DemandCounts>;
 
 const clickEventSchema = z.object({
-  productId: z.string().min(1),
+  productId: z.string().check(z.minLength(1)),
   action: z.enum(["impression", "click", "add_to_cart", "purchase"]),
   ts: z.iso.datetime({ offset: false }),
 });

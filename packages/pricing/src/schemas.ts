@@ -3,16 +3,16 @@
  * demand window) and catalog items (the `Catalog` table). Validated with zod at the edge of the domain, so a
  * poison request is refused with a reason instead of failing somewhere deeper.
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 
-const count = z.number().int("must be an integer").nonnegative("must be >= 0").finite();
-const isoInstant = z.iso.datetime({ offset: false, message: "must be an ISO-8601 UTC instant (…Z)" });
+const count = z.number({ error: "must be a number" }).check(z.int("must be an integer"), z.nonnegative("must be >= 0"));
+const isoInstant = z.iso.datetime({ offset: false, error: "must be an ISO-8601 UTC instant (…Z)" });
 
 /** One inference request: the demand features of one product over one event-time window. */
 export const inferenceRequestSchema = z
   .object({
-    requestId: z.string().min(1).max(512),
-    productId: z.string().min(1).max(512),
+    requestId: z.string({ error: "must be a string" }).check(z.minLength(1), z.maxLength(512)),
+    productId: z.string({ error: "must be a string" }).check(z.minLength(1), z.maxLength(512)),
     windowStart: isoInstant,
     windowEnd: isoInstant,
     views: count,
@@ -21,10 +21,12 @@ export const inferenceRequestSchema = z
     purchases: count,
     inventory: count,
   })
-  .refine((r) => Date.parse(r.windowStart) < Date.parse(r.windowEnd), {
-    message: "windowStart must be before windowEnd",
-    path: ["windowEnd"],
-  });
+  .check(
+    z.refine((r) => Date.parse(r.windowStart) < Date.parse(r.windowEnd), {
+      message: "windowStart must be before windowEnd",
+      path: ["windowEnd"],
+    }),
+  );
 
 export type InferenceRequest = z.infer<typeof inferenceRequestSchema>;
 
@@ -33,50 +35,37 @@ export type DemandFeatures = Pick<InferenceRequest, "views" | "clicks" | "addToC
 
 export const FEATURE_NAMES = ["views", "clicks", "addToCart", "purchases", "inventory"] as const;
 
-const money = z.number().finite().positive("must be > 0");
-const currencyCode = z
-  .string()
-  .regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD")
-  .refine(isKnownCurrency, "is not a currency this runtime knows");
-
-function isKnownCurrency(code: string): boolean {
-  try {
-    new Intl.NumberFormat("en", { style: "currency", currency: code });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const money = z.number({ error: "must be a number" }).check(z.positive("must be > 0"));
+/** A well-formed ISO 4217 code; its minor unit comes from Intl (2 digits for codes Intl does not know). */
+const currencyCode = z.string().check(z.regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD"));
 
 /**
  * A catalog item as the pricing pipeline reads it. `version` is the optimistic-concurrency counter every writer
  * increments; the `last*` fields are what the pipeline records when it applies a change.
  */
-export const catalogItemSchema = z
-  .object({
-    productId: z.string().min(1),
-    name: z.string().optional(),
-    price: money,
-    currency: currencyCode,
-    cost: money,
-    minPrice: money,
-    maxPrice: money,
-    version: z.number().int().nonnegative().default(0),
-    updatedAt: z.string().optional(),
-    /** The inference request whose change is the current price. */
-    lastRequestId: z.string().optional(),
-    /** When the pipeline last changed the price (ISO instant): the cooldown runs from here. */
-    lastChangedAt: z.string().optional(),
-    /** End of the demand window of the last applied request: older requests are stale. */
-    lastWindowEnd: z.string().optional(),
-    modelVersion: z.string().optional(),
-  })
-  .loose();
+export const catalogItemSchema = z.looseObject({
+  productId: z.string().check(z.minLength(1)),
+  name: z.optional(z.string()),
+  price: money,
+  currency: currencyCode,
+  cost: money,
+  minPrice: money,
+  maxPrice: money,
+  version: z._default(z.number().check(z.int(), z.nonnegative()), 0),
+  updatedAt: z.optional(z.string()),
+  /** The inference request whose change is the current price. */
+  lastRequestId: z.optional(z.string()),
+  /** When the pipeline last changed the price (ISO instant): the cooldown runs from here. */
+  lastChangedAt: z.optional(z.string()),
+  /** End of the demand window of the last applied request: older requests are stale. */
+  lastWindowEnd: z.optional(z.string()),
+  modelVersion: z.optional(z.string()),
+});
 
 export type CatalogItem = z.infer<typeof catalogItemSchema>;
 
 /** Why a value is not a valid request: one line per issue (`views: must be an integer`). */
-export function describeIssues(error: z.ZodError): string {
+export function describeIssues(error: z.core.$ZodError): string {
   return error.issues.map((i) => `${i.path.join(".") || "request"}: ${i.message}`).join("; ");
 }
 
