@@ -37,17 +37,19 @@ function window(ctr: number, ctrScore: number, clicks = 10, clicksScore = 0.01):
 const normal = (n: number) => Array.from({ length: n }, (_, i) => window(0.1 + (i % 3) * 0.002, 0.05, 10 + (i % 3)));
 
 describe("applySitePolicy", () => {
-  it("opens once per incident (however many metrics move), stays silent, resolves once when back in band", () => {
+  it("opens once per incident (however many metrics move), stays silent, resolves once when back", () => {
     const incident = [
       window(0.01, 0.95, 1, 0.7),
       window(0.01, 0.6, 1, 0.8), // still anomalous: no repeat
-      window(0.012, 0, 1, 0),
-      window(0.011, 0, 1, 0), // scores back to 0 (the detector rests) but values still abnormal: not resolved
+      // Scores back to 0 (the detector rests) but values still abnormal: not resolved.
+      ...Array.from({ length: 6 }, () => window(0.011, 0, 1, 0)),
     ];
     const { messages, state } = run([...normal(50), ...incident, ...normal(10)]);
+    // Back at 60: the mean CTR of windows 56-60 (0.011, 0.011, 0.1, 0.102, 0.104 = 0.066) has come more than halfway
+    // from 0.01 back to its baseline (about 0.101); clicks likewise.
     expect(messages.map((m) => [m.at, m.message.status])).toEqual([
       [50, "open"],
-      [54 + DEFAULT_POLICY.resolveAfterWindows - 1, "resolved"],
+      [60, "resolved"],
     ]);
     const open = messages[0]?.message as AlertMessage;
     expect(open).toMatchObject({

@@ -1,9 +1,11 @@
 /**
  * The alert policy of one site: an incident opens when any of the site's metrics scores at or above the
  * threshold in a window, and is announced once, naming the metric with the highest score (and every metric that
- * was anomalous with it); while it is open nothing more is sent; it resolves, with one message, when every metric
- * has been back inside its expected band (its baseline from before the incident) with scores under the threshold
- * for `resolveAfterWindows` windows in a row (or quiet for `resolveAfterQuietWindows`, for a baseline that moved).
+ * was anomalous with it); while it is open nothing more is sent; it resolves, with one message, when scores have
+ * been under the threshold for `resolveAfterWindows` windows in a row and, over those windows, the mean of every
+ * metric that opened the incident has come back at least halfway from its anomalous value to its baseline from
+ * before the incident (a strict band would never close while traffic follows its daily curve), or after
+ * `resolveAfterQuietWindows` quiet windows.
  * One incident is one open and one resolved message, however many metrics it moves (a CTR collapse also moves
  * clicks, carts and purchases).
  *
@@ -49,8 +51,11 @@ export interface Incident {
   severity: AlertMessage["severity"];
   /** Expected band of every metric, frozen when the incident opened. */
   expected: Record<string, Expected>;
-  /** Consecutive normal windows so far. */
-  calm: number;
+  /** Baseline means frozen when the incident opened, and the anomalous values, of the metrics that opened it. */
+  baselines: Record<string, number>;
+  opened: Record<string, number>;
+  /** The last `resolveAfterWindows` values of each metric. */
+  recent: Record<string, number[]>;
   /** Consecutive windows with every score under the threshold. */
   quiet: number;
 }
@@ -136,7 +141,9 @@ export function applySitePolicy(
       score: top.score,
       severity,
       expected,
-      calm: 0,
+      baselines: Object.fromEntries(anomalous.map((p) => [p.metric, state.baselines[p.metric]?.mean ?? 0])),
+      opened: Object.fromEntries(anomalous.map((p) => [p.metric, p.value])),
+      recent: {},
       quiet: 0,
     };
     const message: AlertMessage = {
@@ -154,13 +161,21 @@ export function applySitePolicy(
     return { state, message };
   }
   const quiet = window.points.every((p) => p.score < config.threshold);
-  const inBand = window.points.every((p) => {
-    const band = incident.expected[p.metric];
-    return band === undefined || (p.value >= band.low && p.value <= band.high);
-  });
   incident.quiet = quiet ? incident.quiet + 1 : 0;
-  incident.calm = quiet && inBand ? incident.calm + 1 : 0;
-  if (incident.calm < config.resolveAfterWindows && incident.quiet < config.resolveAfterQuietWindows) {
+  const k = config.resolveAfterWindows;
+  for (const p of window.points) {
+    const recent = incident.recent[p.metric] ?? [];
+    recent.push(p.value);
+    if (recent.length > k) recent.shift();
+    incident.recent[p.metric] = recent;
+  }
+  const backToBaseline = Object.entries(incident.baselines).every(([metric, baseline]) => {
+    const recent = incident.recent[metric] ?? [];
+    if (recent.length < k) return false;
+    const mean = recent.reduce((a, v) => a + v, 0) / recent.length;
+    return Math.abs(mean - baseline) <= Math.abs((incident.opened[metric] ?? baseline) - baseline) / 2;
+  });
+  if (!((incident.quiet >= k && backToBaseline) || incident.quiet >= config.resolveAfterQuietWindows)) {
     return { state, message: null };
   }
   const current = window.points.find((p) => p.metric === incident.metric);
