@@ -2,22 +2,28 @@
  * The `DemandWindowStore` port on the `DemandWindows` table (key `pk`, `sk`):
  * - `pk = "window#<productId>#<window start>"`, `sk = "shard#<shardId>"`: one shard's counts for one window and
  *   the last sequence number counted (zero-padded, so DynamoDB compares it as a number);
- * - `pk = "shard#<shardId>"`, `sk = "state"`: the shard's watermark and its open windows (a string set).
+ * - `pk = "shard#<shardId>"`, `sk = "state"`: the shard's watermark;
+ * - `pk = "shard#<shardId>"`, `sk = "open#<window start>#<productId>"`: one item per open window, so the windows
+ *   a watermark closes are one `Query` by start time, however many are open.
  * Counting is conditional on the last counted sequence number still being the one read, so a retried batch
- * never counts an event twice. Items expire (`expiresAt`, TTL) a day after their window.
+ * never counts an event twice. Items carry `expiresAt` (a day after their window) for a TTL.
  */
 import {
   type AttributeValue,
   BatchGetItemCommand,
   type BatchGetItemCommandOutput,
+  BatchWriteItemCommand,
+  type BatchWriteItemCommandOutput,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
   QueryCommand,
+  type QueryCommandOutput,
   UpdateItemCommand,
+  type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
-import { type DemandCounts, type DemandWindowStore, parseWindowKey, type ShardState, sumCounts } from "@sluice/pricing";
+import { type DemandCounts, type DemandWindowStore, parseWindowKey, sumCounts } from "@sluice/pricing";
 
 const SEQUENCE_DIGITS = 64;
 const TTL_SECONDS = 24 * 3600;
@@ -26,10 +32,30 @@ const pad = (sequence: string) => sequence.padStart(SEQUENCE_DIGITS, "0");
 const unpad = (sequence: string) => sequence.replace(/^0+(?=\d)/, "");
 const windowPk = (key: string) => `window#${key}`;
 const shardSk = (shardId: string) => `shard#${shardId}`;
+/** Open windows sort by start time, then product. */
+const openSk = (key: string) => {
+  const { productId, windowStartMs } = parseWindowKey(key);
+  return `open#${new Date(windowStartMs).toISOString()}#${productId}`;
+};
+
+/** BatchWriteItem in batches of 25, unprocessed items sent again with back-off. */
+async function writeAll(client: DynamoDBClient, table: string, requests: WriteRequest[]): Promise<void> {
+  for (let i = 0; i < requests.length; i += 25) {
+    let pending: WriteRequest[] | undefined = requests.slice(i, i + 25);
+    for (let attempt = 0; pending && pending.length > 0; attempt++) {
+      if (attempt > 8) throw new Error(`DemandWindows: ${pending.length} writes left unprocessed`);
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+      const out: BatchWriteItemCommandOutput = await client.send(
+        new BatchWriteItemCommand({ RequestItems: { [table]: pending } }),
+      );
+      pending = out.UnprocessedItems?.[table];
+    }
+  }
+}
 
 export function createDynamoWindowStore(client: DynamoDBClient, table: string): DemandWindowStore {
   return {
-    async shardState(shardId): Promise<ShardState> {
+    async watermark(shardId) {
       const out = await client.send(
         new GetItemCommand({
           TableName: table,
@@ -38,10 +64,7 @@ export function createDynamoWindowStore(client: DynamoDBClient, table: string): 
         }),
       );
       const item = out.Item ? unmarshall(out.Item) : {};
-      return {
-        watermarkMs: typeof item.watermarkMs === "number" ? item.watermarkMs : 0,
-        openWindows: item.openWindows instanceof Set ? [...item.openWindows].map(String) : [],
-      };
+      return typeof item.watermarkMs === "number" ? item.watermarkMs : 0;
     },
 
     async countedSequences(shardId, keys) {
@@ -94,41 +117,69 @@ export function createDynamoWindowStore(client: DynamoDBClient, table: string): 
       );
     },
 
-    async saveShardState(shardId, watermarkMs, open, closed) {
-      const Key = { pk: { S: `shard#${shardId}` }, sk: { S: "state" } };
-      // One attribute cannot be added to and deleted from in one update: one update per set change.
-      const changes: Array<{ clause: string; values: Record<string, AttributeValue> }> = [];
-      if (open.length > 0)
-        changes.push({ clause: "ADD openWindows :windows", values: { ":windows": { SS: [...new Set(open)] } } });
-      if (closed.length > 0) {
-        changes.push({ clause: "DELETE openWindows :windows", values: { ":windows": { SS: [...new Set(closed)] } } });
+    async markOpen(shardId, watermarkMs, keys) {
+      await writeAll(
+        client,
+        table,
+        keys.map((key) => ({
+          PutRequest: {
+            Item: {
+              pk: { S: `shard#${shardId}` },
+              sk: { S: openSk(key) },
+              windowKey: { S: key },
+              expiresAt: { N: String(Math.floor(parseWindowKey(key).windowStartMs / 1000) + TTL_SECONDS) },
+            },
+          },
+        })),
+      );
+      try {
+        // The watermark only moves forward: a replayed batch carries older events.
+        await client.send(
+          new UpdateItemCommand({
+            TableName: table,
+            Key: { pk: { S: `shard#${shardId}` }, sk: { S: "state" } },
+            UpdateExpression: "SET watermarkMs = :w",
+            ConditionExpression: "attribute_not_exists(watermarkMs) OR watermarkMs <= :w",
+            ExpressionAttributeValues: { ":w": { N: String(watermarkMs) } },
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
       }
-      if (changes.length === 0) changes.push({ clause: "", values: {} });
-      for (const change of changes) {
-        try {
-          // The watermark only moves forward: a replayed batch carries older events.
-          await client.send(
-            new UpdateItemCommand({
-              TableName: table,
-              Key,
-              UpdateExpression: `SET watermarkMs = :w ${change.clause}`.trim(),
-              ConditionExpression: "attribute_not_exists(watermarkMs) OR watermarkMs <= :w",
-              ExpressionAttributeValues: { ":w": { N: String(watermarkMs) }, ...change.values },
-            }),
-          );
-        } catch (err) {
-          if (!(err instanceof ConditionalCheckFailedException)) throw err;
-          if (change.clause === "") continue;
-          await client.send(
-            new UpdateItemCommand({
-              TableName: table,
-              Key,
-              UpdateExpression: change.clause,
-              ExpressionAttributeValues: change.values,
-            }),
-          );
-        }
-      }
+    },
+
+    async openWindowsUpTo(shardId, maxStartMs) {
+      if (maxStartMs < 0) return [];
+      const keys: string[] = [];
+      let start: Record<string, AttributeValue> | undefined;
+      do {
+        const out: QueryCommandOutput = await client.send(
+          new QueryCommand({
+            TableName: table,
+            KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
+            ExpressionAttributeValues: {
+              ":pk": { S: `shard#${shardId}` },
+              ":from": { S: "open#" },
+              // Every window starting at or before maxStartMs sorts before this (no window starts 1 ms later).
+              ":to": { S: `open#${new Date(maxStartMs + 1).toISOString()}` },
+            },
+            ProjectionExpression: "windowKey",
+            ConsistentRead: true,
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const item of out.Items ?? []) if (item.windowKey?.S) keys.push(item.windowKey.S);
+        start = out.LastEvaluatedKey;
+      } while (start);
+      return keys;
+    },
+
+    async markClosed(shardId, keys) {
+      await writeAll(
+        client,
+        table,
+        keys.map((key) => ({ DeleteRequest: { Key: { pk: { S: `shard#${shardId}` }, sk: { S: openSk(key) } } } })),
+      );
     },
 
     async windowCounts(key): Promise<DemandCounts> {

@@ -7,9 +7,11 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import {
   BatchGetItemCommand,
+  BatchWriteItemCommand,
   ConditionalCheckFailedException,
   DynamoDBClient,
   PutItemCommand,
+  QueryCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
   UpdateItemCommand,
@@ -219,5 +221,40 @@ describe("request store and window store", () => {
     expect(second?.ConditionExpression).toBe("lastSequence = :expected");
     expect(second?.ExpressionAttributeValues?.[":expected"]?.S).toBe("205".padStart(64, "0"));
     expect(second?.ExpressionAttributeValues?.[":last"]?.S).toBe("310".padStart(64, "0"));
+  });
+
+  it("keeps one item per open window and finds the closed ones with one Query by start time, page by page", async () => {
+    const store = createDynamoWindowStore(client, "Windows-t");
+    dynamo.on(BatchWriteItemCommand).resolves({});
+    dynamo.on(UpdateItemCommand).rejects(new ConditionalCheckFailedException({ message: "older", $metadata: {} }));
+    await store.markOpen("s1", 1000, ["p#2026-11-23T10:00:00.000Z", "q#2026-11-23T10:05:00.000Z"]);
+    const puts = dynamo.commandCalls(BatchWriteItemCommand)[0]?.args[0].input.RequestItems?.["Windows-t"];
+    expect(puts?.map((w) => [w.PutRequest?.Item?.sk?.S, w.PutRequest?.Item?.windowKey?.S])).toEqual([
+      ["open#2026-11-23T10:00:00.000Z#p", "p#2026-11-23T10:00:00.000Z"],
+      ["open#2026-11-23T10:05:00.000Z#q", "q#2026-11-23T10:05:00.000Z"],
+    ]);
+    // An older watermark is refused by its condition and kept: not an error.
+    expect(dynamo.commandCalls(UpdateItemCommand)[0]?.args[0].input.ConditionExpression).toBe(
+      "attribute_not_exists(watermarkMs) OR watermarkMs <= :w",
+    );
+
+    dynamo
+      .on(QueryCommand)
+      .resolvesOnce({ Items: [{ windowKey: { S: "a#t1" } }], LastEvaluatedKey: { pk: { S: "x" }, sk: { S: "y" } } })
+      .resolvesOnce({ Items: [{ windowKey: { S: "b#t1" } }] });
+    const max = Date.parse("2026-11-23T10:00:00.000Z");
+    expect(await store.openWindowsUpTo("s1", max)).toEqual(["a#t1", "b#t1"]);
+    const [first, second] = dynamo.commandCalls(QueryCommand).map((c) => c.args[0].input);
+    expect(first).toMatchObject({
+      KeyConditionExpression: "pk = :pk AND sk BETWEEN :from AND :to",
+      ExpressionAttributeValues: {
+        ":pk": { S: "shard#s1" },
+        ":from": { S: "open#" },
+        ":to": { S: "open#2026-11-23T10:00:00.001Z" },
+      },
+      ConsistentRead: true,
+    });
+    expect(second?.ExclusiveStartKey).toEqual({ pk: { S: "x" }, sk: { S: "y" } });
+    expect(await store.openWindowsUpTo("s1", -1)).toEqual([]);
   });
 });

@@ -8,7 +8,6 @@ import {
   aggregateShard,
   DEFAULT_WINDOWS,
   type DemandCounts,
-  isClosed,
   parseWindowKey,
   requestOfWindow,
   type ShardRecord,
@@ -16,15 +15,13 @@ import {
 } from "./demand-windows.ts";
 import type { InferenceRequest } from "./schemas.ts";
 
-export interface ShardState {
-  watermarkMs: number;
-  /** Windows this shard has counted into and not yet closed. */
-  openWindows: string[];
-}
-
-/** Where partial counts and shard watermarks live (`DemandWindows` table). */
+/**
+ * Where partial counts, shard watermarks and open windows live (`DemandWindows` table). Open windows are one
+ * item each, found by start time, so a shard can have any number open.
+ */
 export interface DemandWindowStore {
-  shardState(shardId: string): Promise<ShardState>;
+  /** The shard's watermark (0 before its first event). */
+  watermark(shardId: string): Promise<number>;
   /** The last sequence number counted into each window by this shard (absent: none yet). */
   countedSequences(shardId: string, windowKeys: readonly string[]): Promise<Map<string, string>>;
   /** Adds counts to the shard's part of a window, only if its last counted sequence is still `expected`. */
@@ -35,12 +32,11 @@ export interface DemandWindowStore {
     lastSequence: string,
     expected: string | undefined,
   ): Promise<void>;
-  saveShardState(
-    shardId: string,
-    watermarkMs: number,
-    open: readonly string[],
-    closed: readonly string[],
-  ): Promise<void>;
+  /** Records windows the shard counted into, and its watermark (which never moves back). */
+  markOpen(shardId: string, watermarkMs: number, windowKeys: readonly string[]): Promise<void>;
+  /** The shard's open windows that start at or before `maxStartMs`. */
+  openWindowsUpTo(shardId: string, maxStartMs: number): Promise<string[]>;
+  markClosed(shardId: string, windowKeys: readonly string[]): Promise<void>;
   /** A window's counts summed over every shard. */
   windowCounts(windowKey: string): Promise<DemandCounts>;
 }
@@ -83,13 +79,13 @@ export async function hydrateDemand(
   }
   // Count every shard's events first, then close windows: a window seen by several shards of this batch gets
   // all of their counts.
-  const watermarks = new Map<string, { watermarkMs: number; open: string[] }>();
+  const watermarks = new Map<string, number>();
   for (const [shardId, shardRecords] of byShard) {
-    const state = await deps.store.shardState(shardId);
+    const before = await deps.store.watermark(shardId);
     // First pass finds the windows touched, to read what was already counted into them.
-    const touched = aggregateShard(shardRecords, state.watermarkMs, () => undefined, config);
+    const touched = aggregateShard(shardRecords, before, () => undefined, config);
     const counted = await deps.store.countedSequences(shardId, [...touched.partials.keys()]);
-    const aggregate = aggregateShard(shardRecords, state.watermarkMs, (key) => counted.get(key), config);
+    const aggregate = aggregateShard(shardRecords, before, (key) => counted.get(key), config);
     // Windows are independent items: counted a few at a time.
     await mapBounded([...aggregate.partials], parallelism, async ([key, partial]) => {
       await deps.store.addCounts(key, shardId, partial.counts, partial.lastSequence, counted.get(key));
@@ -97,14 +93,12 @@ export async function hydrateDemand(
     });
     result.late += aggregate.late;
     result.invalid.push(...aggregate.invalid);
-    await deps.store.saveShardState(shardId, aggregate.watermarkMs, [...aggregate.partials.keys()], []);
-    watermarks.set(shardId, {
-      watermarkMs: aggregate.watermarkMs,
-      open: [...new Set([...state.openWindows, ...aggregate.partials.keys()])],
-    });
+    await deps.store.markOpen(shardId, aggregate.watermarkMs, [...aggregate.partials.keys()]);
+    watermarks.set(shardId, Math.max(before, aggregate.watermarkMs));
   }
-  for (const [shardId, { watermarkMs, open }] of watermarks) {
-    const closing = open.filter((key) => isClosed(parseWindowKey(key).windowStartMs, watermarkMs, config));
+  for (const [shardId, watermarkMs] of watermarks) {
+    // The latest start of a closed window: start + window + lateness <= watermark.
+    const closing = await deps.store.openWindowsUpTo(shardId, watermarkMs - config.windowMs - config.latenessMs);
     if (closing.length === 0) continue;
     const inventory = await deps.inventoryOf([...new Set(closing.map((key) => parseWindowKey(key).productId))]);
     await mapBounded(closing, parallelism, async (key) => {
@@ -113,7 +107,7 @@ export async function hydrateDemand(
       const put = await deps.putRequest(request);
       (put === "created" ? result.requestsCreated : result.requestsExisting).push(request.requestId);
     });
-    await deps.store.saveShardState(shardId, watermarkMs, [], closing);
+    await deps.store.markClosed(shardId, closing);
   }
   return result;
 }

@@ -3,8 +3,8 @@
  * semantics as the DynamoDB adapter (version check and one history record per request), and a model that runs
  * the reference model in process.
  */
-import { type DemandCounts, sumCounts } from "./demand-windows.ts";
-import type { DemandWindowStore, ShardState } from "./hydration.ts";
+import { type DemandCounts, parseWindowKey, sumCounts } from "./demand-windows.ts";
+import type { DemandWindowStore } from "./hydration.ts";
 import { decodeModelRequest, encodeModelAnswer, type ModelContentType, type Prediction } from "./model-contract.ts";
 import type { ApplyResult, CatalogRepository, PriceChange, PricingModel } from "./ports.ts";
 import { featureError, REFERENCE_MODEL_VERSION, suggestAdjustment } from "./reference-model.ts";
@@ -72,14 +72,12 @@ export function createInProcessModel(): PricingModel & { calls: number } {
 /** An in-memory `DemandWindowStore` with the DynamoDB adapter's conditions. */
 export function createMemoryWindowStore() {
   const parts = new Map<string, Map<string, { counts: DemandCounts; lastSequence: string }>>();
-  const shards = new Map<string, ShardState>();
+  const watermarks = new Map<string, number>();
+  const open = new Map<string, Set<string>>();
   const store: DemandWindowStore & { parts: typeof parts } = {
     parts,
-    async shardState(shardId) {
-      const state = shards.get(shardId);
-      return state
-        ? { watermarkMs: state.watermarkMs, openWindows: [...state.openWindows] }
-        : { watermarkMs: 0, openWindows: [] };
+    async watermark(shardId) {
+      return watermarks.get(shardId) ?? 0;
     },
     async countedSequences(shardId, keys) {
       return new Map(
@@ -96,11 +94,17 @@ export function createMemoryWindowStore() {
       window.set(shardId, { counts: sumCounts([part?.counts ?? sumCounts([]), counts]), lastSequence });
       parts.set(key, window);
     },
-    async saveShardState(shardId, watermarkMs, open, closed) {
-      const state = shards.get(shardId) ?? { watermarkMs: 0, openWindows: [] };
-      const windows = new Set([...state.openWindows, ...open]);
-      for (const key of closed) windows.delete(key);
-      shards.set(shardId, { watermarkMs: Math.max(state.watermarkMs, watermarkMs), openWindows: [...windows] });
+    async markOpen(shardId, watermarkMs, keys) {
+      watermarks.set(shardId, Math.max(watermarks.get(shardId) ?? 0, watermarkMs));
+      const set = open.get(shardId) ?? new Set();
+      for (const key of keys) set.add(key);
+      open.set(shardId, set);
+    },
+    async openWindowsUpTo(shardId, maxStartMs) {
+      return [...(open.get(shardId) ?? [])].filter((key) => parseWindowKey(key).windowStartMs <= maxStartMs);
+    },
+    async markClosed(shardId, keys) {
+      for (const key of keys) open.get(shardId)?.delete(key);
     },
     async windowCounts(key) {
       return sumCounts([...(parts.get(key)?.values() ?? [])].map((p) => p.counts));
