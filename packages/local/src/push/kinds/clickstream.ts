@@ -29,7 +29,7 @@ Options:
   --sites <n>            number of sites (default 3): fast-sneakers.example, green-kitchen.example, ...
   --rate <events/s>      average events per second over all sites (default 20)
   --duration <time>      event time covered: 90s, 30m, 6h, 2d (default 1h)
-  --start <time>         first event time: ISO-8601 (2026-03-01T00:00:00Z) or an offset from now (-6h)
+  --start <time>         first event time: ISO-8601 (2026-03-01T00:00:00Z) or an offset from now (--start=-6h)
   --anomaly <spec>       an incident, repeatable: <kind>@<time>[/<duration>][@<site>]; kind one of
                          ${INCIDENT_KINDS.join(", ")}; time ISO or an offset from --start (+5h); duration
                          default 20m; site default the first
@@ -37,7 +37,7 @@ Options:
   --stream <Name>        stream component (default Clickstream)
 
 Examples:
-  pnpm push clickstream --sites 3 --rate 50 --duration 8h --start -8h --anomaly ctr-collapse@+6h
+  pnpm push clickstream --sites 3 --rate 50 --duration 8h --start=-8h --anomaly ctr-collapse@+6h
   pnpm push clickstream --rate 20 --duration 2h --start 2026-03-01T00:00:00Z --anomaly traffic-spike@+90m/10m@book-nook.example`,
   options: {
     sites: { type: "string", default: "3" },
