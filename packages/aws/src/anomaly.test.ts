@@ -1,0 +1,119 @@
+/**
+ * The exact requests of the anomaly adapters (aws-sdk-client-mock): the conditional commit and its error mapping,
+ * and the alert message on SNS. The flow runs for real on DynamoDB Local in test/e2e/anomaly.test.ts.
+ */
+import {
+  BatchGetItemCommand,
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  PutItemCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
+} from "@aws-sdk/client-dynamodb";
+import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import type { AlertMessage } from "@sluice/anomaly/alert-policy";
+import { type SeriesState, StateConflict, type StreamState } from "@sluice/anomaly/pipeline";
+import { emptyWindowingState } from "@sluice/anomaly/windowing";
+import { mockClient } from "aws-sdk-client-mock";
+import { beforeEach, describe, expect, it } from "vitest";
+import { createDynamoAnomalyStore, createSnsAlertPublisher } from "./anomaly.ts";
+
+const dynamo = mockClient(DynamoDBClient);
+const sns = mockClient(SNSClient);
+beforeEach(() => {
+  dynamo.reset();
+  sns.reset();
+});
+
+const stream = (version: number): StreamState => ({
+  version,
+  windowing: emptyWindowingState(),
+  policies: {},
+  outbox: [],
+});
+const series = new Map<string, SeriesState>([
+  ["a.example#ctr", { detector: { v: 2, n: 1, lo: 1, hi: 1, rest: 0, scales: [] } }],
+]);
+
+describe("createDynamoAnomalyStore", () => {
+  it("commits the stream item on its version, with the touched series, in one transaction", async () => {
+    dynamo.on(TransactWriteItemsCommand).resolves({});
+    await createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState").commit(stream(8), 7, series);
+    const [call] = dynamo.commandCalls(TransactWriteItemsCommand);
+    const items = call?.args[0].input.TransactItems ?? [];
+    expect(items).toHaveLength(2);
+    expect(items[0]?.Put).toMatchObject({
+      TableName: "AnomalyState",
+      Item: { pk: { S: "stream#Clickstream" }, version: { N: "8" } },
+      ConditionExpression: "version = :expected",
+      ExpressionAttributeValues: { ":expected": { N: "7" } },
+    });
+    expect(JSON.parse(items[0]?.Put?.Item?.state?.S ?? "")).toEqual(stream(8));
+    expect(items[1]?.Put).toMatchObject({ TableName: "AnomalyState", Item: { pk: { S: "series#a.example#ctr" } } });
+    expect(items[1]?.Put?.ConditionExpression).toBeUndefined();
+  });
+
+  it("creates the stream item only if absent, and maps a lost race to StateConflict", async () => {
+    dynamo.on(PutItemCommand).rejects(new ConditionalCheckFailedException({ message: "no", $metadata: {} }));
+    const store = createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState");
+    await expect(store.commit(stream(1), 0, new Map())).rejects.toBeInstanceOf(StateConflict);
+    expect(dynamo.commandCalls(PutItemCommand)[0]?.args[0].input.ConditionExpression).toBe("attribute_not_exists(pk)");
+    dynamo.on(TransactWriteItemsCommand).rejects(
+      new TransactionCanceledException({
+        message: "cancelled",
+        $metadata: {},
+        CancellationReasons: [{ Code: "ConditionalCheckFailed" }, { Code: "None" }],
+      }),
+    );
+    await expect(store.commit(stream(2), 1, series)).rejects.toBeInstanceOf(StateConflict);
+  });
+
+  it("reads series with consistent reads and retries unprocessed keys", async () => {
+    dynamo
+      .on(BatchGetItemCommand)
+      .resolvesOnce({
+        Responses: { AnomalyState: [] },
+        UnprocessedKeys: { AnomalyState: { Keys: [{ pk: { S: "series#a#ctr" } }] } },
+      })
+      .resolvesOnce({
+        Responses: {
+          AnomalyState: [{ pk: { S: "series#a#ctr" }, state: { S: JSON.stringify(series.get("a.example#ctr")) } }],
+        },
+      });
+    const loaded = await createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState").loadSeries(["a#ctr"]);
+    expect([...loaded.keys()]).toEqual(["a#ctr"]);
+    const calls = dynamo.commandCalls(BatchGetItemCommand);
+    expect(calls).toHaveLength(2);
+    expect(calls[0]?.args[0].input.RequestItems?.AnomalyState?.ConsistentRead).toBe(true);
+  });
+});
+
+describe("createSnsAlertPublisher", () => {
+  it("publishes the alert as JSON with the attributes the SnsLogger and e-mail filters read", async () => {
+    sns.on(PublishCommand).resolves({});
+    const alert: AlertMessage = {
+      type: "anomaly",
+      status: "open",
+      site: "a.example",
+      metric: "ctr",
+      windowStart: "2026-03-01T06:04:00.000Z",
+      windowEnd: "2026-03-01T06:05:00.000Z",
+      value: 0.005,
+      expected: { mean: 0.08, low: 0.02, high: 0.14 },
+      score: 1,
+      severity: "critical",
+      metrics: ["ctr"],
+    };
+    await createSnsAlertPublisher(new SNSClient({}), "arn:aws:sns:us-east-1:1:Alerts").publish(alert);
+    const input = sns.commandCalls(PublishCommand)[0]?.args[0].input;
+    expect(JSON.parse(input?.Message ?? "")).toEqual(alert);
+    expect(input).toMatchObject({
+      TopicArn: "arn:aws:sns:us-east-1:1:Alerts",
+      MessageAttributes: {
+        severity: { DataType: "String", StringValue: "ERROR" },
+        status: { DataType: "String", StringValue: "open" },
+        site: { DataType: "String", StringValue: "a.example" },
+      },
+    });
+  });
+});
