@@ -26,6 +26,7 @@ function dummyLinks(): Record<string, string> {
 function importInChild(
   file: string,
   call?: string,
+  environment: Readonly<Record<string, string>> = {},
 ): { status: number | null; exports: Record<string, string>; stderr: string; called?: unknown } {
   const script = `
     const m = await import(${JSON.stringify(pathToFileURL(file).href)});
@@ -33,7 +34,8 @@ function importInChild(
     const called = ${call ? `await m[${JSON.stringify(call)}]({})` : "undefined"};
     console.log(JSON.stringify({ exports, called }));`;
   const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
-    env: { PATH: process.env.PATH, AWS_REGION: "us-east-1", ...dummyLinks() },
+    // What Lambda gives the function: its configured environment and its links.
+    env: { PATH: process.env.PATH, AWS_REGION: "us-east-1", ...environment, ...dummyLinks() },
     encoding: "utf8",
     timeout: 30_000,
   });
@@ -64,7 +66,7 @@ describe("pnpm build: every function of infra/wiring.ts", () => {
     expect(map.version).toBe(3);
     expect(map.sources.some((s) => s.endsWith(entryOf(spec.handler).entry))).toBe(true);
 
-    const imported = importInChild(file);
+    const imported = importInChild(file, undefined, spec.environment);
     expect(imported.stderr).not.toMatch(/Error/);
     expect(imported.status).toBe(0);
     expect(imported.exports[exportName]).toBe("function");

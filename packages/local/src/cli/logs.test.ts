@@ -2,6 +2,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, rmSync, truncateSync, unlinkSyn
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { functions } from "../../../../infra/wiring.ts";
 import { followFile, formatLogLine, runLogs, tailLines } from "./logs.ts";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "sluice-logs-test-"));
@@ -221,7 +222,9 @@ describe("runLogs", () => {
     const code = await runLogs(["snslogger"], { ...io, env: {} });
 
     expect(code).toBe(2);
-    expect(io.err()).toBe('pnpm logs: unknown function "snslogger" (did you mean SnsLogger?); functions: SnsLogger\n');
+    expect(io.err()).toBe(
+      `pnpm logs: unknown function "snslogger" (did you mean SnsLogger?); functions: ${Object.keys(functions).join(", ")}\n`,
+    );
   });
 
   it("says where a deployed stage's logs are: --stage, or SST links of a stage in the environment", async () => {
