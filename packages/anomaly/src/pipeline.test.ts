@@ -105,18 +105,60 @@ describe("processClickstreamBatch", () => {
         version: 1,
         windowing: (await import("./windowing.ts")).emptyWindowingState(),
         policies: {},
-        outbox: [pending],
+        outbox: [{ alert: pending, leaseUntil: 0 }],
       },
       0,
       new Map(),
     );
     const batch = records([event(1, "2026-03-01T00:00:01Z")]);
     await expect(processClickstreamBatch(batch, { store, alerts, now: () => NOW })).rejects.toThrow("SNS unavailable");
-    expect(store.stream?.outbox).toEqual([pending]);
+    // Not published, and released: the retry of the batch may publish it at once.
+    expect(store.stream?.outbox).toEqual([{ alert: pending, leaseUntil: 0 }]);
     fail = false;
     await processClickstreamBatch(batch, { store, alerts, now: () => NOW });
     expect(sent).toEqual([pending]);
     expect(store.stream?.outbox).toEqual([]);
+  });
+
+  it("never publishes an alert twice when another shard's invocation commits while it is being published", async () => {
+    const store = createMemoryStateStore();
+    const { emptyWindowingState } = await import("./windowing.ts");
+    // An alert left by a publisher that crashed (its lease has expired): the next invocation takes it over.
+    const pending = { type: "anomaly", status: "open", site: "a.example", metric: "ctr" } as AlertMessage;
+    await store.commit(
+      { version: 1, windowing: emptyWindowingState(), policies: {}, outbox: [{ alert: pending, leaseUntil: NOW - 1 }] },
+      0,
+      new Map(),
+    );
+    const sent: AlertMessage[] = [];
+    let raced = false;
+    const alerts = {
+      async publish(a: AlertMessage) {
+        if (!raced) {
+          raced = true;
+          // Another shard's batch runs to completion while this alert is on its way to SNS.
+          await processClickstreamBatch(records([event(2, "2026-03-01T00:00:02Z")], "shard-1"), {
+            store,
+            alerts,
+            now: () => NOW,
+            sleep: noSleep,
+          });
+        }
+        sent.push(a);
+      },
+    };
+
+    await processClickstreamBatch(records([event(1, "2026-03-01T00:00:01Z")]), {
+      store,
+      alerts,
+      now: () => NOW,
+      sleep: noSleep,
+    });
+
+    expect(raced).toBe(true);
+    expect(sent).toEqual([pending]);
+    expect(store.stream?.outbox).toEqual([]);
+    expect(store.stream?.windowing.counted).toBe(2);
   });
 
   it("turns generated traffic with a CTR collapse into one open and one resolved alert, none for quiet sites", async () => {

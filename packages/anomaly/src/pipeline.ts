@@ -8,9 +8,11 @@
  *    policy (`alert-policy.ts`).
  * 4. Commit the new state (windowing + the touched series) in one conditional write on the stream state's version:
  *    two shards' invocations racing each other cannot both win, the loser reloads and redoes its batch (its records
- *    then count exactly once). Alerts decided by a commit go in its outbox, are published after it, and the outbox
- *    is cleared by a second conditional write, so an alert survives a crash between commit and publish (delivery
- *    is at least once; a duplicate needs a crash or a race in that short gap).
+ *    then count exactly once). Alerts decided by a commit go in its outbox with a lease held by that invocation, are
+ *    published after it, and are removed from the outbox by a second conditional write (retried on conflict). Another
+ *    invocation carries a leased alert along but never publishes it; it takes over only an alert whose lease has
+ *    expired (its publisher crashed). So an alert survives a crash between commit and publish, and racing shards do
+ *    not publish it twice; a duplicate needs a publisher that outlives its lease after a crash-free publish.
  */
 import { clickstreamEventIssues } from "@sluice/local/push/clickstream";
 import {
@@ -98,7 +100,14 @@ export interface StreamState {
   version: number;
   windowing: WindowingState;
   policies: Record<string, SitePolicyState>;
-  outbox: AlertMessage[];
+  outbox: PendingAlert[];
+}
+
+/** An alert decided and committed but not yet known to be published. */
+export interface PendingAlert {
+  alert: AlertMessage;
+  /** Until then (epoch ms) the invocation that committed or took it over is publishing it; nobody else may. */
+  leaseUntil: number;
 }
 
 /** The state of one series (`<site>#<metric>`): its detector (at most 64 KB serialised). */
@@ -132,6 +141,8 @@ export interface PipelineConfig {
   maxFutureMs: number;
   /** Attempts when racing another invocation for the state. */
   maxAttempts: number;
+  /** How long an invocation owns the alerts it committed (longer than the function's timeout). */
+  outboxLeaseMs: number;
   /** A count metric alerts only once its baseline mean per window reaches this (sparse counts are noise). */
   minMeanCount: number;
   /** CTR alerts only in windows with at least this many impressions. */
@@ -158,6 +169,7 @@ export const DEFAULT_PIPELINE: Readonly<PipelineConfig> = Object.freeze({
   metrics: METRICS,
   maxFutureMs: 5 * 60_000,
   maxAttempts: 8,
+  outboxLeaseMs: 120_000,
   minMeanCount: 5,
   minImpressionsForCtr: 30,
 });
@@ -215,11 +227,14 @@ export async function processClickstreamBatch(
     const windowed = applyRecords(previous.windowing, valid, config.windowing, now);
     const policies = structuredClone(previous.policies);
     const { series, alerts } = await scoreWindows(windowed.closed, policies, deps.store, config);
+    // Alerts another invocation is publishing stay leased to it; those whose publisher died are taken over.
+    const leaseUntil = now + config.outboxLeaseMs;
+    const mine = [...previous.outbox.filter((p) => p.leaseUntil <= now).map((p) => p.alert), ...alerts];
     const next: StreamState = {
       version: previous.version + 1,
       windowing: windowed.state,
       policies,
-      outbox: [...previous.outbox, ...alerts],
+      outbox: [...previous.outbox.filter((p) => p.leaseUntil > now), ...mine.map((alert) => ({ alert, leaseUntil }))],
     };
     try {
       await deps.store.commit(next, previous.version, series);
@@ -229,18 +244,17 @@ export async function processClickstreamBatch(
       continue;
     }
     const published: AlertMessage[] = [];
-    for (const alert of next.outbox) {
-      await deps.alerts.publish(alert);
-      published.push(alert);
-    }
-    if (next.outbox.length > 0) {
-      try {
-        await deps.store.commit({ ...next, version: next.version + 1, outbox: [] }, next.version, new Map());
-      } catch (error) {
-        // Someone committed after us and carried our outbox: it publishes it again (at least once).
-        if (!(error instanceof StateConflict)) throw error;
+    try {
+      for (const alert of mine) {
+        await deps.alerts.publish(alert);
+        published.push(alert);
       }
+    } catch (error) {
+      // Give the unpublished alerts back (lease released) so the retry of this batch publishes them at once.
+      await settleOutbox(deps.store, mine, published, config, sleep).catch(() => {});
+      throw error;
     }
+    if (mine.length > 0) await settleOutbox(deps.store, mine, published, config, sleep);
     return {
       malformed,
       counted: windowed.counted,
@@ -250,6 +264,37 @@ export async function processClickstreamBatch(
       published,
       attempts: attempt,
     };
+  }
+}
+
+const alertId = (alert: AlertMessage) => JSON.stringify(alert);
+
+/**
+ * Removes the published alerts of `mine` from the outbox and releases the lease of the others, on the latest state
+ * (retried when another invocation committed in between: a stale entry would be published again after its lease).
+ */
+async function settleOutbox(
+  store: AnomalyStateStore,
+  mine: readonly AlertMessage[],
+  published: readonly AlertMessage[],
+  config: PipelineConfig,
+  sleep: (ms: number) => Promise<void>,
+): Promise<void> {
+  const done = new Set(published.map(alertId));
+  const owned = new Set(mine.map(alertId));
+  for (let attempt = 1; ; attempt++) {
+    const current = await store.loadStream();
+    if (!current) return;
+    const outbox = current.outbox
+      .filter((p) => !done.has(alertId(p.alert)))
+      .map((p) => (owned.has(alertId(p.alert)) ? { ...p, leaseUntil: 0 } : p));
+    try {
+      await store.commit({ ...current, version: current.version + 1, outbox }, current.version, new Map());
+      return;
+    } catch (error) {
+      if (!(error instanceof StateConflict) || attempt >= config.maxAttempts) throw error;
+      await sleep(Math.random() * 50 * attempt);
+    }
   }
 }
 
