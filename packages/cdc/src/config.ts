@@ -2,7 +2,9 @@
  * The table configuration: which DMS tables to merge, their columns in file order (after `Op`), key and ordering
  * columns. One JSON file drives both the Lambda (bundled) and the CLI.
  */
-import { z } from "zod";
+// zod/mini: the same validation as zod, a fraction of the bundle (cold starts).
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 import { InvalidTableConfig } from "./errors.ts";
 
 export type ColumnType =
@@ -69,34 +71,34 @@ export function columnTypeName(type: ColumnType): string {
   return type.kind === "decimal" ? `decimal(${type.precision},${type.scale})` : type.kind;
 }
 
-const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, "an identifier (letters, digits, _)");
+// Readable messages ("Unrecognized key: ...") instead of zod/mini's bare "Invalid input".
+z.config(en());
 
-const tableSchema = z
-  .object({
-    primaryKey: z.array(identifier).min(1),
-    columns: z
-      .array(
-        z.object({
-          name: identifier,
-          type: z.string().refine((t) => parseColumnType(t) !== undefined, {
+const identifier = z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_$]*$/, "an identifier (letters, digits, _)"));
+
+const tableSchema = z.strictObject({
+  primaryKey: z.array(identifier).check(z.minLength(1)),
+  columns: z
+    .array(
+      z.object({
+        name: identifier,
+        type: z.string().check(
+          z.refine((t) => parseColumnType(t) !== undefined, {
             message: "one of int32, int64, double, decimal(p,s), string, boolean, date, timestamp",
           }),
-        }),
-      )
-      .min(1),
-    header: z.boolean().default(false),
-    includeOpForFullLoad: z.boolean().default(false),
-    timestampColumn: identifier.optional(),
-    changeSeqColumn: identifier.optional(),
-    buckets: z.number().int().min(1).max(4096).default(16),
-    bucketBy: z
-      .object({ column: identifier, width: z.number().int().min(1) })
-      .strict()
-      .optional(),
-  })
-  .strict();
+        ),
+      }),
+    )
+    .check(z.minLength(1)),
+  header: z._default(z.boolean(), false),
+  includeOpForFullLoad: z._default(z.boolean(), false),
+  timestampColumn: z.optional(identifier),
+  changeSeqColumn: z.optional(identifier),
+  buckets: z._default(z.int().check(z.minimum(1), z.maximum(4096)), 16),
+  bucketBy: z.optional(z.strictObject({ column: identifier, width: z.int().check(z.minimum(1)) })),
+});
 
-const fileSchema = z.object({ tables: z.record(z.string(), tableSchema) }).strict();
+const fileSchema = z.strictObject({ tables: z.record(z.string(), tableSchema) });
 
 /** Validates a parsed JSON table configuration; throws `InvalidTableConfig` naming every problem. */
 export function parseTablesConfig(json: unknown): TablesConfig {
