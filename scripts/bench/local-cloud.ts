@@ -11,18 +11,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PublishBatchCommand, SNSClient } from "@aws-sdk/client-sns";
+import { loadEnvFile } from "../../packages/local/src/cli/env.ts";
 import { repoRoot } from "../../packages/local/src/paths.ts";
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 500);
-
-function readEnvFile(file: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const match = /^export ([A-Za-z_][A-Za-z0-9_]*)='(.*)'$/.exec(line);
-    if (match?.[1]) env[match[1]] = (match[2] ?? "").replaceAll(`'"'"'`, "'");
-  }
-  return env;
-}
 
 /** RSS (MB) of a process and all its descendants, from /proc. */
 function treeRssMb(rootPid: number): { totalMb: number; processes: Array<{ pid: number; name: string; mb: number }> } {
@@ -74,7 +66,7 @@ try {
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const idle = treeRssMb(child.pid as number);
 
-  const env = readEnvFile(envFile);
+  const env = loadEnvFile(envFile);
   const sns = new SNSClient({
     region: env.AWS_REGION,
     endpoint: env.AWS_ENDPOINT_URL_SNS,

@@ -9,14 +9,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
-import { CreateTopicCommand, SNSClient, SubscribeCommand } from "@aws-sdk/client-sns";
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from "@aws-sdk/client-sqs";
+import { ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as wiring from "../../infra/wiring.ts";
 import type { AlertMessage } from "../../packages/anomaly/src/alert-policy.ts";
@@ -25,6 +18,7 @@ import { createKinesisClient } from "../../packages/local/src/emulators/kinesali
 import { runPush } from "../../packages/local/src/push/cli.ts";
 import { siteNames } from "../../packages/local/src/push/clickstream-generator.ts";
 import { putRecords } from "../../packages/local/src/push/sinks/kinesis.ts";
+import { type TopicTap, tapTopic } from "./topic-tap.ts";
 
 const credentials = { accessKeyId: "local", secretAccessKey: "local" };
 const START = "2026-03-01T00:00:00.000Z";
@@ -33,7 +27,7 @@ const INCIDENT = Date.parse(START) + 6 * 3_600_000;
 describe("anomaly alerting on the local cloud", () => {
   let cloud: LocalCloud;
   let sqs: SQSClient;
-  const queues: Record<"Alerts" | "Audit", string> = { Alerts: "", Audit: "" };
+  const taps = {} as Record<"Alerts" | "Audit", TopicTap>;
   const received: Record<"Alerts" | "Audit", Array<Record<string, unknown>>> = { Alerts: [], Audit: [] };
 
   beforeAll(async () => {
@@ -47,24 +41,9 @@ describe("anomaly alerting on the local cloud", () => {
       wiring: { ...wiring, functions: { AnomalyAlert, SnsLogger } } as unknown as typeof wiring,
     });
     sqs = new SQSClient({ region: "us-east-1", endpoint: cloud.endpoints.sqs, credentials });
-    const sns = new SNSClient({ region: "us-east-1", endpoint: cloud.endpoints.sns, credentials });
     // Queues of our own on Alerts and Audit, to read exactly what was published.
-    for (const topic of ["Alerts", "Audit"] as const) {
-      const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `anomaly-test-${topic}` }));
-      queues[topic] = QueueUrl as string;
-      const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ["QueueArn"] }));
-      const name = String(cloud.resources.topics[topic]).split(":").pop() as string;
-      const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: name }));
-      await sns.send(
-        new SubscribeCommand({
-          TopicArn,
-          Protocol: "sqs",
-          Endpoint: Attributes?.QueueArn,
-          Attributes: { RawMessageDelivery: "true" },
-        }),
-      );
-    }
-    sns.destroy();
+    for (const topic of ["Alerts", "Audit"] as const)
+      taps[topic] = await tapTopic(cloud, sqs, topic, `anomaly-test-${topic}`);
   }, 180_000);
 
   afterAll(async () => {
@@ -75,21 +54,7 @@ describe("anomaly alerting on the local cloud", () => {
   /** Waits for the cloud to be idle, then drains both queues. */
   async function settle(): Promise<void> {
     await cloud.idle();
-    for (const topic of ["Alerts", "Audit"] as const) {
-      for (;;) {
-        const { Messages = [] } = await sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: queues[topic], MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-        );
-        if (Messages.length === 0) break;
-        for (const m of Messages) received[topic].push(JSON.parse(m.Body ?? "{}"));
-        await sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: queues[topic],
-            Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
-          }),
-        );
-      }
-    }
+    for (const topic of ["Alerts", "Audit"] as const) received[topic].push(...(await taps[topic].drain()));
   }
 
   it("turns a pushed backfill with a CTR collapse into one open and one resolved alert, none for quiet sites", async () => {

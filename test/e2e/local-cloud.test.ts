@@ -9,17 +9,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadEnvFile } from "../../packages/local/src/cli/env.ts";
 import { repoRoot } from "../../packages/local/src/paths.ts";
-
-/** Parses the `export KEY='value'` lines of local.env. */
-function readEnvFile(file: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(file, "utf8").split("\n")) {
-    const match = /^export ([A-Za-z_][A-Za-z0-9_]*)='(.*)'$/.exec(line);
-    if (match?.[1]) env[match[1]] = (match[2] ?? "").replaceAll(`'"'"'`, "'");
-  }
-  return env;
-}
 
 async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
   const until = Date.now() + timeoutMs;
@@ -72,7 +63,7 @@ describe("pnpm local (end to end)", () => {
       throw new Error(`${(err as Error).message}\n${output}`);
     });
     startupMs = Date.now() - started;
-    env = readEnvFile(envFile);
+    env = loadEnvFile(envFile);
   }, 120_000);
 
   afterAll(async () => {

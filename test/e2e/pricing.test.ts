@@ -16,14 +16,7 @@ import {
   QueryCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { CreateTopicCommand, SNSClient, SubscribeCommand } from "@aws-sdk/client-sns";
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from "@aws-sdk/client-sqs";
+import { ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDynamoCatalog } from "../../packages/aws/src/pricing-catalog.ts";
@@ -34,6 +27,7 @@ import { putRecords } from "../../packages/local/src/push/sinks/kinesis.ts";
 import { priceRequests } from "../../packages/pricing/src/inference.ts";
 import { decodeModelRequest, encodeModelAnswer } from "../../packages/pricing/src/model-contract.ts";
 import type { PriceChange, PricingModel } from "../../packages/pricing/src/ports.ts";
+import { type TopicTap, tapTopic } from "./topic-tap.ts";
 
 const STRONG = { views: 5000, clicks: 1500, addToCart: 600, purchases: 300, inventory: 12 };
 const WEAK = { views: 5000, clicks: 50, addToCart: 5, purchases: 1, inventory: 5000 };
@@ -54,7 +48,7 @@ describe("price inference on the local cloud", () => {
   let dynamo: DynamoDBClient;
   let sqs: SQSClient;
   let tables: { catalog: string; requests: string; history: string };
-  let auditQueue: string;
+  let auditTap: TopicTap;
   const audit: AuditRecord[] = [];
   let seq = 0;
 
@@ -68,28 +62,13 @@ describe("price inference on the local cloud", () => {
     });
     dynamo = new DynamoDBClient({ region: "us-east-1", endpoint: cloud.endpoints.dynamodb, credentials });
     sqs = new SQSClient({ region: "us-east-1", endpoint: cloud.endpoints.sqs, credentials });
-    const sns = new SNSClient({ region: "us-east-1", endpoint: cloud.endpoints.sns, credentials });
     tables = {
       catalog: cloud.resources.tables.Catalog as string,
       requests: cloud.resources.tables.InferenceRequests as string,
       history: cloud.resources.tables.PriceHistory as string,
     };
     // A queue of our own on the Audit topic, to read exactly what PriceInference reported.
-    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: "pricing-test-audit" }));
-    auditQueue = QueueUrl as string;
-    const { Attributes } = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: auditQueue, AttributeNames: ["QueueArn"] }),
-    );
-    const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: topicNameOf(cloud.resources.topics.Audit) }));
-    await sns.send(
-      new SubscribeCommand({
-        TopicArn,
-        Protocol: "sqs",
-        Endpoint: Attributes?.QueueArn,
-        Attributes: { RawMessageDelivery: "true" },
-      }),
-    );
-    sns.destroy();
+    auditTap = await tapTopic(cloud, sqs, "Audit", "pricing-test-audit");
   }, 180_000);
 
   afterAll(async () => {
@@ -97,10 +76,6 @@ describe("price inference on the local cloud", () => {
     sqs?.destroy();
     await cloud?.stop();
   });
-
-  function topicNameOf(arn: string | undefined): string {
-    return String(arn).split(":").pop() as string;
-  }
 
   async function seed(productId: string, extra: Record<string, unknown> = {}) {
     const item = {
@@ -151,21 +126,8 @@ describe("price inference on the local cloud", () => {
   /** Waits for the cloud to be idle, then drains the audit queue into `audit`. */
   async function settle(): Promise<void> {
     await cloud.idle();
-    for (;;) {
-      const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: auditQueue, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-      );
-      if (Messages.length === 0) return;
-      for (const m of Messages) {
-        const body = JSON.parse(m.Body ?? "{}");
-        audit.push(typeof body.Message === "string" ? JSON.parse(body.Message) : body);
-      }
-      await sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: auditQueue,
-          Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
-        }),
-      );
+    for (const body of await auditTap.drain()) {
+      audit.push((typeof body.Message === "string" ? JSON.parse(body.Message) : body) as AuditRecord);
     }
   }
 
