@@ -1,7 +1,7 @@
 import { gzipSync } from "node:zlib";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
-import { type Change, readDmsFile } from "./dms-file.ts";
+import { type Change, changesOf, readDmsFile } from "./dms-file.ts";
 import { InvalidCdcFile } from "./errors.ts";
 import { chunksOf, testTable } from "./testing/dms.ts";
 
@@ -14,7 +14,7 @@ async function read(relPath: string, body: string | Uint8Array, extra: Record<st
     chunksOf(body, 5),
     2,
   ))
-    out.push(...batch);
+    out.push(...changesOf(batch.rows, batch.ops));
   return out;
 }
 

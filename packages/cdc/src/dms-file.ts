@@ -8,6 +8,7 @@ import type { TableConfig } from "./config.ts";
 import { CsvReader, type CsvRecord, CsvSyntaxError } from "./csv.ts";
 import { InvalidCdcFile } from "./errors.ts";
 import { isFullLoadFile } from "./position.ts";
+import { RowSet } from "./rows.ts";
 import { InvalidValue, parseValue, type Value } from "./values.ts";
 
 export type Op = "I" | "U" | "D";
@@ -60,6 +61,22 @@ async function* gunzipIfNeeded(chunks: AsyncIterable<Uint8Array>): AsyncGenerato
   for await (const chunk of rest) yield chunk;
 }
 
+/** A decoded batch as one object per change (tests and tools; the engine works on the `RowSet`). */
+export function changesOf(batch: RowSet, ops: readonly Op[]): Change[] {
+  const out: Change[] = [];
+  for (let i = 0; i < batch.size; i++) out.push({ op: ops[i] as Op, values: batch.row(i), row: batch.r[i] as number });
+  return out;
+}
+
+/**
+ * A batch of decoded changes: one row per change in file order, `live` 0 for a D, `r` the 1-based data row; `ops`
+ * keeps the Op letter of each row.
+ */
+export interface ChangeBatch {
+  rows: RowSet;
+  ops: Op[];
+}
+
 /** Turns raw records into changes, checking Op, field count, values and keys. */
 export class ChangeDecoder {
   private readonly hasOp: boolean;
@@ -90,7 +107,7 @@ export class ChangeDecoder {
   }
 
   /** Decodes raw text records (a header record first when configured). */
-  decodeRecords(records: readonly CsvRecord[], out: Change[]): void {
+  decodeRecords(records: readonly CsvRecord[], out: ChangeBatch): void {
     const columns = this.config.columns;
     const width = columns.length + (this.hasOp ? 1 : 0);
     for (const record of records) {
@@ -108,31 +125,43 @@ export class ChangeDecoder {
         op = raw;
       }
       const offset = this.hasOp ? 1 : 0;
-      const values = new Array<Value>(columns.length);
+      const rows = out.rows;
+      const at = rows.appendRow();
       for (let i = 0; i < columns.length; i++) {
         const column = columns[i] as (typeof columns)[number];
         const raw = record[i + offset] as string | null;
         // DMS files repeat values down a column (commit timestamps, dates, statuses): parse each run once.
         if (raw === this.lastRaw[i] && raw !== undefined) {
-          values[i] = this.lastValue[i] as Value;
+          rows.set(at, i, this.lastValue[i] as Value);
           continue;
         }
         try {
-          values[i] = parseValue(column.type, raw);
+          const value = parseValue(column.type, raw);
+          rows.set(at, i, value);
           this.lastRaw[i] = raw;
-          this.lastValue[i] = values[i] as Value;
+          this.lastValue[i] = value;
         } catch (error) {
           if (error instanceof InvalidValue) this.fail(`column ${column.name}: ${error.message}`);
           throw error;
         }
       }
-      this.checkKey(values);
-      out.push({ op, values, row: this.row });
+      this.finishRow(out, at, op);
     }
   }
 
+  private finishRow(out: ChangeBatch, at: number, op: Op): void {
+    const rows = out.rows;
+    for (const k of this.config.keyIndexes) {
+      if ((rows.columns[k] as { nulls: Uint8Array }).nulls[at])
+        this.fail(`primary key column ${this.config.columns[k]?.name} is NULL`);
+    }
+    rows.r[at] = this.row;
+    rows.live[at] = op === "D" ? 0 : 1;
+    out.ops.push(op);
+  }
+
   /** Decodes typed rows (Parquet input): values are converted through their text form. */
-  decodeObjects(rows: readonly Record<string, unknown>[], out: Change[]): void {
+  decodeObjects(rows: readonly Record<string, unknown>[], out: ChangeBatch): void {
     const columns = this.config.columns;
     for (const object of rows) {
       this.row++;
@@ -142,25 +171,18 @@ export class ChangeDecoder {
         if (raw !== "I" && raw !== "U" && raw !== "D") this.fail(`unknown Op ${JSON.stringify(raw)}`);
         op = raw;
       }
-      const values = new Array<Value>(columns.length);
+      const at = out.rows.appendRow();
       for (let i = 0; i < columns.length; i++) {
         const column = columns[i] as (typeof columns)[number];
         if (!(column.name in object)) this.fail(`column ${column.name} is missing`);
         try {
-          values[i] = parseValue(column.type, parquetText(object[column.name]));
+          out.rows.set(at, i, parseValue(column.type, parquetText(object[column.name])));
         } catch (error) {
           if (error instanceof InvalidValue) this.fail(`column ${column.name}: ${error.message}`);
           throw error;
         }
       }
-      this.checkKey(values);
-      out.push({ op, values, row: this.row });
-    }
-  }
-
-  private checkKey(values: readonly Value[]): void {
-    for (const k of this.config.keyIndexes) {
-      if (values[k] === null) this.fail(`primary key column ${this.config.columns[k]?.name} is NULL`);
+      this.finishRow(out, at, op);
     }
   }
 
@@ -188,8 +210,9 @@ export async function* readDmsFile(
   file: DmsFileRef,
   chunks: AsyncIterable<Uint8Array>,
   batchSize = 50_000,
-): AsyncGenerator<Change[]> {
+): AsyncGenerator<ChangeBatch> {
   const decoder = new ChangeDecoder(config, file);
+  const newBatch = (): ChangeBatch => ({ rows: new RowSet(config, batchSize), ops: [] });
   if (isParquet(file.relPath)) {
     const parts: Uint8Array[] = [];
     for await (const chunk of gunzipIfNeeded(chunks)) parts.push(chunk);
@@ -206,7 +229,7 @@ export async function* readDmsFile(
       throw new InvalidCdcFile(file.displayName, 0, `not a readable Parquet file: ${(error as Error).message}`);
     }
     for (let i = 0; i < rows.length; i += batchSize) {
-      const out: Change[] = [];
+      const out = newBatch();
       decoder.decodeObjects(rows.slice(i, i + batchSize), out);
       yield out;
     }
@@ -214,14 +237,14 @@ export async function* readDmsFile(
   }
   const reader = new CsvReader();
   const text = new TextDecoder("utf-8", { fatal: true });
-  let out: Change[] = [];
+  let out = newBatch();
   const decode = (records: CsvRecord[]) => decoder.decodeRecords(records, out);
   try {
     for await (const chunk of gunzipIfNeeded(chunks)) {
       decode(reader.push(text.decode(chunk, { stream: true })));
-      if (out.length >= batchSize) {
+      if (out.rows.size >= batchSize) {
         yield out;
-        out = [];
+        out = newBatch();
       }
     }
     decode(reader.push(text.decode()));
@@ -236,7 +259,7 @@ export async function* readDmsFile(
       throw new InvalidCdcFile(file.displayName, reader.count + 1, `gzip: ${error.message}`);
     throw error;
   }
-  if (out.length > 0) yield out;
+  if (out.rows.size > 0) yield out;
 }
 
 function formatMicros(micros: bigint): string {

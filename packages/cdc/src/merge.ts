@@ -2,23 +2,16 @@
  * The merge rule, pure: a key's state is the change with the greatest position ever seen for it (a D leaves a
  * tombstone holding its position). "Last change wins", "D removes", "U of an absent key inserts", "D of an absent
  * key does nothing", late files and replays all follow from keeping the maximum, which is commutative, associative
- * and idempotent: merging files in any order or batching gives the same table.
+ * and idempotent: merging files in any order or batching gives the same table. `RowSet.upsert` applies it.
  */
 import type { TableConfig } from "./config.ts";
-import type { Change } from "./dms-file.ts";
-import { comparePositions, type Position } from "./position.ts";
-import { canonical, type Value } from "./values.ts";
+import { fileOrderKey, orderValue } from "./position.ts";
+import { type Key, keyOfValues, RowSet } from "./rows.ts";
+import type { Value } from "./values.ts";
 
-export interface KeyState extends Position {
-  /** The current row, or null for a deleted key (a tombstone, kept so that older changes stay superseded). */
-  row: Value[] | null;
-}
-
-/** The key of a row: its primary-key values as one string. */
-export function keyOf(config: TableConfig, values: readonly Value[]): string {
-  const indexes = config.keyIndexes;
-  if (indexes.length === 1) return canonical(values[indexes[0] as number] ?? null);
-  return JSON.stringify(indexes.map((i) => canonical(values[i] ?? null)));
+/** The key of a row given as values: its primary-key values in canonical form. */
+export function keyOf(config: TableConfig, values: readonly Value[]): Key {
+  return keyOfValues(config, values);
 }
 
 /** How a table's keys map to buckets; recorded in the table's metadata when it is created, then fixed. */
@@ -31,7 +24,7 @@ export function layoutOf(config: TableConfig): Layout {
 }
 
 /** The bucket function of a layout. */
-export function bucketFunction(layout: Layout): (key: string) => number {
+export function bucketFunction(layout: Layout): (key: Key) => number {
   if (layout.kind === "range") {
     const width = layout.width;
     return (key) => Math.floor(Number(key) / width);
@@ -40,44 +33,67 @@ export function bucketFunction(layout: Layout): (key: string) => number {
   return (key) => bucketOf(key, count);
 }
 
-/** FNV-1a (32 bit) of the key: the layout's bucket. Stable across runtimes; recorded layout never changes. */
-export function bucketOf(key: string, bucketCount: number): number {
+/**
+ * FNV-1a (32 bit) of the key's canonical text (integers in decimal): the layout's bucket. Stable across runtimes;
+ * the recorded layout never changes.
+ */
+export function bucketOf(key: Key, bucketCount: number): number {
+  const text = typeof key === "number" ? String(key) : key;
   let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    hash ^= key.charCodeAt(i);
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);
   }
   return (hash >>> 0) % bucketCount;
 }
 
-/** Keeps, per key, the newest change (by position) among `changes` and what `into` already holds. */
-export function reduceChanges(
-  config: TableConfig,
-  changes: readonly Change[],
-  position: (change: Change) => Position,
-  into: Map<string, KeyState>,
-): void {
-  for (const change of changes) {
-    const key = keyOf(config, change.values);
-    const pos = position(change);
-    const held = into.get(key);
-    if (held && comparePositions(held, pos) >= 0) continue;
-    into.set(key, { p: pos.p, f: pos.f, r: pos.r, row: change.op === "D" ? null : change.values });
+/** Sets the positions of a decoded batch of one file: its file order key, and `p` from the order column. */
+export function positionBatch(config: TableConfig, relPath: string, batch: RowSet): void {
+  batch.fileId(fileOrderKey(relPath));
+  const index = config.orderIndex;
+  if (index === undefined) return;
+  let lastValue: Value | undefined;
+  let lastP = "";
+  for (let i = 0; i < batch.size; i++) {
+    const value = batch.get(i, index);
+    if (value !== lastValue) {
+      lastValue = value;
+      lastP = orderValue(config, value);
+    }
+    batch.p[i] = lastP;
   }
 }
 
 /**
- * Applies newer states onto a bucket's states; returns how many keys changed. A state not strictly newer than
- * what the key holds is ignored: that is what makes replays and late files safe.
+ * The changes of one file reduced per key and grouped by bucket: each bucket's set holds, per key, the newest
+ * change seen so far.
  */
-export function applyStates(bucket: Map<string, KeyState>, incoming: Iterable<[string, KeyState]>): number {
-  let changed = 0;
-  for (const [key, state] of incoming) {
-    const held = bucket.get(key);
-    if (held && comparePositions(held, state) >= 0) continue;
-    // A delete of a key that never existed needs no tombstone unless an older insert could still arrive.
-    bucket.set(key, state);
-    changed++;
+export class PendingChanges {
+  readonly buckets = new Map<number, RowSet>();
+  keys = 0;
+
+  constructor(
+    private readonly config: TableConfig,
+    private readonly bucketOfKey: (key: Key) => number,
+  ) {}
+
+  add(batch: RowSet): void {
+    for (let i = 0; i < batch.size; i++) {
+      const key = batch.keyAt(i);
+      const b = this.bucketOfKey(key);
+      let set = this.buckets.get(b);
+      if (!set) {
+        set = new RowSet(this.config);
+        this.buckets.set(b, set);
+      }
+      const before = set.size;
+      set.upsert(key, batch, i);
+      this.keys += set.size - before;
+    }
   }
-  return changed;
+
+  clear(): void {
+    this.buckets.clear();
+    this.keys = 0;
+  }
 }

@@ -1,13 +1,25 @@
 /**
- * Writes a bucket's current rows as Parquet (hyparquet-writer: pure JavaScript, no native build) with types
- * Athena reads: INT32, INT64, DOUBLE, DECIMAL (INT32/INT64/FIXED_LEN_BYTE_ARRAY by precision), UTF8 strings,
- * BOOLEAN, DATE, TIMESTAMP_MICROS (UTC).
+ * Writes a bucket's live rows as Parquet straight from the `RowSet` arrays: flat schema, OPTIONAL columns, PLAIN
+ * encoded data pages (v1) with RLE/bit-packed definition levels, Snappy, min/max statistics on numeric columns.
+ * Types Athena reads: INT32, INT64, DOUBLE, DECIMAL (INT32/INT64/FIXED_LEN_BYTE_ARRAY by precision), UTF8 strings,
+ * BOOLEAN, DATE, TIMESTAMP_MICROS (UTC). The Thrift footer, page headers and Snappy come from hyparquet-writer;
+ * value encoding is done here, column by column over typed arrays (a generic row-by-row writer spent most of a merge's
+ * time here).
  */
-import { parquetWriteBuffer } from "hyparquet-writer";
+import { ByteWriter } from "hyparquet-writer";
+import { writePageHeader } from "hyparquet-writer/src/datapage.js";
+import { writeMetadata } from "hyparquet-writer/src/metadata.js";
+import { snappyCompress } from "hyparquet-writer/src/snappy.js";
 import type { ColumnType, TableConfig } from "./config.ts";
+import type { ColumnData, RowSet } from "./rows.ts";
 import type { Value } from "./values.ts";
 
-type SchemaElement = Parameters<typeof parquetWriteBuffer>[0]["schema"] extends (infer E)[] | undefined ? E : never;
+type SchemaElement = Parameters<typeof writeMetadata>[1]["schema"][number];
+type ColumnChunk = Parameters<typeof writeMetadata>[1]["row_groups"][number]["columns"][number];
+
+/** Rows per row group and per data page. */
+const ROW_GROUP_ROWS = 1_000_000;
+const PAGE_ROWS = 65_536;
 
 function decimalBytes(precision: number): number {
   let bytes = 1;
@@ -15,7 +27,7 @@ function decimalBytes(precision: number): number {
   return bytes;
 }
 
-function schemaElement(name: string, type: ColumnType): SchemaElement {
+export function schemaElement(name: string, type: ColumnType): SchemaElement {
   const base = { name, repetition_type: "OPTIONAL" as const };
   switch (type.kind) {
     case "int32":
@@ -51,25 +63,287 @@ function schemaElement(name: string, type: ColumnType): SchemaElement {
   }
 }
 
-/** Encodes rows (in `config.columns` order) as one Parquet file. */
-export function writeParquet(config: TableConfig, rows: readonly (readonly Value[])[]): Uint8Array {
+/** A growable byte buffer for one page body. */
+class Bytes {
+  buffer = Buffer.allocUnsafe(1 << 16);
+  length = 0;
+  reserve(n: number): void {
+    if (this.length + n <= this.buffer.length) return;
+    let size = this.buffer.length * 2;
+    while (size < this.length + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buffer.copy(next, 0, 0, this.length);
+    this.buffer = next;
+  }
+  u32(v: number): void {
+    this.reserve(4);
+    this.buffer.writeUInt32LE(v >>> 0, this.length);
+    this.length += 4;
+  }
+  varint(v: number): void {
+    this.reserve(5);
+    while (v > 0x7f) {
+      this.buffer[this.length++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buffer[this.length++] = v;
+  }
+}
+
+interface Stats {
+  nulls: number;
+  min?: Value;
+  max?: Value;
+  /** No min/max for this chunk (a NaN seen). */
+  none?: boolean;
+}
+
+/**
+ * Encodes rows `rows[from..to)` of a column into a page body: definition levels (4-byte length, then one bit-packed
+ * run) and the PLAIN values of the non-null rows.
+ */
+function pageBody(
+  column: ColumnData,
+  type: ColumnType,
+  element: SchemaElement,
+  rows: Int32Array,
+  from: number,
+  to: number,
+  out: Bytes,
+  stats: Stats,
+): void {
+  const n = to - from;
+  const nulls = column.nulls;
+  // definition levels: all present -> one RLE run; else bit-packed groups of 8
+  let nullCount = 0;
+  for (let k = from; k < to; k++) nullCount += nulls[rows[k] as number] as number;
+  stats.nulls += nullCount;
+  const levelsAt = out.length;
+  out.u32(0);
+  if (nullCount === 0) {
+    out.varint(n << 1);
+    out.reserve(1);
+    out.buffer[out.length++] = 1;
+  } else {
+    const groups = Math.ceil(n / 8);
+    out.varint((groups << 1) | 1);
+    out.reserve(groups);
+    out.buffer.fill(0, out.length, out.length + groups);
+    for (let k = 0; k < n; k++) {
+      const at = out.length + (k >> 3);
+      if (!nulls[rows[from + k] as number]) out.buffer[at] = (out.buffer[at] as number) | (1 << (k & 7));
+    }
+    out.length += groups;
+  }
+  out.buffer.writeUInt32LE(out.length - levelsAt - 4, levelsAt);
+
+  const present = n - nullCount;
+  switch (column.storage) {
+    case "i32": {
+      const values = column.values as Int32Array;
+      out.reserve(present * 4);
+      const dst = new Int32Array(present);
+      let j = 0;
+      let min = Number.POSITIVE_INFINITY;
+      let max = Number.NEGATIVE_INFINITY;
+      for (let k = from; k < to; k++) {
+        const i = rows[k] as number;
+        if (nulls[i]) continue;
+        const v = values[i] as number;
+        dst[j++] = v;
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      out.buffer.set(new Uint8Array(dst.buffer), out.length);
+      out.length += present * 4;
+      if (present > 0) widen(stats, min, max);
+      return;
+    }
+    case "i64":
+    case "f64": {
+      const words = column.words as Int32Array;
+      const int32 = element.type === "INT32"; // decimal(p <= 9): the low word of the unscaled int64
+      const width = int32 ? 4 : 8;
+      out.reserve(present * width);
+      const dst = new Int32Array(int32 ? present : present * 2);
+      let j = 0;
+      for (let k = from; k < to; k++) {
+        const i = rows[k] as number;
+        if (nulls[i]) continue;
+        dst[j++] = words[2 * i] as number;
+        if (!int32) dst[j++] = words[2 * i + 1] as number;
+      }
+      out.buffer.set(new Uint8Array(dst.buffer), out.length);
+      out.length += present * width;
+      if (present > 0) {
+        if (column.storage === "f64") {
+          const values = column.values as Float64Array;
+          let min = Number.POSITIVE_INFINITY;
+          let max = Number.NEGATIVE_INFINITY;
+          let nan = false;
+          for (let k = from; k < to; k++) {
+            const i = rows[k] as number;
+            if (nulls[i]) continue;
+            const v = values[i] as number;
+            if (Number.isNaN(v)) nan = true;
+            else {
+              if (v < min) min = v;
+              if (v > max) max = v;
+            }
+          }
+          // NaN makes float statistics unreliable for some readers: leave them out.
+          if (nan) stats.none = true;
+          else widen(stats, min, max);
+        } else {
+          const values = column.values as BigInt64Array;
+          let min = values[rows[from] as number] as bigint;
+          let max = min;
+          let first = true;
+          for (let k = from; k < to; k++) {
+            const i = rows[k] as number;
+            if (nulls[i]) continue;
+            const v = values[i] as bigint;
+            if (first || v < min) min = v;
+            if (first || v > max) max = v;
+            first = false;
+          }
+          widen(stats, min, max);
+        }
+      }
+      return;
+    }
+    case "bool": {
+      const values = column.values as Uint8Array;
+      const bytes = Math.ceil(present / 8);
+      out.reserve(bytes);
+      out.buffer.fill(0, out.length, out.length + bytes);
+      let j = 0;
+      for (let k = from; k < to; k++) {
+        const i = rows[k] as number;
+        if (nulls[i]) continue;
+        const at = out.length + (j >> 3);
+        if (values[i]) out.buffer[at] = (out.buffer[at] as number) | (1 << (j & 7));
+        j++;
+      }
+      out.length += bytes;
+      return;
+    }
+    case "any": {
+      const values = column.values as Value[];
+      if (type.kind === "decimal") {
+        const size = element.type_length as number;
+        out.reserve(present * size);
+        for (let k = from; k < to; k++) {
+          const i = rows[k] as number;
+          if (nulls[i]) continue;
+          let v = values[i] as bigint;
+          for (let b = size - 1; b >= 0; b--) {
+            out.buffer[out.length + b] = Number(v & 0xffn);
+            v >>= 8n;
+          }
+          out.length += size;
+        }
+        return;
+      }
+      for (let k = from; k < to; k++) {
+        const i = rows[k] as number;
+        if (nulls[i]) continue;
+        const s = values[i] as string;
+        out.reserve(4 + s.length * 3);
+        const written = out.buffer.write(s, out.length + 4);
+        out.buffer.writeUInt32LE(written, out.length);
+        out.length += 4 + written;
+      }
+      return;
+    }
+  }
+}
+
+function widen(stats: Stats, min: Value, max: Value): void {
+  if (stats.min === undefined || (min as number) < (stats.min as number)) stats.min = min;
+  if (stats.max === undefined || (max as number) > (stats.max as number)) stats.max = max;
+}
+
+/** Encodes the given rows (default: the live ones) of a set as one Parquet file. */
+export function writeParquet(config: TableConfig, set: RowSet, rows: Int32Array = set.liveRows()): Uint8Array {
   const columns = config.columns;
   const schema: SchemaElement[] = [
     { name: "root", num_children: columns.length },
     ...columns.map((c) => schemaElement(c.name, c.type)),
   ];
-  const columnData = columns.map((c, i) => {
-    const data = new Array<Value>(rows.length);
-    for (let r = 0; r < rows.length; r++) data[r] = (rows[r] as readonly Value[])[i] ?? null;
-    return { name: c.name, data: data as never };
-  });
-  const buffer = parquetWriteBuffer({
-    columnData,
+  const writer = new ByteWriter(1 << 20);
+  writer.appendUint32(0x31524150); // PAR1
+  const rowGroups: Parameters<typeof writeMetadata>[1]["row_groups"] = [];
+  const body = new Bytes();
+  for (let start = 0; start < rows.length || (start === 0 && rows.length === 0); start += ROW_GROUP_ROWS) {
+    const end = Math.min(rows.length, start + ROW_GROUP_ROWS);
+    const groupStart = writer.offset;
+    const chunks: ColumnChunk[] = [];
+    let groupBytes = 0n;
+    for (const [c, column] of columns.entries()) {
+      const element = schema[c + 1] as SchemaElement;
+      const stats: Stats = { nulls: 0 };
+      const chunkStart = writer.offset;
+      let uncompressed = 0;
+      for (let from = start; from < end || from === start; from += PAGE_ROWS) {
+        const to = Math.min(end, from + PAGE_ROWS);
+        body.length = 0;
+        pageBody(set.columns[c] as ColumnData, column.type, element, rows, from, to, body, stats);
+        const raw = body.buffer.subarray(0, body.length);
+        const compressed = snappyCompress(raw);
+        const headerStart = writer.offset;
+        writePageHeader(writer, {
+          type: "DATA_PAGE",
+          uncompressed_page_size: raw.length,
+          compressed_page_size: compressed.length,
+          data_page_header: {
+            num_values: to - from,
+            encoding: "PLAIN",
+            definition_level_encoding: "RLE",
+            repetition_level_encoding: "RLE",
+          },
+        });
+        uncompressed += writer.offset - headerStart + raw.length;
+        writer.appendBytes(compressed);
+        if (to >= end) break;
+      }
+      const statistics: Record<string, unknown> = { null_count: BigInt(stats.nulls) };
+      if (!stats.none && stats.min !== undefined && stats.max !== undefined) {
+        statistics.min_value = stats.min;
+        statistics.max_value = stats.max;
+      }
+      groupBytes += BigInt(uncompressed);
+      chunks.push({
+        file_offset: BigInt(chunkStart),
+        meta_data: {
+          type: element.type as never,
+          encodings: ["PLAIN", "RLE"],
+          path_in_schema: [column.name],
+          codec: "SNAPPY",
+          num_values: BigInt(end - start),
+          total_uncompressed_size: BigInt(uncompressed),
+          total_compressed_size: BigInt(writer.offset - chunkStart),
+          data_page_offset: BigInt(chunkStart),
+          statistics: statistics as never,
+        },
+      });
+    }
+    rowGroups.push({
+      columns: chunks,
+      total_byte_size: groupBytes,
+      num_rows: BigInt(end - start),
+      total_compressed_size: BigInt(writer.offset - groupStart),
+    });
+    if (end >= rows.length) break;
+  }
+  writeMetadata(writer, {
+    version: 1,
+    created_by: "sluice cdc-merge",
     schema,
-    codec: "SNAPPY",
-    rowGroupSize: 250_000,
-    statistics: true,
-    createdBy: "sluice cdc-merge",
-  });
-  return new Uint8Array(buffer);
+    num_rows: BigInt(rows.length),
+    row_groups: rowGroups,
+    metadata_length: 0,
+  } as never);
+  writer.appendUint32(0x31524150);
+  return new Uint8Array(writer.getBuffer());
 }

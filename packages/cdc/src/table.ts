@@ -5,19 +5,19 @@
  *
  * Layout under `<schema>/<table>/`:
  *   data/b0007-<version>-<id>.parquet           current rows of bucket 7
- *   _cdc/state/b0007-<version>-<id>.json.gz     positions + rows of bucket 7 (incl. deleted keys)
+ *   _cdc/state/b0007-<version>-<id>.state       positions + rows of bucket 7 (incl. deleted keys), `state-file.ts`
  *   _cdc/metadata/v00000000000000000012.json    version 12: buckets, applied files, files awaiting deletion
  *   _symlink_format_manifest/manifest           one data file URI per line (Athena SymlinkTextInputFormat)
  */
 import { createHash, randomBytes } from "node:crypto";
 import { getHeapStatistics } from "node:v8";
-import { gunzipSync, gzipSync } from "node:zlib";
-import type { ColumnType, TableConfig } from "./config.ts";
-import { type Change, type DmsFileRef, readDmsFile } from "./dms-file.ts";
+import type { TableConfig } from "./config.ts";
+import { type DmsFileRef, readDmsFile } from "./dms-file.ts";
 import { CommitConflict, PreconditionFailed } from "./errors.ts";
-import { applyStates, bucketFunction, type KeyState, type Layout, layoutOf, reduceChanges } from "./merge.ts";
+import { bucketFunction, type Layout, layoutOf, PendingChanges, positionBatch } from "./merge.ts";
 import { writeParquet } from "./parquet.ts";
-import { fileOrderKey, orderValue, type Position } from "./position.ts";
+import { type Key, RowSet } from "./rows.ts";
+import { decodeState, encodeState } from "./state-file.ts";
 import type { ObjectStore } from "./storage.ts";
 import type { Value } from "./values.ts";
 
@@ -139,80 +139,16 @@ export async function loadMetadata(store: ObjectStore, config: TableConfig): Pro
   }
 }
 
-/**
- * A bucket's state, column-wise (fewer, larger arrays: cheaper to encode and parse than one array per key). Row
- * values follow `encodeRow`; `live[i]` is 0 for a tombstone.
- */
-interface StateFile {
-  format: 2;
-  files: string[];
-  keys: string[];
-  p: string[];
-  f: number[];
-  r: number[];
-  live: number[];
-  columns: unknown[][];
-}
-
+/** A bucket's state (empty when the bucket has none yet). */
 export async function loadBucketState(
   store: ObjectStore,
   config: TableConfig,
   key: string | undefined,
-): Promise<Map<string, KeyState>> {
-  const states = new Map<string, KeyState>();
-  if (!key) return states;
+): Promise<RowSet> {
+  if (!key) return new RowSet(config);
   const body = await store.get(key);
   if (!body) throw new Error(`state file ${key} is missing`);
-  const parsed = JSON.parse(gunzipSync(body).toString("utf8")) as StateFile;
-  const width = config.columns.length;
-  const decoders = config.columns.map((c) => decoderOf(c.type));
-  const { keys, p, f, r, live, columns, files } = parsed;
-  for (let i = 0; i < keys.length; i++) {
-    let row: Value[] | null = null;
-    if (live[i]) {
-      row = new Array<Value>(width);
-      for (let c = 0; c < width; c++) {
-        const v = (columns[c] as unknown[])[i];
-        row[c] = v === null || v === undefined ? null : (decoders[c] as (v: unknown) => Value)(v);
-      }
-    }
-    states.set(keys[i] as string, { p: p[i] as string, f: files[f[i] as number] as string, r: r[i] as number, row });
-  }
-  return states;
-}
-
-function decoderOf(type: ColumnType): (v: unknown) => Value {
-  if (type.kind === "int64" || type.kind === "decimal" || type.kind === "timestamp") return (v) => BigInt(v as string);
-  if (type.kind === "double") return (v) => (typeof v === "string" ? Number(v) : (v as number));
-  return (v) => v as Value;
-}
-
-function encodeState(config: TableConfig, states: Iterable<[string, KeyState]>): Uint8Array {
-  const width = config.columns.length;
-  const state: StateFile = { format: 2, files: [], keys: [], p: [], f: [], r: [], live: [], columns: [] };
-  for (let c = 0; c < width; c++) state.columns.push([]);
-  const fileIndex = new Map<string, number>();
-  for (const [key, s] of states) {
-    let f = fileIndex.get(s.f);
-    if (f === undefined) {
-      f = state.files.length;
-      state.files.push(s.f);
-      fileIndex.set(s.f, f);
-    }
-    state.keys.push(key);
-    state.p.push(s.p);
-    state.f.push(f);
-    state.r.push(s.r);
-    state.live.push(s.row ? 1 : 0);
-    const row = s.row;
-    for (let c = 0; c < width; c++) {
-      const v = row ? row[c] : null;
-      (state.columns[c] as unknown[]).push(
-        typeof v === "bigint" ? v.toString() : typeof v === "number" && !Number.isFinite(v) ? String(v) : (v ?? null),
-      );
-    }
-  }
-  return gzipSync(JSON.stringify(state), { level: 1 });
+  return decodeState(config, body);
 }
 
 function newId(): string {
@@ -233,17 +169,6 @@ export async function publishManifest(store: ObjectStore, config: TableConfig): 
     const after = await loadMetadata(store, config);
     if (after.version === metadata.version) return metadata;
   }
-}
-
-/** The position function of a file: order column (if configured), file order key, row. */
-export function positionOf(config: TableConfig, relPath: string): (change: Change) => Position {
-  const f = fileOrderKey(relPath);
-  const index = config.orderIndex;
-  return (change) => ({
-    p: index === undefined ? "" : orderValue(config, change.values[index] ?? null),
-    f,
-    r: change.row,
-  });
 }
 
 /** SHA-256 of a stream (hex). */
@@ -291,7 +216,6 @@ export async function mergeFile(
     }
     const version = base.version + 1;
     const bucketOfKey = bucketFunction(base.layout);
-    const position = positionOf(config, file.relPath);
     /** Buckets written in this attempt: bucket -> files (not committed yet). */
     const staged = new Map<number, BucketFiles>();
     const written: string[] = [];
@@ -301,61 +225,58 @@ export async function mergeFile(
     let rows = 0;
     let keysChanged = 0;
 
-    const groupByBucket = (pending: Map<string, KeyState>) => {
-      const byBucket = new Map<number, [string, KeyState][]>();
-      for (const entry of pending) {
-        const b = bucketOfKey(entry[0]);
-        const list = byBucket.get(b);
-        if (list) list.push(entry);
-        else byBucket.set(b, [entry]);
-      }
-      pending.clear();
-      return byBucket;
-    };
-
-    // Memory stays bounded on large files: every `flushKeys` distinct keys, the newest changes are spilled per
-    // bucket; buckets are then rewritten one at a time, each from its state plus its spilled runs.
-    const spill = async (pending: Map<string, KeyState>) => {
-      for (const [b, entries] of groupByBucket(pending)) {
+    // Memory stays bounded on large files: once the changes held pass the budget, the newest change of each key is
+    // spilled per bucket; buckets are then rewritten one at a time, each from its state plus its spilled runs.
+    const spill = async (pending: PendingChanges) => {
+      for (const [b, set] of pending.buckets) {
         const list = runs.get(b) ?? [];
-        const key = `${prefix}_cdc/tmp/${attemptId}/b${b}-r${list.length}.json.gz`;
-        await store.put(key, encodeState(config, entries));
+        const key = `${prefix}_cdc/tmp/${attemptId}/b${b}-r${list.length}.state`;
+        await store.put(key, encodeState(set));
         written.push(key);
         list.push(key);
         runs.set(b, list);
       }
+      pending.clear();
     };
 
-    const rewrite = async (pending: Map<string, KeyState>) => {
-      const byBucket = groupByBucket(pending);
-      const touched = [...new Set([...runs.keys(), ...byBucket.keys()])].sort((x, y) => x - y);
+    const rewrite = async (pending: PendingChanges) => {
+      const touched = [...new Set([...runs.keys(), ...pending.buckets.keys()])].sort((x, y) => x - y);
       for (const b of touched) {
         const current = base.buckets[b];
-        const states = await loadBucketState(store, config, current?.state);
+        const incoming = pending.buckets.get(b);
+        pending.buckets.delete(b);
+        const bucketRuns = runs.get(b) ?? [];
+        let state: RowSet;
         let changed = 0;
-        for (const run of runs.get(b) ?? []) changed += applyStates(states, await loadBucketState(store, config, run));
-        changed += applyStates(states, byBucket.get(b) ?? []);
-        byBucket.delete(b);
+        if (!current && bucketRuns.length === 0 && incoming) {
+          // A new bucket: the file's reduced changes are its state as they are.
+          state = incoming;
+          changed = incoming.size;
+        } else {
+          state = await loadBucketState(store, config, current?.state);
+          for (const run of bucketRuns)
+            changed += state.applyAll(decodeState(config, (await store.get(run)) as Uint8Array));
+          if (incoming) changed += state.applyAll(incoming);
+        }
         if (changed === 0) continue;
         keysChanged += changed;
-        const live: Value[][] = [];
-        for (const s of states.values()) if (s.row) live.push(s.row);
+        const live = state.liveRows();
         const id = `b${pad(b, 4)}-${pad(version, 8)}-${newId()}`;
-        const stateKey = `${prefix}_cdc/state/${id}.json.gz`;
-        await store.put(stateKey, encodeState(config, states));
+        const stateKey = `${prefix}_cdc/state/${id}.state`;
+        await store.put(stateKey, encodeState(state));
         written.push(stateKey);
         let dataKey: string | undefined;
         if (live.length > 0) {
           dataKey = `${prefix}data/${id}.parquet`;
-          await store.put(dataKey, writeParquet(config, live));
+          await store.put(dataKey, writeParquet(config, state, live));
           written.push(dataKey);
         }
-        staged.set(b, { ...(dataKey ? { data: dataKey } : {}), state: stateKey, rows: live.length, keys: states.size });
+        staged.set(b, { ...(dataKey ? { data: dataKey } : {}), state: stateKey, rows: live.length, keys: state.size });
       }
     };
 
     const hash = createHash("sha256");
-    const pending = new Map<string, KeyState>();
+    const pending = new PendingChanges(config, bucketOfKey);
     const dropRuns = async () => {
       const keys = [...runs.values()].flat();
       runs.clear();
@@ -363,10 +284,11 @@ export async function mergeFile(
     };
     try {
       for await (const batch of readDmsFile(config, file, hashing(open(), hash))) {
-        rows += batch.length;
-        reduceChanges(config, batch, position, pending);
+        rows += batch.rows.size;
+        positionBatch(config, file.relPath, batch.rows);
+        pending.add(batch.rows);
         options.onProgress?.(rows);
-        if (overBudget(pending.size)) await spill(pending);
+        if (overBudget(pending.keys)) await spill(pending);
       }
       const sha256 = hash.digest("hex");
       if (known?.sha256 === sha256) {
@@ -456,15 +378,12 @@ async function collectGarbage(
 }
 
 /** The current rows of a table, read from its state files (tests and tools; memory: the whole table). */
-export async function readCurrentRows(
-  store: ObjectStore,
-  config: TableConfig,
-): Promise<Map<string, NonNullable<KeyState["row"]>>> {
+export async function readCurrentRows(store: ObjectStore, config: TableConfig): Promise<Map<Key, Value[]>> {
   const metadata = await loadMetadata(store, config);
-  const rows = new Map<string, NonNullable<KeyState["row"]>>();
+  const rows = new Map<Key, Value[]>();
   for (const files of Object.values(metadata.buckets)) {
-    for (const [key, state] of await loadBucketState(store, config, files.state))
-      if (state.row) rows.set(key, state.row);
+    const state = await loadBucketState(store, config, files.state);
+    for (let i = 0; i < state.size; i++) if (state.live[i]) rows.set(state.keys[i] as Key, state.row(i));
   }
   return rows;
 }

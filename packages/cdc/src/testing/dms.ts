@@ -8,6 +8,7 @@ import { formatCsvRecord } from "../csv.ts";
 import type { Change, Op } from "../dms-file.ts";
 import { keyOf } from "../merge.ts";
 import { comparePositions, type Position } from "../position.ts";
+import type { Key } from "../rows.ts";
 import { formatValue, type Value } from "../values.ts";
 
 /** A small table: id int64 key, name string, amount decimal(10,2), optional ordering columns. */
@@ -49,8 +50,8 @@ export async function* chunksOf(text: string | Uint8Array, size = 7): AsyncGener
 export function referenceTable(
   config: TableConfig,
   changes: readonly (Change & { position: Position })[],
-): Map<string, Value[]> {
-  const table = new Map<string, Value[]>();
+): Map<Key, Value[]> {
+  const table = new Map<Key, Value[]>();
   const ordered = [...changes].sort((a, b) => comparePositions(a.position, b.position));
   for (const change of ordered) {
     const key = keyOf(config, change.values);

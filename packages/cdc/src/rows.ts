@@ -1,0 +1,282 @@
+/**
+ * Rows held column-wise: one typed array per numeric column (no object per row or per value), so that a bucket of a
+ * million rows is a handful of arrays the garbage collector never walks. A `RowSet` holds, per key, the change that
+ * produced its current state: its position (`p`, file, row), whether the key is live (a deleted key stays as a
+ * tombstone) and its values. The same structure carries a decoded batch of a DMS file (no index, one row per change),
+ * the changes of a file reduced per key, and a bucket's stored state.
+ *
+ * Storage by column type: int32/date in an Int32Array, double in a Float64Array, int64/timestamp/decimal(p <= 18)
+ * in a BigInt64Array (decimals unscaled), boolean in a Uint8Array, string and wider decimals in a plain array; a
+ * Uint8Array marks NULLs.
+ */
+import type { ColumnType, TableConfig } from "./config.ts";
+import type { Value } from "./values.ts";
+
+/** A row's key: its primary-key value(s) in canonical form; a number for integer keys (cheaper to hash and hold). */
+export type Key = string | number;
+
+export type Storage = "i32" | "f64" | "i64" | "bool" | "any";
+
+export function storageOf(type: ColumnType): Storage {
+  switch (type.kind) {
+    case "int32":
+    case "date":
+      return "i32";
+    case "double":
+      return "f64";
+    case "int64":
+    case "timestamp":
+      return "i64";
+    case "decimal":
+      return type.precision <= 18 ? "i64" : "any";
+    case "boolean":
+      return "bool";
+    case "string":
+      return "any";
+  }
+}
+
+export type ColumnValues = Int32Array | Float64Array | BigInt64Array | Uint8Array | Value[];
+
+export interface ColumnData {
+  storage: Storage;
+  values: ColumnValues;
+  /** 1 where the value is NULL. */
+  nulls: Uint8Array;
+  /** 32-bit view of 64-bit storage: rows are copied as two words, never through a BigInt or a double. */
+  words?: Int32Array;
+}
+
+function allocate(storage: Storage, capacity: number): ColumnData {
+  const nulls = new Uint8Array(capacity);
+  switch (storage) {
+    case "i32":
+      return { storage, values: new Int32Array(capacity), nulls };
+    case "f64": {
+      const values = new Float64Array(capacity);
+      return { storage, values, nulls, words: new Int32Array(values.buffer) };
+    }
+    case "i64": {
+      const values = new BigInt64Array(capacity);
+      return { storage, values, nulls, words: new Int32Array(values.buffer) };
+    }
+    case "bool":
+      return { storage, values: new Uint8Array(capacity), nulls };
+    case "any":
+      return { storage, values: [] as Value[], nulls };
+  }
+}
+
+function grown<T extends Int32Array | Float64Array | BigInt64Array | Uint8Array>(array: T, capacity: number): T {
+  const next = new (array.constructor as new (n: number) => T)(capacity);
+  next.set(array as never);
+  return next;
+}
+
+/** Order of a state: position `p` (order column), then file order key, then row. Negative when a < b. */
+function compare(pa: string, fa: string, ra: number, pb: string, fb: string, rb: number): number {
+  if (pa !== pb) return pa < pb ? -1 : 1;
+  if (fa !== fb) return fa < fb ? -1 : 1;
+  return ra - rb;
+}
+
+export class RowSet {
+  size = 0;
+  private capacity: number;
+  /** Position: normalized order value ("" when none), index into `files`, row in the file. */
+  p: string[] = [];
+  f: Int32Array;
+  r: Float64Array;
+  /** 0 for a deleted key (tombstone) or a D change. */
+  live: Uint8Array;
+  readonly columns: ColumnData[];
+  /** File order keys (`fileOrderKey`) the rows' `f` point into. */
+  readonly files: string[] = [];
+  private readonly fileIndex = new Map<string, number>();
+  /** Key -> row, for sets that hold one row per key (`upsert`). */
+  readonly index = new Map<Key, number>();
+  readonly keys: Key[] = [];
+
+  constructor(
+    readonly config: TableConfig,
+    capacity = 1024,
+  ) {
+    this.capacity = Math.max(16, capacity);
+    this.f = new Int32Array(this.capacity);
+    this.r = new Float64Array(this.capacity);
+    this.live = new Uint8Array(this.capacity);
+    this.columns = config.columns.map((c) => allocate(storageOf(c.type), this.capacity));
+  }
+
+  fileId(orderKey: string): number {
+    let id = this.fileIndex.get(orderKey);
+    if (id === undefined) {
+      id = this.files.length;
+      this.files.push(orderKey);
+      this.fileIndex.set(orderKey, id);
+    }
+    return id;
+  }
+
+  private ensure(n: number): void {
+    if (n <= this.capacity) return;
+    let capacity = this.capacity * 2;
+    while (capacity < n) capacity *= 2;
+    this.f = grown(this.f, capacity);
+    this.r = grown(this.r, capacity);
+    this.live = grown(this.live, capacity);
+    for (const column of this.columns) {
+      column.nulls = grown(column.nulls, capacity);
+      if (column.storage !== "any") {
+        column.values = grown(column.values as Int32Array, capacity);
+        if (column.words) column.words = new Int32Array((column.values as unknown as BigInt64Array).buffer);
+      }
+    }
+    this.capacity = capacity;
+  }
+
+  /** Appends an empty row (all NULL, live, position unset); returns its index. */
+  appendRow(): number {
+    const i = this.size;
+    this.ensure(i + 1);
+    this.size = i + 1;
+    this.p[i] = "";
+    this.f[i] = 0;
+    this.r[i] = 0;
+    this.live[i] = 1;
+    for (const column of this.columns) {
+      column.nulls[i] = 1;
+      if (column.storage === "any") (column.values as Value[])[i] = null;
+    }
+    return i;
+  }
+
+  set(row: number, column: number, value: Value): void {
+    const c = this.columns[column] as ColumnData;
+    if (value === null) {
+      c.nulls[row] = 1;
+      if (c.storage === "any") (c.values as Value[])[row] = null;
+      return;
+    }
+    c.nulls[row] = 0;
+    if (c.storage === "bool") (c.values as Uint8Array)[row] = value ? 1 : 0;
+    else (c.values as Value[])[row] = value;
+  }
+
+  get(row: number, column: number): Value {
+    const c = this.columns[column] as ColumnData;
+    if (c.nulls[row]) return null;
+    if (c.storage === "bool") return (c.values as Uint8Array)[row] === 1;
+    return (c.values as Value[])[row] as Value;
+  }
+
+  /** The row's values as an array (tests, tools). */
+  row(i: number): Value[] {
+    return this.columns.map((_, c) => this.get(i, c));
+  }
+
+  /** The key of row `i`, computed from its key columns. */
+  keyAt(i: number): Key {
+    const indexes = this.config.keyIndexes;
+    if (indexes.length === 1) return keyValue(this.get(i, indexes[0] as number));
+    return JSON.stringify(indexes.map((k) => canonicalKeyPart(this.get(i, k))));
+  }
+
+  private copyValues(to: number, from: RowSet, i: number): void {
+    const width = this.columns.length;
+    for (let c = 0; c < width; c++) {
+      const dst = this.columns[c] as ColumnData;
+      const src = from.columns[c] as ColumnData;
+      dst.nulls[to] = src.nulls[i] as number;
+      if (dst.words) {
+        const d = dst.words;
+        const s = src.words as Int32Array;
+        d[2 * to] = s[2 * i] as number;
+        d[2 * to + 1] = s[2 * i + 1] as number;
+      } else (dst.values as Value[])[to] = (src.values as Value[])[i] as Value;
+    }
+  }
+
+  /**
+   * Keeps for `key` the newer of what this set holds and row `i` of `from` (by position); returns whether the
+   * held state changed. A state not strictly newer is ignored: that is what makes replays and late files safe.
+   */
+  upsert(key: Key, from: RowSet, i: number): boolean {
+    const p = from.p[i] as string;
+    const file = from.files[from.f[i] as number] as string;
+    const r = from.r[i] as number;
+    let at = this.index.get(key);
+    if (at !== undefined) {
+      if (
+        compare(this.p[at] as string, this.files[this.f[at] as number] as string, this.r[at] as number, p, file, r) >= 0
+      )
+        return false;
+    } else {
+      at = this.size;
+      this.ensure(at + 1);
+      this.size = at + 1;
+      this.index.set(key, at);
+      this.keys[at] = key;
+    }
+    this.p[at] = p;
+    this.f[at] = this.fileId(file);
+    this.r[at] = r;
+    this.live[at] = from.live[i] as number;
+    this.copyValues(at, from, i);
+    return true;
+  }
+
+  /** Applies every row of `from` (one per key) with `upsert`; returns how many keys changed. */
+  applyAll(from: RowSet): number {
+    let changed = 0;
+    for (let i = 0; i < from.size; i++) if (this.upsert(from.keys[i] ?? from.keyAt(i), from, i)) changed++;
+    return changed;
+  }
+
+  /** Builds the key index of a set read from storage. */
+  buildIndex(): void {
+    this.index.clear();
+    for (let i = 0; i < this.size; i++) {
+      const key = this.keyAt(i);
+      this.keys[i] = key;
+      this.index.set(key, i);
+    }
+  }
+
+  /** Indexes of the live rows. */
+  liveRows(): Int32Array {
+    let n = 0;
+    for (let i = 0; i < this.size; i++) n += this.live[i] as number;
+    const out = new Int32Array(n);
+    let j = 0;
+    for (let i = 0; i < this.size; i++) if (this.live[i]) out[j++] = i;
+    return out;
+  }
+
+  liveCount(): number {
+    let n = 0;
+    for (let i = 0; i < this.size; i++) n += this.live[i] as number;
+    return n;
+  }
+}
+
+/** The canonical form of one key value; integers that a double holds exactly stay numbers. */
+export function keyValue(value: Value): Key {
+  if (typeof value === "bigint") {
+    return value >= -9007199254740991n && value <= 9007199254740991n ? Number(value) : value.toString();
+  }
+  if (typeof value === "number" && Number.isInteger(value)) return value;
+  return canonicalKeyPart(value);
+}
+
+function canonicalKeyPart(value: Value): string {
+  if (value === null) return "\u0000null";
+  return typeof value === "string" ? value : String(value);
+}
+
+/** The key of a row given as values (the reference model of the tests). Same as `RowSet.keyAt`. */
+export function keyOfValues(config: TableConfig, values: readonly Value[]): Key {
+  const indexes = config.keyIndexes;
+  if (indexes.length === 1) return keyValue(values[indexes[0] as number] ?? null);
+  return JSON.stringify(indexes.map((i) => canonicalKeyPart(values[i] ?? null)));
+}

@@ -1,0 +1,133 @@
+/**
+ * A bucket's state (every key's position, liveness and values, tombstones included) as one binary object: the
+ * `RowSet` arrays written out as they are in memory, so loading a bucket of a million rows is a few copies rather
+ * than parsing a million values.
+ *
+ *   "SLS1" | u32 header length | header (JSON: rows, files, section offsets) | sections, 8-byte aligned
+ *
+ * Sections: positions (`p` as strings), file ids (Int32), rows (Float64), live (Uint8), then per column its NULL
+ * marks (Uint8) and values (the typed array's bytes; strings and wide decimals as a string column). A string column
+ * is an Int32 array of UTF-16 lengths (-1 NULL, -2 same as the row before) followed by the UTF-8 text of all strings.
+ * Compressed with gzip (level 1).
+ */
+import { gunzipSync, gzipSync } from "node:zlib";
+import type { TableConfig } from "./config.ts";
+import { type ColumnData, RowSet } from "./rows.ts";
+import type { Value } from "./values.ts";
+
+const MAGIC = 0x3153_4c53; // "SLS1" little-endian
+
+interface Header {
+  rows: number;
+  files: string[];
+  sections: [number, number][];
+}
+
+function encodeStrings(values: readonly (string | null)[], n: number): [Uint8Array, Uint8Array] {
+  const lengths = new Int32Array(n);
+  const parts: string[] = [];
+  let previous: string | null | undefined;
+  for (let i = 0; i < n; i++) {
+    const v = values[i] ?? null;
+    if (v === null) lengths[i] = -1;
+    else if (v === previous) lengths[i] = -2;
+    else {
+      lengths[i] = v.length;
+      parts.push(v);
+    }
+    previous = v;
+  }
+  return [new Uint8Array(lengths.buffer), Buffer.from(parts.join(""), "utf8")];
+}
+
+function decodeStrings(lengthBytes: Uint8Array, text: Uint8Array, n: number): (string | null)[] {
+  const lengths = new Int32Array(new Uint8Array(lengthBytes).buffer, 0, n);
+  const all = Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString("utf8");
+  const out = new Array<string | null>(n);
+  let at = 0;
+  let previous: string | null = null;
+  for (let i = 0; i < n; i++) {
+    const length = lengths[i] as number;
+    if (length === -1) previous = null;
+    else if (length !== -2) {
+      previous = all.slice(at, at + length);
+      at += length;
+    }
+    out[i] = previous;
+  }
+  return out;
+}
+
+const bytesOf = (array: Int32Array | Float64Array | BigInt64Array | Uint8Array, n: number) =>
+  new Uint8Array(array.buffer, array.byteOffset, n * array.BYTES_PER_ELEMENT);
+
+export function encodeState(rows: RowSet): Uint8Array {
+  const n = rows.size;
+  const sections: Uint8Array[] = [];
+  sections.push(...encodeStrings(rows.p, n));
+  sections.push(bytesOf(rows.f, n), bytesOf(rows.r, n), bytesOf(rows.live, n));
+  for (const column of rows.columns) {
+    sections.push(bytesOf(column.nulls, n));
+    if (column.storage === "any") {
+      const values = column.values as Value[];
+      const text = new Array<string | null>(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        text[i] = v === null || v === undefined ? null : typeof v === "bigint" ? v.toString() : (v as string);
+      }
+      sections.push(...encodeStrings(text, n));
+    } else sections.push(bytesOf(column.values as Int32Array, n));
+  }
+  const header: Header = { rows: n, files: rows.files, sections: [] };
+  let offset = 0;
+  for (const s of sections) {
+    header.sections.push([offset, s.byteLength]);
+    offset += Math.ceil(s.byteLength / 8) * 8;
+  }
+  const headerBytes = Buffer.from(JSON.stringify(header), "utf8");
+  const start = Math.ceil((8 + headerBytes.byteLength) / 8) * 8;
+  const out = new Uint8Array(start + offset);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, MAGIC, true);
+  view.setUint32(4, headerBytes.byteLength, true);
+  out.set(headerBytes, 8);
+  for (const [i, s] of sections.entries()) out.set(s, start + (header.sections[i] as [number, number])[0]);
+  return gzipSync(out, { level: 1 });
+}
+
+export function decodeState(config: TableConfig, body: Uint8Array): RowSet {
+  const bytes = gunzipSync(body);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0, true) !== MAGIC) throw new Error("not a sluice state file");
+  const headerLength = view.getUint32(4, true);
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString("utf8")) as Header;
+  const start = Math.ceil((8 + headerLength) / 8) * 8;
+  let next = 0;
+  const section = () => {
+    const [offset, length] = header.sections[next++] as [number, number];
+    return bytes.subarray(start + offset, start + offset + length);
+  };
+  const n = header.rows;
+  const rows = new RowSet(config, n);
+  for (const file of header.files) rows.fileId(file);
+  rows.size = n;
+  rows.p = decodeStrings(section(), section(), n) as string[];
+  rows.f.set(new Int32Array(new Uint8Array(section()).buffer, 0, n));
+  rows.r.set(new Float64Array(new Uint8Array(section()).buffer, 0, n));
+  rows.live.set(section());
+  for (const [c, column] of rows.columns.entries()) {
+    column.nulls.set(section());
+    if (column.storage === "any") {
+      const text = decodeStrings(section(), section(), n);
+      const type = (config.columns[c] as TableConfig["columns"][number]).type;
+      (column as ColumnData).values = type.kind === "decimal" ? text.map((t) => (t === null ? null : BigInt(t))) : text;
+    } else {
+      const raw = new Uint8Array(section()).buffer;
+      const values = column.values as Int32Array | Float64Array | BigInt64Array | Uint8Array;
+      const Ctor = values.constructor as new (b: ArrayBufferLike, o: number, n: number) => typeof values;
+      values.set(new Ctor(raw, 0, n) as never);
+    }
+  }
+  rows.buildIndex();
+  return rows;
+}
