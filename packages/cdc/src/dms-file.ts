@@ -263,7 +263,7 @@ export async function* readDmsFile(
 }
 
 function formatMicros(micros: bigint): string {
-  const ms = micros / 1000n;
+  const ms = (micros - (((micros % 1000n) + 1000n) % 1000n)) / 1000n; // floor: before 1970 too
   const frac = ((micros % 1_000_000n) + 1_000_000n) % 1_000_000n;
   const iso = new Date(Number(ms)).toISOString();
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${frac.toString().padStart(6, "0")}`;

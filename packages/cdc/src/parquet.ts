@@ -265,18 +265,23 @@ function widen(stats: Stats, min: Value, max: Value): void {
 }
 
 /** Encodes the given rows (default: the live ones) of a set as one Parquet file. */
-export function writeParquet(config: TableConfig, set: RowSet, rows: Int32Array = set.liveRows()): Uint8Array {
+export function writeParquet(
+  config: TableConfig,
+  set: RowSet,
+  rows: Int32Array = set.liveRows(),
+  { rowGroupRows = ROW_GROUP_ROWS, pageRows = PAGE_ROWS } = {},
+): Uint8Array {
   const columns = config.columns;
   const schema: SchemaElement[] = [
     { name: "root", num_children: columns.length },
     ...columns.map((c) => schemaElement(c.name, c.type)),
   ];
-  const writer = new ByteWriter(1 << 20);
+  const writer = new ByteWriter(65_536 + rows.length * columns.length * 6);
   writer.appendUint32(0x31524150); // PAR1
   const rowGroups: Parameters<typeof writeMetadata>[1]["row_groups"] = [];
   const body = new Bytes();
-  for (let start = 0; start < rows.length || (start === 0 && rows.length === 0); start += ROW_GROUP_ROWS) {
-    const end = Math.min(rows.length, start + ROW_GROUP_ROWS);
+  for (let start = 0; start < rows.length || (start === 0 && rows.length === 0); start += rowGroupRows) {
+    const end = Math.min(rows.length, start + rowGroupRows);
     const groupStart = writer.offset;
     const chunks: ColumnChunk[] = [];
     let groupBytes = 0n;
@@ -285,8 +290,8 @@ export function writeParquet(config: TableConfig, set: RowSet, rows: Int32Array 
       const stats: Stats = { nulls: 0 };
       const chunkStart = writer.offset;
       let uncompressed = 0;
-      for (let from = start; from < end || from === start; from += PAGE_ROWS) {
-        const to = Math.min(end, from + PAGE_ROWS);
+      for (let from = start; from < end || from === start; from += pageRows) {
+        const to = Math.min(end, from + pageRows);
         body.length = 0;
         pageBody(set.columns[c] as ColumnData, column.type, element, rows, from, to, body, stats);
         const raw = body.buffer.subarray(0, body.length);

@@ -178,7 +178,17 @@ export class RowSet {
   /** The key of row `i`, computed from its key columns. */
   keyAt(i: number): Key {
     const indexes = this.config.keyIndexes;
-    if (indexes.length === 1) return keyValue(this.get(i, indexes[0] as number));
+    if (indexes.length === 1) {
+      const column = this.columns[indexes[0] as number] as ColumnData;
+      if (column.storage === "i32") return (column.values as Int32Array)[i] as number;
+      if (column.storage === "i64") {
+        // The int64 as a number, without a BigInt, when a double holds it exactly (as `keyValue` does).
+        const words = column.words as Int32Array;
+        const hi = words[2 * i + 1] as number;
+        if (hi > -0x200000 && hi < 0x200000) return hi * 4294967296 + ((words[2 * i] as number) >>> 0);
+      }
+      return keyValue(this.get(i, indexes[0] as number));
+    }
     return JSON.stringify(indexes.map((k) => canonicalKeyPart(this.get(i, k))));
   }
 

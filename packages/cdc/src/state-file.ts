@@ -8,9 +8,9 @@
  * Sections: positions (`p` as strings), file ids (Int32), rows (Float64), live (Uint8), then per column its NULL
  * marks (Uint8) and values (the typed array's bytes; strings and wide decimals as a string column). A string column
  * is an Int32 array of UTF-16 lengths (-1 NULL, -2 same as the row before) followed by the UTF-8 text of all strings.
- * Compressed with gzip (level 1).
+ * A column without NULLs has an empty NULL section. Not compressed: a state is read and written whole at every
+ * rewrite of its bucket, and compressing it cost more than the rest of the encoding.
  */
-import { gunzipSync, gzipSync } from "node:zlib";
 import type { TableConfig } from "./config.ts";
 import { type ColumnData, RowSet } from "./rows.ts";
 import type { Value } from "./values.ts";
@@ -67,7 +67,7 @@ export function encodeState(rows: RowSet): Uint8Array {
   sections.push(...encodeStrings(rows.p, n));
   sections.push(bytesOf(rows.f, n), bytesOf(rows.r, n), bytesOf(rows.live, n));
   for (const column of rows.columns) {
-    sections.push(bytesOf(column.nulls, n));
+    sections.push(column.nulls.subarray(0, n).includes(1) ? bytesOf(column.nulls, n) : new Uint8Array(0));
     if (column.storage === "any") {
       const values = column.values as Value[];
       const text = new Array<string | null>(n);
@@ -92,11 +92,11 @@ export function encodeState(rows: RowSet): Uint8Array {
   view.setUint32(4, headerBytes.byteLength, true);
   out.set(headerBytes, 8);
   for (const [i, s] of sections.entries()) out.set(s, start + (header.sections[i] as [number, number])[0]);
-  return gzipSync(out, { level: 1 });
+  return out;
 }
 
 export function decodeState(config: TableConfig, body: Uint8Array): RowSet {
-  const bytes = gunzipSync(body);
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw new Error("not a sluice state file");
   const headerLength = view.getUint32(4, true);
@@ -116,7 +116,8 @@ export function decodeState(config: TableConfig, body: Uint8Array): RowSet {
   rows.r.set(new Float64Array(new Uint8Array(section()).buffer, 0, n));
   rows.live.set(section());
   for (const [c, column] of rows.columns.entries()) {
-    column.nulls.set(section());
+    const nulls = section();
+    if (nulls.byteLength > 0) column.nulls.set(nulls);
     if (column.storage === "any") {
       const text = decodeStrings(section(), section(), n);
       const type = (config.columns[c] as TableConfig["columns"][number]).type;

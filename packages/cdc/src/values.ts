@@ -38,6 +38,76 @@ function daysOf(y: number, m: number, d: number): number {
   return era * 146097 + doe - 719468;
 }
 
+/** Digits of `raw[from..to)` as a number, or -1 when one is not a digit. The caller keeps `to - from <= 15`. */
+function digitsValue(raw: string, from: number, to: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const d = raw.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/** A short integer (up to 15 digits, so exact as a double) without the regular expression, or undefined. */
+function fastInteger(raw: string): number | undefined {
+  const n = raw.length;
+  const c0 = raw.charCodeAt(0);
+  const signed = c0 === 45 || c0 === 43;
+  const start = signed ? 1 : 0;
+  if (n - start < 1 || n - start > 15) return undefined;
+  const v = digitsValue(raw, start, n);
+  if (v < 0) return undefined;
+  return c0 === 45 ? -v : v;
+}
+
+const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/** `[-]digits[.digits]` with at most `scale` decimals and 15 digits in all, unscaled, or undefined. */
+function fastDecimal(raw: string, precision: number, scale: number): bigint | undefined {
+  const n = raw.length;
+  const c0 = raw.charCodeAt(0);
+  const start = c0 === 45 || c0 === 43 ? 1 : 0;
+  let dot = raw.indexOf(".", start);
+  if (dot === -1) dot = n;
+  const wholeDigits = dot - start;
+  const fractionDigits = dot === n ? 0 : n - dot - 1;
+  if (wholeDigits < 1 || fractionDigits > scale || wholeDigits + scale > 15 || (dot < n && fractionDigits === 0))
+    return undefined;
+  const whole = digitsValue(raw, start, dot);
+  const fraction = fractionDigits === 0 ? 0 : digitsValue(raw, dot + 1, n);
+  if (whole < 0 || fraction < 0) return undefined;
+  const v = whole * (POW10[scale] as number) + fraction * (POW10[scale - fractionDigits] as number);
+  if (v >= (POW10[precision] ?? Number.POSITIVE_INFINITY)) return undefined;
+  return BigInt(c0 === 45 ? -v : v);
+}
+
+/** `yyyy-MM-dd` as days since the epoch, or NaN. */
+function fastDate(raw: string, from: number): number {
+  if (raw.charCodeAt(from + 4) !== 45 || raw.charCodeAt(from + 7) !== 45) return Number.NaN;
+  const y = digitsValue(raw, from, from + 4);
+  const m = digitsValue(raw, from + 5, from + 7);
+  const d = digitsValue(raw, from + 8, from + 10);
+  if (y < 0 || m < 0 || d < 0) return Number.NaN;
+  return daysOf(y, m, d);
+}
+
+/** `yyyy-MM-dd HH:mm:ss.ffffff` (exactly) as microseconds, or undefined. */
+function fastTimestamp(raw: string): bigint | undefined {
+  if (raw.length !== 26 || raw.charCodeAt(10) !== 32 || raw.charCodeAt(13) !== 58 || raw.charCodeAt(16) !== 58)
+    return undefined;
+  if (raw.charCodeAt(19) !== 46) return undefined;
+  const days = fastDate(raw, 0);
+  const h = digitsValue(raw, 11, 13);
+  const mi = digitsValue(raw, 14, 16);
+  const s = digitsValue(raw, 17, 19);
+  const micros = digitsValue(raw, 20, 26);
+  if (Number.isNaN(days) || h < 0 || mi < 0 || s < 0 || micros < 0 || h > 23 || mi > 59 || s > 59) return undefined;
+  const total = (days * 86400 + h * 3600 + mi * 60 + s) * 1_000_000 + micros;
+  if (!Number.isSafeInteger(total)) return undefined;
+  return BigInt(total);
+}
+
 /**
  * Parses one field. `raw === null` is DMS's NULL (an empty unquoted field); `""` is an empty string, which only a
  * string column accepts.
@@ -48,12 +118,16 @@ export function parseValue(type: ColumnType, raw: string | null): Value {
     case "string":
       return raw;
     case "int32": {
+      const fast = fastInteger(raw);
+      if (fast !== undefined && fast >= INT32_MIN && fast <= INT32_MAX) return fast === 0 ? 0 : fast;
       if (!intPattern.test(raw)) throw new InvalidValue(`not an int32: ${JSON.stringify(raw)}`);
       const n = Number(raw);
       if (n < INT32_MIN || n > INT32_MAX) throw new InvalidValue(`int32 out of range: ${raw}`);
       return n;
     }
     case "int64": {
+      const fast = fastInteger(raw);
+      if (fast !== undefined) return BigInt(fast);
       if (!intPattern.test(raw)) throw new InvalidValue(`not an int64: ${JSON.stringify(raw)}`);
       const n = BigInt(raw);
       if (n < INT64_MIN || n > INT64_MAX) throw new InvalidValue(`int64 out of range: ${raw}`);
@@ -67,6 +141,8 @@ export function parseValue(type: ColumnType, raw: string | null): Value {
       return Number(raw);
     }
     case "decimal": {
+      const fast = fastDecimal(raw, type.precision, type.scale);
+      if (fast !== undefined) return fast;
       const match = decimalPattern.exec(raw);
       if (!match || (match[2] === "" && (match[3] ?? "") === ""))
         throw new InvalidValue(`not a decimal: ${JSON.stringify(raw)}`);
@@ -90,12 +166,18 @@ export function parseValue(type: ColumnType, raw: string | null): Value {
       throw new InvalidValue(`not a boolean: ${JSON.stringify(raw)}`);
     }
     case "date": {
+      if (raw.length === 10) {
+        const fast = fastDate(raw, 0);
+        if (!Number.isNaN(fast)) return fast;
+      }
       const match = datePattern.exec(raw);
       const days = match ? daysOf(Number(match[1]), Number(match[2]), Number(match[3])) : Number.NaN;
       if (Number.isNaN(days)) throw new InvalidValue(`not a date (yyyy-MM-dd): ${JSON.stringify(raw)}`);
       return days;
     }
     case "timestamp": {
+      const fast = fastTimestamp(raw);
+      if (fast !== undefined) return fast;
       const match = timestampPattern.exec(raw);
       if (!match) throw new InvalidValue(`not a timestamp (yyyy-MM-dd HH:mm:ss.ffffff): ${JSON.stringify(raw)}`);
       const days = daysOf(Number(match[1]), Number(match[2]), Number(match[3]));
@@ -159,7 +241,7 @@ export function formatValue(type: ColumnType, value: Value): string | null {
       return new Date((value as number) * 86_400_000).toISOString().slice(0, 10);
     case "timestamp": {
       const v = value as bigint;
-      const ms = v / 1000n;
+      const ms = (v - (((v % 1000n) + 1000n) % 1000n)) / 1000n; // floor: before 1970 too
       const micros = ((v % 1_000_000n) + 1_000_000n) % 1_000_000n;
       const iso = new Date(Number(ms)).toISOString();
       return `${iso.slice(0, 10)} ${iso.slice(11, 19)}.${micros.toString().padStart(6, "0")}`;
