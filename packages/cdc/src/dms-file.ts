@@ -5,11 +5,11 @@
  */
 import { createGunzip } from "node:zlib";
 import type { TableConfig } from "./config.ts";
-import { CsvReader, type CsvRecord, CsvSyntaxError } from "./csv.ts";
+import { type CsvFields, CsvReader, type CsvRecord, CsvSyntaxError } from "./csv.ts";
 import { InvalidCdcFile } from "./errors.ts";
 import { isFullLoadFile } from "./position.ts";
-import { RowSet } from "./rows.ts";
-import { InvalidValue, parseValue, type Value } from "./values.ts";
+import { type ColumnData, RowSet } from "./rows.ts";
+import { InvalidValue, parseNumberAt, parseValue, type Value } from "./values.ts";
 
 export type Op = "I" | "U" | "D";
 
@@ -83,8 +83,6 @@ export class ChangeDecoder {
   private readonly fullLoad: boolean;
   private headerPending: boolean;
   private row = 0;
-  private readonly lastRaw: (string | null | undefined)[] = [];
-  private readonly lastValue: Value[] = [];
 
   constructor(
     private readonly config: TableConfig,
@@ -106,47 +104,63 @@ export class ChangeDecoder {
       this.fail(`header ${JSON.stringify(got)} does not match the configured columns ${JSON.stringify(expected)}`, 0);
   }
 
-  /** Decodes raw text records (a header record first when configured). */
-  decodeRecords(records: readonly CsvRecord[], out: ChangeBatch): void {
+  /**
+   * Decodes one CSV record (a header record first when configured) from its field bounds: integer-like columns are
+   * parsed in place (`parseNumberAt`) and written to the column arrays; anything else goes through `parseValue`.
+   */
+  decodeFields(fields: CsvFields, out: ChangeBatch): void {
+    if (this.headerPending) {
+      this.headerPending = false;
+      this.checkHeader(fields.record());
+      return;
+    }
     const columns = this.config.columns;
     const width = columns.length + (this.hasOp ? 1 : 0);
-    for (const record of records) {
-      if (this.headerPending) {
-        this.headerPending = false;
-        this.checkHeader(record);
-        continue;
-      }
-      this.row++;
-      if (record.length !== width) this.fail(`expected ${width} fields, found ${record.length}`);
-      let op: Op = "I";
-      if (this.hasOp) {
-        const raw = record[0];
-        if (raw !== "I" && raw !== "U" && raw !== "D") this.fail(`unknown Op ${JSON.stringify(raw)}`);
-        op = raw;
-      }
-      const offset = this.hasOp ? 1 : 0;
-      const rows = out.rows;
-      const at = rows.appendRow();
-      for (let i = 0; i < columns.length; i++) {
-        const column = columns[i] as (typeof columns)[number];
-        const raw = record[i + offset] as string | null;
-        // DMS files repeat values down a column (commit timestamps, dates, statuses): parse each run once.
-        if (raw === this.lastRaw[i] && raw !== undefined) {
-          rows.set(at, i, this.lastValue[i] as Value);
+    this.row++;
+    if (fields.count !== width) this.fail(`expected ${width} fields, found ${fields.count}`);
+    const text = fields.text;
+    let op: Op = "I";
+    if (this.hasOp) {
+      const start = fields.start[0] as number;
+      const c = fields.end[0] === start + 1 && fields.kind[0] === 0 ? text.charCodeAt(start) : 0;
+      if (c === 73) op = "I";
+      else if (c === 85) op = "U";
+      else if (c === 68) op = "D";
+      else this.fail(`unknown Op ${JSON.stringify(fields.value(0))}`);
+    }
+    const offset = this.hasOp ? 1 : 0;
+    const rows = out.rows;
+    const at = rows.appendRow();
+    for (let i = 0; i < columns.length; i++) {
+      const f = i + offset;
+      const start = fields.start[f] as number;
+      const end = fields.end[f] as number;
+      const kind = fields.kind[f] as number;
+      if (kind === 0 && start === end) continue; // NULL: appendRow left it NULL
+      const column = columns[i] as (typeof columns)[number];
+      const storage = rows.columns[i] as ColumnData;
+      if (kind !== 2 && (storage.storage === "i64" || storage.storage === "i32")) {
+        const v = parseNumberAt(column.type, text, start, end);
+        if (v !== undefined) {
+          storage.nulls[at] = 0;
+          if (storage.storage === "i32") (storage.values as Int32Array)[at] = v;
+          else {
+            const words = storage.words as Int32Array;
+            const hi = Math.floor(v / 4294967296);
+            words[2 * at] = (v - hi * 4294967296) | 0;
+            words[2 * at + 1] = hi;
+          }
           continue;
         }
-        try {
-          const value = parseValue(column.type, raw);
-          rows.set(at, i, value);
-          this.lastRaw[i] = raw;
-          this.lastValue[i] = value;
-        } catch (error) {
-          if (error instanceof InvalidValue) this.fail(`column ${column.name}: ${error.message}`);
-          throw error;
-        }
       }
-      this.finishRow(out, at, op);
+      try {
+        rows.set(at, i, parseValue(column.type, fields.value(f)));
+      } catch (error) {
+        if (error instanceof InvalidValue) this.fail(`column ${column.name}: ${error.message}`);
+        throw error;
+      }
     }
+    this.finishRow(out, at, op);
   }
 
   private finishRow(out: ChangeBatch, at: number, op: Op): void {
@@ -236,19 +250,17 @@ export async function* readDmsFile(
     return;
   }
   const reader = new CsvReader();
-  const text = new TextDecoder("utf-8", { fatal: true });
   let out = newBatch();
-  const decode = (records: CsvRecord[]) => decoder.decodeRecords(records, out);
+  const decode = (fields: CsvFields) => decoder.decodeFields(fields, out);
   try {
     for await (const chunk of gunzipIfNeeded(chunks)) {
-      decode(reader.push(text.decode(chunk, { stream: true })));
+      reader.scanBytes(chunk, decode);
       if (out.rows.size >= batchSize) {
         yield out;
         out = newBatch();
       }
     }
-    decode(reader.push(text.decode()));
-    decode(reader.end());
+    reader.finishBytes(decode);
     decoder.finish();
   } catch (error) {
     if (error instanceof CsvSyntaxError)

@@ -49,27 +49,24 @@ function digitsValue(raw: string, from: number, to: number): number {
   return v;
 }
 
-/** A short integer (up to 15 digits, so exact as a double) without the regular expression, or undefined. */
-function fastInteger(raw: string): number | undefined {
-  const n = raw.length;
-  const c0 = raw.charCodeAt(0);
-  const signed = c0 === 45 || c0 === 43;
-  const start = signed ? 1 : 0;
-  if (n - start < 1 || n - start > 15) return undefined;
-  const v = digitsValue(raw, start, n);
+/** A short integer (up to 15 digits, so exact as a double) in `raw[from..to)`, or undefined. */
+function fastInteger(raw: string, from: number, to: number): number | undefined {
+  const c0 = raw.charCodeAt(from);
+  const start = c0 === 45 || c0 === 43 ? from + 1 : from;
+  if (to - start < 1 || to - start > 15) return undefined;
+  const v = digitsValue(raw, start, to);
   if (v < 0) return undefined;
-  return c0 === 45 ? -v : v;
+  return c0 === 45 && v !== 0 ? -v : v;
 }
 
 const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 
 /** `[-]digits[.digits]` with at most `scale` decimals and 15 digits in all, unscaled, or undefined. */
-function fastDecimal(raw: string, precision: number, scale: number): bigint | undefined {
-  const n = raw.length;
-  const c0 = raw.charCodeAt(0);
-  const start = c0 === 45 || c0 === 43 ? 1 : 0;
-  let dot = raw.indexOf(".", start);
-  if (dot === -1) dot = n;
+function fastDecimal(raw: string, from: number, n: number, precision: number, scale: number): number | undefined {
+  const c0 = raw.charCodeAt(from);
+  const start = c0 === 45 || c0 === 43 ? from + 1 : from;
+  let dot = start;
+  while (dot < n && raw.charCodeAt(dot) !== 46) dot++;
   const wholeDigits = dot - start;
   const fractionDigits = dot === n ? 0 : n - dot - 1;
   if (wholeDigits < 1 || fractionDigits > scale || wholeDigits + scale > 15 || (dot < n && fractionDigits === 0))
@@ -79,10 +76,10 @@ function fastDecimal(raw: string, precision: number, scale: number): bigint | un
   if (whole < 0 || fraction < 0) return undefined;
   const v = whole * (POW10[scale] as number) + fraction * (POW10[scale - fractionDigits] as number);
   if (v >= (POW10[precision] ?? Number.POSITIVE_INFINITY)) return undefined;
-  return BigInt(c0 === 45 ? -v : v);
+  return c0 === 45 && v !== 0 ? -v : v;
 }
 
-/** `yyyy-MM-dd` as days since the epoch, or NaN. */
+/** `yyyy-MM-dd` at `from` as days since the epoch, or NaN. */
 function fastDate(raw: string, from: number): number {
   if (raw.charCodeAt(from + 4) !== 45 || raw.charCodeAt(from + 7) !== 45) return Number.NaN;
   const y = digitsValue(raw, from, from + 4);
@@ -92,20 +89,45 @@ function fastDate(raw: string, from: number): number {
   return daysOf(y, m, d);
 }
 
-/** `yyyy-MM-dd HH:mm:ss.ffffff` (exactly) as microseconds, or undefined. */
-function fastTimestamp(raw: string): bigint | undefined {
-  if (raw.length !== 26 || raw.charCodeAt(10) !== 32 || raw.charCodeAt(13) !== 58 || raw.charCodeAt(16) !== 58)
-    return undefined;
-  if (raw.charCodeAt(19) !== 46) return undefined;
-  const days = fastDate(raw, 0);
-  const h = digitsValue(raw, 11, 13);
-  const mi = digitsValue(raw, 14, 16);
-  const s = digitsValue(raw, 17, 19);
-  const micros = digitsValue(raw, 20, 26);
+/** `yyyy-MM-dd HH:mm:ss.ffffff` (exactly) at `raw[from..to)` as microseconds, or undefined. */
+function fastTimestamp(raw: string, from: number, to: number): number | undefined {
+  if (to - from !== 26 || raw.charCodeAt(from + 10) !== 32 || raw.charCodeAt(from + 13) !== 58) return undefined;
+  if (raw.charCodeAt(from + 16) !== 58 || raw.charCodeAt(from + 19) !== 46) return undefined;
+  const days = fastDate(raw, from);
+  const h = digitsValue(raw, from + 11, from + 13);
+  const mi = digitsValue(raw, from + 14, from + 16);
+  const s = digitsValue(raw, from + 17, from + 19);
+  const micros = digitsValue(raw, from + 20, from + 26);
   if (Number.isNaN(days) || h < 0 || mi < 0 || s < 0 || micros < 0 || h > 23 || mi > 59 || s > 59) return undefined;
   const total = (days * 86400 + h * 3600 + mi * 60 + s) * 1_000_000 + micros;
-  if (!Number.isSafeInteger(total)) return undefined;
-  return BigInt(total);
+  return Number.isSafeInteger(total) ? total : undefined;
+}
+
+/**
+ * The common forms of integer-like fields in `raw[from..to)`, parsed without a regular expression or a string per
+ * field: int32, int64, decimal(p <= 18) unscaled, date (days), timestamp (microseconds), as a number exact in a
+ * double. Undefined when the field needs `parseValue` (other forms, long values, or an error to report).
+ */
+export function parseNumberAt(type: ColumnType, raw: string, from: number, to: number): number | undefined {
+  switch (type.kind) {
+    case "int32": {
+      const v = fastInteger(raw, from, to);
+      return v !== undefined && v >= INT32_MIN && v <= INT32_MAX ? v : undefined;
+    }
+    case "int64":
+      return fastInteger(raw, from, to);
+    case "decimal":
+      return type.precision <= 18 ? fastDecimal(raw, from, to, type.precision, type.scale) : undefined;
+    case "date": {
+      if (to - from !== 10) return undefined;
+      const days = fastDate(raw, from);
+      return Number.isNaN(days) ? undefined : days;
+    }
+    case "timestamp":
+      return fastTimestamp(raw, from, to);
+    default:
+      return undefined;
+  }
 }
 
 /**
@@ -118,15 +140,15 @@ export function parseValue(type: ColumnType, raw: string | null): Value {
     case "string":
       return raw;
     case "int32": {
-      const fast = fastInteger(raw);
-      if (fast !== undefined && fast >= INT32_MIN && fast <= INT32_MAX) return fast === 0 ? 0 : fast;
+      const fast = parseNumberAt(type, raw, 0, raw.length);
+      if (fast !== undefined) return fast;
       if (!intPattern.test(raw)) throw new InvalidValue(`not an int32: ${JSON.stringify(raw)}`);
       const n = Number(raw);
       if (n < INT32_MIN || n > INT32_MAX) throw new InvalidValue(`int32 out of range: ${raw}`);
       return n;
     }
     case "int64": {
-      const fast = fastInteger(raw);
+      const fast = parseNumberAt(type, raw, 0, raw.length);
       if (fast !== undefined) return BigInt(fast);
       if (!intPattern.test(raw)) throw new InvalidValue(`not an int64: ${JSON.stringify(raw)}`);
       const n = BigInt(raw);
@@ -141,8 +163,8 @@ export function parseValue(type: ColumnType, raw: string | null): Value {
       return Number(raw);
     }
     case "decimal": {
-      const fast = fastDecimal(raw, type.precision, type.scale);
-      if (fast !== undefined) return fast;
+      const fast = parseNumberAt(type, raw, 0, raw.length);
+      if (fast !== undefined) return BigInt(fast);
       const match = decimalPattern.exec(raw);
       if (!match || (match[2] === "" && (match[3] ?? "") === ""))
         throw new InvalidValue(`not a decimal: ${JSON.stringify(raw)}`);
@@ -166,18 +188,16 @@ export function parseValue(type: ColumnType, raw: string | null): Value {
       throw new InvalidValue(`not a boolean: ${JSON.stringify(raw)}`);
     }
     case "date": {
-      if (raw.length === 10) {
-        const fast = fastDate(raw, 0);
-        if (!Number.isNaN(fast)) return fast;
-      }
+      const fast = parseNumberAt(type, raw, 0, raw.length);
+      if (fast !== undefined) return fast;
       const match = datePattern.exec(raw);
       const days = match ? daysOf(Number(match[1]), Number(match[2]), Number(match[3])) : Number.NaN;
       if (Number.isNaN(days)) throw new InvalidValue(`not a date (yyyy-MM-dd): ${JSON.stringify(raw)}`);
       return days;
     }
     case "timestamp": {
-      const fast = fastTimestamp(raw);
-      if (fast !== undefined) return fast;
+      const fast = parseNumberAt(type, raw, 0, raw.length);
+      if (fast !== undefined) return BigInt(fast);
       const match = timestampPattern.exec(raw);
       if (!match) throw new InvalidValue(`not a timestamp (yyyy-MM-dd HH:mm:ss.ffffff): ${JSON.stringify(raw)}`);
       const days = daysOf(Number(match[1]), Number(match[2]), Number(match[3]));
