@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CsvReader, CsvSyntaxError, formatCsvRecord, parseCsv } from "./csv.ts";
+import { type CsvFields, CsvReader, CsvSyntaxError, formatCsvRecord, parseCsv } from "./csv.ts";
 
 describe("parseCsv", () => {
   it.each([
@@ -75,5 +75,35 @@ describe("parseCsv", () => {
         },
       ),
     );
+  });
+
+  it("reads UTF-8 bytes split anywhere, inside a character too (scanBytes)", () => {
+    const field = fc.option(fc.string({ unit: "grapheme", maxLength: 8 }), { nil: null });
+    const record = fc.array(field, { minLength: 2, maxLength: 5 });
+    fc.assert(
+      fc.property(
+        fc.array(record, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        fc.boolean(),
+        (records, cuts, bom) => {
+          fc.pre(!records[0]?.[0]?.startsWith("\ufeff")); // a leading U+FEFF is a byte-order mark
+          const bytes = new TextEncoder().encode(`${bom ? "\ufeff" : ""}${records.map(formatCsvRecord).join("")}`);
+          const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+          const reader = new CsvReader();
+          const out: (string | null)[][] = [];
+          const collect = (f: CsvFields) => out.push(f.record());
+          let last = 0;
+          for (const p of [...points, bytes.length]) {
+            reader.scanBytes(bytes.subarray(last, p), collect);
+            last = p;
+          }
+          reader.finishBytes(collect);
+          expect(out).toEqual(records);
+        },
+      ),
+    );
+    const reader = new CsvReader();
+    reader.scanBytes(new Uint8Array([0x61, 0x2c, 0xe6, 0x97]), () => undefined);
+    expect(() => reader.finishBytes(() => undefined)).toThrow(TypeError);
   });
 });
