@@ -73,11 +73,16 @@ function grown<T extends Int32Array | Float64Array | BigInt64Array | Uint8Array>
   return next;
 }
 
-/** Order of a state: position `p` (order column), then file order key, then row. Negative when a < b. */
-function compare(pa: string, fa: string, ra: number, pb: string, fb: string, rb: number): number {
-  if (pa !== pb) return pa < pb ? -1 : 1;
-  if (fa !== fb) return fa < fb ? -1 : 1;
-  return ra - rb;
+/**
+ * Order of states: position `p` (order column), then file order key, then row. Negative when the state held at row
+ * `at` of `set` comes before (`p`, file id `f` of the set, `r`).
+ */
+function compareHeld(set: RowSet, at: number, p: string, f: number, r: number): number {
+  const heldP = set.p[at] as string;
+  if (heldP !== p) return heldP < p ? -1 : 1;
+  const heldF = set.f[at] as number;
+  if (heldF !== f) return (set.files[heldF] as string) < (set.files[f] as string) ? -1 : 1;
+  return (set.r[at] as number) - r;
 }
 
 export class RowSet {
@@ -213,14 +218,12 @@ export class RowSet {
    */
   upsert(key: Key, from: RowSet, i: number): boolean {
     const p = from.p[i] as string;
-    const file = from.files[from.f[i] as number] as string;
+    const file = this.fileIdOf(from, from.f[i] as number);
     const r = from.r[i] as number;
     let at = this.index.get(key);
     if (at !== undefined) {
-      if (
-        compare(this.p[at] as string, this.files[this.f[at] as number] as string, this.r[at] as number, p, file, r) >= 0
-      )
-        return false;
+      const sameFile = this.p[at] === p && this.f[at] === file;
+      if (sameFile ? (this.r[at] as number) >= r : compareHeld(this, at, p, file, r) >= 0) return false;
     } else {
       at = this.size;
       this.ensure(at + 1);
@@ -229,12 +232,23 @@ export class RowSet {
       this.keys[at] = key;
     }
     this.p[at] = p;
-    this.f[at] = this.fileId(file);
+    this.f[at] = file;
     this.r[at] = r;
     this.live[at] = from.live[i] as number;
     this.copyValues(at, from, i);
     return true;
   }
+
+  /** `from`'s file id `f` as an id of this set (cached per source set: one lookup per file, not per row). */
+  private fileIdOf(from: RowSet, f: number): number {
+    if (from !== this.mappedFrom || f >= this.fileMap.length) {
+      this.mappedFrom = from;
+      this.fileMap = from.files.map((name) => this.fileId(name));
+    }
+    return this.fileMap[f] as number;
+  }
+  private mappedFrom: RowSet | undefined;
+  private fileMap: number[] = [];
 
   /** Applies every row of `from` (one per key) with `upsert`; returns how many keys changed. */
   applyAll(from: RowSet): number {
