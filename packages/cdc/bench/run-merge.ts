@@ -10,7 +10,14 @@ const [source, target, tables] = process.argv.slice(2) as [string, string, strin
 const config = parseTablesConfig(JSON.parse(readFileSync(tables, "utf8")));
 const cpuBefore = resourceUsage();
 const started = performance.now();
-const report = await mergeAll(createDirectoryStore(source), createDirectoryStore(target), config);
+// CDC_MEMORY_MB: bound memory as a Lambda function of that size would (the CLI's --memory-mb).
+const memoryMb = Number(process.env.CDC_MEMORY_MB ?? 0);
+const report = await mergeAll(
+  createDirectoryStore(source),
+  createDirectoryStore(target),
+  config,
+  memoryMb > 0 ? { memoryLimit: memoryMb * 2 ** 20 } : {},
+);
 const ms = performance.now() - started;
 const usage = resourceUsage();
 const cpuMs = (usage.userCPUTime + usage.systemCPUTime - cpuBefore.userCPUTime - cpuBefore.systemCPUTime) / 1000;

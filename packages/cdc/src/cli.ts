@@ -1,9 +1,10 @@
 /**
  * `pnpm --silent cdc-merge --source <dir in DMS layout> --target <dir> --tables <config.json> [--grace-minutes N]
- * [--json]`: applies every DMS file under the source not yet applied to the target, with the Lambda's engine and
+ * [--memory-mb N] [--json]`: applies every DMS file under the source not yet applied to the target, with the Lambda's engine and
  * bookkeeping. One line per file on stdout (`merged`, `skipped`, `rejected ... row N: reason`), a summary line,
  * progress on stderr for long files. Exit code 1 when a file was rejected (after merging everything else), 2 on
- * a usage or configuration error.
+ * a usage or configuration error. `--memory-mb` bounds memory as a Lambda function of that size would (default: the
+ * machine's memory).
  */
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
@@ -13,7 +14,7 @@ import { type FileOutcome, mergeAll } from "./run.ts";
 import { createDirectoryStore } from "./storage.ts";
 
 const usage =
-  "usage: cdc-merge --source <dir in DMS layout> --target <dir> --tables <config.json> [--grace-minutes N] [--json]";
+  "usage: cdc-merge --source <dir in DMS layout> --target <dir> --tables <config.json> [--grace-minutes N] [--memory-mb N] [--json]";
 
 function describe(entry: FileOutcome & { table: string }): string {
   switch (entry.outcome) {
@@ -27,7 +28,14 @@ function describe(entry: FileOutcome & { table: string }): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let values: { source?: string; target?: string; tables?: string; "grace-minutes"?: string; json?: boolean };
+  let values: {
+    source?: string;
+    target?: string;
+    tables?: string;
+    "grace-minutes"?: string;
+    "memory-mb"?: string;
+    json?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -36,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
         target: { type: "string" },
         tables: { type: "string" },
         "grace-minutes": { type: "string" },
+        "memory-mb": { type: "string" },
         json: { type: "boolean" },
       },
     }));
@@ -62,9 +71,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`--grace-minutes must be a number >= 0\n${usage}\n`);
     return 2;
   }
+  const memoryMb = values["memory-mb"] === undefined ? undefined : Number(values["memory-mb"]);
+  if (memoryMb !== undefined && !(memoryMb > 0)) {
+    process.stderr.write(`--memory-mb must be a number > 0\n${usage}\n`);
+    return 2;
+  }
   let lastProgress = Date.now();
   const report = await mergeAll(createDirectoryStore(values.source), createDirectoryStore(values.target), config, {
     graceMs: grace * 60_000,
+    ...(memoryMb ? { memoryLimit: memoryMb * 2 ** 20 } : {}),
     onProgress: (rows) => {
       if (Date.now() - lastProgress > 2000) {
         lastProgress = Date.now();

@@ -5,7 +5,7 @@
  * and idempotent: merging files in any order or batching gives the same table. `RowSet.upsert` applies it.
  */
 import type { TableConfig } from "./config.ts";
-import { fileOrderKey, orderValue } from "./position.ts";
+import { fileOrderKey } from "./position.ts";
 import { type Key, keyOfValues, RowSet } from "./rows.ts";
 import type { Value } from "./values.ts";
 
@@ -47,21 +47,9 @@ export function bucketOf(key: Key, bucketCount: number): number {
   return (hash >>> 0) % bucketCount;
 }
 
-/** Sets the positions of a decoded batch of one file: its file order key, and `p` from the order column. */
-export function positionBatch(config: TableConfig, relPath: string, batch: RowSet): void {
+/** Sets the file of a decoded batch (its rows' positions are then the order column, this file, their row). */
+export function positionBatch(relPath: string, batch: RowSet): void {
   batch.fileId(fileOrderKey(relPath));
-  const index = config.orderIndex;
-  if (index === undefined) return;
-  let lastValue: Value | undefined;
-  let lastP = "";
-  for (let i = 0; i < batch.size; i++) {
-    const value = batch.get(i, index);
-    if (value !== lastValue) {
-      lastValue = value;
-      lastP = orderValue(config, value);
-    }
-    batch.p[i] = lastP;
-  }
 }
 
 /**

@@ -22,6 +22,7 @@ const config = testTable({
     { name: "small", type: "decimal(9,2)" },
     { name: "big", type: "decimal(38,4)" },
   ],
+  timestampColumn: "ts",
 });
 
 const nullable = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: null, freq: 4 });
@@ -37,7 +38,6 @@ const row = fc.tuple(
   nullable(fc.bigInt({ min: -(10n ** 9n) + 1n, max: 10n ** 9n - 1n })),
   nullable(fc.bigInt({ min: -(10n ** 38n) + 1n, max: 10n ** 38n - 1n })),
   fc.boolean(), // live
-  fc.constantFrom("", "0001", "0002"), // p
 );
 
 function build(rows: readonly (readonly unknown[])[]): RowSet {
@@ -48,7 +48,6 @@ function build(rows: readonly (readonly unknown[])[]): RowSet {
     const i = batch.appendRow();
     for (let c = 0; c < config.columns.length; c++) batch.set(i, c, values[c] as Value);
     batch.live[i] = values[10] ? 1 : 0;
-    batch.p[i] = values[11] as string;
     batch.r[i] = r + 1;
     set.upsert(batch.keyAt(i), batch, i);
   }
@@ -58,7 +57,6 @@ function build(rows: readonly (readonly unknown[])[]): RowSet {
 const snapshot = (set: RowSet) =>
   Array.from({ length: set.size }, (_, i) => ({
     key: set.keys[i],
-    p: set.p[i],
     file: set.files[set.f[i] as number],
     r: set.r[i],
     live: set.live[i],
@@ -75,15 +73,28 @@ describe("RowSet, state file and Parquet writer", () => {
     );
   });
 
-  it("keeps the newest change per key: position order, then file order, then row", () => {
+  it("keeps the newest change per key: order column (NULL first), then file order, then row", () => {
+    const change = (id: bigint, name: string, ts: bigint | null, live = true) =>
+      [id, name, null, null, null, null, null, ts, null, null, live] as const;
     const set = build([
-      [1n, "first", null, null, null, null, null, null, null, null, true, "0002"],
-      [1n, "older p", null, null, null, null, null, null, null, null, true, "0001"],
-      [2n, "deleted", null, null, null, null, null, null, null, null, false, ""],
+      change(1n, "newest", 20n),
+      change(1n, "older timestamp", 10n),
+      change(1n, "no timestamp", null),
+      change(2n, "no timestamp", null),
+      change(2n, "any timestamp is newer", -5n),
+      change(3n, "tie: later file", 7n), // files alternate by row: 1file-2.csv
+      change(3n, "tie: earlier file", 7n, false), // 1file-0.csv
+      change(4n, "tie, same file: earlier row", 7n), // 1file-1.csv, row 8
+      change(5n, "filler", 7n), // 1file-2.csv
+      change(5n, "filler", 7n), // 1file-0.csv
+      change(4n, "tie, same file: later row", 7n), // 1file-1.csv, row 11
     ]);
-    expect(set.size).toBe(2);
-    expect(set.row(set.index.get(1) as number)[1]).toBe("first");
-    expect(set.live[set.index.get(2) as number]).toBe(0);
+    const name = (id: number) => set.row(set.index.get(id) as number)[1];
+    expect(name(1)).toBe("newest");
+    expect(name(2)).toBe("any timestamp is newer");
+    expect(name(3)).toBe("tie: later file");
+    expect(set.live[set.index.get(3) as number]).toBe(1);
+    expect(name(4)).toBe("tie, same file: later row");
   });
 
   it("Parquet: the live rows, across pages and row groups, read back by hyparquet", async () => {

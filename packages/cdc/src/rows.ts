@@ -10,6 +10,7 @@
  * Uint8Array marks NULLs.
  */
 import type { ColumnType, TableConfig } from "./config.ts";
+import { orderValue } from "./position.ts";
 import type { Value } from "./values.ts";
 
 /** A row's key: its primary-key value(s) in canonical form; a number for integer keys (cheaper to hash and hold). */
@@ -74,22 +75,45 @@ function grown<T extends Int32Array | Float64Array | BigInt64Array | Uint8Array>
 }
 
 /**
- * Order of states: position `p` (order column), then file order key, then row. Negative when the state held at row
- * `at` of `set` comes before (`p`, file id `f` of the set, `r`).
+ * Order of two rows' order column values (`timestampColumn` or `changeSeqColumn`): NULL first, numbers by value,
+ * strings (and decimals wider than 18 digits) by `orderValue` (a change sequence of digits compares as a number).
  */
-function compareHeld(set: RowSet, at: number, p: string, f: number, r: number): number {
-  const heldP = set.p[at] as string;
-  if (heldP !== p) return heldP < p ? -1 : 1;
-  const heldF = set.f[at] as number;
-  if (heldF !== f) return (set.files[heldF] as string) < (set.files[f] as string) ? -1 : 1;
-  return (set.r[at] as number) - r;
+function compareOrder(a: RowSet, i: number, b: RowSet, j: number): number {
+  const c = a.config.orderIndex;
+  if (c === undefined) return 0;
+  const ca = a.columns[c] as ColumnData;
+  const cb = b.columns[c] as ColumnData;
+  const na = ca.nulls[i] as number;
+  const nb = cb.nulls[j] as number;
+  if (na || nb) return na === nb ? 0 : na ? -1 : 1;
+  switch (ca.storage) {
+    case "i64": {
+      const wa = ca.words as Int32Array;
+      const wb = cb.words as Int32Array;
+      const ha = wa[2 * i + 1] as number;
+      const hb = wb[2 * j + 1] as number;
+      if (ha !== hb) return ha < hb ? -1 : 1;
+      const la = (wa[2 * i] as number) >>> 0;
+      const lb = (wb[2 * j] as number) >>> 0;
+      return la === lb ? 0 : la < lb ? -1 : 1;
+    }
+    case "any": {
+      const x = orderValue(a.config, (ca.values as Value[])[i] as Value);
+      const y = orderValue(a.config, (cb.values as Value[])[j] as Value);
+      return x === y ? 0 : x < y ? -1 : 1;
+    }
+    default: {
+      const x = (ca.values as Float64Array)[i] as number;
+      const y = (cb.values as Float64Array)[j] as number;
+      return x === y ? 0 : x < y ? -1 : 1;
+    }
+  }
 }
 
 export class RowSet {
   size = 0;
   private capacity: number;
-  /** Position: normalized order value ("" when none), index into `files`, row in the file. */
-  p: string[] = [];
+  /** Position, after the order column's value: index into `files`, row in the file. */
   f: Int32Array;
   r: Float64Array;
   /** 0 for a deleted key (tombstone) or a D change. */
@@ -145,7 +169,6 @@ export class RowSet {
     const i = this.size;
     this.ensure(i + 1);
     this.size = i + 1;
-    this.p[i] = "";
     this.f[i] = 0;
     this.r[i] = 0;
     this.live[i] = 1;
@@ -217,13 +240,21 @@ export class RowSet {
    * held state changed. A state not strictly newer is ignored: that is what makes replays and late files safe.
    */
   upsert(key: Key, from: RowSet, i: number): boolean {
-    const p = from.p[i] as string;
     const file = this.fileIdOf(from, from.f[i] as number);
     const r = from.r[i] as number;
     let at = this.index.get(key);
     if (at !== undefined) {
-      const sameFile = this.p[at] === p && this.f[at] === file;
-      if (sameFile ? (this.r[at] as number) >= r : compareHeld(this, at, p, file, r) >= 0) return false;
+      let order = compareOrder(this, at, from, i);
+      if (order === 0) {
+        const held = this.f[at] as number;
+        order =
+          held !== file
+            ? (this.files[held] as string) < (this.files[file] as string)
+              ? -1
+              : 1
+            : (this.r[at] as number) - r;
+      }
+      if (order >= 0) return false;
     } else {
       at = this.size;
       this.ensure(at + 1);
@@ -231,7 +262,6 @@ export class RowSet {
       this.index.set(key, at);
       this.keys[at] = key;
     }
-    this.p[at] = p;
     this.f[at] = file;
     this.r[at] = r;
     this.live[at] = from.live[i] as number;

@@ -5,7 +5,7 @@
  *
  *   "SLS1" | u32 header length | header (JSON: rows, files, section offsets) | sections, 8-byte aligned
  *
- * Sections: positions (`p` as strings), file ids (Int32), rows (Float64), live (Uint8), then per column its NULL
+ * Sections: file ids (Int32), rows (Float64), live (Uint8), then per column its NULL
  * marks (Uint8) and values (the typed array's bytes; strings and wide decimals as a string column). A string column
  * is an Int32 array of UTF-16 lengths (-1 NULL, -2 same as the row before) followed by the UTF-8 text of all strings.
  * A column without NULLs has an empty NULL section. Not compressed: a state is read and written whole at every
@@ -64,7 +64,6 @@ const bytesOf = (array: Int32Array | Float64Array | BigInt64Array | Uint8Array, 
 export function encodeState(rows: RowSet): Uint8Array {
   const n = rows.size;
   const sections: Uint8Array[] = [];
-  sections.push(...encodeStrings(rows.p, n));
   sections.push(bytesOf(rows.f, n), bytesOf(rows.r, n), bytesOf(rows.live, n));
   for (const column of rows.columns) {
     sections.push(column.nulls.subarray(0, n).includes(1) ? bytesOf(column.nulls, n) : new Uint8Array(0));
@@ -111,7 +110,6 @@ export function decodeState(config: TableConfig, body: Uint8Array): RowSet {
   const rows = new RowSet(config, n);
   for (const file of header.files) rows.fileId(file);
   rows.size = n;
-  rows.p = decodeStrings(section(), section(), n) as string[];
   rows.f.set(new Int32Array(new Uint8Array(section()).buffer, 0, n));
   rows.r.set(new Float64Array(new Uint8Array(section()).buffer, 0, n));
   rows.live.set(section());

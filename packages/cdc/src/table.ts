@@ -10,7 +10,7 @@
  *   _symlink_format_manifest/manifest           one data file URI per line (Athena SymlinkTextInputFormat)
  */
 import { createHash, randomBytes } from "node:crypto";
-import { getHeapStatistics } from "node:v8";
+import { totalmem } from "node:os";
 import type { TableConfig } from "./config.ts";
 import { type DmsFileRef, readDmsFile } from "./dms-file.ts";
 import { CommitConflict, PreconditionFailed } from "./errors.ts";
@@ -58,12 +58,16 @@ export interface MergeOptions {
   /** Commit attempts before `CommitConflict`. Default 8. */
   maxAttempts?: number;
   /**
-   * Spill the changes held in memory once this many distinct keys are held (tests). Default: spill when the heap
-   * passes `memoryBudget` bytes.
+   * Spill the changes held in memory once this many distinct keys are held (tests). Default: spill when the
+   * process's resident memory passes half of `memoryLimit`.
    */
   flushKeys?: number;
-  /** Heap use above which held changes are spilled. Default: 45 % of the V8 heap limit. */
-  memoryBudget?: number;
+  /**
+   * The memory to stay within, in bytes (default `machineMemory()`). Held changes are spilled once the process's
+   * resident memory passes half of it, leaving the other half for rewriting one bucket (its state, the changes, the
+   * encoded files).
+   */
+  memoryLimit?: number;
   now?: () => Date;
   /** Called between batches of a long file. */
   onProgress?: (rows: number) => void;
@@ -202,10 +206,11 @@ export async function mergeFile(
   const graceMs = options.graceMs ?? 15 * 60_000;
   const maxAttempts = options.maxAttempts ?? 8;
   const flushKeys = options.flushKeys ?? Number.POSITIVE_INFINITY;
-  const memoryBudget = options.memoryBudget ?? getHeapStatistics().heap_size_limit * 0.45;
+  const memoryBudget = (options.memoryLimit ?? machineMemory()) * 0.5;
+  // Resident memory, not the V8 heap: rows are held in typed arrays, outside the heap.
   const overBudget = (held: number) =>
     held >= flushKeys ||
-    (options.flushKeys === undefined && held >= MIN_SPILL_KEYS && process.memoryUsage().heapUsed > memoryBudget);
+    (options.flushKeys === undefined && held >= MIN_SPILL_KEYS && process.memoryUsage.rss() > memoryBudget);
   const prefix = tablePrefix(config);
 
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
@@ -285,7 +290,7 @@ export async function mergeFile(
     try {
       for await (const batch of readDmsFile(config, file, hashing(open(), hash))) {
         rows += batch.rows.size;
-        positionBatch(config, file.relPath, batch.rows);
+        positionBatch(file.relPath, batch.rows);
         pending.add(batch.rows);
         options.onProgress?.(rows);
         if (overBudget(pending.keys)) await spill(pending);
@@ -354,6 +359,15 @@ export async function mergeFile(
     }
   }
   throw new CommitConflict(`${config.name}: ${file.displayName} lost the commit race ${maxAttempts} times`);
+}
+
+/**
+ * The memory the merge may use: the function's configured memory on Lambda (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, MB),
+ * else the machine's.
+ */
+export function machineMemory(): number {
+  const mb = Number(process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
+  return Number.isFinite(mb) && mb > 0 ? mb * 2 ** 20 : totalmem();
 }
 
 /** Spill at least this many keys at a time: right after a spill the heap still holds garbage of the last one. */
