@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { describe, expect, it } from "vitest";
 import { writeParquet } from "./parquet.ts";
-import { RowSet } from "./rows.ts";
+import { type Key, KeyIndex, RowSet } from "./rows.ts";
 import { decodeState, encodeState } from "./state-file.ts";
 import { testTable } from "./testing/dms.ts";
 import type { Value } from "./values.ts";
@@ -56,12 +56,35 @@ function build(rows: readonly (readonly unknown[])[]): RowSet {
 
 const snapshot = (set: RowSet) =>
   Array.from({ length: set.size }, (_, i) => ({
-    key: set.keys[i],
+    key: set.keyAt(i),
     file: set.files[set.f[i] as number],
     r: set.r[i],
     live: set.live[i],
     row: set.row(i),
   }));
+
+describe("KeyIndex", () => {
+  it("behaves as a Map for integer keys of any size and for string keys", () => {
+    const key = fc.oneof(
+      fc.integer({ min: -50, max: 50 }),
+      fc.maxSafeInteger(),
+      fc.integer().map((n) => n * 4294967296),
+      fc.string({ maxLength: 3 }),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(key, fc.nat()), { maxLength: 300 }), fc.array(key), (writes, reads) => {
+        const index = new KeyIndex();
+        const model = new Map<Key, number>();
+        for (const [k, row] of writes) {
+          index.set(k, row);
+          model.set(k === 0 ? 0 : k, row);
+        }
+        expect(index.size).toBe(model.size);
+        for (const k of [...model.keys(), ...reads]) expect(index.get(k)).toBe(model.get(k));
+      }),
+    );
+  });
+});
 
 describe("RowSet, state file and Parquet writer", () => {
   it("a state file gives back every key, position, tombstone and value exactly", () => {

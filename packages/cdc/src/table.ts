@@ -397,7 +397,7 @@ export async function readCurrentRows(store: ObjectStore, config: TableConfig): 
   const rows = new Map<Key, Value[]>();
   for (const files of Object.values(metadata.buckets)) {
     const state = await loadBucketState(store, config, files.state);
-    for (let i = 0; i < state.size; i++) if (state.live[i]) rows.set(state.keys[i] as Key, state.row(i));
+    for (let i = 0; i < state.size; i++) if (state.live[i]) rows.set(state.keyAt(i), state.row(i));
   }
   return rows;
 }
