@@ -115,11 +115,20 @@ function compareOrder(a: RowSet, i: number, b: RowSet, j: number): number {
  * arrays (24 bytes a key, outside the V8 heap, nothing for the garbage collector to walk); other keys in a Map.
  */
 export class KeyIndex {
-  private keys = new Float64Array(64);
-  private rows = new Int32Array(64).fill(-1);
-  private mask = 63;
+  private keys: Float64Array;
+  private rows: Int32Array;
+  private mask: number;
   private count = 0;
   private readonly other = new Map<Key, number>();
+
+  /** `expected`: how many keys will be set (sizes the table once). */
+  constructor(expected = 0) {
+    let capacity = 64;
+    while (capacity < expected * 2) capacity *= 2;
+    this.keys = new Float64Array(capacity);
+    this.rows = new Int32Array(capacity).fill(-1);
+    this.mask = capacity - 1;
+  }
 
   get size(): number {
     return this.count + this.other.size;
@@ -357,7 +366,7 @@ export class RowSet {
 
   /** Builds the key index of a set read from storage. */
   buildIndex(): void {
-    this.index = new KeyIndex();
+    this.index = new KeyIndex(this.size);
     for (let i = 0; i < this.size; i++) this.index.set(this.keyAt(i), i);
   }
 

@@ -106,12 +106,18 @@ export function decodeState(config: TableConfig, body: Uint8Array): RowSet {
     const [offset, length] = header.sections[next++] as [number, number];
     return bytes.subarray(start + offset, start + offset + length);
   };
+  /** A section as a typed array: a view when aligned (sections are 8-byte aligned in the file), else a copy. */
+  const typed = <T>(Ctor: { new (b: ArrayBufferLike, o: number, n: number): T; BYTES_PER_ELEMENT: number }): T => {
+    const s = section();
+    const aligned = s.byteOffset % Ctor.BYTES_PER_ELEMENT === 0 ? s : new Uint8Array(s);
+    return new Ctor(aligned.buffer, aligned.byteOffset, s.byteLength / Ctor.BYTES_PER_ELEMENT);
+  };
   const n = header.rows;
   const rows = new RowSet(config, n);
   for (const file of header.files) rows.fileId(file);
   rows.size = n;
-  rows.f.set(new Int32Array(new Uint8Array(section()).buffer, 0, n));
-  rows.r.set(new Float64Array(new Uint8Array(section()).buffer, 0, n));
+  rows.f.set(typed(Int32Array));
+  rows.r.set(typed(Float64Array));
   rows.live.set(section());
   for (const [c, column] of rows.columns.entries()) {
     const nulls = section();
@@ -121,10 +127,8 @@ export function decodeState(config: TableConfig, body: Uint8Array): RowSet {
       const type = (config.columns[c] as TableConfig["columns"][number]).type;
       (column as ColumnData).values = type.kind === "decimal" ? text.map((t) => (t === null ? null : BigInt(t))) : text;
     } else {
-      const raw = new Uint8Array(section()).buffer;
       const values = column.values as Int32Array | Float64Array | BigInt64Array | Uint8Array;
-      const Ctor = values.constructor as new (b: ArrayBufferLike, o: number, n: number) => typeof values;
-      values.set(new Ctor(raw, 0, n) as never);
+      values.set(typed(values.constructor as typeof Int32Array) as never);
     }
   }
   rows.buildIndex();
