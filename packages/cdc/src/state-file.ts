@@ -3,11 +3,10 @@
  * `RowSet` arrays written out as they are in memory, so loading a bucket of a million rows is a few copies rather
  * than parsing a million values.
  *
- *   "SLS1" | u32 header length | header (JSON: rows, files, section offsets) | sections, 8-byte aligned
+ *   "SLS2" | u32 header length | header (JSON: rows, files, section offsets) | sections, 8-byte aligned
  *
  * Sections: file ids (Int32), rows (Float64), live (Uint8), then per column its NULL
- * marks (Uint8) and values (the typed array's bytes; strings and wide decimals as a string column). A string column
- * is an Int32 array of UTF-16 lengths (-1 NULL, -2 same as the row before) followed by the UTF-8 text of all strings.
+ * marks (Uint8) and values (the typed array's bytes; strings and wide decimals as a string column, `encodeStrings`).
  * A column without NULLs has an empty NULL section. Not compressed: a state is read and written whole at every
  * rewrite of its bucket, and compressing it cost more than the rest of the encoding.
  */
@@ -15,7 +14,7 @@ import type { TableConfig } from "./config.ts";
 import { type ColumnData, RowSet } from "./rows.ts";
 import type { Value } from "./values.ts";
 
-const MAGIC = 0x3153_4c53; // "SLS1" little-endian
+const MAGIC = 0x3253_4c53; // "SLS2" little-endian
 
 interface Header {
   rows: number;
@@ -23,37 +22,61 @@ interface Header {
   sections: [number, number][];
 }
 
-function encodeStrings(values: readonly (string | null)[], n: number): [Uint8Array, Uint8Array] {
-  const lengths = new Int32Array(n);
-  const parts: string[] = [];
-  let previous: string | null | undefined;
+/** Distinct values a string column's dictionary takes before the rest is written value by value. */
+const DICTIONARY_LIMIT = 4096;
+
+/**
+ * A string column as three sections: per row an entry id (-1 NULL), the entries' UTF-16 lengths, and the entries'
+ * UTF-8 text. Entries are a dictionary while the column has few distinct values (statuses, codes: one string per
+ * value when read back), then one entry per row.
+ */
+function encodeStrings(values: readonly (string | null)[], n: number): [Uint8Array, Uint8Array, Uint8Array] {
+  const ids = new Int32Array(n);
+  const entries: string[] = [];
+  let dictionary: Map<string, number> | undefined = new Map();
+  let chars = 0;
   for (let i = 0; i < n; i++) {
     const v = values[i] ?? null;
-    if (v === null) lengths[i] = -1;
-    else if (v === previous) lengths[i] = -2;
-    else {
-      lengths[i] = v.length;
-      parts.push(v);
+    if (v === null) {
+      ids[i] = -1;
+      continue;
     }
-    previous = v;
+    let id = dictionary?.get(v);
+    if (id === undefined) {
+      id = entries.length;
+      entries.push(v);
+      chars += v.length;
+      if (dictionary) {
+        dictionary.set(v, id);
+        if (dictionary.size > DICTIONARY_LIMIT) dictionary = undefined;
+      }
+    }
+    ids[i] = id;
   }
-  return [new Uint8Array(lengths.buffer), Buffer.from(parts.join(""), "utf8")];
+  const lengths = new Int32Array(entries.length);
+  const text = Buffer.allocUnsafe(chars * 3);
+  let at = 0;
+  for (let e = 0; e < entries.length; e++) {
+    const entry = entries[e] as string;
+    lengths[e] = entry.length;
+    at += text.write(entry, at);
+  }
+  return [new Uint8Array(ids.buffer), new Uint8Array(lengths.buffer), text.subarray(0, at)];
 }
 
-function decodeStrings(lengthBytes: Uint8Array, text: Uint8Array, n: number): (string | null)[] {
-  const lengths = new Int32Array(new Uint8Array(lengthBytes).buffer, 0, n);
+function decodeStrings(ids: Int32Array, lengths: Int32Array, text: Uint8Array): (string | null)[] {
   const all = Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString("utf8");
-  const out = new Array<string | null>(n);
+  const entries = new Array<string>(lengths.length);
   let at = 0;
-  let previous: string | null = null;
-  for (let i = 0; i < n; i++) {
-    const length = lengths[i] as number;
-    if (length === -1) previous = null;
-    else if (length !== -2) {
-      previous = all.slice(at, at + length);
-      at += length;
-    }
-    out[i] = previous;
+  for (let e = 0; e < lengths.length; e++) {
+    const length = lengths[e] as number;
+    entries[e] = all.slice(at, at + length);
+    at += length;
+  }
+  const out = new Array<string | null>(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i] as number;
+    out[i] = id === -1 ? null : (entries[id] as string);
   }
   return out;
 }
@@ -123,7 +146,7 @@ export function decodeState(config: TableConfig, body: Uint8Array): RowSet {
     const nulls = section();
     if (nulls.byteLength > 0) column.nulls.set(nulls);
     if (column.storage === "any") {
-      const text = decodeStrings(section(), section(), n);
+      const text = decodeStrings(typed(Int32Array), typed(Int32Array), section());
       const type = (config.columns[c] as TableConfig["columns"][number]).type;
       (column as ColumnData).values = type.kind === "decimal" ? text.map((t) => (t === null ? null : BigInt(t))) : text;
     } else {
