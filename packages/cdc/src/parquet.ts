@@ -1,6 +1,7 @@
 /**
- * Writes a bucket's live rows as Parquet straight from the `RowSet` arrays: flat schema, OPTIONAL columns, PLAIN
- * encoded data pages (v1) with RLE/bit-packed definition levels, Snappy, min/max statistics on numeric columns.
+ * Writes a bucket's live rows as Parquet straight from the `RowSet` arrays: flat schema, OPTIONAL columns, data
+ * pages (v1) with RLE/bit-packed definition levels, dictionary-encoded (RLE_DICTIONARY) when a column chunk has few
+ * distinct values and PLAIN otherwise, Snappy, min/max statistics on numeric columns.
  * Types Athena reads: INT32, INT64, DOUBLE, DECIMAL (INT32/INT64/FIXED_LEN_BYTE_ARRAY by precision), UTF8 strings,
  * BOOLEAN, DATE, TIMESTAMP_MICROS (UTC). The Thrift footer, page headers and Snappy come from hyparquet-writer;
  * value encoding is done here, column by column over typed arrays (a generic row-by-row writer spent most of a merge's
@@ -9,9 +10,9 @@
 import { ByteWriter } from "hyparquet-writer";
 import { writePageHeader } from "hyparquet-writer/src/datapage.js";
 import { writeMetadata } from "hyparquet-writer/src/metadata.js";
-import { snappyCompress } from "hyparquet-writer/src/snappy.js";
 import type { ColumnType, TableConfig } from "./config.ts";
 import type { ColumnData, RowSet } from "./rows.ts";
+import { snappyCompress } from "./snappy.ts";
 import type { Value } from "./values.ts";
 
 type SchemaElement = Parameters<typeof writeMetadata>[1]["schema"][number];
@@ -111,6 +112,7 @@ function pageBody(
   to: number,
   out: Bytes,
   stats: Stats,
+  dictionary?: Dictionary,
 ): void {
   const n = to - from;
   const nulls = column.nulls;
@@ -138,6 +140,10 @@ function pageBody(
   out.buffer.writeUInt32LE(out.length - levelsAt - 4, levelsAt);
 
   const present = n - nullCount;
+  if (dictionary) {
+    writeIds(dictionary, nulls, rows, from, to, present, out);
+    return;
+  }
   switch (column.storage) {
     case "i32": {
       const values = column.values as Int32Array;
@@ -264,12 +270,135 @@ function widen(stats: Stats, min: Value, max: Value): void {
   if (stats.max === undefined || (max as number) > (stats.max as number)) stats.max = max;
 }
 
+/** Most distinct values a column chunk's dictionary holds; past that the chunk is written PLAIN. */
+const DICTIONARY_LIMIT = 16_384;
+
+/** A column chunk's dictionary: its entries' ids per row of the set, and the PLAIN-encoded entries. */
+interface Dictionary {
+  ids: Int32Array;
+  size: number;
+  bitWidth: number;
+  page: Bytes;
+  min?: Value;
+  max?: Value;
+}
+
+/**
+ * Builds the dictionary of rows `rows[from..to)` of a column when it has few distinct values (statuses, dates,
+ * commit timestamps): each value is then written as a small id instead of in full. Integer-like and string columns
+ * only (a double's -0 and NaN do not survive a Map); undefined when there are too many distinct values.
+ */
+function buildDictionary(
+  column: ColumnData,
+  type: ColumnType,
+  element: SchemaElement,
+  rows: Int32Array,
+  from: number,
+  to: number,
+): Dictionary | undefined {
+  const storage = column.storage;
+  if (storage === "f64" || storage === "bool" || (storage === "any" && type.kind !== "string")) return undefined;
+  const nulls = column.nulls;
+  const ids = new Int32Array(column.nulls.length);
+  const page = new Bytes();
+  const index = new Map<number | string, number>();
+  let min: Value | undefined;
+  let max: Value | undefined;
+  const int32 = element.type === "INT32";
+  for (let k = from; k < to; k++) {
+    const i = rows[k] as number;
+    if (nulls[i]) continue;
+    let key: number | string;
+    if (storage === "i32") key = (column.values as Int32Array)[i] as number;
+    else if (storage === "i64") {
+      const words = column.words as Int32Array;
+      const hi = words[2 * i + 1] as number;
+      if (hi <= -0x200000 || hi >= 0x200000) return undefined; // beyond 2^53: not worth a bigint key
+      key = hi * 4294967296 + ((words[2 * i] as number) >>> 0);
+    } else key = (column.values as string[])[i] as string;
+    let id = index.get(key);
+    if (id === undefined) {
+      id = index.size;
+      if (id >= DICTIONARY_LIMIT) return undefined;
+      index.set(key, id);
+      if (typeof key === "string") {
+        page.reserve(4 + key.length * 3);
+        const written = page.buffer.write(key, page.length + 4);
+        page.buffer.writeUInt32LE(written, page.length);
+        page.length += 4 + written;
+      } else {
+        if (storage === "i64") {
+          const words = column.words as Int32Array;
+          page.reserve(8);
+          page.buffer.writeInt32LE(words[2 * i] as number, page.length);
+          page.length += 4;
+          if (!int32) {
+            page.buffer.writeInt32LE(words[2 * i + 1] as number, page.length);
+            page.length += 4;
+          }
+        } else {
+          page.reserve(4);
+          page.buffer.writeInt32LE(key, page.length);
+          page.length += 4;
+        }
+        if (min === undefined || key < (min as number)) min = key;
+        if (max === undefined || key > (max as number)) max = key;
+      }
+    }
+    ids[i] = id;
+  }
+  let bitWidth = 1;
+  while (1 << bitWidth < index.size) bitWidth++;
+  const asValue = (v: Value | undefined) =>
+    v === undefined ? undefined : storage === "i64" ? BigInt(v as number) : (v as number);
+  return { ids, size: index.size, bitWidth, page, min: asValue(min), max: asValue(max) };
+}
+
+/** The ids of a page's non-null values: bit width, then bit-packed groups of 8 (RLE/bit-packed hybrid). */
+function writeIds(
+  dictionary: Dictionary,
+  nulls: Uint8Array,
+  rows: Int32Array,
+  from: number,
+  to: number,
+  present: number,
+  out: Bytes,
+): void {
+  const width = dictionary.bitWidth;
+  out.reserve(1);
+  out.buffer[out.length++] = width;
+  const groups = Math.ceil(present / 8);
+  out.varint((groups << 1) | 1);
+  const bytes = groups * width;
+  out.reserve(bytes);
+  const buffer = out.buffer;
+  buffer.fill(0, out.length, out.length + bytes);
+  let bit = out.length * 8;
+  const ids = dictionary.ids;
+  for (let k = from; k < to; k++) {
+    const i = rows[k] as number;
+    if (nulls[i]) continue;
+    let v = ids[i] as number;
+    let left = width;
+    while (left > 0) {
+      const at = bit >> 3;
+      const shift = bit & 7;
+      const take = Math.min(8 - shift, left);
+      buffer[at] = (buffer[at] as number) | ((v & ((1 << take) - 1)) << shift);
+      v >>>= take;
+      left -= take;
+      bit += take;
+    }
+  }
+  out.length += bytes;
+}
+
 /** Encodes the given rows (default: the live ones) of a set as one Parquet file. */
 export function writeParquet(
   config: TableConfig,
   set: RowSet,
   rows: Int32Array = set.liveRows(),
-  { rowGroupRows = ROW_GROUP_ROWS, pageRows = PAGE_ROWS } = {},
+  { rowGroupRows = ROW_GROUP_ROWS, pageRows = PAGE_ROWS, dictionaries = true } = {},
 ): Uint8Array {
   const columns = config.columns;
   const schema: SchemaElement[] = [
@@ -290,10 +419,26 @@ export function writeParquet(
       const stats: Stats = { nulls: 0 };
       const chunkStart = writer.offset;
       let uncompressed = 0;
+      const data = set.columns[c] as ColumnData;
+      const dictionary = dictionaries ? buildDictionary(data, column.type, element, rows, start, end) : undefined;
+      if (dictionary) {
+        const raw = dictionary.page.buffer.subarray(0, dictionary.page.length);
+        const compressed = snappyCompress(raw);
+        writePageHeader(writer, {
+          type: "DICTIONARY_PAGE",
+          uncompressed_page_size: raw.length,
+          compressed_page_size: compressed.length,
+          dictionary_page_header: { num_values: dictionary.size, encoding: "PLAIN" },
+        });
+        uncompressed += writer.offset - chunkStart + raw.length;
+        writer.appendBytes(compressed);
+        if (dictionary.min !== undefined) widen(stats, dictionary.min, dictionary.max as Value);
+      }
+      const dataStart = writer.offset;
       for (let from = start; from < end || from === start; from += pageRows) {
         const to = Math.min(end, from + pageRows);
         body.length = 0;
-        pageBody(set.columns[c] as ColumnData, column.type, element, rows, from, to, body, stats);
+        pageBody(data, column.type, element, rows, from, to, body, stats, dictionary);
         const raw = body.buffer.subarray(0, body.length);
         const compressed = snappyCompress(raw);
         const headerStart = writer.offset;
@@ -303,7 +448,7 @@ export function writeParquet(
           compressed_page_size: compressed.length,
           data_page_header: {
             num_values: to - from,
-            encoding: "PLAIN",
+            encoding: dictionary ? "RLE_DICTIONARY" : "PLAIN",
             definition_level_encoding: "RLE",
             repetition_level_encoding: "RLE",
           },
@@ -322,13 +467,14 @@ export function writeParquet(
         file_offset: BigInt(chunkStart),
         meta_data: {
           type: element.type as never,
-          encodings: ["PLAIN", "RLE"],
+          encodings: dictionary ? ["PLAIN", "RLE", "RLE_DICTIONARY"] : ["PLAIN", "RLE"],
           path_in_schema: [column.name],
           codec: "SNAPPY",
           num_values: BigInt(end - start),
           total_uncompressed_size: BigInt(uncompressed),
           total_compressed_size: BigInt(writer.offset - chunkStart),
-          data_page_offset: BigInt(chunkStart),
+          data_page_offset: BigInt(dataStart),
+          ...(dictionary ? { dictionary_page_offset: BigInt(chunkStart) } : {}),
           statistics: statistics as never,
         },
       });

@@ -120,12 +120,12 @@ describe("RowSet, state file and Parquet writer", () => {
     expect(name(4)).toBe("tie, same file: later row");
   });
 
-  it("Parquet: the live rows, across pages and row groups, read back by hyparquet", async () => {
+  it("Parquet: the live rows, across pages and row groups, PLAIN or dictionary-encoded, read back by hyparquet", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(row, { minLength: 1, maxLength: 80 }), async (rows) => {
+      fc.asyncProperty(fc.array(row, { minLength: 1, maxLength: 80 }), fc.boolean(), async (rows, dictionaries) => {
         const set = build(rows);
         const live = set.liveRows();
-        const bytes = writeParquet(config, set, live, { rowGroupRows: 16, pageRows: 5 });
+        const bytes = writeParquet(config, set, live, { rowGroupRows: 16, pageRows: 5, dictionaries });
         const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
         expect(parquetMetadata(file).row_groups.length).toBe(Math.max(1, Math.ceil(live.length / 16)));
         const read = await parquetReadObjects({
