@@ -308,6 +308,8 @@ function buildDictionary(
   for (let k = from; k < to; k++) {
     const i = rows[k] as number;
     if (nulls[i]) continue;
+    // Most values distinct so far (ids, amounts): give up early.
+    if (k - from === 8192 && index.size > 4096) return undefined;
     let key: number | string;
     if (storage === "i32") key = (column.values as Int32Array)[i] as number;
     else if (storage === "i64") {
