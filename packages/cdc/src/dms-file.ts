@@ -77,6 +77,8 @@ export interface ChangeBatch {
   ops: Op[];
 }
 
+const INTERN_LIMIT = 1024;
+
 /** Turns raw records into changes, checking Op, field count, values and keys. */
 export class ChangeDecoder {
   private readonly hasOp: boolean;
@@ -84,10 +86,14 @@ export class ChangeDecoder {
   private headerPending: boolean;
   private row = 0;
 
+  /** Per string column, its values seen so far while there are few (`INTERN_LIMIT`); then undefined. */
+  private readonly interned: (Map<string, string> | undefined)[];
+
   constructor(
     private readonly config: TableConfig,
     private readonly file: DmsFileRef,
   ) {
+    this.interned = config.columns.map(() => new Map());
     this.fullLoad = isFullLoadFile(file.relPath);
     this.hasOp = !this.fullLoad || config.includeOpForFullLoad;
     this.headerPending = config.header;
@@ -152,6 +158,24 @@ export class ChangeDecoder {
           }
           continue;
         }
+      }
+      if (storage.storage === "any" && column.type.kind === "string") {
+        // Strings of a column with few distinct values (statuses, codes) are held once, not once per row.
+        const text = fields.value(f) as string;
+        const intern = this.interned[i];
+        let held = intern?.get(text);
+        if (held === undefined) {
+          held = text;
+          if (intern) {
+            // A copy: a slice of the chunk's text would keep the whole chunk alive for as long as it is interned.
+            held = Buffer.from(text, "utf8").toString("utf8");
+            intern.set(held, held);
+            if (intern.size > INTERN_LIMIT) this.interned[i] = undefined;
+          }
+        }
+        storage.nulls[at] = 0;
+        (storage.values as string[])[at] = held;
+        continue;
       }
       try {
         rows.set(at, i, parseValue(column.type, fields.value(f)));
