@@ -38,8 +38,23 @@ export function bucketFunction(layout: Layout): (key: Key) => number {
  * the recorded layout never changes.
  */
 export function bucketOf(key: Key, bucketCount: number): number {
-  const text = typeof key === "number" ? String(key) : key;
   let hash = 0x811c9dc5;
+  if (typeof key === "number" && Number.isSafeInteger(key)) {
+    // The decimal digits of an integer key, hashed without building its string.
+    let n = key;
+    if (n < 0) {
+      hash = Math.imul(hash ^ 45, 0x01000193); // "-"
+      n = -n;
+    }
+    let divisor = 1;
+    while (divisor * 10 <= n) divisor *= 10;
+    for (; divisor >= 1; divisor /= 10) {
+      const digit = Math.floor(n / divisor) % 10;
+      hash = Math.imul(hash ^ (48 + digit), 0x01000193);
+    }
+    return (hash >>> 0) % bucketCount;
+  }
+  const text = typeof key === "number" ? String(key) : key;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);

@@ -6,6 +6,7 @@
 import fc from "fast-check";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { describe, expect, it } from "vitest";
+import { bucketOf } from "./merge.ts";
 import { writeParquet } from "./parquet.ts";
 import { type Key, KeyIndex, RowSet } from "./rows.ts";
 import { decodeState, encodeState } from "./state-file.ts";
@@ -62,6 +63,17 @@ const snapshot = (set: RowSet) =>
     live: set.live[i],
     row: set.row(i),
   }));
+
+describe("bucketOf", () => {
+  it("hashes an integer key exactly as its decimal text (the layout stored with existing tables)", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.maxSafeInteger(), fc.integer({ min: -1000, max: 1000 })), (key) => {
+        expect(bucketOf(key, 97)).toBe(bucketOf(String(key), 97));
+      }),
+    );
+    expect(bucketOf(9007199254740991, 1 << 30)).toBe(bucketOf("9007199254740991", 1 << 30));
+  });
+});
 
 describe("KeyIndex", () => {
   it("behaves as a Map for integer keys of any size and for string keys", () => {

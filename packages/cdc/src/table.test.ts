@@ -169,6 +169,38 @@ describe("mergeFile", () => {
     expect((await loadMetadata(store, orders)).version).toBe(1);
   });
 
+  it("files of a killed merge (never cleaned up by it) are swept by a later merge; live files are kept", async () => {
+    const store = memoryStore();
+    const merge = (name: string, id: number, text: string, options = {}) =>
+      mergeText(store, orders, name, dmsCsv(orders, [{ op: "I", values: row(id, text, 1n) }]), options);
+    await merge("20261101-1100000000.csv", 1, "a");
+    // Killed between writing its files and committing: nothing of it is deleted (flushKeys 1 also spills runs).
+    const { delete: remove } = store;
+    store.delete = async () => undefined;
+    store.beforePut = (key) => {
+      if (key.includes("/_cdc/metadata/")) throw new Error("killed");
+    };
+    await expect(merge("20261101-1200000000.csv", 2, "b", { flushKeys: 1 })).rejects.toThrow("killed");
+    store.delete = remove;
+    store.beforePut = undefined;
+    const files = () => [...store.objects.keys()].filter((k) => /\/(data|_cdc\/state|_cdc\/tmp)\//.test(k));
+    const orphans = files().filter((k) => k.includes("-00000002-"));
+    expect(orphans.length).toBeGreaterThan(0);
+    // The next merge commits version 2 (its own files, also tagged 2) and sweeps the killed attempt's files.
+    await merge("20261101-1300000000.csv", 3, "c", { sweepEvery: 1 });
+    const metadata = await loadMetadata(store, orders);
+    const referenced = new Set([
+      ...metadata.obsolete.map((o) => o.key),
+      ...Object.values(metadata.buckets).flatMap((b) => [b.state, ...(b.data ? [b.data] : [])]),
+    ]);
+    expect(files().filter((k) => !referenced.has(k))).toEqual([]);
+    expect(orphans.some((k) => store.objects.has(k))).toBe(false);
+    expect(await manifestRows(store, orders, memUri)).toEqual([
+      ["1", "a", "0.01"],
+      ["3", "c", "0.01"],
+    ]);
+  });
+
   it("two merges of the same table at once lose no change (the loser retries on the new version)", async () => {
     const store = memoryStore();
     const files = Array.from({ length: 6 }, (_, i) => ({

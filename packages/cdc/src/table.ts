@@ -69,6 +69,8 @@ export interface MergeOptions {
    */
   memoryLimit?: number;
   now?: () => Date;
+  /** Sweep files of crashed attempts every this many versions (default 10; tests use 1). */
+  sweepEvery?: number;
   /** Called between batches of a long file. */
   onProgress?: (rows: number) => void;
 }
@@ -341,8 +343,9 @@ export async function mergeFile(
       await collectGarbage(
         store,
         config,
-        version,
+        next,
         expired.map((o) => o.key),
+        options.sweepEvery ?? SWEEP_EVERY,
       );
       return {
         outcome: "merged",
@@ -376,19 +379,49 @@ const MIN_SPILL_KEYS = 250_000;
 /** Keeps this many metadata versions before the newest (readers listing versions, debugging). */
 const KEEP_METADATA_VERSIONS = 10;
 
+/** Sweep orphans (files of crashed attempts) every this many versions. */
+const SWEEP_EVERY = 10;
+
 async function collectGarbage(
   store: ObjectStore,
   config: TableConfig,
-  version: number,
+  committed: TableMetadata,
   expired: string[],
+  sweepEvery: number,
 ): Promise<void> {
   const old = (await store.list(metadataPrefix(config)))
     .map((o) => o.key)
     .filter((k) => {
       const match = /v(\d{20})\.json$/.exec(k);
-      return match !== null && Number(match[1]) < version - KEEP_METADATA_VERSIONS;
+      return match !== null && Number(match[1]) < committed.version - KEEP_METADATA_VERSIONS;
     });
-  await store.delete([...expired, ...old]);
+  const orphans = committed.version % sweepEvery === 0 ? await findOrphans(store, config, committed) : [];
+  await store.delete([...expired, ...old, ...orphans]);
+}
+
+/**
+ * Files a crashed attempt left behind (a killed or timed-out merge never deletes what it wrote): data, state and
+ * spill files that the committed version does not reference, current or superseded, and that were written for a
+ * version at most the committed one. An attempt still running then can no longer commit (its version exists), so
+ * its files are garbage too; a merge working on the next version is left alone.
+ */
+async function findOrphans(store: ObjectStore, config: TableConfig, committed: TableMetadata): Promise<string[]> {
+  const referenced = new Set<string>(committed.obsolete.map((o) => o.key));
+  for (const files of Object.values(committed.buckets)) {
+    referenced.add(files.state);
+    if (files.data) referenced.add(files.data);
+  }
+  const prefix = tablePrefix(config);
+  const orphans: string[] = [];
+  for (const folder of ["data/", "_cdc/state/", "_cdc/tmp/"]) {
+    for (const { key } of await store.list(prefix + folder)) {
+      if (referenced.has(key)) continue;
+      // b0007-00000012-<id>.parquet, b0007-00000012-<id>.state, _cdc/tmp/00000012-<id>/b7-r0.state
+      const match = /(?:^|[/-])(\d{8})-[0-9a-f]{12}[/.]/.exec(key.slice(prefix.length + folder.length));
+      if (match && Number(match[1]) <= committed.version) orphans.push(key);
+    }
+  }
+  return orphans;
 }
 
 /** The current rows of a table, read from its state files (tests and tools; memory: the whole table). */
