@@ -305,6 +305,8 @@ function buildDictionary(
   let min: Value | undefined;
   let max: Value | undefined;
   const int32 = element.type === "INT32";
+  let lastKey: number | string | undefined;
+  let lastId = 0;
   for (let k = from; k < to; k++) {
     const i = rows[k] as number;
     if (nulls[i]) continue;
@@ -318,6 +320,10 @@ function buildDictionary(
       if (hi <= -0x200000 || hi >= 0x200000) return undefined; // beyond 2^53: not worth a bigint key
       key = hi * 4294967296 + ((words[2 * i] as number) >>> 0);
     } else key = (column.values as string[])[i] as string;
+    if (key === lastKey) {
+      ids[i] = lastId;
+      continue;
+    }
     let id = index.get(key);
     if (id === undefined) {
       id = index.size;
@@ -348,6 +354,8 @@ function buildDictionary(
       }
     }
     ids[i] = id;
+    lastKey = key;
+    lastId = id;
   }
   let bitWidth = 1;
   while (1 << bitWidth < index.size) bitWidth++;

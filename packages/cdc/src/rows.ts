@@ -243,6 +243,11 @@ export class RowSet {
     this.capacity = capacity;
   }
 
+  /** Makes room for `extra` more rows at once (before applying a known number of changes). */
+  reserve(extra: number): void {
+    this.ensure(this.size + extra);
+  }
+
   /** Appends an empty row (all NULL, live, position unset); returns its index. */
   appendRow(): number {
     const i = this.size;

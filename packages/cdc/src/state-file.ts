@@ -108,12 +108,17 @@ export function encodeState(rows: RowSet): Uint8Array {
   }
   const headerBytes = Buffer.from(JSON.stringify(header), "utf8");
   const start = Math.ceil((8 + headerBytes.byteLength) / 8) * 8;
-  const out = new Uint8Array(start + offset);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, MAGIC, true);
-  view.setUint32(4, headerBytes.byteLength, true);
+  // Not zero-filled: every byte is written below (sections, then the padding between them).
+  const out = Buffer.allocUnsafeSlow(start + offset);
+  out.fill(0, 8 + headerBytes.byteLength, start);
+  out.writeUInt32LE(MAGIC, 0);
+  out.writeUInt32LE(headerBytes.byteLength, 4);
   out.set(headerBytes, 8);
-  for (const [i, s] of sections.entries()) out.set(s, start + (header.sections[i] as [number, number])[0]);
+  for (const [i, s] of sections.entries()) {
+    const at = start + (header.sections[i] as [number, number])[0];
+    out.set(s, at);
+    out.fill(0, at + s.byteLength, at + Math.ceil(s.byteLength / 8) * 8);
+  }
   return out;
 }
 

@@ -246,21 +246,44 @@ export async function mergeFile(
       pending.clear();
     };
 
+    // Buckets are rewritten one at a time, with their I/O overlapped: the next bucket's state is fetched while this
+    // one is merged and encoded, and its files are stored in the background (awaited before the commit).
     const rewrite = async (pending: PendingChanges) => {
       const touched = [...new Set([...runs.keys(), ...pending.buckets.keys()])].sort((x, y) => x - y);
-      for (const b of touched) {
-        const current = base.buckets[b];
+      const fetchState = (b: number | undefined) => {
+        const key = b === undefined ? undefined : base.buckets[b]?.state;
+        if (!key) return Promise.resolve(undefined);
+        const body = store.get(key).then((bytes) => {
+          if (!bytes) throw new Error(`state file ${key} is missing`);
+          return bytes;
+        });
+        body.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+        return body;
+      };
+      const storing: Promise<void>[] = [];
+      const putInBackground = (key: string, body: Uint8Array) => {
+        written.push(key);
+        const put = store.put(key, body);
+        put.catch(() => undefined);
+        storing.push(put);
+      };
+      let nextState = fetchState(touched[0]);
+      for (const [t, b] of touched.entries()) {
+        const stateBody = nextState;
+        nextState = fetchState(touched[t + 1]);
         const incoming = pending.buckets.get(b);
         pending.buckets.delete(b);
         const bucketRuns = runs.get(b) ?? [];
         let state: RowSet;
         let changed = 0;
-        if (!current && bucketRuns.length === 0 && incoming) {
+        const body = await stateBody;
+        if (!body && bucketRuns.length === 0 && incoming) {
           // A new bucket: the file's reduced changes are its state as they are.
           state = incoming;
           changed = incoming.size;
         } else {
-          state = await loadBucketState(store, config, current?.state);
+          state = body ? decodeState(config, body) : new RowSet(config);
+          state.reserve(incoming?.size ?? 0);
           for (const run of bucketRuns)
             changed += state.applyAll(decodeState(config, (await store.get(run)) as Uint8Array));
           if (incoming) changed += state.applyAll(incoming);
@@ -270,16 +293,17 @@ export async function mergeFile(
         const live = state.liveRows();
         const id = `b${pad(b, 4)}-${pad(version, 8)}-${newId()}`;
         const stateKey = `${prefix}_cdc/state/${id}.state`;
-        await store.put(stateKey, encodeState(state));
-        written.push(stateKey);
+        putInBackground(stateKey, encodeState(state));
         let dataKey: string | undefined;
         if (live.length > 0) {
           dataKey = `${prefix}data/${id}.parquet`;
-          await store.put(dataKey, writeParquet(config, state, live));
-          written.push(dataKey);
+          putInBackground(dataKey, writeParquet(config, state, live));
         }
         staged.set(b, { ...(dataKey ? { data: dataKey } : {}), state: stateKey, rows: live.length, keys: state.size });
+        // At most one bucket's files in flight: memory stays one bucket's worth.
+        while (storing.length > 2) await storing.shift();
       }
+      await Promise.all(storing);
     };
 
     const hash = createHash("sha256");
