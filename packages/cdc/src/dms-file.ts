@@ -136,15 +136,20 @@ export class ChangeDecoder {
     }
     const offset = this.hasOp ? 1 : 0;
     const rows = out.rows;
-    const at = rows.appendRow();
+    const at = rows.appendRow(false);
     for (let i = 0; i < columns.length; i++) {
       const f = i + offset;
       const start = fields.start[f] as number;
       const end = fields.end[f] as number;
       const kind = fields.kind[f] as number;
-      if (kind === 0 && start === end) continue; // NULL: appendRow left it NULL
-      const column = columns[i] as (typeof columns)[number];
       const storage = rows.columns[i] as ColumnData;
+      if (kind === 0 && start === end) {
+        // NULL
+        storage.nulls[at] = 1;
+        if (storage.storage === "any") (storage.values as Value[])[at] = null;
+        continue;
+      }
+      const column = columns[i] as (typeof columns)[number];
       if (kind !== 2 && (storage.storage === "i64" || storage.storage === "i32")) {
         const v = parseNumberAt(column.type, text, start, end);
         if (v !== undefined) {
