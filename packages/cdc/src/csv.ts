@@ -66,6 +66,11 @@ export class CsvFields {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+/** Bytes of the UTF-8 sequence a lead byte starts (1 for a continuation byte: the decoder then rejects it). */
+function sequenceLength(lead: number): number {
+  return lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+}
+
 /** UTF-8 to text; invalid UTF-8 throws. ASCII (most DMS files) is copied as Latin-1, several times faster. */
 function decodeUtf8(bytes: Uint8Array): string {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -74,8 +79,8 @@ function decodeUtf8(bytes: Uint8Array): string {
 
 export class CsvReader {
   private carry = "";
-  /** `scanBytes`: the unfinished record (re-encoded) and an incomplete UTF-8 sequence, before the next chunk. */
-  private pending: Uint8Array | undefined;
+  /** `scanBytes`: an incomplete UTF-8 sequence at the end of the last chunk. */
+  private tail: Uint8Array | undefined;
   private records = 0;
   private started = false;
   private readonly fields = new CsvFields();
@@ -112,33 +117,61 @@ export class CsvReader {
   }
 
   /**
-   * Like `scan`, from UTF-8 bytes (invalid UTF-8 throws the decoder's TypeError). Each chunk is decoded together
-   * with the unfinished record before it into one flat string: the parser then reads characters straight from it (on
-   * a concatenated or sliced string every character read goes through an indirection, about 4x slower).
+   * Like `scan`, from UTF-8 bytes (invalid UTF-8 throws the decoder's TypeError). Each chunk is decoded on its own
+   * into one flat string, which the parser reads characters from directly (on a concatenated or sliced string every
+   * character read goes through an indirection, about 4x slower). The unfinished record before the chunk is
+   * completed from a small string: itself plus the chunk's text up to its first line feed.
    */
   scanBytes(chunk: Uint8Array, onRecord: (fields: CsvFields) => void): void {
-    const bytes = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    let bytes = chunk;
+    let prefix = "";
+    if (this.tail) {
+      // Complete the UTF-8 sequence the previous chunk ended inside.
+      const need = sequenceLength(this.tail[0] as number) - this.tail.length;
+      const joined = Buffer.concat([this.tail, chunk.subarray(0, need)]);
+      if (chunk.length < need) {
+        this.tail = joined;
+        return;
+      }
+      this.tail = undefined;
+      prefix = utf8.decode(joined);
+      bytes = chunk.subarray(need);
+    }
     // Hold back an incomplete UTF-8 sequence at the end for the next chunk.
     let cut = bytes.length;
     let k = cut - 1;
     while (k >= 0 && cut - k < 4 && ((bytes[k] as number) & 0xc0) === 0x80) k--;
-    if (k >= 0) {
-      const lead = bytes[k] as number;
-      const size = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-      if (size > cut - k) cut = k;
-    }
-    this.feed(decodeUtf8(bytes.subarray(0, cut)), false, onRecord);
-    const carry = this.carry;
+    if (k >= 0 && sequenceLength(bytes[k] as number) > cut - k) cut = k;
+    if (cut < bytes.length) this.tail = Uint8Array.prototype.slice.call(bytes, cut);
+    const text = decodeUtf8(bytes.subarray(0, cut));
+    const carry = this.carry + prefix;
     this.carry = "";
-    const tail = bytes.subarray(cut);
-    this.pending = carry.length > 0 || tail.length > 0 ? Buffer.concat([Buffer.from(carry, "utf8"), tail]) : undefined;
+    if (carry.length === 0) {
+      this.feed(text, false, onRecord);
+      return;
+    }
+    const lf = text.indexOf("\n");
+    if (lf === -1) {
+      this.carry = carry + text; // no record ends in this chunk
+      return;
+    }
+    this.feed(carry + text.slice(0, lf + 1), false, onRecord);
+    if (this.carry.length > 0) {
+      // That line feed was inside a quoted field: parse on with the rest of the chunk (rare).
+      const rest = this.carry + text.slice(lf + 1);
+      this.carry = "";
+      this.parse(rest, false, onRecord);
+    } else this.parse(text, false, onRecord, lf + 1);
   }
 
   /** Like `finish`, after `scanBytes`. */
   finishBytes(onRecord: (fields: CsvFields) => void): void {
-    const text = this.pending ? decodeUtf8(this.pending) : "";
-    this.pending = undefined;
-    this.feed(text, true, onRecord);
+    if (this.tail) {
+      const tail = this.tail;
+      this.tail = undefined;
+      this.carry += utf8.decode(tail); // an incomplete sequence at the end of the file: throws
+    }
+    this.finish(onRecord);
   }
 
   private feed(text: string, final: boolean, onRecord: (fields: CsvFields) => void): void {
@@ -149,7 +182,7 @@ export class CsvReader {
     this.parse(text, final, onRecord);
   }
 
-  private parse(text: string, final: boolean, onRecord: (fields: CsvFields) => void): void {
+  private parse(text: string, final: boolean, onRecord: (fields: CsvFields) => void, from = 0): void {
     // Hot loop (every byte of every file): typed arrays in locals, fields added inline.
     const fields = this.fields;
     fields.text = text;
@@ -158,7 +191,7 @@ export class CsvReader {
     let kinds = fields.kind;
     let capacity = starts.length;
     const length = text.length;
-    let i = 0;
+    let i = from;
     records: while (i < length) {
       const recordStart = i;
       let count = 0;
