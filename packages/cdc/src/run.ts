@@ -6,7 +6,7 @@ import type { TablesConfig } from "./config.ts";
 import { InvalidCdcFile } from "./errors.ts";
 import { type LocatedFile, locateFile, sortFiles } from "./source.ts";
 import type { ObjectStore } from "./storage.ts";
-import { loadMetadata, type MergeOptions, type MergeResult, mergeFile, sha256Of } from "./table.ts";
+import { loadApplied, loadMetadata, type MergeOptions, type MergeResult, mergeFile, sha256Of } from "./table.ts";
 
 export type FileOutcome =
   | MergeResult
@@ -39,19 +39,24 @@ export async function mergeAll(
     const files = sortFiles(byTable.get(name) as LocatedFile[]);
     const table = files[0]?.table;
     if (!table) continue;
-    const applied = (await loadMetadata(target, table)).applied;
+    const applied = await loadApplied(target, await loadMetadata(target, table));
     for (const file of files) {
       let outcome: FileOutcome;
       try {
-        const sha256 = applied[file.relPath] ? await sha256Of(source.read(file.key)) : undefined;
-        outcome = await mergeFile(
-          target,
-          table,
-          { relPath: file.relPath, displayName: file.key },
-          () => source.read(file.key),
-          options,
-          sha256,
-        );
+        const known = applied[file.relPath];
+        const sha256 = known ? await sha256Of(source.read(file.key)) : undefined;
+        // Already applied with the same content (recently, or long ago and archived): a replay.
+        outcome =
+          known && known.sha256 === sha256
+            ? { outcome: "replay", file: file.key, version: known.version }
+            : await mergeFile(
+                target,
+                table,
+                { relPath: file.relPath, displayName: file.key },
+                () => source.read(file.key),
+                options,
+                sha256,
+              );
       } catch (error) {
         if (!(error instanceof InvalidCdcFile)) throw error;
         outcome = { outcome: "rejected", file: error.file, table: name, row: error.row, reason: error.reason };

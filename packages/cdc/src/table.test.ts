@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { parseTablesConfig } from "./config.ts";
 import { CommitConflict, InvalidCdcFile } from "./errors.ts";
-import { loadMetadata, manifestKey } from "./table.ts";
+import { mergeAll } from "./run.ts";
+import { loadApplied, loadMetadata, manifestKey } from "./table.ts";
 import { dmsCsv, testTable } from "./testing/dms.ts";
 import { manifestRows, memoryStore, memUri, mergeText, stateRows } from "./testing/table.ts";
 
@@ -199,6 +201,42 @@ describe("mergeFile", () => {
       ["1", "a", "0.01"],
       ["3", "c", "0.01"],
     ]);
+  });
+
+  it("moves applied files older than the retention out of the metadata; the CLI still recognizes their replays", async () => {
+    const store = memoryStore();
+    const day = 24 * 3600_000;
+    const start = Date.parse("2026-11-01T00:00:00Z");
+    const files = [0, 1, 2, 9].map((d) => ({
+      name: `2026110${d}-0000000000.csv`,
+      text: dmsCsv(orders, [{ op: "I", values: row(d, `day ${d}`, 1n) }]),
+      at: new Date(start + d * day),
+    }));
+    for (const f of files) await mergeText(store, orders, f.name, f.text, { now: () => f.at, sweepEvery: 1 });
+    const metadata = await loadMetadata(store, orders);
+    // On day 9, the files of days 0, 1 and 2 are past the 7-day retention (and day 0 a day past it): archived.
+    expect(Object.keys(metadata.applied)).toEqual([files[3]?.name]);
+    expect(metadata.archives).toHaveLength(1);
+    expect(Object.keys(await loadApplied(store, metadata)).sort()).toEqual(files.map((f) => f.name));
+    // The archive survives the orphan sweep, and a re-run of the CLI over the same source replays every file.
+    const source = memoryStore();
+    for (const f of files) await source.put(`dms/sales/orders/${f.name}`, f.text);
+    const config = parseTablesConfig({
+      tables: {
+        "sales.orders": {
+          primaryKey: ["id"],
+          buckets: 4,
+          columns: orders.columns.map((c) => ({
+            name: c.name,
+            type: c.type.kind === "decimal" ? "decimal(10,2)" : c.type.kind,
+          })),
+        },
+      },
+    });
+    const report = await mergeAll(source, store, config);
+    expect(report.files.map((f) => f.outcome)).toEqual(["replay", "replay", "replay", "replay"]);
+    expect((await loadMetadata(store, orders)).version).toBe(metadata.version);
+    expect((await stateRows(store, orders)).map((r) => r[1])).toEqual(["day 0", "day 1", "day 2", "day 9"]);
   });
 
   it("two merges of the same table at once lose no change (the loser retries on the new version)", async () => {

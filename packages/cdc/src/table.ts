@@ -45,8 +45,13 @@ export interface TableMetadata {
   /** `name type` of each column, to refuse a configuration that no longer matches the stored table. */
   columns: string[];
   buckets: Record<string, BucketFiles>;
-  /** Applied DMS files by path below the table's folder. */
+  /** Applied DMS files by path below the table's folder, those of the last `appliedRetentionMs`. */
   applied: Record<string, AppliedFile>;
+  /**
+   * Older applied files, moved out of the metadata (which every merge reads and writes) into archive objects:
+   * `_cdc/applied/v<version>.json`, each a `Record<path, AppliedFile>`. `loadApplied` reads them all.
+   */
+  archives?: string[];
   /** Superseded files, deleted once `since` is older than the grace period. */
   obsolete: { key: string; since: string }[];
   committedAt: string;
@@ -71,6 +76,12 @@ export interface MergeOptions {
   now?: () => Date;
   /** Sweep files of crashed attempts every this many versions (default 10; tests use 1). */
   sweepEvery?: number;
+  /**
+   * How long applied files stay listed in the metadata (default 7 days); older ones move to an archive object, about
+   * once a day. A replay of an archived file is still recognized by the CLI (`loadApplied`); merged again (the
+   * Lambda), it changes nothing: none of its changes is newer than what the keys hold.
+   */
+  appliedRetentionMs?: number;
   /** Called between batches of a long file. */
   onProgress?: (rows: number) => void;
 }
@@ -336,14 +347,27 @@ export async function mergeFile(
         if (old) for (const key of [old.state, old.data]) if (key) obsolete.push({ key, since: at.toISOString() });
       }
       const expired = obsolete.filter((o) => at.getTime() - Date.parse(o.since) >= graceMs);
+      const applied: Record<string, AppliedFile> = {
+        ...base.applied,
+        [file.relPath]: { sha256, version, rows, appliedAt: at.toISOString() },
+      };
+      const archives = [...(base.archives ?? [])];
+      const retention = options.appliedRetentionMs ?? APPLIED_RETENTION_MS;
+      const old = Object.entries(applied).filter(([, a]) => at.getTime() - Date.parse(a.appliedAt) >= retention);
+      // About once a day: when the oldest entry is a day past the retention, archive every entry past it.
+      if (old.some(([, a]) => at.getTime() - Date.parse(a.appliedAt) >= retention + ARCHIVE_EVERY_MS)) {
+        const key = `${prefix}_cdc/applied/v${pad(version, 20)}.json`;
+        await store.put(key, JSON.stringify(Object.fromEntries(old)), { contentType: "application/json" });
+        written.push(key);
+        archives.push(key);
+        for (const [path] of old) delete applied[path];
+      }
       const next: TableMetadata = {
         ...base,
         version,
         buckets: { ...base.buckets },
-        applied: {
-          ...base.applied,
-          [file.relPath]: { sha256, version, rows, appliedAt: at.toISOString() },
-        },
+        applied,
+        ...(archives.length > 0 ? { archives } : {}),
         obsolete: obsolete.filter((o) => !expired.includes(o)),
         committedAt: at.toISOString(),
       };
@@ -403,6 +427,20 @@ const MIN_SPILL_KEYS = 250_000;
 /** Keeps this many metadata versions before the newest (readers listing versions, debugging). */
 const KEEP_METADATA_VERSIONS = 10;
 
+const APPLIED_RETENTION_MS = 7 * 24 * 3600_000;
+const ARCHIVE_EVERY_MS = 24 * 3600_000;
+
+/** Every applied file of the table: the metadata's recent ones and the archived ones. */
+export async function loadApplied(store: ObjectStore, metadata: TableMetadata): Promise<Record<string, AppliedFile>> {
+  const all: Record<string, AppliedFile> = {};
+  for (const key of metadata.archives ?? []) {
+    const body = await store.get(key);
+    if (!body) throw new Error(`applied-files archive ${key} is missing`);
+    Object.assign(all, JSON.parse(new TextDecoder().decode(body)));
+  }
+  return Object.assign(all, metadata.applied);
+}
+
 /** Sweep orphans (files of crashed attempts) every this many versions. */
 const SWEEP_EVERY = 10;
 
@@ -430,19 +468,23 @@ async function collectGarbage(
  * its files are garbage too; a merge working on the next version is left alone.
  */
 async function findOrphans(store: ObjectStore, config: TableConfig, committed: TableMetadata): Promise<string[]> {
-  const referenced = new Set<string>(committed.obsolete.map((o) => o.key));
+  const referenced = new Set<string>([...committed.obsolete.map((o) => o.key), ...(committed.archives ?? [])]);
   for (const files of Object.values(committed.buckets)) {
     referenced.add(files.state);
     if (files.data) referenced.add(files.data);
   }
   const prefix = tablePrefix(config);
   const orphans: string[] = [];
-  for (const folder of ["data/", "_cdc/state/", "_cdc/tmp/"]) {
+  for (const folder of ["data/", "_cdc/state/", "_cdc/tmp/", "_cdc/applied/"]) {
     for (const { key } of await store.list(prefix + folder)) {
       if (referenced.has(key)) continue;
-      // b0007-00000012-<id>.parquet, b0007-00000012-<id>.state, _cdc/tmp/00000012-<id>/b7-r0.state
-      const match = /(?:^|[/-])(\d{8})-[0-9a-f]{12}[/.]/.exec(key.slice(prefix.length + folder.length));
-      if (match && Number(match[1]) <= committed.version) orphans.push(key);
+      // b0007-00000012-<id>.parquet, b0007-00000012-<id>.state, _cdc/tmp/00000012-<id>/b7-r0.state,
+      // _cdc/applied/v00000000000000000012.json
+      const match = /(?:^|[/-])(\d{8})-[0-9a-f]{12}[/.]|^v(\d{20})\.json$/.exec(
+        key.slice(prefix.length + folder.length),
+      );
+      const version = match ? Number(match[1] ?? match[2]) : Number.NaN;
+      if (version <= committed.version) orphans.push(key);
     }
   }
   return orphans;
