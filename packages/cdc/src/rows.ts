@@ -112,8 +112,11 @@ function compareOrder(a: RowSet, i: number, b: RowSet, j: number): number {
 
 /**
  * Key -> row. Integer keys (the common case: one integer key column) live in an open-addressing table of typed
- * arrays (24 bytes a key, outside the V8 heap, nothing for the garbage collector to walk); other keys in a Map.
+ * arrays (12 bytes a slot, 17–34 bytes a key, outside the V8 heap, nothing for the garbage collector to walk); other keys in a Map.
  */
+/** Most keys per slot of a `KeyIndex` (linear probing stays short below ~0.7). */
+const MAX_LOAD = 0.7;
+
 export class KeyIndex {
   private keys: Float64Array;
   private rows: Int32Array;
@@ -124,7 +127,7 @@ export class KeyIndex {
   /** `expected`: how many keys will be set (sizes the table once). */
   constructor(expected = 0) {
     let capacity = 64;
-    while (capacity < expected * 2) capacity *= 2;
+    while (capacity * MAX_LOAD < expected) capacity *= 2;
     this.keys = new Float64Array(capacity);
     this.rows = new Int32Array(capacity).fill(-1);
     this.mask = capacity - 1;
@@ -162,7 +165,7 @@ export class KeyIndex {
     }
     let i = this.slot(key);
     if (this.rows[i] === -1) {
-      if ((this.count + 1) * 2 > this.mask + 1) {
+      if (this.count + 1 > (this.mask + 1) * MAX_LOAD) {
         this.grow();
         i = this.slot(key);
       }

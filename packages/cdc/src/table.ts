@@ -95,6 +95,8 @@ export type MergeResult =
       keysChanged: number;
       bucketsRewritten: number;
       attempts: number;
+      /** Times the held changes were spilled to stay within memory. */
+      spills: number;
     }
   | { outcome: "replay"; file: string; version: number };
 
@@ -242,10 +244,12 @@ export async function mergeFile(
     const attemptId = `${pad(version, 8)}-${newId()}`;
     let rows = 0;
     let keysChanged = 0;
+    let spills = 0;
 
     // Memory stays bounded on large files: once the changes held pass the budget, the newest change of each key is
     // spilled per bucket; buckets are then rewritten one at a time, each from its state plus its spilled runs.
     const spill = async (pending: PendingChanges) => {
+      spills++;
       for (const [b, set] of pending.buckets) {
         const list = runs.get(b) ?? [];
         const key = `${prefix}_cdc/tmp/${attemptId}/b${b}-r${list.length}.state`;
@@ -403,6 +407,7 @@ export async function mergeFile(
         keysChanged,
         bucketsRewritten: staged.size,
         attempts: attempt,
+        spills,
       };
     } catch (error) {
       await store.delete(written).catch(() => undefined);
