@@ -7,6 +7,14 @@ describe("parseCsv", () => {
     ["plain fields", "a,b,c\n", [["a", "b", "c"]]],
     ['NULL is an empty unquoted field, "" an empty string', 'a,,""\n', [["a", null, ""]]],
     ["trailing NULL", "a,\n", [["a", null]]],
+    [
+      "trailing NULL at the very end",
+      "a,b\nc,",
+      [
+        ["a", "b"],
+        ["c", null],
+      ],
+    ],
     ["a lone empty line is one NULL field", "a\n\nb\n", [["a"], [null], ["b"]]],
     [
       "embedded comma, quote and newlines",

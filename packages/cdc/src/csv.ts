@@ -267,27 +267,11 @@ export class CsvReader {
         const c = text.charCodeAt(i);
         if (c === COMMA) {
           i++;
-          if (i >= length) {
-            if (!final) {
-              this.carry = text.slice(recordStart);
-              return;
-            }
-            if (count === capacity) {
-              fields.grow();
-              starts = fields.start;
-              ends = fields.end;
-              kinds = fields.kind;
-              capacity = starts.length;
-            }
-            starts[count] = i;
-            ends[count] = i;
-            kinds[count] = 0;
-            fields.count = count + 1;
-            this.records++;
-            onRecord(fields);
-            break records;
+          if (i >= length && !final) {
+            this.carry = text.slice(recordStart);
+            return;
           }
-          continue;
+          continue; // at the very end (final): the loop adds the trailing NULL field and ends the record
         }
         if (c === CR) {
           if (i + 1 >= length && !final) {

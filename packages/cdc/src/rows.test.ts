@@ -10,21 +10,10 @@ import { bucketOf } from "./merge.ts";
 import { writeParquet } from "./parquet.ts";
 import { type Key, KeyIndex, RowSet } from "./rows.ts";
 import { decodeState, encodeState } from "./state-file.ts";
-import { testTable } from "./testing/dms.ts";
+import { allTypesTable } from "./testing/dms.ts";
 import type { Value } from "./values.ts";
 
-const config = testTable({
-  columns: [
-    { name: "n", type: "int32" },
-    { name: "d", type: "double" },
-    { name: "b", type: "boolean" },
-    { name: "day", type: "date" },
-    { name: "ts", type: "timestamp" },
-    { name: "small", type: "decimal(9,2)" },
-    { name: "big", type: "decimal(38,4)" },
-  ],
-  timestampColumn: "ts",
-});
+const config = allTypesTable({ timestampColumn: "ts" });
 
 const nullable = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: null, freq: 4 });
 const row = fc.tuple(

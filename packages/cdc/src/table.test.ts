@@ -3,7 +3,7 @@ import { parseTablesConfig } from "./config.ts";
 import { CommitConflict, InvalidCdcFile } from "./errors.ts";
 import { mergeAll } from "./run.ts";
 import { loadApplied, loadMetadata, manifestKey } from "./table.ts";
-import { dmsCsv, testTable } from "./testing/dms.ts";
+import { allTypesTable, dmsCsv, testTable } from "./testing/dms.ts";
 import { manifestRows, memoryStore, memUri, mergeText, stateRows } from "./testing/table.ts";
 
 const orders = testTable();
@@ -341,22 +341,13 @@ describe("mergeFile", () => {
   });
 
   it("writes every column type to Parquet and reads it back through the manifest", async () => {
-    const config = testTable({
-      columns: [
-        { name: "n", type: "int32" },
-        { name: "d", type: "double" },
-        { name: "b", type: "boolean" },
-        { name: "day", type: "date" },
-        { name: "ts", type: "timestamp" },
-        { name: "big", type: "decimal(38,4)" },
-      ],
-    });
+    const config = allTypesTable();
     const store = memoryStore();
-    const text = 'I,1,"a ""q"", é\n",1.25,-7,2.5,true,2026-11-01,2026-11-01 12:00:00.123456,-12.5\nI,2,,,,,,,,\n';
+    const text = 'I,1,"a ""q"", é\n",1.25,-7,2.5,true,2026-11-01,2026-11-01 12:00:00.123456,-1.5,-12.5\nI,2,,,,,,,,,\n';
     await mergeText(store, config, "20261101-1200000000.csv", text);
     const expected = [
-      ["1", 'a "q", é\n', "1.25", "-7", "2.5", "true", "2026-11-01", "2026-11-01 12:00:00.123456", "-12.5000"],
-      ["2", null, null, null, null, null, null, null, null],
+      ["1", 'a "q", é\n', "1.25", "-7", "2.5", "true", "2026-11-01", "2026-11-01 12:00:00.123456", "-1.50", "-12.5000"],
+      ["2", null, null, null, null, null, null, null, null, null],
     ];
     expect(await stateRows(store, config)).toEqual(expected);
     expect(await manifestRows(store, config, memUri)).toEqual(expected);

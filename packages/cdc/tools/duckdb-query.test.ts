@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createDirectoryStore } from "../src/storage.ts";
 import { manifestKey } from "../src/table.ts";
-import { testTable } from "../src/testing/dms.ts";
+import { allTypesTable, testTable } from "../src/testing/dms.ts";
 import { mergeText } from "../src/testing/table.ts";
 import { queryTables } from "./duckdb-query.ts";
 
@@ -23,24 +23,20 @@ afterEach(async () => {
 
 describe("queryTables (DuckDB over the symlink manifest)", () => {
   it("reads every column type exactly, and sees deletes", async () => {
-    const config = testTable({
-      columns: [
-        { name: "n", type: "int32" },
-        { name: "d", type: "double" },
-        { name: "b", type: "boolean" },
-        { name: "day", type: "date" },
-        { name: "ts", type: "timestamp" },
-        { name: "big", type: "decimal(38,4)" },
-      ],
-    });
+    const config = allTypesTable();
     const store = createDirectoryStore(dir);
     await mergeText(
       store,
       config,
       "20261101-1200000000.csv",
-      'I,1,"a ""q"", é\n",12345678.91,-7,2.5,true,2026-11-01,2026-11-01 12:00:00.123456,-12345678901234567890123456789012.5\nI,2,,,,,,,,\nI,3,gone,1,1,1,true,2026-11-01,2026-11-01 12:00:00,1\n',
+      'I,1,"a ""q"", é\n",12345678.91,-7,2.5,true,2026-11-01,2026-11-01 12:00:00.123456,-9999999.99,-12345678901234567890123456789012.5\nI,2,,,,,,,,,\nI,3,gone,1,1,1,true,2026-11-01,2026-11-01 12:00:00,1,1\n',
     );
-    await mergeText(store, config, "20261101-1300000000.csv", "D,3,gone,1,1,1,true,2026-11-01,2026-11-01 12:00:00,1\n");
+    await mergeText(
+      store,
+      config,
+      "20261101-1300000000.csv",
+      "D,3,gone,1,1,1,true,2026-11-01,2026-11-01 12:00:00,1,1\n",
+    );
     const manifest = new TextDecoder().decode(await store.get(manifestKey(config)));
     const files = manifest
       .split("\n")
@@ -48,7 +44,7 @@ describe("queryTables (DuckDB over the symlink manifest)", () => {
       .map((uri) => fileURLToPath(uri));
 
     const result = await queryTables(
-      "SELECT id, name, amount::VARCHAR, n, d, b, day::VARCHAR, ts::VARCHAR, big::VARCHAR FROM sales.orders ORDER BY id",
+      "SELECT id, name, amount::VARCHAR, n, d, b, day::VARCHAR, ts::VARCHAR, small::VARCHAR, big::VARCHAR FROM sales.orders ORDER BY id",
       [{ config, files }],
     );
     expect(result.rows.map((r) => r.map((v) => (v === null ? null : String(v))))).toEqual([
@@ -61,9 +57,10 @@ describe("queryTables (DuckDB over the symlink manifest)", () => {
         "true",
         "2026-11-01",
         "2026-11-01 12:00:00.123456",
+        "-9999999.99",
         "-12345678901234567890123456789012.5000",
       ],
-      ["2", null, null, null, null, null, null, null, null],
+      ["2", null, null, null, null, null, null, null, null, null],
     ]);
   });
 

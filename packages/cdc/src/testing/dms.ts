@@ -23,6 +23,22 @@ export function testTable(extra: Record<string, unknown> = {}, name = "sales.ord
   return config.tables.get(name) as TableConfig;
 }
 
+/** `testTable` with a column of every other type (decimals in each physical form) after id, name, amount. */
+export function allTypesTable(extra: Record<string, unknown> = {}): TableConfig {
+  return testTable({
+    columns: [
+      { name: "n", type: "int32" },
+      { name: "d", type: "double" },
+      { name: "b", type: "boolean" },
+      { name: "day", type: "date" },
+      { name: "ts", type: "timestamp" },
+      { name: "small", type: "decimal(9,2)" },
+      { name: "big", type: "decimal(38,4)" },
+    ],
+    ...extra,
+  });
+}
+
 export interface TestChange {
   op: Op;
   values: Value[];
