@@ -247,11 +247,6 @@ export class RowSet {
     this.capacity = capacity;
   }
 
-  /** Makes room for `extra` more rows at once (before applying a known number of changes). */
-  reserve(extra: number): void {
-    this.ensure(this.size + extra);
-  }
-
   /**
    * Appends an empty row (all NULL, live, position unset); returns its index. `initialize` false: the caller sets
    * every column's NULL mark (a new row's are 0, not NULL), `live`, `f` and `r` itself (the CSV decoder's hot path).

@@ -122,7 +122,8 @@ export function encodeState(rows: RowSet): Uint8Array {
   return out;
 }
 
-export function decodeState(config: TableConfig, body: Uint8Array): RowSet {
+/** Decodes a state, with room for `extra` more rows (changes about to be applied) without growing. */
+export function decodeState(config: TableConfig, body: Uint8Array, extra = 0): RowSet {
   const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw new Error("not a sluice state file");
@@ -141,7 +142,7 @@ export function decodeState(config: TableConfig, body: Uint8Array): RowSet {
     return new Ctor(aligned.buffer, aligned.byteOffset, s.byteLength / Ctor.BYTES_PER_ELEMENT);
   };
   const n = header.rows;
-  const rows = new RowSet(config, n);
+  const rows = new RowSet(config, n + extra);
   for (const file of header.files) rows.fileId(file);
   rows.size = n;
   rows.f.set(typed(Int32Array));

@@ -297,8 +297,8 @@ export async function mergeFile(
           state = incoming;
           changed = incoming.size;
         } else {
-          state = body ? decodeState(config, body) : new RowSet(config);
-          state.reserve(incoming?.size ?? 0);
+          const extra = incoming?.size ?? 0;
+          state = body ? decodeState(config, body, extra) : new RowSet(config, extra);
           for (const run of bucketRuns)
             changed += state.applyAll(decodeState(config, (await store.get(run)) as Uint8Array));
           if (incoming) changed += state.applyAll(incoming);
