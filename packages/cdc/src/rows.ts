@@ -158,6 +158,26 @@ export class KeyIndex {
     return row === -1 ? undefined : row;
   }
 
+  /** The row held for `key`; when there is none, `row` is set for it (one probe) and undefined is returned. */
+  getOrSet(key: Key, row: number): number | undefined {
+    if (typeof key !== "number") {
+      const held = this.other.get(key);
+      if (held === undefined) this.other.set(key, row);
+      return held;
+    }
+    let i = this.slot(key);
+    const held = this.rows[i] as number;
+    if (held !== -1) return held;
+    if (this.count + 1 > (this.mask + 1) * MAX_LOAD) {
+      this.grow();
+      i = this.slot(key);
+    }
+    this.count++;
+    this.keys[i] = key;
+    this.rows[i] = row;
+    return undefined;
+  }
+
   set(key: Key, row: number): void {
     if (typeof key !== "number") {
       this.other.set(key, row);
@@ -329,7 +349,7 @@ export class RowSet {
   upsert(key: Key, from: RowSet, i: number): boolean {
     const file = this.fileIdOf(from, from.f[i] as number);
     const r = from.r[i] as number;
-    let at = this.index.get(key);
+    let at = this.index.getOrSet(key, this.size);
     if (at !== undefined) {
       let order = compareOrder(this, at, from, i);
       if (order === 0) {
@@ -346,7 +366,6 @@ export class RowSet {
       at = this.size;
       this.ensure(at + 1);
       this.size = at + 1;
-      this.index.set(key, at);
     }
     this.f[at] = file;
     this.r[at] = r;
