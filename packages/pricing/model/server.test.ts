@@ -69,7 +69,8 @@ describe("pricing model container (in process)", () => {
   });
 });
 
-const node22 = path.resolve(import.meta.dirname, "../../../node_modules/.bin/node");
+// The Node 22 binary itself, not pnpm's `.bin/node` shell shim: killing the shim would leave the server running.
+const node22 = path.resolve(import.meta.dirname, "../../../node_modules/node/bin/node");
 
 describe.runIf(existsSync(node22))("pricing model container (as the Dockerfile runs it)", () => {
   let child: ChildProcess;
