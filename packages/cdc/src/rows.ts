@@ -179,20 +179,9 @@ export class KeyIndex {
   }
 
   set(key: Key, row: number): void {
-    if (typeof key !== "number") {
-      this.other.set(key, row);
-      return;
-    }
-    let i = this.slot(key);
-    if (this.rows[i] === -1) {
-      if (this.count + 1 > (this.mask + 1) * MAX_LOAD) {
-        this.grow();
-        i = this.slot(key);
-      }
-      this.count++;
-      this.keys[i] = key;
-    }
-    this.rows[i] = row;
+    if (this.getOrSet(key, row) === undefined) return;
+    if (typeof key === "number") this.rows[this.slot(key)] = row;
+    else this.other.set(key, row);
   }
 
   private grow(): void {
