@@ -1,4 +1,5 @@
 import { gzipSync } from "node:zlib";
+import { parquetMetadata } from "hyparquet";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
 import { type Change, changesOf, readDmsFile } from "./dms-file.ts";
@@ -90,6 +91,36 @@ describe("readDmsFile", () => {
       { op: "I", values: [1n, "a", 125n], row: 1 },
       { op: "U", values: [2n, null, 200n], row: 2 },
       { op: "D", values: [3n, "", null], row: 3 },
+    ]);
+  });
+
+  it("reads a Parquet file row group by row group, numbering rows across groups", async () => {
+    const buffer = parquetWriteBuffer({
+      columnData: [
+        { name: "Op", data: ["I", "I", "U", "I", "X"], type: "STRING" },
+        { name: "id", data: [1n, 2n, 3n, 4n, 5n], type: "INT64" },
+        { name: "name", data: ["a", "b", "c", "d", "e"], type: "STRING" },
+        { name: "amount", data: ["1", "2", "3", "4", "5"], type: "STRING" },
+      ],
+      rowGroupSize: 2,
+    });
+    expect(parquetMetadata(buffer).row_groups).toHaveLength(3);
+    const error = await rejection("20261101-1200000000.parquet", new Uint8Array(buffer));
+    expect([error.row, error.reason]).toEqual([5, 'unknown Op "X"']);
+    const good = parquetWriteBuffer({
+      columnData: [
+        { name: "Op", data: ["I", "I", "U"], type: "STRING" },
+        { name: "id", data: [1n, 2n, 3n], type: "INT64" },
+        { name: "name", data: ["a", "b", "c"], type: "STRING" },
+        { name: "amount", data: ["1", "2", "3"], type: "STRING" },
+      ],
+      rowGroupSize: 2,
+    });
+    const changes = await read("20261101-1200000000.parquet", new Uint8Array(good));
+    expect(changes.map((c) => [c.row, c.values[1]])).toEqual([
+      [1, "a"],
+      [2, "b"],
+      [3, "c"],
     ]);
   });
 

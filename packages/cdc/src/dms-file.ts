@@ -260,21 +260,40 @@ export async function* readDmsFile(
     const parts: Uint8Array[] = [];
     for await (const chunk of gunzipIfNeeded(chunks)) parts.push(chunk);
     const bytes = Buffer.concat(parts);
-    const { parquetReadObjects } = await import("hyparquet");
-    let rows: Record<string, unknown>[];
+    const { parquetMetadata, parquetReadObjects } = await import("hyparquet");
+    const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    parts.length = 0;
+    const unreadable = (error: unknown) =>
+      new InvalidCdcFile(file.displayName, 0, `not a readable Parquet file: ${(error as Error).message}`);
+    let metadata: ReturnType<typeof parquetMetadata>;
     try {
-      rows = await parquetReadObjects({
-        file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
-        utf8: true,
-        parsers: { timestampFromMicroseconds: (micros: bigint) => formatMicros(micros) } as never,
-      });
+      metadata = parquetMetadata(buffer);
     } catch (error) {
-      throw new InvalidCdcFile(file.displayName, 0, `not a readable Parquet file: ${(error as Error).message}`);
+      throw unreadable(error);
     }
-    for (let i = 0; i < rows.length; i += batchSize) {
-      const out = newBatch();
-      decoder.decodeObjects(rows.slice(i, i + batchSize), out);
-      yield out;
+    // One row group's rows at a time (as objects): memory is the file's bytes plus one decoded row group.
+    let start = 0;
+    for (const group of metadata.row_groups) {
+      const end = start + Number(group.num_rows);
+      let rows: Record<string, unknown>[];
+      try {
+        rows = await parquetReadObjects({
+          file: buffer,
+          metadata,
+          rowStart: start,
+          rowEnd: end,
+          utf8: true,
+          parsers: { timestampFromMicroseconds: (micros: bigint) => formatMicros(micros) } as never,
+        });
+      } catch (error) {
+        throw unreadable(error);
+      }
+      for (let i = 0; i < rows.length; i += batchSize) {
+        const out = newBatch();
+        decoder.decodeObjects(rows.slice(i, i + batchSize), out);
+        yield out;
+      }
+      start = end;
     }
     return;
   }
