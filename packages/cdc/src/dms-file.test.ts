@@ -4,7 +4,10 @@ import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
 import { type Change, changesOf, readDmsFile } from "./dms-file.ts";
 import { InvalidCdcFile } from "./errors.ts";
-import { chunksOf, testTable } from "./testing/dms.ts";
+import { writeParquet } from "./parquet.ts";
+import { RowSet } from "./rows.ts";
+import { allTypesTable, chunksOf, testTable } from "./testing/dms.ts";
+import type { Value } from "./values.ts";
 
 async function read(relPath: string, body: string | Uint8Array, extra: Record<string, unknown> = {}) {
   const config = testTable(extra);
@@ -92,6 +95,28 @@ describe("readDmsFile", () => {
       { op: "U", values: [2n, null, 200n], row: 2 },
       { op: "D", values: [3n, "", null], row: 3 },
     ]);
+  });
+
+  it("reads Parquet DECIMAL (INT32, INT64, fixed-length bytes), DATE and TIMESTAMP columns exactly", async () => {
+    const config = allTypesTable();
+    const rows = new RowSet(config);
+    const values: Value[][] = [
+      [1n, "a", 5274470n, -7, 2.5, true, -1, -1n, -999999999n, -(10n ** 37n) - 12345n],
+      [2n, null, 1n, null, null, null, 20758, 1793534400123456n, 1n, 10n ** 37n + 1n],
+    ];
+    for (const row of values) {
+      const at = rows.appendRow();
+      for (const [c, v] of row.entries()) rows.set(at, c, v);
+    }
+    const file = writeParquet(config, rows);
+    const changes: Change[] = [];
+    for await (const batch of readDmsFile(
+      config,
+      { relPath: "LOAD00000001.parquet", displayName: "x" },
+      chunksOf(file, 1000),
+    ))
+      changes.push(...changesOf(batch.rows, batch.ops));
+    expect(changes.map((c) => c.values)).toEqual(values);
   });
 
   it("reads a Parquet file row group by row group, numbering rows across groups", async () => {

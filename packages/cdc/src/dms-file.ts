@@ -9,7 +9,7 @@ import { type CsvFields, CsvReader, type CsvRecord, CsvSyntaxError } from "./csv
 import { InvalidCdcFile } from "./errors.ts";
 import { isFullLoadFile } from "./position.ts";
 import { type ColumnData, RowSet } from "./rows.ts";
-import { InvalidValue, parseNumberAt, parseValue, type Value } from "./values.ts";
+import { formatValue, InvalidValue, parseNumberAt, parseValue, type Value } from "./values.ts";
 
 export type Op = "I" | "U" | "D";
 
@@ -204,7 +204,11 @@ export class ChangeDecoder {
   }
 
   /** Decodes typed rows (Parquet input): values are converted through their text form. */
-  decodeObjects(rows: readonly Record<string, unknown>[], out: ChangeBatch): void {
+  decodeObjects(
+    rows: readonly Record<string, unknown>[],
+    out: ChangeBatch,
+    decimalScales: ReadonlyMap<string, number> = new Map(),
+  ): void {
     const columns = this.config.columns;
     for (const object of rows) {
       this.row++;
@@ -219,7 +223,10 @@ export class ChangeDecoder {
         const column = columns[i] as (typeof columns)[number];
         if (!(column.name in object)) this.fail(`column ${column.name} is missing`);
         try {
-          out.rows.set(at, i, parseValue(column.type, parquetText(object[column.name])));
+          const scale = decimalScales.get(column.name);
+          const value = object[column.name];
+          const text = scale === undefined ? parquetText(value) : decimalText(value, scale);
+          out.rows.set(at, i, parseValue(column.type, text));
         } catch (error) {
           if (error instanceof InvalidValue) this.fail(`column ${column.name}: ${error.message}`);
           throw error;
@@ -233,6 +240,21 @@ export class ChangeDecoder {
   finish(): void {
     if (this.headerPending) this.fail("the file is empty but a header row is configured", 0);
   }
+}
+
+/**
+ * A Parquet DECIMAL's exact text from its physical value (INT32, INT64, or big-endian two's complement bytes) and
+ * the file's scale. hyparquet would hand DECIMAL over as a float, which is not exact.
+ */
+function decimalText(value: unknown, scale: number): string | null {
+  if (value === null || value === undefined) return null;
+  let unscaled: bigint;
+  if (value instanceof Uint8Array) {
+    unscaled = 0n;
+    for (const byte of value) unscaled = (unscaled << 8n) | BigInt(byte);
+    if (value.length > 0 && ((value[0] as number) & 0x80) !== 0) unscaled -= 1n << BigInt(8 * value.length);
+  } else unscaled = BigInt(value as number | bigint);
+  return formatValue({ kind: "decimal", precision: 76, scale }, unscaled);
 }
 
 function parquetText(value: unknown): string | null {
@@ -271,6 +293,15 @@ export async function* readDmsFile(
     } catch (error) {
       throw unreadable(error);
     }
+    // DECIMAL columns are read as their physical values and converted exactly here (`decimalText`).
+    const decimalScales = new Map<string, number>();
+    for (const element of metadata.schema) {
+      const logical = element.logical_type;
+      if (element.converted_type !== "DECIMAL" && logical?.type !== "DECIMAL") continue;
+      decimalScales.set(element.name, element.scale ?? (logical?.type === "DECIMAL" ? logical.scale : 0) ?? 0);
+      element.converted_type = undefined;
+      element.logical_type = undefined;
+    }
     // One row group's rows at a time (as objects): memory is the file's bytes plus one decoded row group.
     let start = 0;
     for (const group of metadata.row_groups) {
@@ -283,14 +314,20 @@ export async function* readDmsFile(
           rowStart: start,
           rowEnd: end,
           utf8: true,
-          parsers: { timestampFromMicroseconds: (micros: bigint) => formatMicros(micros) } as never,
+          // Dates and timestamps in DMS's text forms: the values then go through the same parsing as CSV.
+          parsers: {
+            timestampFromMicroseconds: (micros: bigint) => formatMicros(micros),
+            timestampFromMilliseconds: (millis: bigint) => formatMicros(BigInt(millis) * 1000n),
+            timestampFromNanoseconds: (nanos: bigint) => formatMicros(BigInt(nanos) / 1000n),
+            dateFromDays: (days: number) => formatValue({ kind: "date" }, days),
+          } as never,
         });
       } catch (error) {
         throw unreadable(error);
       }
       for (let i = 0; i < rows.length; i += batchSize) {
         const out = newBatch();
-        decoder.decodeObjects(rows.slice(i, i + batchSize), out);
+        decoder.decodeObjects(rows.slice(i, i + batchSize), out, decimalScales);
         yield out;
       }
       start = end;
