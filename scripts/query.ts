@@ -14,6 +14,7 @@ import { createS3ObjectStore } from "../packages/aws/src/cdc-store.ts";
 import { createDirectoryStore, manifestKey, type ObjectStore, parseTablesConfig } from "../packages/cdc/src/index.ts";
 import { type QueryTable, queryTables } from "../packages/cdc/tools/duckdb-query.ts";
 import { resolveTarget } from "../packages/local/src/cli/env.ts";
+import { LocalCloudNotRunning } from "../packages/local/src/push/errors.ts";
 
 const usage = 'usage: pnpm query "<SQL>" [--target <dir>] [--tables config/cdc-tables.json] [--json]';
 
@@ -40,7 +41,14 @@ if (values.target) {
   store = createDirectoryStore(values.target);
   localPath = async (uri) => fileURLToPath(uri);
 } else {
-  const target = resolveTarget();
+  let target: ReturnType<typeof resolveTarget>;
+  try {
+    target = resolveTarget();
+  } catch (error) {
+    if (!(error instanceof LocalCloudNotRunning)) throw error;
+    console.error(`${error.message}\nOr query a directory written by \`pnpm cdc-merge\`: ${usage}`);
+    process.exit(2);
+  }
   const curated = JSON.parse(target.env.SST_RESOURCE_Curated ?? "{}").name as string | undefined;
   if (!curated) throw new Error(`no Curated bucket in ${target.description}`);
   const s3 = new S3Client({
