@@ -7,7 +7,7 @@ import { createGunzip } from "node:zlib";
 import type { TableConfig } from "./config.ts";
 import { type CsvFields, CsvReader, type CsvRecord, CsvSyntaxError } from "./csv.ts";
 import { InvalidCdcFile } from "./errors.ts";
-import { isFullLoadFile } from "./position.ts";
+import { fileOrderKey, isFullLoadFile } from "./position.ts";
 import { type ColumnData, RowSet } from "./rows.ts";
 import { formatValue, InvalidValue, parseNumberAt, parseValue, type Value } from "./values.ts";
 
@@ -75,6 +75,19 @@ export function changesOf(batch: RowSet, ops: readonly Op[]): Change[] {
 export interface ChangeBatch {
   rows: RowSet;
   ops: Op[];
+  /** Data rows read for this batch: `rows.size`, plus those a `ChangeSink` took directly. */
+  rowsRead: number;
+}
+
+/**
+ * Where the decoder may put a change directly, skipping the batch: the set that holds the change's key (its bucket's
+ * changes). The decoder appends the row to that set and `settle`s it there. Integer keys only; other rows go to
+ * the batch.
+ */
+export interface ChangeSink {
+  setFor(key: number): RowSet;
+  /** Called with true when the change was the first for its key. */
+  settled(newKey: boolean): void;
 }
 
 const INTERN_LIMIT = 1024;
@@ -89,14 +102,27 @@ export class ChangeDecoder {
   /** Per string column, its values seen so far while there are few (`INTERN_LIMIT`); then undefined. */
   private readonly interned: (Map<string, string> | undefined)[];
 
+  /** The key column when the key is one integer column (rows can then go straight to a `ChangeSink`). */
+  private readonly directKey: number | undefined;
+  private readonly orderKey: string;
+
   constructor(
     private readonly config: TableConfig,
     private readonly file: DmsFileRef,
   ) {
     this.interned = config.columns.map(() => new Map());
+    const key = config.keyIndexes.length === 1 ? (config.keyIndexes[0] as number) : undefined;
+    const kind = key === undefined ? undefined : config.columns[key]?.type.kind;
+    this.directKey = kind === "int64" || kind === "int32" ? key : undefined;
+    this.orderKey = fileOrderKey(file.relPath);
     this.fullLoad = isFullLoadFile(file.relPath);
     this.hasOp = !this.fullLoad || config.includeOpForFullLoad;
     this.headerPending = config.header;
+  }
+
+  /** Data rows decoded so far. */
+  get rowsDecoded(): number {
+    return this.row;
   }
 
   private fail(reason: string, row = this.row): never {
@@ -114,7 +140,7 @@ export class ChangeDecoder {
    * Decodes one CSV record (a header record first when configured) from its field bounds: integer-like columns are
    * parsed in place (`parseNumberAt`) and written to the column arrays; anything else goes through `parseValue`.
    */
-  decodeFields(fields: CsvFields, out: ChangeBatch): void {
+  decodeFields(fields: CsvFields, out: ChangeBatch, sink?: ChangeSink): void {
     if (this.headerPending) {
       this.headerPending = false;
       this.checkHeader(fields.record());
@@ -135,7 +161,20 @@ export class ChangeDecoder {
       else this.fail(`unknown Op ${JSON.stringify(fields.value(0))}`);
     }
     const offset = this.hasOp ? 1 : 0;
-    const rows = out.rows;
+    // An integer key read first: the row then goes straight into the set of its bucket.
+    let key: number | undefined;
+    const keyColumn = this.directKey;
+    if (sink && keyColumn !== undefined) {
+      const f = keyColumn + offset;
+      if (fields.kind[f] !== 2 && fields.end[f] !== fields.start[f])
+        key = parseNumberAt(
+          (columns[keyColumn] as (typeof columns)[number]).type,
+          text,
+          fields.start[f] as number,
+          fields.end[f] as number,
+        );
+    }
+    const rows = key !== undefined ? (sink as ChangeSink).setFor(key) : out.rows;
     const at = rows.appendRow(false);
     for (let i = 0; i < columns.length; i++) {
       const f = i + offset;
@@ -189,7 +228,14 @@ export class ChangeDecoder {
         throw error;
       }
     }
-    this.finishRow(out, at, op);
+    if (key === undefined) {
+      this.finishRow(out, at, op);
+      return;
+    }
+    rows.r[at] = this.row;
+    rows.live[at] = op === "D" ? 0 : 1;
+    rows.f[at] = rows.fileId(this.orderKey);
+    (sink as ChangeSink).settled(rows.settle(key, at));
   }
 
   private finishRow(out: ChangeBatch, at: number, op: Op): void {
@@ -275,9 +321,21 @@ export async function* readDmsFile(
   file: DmsFileRef,
   chunks: AsyncIterable<Uint8Array>,
   batchSize = 50_000,
+  sink?: ChangeSink,
 ): AsyncGenerator<ChangeBatch> {
   const decoder = new ChangeDecoder(config, file);
-  const newBatch = (): ChangeBatch => ({ rows: new RowSet(config, batchSize), ops: [] });
+  let read = 0;
+  const newBatch = (): ChangeBatch => ({
+    rows: new RowSet(config, sink ? 1024 : batchSize),
+    ops: [],
+    rowsRead: 0,
+  });
+  /** The batch, with the rows read since the last one. */
+  const take = (batch: ChangeBatch) => {
+    batch.rowsRead = decoder.rowsDecoded - read;
+    read = decoder.rowsDecoded;
+    return batch;
+  };
   if (isParquet(file.relPath)) {
     const parts: Uint8Array[] = [];
     for await (const chunk of gunzipIfNeeded(chunks)) parts.push(chunk);
@@ -328,7 +386,7 @@ export async function* readDmsFile(
       for (let i = 0; i < rows.length; i += batchSize) {
         const out = newBatch();
         decoder.decodeObjects(rows.slice(i, i + batchSize), out, decimalScales);
-        yield out;
+        yield take(out);
       }
       start = end;
     }
@@ -336,12 +394,12 @@ export async function* readDmsFile(
   }
   const reader = new CsvReader();
   let out = newBatch();
-  const decode = (fields: CsvFields) => decoder.decodeFields(fields, out);
+  const decode = (fields: CsvFields) => decoder.decodeFields(fields, out, sink);
   try {
     for await (const chunk of gunzipIfNeeded(chunks)) {
       reader.scanBytes(chunk, decode);
-      if (out.rows.size >= batchSize) {
-        yield out;
+      if (decoder.rowsDecoded - read >= batchSize) {
+        yield take(out);
         out = newBatch();
       }
     }
@@ -356,7 +414,7 @@ export async function* readDmsFile(
       throw new InvalidCdcFile(file.displayName, reader.count + 1, `gzip: ${error.message}`);
     throw error;
   }
-  if (out.rows.size > 0) yield out;
+  if (decoder.rowsDecoded > read) yield take(out);
 }
 
 function formatMicros(micros: bigint): string {

@@ -80,6 +80,26 @@ export class PendingChanges {
     private readonly bucketOfKey: (key: Key) => number,
   ) {}
 
+  /** The set of a key's bucket (a `ChangeSink` for the decoder). */
+  setFor(key: Key): RowSet {
+    const b = this.bucketOfKey(key);
+    if (b === this.lastBucket && this.lastSet) return this.lastSet;
+    let set = this.buckets.get(b);
+    if (!set) {
+      set = new RowSet(this.config);
+      this.buckets.set(b, set);
+    }
+    this.lastBucket = b;
+    this.lastSet = set;
+    return set;
+  }
+  private lastBucket = -1;
+  private lastSet: RowSet | undefined;
+
+  settled(newKey: boolean): void {
+    if (newKey) this.keys++;
+  }
+
   add(batch: RowSet): void {
     for (let i = 0; i < batch.size; i++) {
       const key = batch.keyAt(i);
@@ -98,5 +118,7 @@ export class PendingChanges {
   clear(): void {
     this.buckets.clear();
     this.keys = 0;
+    this.lastBucket = -1;
+    this.lastSet = undefined;
   }
 }

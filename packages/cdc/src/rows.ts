@@ -374,6 +374,34 @@ export class RowSet {
   private mappedFrom: RowSet | undefined;
   private fileMap: number[] = [];
 
+  /**
+   * Row `at`, the last one (just appended by a decoder), is a change for `key`: keeps the newer of it and what the set
+   * already holds for the key (copied over it, and the appended row dropped). Returns whether the key is new.
+   */
+  settle(key: Key, at: number): boolean {
+    const held = this.index.getOrSet(key, at);
+    if (held === undefined) return true;
+    let order = compareOrder(this, held, this, at);
+    if (order === 0) {
+      const heldFile = this.f[held] as number;
+      const file = this.f[at] as number;
+      order =
+        heldFile !== file
+          ? (this.files[heldFile] as string) < (this.files[file] as string)
+            ? -1
+            : 1
+          : (this.r[held] as number) - (this.r[at] as number);
+    }
+    if (order < 0) {
+      this.f[held] = this.f[at] as number;
+      this.r[held] = this.r[at] as number;
+      this.live[held] = this.live[at] as number;
+      this.copyValues(held, this, at);
+    }
+    this.size = at;
+    return false;
+  }
+
   /** Applies every row of `from` (one per key) with `upsert`; returns how many keys changed. */
   applyAll(from: RowSet): number {
     let changed = 0;

@@ -329,8 +329,8 @@ export async function mergeFile(
       await store.delete(keys);
     };
     try {
-      for await (const batch of readDmsFile(config, file, hashing(open(), hash))) {
-        rows += batch.rows.size;
+      for await (const batch of readDmsFile(config, file, hashing(open(), hash), undefined, pending)) {
+        rows += batch.rowsRead;
         positionBatch(file.relPath, batch.rows);
         pending.add(batch.rows);
         options.onProgress?.(rows);
