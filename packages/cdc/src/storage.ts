@@ -72,7 +72,7 @@ export function createDirectoryStore(root: string): ObjectStore {
       }
     },
     read(key) {
-      return createReadStream(pathOf(key), { highWaterMark: 1 << 20 });
+      return createReadStream(pathOf(key), { highWaterMark: 4 << 20 });
     },
     async put(key, body, options) {
       const path = pathOf(key);
