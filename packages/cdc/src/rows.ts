@@ -340,17 +340,7 @@ export class RowSet {
     const r = from.r[i] as number;
     let at = this.index.getOrSet(key, this.size);
     if (at !== undefined) {
-      let order = compareOrder(this, at, from, i);
-      if (order === 0) {
-        const held = this.f[at] as number;
-        order =
-          held !== file
-            ? (this.files[held] as string) < (this.files[file] as string)
-              ? -1
-              : 1
-            : (this.r[at] as number) - r;
-      }
-      if (order >= 0) return false;
+      if (this.compareHeld(at, from, i, file, r) >= 0) return false;
     } else {
       at = this.size;
       this.ensure(at + 1);
@@ -361,6 +351,18 @@ export class RowSet {
     this.live[at] = from.live[i] as number;
     this.copyValues(at, from, i);
     return true;
+  }
+
+  /**
+   * The position of the state held at row `held` against row `i` of `from` (whose file is this set's file id `file`,
+   * row `r`): the order column's value, then the file's order, then the row. Negative when the held one is older.
+   */
+  private compareHeld(held: number, from: RowSet, i: number, file: number, r: number): number {
+    const order = compareOrder(this, held, from, i);
+    if (order !== 0) return order;
+    const heldFile = this.f[held] as number;
+    if (heldFile !== file) return (this.files[heldFile] as string) < (this.files[file] as string) ? -1 : 1;
+    return (this.r[held] as number) - r;
   }
 
   /** `from`'s file id `f` as an id of this set (cached per source set: one lookup per file, not per row). */
@@ -381,18 +383,7 @@ export class RowSet {
   settle(key: Key, at: number): boolean {
     const held = this.index.getOrSet(key, at);
     if (held === undefined) return true;
-    let order = compareOrder(this, held, this, at);
-    if (order === 0) {
-      const heldFile = this.f[held] as number;
-      const file = this.f[at] as number;
-      order =
-        heldFile !== file
-          ? (this.files[heldFile] as string) < (this.files[file] as string)
-            ? -1
-            : 1
-          : (this.r[held] as number) - (this.r[at] as number);
-    }
-    if (order < 0) {
+    if (this.compareHeld(held, this, at, this.f[at] as number, this.r[at] as number) < 0) {
       this.f[held] = this.f[at] as number;
       this.r[held] = this.r[at] as number;
       this.live[held] = this.live[at] as number;
