@@ -346,10 +346,7 @@ export class RowSet {
       this.ensure(at + 1);
       this.size = at + 1;
     }
-    this.f[at] = file;
-    this.r[at] = r;
-    this.live[at] = from.live[i] as number;
-    this.copyValues(at, from, i);
+    this.overwrite(at, from, i, file);
     return true;
   }
 
@@ -391,6 +388,42 @@ export class RowSet {
     }
     this.size = at;
     return false;
+  }
+
+  /**
+   * `applyAll` for a set read without its key index (a bucket's state) and changes that have one (one row per key):
+   * each row's key is looked up among the changes (a small table), instead of every row being indexed. The set's
+   * index stays empty: the set is written out, not merged into again. Returns how many keys changed.
+   */
+  mergeFrom(changes: RowSet): number {
+    const matched = new Uint8Array(changes.size);
+    let changed = 0;
+    const size = this.size;
+    for (let at = 0; at < size; at++) {
+      const j = changes.index.get(this.keyAt(at));
+      if (j === undefined) continue;
+      matched[j] = 1;
+      const file = this.fileIdOf(changes, changes.f[j] as number);
+      if (this.compareHeld(at, changes, j, file, changes.r[j] as number) >= 0) continue;
+      this.overwrite(at, changes, j, file);
+      changed++;
+    }
+    for (let j = 0; j < changes.size; j++) {
+      if (matched[j]) continue;
+      const at = this.size;
+      this.ensure(at + 1);
+      this.size = at + 1;
+      this.overwrite(at, changes, j, this.fileIdOf(changes, changes.f[j] as number));
+      changed++;
+    }
+    return changed;
+  }
+
+  private overwrite(at: number, from: RowSet, i: number, file: number): void {
+    this.f[at] = file;
+    this.r[at] = from.r[i] as number;
+    this.live[at] = from.live[i] as number;
+    this.copyValues(at, from, i);
   }
 
   /** Applies every row of `from` (one per key) with `upsert`; returns how many keys changed. */

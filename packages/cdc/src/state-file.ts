@@ -122,8 +122,11 @@ export function encodeState(rows: RowSet): Uint8Array {
   return out;
 }
 
-/** Decodes a state, with room for `extra` more rows (changes about to be applied) without growing. */
-export function decodeState(config: TableConfig, body: Uint8Array, extra = 0): RowSet {
+/**
+ * Decodes a state, with room for `extra` more rows (changes about to be applied) without growing; `index` false
+ * leaves its key index empty (for `mergeFrom`).
+ */
+export function decodeState(config: TableConfig, body: Uint8Array, extra = 0, index = true): RowSet {
   const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw new Error("not a sluice state file");
@@ -160,6 +163,6 @@ export function decodeState(config: TableConfig, body: Uint8Array, extra = 0): R
       values.set(typed(values.constructor as typeof Int32Array) as never);
     }
   }
-  rows.buildIndex();
+  if (index) rows.buildIndex();
   return rows;
 }
