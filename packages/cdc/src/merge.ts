@@ -6,13 +6,7 @@
  */
 import type { TableConfig } from "./config.ts";
 import { fileOrderKey } from "./position.ts";
-import { type Key, keyOfValues, RowSet } from "./rows.ts";
-import type { Value } from "./values.ts";
-
-/** The key of a row given as values: its primary-key values in canonical form. */
-export function keyOf(config: TableConfig, values: readonly Value[]): Key {
-  return keyOfValues(config, values);
-}
+import { type Key, RowSet } from "./rows.ts";
 
 /** How a table's keys map to buckets; recorded in the table's metadata when it is created, then fixed. */
 export type Layout = { kind: "hash"; buckets: number } | { kind: "range"; column: string; width: number };
@@ -103,12 +97,7 @@ export class PendingChanges {
   add(batch: RowSet): void {
     for (let i = 0; i < batch.size; i++) {
       const key = batch.keyAt(i);
-      const b = this.bucketOfKey(key);
-      let set = this.buckets.get(b);
-      if (!set) {
-        set = new RowSet(this.config);
-        this.buckets.set(b, set);
-      }
+      const set = this.setFor(key);
       const before = set.size;
       set.upsert(key, batch, i);
       this.keys += set.size - before;

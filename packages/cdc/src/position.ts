@@ -1,24 +1,11 @@
 /**
- * The change order. Every change gets a position `(p, f, r)`: `p` the normalized change sequence or commit
- * timestamp ("" when not configured or NULL), `f` the file's order key (full-load files before change files, then by
- * path), `r` the row in the file. Positions compare lexicographically; a key holds the position of the change that
- * produced its current state (or its deletion), so late and replayed files apply only where they are newer.
+ * The change order. A change's position is its order column's value (`changeSeqColumn` or `timestampColumn`, none
+ * when not configured), then its file's order key (full-load files before change files, then by path), then its
+ * row in the file; `RowSet` compares positions in place. A key holds the position of the change that produced its
+ * current state (or its deletion), so late and replayed files apply only where they are newer.
  */
 import type { TableConfig } from "./config.ts";
 import type { Value } from "./values.ts";
-
-export interface Position {
-  p: string;
-  f: string;
-  r: number;
-}
-
-/** Negative when `a` comes before `b`. */
-export function comparePositions(a: Position, b: Position): number {
-  if (a.p !== b.p) return a.p < b.p ? -1 : 1;
-  if (a.f !== b.f) return a.f < b.f ? -1 : 1;
-  return a.r - b.r;
-}
 
 const fullLoadPattern = /^LOAD[0-9A-Fa-f]+\.[^/]*$/;
 

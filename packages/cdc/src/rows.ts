@@ -11,7 +11,7 @@
  */
 import type { ColumnType, TableConfig } from "./config.ts";
 import { orderValue } from "./position.ts";
-import type { Value } from "./values.ts";
+import { canonical, type Value } from "./values.ts";
 
 /** A row's key: its primary-key value(s) in canonical form; a number for integer keys (cheaper to hash and hold). */
 export type Key = string | number;
@@ -313,7 +313,7 @@ export class RowSet {
       }
       return keyValue(this.get(i, indexes[0] as number));
     }
-    return JSON.stringify(indexes.map((k) => canonicalKeyPart(this.get(i, k))));
+    return JSON.stringify(indexes.map((k) => canonical(this.get(i, k))));
   }
 
   private copyValues(to: number, from: RowSet, i: number): void {
@@ -391,9 +391,10 @@ export class RowSet {
   }
 
   /**
-   * `applyAll` for a set read without its key index (a bucket's state) and changes that have one (one row per key):
-   * each row's key is looked up among the changes (a small table), instead of every row being indexed. The set's
-   * index stays empty: the set is written out, not merged into again. Returns how many keys changed.
+   * Applies `changes` (one row per key, indexed) to a set read without its key index (a bucket's state): each row's
+   * key is looked up among the changes (a small table) instead of every row being indexed; keys only in the changes
+   * are appended. A change not strictly newer than what its key holds is ignored (replays, late files). The set's
+   * index stays empty. Returns how many keys changed.
    */
   mergeFrom(changes: RowSet): number {
     const matched = new Uint8Array(changes.size);
@@ -426,13 +427,6 @@ export class RowSet {
     this.copyValues(at, from, i);
   }
 
-  /** Applies every row of `from` (one per key) with `upsert`; returns how many keys changed. */
-  applyAll(from: RowSet): number {
-    let changed = 0;
-    for (let i = 0; i < from.size; i++) if (this.upsert(from.keyAt(i), from, i)) changed++;
-    return changed;
-  }
-
   /** Builds the key index of a set read from storage. */
   buildIndex(): void {
     this.index = new KeyIndex(this.size);
@@ -448,31 +442,13 @@ export class RowSet {
     for (let i = 0; i < this.size; i++) if (this.live[i]) out[j++] = i;
     return out;
   }
-
-  liveCount(): number {
-    let n = 0;
-    for (let i = 0; i < this.size; i++) n += this.live[i] as number;
-    return n;
-  }
 }
 
 /** The canonical form of one key value; integers that a double holds exactly stay numbers. */
-export function keyValue(value: Value): Key {
+function keyValue(value: Value): Key {
   if (typeof value === "bigint") {
     return value >= -9007199254740991n && value <= 9007199254740991n ? Number(value) : value.toString();
   }
   if (typeof value === "number" && Number.isInteger(value)) return value;
-  return canonicalKeyPart(value);
-}
-
-function canonicalKeyPart(value: Value): string {
-  if (value === null) return "\u0000null";
-  return typeof value === "string" ? value : String(value);
-}
-
-/** The key of a row given as values (the reference model of the tests). Same as `RowSet.keyAt`. */
-export function keyOfValues(config: TableConfig, values: readonly Value[]): Key {
-  const indexes = config.keyIndexes;
-  if (indexes.length === 1) return keyValue(values[indexes[0] as number] ?? null);
-  return JSON.stringify(indexes.map((i) => canonicalKeyPart(values[i] ?? null)));
+  return canonical(value);
 }

@@ -298,16 +298,11 @@ export async function mergeFile(
           changed = incoming.size;
         } else {
           const extra = incoming?.size ?? 0;
-          if (bucketRuns.length === 0 && body && incoming) {
-            // The usual case: the bucket's state, unindexed, and this file's changes (indexed: look them up).
-            state = decodeState(config, body, extra, false);
-            changed = state.mergeFrom(incoming);
-          } else {
-            state = body ? decodeState(config, body, extra) : new RowSet(config, extra);
-            for (const run of bucketRuns)
-              changed += state.applyAll(decodeState(config, (await store.get(run)) as Uint8Array));
-            if (incoming) changed += state.applyAll(incoming);
-          }
+          // The bucket's state (not indexed), then each spilled run and this file's changes (indexed) merged in.
+          state = body ? decodeState(config, body, extra, false) : new RowSet(config, extra);
+          for (const run of bucketRuns)
+            changed += state.mergeFrom(decodeState(config, (await store.get(run)) as Uint8Array));
+          if (incoming) changed += state.mergeFrom(incoming);
         }
         if (changed === 0) continue;
         keysChanged += changed;

@@ -218,34 +218,6 @@ export function canonical(value: Value): string {
   return typeof value === "string" ? value : String(value);
 }
 
-/**
- * Encodes a row for the JSON state files: bigints become strings (decoded back by column type), non-finite doubles
- * become strings too.
- */
-export function encodeRow(row: readonly Value[]): unknown[] {
-  const out = new Array<unknown>(row.length);
-  for (let i = 0; i < row.length; i++) {
-    const v = row[i];
-    out[i] = typeof v === "bigint" ? v.toString() : typeof v === "number" && !Number.isFinite(v) ? String(v) : v;
-  }
-  return out;
-}
-
-/** Inverse of `encodeRow`. */
-export function decodeRow(types: readonly ColumnType[], encoded: unknown[]): Value[] {
-  for (let i = 0; i < types.length; i++) {
-    const v = encoded[i];
-    if (v === null || v === undefined) {
-      encoded[i] = null;
-      continue;
-    }
-    const kind = (types[i] as ColumnType).kind;
-    if (kind === "int64" || kind === "decimal" || kind === "timestamp") encoded[i] = BigInt(v as string);
-    else if (kind === "double" && typeof v === "string") encoded[i] = Number(v);
-  }
-  return encoded as Value[];
-}
-
 /** Formats a value back to DMS's text form (tests, the reference model and DDL examples use it). */
 export function formatValue(type: ColumnType, value: Value): string | null {
   if (value === null) return null;

@@ -1,14 +1,8 @@
-/**
- * Test helpers: DMS-style files built from typed changes, and the reference model the engine is compared with
- * (apply every change in change order, one by one, in memory).
- */
+/** Test helpers: test tables, and DMS-style files built from typed changes. */
 import type { TableConfig } from "../config.ts";
 import { parseTablesConfig } from "../config.ts";
 import { formatCsvRecord } from "../csv.ts";
-import type { Change, Op } from "../dms-file.ts";
-import { keyOf } from "../merge.ts";
-import { comparePositions, type Position } from "../position.ts";
-import type { Key } from "../rows.ts";
+import type { Op } from "../dms-file.ts";
 import { formatValue, type Value } from "../values.ts";
 
 /** A small table: id int64 key, name string, amount decimal(10,2), optional ordering columns. */
@@ -60,19 +54,4 @@ export function dmsCsv(config: TableConfig, changes: readonly TestChange[], with
 export async function* chunksOf(text: string | Uint8Array, size = 7): AsyncGenerator<Uint8Array> {
   const bytes = typeof text === "string" ? new TextEncoder().encode(text) : text;
   for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
-}
-
-/** The reference model: sort all changes by position, apply one by one. Returns key -> row. */
-export function referenceTable(
-  config: TableConfig,
-  changes: readonly (Change & { position: Position })[],
-): Map<Key, Value[]> {
-  const table = new Map<Key, Value[]>();
-  const ordered = [...changes].sort((a, b) => comparePositions(a.position, b.position));
-  for (const change of ordered) {
-    const key = keyOf(config, change.values);
-    if (change.op === "D") table.delete(key);
-    else table.set(key, change.values);
-  }
-  return table;
 }
