@@ -7,7 +7,7 @@ import { createCdcCatalog } from "./catalog.ts";
 import { createFunctions, subscribeTriggers } from "./functions.ts";
 import { linkWithoutPermissions } from "./links.ts";
 import { createTopics } from "./messaging.ts";
-import { deployPricingModel } from "./pricing.ts";
+import { createEndpoints, deployPricingModel } from "./pricing.ts";
 import { createBuckets } from "./storage.ts";
 import { createStreams, createTables } from "./streams.ts";
 import { assertDeployable } from "./validate.ts";
@@ -26,19 +26,22 @@ export function deploySluice(wiring: Wiring): Record<string, $util.Output<string
     topics: createTopics(wiring.topics),
     streams: createStreams(wiring.streams),
     tables: createTables(wiring.tables),
+    endpoints: createEndpoints(wiring.endpoints),
   };
   const functions = createFunctions(wiring, resources, { alarmTopic: resources.topics[alarmTopicName] });
   subscribeTriggers(wiring, resources, functions);
   // The CDC tables CdcMerge writes into Curated, queryable by Athena through their symlink manifests.
   if (resources.buckets.Curated) createCdcCatalog(resources.buckets.Curated);
   // PriceInference's model endpoint: the reference model when an image is given, else an existing endpoint.
-  deployPricingModel(wiring, functions, { image: process.env.SLUICE_PRICING_MODEL_IMAGE });
+  deployPricingModel(resources.endpoints, { image: process.env.SLUICE_PRICING_MODEL_IMAGE });
 
   const outputs: Record<string, $util.Output<string>> = {};
   for (const [name, bucket] of Object.entries(resources.buckets)) outputs[`${name}Bucket`] = bucket.name;
   for (const [name, topic] of Object.entries(resources.topics)) outputs[`${name}Topic`] = topic.arn;
   for (const [name, stream] of Object.entries(resources.streams)) outputs[`${name}Stream`] = stream.name;
   for (const [name, table] of Object.entries(resources.tables)) outputs[`${name}Table`] = table.name;
+  for (const [name, endpoint] of Object.entries(resources.endpoints))
+    outputs[`${name}Endpoint`] = $output(endpoint.name);
   for (const [name, { fn, dlq }] of Object.entries(functions)) {
     outputs[`${name}Function`] = fn.name;
     // SST names the log group apart from the function: this is where `aws logs tail` must look.

@@ -7,6 +7,7 @@
  * stream-polling permissions come from infra/permissions.ts with the rest of the role.
  */
 import { type ArnsOf, functionStatements } from "./permissions.ts";
+import type { DeployedEndpoint } from "./pricing.ts";
 import {
   deadLetterQueueOf,
   type FunctionSpec,
@@ -32,6 +33,7 @@ export interface DataResources {
   topics: Readonly<Record<string, sst.aws.SnsTopic>>;
   streams: Readonly<Record<string, sst.aws.KinesisStream>>;
   tables: Readonly<Record<string, sst.aws.Dynamo>>;
+  endpoints: Readonly<Record<string, DeployedEndpoint>>;
 }
 
 export interface DeployedFunction {
@@ -60,11 +62,17 @@ export function resourceArns(resources: DataResources): ArnsOf<Arn> {
       indexes: $interpolate`${table.arn}/index/*`,
       stream: table.nodes.table.streamArn,
     })),
+    endpoints: map(resources.endpoints, (endpoint) => endpoint.arn),
   };
 }
 
 function linkableOf(resources: DataResources, name: ResourceName): unknown {
-  const found = resources.buckets[name] ?? resources.topics[name] ?? resources.streams[name] ?? resources.tables[name];
+  const found =
+    resources.buckets[name] ??
+    resources.topics[name] ??
+    resources.streams[name] ??
+    resources.tables[name] ??
+    resources.endpoints[name]?.link;
   if (!found) throw new Error(`no resource named ${name} was created`);
   return found;
 }

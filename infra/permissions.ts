@@ -11,7 +11,7 @@
  */
 import type { FunctionSpec, ResourceName, Wiring } from "./wiring.ts";
 
-export type ResourceKind = "bucket" | "topic" | "stream" | "table";
+export type ResourceKind = "bucket" | "topic" | "stream" | "table" | "endpoint";
 
 /**
  * Actions granted on a linked resource when the wiring says nothing more precise: enough to read and write the
@@ -31,6 +31,7 @@ export const defaultLinkActions: Readonly<Record<ResourceKind, readonly string[]
     "dynamodb:BatchWriteItem",
     "dynamodb:ConditionCheckItem",
   ],
+  endpoint: ["sagemaker:InvokeEndpoint"],
 };
 
 /** What Lambda needs to poll a Kinesis stream (AWS Lambda developer guide, "Kinesis event source mapping"). */
@@ -64,6 +65,8 @@ export interface ArnsOf<A> {
   streams: Readonly<Record<string, A>>;
   /** `indexes`: `<table arn>/index/*`; `stream`: the table's stream ARN (tables with a stream). */
   tables: Readonly<Record<string, { table: A; indexes: A; stream?: A }>>;
+  /** SageMaker endpoints: `arn:<partition>:sagemaker:<region>:<account>:endpoint/<name in lower case>`. */
+  endpoints: Readonly<Record<string, A>>;
 }
 
 export interface Statement<A> {
@@ -77,6 +80,7 @@ export function kindOf(wiring: Wiring, resource: string, referredBy: string): Re
   if (resource in wiring.topics) return "topic";
   if (resource in wiring.streams) return "stream";
   if (resource in wiring.tables) return "table";
+  if (resource in (wiring.endpoints ?? {})) return "endpoint";
   throw new Error(`${referredBy} refers to "${resource}", which the wiring does not define`);
 }
 
@@ -116,6 +120,8 @@ function linkStatements<A>(
       const table = need(arns.tables[resource]);
       return [{ actions: [...actions], resources: [table.table, table.indexes] }];
     }
+    case "endpoint":
+      return [{ actions: [...actions], resources: [need(arns.endpoints[resource])] }];
   }
 }
 

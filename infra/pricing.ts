@@ -1,25 +1,45 @@
 /**
- * The pricing model endpoint PriceInference calls, on AWS. Its name is PriceInference's `PRICING_ENDPOINT_NAME`
- * in infra/wiring.ts (the local cloud serves the reference model under the same name).
+ * The SageMaker endpoints of the wiring (the pricing model PriceInference calls), on AWS.
  *
- * - Always: PriceInference's role may call that endpoint, and only it (`sagemaker:InvokeEndpoint`).
- * - With an image (`SLUICE_PRICING_MODEL_IMAGE` at deploy time: the ECR URI of the image built from
- *   packages/pricing/model/Dockerfile), the reference model is deployed as a SageMaker serverless endpoint under
- *   that name. Without one, the endpoint is yours: deploy any model that follows the contract
- *   (packages/pricing/README.md) under that name, or change the name in the wiring.
+ * Each endpoint is a link (`Resource.<Name>.name`) with a name per app and stage, so two stages in one account and
+ * region never share or fight over one. The functions that link it get `sagemaker:InvokeEndpoint` on it through
+ * their own permissions (infra/permissions.ts), like every other link.
+ *
+ * With an image (`SLUICE_PRICING_MODEL_IMAGE` at deploy time: the ECR URI of the image built from
+ * packages/pricing/model/Dockerfile), the reference model is deployed as a SageMaker serverless endpoint under
+ * that name.
  */
-import type { DeployedFunction } from "./functions.ts";
-import type { Wiring } from "./wiring.ts";
+import { endpointPhysicalName, type Wiring } from "./wiring.ts";
 
-export const pricingFunctionName = "PriceInference";
+/** The wiring endpoint the reference pricing model serves. */
+export const pricingEndpoint = "PricingModel";
 
 /** Serverless endpoint sizing: the reference model is a few KB of arithmetic; 1 GB is the smallest size with headroom. */
 export const serverlessMemoryMb = 1024;
 export const serverlessMaxConcurrency = 5;
 
-/** The endpoint PriceInference calls, from the wiring; undefined when the wiring has no PriceInference. */
-export function pricingEndpointName(wiring: Wiring): string | undefined {
-  return wiring.functions[pricingFunctionName]?.environment?.PRICING_ENDPOINT_NAME;
+export interface DeployedEndpoint {
+  /** The link functions get (`Resource.<Name>.name`). */
+  link: sst.Linkable<{ name: string }>;
+  name: string;
+  arn: $util.Output<string>;
+}
+
+/** One link per wiring endpoint, named per app and stage. */
+export function createEndpoints(specs: Wiring["endpoints"]): Record<string, DeployedEndpoint> {
+  const partition = aws.getPartitionOutput().partition;
+  const region = aws.getRegionOutput().region;
+  const account = aws.getCallerIdentityOutput().accountId;
+  const deployed: Record<string, DeployedEndpoint> = {};
+  for (const name of Object.keys(specs ?? {})) {
+    const physical = endpointPhysicalName($app.name, $app.stage, name);
+    deployed[name] = {
+      link: new sst.Linkable(name, { properties: { name: physical } }),
+      name: physical,
+      arn: $interpolate`arn:${partition}:sagemaker:${region}:${account}:endpoint/${physical}`,
+    };
+  }
+  return deployed;
 }
 
 /** The ECR repository of an image URI (`<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag|@digest]`). */
@@ -38,26 +58,12 @@ export interface PricingModelOptions {
 }
 
 export function deployPricingModel(
-  wiring: Wiring,
-  functions: Readonly<Record<string, DeployedFunction>>,
+  endpoints: Readonly<Record<string, DeployedEndpoint>>,
   options: PricingModelOptions = {},
 ): { endpointName: string; endpoint?: aws.sagemaker.Endpoint } | undefined {
-  const endpointName = pricingEndpointName(wiring);
-  const fn = functions[pricingFunctionName];
-  if (!endpointName || !fn) return undefined;
-
-  const partition = aws.getPartitionOutput().partition;
-  const region = aws.getRegionOutput().name;
-  const account = aws.getCallerIdentityOutput().accountId;
-  // SageMaker lower-cases endpoint names in ARNs.
-  const endpointArn = $interpolate`arn:${partition}:sagemaker:${region}:${account}:endpoint/${endpointName.toLowerCase()}`;
-  new aws.iam.RolePolicy(`${pricingFunctionName}InvokeEndpoint`, {
-    role: fn.fn.nodes.role.name,
-    policy: $jsonStringify({
-      Version: "2012-10-17",
-      Statement: [{ Effect: "Allow", Action: ["sagemaker:InvokeEndpoint"], Resource: [endpointArn] }],
-    }),
-  });
+  const target = endpoints[pricingEndpoint];
+  if (!target) return undefined;
+  const endpointName = target.name;
   if (!options.image) return { endpointName };
 
   // What SageMaker itself needs to run the container: pull the image and write its logs.

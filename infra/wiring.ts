@@ -45,6 +45,17 @@ export const tables = {
   AnomalyState: { hashKey: "pk" },
 } as const satisfies Record<string, TableSpec>;
 
+/**
+ * SageMaker endpoints functions call with `InvokeEndpoint`. On AWS, `sst deploy` builds the container in `model`
+ * (its Dockerfile) and serves it as a serverless endpoint named per app and stage, unless the stage names an endpoint
+ * of its own (infra/README.md, "Pricing model"); locally, the local cloud serves `model`'s `server.ts` under the
+ * same physical name. A function reads the name as `Resource.<Name>.name`.
+ */
+export const endpoints = {
+  /** The pricing model PriceInference calls (contract: packages/pricing/README.md). */
+  PricingModel: { model: "packages/pricing/model" },
+} as const satisfies Record<string, EndpointSpec>;
+
 /** Stream batch defaults: report partial failures, bisect, bounded retries, then the dead-letter queue. */
 const streamDefaults = {
   batchSize: 100,
@@ -180,18 +191,17 @@ export const functions = {
     // A batch is a few model calls (SageMaker allows each 60 s) with retries and back-off, then the catalog writes.
     timeout: 120,
     memory: 512,
-    links: ["Catalog", "PriceHistory", "Audit"],
+    links: ["Catalog", "PriceHistory", "Audit", "PricingModel"],
     access: {
       // Reads of the batch's items; a change is one TransactWriteItems (IAM checks its UpdateItem and PutItem).
       Catalog: ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"],
       PriceHistory: ["dynamodb:PutItem"],
       Audit: ["sns:Publish"],
+      PricingModel: ["sagemaker:InvokeEndpoint"],
     },
     environment: {
       POWERTOOLS_SERVICE_NAME: "price-inference",
       POWERTOOLS_METRICS_NAMESPACE: "Sluice",
-      // The SageMaker endpoint: the reference model (packages/pricing/model) or your own with the same contract.
-      PRICING_ENDPOINT_NAME: "sluice-pricing",
     },
     triggers: [{ kind: "dynamodb", table: "InferenceRequests", batch: streamDefaults }],
   },
@@ -260,6 +270,16 @@ export function deadLetterQueueOf(functionName: string): string {
   return `${functionName}Dlq`;
 }
 
+/**
+ * The physical name of a wiring endpoint in an app's stage: `<app>-<stage>-<name>` in lower case (SageMaker names
+ * are at most 63 characters of letters, digits and hyphens, and unique per account and region; its ARNs are lower
+ * case). `sst deploy` and the local cloud both name endpoints with it.
+ */
+export function endpointPhysicalName(app: string, stage: string, name: string): string {
+  const full = `${app}-${stage}-${name}`.toLowerCase().replace(/[^a-z0-9-]/g, "-");
+  return full.length <= 63 ? full : full.slice(0, 63).replace(/-+$/, "");
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Types
 
@@ -267,8 +287,9 @@ export type BucketName = keyof typeof buckets;
 export type TopicName = keyof typeof topics;
 export type StreamName = keyof typeof streams;
 export type TableName = keyof typeof tables;
+export type EndpointName = keyof typeof endpoints;
 export type FunctionName = keyof typeof functions;
-export type ResourceName = BucketName | TopicName | StreamName | TableName;
+export type ResourceName = BucketName | TopicName | StreamName | TableName | EndpointName;
 
 export interface BucketSpec {
   versioning: boolean;
@@ -283,6 +304,14 @@ export interface TableSpec {
   rangeKey?: string;
   /** DynamoDB stream view type; absent means no stream. */
   stream?: "new-image" | "old-image" | "new-and-old-images" | "keys-only";
+}
+
+export interface EndpointSpec {
+  /**
+   * The model container's directory, relative to the repository root: a `Dockerfile` (built for linux/amd64 and
+   * deployed on AWS) and the `server.ts` it runs (served by the local cloud).
+   */
+  model: string;
 }
 
 export type S3EventName =
@@ -363,5 +392,7 @@ export interface Wiring {
   topics: Readonly<Record<string, TopicSpec>>;
   streams: Readonly<Record<string, StreamSpec>>;
   tables: Readonly<Record<string, TableSpec>>;
+  /** SageMaker endpoints; absent means none (test wirings). */
+  endpoints?: Readonly<Record<string, EndpointSpec>>;
   functions: Readonly<Record<string, FunctionSpec>>;
 }

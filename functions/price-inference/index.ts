@@ -5,8 +5,8 @@
  * their retries and per-record model errors are returned as batch item failures, so the stream retries them and
  * then hands them to PriceInferenceDlq; their reasons are on the Audit topic, keyed by sequence number.
  *
- * Config (env): `PRICING_ENDPOINT_NAME` (the SageMaker endpoint: the reference model or your own),
- * `PRICING_CONTENT_TYPE` (`application/json` or `text/csv`), guardrails (`PRICING_MAX_CHANGE`,
+ * The SageMaker endpoint is the `PricingModel` link (the reference model, or the endpoint a stage names).
+ * Config (env): `PRICING_CONTENT_TYPE` (`application/json` or `text/csv`), guardrails (`PRICING_MAX_CHANGE`,
  * `PRICING_MIN_MARGIN`, `PRICING_MIN_CHANGE`, `PRICING_COOLDOWN_SECONDS`).
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -24,10 +24,9 @@ const links = Resource as unknown as {
   Catalog: { name: string };
   PriceHistory: { name: string };
   Audit: { arn: string };
+  PricingModel: { name: string };
 };
 
-const endpointName = process.env.PRICING_ENDPOINT_NAME;
-if (!endpointName) throw new Error("PRICING_ENDPOINT_NAME is not set: name the SageMaker endpoint to call");
 const contentType = (process.env.PRICING_CONTENT_TYPE ?? "application/json") as ModelContentType;
 if (!MODEL_CONTENT_TYPES.includes(contentType)) {
   throw new Error(`PRICING_CONTENT_TYPE=${contentType}: use ${MODEL_CONTENT_TYPES.join(" or ")}`);
@@ -36,7 +35,7 @@ const config = { contentType, guardrails: guardrailsFromEnv(process.env) };
 
 const observability = createObservability({ serviceName: "price-inference" });
 // Retries are the pricing flow's (back-off across the batch), not the SDK's.
-const model = createSageMakerModel(new SageMakerRuntimeClient({ maxAttempts: 1 }), endpointName);
+const model = createSageMakerModel(new SageMakerRuntimeClient({ maxAttempts: 1 }), links.PricingModel.name);
 const catalog = createDynamoCatalog(new DynamoDBClient({}), {
   catalog: links.Catalog.name,
   history: links.PriceHistory.name,

@@ -58,7 +58,6 @@ describe("price inference on the local cloud", () => {
       basePort: 0,
       stateDir,
       writeEnvFile: false,
-      models: [{ endpointName: "sluice-pricing", entry: path.resolve("packages/pricing/model/server.ts") }],
     });
     dynamo = new DynamoDBClient({ region: "us-east-1", endpoint: cloud.endpoints.dynamodb, credentials });
     sqs = new SQSClient({ region: "us-east-1", endpoint: cloud.endpoints.sqs, credentials });

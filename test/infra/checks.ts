@@ -5,7 +5,7 @@
  */
 import { defaultLinkActions, dynamoStreamPollActions, kinesisPollActions } from "../../infra/permissions.ts";
 import { deadLetterQueueOf, type FunctionSpec, type StreamBatchOptions, type Wiring } from "../../infra/wiring.ts";
-import { parsePolicy, type Registered, type Synth } from "./harness.ts";
+import { accountId, app, parsePolicy, type Registered, region, type Synth } from "./harness.ts";
 
 const T = {
   bucket: "aws:s3/bucket:Bucket",
@@ -60,12 +60,17 @@ function same(what: string, actual: unknown, expected: unknown): string[] {
   return show(actual) === show(expected) ? [] : [`${what}: expected ${show(expected)}, got ${show(actual)}`];
 }
 
-function kindOf(wiring: Wiring, resource: string): "bucket" | "topic" | "stream" | "table" {
+function kindOf(wiring: Wiring, resource: string): "bucket" | "topic" | "stream" | "table" | "endpoint" {
   if (resource in wiring.buckets) return "bucket";
   if (resource in wiring.topics) return "topic";
   if (resource in wiring.streams) return "stream";
+  if (resource in (wiring.endpoints ?? {})) return "endpoint";
   return "table";
 }
+
+/** A wiring endpoint's name and ARN in the synthesized stage (restated: `<app>-<stage>-<name>`, lower case). */
+const endpointName = (name: string) => `${app.name}-${app.stage}-${name}`.toLowerCase();
+const endpointArn = (name: string) => `arn:aws:sagemaker:${region}:${accountId}:endpoint/${endpointName(name)}`;
 
 /** Handler, runtime, architecture, timeout, memory, description, environment. */
 export function functionConfigProblems(wiring: Wiring, synth: Synth, name: string, runtime: string): string[] {
@@ -100,6 +105,7 @@ export function linkProblems(wiring: Wiring, synth: Synth, name: string): string
     topic: (link: string) => ({ arn: deployed.topicArn(link), type: "sst.aws.SnsTopic" }),
     stream: (link: string) => ({ name: deployed.streamName(link), type: "sst.aws.KinesisStream" }),
     table: (link: string) => ({ name: deployed.tableName(link), type: "sst.aws.Dynamo" }),
+    endpoint: (link: string) => ({ name: endpointName(link), type: "sst.sst.Linkable" }),
   };
   const expected = Object.fromEntries(sorted(spec.links).map((link) => [link, properties[kindOf(wiring, link)](link)]));
   const actual = Object.fromEntries(Object.entries(build?.links ?? {}).sort(([a], [b]) => a.localeCompare(b)));
@@ -302,6 +308,7 @@ function expectedGrants(wiring: Wiring, d: Deployed, name: string): string[] {
       grant(actions, d.tableArn(link));
       grant(actions, `${d.tableArn(link)}/index/*`);
     }
+    if (kind === "endpoint") grant(actions, endpointArn(link));
   }
   for (const t of spec.triggers) {
     if (t.kind === "kinesis") grant(kinesisPollActions, d.streamArn(t.stream));
@@ -337,6 +344,7 @@ export function iamProblems(wiring: Wiring, synth: Synth, name: string): string[
     if (kind === "topic") wired.add(d.topicArn(link));
     if (kind === "stream") wired.add(d.streamArn(link));
     if (kind === "table") wired.add(d.tableArn(link));
+    if (kind === "endpoint") wired.add(endpointArn(link));
   }
   for (const t of spec.triggers) {
     if (t.kind === "kinesis") wired.add(d.streamArn(t.stream));

@@ -113,6 +113,7 @@ describe("functionStatements", () => {
     topics: {},
     streams: {},
     tables: {},
+    endpoints: {},
   };
 
   it("refuses access to a resource the function is not linked to", () => {

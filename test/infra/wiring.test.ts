@@ -26,16 +26,18 @@ describe("sst.config.ts", () => {
     expect({ removal: dev.removal, protect: dev.protect }).toEqual({ removal: "remove", protect: false });
   });
 
-  it("outputs every bucket, topic, stream, table, function (and its log group) and dead-letter queue", () => {
+  it("outputs every bucket, topic, stream, table, endpoint, function (and its log group) and dead-letter queue", () => {
     const expected = [
       ...Object.keys(wiring.buckets).map((n) => `${n}Bucket`),
       ...Object.keys(wiring.topics).map((n) => `${n}Topic`),
       ...Object.keys(wiring.streams).map((n) => `${n}Stream`),
       ...Object.keys(wiring.tables).map((n) => `${n}Table`),
+      ...Object.keys(wiring.endpoints).map((n) => `${n}Endpoint`),
       ...Object.keys(wiring.functions).flatMap((n) => [`${n}Function`, `${n}LogGroup`, wiring.deadLetterQueueOf(n)]),
     ].sort();
     const outputs = deployment.synth().outputs;
     expect(Object.keys(outputs).sort()).toEqual(expected);
     for (const name of Object.keys(wiring.functions)) expect(outputs[`${name}LogGroup`]).toMatch(/^\/aws\/lambda\//);
+    expect(outputs.PricingModelEndpoint).toBe("sluice-test-pricingmodel");
   });
 });

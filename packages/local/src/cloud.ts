@@ -14,7 +14,7 @@ import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { startFauxqs } from "fauxqs";
 import { assertDeployable } from "../../../infra/validate.ts";
 import * as wiring from "../../../infra/wiring.ts";
-import { deadLetterQueueOf } from "../../../infra/wiring.ts";
+import { deadLetterQueueOf, endpointPhysicalName } from "../../../infra/wiring.ts";
 import { ensureDynamoDbLocal, startDynamoDbLocal } from "./emulators/dynamodb-local.ts";
 import { startKinesalite } from "./emulators/kinesalite.ts";
 import { freePort } from "./emulators/ports.ts";
@@ -38,12 +38,16 @@ export const APP = { name: "sluice", stage: "local" };
 /** Default ports, one per emulator, from `basePort` up: SNS+SQS, S3, DynamoDB, Kinesis, SageMaker runtime. */
 export const DEFAULT_BASE_PORT = 4566;
 
-/** Model containers served behind the SageMaker runtime endpoint, by endpoint name. */
-export const defaultModels: readonly ModelContainer[] = [
-  { endpointName: "sluice-echo", entry: path.join(repoRoot, "packages/local/src/models/echo-model.ts") },
-  // The reference pricing model (packages/pricing/model): PriceInference's default endpoint.
-  { endpointName: "sluice-pricing", entry: path.join(repoRoot, "packages/pricing/model/server.ts") },
-];
+/**
+ * The model containers of a wiring's endpoints (each `model` directory's `server.ts`), served behind the SageMaker
+ * runtime under the names `sst deploy` gives the endpoints.
+ */
+export function wiringModels(spec: WiringResources): ModelContainer[] {
+  return Object.entries(spec.endpoints ?? {}).map(([name, endpoint]) => ({
+    endpointName: endpointPhysicalName(APP.name, APP.stage, name),
+    entry: path.join(repoRoot, endpoint.model, "server.ts"),
+  }));
+}
 
 export interface LocalCloudOptions {
   /** First of five consecutive ports; `0` picks free ports (tests). Default 4566. */
@@ -52,6 +56,7 @@ export interface LocalCloudOptions {
   stateDir?: string;
   /** The wiring to run; default `infra/wiring.ts`. Tests pass their own with fixture handlers. */
   wiring?: WiringResources;
+  /** Model containers; default: the wiring's endpoints (`wiringModels`). Tests that call no model pass `[]`. */
   models?: readonly ModelContainer[];
   /** Async retry delays (ms) of S3/SNS invocations; AWS waits about 1 and 2 minutes. Default 1 s and 2 s. */
   asyncRetryDelaysMs?: readonly number[];
@@ -117,7 +122,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       startDynamoDbLocal({ port: dynamoPort }),
       startKinesalite({ port: kinesisPort }),
       startSageMakerRuntime({
-        containers: options.models ?? defaultModels,
+        containers: options.models ?? wiringModels(spec),
         port: sagemakerPort,
         cwd: repoRoot,
         accountId: ACCOUNT_ID,
@@ -151,7 +156,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       dynamodb: new DynamoDBClient(clientConfig(endpoints.dynamodb)),
     };
     const prefix = `${APP.name}-${APP.stage}-`;
-    const resources = await createResources(spec, clients, prefix);
+    const resources = await createResources(spec, clients, APP);
 
     const env: Record<string, string> = {
       AWS_REGION: REGION,

@@ -7,7 +7,7 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand, type KinesisClient }
 import { CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
 import { CreateTopicCommand, type SNSClient } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import { deadLetterQueueOf, type Wiring } from "../../../infra/wiring.ts";
+import { deadLetterQueueOf, endpointPhysicalName, type Wiring } from "../../../infra/wiring.ts";
 
 /** The wiring the local cloud runs (the real one, or a test's with fixture handlers). */
 export type WiringResources = Wiring;
@@ -29,6 +29,8 @@ export interface CreatedResources {
   streams: Record<string, string>;
   /** Physical table name by component name. */
   tables: Record<string, string>;
+  /** SageMaker endpoint name by component name (served by the local SageMaker runtime). */
+  endpoints: Record<string, string>;
   /** Dead-letter queue URL by queue name (`<Function>Dlq`). */
   queues: Record<string, string>;
   /** `SST_RESOURCE_<Name>` JSON by component name, as `sst shell` gives it. */
@@ -51,9 +53,24 @@ export function physicalName(prefix: string, name: string, lower = false): strin
 export async function createResources(
   wiring: WiringResources,
   clients: Clients,
-  prefix: string,
+  app: { name: string; stage: string },
 ): Promise<CreatedResources> {
-  const created: CreatedResources = { buckets: {}, topics: {}, streams: {}, tables: {}, queues: {}, links: {} };
+  const prefix = `${app.name}-${app.stage}-`;
+  const created: CreatedResources = {
+    buckets: {},
+    topics: {},
+    streams: {},
+    tables: {},
+    endpoints: {},
+    queues: {},
+    links: {},
+  };
+  for (const name of Object.keys(wiring.endpoints ?? {})) {
+    // The name `sst deploy` gives the endpoint in a stage.
+    const endpoint = endpointPhysicalName(app.name, app.stage, name);
+    created.endpoints[name] = endpoint;
+    created.links[name] = JSON.stringify({ name: endpoint, type: "sst.sst.Linkable" });
+  }
 
   const bucketJobs = Object.keys(wiring.buckets).map(async (name) => {
     const bucket = physicalName(prefix, name, true);
