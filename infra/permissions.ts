@@ -163,3 +163,26 @@ export function functionStatements<A>(
   statements.push({ actions: [...deadLetterActions], resources: [dlq] });
   return statements;
 }
+
+/** A function role's policy document, as IAM receives it. */
+export interface PolicyDocumentJson {
+  Version: "2012-10-17";
+  Statement: Array<{ Effect: "Allow"; Action: string | string[]; Resource: string | string[] }>;
+}
+
+/**
+ * The policy document of a function's role, written as `sst deploy` writes it: SST passes the statements to
+ * pulumi-aws's `getPolicyDocument` (terraform-provider-aws's `aws_iam_policy_document`), which renders a list of one
+ * as a plain string and longer lists deduplicated, in reverse lexical order. The local cloud enforces exactly this
+ * document, and `pnpm iam` prints it.
+ */
+export function policyDocument(statements: readonly Statement<string>[]): PolicyDocumentJson {
+  const render = (values: readonly string[]): string | string[] => {
+    const unique = [...new Set(values)];
+    return unique.length === 1 ? (unique[0] as string) : unique.sort().reverse();
+  };
+  return {
+    Version: "2012-10-17",
+    Statement: statements.map((s) => ({ Effect: "Allow", Action: render(s.actions), Resource: render(s.resources) })),
+  };
+}

@@ -217,7 +217,14 @@ export const functions = {
       Catalog: ["dynamodb:BatchGetItem"],
       // One conditional put per closed window.
       InferenceRequests: ["dynamodb:PutItem"],
-      DemandWindows: ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+      // Window counts are loaded and written in batches (packages/aws/src/demand-windows.ts).
+      DemandWindows: [
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+        "dynamodb:BatchWriteItem",
+      ],
     },
     environment: {
       POWERTOOLS_SERVICE_NAME: "demand-hydration",
@@ -377,7 +384,8 @@ export interface FunctionSpec {
   links: readonly ResourceName[];
   /**
    * IAM actions the function is granted on a linked resource, replacing that resource kind's default set
-   * (`defaultLinkActions` in infra/permissions.ts). Only the deployed stacks use it: the local cloud enforces no IAM.
+   * (`defaultLinkActions` in infra/permissions.ts). The deployed role and the local cloud's IAM enforce the same
+   * statements (`pnpm --silent iam` prints them).
    */
   access?: { readonly [R in ResourceName]?: readonly string[] };
   environment?: Readonly<Record<string, string>>;

@@ -19,6 +19,12 @@ import { ensureDynamoDbLocal, startDynamoDbLocal } from "./emulators/dynamodb-lo
 import { startKinesalite } from "./emulators/kinesalite.ts";
 import { freePort } from "./emulators/ports.ts";
 import { type ModelContainer, startSageMakerRuntime } from "./emulators/sagemaker-runtime.ts";
+import { startIamGateway } from "./iam/gateway.ts";
+import { type FunctionIdentity, functionCredentials, functionPrincipal } from "./iam/identities.ts";
+import { eventSourcePermissionProblems, localArns, localPolicies } from "./iam/policies.ts";
+import { assertEvaluable, type PolicyDocument } from "./iam/policy.ts";
+import type { ServiceFamily } from "./iam/requests.ts";
+import { ACCOUNT_ID, APP, REGION } from "./names.ts";
 import { repoRoot } from "./paths.ts";
 import { type Clients, type CreatedResources, createResources, type WiringResources } from "./resources.ts";
 import { createAsyncInvoker } from "./runtime/async-invoke.ts";
@@ -29,11 +35,7 @@ import { startS3Gateway } from "./sources/s3-gateway.ts";
 import { startSnsSubscription } from "./sources/sns-subscription.ts";
 import { startStreamMapping } from "./sources/stream-mapping.ts";
 
-export { repoRoot };
-
-export const REGION = "us-east-1";
-export const ACCOUNT_ID = "000000000000";
-export const APP = { name: "sluice", stage: "local" };
+export { ACCOUNT_ID, APP, REGION, repoRoot };
 
 /** Default ports, one per emulator, from `basePort` up: SNS+SQS, S3, DynamoDB, Kinesis, SageMaker runtime. */
 export const DEFAULT_BASE_PORT = 4566;
@@ -62,6 +64,13 @@ export interface LocalCloudOptions {
   asyncRetryDelaysMs?: readonly number[];
   /** Called with each function log line (the CLI prints them). */
   onLog?: (functionName: string, line: string) => void;
+  /**
+   * Authorize every call a function makes against its IAM policy, as AWS does. Default true; `pnpm local --no-iam`
+   * turns it off (to tell a missing permission from a bug quickly; never to make a test pass).
+   */
+  iam?: boolean;
+  /** Called with each request IAM denied (`pnpm local` prints them). */
+  onIamDenied?: (functionName: string, message: string) => void;
   /** Write `<stateDir>/local.env`. Default true. */
   writeEnvFile?: boolean;
 }
@@ -82,6 +91,8 @@ export interface LocalCloud {
   envFile?: string;
   logDir: string;
   host: FunctionHost;
+  /** Each function's IAM policy: what `sst deploy` attaches to its role, with the local cloud's ARNs. */
+  policies: Record<string, PolicyDocument>;
   /** Resolves when every event produced so far has been delivered and handled (or dead-lettered). */
   idle(): Promise<void>;
   stop(): Promise<void>;
@@ -93,6 +104,7 @@ function clientConfig(endpoint: string) {
 
 export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
   const spec: WiringResources = options.wiring ?? wiring;
+  const credentialsOf = (functionName: string) => functionCredentials(APP, functionName);
   // The same checks `sst deploy` runs: a wiring AWS would refuse does not start locally either.
   assertDeployable(spec);
   const stateDir = options.stateDir ?? path.join(repoRoot, ".sluice");
@@ -106,19 +118,26 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   };
 
   try {
-    const [jarDir, fauxqsPort, s3Port, dynamoPort, kinesisPort, sagemakerPort] = await Promise.all([
-      ensureDynamoDbLocal(),
-      port(0),
-      port(1),
-      port(2),
-      port(3),
-      port(4),
-    ]);
+    // The emulators listen on ports of their own; the public ports are the IAM gateways in front of them.
+    const [jarDir, fauxqsPort, s3GatewayPort, dynamoPort, kinesisPort, sagemakerPort, ...publicPorts] =
+      await Promise.all([
+        ensureDynamoDbLocal(),
+        freePort(),
+        freePort(),
+        freePort(),
+        freePort(),
+        freePort(),
+        port(0),
+        port(1),
+        port(2),
+        port(3),
+        port(4),
+      ]);
     void jarDir;
 
     let onChange: (change: import("./sources/s3-events.ts").ObjectChange) => void = () => {};
     const [fauxqs, dynamo, kinesis, sagemaker] = await Promise.all([
-      startFauxqs({ port: fauxqsPort, logger: false, host: "127.0.0.1" }),
+      startFauxqs({ port: fauxqsPort, logger: false }),
       startDynamoDbLocal({ port: dynamoPort }),
       startKinesalite({ port: kinesisPort }),
       startSageMakerRuntime({
@@ -135,18 +154,58 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       () => kinesis.stop(),
       () => sagemaker.stop(),
     );
-    const snsEndpoint = `http://127.0.0.1:${fauxqs.port}`;
-    const gateway = await startS3Gateway({ upstream: snsEndpoint, port: s3Port, onChange: (c) => onChange(c) });
+    const fauxqsEndpoint = `http://127.0.0.1:${fauxqs.port}`;
+    const gateway = await startS3Gateway({
+      upstream: fauxqsEndpoint,
+      port: s3GatewayPort,
+      onChange: (c) => onChange(c),
+    });
     stops.push(() => gateway.stop());
 
+    // Each function's identity: its credentials and the policy `sst deploy` attaches to its role.
+    const names = { app: APP, region: REGION, accountId: ACCOUNT_ID };
+    const policies = localPolicies(spec, names);
+    const identities = new Map<string, FunctionIdentity>();
+    for (const [name, policy] of Object.entries(policies)) {
+      assertEvaluable(policy, name);
+      const credentials = functionCredentials(APP, name);
+      identities.set(credentials.accessKeyId, {
+        functionName: name,
+        credentials,
+        principal: functionPrincipal(APP, ACCOUNT_ID, name),
+        policy,
+      });
+    }
+    const enforce = options.iam ?? true;
+    const iamGateway = async (family: ServiceFamily, upstream: string, publicPort: number) => {
+      const started = await startIamGateway({
+        family,
+        upstream,
+        port: publicPort,
+        region: REGION,
+        accountId: ACCOUNT_ID,
+        identityOf: (key) => (enforce ? identities.get(key) : undefined),
+        onDenied: options.onIamDenied,
+      });
+      stops.push(() => started.stop());
+      return started.endpoint;
+    };
+    const [s3Endpoint, snsEndpoint, dynamoEndpoint, kinesisEndpoint, sagemakerEndpoint] = await Promise.all([
+      iamGateway("s3", gateway.endpoint, publicPorts[1] as number),
+      iamGateway("sns-sqs", fauxqsEndpoint, publicPorts[0] as number),
+      iamGateway("dynamodb", dynamo.endpoint, publicPorts[2] as number),
+      iamGateway("kinesis", kinesis.endpoint, publicPorts[3] as number),
+      iamGateway("sagemaker-runtime", sagemaker.endpoint, publicPorts[4] as number),
+    ]);
+
     const endpoints = {
-      s3: gateway.endpoint,
+      s3: s3Endpoint,
       sns: snsEndpoint,
       sqs: snsEndpoint,
-      dynamodb: dynamo.endpoint,
-      dynamodbStreams: dynamo.endpoint,
-      kinesis: kinesis.endpoint,
-      sagemakerRuntime: sagemaker.endpoint,
+      dynamodb: dynamoEndpoint,
+      dynamodbStreams: dynamoEndpoint,
+      kinesis: kinesisEndpoint,
+      sagemakerRuntime: sagemakerEndpoint,
     };
     const clients: Clients = {
       s3: new S3Client({ ...clientConfig(endpoints.s3), forcePathStyle: true }),
@@ -157,6 +216,11 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     };
     const prefix = `${APP.name}-${APP.stage}-`;
     const resources = await createResources(spec, clients, APP);
+    // The policies name resources by the ARNs the local cloud gives them: check the emulators agree.
+    const arns = localArns(spec, names);
+    for (const [name, arn] of Object.entries(resources.topics)) {
+      if (arns.topics[name] !== arn) throw new Error(`topic ${name} is ${arn}, its policies name ${arns.topics[name]}`);
+    }
 
     const env: Record<string, string> = {
       AWS_REGION: REGION,
@@ -178,8 +242,6 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       repoRoot,
       functions: spec.functions,
       baseEnv: {
-        AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID as string,
-        AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY as string,
         AWS_ENDPOINT_URL_S3: endpoints.s3,
         AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
         AWS_ENDPOINT_URL_DYNAMODB_STREAMS: endpoints.dynamodbStreams,
@@ -190,6 +252,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         SST_RESOURCE_App: JSON.stringify(APP),
       },
       resourceLinks: resources.links,
+      credentialsOf: (name) => credentialsOf(name),
       logDir,
       region: REGION,
       accountId: ACCOUNT_ID,
@@ -197,13 +260,25 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     });
     stops.push(() => host.stop());
 
+    // Lambda sends to a function's on-failure destination with the function's role, so with its credentials.
+    const deadLetterClients = new Map<string, SQSClient>();
+    for (const name of Object.keys(spec.functions)) {
+      const client = new SQSClient({ ...clientConfig(endpoints.sqs), credentials: credentialsOf(name) });
+      deadLetterClients.set(deadLetterQueueOf(name), client);
+      stops.push(async () => client.destroy());
+    }
     const deadLetter: DeadLetterSink = {
       async send(queueName, body) {
         const url = resources.queues[queueName];
-        if (!url) throw new Error(`no dead-letter queue named ${queueName}`);
-        await clients.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: JSON.stringify(body) }));
+        const client = deadLetterClients.get(queueName);
+        if (!url || !client) throw new Error(`no dead-letter queue named ${queueName}`);
+        await client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: JSON.stringify(body) }));
       },
     };
+    // What Lambda checks when a function's destinations and stream mappings are configured.
+    if (enforce) {
+      for (const problem of eventSourcePermissionProblems(spec, policies, names)) throw new Error(problem);
+    }
     const asyncInvoker = createAsyncInvoker({
       invoker: host,
       deadLetter,
@@ -275,6 +350,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
               dlqName: deadLetterQueueOf(functionName),
               kinesisEndpoint: endpoints.kinesis,
               dynamodbEndpoint: endpoints.dynamodb,
+              // Lambda polls a stream with the function's role.
+              pollCredentials: credentialsOf(functionName),
               region: REGION,
               accountId: ACCOUNT_ID,
             });
@@ -319,6 +396,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       envFile,
       logDir,
       host,
+      policies,
       async idle() {
         // Two rounds: an invocation can produce events for another source (e.g. a handler publishing to SNS).
         for (let round = 0; round < 2; round++) {

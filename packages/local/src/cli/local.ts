@@ -11,17 +11,22 @@ const { values } = parseArgs({
     "base-port": { type: "string", default: process.env.SLUICE_BASE_PORT ?? String(DEFAULT_BASE_PORT) },
     "state-dir": { type: "string", default: process.env.SLUICE_STATE_DIR ?? path.join(repoRoot, ".sluice") },
     quiet: { type: "boolean", default: false },
+    "no-iam": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 
 if (values.help) {
-  console.log(`Usage: pnpm local [--base-port ${DEFAULT_BASE_PORT}] [--state-dir .sluice] [--quiet]
+  console.log(`Usage: pnpm local [--base-port ${DEFAULT_BASE_PORT}] [--state-dir .sluice] [--quiet] [--no-iam]
 
 Starts the Sluice local cloud on loopback: SNS+SQS, S3, DynamoDB (+ streams), Kinesis and a SageMaker runtime
 endpoint on five consecutive ports from --base-port (0 = any free ports), creates every resource of
 infra/wiring.ts, runs the functions on their triggers, and writes <state-dir>/local.env when ready.
-Function logs go to <state-dir>/logs/<Function>.log (follow one with \`pnpm logs <Function>\`).`);
+Function logs go to <state-dir>/logs/<Function>.log (follow one with \`pnpm logs <Function>\`).
+
+Each function calls the emulators with credentials of its own, and every call is authorized against the IAM policy
+\`sst deploy\` attaches to its role (print them with \`pnpm --silent iam\`): a call outside it fails as on AWS.
+--no-iam turns that off, to tell a missing permission from a bug quickly; fix the wiring, then turn it back on.`);
   process.exit(0);
 }
 
@@ -29,7 +34,9 @@ const started = performance.now();
 const cloud = await startLocalCloud({
   basePort: Number(values["base-port"]),
   stateDir: values["state-dir"],
+  iam: !values["no-iam"],
   onLog: values.quiet ? undefined : (fn, line) => process.stdout.write(`${fn.padEnd(14)} | ${line}\n`),
+  onIamDenied: (fn, message) => process.stderr.write(`${fn.padEnd(14)} | [iam] AccessDenied: ${message}\n`),
 }).catch((err: Error) => {
   console.error(`[sluice] the local cloud could not start: ${err.message}`);
   process.exit(1);
@@ -43,6 +50,7 @@ const lines = [
   `  DynamoDB (+Streams)  ${cloud.endpoints.dynamodb}`,
   `  Kinesis              ${cloud.endpoints.kinesis}`,
   `  SageMaker runtime    ${cloud.endpoints.sagemakerRuntime}`,
+  `  IAM                  ${values["no-iam"] ? "OFF (--no-iam): functions may call anything" : "enforced: each function has its deployed role's policy (pnpm --silent iam)"}`,
   "",
   `  env file  ${cloud.envFile}   (source it: . ${path.relative(process.cwd(), cloud.envFile ?? "")})`,
   `  logs      ${cloud.logDir}/<Function>.log   (pnpm logs <Function>)`,

@@ -20,6 +20,8 @@ export interface FunctionHostOptions {
   functions: Readonly<Record<string, FunctionSpec>>;
   /** Environment given to every function (region, credentials, endpoints, `SST_RESOURCE_App`). */
   baseEnv: Readonly<Record<string, string>>;
+  /** A function's credentials (its role session); default: the base environment's. */
+  credentialsOf?: (functionName: string) => { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** `SST_RESOURCE_<Name>` value (JSON) of every resource a function may be linked to, by resource name. */
   resourceLinks: Readonly<Record<string, string>>;
   /** Directory of the per-function log files. */
@@ -319,9 +321,17 @@ function functionEnvironment(
     if (value === undefined) throw new Error(`${name} links ${link}, which the local cloud does not define`);
     links[`SST_RESOURCE_${link}`] = value;
   }
+  const credentials = options.credentialsOf?.(name);
   return {
     ...inherited,
     ...options.baseEnv,
+    ...(credentials
+      ? {
+          AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+          ...(credentials.sessionToken ? { AWS_SESSION_TOKEN: credentials.sessionToken } : {}),
+        }
+      : {}),
     AWS_REGION: options.region,
     AWS_DEFAULT_REGION: options.region,
     AWS_LAMBDA_FUNCTION_NAME: name,

@@ -25,14 +25,14 @@ export interface S3Gateway {
   stop(): Promise<void>;
 }
 
-interface Target {
+export interface Target {
   bucket: string;
   key: string;
   query: URLSearchParams;
 }
 
 /** Bucket and key of a path-style request (`/bucket/key`), or of a virtual-hosted one (`bucket.host/key`). */
-function targetOf(req: http.IncomingMessage): Target | undefined {
+export function targetOf(req: Pick<http.IncomingMessage, "url" | "headers">): Target | undefined {
   const url = new URL(req.url ?? "/", "http://gateway");
   const hostname = (req.headers.host ?? "").split(":")[0] ?? "";
   const virtualHosted = hostname.includes(".") && !/^\d+\.\d+\.\d+\.\d+$/.test(hostname);
@@ -76,7 +76,8 @@ function classify(req: http.IncomingMessage): Classified {
   return undefined;
 }
 
-function decodeXml(text: string): string {
+/** The text of an XML element's content, entities decoded. */
+export function decodeXml(text: string): string {
   return text
     .replace(/&#x([0-9a-fA-F]+);/g, (_, hex: string) => String.fromCodePoint(Number.parseInt(hex, 16)))
     .replace(/&#(\d+);/g, (_, dec: string) => String.fromCodePoint(Number(dec)))

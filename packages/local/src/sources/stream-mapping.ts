@@ -64,6 +64,11 @@ export interface StreamMappingOptions {
   dynamodbEndpoint?: string;
   /** Default: `dynamodbEndpoint` (DynamoDB Local serves both APIs). */
   dynamodbStreamsEndpoint?: string;
+  /**
+   * Credentials the stream is read with: the function's, as Lambda polls with the function's role. The table lookup
+   * that finds a DynamoDB stream is configuration, not polling, and uses the local cloud's own. Default: those.
+   */
+  pollCredentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   clients?: { kinesis?: KinesisClient; dynamodb?: DynamoDBClient; dynamodbStreams?: DynamoDBStreamsClient };
   /** `invokeIdentityArn` of Kinesis records. Default `arn:aws:iam::<account>:role/<functionName>-role`. */
   invokeIdentityArn?: string;
@@ -170,12 +175,13 @@ export async function startStreamMapping(options: StreamMappingOptions): Promise
 
 async function openSource(options: StreamMappingOptions, owned: Array<{ destroy(): void }>): Promise<StreamSource> {
   const credentials = { accessKeyId: "local", secretAccessKey: "local" };
+  const pollCredentials = options.pollCredentials ?? credentials;
   if (options.kind === "kinesis") {
     let client = options.clients?.kinesis;
     if (!client) {
       if (!options.kinesisEndpoint)
         throw new Error("a Kinesis stream mapping needs `clients.kinesis` or `kinesisEndpoint`");
-      client = createKinesisClient(options.kinesisEndpoint, { region: options.region, credentials });
+      client = createKinesisClient(options.kinesisEndpoint, { region: options.region, credentials: pollCredentials });
       owned.push(client);
     }
     return kinesisSource({
@@ -198,7 +204,11 @@ async function openSource(options: StreamMappingOptions, owned: Array<{ destroy(
   if (!streams) {
     const streamsEndpoint = options.dynamodbStreamsEndpoint ?? endpoint;
     if (!streamsEndpoint) throw new Error("a DynamoDB stream mapping needs `clients.dynamodbStreams` or an endpoint");
-    streams = new DynamoDBStreamsClient({ region: options.region, endpoint: streamsEndpoint, credentials });
+    streams = new DynamoDBStreamsClient({
+      region: options.region,
+      endpoint: streamsEndpoint,
+      credentials: pollCredentials,
+    });
     owned.push(streams);
   }
   return dynamodbSource({ dynamodb, streams, tableName: options.source, region: options.region });

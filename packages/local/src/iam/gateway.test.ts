@@ -1,0 +1,190 @@
+/**
+ * The IAM gateway in front of a real S3/SNS/SQS emulator (fauxqs), called with the real AWS SDK: a function's calls
+ * are authorized against its policy and refused as each service refuses them; everyone else passes untouched.
+ */
+import {
+  CreateBucketCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { CreateTopicCommand, PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { type FauxqsServer, startFauxqs } from "fauxqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type IamGateway, startIamGateway } from "./gateway.ts";
+import { type FunctionIdentity, functionCredentials, functionPrincipal } from "./identities.ts";
+import type { PolicyDocument } from "./policy.ts";
+
+const region = "us-east-1";
+const accountId = "000000000000";
+const app = { name: "sluice", stage: "test" };
+const admin = { accessKeyId: "local", secretAccessKey: "local" };
+
+const policy: PolicyDocument = {
+  Version: "2012-10-17",
+  Statement: [
+    { Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: "arn:aws:s3:::data/*" },
+    { Effect: "Allow", Action: "s3:DeleteObject", Resource: "arn:aws:s3:::data/tmp/*" },
+    { Effect: "Allow", Action: "sns:Publish", Resource: `arn:aws:sns:${region}:${accountId}:Audit` },
+    { Effect: "Allow", Action: "sqs:SendMessage", Resource: `arn:aws:sqs:${region}:${accountId}:WorkerDlq` },
+  ],
+};
+const identity: FunctionIdentity = {
+  functionName: "Worker",
+  credentials: functionCredentials(app, "Worker"),
+  principal: functionPrincipal(app, accountId, "Worker"),
+  policy,
+};
+
+describe("IAM gateway (S3, SNS and SQS emulator behind it)", () => {
+  let fauxqs: FauxqsServer;
+  let s3Gateway: IamGateway;
+  let snsSqsGateway: IamGateway;
+  const denied: string[] = [];
+  const clients = (credentials: typeof admin) => ({
+    s3: new S3Client({
+      region,
+      credentials,
+      endpoint: s3Gateway.endpoint,
+      forcePathStyle: true,
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      maxAttempts: 1,
+    }),
+    sns: new SNSClient({ region, credentials, endpoint: snsSqsGateway.endpoint, maxAttempts: 1 }),
+    sqs: new SQSClient({ region, credentials, endpoint: snsSqsGateway.endpoint, maxAttempts: 1 }),
+  });
+  let fn: ReturnType<typeof clients>;
+  let root: ReturnType<typeof clients>;
+
+  beforeAll(async () => {
+    fauxqs = await startFauxqs({ port: 0, logger: false });
+    const upstream = `http://127.0.0.1:${fauxqs.port}`;
+    const common = {
+      upstream,
+      region,
+      accountId,
+      identityOf: (key: string) => (key === identity.credentials.accessKeyId ? identity : undefined),
+      onDenied: (name: string, message: string) => denied.push(`${name}: ${message}`),
+    };
+    s3Gateway = await startIamGateway({ family: "s3", ...common });
+    snsSqsGateway = await startIamGateway({ family: "sns-sqs", ...common });
+    fn = clients(identity.credentials);
+    root = clients(admin);
+    await root.s3.send(new CreateBucketCommand({ Bucket: "data" }));
+    await root.s3.send(new CreateBucketCommand({ Bucket: "other" }));
+    await root.sns.send(new CreateTopicCommand({ Name: "Audit" }));
+    await root.sns.send(new CreateTopicCommand({ Name: "Alerts" }));
+    await root.sqs.send(new CreateQueueCommand({ QueueName: "WorkerDlq" }));
+    await root.sqs.send(new CreateQueueCommand({ QueueName: "OtherDlq" }));
+  });
+
+  afterAll(async () => {
+    for (const c of [fn, root]) for (const client of Object.values(c ?? {})) client.destroy();
+    await s3Gateway?.stop();
+    await snsSqsGateway?.stop();
+    await fauxqs?.stop();
+  });
+
+  const failure = async (promise: Promise<unknown>) => {
+    const err = await promise.then(
+      () => undefined,
+      (e: unknown) => e as { name: string; message: string; $metadata: { httpStatusCode?: number } },
+    );
+    if (!err) throw new Error("the call succeeded");
+    return { name: err.name, status: err.$metadata.httpStatusCode, message: err.message };
+  };
+
+  it("lets a function do what its policy allows", async () => {
+    await fn.s3.send(new PutObjectCommand({ Bucket: "data", Key: "a.csv", Body: "a" }));
+    const got = await fn.s3.send(new GetObjectCommand({ Bucket: "data", Key: "a.csv" }));
+    expect(await got.Body?.transformToString()).toBe("a");
+    const published = await fn.sns.send(
+      new PublishCommand({ TopicArn: `arn:aws:sns:${region}:${accountId}:Audit`, Message: "m" }),
+    );
+    expect(published.MessageId).toBeTruthy();
+  });
+
+  it("refuses S3 calls outside the policy with 403 AccessDenied, naming the action and resource", async () => {
+    expect(await failure(fn.s3.send(new PutObjectCommand({ Bucket: "other", Key: "x", Body: "x" })))).toEqual({
+      name: "AccessDenied",
+      status: 403,
+      message: `User: ${identity.principal} is not authorized to perform: s3:PutObject on resource: arn:aws:s3:::other/x because no identity-based policy allows the s3:PutObject action`,
+    });
+    expect(await failure(fn.s3.send(new ListObjectsV2Command({ Bucket: "data" })))).toMatchObject({
+      name: "AccessDenied",
+      status: 403,
+      message: expect.stringContaining("s3:ListBucket on resource: arn:aws:s3:::data "),
+    });
+    expect(denied).toContain("Worker: s3:PutObject on arn:aws:s3:::other/x");
+  });
+
+  it("answers a missing object with 403, not 404, to a caller without s3:ListBucket", async () => {
+    expect(await failure(fn.s3.send(new GetObjectCommand({ Bucket: "data", Key: "missing" })))).toMatchObject({
+      name: "AccessDenied",
+      status: 403,
+    });
+    expect(await failure(fn.s3.send(new HeadObjectCommand({ Bucket: "data", Key: "missing" })))).toMatchObject({
+      status: 403,
+    });
+    // The administrator may list the bucket: the same object is simply missing.
+    expect(await failure(root.s3.send(new GetObjectCommand({ Bucket: "data", Key: "missing" })))).toMatchObject({
+      name: "NoSuchKey",
+      status: 404,
+    });
+  });
+
+  it("deletes only the keys a DeleteObjects caller may delete, and reports the others as AccessDenied", async () => {
+    for (const key of ["tmp/1", "tmp/2", "keep/1"]) {
+      await root.s3.send(new PutObjectCommand({ Bucket: "data", Key: key, Body: key }));
+    }
+    const result = await fn.s3.send(
+      new DeleteObjectsCommand({
+        Bucket: "data",
+        Delete: { Objects: [{ Key: "tmp/1" }, { Key: "keep/1" }, { Key: "tmp/2" }] },
+      }),
+    );
+    expect((result.Deleted ?? []).map((d) => d.Key).sort()).toEqual(["tmp/1", "tmp/2"]);
+    expect(result.Errors).toEqual([{ Key: "keep/1", Code: "AccessDenied", Message: "Access Denied" }]);
+    const left = await root.s3.send(new ListObjectsV2Command({ Bucket: "data", Prefix: "" }));
+    expect((left.Contents ?? []).map((o) => o.Key)).toContain("keep/1");
+    expect((left.Contents ?? []).map((o) => o.Key)).not.toContain("tmp/1");
+
+    const none = await fn.s3.send(
+      new DeleteObjectsCommand({ Bucket: "data", Delete: { Objects: [{ Key: "keep/1" }] } }),
+    );
+    expect([none.Deleted ?? [], none.Errors?.map((e) => e.Code)]).toEqual([[], ["AccessDenied"]]);
+  });
+
+  it("refuses SNS Publish with 403 AuthorizationError (query protocol)", async () => {
+    const alerts = `arn:aws:sns:${region}:${accountId}:Alerts`;
+    expect(await failure(fn.sns.send(new PublishCommand({ TopicArn: alerts, Message: "m" })))).toEqual({
+      name: "AuthorizationErrorException",
+      status: 403,
+      message: `User: ${identity.principal} is not authorized to perform: SNS:Publish on resource: ${alerts} because no identity-based policy allows the SNS:Publish action`,
+    });
+  });
+
+  it("refuses SQS SendMessage with 403 AccessDenied (JSON protocol), and sends where allowed", async () => {
+    const base = `${snsSqsGateway.endpoint}/${accountId}`;
+    await fn.sqs.send(new SendMessageCommand({ QueueUrl: `${base}/WorkerDlq`, MessageBody: "x" }));
+    const received = await root.sqs.send(new ReceiveMessageCommand({ QueueUrl: `${base}/WorkerDlq` }));
+    expect(received.Messages?.map((m) => m.Body)).toEqual(["x"]);
+    expect(
+      await failure(fn.sqs.send(new SendMessageCommand({ QueueUrl: `${base}/OtherDlq`, MessageBody: "x" }))),
+    ).toMatchObject({
+      status: 403,
+      message: expect.stringContaining(`sqs:SendMessage on resource: arn:aws:sqs:${region}:${accountId}:OtherDlq`),
+    });
+  });
+
+  it("leaves every other caller unrestricted", async () => {
+    await root.s3.send(new PutObjectCommand({ Bucket: "other", Key: "x", Body: "x" }));
+    const listed = await root.s3.send(new ListObjectsV2Command({ Bucket: "other" }));
+    expect(listed.Contents?.map((o) => o.Key)).toEqual(["x"]);
+    await root.sns.send(new PublishCommand({ TopicArn: `arn:aws:sns:${region}:${accountId}:Alerts`, Message: "m" }));
+  });
+});

@@ -1,0 +1,283 @@
+/**
+ * The IAM gateway: an HTTP proxy in front of one emulator that authorizes every request a function makes against
+ * that function's IAM policy, as AWS does, and answers a request outside the policy the way the service would
+ * (see errors.ts). Requests signed with any other credentials pass through untouched.
+ *
+ * Besides the policy check itself, it reproduces what IAM changes in a service's answers:
+ * - S3 answers a missing object with 403, not 404, to a caller without `s3:ListBucket` on the bucket;
+ * - S3 `DeleteObjects` refuses key by key: the keys the caller may delete are deleted, the others come back as
+ *   `AccessDenied` errors in the 200 response.
+ * Kinesis shard iterators are opaque, so the gateway remembers which stream each iterator it handed out belongs to.
+ */
+import { createHash } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { accessDenied, type HttpAnswer, unclassifiable, xmlEscape } from "./errors.ts";
+import { accessKeyOf, type FunctionIdentity } from "./identities.ts";
+import { evaluate } from "./policy.ts";
+import { type ClassifiedRequest, classify, needsBody, type RequestView, type ServiceFamily } from "./requests.ts";
+
+export interface IamGatewayOptions {
+  family: ServiceFamily;
+  /** The emulator, e.g. `http://127.0.0.1:45123`. */
+  upstream: string;
+  port?: number;
+  host?: string;
+  region: string;
+  accountId: string;
+  /** The function a request's access key belongs to; undefined for every other caller (unrestricted). */
+  identityOf(accessKeyId: string): FunctionIdentity | undefined;
+  /** Told about every denied request (the local cloud prints them). */
+  onDenied?(functionName: string, message: string): void;
+}
+
+export interface IamGateway {
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+/** How many Kinesis iterators and tokens are remembered (an iterator expires after 5 minutes on AWS anyway). */
+const MAX_TOKENS = 100_000;
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+function send(res: http.ServerResponse, answer: HttpAnswer): void {
+  res.writeHead(answer.status, { ...answer.headers, "content-length": String(Buffer.byteLength(answer.body)) });
+  res.end(answer.body);
+}
+
+export async function startIamGateway(options: IamGatewayOptions): Promise<IamGateway> {
+  const upstream = new URL(options.upstream);
+  const agent = new http.Agent({ keepAlive: true });
+  const tokens = new Map<string, string>();
+  const remember = (token: unknown, stream: string) => {
+    if (typeof token !== "string") return;
+    if (tokens.size >= MAX_TOKENS) tokens.delete(tokens.keys().next().value as string);
+    tokens.set(token, stream);
+  };
+  const ctx = { region: options.region, accountId: options.accountId, streamOfToken: (t: string) => tokens.get(t) };
+
+  interface Forward {
+    body?: Buffer;
+    /** Reads the emulator's answer before the caller does; returns the answer to send instead, if any. */
+    inspect?: (status: number, body: Buffer) => HttpAnswer | undefined;
+    /** Whether `inspect` needs the answer's body (else it is called with an empty one and the body streams). */
+    inspectBody?: boolean;
+  }
+
+  function forward(req: http.IncomingMessage, res: http.ServerResponse, how: Forward = {}): void {
+    const headers = { ...req.headers };
+    if (how.body) {
+      delete headers["transfer-encoding"];
+      headers["content-length"] = String(how.body.length);
+    }
+    const proxied = http.request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent },
+      (upstreamRes) => {
+        const status = upstreamRes.statusCode ?? 502;
+        if (!how.inspect) {
+          res.writeHead(status, upstreamRes.headers);
+          upstreamRes.pipe(res);
+          return;
+        }
+        if (!how.inspectBody) {
+          const replaced = how.inspect(status, Buffer.alloc(0));
+          if (replaced) {
+            upstreamRes.resume();
+            send(res, replaced);
+            return;
+          }
+          res.writeHead(status, upstreamRes.headers);
+          upstreamRes.pipe(res);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        upstreamRes.on("data", (chunk: Buffer) => chunks.push(chunk));
+        upstreamRes.on("end", () => {
+          const body = Buffer.concat(chunks);
+          const replaced = how.inspect?.(status, body);
+          if (replaced) {
+            send(res, replaced);
+            return;
+          }
+          const out = { ...upstreamRes.headers, "content-length": String(body.length) };
+          delete out["transfer-encoding"];
+          res.writeHead(status, out);
+          res.end(body);
+        });
+      },
+    );
+    proxied.on("error", (err) => {
+      if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
+      res.end(`IAM gateway: upstream error: ${err.message}`);
+    });
+    if (how.body) proxied.end(how.body);
+    else req.pipe(proxied);
+  }
+
+  async function authorize(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    identity: FunctionIdentity,
+  ): Promise<void> {
+    const view: RequestView = { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers };
+    if (needsBody(options.family, view)) view.body = await readBody(req);
+    const classified = classify(options.family, view, ctx);
+    const deny = (answer: HttpAnswer, message: string) => {
+      if (!view.body) req.resume();
+      options.onDenied?.(identity.functionName, message);
+      send(res, answer);
+    };
+    if ("problem" in classified) {
+      deny(unclassifiable(classified.protocol, classified.problem, view.method), classified.problem);
+      return;
+    }
+    for (const check of classified.checks) {
+      const decision = evaluate(identity.policy, check);
+      if (decision.allowed) continue;
+      const denial = { principal: identity.principal, request: check, reason: decision.reason };
+      deny(accessDenied(classified, denial, view.method), `${check.action} on ${check.resource}`);
+      return;
+    }
+    if (classified.keys) {
+      deleteObjects(req, res, identity, classified, view.body ?? Buffer.alloc(0));
+      return;
+    }
+    forward(req, res, { body: view.body, ...inspection(identity, classified) });
+  }
+
+  /** What the gateway reads in an answer for a function's request (see the module comment). */
+  function inspection(identity: FunctionIdentity, classified: ClassifiedRequest): Forward {
+    const resource = classified.checks[0]?.resource ?? "";
+    if (classified.api === "s3" && (classified.operation === "GetObject" || classified.operation === "HeadObject")) {
+      const bucket = resource.replace(/^(arn:aws:s3:::[^/]+)\/.*$/, "$1");
+      return {
+        inspect: (status) => {
+          if (status !== 404 || evaluate(identity.policy, { action: "s3:ListBucket", resource: bucket }).allowed)
+            return undefined;
+          return {
+            status: 403,
+            headers: { "content-type": "application/xml" },
+            body:
+              classified.operation === "HeadObject"
+                ? ""
+                : '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>',
+          };
+        },
+      };
+    }
+    if (
+      classified.api === "kinesis" &&
+      ["GetShardIterator", "GetRecords", "ListShards"].includes(classified.operation)
+    ) {
+      return {
+        inspectBody: true,
+        inspect: (status, body) => {
+          if (status !== 200) return undefined;
+          try {
+            const answer = JSON.parse(body.toString("utf8")) as Record<string, unknown>;
+            remember(answer.ShardIterator, resource);
+            remember(answer.NextShardIterator, resource);
+            remember(answer.NextToken, resource);
+          } catch {
+            // Not JSON: nothing to remember; the caller gets the answer as it is.
+          }
+          return undefined;
+        },
+      };
+    }
+    return {};
+  }
+
+  /** S3 `DeleteObjects` for a caller that may delete only some of the keys (see the module comment). */
+  function deleteObjects(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    identity: FunctionIdentity,
+    classified: ClassifiedRequest,
+    body: Buffer,
+  ): void {
+    const keys = classified.keys ?? [];
+    const denied = keys.filter((k) => !evaluate(identity.policy, k.check).allowed);
+    if (denied.length === 0) {
+      forward(req, res, { body });
+      return;
+    }
+    for (const k of denied) options.onDenied?.(identity.functionName, `${k.check.action} on ${k.check.resource}`);
+    const errors = denied
+      .map(
+        (k) =>
+          `<Error><Key>${xmlEscape(k.key)}</Key>${k.versionId ? `<VersionId>${xmlEscape(k.versionId)}</VersionId>` : ""}<Code>AccessDenied</Code><Message>Access Denied</Message></Error>`,
+      )
+      .join("");
+    const allowed = keys.filter((k) => !denied.includes(k));
+    const xmlns = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"';
+    if (allowed.length === 0) {
+      send(res, {
+        status: 200,
+        headers: { "content-type": "application/xml" },
+        body: `<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult ${xmlns}>${errors}</DeleteResult>`,
+      });
+      return;
+    }
+    const quiet = /<Quiet>\s*true\s*<\/Quiet>/i.test(body.toString("utf8"));
+    const objects = allowed
+      .map(
+        (k) =>
+          `<Object><Key>${xmlEscape(k.key)}</Key>${k.versionId ? `<VersionId>${xmlEscape(k.versionId)}</VersionId>` : ""}</Object>`,
+      )
+      .join("");
+    const rewritten = Buffer.from(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<Delete ${xmlns}>${objects}${quiet ? "<Quiet>true</Quiet>" : ""}</Delete>`,
+    );
+    // The body changed: its checksums must too.
+    for (const name of Object.keys(req.headers)) {
+      if (name.startsWith("x-amz-checksum-") || name === "x-amz-sdk-checksum-algorithm") delete req.headers[name];
+    }
+    req.headers["content-md5"] = createHash("md5").update(rewritten).digest("base64");
+    forward(req, res, {
+      body: rewritten,
+      inspectBody: true,
+      inspect: (status, answer) => {
+        if (status !== 200) return undefined;
+        const text = answer.toString("utf8");
+        const merged = text.includes("</DeleteResult>")
+          ? text.replace("</DeleteResult>", `${errors}</DeleteResult>`)
+          : text.replace(/<DeleteResult([^>]*)\/>/, `<DeleteResult$1>${errors}</DeleteResult>`);
+        return { status, headers: { "content-type": "application/xml" }, body: merged };
+      },
+    });
+  }
+
+  const server = http.createServer((req, res) => {
+    const key = accessKeyOf(req);
+    const identity = key === undefined ? undefined : options.identityOf(key);
+    if (!identity) {
+      forward(req, res);
+      return;
+    }
+    authorize(req, res, identity).catch((err) => {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+      res.end(`IAM gateway: ${(err as Error).message}`);
+    });
+  });
+
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve));
+  const address = server.address() as AddressInfo;
+  return {
+    endpoint: `http://${options.host ?? "127.0.0.1"}:${address.port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        agent.destroy();
+      }),
+  };
+}

@@ -1,0 +1,352 @@
+/**
+ * Requests as the real AWS SDK v3 clients send them (captured before they leave the client), classified into the
+ * IAM checks the service makes.
+ */
+import {
+  BatchWriteItemCommand,
+  DynamoDBClient,
+  PutItemCommand,
+  QueryCommand,
+  TransactWriteItemsCommand,
+} from "@aws-sdk/client-dynamodb";
+import {
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand as StreamIteratorCommand,
+} from "@aws-sdk/client-dynamodb-streams";
+import {
+  KinesisClient,
+  GetRecordsCommand as KinesisGetRecordsCommand,
+  ListShardsCommand,
+  PutRecordsCommand,
+} from "@aws-sdk/client-kinesis";
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCopyCommand,
+} from "@aws-sdk/client-s3";
+import { InvokeEndpointCommand, SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
+import { PublishBatchCommand, PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { describe, expect, it } from "vitest";
+import { type ClassifiedRequest, classify, type RequestView, type ServiceFamily } from "./requests.ts";
+
+const region = "us-east-1";
+const accountId = "000000000000";
+const credentials = { accessKeyId: "ASIAEXAMPLE", secretAccessKey: "secret", sessionToken: "token" };
+
+/** The parts of the SDK's outgoing HTTP request the gateway sees. */
+interface HttpRequest {
+  method: string;
+  path: string;
+  query?: Record<string, string | string[] | null>;
+  headers: Record<string, string>;
+  body?: unknown;
+}
+
+function queryString(query: HttpRequest["query"] = {}): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    for (const v of Array.isArray(value) ? value : [value]) params.append(name, v ?? "");
+  }
+  return params.toString();
+}
+
+class Captured extends Error {
+  constructor(readonly request: HttpRequest) {
+    super("captured");
+  }
+}
+
+/** The HTTP request a client sends for a command, as the gateway would receive it. */
+async function sent(
+  client: { send(command: never): Promise<unknown>; destroy(): void },
+  command: unknown,
+): Promise<RequestView> {
+  try {
+    await client.send(command as never);
+  } catch (err) {
+    if (!(err instanceof Captured)) throw err;
+    const { request } = err;
+    const query = queryString(request.query);
+    const body = request.body;
+    return {
+      method: request.method,
+      url: `${request.path}${query ? `?${query}` : ""}`,
+      headers: Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v])),
+      body: typeof body === "string" || body instanceof Uint8Array ? Buffer.from(body) : undefined,
+    };
+  } finally {
+    client.destroy();
+  }
+  throw new Error("the command was sent");
+}
+
+const capture = { handle: async (request: HttpRequest) => Promise.reject(new Captured(request)) };
+const config = { region, credentials, endpoint: "http://127.0.0.1:4566", requestHandler: capture, maxAttempts: 1 };
+const known = new Map<string, string>([["shard-iterator-1", "arn:aws:kinesis:us-east-1:000000000000:stream/clicks"]]);
+const ctx = { region, accountId, streamOfToken: (token: string) => known.get(token) };
+
+async function checksOf(
+  family: ServiceFamily,
+  client: Parameters<typeof sent>[0],
+  command: unknown,
+): Promise<ClassifiedRequest> {
+  const result = classify(family, await sent(client, command), ctx);
+  if ("problem" in result) throw new Error(result.problem);
+  return result;
+}
+
+const s3 = () => new S3Client({ ...config, forcePathStyle: true, requestChecksumCalculation: "WHEN_REQUIRED" });
+const object = (key: string) => `arn:aws:s3:::inbox/${key}`;
+
+describe("S3 requests", () => {
+  it.each([
+    [
+      "GetObject",
+      new GetObjectCommand({ Bucket: "inbox", Key: "a b/c+d.csv" }),
+      [["s3:GetObject", object("a b/c+d.csv")]],
+    ],
+    [
+      "GetObject",
+      new GetObjectCommand({ Bucket: "inbox", Key: "k", VersionId: "v1" }),
+      [["s3:GetObjectVersion", object("k")]],
+    ],
+    ["HeadObject", new HeadObjectCommand({ Bucket: "inbox", Key: "k" }), [["s3:GetObject", object("k")]]],
+    ["PutObject", new PutObjectCommand({ Bucket: "inbox", Key: "k", Body: "x" }), [["s3:PutObject", object("k")]]],
+    [
+      "PutObject",
+      new PutObjectCommand({ Bucket: "inbox", Key: "k", Body: "x", Tagging: "a=b" }),
+      [
+        ["s3:PutObject", object("k")],
+        ["s3:PutObjectTagging", object("k")],
+      ],
+    ],
+    ["DeleteObject", new DeleteObjectCommand({ Bucket: "inbox", Key: "k" }), [["s3:DeleteObject", object("k")]]],
+    [
+      "DeleteObject",
+      new DeleteObjectCommand({ Bucket: "inbox", Key: "k", VersionId: "v" }),
+      [["s3:DeleteObjectVersion", object("k")]],
+    ],
+    [
+      "ListObjectsV2",
+      new ListObjectsV2Command({ Bucket: "inbox", Prefix: "p/" }),
+      [["s3:ListBucket", "arn:aws:s3:::inbox"]],
+    ],
+    [
+      "ListObjectVersions",
+      new ListObjectVersionsCommand({ Bucket: "inbox" }),
+      [["s3:ListBucketVersions", "arn:aws:s3:::inbox"]],
+    ],
+    [
+      "CopyObject",
+      new CopyObjectCommand({ Bucket: "lake", Key: "raw/x y.csv", CopySource: "inbox/incoming/x%20y.csv" }),
+      [
+        ["s3:PutObject", "arn:aws:s3:::lake/raw/x y.csv"],
+        ["s3:GetObject", object("incoming/x y.csv")],
+      ],
+    ],
+    [
+      "UploadPartCopy",
+      new UploadPartCopyCommand({
+        Bucket: "lake",
+        Key: "big",
+        CopySource: "inbox/big?versionId=v7",
+        UploadId: "u",
+        PartNumber: 1,
+      }),
+      [
+        ["s3:PutObject", "arn:aws:s3:::lake/big"],
+        ["s3:GetObjectVersion", object("big")],
+      ],
+    ],
+  ])("%s %#", async (operation, command, checks) => {
+    const classified = await checksOf("s3", s3(), command);
+    expect(classified.operation).toBe(operation);
+    expect(classified.checks.map((c) => [c.action, c.resource])).toEqual(checks);
+  });
+
+  it("checks DeleteObjects key by key", async () => {
+    const classified = await checksOf(
+      "s3",
+      s3(),
+      new DeleteObjectsCommand({
+        Bucket: "inbox",
+        Delete: { Objects: [{ Key: "a&b.csv" }, { Key: "old", VersionId: "v1" }], Quiet: true },
+      }),
+    );
+    expect(classified.operation).toBe("DeleteObjects");
+    expect(classified.keys?.map((k) => [k.key, k.check.action, k.check.resource])).toEqual([
+      ["a&b.csv", "s3:DeleteObject", object("a&b.csv")],
+      ["old", "s3:DeleteObjectVersion", object("old")],
+    ]);
+  });
+
+  it("names what it cannot classify", () => {
+    const result = classify("s3", { method: "PATCH", url: "/inbox/k", headers: {} }, ctx);
+    expect(result).toEqual({ protocol: "rest-xml", problem: expect.stringContaining("PATCH /inbox/k") });
+  });
+});
+
+describe("JSON-protocol requests", () => {
+  const table = (name: string) => `arn:aws:dynamodb:${region}:${accountId}:table/${name}`;
+  const dynamo = () => new DynamoDBClient(config);
+
+  it.each([
+    [
+      "PutItem",
+      new PutItemCommand({ TableName: "Catalog", Item: { id: { S: "1" } } }),
+      [["dynamodb:PutItem", table("Catalog")]],
+    ],
+    [
+      "BatchWriteItem",
+      new BatchWriteItemCommand({
+        RequestItems: {
+          Windows: [{ PutRequest: { Item: { pk: { S: "1" } } } }],
+          Other: [{ DeleteRequest: { Key: { pk: { S: "1" } } } }],
+        },
+      }),
+      [
+        ["dynamodb:BatchWriteItem", table("Windows")],
+        ["dynamodb:BatchWriteItem", table("Other")],
+      ],
+    ],
+    [
+      "TransactWriteItems",
+      new TransactWriteItemsCommand({
+        TransactItems: [
+          {
+            Update: {
+              TableName: "Catalog",
+              Key: { id: { S: "1" } },
+              UpdateExpression: "SET p = :p",
+              ExpressionAttributeValues: { ":p": { N: "1" } },
+            },
+          },
+          { Put: { TableName: "History", Item: { id: { S: "1" } } } },
+        ],
+      }),
+      [
+        ["dynamodb:UpdateItem", table("Catalog")],
+        ["dynamodb:PutItem", table("History")],
+      ],
+    ],
+    [
+      "Query",
+      new QueryCommand({
+        TableName: "Catalog",
+        IndexName: "byDate",
+        KeyConditionExpression: "d = :d",
+        ExpressionAttributeValues: { ":d": { S: "x" } },
+      }),
+      [["dynamodb:Query", `${table("Catalog")}/index/byDate`]],
+    ],
+  ])("DynamoDB %s", async (operation, command, checks) => {
+    const classified = await checksOf("dynamodb", dynamo(), command);
+    expect([classified.operation, classified.checks.map((c) => [c.action, c.resource])]).toEqual([operation, checks]);
+  });
+
+  it("reads a DynamoDB stream from its ARN, or from the shard iterator that starts with it", async () => {
+    const local = "arn:aws:dynamodb:ddblocal:000000000000:table/Requests/stream/2026-12-05T14:40:06.952";
+    const stream = `${table("Requests")}/stream/2026-12-05T14:40:06.952`;
+    const streams = () => new DynamoDBStreamsClient(config);
+    const iterator = await checksOf(
+      "dynamodb",
+      streams(),
+      new StreamIteratorCommand({ StreamArn: local, ShardId: "s", ShardIteratorType: "LATEST" }),
+    );
+    expect(iterator.checks).toEqual([{ action: "dynamodb:GetShardIterator", resource: stream }]);
+    const records = await checksOf("dynamodb", streams(), new GetRecordsCommand({ ShardIterator: `${local}|001|abc` }));
+    expect(records.checks).toEqual([{ action: "dynamodb:GetRecords", resource: stream }]);
+  });
+
+  it("reads Kinesis streams from names, ARNs, and the iterators the gateway has seen", async () => {
+    const kinesis = () => new KinesisClient(config);
+    const stream = `arn:aws:kinesis:${region}:${accountId}:stream/clicks`;
+    const put = await checksOf(
+      "kinesis",
+      kinesis(),
+      new PutRecordsCommand({ StreamName: "clicks", Records: [{ Data: new Uint8Array([1]), PartitionKey: "p" }] }),
+    );
+    expect(put.checks).toEqual([{ action: "kinesis:PutRecords", resource: stream }]);
+    const shards = await checksOf("kinesis", kinesis(), new ListShardsCommand({ StreamARN: stream }));
+    expect(shards.checks).toEqual([{ action: "kinesis:ListShards", resource: stream }]);
+    const records = await checksOf(
+      "kinesis",
+      kinesis(),
+      new KinesisGetRecordsCommand({ ShardIterator: "shard-iterator-1" }),
+    );
+    expect(records.checks).toEqual([{ action: "kinesis:GetRecords", resource: stream }]);
+    const unknown = classify(
+      "kinesis",
+      await sent(kinesis(), new KinesisGetRecordsCommand({ ShardIterator: "forged" })),
+      ctx,
+    );
+    expect(unknown).toMatchObject({ problem: expect.stringContaining("GetRecords") });
+  });
+
+  it("maps SQS batch operations to their single actions", async () => {
+    const url = "http://127.0.0.1:4566/000000000000/FileMoverDlq";
+    const queue = `arn:aws:sqs:${region}:${accountId}:FileMoverDlq`;
+    const send = await checksOf(
+      "sns-sqs",
+      new SQSClient(config),
+      new SendMessageCommand({ QueueUrl: url, MessageBody: "x" }),
+    );
+    expect([send.protocol, send.checks]).toEqual(["json", [{ action: "sqs:SendMessage", resource: queue }]]);
+    const batch = await checksOf(
+      "sns-sqs",
+      new SQSClient(config),
+      new SendMessageBatchCommand({ QueueUrl: url, Entries: [{ Id: "1", MessageBody: "x" }] }),
+    );
+    expect(batch.checks).toEqual([{ action: "sqs:SendMessage", resource: queue }]);
+  });
+});
+
+describe("query-protocol and REST-JSON requests", () => {
+  const topic = `arn:aws:sns:${region}:${accountId}:Audit`;
+
+  it("reads SNS Publish and PublishBatch from the form body", async () => {
+    const publish = await checksOf(
+      "sns-sqs",
+      new SNSClient(config),
+      new PublishCommand({ TopicArn: topic, Message: "m" }),
+    );
+    expect([publish.protocol, publish.api, publish.checks]).toEqual([
+      "query",
+      "sns",
+      [{ action: "sns:Publish", resource: topic }],
+    ]);
+    const batch = await checksOf(
+      "sns-sqs",
+      new SNSClient(config),
+      new PublishBatchCommand({ TopicArn: topic, PublishBatchRequestEntries: [{ Id: "1", Message: "m" }] }),
+    );
+    expect(batch.checks).toEqual([{ action: "sns:Publish", resource: topic }]);
+  });
+
+  it("reads SageMaker InvokeEndpoint from the path, the endpoint ARN in lower case", async () => {
+    const invoke = await checksOf(
+      "sagemaker-runtime",
+      new SageMakerRuntimeClient(config),
+      new InvokeEndpointCommand({
+        EndpointName: "Sluice-Local-PricingModel",
+        Body: new TextEncoder().encode("{}"),
+        ContentType: "application/json",
+      }),
+    );
+    expect(invoke.checks).toEqual([
+      {
+        action: "sagemaker:InvokeEndpoint",
+        resource: `arn:aws:sagemaker:${region}:${accountId}:endpoint/sluice-local-pricingmodel`,
+      },
+    ]);
+  });
+});

@@ -1,0 +1,449 @@
+/**
+ * What IAM checks an AWS API request needs: its operation, and each action with the resource ARN it applies to.
+ * Read from the request as the service reads it, per protocol:
+ *
+ * - S3 (REST-XML): method, bucket and key (path-style or virtual-hosted), sub-resource query parameters, and headers
+ *   (`x-amz-copy-source`, tagging and ACL headers); `DeleteObjects` is checked key by key.
+ * - DynamoDB, DynamoDB Streams, Kinesis and SQS (JSON protocols): `X-Amz-Target` and the JSON body.
+ * - SNS and SQS (query protocol): the form body's `Action` and parameters.
+ * - SageMaker runtime (REST-JSON): the path `/endpoints/<name>/invocations`.
+ */
+import type { IncomingHttpHeaders } from "node:http";
+import { decodeXml, targetOf } from "../sources/s3-gateway.ts";
+import { type IamService, iamActionsOf, type S3Check, s3Operations } from "./actions.ts";
+import type { AccessRequest } from "./policy.ts";
+
+/** The emulator a gateway fronts, which decides how its requests are read. */
+export type ServiceFamily = "s3" | "dynamodb" | "kinesis" | "sns-sqs" | "sagemaker-runtime";
+
+export type Protocol = "rest-xml" | "json" | "query" | "rest-json";
+
+export interface RequestView {
+  method: string;
+  /** Path and query, as received. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** The body, for the requests whose authorization reads it (everything but S3 object uploads). */
+  body?: Buffer;
+}
+
+export interface ClassifyContext {
+  region: string;
+  accountId: string;
+  /** The stream ARN a Kinesis shard iterator or ListShards token was issued for (the gateway remembers them). */
+  streamOfToken(token: string): string | undefined;
+}
+
+export interface ClassifiedRequest {
+  protocol: Protocol;
+  /** The service whose API was called (`dynamodbstreams` is a separate API with `dynamodb:` actions). */
+  api: IamService | "dynamodbstreams";
+  operation: string;
+  checks: AccessRequest[];
+  /** `DeleteObjects`: one check per listed key (S3 refuses key by key, in a 200 response). */
+  keys?: Array<{ key: string; versionId?: string; check: AccessRequest }>;
+}
+
+export type Classification = ClassifiedRequest | { protocol: Protocol; problem: string };
+
+/** Whether the gateway needs the request body before deciding. */
+export function needsBody(family: ServiceFamily, req: Pick<RequestView, "method" | "url">): boolean {
+  if (family === "sagemaker-runtime") return false;
+  if (family !== "s3") return true;
+  return req.method === "POST" && new URL(req.url, "http://local").searchParams.has("delete");
+}
+
+/** The IAM checks of one request. */
+export function classify(family: ServiceFamily, req: RequestView, ctx: ClassifyContext): Classification {
+  switch (family) {
+    case "s3":
+      return classifyS3(req);
+    case "sagemaker-runtime":
+      return classifySageMaker(req, ctx);
+    case "dynamodb":
+    case "kinesis":
+      return classifyJson(req, ctx);
+    case "sns-sqs":
+      return header(req.headers, "x-amz-target") ? classifyJson(req, ctx) : classifyQuery(req, ctx);
+  }
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// S3
+
+const s3Object = (bucket: string, key: string) => `arn:aws:s3:::${bucket}/${key}`;
+const s3Bucket = (bucket: string) => `arn:aws:s3:::${bucket}`;
+
+/** Bucket sub-resources (`?versioning`...) and the operation each method on them is. */
+const bucketSubresources: Readonly<Record<string, Partial<Record<string, string>>>> = {
+  versions: { GET: "ListObjectVersions" },
+  uploads: { GET: "ListMultipartUploads" },
+  location: { GET: "GetBucketLocation" },
+  versioning: { GET: "GetBucketVersioning", PUT: "PutBucketVersioning" },
+  policy: { GET: "GetBucketPolicy", PUT: "PutBucketPolicy", DELETE: "DeleteBucketPolicy" },
+  notification: { GET: "GetBucketNotificationConfiguration", PUT: "PutBucketNotificationConfiguration" },
+  tagging: { GET: "GetBucketTagging", PUT: "PutBucketTagging", DELETE: "DeleteBucketTagging" },
+  cors: { GET: "GetBucketCors", PUT: "PutBucketCors", DELETE: "DeleteBucketCors" },
+  lifecycle: {
+    GET: "GetBucketLifecycleConfiguration",
+    PUT: "PutBucketLifecycleConfiguration",
+    DELETE: "DeleteBucketLifecycle",
+  },
+  encryption: { GET: "GetBucketEncryption", PUT: "PutBucketEncryption" },
+  acl: { GET: "GetBucketAcl", PUT: "PutBucketAcl" },
+  publicAccessBlock: { GET: "GetPublicAccessBlock", PUT: "PutPublicAccessBlock" },
+  delete: { POST: "DeleteObjects" },
+};
+
+/** Object sub-resources and the operation each method on them is. */
+const objectSubresources: Readonly<Record<string, Partial<Record<string, string>>>> = {
+  tagging: { GET: "GetObjectTagging", PUT: "PutObjectTagging", DELETE: "DeleteObjectTagging" },
+  acl: { GET: "GetObjectAcl", PUT: "PutObjectAcl" },
+  attributes: { GET: "GetObjectAttributes" },
+  retention: { GET: "GetObjectRetention", PUT: "PutObjectRetention" },
+  "legal-hold": { GET: "GetObjectLegalHold", PUT: "PutObjectLegalHold" },
+  restore: { POST: "RestoreObject" },
+  select: { POST: "SelectObjectContent" },
+  uploads: { POST: "CreateMultipartUpload" },
+};
+
+/** The S3 operation a request is, or undefined when it is none the local cloud knows. */
+export function s3OperationOf(
+  method: string,
+  bucket: string | undefined,
+  key: string,
+  query: URLSearchParams,
+  copySource: boolean,
+): string | undefined {
+  if (!bucket) return method === "GET" ? "ListBuckets" : undefined;
+  if (!key) {
+    for (const [name, operations] of Object.entries(bucketSubresources)) {
+      if (query.has(name)) return operations[method];
+    }
+    if (method === "GET") return query.get("list-type") === "2" ? "ListObjectsV2" : "ListObjects";
+    return ({ HEAD: "HeadBucket", PUT: "CreateBucket", DELETE: "DeleteBucket" } as Record<string, string>)[method];
+  }
+  if (query.has("uploadId")) {
+    if (method === "PUT") return copySource ? "UploadPartCopy" : "UploadPart";
+    return (
+      { GET: "ListParts", POST: "CompleteMultipartUpload", DELETE: "AbortMultipartUpload" } as Record<string, string>
+    )[method];
+  }
+  for (const [name, operations] of Object.entries(objectSubresources)) {
+    if (query.has(name)) return operations[method];
+  }
+  if (method === "PUT") return copySource ? "CopyObject" : "PutObject";
+  return ({ GET: "GetObject", HEAD: "HeadObject", DELETE: "DeleteObject" } as Record<string, string>)[method];
+}
+
+/** `x-amz-copy-source`: `[/]bucket/key[?versionId=...]`, URL-encoded. */
+function copySourceOf(value: string): { bucket: string; key: string; versionId?: string } | undefined {
+  const [path = "", query = ""] = value.split("?");
+  const decoded = decodeURIComponent(path.replace(/^\//, ""));
+  const slash = decoded.indexOf("/");
+  if (slash <= 0) return undefined;
+  const versionId = new URLSearchParams(query).get("versionId") ?? undefined;
+  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1), versionId };
+}
+
+/** The objects a `DeleteObjects` body lists. */
+export function deleteObjectsKeys(xml: string): Array<{ key: string; versionId?: string }> {
+  const objects: Array<{ key: string; versionId?: string }> = [];
+  for (const block of xml.matchAll(/<Object>([\s\S]*?)<\/Object>/g)) {
+    const key = /<Key>([\s\S]*?)<\/Key>/.exec(block[1] ?? "")?.[1];
+    const versionId = /<VersionId>([\s\S]*?)<\/VersionId>/.exec(block[1] ?? "")?.[1];
+    if (key !== undefined)
+      objects.push({ key: decodeXml(key), ...(versionId ? { versionId: decodeXml(versionId) } : {}) });
+  }
+  return objects;
+}
+
+function classifyS3(req: RequestView): Classification {
+  const protocol = "rest-xml";
+  const target = targetOf(req);
+  const url = new URL(req.url, "http://local");
+  const copySourceHeader = header(req.headers, "x-amz-copy-source");
+  const operation = s3OperationOf(
+    req.method,
+    target?.bucket,
+    target?.key ?? "",
+    url.searchParams,
+    Boolean(copySourceHeader),
+  );
+  if (!operation)
+    return { protocol, problem: `${req.method} ${url.pathname} is no S3 operation the local cloud knows` };
+  const checks = s3Operations[operation] as readonly S3Check[];
+  const bucket = target?.bucket ?? "";
+  const key = target?.key ?? "";
+  const versionId = url.searchParams.get("versionId");
+  const source = copySourceHeader ? copySourceOf(copySourceHeader) : undefined;
+  if (copySourceHeader && !source)
+    return { protocol, problem: `x-amz-copy-source ${copySourceHeader} names no object` };
+
+  if (operation === "DeleteObjects") {
+    const keys = deleteObjectsKeys(req.body?.toString("utf8") ?? "").map((object) => ({
+      ...object,
+      check: {
+        action: object.versionId ? "s3:DeleteObjectVersion" : "s3:DeleteObject",
+        resource: s3Object(bucket, object.key),
+      },
+    }));
+    return { protocol, api: "s3", operation, checks: [], keys };
+  }
+
+  const resolved: AccessRequest[] = checks.map((check) => {
+    switch (check.on) {
+      case "object":
+        return {
+          action: versionId && check.versioned ? check.versioned : check.action,
+          resource: s3Object(bucket, key),
+        };
+      case "bucket":
+        return { action: check.action, resource: s3Bucket(bucket) };
+      case "source": {
+        const from = source as NonNullable<typeof source>;
+        return {
+          action: from.versionId && check.versioned ? check.versioned : check.action,
+          resource: s3Object(from.bucket, from.key),
+        };
+      }
+      default:
+        // "account": operations on no particular bucket (ListBuckets).
+        return { action: check.action, resource: "*" };
+    }
+  });
+  // Tags and ACLs set with the object need their own permissions (S3 API reference, PutObject: "Permissions").
+  const setsTags =
+    header(req.headers, "x-amz-tagging") !== undefined &&
+    (operation !== "CopyObject" || header(req.headers, "x-amz-tagging-directive")?.toUpperCase() === "REPLACE");
+  const writes = ["PutObject", "CopyObject", "CreateMultipartUpload"].includes(operation);
+  if (writes && setsTags) resolved.push({ action: "s3:PutObjectTagging", resource: s3Object(bucket, key) });
+  const setsAcl = Object.keys(req.headers).some((name) => name === "x-amz-acl" || name.startsWith("x-amz-grant-"));
+  if (writes && setsAcl) resolved.push({ action: "s3:PutObjectAcl", resource: s3Object(bucket, key) });
+  return { protocol, api: "s3", operation, checks: resolved };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// JSON protocols (DynamoDB, DynamoDB Streams, Kinesis, SQS)
+
+type Json = Record<string, unknown>;
+
+function parseJson(body: Buffer | undefined): Json | undefined {
+  try {
+    const value = JSON.parse(body?.toString("utf8") || "{}");
+    return value && typeof value === "object" && !Array.isArray(value) ? (value as Json) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
+
+/** DynamoDB Local names its region `ddblocal` in the ARNs it returns; the policies name the local cloud's. */
+function normalizeDynamoArn(arn: string, region: string): string {
+  return arn.replace(/^arn:aws:dynamodb:ddblocal:/, `arn:aws:dynamodb:${region}:`);
+}
+
+function classifyJson(req: RequestView, ctx: ClassifyContext): Classification {
+  const protocol = "json";
+  const target = header(req.headers, "x-amz-target") ?? "";
+  const dot = target.indexOf(".");
+  const prefix = target.slice(0, dot);
+  const operation = target.slice(dot + 1);
+  const body = parseJson(req.body);
+  if (dot <= 0 || !operation) return { protocol, problem: `X-Amz-Target "${target}" names no operation` };
+  if (!body) return { protocol, problem: `${target}: the body is not a JSON object` };
+  switch (prefix) {
+    case "DynamoDB_20120810":
+      return { protocol, api: "dynamodb", operation, checks: dynamoChecks(operation, body, ctx) };
+    case "DynamoDBStreams_20120810":
+      return streamsChecks(operation, body, ctx);
+    case "Kinesis_20131202":
+      return kinesisChecks(operation, body, ctx);
+    case "AmazonSQS":
+      return { protocol, api: "sqs", operation, checks: sqsChecks(operation, (name) => str(body[name]), ctx) };
+    default:
+      return { protocol, problem: `X-Amz-Target "${target}" is no service the local cloud knows` };
+  }
+}
+
+function dynamoChecks(operation: string, body: Json, ctx: ClassifyContext): AccessRequest[] {
+  const tableArn = (name: string) =>
+    name.startsWith("arn:")
+      ? normalizeDynamoArn(name, ctx.region)
+      : `arn:aws:dynamodb:${ctx.region}:${ctx.accountId}:table/${name}`;
+  const action = `dynamodb:${operation}`;
+  switch (operation) {
+    case "BatchGetItem":
+    case "BatchWriteItem":
+      return Object.keys((body.RequestItems as Json | undefined) ?? {}).map((table) => ({
+        action,
+        resource: tableArn(table),
+      }));
+    case "TransactWriteItems":
+    case "TransactGetItems": {
+      const actions: Record<string, string> = {
+        Put: "dynamodb:PutItem",
+        Update: "dynamodb:UpdateItem",
+        Delete: "dynamodb:DeleteItem",
+        ConditionCheck: "dynamodb:ConditionCheckItem",
+        Get: "dynamodb:GetItem",
+      };
+      return ((body.TransactItems as Json[] | undefined) ?? []).flatMap((item) =>
+        Object.entries(item).flatMap(([kind, spec]) => {
+          const table = str((spec as Json | undefined)?.TableName);
+          const itemAction = actions[kind];
+          return itemAction && table ? [{ action: itemAction, resource: tableArn(table) }] : [];
+        }),
+      );
+    }
+    case "ExecuteStatement":
+      return partiqlChecks(str(body.Statement) ?? "", tableArn);
+    case "BatchExecuteStatement":
+    case "ExecuteTransaction": {
+      const statements = (body.Statements ?? body.TransactStatements) as Json[] | undefined;
+      return (statements ?? []).flatMap((s) => partiqlChecks(str(s.Statement) ?? "", tableArn));
+    }
+    case "Query":
+    case "Scan": {
+      const table = tableArn(str(body.TableName) ?? "");
+      const index = str(body.IndexName);
+      return [{ action, resource: index ? `${table}/index/${index}` : table }];
+    }
+    case "TagResource":
+    case "UntagResource":
+    case "ListTagsOfResource":
+      return [{ action, resource: normalizeDynamoArn(str(body.ResourceArn) ?? "*", ctx.region) }];
+    default: {
+      const table = str(body.TableName);
+      return iamActionsOf("dynamodb", operation).map((a) => ({ action: a, resource: table ? tableArn(table) : "*" }));
+    }
+  }
+}
+
+/** PartiQL: the statement's verb decides the action; the first quoted or bare name after FROM/INTO/UPDATE the table. */
+function partiqlChecks(statement: string, tableArn: (name: string) => string): AccessRequest[] {
+  const verb = /^\s*(SELECT|INSERT|UPDATE|DELETE|EXISTS)/i.exec(statement)?.[1]?.toUpperCase();
+  const table = /\b(?:FROM|INTO|UPDATE)\s+(?:"([^"]+)"|([A-Za-z0-9_.-]+))/i.exec(statement);
+  const name = table?.[1] ?? table?.[2];
+  const action = {
+    SELECT: "PartiQLSelect",
+    EXISTS: "PartiQLSelect",
+    INSERT: "PartiQLInsert",
+    UPDATE: "PartiQLUpdate",
+    DELETE: "PartiQLDelete",
+  }[verb ?? ""];
+  return [{ action: `dynamodb:${action ?? "PartiQLSelect"}`, resource: name ? tableArn(name) : "*" }];
+}
+
+function streamsChecks(operation: string, body: Json, ctx: ClassifyContext): Classification {
+  const protocol = "json";
+  const action = `dynamodb:${operation}`;
+  if (operation === "ListStreams")
+    return { protocol, api: "dynamodbstreams", operation, checks: [{ action, resource: "*" }] };
+  // A DynamoDB shard iterator starts with its stream's ARN (AWS's and DynamoDB Local's alike).
+  const arn = str(body.StreamArn) ?? str(body.ShardIterator)?.split("|")[0];
+  if (!arn?.startsWith("arn:")) return { protocol, problem: `${operation}: no stream ARN in the request` };
+  return {
+    protocol,
+    api: "dynamodbstreams",
+    operation,
+    checks: [{ action, resource: normalizeDynamoArn(arn, ctx.region) }],
+  };
+}
+
+function kinesisChecks(operation: string, body: Json, ctx: ClassifyContext): Classification {
+  const protocol = "json";
+  const action = `kinesis:${operation}`;
+  const streamArn = (name: string) => `arn:aws:kinesis:${ctx.region}:${ctx.accountId}:stream/${name}`;
+  let resource: string | undefined;
+  if (operation === "ListStreams" || operation === "DescribeLimits") resource = "*";
+  else if (str(body.ConsumerARN)) resource = str(body.ConsumerARN);
+  else if (str(body.StreamARN)) resource = str(body.StreamARN);
+  else if (str(body.StreamName)) resource = streamArn(str(body.StreamName) as string);
+  else if (str(body.ShardIterator)) resource = ctx.streamOfToken(str(body.ShardIterator) as string);
+  else if (str(body.NextToken)) resource = ctx.streamOfToken(str(body.NextToken) as string);
+  else if (str(body.ResourceARN)) resource = str(body.ResourceARN);
+  if (!resource) return { protocol, problem: `${operation}: the request names no stream the local cloud can tell` };
+  return { protocol, api: "kinesis", operation, checks: [{ action, resource }] };
+}
+
+/** SQS checks, from request parameters (JSON members or query fields, which have the same names). */
+function sqsChecks(
+  operation: string,
+  param: (name: string) => string | undefined,
+  ctx: ClassifyContext,
+  path = "/",
+): AccessRequest[] {
+  const queueArn = (name: string, account = ctx.accountId) => `arn:aws:sqs:${ctx.region}:${account}:${name}`;
+  let resource = "*";
+  const url = param("QueueUrl") ?? (path !== "/" ? path : undefined);
+  const name = param("QueueName");
+  if (url) {
+    const [account, queue] = new URL(url, "http://local").pathname.split("/").filter(Boolean).slice(-2);
+    if (queue) resource = queueArn(queue, account);
+  } else if (name && operation !== "ListQueues") {
+    resource = queueArn(name, param("QueueOwnerAWSAccountId"));
+  }
+  return iamActionsOf("sqs", operation).map((action) => ({ action, resource }));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Query protocol (SNS; SQS through older clients and the AWS CLI v1)
+
+function classifyQuery(req: RequestView, ctx: ClassifyContext): Classification {
+  const protocol = "query";
+  const url = new URL(req.url, "http://local");
+  const form = new URLSearchParams(req.body?.toString("utf8") ?? "");
+  const param = (name: string) => form.get(name) ?? url.searchParams.get(name) ?? undefined;
+  const operation = param("Action");
+  if (!operation) return { protocol, problem: "the request has no Action" };
+  if (param("Version") === "2012-11-05") {
+    return { protocol, api: "sqs", operation, checks: sqsChecks(operation, param, ctx, url.pathname) };
+  }
+  const topicArn = (name: string) => `arn:aws:sns:${ctx.region}:${ctx.accountId}:${name}`;
+  const subscriptionTopic = (arn: string) => arn.slice(0, arn.lastIndexOf(":"));
+  let resource = "*";
+  const topic = param("TopicArn") ?? param("TargetArn") ?? param("ResourceArn");
+  if (topic) resource = topic;
+  else if (param("SubscriptionArn")) resource = subscriptionTopic(param("SubscriptionArn") as string);
+  else if (operation === "CreateTopic" && param("Name")) resource = topicArn(param("Name") as string);
+  return {
+    protocol,
+    api: "sns",
+    operation,
+    checks: iamActionsOf("sns", operation).map((action) => ({ action, resource })),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// SageMaker runtime (REST-JSON)
+
+const sagemakerPaths: ReadonlyArray<[RegExp, string]> = [
+  [/^\/endpoints\/([^/]+)\/invocations$/, "InvokeEndpoint"],
+  [/^\/endpoints\/([^/]+)\/async-invocations$/, "InvokeEndpointAsync"],
+  [/^\/endpoints\/([^/]+)\/invocations-response-stream$/, "InvokeEndpointWithResponseStream"],
+];
+
+function classifySageMaker(req: RequestView, ctx: ClassifyContext): Classification {
+  const protocol = "rest-json";
+  const path = new URL(req.url, "http://local").pathname;
+  for (const [pattern, operation] of sagemakerPaths) {
+    const name = pattern.exec(path)?.[1];
+    if (req.method !== "POST" || name === undefined) continue;
+    // SageMaker's ARNs name endpoints in lower case.
+    const resource = `arn:aws:sagemaker:${ctx.region}:${ctx.accountId}:endpoint/${decodeURIComponent(name).toLowerCase()}`;
+    return {
+      protocol,
+      api: "sagemaker",
+      operation,
+      checks: iamActionsOf("sagemaker", operation).map((action) => ({ action, resource })),
+    };
+  }
+  return { protocol, problem: `${req.method} ${path} is no SageMaker runtime operation` };
+}
