@@ -19,6 +19,7 @@ import { ensureDynamoDbLocal, startDynamoDbLocal } from "./emulators/dynamodb-lo
 import { startKinesalite } from "./emulators/kinesalite.ts";
 import { freePort } from "./emulators/ports.ts";
 import { type ModelContainer, startSageMakerRuntime } from "./emulators/sagemaker-runtime.ts";
+import { createFaultInjector, type FaultRules, parseFaultSpec } from "./faults.ts";
 import { startIamGateway } from "./iam/gateway.ts";
 import { type FunctionIdentity, functionCredentials, functionPrincipal } from "./iam/identities.ts";
 import { eventSourcePermissionProblems, localArns, localPolicies } from "./iam/policies.ts";
@@ -69,6 +70,16 @@ export interface LocalCloudOptions {
    * turns it off (to tell a missing permission from a bug quickly; never to make a test pass).
    */
   iam?: boolean;
+  /**
+   * Fault injection into the calls handlers make (see faults.ts): `rules` is a `--faults` spec (`"5%"`) or parsed
+   * rules; `seed` replays a run; `slowMs` is how long a `timeout` fault holds the connection.
+   */
+  faults?: {
+    rules: string | FaultRules;
+    seed?: number;
+    slowMs?: number;
+    onFault?: (functionName: string, message: string) => void;
+  };
   /** Called with each request IAM denied (`pnpm local` prints them). */
   onIamDenied?: (functionName: string, message: string) => void;
   /** Write `<stateDir>/local.env`. Default true. */
@@ -93,10 +104,18 @@ export interface LocalCloud {
   host: FunctionHost;
   /** Each function's IAM policy: what `sst deploy` attaches to its role, with the local cloud's ARNs. */
   policies: Record<string, PolicyDocument>;
+  /** The injected faults' seed and rules, when faults are on. */
+  faults?: { seed: number; rules: FaultRules };
   /** Resolves when every event produced so far has been delivered and handled (or dead-lettered). */
   idle(): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** The policy identities get when IAM is off (`--no-iam`). */
+const allowEverything: PolicyDocument = {
+  Version: "2012-10-17",
+  Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }],
+};
 
 function clientConfig(endpoint: string) {
   return { region: REGION, endpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" } };
@@ -104,7 +123,10 @@ function clientConfig(endpoint: string) {
 
 export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
   const spec: WiringResources = options.wiring ?? wiring;
+  // What the handler runs with, and what Lambda itself uses with the same role (stream polling, dead-lettering): the
+  // same policy, but faults are injected into the handler's calls only.
   const credentialsOf = (functionName: string) => functionCredentials(APP, functionName);
+  const serviceCredentialsOf = (functionName: string) => functionCredentials(APP, `${functionName}#lambda`);
   // The same checks `sst deploy` runs: a wiring AWS would refuse does not start locally either.
   assertDeployable(spec);
   const stateDir = options.stateDir ?? path.join(repoRoot, ".sluice");
@@ -168,14 +190,33 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const identities = new Map<string, FunctionIdentity>();
     for (const [name, policy] of Object.entries(policies)) {
       assertEvaluable(policy, name);
-      const credentials = functionCredentials(APP, name);
-      identities.set(credentials.accessKeyId, {
+      const principal = functionPrincipal(APP, ACCOUNT_ID, name);
+      const handler = credentialsOf(name);
+      const service = serviceCredentialsOf(name);
+      identities.set(handler.accessKeyId, {
         functionName: name,
-        credentials,
-        principal: functionPrincipal(APP, ACCOUNT_ID, name),
+        credentials: handler,
+        principal,
         policy,
+        faultable: true,
+      });
+      identities.set(service.accessKeyId, {
+        functionName: name,
+        credentials: service,
+        principal,
+        policy,
+        faultable: false,
       });
     }
+    const faults = options.faults
+      ? createFaultInjector(
+          typeof options.faults.rules === "string" ? parseFaultSpec(options.faults.rules) : options.faults.rules,
+          {
+            seed: options.faults.seed,
+            slowMs: options.faults.slowMs,
+          },
+        )
+      : undefined;
     const enforce = options.iam ?? true;
     const iamGateway = async (family: ServiceFamily, upstream: string, publicPort: number) => {
       const started = await startIamGateway({
@@ -184,8 +225,14 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         port: publicPort,
         region: REGION,
         accountId: ACCOUNT_ID,
-        identityOf: (key) => (enforce ? identities.get(key) : undefined),
+        identityOf: (key) => {
+          const identity = identities.get(key);
+          // Without IAM, identities still matter for faults: an unrestricted policy keeps them apart.
+          return identity && !enforce ? { ...identity, policy: allowEverything } : identity;
+        },
         onDenied: options.onIamDenied,
+        faults,
+        onFault: options.faults?.onFault,
       });
       stops.push(() => started.stop());
       return started.endpoint;
@@ -263,7 +310,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     // Lambda sends to a function's on-failure destination with the function's role, so with its credentials.
     const deadLetterClients = new Map<string, SQSClient>();
     for (const name of Object.keys(spec.functions)) {
-      const client = new SQSClient({ ...clientConfig(endpoints.sqs), credentials: credentialsOf(name) });
+      const client = new SQSClient({ ...clientConfig(endpoints.sqs), credentials: serviceCredentialsOf(name) });
       deadLetterClients.set(deadLetterQueueOf(name), client);
       stops.push(async () => client.destroy());
     }
@@ -351,7 +398,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
               kinesisEndpoint: endpoints.kinesis,
               dynamodbEndpoint: endpoints.dynamodb,
               // Lambda polls a stream with the function's role.
-              pollCredentials: credentialsOf(functionName),
+              pollCredentials: serviceCredentialsOf(functionName),
               region: REGION,
               accountId: ACCOUNT_ID,
             });
@@ -397,6 +444,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       logDir,
       host,
       policies,
+      ...(faults ? { faults: { seed: faults.seed, rules: faults.rules } } : {}),
       async idle() {
         // Two rounds: an invocation can produce events for another source (e.g. a handler publishing to SNS).
         for (let round = 0; round < 2; round++) {

@@ -5,6 +5,7 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_BASE_PORT, repoRoot, startLocalCloud } from "../cloud.ts";
+import { describeFaults, parseFaultSpec } from "../faults.ts";
 
 const { values } = parseArgs({
   options: {
@@ -12,12 +13,15 @@ const { values } = parseArgs({
     "state-dir": { type: "string", default: process.env.SLUICE_STATE_DIR ?? path.join(repoRoot, ".sluice") },
     quiet: { type: "boolean", default: false },
     "no-iam": { type: "boolean", default: false },
+    faults: { type: "string" },
+    "faults-seed": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 
 if (values.help) {
   console.log(`Usage: pnpm local [--base-port ${DEFAULT_BASE_PORT}] [--state-dir .sluice] [--quiet] [--no-iam]
+                  [--faults <spec> [--faults-seed N]]
 
 Starts the Sluice local cloud on loopback: SNS+SQS, S3, DynamoDB (+ streams), Kinesis and a SageMaker runtime
 endpoint on five consecutive ports from --base-port (0 = any free ports), creates every resource of
@@ -26,8 +30,33 @@ Function logs go to <state-dir>/logs/<Function>.log (follow one with \`pnpm logs
 
 Each function calls the emulators with credentials of its own, and every call is authorized against the IAM policy
 \`sst deploy\` attaches to its role (print them with \`pnpm --silent iam\`): a call outside it fails as on AWS.
---no-iam turns that off, to tell a missing permission from a bug quickly; fix the wiring, then turn it back on.`);
+--no-iam turns that off, to tell a missing permission from a bug quickly; fix the wiring, then turn it back on.
+
+--faults answers a share of the calls functions make with AWS's own retryable errors, to exercise retries and
+idempotency: "5%" (every service, every kind) or e.g. "s3=5%,dynamodb=10%:throttle,kinesis=2%:timeout+reset".
+Kinds: throttle, 5xx, reset (not applied), timeout (applied, the answer lost). The seed is printed;
+--faults-seed replays a run. Your own tools (CLI, pnpm push) are never faulted.`);
   process.exit(0);
+}
+
+let faults: { rules: string; seed?: number; onFault: (fn: string, message: string) => void } | undefined;
+if (values.faults) {
+  try {
+    parseFaultSpec(values.faults);
+  } catch (err) {
+    console.error(`[sluice] ${(err as Error).message}`);
+    process.exit(2);
+  }
+  const seed = values["faults-seed"] === undefined ? undefined : Number(values["faults-seed"]);
+  if (seed !== undefined && !Number.isInteger(seed)) {
+    console.error(`[sluice] --faults-seed must be an integer, got ${values["faults-seed"]}`);
+    process.exit(2);
+  }
+  faults = {
+    rules: values.faults,
+    seed,
+    onFault: (fn, message) => process.stderr.write(`${fn.padEnd(14)} | [fault] ${message}\n`),
+  };
 }
 
 const started = performance.now();
@@ -35,6 +64,7 @@ const cloud = await startLocalCloud({
   basePort: Number(values["base-port"]),
   stateDir: values["state-dir"],
   iam: !values["no-iam"],
+  faults,
   onLog: values.quiet ? undefined : (fn, line) => process.stdout.write(`${fn.padEnd(14)} | ${line}\n`),
   onIamDenied: (fn, message) => process.stderr.write(`${fn.padEnd(14)} | [iam] AccessDenied: ${message}\n`),
 }).catch((err: Error) => {
@@ -50,6 +80,7 @@ const lines = [
   `  DynamoDB (+Streams)  ${cloud.endpoints.dynamodb}`,
   `  Kinesis              ${cloud.endpoints.kinesis}`,
   `  SageMaker runtime    ${cloud.endpoints.sagemakerRuntime}`,
+  `  Faults               ${cloud.faults ? describeFaults(cloud.faults.rules, cloud.faults.seed) : "none (--faults 5% to inject some)"}`,
   `  IAM                  ${values["no-iam"] ? "OFF (--no-iam): functions may call anything" : "enforced: each function has its deployed role's policy (pnpm --silent iam)"}`,
   "",
   `  env file  ${cloud.envFile}   (source it: . ${path.relative(process.cwd(), cloud.envFile ?? "")})`,

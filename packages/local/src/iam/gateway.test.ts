@@ -38,6 +38,7 @@ const identity: FunctionIdentity = {
   credentials: functionCredentials(app, "Worker"),
   principal: functionPrincipal(app, accountId, "Worker"),
   policy,
+  faultable: false,
 };
 
 describe("IAM gateway (S3, SNS and SQS emulator behind it)", () => {

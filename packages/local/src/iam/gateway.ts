@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { type FaultInjector, faultAnswer } from "../faults.ts";
 import { accessDenied, type HttpAnswer, unclassifiable, xmlEscape } from "./errors.ts";
 import { accessKeyOf, type FunctionIdentity } from "./identities.ts";
 import { evaluate } from "./policy.ts";
@@ -29,6 +30,10 @@ export interface IamGatewayOptions {
   identityOf(accessKeyId: string): FunctionIdentity | undefined;
   /** Told about every denied request (the local cloud prints them). */
   onDenied?(functionName: string, message: string): void;
+  /** Faults to inject into the calls of faultable identities (see faults.ts). */
+  faults?: FaultInjector;
+  /** Told about every injected fault. */
+  onFault?(functionName: string, message: string): void;
 }
 
 export interface IamGateway {
@@ -70,6 +75,8 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
     inspect?: (status: number, body: Buffer) => HttpAnswer | undefined;
     /** Whether `inspect` needs the answer's body (else it is called with an empty one and the body streams). */
     inspectBody?: boolean;
+    /** A `timeout` fault: the call is applied, its answer swallowed, and the connection dropped after this many ms. */
+    dropAfterMs?: number;
   }
 
   function forward(req: http.IncomingMessage, res: http.ServerResponse, how: Forward = {}): void {
@@ -82,6 +89,12 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent },
       (upstreamRes) => {
         const status = upstreamRes.statusCode ?? 502;
+        if (how.dropAfterMs !== undefined) {
+          upstreamRes.resume();
+          const timer = setTimeout(() => res.socket?.destroy(), how.dropAfterMs);
+          res.on("close", () => clearTimeout(timer));
+          return;
+        }
         if (!how.inspect) {
           res.writeHead(status, upstreamRes.headers);
           upstreamRes.pipe(res);
@@ -144,6 +157,25 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
       if (decision.allowed) continue;
       const denial = { principal: identity.principal, request: check, reason: decision.reason };
       deny(accessDenied(classified, denial, view.method), `${check.action} on ${check.resource}`);
+      return;
+    }
+    const fault = identity.faultable ? options.faults?.draw(classified.api) : undefined;
+    if (fault) {
+      const what = `${classified.api}:${classified.operation}`;
+      if (fault === "timeout") {
+        options.onFault?.(identity.functionName, `${what} applied, answer dropped after ${options.faults?.slowMs} ms`);
+        forward(req, res, { body: view.body, dropAfterMs: options.faults?.slowMs ?? 5_000 });
+        return;
+      }
+      if (!view.body) req.resume();
+      if (fault === "reset") {
+        options.onFault?.(identity.functionName, `${what} connection reset`);
+        req.socket.destroy();
+        return;
+      }
+      const answer = faultAnswer(classified, fault, (options.faults?.random() ?? 0) < 0.5);
+      options.onFault?.(identity.functionName, `${what} answered ${answer.status}`);
+      send(res, answer);
       return;
     }
     if (classified.keys) {

@@ -21,6 +21,11 @@ export interface FunctionIdentity {
   principal: string;
   /** The identity policy of the function's role: the document `sst deploy` attaches to it. */
   policy: PolicyDocument;
+  /**
+   * Whether injected faults apply: to the calls the handler makes, not to those Lambda itself makes with the role
+   * (polling a stream, sending to the on-failure destination), which use credentials of their own.
+   */
+  faultable: boolean;
 }
 
 /**
