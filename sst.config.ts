@@ -7,14 +7,16 @@
 export default $config({
   app(input) {
     const production = input?.stage === "production";
+    // Only an explicit region is passed on: without one, SST uses the AWS profile's region (then us-east-1).
+    const region = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION;
     return {
       name: "sluice",
       home: "aws",
       removal: production ? "retain" : "remove",
       protect: production,
       providers: {
-        // The region of a stage is fixed at its first deploy: deploy it again with the same AWS_REGION.
-        aws: { region: (process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1") as aws.Region },
+        // A stage stays in the region of its first deploy: deploy it again with the same region.
+        aws: region ? { region: region as aws.Region } : {},
       },
     };
   },
