@@ -39,8 +39,11 @@ export const tables = {
   InferenceRequests: { hashKey: "requestId", stream: "new-image" },
   /** Every price change PriceInference applies (old, new, reason, request, model version, time), by product. */
   PriceHistory: { hashKey: "productId", rangeKey: "changeId" },
-  /** DemandHydration's per-shard window counts and watermarks (see packages/aws/src/demand-windows.ts). */
-  DemandWindows: { hashKey: "pk", rangeKey: "sk" },
+  /**
+   * DemandHydration's per-shard window counts and watermarks (see packages/aws/src/demand-windows.ts). Window items
+   * carry `expiresAt`, a day after their window: DynamoDB deletes them once past it.
+   */
+  DemandWindows: { hashKey: "pk", rangeKey: "sk", ttl: "expiresAt" },
   /** AnomalyAlert's state: windowing and alert policies (one item per stream), detector state (one item per series). */
   AnomalyState: { hashKey: "pk" },
 } as const satisfies Record<string, TableSpec>;
@@ -304,6 +307,12 @@ export interface TableSpec {
   rangeKey?: string;
   /** DynamoDB stream view type; absent means no stream. */
   stream?: "new-image" | "old-image" | "new-and-old-images" | "keys-only";
+  /**
+   * Time to live: the attribute holding an item's expiry time (epoch seconds, a number). DynamoDB deletes an item
+   * some time after it (typically within a few days; reads may still see it until then); items without the
+   * attribute never expire. Absent means no TTL.
+   */
+  ttl?: string;
 }
 
 export interface EndpointSpec {

@@ -400,7 +400,7 @@ export function bucketProblems(wiring: Wiring, synth: Synth, name: string): stri
   ];
 }
 
-/** Topics, streams (shards, encryption) and tables (keys, stream) exactly as wired. */
+/** Topics, streams (shards, encryption) and tables (keys, stream, time to live) exactly as wired. */
 export function dataProblems(wiring: Wiring, synth: Synth): string[] {
   const streamModes: Record<string, string> = {
     "new-image": "NEW_IMAGE",
@@ -446,12 +446,19 @@ export function dataProblems(wiring: Wiring, synth: Synth): string[] {
       const t = synth.get(T.table, `${name}Table`).inputs;
       return same(
         `${name} table`,
-        { hashKey: t.hashKey, rangeKey: t.rangeKey, streamEnabled: t.streamEnabled, view: t.streamViewType },
+        {
+          hashKey: t.hashKey,
+          rangeKey: t.rangeKey,
+          streamEnabled: t.streamEnabled,
+          view: t.streamViewType,
+          ttl: t.ttl,
+        },
         {
           hashKey: spec.hashKey,
           rangeKey: spec.rangeKey,
           streamEnabled: Boolean(spec.stream),
           view: spec.stream ? streamModes[spec.stream] : undefined,
+          ttl: spec.ttl ? { attributeName: spec.ttl, enabled: true } : undefined,
         },
       );
     }),
