@@ -1,6 +1,6 @@
 /**
  * The Lambda functions of the wiring, each with its dead-letter queue, the alarm on that queue, its async-invoke
- * configuration, and its triggers (SNS subscriptions, S3 notifications, Kinesis and DynamoDB stream mappings).
+ * configuration, its recursive-loop setting (self-continuing functions), and its triggers (SNS subscriptions, S3 notifications, Kinesis and DynamoDB stream mappings).
  *
  * Each function is built ONCE and every trigger subscribes it by ARN: giving a subscriber `FunctionArgs` would make
  * SST build one more function per trigger. Subscribing by ARN also means SST grants nothing on the source, so the
@@ -42,6 +42,8 @@ export interface DeployedFunction {
   dlq: sst.aws.Queue;
   /** Fires as soon as the dead-letter queue holds a message. */
   alarm: aws.cloudwatch.MetricAlarm;
+  /** `recursiveLoop: "Allow"`, for a function the wiring marks `selfContinuing`. */
+  recursion?: aws.lambda.FunctionRecursionConfig;
 }
 
 export interface FunctionOptions {
@@ -175,7 +177,11 @@ export function createFunctions(
       alarmActions: actions,
       okActions: actions,
     });
-    deployed[name] = { fn, dlq, alarm };
+    // Lambda stops a chain of invocations through S3, SNS or SQS after about 16 hops unless told otherwise.
+    const recursion = spec.selfContinuing
+      ? new aws.lambda.FunctionRecursionConfig(`${name}Recursion`, { functionName: fn.name, recursiveLoop: "Allow" })
+      : undefined;
+    deployed[name] = { fn, dlq, alarm, ...(recursion ? { recursion } : {}) };
   }
   return deployed;
 }

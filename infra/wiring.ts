@@ -128,6 +128,12 @@ export const functions = {
     // A deletion runs until 20 s before the timeout, then continues in a new invocation from its saved cursor.
     timeout: 900,
     memory: 512,
+    // That new invocation is triggered by a continuation object the function writes under its own trigger's prefix
+    // (requests/delete/.continue/<name>/<step>.json): a loop, which Lambda would stop after about 16 steps. It ends:
+    // each step commits at least one batch and the cursor only moves forward through the listing; a continuation is
+    // written only while the cursor is not done, and a duplicate or stale one finds its step claimed or done and
+    // writes none (packages/files/README.md, "Continuation").
+    selfContinuing: true,
     // The allow-list: a request can target only these data buckets.
     links: ["Inbox", "Lake", "CdcRaw", "Curated", "Audit"],
     access: {
@@ -390,6 +396,13 @@ export interface FunctionSpec {
    */
   access?: { readonly [R in ResourceName]?: readonly string[] };
   environment?: Readonly<Record<string, string>>;
+  /**
+   * The function invokes itself again through its own trigger (an object it writes where its S3 trigger listens, a
+   * message to a topic it is subscribed to). Lambda's recursive-loop detection stops such a chain after about 16
+   * invocations; `true` deploys the function with its recursive loop allowed (`aws.lambda.FunctionRecursionConfig`).
+   * Only for a chain that ends by construction: say why next to it.
+   */
+  selfContinuing?: boolean;
   /** Async invocation config; required when the function has S3 or SNS triggers. */
   async?: AsyncInvokeOptions;
   triggers: readonly Trigger[];

@@ -26,6 +26,7 @@ const T = {
   invokeConfig: "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
   permission: "aws:lambda/permission:Permission",
   mapping: "aws:lambda/eventSourceMapping:EventSourceMapping",
+  recursion: "aws:lambda/functionRecursionConfig:FunctionRecursionConfig",
 } as const;
 
 /** The runtime the functions must run on: the major of the Node the local cloud runs handlers with. */
@@ -90,6 +91,17 @@ export function functionConfigProblems(wiring: Wiring, synth: Synth, name: strin
     ...same(`${name} handler built`, builds[0]?.handler, spec.handler),
     ...same(`${name} runtime built for`, builds[0]?.runtime, runtime),
   ];
+}
+
+/** Recursive loops allowed exactly for the functions the wiring marks self-continuing (Lambda's default: stopped). */
+export function recursionProblems(wiring: Wiring, synth: Synth, name: string): string[] {
+  const spec = wiring.functions[name] as FunctionSpec;
+  const fnName = new Deployed(synth).functionName(name);
+  const configs = synth
+    .ofType(T.recursion)
+    .filter((r) => r.inputs.functionName === fnName)
+    .map((r) => r.inputs.recursiveLoop);
+  return same(`${name} recursive loop configs`, configs, spec.selfContinuing ? ["Allow"] : []);
 }
 
 /**
@@ -465,7 +477,7 @@ export function dataProblems(wiring: Wiring, synth: Synth): string[] {
   ];
 }
 
-/** Nothing is triggered that the wiring does not list (counts over the whole stack). */
+/** Nothing is triggered (or allowed to loop) that the wiring does not list (counts over the whole stack). */
 export function strayTriggerProblems(wiring: Wiring, synth: Synth): string[] {
   const triggers = Object.values(wiring.functions).flatMap((f) => f.triggers);
   const count = (kind: string) => triggers.filter((t) => t.kind === kind).length;
@@ -478,5 +490,10 @@ export function strayTriggerProblems(wiring: Wiring, synth: Synth): string[] {
     ...same("S3 notification entries", notificationEntries.length, count("s3")),
     ...same("bucket notification configurations", synth.ofType(T.notification).length, bucketsNotified.size),
     ...same("stream mappings", synth.ofType(T.mapping).length, count("kinesis") + count("dynamodb")),
+    ...same(
+      "recursive loop configs",
+      synth.ofType(T.recursion).length,
+      Object.values(wiring.functions).filter((f) => f.selfContinuing).length,
+    ),
   ];
 }

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { Wiring } from "../../infra/wiring.ts";
-import { iamProblems, linkProblems, triggerProblems } from "./checks.ts";
+import { iamProblems, linkProblems, recursionProblems, triggerProblems } from "./checks.ts";
 import { fixtureWiring } from "./fixtures/wiring.ts";
 import { describeDeployment } from "./suite.ts";
 
@@ -60,6 +60,11 @@ describe("the checks catch a divergence between stacks and wiring", () => {
       ...iamProblems(wiring, deployment.synth(), "FixturePricer"),
     ];
     expect(problems.join("\n")).toMatch(/links[\s\S]*role grants/);
+  });
+
+  it("a self-continuing function whose recursive loop Lambda would stop", () => {
+    const wiring = divergent("FixtureDeleter", (spec) => ({ ...spec, selfContinuing: true }));
+    expect(recursionProblems(wiring, deployment.synth(), "FixtureDeleter").join("\n")).toContain("recursive loop");
   });
 
   it("broader access than the wiring allows", () => {

@@ -15,6 +15,7 @@ import {
   functionConfigProblems,
   iamProblems,
   linkProblems,
+  recursionProblems,
   strayTriggerProblems,
   triggerProblems,
 } from "./checks.ts";
@@ -68,6 +69,10 @@ export function describeDeployment(
 
     it("is subscribed to exactly its triggers, with the wired filters and batch options", () => {
       expect(triggerProblems(wiring, synth, name)).toEqual([]);
+    });
+
+    it("may invoke itself through its trigger without Lambda stopping the loop only if wired self-continuing", () => {
+      expect(recursionProblems(wiring, synth, name)).toEqual([]);
     });
 
     it("fails over to its dead-letter queue, which has an alarm", () => {
