@@ -56,7 +56,11 @@ export function resourceArns(resources: DataResources): ArnsOf<Arn> {
   const map = <T, R>(record: Readonly<Record<string, T>>, f: (value: T) => R) =>
     Object.fromEntries(Object.entries(record).map(([name, value]) => [name, f(value)]));
   return {
-    buckets: map(resources.buckets, (bucket) => ({ bucket: bucket.arn, objects: $interpolate`${bucket.arn}/*` })),
+    buckets: map(resources.buckets, (bucket) => ({
+      bucket: bucket.arn,
+      objects: $interpolate`${bucket.arn}/*`,
+      objectsUnder: (prefix: string) => $interpolate`${bucket.arn}/${prefix}*`,
+    })),
     topics: map(resources.topics, (topic) => topic.arn),
     streams: map(resources.streams, (stream) => stream.arn),
     tables: map(resources.tables, (table) => ({

@@ -137,14 +137,16 @@ export const functions = {
     // The allow-list: a request can target only these data buckets.
     links: ["Inbox", "Lake", "CdcRaw", "Curated", "Audit"],
     access: {
-      // Requests (read), reports and continuations (write), and deletions in the Inbox itself.
       Inbox: [
-        "s3:GetObject",
-        "s3:PutObject",
+        // Deletions in the Inbox itself (it is on the allow-list), consumed continuation objects among them.
         "s3:DeleteObject",
         "s3:DeleteObjectVersion",
         "s3:ListBucket",
         "s3:ListBucketVersions",
+        // What it reads: the request or continuation object that triggered it, and the request's report.
+        { actions: ["s3:GetObject"], prefixes: ["requests/delete/", "reports/delete/"] },
+        // What it writes: reports (conditional puts) and continuation objects, nothing else.
+        { actions: ["s3:PutObject"], prefixes: ["reports/delete/", "requests/delete/.continue/"] },
       ],
       Lake: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ListBucket", "s3:ListBucketVersions"],
       CdcRaw: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ListBucket", "s3:ListBucketVersions"],
@@ -380,6 +382,16 @@ export type Trigger =
   | { kind: "kinesis"; stream: StreamName; batch: StreamBatchOptions }
   | { kind: "dynamodb"; table: TableName; batch: StreamBatchOptions };
 
+/** An `access` entry: an IAM action on the whole resource, or object-level S3 actions under key prefixes only. */
+export type AccessEntry = string | PrefixedAccess;
+
+/** Object-level S3 actions (`s3:GetObject`, `s3:PutObject`...) granted on `<bucket arn>/<prefix>*` for each prefix. */
+export interface PrefixedAccess {
+  actions: readonly string[];
+  /** Key prefixes, such as `reports/delete/`: literal text, no `*` or `?`. */
+  prefixes: readonly string[];
+}
+
 export interface FunctionSpec {
   description: string;
   /** `<path from repo root without extension>.<export>` */
@@ -393,8 +405,10 @@ export interface FunctionSpec {
   /**
    * IAM actions the function is granted on a linked resource, replacing that resource kind's default set
    * (`defaultLinkActions` in infra/permissions.ts). Only the deployed stacks use it: the local cloud enforces no IAM.
+   * An entry is an action, or, on a bucket, object-level actions allowed only under some key prefixes
+   * (`{ actions: ["s3:PutObject"], prefixes: ["reports/"] }`).
    */
-  access?: { readonly [R in ResourceName]?: readonly string[] };
+  access?: { readonly [R in ResourceName]?: readonly AccessEntry[] };
   environment?: Readonly<Record<string, string>>;
   /**
    * The function invokes itself again through its own trigger (an object it writes where its S3 trigger listens, a

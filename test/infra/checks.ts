@@ -308,10 +308,16 @@ function expectedGrants(wiring: Wiring, d: Deployed, name: string): string[] {
   };
   for (const link of spec.links) {
     const kind = kindOf(wiring, link);
-    const actions = spec.access?.[link] ?? defaultLinkActions[kind];
+    const entries = spec.access?.[link] ?? defaultLinkActions[kind];
+    const actions = entries.filter((entry): entry is string => typeof entry === "string");
     if (kind === "bucket") {
       for (const action of actions) {
         grant([action], /^s3:[A-Za-z]*Bucket/.test(action) ? d.bucketArn(link) : `${d.bucketArn(link)}/*`);
+      }
+      // `{ actions, prefixes }`: those actions on the objects under each prefix only.
+      for (const entry of entries) {
+        if (typeof entry === "string") continue;
+        for (const prefix of entry.prefixes) grant(entry.actions, `${d.bucketArn(link)}/${prefix}*`);
       }
     }
     if (kind === "topic") grant(actions, d.topicArn(link));
