@@ -21,9 +21,11 @@ export function deploySluice(wiring: Wiring): Record<string, $util.Output<string
   assertDeployable(wiring);
   linkWithoutPermissions();
 
+  const messaging = createTopics(wiring.topics);
   const resources = {
     buckets: createBuckets(wiring.buckets),
-    topics: createTopics(wiring.topics),
+    topics: messaging.topics,
+    ...(messaging.key ? { topicKey: messaging.key } : {}),
     streams: createStreams(wiring.streams),
     tables: createTables(wiring.tables),
     endpoints: createEndpoints(wiring.endpoints),

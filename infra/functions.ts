@@ -31,6 +31,8 @@ type Arn = $util.Input<string>;
 export interface DataResources {
   buckets: Readonly<Record<string, sst.aws.Bucket>>;
   topics: Readonly<Record<string, sst.aws.SnsTopic>>;
+  /** The KMS key the topics are encrypted with (publishers need it). */
+  topicKey?: aws.kms.Key;
   streams: Readonly<Record<string, sst.aws.KinesisStream>>;
   tables: Readonly<Record<string, sst.aws.Dynamo>>;
   endpoints: Readonly<Record<string, DeployedEndpoint>>;
@@ -62,6 +64,7 @@ export function resourceArns(resources: DataResources): ArnsOf<Arn> {
       objectsUnder: (prefix: string) => $interpolate`${bucket.arn}/${prefix}*`,
     })),
     topics: map(resources.topics, (topic) => topic.arn),
+    ...(resources.topicKey ? { topicKey: resources.topicKey.arn } : {}),
     streams: map(resources.streams, (stream) => stream.arn),
     tables: map(resources.tables, (table) => ({
       table: table.arn,

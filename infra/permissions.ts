@@ -5,6 +5,8 @@
  * A function's role gets exactly:
  * - on each linked resource, the actions its wiring `access` lists, else its kind's `defaultLinkActions`; on a
  *   bucket, an `access` entry with `prefixes` allows its object-level actions under those key prefixes only;
+ * - when it may publish to a topic, `topicKeyActions` on the topics' KMS key (SNS encrypts each message with a data
+ *   key it asks KMS for with the publisher's credentials);
  * - on each stream or table stream it is triggered by, what Lambda's event-source mapping needs to poll it;
  * - `sqs:SendMessage` on its own dead-letter queue (the on-failure destination of async invocations and stream
  *   mappings: Lambda sends there with the function's role, and SST does not grant it).
@@ -55,6 +57,9 @@ export const dynamoStreamPollActions = [
 
 export const deadLetterActions = ["sqs:SendMessage"] as const;
 
+/** What a publisher needs on the KMS key of an encrypted topic (Amazon SNS developer guide, "Key management"). */
+export const topicKeyActions = ["kms:GenerateDataKey*", "kms:Decrypt"] as const;
+
 /**
  * The ARNs a function's statements may name, by resource. `A` is whatever carries an ARN (a string in tests, a
  * Pulumi `Output<string>` in the stacks), so this module never has to resolve one.
@@ -66,6 +71,8 @@ export interface ArnsOf<A> {
    */
   buckets: Readonly<Record<string, { bucket: A; objects: A; objectsUnder?: (prefix: string) => A }>>;
   topics: Readonly<Record<string, A>>;
+  /** The KMS key the topics are encrypted with (infra/messaging.ts); needed when a function may publish to one. */
+  topicKey?: A;
   streams: Readonly<Record<string, A>>;
   /** `indexes`: `<table arn>/index/*`; `stream`: the table's stream ARN (tables with a stream). */
   tables: Readonly<Record<string, { table: A; indexes: A; stream?: A }>>;
@@ -161,8 +168,8 @@ function linkStatements<A>(
 }
 
 /**
- * Every statement of a function's role, in a stable order: links (wiring order), stream triggers, dead-letter
- * queue. `dlq` is the ARN of the function's `<Function>Dlq`.
+ * Every statement of a function's role, in a stable order: links (wiring order), the topics' key, stream triggers,
+ * dead-letter queue. `dlq` is the ARN of the function's `<Function>Dlq`.
  */
 export function functionStatements<A>(
   wiring: Wiring,
@@ -177,9 +184,17 @@ export function functionStatements<A>(
     }
   }
   const statements: Statement<A>[] = [];
+  let publishes = false;
   for (const resource of spec.links) {
-    const entries = spec.access?.[resource] ?? defaultLinkActions[kindOf(wiring, resource, `${functionName}'s links`)];
+    const kind = kindOf(wiring, resource, `${functionName}'s links`);
+    const entries = spec.access?.[resource] ?? defaultLinkActions[kind];
     statements.push(...linkStatements(wiring, functionName, resource, entries, arns));
+    if (kind === "topic" && entries.includes("sns:Publish")) publishes = true;
+  }
+  if (publishes) {
+    if (arns.topicKey === undefined)
+      throw new Error(`no ARN given for the topics' KMS key (${functionName} publishes)`);
+    statements.push({ actions: [...topicKeyActions], resources: [arns.topicKey] });
   }
   for (const trigger of spec.triggers) {
     if (trigger.kind === "kinesis") {

@@ -3,7 +3,13 @@
  * sentence. Expectations are restated here from the wiring's plain data, not computed by the infra code under test,
  * so a divergence on either side shows up. Each check returns `[]` when deployment and wiring agree.
  */
-import { defaultLinkActions, dynamoStreamPollActions, kinesisPollActions } from "../../infra/permissions.ts";
+import { ownerTopicActions } from "../../infra/messaging.ts";
+import {
+  defaultLinkActions,
+  dynamoStreamPollActions,
+  kinesisPollActions,
+  topicKeyActions,
+} from "../../infra/permissions.ts";
 import { deadLetterQueueOf, type FunctionSpec, type StreamBatchOptions, type Wiring } from "../../infra/wiring.ts";
 import { accountId, app, parsePolicy, type Registered, region, type Synth } from "./harness.ts";
 
@@ -16,6 +22,8 @@ const T = {
   cors: "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration",
   notification: "aws:s3/bucketNotification:BucketNotification",
   topic: "aws:sns/topic:Topic",
+  topicPolicy: "aws:sns/topicPolicy:TopicPolicy",
+  key: "aws:kms/key:Key",
   subscription: "aws:sns/topicSubscription:TopicSubscription",
   stream: "aws:kinesis/stream:Stream",
   table: "aws:dynamodb/table:Table",
@@ -43,6 +51,7 @@ export class Deployed {
   bucketName = (name: string) => this.state(T.bucket, `${name}Bucket`).bucket as string;
   bucketArn = (name: string) => this.state(T.bucket, `${name}Bucket`).arn as string;
   topicArn = (name: string) => this.state(T.topic, `${name}Topic`).arn as string;
+  topicKeyArn = () => this.state(T.key, "TopicKey").arn as string;
   streamName = (name: string) => this.state(T.stream, `${name}Stream`).name as string;
   streamArn = (name: string) => this.state(T.stream, `${name}Stream`).arn as string;
   tableName = (name: string) => this.state(T.table, `${name}Table`).name as string;
@@ -303,6 +312,7 @@ export function triggerProblems(wiring: Wiring, synth: Synth, name: string): str
 function expectedGrants(wiring: Wiring, d: Deployed, name: string): string[] {
   const spec = wiring.functions[name] as FunctionSpec;
   const grants: string[] = [];
+  let publishes = false;
   const grant = (actions: readonly string[], resource: string) => {
     for (const action of actions) grants.push(`${action} ${resource}`);
   };
@@ -321,6 +331,7 @@ function expectedGrants(wiring: Wiring, d: Deployed, name: string): string[] {
       }
     }
     if (kind === "topic") grant(actions, d.topicArn(link));
+    if (kind === "topic" && actions.includes("sns:Publish")) publishes = true;
     if (kind === "stream") grant(actions, d.streamArn(link));
     if (kind === "table") {
       grant(actions, d.tableArn(link));
@@ -328,6 +339,8 @@ function expectedGrants(wiring: Wiring, d: Deployed, name: string): string[] {
     }
     if (kind === "endpoint") grant(actions, endpointArn(link));
   }
+  // The topics are encrypted: publishing needs a data key from their KMS key (granted once).
+  if (publishes) grant(topicKeyActions, d.topicKeyArn());
   for (const t of spec.triggers) {
     if (t.kind === "kinesis") grant(kinesisPollActions, d.streamArn(t.stream));
     if (t.kind === "dynamodb") grant(dynamoStreamPollActions, d.tableStreamArn(t.table));
@@ -353,13 +366,14 @@ export function iamProblems(wiring: Wiring, synth: Synth, name: string): string[
       return s.Action.flatMap((action) => s.Resource.map((resource) => `${action} ${resource}`));
     }),
   );
-  const wildcards = grants.filter((g) => g.split(" ")[0]?.includes("*"));
+  // `kms:GenerateDataKey*` is AWS's documented grant for publishers to encrypted topics (data-key actions only).
+  const wildcards = grants.filter((g) => g.split(" ")[0]?.includes("*") && !g.startsWith("kms:GenerateDataKey* "));
 
   const wired = new Set<string>([d.dlqArn(name)]);
   for (const link of spec.links) {
     const kind = kindOf(wiring, link);
     if (kind === "bucket") wired.add(d.bucketArn(link));
-    if (kind === "topic") wired.add(d.topicArn(link));
+    if (kind === "topic") wired.add(d.topicArn(link)).add(d.topicKeyArn());
     if (kind === "stream") wired.add(d.streamArn(link));
     if (kind === "table") wired.add(d.tableArn(link));
     if (kind === "endpoint") wired.add(endpointArn(link));
@@ -381,6 +395,77 @@ export function iamProblems(wiring: Wiring, synth: Synth, name: string): string[
     ...same(`${name} managed policies`, role.managedPolicyArns, [
       "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     ]),
+  ];
+}
+
+/** Encrypted with the stage's topic key; one topic policy: the owner account's default access, publish over TLS only. */
+export function topicProblems(synth: Synth, name: string): string[] {
+  const d = new Deployed(synth);
+  const topic = synth.get(T.topic, `${name}Topic`).inputs;
+  const arn = d.topicArn(name);
+  const policies = synth
+    .ofType(T.topicPolicy)
+    .filter((p) => p.inputs.arn === arn)
+    .map((p) => JSON.parse(p.inputs.policy as string));
+  return [
+    ...same(`${name} encryption key`, topic.kmsMasterKeyId, d.topicKeyArn()),
+    ...same(`${name} topic policies`, policies, [
+      {
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Sid: "OwnerAccountDefaultAccess",
+            Effect: "Allow",
+            Principal: { AWS: "*" },
+            Action: [...ownerTopicActions],
+            Resource: arn,
+            Condition: { StringEquals: { "AWS:SourceOwner": accountId } },
+          },
+          {
+            Sid: "DenyPublishWithoutTls",
+            Effect: "Deny",
+            Principal: "*",
+            Action: "sns:Publish",
+            Resource: arn,
+            Condition: { Bool: { "aws:SecureTransport": "false" } },
+          },
+        ],
+      },
+    ]),
+  ];
+}
+
+/** One customer-managed key for the topics: rotated, administered by the account, usable by CloudWatch alarms. */
+export function topicKeyProblems(synth: Synth): string[] {
+  const keys = synth.ofType(T.key);
+  const key = keys[0]?.inputs ?? {};
+  return [
+    ...same(
+      "KMS keys",
+      keys.map((k) => k.name),
+      ["TopicKey"],
+    ),
+    ...same("TopicKey rotation", key.enableKeyRotation, true),
+    ...same("TopicKey policy", JSON.parse((key.policy as string | undefined) ?? "null"), {
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Sid: "AccountAdministersTheKeyAndGrantsItsUseThroughIam",
+          Effect: "Allow",
+          Principal: { AWS: `arn:aws:iam::${accountId}:root` },
+          Action: "kms:*",
+          Resource: "*",
+        },
+        {
+          Sid: "CloudWatchAlarmsPublishToEncryptedTopics",
+          Effect: "Allow",
+          Principal: { Service: "cloudwatch.amazonaws.com" },
+          Action: ["kms:GenerateDataKey*", "kms:Decrypt"],
+          Resource: "*",
+        },
+      ],
+    }),
+    ...same("topic policies", synth.ofType(T.topicPolicy).length, synth.ofType(T.topic).length),
   ];
 }
 

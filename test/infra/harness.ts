@@ -105,6 +105,8 @@ function outputsFor(type: string, name: string, inputs: Record<string, unknown>)
       return { arn: arn("logs", `log-group:${physical}`) };
     case "aws:cloudwatch/metricAlarm:MetricAlarm":
       return { arn: arn("cloudwatch", `alarm:${physical}`) };
+    case "aws:kms/key:Key":
+      return { keyId: `${name}-key-id`, arn: arn("kms", `key/${name}-key-id`) };
     case "random:index/randomBytes:RandomBytes":
       return { base64: Buffer.alloc(32, 1).toString("base64"), hex: "01".repeat(32) };
     default:

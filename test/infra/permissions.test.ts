@@ -1,6 +1,6 @@
 /**
- * infra/permissions.ts on its own (pure, no synthesis): `access` entries scoped to key prefixes, and the wiring
- * mistakes it refuses. The deployed roles are compared with the wiring in wiring.test.ts and fixture-wiring.test.ts.
+ * infra/permissions.ts on its own (pure, no synthesis): `access` entries scoped to key prefixes, the topics' KMS key
+ * for publishers, and the wiring mistakes it refuses. The deployed roles are compared with the wiring in wiring.test.ts and fixture-wiring.test.ts.
  */
 import { describe, expect, it } from "vitest";
 import { type ArnsOf, functionStatements } from "../../infra/permissions.ts";
@@ -12,6 +12,7 @@ const arns: ArnsOf<string> = {
     Object.keys(wiring.buckets).map((b) => [b, { bucket: `arn:aws:s3:::${b}`, objects: `arn:aws:s3:::${b}/*` }]),
   ),
   topics: Object.fromEntries(Object.keys(wiring.topics).map((t) => [t, `arn:topic:${t}`])),
+  topicKey: "arn:key:topics",
   streams: Object.fromEntries(Object.keys(wiring.streams).map((s) => [s, `arn:stream:${s}`])),
   tables: Object.fromEntries(
     Object.keys(wiring.tables).map((t) => [
@@ -75,5 +76,26 @@ describe("access scoped to key prefixes", () => {
     ["no prefixes", "Inbox", { actions: ["s3:GetObject"], prefixes: [] }, /needs actions and prefixes/],
   ])("refuses %s", (_, link, entry, message) => {
     expect(() => functionStatements(wiring as Wiring, "F", withAccess(link, [entry]), arns, "dlq")).toThrow(message);
+  });
+});
+
+describe("the topics' KMS key", () => {
+  it("is granted once to a function that publishes, after its links", () => {
+    const statements = statementsOf("AnomalyAlert");
+    expect(statements.filter((s) => s.resources.includes("arn:key:topics"))).toEqual([
+      { actions: ["kms:GenerateDataKey*", "kms:Decrypt"], resources: ["arn:key:topics"] },
+    ]);
+  });
+
+  it("is not granted to a function that publishes nowhere", () => {
+    expect(statementsOf("SnsLogger").flatMap((s) => s.resources)).not.toContain("arn:key:topics");
+    expect(statementsOf("DemandHydration").flatMap((s) => s.resources)).not.toContain("arn:key:topics");
+  });
+
+  it("must be given when a function publishes", () => {
+    const { topicKey: _, ...withoutKey } = arns;
+    expect(() =>
+      functionStatements(wiring as Wiring, "FileMover", wiring.functions.FileMover, withoutKey, "dlq"),
+    ).toThrow(/topics' KMS key/);
   });
 });

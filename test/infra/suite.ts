@@ -17,6 +17,8 @@ import {
   linkProblems,
   recursionProblems,
   strayTriggerProblems,
+  topicKeyProblems,
+  topicProblems,
   triggerProblems,
 } from "./checks.ts";
 import { repoRoot, type Synth, synthesize } from "./harness.ts";
@@ -51,6 +53,17 @@ export function describeDeployment(
 
     it.each(Object.keys(wiring.buckets))("bucket %s is encrypted, private, TLS-only, versioned as wired", (name) => {
       expect(bucketProblems(wiring, synth, name)).toEqual([]);
+    });
+
+    it.each(Object.keys(wiring.topics))(
+      "topic %s is encrypted with the stage's key and takes publishes over TLS only",
+      (name) => {
+        expect(topicProblems(synth, name)).toEqual([]);
+      },
+    );
+
+    it("the topics' key rotates, is administered by the account, and CloudWatch alarms may use it", () => {
+      expect(topicKeyProblems(synth)).toEqual([]);
     });
 
     it("triggers nothing the wiring does not list", () => {
