@@ -1,7 +1,9 @@
 /**
- * The infra code paths infra/wiring.ts does not use yet (S3 notifications, Kinesis and DynamoDB stream mappings,
- * SNS filter policies, narrowed link access), proven on a fixture wiring that uses them all. Also shows the checks
- * catch a divergence: the same stacks compared with a slightly different wiring must fail.
+ * The infra code paths infra/wiring.ts does not use (SNS filter policies and their scope; a Kinesis mapping from
+ * LATEST with a tumbling window and a parallelization factor; a DynamoDB mapping without partial failures, retrying
+ * forever; one function notified by two buckets; links with the default access), proven on a fixture wiring that
+ * uses them. Also shows the checks catch a divergence: the same stacks compared with a slightly different wiring
+ * must fail.
  */
 import { describe, expect, it } from "vitest";
 import type { Wiring } from "../../infra/wiring.ts";
