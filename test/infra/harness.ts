@@ -227,7 +227,8 @@ export async function synthesize(
           case "aws:index/getPartition:getPartition":
             return { partition: "aws", dnsSuffix: "amazonaws.com", id: "aws" };
           case "aws:index/getRegion:getRegion":
-            return { name: region, region, id: region };
+            // Without `name`, deprecated in pulumi-aws 7: code reading it gets undefined, and the ARN checks fail.
+            return { region, id: region };
           case "aws:index/getCallerIdentity:getCallerIdentity":
             return { accountId, arn: `arn:aws:iam::${accountId}:root`, userId: "mock", id: accountId };
           case "aws:iam/getPolicyDocument:getPolicyDocument":
