@@ -13,7 +13,12 @@ afterAll(() => rmSync(temp, { recursive: true, force: true }));
 /** Dummy links for every resource, so a handler that reads `Resource.X` at module load can be imported. */
 function dummyLinks(): Record<string, string> {
   const env: Record<string, string> = { SST_RESOURCE_App: JSON.stringify({ name: "sluice", stage: "test" }) };
-  for (const name of [...Object.keys(wiring.buckets), ...Object.keys(wiring.streams), ...Object.keys(wiring.tables)]) {
+  for (const name of [
+    ...Object.keys(wiring.buckets),
+    ...Object.keys(wiring.streams),
+    ...Object.keys(wiring.tables),
+    ...Object.keys(wiring.endpoints),
+  ]) {
     env[`SST_RESOURCE_${name}`] = JSON.stringify({ name: `test-${name}` });
   }
   for (const name of Object.keys(wiring.topics)) {
