@@ -41,7 +41,7 @@ export const tables = {
   PriceHistory: { hashKey: "productId", rangeKey: "changeId" },
   /**
    * DemandHydration's per-shard window counts and watermarks (see packages/aws/src/demand-windows.ts). Window items
-   * carry `expiresAt`, a day after their window: DynamoDB deletes them once past it.
+   * carry `expiresAt`, a day after their window starts (or after their write, if later): DynamoDB deletes them then.
    */
   DemandWindows: { hashKey: "pk", rangeKey: "sk", ttl: "expiresAt" },
   /** AnomalyAlert's state: windowing and alert policies (one item per stream), detector state (one item per series). */
