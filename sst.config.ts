@@ -4,17 +4,28 @@
  * Sluice on AWS. Everything deployed is derived from infra/wiring.ts, the same data the local cloud runs from.
  * Type-check offline with `pnpm typecheck` (after `scripts/sst-install.sh`); deploy with `sst deploy --stage <name>`.
  */
+
+/**
+ * `@pulumi/docker-build`, which builds and pushes the pricing model's image during a deploy (infra/pricing.ts): the
+ * version SST's own platform bundles and uses for its container images (.sst/platform/package.json), so `sst install`
+ * adds no second copy. `sst install` refuses a version lower than the platform's: raise it with SST.
+ */
+const dockerBuildVersion = "0.0.14";
+
 export default $config({
   app(input) {
     const production = input?.stage === "production";
+    // Only an explicit region is passed on: without one, SST uses the AWS profile's region (then us-east-1).
+    const region = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION;
     return {
       name: "sluice",
       home: "aws",
       removal: production ? "retain" : "remove",
       protect: production,
       providers: {
-        // The region of a stage is fixed at its first deploy: deploy it again with the same AWS_REGION.
-        aws: { region: (process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1") as aws.Region },
+        // A stage stays in the region of its first deploy: deploy it again with the same region.
+        aws: region ? { region: region as aws.Region } : {},
+        "docker-build": dockerBuildVersion,
       },
     };
   },

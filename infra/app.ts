@@ -7,7 +7,8 @@ import { createCdcCatalog } from "./catalog.ts";
 import { createFunctions, subscribeTriggers } from "./functions.ts";
 import { linkWithoutPermissions } from "./links.ts";
 import { createTopics } from "./messaging.ts";
-import { createEndpoints, deployPricingModel } from "./pricing.ts";
+import { createEndpoints, deployModels, pricingEndpoint } from "./pricing.ts";
+import { type StagesFile, stageSettings } from "./stages.ts";
 import { createBuckets } from "./storage.ts";
 import { createStreams, createTables } from "./streams.ts";
 import { assertDeployable } from "./validate.ts";
@@ -16,24 +17,33 @@ import type { Wiring } from "./wiring.ts";
 /** The topic dead-letter alarms notify, when the wiring has it (operators subscribe to it by e-mail). */
 export const alarmTopicName = "Alerts";
 
+export interface DeployOptions {
+  /** The per-stage settings; default config/stages.json (tests give their own). */
+  stages?: StagesFile;
+}
+
 /** Creates every resource of the wiring and returns the stack outputs `sst deploy` prints. */
-export function deploySluice(wiring: Wiring): Record<string, $util.Output<string>> {
+export function deploySluice(wiring: Wiring, options: DeployOptions = {}): Record<string, $util.Output<string>> {
   assertDeployable(wiring);
+  const settings = stageSettings($app.stage, options.stages);
   linkWithoutPermissions();
 
+  const messaging = createTopics(wiring.topics);
   const resources = {
     buckets: createBuckets(wiring.buckets),
-    topics: createTopics(wiring.topics),
+    topics: messaging.topics,
+    ...(messaging.key ? { topicKey: messaging.key } : {}),
     streams: createStreams(wiring.streams),
     tables: createTables(wiring.tables),
-    endpoints: createEndpoints(wiring.endpoints),
+    // PriceInference's model endpoint: the stage's own, unless its settings name an existing one.
+    endpoints: createEndpoints(wiring.endpoints, { [pricingEndpoint]: settings.pricingEndpoint }),
   };
   const functions = createFunctions(wiring, resources, { alarmTopic: resources.topics[alarmTopicName] });
   subscribeTriggers(wiring, resources, functions);
   // The CDC tables CdcMerge writes into Curated, queryable by Athena through their symlink manifests.
   if (resources.buckets.Curated) createCdcCatalog(resources.buckets.Curated);
-  // PriceInference's model endpoint: the reference model when an image is given, else an existing endpoint.
-  deployPricingModel(resources.endpoints, { image: process.env.SLUICE_PRICING_MODEL_IMAGE });
+  // The models of the endpoints the stage deploys itself: image built and pushed, model, serverless endpoint.
+  deployModels(wiring.endpoints, resources.endpoints);
 
   const outputs: Record<string, $util.Output<string>> = {};
   for (const [name, bucket] of Object.entries(resources.buckets)) outputs[`${name}Bucket`] = bucket.name;

@@ -1,6 +1,6 @@
 /**
  * The Lambda functions of the wiring, each with its dead-letter queue, the alarm on that queue, its async-invoke
- * configuration, and its triggers (SNS subscriptions, S3 notifications, Kinesis and DynamoDB stream mappings).
+ * configuration, its recursive-loop setting (self-continuing functions), and its triggers (SNS subscriptions, S3 notifications, Kinesis and DynamoDB stream mappings).
  *
  * Each function is built ONCE and every trigger subscribes it by ARN: giving a subscriber `FunctionArgs` would make
  * SST build one more function per trigger. Subscribing by ARN also means SST grants nothing on the source, so the
@@ -31,6 +31,8 @@ type Arn = $util.Input<string>;
 export interface DataResources {
   buckets: Readonly<Record<string, sst.aws.Bucket>>;
   topics: Readonly<Record<string, sst.aws.SnsTopic>>;
+  /** The KMS key the topics are encrypted with (publishers need it). */
+  topicKey?: aws.kms.Key;
   streams: Readonly<Record<string, sst.aws.KinesisStream>>;
   tables: Readonly<Record<string, sst.aws.Dynamo>>;
   endpoints: Readonly<Record<string, DeployedEndpoint>>;
@@ -42,6 +44,8 @@ export interface DeployedFunction {
   dlq: sst.aws.Queue;
   /** Fires as soon as the dead-letter queue holds a message. */
   alarm: aws.cloudwatch.MetricAlarm;
+  /** `recursiveLoop: "Allow"`, for a function the wiring marks `selfContinuing`. */
+  recursion?: aws.lambda.FunctionRecursionConfig;
 }
 
 export interface FunctionOptions {
@@ -54,8 +58,13 @@ export function resourceArns(resources: DataResources): ArnsOf<Arn> {
   const map = <T, R>(record: Readonly<Record<string, T>>, f: (value: T) => R) =>
     Object.fromEntries(Object.entries(record).map(([name, value]) => [name, f(value)]));
   return {
-    buckets: map(resources.buckets, (bucket) => ({ bucket: bucket.arn, objects: $interpolate`${bucket.arn}/*` })),
+    buckets: map(resources.buckets, (bucket) => ({
+      bucket: bucket.arn,
+      objects: $interpolate`${bucket.arn}/*`,
+      objectsUnder: (prefix: string) => $interpolate`${bucket.arn}/${prefix}*`,
+    })),
     topics: map(resources.topics, (topic) => topic.arn),
+    ...(resources.topicKey ? { topicKey: resources.topicKey.arn } : {}),
     streams: map(resources.streams, (stream) => stream.arn),
     tables: map(resources.tables, (table) => ({
       table: table.arn,
@@ -175,7 +184,11 @@ export function createFunctions(
       alarmActions: actions,
       okActions: actions,
     });
-    deployed[name] = { fn, dlq, alarm };
+    // Lambda stops a chain of invocations through S3, SNS or SQS after about 16 hops unless told otherwise.
+    const recursion = spec.selfContinuing
+      ? new aws.lambda.FunctionRecursionConfig(`${name}Recursion`, { functionName: fn.name, recursiveLoop: "Allow" })
+      : undefined;
+    deployed[name] = { fn, dlq, alarm, ...(recursion ? { recursion } : {}) };
   }
   return deployed;
 }

@@ -3,13 +3,16 @@
  * least-privilege rules can be read (and tested) without a deployment.
  *
  * A function's role gets exactly:
- * - on each linked resource, the actions its wiring `access` lists, else its kind's `defaultLinkActions`;
+ * - on each linked resource, the actions its wiring `access` lists, else its kind's `defaultLinkActions`; on a
+ *   bucket, an `access` entry with `prefixes` allows its object-level actions under those key prefixes only;
+ * - when it may publish to a topic, `topicKeyActions` on the topics' KMS key (SNS encrypts each message with a data
+ *   key it asks KMS for with the publisher's credentials);
  * - on each stream or table stream it is triggered by, what Lambda's event-source mapping needs to poll it;
  * - `sqs:SendMessage` on its own dead-letter queue (the on-failure destination of async invocations and stream
  *   mappings: Lambda sends there with the function's role, and SST does not grant it).
  * Logging comes from AWS's managed `AWSLambdaBasicExecutionRole`, which SST attaches.
  */
-import type { FunctionSpec, ResourceName, Wiring } from "./wiring.ts";
+import type { AccessEntry, FunctionSpec, PrefixedAccess, ResourceName, Wiring } from "./wiring.ts";
 
 export type ResourceKind = "bucket" | "topic" | "stream" | "table" | "endpoint";
 
@@ -54,14 +57,22 @@ export const dynamoStreamPollActions = [
 
 export const deadLetterActions = ["sqs:SendMessage"] as const;
 
+/** What a publisher needs on the KMS key of an encrypted topic (Amazon SNS developer guide, "Key management"). */
+export const topicKeyActions = ["kms:GenerateDataKey*", "kms:Decrypt"] as const;
+
 /**
  * The ARNs a function's statements may name, by resource. `A` is whatever carries an ARN (a string in tests, a
  * Pulumi `Output<string>` in the stacks), so this module never has to resolve one.
  */
 export interface ArnsOf<A> {
-  /** `bucket`: the bucket itself (bucket-level actions); `objects`: `<bucket arn>/*`. */
-  buckets: Readonly<Record<string, { bucket: A; objects: A }>>;
+  /**
+   * `bucket`: the bucket itself (bucket-level actions); `objects`: `<bucket arn>/*`; `objectsUnder(prefix)`:
+   * `<bucket arn>/<prefix>*` (prefixed `access`), derived from `objects` when absent and `objects` is a string.
+   */
+  buckets: Readonly<Record<string, { bucket: A; objects: A; objectsUnder?: (prefix: string) => A }>>;
   topics: Readonly<Record<string, A>>;
+  /** The KMS key the topics are encrypted with (infra/messaging.ts); needed when a function may publish to one. */
+  topicKey?: A;
   streams: Readonly<Record<string, A>>;
   /** `indexes`: `<table arn>/index/*`; `stream`: the table's stream ARN (tables with a stream). */
   tables: Readonly<Record<string, { table: A; indexes: A; stream?: A }>>;
@@ -89,19 +100,46 @@ function isBucketLevel(action: string): boolean {
   return /^s3:[A-Za-z]*Bucket/.test(action);
 }
 
+/** The ARN of a bucket's objects under a key prefix, `<bucket arn>/<prefix>*`. */
+function objectsUnder<A>(bucket: ArnsOf<A>["buckets"][string], prefix: string, where: string): A {
+  if (bucket.objectsUnder) return bucket.objectsUnder(prefix);
+  if (typeof bucket.objects === "string" && bucket.objects.endsWith("/*")) {
+    return `${bucket.objects.slice(0, -1)}${prefix}*` as A;
+  }
+  throw new Error(`${where}: no objectsUnder given to name the objects under "${prefix}"`);
+}
+
+/** Why a prefixed `access` entry cannot be granted as written, if it cannot. */
+function prefixedProblem(entry: PrefixedAccess, kind: ResourceKind): string | undefined {
+  if (kind !== "bucket") return "key prefixes apply to bucket objects only";
+  if (entry.actions.length === 0 || entry.prefixes.length === 0) return "an entry needs actions and prefixes";
+  const bucketLevel = entry.actions.filter(isBucketLevel);
+  if (bucketLevel.length > 0) return `${bucketLevel.join(", ")} act on the bucket, not on objects under a prefix`;
+  const bad = entry.prefixes.filter((prefix) => prefix === "" || /[*?]/.test(prefix));
+  if (bad.length > 0) return `prefixes must be non-empty literal text without * or ?: ${JSON.stringify(bad)}`;
+  return undefined;
+}
+
 /** The statements one link grants, split by the ARN each action applies to. */
 function linkStatements<A>(
   wiring: Wiring,
   functionName: string,
   resource: ResourceName,
-  actions: readonly string[],
+  entries: readonly AccessEntry[],
   arns: ArnsOf<A>,
 ): Statement<A>[] {
   const kind = kindOf(wiring, resource, `${functionName}'s links`);
+  const where = `${functionName}'s access to ${resource}`;
   const need = <T>(value: T | undefined): T => {
     if (value === undefined) throw new Error(`no ARN given for ${kind} ${resource}`);
     return value;
   };
+  const actions = entries.filter((entry): entry is string => typeof entry === "string");
+  const prefixed = entries.filter((entry): entry is PrefixedAccess => typeof entry !== "string");
+  for (const entry of prefixed) {
+    const problem = prefixedProblem(entry, kind);
+    if (problem) throw new Error(`${where}: ${problem}`);
+  }
   switch (kind) {
     case "bucket": {
       const bucket = need(arns.buckets[resource]);
@@ -110,6 +148,10 @@ function linkStatements<A>(
       return [
         ...(bucketActions.length > 0 ? [{ actions: bucketActions, resources: [bucket.bucket] }] : []),
         ...(objectActions.length > 0 ? [{ actions: objectActions, resources: [bucket.objects] }] : []),
+        ...prefixed.map((entry) => ({
+          actions: [...entry.actions],
+          resources: entry.prefixes.map((prefix) => objectsUnder(bucket, prefix, where)),
+        })),
       ];
     }
     case "topic":
@@ -126,8 +168,8 @@ function linkStatements<A>(
 }
 
 /**
- * Every statement of a function's role, in a stable order: links (wiring order), stream triggers, dead-letter
- * queue. `dlq` is the ARN of the function's `<Function>Dlq`.
+ * Every statement of a function's role, in a stable order: links (wiring order), the topics' key, stream triggers,
+ * dead-letter queue. `dlq` is the ARN of the function's `<Function>Dlq`.
  */
 export function functionStatements<A>(
   wiring: Wiring,
@@ -142,9 +184,17 @@ export function functionStatements<A>(
     }
   }
   const statements: Statement<A>[] = [];
+  let publishes = false;
   for (const resource of spec.links) {
-    const actions = spec.access?.[resource] ?? defaultLinkActions[kindOf(wiring, resource, `${functionName}'s links`)];
-    statements.push(...linkStatements(wiring, functionName, resource, actions, arns));
+    const kind = kindOf(wiring, resource, `${functionName}'s links`);
+    const entries = spec.access?.[resource] ?? defaultLinkActions[kind];
+    statements.push(...linkStatements(wiring, functionName, resource, entries, arns));
+    if (kind === "topic" && entries.includes("sns:Publish")) publishes = true;
+  }
+  if (publishes) {
+    if (arns.topicKey === undefined)
+      throw new Error(`no ARN given for the topics' KMS key (${functionName} publishes)`);
+    statements.push({ actions: [...topicKeyActions], resources: [arns.topicKey] });
   }
   for (const trigger of spec.triggers) {
     if (trigger.kind === "kinesis") {

@@ -24,8 +24,8 @@ export function createStreams(specs: Wiring["streams"]): Record<string, sst.aws.
 
 /**
  * Creates every DynamoDB table of the wiring: keys are strings (as in the local cloud), on-demand billing, a
- * stream when the wiring asks for one (required before a function can subscribe), point-in-time recovery (SST's
- * default) and encryption at rest (DynamoDB's default).
+ * stream when the wiring asks for one (required before a function can subscribe), time to live on the wiring's
+ * `ttl` attribute, point-in-time recovery (SST's default) and encryption at rest (DynamoDB's default).
  */
 export function createTables(specs: Wiring["tables"]): Record<string, sst.aws.Dynamo> {
   const tables: Record<string, sst.aws.Dynamo> = {};
@@ -37,6 +37,7 @@ export function createTables(specs: Wiring["tables"]): Record<string, sst.aws.Dy
       },
       primaryIndex: { hashKey: spec.hashKey, rangeKey: spec.rangeKey },
       stream: spec.stream,
+      ttl: spec.ttl,
     });
   }
   return tables;

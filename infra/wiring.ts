@@ -39,8 +39,11 @@ export const tables = {
   InferenceRequests: { hashKey: "requestId", stream: "new-image" },
   /** Every price change PriceInference applies (old, new, reason, request, model version, time), by product. */
   PriceHistory: { hashKey: "productId", rangeKey: "changeId" },
-  /** DemandHydration's per-shard window counts and watermarks (see packages/aws/src/demand-windows.ts). */
-  DemandWindows: { hashKey: "pk", rangeKey: "sk" },
+  /**
+   * DemandHydration's per-shard window counts and watermarks (see packages/aws/src/demand-windows.ts). Window items
+   * carry `expiresAt`, a day after their window starts (or after their write, if later): DynamoDB deletes them then.
+   */
+  DemandWindows: { hashKey: "pk", rangeKey: "sk", ttl: "expiresAt" },
   /** AnomalyAlert's state: windowing and alert policies (one item per stream), detector state (one item per series). */
   AnomalyState: { hashKey: "pk" },
 } as const satisfies Record<string, TableSpec>;
@@ -125,17 +128,25 @@ export const functions = {
     // A deletion runs until 20 s before the timeout, then continues in a new invocation from its saved cursor.
     timeout: 900,
     memory: 512,
+    // That new invocation is triggered by a continuation object the function writes under its own trigger's prefix
+    // (requests/delete/.continue/<name>/<step>.json): a loop, which Lambda would stop after about 16 steps. It ends:
+    // each step commits at least one batch and the cursor only moves forward through the listing; a continuation is
+    // written only while the cursor is not done, and a duplicate or stale one finds its step claimed or done and
+    // writes none (packages/files/README.md, "Continuation").
+    selfContinuing: true,
     // The allow-list: a request can target only these data buckets.
     links: ["Inbox", "Lake", "CdcRaw", "Curated", "Audit"],
     access: {
-      // Requests (read), reports and continuations (write), and deletions in the Inbox itself.
       Inbox: [
-        "s3:GetObject",
-        "s3:PutObject",
+        // Deletions in the Inbox itself (it is on the allow-list), consumed continuation objects among them.
         "s3:DeleteObject",
         "s3:DeleteObjectVersion",
         "s3:ListBucket",
         "s3:ListBucketVersions",
+        // What it reads: the request or continuation object that triggered it, and the request's report.
+        { actions: ["s3:GetObject"], prefixes: ["requests/delete/", "reports/delete/"] },
+        // What it writes: reports (conditional puts) and continuation objects, nothing else.
+        { actions: ["s3:PutObject"], prefixes: ["reports/delete/", "requests/delete/.continue/"] },
       ],
       Lake: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ListBucket", "s3:ListBucketVersions"],
       CdcRaw: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:ListBucket", "s3:ListBucketVersions"],
@@ -311,6 +322,12 @@ export interface TableSpec {
   rangeKey?: string;
   /** DynamoDB stream view type; absent means no stream. */
   stream?: "new-image" | "old-image" | "new-and-old-images" | "keys-only";
+  /**
+   * Time to live: the attribute holding an item's expiry time (epoch seconds, a number). DynamoDB deletes an item
+   * some time after it (typically within a few days; reads may still see it until then); items without the
+   * attribute never expire. Absent means no TTL.
+   */
+  ttl?: string;
 }
 
 export interface EndpointSpec {
@@ -372,6 +389,16 @@ export type Trigger =
   | { kind: "kinesis"; stream: StreamName; batch: StreamBatchOptions }
   | { kind: "dynamodb"; table: TableName; batch: StreamBatchOptions };
 
+/** An `access` entry: an IAM action on the whole resource, or object-level S3 actions under key prefixes only. */
+export type AccessEntry = string | PrefixedAccess;
+
+/** Object-level S3 actions (`s3:GetObject`, `s3:PutObject`...) granted on `<bucket arn>/<prefix>*` for each prefix. */
+export interface PrefixedAccess {
+  actions: readonly string[];
+  /** Key prefixes, such as `reports/delete/`: literal text, no `*` or `?`. */
+  prefixes: readonly string[];
+}
+
 export interface FunctionSpec {
   description: string;
   /** `<path from repo root without extension>.<export>` */
@@ -385,10 +412,18 @@ export interface FunctionSpec {
   /**
    * IAM actions the function is granted on a linked resource, replacing that resource kind's default set
    * (`defaultLinkActions` in infra/permissions.ts). The deployed role and the local cloud's IAM enforce the same
-   * statements (`pnpm --silent iam` prints them).
+   * statements (`pnpm --silent iam` prints them). An entry is an action, or, on a bucket, object-level actions
+   * allowed only under some key prefixes (`{ actions: ["s3:PutObject"], prefixes: ["reports/"] }`).
    */
-  access?: { readonly [R in ResourceName]?: readonly string[] };
+  access?: { readonly [R in ResourceName]?: readonly AccessEntry[] };
   environment?: Readonly<Record<string, string>>;
+  /**
+   * The function invokes itself again through its own trigger (an object it writes where its S3 trigger listens, a
+   * message to a topic it is subscribed to). Lambda's recursive-loop detection stops such a chain after about 16
+   * invocations; `true` deploys the function with its recursive loop allowed (`aws.lambda.FunctionRecursionConfig`).
+   * Only for a chain that ends by construction: say why next to it.
+   */
+  selfContinuing?: boolean;
   /** Async invocation config; required when the function has S3 or SNS triggers. */
   async?: AsyncInvokeOptions;
   triggers: readonly Trigger[];

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs SST v4's platform into .sst/platform WITHOUT the internet: the Pulumi AWS provider's types and the
-# `$config`/`sst.aws.*` globals (.sst/platform/config.d.ts) that `tsc -p infra/tsconfig.json` and the infra wiring
-# tests need. Every `sst` command first downloads Pulumi and bun, which the two SST_* variables below skip; the
-# platform's own npm dependencies come from the npm registry.
+# Installs SST v4's platform into .sst/platform WITHOUT the internet: the providers sst.config.ts lists (`aws`,
+# `docker-build`: their npm packages and the `aws`/`dockerbuild` globals) and the `$config`/`sst.aws.*` globals
+# (.sst/platform/config.d.ts) that `tsc -p infra/tsconfig.json` and the infra wiring tests need. Every `sst` command
+# first downloads Pulumi and bun, which the two SST_* variables below skip; the providers are looked up in, and the
+# platform's npm dependencies come from, the npm registry.
 #
-# Idempotent (does nothing once .sst/platform/config.d.ts exists: sst writes it last, after the dependencies) and
-# safe to run concurrently (test workers may all ask for it at once: one installs, the others wait).
+# Idempotent (does nothing once .sst/platform/config.d.ts exists and is newer than sst.config.ts: sst writes it last,
+# after the dependencies; a changed sst.config.ts may list other providers, which `sst install` adds in a second or
+# two once the platform is there) and safe to run concurrently (test workers may all ask for it at once: one
+# installs, the others wait).
 # Usage: scripts/sst-install.sh [--force]
 set -euo pipefail
 
@@ -13,8 +16,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 types=.sst/platform/config.d.ts
 
-if [[ "${1:-}" != "--force" && -f "$types" ]]; then
-  echo "sst-install: $types exists, skipping (pass --force to reinstall)"
+# Installed, and for the providers sst.config.ts lists now.
+installed() { [[ -f "$types" && ! sst.config.ts -nt "$types" ]]; }
+
+if [[ "${1:-}" != "--force" ]] && installed; then
+  echo "sst-install: $types is up to date, skipping (pass --force to reinstall)"
   exit 0
 fi
 
@@ -32,7 +38,7 @@ else
 fi
 
 # Another run may have installed it while this one waited.
-if [[ "${1:-}" != "--force" && -f "$types" ]]; then
+if [[ "${1:-}" != "--force" ]] && installed; then
   echo "sst-install: installed by a concurrent run"
   exit 0
 fi

@@ -3,7 +3,13 @@
  * sentence. Expectations are restated here from the wiring's plain data, not computed by the infra code under test,
  * so a divergence on either side shows up. Each check returns `[]` when deployment and wiring agree.
  */
-import { defaultLinkActions, dynamoStreamPollActions, kinesisPollActions } from "../../infra/permissions.ts";
+import { ownerTopicActions } from "../../infra/messaging.ts";
+import {
+  defaultLinkActions,
+  dynamoStreamPollActions,
+  kinesisPollActions,
+  topicKeyActions,
+} from "../../infra/permissions.ts";
 import { deadLetterQueueOf, type FunctionSpec, type StreamBatchOptions, type Wiring } from "../../infra/wiring.ts";
 import { accountId, app, parsePolicy, type Registered, region, type Synth } from "./harness.ts";
 
@@ -16,6 +22,8 @@ const T = {
   cors: "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration",
   notification: "aws:s3/bucketNotification:BucketNotification",
   topic: "aws:sns/topic:Topic",
+  topicPolicy: "aws:sns/topicPolicy:TopicPolicy",
+  key: "aws:kms/key:Key",
   subscription: "aws:sns/topicSubscription:TopicSubscription",
   stream: "aws:kinesis/stream:Stream",
   table: "aws:dynamodb/table:Table",
@@ -26,6 +34,7 @@ const T = {
   invokeConfig: "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
   permission: "aws:lambda/permission:Permission",
   mapping: "aws:lambda/eventSourceMapping:EventSourceMapping",
+  recursion: "aws:lambda/functionRecursionConfig:FunctionRecursionConfig",
 } as const;
 
 /** The runtime the functions must run on: the major of the Node the local cloud runs handlers with. */
@@ -42,6 +51,7 @@ export class Deployed {
   bucketName = (name: string) => this.state(T.bucket, `${name}Bucket`).bucket as string;
   bucketArn = (name: string) => this.state(T.bucket, `${name}Bucket`).arn as string;
   topicArn = (name: string) => this.state(T.topic, `${name}Topic`).arn as string;
+  topicKeyArn = () => this.state(T.key, "TopicKey").arn as string;
   streamName = (name: string) => this.state(T.stream, `${name}Stream`).name as string;
   streamArn = (name: string) => this.state(T.stream, `${name}Stream`).arn as string;
   tableName = (name: string) => this.state(T.table, `${name}Table`).name as string;
@@ -90,6 +100,17 @@ export function functionConfigProblems(wiring: Wiring, synth: Synth, name: strin
     ...same(`${name} handler built`, builds[0]?.handler, spec.handler),
     ...same(`${name} runtime built for`, builds[0]?.runtime, runtime),
   ];
+}
+
+/** Recursive loops allowed exactly for the functions the wiring marks self-continuing (Lambda's default: stopped). */
+export function recursionProblems(wiring: Wiring, synth: Synth, name: string): string[] {
+  const spec = wiring.functions[name] as FunctionSpec;
+  const fnName = new Deployed(synth).functionName(name);
+  const configs = synth
+    .ofType(T.recursion)
+    .filter((r) => r.inputs.functionName === fnName)
+    .map((r) => r.inputs.recursiveLoop);
+  return same(`${name} recursive loop configs`, configs, spec.selfContinuing ? ["Allow"] : []);
 }
 
 /**
@@ -291,18 +312,26 @@ export function triggerProblems(wiring: Wiring, synth: Synth, name: string): str
 function expectedGrants(wiring: Wiring, d: Deployed, name: string): string[] {
   const spec = wiring.functions[name] as FunctionSpec;
   const grants: string[] = [];
+  let publishes = false;
   const grant = (actions: readonly string[], resource: string) => {
     for (const action of actions) grants.push(`${action} ${resource}`);
   };
   for (const link of spec.links) {
     const kind = kindOf(wiring, link);
-    const actions = spec.access?.[link] ?? defaultLinkActions[kind];
+    const entries = spec.access?.[link] ?? defaultLinkActions[kind];
+    const actions = entries.filter((entry): entry is string => typeof entry === "string");
     if (kind === "bucket") {
       for (const action of actions) {
         grant([action], /^s3:[A-Za-z]*Bucket/.test(action) ? d.bucketArn(link) : `${d.bucketArn(link)}/*`);
       }
+      // `{ actions, prefixes }`: those actions on the objects under each prefix only.
+      for (const entry of entries) {
+        if (typeof entry === "string") continue;
+        for (const prefix of entry.prefixes) grant(entry.actions, `${d.bucketArn(link)}/${prefix}*`);
+      }
     }
     if (kind === "topic") grant(actions, d.topicArn(link));
+    if (kind === "topic" && actions.includes("sns:Publish")) publishes = true;
     if (kind === "stream") grant(actions, d.streamArn(link));
     if (kind === "table") {
       grant(actions, d.tableArn(link));
@@ -310,6 +339,8 @@ function expectedGrants(wiring: Wiring, d: Deployed, name: string): string[] {
     }
     if (kind === "endpoint") grant(actions, endpointArn(link));
   }
+  // The topics are encrypted: publishing needs a data key from their KMS key (granted once).
+  if (publishes) grant(topicKeyActions, d.topicKeyArn());
   for (const t of spec.triggers) {
     if (t.kind === "kinesis") grant(kinesisPollActions, d.streamArn(t.stream));
     if (t.kind === "dynamodb") grant(dynamoStreamPollActions, d.tableStreamArn(t.table));
@@ -335,13 +366,14 @@ export function iamProblems(wiring: Wiring, synth: Synth, name: string): string[
       return s.Action.flatMap((action) => s.Resource.map((resource) => `${action} ${resource}`));
     }),
   );
-  const wildcards = grants.filter((g) => g.split(" ")[0]?.includes("*"));
+  // `kms:GenerateDataKey*` is AWS's documented grant for publishers to encrypted topics (data-key actions only).
+  const wildcards = grants.filter((g) => g.split(" ")[0]?.includes("*") && !g.startsWith("kms:GenerateDataKey* "));
 
   const wired = new Set<string>([d.dlqArn(name)]);
   for (const link of spec.links) {
     const kind = kindOf(wiring, link);
     if (kind === "bucket") wired.add(d.bucketArn(link));
-    if (kind === "topic") wired.add(d.topicArn(link));
+    if (kind === "topic") wired.add(d.topicArn(link)).add(d.topicKeyArn());
     if (kind === "stream") wired.add(d.streamArn(link));
     if (kind === "table") wired.add(d.tableArn(link));
     if (kind === "endpoint") wired.add(endpointArn(link));
@@ -363,6 +395,77 @@ export function iamProblems(wiring: Wiring, synth: Synth, name: string): string[
     ...same(`${name} managed policies`, role.managedPolicyArns, [
       "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     ]),
+  ];
+}
+
+/** Encrypted with the stage's topic key; one topic policy: the owner account's default access, publish over TLS only. */
+export function topicProblems(synth: Synth, name: string): string[] {
+  const d = new Deployed(synth);
+  const topic = synth.get(T.topic, `${name}Topic`).inputs;
+  const arn = d.topicArn(name);
+  const policies = synth
+    .ofType(T.topicPolicy)
+    .filter((p) => p.inputs.arn === arn)
+    .map((p) => JSON.parse(p.inputs.policy as string));
+  return [
+    ...same(`${name} encryption key`, topic.kmsMasterKeyId, d.topicKeyArn()),
+    ...same(`${name} topic policies`, policies, [
+      {
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Sid: "OwnerAccountDefaultAccess",
+            Effect: "Allow",
+            Principal: { AWS: "*" },
+            Action: [...ownerTopicActions],
+            Resource: arn,
+            Condition: { StringEquals: { "AWS:SourceOwner": accountId } },
+          },
+          {
+            Sid: "DenyPublishWithoutTls",
+            Effect: "Deny",
+            Principal: "*",
+            Action: "sns:Publish",
+            Resource: arn,
+            Condition: { Bool: { "aws:SecureTransport": "false" } },
+          },
+        ],
+      },
+    ]),
+  ];
+}
+
+/** One customer-managed key for the topics: rotated, administered by the account, usable by CloudWatch alarms. */
+export function topicKeyProblems(synth: Synth): string[] {
+  const keys = synth.ofType(T.key);
+  const key = keys[0]?.inputs ?? {};
+  return [
+    ...same(
+      "KMS keys",
+      keys.map((k) => k.name),
+      ["TopicKey"],
+    ),
+    ...same("TopicKey rotation", key.enableKeyRotation, true),
+    ...same("TopicKey policy", JSON.parse((key.policy as string | undefined) ?? "null"), {
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Sid: "AccountAdministersTheKeyAndGrantsItsUseThroughIam",
+          Effect: "Allow",
+          Principal: { AWS: `arn:aws:iam::${accountId}:root` },
+          Action: "kms:*",
+          Resource: "*",
+        },
+        {
+          Sid: "CloudWatchAlarmsPublishToEncryptedTopics",
+          Effect: "Allow",
+          Principal: { Service: "cloudwatch.amazonaws.com" },
+          Action: ["kms:GenerateDataKey*", "kms:Decrypt"],
+          Resource: "*",
+        },
+      ],
+    }),
+    ...same("topic policies", synth.ofType(T.topicPolicy).length, synth.ofType(T.topic).length),
   ];
 }
 
@@ -400,7 +503,7 @@ export function bucketProblems(wiring: Wiring, synth: Synth, name: string): stri
   ];
 }
 
-/** Topics, streams (shards, encryption) and tables (keys, stream) exactly as wired. */
+/** Topics, streams (shards, encryption) and tables (keys, stream, time to live) exactly as wired. */
 export function dataProblems(wiring: Wiring, synth: Synth): string[] {
   const streamModes: Record<string, string> = {
     "new-image": "NEW_IMAGE",
@@ -446,19 +549,26 @@ export function dataProblems(wiring: Wiring, synth: Synth): string[] {
       const t = synth.get(T.table, `${name}Table`).inputs;
       return same(
         `${name} table`,
-        { hashKey: t.hashKey, rangeKey: t.rangeKey, streamEnabled: t.streamEnabled, view: t.streamViewType },
+        {
+          hashKey: t.hashKey,
+          rangeKey: t.rangeKey,
+          streamEnabled: t.streamEnabled,
+          view: t.streamViewType,
+          ttl: t.ttl,
+        },
         {
           hashKey: spec.hashKey,
           rangeKey: spec.rangeKey,
           streamEnabled: Boolean(spec.stream),
           view: spec.stream ? streamModes[spec.stream] : undefined,
+          ttl: spec.ttl ? { attributeName: spec.ttl, enabled: true } : undefined,
         },
       );
     }),
   ];
 }
 
-/** Nothing is triggered that the wiring does not list (counts over the whole stack). */
+/** Nothing is triggered (or allowed to loop) that the wiring does not list (counts over the whole stack). */
 export function strayTriggerProblems(wiring: Wiring, synth: Synth): string[] {
   const triggers = Object.values(wiring.functions).flatMap((f) => f.triggers);
   const count = (kind: string) => triggers.filter((t) => t.kind === kind).length;
@@ -471,5 +581,10 @@ export function strayTriggerProblems(wiring: Wiring, synth: Synth): string[] {
     ...same("S3 notification entries", notificationEntries.length, count("s3")),
     ...same("bucket notification configurations", synth.ofType(T.notification).length, bucketsNotified.size),
     ...same("stream mappings", synth.ofType(T.mapping).length, count("kinesis") + count("dynamodb")),
+    ...same(
+      "recursive loop configs",
+      synth.ofType(T.recursion).length,
+      Object.values(wiring.functions).filter((f) => f.selfContinuing).length,
+    ),
   ];
 }

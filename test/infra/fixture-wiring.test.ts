@@ -1,11 +1,13 @@
 /**
- * The infra code paths infra/wiring.ts does not use yet (S3 notifications, Kinesis and DynamoDB stream mappings,
- * SNS filter policies, narrowed link access), proven on a fixture wiring that uses them all. Also shows the checks
- * catch a divergence: the same stacks compared with a slightly different wiring must fail.
+ * The infra code paths infra/wiring.ts does not use (SNS filter policies and their scope; a Kinesis mapping from
+ * LATEST with a tumbling window and a parallelization factor; a DynamoDB mapping without partial failures, retrying
+ * forever; one function notified by two buckets; links with the default access), proven on a fixture wiring that
+ * uses them. Also shows the checks catch a divergence: the same stacks compared with a slightly different wiring
+ * must fail.
  */
 import { describe, expect, it } from "vitest";
 import type { Wiring } from "../../infra/wiring.ts";
-import { iamProblems, linkProblems, triggerProblems } from "./checks.ts";
+import { iamProblems, linkProblems, recursionProblems, triggerProblems } from "./checks.ts";
 import { fixtureWiring } from "./fixtures/wiring.ts";
 import { describeDeployment } from "./suite.ts";
 
@@ -60,6 +62,11 @@ describe("the checks catch a divergence between stacks and wiring", () => {
       ...iamProblems(wiring, deployment.synth(), "FixturePricer"),
     ];
     expect(problems.join("\n")).toMatch(/links[\s\S]*role grants/);
+  });
+
+  it("a self-continuing function whose recursive loop Lambda would stop", () => {
+    const wiring = divergent("FixtureDeleter", (spec) => ({ ...spec, selfContinuing: true }));
+    expect(recursionProblems(wiring, deployment.synth(), "FixtureDeleter").join("\n")).toContain("recursive loop");
   });
 
   it("broader access than the wiring allows", () => {

@@ -5,14 +5,15 @@
  * Three things stand in for `sst deploy`:
  * - the globals SST's shim gives `sst.config.ts` (`sst`, `aws`, `$app`, `$cli`, `$dev`, `$interpolate`...),
  *   taken from the platform SST installed offline in `.sst/platform` (the same code `sst deploy` runs);
- * - Pulumi mocks that give each cloud resource plausible outputs (ARNs, names) and answer the provider calls
- *   the components make (region, partition, IAM policy documents);
+ * - Pulumi mocks that give each cloud resource plausible outputs (ARNs, names, an image's digest) and answer the
+ *   provider calls the components make (region, partition, IAM policy documents, an ECR authorization token);
  * - a stand-in for the SST CLI's RPC server, which `sst.aws.Function` calls to bundle its handler
  *   (`Runtime.Build`) and to find the bootstrap asset bucket. It records each build request (handler, links,
  *   runtime) and answers with an empty bundle, so the real Function component runs, role and all.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -26,9 +27,13 @@ export const region = "us-east-1";
 export const accountId = "123456789012";
 export const app = { name: "sluice", stage: "test" };
 
-/** Installs SST's platform offline if it is not there yet (about 30 s the first time). */
+/**
+ * Installs SST's platform offline if it is not there yet (about 40 s the first time), or again (a few seconds) when
+ * sst.config.ts changed since, as its providers may have: scripts/sst-install.sh's own rule.
+ */
 export function ensurePlatform(): void {
-  if (existsSync(path.join(platformDir, "config.d.ts"))) return;
+  const types = path.join(platformDir, "config.d.ts");
+  if (existsSync(types) && statSync(types).mtimeMs >= statSync(path.join(repoRoot, "sst.config.ts")).mtimeMs) return;
   execFileSync("bash", [path.join(repoRoot, "scripts/sst-install.sh")], { cwd: repoRoot, stdio: "pipe" });
 }
 
@@ -105,6 +110,23 @@ function outputsFor(type: string, name: string, inputs: Record<string, unknown>)
       return { arn: arn("logs", `log-group:${physical}`) };
     case "aws:cloudwatch/metricAlarm:MetricAlarm":
       return { arn: arn("cloudwatch", `alarm:${physical}`) };
+    case "aws:ecr/repository:Repository": {
+      const repository = physical.toLowerCase();
+      return {
+        name: repository,
+        arn: arn("ecr", `repository/${repository}`),
+        registryId: accountId,
+        repositoryUrl: `${accountId}.dkr.ecr.${region}.amazonaws.com/${repository}`,
+      };
+    }
+    case "docker-build:index:Image": {
+      // What a push reports: the manifest digest, and the first tag with it.
+      const digest = `sha256:${createHash("sha256").update(JSON.stringify(inputs)).digest("hex")}`;
+      const tags = (inputs.tags as string[] | undefined) ?? [];
+      return { digest, ref: tags[0] ? `${tags[0]}@${digest}` : "", contextHash: "mock-context-hash" };
+    }
+    case "aws:kms/key:Key":
+      return { keyId: `${name}-key-id`, arn: arn("kms", `key/${name}-key-id`) };
     case "random:index/randomBytes:RandomBytes":
       return { base64: Buffer.alloc(32, 1).toString("base64"), hex: "01".repeat(32) };
     default:
@@ -205,11 +227,24 @@ export async function synthesize(
           case "aws:index/getPartition:getPartition":
             return { partition: "aws", dnsSuffix: "amazonaws.com", id: "aws" };
           case "aws:index/getRegion:getRegion":
-            return { name: region, region, id: region };
+            // Without `name`, deprecated in pulumi-aws 7: code reading it gets undefined, and the ARN checks fail.
+            return { region, id: region };
           case "aws:index/getCallerIdentity:getCallerIdentity":
             return { accountId, arn: `arn:aws:iam::${accountId}:root`, userId: "mock", id: accountId };
           case "aws:iam/getPolicyDocument:getPolicyDocument":
             return policyDocument(args.inputs);
+          case "aws:ecr/getAuthorizationToken:getAuthorizationToken": {
+            const registry = (args.inputs.registryId as string | undefined) ?? accountId;
+            return {
+              id: registry,
+              registryId: registry,
+              authorizationToken: Buffer.from("AWS:mock-password").toString("base64"),
+              expiresAt: "2026-01-01T12:00:00Z",
+              proxyEndpoint: `https://${registry}.dkr.ecr.${region}.amazonaws.com`,
+              userName: "AWS",
+              password: "mock-password",
+            };
+          }
           default:
             return args.inputs;
         }
@@ -232,6 +267,8 @@ export async function synthesize(
   // The globals of sst.config.ts's `run()`, from the platform's own modules (src/shim/run.js, config.d.ts).
   const src = (file: string) => path.join(platformDir, "src", file);
   const aws = await import("../../.sst/platform/node_modules/@pulumi/aws/index.js");
+  // The `dockerbuild` global of the `docker-build` provider sst.config.ts lists.
+  const dockerbuild = await import("../../.sst/platform/node_modules/@pulumi/docker-build/index.js");
   const component = await import(src("components/component.ts"));
   const { Linkable } = await import(src("components/linkable.ts"));
   const { Link } = await import(src("components/link.ts"));
@@ -248,6 +285,7 @@ export async function synthesize(
   Object.assign(globalThis, {
     sst: { aws: sstAws, Linkable },
     aws,
+    dockerbuild,
     $app: { ...app, removal: "remove", protect: false, providers: {} },
     $dev: false,
     $cli: { command: "deploy", paths: { root: repoRoot, work, platform: platformDir }, state: {} },

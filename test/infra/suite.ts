@@ -15,7 +15,10 @@ import {
   functionConfigProblems,
   iamProblems,
   linkProblems,
+  recursionProblems,
   strayTriggerProblems,
+  topicKeyProblems,
+  topicProblems,
   triggerProblems,
 } from "./checks.ts";
 import { repoRoot, type Synth, synthesize } from "./harness.ts";
@@ -52,6 +55,17 @@ export function describeDeployment(
       expect(bucketProblems(wiring, synth, name)).toEqual([]);
     });
 
+    it.each(Object.keys(wiring.topics))(
+      "topic %s is encrypted with the stage's key and takes publishes over TLS only",
+      (name) => {
+        expect(topicProblems(synth, name)).toEqual([]);
+      },
+    );
+
+    it("the topics' key rotates, is administered by the account, and CloudWatch alarms may use it", () => {
+      expect(topicKeyProblems(synth)).toEqual([]);
+    });
+
     it("triggers nothing the wiring does not list", () => {
       expect(strayTriggerProblems(wiring, synth)).toEqual([]);
     });
@@ -68,6 +82,10 @@ export function describeDeployment(
 
     it("is subscribed to exactly its triggers, with the wired filters and batch options", () => {
       expect(triggerProblems(wiring, synth, name)).toEqual([]);
+    });
+
+    it("may invoke itself through its trigger without Lambda stopping the loop only if wired self-continuing", () => {
+      expect(recursionProblems(wiring, synth, name)).toEqual([]);
     });
 
     it("fails over to its dead-letter queue, which has an alarm", () => {

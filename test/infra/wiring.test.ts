@@ -26,6 +26,29 @@ describe("sst.config.ts", () => {
     expect({ removal: dev.removal, protect: dev.protect }).toEqual({ removal: "remove", protect: false });
   });
 
+  it("passes a region to the AWS provider only when AWS_REGION or AWS_DEFAULT_REGION sets one (else the profile's)", async () => {
+    const config = (await import("../../sst.config.ts")).default;
+    const saved = { AWS_REGION: process.env.AWS_REGION, AWS_DEFAULT_REGION: process.env.AWS_DEFAULT_REGION };
+    const awsProvider = async (env: Record<string, string | undefined>) => {
+      for (const [key, value] of Object.entries(env)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      return ((await config.app({ stage: "dev" })).providers as Record<string, unknown>).aws;
+    };
+    try {
+      expect(await awsProvider({ AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined })).toEqual({});
+      expect(await awsProvider({ AWS_REGION: "eu-west-1", AWS_DEFAULT_REGION: "us-west-2" })).toEqual({
+        region: "eu-west-1",
+      });
+      expect(await awsProvider({ AWS_REGION: undefined, AWS_DEFAULT_REGION: "us-west-2" })).toEqual({
+        region: "us-west-2",
+      });
+    } finally {
+      await awsProvider(saved);
+    }
+  });
+
   it("outputs every bucket, topic, stream, table, endpoint, function (and its log group) and dead-letter queue", () => {
     const expected = [
       ...Object.keys(wiring.buckets).map((n) => `${n}Bucket`),

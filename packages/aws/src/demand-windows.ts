@@ -6,7 +6,9 @@
  * - `pk = "shard#<shardId>"`, `sk = "open#<window start>#<productId>"`: one item per open window, so the windows
  *   a watermark closes are one `Query` by start time, however many are open.
  * Counting is conditional on the last counted sequence number still being the one read, so a retried batch
- * never counts an event twice. Items carry `expiresAt` (a day after their window) for a TTL.
+ * never counts an event twice. Window items carry `expiresAt`, the table's time to live: a day after their window
+ * starts or after the write, whichever is later, so that a replay of events older than a day (a stream read from its
+ * trim horizon, a backfill) is not deleted as soon as it is counted.
  */
 import {
   type AttributeValue,
@@ -53,7 +55,14 @@ async function writeAll(client: DynamoDBClient, table: string, requests: WriteRe
   }
 }
 
-export function createDynamoWindowStore(client: DynamoDBClient, table: string): DemandWindowStore {
+/** `now`: the clock the expiry times are computed from (tests give their own). */
+export function createDynamoWindowStore(
+  client: DynamoDBClient,
+  table: string,
+  now: () => number = Date.now,
+): DemandWindowStore {
+  /** Epoch seconds: a day after the window starts, or after now if that is later. */
+  const expiresAt = (windowStartMs: number) => String(Math.floor(Math.max(windowStartMs, now()) / 1000) + TTL_SECONDS);
   return {
     async watermark(shardId) {
       const out = await client.send(
@@ -110,7 +119,7 @@ export function createDynamoWindowStore(client: DynamoDBClient, table: string): 
             ":addToCart": { N: String(counts.addToCart) },
             ":purchases": { N: String(counts.purchases) },
             ":last": { S: pad(lastSequence) },
-            ":ttl": { N: String(Math.floor(windowStartMs / 1000) + TTL_SECONDS) },
+            ":ttl": { N: expiresAt(windowStartMs) },
             ...(expected === undefined ? {} : { ":expected": { S: pad(expected) } }),
           },
         }),
@@ -127,7 +136,7 @@ export function createDynamoWindowStore(client: DynamoDBClient, table: string): 
               pk: { S: `shard#${shardId}` },
               sk: { S: openSk(key) },
               windowKey: { S: key },
-              expiresAt: { N: String(Math.floor(parseWindowKey(key).windowStartMs / 1000) + TTL_SECONDS) },
+              expiresAt: { N: expiresAt(parseWindowKey(key).windowStartMs) },
             },
           },
         })),

@@ -223,6 +223,26 @@ describe("request store and window store", () => {
     expect(second?.ExpressionAttributeValues?.[":last"]?.S).toBe("310".padStart(64, "0"));
   });
 
+  it("expires window items a day after their window starts, or a day after the write for an older window", async () => {
+    const now = Date.parse("2026-12-05T15:00:00.000Z");
+    const store = createDynamoWindowStore(client, "Windows-t", () => now);
+    dynamo.on(UpdateItemCommand).resolves({});
+    dynamo.on(BatchWriteItemCommand).resolves({});
+    const counts = { views: 1, clicks: 0, addToCart: 0, purchases: 0 };
+    const day = 24 * 3600;
+    // A live window (starting after now, as the clock skews) and a replayed one from weeks ago.
+    await store.addCounts("p#2026-12-05T15:05:00.000Z", "s1", counts, "1", undefined);
+    await store.addCounts("p#2026-11-23T10:00:00.000Z", "s1", counts, "2", undefined);
+    await store.markOpen("s1", now, ["p#2026-12-05T15:05:00.000Z", "p#2026-11-23T10:00:00.000Z"]);
+    const ttls = dynamo.commandCalls(UpdateItemCommand).map((c) => c.args[0].input.ExpressionAttributeValues?.[":ttl"]);
+    expect(ttls.slice(0, 2)).toEqual([
+      { N: String(Date.parse("2026-12-05T15:05:00.000Z") / 1000 + day) },
+      { N: String(now / 1000 + day) },
+    ]);
+    const puts = dynamo.commandCalls(BatchWriteItemCommand)[0]?.args[0].input.RequestItems?.["Windows-t"];
+    expect(puts?.map((w) => w.PutRequest?.Item?.expiresAt)).toEqual(ttls.slice(0, 2));
+  });
+
   it("keeps one item per open window and finds the closed ones with one Query by start time, page by page", async () => {
     const store = createDynamoWindowStore(client, "Windows-t");
     dynamo.on(BatchWriteItemCommand).resolves({});

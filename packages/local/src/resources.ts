@@ -2,7 +2,7 @@
  * Creates, in the emulators, every resource the wiring defines (the same resources the SST stacks create), and
  * gives each one the `SST_RESOURCE_<Name>` value SST would give a linked function.
  */
-import { CreateTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, type DynamoDBClient, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
 import { CreateStreamCommand, DescribeStreamSummaryCommand, type KinesisClient } from "@aws-sdk/client-kinesis";
 import { CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
 import { CreateTopicCommand, type SNSClient } from "@aws-sdk/client-sns";
@@ -126,6 +126,14 @@ export async function createResources(
           : undefined,
       }),
     );
+    if (spec.ttl) {
+      await clients.dynamodb.send(
+        new UpdateTimeToLiveCommand({
+          TableName: table,
+          TimeToLiveSpecification: { AttributeName: spec.ttl, Enabled: true },
+        }),
+      );
+    }
     created.tables[name] = table;
     created.links[name] = JSON.stringify({ name: table, type: "sst.aws.Dynamo" });
   });

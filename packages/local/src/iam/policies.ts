@@ -36,6 +36,8 @@ export function localArns(wiring: Wiring, names: LocalNames): ArnsOf<string> {
       wiring.topics,
       (name) => `arn:aws:sns:${region}:${accountId}:${localPhysicalName(names, name)}`,
     ) as ArnsOf<string>["topics"],
+    // KMS is not emulated (the SNS emulator encrypts nothing): the key only gives the grants an ARN to name.
+    topicKey: `arn:aws:kms:${region}:${accountId}:key/${localPhysicalName(names, "TopicKey", true)}`,
     streams: map(
       wiring.streams,
       (name) => `arn:aws:kinesis:${region}:${accountId}:stream/${localPhysicalName(names, name)}`,
