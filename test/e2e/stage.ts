@@ -194,6 +194,8 @@ export async function startStageTarget(name: string, env: Env = process.env): Pr
       group = lambda
         .send(new GetFunctionConfigurationCommand({ FunctionName: functionName(fn) }))
         .then((config) => config.LoggingConfig?.LogGroup ?? `/aws/lambda/${functionName(fn)}`);
+      // A failed lookup (throttled, say) is asked again by the next probe, not remembered.
+      group.catch(() => logGroups.delete(fn));
       logGroups.set(fn, group);
     }
     return group;
