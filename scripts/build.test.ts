@@ -13,7 +13,8 @@ afterAll(() => rmSync(temp, { recursive: true, force: true }));
 /** Dummy links for every resource, so a handler that reads `Resource.X` at module load can be imported. */
 function dummyLinks(): Record<string, string> {
   const env: Record<string, string> = { SST_RESOURCE_App: JSON.stringify({ name: "sluice", stage: "test" }) };
-  for (const name of [...Object.keys(wiring.buckets), ...Object.keys(wiring.streams), ...Object.keys(wiring.tables)]) {
+  const named = [wiring.buckets, wiring.streams, wiring.tables, wiring.endpoints].flatMap((kind) => Object.keys(kind));
+  for (const name of named) {
     env[`SST_RESOURCE_${name}`] = JSON.stringify({ name: `test-${name}` });
   }
   for (const name of Object.keys(wiring.topics)) {
