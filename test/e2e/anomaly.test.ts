@@ -1,81 +1,101 @@
 /**
- * Anomaly alerting end to end on the local cloud, with the real wiring of AnomalyAlert (on the Clickstream stream,
- * its AnomalyState table, the Alerts and Audit topics) and the SnsLogger: `pnpm push clickstream` backfills 7 hours
- * of traffic for 3 sites with a CTR collapse on the first site 6 hours in; the Alerts topic gets exactly one open
- * and one resolved alert for it and nothing for the quiet sites, the SnsLogger logs both, and a malformed record
- * ends in AnomalyAlertDlq with its reason on the Audit topic without stopping the stream.
+ * Anomaly alerting end to end, on the local cloud or a deployed stage (test/e2e/target.ts), with the real wiring of
+ * AnomalyAlert (on the Clickstream stream, its AnomalyState table, the Alerts and Audit topics) and the SnsLogger:
+ * `pnpm push clickstream` backfills 7 hours of traffic for 3 sites with a CTR collapse on the first site 6 hours in;
+ * the Alerts topic gets exactly one open and one resolved alert for it and nothing for the quiet sites, the SnsLogger
+ * logs both, and a malformed record ends in AnomalyAlertDlq with its reason on the Audit topic without stopping the
+ * stream.
+ *
+ * The backfill is event time in March 2026: on a stage it must be the first clickstream the stream's consumers see
+ * (their watermarks only move forward), which is why the stage run starts with this file (test/e2e/stage.config.ts).
  */
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
-import { ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as wiring from "../../infra/wiring.ts";
 import type { AlertMessage } from "../../packages/anomaly/src/alert-policy.ts";
-import { type LocalCloud, startLocalCloud } from "../../packages/local/src/cloud.ts";
-import { createKinesisClient } from "../../packages/local/src/emulators/kinesalite.ts";
 import { runPush } from "../../packages/local/src/push/cli.ts";
 import { siteNames } from "../../packages/local/src/push/clickstream-generator.ts";
 import { putRecords } from "../../packages/local/src/push/sinks/kinesis.ts";
-import { type TopicTap, tapTopic } from "./topic-tap.ts";
+import { startTarget, type Target } from "./target.ts";
+import type { TopicTap } from "./topic-tap.ts";
 
-const credentials = { accessKeyId: "local", secretAccessKey: "local" };
 const START = "2026-03-01T00:00:00.000Z";
 const INCIDENT = Date.parse(START) + 6 * 3_600_000;
 
-describe("anomaly alerting on the local cloud", () => {
-  let cloud: LocalCloud;
-  let sqs: SQSClient;
+describe("anomaly alerting", () => {
+  let target: Target;
+  let started: Date;
   const taps = {} as Record<"Alerts" | "Audit", TopicTap>;
   const received: Record<"Alerts" | "Audit", Array<Record<string, unknown>>> = { Alerts: [], Audit: [] };
 
   beforeAll(async () => {
-    const stateDir = mkdtempSync(path.join(tmpdir(), "sluice-anomaly-"));
-    // Only the functions under test: DemandHydration also reads Clickstream, and would only add load here.
+    started = new Date();
+    // Locally only the functions under test: DemandHydration also reads Clickstream, and would only add load here.
     const { AnomalyAlert, SnsLogger } = wiring.functions;
-    cloud = await startLocalCloud({
-      basePort: 0,
-      stateDir,
-      writeEnvFile: false,
-      wiring: { ...wiring, functions: { AnomalyAlert, SnsLogger } } as unknown as typeof wiring,
+    target = await startTarget({
+      name: "anomaly",
+      local: { wiring: { ...wiring, functions: { AnomalyAlert, SnsLogger } } as unknown as typeof wiring },
     });
-    sqs = new SQSClient({ region: "us-east-1", endpoint: cloud.endpoints.sqs, credentials });
     // Queues of our own on Alerts and Audit, to read exactly what was published.
-    for (const topic of ["Alerts", "Audit"] as const)
-      taps[topic] = await tapTopic(cloud, sqs, topic, `anomaly-test-${topic}`);
+    for (const topic of ["Alerts", "Audit"] as const) taps[topic] = await target.tap(topic);
   }, 180_000);
 
   afterAll(async () => {
-    sqs?.destroy();
-    await cloud?.stop();
+    await target?.stop();
   });
 
-  /** Waits for the cloud to be idle, then drains both queues. */
-  async function settle(): Promise<void> {
-    await cloud.idle();
+  /** Adds what was published on both topics since the last drain to `received`. */
+  async function drainTaps(): Promise<void> {
     for (const topic of ["Alerts", "Audit"] as const) received[topic].push(...(await taps[topic].drain()));
+  }
+
+  /** The anomaly alerts among what Alerts carried (on AWS it also carries the dead-letter alarms' notifications). */
+  const anomalyAlerts = () => received.Alerts.filter((a) => a.type === "anomaly") as unknown as AlertMessage[];
+
+  /** The stream's windowing state: events counted into windows, and events that came after their window closed. */
+  async function windowing(): Promise<{ counted: number; late: number }> {
+    const { Item } = await target.clients.dynamodb.send(
+      new GetItemCommand({
+        TableName: target.resources.tables.AnomalyState as string,
+        Key: { pk: { S: "stream#Clickstream" } },
+        ConsistentRead: true,
+      }),
+    );
+    return JSON.parse(Item?.state?.S ?? '{"windowing":{"counted":0,"late":0}}').windowing;
   }
 
   it("turns a pushed backfill with a CTR collapse into one open and one resolved alert, none for quiet sites", async () => {
     const out: string[] = [];
     const io = {
-      env: cloud.env,
-      cwd: cloud.logDir,
+      env: target.env,
+      cwd: target.dir,
       stdout: { write: (t: string) => out.push(t) },
       stderr: { write: (t: string) => out.push(t), isTTY: false },
     };
     const args = ["clickstream", "--sites", "3", "--rate", "5", "--duration", "7h", "--start", START];
     const code = await runPush([...args, "--anomaly", "ctr-collapse@+6h", "--quiet"], io);
     expect(code, out.join("")).toBe(0);
-    await settle();
+    const pushed = Number(/put ([\d,]+) events/.exec(out.join(""))?.[1]?.replaceAll(",", ""));
+    expect(pushed).toBeGreaterThan(0);
 
-    const alerts = received.Alerts as unknown as AlertMessage[];
+    // Every record read once: counted into its window, or late.
+    await target.eventually(
+      "AnomalyAlert to read the whole backfill",
+      async () => {
+        const { counted, late } = await windowing();
+        expect(counted + late).toBe(pushed);
+      },
+      { timeoutMs: 15 * 60_000 },
+    );
     const [victim] = siteNames(3);
-    expect(alerts.map((a) => [a.site, a.status])).toEqual([
-      [victim, "open"],
-      [victim, "resolved"],
-    ]);
+    const alerts = await target.eventually("one open and one resolved alert", async () => {
+      await drainTaps();
+      expect(anomalyAlerts().map((a) => [a.site, a.status])).toEqual([
+        [victim, "open"],
+        [victim, "resolved"],
+      ]);
+      return anomalyAlerts();
+    });
     const [open, resolved] = alerts as [AlertMessage, AlertMessage];
     expect(open).toMatchObject({ type: "anomaly", status: "open", severity: expect.any(String) });
     expect(Object.keys(open)).toEqual(
@@ -86,30 +106,16 @@ describe("anomaly alerting on the local cloud", () => {
     expect(Date.parse(open.windowStart)).toBeLessThan(INCIDENT + 20 * 60_000);
     expect(resolved).toMatchObject({ status: "resolved", metric: open.metric, openedAt: open.windowStart });
 
-    const log = readFileSync(path.join(cloud.logDir, "SnsLogger.log"), "utf8");
-    const logged = log
-      .split("\n")
-      .filter((line) => line.includes('"type":"anomaly"') || line.includes('\\"type\\":\\"anomaly\\"'));
-    expect(logged.length).toBe(2);
-  }, 600_000);
-
-  /** Events counted so far, from the stream state item. */
-  async function counted(): Promise<number> {
-    const dynamo = new DynamoDBClient({ region: "us-east-1", endpoint: cloud.endpoints.dynamodb, credentials });
-    const { Item } = await dynamo.send(
-      new GetItemCommand({
-        TableName: cloud.resources.tables.AnomalyState as string,
-        Key: { pk: { S: "stream#Clickstream" } },
-        ConsistentRead: true,
-      }),
-    );
-    dynamo.destroy();
-    return JSON.parse(Item?.state?.S ?? "{}").windowing.counted;
-  }
+    await target.eventually("both alerts logged by the SnsLogger", async () => {
+      const logged = (await target.logRecords("SnsLogger", started))
+        .map((record) => JSON.stringify(record))
+        .filter((line) => line.includes('"type":"anomaly"') || line.includes('\\"type\\":\\"anomaly\\"'));
+      expect(logged.length).toBe(2);
+    });
+  }, 1_200_000);
 
   it("sends a malformed record to AnomalyAlertDlq with its reason on Audit, and keeps counting the others", async () => {
-    const before = await counted();
-    const kinesis = createKinesisClient(cloud.endpoints.kinesis);
+    const before = (await windowing()).counted;
     const good = (i: number) => ({
       eventId: `after-${i}`,
       ts: new Date(Date.parse(START) + 7 * 3_600_000 + i * 1000).toISOString(),
@@ -119,32 +125,32 @@ describe("anomaly alerting on the local cloud", () => {
       action: "impression",
       sessionId: "s1",
     });
-    await putRecords(kinesis, cloud.resources.streams.Clickstream as string, [
+    await putRecords(target.clients.kinesis, target.resources.streams.Clickstream as string, [
       { partitionKey: "k", data: Buffer.from(JSON.stringify(good(1))) },
       { partitionKey: "k", data: Buffer.from('{"eventId": "broken", "ts": "yesterday"') },
       { partitionKey: "k", data: Buffer.from(JSON.stringify(good(2))) },
     ]);
-    kinesis.destroy();
-    await settle();
 
-    const refused = received.Audit.filter((a) => a.pipeline === "anomaly-alert" && a.outcome === "refused");
-    expect(refused.length).toBeGreaterThan(0);
+    const refused = await target.eventually("the malformed record refused on Audit", async () => {
+      await drainTaps();
+      const refused = received.Audit.filter((a) => a.pipeline === "anomaly-alert" && a.outcome === "refused");
+      expect(refused.length).toBeGreaterThan(0);
+      return refused;
+    });
     expect(refused[0]?.reason).toEqual(expect.stringContaining("not JSON"));
     const poisonSeq = BigInt(refused[0]?.sequenceNumber as string);
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: cloud.resources.queues.AnomalyAlertDlq,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 1,
-      }),
-    );
-    const ranges = Messages.map((m) => JSON.parse(m.Body ?? "{}").KinesisBatchInfo).map((info) => [
-      BigInt(info.startSequenceNumber),
-      BigInt(info.endSequenceNumber),
-    ]);
-    expect(ranges.some(([start, end]) => (start as bigint) <= poisonSeq && poisonSeq <= (end as bigint))).toBe(true);
+    await target.eventually("the malformed record's batch in AnomalyAlertDlq", async () => {
+      const ranges = (await target.deadLetters("AnomalyAlert"))
+        .map((body) => body.KinesisBatchInfo as { startSequenceNumber: string; endSequenceNumber: string })
+        .map((info) => [BigInt(info.startSequenceNumber), BigInt(info.endSequenceNumber)]);
+      expect(ranges.some(([start, end]) => (start as bigint) <= poisonSeq && poisonSeq <= (end as bigint))).toBe(true);
+    });
     // Both valid records counted once, however many times the retries of the poison replayed them; no alert.
-    expect(await counted()).toBe(before + 2);
-    expect(received.Alerts).toHaveLength(2);
-  }, 300_000);
+    await target.eventually("both valid records counted", async () => {
+      expect((await windowing()).counted).toBe(before + 2);
+    });
+    await target.settle();
+    await drainTaps();
+    expect(anomalyAlerts()).toHaveLength(2);
+  }, 600_000);
 });

@@ -1,20 +1,23 @@
 /**
- * The CDC pipeline end to end on the local cloud, with the real wiring (CdcMerge as deployed), the real table
- * configuration (config/cdc-tables.json) and the real AWS SDK: DMS-style files uploaded to CdcRaw become tables in
- * Curated whose symlink manifest lists Parquet files holding exactly the rows of the changes applied in order;
- * late files, replays, concurrent uploads, and a corrupt file (rejected, reported to Audit, table unchanged)
- * followed by its correction.
+ * The CDC pipeline end to end, on the local cloud or a deployed stage (test/e2e/target.ts), with the real wiring
+ * (CdcMerge as deployed), the real table configuration (config/cdc-tables.json) and the real AWS SDK: DMS-style files
+ * uploaded to CdcRaw become tables in Curated whose symlink manifest lists Parquet files holding exactly the rows of
+ * the changes applied in order; late files, replays, concurrent uploads, and a corrupt file (rejected, reported to
+ * Audit, table unchanged) followed by its correction.
+ *
+ * Each upload is waited for through CdcMerge's own report on the Audit topic (merged, skipped or refused), so that
+ * the next step starts from a known table on a stage as locally. The tables live at fixed places in Curated: on a
+ * stage the file expects a freshly deployed stage.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createS3ObjectStore } from "../../packages/aws/src/cdc-store.ts";
 import { parseTablesConfig, type TableConfig } from "../../packages/cdc/src/index.ts";
 import { manifestRows } from "../../packages/cdc/src/testing/table.ts";
-import { type LocalCloud, startLocalCloud } from "../../packages/local/src/cloud.ts";
+import { startTarget, type Target } from "./target.ts";
+import type { TopicTap } from "./topic-tap.ts";
 
 const config = parseTablesConfig(
   JSON.parse(readFileSync(new URL("../../config/cdc-tables.json", import.meta.url), "utf8")),
@@ -22,38 +25,41 @@ const config = parseTablesConfig(
 const orders = config.tables.get("sales.orders") as TableConfig;
 const customers = config.tables.get("sales.customers") as TableConfig;
 
-describe("CDC merge on the local cloud", () => {
-  let cloud: LocalCloud;
+describe("CDC merge", () => {
+  let target: Target;
   let s3: S3Client;
   let raw: string;
   let curated: string;
+  let started: Date;
+  let auditTap: TopicTap;
+  const reports: Array<Record<string, unknown>> = [];
 
   beforeAll(async () => {
-    const stateDir = mkdtempSync(path.join(tmpdir(), "sluice-cdc-"));
-    cloud = await startLocalCloud({
-      basePort: 0,
-      stateDir,
-      writeEnvFile: false,
-      asyncRetryDelaysMs: [50, 100],
-      models: [],
-    });
-    s3 = new S3Client({
-      region: "us-east-1",
-      endpoint: cloud.endpoints.s3,
-      forcePathStyle: true,
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    });
-    raw = cloud.resources.buckets.CdcRaw as string;
-    curated = cloud.resources.buckets.Curated as string;
+    started = new Date();
+    target = await startTarget({ name: "cdc", local: { asyncRetryDelaysMs: [50, 100], models: [] } });
+    s3 = target.clients.s3;
+    raw = target.resources.buckets.CdcRaw as string;
+    curated = target.resources.buckets.Curated as string;
+    auditTap = await target.tap("Audit");
   }, 180_000);
 
   afterAll(async () => {
-    s3?.destroy();
-    await cloud?.stop();
+    await target?.stop();
   });
 
   const upload = (key: string, body: string | Uint8Array) =>
     s3.send(new PutObjectCommand({ Bucket: raw, Key: key, Body: body }));
+
+  /** Waits until CdcMerge has reported on the file `key` `times` times in all, and returns those reports. */
+  async function merged(key: string, times = 1): Promise<Array<Record<string, unknown>>> {
+    return target.eventually(`CdcMerge's report #${times} on ${key}`, async () => {
+      for (const body of await auditTap.drain())
+        reports.push(typeof body.Message === "string" ? JSON.parse(body.Message) : body);
+      const about = reports.filter((r) => r.pipeline === "cdc-merge" && r.file === key);
+      expect(about.length).toBeGreaterThanOrEqual(times);
+      return about;
+    });
+  }
 
   /** The table as Athena would read it: the manifest in Curated, then each Parquet file it lists. */
   const read = (table: TableConfig) =>
@@ -88,12 +94,12 @@ describe("CDC merge on the local cloud", () => {
       `${ordersDir}/LOAD00000001.csv`,
       '1,7,new,10.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 10:00:00\n2,7,"new, ""rush""",20.50,2026-11-01,2026-11-01 09:00:00,2026-11-01 10:00:00\n3,7,"",0,2026-11-01,2026-11-01 09:00:00,2026-11-01 10:00:00\n',
     );
-    await cloud.idle();
+    expect(await merged(`${ordersDir}/LOAD00000001.csv`)).toEqual([expect.objectContaining({ outcome: "succeeded" })]);
     await upload(
       `${ordersDir}/20261101-1100000000.csv`,
       'U,1,7,shipped,10.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 11:00:00\nD,3,7,"",0,2026-11-01,2026-11-01 09:00:00,2026-11-01 11:00:00\nI,4,7,"multi\nline 日本",,2026-11-01,2026-11-01 09:00:00,2026-11-01 11:00:01\n',
     );
-    await cloud.idle();
+    await merged(`${ordersDir}/20261101-1100000000.csv`);
     expect(await read(orders)).toEqual([
       order(1, "shipped", "10.00", "11:00:00"),
       order(2, 'new, "rush"', "20.50", "10:00:00"),
@@ -107,7 +113,7 @@ describe("CDC merge on the local cloud", () => {
       `${ordersDir}/20261101-1030000000.csv`,
       "U,1,7,stale,1.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 10:30:00\nI,5,7,late,5.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 10:30:00\n",
     );
-    await cloud.idle();
+    await merged(`${ordersDir}/20261101-1030000000.csv`);
     const rows = await read(orders);
     expect(rows.map((r) => [r[0], r[2]])).toEqual([
       ["1", "shipped"],
@@ -120,20 +126,22 @@ describe("CDC merge on the local cloud", () => {
       `${ordersDir}/20261101-1100000000.csv`,
       'U,1,7,shipped,10.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 11:00:00\nD,3,7,"",0,2026-11-01,2026-11-01 09:00:00,2026-11-01 11:00:00\nI,4,7,"multi\nline 日本",,2026-11-01,2026-11-01 09:00:00,2026-11-01 11:00:01\n',
     );
-    await cloud.idle();
+    const replay = (await merged(`${ordersDir}/20261101-1100000000.csv`, 2))[1];
+    expect(replay).toMatchObject({ outcome: "skipped", reason: "already applied" });
     expect(await manifest(orders)).toBe(before);
   });
 
   it("merges concurrent uploads to one table without losing a change", async () => {
+    const ids = [6, 7, 8, 9];
     await Promise.all(
-      [6, 7, 8, 9].map((id) =>
+      ids.map((id) =>
         upload(
           `${ordersDir}/20261101-12${id}0000000.csv`,
           `I,${id},7,concurrent,1.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 12:00:00\n`,
         ),
       ),
     );
-    await cloud.idle();
+    for (const id of ids) await merged(`${ordersDir}/20261101-12${id}0000000.csv`);
     expect((await read(orders)).map((r) => r[0])).toEqual(["1", "2", "4", "5", "6", "7", "8", "9"]);
   });
 
@@ -143,13 +151,15 @@ describe("CDC merge on the local cloud", () => {
       `${ordersDir}/20261101-1300000000.csv`,
       "U,1,7,delivered,10.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 13:00:00\nU,2,7,lost,not-a-number,2026-11-01,2026-11-01 09:00:00,2026-11-01 13:00:00\n",
     );
-    await cloud.idle();
+    await merged(`${ordersDir}/20261101-1300000000.csv`);
     expect(await manifest(orders)).toBe(before);
-    const log = readFileSync(path.join(cloud.logDir, "SnsLogger.log"), "utf8");
-    const refused = log
-      .split("\n")
-      .filter((line) => line.includes('"pipeline":"cdc-merge"') && line.includes('"outcome":"refused"'));
-    expect(refused).toHaveLength(1);
+    const refused = await target.eventually("the refusal logged by the SnsLogger", async () => {
+      const refused = (await target.logRecords("SnsLogger", started))
+        .map((record) => JSON.stringify(record))
+        .filter((line) => line.includes('"pipeline":"cdc-merge"') && line.includes('"outcome":"refused"'));
+      expect(refused).toHaveLength(1);
+      return refused;
+    });
     expect(refused[0]).toContain("dms/sales/orders/20261101-1300000000.csv");
     expect(refused[0]).toContain('"row":2');
     expect(refused[0]).toContain("column amount: not a decimal");
@@ -158,7 +168,7 @@ describe("CDC merge on the local cloud", () => {
       `${ordersDir}/20261101-1300000000.csv`,
       "U,1,7,delivered,10.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 13:00:00\nU,2,7,lost,20.50,2026-11-01,2026-11-01 09:00:00,2026-11-01 13:00:00\n",
     );
-    await cloud.idle();
+    await merged(`${ordersDir}/20261101-1300000000.csv`, 2);
     expect((await read(orders)).slice(0, 2).map((r) => [r[0], r[2]])).toEqual([
       ["1", "delivered"],
       ["2", "lost"],
@@ -171,7 +181,7 @@ describe("CDC merge on the local cloud", () => {
       `${dir}/LOAD00000001.csv.gz`,
       gzipSync("Op,customer_id,name,email,active,ar_h_change_seq\nI,1,Zoë,z@example.com,true,\nI,2,Bo,,false,\n"),
     );
-    await cloud.idle();
+    await merged(`${dir}/LOAD00000001.csv.gz`);
     // Within one file, the sequence (not the row order) decides.
     await upload(
       `${dir}/20261101-1200000000.csv.gz`,
@@ -179,7 +189,7 @@ describe("CDC merge on the local cloud", () => {
         "Op,customer_id,name,email,active,ar_h_change_seq\nU,1,Zoë B,z@example.com,true,20261101000000000000000000000000002\nU,1,Zoë A,z@example.com,true,20261101000000000000000000000000001\nD,2,Bo,,false,20261101000000000000000000000000003\n",
       ),
     );
-    await cloud.idle();
+    await merged(`${dir}/20261101-1200000000.csv.gz`);
     expect(await read(customers)).toEqual([
       ["1", "Zoë B", "z@example.com", "true", "20261101000000000000000000000000002"],
     ]);

@@ -7,9 +7,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { DeleteObjectsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import type { FunctionSpec } from "../../infra/wiring.ts";
 import { type LocalCloud, startLocalCloud } from "../../packages/local/src/cloud.ts";
+import { localOnly } from "./target.ts";
 
 const dir = mkdtempSync(path.join(tmpdir(), "sluice-sources-"));
 
@@ -39,7 +40,11 @@ function recorded(name: string): Array<{ event: { Records: S3Record[] }; request
     : [];
 }
 
-describe("S3 notifications and async invocations on the local cloud", () => {
+const local = localOnly(
+  "tests the local cloud's own event runtime (S3 gateway notifications, async retries) with fixture handlers",
+);
+
+local.describe("S3 notifications and async invocations on the local cloud", () => {
   let cloud: LocalCloud;
   let s3: S3Client;
   let sqs: SQSClient;

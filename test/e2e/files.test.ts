@@ -1,14 +1,13 @@
 /**
- * The file pipelines end to end on the local cloud, with the real wiring (FileMover and FileDeleter as deployed)
- * and the real AWS SDK: files put into the Inbox under `incoming/` end in the Lake at the default routed keys,
- * byte-identical, content type and metadata kept, the Inbox emptied; delete requests dropped under
- * `requests/delete/` delete exactly what they name and report it; refused requests delete nothing.
+ * The file pipelines end to end, on the local cloud or a deployed stage (test/e2e/target.ts), with the real wiring
+ * (FileMover and FileDeleter as deployed) and the real AWS SDK: files put into the Inbox under `incoming/` end in the
+ * Lake at the default routed keys, byte-identical, content type and metadata kept, the Inbox emptied; delete requests
+ * dropped under `requests/delete/` delete exactly what they name and report it; refused requests delete nothing.
  *
- * The local cloud runs the whole wiring, so other functions may run too: every assertion here is about objects
- * this test wrote.
+ * The whole wiring runs, so other functions may run too: every assertion here is about objects this test wrote.
+ * Delete requests are named per run, so that a report an earlier run left on a stage is never taken for this one's.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import {
   CompleteMultipartUploadCommand,
@@ -17,51 +16,43 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
+  type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createS3DeleterStore } from "../../packages/aws/src/s3-files.ts";
 import { handleDeleteTrigger } from "../../packages/files/src/index.ts";
-import { type LocalCloud, startLocalCloud } from "../../packages/local/src/cloud.ts";
 import { runPush } from "../../packages/local/src/push/cli.ts";
 import { s3EventRecord } from "../../packages/local/src/sources/s3-events.ts";
+import { stageWaits } from "./stage.ts";
+import { localOnly, startTarget, type Target } from "./target.ts";
 
 const MiB = 1024 * 1024;
+/** Names this run's delete requests (and so their reports). */
+const run = Date.now().toString(36);
 
-describe("file pipelines on the local cloud", () => {
-  let cloud: LocalCloud;
+describe("file pipelines", () => {
+  let target: Target;
   let s3: S3Client;
   let inbox: string;
   let lake: string;
-  let stateDir: string;
+  let started: Date;
   /** The UTC days a file put during this test can be partitioned under. */
   let days: string[];
 
   beforeAll(async () => {
-    stateDir = mkdtempSync(path.join(tmpdir(), "sluice-files-"));
-    const before = new Date().toISOString().slice(0, 10);
-    cloud = await startLocalCloud({
-      basePort: 0,
-      stateDir,
-      writeEnvFile: false,
-      asyncRetryDelaysMs: [50, 100],
-      models: [],
-    });
-    s3 = new S3Client({
-      region: "us-east-1",
-      endpoint: cloud.endpoints.s3,
-      forcePathStyle: true,
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    });
-    inbox = cloud.resources.buckets.Inbox as string;
-    lake = cloud.resources.buckets.Lake as string;
-    days = [...new Set([before, new Date(Date.now() + 10 * 60_000).toISOString().slice(0, 10)])];
+    started = new Date();
+    const before = started.toISOString().slice(0, 10);
+    target = await startTarget({ name: "files", local: { asyncRetryDelaysMs: [50, 100], models: [] } });
+    s3 = target.clients.s3;
+    inbox = target.resources.buckets.Inbox as string;
+    lake = target.resources.buckets.Lake as string;
+    // A stage run can take a while: a file put near midnight is partitioned under the next day.
+    days = [...new Set([before, new Date(Date.now() + 60 * 60_000).toISOString().slice(0, 10)])];
   }, 180_000);
 
   afterAll(async () => {
-    s3?.destroy();
-    await cloud?.stop();
+    await target?.stop();
   });
 
   async function body(bucket: string, key: string): Promise<Buffer | undefined> {
@@ -141,18 +132,20 @@ describe("file pipelines on the local cloud", () => {
       ),
     );
     await s3.send(new PutObjectCommand({ Bucket: inbox, Key: "incoming/a-folder/", Body: new Uint8Array(0) }));
-    await cloud.idle();
 
-    for (const f of files) {
-      const to = await routed(f.to);
-      expect(to, `${f.name}: ${f.key} not in the Lake`).toBeDefined();
-      expect((await body(lake, to as string))?.toString()).toBe(f.content ?? `content of ${f.name}\n`);
-      const head = await s3.send(new HeadObjectCommand({ Bucket: lake, Key: to }));
-      expect(head.ContentType).toBe("text/csv; charset=utf-8");
-      expect(head.Metadata).toEqual({ source: f.name, owner: "e2e" });
-      expect(await exists(inbox, f.key), `${f.key} still in the Inbox`).toBe(false);
-    }
+    await target.eventually("every file in the Lake", async () => {
+      for (const f of files) {
+        const to = await routed(f.to);
+        expect(to, `${f.name}: ${f.key} not in the Lake`).toBeDefined();
+        expect((await body(lake, to as string))?.toString()).toBe(f.content ?? `content of ${f.name}\n`);
+        const head = await s3.send(new HeadObjectCommand({ Bucket: lake, Key: to }));
+        expect(head.ContentType).toBe("text/csv; charset=utf-8");
+        expect(head.Metadata).toEqual({ source: f.name, owner: "e2e" });
+        expect(await exists(inbox, f.key), `${f.key} still in the Inbox`).toBe(false);
+      }
+    });
     // A folder marker is not a file: left alone, not filed.
+    await target.settle();
     expect(await exists(inbox, "incoming/a-folder/")).toBe(true);
     expect(await keysUnder(lake, "raw/a-folder/")).toEqual([]);
   });
@@ -179,24 +172,30 @@ describe("file pipelines on the local cloud", () => {
     await s3.send(
       new CompleteMultipartUploadCommand({ Bucket: inbox, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
     );
-    await cloud.idle();
 
-    const to = await routed((d) => `raw/big/dt=${d}/twelve-megabytes.bin`);
-    expect(to).toBeDefined();
+    const to = await target.eventually("the upload in the Lake", async () => {
+      const to = await routed((d) => `raw/big/dt=${d}/twelve-megabytes.bin`);
+      expect(to).toBeDefined();
+      expect(await exists(inbox, key)).toBe(false);
+      return to;
+    });
     const copied = await body(lake, to as string);
     expect(copied?.length).toBe(data.length);
     expect(copied?.equals(data)).toBe(true);
     const head = await s3.send(new HeadObjectCommand({ Bucket: lake, Key: to }));
     expect(head.ContentType).toBe("application/octet-stream");
     expect(head.Metadata).toEqual({ batch: "42" });
-    expect(await exists(inbox, key)).toBe(false);
   });
 
   it("treats a duplicate event as harmless: already done, nothing rewritten", async () => {
     const key = "incoming/dup/once.csv";
     const put = await s3.send(new PutObjectCommand({ Bucket: inbox, Key: key, Body: "once\n" }));
-    await cloud.idle();
-    const to = (await routed((d) => `raw/dup/dt=${d}/once.csv`)) as string;
+    const to = await target.eventually("the file in the Lake", async () => {
+      const to = await routed((d) => `raw/dup/dt=${d}/once.csv`);
+      expect(to).toBeDefined();
+      expect(await exists(inbox, key)).toBe(false);
+      return to as string;
+    });
     const before = await s3.send(new HeadObjectCommand({ Bucket: lake, Key: to }));
 
     const record = s3EventRecord(
@@ -213,7 +212,7 @@ describe("file pipelines on the local cloud", () => {
       },
       { region: "us-east-1", configurationId: "FileMover-Inbox" },
     );
-    const result = await cloud.host.invoke("FileMover", { Records: [record] });
+    const result = await target.invoke("FileMover", { Records: [record] });
     expect(result.status).toBe("ok");
     const after = await s3.send(new HeadObjectCommand({ Bucket: lake, Key: to }));
     expect(after.LastModified).toEqual(before.LastModified);
@@ -235,24 +234,33 @@ describe("file pipelines on the local cloud", () => {
     return text === undefined ? undefined : JSON.parse(text);
   }
 
+  /** Puts a delete request under this run's name for it. */
+  const requestDelete = (name: string, text: string, contentType?: string) =>
+    s3.send(
+      new PutObjectCommand({
+        Bucket: inbox,
+        Key: `requests/delete/${name}-${run}.json`,
+        ContentType: contentType,
+        Body: text,
+      }),
+    );
+
   it("deletes exactly the 1,500 objects of a prefix and reports 1500", async () => {
     await putLake("erase/customer-1500/", 1500);
     await putLake("erase/customer-1500-keep/", 3);
     await putLake("erase/other/", 3);
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: inbox,
-        Key: "requests/delete/gdpr-1500.json",
-        ContentType: "application/json",
-        Body: JSON.stringify({ bucket: "Lake", prefixes: ["erase/customer-1500/"], reason: "GDPR erasure #1500" }),
-      }),
+    await requestDelete(
+      "gdpr-1500",
+      JSON.stringify({ bucket: "Lake", prefixes: ["erase/customer-1500/"], reason: "GDPR erasure #1500" }),
+      "application/json",
     );
-    await cloud.idle();
 
-    expect(await report("gdpr-1500")).toMatchObject({
-      status: "completed",
-      counts: { deleted: 1500, failed: 0, listed: 1500, batches: 2 },
-      request: { prefixes: ["erase/customer-1500/"], reason: "GDPR erasure #1500" },
+    await target.eventually("the deletion's report", async () => {
+      expect(await report(`gdpr-1500-${run}`)).toMatchObject({
+        status: "completed",
+        counts: { deleted: 1500, failed: 0, listed: 1500, batches: 2 },
+        request: { prefixes: ["erase/customer-1500/"], reason: "GDPR erasure #1500" },
+      });
     });
     expect(await keysUnder(lake, "erase/customer-1500/")).toEqual([]);
     expect(await keysUnder(lake, "erase/customer-1500-keep/")).toHaveLength(3);
@@ -274,46 +282,43 @@ describe("file pipelines on the local cloud", () => {
       },
     ];
     const kept = await putLake("erase/refused/", 3);
-    await Promise.all(
-      refused.map((r) =>
-        s3.send(new PutObjectCommand({ Bucket: inbox, Key: `requests/delete/${r.name}.json`, Body: r.text })),
-      ),
-    );
-    await cloud.idle();
-    for (const r of refused) {
-      const written = await report(r.name);
-      expect(written, r.name).toMatchObject({ status: "refused", refusal: { code: r.code } });
-      expect(written.refusal.message.length, r.name).toBeGreaterThan(10);
-      expect(written.counts, r.name).toBeUndefined();
-    }
+    await Promise.all(refused.map((r) => requestDelete(r.name, r.text)));
+    await target.eventually("a report of each refusal", async () => {
+      for (const r of refused) {
+        const written = await report(`${r.name}-${run}`);
+        expect(written, r.name).toMatchObject({ status: "refused", refusal: { code: r.code } });
+        expect(written.refusal.message.length, r.name).toBeGreaterThan(10);
+        expect(written.counts, r.name).toBeUndefined();
+      }
+    });
     expect(await keysUnder(lake, "erase/refused/")).toEqual(kept);
     expect(await keysUnder(lake, "erase/customer-1500-keep/")).toHaveLength(3);
   });
 
-  it("fails an allVersions request loudly where the emulator cannot list versions (fauxqs), deleting nothing", async () => {
-    const kept = await putLake("erase/versions/", 3);
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: inbox,
-        Key: "requests/delete/all-versions.json",
-        Body: JSON.stringify({ bucket: "Lake", prefixes: ["erase/versions/"], allVersions: true, reason: "r" }),
-      }),
-    );
-    await cloud.idle();
-    expect(await report("all-versions")).toMatchObject({
-      status: "failed",
-      failure: expect.stringMatching(/does not support versions/),
-    });
-    expect(await keysUnder(lake, "erase/versions/")).toEqual(kept);
-  });
+  localOnly("fauxqs has no object versioning; on AWS the Lake is versioned and the request is carried out")(
+    "fails an allVersions request loudly where the emulator cannot list versions (fauxqs), deleting nothing",
+    async () => {
+      const kept = await putLake("erase/versions/", 3);
+      await requestDelete(
+        "all-versions",
+        JSON.stringify({ bucket: "Lake", prefixes: ["erase/versions/"], allVersions: true, reason: "r" }),
+      );
+      await target.settle();
+      expect(await report(`all-versions-${run}`)).toMatchObject({
+        status: "failed",
+        failure: expect.stringMatching(/does not support versions/),
+      });
+      expect(await keysUnder(lake, "erase/versions/")).toEqual(kept);
+    },
+  );
 
   it("continues a deletion that outgrows one invocation from its saved cursor, in the next", async () => {
     await putLake("erase/continued/", 2100);
     // The first step runs here, with a budget of one batch, on a request under a key the trigger ignores (no
     // `.json` suffix), so that the FileDeleter does not race it; the continuation object it writes then triggers
-    // the FileDeleter in the local cloud, which runs the rest.
+    // the deployed (or local) FileDeleter, which runs the rest.
     const store = createS3DeleterStore(s3);
-    const requestKey = "requests/delete/continued.manual";
+    const requestKey = `requests/delete/continued-${run}.manual`;
     const eTag = await store.putText({
       bucket: inbox,
       key: requestKey,
@@ -332,51 +337,58 @@ describe("file pipelines on the local cloud", () => {
       },
     );
     expect(first.status).toBe("continuing");
-    await cloud.idle();
 
-    const r = await report("continued.manual");
-    expect(r).toMatchObject({ status: "completed", counts: { deleted: 2100, batches: 3 }, progress: { step: 1 } });
+    const r = await target.eventually("the continued deletion's report", async () => {
+      const r = await report(`continued-${run}.manual`);
+      expect(r).toMatchObject({ status: "completed", counts: { deleted: 2100, batches: 3 }, progress: { step: 1 } });
+      return r;
+    });
     expect(r.timings.steps.map((s: { step: number }) => s.step)).toEqual([0, 1]);
     expect(await keysUnder(lake, "erase/continued/")).toEqual([]);
-    expect(await keysUnder(inbox, "requests/delete/.continue/")).toEqual([]);
+    await target.eventually("the continuation object removed", async () => {
+      expect(await keysUnder(inbox, `requests/delete/.continue/continued-${run}`)).toEqual([]);
+    });
   });
 
   it("takes a request as a direct invocation's payload", async () => {
     await putLake("erase/direct/", 12);
-    const result = await cloud.host.invoke("FileDeleter", {
+    const name = `direct-e2e-${run}`;
+    const result = await target.invoke("FileDeleter", {
       bucket: "Lake",
       prefixes: ["erase/direct/"],
       reason: "direct invocation",
-      name: "direct-e2e",
+      name,
     });
-    expect(result.status).toBe("ok");
-    expect(result.status === "ok" && result.payload).toEqual([
-      expect.objectContaining({ status: "completed", name: "direct-e2e" }),
-    ]);
-    expect(await report("direct-e2e")).toMatchObject({ status: "completed", counts: { deleted: 12 } });
+    expect(result.status, JSON.stringify(result.error)).toBe("ok");
+    expect(result.payload).toEqual([expect.objectContaining({ status: "completed", name })]);
+    expect(await report(name)).toMatchObject({ status: "completed", counts: { deleted: 12 } });
     expect(await keysUnder(lake, "erase/direct/")).toEqual([]);
   });
 
   it("pnpm push file and pnpm push delete-request drive both pipelines", async () => {
     const out: string[] = [];
     const io = {
-      env: cloud.env,
-      cwd: stateDir,
+      env: target.env,
+      cwd: target.dir,
       stdout: { write: (t: string) => out.push(t) },
       stderr: { write: (t: string) => out.push(t), isTTY: false },
     };
-    writeFileSync(path.join(stateDir, "pushed report.csv"), "a,b\n1,2\n");
+    writeFileSync(path.join(target.dir, "pushed report.csv"), "a,b\n1,2\n");
     expect(await runPush(["file", "pushed report.csv", "--key", "incoming/pushed/", "--quiet"], io)).toBe(0);
-    await cloud.idle();
-    const to = await routed((d) => `raw/pushed/dt=${d}/pushed report.csv`);
-    expect((await body(lake, to as string))?.toString()).toBe("a,b\n1,2\n");
+    const to = await target.eventually("the pushed file in the Lake", async () => {
+      const to = await routed((d) => `raw/pushed/dt=${d}/pushed report.csv`);
+      expect(to).toBeDefined();
+      return to as string;
+    });
+    expect((await body(lake, to))?.toString()).toBe("a,b\n1,2\n");
     expect((await s3.send(new HeadObjectCommand({ Bucket: lake, Key: to }))).ContentType).toBe("text/csv");
 
     const request = JSON.stringify({ bucket: "Lake", prefixes: ["raw/pushed/"], reason: "cli check" });
-    const waited = runPush(["delete-request", request, "--name", "cli/check", "--wait", "--timeout", "60"], io);
-    await cloud.idle();
-    expect(await waited, out.join("")).toBe(0);
-    expect(out.join("")).toMatch(/delete request cli\/check: completed: 1 deleted, 0 failed/);
+    const name = `cli/check-${run}`;
+    // `--wait` polls the report itself, for as long as a stage run waits for any outcome.
+    const timeout = String(stageWaits.eventuallyMs / 1000);
+    expect(await runPush(["delete-request", request, "--name", name, "--wait", "--timeout", timeout], io)).toBe(0);
+    expect(out.join("")).toContain(`delete request ${name}: completed: 1 deleted, 0 failed`);
     expect(await keysUnder(lake, "raw/pushed/")).toEqual([]);
 
     expect(await runPush(["delete-request", '{"bucket":"Lake"}', "--name", "cli-bad"], io)).toBe(1);
@@ -385,9 +397,10 @@ describe("file pipelines on the local cloud", () => {
   });
 
   it("reports every move and deletion to the Audit topic, which the SnsLogger logs", async () => {
-    await cloud.idle();
-    const log = readFileSync(path.join(cloud.logDir, "SnsLogger.log"), "utf8");
-    expect(log).toContain('"pipeline":"file-mover"');
-    expect(log).toContain('"pipeline":"file-deleter"');
+    await target.eventually("the SnsLogger's records", async () => {
+      const logged = JSON.stringify(await target.logRecords("SnsLogger", started));
+      expect(logged).toContain('"pipeline":"file-mover"');
+      expect(logged).toContain('"pipeline":"file-deleter"');
+    });
   });
 });

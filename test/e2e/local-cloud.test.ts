@@ -8,9 +8,10 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { loadEnvFile } from "../../packages/local/src/cli/env.ts";
 import { repoRoot } from "../../packages/local/src/paths.ts";
+import { localOnly } from "./target.ts";
 
 async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
   const until = Date.now() + timeoutMs;
@@ -34,7 +35,9 @@ function javaPids(): number[] {
   }
 }
 
-describe("pnpm local (end to end)", () => {
+const local = localOnly("tests `pnpm local` itself: its env file, .sluice/logs, Ctrl-C and DynamoDB Local's process");
+
+local.describe("pnpm local (end to end)", () => {
   let child: ChildProcess;
   let stateDir: string;
   let env: Record<string, string>;

@@ -1,37 +1,31 @@
 /**
- * Price inference end to end on the local cloud, with the real wiring (PriceInference on the InferenceRequests
- * stream, the reference model container behind the SageMaker-runtime endpoint) and the real AWS SDK: requests put
- * into `InferenceRequests` end as guarded price changes in `Catalog`, with their `PriceHistory` records and
- * `Audit` messages; a poison request ends in PriceInferenceDlq with its reason on the Audit topic and does not
- * stop the next request; an unknown product changes nothing; a replayed request applies once; and concurrent
- * writers against DynamoDB Local never lose an update.
+ * Price inference end to end, on the local cloud or a deployed stage (test/e2e/target.ts), with the real wiring
+ * (PriceInference on the InferenceRequests stream, the reference model behind the SageMaker endpoint) and the real
+ * AWS SDK: requests put into `InferenceRequests` end as guarded price changes in `Catalog`, with their `PriceHistory`
+ * records and `Audit` messages; a poison request ends in PriceInferenceDlq with its reason on the Audit topic and does
+ * not stop the next request; an unknown product changes nothing; a replayed request applies once; and concurrent
+ * writers against the table never lose an update.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import {
-  DynamoDBClient,
+  type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDynamoCatalog } from "../../packages/aws/src/pricing-catalog.ts";
-import { type LocalCloud, startLocalCloud } from "../../packages/local/src/cloud.ts";
-import { createKinesisClient } from "../../packages/local/src/emulators/kinesalite.ts";
 import { runPush } from "../../packages/local/src/push/cli.ts";
 import { putRecords } from "../../packages/local/src/push/sinks/kinesis.ts";
 import { priceRequests } from "../../packages/pricing/src/inference.ts";
 import { decodeModelRequest, encodeModelAnswer } from "../../packages/pricing/src/model-contract.ts";
 import type { PriceChange, PricingModel } from "../../packages/pricing/src/ports.ts";
-import { type TopicTap, tapTopic } from "./topic-tap.ts";
+import { startTarget, type Target } from "./target.ts";
+import type { TopicTap } from "./topic-tap.ts";
 
 const STRONG = { views: 5000, clicks: 1500, addToCart: 600, purchases: 300, inventory: 12 };
 const WEAK = { views: 5000, clicks: 50, addToCart: 5, purchases: 1, inventory: 5000 };
-const credentials = { accessKeyId: "local", secretAccessKey: "local" };
 
 interface AuditRecord {
   pipeline: string;
@@ -43,37 +37,28 @@ interface AuditRecord {
   [field: string]: unknown;
 }
 
-describe("price inference on the local cloud", () => {
-  let cloud: LocalCloud;
+describe("price inference", () => {
+  let target: Target;
   let dynamo: DynamoDBClient;
-  let sqs: SQSClient;
   let tables: { catalog: string; requests: string; history: string };
   let auditTap: TopicTap;
   const audit: AuditRecord[] = [];
   let seq = 0;
 
   beforeAll(async () => {
-    const stateDir = mkdtempSync(path.join(tmpdir(), "sluice-pricing-"));
-    cloud = await startLocalCloud({
-      basePort: 0,
-      stateDir,
-      writeEnvFile: false,
-    });
-    dynamo = new DynamoDBClient({ region: "us-east-1", endpoint: cloud.endpoints.dynamodb, credentials });
-    sqs = new SQSClient({ region: "us-east-1", endpoint: cloud.endpoints.sqs, credentials });
+    target = await startTarget({ name: "pricing" });
+    dynamo = target.clients.dynamodb;
     tables = {
-      catalog: cloud.resources.tables.Catalog as string,
-      requests: cloud.resources.tables.InferenceRequests as string,
-      history: cloud.resources.tables.PriceHistory as string,
+      catalog: target.resources.tables.Catalog as string,
+      requests: target.resources.tables.InferenceRequests as string,
+      history: target.resources.tables.PriceHistory as string,
     };
     // A queue of our own on the Audit topic, to read exactly what PriceInference reported.
-    auditTap = await tapTopic(cloud, sqs, "Audit", "pricing-test-audit");
+    auditTap = await target.tap("Audit");
   }, 180_000);
 
   afterAll(async () => {
-    dynamo?.destroy();
-    sqs?.destroy();
-    await cloud?.stop();
+    await target?.stop();
   });
 
   async function seed(productId: string, extra: Record<string, unknown> = {}) {
@@ -122,9 +107,8 @@ describe("price inference on the local cloud", () => {
     return (out.Items ?? []).map((i) => unmarshall(i));
   }
 
-  /** Waits for the cloud to be idle, then drains the audit queue into `audit`. */
-  async function settle(): Promise<void> {
-    await cloud.idle();
+  /** Adds what was published on Audit since the last drain to `audit`. */
+  async function drainAudit(): Promise<void> {
     for (const body of await auditTap.drain()) {
       audit.push((typeof body.Message === "string" ? JSON.parse(body.Message) : body) as AuditRecord);
     }
@@ -139,16 +123,17 @@ describe("price inference on the local cloud", () => {
     const up = await putRequest("fs-up", STRONG);
     const down = await putRequest("fs-down", WEAK);
     const floor = await putRequest("fs-floor", WEAK);
-    await settle();
 
-    expect(await catalogItem("fs-up")).toMatchObject({
-      price: 110,
-      version: 2,
-      lastRequestId: up,
-      modelVersion: "demand-v1",
+    await target.eventually("the three price changes", async () => {
+      expect(await catalogItem("fs-up")).toMatchObject({
+        price: 110,
+        version: 2,
+        lastRequestId: up,
+        modelVersion: "demand-v1",
+      });
+      expect(await catalogItem("fs-down")).toMatchObject({ price: 90, version: 2, lastRequestId: down });
+      expect(await catalogItem("fs-floor")).toMatchObject({ price: 66, version: 2, lastRequestId: floor });
     });
-    expect(await catalogItem("fs-down")).toMatchObject({ price: 90, version: 2, lastRequestId: down });
-    expect(await catalogItem("fs-floor")).toMatchObject({ price: 66, version: 2, lastRequestId: floor });
     expect(await history("fs-up")).toEqual([
       expect.objectContaining({
         oldPrice: 100,
@@ -160,15 +145,18 @@ describe("price inference on the local cloud", () => {
       }),
     ]);
     expect((await history("fs-floor"))[0]).toMatchObject({ oldPrice: 70, newPrice: 66, clampedBy: ["min-margin"] });
-    expect(auditOf(up)).toEqual([
-      expect.objectContaining({
-        pipeline: "price-inference",
-        action: "price-change",
-        outcome: "succeeded",
-        oldPrice: 100,
-        newPrice: 110,
-      }),
-    ]);
+    await target.eventually("the price change on Audit", async () => {
+      await drainAudit();
+      expect(auditOf(up)).toEqual([
+        expect.objectContaining({
+          pipeline: "price-inference",
+          action: "price-change",
+          outcome: "succeeded",
+          oldPrice: 100,
+          newPrice: 110,
+        }),
+      ]);
+    });
   });
 
   it("sends a poison request to the DLQ with its reason on the Audit topic, without stopping the next request", async () => {
@@ -177,43 +165,46 @@ describe("price inference on the local cloud", () => {
     const before = await putRequest("fs-before", STRONG);
     const poison = await putRequest("fs-poison", { ...STRONG, views: "lots" });
     const after = await putRequest("fs-after", STRONG);
-    await settle();
 
-    expect(await catalogItem("fs-before")).toMatchObject({ price: 110, lastRequestId: before });
-    expect(await catalogItem("fs-after")).toMatchObject({ price: 110, lastRequestId: after });
-    const refused = auditOf(poison);
-    expect(refused.length).toBeGreaterThan(0);
+    await target.eventually("both valid requests applied", async () => {
+      expect(await catalogItem("fs-before")).toMatchObject({ price: 110, lastRequestId: before });
+      expect(await catalogItem("fs-after")).toMatchObject({ price: 110, lastRequestId: after });
+    });
+    const refused = await target.eventually("the poison request's refusal on Audit", async () => {
+      await drainAudit();
+      const refused = auditOf(poison);
+      expect(refused.length).toBeGreaterThan(0);
+      return refused;
+    });
     expect(refused[0]).toMatchObject({ outcome: "refused", reason: expect.stringContaining("views") });
     const poisonSeq = BigInt(refused[0]?.sequenceNumber as string);
 
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: cloud.resources.queues.PriceInferenceDlq,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 1,
-      }),
-    );
-    const ranges = Messages.map((m) => JSON.parse(m.Body ?? "{}").DDBStreamBatchInfo).map((info) => [
-      BigInt(info.startSequenceNumber),
-      BigInt(info.endSequenceNumber),
-    ]);
-    expect(ranges.some(([start, end]) => (start as bigint) <= poisonSeq && poisonSeq <= (end as bigint))).toBe(true);
+    await target.eventually("the poison batch in PriceInferenceDlq", async () => {
+      const ranges = (await target.deadLetters("PriceInference"))
+        .map((body) => body.DDBStreamBatchInfo as { startSequenceNumber: string; endSequenceNumber: string })
+        .map((info) => [BigInt(info.startSequenceNumber), BigInt(info.endSequenceNumber)]);
+      expect(ranges.some(([start, end]) => (start as bigint) <= poisonSeq && poisonSeq <= (end as bigint))).toBe(true);
+    });
     // Each valid request was applied once, however many times the retries of the poison replayed it.
     expect(await history("fs-after")).toHaveLength(1);
   });
 
   it("changes nothing for an unknown product, and reports it", async () => {
     const ghost = await putRequest("fs-ghost", STRONG);
-    await settle();
+    await target.eventually("the request skipped on Audit", async () => {
+      await drainAudit();
+      expect(auditOf(ghost)).toEqual([expect.objectContaining({ outcome: "skipped", reason: "unknown-product" })]);
+    });
     expect(await catalogItem("fs-ghost")).toBeUndefined();
     expect(await history("fs-ghost")).toEqual([]);
-    expect(auditOf(ghost)).toEqual([expect.objectContaining({ outcome: "skipped", reason: "unknown-product" })]);
   });
 
   it("applies a replayed request once", async () => {
     await seed("fs-replay");
     const id = await putRequest("fs-replay", STRONG);
-    await settle();
+    await target.eventually("the price change", async () => {
+      expect(await catalogItem("fs-replay")).toMatchObject({ price: 110, version: 2 });
+    });
     // A redelivery: the same request comes through the stream again (a MODIFY with the same requestId).
     await dynamo.send(
       new UpdateItemCommand({
@@ -223,15 +214,16 @@ describe("price inference on the local cloud", () => {
         ExpressionAttributeValues: { ":t": { S: new Date().toISOString() } },
       }),
     );
-    await settle();
+    await target.eventually("the replay skipped on Audit", async () => {
+      await drainAudit();
+      expect(auditOf(id).map((a) => (a.outcome === "skipped" ? a.reason : a.outcome))).toEqual(["succeeded", "replay"]);
+    });
     expect(await catalogItem("fs-replay")).toMatchObject({ price: 110, version: 2 });
     expect(await history("fs-replay")).toHaveLength(1);
-    expect(auditOf(id).map((a) => (a.outcome === "skipped" ? a.reason : a.outcome))).toEqual(["succeeded", "replay"]);
   });
 
   it("turns clickstream into a price change: hydration writes one request per closed window, inference applies it", async () => {
     await seed("fs-hydra", { inventory: 12 });
-    const kinesis = createKinesisClient(cloud.endpoints.kinesis);
     const start = Date.parse("2026-11-23T08:00:00.000Z");
     const actions = [
       ...Array(50).fill("impression"),
@@ -254,22 +246,25 @@ describe("price inference on the local cloud", () => {
     // One partition key: the product's events share a shard, and so its watermark.
     const put = (batch: object[]) =>
       putRecords(
-        kinesis,
-        cloud.resources.streams.Clickstream as string,
+        target.clients.kinesis,
+        target.resources.streams.Clickstream as string,
         batch.map((e) => ({ partitionKey: "fs-hydra", data: Buffer.from(JSON.stringify(e)) })),
       );
     await put(events.slice(0, 40));
     await put([...events.slice(40), { eventId: "junk" }]);
-    await settle();
+    // The window is still open: no request, no change.
+    await target.settle();
     expect(await catalogItem("fs-hydra")).toMatchObject({ price: 100, version: 1 });
     await put([late, closer]);
-    await settle();
-    kinesis.destroy();
 
     const requestId = "demand#fs-hydra#2026-11-23T08:00:00.000Z";
-    const request = await dynamo.send(
-      new GetItemCommand({ TableName: tables.requests, Key: { requestId: { S: requestId } }, ConsistentRead: true }),
-    );
+    const request = await target.eventually("the window's inference request", async () => {
+      const request = await dynamo.send(
+        new GetItemCommand({ TableName: tables.requests, Key: { requestId: { S: requestId } }, ConsistentRead: true }),
+      );
+      expect(request.Item).toBeDefined();
+      return request;
+    });
     expect(unmarshall(request.Item ?? {})).toEqual({
       requestId,
       productId: "fs-hydra",
@@ -281,15 +276,17 @@ describe("price inference on the local cloud", () => {
       purchases: 4,
       inventory: 12,
     });
-    expect(await catalogItem("fs-hydra")).toMatchObject({ price: 110, version: 2, lastRequestId: requestId });
+    await target.eventually("the price change", async () => {
+      expect(await catalogItem("fs-hydra")).toMatchObject({ price: 110, version: 2, lastRequestId: requestId });
+    });
     expect(await history("fs-hydra")).toEqual([expect.objectContaining({ requestId, oldPrice: 100, newPrice: 110 })]);
   });
 
   it("pnpm push catalog, inference-request and demand drive the pipeline", async () => {
     const out: string[] = [];
     const io = {
-      env: cloud.env,
-      cwd: process.cwd(),
+      env: target.env,
+      cwd: target.dir,
       stdout: { write: (t: string) => out.push(t) },
       stderr: { write: (t: string) => out.push(t), isTTY: false },
     };
@@ -301,16 +298,17 @@ describe("price inference on the local cloud", () => {
     expect(out.join("")).toMatch(/malformed, nothing was sent: views/);
     const demand = ["demand", "--product", "fs-0002", "--window-start", "2026-11-23T07:00:00.000Z", "--quiet"];
     expect(await runPush(demand, io), out.join("")).toBe(0);
-    await settle();
-    expect(await catalogItem("fs-0001")).toMatchObject({ price: 66, version: 2, lastRequestId: "push-1" });
-    expect(await catalogItem("fs-0002")).toMatchObject({
-      price: 106.7,
-      version: 2,
-      lastRequestId: "demand#fs-0002#2026-11-23T07:00:00.000Z",
+    await target.eventually("both price changes", async () => {
+      expect(await catalogItem("fs-0001")).toMatchObject({ price: 66, version: 2, lastRequestId: "push-1" });
+      expect(await catalogItem("fs-0002")).toMatchObject({
+        price: 106.7,
+        version: 2,
+        lastRequestId: "demand#fs-0002#2026-11-23T07:00:00.000Z",
+      });
     });
   });
 
-  it("never loses an update between concurrent writers, and refuses a replay at the table (DynamoDB Local)", async () => {
+  it("never loses an update between concurrent writers, and refuses a replay at the table", async () => {
     await seed("fs-race", { maxPrice: 1000 });
     const catalog = createDynamoCatalog(dynamo, { catalog: tables.catalog, history: tables.history });
     // +2 % for every record: each applied change must build on the one before it.
