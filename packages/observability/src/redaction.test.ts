@@ -118,7 +118,6 @@ describe("redact: values by pattern", () => {
     ["at 1700000000123 ms", "an epoch timestamp in ms (leading 1)"],
     ["score 0.4111111111111111", "the decimals of a number"],
     ["id 41111111111111110000", "20 digits without groups"],
-    ["call +44 20 7946 0958", "a phone number (12 digits)"],
   ])("keeps %s (%s)", (text) => {
     expect(redact(text, policy)).toBe(text);
   });
