@@ -4,7 +4,7 @@
  * `DeleterStore`, with S3's semantics where the domain relies on them.
  */
 import { createHash } from "node:crypto";
-import { PreconditionFailed } from "../errors.ts";
+import { ObjectTooLarge, PreconditionFailed } from "../errors.ts";
 import type {
   Checksum,
   CopiedPart,
@@ -63,6 +63,8 @@ export class MemoryS3 implements MoverStore, DeleterStore {
   readonly faults: Array<{ op: string; error: Error; when?: (input: unknown) => boolean }> = [];
   /** Keys DeleteObjects reports as failed (AccessDenied). */
   readonly failingKeys = new Set<string>();
+  /** Bytes of object bodies `getText` returned (what a reader held in memory). */
+  bytesRead = 0;
   /** Corrupts what copies write (a copy that does not match its source). */
   corruptCopies = false;
 
@@ -367,11 +369,16 @@ export class MemoryS3 implements MoverStore, DeleterStore {
     bucket: string;
     key: string;
     ifMatch?: string;
+    maxBytes?: number;
   }): Promise<{ text: string; eTag: string } | undefined> {
     this.record("getText", input);
     const v = this.find(input);
     if (!v) return undefined;
     if (input.ifMatch !== undefined && v.eTag !== input.ifMatch) throw new PreconditionFailed("ETag does not match");
+    if (input.maxBytes !== undefined && v.body.length > input.maxBytes) {
+      throw new ObjectTooLarge(input.key, v.body.length, input.maxBytes);
+    }
+    this.bytesRead += v.body.length;
     return { text: v.body.toString("utf8"), eTag: v.eTag };
   }
 
