@@ -111,8 +111,17 @@ export const functions = {
       // HeadObject and copy source (GetObject), tags copied with the object, delete of the copied object; ListBucket
       // so that a missing object answers 404, not 403.
       Inbox: ["s3:GetObject", "s3:GetObjectTagging", "s3:DeleteObject", "s3:ListBucket"],
-      // Copy destination (PutObject covers UploadPartCopy), tags, HeadObject of the copy, aborting a failed upload.
-      Lake: ["s3:PutObject", "s3:PutObjectTagging", "s3:GetObject", "s3:ListBucket", "s3:AbortMultipartUpload"],
+      // Copy destination (PutObject covers UploadPartCopy), tags, HeadObject of the copy, aborting a failed upload,
+      // and removing a copy that failed verification (its own version, or its own ETag: never another object).
+      Lake: [
+        "s3:PutObject",
+        "s3:PutObjectTagging",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:AbortMultipartUpload",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+      ],
       Audit: ["sns:Publish"],
     },
     environment: {

@@ -165,6 +165,20 @@ describe("SnsLogger handler", () => {
     });
   });
 
+  it("redacts a double-encoded message, a lower-case bearer header, an e-mail used as a key and a bare JWT", async () => {
+    const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+    const inner = { "ada@example.com": { orders: 3 }, headers: `authorization: bearer ${jwt}`, pwd: "hunter2" };
+    const message = JSON.stringify(JSON.stringify(inner));
+
+    await handler(snsEvent({ message, attributes: { session: jwt } }), lambdaContext("req-7"));
+
+    const output = stdout.join("");
+    expect(output).not.toMatch(/ada@example|hunter2|eyJhbGci|eyJzdWIi|c2lnbmF0dXJl/);
+    expect(records()[0]).toMatchObject({
+      sns: { attributes: { session: "[REDACTED:jwt]" }, messageFormat: "text" },
+    });
+  });
+
   it("truncates a 2 MB message below the CloudWatch Logs limit, with a marker, instead of dropping it", async () => {
     const message = JSON.stringify({ correlationId: "big-1", rows: "r".repeat(2 * 1024 * 1024) });
 

@@ -295,6 +295,50 @@ describe("file pipelines", () => {
     expect(await keysUnder(lake, "erase/customer-1500-keep/")).toHaveLength(3);
   });
 
+  it("refuses a prefix not ending in / and a request object over 16 MiB (read by its Content-Length only), deleting nothing", async () => {
+    const kept = [...(await putLake("erase/c-42/", 2)), ...(await putLake("erase/c-420/", 2))];
+    await requestDelete(
+      "not-a-folder",
+      JSON.stringify({ bucket: "Lake", prefixes: ["erase/c-42"], reason: "GDPR #42" }),
+    );
+    // 17,000 keys of 1 KB: valid by the schema, 17 MB: uploaded in parts (the local S3 takes single PUTs to 11 MiB).
+    const keys = Array.from(
+      { length: 17_000 },
+      (_, i) => `erase/c-42/${String(i).padStart(6, "0")}${"k".repeat(1000)}`,
+    );
+    const huge = Buffer.from(JSON.stringify({ bucket: "Lake", keys, reason: "too big" }));
+    const hugeKey = `requests/delete/huge-${run}.json`;
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: inbox, Key: hugeKey }));
+    const parts = [];
+    for (let start = 0, n = 1; start < huge.length; start += 6 * MiB, n++) {
+      const { ETag } = await s3.send(
+        new UploadPartCommand({
+          Bucket: inbox,
+          Key: hugeKey,
+          UploadId,
+          PartNumber: n,
+          Body: huge.subarray(start, start + 6 * MiB),
+        }),
+      );
+      parts.push({ PartNumber: n, ETag });
+    }
+    await s3.send(
+      new CompleteMultipartUploadCommand({ Bucket: inbox, Key: hugeKey, UploadId, MultipartUpload: { Parts: parts } }),
+    );
+
+    await target.eventually("both refusals reported", async () => {
+      expect(await report(`not-a-folder-${run}`)).toMatchObject({
+        status: "refused",
+        refusal: { code: "prefix-not-folder", message: expect.stringContaining('"erase/c-42"') },
+      });
+      expect(await report(`huge-${run}`)).toMatchObject({
+        status: "refused",
+        refusal: { code: "too-large", message: expect.stringContaining(`${huge.length} bytes`) },
+      });
+    });
+    expect(await keysUnder(lake, "erase/c-42")).toEqual(kept);
+  });
+
   localOnly("fauxqs has no object versioning; on AWS the Lake is versioned and the request is carried out")(
     "fails an allVersions request loudly where the emulator cannot list versions (fauxqs), deleting nothing",
     async () => {

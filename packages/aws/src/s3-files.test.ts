@@ -21,7 +21,14 @@ import {
   S3ServiceException,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
-import { defaultRoutingRules, MiB, type MoveDependencies, moveObject, PreconditionFailed } from "@sluice/files";
+import {
+  defaultRoutingRules,
+  MiB,
+  type MoveDependencies,
+  moveObject,
+  ObjectTooLarge,
+  PreconditionFailed,
+} from "@sluice/files";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { createS3DeleterStore, createS3MoverStore } from "./s3-files.ts";
@@ -329,5 +336,21 @@ describe("S3 deleter store", () => {
     s3.on(GetObjectCommand).rejects(s3Error("NoSuchKey", 404));
     expect(await deleter.getText({ bucket: "inbox", key: "k", ifMatch: "e" })).toBeUndefined();
     expect(s3.commandCalls(GetObjectCommand)[0]?.args[0].input).toEqual({ Bucket: "inbox", Key: "k", IfMatch: '"e"' });
+  });
+
+  it("refuses an object over maxBytes on its Content-Length, without reading the body", async () => {
+    const { Readable } = await import("node:stream");
+    const body = Object.assign(Readable.from(["x".repeat(64)]), {
+      transformToString: async () => {
+        throw new Error("the body was read");
+      },
+    });
+    s3.on(GetObjectCommand).resolves({ ETag: '"big"', ContentLength: 17 * 1024 * 1024, Body: body as never });
+
+    const read = deleter.getText({ bucket: "inbox", key: "requests/delete/big.json", maxBytes: 16 * 1024 * 1024 });
+
+    await expect(read).rejects.toBeInstanceOf(ObjectTooLarge);
+    await expect(read).rejects.toMatchObject({ size: 17 * 1024 * 1024, limit: 16 * 1024 * 1024 });
+    expect(body.destroyed).toBe(true);
   });
 });

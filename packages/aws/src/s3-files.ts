@@ -30,6 +30,7 @@ import {
   type ListedEntry,
   type MoverStore,
   type ObjectHead,
+  ObjectTooLarge,
   PreconditionFailed,
 } from "@sluice/files";
 
@@ -52,6 +53,12 @@ export function checksumOf(fields: ChecksumFields): Checksum | undefined {
 }
 
 const quoted = (eTag: string) => `"${bareETag(eTag)}"`;
+
+/** Drops a response body without reading it (a Node stream is destroyed; anything else is left to the GC). */
+function discard(body: unknown): void {
+  const stream = body as { destroy?: () => void } | undefined;
+  if (typeof stream?.destroy === "function") stream.destroy();
+}
 
 interface S3Failure {
   name?: string;
@@ -350,8 +357,14 @@ export function createS3DeleterStore(client: S3Client): DeleterStore {
             ...(input.ifMatch ? { IfMatch: quoted(input.ifMatch) } : {}),
           }),
         );
+        if (input.maxBytes !== undefined && (out.ContentLength ?? 0) > input.maxBytes) {
+          // Refused on its Content-Length: the body is dropped unread (the connection is closed, not drained).
+          discard(out.Body);
+          throw new ObjectTooLarge(input.key, out.ContentLength ?? 0, input.maxBytes);
+        }
         return { text: (await out.Body?.transformToString("utf-8")) ?? "", eTag: bareETag(out.ETag ?? "") };
       } catch (err) {
+        if (err instanceof ObjectTooLarge) throw err;
         if (isNotFound(err)) return undefined;
         throw asPrecondition(err);
       }

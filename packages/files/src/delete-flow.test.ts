@@ -229,3 +229,146 @@ describe("handleDeleteTrigger", () => {
     });
   });
 });
+
+describe("large and ambiguous requests", () => {
+  /** Bytes of every object the flow wrote (reports, continuations), per key prefix. */
+  function bytesPut(store: MemoryS3): { total: number; largest: number; puts: number } {
+    const sizes = store.calls
+      .filter((c) => c.op === "putText")
+      .map((c) => Buffer.byteLength((c.input as { text: string }).text));
+    return { total: sizes.reduce((a, b) => a + b, 0), largest: Math.max(0, ...sizes), puts: sizes.length };
+  }
+
+  it("a valid 100 000-key request writes reports whose size does not grow with the batches done", async () => {
+    const { store, deps } = setup();
+    const keys = Array.from(
+      { length: 100_000 },
+      (_, i) => `raw/customers/dt=2026-11-01/c-${String(i).padStart(6, "0")}.json`,
+    );
+    const trigger = submit(store, "huge", { bucket: "Lake", keys, reason: "GDPR erasure, 100k keys" });
+    const requestBytes = store.current("inbox", trigger.key)?.body.length ?? 0;
+    expect(requestBytes).toBeGreaterThan(4_000_000);
+
+    const result = await handleDeleteTrigger(trigger, { ...deps, batchSize: 1000 });
+
+    expect(result.status).toBe("completed");
+    expect(report(store, "huge")).toMatchObject({ status: "completed", counts: { deleted: 100_000, batches: 100 } });
+    const written = bytesPut(store);
+    // One claim, 100 checkpoints, the final report: each a few KB, never the request again.
+    expect(written.largest).toBeLessThan(16 * 1024);
+    expect(written.total).toBeLessThan(102 * 16 * 1024);
+  });
+
+  it("refuses a request object over the size limit without reading it, and says why", async () => {
+    const { store, audited, deps } = setup();
+    seed(store, "raw/x/", 3);
+    const keys = Array.from({ length: 17_000 }, (_, i) => `raw/x/${String(i).padStart(6, "0")}-${"k".repeat(1000)}`);
+    const trigger = submit(store, "too-big", { bucket: "Lake", keys, reason: "r" });
+
+    const result = await handleDeleteTrigger(trigger, deps);
+
+    expect(result.status).toBe("refused");
+    expect(store.count("deleteBatch")).toBe(0);
+    expect(store.keys("lake")).toHaveLength(3);
+    expect(report(store, "too-big")).toMatchObject({
+      status: "refused",
+      refusal: { code: "too-large", message: expect.stringMatching(/17\d{6} bytes.*16 MiB \(16777216 bytes\)/) },
+    });
+    expect(audited).toEqual([expect.objectContaining({ outcome: "refused", refusal: "too-large" })]);
+  });
+
+  it("refuses a prefix that does not end in / (c-42 would also delete c-420...)", async () => {
+    const { store, deps } = setup();
+    seed(store, "raw/customers/c-42/", 2);
+    seed(store, "raw/customers/c-420/", 2);
+
+    const result = await handleDeleteTrigger(
+      submit(store, "c-42", { bucket: "Lake", prefixes: ["raw/customers/c-42"], reason: "GDPR #42" }),
+      deps,
+    );
+
+    expect(result.status).toBe("refused");
+    expect(store.keys("lake")).toHaveLength(4);
+    expect(report(store, "c-42")).toMatchObject({
+      refusal: { code: "prefix-not-folder", message: expect.stringContaining('"raw/customers/c-42"') },
+    });
+  });
+
+  it("matches a raw prefix only when the request says so", async () => {
+    const { store, deps } = setup();
+    seed(store, "logs/2026-08-0", 3);
+    seed(store, "logs/2026-08-1", 3);
+
+    const result = await handleDeleteTrigger(
+      submit(store, "raw", { bucket: "Lake", prefixes: ["logs/2026-08-0"], rawPrefixes: true, reason: "retention" }),
+      deps,
+    );
+
+    expect(result.status).toBe("completed");
+    expect(store.keys("lake")).toEqual(["logs/2026-08-10000", "logs/2026-08-10001", "logs/2026-08-10002"]);
+  });
+});
+
+describe("requests resumed without a copy in the report", () => {
+  it("a direct invocation that continues reads its request from the copy it wrote once", async () => {
+    const { store, deps, refill } = setup(1);
+    seed(store, "raw/x/", 25);
+    const first = await handleDeleteTrigger(
+      { kind: "direct", body: { bucket: "Lake", prefixes: ["raw/x/"], reason: "r", name: "d-1" }, invocationId: "i" },
+      deps,
+    );
+    expect(first.status).toBe("continuing");
+    expect(report(store, "d-1")).toMatchObject({
+      requestCopyKey: "reports/delete/d-1.request.json",
+      request: { prefixes: ["raw/x/"], prefixCount: 1, keyCount: 0 },
+    });
+    refill(10);
+
+    const next = await handleDeleteTrigger({ kind: "object", key: continuationKeyOf("d-1", 1) }, deps);
+
+    expect(next.status).toBe("completed");
+    expect(store.keys("lake")).toEqual([]);
+    expect(
+      store.calls.filter((c) => c.op === "putText" && (c.input as { key: string }).key.endsWith(".request.json")),
+    ).toHaveLength(1);
+  });
+
+  it("fails for good, saying why, when the request object is deleted before its next step", async () => {
+    const { store, audited, deps, refill } = setup(1);
+    seed(store, "raw/x/", 25);
+    const trigger = submit(store, "gone", { bucket: "Lake", prefixes: ["raw/x/"], reason: "r" });
+    expect((await handleDeleteTrigger(trigger, deps)).status).toBe("continuing");
+    await store.deleteObject({ bucket: "inbox", key: trigger.key });
+    refill(10);
+
+    const next = await handleDeleteTrigger({ kind: "object", key: continuationKeyOf("gone", 1) }, deps);
+
+    expect(next.status).toBe("failed");
+    expect(store.keys("lake")).toHaveLength(15);
+    expect(report(store, "gone")).toMatchObject({
+      status: "failed",
+      failure: "s3://inbox/requests/delete/gone.json was deleted or replaced while the deletion ran",
+    });
+    expect(audited.at(-1)).toMatchObject({ outcome: "failed" });
+  });
+
+  it("writes every failed key and dry-run entry once, per batch, beside a report that keeps the first ones", async () => {
+    const { store, deps } = setup();
+    seed(store, "raw/x/", 250);
+    const trigger = submit(store, "dry", { bucket: "Lake", prefixes: ["raw/x/"], reason: "r", dryRun: true });
+
+    await handleDeleteTrigger(trigger, deps);
+
+    const r = report(store, "dry");
+    expect(r).toMatchObject({
+      counts: { listed: 250 },
+      listingTruncated: true,
+      batchDetails: { prefix: "reports/delete/dry.batches/", count: 25 },
+    });
+    expect(r.listing).toHaveLength(100);
+    const details = store.keys("inbox").filter((k) => k.startsWith("reports/delete/dry.batches/"));
+    expect(details).toHaveLength(25);
+    const listed = details.flatMap((k) => JSON.parse(store.current("inbox", k)?.body.toString() ?? "{}").listing);
+    expect(listed).toEqual(store.keys("lake"));
+  });
+});

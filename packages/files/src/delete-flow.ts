@@ -9,6 +9,11 @@
  * When time runs out the report says `continuing` and a continuation object
  * (`requests/delete/.continue/<name>/<step>.json`) is written: its ObjectCreated event starts the next step, on AWS
  * and on the local cloud alike.
+ *
+ * The report's size does not depend on the work done: it summarises the request (the request object, or for a
+ * direct invocation a copy written once, `reports/delete/<name>.request.json`, holds every key and is read again by
+ * each step) and keeps the first errors and dry-run entries; every batch's errors and listing are written once, to
+ * `reports/delete/<name>.batches/<batch>.json`.
  */
 import * as z from "zod/mini";
 import {
@@ -17,13 +22,17 @@ import {
   type Continuation,
   continuationKeyOf,
   continuationSchema,
+  DELETE_REPORTS_PREFIX,
+  MAX_REQUEST_BYTES,
   type Refusal,
+  type RequestSummary,
   reportKeyOf,
   requestNameOf,
+  summarizeRequest,
   validateDeleteRequest,
 } from "./delete-request.ts";
-import { type DeletionProgress, initialProgress, runDeletion } from "./deletion.ts";
-import { InconsistentListing, PreconditionFailed } from "./errors.ts";
+import { type BatchDetail, type DeletionProgress, initialProgress, runDeletion } from "./deletion.ts";
+import { InconsistentListing, ObjectTooLarge, PreconditionFailed } from "./errors.ts";
 import type { AuditFields, AuditPort, DeleterStore } from "./ports.ts";
 
 export const DELETER_PIPELINE = "file-deleter";
@@ -48,13 +57,22 @@ export interface DeletionReport {
   refusal?: Refusal;
   /** Why a request failed for good (status `failed`). */
   failure?: string;
-  request?: AcceptedRequest;
+  /** The request without its full lists of keys and prefixes (see {@link RequestSummary}). */
+  request?: RequestSummary;
+  /** Direct invocations: the accepted request, written once (`reports/delete/<name>.request.json`). */
+  requestCopyKey?: string;
   counts?: DeletionProgress["counts"];
+  /** The first 100 per-key errors; all of them are in the batch details. */
   errors?: DeletionProgress["errors"];
   errorsTruncated?: boolean;
-  /** Dry run: what would be deleted (the first 10,000). */
+  /** Dry run: the first 100 entries that would be deleted; all of them are in the batch details. */
   listing?: string[];
   listingTruncated?: boolean;
+  /**
+   * Batches with errors or (dry run) a listing each wrote `<batchDetails.prefix><batch, 6 digits>.json`
+   * (`{ batch, errors, listing }`); `count` of them so far.
+   */
+  batchDetails?: { prefix: string; count: number };
   progress?: {
     step: number;
     cursor: DeletionProgress["cursor"];
@@ -113,12 +131,38 @@ export async function handleDeleteTrigger(
       ...(deps.correlationId ? { correlationId: deps.correlationId } : {}),
       ...entry,
     });
+  /** A permanent failure before any deletion of this step: reported, audited, not retried. */
+  const fail = async (
+    r: DeletionReport,
+    key: string,
+    eTag: string | undefined,
+    requestName: string,
+    failure: string,
+  ): Promise<DeleteFlowResult> => {
+    const at = iso(now());
+    const failed: DeletionReport = {
+      ...r,
+      status: "failed",
+      failure,
+      ...(r.progress ? { progress: { ...r.progress, leaseUntil: 0 } } : {}),
+      timings: { ...r.timings, updatedAt: at, finishedAt: at },
+    };
+    try {
+      await writeReport(deps, key, failed, eTag);
+    } catch (err) {
+      if (!(err instanceof PreconditionFailed)) throw err;
+      return { status: "skipped", name: requestName, reason: `another invocation updated ${requestName} first` };
+    }
+    await audit({ outcome: "failed", reason: failure, request: requestName });
+    return { status: "failed", name: requestName, report: failed };
+  };
 
   // 1. What arrived.
   let body: unknown;
   let name: string;
   let requestETag: string | undefined;
   let continuation: Continuation | undefined;
+  let tooLarge: ObjectTooLarge | undefined;
   if (trigger.kind === "object") {
     const isContinuation = trigger.key.startsWith(CONTINUATIONS_PREFIX);
     let loaded: { text: string; eTag: string } | undefined;
@@ -127,9 +171,16 @@ export async function handleDeleteTrigger(
         bucket: deps.inbox,
         key: trigger.key,
         ...(trigger.eTag ? { ifMatch: trigger.eTag } : {}),
+        maxBytes: isContinuation ? CONTINUATION_MAX_BYTES : MAX_REQUEST_BYTES,
       });
     } catch (err) {
-      if (!(err instanceof PreconditionFailed)) throw err;
+      if (err instanceof ObjectTooLarge && !isContinuation) {
+        // Refused below, unread: its body could exhaust the function's memory.
+        tooLarge = err;
+        loaded = { text: "", eTag: trigger.eTag ?? "" };
+      } else if (!(err instanceof PreconditionFailed)) {
+        throw err;
+      }
     }
     if (!loaded) {
       const reason = `${trigger.key} is gone or was replaced since this event`;
@@ -149,7 +200,7 @@ export async function handleDeleteTrigger(
       name = requestNameOf(trigger.key);
       requestETag = loaded.eTag;
     }
-    body = isContinuation ? undefined : safeJson(loaded.text);
+    body = isContinuation || tooLarge ? undefined : safeJson(loaded.text);
   } else {
     body = typeof trigger.body === "string" ? safeJson(trigger.body) : trigger.body;
     const given = (body as { name?: unknown } | null)?.name;
@@ -186,7 +237,9 @@ export async function handleDeleteTrigger(
       await audit({ outcome: "skipped", reason, request: name });
       return { status: "skipped", name, reason };
     }
-    request = r.request;
+    const loadedRequest = await requestOf(deps, r);
+    if (!loadedRequest.ok) return fail(r, reportKey, reportETag, name, loadedRequest.failure);
+    request = loadedRequest.request;
     step = continuation.step;
     progress = progressOf(r);
     report = r;
@@ -204,12 +257,24 @@ export async function handleDeleteTrigger(
         await audit({ outcome: "skipped", reason, request: name });
         return { status: "skipped", name, reason };
       }
-      request = r.request;
+      const loadedRequest = await requestOf(deps, r, body);
+      if (!loadedRequest.ok) return fail(r, reportKey, reportETag, name, loadedRequest.failure);
+      request = loadedRequest.request;
       step = r.progress.step;
       progress = progressOf(r);
       report = r;
     } else {
-      const validated = validateDeleteRequest(body, deps.allowList);
+      const validated: ReturnType<typeof validateDeleteRequest> = tooLarge
+        ? {
+            ok: false,
+            refusal: {
+              code: "too-large",
+              message:
+                `the request object is ${tooLarge.size} bytes; the limit is 16 MiB (${MAX_REQUEST_BYTES} bytes): ` +
+                "split it into several requests (it was not read)",
+            },
+          }
+        : validateDeleteRequest(body, deps.allowList);
       const receivedAt = iso(started);
       if (!validated.ok) {
         const refused: DeletionReport = {
@@ -233,12 +298,24 @@ export async function handleDeleteTrigger(
       request = validated.request;
       step = 0;
       progress = initialProgress(request);
+      let requestCopyKey: string | undefined;
+      if (!requestKey) {
+        // A direct invocation: its steps after this one need the request, which is nowhere else.
+        requestCopyKey = requestCopyKeyOf(name);
+        await deps.store.putText({
+          bucket: deps.inbox,
+          key: requestCopyKey,
+          text: JSON.stringify(request),
+          contentType: "application/json",
+        });
+      }
       report = {
         name,
         ...(requestKey ? { requestKey } : {}),
         ...(requestETag ? { requestETag } : {}),
+        ...(requestCopyKey ? { requestCopyKey } : {}),
         status: "running",
-        request,
+        request: summarizeRequest(request),
         timings: { receivedAt, updatedAt: receivedAt, durationMs: 0, steps: [] },
       };
     }
@@ -277,6 +354,16 @@ export async function handleDeleteTrigger(
       budget: deps.budget,
       ...(deps.concurrency !== undefined ? { concurrency: deps.concurrency } : {}),
       ...(deps.batchSize !== undefined ? { batchSize: deps.batchSize } : {}),
+      onBatch: async (detail: BatchDetail) => {
+        const prefix = batchDetailsPrefixOf(name);
+        await deps.store.putText({
+          bucket: deps.inbox,
+          key: `${prefix}${String(detail.batch).padStart(6, "0")}.json`,
+          text: JSON.stringify({ name, ...detail }),
+          contentType: "application/json",
+        });
+        report = { ...report, batchDetails: { prefix, count: (report.batchDetails?.count ?? 0) + 1 } };
+      },
       onCheckpoint: async (p) => {
         latest = p;
         await save("running", p, claimed.progress?.leaseUntil ?? 0);
@@ -334,6 +421,55 @@ export async function handleDeleteTrigger(
   return { status: final.status, name, report: final };
 }
 
+/** Continuation objects are a few dozen bytes: anything much larger is not one. */
+const CONTINUATION_MAX_BYTES = 64 * 1024;
+
+/** Where a direct invocation's accepted request is kept for its later steps. */
+export function requestCopyKeyOf(name: string): string {
+  return `${DELETE_REPORTS_PREFIX}${name}.request.json`;
+}
+
+/** Where the errors and dry-run listing of each batch are written, once per batch. */
+export function batchDetailsPrefixOf(name: string): string {
+  return `${DELETE_REPORTS_PREFIX}${name}.batches/`;
+}
+
+/**
+ * The accepted request a resumed step works on: validated again from the body in hand (a retried event or
+ * invocation), else from the request object the report names (pinned to its ETag), else from the copy a direct
+ * invocation wrote. Failure is permanent: the request is gone or was replaced.
+ */
+async function requestOf(
+  deps: DeleteFlowDependencies,
+  report: DeletionReport,
+  body?: unknown,
+): Promise<{ ok: true; request: AcceptedRequest } | { ok: false; failure: string }> {
+  let source = body;
+  let where = "the request";
+  if (source === undefined) {
+    const key = report.requestKey ?? report.requestCopyKey;
+    if (!key) return { ok: false, failure: "the report names no request object to resume from" };
+    where = `s3://${deps.inbox}/${key}`;
+    let found: { text: string; eTag: string } | undefined;
+    try {
+      found = await deps.store.getText({
+        bucket: deps.inbox,
+        key,
+        ...(report.requestKey && report.requestETag ? { ifMatch: report.requestETag } : {}),
+        maxBytes: MAX_REQUEST_BYTES,
+      });
+    } catch (err) {
+      if (!(err instanceof PreconditionFailed)) throw err;
+    }
+    if (!found) return { ok: false, failure: `${where} was deleted or replaced while the deletion ran` };
+    source = safeJson(found.text);
+    if (!report.requestKey) return { ok: true, request: source as AcceptedRequest };
+  }
+  const validated = validateDeleteRequest(source, deps.allowList);
+  if (!validated.ok) return { ok: false, failure: `${where} no longer validates: ${validated.refusal.message}` };
+  return { ok: true, request: validated.request };
+}
+
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -380,7 +516,7 @@ async function readReport(
   bucket: string,
   key: string,
 ): Promise<{ report: DeletionReport; eTag: string } | undefined> {
-  const found = await store.getText({ bucket, key });
+  const found = await store.getText({ bucket, key, maxBytes: MAX_REQUEST_BYTES });
   if (!found) return undefined;
   const report = safeJson(found.text) as DeletionReport;
   if (typeof report !== "object" || report === null || typeof report.status !== "string") return undefined;

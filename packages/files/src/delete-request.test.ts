@@ -16,6 +16,7 @@ describe("validateDeleteRequest", () => {
           keys: [],
           prefixes: ["raw/x/"],
           allVersions: false,
+          rawPrefixes: false,
           dryRun: false,
           reason: "GDPR #12",
           dropped: 0,
@@ -71,5 +72,22 @@ describe("names", () => {
     expect(requestNameOf("requests/delete/gdpr/2026-11-23.json")).toBe("gdpr/2026-11-23");
     expect(reportKeyOf("gdpr/2026-11-23")).toBe("reports/delete/gdpr/2026-11-23.json");
     expect(continuationKeyOf("gdpr/x", 3)).toBe("requests/delete/.continue/gdpr/x/000003.json");
+  });
+});
+
+describe("prefixes", () => {
+  it("refuses a prefix that does not end in /, unless rawPrefixes says so", () => {
+    const folder = validateDeleteRequest({ bucket: "Lake", prefixes: ["raw/c-42/"], reason: "r" }, allowList);
+    const bare = validateDeleteRequest({ bucket: "Lake", prefixes: ["raw/c-42/", "raw/c-42"], reason: "r" }, allowList);
+    const raw = validateDeleteRequest(
+      { bucket: "Lake", prefixes: ["raw/c-42"], rawPrefixes: true, reason: "r" },
+      allowList,
+    );
+    const whole = validateDeleteRequest({ bucket: "Lake", prefixes: [""], confirm: "Lake", reason: "r" }, allowList);
+
+    expect(folder.ok).toBe(true);
+    expect(bare).toMatchObject({ ok: false, refusal: { code: "prefix-not-folder" } });
+    expect(raw).toMatchObject({ ok: true, request: { prefixes: ["raw/c-42"], rawPrefixes: true } });
+    expect(whole.ok).toBe(true);
   });
 });

@@ -12,6 +12,16 @@ export const DELETE_REPORTS_PREFIX = "reports/delete/";
 export const CONTINUATIONS_PREFIX = `${DELETE_REQUESTS_PREFIX}.continue/`;
 
 const MAX_KEY_BYTES = 1024;
+
+/**
+ * The largest request object the FileDeleter reads: 16 MiB (100,000 keys of 160 bytes). Checked on the object's
+ * `Content-Length` before its body is read; a larger request is refused (`too-large`): split it. A 15.5 MB request
+ * was handled in a process peaking at 240 MB (see the README), within a 512 MB function.
+ */
+export const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+
+/** How many keys and prefixes of a request the report repeats (with their counts): the request object has them all. */
+export const REPORTED_TARGETS = 10;
 const withinKeyLimit = (what: string) =>
   z.refine<string>((k) => Buffer.byteLength(k) <= MAX_KEY_BYTES, `${what} is at most 1024 bytes`);
 
@@ -23,8 +33,16 @@ export const deleteRequestSchema = z
       z.array(z.string().check(z.minLength(1), withinKeyLimit("a key"))).check(z.maxLength(100_000)),
       [],
     ),
-    /** `""` is the whole bucket and needs `confirm`. */
+    /**
+     * Folders: each ends in `/` (`raw/customers/c-42/`), unless `rawPrefixes`. `""` is the whole bucket and needs
+     * `confirm`.
+     */
     prefixes: z._default(z.array(z.string().check(withinKeyLimit("a prefix"))).check(z.maxLength(1_000)), []),
+    /**
+     * The prefixes are raw string prefixes, not folders: `logs/2026-08-0` matches `logs/2026-08-01.gz` and
+     * `logs/2026-08-09/x`, and `c-42` would match `c-420`. Say so explicitly, or end every prefix in `/`.
+     */
+    rawPrefixes: z._default(z.boolean(), false),
     /** Every version and delete marker too (ListObjectVersions), not only the current objects. */
     allVersions: z._default(z.boolean(), false),
     /** List what would be deleted, delete nothing. */
@@ -43,7 +61,7 @@ export const deleteRequestSchema = z
 export type DeleteRequestInput = z.input<typeof deleteRequestSchema>;
 export type DeleteRequest = z.output<typeof deleteRequestSchema>;
 
-export type RefusalCode = "malformed" | "bucket-not-allowed" | "confirm-required";
+export type RefusalCode = "malformed" | "too-large" | "bucket-not-allowed" | "confirm-required" | "prefix-not-folder";
 
 export interface Refusal {
   code: RefusalCode;
@@ -59,6 +77,29 @@ export interface AcceptedRequest extends DeleteRequest {
   physicalBucket: string;
   /** Entries dropped as duplicates or covered by a prefix. */
   dropped: number;
+}
+
+/**
+ * What the report says about the request: everything but the full lists of keys and prefixes (the request object
+ * holds those; a report rewritten after every batch must not copy 100,000 keys each time).
+ */
+export interface RequestSummary extends Omit<AcceptedRequest, "keys" | "prefixes"> {
+  /** The first {@link REPORTED_TARGETS} keys (after normalisation). */
+  keys: string[];
+  keyCount: number;
+  /** The first {@link REPORTED_TARGETS} prefixes (after normalisation). */
+  prefixes: string[];
+  prefixCount: number;
+}
+
+export function summarizeRequest(request: AcceptedRequest): RequestSummary {
+  return {
+    ...request,
+    keys: request.keys.slice(0, REPORTED_TARGETS),
+    keyCount: request.keys.length,
+    prefixes: request.prefixes.slice(0, REPORTED_TARGETS),
+    prefixCount: request.prefixes.length,
+  };
 }
 
 export type ValidatedRequest = { ok: true; request: AcceptedRequest } | { ok: false; refusal: Refusal };
@@ -97,6 +138,24 @@ export function validateDeleteRequest(input: unknown, allowList: Readonly<Record
       refusal: {
         code: "confirm-required",
         message: `an empty prefix deletes the whole bucket: set "confirm" to the bucket's name (${bucketName} or ${physicalBucket})`,
+      },
+    };
+  }
+  const notFolders = request.rawPrefixes ? [] : request.prefixes.filter((p) => p !== "" && !p.endsWith("/"));
+  if (notFolders.length > 0) {
+    const shown = notFolders
+      .slice(0, 3)
+      .map((p) => `"${p}"`)
+      .join(", ");
+    return {
+      ok: false,
+      refusal: {
+        code: "prefix-not-folder",
+        message:
+          `prefix ${shown}${notFolders.length > 3 ? ` and ${notFolders.length - 3} more` : ""} does not end in "/": ` +
+          `"${notFolders[0]}" would also delete "${notFolders[0]}0...", "${notFolders[0]}-old/..." and any key that ` +
+          `starts with it. End each prefix in "/" to delete a folder, or set "rawPrefixes": true to delete every key ` +
+          "starting with it",
       },
     };
   }

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type AcceptedRequest, validateDeleteRequest } from "./delete-request.ts";
-import { type DeletionProgress, initialProgress, runDeletion } from "./deletion.ts";
+import { type BatchDetail, type DeletionProgress, initialProgress, runDeletion } from "./deletion.ts";
 import { InconsistentListing } from "./errors.ts";
 import type { ListedEntry } from "./ports.ts";
 import { MemoryS3 } from "./testing/memory-store.ts";
@@ -174,6 +174,8 @@ describe("runDeletion", () => {
           });
           let progress: DeletionProgress = initialProgress(request);
           let saved = progress;
+          // Batch details as S3 keeps them: one object per batch number, a redone batch overwriting its own.
+          const details = new Map<number, BatchDetail>();
           // Each "invocation" may start a few batches, then its time runs out; the next starts from the checkpoint.
           for (let i = 0; progress.cursor.phase !== "done"; i++) {
             let left = budgets[i % budgets.length] ?? 1;
@@ -185,6 +187,9 @@ describe("runDeletion", () => {
               budget: () => left-- > 0 || i % budgets.length === budgets.length - 1,
               batchSize,
               concurrency,
+              onBatch: async (detail) => {
+                details.set(detail.batch, detail);
+              },
               onCheckpoint: async (p) => {
                 saved = p;
               },
@@ -193,9 +198,8 @@ describe("runDeletion", () => {
             expect(progress).toEqual(saved);
           }
           const expected = [...keys, ...(withKeys ? ["q/00000.csv"] : [])].sort();
-          const handled = (mode === "dry-run" ? progress.listing : deletedEntries(store)).map((e) =>
-            e.replace(/\?.*$/, ""),
-          );
+          const listed = [...details.values()].flatMap((d) => d.listing);
+          const handled = (mode === "dry-run" ? listed : deletedEntries(store)).map((e) => e.replace(/\?.*$/, ""));
           // Every key exactly once: asked to be deleted (or listed, in a dry run), none skipped, none twice.
           expect(handled.sort()).toEqual(expected);
           expect(progress.counts.listed).toBe(expected.length);
@@ -205,6 +209,9 @@ describe("runDeletion", () => {
           } else {
             expect(progress.counts.deleted).toBe(expected.length - failing.length);
             expect(progress.counts.failed).toBe(failing.length);
+            // Every failed key is in the batch details, once, whatever the progress keeps inline.
+            const failedKeys = [...details.values()].flatMap((d) => d.errors.map((e) => e.key));
+            expect(failedKeys.sort()).toEqual([...failing].sort());
             const left = [...failing, ...(withKeys ? ["q/00001.csv"] : ["q/00000.csv", "q/00001.csv"])].sort();
             expect(store.keys("lake")).toEqual(left);
           }

@@ -55,9 +55,9 @@ export interface DeletionProgress {
     skipped: number;
     batches: number;
   };
-  /** The first per-key errors (capped). */
+  /** The first per-key errors (capped: every error is handed to `onBatch`). */
   errors: DeletionError[];
-  /** Dry run: what would be deleted (capped). */
+  /** Dry run: the first entries that would be deleted (capped: every entry is handed to `onBatch`). */
   listing: string[];
 }
 
@@ -189,10 +189,24 @@ export interface RunDeletionOptions {
   /** DeleteObjects calls in flight at once. Default 4. */
   concurrency?: number;
   batchSize?: number;
+  /**
+   * Called when a batch with per-key errors or (dry run) a listing is committed, before its checkpoint, with all
+   * of them: where they are kept in full (the progress keeps the first few only). Awaited; `batch` counts from 1.
+   */
+  onBatch?: (detail: BatchDetail) => Promise<void>;
   /** Called after each batch is committed, in listing order, with the progress so far; awaited. */
   onCheckpoint?: (progress: DeletionProgress) => Promise<void>;
+  /** Errors kept in the progress. Default 100. */
   maxErrors?: number;
+  /** Dry-run entries kept in the progress. Default 100. */
   maxListing?: number;
+}
+
+/** A committed batch's per-key errors and dry-run listing, all of them. */
+export interface BatchDetail {
+  batch: number;
+  errors: DeletionError[];
+  listing: string[];
 }
 
 interface InFlight {
@@ -212,7 +226,7 @@ export async function runDeletion(options: RunDeletionOptions): Promise<Deletion
   const { store, request } = options;
   const concurrency = Math.max(1, options.concurrency ?? 4);
   const maxErrors = options.maxErrors ?? 100;
-  const maxListing = options.maxListing ?? 10_000;
+  const maxListing = options.maxListing ?? 100;
   const progress: DeletionProgress = structuredClone(options.progress);
   const inflight: InFlight[] = [];
 
@@ -235,6 +249,9 @@ export async function runDeletion(options: RunDeletionOptions): Promise<Deletion
     for (const error of outcome.errors) if (progress.errors.length < maxErrors) progress.errors.push(error);
     for (const entry of item.listing) if (progress.listing.length < maxListing) progress.listing.push(entry);
     try {
+      if (outcome.errors.length > 0 || item.listing.length > 0) {
+        await options.onBatch?.({ batch: progress.counts.batches, errors: outcome.errors, listing: item.listing });
+      }
       await options.onCheckpoint?.(structuredClone(progress));
     } catch (err) {
       broken = true;

@@ -41,3 +41,15 @@ export class InvalidRoutingRules extends Error {
 export class InconsistentListing extends Error {
   override name = "InconsistentListing";
 }
+
+/** An object larger than the reader accepts: refused before its body is read. */
+export class ObjectTooLarge extends Error {
+  override readonly name = "ObjectTooLarge";
+  constructor(
+    readonly key: string,
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(`${key} is ${size} bytes, more than the ${limit} bytes accepted`);
+  }
+}

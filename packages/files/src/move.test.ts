@@ -1,10 +1,11 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { PreconditionFailed, VerificationFailed } from "./errors.ts";
 import { decideMove, type MoveDependencies, moveObject, type ObjectCreated, objectCreatedOf } from "./move.ts";
 import { MiB } from "./multipart.ts";
-import type { AuditEntry, ObjectHead } from "./ports.ts";
+import type { AuditEntry, ChecksumAlgorithm, ObjectHead } from "./ports.ts";
 import { defaultRoutingRules } from "./rules.ts";
-import { MemoryS3 } from "./testing/memory-store.ts";
+import { checksumOfLayout, MemoryS3 } from "./testing/memory-store.ts";
 
 const eventTime = new Date("2026-11-23T10:00:00Z");
 const buckets = { Lake: "lake" };
@@ -136,7 +137,7 @@ describe("moveObject", () => {
 
   it("keeps the storage class and checksum algorithm of the source", async () => {
     const { store, deps } = setup();
-    const checksum = { algorithm: "CRC32" as const, value: "AAAAAA==", type: "FULL_OBJECT" as const };
+    const checksum = checksumOfLayout("CRC32", Buffer.from("x"));
     store.put("inbox", "incoming/a.bin", { body: "x", storageClass: "STANDARD_IA", checksum });
     const outcome = await moveObject(eventFor(store, "incoming/a.bin"), deps);
     expect(outcome).toMatchObject({ outcome: "moved", verifiedBy: "checksum" });
@@ -149,7 +150,9 @@ describe("moveObject", () => {
     store.corruptCopies = true;
     await expect(moveObject(eventFor(store, "incoming/a.csv"), deps)).rejects.toThrow(VerificationFailed);
     expect(store.keys("inbox")).toEqual(["incoming/a.csv"]);
-    expect(store.count("deleteObject")).toBe(0);
+    expect(
+      store.calls.filter((c) => c.op === "deleteObject" && (c.input as { bucket: string }).bucket === "inbox"),
+    ).toEqual([]);
     expect(audited).toEqual([
       expect.objectContaining({ outcome: "failed", reason: expect.stringMatching(/verification failed/) }),
     ]);
@@ -273,5 +276,100 @@ describe("moveObject", () => {
     });
     expect(store.calls).toEqual([]);
     expect(audited[0]).toMatchObject({ outcome: "skipped", reason: "folder-marker" });
+  });
+});
+
+describe("multipart sources with checksums (sources over 5 GiB)", () => {
+  /** A source uploaded in parts of `sourcePartBytes` with `algorithm`, moved in parts of `copyPartBytes`. */
+  async function moveWithLayouts(
+    algorithm: ChecksumAlgorithm,
+    size: number,
+    sourcePartBytes: number,
+    copyPartBytes: number,
+    type?: "COMPOSITE" | "FULL_OBJECT",
+  ) {
+    const { store, audited, deps } = setup();
+    const body = Buffer.alloc(size);
+    for (let i = 0; i + 4 <= size; i += 4096) body.writeUInt32LE(i, i);
+    const parts = Math.ceil(size / sourcePartBytes);
+    const checksum = checksumOfLayout(algorithm, body, sourcePartBytes, type);
+    store.put("inbox", "incoming/ds/big.bin", { body, parts, checksum });
+    const move = moveObject(eventFor(store, "incoming/ds/big.bin"), {
+      ...deps,
+      multipartThresholdBytes: 5 * MiB,
+      multipart: { preferredPartBytes: copyPartBytes, maxParallelParts: 4 },
+    });
+    return { store, audited, body, move };
+  }
+
+  it.each<[ChecksumAlgorithm, number, number]>([
+    ["SHA256", 8 * MiB, 5 * MiB],
+    ["SHA1", 8 * MiB, 5 * MiB],
+    ["SHA256", 7 * MiB, 10 * MiB], // the same part count (2), another layout
+  ])("moves a %s-composite source uploaded in other parts than the copy's (%d / %d bytes)", async (...layout) => {
+    const { store, audited, body, move } = await moveWithLayouts(layout[0], 12 * MiB + 123, layout[1], layout[2]);
+
+    await expect(move).resolves.toMatchObject({ outcome: "moved", method: "multipart" });
+
+    expect(store.keys("inbox")).toEqual([]);
+    expect(store.current("lake", "raw/ds/dt=2026-11-23/big.bin")?.body.equals(body)).toBe(true);
+    expect(audited.at(-1)).toMatchObject({ outcome: "succeeded", verifiedBy: "size-and-receipt" });
+  });
+
+  it("verifies by checksum when the copy's composite checksum equals the source's (same layout)", async () => {
+    const { audited, move } = await moveWithLayouts("SHA256", 12 * MiB + 123, 5 * MiB, 5 * MiB);
+
+    await expect(move).resolves.toMatchObject({ outcome: "moved", verifiedBy: "checksum" });
+    expect(audited.at(-1)).toMatchObject({ verifiedBy: "checksum" });
+  });
+
+  it("verifies a full-object CRC by checksum whatever the layouts", async () => {
+    const { move } = await moveWithLayouts("CRC64NVME", 12 * MiB + 123, 8 * MiB, 5 * MiB);
+
+    await expect(move).resolves.toMatchObject({ outcome: "moved", verifiedBy: "checksum" });
+  });
+
+  it("moves any multipart source whatever its checksum and layouts, and never leaves two copies (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom<[ChecksumAlgorithm, "COMPOSITE" | "FULL_OBJECT"]>(
+          ["SHA256", "COMPOSITE"],
+          ["SHA1", "COMPOSITE"],
+          ["CRC32", "FULL_OBJECT"],
+          ["CRC32", "COMPOSITE"],
+          ["CRC64NVME", "FULL_OBJECT"],
+        ),
+        fc.integer({ min: 5 * MiB + 1, max: 16 * MiB }),
+        fc.integer({ min: 5, max: 9 }),
+        fc.integer({ min: 5, max: 9 }),
+        async ([algorithm, type], size, sourceMiB, copyMiB) => {
+          const { store, body, move } = await moveWithLayouts(algorithm, size, sourceMiB * MiB, copyMiB * MiB, type);
+
+          await expect(move).resolves.toMatchObject({ outcome: "moved" });
+          expect(store.keys("inbox")).toEqual([]);
+          const copies = store.versions("lake", "raw/ds/dt=2026-11-23/big.bin");
+          expect(copies).toHaveLength(1);
+          expect(copies[0]?.body.equals(body)).toBe(true);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+});
+
+describe("a failed verification", () => {
+  it("removes the copy it made, keeping the destination's earlier version and the source", async () => {
+    const { store, audited, deps } = setup();
+    store.put("lake", "raw/ds/dt=2026-11-23/a.csv", { body: "earlier" });
+    store.put("inbox", "incoming/ds/a.csv", { body: "data" });
+    store.corruptCopies = true;
+
+    await expect(moveObject(eventFor(store, "incoming/ds/a.csv"), deps)).rejects.toThrow(VerificationFailed);
+
+    expect(store.keys("inbox")).toEqual(["incoming/ds/a.csv"]);
+    expect(store.versions("lake", "raw/ds/dt=2026-11-23/a.csv").map((v) => v.body.toString())).toEqual(["earlier"]);
+    expect(audited).toEqual([
+      expect.objectContaining({ outcome: "failed", copyRemoved: "deleted", reason: expect.stringMatching(/removed/) }),
+    ]);
   });
 });

@@ -318,8 +318,25 @@ async function copyVerifyDelete(
   }
   if (verification.verdict !== "verified") {
     const reason = verification.verdict === "mismatch" ? verification.reason : "could not be verified";
-    await audit({ outcome: "failed", reason: `verification failed, source kept: ${reason}`, ...base });
-    throw new VerificationFailed(`copy of ${from} to ${to} not verified (${reason}); the source is kept`, from, to);
+    // The copy is not trusted: remove it, so that a retry (or the DLQ) never leaves a second, unverified copy.
+    const copyRemoved = await removeCopy(deps.store, destination, receipt);
+    const removal =
+      copyRemoved === "deleted"
+        ? "the copy was removed"
+        : copyRemoved === "not-found"
+          ? "there was no copy to remove"
+          : `the copy could not be removed (${copyRemoved})`;
+    await audit({
+      outcome: "failed",
+      reason: `verification failed, source kept, ${removal}: ${reason}`,
+      copyRemoved,
+      ...base,
+    });
+    throw new VerificationFailed(
+      `copy of ${from} to ${to} not verified (${reason}); the source is kept and ${removal}`,
+      from,
+      to,
+    );
   }
 
   // Only the version copied: by version id in a versioned bucket, by ETag otherwise (a newer object is left alone).
@@ -366,6 +383,27 @@ async function copyVerifyDelete(
     ...(parts ? { parts } : {}),
     sourceDeleted,
   };
+}
+
+/**
+ * Deletes exactly the object a copy wrote: its version in a versioned destination (an earlier version becomes current
+ * again), else the current object only if it still has the copy's ETag (an object written since is left alone).
+ * Returns `deleted`, `not-found`, `changed` (another object is there now) or the error's message.
+ */
+async function removeCopy(
+  store: MoverStore,
+  destination: { bucket: string; key: string },
+  receipt: CopyReceipt,
+): Promise<string> {
+  try {
+    return await store.deleteObject(
+      receipt.versionId
+        ? { ...destination, versionId: receipt.versionId }
+        : { ...destination, ifMatch: bareETag(receipt.eTag) },
+    );
+  } catch (err) {
+    return err instanceof PreconditionFailed ? "changed" : `${(err as Error).name}: ${(err as Error).message}`;
+  }
 }
 
 /** Tags as a `Tagging` header value (`k=v&k2=v2`, URL-encoded). */

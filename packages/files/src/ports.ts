@@ -146,11 +146,15 @@ export interface DeleterStore {
   }): Promise<ListPage>;
   /** One DeleteObjects call (at most 1000 entries); per-key errors are returned, not thrown. */
   deleteBatch(input: { bucket: string; entries: readonly ListedEntry[] }): Promise<DeleteBatchResult>;
-  /** The text of an object and its ETag; undefined when absent. `ifMatch` fails with PreconditionFailed. */
+  /**
+   * The text of an object and its ETag; undefined when absent. `ifMatch` fails with PreconditionFailed. An object
+   * larger than `maxBytes` (its `Content-Length`) fails with ObjectTooLarge before its body is read.
+   */
   getText(input: {
     bucket: string;
     key: string;
     ifMatch?: string;
+    maxBytes?: number;
   }): Promise<{ text: string; eTag: string } | undefined>;
   /**
    * Writes a text object; `ifMatch` / `ifNoneMatch: true` make it conditional (PreconditionFailed when the object

@@ -58,4 +58,40 @@ describe("verifyCopy", () => {
       ),
     ).toEqual({ verdict: "inconclusive" });
   });
+
+  it("proves a copy by equal composite checksums, and takes different ones for another part layout, not a mismatch", () => {
+    const sha = (value: string, type: Checksum["type"] = "COMPOSITE"): Checksum => ({
+      algorithm: "SHA256",
+      value,
+      type,
+    });
+    const source = { size: 6 * 1024 ** 3, eTag: "s-700", checksum: sha("AAA=-700") };
+
+    expect(verifyCopy(source, { receipt: { eTag: "c-48", checksum: sha("AAA=-700") } })).toEqual({
+      verdict: "verified",
+      by: "checksum",
+    });
+    expect(verifyCopy(source, { receipt: { eTag: "c-48", checksum: sha("BBB=-48") } })).toEqual({
+      verdict: "inconclusive",
+    });
+    expect(verifyCopy(source, { receipt: { eTag: "c-700", checksum: sha("BBB=-700") } })).toEqual({
+      verdict: "inconclusive",
+    });
+    // The fallback: the destination read back, its size the source's, its ETag the one the copy wrote.
+    const destination = { size: source.size, eTag: "c-48", checksum: sha("BBB=-48") };
+    expect(verifyCopy(source, { receipt: { eTag: "c-48" }, destination })).toEqual({
+      verdict: "verified",
+      by: "size-and-receipt",
+    });
+    expect(verifyCopy(source, { receipt: { eTag: "c-48" }, destination: { ...destination, size: 1 } }).verdict).toBe(
+      "mismatch",
+    );
+  });
+
+  it("fails on different full-object checksums whatever the part layouts", () => {
+    expect(
+      verifyCopy({ size: 5, eTag: "a-700", checksum: crc("x") }, { receipt: { eTag: "b-48", checksum: crc("y") } })
+        .verdict,
+    ).toBe("mismatch");
+  });
 });

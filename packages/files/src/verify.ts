@@ -21,6 +21,23 @@ function comparableChecksums(a?: Checksum, b?: Checksum): boolean {
   return a !== undefined && b !== undefined && a.algorithm === b.algorithm && a.type === b.type;
 }
 
+/**
+ * What two checksums of the same algorithm and type say. FULL_OBJECT checksums (CRC64NVME, CRC32, CRC32C of the whole
+ * object, or any checksum of a single-part object) depend on the bytes only: equal or a mismatch. COMPOSITE ones
+ * (SHA-1/SHA-256 of a multipart upload, composite CRCs) are a checksum of the parts' checksums, so they depend on
+ * the part layout too: equal values prove equal bytes (the same parts, each with the same checksum), different
+ * values prove nothing when the copy was made in other parts than the source (a source over 5 GiB uploaded in 8 MiB
+ * parts, copied in 128 MiB ones), even with the same part count: inconclusive, never a mismatch.
+ */
+function compareChecksums(source: Checksum, copy: Checksum): Verification | undefined {
+  if (source.value === copy.value) return { verdict: "verified", by: "checksum" };
+  if (source.type === "COMPOSITE") return undefined;
+  return {
+    verdict: "mismatch",
+    reason: `${source.algorithm} ${copy.value} in the destination, ${source.value} in the source`,
+  };
+}
+
 /** `-N` suffix of a multipart ETag, or 0 for a single-part one. */
 function partsOf(eTag: string): number {
   const m = /-(\d+)$/.exec(eTag);
@@ -30,7 +47,8 @@ function partsOf(eTag: string): number {
 /**
  * Compares a copy with its source, strongest evidence first:
  * 1. sizes, when the destination was read: different sizes are a mismatch;
- * 2. checksums of the same algorithm and type (full-object CRC/SHA): equal or mismatch;
+ * 2. checksums of the same algorithm and type: full-object ones are equal or a mismatch; composite ones prove the
+ *    copy when equal and are inconclusive when not (see {@link compareChecksums});
  * 3. ETags of the same shape (both single-part MD5s, or both multipart of the same part count): equal proves it;
  *    two different single-part MD5s are a mismatch;
  * 4. otherwise (e.g. a multipart source copied in one CopyObject gets a new single-part ETag), the destination's
@@ -46,13 +64,9 @@ export function verifyCopy(
     return { verdict: "mismatch", reason: `size ${dest.size} in the destination, ${source.size} in the source` };
   }
   const destChecksum = dest?.checksum ?? evidence.receipt.checksum;
-  if (comparableChecksums(source.checksum, destChecksum)) {
-    return source.checksum?.value === destChecksum?.value
-      ? { verdict: "verified", by: "checksum" }
-      : {
-          verdict: "mismatch",
-          reason: `${source.checksum?.algorithm} ${destChecksum?.value} in the destination, ${source.checksum?.value} in the source`,
-        };
+  if (source.checksum && destChecksum && comparableChecksums(source.checksum, destChecksum)) {
+    const compared = compareChecksums(source.checksum, destChecksum);
+    if (compared) return compared;
   }
   const sourceETag = bareETag(source.eTag);
   const destETag = bareETag(dest?.eTag ?? evidence.receipt.eTag);

@@ -22,6 +22,8 @@ export {
   DEFAULT_SENSITIVE_KEYS,
   defaultRedactionPolicy,
   isCardNumber,
+  isSpanishId,
+  isValidIban,
   looksLikeAwsSecretKey,
   normalizeKeyName,
   passesLuhn,

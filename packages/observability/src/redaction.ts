@@ -1,341 +1,126 @@
 /**
  * Redaction of sensitive values in log records: by key name (anywhere in nested objects and arrays, and in
- * `key=value` / `"key": "value"` pairs inside plain text) and by value pattern (anywhere in any string).
+ * `key=value` / `"key": "value"` pairs inside plain text, escaped JSON included) and by value pattern (anywhere in
+ * any string, and in object keys). JSON held inside a string, once or several times encoded, is redacted as JSON.
+ *
+ * - `redaction/detectors.ts`: what a sensitive value looks like (the value patterns);
+ * - `redaction/policy.ts`: which key names are sensitive, the policy and its environment additions;
+ * - this file: the traversal (`redact`, the logger's replacer) and the text rules (`key=value` pairs, headers).
  *
  * Everything here is pure and linear in the size of its input: every pattern is anchored by a look-behind and
  * bounded, so a 2 MB string is scanned once per pattern, never re-scanned from every position.
  */
 
-import { InvalidObservabilityConfig } from "./errors.ts";
+import { redactionMarker } from "./redaction/detectors.ts";
+import { type RedactionPolicy, redactionPolicyFromEnv, sensitiveKeyName } from "./redaction/policy.ts";
 
-/** One value pattern: every match in a string is replaced by `[REDACTED:<name>]`. */
-export interface RedactionPattern {
-  readonly name: string;
-  /** A global (`g`) regular expression. */
-  readonly pattern: RegExp;
-  /** Optional confirmation of a match (e.g. the Luhn check); returns the replacement, or the match to keep it. */
-  readonly replace?: (match: string) => string;
-}
-
-/** What to redact. Build one with {@link createRedactionPolicy} (defaults plus additions). */
-export interface RedactionPolicy {
-  /** Sensitive key names, normalized (lower case, letters and digits only: `api_key` -> `apikey`). */
-  readonly keys: ReadonlySet<string>;
-  readonly patterns: readonly RedactionPattern[];
-}
-
-/**
- * Default sensitive key names. A key matches when one word of it, or several adjacent words joined, equals one of
- * these names once normalized: `accessToken`, `x-api-key`, `AWS_SECRET_ACCESS_KEY`, `Set-Cookie`, `cardNumber`,
- * `e-mail` all match; `company` (contains "pan"), `discardedCount` (contains "card") and `sessionId` do not.
- */
-export const DEFAULT_SENSITIVE_KEYS: readonly string[] = [
-  "password",
-  "passwd",
-  "pwd",
-  "passphrase",
-  "secret",
-  "token",
-  "api_key",
-  "access_key",
-  "private_key",
-  "credential",
-  "credentials",
-  "authorization",
-  "cookie",
-  "email",
-  "phone",
-  "card",
-  "card_number",
-  "pan",
-  "cvv",
-  "cvc",
-  "pin",
-  "ssn",
-  "iban",
-];
-
-/** The text that replaces a redacted value. */
-export function redactionMarker(name: string): string {
-  return `[REDACTED:${name}]`;
-}
-
-/** Normalizes a key name for comparison: lower case, letters and digits only (`X-Api-Key` -> `xapikey`). */
-export function normalizeKeyName(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9]/g, "");
-}
+export {
+  DEFAULT_PATTERNS,
+  isCardNumber,
+  isSpanishId,
+  isValidIban,
+  looksLikeAwsSecretKey,
+  passesLuhn,
+  type RedactionPattern,
+  redactionMarker,
+} from "./redaction/detectors.ts";
+export {
+  compilePattern,
+  createRedactionPolicy,
+  DEFAULT_LAST_WORD_KEYS,
+  DEFAULT_SENSITIVE_KEYS,
+  normalizeKeyName,
+  type RedactionPolicy,
+  type RedactionPolicyOptions,
+  redactionPolicyFromEnv,
+  sensitiveKeyName,
+  VALUE_WORDS,
+} from "./redaction/policy.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
-// Value patterns
+// Text rules
 
 /**
- * E-mail addresses. The look-behind makes the scan linear (a match can only start where a local part starts) and
- * the bounded quantifiers follow RFC 5321 (local part up to 64 characters, labels up to 63).
+ * An `Authorization` or `Proxy-Authorization` header (or `authorization=` parameter) in text, any case, quoted or
+ * not, escaped or not: its whole value is redacted, to the end of the line or the closing quote, whatever the scheme
+ * (`bearer`, `token`, `Basic`, a custom one).
  */
-const EMAIL =
-  /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,63}(?![A-Za-z0-9-])/g;
+const AUTHORIZATION_IN_TEXT =
+  /(?<![\w-])((?:proxy[-_]?)?authori[sz]ation)(\\{0,4095}["']|)[ \t]{0,8}[:=][ \t]{0,8}(\\{0,4095}["']|)((?!\s|\[REDACTED:)[^\r\n"'\\]{1,4096})/gi;
+
+/** HTTP authorization schemes: a sensitive key followed by one of them has its credentials redacted with it. */
+const SCHEMES = "bearer|basic|digest|negotiate|ntlm|token|apikey|api-key|key|dpop|oauth|hoba|mutual|aws4-hmac-sha256";
 
 /**
- * Runs of at least 13 digits, single spaces or dashes allowed between digits. Not preceded or followed by a digit,
- * nor part of a decimal number (`0.4111111111111111` is a score, not a card).
+ * The key and separator of `key=value`, `key: value`, `"key": "value"` pairs in plain text, and of their escaped
+ * forms inside text that holds JSON (`{\"password\":\"hunter2\"}`, up to 4095 backslashes: JSON encoded twelve
+ * times), also after an escaped line break (`\n\"password\"`). A match starts at the first backslash of a run.
+ * Only a sensitive key's value is then read (with {@link VALUE_IN_TEXT}) and consumed: the value of any other key is
+ * scanned for pairs of its own (`\"note\":\"{\\\"password\\\":...}\"`).
  */
-const DIGIT_RUN = /(?<!\d|\d\.)\d(?:[ -]?\d){12,}(?!\d|\.\d)/g;
-
-/** AWS access key ids (long-term `AKIA`, temporary `ASIA`, and the `ABIA`/`ACCA` variants). */
-const AWS_ACCESS_KEY_ID = /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])/g;
-
-/** Exactly 40 base64 characters, not part of a longer base64 run. Confirmed by {@link looksLikeAwsSecretKey}. */
-const FORTY_CHAR_TOKEN = /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
-
-/** The Luhn (mod 10) check over a string of digits. */
-export function passesLuhn(digits: string): boolean {
-  let sum = 0;
-  let double = false;
-  for (let i = digits.length - 1; i >= 0; i--) {
-    let digit = digits.charCodeAt(i) - 48;
-    if (digit < 0 || digit > 9) return false;
-    if (double) {
-      digit *= 2;
-      if (digit > 9) digit -= 9;
-    }
-    sum += digit;
-    double = !double;
-  }
-  return digits.length > 0 && sum % 10 === 0;
-}
+const KEY_IN_TEXT = /(?<![.\\-]|(?<!\\)\w)(\\{0,4095}["']|)([A-Za-z_][\w.-]{0,63})\1[ \t]{0,8}[:=][ \t]{0,8}/g;
 
 /**
- * Whether a string of digits is a plausible payment card number: 13 to 19 digits, a leading digit from 2 to 9,
- * and the Luhn check. Leading 0 is never issued; leading 1 (UATP airline cards only) is excluded because epoch
- * timestamps in ms, µs and ns (13, 16 and 19 digits, all starting with 1 until 2033) are everywhere in pipeline
- * logs and one in ten would pass the Luhn check.
+ * The value after a sensitive key: an authorization scheme with its credentials, a quoted string (escaped or not,
+ * up to its first unescaped-at-its-level quote), or a bare word; all bounded.
  */
-export function isCardNumber(digits: string): boolean {
-  return digits.length >= 13 && digits.length <= 19 && digits.charCodeAt(0) >= 50 /* "2" */ && passesLuhn(digits);
-}
+const VALUE_IN_TEXT = new RegExp(
+  `(?:${SCHEMES})[ \\t][^\\r\\n"'\\\\]{1,1024}|\\\\{0,4095}"[^"\\r\\n]{0,1024}"?|\\\\{0,4095}'[^'\\r\\n]{0,1024}'?|[^\\s,;&"'<>{}[\\]]{1,1024}`,
+  "iy",
+);
 
-/** Two or more consecutive groups of at least 3 digits: how cards are written (4-4-4-4, 4-6-5, ...). */
-const LONG_GROUPS = /(?<!\d)\d{3,}(?:[ -]\d{3,})+/g;
-
-/**
- * Redacts card numbers inside one digit run. The whole run is a card when it passes {@link isCardNumber}. In a
- * longer run written in groups (`4111 1111 1111 1111 2025`), consecutive groups of 3 or more digits are searched
- * for a card, so a card followed by an expiry date or preceded by a count is still found. An ungrouped run of the
- * wrong length is kept.
- */
-function redactDigitRun(run: string): string {
-  if (isCardNumber(run.replace(/[ -]/g, ""))) return redactionMarker("card");
-  return run.replace(LONG_GROUPS, redactCardInGroups);
-}
-
-/** Replaces the longest cards made of consecutive groups, left to right. */
-function redactCardInGroups(chunk: string): string {
-  const parts = chunk.split(/([ -])/); // groups at even indexes, separators at odd ones
-  const groups = parts.filter((_, i) => i % 2 === 0);
-  const out: string[] = [];
-  let i = 0;
-  while (i < groups.length) {
-    let found = -1;
-    let digits = "";
-    for (let j = i; j < groups.length; j++) {
-      digits += groups[j];
-      if (digits.length > 19) break;
-      if (isCardNumber(digits)) found = j; // keep looking: prefer the longest card starting here
-    }
-    if (found >= 0) {
-      out.push(redactionMarker("card"));
-      i = found + 1;
-    } else {
-      out.push(groups[i] ?? "");
-      i++;
-    }
-    if (i < groups.length) out.push(parts[2 * i - 1] ?? " ");
+/** Sensitive `key=value` pairs of a text with their values replaced (see {@link KEY_IN_TEXT}). */
+function redactPairs(text: string, policy: RedactionPolicy, tally: Tally): string {
+  let out = "";
+  let copied = 0;
+  KEY_IN_TEXT.lastIndex = 0;
+  for (let match = KEY_IN_TEXT.exec(text); match; match = KEY_IN_TEXT.exec(text)) {
+    const name = sensitiveKeyName(match[2] ?? "", policy);
+    if (!name) continue;
+    const valueStart = match.index + match[0].length;
+    VALUE_IN_TEXT.lastIndex = valueStart;
+    const value = VALUE_IN_TEXT.exec(text)?.[0];
+    if (!value || value.includes("[REDACTED:")) continue;
+    tally.count++;
+    out += `${text.slice(copied, valueStart)}${replaceQuotedContent(value, redactionMarker(name))}`;
+    copied = valueStart + value.length;
+    KEY_IN_TEXT.lastIndex = copied;
   }
-  return out.join("");
+  return copied === 0 ? text : `${out}${text.slice(copied)}`;
 }
-
-/** Letter-case class of a base64 character, for {@link looksLikeAwsSecretKey}. */
-function characterClass(code: number): number {
-  if (code >= 65 && code <= 90) return 0; // A-Z
-  if (code >= 97 && code <= 122) return 1; // a-z
-  if (code >= 48 && code <= 57) return 2; // 0-9
-  return 3; // + /
-}
-
-/**
- * Whether an exact 40-character base64 token looks like an AWS secret access key rather than a word-like
- * identifier or a path. A secret key is 40 random base64 characters: it has upper and lower case letters and
- * changes character class (upper/lower/digit/symbol) about 25 times in 39 steps. Requiring at least 15 changes
- * keeps 99.95% of random keys (AWS's own example key `wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY` has 16) and rejects
- * git SHA-1s (lower-case hex), pure numbers, camel-case identifiers and paths made of words (12-14 changes).
- * Keys written next to their name (`aws_secret_access_key=...`, `"SecretAccessKey": ...`) are redacted by key
- * name whatever their shape.
- */
-export function looksLikeAwsSecretKey(token: string): boolean {
-  if (token.length !== 40 || !/[A-Z]/.test(token) || !/[a-z]/.test(token)) return false;
-  let changes = 0;
-  for (let i = 1; i < token.length; i++) {
-    if (characterClass(token.charCodeAt(i)) !== characterClass(token.charCodeAt(i - 1))) changes++;
-  }
-  return changes >= 15;
-}
-
-/** The built-in value patterns, in the order they are applied. */
-export const DEFAULT_PATTERNS: readonly RedactionPattern[] = [
-  { name: "email", pattern: EMAIL },
-  { name: "aws_access_key_id", pattern: AWS_ACCESS_KEY_ID },
-  {
-    name: "aws_secret_access_key",
-    pattern: FORTY_CHAR_TOKEN,
-    replace: (token) => (looksLikeAwsSecretKey(token) ? redactionMarker("aws_secret_access_key") : token),
-  },
-  { name: "card", pattern: DIGIT_RUN, replace: redactDigitRun },
-];
-
-// ---------------------------------------------------------------------------------------------------------------
-// Policy
-
-export interface RedactionPolicyOptions {
-  /** Key names added to {@link DEFAULT_SENSITIVE_KEYS}. */
-  keys?: readonly string[];
-  /** Patterns added after {@link DEFAULT_PATTERNS}. */
-  patterns?: readonly RedactionPattern[];
-}
-
-/** A policy made of the defaults plus the given additions. */
-export function createRedactionPolicy(options: RedactionPolicyOptions = {}): RedactionPolicy {
-  const keys = new Set<string>();
-  for (const key of [...DEFAULT_SENSITIVE_KEYS, ...(options.keys ?? [])]) {
-    const normalized = normalizeKeyName(key);
-    if (normalized) keys.add(normalized);
-  }
-  return { keys, patterns: [...DEFAULT_PATTERNS, ...(options.patterns ?? [])] };
-}
-
-/**
- * Compiles one custom pattern: `source` is a regular expression source (`ORD-[0-9]{8}`) or a literal
- * (`/ord-[0-9]{8}/i`); the `g` flag is always added. A pattern that matches the empty string is refused.
- */
-export function compilePattern(name: string, source: string): RedactionPattern {
-  const literal = /^\/(.+)\/([a-z]*)$/s.exec(source);
-  const body = literal?.[1] ?? source;
-  const flags = new Set([...(literal?.[2] ?? ""), "g"]);
-  let pattern: RegExp;
-  try {
-    pattern = new RegExp(body, [...flags].join(""));
-  } catch (error) {
-    throw new InvalidObservabilityConfig(`redaction pattern "${name}" is not a valid regular expression: ${error}`);
-  }
-  if (new RegExp(body, [...flags].filter((f) => f !== "g" && f !== "y").join("")).test("")) {
-    throw new InvalidObservabilityConfig(`redaction pattern "${name}" matches the empty string`);
-  }
-  return { name, pattern };
-}
-
-/**
- * Reads the additions from the environment:
- * - `SLUICE_REDACT_KEYS`: key names separated by commas or white space (`customerRef, x-internal-id`);
- * - `SLUICE_REDACT_PATTERNS`: a JSON object of marker name to pattern (`{"order_ref":"ORD-[0-9]{8}"}`).
- * Throws {@link InvalidObservabilityConfig} on anything it cannot use.
- */
-export function redactionPolicyFromEnv(
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): RedactionPolicy {
-  const keys = (env.SLUICE_REDACT_KEYS ?? "")
-    .split(/[\s,]+/)
-    .map((key) => key.trim())
-    .filter(Boolean);
-  const patterns: RedactionPattern[] = [];
-  const rawPatterns = env.SLUICE_REDACT_PATTERNS?.trim();
-  if (rawPatterns) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(rawPatterns);
-    } catch {
-      throw new InvalidObservabilityConfig(
-        `SLUICE_REDACT_PATTERNS must be a JSON object of name to regular expression, e.g. {"order_ref":"ORD-[0-9]{8}"}`,
-      );
-    }
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      throw new InvalidObservabilityConfig(
-        "SLUICE_REDACT_PATTERNS must be a JSON object of name to regular expression",
-      );
-    }
-    for (const [name, source] of Object.entries(parsed)) {
-      if (typeof source !== "string" || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
-        throw new InvalidObservabilityConfig(
-          `SLUICE_REDACT_PATTERNS: "${name}" must be a short name mapped to a string`,
-        );
-      }
-      patterns.push(compilePattern(name, source));
-    }
-  }
-  return createRedactionPolicy({ keys, patterns });
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Keys
-
-/** Splits a key into lower-case words: `x-api-key` -> x, api, key; `accessToken` -> access, token. */
-function keyWords(key: string): string[] {
-  return (key.match(/[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+/g) ?? []).map((word) => word.toLowerCase());
-}
-
-const keyCache = new WeakMap<RedactionPolicy, Map<string, string | null>>();
-const KEY_CACHE_LIMIT = 2_000;
-
-/**
- * The sensitive name a key matches (`accessToken` -> `token`), or undefined. A key matches when one of its words,
- * or several adjacent words joined, equals a sensitive name of the policy.
- */
-export function sensitiveKeyName(key: string, policy: RedactionPolicy): string | undefined {
-  let cache = keyCache.get(policy);
-  if (!cache) {
-    cache = new Map();
-    keyCache.set(policy, cache);
-  }
-  const cached = cache.get(key);
-  if (cached !== undefined) return cached ?? undefined;
-  let found: string | null = null;
-  const words = keyWords(key);
-  search: for (let i = 0; i < words.length; i++) {
-    let joined = "";
-    for (let j = i; j < words.length && j < i + 4; j++) {
-      joined += words[j];
-      if (policy.keys.has(joined)) {
-        found = joined;
-        break search;
-      }
-    }
-  }
-  if (cache.size >= KEY_CACHE_LIMIT) cache.clear();
-  cache.set(key, found);
-  return found ?? undefined;
-}
-
-/**
- * `key=value`, `key: value`, `"key": "value"` pairs in plain text. The value is a quoted string, an HTTP
- * authorization scheme with its credentials, or a bare word; all bounded.
- */
-const KEY_VALUE_IN_TEXT =
-  /(?<![\w.-])(["']?)([A-Za-z_][\w.-]{0,63})\1[ \t]{0,8}[:=][ \t]{0,8}((?:Bearer|Basic|Digest|Negotiate|AWS4-HMAC-SHA256)[ \t][^\r\n"]{1,1024}|"[^"\r\n]{0,1024}"?|'[^'\r\n]{0,1024}'?|[^\s,;&"'<>{}[\]]{1,1024})/g;
-
-// ---------------------------------------------------------------------------------------------------------------
-// Redaction
 
 /** Counts replacements, so callers can tell whether anything changed. */
 interface Tally {
   count: number;
 }
 
+/**
+ * The value of a `key=value` match with its content replaced by the marker, its quotes (and their escaping) kept:
+ * `\"hunter2\"` -> `\"[REDACTED:password]\"`.
+ */
+function replaceQuotedContent(value: string, marker: string): string {
+  const open = /^\\*["']/.exec(value)?.[0] ?? "";
+  if (!open) return marker;
+  const quote = open.charAt(open.length - 1);
+  const rest = value.slice(open.length);
+  let closeStart = rest.length;
+  if (rest.endsWith(quote)) {
+    closeStart--;
+    while (closeStart > 0 && rest.charAt(closeStart - 1) === "\\") closeStart--;
+  }
+  const close = rest.slice(closeStart);
+  return `${open}${marker}${close}`;
+}
+
 function redactText(text: string, policy: RedactionPolicy, tally: Tally): string {
-  let out = text.replace(KEY_VALUE_IN_TEXT, (match, _quote: string, key: string, value: string) => {
-    const name = sensitiveKeyName(key, policy);
-    if (!name) return match;
-    tally.count++;
-    const q = value.startsWith('"') || value.startsWith("'") ? value.charAt(0) : "";
-    return `${match.slice(0, match.length - value.length)}${q}${redactionMarker(name)}${q}`;
-  });
+  let out = text;
+  if (/authori[sz]ation/i.test(out)) {
+    out = out.replace(AUTHORIZATION_IN_TEXT, (match, _key: string, _q: string, _open: string, value: string) => {
+      tally.count++;
+      return `${match.slice(0, match.length - value.length)}${redactionMarker("authorization")}`;
+    });
+  }
+  out = redactPairs(out, policy, tally);
   for (const { name, pattern, replace } of policy.patterns) {
     pattern.lastIndex = 0;
     out = out.replace(pattern, (match: string) => {
@@ -347,10 +132,13 @@ function redactText(text: string, policy: RedactionPolicy, tally: Tally): string
   return out;
 }
 
-/** Whether a string may hold a JSON object or array (checked before paying for `JSON.parse`). */
+// ---------------------------------------------------------------------------------------------------------------
+// Traversal
+
+/** Whether a string may hold JSON worth parsing: an object, an array, or a string (JSON encoded once more). */
 function mayBeJson(text: string): boolean {
   const first = /\S/.exec(text)?.[0];
-  return first === "{" || first === "[";
+  return first === "{" || first === "[" || (first === '"' && /"\s*$/.test(text));
 }
 
 function redactString(text: string, policy: RedactionPolicy, tally: Tally): string {
@@ -362,8 +150,8 @@ function redactString(text: string, policy: RedactionPolicy, tally: Tally): stri
       parsed = undefined;
     }
     if (parsed !== undefined) {
-      // JSON inside a string (a message attribute, a double-encoded body): redact it as a structure, so key names
-      // count, and re-encode only when something was redacted.
+      // JSON inside a string (a message attribute, a double-encoded body, a JSON string holding JSON): redact it as a
+      // structure, so key names count, and re-encode only when something was redacted.
       const inner: Tally = { count: 0 };
       const redacted = redactValue(parsed, policy, inner, new WeakSet());
       if (inner.count === 0) return text;
@@ -393,6 +181,31 @@ function isPlainObject(value: object): value is Record<string, unknown> {
   return prototype === Object.prototype || prototype === null;
 }
 
+const redactedKeyCache = new WeakMap<RedactionPolicy, Map<string, string>>();
+
+/** An object key with its sensitive values (an e-mail address, a phone number) replaced by markers. */
+function redactKey(key: string, policy: RedactionPolicy): string {
+  if (key.length < 6) return key; // nothing the patterns find is this short
+  let cache = redactedKeyCache.get(policy);
+  if (!cache) {
+    cache = new Map();
+    redactedKeyCache.set(policy, cache);
+  }
+  let redacted = cache.get(key);
+  if (redacted === undefined) {
+    redacted = redactText(key, policy, { count: 0 });
+    if (cache.size >= 2_000) cache.clear();
+    cache.set(key, redacted);
+  }
+  return redacted;
+}
+
+/** A key not yet used in `out`: the redacted key, or the redacted key with `#2`, `#3`... */
+function freeKey(out: Record<string, unknown>, key: string): string {
+  if (!Object.hasOwn(out, key)) return key;
+  for (let n = 2; ; n++) if (!Object.hasOwn(out, `${key}#${n}`)) return `${key}#${n}`;
+}
+
 function redactValue(value: unknown, policy: RedactionPolicy, tally: Tally, seen: WeakSet<object>): unknown {
   if (typeof value === "string") return redactString(value, policy, tally);
   if (typeof value === "number") return redactNumber(value, policy, tally);
@@ -412,11 +225,16 @@ function redactValue(value: unknown, policy: RedactionPolicy, tally: Tally, seen
     const out: Record<string, unknown> = {};
     for (const [key, item] of entries) {
       const name = hasContent(item) ? sensitiveKeyName(key, policy) : undefined;
+      let outKey = redactKey(key, policy);
+      if (outKey !== key) {
+        tally.count++;
+        outKey = freeKey(out, outKey);
+      }
       if (name !== undefined) {
         tally.count++;
-        out[key] = redactionMarker(name);
+        out[outKey] = redactionMarker(name);
       } else {
-        out[key] = redactValue(item, policy, tally, seen);
+        out[outKey] = redactValue(item, policy, tally, seen);
       }
     }
     return out;
@@ -428,8 +246,10 @@ function redactValue(value: unknown, policy: RedactionPolicy, tally: Tally, seen
 /**
  * Returns a copy of `value` with sensitive data replaced by `[REDACTED:<name>]` markers:
  * - the value of every key whose name is sensitive (see {@link sensitiveKeyName}), whatever it holds;
- * - in every string (nested in objects and arrays, or JSON inside a string): sensitive `key=value` pairs, e-mail
- *   addresses, Luhn-valid card numbers, AWS access key ids and AWS secret access keys, plus the policy's patterns;
+ * - in every string (nested in objects and arrays, or JSON inside a string, however many times encoded): sensitive
+ *   `key=value` pairs (escaped ones too), authorization headers, and every value the policy's patterns find;
+ * - object keys that are sensitive values (an e-mail address as a key): the key becomes the marker (`#2`, `#3`...
+ *   when several keys of one object become the same marker);
  * - integers that are card numbers.
  * The input is not modified. Redacting twice gives the same result as redacting once.
  */
@@ -437,9 +257,30 @@ export function redact(value: unknown, policy: RedactionPolicy = defaultRedactio
   return redactValue(value, policy, { count: 0 }, new WeakSet());
 }
 
+/** A plain object with its keys redacted, or the object itself when no key changes (the common case, no copy). */
+function withRedactedKeys(value: Record<string, unknown>, policy: RedactionPolicy): Record<string, unknown> {
+  let changed = false;
+  for (const key of Object.keys(value)) {
+    if (redactKey(key, policy) !== key) {
+      changed = true;
+      break;
+    }
+  }
+  if (!changed) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    const redacted = redactKey(key, policy);
+    const outKey = redacted === key ? key : freeKey(out, redacted);
+    // The value stays under the original key's sensitivity: the marker key names the redacted key, not the value.
+    const name = hasContent(item) ? sensitiveKeyName(key, policy) : undefined;
+    out[outKey] = name !== undefined ? redactionMarker(name) : item;
+  }
+  return out;
+}
+
 /**
- * A `JSON.stringify` replacer applying the same rules during serialization (one pass, no copy): what the logger
- * uses, so that every line it prints is redacted.
+ * A `JSON.stringify` replacer applying the same rules during serialization (one pass, no copy unless an object has
+ * a key to redact): what the logger uses, so that every line it prints is redacted.
  */
 export function createRedactingReplacer(policy: RedactionPolicy): (key: string, value: unknown) => unknown {
   const tally: Tally = { count: 0 };
@@ -450,6 +291,9 @@ export function createRedactingReplacer(policy: RedactionPolicy): (key: string, 
     }
     if (typeof value === "string") return redactString(value, policy, tally);
     if (typeof value === "number") return redactNumber(value, policy, tally);
+    if (typeof value === "object" && value !== null && !Array.isArray(value) && isPlainObject(value)) {
+      return withRedactedKeys(value, policy);
+    }
     return value;
   };
 }

@@ -4,9 +4,10 @@
  * `DeleterStore`, with S3's semantics where the domain relies on them.
  */
 import { createHash } from "node:crypto";
-import { PreconditionFailed } from "../errors.ts";
+import { ObjectTooLarge, PreconditionFailed } from "../errors.ts";
 import type {
   Checksum,
+  ChecksumAlgorithm,
   CopiedPart,
   CopyReceipt,
   DeleteBatchResult,
@@ -37,6 +38,7 @@ interface Upload {
   head: ObjectHead;
   tags: Record<string, string>;
   storageClass?: string;
+  checksumAlgorithm?: ChecksumAlgorithm;
   parts: Map<number, Buffer>;
 }
 
@@ -53,6 +55,36 @@ export interface PutInput {
 
 const md5 = (b: Buffer) => createHash("md5").update(b).digest("hex");
 
+/**
+ * The checksum S3 gives an object of `body` uploaded with `algorithm` in parts of `partBytes` (the last smaller):
+ * SHA-1/SHA-256 of a multipart upload are COMPOSITE (the hash of the parts' hashes, `-N`), so they depend on the part
+ * layout; CRCs are FULL_OBJECT unless `type` says COMPOSITE. Real SHA digests; the CRCs are stood in for by a keyed
+ * SHA-256 of the whole object (or of each part), which compares exactly as a CRC does: equal for equal bytes.
+ */
+export function checksumOfLayout(
+  algorithm: ChecksumAlgorithm,
+  body: Buffer,
+  partBytes: number = body.length,
+  type?: Checksum["type"],
+): Checksum {
+  const digest = (b: Buffer): Buffer =>
+    algorithm === "SHA1" || algorithm === "SHA256"
+      ? createHash(algorithm === "SHA1" ? "sha1" : "sha256")
+          .update(b)
+          .digest()
+      : createHash("sha256").update(algorithm).update(b).digest();
+  const parts: Buffer[] = [];
+  for (let start = 0; start < body.length || parts.length === 0; start += partBytes) {
+    parts.push(body.subarray(start, Math.min(start + partBytes, body.length)));
+  }
+  const composite = type ?? (algorithm === "SHA1" || algorithm === "SHA256" ? "COMPOSITE" : "FULL_OBJECT");
+  if (parts.length === 1 || composite === "FULL_OBJECT") {
+    return { algorithm, value: digest(body).toString("base64"), type: "FULL_OBJECT" };
+  }
+  const value = `${digest(Buffer.concat(parts.map(digest))).toString("base64")}-${parts.length}`;
+  return { algorithm, value, type: "COMPOSITE" };
+}
+
 export class MemoryS3 implements MoverStore, DeleterStore {
   private readonly buckets = new Map<string, { versioned: boolean; objects: Map<string, Version[]> }>();
   private readonly uploads = new Map<string, Upload>();
@@ -63,6 +95,8 @@ export class MemoryS3 implements MoverStore, DeleterStore {
   readonly faults: Array<{ op: string; error: Error; when?: (input: unknown) => boolean }> = [];
   /** Keys DeleteObjects reports as failed (AccessDenied). */
   readonly failingKeys = new Set<string>();
+  /** Bytes of object bodies `getText` returned (what a reader held in memory). */
+  bytesRead = 0;
   /** Corrupts what copies write (a copy that does not match its source). */
   corruptCopies = false;
 
@@ -179,7 +213,8 @@ export class MemoryS3 implements MoverStore, DeleterStore {
       metadata: { ...src.metadata },
       tags: { ...src.tags },
       ...(input.storageClass ? { storageClass: input.storageClass } : {}),
-      ...(src.checksum && input.checksumAlgorithm && !this.corruptCopies ? { checksum: src.checksum } : {}),
+      // S3 computes the copy's checksum over what it wrote, in one piece: a FULL_OBJECT checksum.
+      ...(input.checksumAlgorithm ? { checksum: checksumOfLayout(input.checksumAlgorithm, body) } : {}),
     });
     return {
       eTag: written.eTag,
@@ -203,6 +238,7 @@ export class MemoryS3 implements MoverStore, DeleterStore {
       head: input.head,
       tags,
       ...(input.storageClass ? { storageClass: input.storageClass } : {}),
+      ...(input.checksumAlgorithm ? { checksumAlgorithm: input.checksumAlgorithm } : {}),
       parts: new Map(),
     });
     return uploadId;
@@ -228,6 +264,13 @@ export class MemoryS3 implements MoverStore, DeleterStore {
     const body = Buffer.concat(ordered.map((p) => upload.parts.get(p.partNumber) ?? Buffer.alloc(0)));
     const eTag = `${md5(Buffer.concat(ordered.map((p) => Buffer.from(p.eTag, "hex"))))}-${ordered.length}`;
     this.uploads.delete(input.uploadId);
+    // As S3 does: SHA checksums of the parts combined (COMPOSITE, this upload's layout), a CRC of the whole object.
+    const partSizes = ordered.map((p) => upload.parts.get(p.partNumber)?.length ?? 0);
+    const uniform = partSizes.slice(0, -1).every((n) => n === partSizes[0]);
+    if (upload.checksumAlgorithm && !uniform) throw new Error("the memory store models uniform part sizes only");
+    const checksum = upload.checksumAlgorithm
+      ? checksumOfLayout(upload.checksumAlgorithm, body, partSizes[0] ?? body.length)
+      : undefined;
     const written = this.write(upload.bucket, upload.key, {
       isDeleteMarker: false,
       body,
@@ -236,8 +279,13 @@ export class MemoryS3 implements MoverStore, DeleterStore {
       metadata: { ...upload.head.metadata },
       tags: upload.tags,
       ...(upload.storageClass ? { storageClass: upload.storageClass } : {}),
+      ...(checksum ? { checksum } : {}),
     });
-    return { eTag: written.eTag, ...(written.versionId !== "null" ? { versionId: written.versionId } : {}) };
+    return {
+      eTag: written.eTag,
+      ...(written.versionId !== "null" ? { versionId: written.versionId } : {}),
+      ...(checksum ? { checksum } : {}),
+    };
   }
 
   async abortMultipartCopy(input: { destination: { bucket: string; key: string }; uploadId: string }): Promise<void> {
@@ -367,11 +415,16 @@ export class MemoryS3 implements MoverStore, DeleterStore {
     bucket: string;
     key: string;
     ifMatch?: string;
+    maxBytes?: number;
   }): Promise<{ text: string; eTag: string } | undefined> {
     this.record("getText", input);
     const v = this.find(input);
     if (!v) return undefined;
     if (input.ifMatch !== undefined && v.eTag !== input.ifMatch) throw new PreconditionFailed("ETag does not match");
+    if (input.maxBytes !== undefined && v.body.length > input.maxBytes) {
+      throw new ObjectTooLarge(input.key, v.body.length, input.maxBytes);
+    }
+    this.bytesRead += v.body.length;
     return { text: v.body.toString("utf8"), eTag: v.eTag };
   }
 
