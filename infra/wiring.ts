@@ -211,7 +211,7 @@ export const functions = {
     handler: "functions/demand-hydration/index.handler",
     timeout: 60,
     memory: 512,
-    links: ["Catalog", "InferenceRequests", "DemandWindows"],
+    links: ["Catalog", "InferenceRequests", "DemandWindows", "Audit"],
     access: {
       // Inventory of the products whose windows close.
       Catalog: ["dynamodb:BatchGetItem"],
@@ -225,14 +225,18 @@ export const functions = {
         "dynamodb:UpdateItem",
         "dynamodb:BatchWriteItem",
       ],
+      // Events refused for being dated too far in the future, with their reason.
+      Audit: ["sns:Publish"],
     },
     environment: {
       POWERTOOLS_SERVICE_NAME: "demand-hydration",
       POWERTOOLS_METRICS_NAMESPACE: "Sluice",
       DEMAND_WINDOW_SECONDS: "300",
       DEMAND_LATENESS_SECONDS: "60",
+      DEMAND_MAX_FUTURE_SECONDS: "300",
     },
-    // Counting is idempotent per shard: a failed batch is retried whole (no partial failures are reported).
+    // Counting is idempotent per shard: a failed batch is retried (the events counted are recognised); partial
+    // failures report events dated too far in the future.
     triggers: [{ kind: "kinesis", stream: "Clickstream", batch: streamDefaults }],
   },
   AnomalyAlert: {
