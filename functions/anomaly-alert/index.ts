@@ -71,9 +71,11 @@ async function detectAnomalies(event: KinesisStreamEvent): Promise<KinesisStream
     sequenceNumber: r.kinesis.sequenceNumber,
     data: r.kinesis.data,
   }));
-  const outcome = await processClickstreamBatch(records, { store, alerts, config });
+  const outcome = await processClickstreamBatch(records, { store, alerts, audit, config });
   const { logger, metrics } = observability;
   for (const bad of outcome.malformed) logger.error("malformed clickstream record", { ...bad });
+  for (const failed of outcome.failedAlerts) logger.warn("alert not published, to be retried", { ...failed });
+  for (const given of outcome.undeliverable) logger.error("alert given up, reported to Audit", { ...given });
   await audit.publishAll(
     outcome.malformed.map((bad) => ({
       pipeline: "anomaly-alert",
@@ -93,6 +95,8 @@ async function detectAnomalies(event: KinesisStreamEvent): Promise<KinesisStream
     malformed: outcome.malformed.length,
     closedWindows: outcome.closedWindows,
     alerts: outcome.published.length,
+    alertFailures: outcome.failedAlerts.length,
+    undeliverable: outcome.undeliverable.length,
     attempts: outcome.attempts,
   });
   metrics.addMetric("EventsCounted", "Count", outcome.counted);
@@ -101,6 +105,8 @@ async function detectAnomalies(event: KinesisStreamEvent): Promise<KinesisStream
   metrics.addMetric("MalformedRecords", "Count", outcome.malformed.length);
   metrics.addMetric("WindowsClosed", "Count", outcome.closedWindows);
   metrics.addMetric("AlertsPublished", "Count", outcome.published.length);
+  metrics.addMetric("AlertPublishFailures", "Count", outcome.failedAlerts.length);
+  metrics.addMetric("AlertsUndeliverable", "Count", outcome.undeliverable.length);
   return { batchItemFailures: outcome.malformed.map((bad) => ({ itemIdentifier: bad.sequenceNumber })) };
 }
 

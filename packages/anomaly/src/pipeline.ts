@@ -106,8 +106,17 @@ export interface StreamState {
 /** An alert decided and committed but not yet known to be published. */
 export interface PendingAlert {
   alert: AlertMessage;
-  /** Until then (epoch ms) the invocation that committed or took it over is publishing it; nobody else may. */
+  /**
+   * Until then (epoch ms) nobody else may publish it: the invocation that committed or took it over is publishing it,
+   * or, after a failed attempt, it waits for its back-off.
+   */
   leaseUntil: number;
+  /** Failed publications so far (absent: none). */
+  attempts?: number;
+  /** Why the last one failed. */
+  lastError?: string;
+  /** Given up (the reason): the entry only waits for its report to `Audit`. */
+  undeliverable?: string;
 }
 
 /** The state of one series (`<site>#<metric>`): its detector (at most 64 KB serialised). */
@@ -129,7 +138,34 @@ export interface AnomalyStateStore {
 }
 
 export interface AlertPublisher {
+  /** Publishes one alert; throws {@link AlertRefused} when the service refuses the alert itself. */
   publish(alert: AlertMessage): Promise<void>;
+}
+
+/** The alert service refused this alert as invalid: publishing it again cannot succeed. */
+export class AlertRefused extends Error {
+  override name = "AlertRefused";
+}
+
+/** An audit message (structurally an `AuditMessage` of `@sluice/aws/audit`). */
+export interface AnomalyAuditMessage {
+  pipeline: string;
+  action: string;
+  outcome: "succeeded" | "skipped" | "refused" | "failed";
+  correlationId?: string;
+  reason?: string;
+  [field: string]: unknown;
+}
+
+export interface AnomalyAudit {
+  publishAll(messages: readonly AnomalyAuditMessage[]): Promise<void>;
+}
+
+/** An alert that could not be published this time (`failedAlerts`), or for good (`undeliverable`). */
+export interface AlertFailure {
+  alert: AlertMessage;
+  attempts: number;
+  reason: string;
 }
 
 export interface PipelineConfig {
@@ -143,6 +179,11 @@ export interface PipelineConfig {
   maxAttempts: number;
   /** How long an invocation owns the alerts it committed (longer than the function's timeout). */
   outboxLeaseMs: number;
+  /** Attempts to publish one alert (one per invocation at most) before it is reported to Audit and dropped. */
+  maxPublishAttempts: number;
+  /** Wait before the second attempt; doubled after each failure, up to `maxPublishBackoffMs`. */
+  publishBackoffMs: number;
+  maxPublishBackoffMs: number;
   /** A count metric alerts only once its baseline mean per window reaches this (sparse counts are noise). */
   minMeanCount: number;
   /** CTR alerts only in windows with at least this many impressions. */
@@ -170,6 +211,9 @@ export const DEFAULT_PIPELINE: Readonly<PipelineConfig> = Object.freeze({
   maxFutureMs: 5 * 60_000,
   maxAttempts: 8,
   outboxLeaseMs: 120_000,
+  maxPublishAttempts: 8,
+  publishBackoffMs: 5_000,
+  maxPublishBackoffMs: 300_000,
   minMeanCount: 5,
   minImpressionsForCtr: 30,
 });
@@ -177,6 +221,8 @@ export const DEFAULT_PIPELINE: Readonly<PipelineConfig> = Object.freeze({
 export interface PipelineDeps {
   store: AnomalyStateStore;
   alerts: AlertPublisher;
+  /** Where alerts given up are reported (with their reason) before they leave the outbox. */
+  audit?: AnomalyAudit;
   config?: PipelineConfig;
   now?: () => number;
   /** Waits between attempts (tests pass a no-op). */
@@ -190,6 +236,10 @@ export interface BatchOutcome {
   late: number;
   closedWindows: number;
   published: AlertMessage[];
+  /** Alerts whose publication failed this time: they stay in the outbox for a later attempt. */
+  failedAlerts: AlertFailure[];
+  /** Alerts given up (refused by the service, or out of attempts), reported to Audit and out of the outbox. */
+  undeliverable: AlertFailure[];
   attempts: number;
 }
 
@@ -227,14 +277,18 @@ export async function processClickstreamBatch(
     const windowed = applyRecords(previous.windowing, valid, config.windowing, now);
     const policies = structuredClone(previous.policies);
     const { series, alerts } = await scoreWindows(windowed.closed, policies, deps.store, config);
-    // Alerts another invocation is publishing stay leased to it; those whose publisher died are taken over.
+    // Alerts another invocation is publishing stay leased to it (as do alerts waiting for their back-off); those
+    // whose lease has passed are taken over.
     const leaseUntil = now + config.outboxLeaseMs;
-    const mine = [...previous.outbox.filter((p) => p.leaseUntil <= now).map((p) => p.alert), ...alerts];
+    const mine: PendingAlert[] = [
+      ...previous.outbox.filter((p) => p.leaseUntil <= now).map((p) => ({ ...p, leaseUntil })),
+      ...alerts.map((alert) => ({ alert, leaseUntil })),
+    ];
     const next: StreamState = {
       version: previous.version + 1,
       windowing: windowed.state,
       policies,
-      outbox: [...previous.outbox.filter((p) => p.leaseUntil > now), ...mine.map((alert) => ({ alert, leaseUntil }))],
+      outbox: [...previous.outbox.filter((p) => p.leaseUntil > now), ...mine],
     };
     try {
       await deps.store.commit(next, previous.version, series);
@@ -243,25 +297,17 @@ export async function processClickstreamBatch(
       await sleep(Math.random() * 50 * attempt);
       continue;
     }
-    const published: AlertMessage[] = [];
-    try {
-      for (const alert of mine) {
-        await deps.alerts.publish(alert);
-        published.push(alert);
-      }
-    } catch (error) {
-      // Give the unpublished alerts back (lease released) so the retry of this batch publishes them at once.
-      await settleOutbox(deps.store, mine, published, config, sleep).catch(() => {});
-      throw error;
-    }
-    if (mine.length > 0) await settleOutbox(deps.store, mine, published, config, sleep);
+    const delivery = await deliver(mine, deps, config, now);
+    if (mine.length > 0) await settleOutbox(deps.store, delivery.settled, config, sleep);
     return {
       malformed,
       counted: windowed.counted,
       replayed: windowed.replayed,
       late: windowed.late.length,
       closedWindows: windowed.closed.length,
-      published,
+      published: delivery.published,
+      failedAlerts: delivery.failed,
+      undeliverable: delivery.undeliverable,
       attempts: attempt,
     };
   }
@@ -269,25 +315,106 @@ export async function processClickstreamBatch(
 
 const alertId = (alert: AlertMessage) => JSON.stringify(alert);
 
+function describeError(error: unknown): string {
+  if (error instanceof AlertRefused) return error.message;
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
 /**
- * Removes the published alerts of `mine` from the outbox and releases the lease of the others, on the latest state
- * (retried when another invocation committed in between: a stale entry would be published again after its lease).
+ * Publishes each alert of `mine` on its own (one that fails does not hold back the others). A failure leaves the
+ * alert in the outbox, leased to nobody until its back-off has passed; an alert the service refused, or that has
+ * failed `maxPublishAttempts` times, is given up: reported to Audit, then dropped from the outbox (kept, waiting for
+ * its report, while Audit cannot take it). `settled` is the outbox entry each alert of `mine` becomes (null: gone).
+ */
+async function deliver(
+  mine: readonly PendingAlert[],
+  deps: PipelineDeps,
+  config: PipelineConfig,
+  now: number,
+): Promise<{
+  published: AlertMessage[];
+  failed: AlertFailure[];
+  undeliverable: AlertFailure[];
+  settled: Map<string, PendingAlert | null>;
+}> {
+  const published: AlertMessage[] = [];
+  const failed: AlertFailure[] = [];
+  const settled = new Map<string, PendingAlert | null>();
+  const backoff = (attempts: number) =>
+    now + Math.min(config.maxPublishBackoffMs, config.publishBackoffMs * 2 ** Math.max(0, attempts - 1));
+  const givenUp: PendingAlert[] = [];
+  for (const pending of mine) {
+    if (pending.undeliverable !== undefined) {
+      givenUp.push(pending);
+      continue;
+    }
+    try {
+      await deps.alerts.publish(pending.alert);
+      published.push(pending.alert);
+      settled.set(alertId(pending.alert), null);
+    } catch (error) {
+      const attempts = (pending.attempts ?? 0) + 1;
+      const reason = describeError(error);
+      if (error instanceof AlertRefused) {
+        givenUp.push({ ...pending, attempts, undeliverable: `refused: ${reason}` });
+      } else if (attempts >= config.maxPublishAttempts) {
+        givenUp.push({ ...pending, attempts, undeliverable: `gave up after ${attempts} attempts: ${reason}` });
+      } else {
+        failed.push({ alert: pending.alert, attempts, reason });
+        settled.set(alertId(pending.alert), { ...pending, attempts, lastError: reason, leaseUntil: backoff(attempts) });
+      }
+    }
+  }
+  const undeliverable = givenUp.map((p) => ({
+    alert: p.alert,
+    attempts: p.attempts ?? 0,
+    reason: p.undeliverable ?? "",
+  }));
+  let reported = true;
+  if (givenUp.length > 0 && deps.audit) {
+    try {
+      await deps.audit.publishAll(
+        undeliverable.map((u) => ({
+          pipeline: "anomaly-alert",
+          action: "publish-alert",
+          outcome: "failed" as const,
+          reason: u.reason,
+          attempts: u.attempts,
+          alert: u.alert,
+          correlationId: `${u.alert.site}#${u.alert.openedAt ?? u.alert.windowStart}`,
+        })),
+      );
+    } catch {
+      reported = false;
+    }
+  }
+  for (const p of givenUp) {
+    // Kept until Audit has it: reported on a later invocation (after a back-off).
+    settled.set(alertId(p.alert), reported ? null : { ...p, leaseUntil: backoff(p.attempts ?? 1) });
+  }
+  return { published, failed, undeliverable: reported ? undeliverable : [], settled };
+}
+
+/**
+ * Applies `settled` (each alert of this invocation: its new outbox entry, or null when it is done) to the latest
+ * state (retried when another invocation committed in between: a stale entry would be published again after its
+ * lease).
  */
 async function settleOutbox(
   store: AnomalyStateStore,
-  mine: readonly AlertMessage[],
-  published: readonly AlertMessage[],
+  settled: ReadonlyMap<string, PendingAlert | null>,
   config: PipelineConfig,
   sleep: (ms: number) => Promise<void>,
 ): Promise<void> {
-  const done = new Set(published.map(alertId));
-  const owned = new Set(mine.map(alertId));
   for (let attempt = 1; ; attempt++) {
     const current = await store.loadStream();
     if (!current) return;
-    const outbox = current.outbox
-      .filter((p) => !done.has(alertId(p.alert)))
-      .map((p) => (owned.has(alertId(p.alert)) ? { ...p, leaseUntil: 0 } : p));
+    const outbox = current.outbox.flatMap((p) => {
+      const id = alertId(p.alert);
+      if (!settled.has(id)) return [p];
+      const entry = settled.get(id);
+      return entry ? [entry] : [];
+    });
     try {
       await store.commit({ ...current, version: current.version + 1, outbox }, current.version, new Map());
       return;

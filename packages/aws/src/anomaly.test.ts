@@ -10,13 +10,20 @@ import {
   TransactionCanceledException,
   TransactWriteItemsCommand,
 } from "@aws-sdk/client-dynamodb";
-import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import {
+  InvalidParameterException,
+  PublishCommand,
+  type PublishCommandInput,
+  SNSClient,
+  ThrottledException,
+} from "@aws-sdk/client-sns";
 import type { AlertMessage } from "@sluice/anomaly/alert-policy";
-import { type SeriesState, StateConflict, type StreamState } from "@sluice/anomaly/pipeline";
+import { AlertRefused, type SeriesState, StateConflict, type StreamState } from "@sluice/anomaly/pipeline";
 import { emptyWindowingState } from "@sluice/anomaly/windowing";
 import { mockClient } from "aws-sdk-client-mock";
+import fc from "fast-check";
 import { beforeEach, describe, expect, it } from "vitest";
-import { createDynamoAnomalyStore, createSnsAlertPublisher } from "./anomaly.ts";
+import { createDynamoAnomalyStore, createSnsAlertPublisher, snsSubject } from "./anomaly.ts";
 
 const dynamo = mockClient(DynamoDBClient);
 const sns = mockClient(SNSClient);
@@ -115,5 +122,78 @@ describe("createSnsAlertPublisher", () => {
         site: { DataType: "String", StringValue: "a.example" },
       },
     });
+  });
+});
+
+/**
+ * Publish as SNS checks it (the local SNS emulator accepts any Subject): the Subject ASCII printable, no line breaks or
+ * other control characters, less than 100 characters; the message at most 256 KB.
+ */
+function publishLikeAws(input: PublishCommandInput) {
+  const subject = input.Subject;
+  if (subject !== undefined && (!/^[\x20-\x7e]+$/.test(subject) || subject.length >= 100 || subject.trim() !== subject))
+    throw new InvalidParameterException({ message: "Invalid parameter: Subject", $metadata: {} });
+  if (Buffer.byteLength(input.Message ?? "") > 262_144)
+    throw new InvalidParameterException({ message: "Invalid parameter: Message too long", $metadata: {} });
+  return { MessageId: "m-1" };
+}
+
+describe("createSnsAlertPublisher against SNS's validation", () => {
+  const alertOn = (site: string): AlertMessage => ({
+    type: "anomaly",
+    status: "open",
+    site,
+    metric: "ctr",
+    windowStart: "2026-03-01T06:04:00.000Z",
+    windowEnd: "2026-03-01T06:05:00.000Z",
+    value: 0.005,
+    expected: { mean: 0.08, low: 0.02, high: 0.14 },
+    score: 1,
+    severity: "critical",
+    metrics: ["ctr"],
+  });
+
+  it("gives a site with a line break a Subject SNS accepts, and keeps the site as it is in the message (issue 7)", async () => {
+    sns.on(PublishCommand).callsFake(publishLikeAws);
+    const alert = alertOn("evil.example\r\nBcc: everyone@example.com");
+    await createSnsAlertPublisher(new SNSClient({}), "arn:aws:sns:us-east-1:1:Alerts").publish(alert);
+    const input = sns.commandCalls(PublishCommand)[0]?.args[0].input;
+    expect(input?.Subject).toBe(
+      "[open] ctr anomaly on evil.example Bcc: everyone@example.com at 2026-03-01T06:04:00.000Z",
+    );
+    expect(JSON.parse(input?.Message ?? "")).toEqual(alert);
+  });
+
+  it("publishes with a valid Subject whatever the site (property)", async () => {
+    const site = fc.string({ unit: "binary", minLength: 1, maxLength: 300 });
+    fc.assert(
+      fc.property(site, (text) => {
+        expect(() => publishLikeAws({ TopicArn: "t", Message: "m", Subject: snsSubject(text) })).not.toThrow();
+      }),
+      { numRuns: 1000 },
+    );
+    sns.on(PublishCommand).callsFake(publishLikeAws);
+    const publisher = createSnsAlertPublisher(new SNSClient({}), "arn:aws:sns:us-east-1:1:Alerts");
+    await fc.assert(
+      fc.asyncProperty(site, async (text) => {
+        await publisher.publish(alertOn(text));
+      }),
+      { numRuns: 20 },
+    );
+    expect(snsSubject(`[open] ctr anomaly on ${"x".repeat(200)}`)).toBe(`[open] ctr anomaly on ${"x".repeat(74)}...`);
+  });
+
+  it("tells a refusal of the alert itself (AlertRefused) from a failure worth retrying", async () => {
+    const publisher = createSnsAlertPublisher(new SNSClient({}), "arn:aws:sns:us-east-1:1:Alerts");
+    sns
+      .on(PublishCommand)
+      .rejects(new InvalidParameterException({ message: "Invalid parameter: Subject", $metadata: {} }));
+    const refused = await publisher.publish(alertOn("a.example")).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(AlertRefused);
+    expect((refused as Error).message).toBe("InvalidParameterException: Invalid parameter: Subject");
+    sns.on(PublishCommand).rejects(new ThrottledException({ message: "Rate exceeded", $metadata: {} }));
+    const throttled = await publisher.publish(alertOn("a.example")).catch((error: unknown) => error);
+    expect(throttled).not.toBeInstanceOf(AlertRefused);
+    expect((throttled as Error).name).toBe("ThrottledException");
   });
 });

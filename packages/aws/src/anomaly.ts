@@ -20,6 +20,7 @@ import { PublishCommand, type SNSClient } from "@aws-sdk/client-sns";
 import type { AlertMessage } from "@sluice/anomaly/alert-policy";
 import {
   type AlertPublisher,
+  AlertRefused,
   type AnomalyStateStore,
   type SeriesState,
   StateConflict,
@@ -121,26 +122,58 @@ function severityAttribute(alert: AlertMessage): string {
   return alert.severity === "critical" ? "ERROR" : "WARN";
 }
 
-/** Publishes each alert as one JSON message on the `Alerts` topic (e-mail subscribers read the subject). */
+/** SNS's rule for a Subject: printable ASCII, no line breaks or other control characters, under 100 characters. */
+export const MAX_SUBJECT_LENGTH = 99;
+
+/**
+ * A Subject SNS accepts, whatever the text: every run of characters outside printable ASCII (line breaks, control
+ * characters, non-ASCII) becomes one space, spaces are collapsed and trimmed, and the result is cut to 99 characters
+ * (with `...` when cut).
+ */
+export function snsSubject(text: string): string {
+  const printable = text.replace(/[^\x21-\x7e]+/g, " ").trim();
+  if (printable.length <= MAX_SUBJECT_LENGTH) return printable || "-";
+  return `${printable.slice(0, MAX_SUBJECT_LENGTH - 3).trimEnd()}...`;
+}
+
+/** SNS errors that mean the request itself is invalid: sending it again cannot succeed. */
+const REFUSALS = new Set(["InvalidParameterException", "InvalidParameterValueException", "ValidationException"]);
+
+/**
+ * Publishes each alert as one JSON message on the `Alerts` topic (e-mail subscribers read the subject; the site is
+ * in it as far as SNS allows, and exactly in the message). A request SNS refuses as invalid throws
+ * {@link AlertRefused}; any other failure is thrown as it is (worth retrying).
+ */
 export function createSnsAlertPublisher(client: SNSClient, topicArn: string): AlertPublisher {
   return {
     async publish(alert) {
-      await client.send(
-        new PublishCommand({
-          TopicArn: topicArn,
-          Subject: `[${alert.status}] ${alert.metric} anomaly on ${alert.site} at ${alert.windowStart}`.slice(0, 100),
-          Message: JSON.stringify(alert),
-          MessageAttributes: {
-            severity: { DataType: "String", StringValue: severityAttribute(alert) },
-            status: { DataType: "String", StringValue: alert.status },
-            site: { DataType: "String", StringValue: alert.site },
-            correlationId: {
-              DataType: "String",
-              StringValue: `${alert.site}#${alert.openedAt ?? alert.windowStart}`,
-            },
-          },
-        }),
-      );
+      try {
+        await send(alert);
+      } catch (error) {
+        if (error instanceof Error && REFUSALS.has(error.name)) {
+          throw new AlertRefused(`${error.name}: ${error.message}`);
+        }
+        throw error;
+      }
     },
   };
+
+  async function send(alert: AlertMessage): Promise<void> {
+    await client.send(
+      new PublishCommand({
+        TopicArn: topicArn,
+        Subject: snsSubject(`[${alert.status}] ${alert.metric} anomaly on ${alert.site} at ${alert.windowStart}`),
+        Message: JSON.stringify(alert),
+        MessageAttributes: {
+          severity: { DataType: "String", StringValue: severityAttribute(alert) },
+          status: { DataType: "String", StringValue: alert.status },
+          site: { DataType: "String", StringValue: alert.site },
+          correlationId: {
+            DataType: "String",
+            StringValue: `${alert.site}#${alert.openedAt ?? alert.windowStart}`,
+          },
+        },
+      }),
+    );
+  }
 }
