@@ -247,11 +247,11 @@ export const functions = {
     memory: 512,
     links: ["AnomalyState", "Alerts", "Audit"],
     access: {
-      // Load the stream and series state; a commit is one TransactWriteItems of Puts (IAM checks PutItem), or one
-      // conditional PutItem.
-      AnomalyState: ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"],
+      // Load the stream head and the series it names; a commit writes new series items (and pages) in batches,
+      // then the head with a conditional PutItem (the commit point), then deletes what it replaced, in batches.
+      AnomalyState: ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"],
       Alerts: ["sns:Publish"],
-      // Malformed records, with their reason.
+      // Malformed records, alerts given up, events of sites over the limit, with their reason.
       Audit: ["sns:Publish"],
     },
     environment: {
@@ -262,6 +262,10 @@ export const functions = {
       ANOMALY_ALERT_THRESHOLD: "0.5",
       // The watermark waits for every shard of Clickstream (streams.Clickstream.shardCount).
       ANOMALY_STREAM_SHARDS: "2",
+      // A site silent for a day is forgotten; at most 1 000 sites at once; ANOMALY_SITES (comma-separated) would
+      // count only the sites it names.
+      ANOMALY_SITE_IDLE_SECONDS: "86400",
+      ANOMALY_MAX_SITES: "1000",
     },
     // Large batches: the state is loaded and committed once per batch. Partial failures report malformed records.
     triggers: [

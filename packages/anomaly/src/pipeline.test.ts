@@ -5,6 +5,7 @@ import {
   AlertRefused,
   type AnomalyStateStore,
   createMemoryStateStore,
+  DEFAULT_PIPELINE,
   type PendingAlert,
   processClickstreamBatch,
   type RawRecord,
@@ -69,6 +70,46 @@ describe("processClickstreamBatch", () => {
     ]);
   });
 
+  it("refuses a site name longer than 200 bytes as malformed", async () => {
+    const store = createMemoryStateStore();
+    const batch = records([
+      event(1, "2026-03-01T00:00:01Z", "x".repeat(200)),
+      event(2, "2026-03-01T00:00:02Z", "é".repeat(101)),
+    ]);
+    const outcome = await processClickstreamBatch(batch, { store, alerts: memoryAlerts(), now: () => NOW });
+    expect(outcome.counted).toBe(1);
+    expect(outcome.malformed).toEqual([
+      {
+        shardId: "shard-0",
+        sequenceNumber: "2",
+        reason: expect.stringContaining("site is 202 bytes long, more than 200"),
+      },
+    ]);
+  });
+
+  it("forgets a site silent for siteIdleMs: its policy and series are dropped, and it is reported (issue 6)", async () => {
+    const store = createMemoryStateStore();
+    const config = {
+      ...DEFAULT_PIPELINE,
+      windowing: { ...DEFAULT_PIPELINE.windowing, siteIdleMs: 10 * 60_000 },
+    };
+    const deps = { store, alerts: memoryAlerts(), now: () => NOW, config };
+    await processClickstreamBatch(records([event(1, "2026-03-01T00:00:00Z", "gone.example")]), deps);
+    const evicted: unknown[] = [];
+    for (let m = 1; m <= 20; m++) {
+      const ts = new Date(Date.parse("2026-03-01T00:00:00Z") + m * 60_000).toISOString();
+      const outcome = await processClickstreamBatch(
+        records([event(1 + m, ts, "busy.example")], "shard-0", 1 + m),
+        deps,
+      );
+      evicted.push(...outcome.evicted);
+    }
+    expect(evicted).toEqual([{ site: "gone.example", openIncident: false }]);
+    expect(Object.keys(store.stream?.policies ?? {})).toEqual(["busy.example"]);
+    expect([...store.series.keys()].filter((key) => key.startsWith("gone.example#"))).toEqual([]);
+    expect([...store.series.keys()].filter((key) => key.startsWith("busy.example#"))).toHaveLength(5);
+  });
+
   it("counts a replayed batch once", async () => {
     const store = createMemoryStateStore();
     const batch = records([event(1, "2026-03-01T00:00:01Z"), event(2, "2026-03-01T00:00:02Z")]);
@@ -84,8 +125,8 @@ describe("processClickstreamBatch", () => {
     let conflicts = 1;
     const store: AnomalyStateStore = {
       loadStream: () => inner.loadStream(),
-      loadSeries: (keys) => inner.loadSeries(keys),
-      async commit(stream, expected, series) {
+      loadSeries: (keys, version) => inner.loadSeries(keys, version),
+      async commit(stream, expected, series, dropped) {
         if (conflicts-- > 0) {
           // The other shard's invocation wins the race.
           await processClickstreamBatch(records([event(9, "2026-03-01T00:00:05Z")], "shard-1"), {
@@ -95,7 +136,7 @@ describe("processClickstreamBatch", () => {
           });
           throw new StateConflict("raced");
         }
-        return inner.commit(stream, expected, series);
+        return inner.commit(stream, expected, series, dropped);
       },
     };
     const outcome = await processClickstreamBatch(records([event(1, "2026-03-01T00:00:01Z")]), {

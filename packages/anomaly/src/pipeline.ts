@@ -1,18 +1,22 @@
 /**
  * AnomalyAlert's domain: a batch of Kinesis clickstream records in, alerts out.
  *
- * 1. Decode each record (base64 JSON, the clickstream event schema); a malformed one is reported with its reason
- *    and does not stop the others.
- * 2. Count the events into event-time windows per site (`windowing.ts`); replays are skipped, late events counted.
+ * 1. Decode each record (base64 JSON, the clickstream event schema, a site of at most 200 bytes, not dated in the
+ *    future); a malformed one is reported with its reason and does not stop the others.
+ * 2. Count the events into event-time windows per site (`windowing.ts`); replays are skipped, late events counted,
+ *    events of sites outside the allow-list or beyond the site limit counted apart; quiet sites are evicted.
  * 3. Score every closed window of every metric of the site with the series' streaming detector, and run the alert
- *    policy (`alert-policy.ts`).
- * 4. Commit the new state (windowing + the touched series) in one conditional write on the stream state's version:
- *    two shards' invocations racing each other cannot both win, the loser reloads and redoes its batch (its records
- *    then count exactly once). Alerts decided by a commit go in its outbox with a lease held by that invocation, are
- *    published after it, and are removed from the outbox by a second conditional write (retried on conflict). Another
- *    invocation carries a leased alert along but never publishes it; it takes over only an alert whose lease has
- *    expired (its publisher crashed). So an alert survives a crash between commit and publish, and racing shards do
- *    not publish it twice; a duplicate needs a publisher that outlives its lease after a crash-free publish.
+ *    policy (`alert-policy.ts`); an evicted site's policy and series are dropped.
+ * 4. Commit the new state (windowing + the touched series, minus the dropped ones) atomically, on condition of the
+ *    stream state's version (the store decides how: one conditional write is the commit point): two shards'
+ *    invocations racing each other cannot both win, the loser reloads and redoes its batch (its records then count
+ *    exactly once). Alerts decided by a commit go in its outbox with a lease held by that invocation, are published
+ *    after it, each on its own, and are removed from the outbox by a second conditional write (retried on conflict);
+ *    one that fails waits for a back-off, and is given up (reported to Audit) after `maxPublishAttempts` or at once
+ *    when refused as invalid. Another invocation carries a leased alert along but never publishes it; it takes over
+ *    only an alert whose lease has expired (its publisher crashed). So an alert survives a crash between commit and
+ *    publish, and racing shards do not publish it twice; a duplicate needs a publisher that outlives its lease after
+ *    a crash-free publish.
  */
 import { clickstreamEventIssues } from "@sluice/local/push/clickstream";
 import {
@@ -34,6 +38,7 @@ import {
   type ShardRecord,
   type WindowCounts,
   type WindowingConfig,
+  type WindowingResult,
   type WindowingState,
 } from "./windowing.ts";
 
@@ -74,8 +79,16 @@ export class PoisonRecord extends Error {
   override name = "PoisonRecord";
 }
 
+/** Longest site name, in UTF-8 bytes: the site is part of item keys (DynamoDB: 2 048 bytes) and of the state. */
+export const MAX_SITE_BYTES = 200;
+
 /** Decodes one record into an event the windowing understands, or throws {@link PoisonRecord} with the reason. */
-export function decodeRecord(record: RawRecord, now: number, maxFutureMs: number): ShardRecord {
+export function decodeRecord(
+  record: RawRecord,
+  now: number,
+  maxFutureMs: number,
+  maxSiteBytes: number = MAX_SITE_BYTES,
+): ShardRecord {
   let value: unknown;
   const text = Buffer.from(record.data, "base64").toString("utf8");
   try {
@@ -88,6 +101,12 @@ export function decodeRecord(record: RawRecord, now: number, maxFutureMs: number
   const event = value as { ts: string; site: string; action: ClickAction };
   const time = Date.parse(event.ts);
   if (time > now + maxFutureMs) throw new PoisonRecord(`ts ${event.ts} is in the future`);
+  const siteBytes = Buffer.byteLength(event.site);
+  if (siteBytes > maxSiteBytes) {
+    throw new PoisonRecord(
+      `site is ${siteBytes} bytes long, more than ${maxSiteBytes}: ${JSON.stringify(event.site.slice(0, 40))}...`,
+    );
+  }
   return {
     shardId: record.shardId,
     sequenceNumber: record.sequenceNumber,
@@ -128,13 +147,25 @@ export class StateConflict extends Error {
   override name = "StateConflict";
 }
 
-/** Where the state lives between invocations (DynamoDB on AWS, a Map in tests). */
+/**
+ * Where the state lives between invocations (DynamoDB on AWS, a Map in tests). Any method may throw
+ * {@link StateConflict} when another invocation committed meanwhile: the caller reloads and redoes its work.
+ */
 export interface AnomalyStateStore {
   loadStream(): Promise<StreamState | undefined>;
-  loadSeries(keys: readonly string[]): Promise<Map<string, SeriesState>>;
-  /** Writes `stream` (whose version is `expectedVersion + 1`) and `series` atomically, if the stored stream state
-   * is still at `expectedVersion` (0: absent); throws {@link StateConflict} otherwise. */
-  commit(stream: StreamState, expectedVersion: number, series: ReadonlyMap<string, SeriesState>): Promise<void>;
+  /** The series of `keys` as committed with stream state version `streamVersion` (absent: never written). */
+  loadSeries(keys: readonly string[], streamVersion: number): Promise<Map<string, SeriesState>>;
+  /**
+   * Writes `stream` (whose version is `expectedVersion + 1`) and `series`, and deletes the series `dropped`,
+   * atomically, if the stored stream state is still at `expectedVersion` (0: absent); throws {@link StateConflict}
+   * otherwise. Readers see the state before or after, never a mix, however many series it holds.
+   */
+  commit(
+    stream: StreamState,
+    expectedVersion: number,
+    series: ReadonlyMap<string, SeriesState>,
+    dropped?: readonly string[],
+  ): Promise<void>;
 }
 
 export interface AlertPublisher {
@@ -236,6 +267,10 @@ export interface BatchOutcome {
   late: number;
   closedWindows: number;
   published: AlertMessage[];
+  /** Sites forgotten by this batch (silent for `siteIdleMs`, or no longer allowed), their state dropped. */
+  evicted: Array<{ site: string; openIncident: boolean }>;
+  /** Events in no window because of their site (outside the allow-list, or beyond the site limit). */
+  skippedSites: WindowingResult["skipped"];
   /** Alerts whose publication failed this time: they stay in the outbox for a later attempt. */
   failedAlerts: AlertFailure[];
   /** Alerts given up (refused by the service, or out of attempts), reported to Audit and out of the outbox. */
@@ -267,36 +302,15 @@ export async function processClickstreamBatch(
   }
 
   for (let attempt = 1; ; attempt++) {
-    const stored = await deps.store.loadStream();
-    const previous: StreamState = stored ?? {
-      version: 0,
-      windowing: emptyWindowingState(),
-      policies: {},
-      outbox: [],
-    };
-    const windowed = applyRecords(previous.windowing, valid, config.windowing, now);
-    const policies = structuredClone(previous.policies);
-    const { series, alerts } = await scoreWindows(windowed.closed, policies, deps.store, config);
-    // Alerts another invocation is publishing stay leased to it (as do alerts waiting for their back-off); those
-    // whose lease has passed are taken over.
-    const leaseUntil = now + config.outboxLeaseMs;
-    const mine: PendingAlert[] = [
-      ...previous.outbox.filter((p) => p.leaseUntil <= now).map((p) => ({ ...p, leaseUntil })),
-      ...alerts.map((alert) => ({ alert, leaseUntil })),
-    ];
-    const next: StreamState = {
-      version: previous.version + 1,
-      windowing: windowed.state,
-      policies,
-      outbox: [...previous.outbox.filter((p) => p.leaseUntil > now), ...mine],
-    };
+    let committed: { windowed: WindowingResult; mine: PendingAlert[]; evicted: BatchOutcome["evicted"] };
     try {
-      await deps.store.commit(next, previous.version, series);
+      committed = await commitBatch(valid, deps.store, config, now);
     } catch (error) {
       if (!(error instanceof StateConflict) || attempt >= config.maxAttempts) throw error;
       await sleep(Math.random() * 50 * attempt);
       continue;
     }
+    const { windowed, mine, evicted } = committed;
     const delivery = await deliver(mine, deps, config, now);
     if (mine.length > 0) await settleOutbox(deps.store, delivery.settled, config, sleep);
     return {
@@ -305,12 +319,62 @@ export async function processClickstreamBatch(
       replayed: windowed.replayed,
       late: windowed.late.length,
       closedWindows: windowed.closed.length,
+      evicted,
+      skippedSites: windowed.skipped,
       published: delivery.published,
       failedAlerts: delivery.failed,
       undeliverable: delivery.undeliverable,
       attempts: attempt,
     };
   }
+}
+
+/**
+ * One attempt: load the state, count the batch, score the closed windows, forget the evicted sites, and commit (on
+ * the version loaded: throws {@link StateConflict} when another invocation committed first).
+ */
+async function commitBatch(
+  valid: readonly ShardRecord[],
+  store: AnomalyStateStore,
+  config: PipelineConfig,
+  now: number,
+): Promise<{ windowed: WindowingResult; mine: PendingAlert[]; evicted: BatchOutcome["evicted"] }> {
+  const stored = await store.loadStream();
+  const previous: StreamState = stored ?? {
+    version: 0,
+    windowing: emptyWindowingState(),
+    policies: {},
+    outbox: [],
+  };
+  const windowed = applyRecords(previous.windowing, valid, config.windowing, now);
+  const policies = structuredClone(previous.policies);
+  const { series, alerts } = await scoreWindows(windowed.closed, policies, store, previous.version, config);
+  // An evicted site's windows are all closed (and scored above): its policy and series go.
+  const evicted = windowed.evicted.map((site) => ({ site, openIncident: (policies[site]?.incident ?? null) !== null }));
+  const dropped: string[] = [];
+  for (const site of windowed.evicted) {
+    delete policies[site];
+    for (const metric of config.metrics) {
+      const key = seriesKey(site, metric);
+      series.delete(key);
+      dropped.push(key);
+    }
+  }
+  // Alerts another invocation is publishing stay leased to it (as do alerts waiting for their back-off); those
+  // whose lease has passed are taken over.
+  const leaseUntil = now + config.outboxLeaseMs;
+  const mine: PendingAlert[] = [
+    ...previous.outbox.filter((p) => p.leaseUntil <= now).map((p) => ({ ...p, leaseUntil })),
+    ...alerts.map((alert) => ({ alert, leaseUntil })),
+  ];
+  const next: StreamState = {
+    version: previous.version + 1,
+    windowing: windowed.state,
+    policies,
+    outbox: [...previous.outbox.filter((p) => p.leaseUntil > now), ...mine],
+  };
+  await store.commit(next, previous.version, series, dropped);
+  return { windowed, mine, evicted };
 }
 
 const alertId = (alert: AlertMessage) => JSON.stringify(alert);
@@ -407,15 +471,15 @@ async function settleOutbox(
   sleep: (ms: number) => Promise<void>,
 ): Promise<void> {
   for (let attempt = 1; ; attempt++) {
-    const current = await store.loadStream();
-    if (!current) return;
-    const outbox = current.outbox.flatMap((p) => {
-      const id = alertId(p.alert);
-      if (!settled.has(id)) return [p];
-      const entry = settled.get(id);
-      return entry ? [entry] : [];
-    });
     try {
+      const current = await store.loadStream();
+      if (!current) return;
+      const outbox = current.outbox.flatMap((p) => {
+        const id = alertId(p.alert);
+        if (!settled.has(id)) return [p];
+        const entry = settled.get(id);
+        return entry ? [entry] : [];
+      });
       await store.commit({ ...current, version: current.version + 1, outbox }, current.version, new Map());
       return;
     } catch (error) {
@@ -430,10 +494,11 @@ async function scoreWindows(
   closed: readonly ClosedWindow[],
   policies: Record<string, SitePolicyState>,
   store: AnomalyStateStore,
+  streamVersion: number,
   config: PipelineConfig,
 ): Promise<{ series: Map<string, SeriesState>; alerts: AlertMessage[] }> {
   const keys = [...new Set(closed.flatMap((w) => config.metrics.map((m) => seriesKey(w.site, m))))];
-  const loaded = keys.length > 0 ? await store.loadSeries(keys) : new Map<string, SeriesState>();
+  const loaded = keys.length > 0 ? await store.loadSeries(keys, streamVersion) : new Map<string, SeriesState>();
   const detectors = new Map<string, StreamingDetector>();
   const alerts: AlertMessage[] = [];
   for (const window of closed) {
@@ -486,10 +551,16 @@ export function createMemoryStateStore(): AnomalyStateStore & {
       }
       return out;
     },
-    async commit(stream: StreamState, expectedVersion: number, series: ReadonlyMap<string, SeriesState>) {
+    async commit(
+      stream: StreamState,
+      expectedVersion: number,
+      series: ReadonlyMap<string, SeriesState>,
+      dropped: readonly string[] = [],
+    ) {
       if ((store.stream?.version ?? 0) !== expectedVersion) throw new StateConflict("stream state changed");
       store.stream = structuredClone(stream);
       for (const [key, s] of series) store.series.set(key, structuredClone(s));
+      for (const key of dropped) store.series.delete(key);
     },
   };
   return store;

@@ -19,6 +19,9 @@ const config: WindowingConfig = {
   expectedShards: 1,
   idleShardMs: 60_000,
   maxGapWindows: 1440,
+  siteIdleMs: 24 * 3_600_000,
+  maxSites: 1000,
+  allowedSites: null,
 };
 
 function rec(shardId: string, seq: number, time: number, site = "a.example", action: ClickAction = "impression") {
@@ -101,6 +104,64 @@ describe("applyRecords", () => {
     // s2 then goes silent for longer than idleShardMs: s1 alone drives the watermark.
     const c = applyRecords(b.state, [rec("s1", 3, T0 + 11 * MIN)], two, now + 120_000);
     expect(c.closed.at(-1)?.windowStart).toBe(T0 + 9 * MIN);
+  });
+
+  it("evicts a site silent for siteIdleMs once its windows are closed, so that it closes no more (issue 6)", () => {
+    const idle = { ...config, siteIdleMs: 10 * MIN };
+    let state = applyRecords(emptyWindowingState(), [rec("s1", 1, T0, "gone.example")], idle).state;
+    const closedFor = (site: string, windows: ClosedWindow[]) => windows.filter((w) => w.site === site).length;
+    // busy.example goes on; gone.example gets its empty windows (a traffic drop) for 10 minutes, then is forgotten.
+    let gone = 0;
+    const evicted: string[] = [];
+    for (let m = 1; m <= 30; m++) {
+      const result = applyRecords(state, [rec("s1", 1 + m, T0 + m * MIN, "busy.example")], idle);
+      state = result.state;
+      gone += closedFor("gone.example", result.closed);
+      evicted.push(...result.evicted);
+    }
+    expect(evicted).toEqual(["gone.example"]);
+    expect(gone).toBe(10);
+    expect(Object.keys(state.sites)).toEqual(["busy.example"]);
+    expect(Object.keys(state.lastEventAt ?? {})).toEqual(["busy.example"]);
+    // It comes back as a new site.
+    const back = applyRecords(state, [rec("s1", 99, T0 + 30 * MIN + 1, "gone.example")], idle);
+    expect(back.counted).toBe(1);
+    expect(Object.keys(back.state.sites).sort()).toEqual(["busy.example", "gone.example"]);
+  });
+
+  it("starts the silence of a site known from state without lastEventAt at the next close", () => {
+    const idle = { ...config, siteIdleMs: 10 * MIN };
+    const a = applyRecords(emptyWindowingState(), [rec("s1", 1, T0, "old.example")], idle);
+    const legacy = { ...a.state } as WindowingState;
+    delete legacy.lastEventAt;
+    const b = applyRecords(legacy, [rec("s1", 2, T0 + 5 * MIN, "new.example")], idle);
+    expect(b.evicted).toEqual([]);
+    expect(b.state.lastEventAt?.["old.example"]).toBe(b.state.closedUntil);
+  });
+
+  it("counts only allowed sites, and at most maxSites at once; the others are reported, in no window", () => {
+    const limited = { ...config, maxSites: 2, allowedSites: ["a", "b", "c"] };
+    const result = applyRecords(
+      emptyWindowingState(),
+      [
+        rec("s1", 1, T0, "a"),
+        rec("s1", 2, T0, "x"),
+        rec("s1", 3, T0, "b"),
+        rec("s1", 4, T0, "c"),
+        rec("s1", 5, T0, "c"),
+      ],
+      limited,
+    );
+    expect(result.counted).toBe(2);
+    expect(result.skipped).toEqual([
+      { site: "x", reason: "not-allowed", events: 1 },
+      { site: "c", reason: "over-limit", events: 2 },
+    ]);
+    expect(result.state).toMatchObject({ counted: 2, notAllowed: 1, overLimit: 2 });
+    expect(Object.keys(result.state.sites).sort()).toEqual(["a", "b"]);
+    // A known site the allow-list no longer names is evicted at the next close.
+    const next = applyRecords(result.state, [rec("s1", 6, T0 + 5 * MIN, "a")], { ...limited, allowedSites: ["a"] });
+    expect(next.evicted).toEqual(["b"]);
   });
 
   it("compares sequence numbers as numbers", () => {

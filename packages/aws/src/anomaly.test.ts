@@ -1,14 +1,15 @@
 /**
- * The exact requests of the anomaly adapters (aws-sdk-client-mock): the conditional commit and its error mapping,
- * and the alert message on SNS. The flow runs for real on DynamoDB Local in test/e2e/anomaly.test.ts.
+ * The exact requests of the anomaly adapters (aws-sdk-client-mock): the copy-on-write commit and its error mapping,
+ * and the alert message on SNS. The store runs for real on DynamoDB Local in anomaly.dynamodb.test.ts, the whole
+ * flow on the local cloud in test/e2e/anomaly.test.ts.
  */
 import {
   BatchGetItemCommand,
+  BatchWriteItemCommand,
   ConditionalCheckFailedException,
   DynamoDBClient,
+  GetItemCommand,
   PutItemCommand,
-  TransactionCanceledException,
-  TransactWriteItemsCommand,
 } from "@aws-sdk/client-dynamodb";
 import {
   InvalidParameterException,
@@ -43,55 +44,101 @@ const series = new Map<string, SeriesState>([
 ]);
 
 describe("createDynamoAnomalyStore", () => {
-  it("commits the stream item on its version, with the touched series, in one transaction", async () => {
-    dynamo.on(TransactWriteItemsCommand).resolves({});
-    await createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState").commit(stream(8), 7, series);
-    const [call] = dynamo.commandCalls(TransactWriteItemsCommand);
-    const items = call?.args[0].input.TransactItems ?? [];
-    expect(items).toHaveLength(2);
-    expect(items[0]?.Put).toMatchObject({
+  /** A head as loadStream reads it: version 7, series a.example#ctr in its tagged item. */
+  const head7 = {
+    Item: {
+      pk: { S: "stream#Clickstream" },
+      version: { N: "7" },
+      doc: { S: JSON.stringify({ state: stream(7), series: { "a.example#ctr": "6-old" } }) },
+    },
+  };
+
+  it("writes the series under a tag of its own, then the head on its version (the commit point), then deletes what it replaced", async () => {
+    dynamo.on(GetItemCommand).resolves(head7);
+    dynamo.on(BatchWriteItemCommand).resolves({});
+    dynamo.on(PutItemCommand).resolves({});
+    const store = createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState");
+    expect(await store.loadStream()).toEqual(stream(7));
+    await store.commit(stream(8), 7, series);
+    const calls = dynamo.calls().map((c) => c.args[0].constructor.name);
+    expect(calls).toEqual(["GetItemCommand", "BatchWriteItemCommand", "PutItemCommand", "BatchWriteItemCommand"]);
+    const [write, cleanup] = dynamo
+      .commandCalls(BatchWriteItemCommand)
+      .map((c) => c.args[0].input.RequestItems?.AnomalyState);
+    const itemKey = write?.[0]?.PutRequest?.Item?.pk?.S ?? "";
+    expect(itemKey).toMatch(/^series#a\.example#ctr@8-[0-9a-f]{12}$/);
+    expect(JSON.parse(write?.[0]?.PutRequest?.Item?.state?.S ?? "")).toEqual(series.get("a.example#ctr"));
+    const put = dynamo.commandCalls(PutItemCommand)[0]?.args[0].input;
+    expect(put).toMatchObject({
       TableName: "AnomalyState",
       Item: { pk: { S: "stream#Clickstream" }, version: { N: "8" } },
       ConditionExpression: "version = :expected",
       ExpressionAttributeValues: { ":expected": { N: "7" } },
     });
-    expect(JSON.parse(items[0]?.Put?.Item?.state?.S ?? "")).toEqual(stream(8));
-    expect(items[1]?.Put).toMatchObject({ TableName: "AnomalyState", Item: { pk: { S: "series#a.example#ctr" } } });
-    expect(items[1]?.Put?.ConditionExpression).toBeUndefined();
+    expect(JSON.parse(put?.Item?.doc?.S ?? "")).toEqual({
+      state: stream(8),
+      series: { "a.example#ctr": itemKey.slice("series#a.example#ctr@".length) },
+    });
+    expect(cleanup).toEqual([{ DeleteRequest: { Key: { pk: { S: "series#a.example#ctr@6-old" } } } }]);
   });
 
-  it("creates the stream item only if absent, and maps a lost race to StateConflict", async () => {
+  it("creates the head only if absent; a lost race is a StateConflict, and what it wrote is deleted", async () => {
+    dynamo.on(GetItemCommand).resolves({});
+    dynamo.on(BatchWriteItemCommand).resolves({});
     dynamo.on(PutItemCommand).rejects(new ConditionalCheckFailedException({ message: "no", $metadata: {} }));
     const store = createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState");
-    await expect(store.commit(stream(1), 0, new Map())).rejects.toBeInstanceOf(StateConflict);
+    await expect(store.commit(stream(1), 0, series)).rejects.toBeInstanceOf(StateConflict);
     expect(dynamo.commandCalls(PutItemCommand)[0]?.args[0].input.ConditionExpression).toBe("attribute_not_exists(pk)");
-    dynamo.on(TransactWriteItemsCommand).rejects(
-      new TransactionCanceledException({
-        message: "cancelled",
-        $metadata: {},
-        CancellationReasons: [{ Code: "ConditionalCheckFailed" }, { Code: "None" }],
-      }),
-    );
-    await expect(store.commit(stream(2), 1, series)).rejects.toBeInstanceOf(StateConflict);
+    const [write, cleanup] = dynamo
+      .commandCalls(BatchWriteItemCommand)
+      .map((c) => c.args[0].input.RequestItems?.AnomalyState);
+    const written = write?.[0]?.PutRequest?.Item?.pk?.S;
+    expect(written).toMatch(/^series#a\.example#ctr@1-/);
+    expect(cleanup).toEqual([{ DeleteRequest: { Key: { pk: { S: written } } } }]);
   });
 
-  it("reads series with consistent reads and retries unprocessed keys", async () => {
+  it("keeps everything it wrote when the head write fails without a verdict (it may have been applied)", async () => {
+    dynamo.on(GetItemCommand).resolves(head7);
+    dynamo.on(BatchWriteItemCommand).resolves({});
+    dynamo.on(PutItemCommand).rejects(Object.assign(new Error("socket hang up"), { name: "TimeoutError" }));
+    const store = createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState");
+    await expect(store.commit(stream(8), 7, series)).rejects.toThrow("socket hang up");
+    expect(dynamo.commandCalls(BatchWriteItemCommand)).toHaveLength(1);
+  });
+
+  it("reads the series the head names, consistently, and retries unprocessed keys", async () => {
+    dynamo.on(GetItemCommand).resolves(head7);
     dynamo
       .on(BatchGetItemCommand)
       .resolvesOnce({
         Responses: { AnomalyState: [] },
-        UnprocessedKeys: { AnomalyState: { Keys: [{ pk: { S: "series#a#ctr" } }] } },
+        UnprocessedKeys: { AnomalyState: { Keys: [{ pk: { S: "series#a.example#ctr@6-old" } }] } },
       })
       .resolvesOnce({
         Responses: {
-          AnomalyState: [{ pk: { S: "series#a#ctr" }, state: { S: JSON.stringify(series.get("a.example#ctr")) } }],
+          AnomalyState: [
+            { pk: { S: "series#a.example#ctr@6-old" }, state: { S: JSON.stringify(series.get("a.example#ctr")) } },
+          ],
         },
       });
-    const loaded = await createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState").loadSeries(["a#ctr"]);
-    expect([...loaded.keys()]).toEqual(["a#ctr"]);
+    const store = createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState");
+    const loaded = await store.loadSeries(["a.example#ctr", "b.example#ctr"], 7);
+    expect([...loaded.keys()]).toEqual(["a.example#ctr"]);
     const calls = dynamo.commandCalls(BatchGetItemCommand);
     expect(calls).toHaveLength(2);
-    expect(calls[0]?.args[0].input.RequestItems?.AnomalyState?.ConsistentRead).toBe(true);
+    expect(calls[0]?.args[0].input.RequestItems?.AnomalyState).toEqual({
+      // b.example#ctr was never written under a tag: its item from before copy-on-write, if any.
+      Keys: [{ pk: { S: "series#a.example#ctr@6-old" } }, { pk: { S: "series#b.example#ctr" } }],
+      ConsistentRead: true,
+    });
+  });
+
+  it("answers StateConflict when the version asked for is no longer the head's", async () => {
+    dynamo.on(GetItemCommand).resolves(head7);
+    const store = createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState");
+    await expect(store.loadSeries(["a.example#ctr"], 6)).rejects.toBeInstanceOf(StateConflict);
+    await expect(store.commit(stream(7), 6, series)).rejects.toBeInstanceOf(StateConflict);
+    expect(dynamo.commandCalls(BatchWriteItemCommand)).toHaveLength(0);
   });
 });
 
