@@ -174,7 +174,7 @@ describe("applyRecords", () => {
     ).toBe(false);
   });
 
-  it("counts every event exactly once (in a window or as late) whatever the batch boundaries and replays", () => {
+  it("counts every event exactly once (in a window, as late or apart for its site) whatever the batch boundaries, replays and site limits", () => {
     const arbitraryEvent = fc.record({
       shard: fc.constantFrom("s1", "s2"),
       // event time moves forward with jitter up to 50 s back (some later than the allowed 30 s)
@@ -188,7 +188,13 @@ describe("applyRecords", () => {
         fc.array(arbitraryEvent, { minLength: 1, maxLength: 200 }),
         fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 1, maxLength: 40 }),
         fc.array(fc.boolean(), { maxLength: 40 }),
-        (events, cuts, replays) => {
+        fc.record({
+          maxSites: fc.integer({ min: 1, max: 3 }),
+          siteIdleMs: fc.constantFrom(2 * MIN, 24 * 3_600_000),
+          allowedSites: fc.constantFrom(null, ["a", "b"]),
+        }),
+        (events, cuts, replays, sites) => {
+          const limited = { ...config, ...sites };
           let clock = T0;
           const seqs: Record<string, number> = { s1: 0, s2: 0 };
           const records = events.map((e) => {
@@ -200,6 +206,7 @@ describe("applyRecords", () => {
           let state: WindowingState = emptyWindowingState();
           const closed: ClosedWindow[] = [];
           let late = 0;
+          let skipped = 0;
           const byShard = ["s1", "s2"].map((s) => records.filter((r) => r.shardId === s));
           let cut = 0;
           let i = [0, 0];
@@ -209,18 +216,21 @@ describe("applyRecords", () => {
             const from = i[shard] as number;
             const batch = (byShard[shard] ?? []).slice(from, from + size);
             for (let round = 0; round < (replays[cut % Math.max(1, replays.length)] ? 2 : 1); round++) {
-              const result = applyRecords(state, batch, config);
+              const result = applyRecords(state, batch, limited);
               state = result.state;
               closed.push(...result.closed);
               late += result.late.length;
+              skipped += result.skipped.reduce((n, s) => n + s.events, 0);
             }
             i = shard === 0 ? [from + batch.length, i[1] as number] : [i[0] as number, from + batch.length];
             cut++;
           }
           // Flush: later, the two shards idle, an event far ahead closes every window.
-          const flush = applyRecords(state, [rec("s3", 1, clock + 10 * MIN, "a")], config, Date.now() + 10 * MIN);
+          const flush = applyRecords(state, [rec("s3", 1, clock + 10 * MIN, "a")], limited, Date.now() + 10 * MIN);
           closed.push(...flush.closed);
-          expect(total(closed) + late).toBe(records.length);
+          expect(total(closed) + late + skipped).toBe(records.length);
+          expect(skipped).toBe((state.notAllowed ?? 0) + (state.overLimit ?? 0));
+          expect(Object.keys(flush.state.sites).length).toBeLessThanOrEqual(sites.maxSites);
           // No window is emitted twice.
           const keys = closed.map((w) => `${w.site}@${w.windowStart}`);
           expect(new Set(keys).size).toBe(keys.length);
