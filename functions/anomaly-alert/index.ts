@@ -134,7 +134,11 @@ async function detectAnomalies(event: KinesisStreamEvent): Promise<KinesisStream
       first: listed(overLimit),
     });
   }
-  for (const given of outcome.undeliverable) logger.error("alert given up, reported to Audit", { ...given });
+  for (const given of outcome.undeliverable) {
+    logger.error(given.unreported ? "alert given up, Audit refused its report" : "alert given up, reported to Audit", {
+      ...given,
+    });
+  }
   await audit.publishAll(
     outcome.malformed.map((bad) => ({
       pipeline: "anomaly-alert",

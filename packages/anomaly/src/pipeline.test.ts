@@ -265,6 +265,39 @@ describe("processClickstreamBatch", () => {
     ]);
   });
 
+  it("gives up reporting an alert Audit refuses 8 times: dropped, listed with both reasons for the log", async () => {
+    const store = createMemoryStateStore();
+    const bad = { type: "anomaly", status: "open", site: "bad.example", windowStart: "2026-03-01T00:00:00.000Z" };
+    await seedOutbox(store, [{ alert: bad as AlertMessage, leaseUntil: 0 }]);
+    const alerts = {
+      async publish(): Promise<void> {
+        throw refusal("InvalidParameterException: Invalid parameter: MessageAttributes");
+      },
+    };
+    let reports = 0;
+    const audit = {
+      publishAll: async () => {
+        reports++;
+        throw new Error("InvalidParameter: Audit refuses it too");
+      },
+    };
+    const given: unknown[] = [];
+    for (let i = 0; i < 20 && store.stream?.outbox.length !== 0; i++) {
+      const outcome = await processClickstreamBatch([], { store, alerts, audit, now: () => NOW + i * 600_000 });
+      given.push(...outcome.undeliverable);
+    }
+    expect(reports).toBe(8);
+    expect(store.stream?.outbox).toEqual([]);
+    expect(given).toEqual([
+      {
+        alert: bad,
+        attempts: 1,
+        reason: "refused: InvalidParameterException: Invalid parameter: MessageAttributes",
+        unreported: "Error: InvalidParameter: Audit refuses it too",
+      },
+    ]);
+  });
+
   it("keeps an undeliverable alert in the outbox until Audit has it", async () => {
     const store = createMemoryStateStore();
     const bad = { type: "anomaly", status: "open", site: "bad.example", windowStart: "2026-03-01T00:00:00.000Z" };

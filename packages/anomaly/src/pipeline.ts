@@ -136,6 +136,8 @@ export interface PendingAlert {
   lastError?: string;
   /** Given up (the reason): the entry only waits for its report to `Audit`. */
   undeliverable?: string;
+  /** Failed reports to `Audit` so far. */
+  reportAttempts?: number;
 }
 
 /** The state of one series (`<site>#<metric>`): its detector (at most 64 KB serialised). */
@@ -197,6 +199,8 @@ export interface AlertFailure {
   alert: AlertMessage;
   attempts: number;
   reason: string;
+  /** Set when the alert was given up without reaching Audit either (`maxPublishAttempts` reports failed): why. */
+  unreported?: string;
 }
 
 export interface PipelineConfig {
@@ -388,7 +392,8 @@ function describeError(error: unknown): string {
  * Publishes each alert of `mine` on its own (one that fails does not hold back the others). A failure leaves the
  * alert in the outbox, leased to nobody until its back-off has passed; an alert the service refused, or that has
  * failed `maxPublishAttempts` times, is given up: reported to Audit, then dropped from the outbox (kept, waiting for
- * its report, while Audit cannot take it). `settled` is the outbox entry each alert of `mine` becomes (null: gone).
+ * its report, while Audit cannot take it, at most `maxPublishAttempts` reports: then dropped, listed with the reason
+ * in the outcome for the function's log). `settled` is the outbox entry each alert of `mine` becomes (null: gone).
  */
 async function deliver(
   mine: readonly PendingAlert[],
@@ -429,34 +434,37 @@ async function deliver(
       }
     }
   }
-  const undeliverable = givenUp.map((p) => ({
-    alert: p.alert,
-    attempts: p.attempts ?? 0,
-    reason: p.undeliverable ?? "",
-  }));
-  let reported = true;
-  if (givenUp.length > 0 && deps.audit) {
+  // Each report on its own: one Audit refuses does not hold back (or duplicate) the others.
+  const undeliverable: AlertFailure[] = [];
+  for (const p of givenUp) {
+    const given = { alert: p.alert, attempts: p.attempts ?? 0, reason: p.undeliverable ?? "" };
     try {
-      await deps.audit.publishAll(
-        undeliverable.map((u) => ({
+      await deps.audit?.publishAll([
+        {
           pipeline: "anomaly-alert",
           action: "publish-alert",
           outcome: "failed" as const,
-          reason: u.reason,
-          attempts: u.attempts,
-          alert: u.alert,
-          correlationId: `${u.alert.site}#${u.alert.openedAt ?? u.alert.windowStart}`,
-        })),
-      );
-    } catch {
-      reported = false;
+          reason: given.reason,
+          attempts: given.attempts,
+          alert: given.alert,
+          correlationId: `${given.alert.site}#${given.alert.openedAt ?? given.alert.windowStart}`,
+        },
+      ]);
+      undeliverable.push(given);
+      settled.set(alertId(p.alert), null);
+    } catch (error) {
+      const reportAttempts = (p.reportAttempts ?? 0) + 1;
+      if (reportAttempts >= config.maxPublishAttempts) {
+        // The last resort: the outcome (and so the function's error log) carries the whole alert.
+        undeliverable.push({ ...given, unreported: describeError(error) });
+        settled.set(alertId(p.alert), null);
+      } else {
+        // Kept until Audit has it: reported on a later invocation, after a back-off.
+        settled.set(alertId(p.alert), { ...p, reportAttempts, leaseUntil: backoff(reportAttempts) });
+      }
     }
   }
-  for (const p of givenUp) {
-    // Kept until Audit has it: reported on a later invocation (after a back-off).
-    settled.set(alertId(p.alert), reported ? null : { ...p, leaseUntil: backoff(p.attempts ?? 1) });
-  }
-  return { published, failed, undeliverable: reported ? undeliverable : [], settled };
+  return { published, failed, undeliverable, settled };
 }
 
 /**

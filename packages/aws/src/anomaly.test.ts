@@ -209,6 +209,7 @@ describe("createSnsAlertPublisher against SNS's validation", () => {
       "[open] ctr anomaly on evil.example Bcc: everyone@example.com at 2026-03-01T06:04:00.000Z",
     );
     expect(JSON.parse(input?.Message ?? "")).toEqual(alert);
+    expect(input?.MessageAttributes?.site?.StringValue).toBe("evil.example\\u000d\\u000aBcc: everyone@example.com");
   });
 
   it("publishes with a valid Subject whatever the site (property)", async () => {

@@ -37,6 +37,7 @@ import {
   StateConflict,
   type StreamState,
 } from "@sluice/anomaly/pipeline";
+import { attributeText } from "./audit.ts";
 
 /** Largest document kept in the head item (DynamoDB items hold at most 400 KB), and the size of each page. */
 export const PAGE_BYTES = 350_000;
@@ -306,10 +307,10 @@ export function createSnsAlertPublisher(client: SNSClient, topicArn: string): Al
         MessageAttributes: {
           severity: { DataType: "String", StringValue: severityAttribute(alert) },
           status: { DataType: "String", StringValue: alert.status },
-          site: { DataType: "String", StringValue: alert.site },
+          site: { DataType: "String", StringValue: attributeText(alert.site) },
           correlationId: {
             DataType: "String",
-            StringValue: `${alert.site}#${alert.openedAt ?? alert.windowStart}`,
+            StringValue: attributeText(`${alert.site}#${alert.openedAt ?? alert.windowStart}`),
           },
         },
       }),
