@@ -231,7 +231,7 @@ export const functions = {
     handler: "functions/demand-hydration/index.handler",
     timeout: 60,
     memory: 512,
-    links: ["Catalog", "InferenceRequests", "DemandWindows"],
+    links: ["Catalog", "InferenceRequests", "DemandWindows", "Audit"],
     access: {
       // Inventory of the products whose windows close.
       Catalog: ["dynamodb:BatchGetItem"],
@@ -245,14 +245,18 @@ export const functions = {
         "dynamodb:UpdateItem",
         "dynamodb:BatchWriteItem",
       ],
+      // Events refused for being dated too far in the future, with their reason.
+      Audit: ["sns:Publish"],
     },
     environment: {
       POWERTOOLS_SERVICE_NAME: "demand-hydration",
       POWERTOOLS_METRICS_NAMESPACE: "Sluice",
       DEMAND_WINDOW_SECONDS: "300",
       DEMAND_LATENESS_SECONDS: "60",
+      DEMAND_MAX_FUTURE_SECONDS: "300",
     },
-    // Counting is idempotent per shard: a failed batch is retried whole (no partial failures are reported).
+    // Counting is idempotent per shard: a failed batch is retried (the events counted are recognised); partial
+    // failures report events dated too far in the future.
     triggers: [{ kind: "kinesis", stream: "Clickstream", batch: streamDefaults }],
   },
   AnomalyAlert: {
@@ -263,11 +267,11 @@ export const functions = {
     memory: 512,
     links: ["AnomalyState", "Alerts", "Audit"],
     access: {
-      // Load the stream and series state; a commit is one TransactWriteItems of Puts (IAM checks PutItem), or one
-      // conditional PutItem.
-      AnomalyState: ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"],
+      // Load the stream head and the series it names; a commit writes new series items (and pages) in batches,
+      // then the head with a conditional PutItem (the commit point), then deletes what it replaced, in batches.
+      AnomalyState: ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"],
       Alerts: ["sns:Publish"],
-      // Malformed records, with their reason.
+      // Malformed records, alerts given up, events of sites over the limit, with their reason.
       Audit: ["sns:Publish"],
     },
     environment: {
@@ -278,6 +282,10 @@ export const functions = {
       ANOMALY_ALERT_THRESHOLD: "0.5",
       // The watermark waits for every shard of Clickstream (streams.Clickstream.shardCount).
       ANOMALY_STREAM_SHARDS: "2",
+      // A site silent for a day is forgotten; at most 1 000 sites at once; ANOMALY_SITES (comma-separated) would
+      // count only the sites it names.
+      ANOMALY_SITE_IDLE_SECONDS: "86400",
+      ANOMALY_MAX_SITES: "1000",
     },
     // Large batches: the state is loaded and committed once per batch. Partial failures report malformed records.
     triggers: [

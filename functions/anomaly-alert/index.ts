@@ -7,8 +7,14 @@
  * AnomalyAlertDlq) with its reason logged and sent to `Audit`; the records around it are counted anyway, and their
  * replays are recognised, so it does not hold the shard beyond the retries.
  *
+ * Sites: a site is known from its first event; one silent for `ANOMALY_SITE_IDLE_SECONDS` is evicted (its state
+ * dropped, logged); at most `ANOMALY_MAX_SITES` are known at once (events of further new sites are counted in no
+ * window, logged and reported to `Audit`); `ANOMALY_SITES`, when set, is the comma-separated list of the only sites
+ * counted (events of others are counted as not allowed).
+ *
  * Config (env): `ANOMALY_WINDOW_SECONDS` (60), `ANOMALY_LATENESS_SECONDS` (30), `ANOMALY_ALERT_THRESHOLD` (0.5),
- * `ANOMALY_STREAM_SHARDS` (1: the shards the watermark waits for).
+ * `ANOMALY_STREAM_SHARDS` (1: the shards the watermark waits for), `ANOMALY_SITE_IDLE_SECONDS` (86400),
+ * `ANOMALY_MAX_SITES` (1000), `ANOMALY_SITES` (unset: every site).
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SNSClient } from "@aws-sdk/client-sns";
@@ -33,6 +39,17 @@ function numberFromEnv(name: string, fallback: number, valid: (n: number) => boo
   return value;
 }
 
+/** A comma-separated list of site names (spaces around names ignored), or null when unset or empty. */
+function sitesFromEnv(name: string): string[] | null {
+  const text = process.env[name]?.trim();
+  if (!text) return null;
+  const sites = text
+    .split(",")
+    .map((site) => site.trim())
+    .filter((site) => site !== "");
+  return sites.length > 0 ? sites : null;
+}
+
 const config: PipelineConfig = {
   ...DEFAULT_PIPELINE,
   windowing: {
@@ -52,6 +69,19 @@ const config: PipelineConfig = {
         DEFAULT_PIPELINE.windowing.latenessMs / 1000,
         (n) => Number.isInteger(n) && n >= 0,
       ),
+    siteIdleMs:
+      1000 *
+      numberFromEnv(
+        "ANOMALY_SITE_IDLE_SECONDS",
+        DEFAULT_PIPELINE.windowing.siteIdleMs / 1000,
+        (n) => Number.isInteger(n) && n > 0,
+      ),
+    maxSites: numberFromEnv(
+      "ANOMALY_MAX_SITES",
+      DEFAULT_PIPELINE.windowing.maxSites,
+      (n) => Number.isInteger(n) && n > 0,
+    ),
+    allowedSites: sitesFromEnv("ANOMALY_SITES"),
   },
   policy: {
     ...DEFAULT_PIPELINE.policy,
@@ -61,7 +91,11 @@ const config: PipelineConfig = {
 
 const observability = createObservability({ serviceName: "anomaly-alert" });
 const sns = new SNSClient({});
-const store = createDynamoAnomalyStore(new DynamoDBClient({}), links.AnomalyState.name);
+const store = createDynamoAnomalyStore(new DynamoDBClient({}), links.AnomalyState.name, {
+  // Items a commit no longer names whose deletion failed: never read again, only space.
+  onGarbage: (keys, error) =>
+    observability.logger.warn("state items left behind", { items: keys.length, first: keys[0], error: String(error) }),
+});
 const alerts = createSnsAlertPublisher(sns, links.Alerts.arn);
 const audit = createSnsAuditSink(sns, links.Audit.arn);
 
@@ -71,9 +105,40 @@ async function detectAnomalies(event: KinesisStreamEvent): Promise<KinesisStream
     sequenceNumber: r.kinesis.sequenceNumber,
     data: r.kinesis.data,
   }));
-  const outcome = await processClickstreamBatch(records, { store, alerts, config });
+  const outcome = await processClickstreamBatch(records, { store, alerts, audit, config });
   const { logger, metrics } = observability;
   for (const bad of outcome.malformed) logger.error("malformed clickstream record", { ...bad });
+  for (const failed of outcome.failedAlerts) logger.warn("alert not published, to be retried", { ...failed });
+  for (const gone of outcome.evicted) logger.info("site evicted after silence, its state dropped", { ...gone });
+  const overLimit = outcome.skippedSites.filter((s) => s.reason === "over-limit");
+  const notAllowed = outcome.skippedSites.filter((s) => s.reason === "not-allowed");
+  const listed = (skipped: typeof overLimit) => skipped.slice(0, 20).map((s) => ({ site: s.site, events: s.events }));
+  const eventsOf = (skipped: typeof overLimit) => skipped.reduce((n, s) => n + s.events, 0);
+  if (notAllowed.length > 0) {
+    logger.info("events of sites outside ANOMALY_SITES not counted", {
+      sites: notAllowed.length,
+      events: eventsOf(notAllowed),
+      first: listed(notAllowed),
+    });
+  }
+  if (overLimit.length > 0) {
+    const reason = `${config.windowing.maxSites} sites known (ANOMALY_MAX_SITES): events of ${overLimit.length} new site(s) not counted`;
+    logger.warn(reason, { events: eventsOf(overLimit), first: listed(overLimit) });
+    await audit.publish({
+      pipeline: "anomaly-alert",
+      action: "count",
+      outcome: "refused",
+      reason,
+      sites: overLimit.length,
+      events: eventsOf(overLimit),
+      first: listed(overLimit),
+    });
+  }
+  for (const given of outcome.undeliverable) {
+    logger.error(given.unreported ? "alert given up, Audit refused its report" : "alert given up, reported to Audit", {
+      ...given,
+    });
+  }
   await audit.publishAll(
     outcome.malformed.map((bad) => ({
       pipeline: "anomaly-alert",
@@ -93,6 +158,8 @@ async function detectAnomalies(event: KinesisStreamEvent): Promise<KinesisStream
     malformed: outcome.malformed.length,
     closedWindows: outcome.closedWindows,
     alerts: outcome.published.length,
+    alertFailures: outcome.failedAlerts.length,
+    undeliverable: outcome.undeliverable.length,
     attempts: outcome.attempts,
   });
   metrics.addMetric("EventsCounted", "Count", outcome.counted);
@@ -101,6 +168,11 @@ async function detectAnomalies(event: KinesisStreamEvent): Promise<KinesisStream
   metrics.addMetric("MalformedRecords", "Count", outcome.malformed.length);
   metrics.addMetric("WindowsClosed", "Count", outcome.closedWindows);
   metrics.addMetric("AlertsPublished", "Count", outcome.published.length);
+  metrics.addMetric("SitesEvicted", "Count", outcome.evicted.length);
+  metrics.addMetric("EventsOverSiteLimit", "Count", eventsOf(overLimit));
+  metrics.addMetric("EventsNotAllowed", "Count", eventsOf(notAllowed));
+  metrics.addMetric("AlertPublishFailures", "Count", outcome.failedAlerts.length);
+  metrics.addMetric("AlertsUndeliverable", "Count", outcome.undeliverable.length);
   return { batchItemFailures: outcome.malformed.map((bad) => ({ itemIdentifier: bad.sequenceNumber })) };
 }
 

@@ -9,10 +9,10 @@
  * The backfill is event time in March 2026: on a stage it must be the first clickstream the stream's consumers see
  * (their watermarks only move forward), which is why the stage run starts with this file (test/e2e/stage.config.ts).
  */
-import { GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as wiring from "../../infra/wiring.ts";
 import type { AlertMessage } from "../../packages/anomaly/src/alert-policy.ts";
+import { createDynamoAnomalyStore } from "../../packages/aws/src/anomaly.ts";
 import { runPush } from "../../packages/local/src/push/cli.ts";
 import { siteNames } from "../../packages/local/src/push/clickstream-generator.ts";
 import { putRecords } from "../../packages/local/src/push/sinks/kinesis.ts";
@@ -53,15 +53,11 @@ describe("anomaly alerting", () => {
   const anomalyAlerts = () => received.Alerts.filter((a) => a.type === "anomaly") as unknown as AlertMessage[];
 
   /** The stream's windowing state: events counted into windows, and events that came after their window closed. */
+  /** The stream's windowing counters, read through the function's own adapter (the item layout is its business). */
   async function windowing(): Promise<{ counted: number; late: number }> {
-    const { Item } = await target.clients.dynamodb.send(
-      new GetItemCommand({
-        TableName: target.resources.tables.AnomalyState as string,
-        Key: { pk: { S: "stream#Clickstream" } },
-        ConsistentRead: true,
-      }),
-    );
-    return JSON.parse(Item?.state?.S ?? '{"windowing":{"counted":0,"late":0}}').windowing;
+    const store = createDynamoAnomalyStore(target.clients.dynamodb, target.resources.tables.AnomalyState as string);
+    const stream = await store.loadStream();
+    return { counted: stream?.windowing.counted ?? 0, late: stream?.windowing.late ?? 0 };
   }
 
   it("turns a pushed backfill with a CTR collapse into one open and one resolved alert, none for quiet sites", async () => {

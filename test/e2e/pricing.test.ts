@@ -3,8 +3,9 @@
  * (PriceInference on the InferenceRequests stream, the reference model behind the SageMaker endpoint) and the real
  * AWS SDK: requests put into `InferenceRequests` end as guarded price changes in `Catalog`, with their `PriceHistory`
  * records and `Audit` messages; a poison request ends in PriceInferenceDlq with its reason on the Audit topic and does
- * not stop the next request; an unknown product changes nothing; a replayed request applies once; and concurrent
- * writers against the table never lose an update.
+ * not stop the next request; an unknown product changes nothing; a replayed request applies once; concurrent
+ * writers against the table never lose an update; and a clickstream event dated far in the future is refused by
+ * DemandHydration (Audit, DemandHydrationDlq) without closing its shard's windows.
  */
 import {
   type DynamoDBClient,
@@ -356,5 +357,50 @@ describe("price inference", () => {
     const replay = { ...again, expectedVersion: item?.version as number } as unknown as PriceChange;
     expect(await catalog.applyChange(replay)).toBe("duplicate");
     expect((await catalogItem("fs-race"))?.version).toBe(1 + writers);
+  });
+
+  // Last: its events move a shard's watermark to 10:07, after every window the tests above close.
+  it("refuses a clickstream event dated far in the future (Audit, DemandHydrationDlq) and goes on counting its shard", async () => {
+    await seed("fs-future", { inventory: 7 });
+    const event = (i: number, ts: string, action: string) => ({
+      eventId: `future-${i}`,
+      ts,
+      site: "fast-sneakers.example",
+      page: "/product/fs-future",
+      productId: "fs-future",
+      action,
+      sessionId: "s-1",
+    });
+    const put = (batch: object[]) =>
+      putRecords(
+        target.clients.kinesis,
+        target.resources.streams.Clickstream as string,
+        batch.map((e) => ({ partitionKey: "fs-future", data: Buffer.from(JSON.stringify(e)) })),
+      );
+    const views = Array.from({ length: 10 }, (_, i) => event(i, `2026-11-23T10:00:0${i}.000Z`, "impression"));
+    await put([...views, event(10, "2099-01-01T00:00:00.000Z", "purchase")]);
+    await target.settle();
+    // Later batches of the same shard: on time, counted, and the 10:00 window closes at 10:07.
+    await put(Array.from({ length: 5 }, (_, i) => event(11 + i, `2026-11-23T10:01:0${i}.000Z`, "click")));
+    await put([event(16, "2026-11-23T10:07:00.000Z", "impression")]);
+
+    const requestId = "demand#fs-future#2026-11-23T10:00:00.000Z";
+    await target.eventually("the window's request, the refusal on Audit and the batch in the DLQ", async () => {
+      const request = await dynamo.send(
+        new GetItemCommand({ TableName: tables.requests, Key: { requestId: { S: requestId } }, ConsistentRead: true }),
+      );
+      expect(unmarshall(request.Item ?? {})).toMatchObject({ views: 10, clicks: 5, addToCart: 0, purchases: 0 });
+      await drainAudit();
+      const refused = audit.filter((a) => a.pipeline === "demand-hydration" && a.outcome === "refused");
+      expect(refused.length).toBeGreaterThan(0);
+      expect(refused[0]?.reason).toMatch(
+        /^ts 2099-01-01T00:00:00.000Z is more than 300 s after the time of processing/,
+      );
+      const futureSeq = BigInt(refused[0]?.sequenceNumber as string);
+      const ranges = (await target.deadLetters("DemandHydration"))
+        .map((m) => m.KinesisBatchInfo as { startSequenceNumber: string; endSequenceNumber: string })
+        .map((info) => [BigInt(info.startSequenceNumber), BigInt(info.endSequenceNumber)]);
+      expect(ranges.some(([start, end]) => (start as bigint) <= futureSeq && futureSeq <= (end as bigint))).toBe(true);
+    });
   });
 });

@@ -2,12 +2,16 @@ import { generateClickstream, parseIncident, siteNames } from "@sluice/local/pus
 import { describe, expect, it } from "vitest";
 import type { AlertMessage } from "./alert-policy.ts";
 import {
+  AlertRefused,
   type AnomalyStateStore,
   createMemoryStateStore,
+  DEFAULT_PIPELINE,
+  type PendingAlert,
   processClickstreamBatch,
   type RawRecord,
   StateConflict,
 } from "./pipeline.ts";
+import { emptyWindowingState } from "./windowing.ts";
 
 const START = Date.UTC(2026, 2, 1, 0, 0, 0);
 const NOW = START + 24 * 3_600_000;
@@ -23,6 +27,23 @@ function event(i: number, ts: string, site = "a.example", action = "impression")
 
 function records(values: unknown[], shardId = "shard-0", from = 1): RawRecord[] {
   return values.map((v, i) => ({ shardId, sequenceNumber: String(from + i), data: encode(v) }));
+}
+
+async function seedOutbox(store: ReturnType<typeof createMemoryStateStore>, outbox: PendingAlert[]) {
+  await store.commit({ version: 1, windowing: emptyWindowingState(), policies: {}, outbox }, 0, new Map());
+}
+
+function memoryAudit() {
+  const messages: Array<Record<string, unknown>> = [];
+  return {
+    messages,
+    publishAll: async (batch: ReadonlyArray<Record<string, unknown>>) => void messages.push(...batch),
+  };
+}
+
+/** What the SNS adapter throws when SNS refuses the alert itself. */
+function refusal(message: string): Error {
+  return new AlertRefused(message);
 }
 
 function memoryAlerts() {
@@ -49,6 +70,46 @@ describe("processClickstreamBatch", () => {
     ]);
   });
 
+  it("refuses a site name longer than 200 bytes as malformed", async () => {
+    const store = createMemoryStateStore();
+    const batch = records([
+      event(1, "2026-03-01T00:00:01Z", "x".repeat(200)),
+      event(2, "2026-03-01T00:00:02Z", "é".repeat(101)),
+    ]);
+    const outcome = await processClickstreamBatch(batch, { store, alerts: memoryAlerts(), now: () => NOW });
+    expect(outcome.counted).toBe(1);
+    expect(outcome.malformed).toEqual([
+      {
+        shardId: "shard-0",
+        sequenceNumber: "2",
+        reason: expect.stringContaining("site is 202 bytes long, more than 200"),
+      },
+    ]);
+  });
+
+  it("forgets a site silent for siteIdleMs: its policy and series are dropped, and it is reported (issue 6)", async () => {
+    const store = createMemoryStateStore();
+    const config = {
+      ...DEFAULT_PIPELINE,
+      windowing: { ...DEFAULT_PIPELINE.windowing, siteIdleMs: 10 * 60_000 },
+    };
+    const deps = { store, alerts: memoryAlerts(), now: () => NOW, config };
+    await processClickstreamBatch(records([event(1, "2026-03-01T00:00:00Z", "gone.example")]), deps);
+    const evicted: unknown[] = [];
+    for (let m = 1; m <= 20; m++) {
+      const ts = new Date(Date.parse("2026-03-01T00:00:00Z") + m * 60_000).toISOString();
+      const outcome = await processClickstreamBatch(
+        records([event(1 + m, ts, "busy.example")], "shard-0", 1 + m),
+        deps,
+      );
+      evicted.push(...outcome.evicted);
+    }
+    expect(evicted).toEqual([{ site: "gone.example", openIncident: false }]);
+    expect(Object.keys(store.stream?.policies ?? {})).toEqual(["busy.example"]);
+    expect([...store.series.keys()].filter((key) => key.startsWith("gone.example#"))).toEqual([]);
+    expect([...store.series.keys()].filter((key) => key.startsWith("busy.example#"))).toHaveLength(5);
+  });
+
   it("counts a replayed batch once", async () => {
     const store = createMemoryStateStore();
     const batch = records([event(1, "2026-03-01T00:00:01Z"), event(2, "2026-03-01T00:00:02Z")]);
@@ -64,8 +125,8 @@ describe("processClickstreamBatch", () => {
     let conflicts = 1;
     const store: AnomalyStateStore = {
       loadStream: () => inner.loadStream(),
-      loadSeries: (keys) => inner.loadSeries(keys),
-      async commit(stream, expected, series) {
+      loadSeries: (keys, version) => inner.loadSeries(keys, version),
+      async commit(stream, expected, series, dropped) {
         if (conflicts-- > 0) {
           // The other shard's invocation wins the race.
           await processClickstreamBatch(records([event(9, "2026-03-01T00:00:05Z")], "shard-1"), {
@@ -75,7 +136,7 @@ describe("processClickstreamBatch", () => {
           });
           throw new StateConflict("raced");
         }
-        return inner.commit(stream, expected, series);
+        return inner.commit(stream, expected, series, dropped);
       },
     };
     const outcome = await processClickstreamBatch(records([event(1, "2026-03-01T00:00:01Z")]), {
@@ -88,7 +149,7 @@ describe("processClickstreamBatch", () => {
     expect(inner.stream?.windowing.counted).toBe(2);
   });
 
-  it("keeps an alert whose publication failed in the outbox and publishes it on the next invocation", async () => {
+  it("keeps an alert whose publication failed in the outbox and publishes it on a later invocation", async () => {
     const store = createMemoryStateStore();
     const sent: AlertMessage[] = [];
     let fail = true;
@@ -100,24 +161,159 @@ describe("processClickstreamBatch", () => {
     };
     // Seed the outbox as a commit would have left it after a failed publication.
     const pending = { type: "anomaly", status: "open", site: "a.example" } as AlertMessage;
-    await store.commit(
-      {
-        version: 1,
-        windowing: (await import("./windowing.ts")).emptyWindowingState(),
-        policies: {},
-        outbox: [{ alert: pending, leaseUntil: 0 }],
-      },
-      0,
-      new Map(),
-    );
+    await seedOutbox(store, [{ alert: pending, leaseUntil: 0 }]);
     const batch = records([event(1, "2026-03-01T00:00:01Z")]);
-    await expect(processClickstreamBatch(batch, { store, alerts, now: () => NOW })).rejects.toThrow("SNS unavailable");
-    // Not published, and released: the retry of the batch may publish it at once.
-    expect(store.stream?.outbox).toEqual([{ alert: pending, leaseUntil: 0 }]);
+    // The batch itself succeeds (its records are committed); the alert waits for its next attempt (back-off).
+    const first = await processClickstreamBatch(batch, { store, alerts, now: () => NOW });
+    expect(first.failedAlerts).toEqual([{ alert: pending, attempts: 1, reason: "Error: SNS unavailable" }]);
+    expect(store.stream?.outbox).toEqual([
+      { alert: pending, leaseUntil: NOW + 5_000, attempts: 1, lastError: "Error: SNS unavailable" },
+    ]);
     fail = false;
-    await processClickstreamBatch(batch, { store, alerts, now: () => NOW });
+    // Not before its back-off has passed.
+    await processClickstreamBatch(batch, { store, alerts, now: () => NOW + 4_999 });
+    expect(sent).toEqual([]);
+    await processClickstreamBatch(batch, { store, alerts, now: () => NOW + 5_000 });
     expect(sent).toEqual([pending]);
     expect(store.stream?.outbox).toEqual([]);
+  });
+
+  it("publishes the other alerts when SNS refuses one, and reports the refused one to Audit, out of the outbox (issue 7)", async () => {
+    const store = createMemoryStateStore();
+    const audit = memoryAudit();
+    const bad = { type: "anomaly", status: "open", site: "bad\nsite", windowStart: "2026-03-01T00:00:00.000Z" };
+    const good = { type: "anomaly", status: "open", site: "good.example", windowStart: "2026-03-01T00:00:00.000Z" };
+    await seedOutbox(store, [
+      { alert: bad as AlertMessage, leaseUntil: 0 },
+      { alert: good as AlertMessage, leaseUntil: 0 },
+    ]);
+    const sent: unknown[] = [];
+    const alerts = {
+      async publish(a: AlertMessage) {
+        if (a.site.includes("\n")) throw refusal("InvalidParameterException: Invalid parameter: Subject");
+        sent.push(a);
+      },
+    };
+    const outcome = await processClickstreamBatch(records([event(1, "2026-03-01T00:00:01Z")]), {
+      store,
+      alerts,
+      audit,
+      now: () => NOW,
+    });
+    expect(sent).toEqual([good]);
+    expect(store.stream?.outbox).toEqual([]);
+    expect(outcome.undeliverable).toEqual([
+      { alert: bad, attempts: 1, reason: "refused: InvalidParameterException: Invalid parameter: Subject" },
+    ]);
+    expect(audit.messages).toEqual([
+      {
+        pipeline: "anomaly-alert",
+        action: "publish-alert",
+        outcome: "failed",
+        reason: "refused: InvalidParameterException: Invalid parameter: Subject",
+        attempts: 1,
+        alert: bad,
+        correlationId: "bad\nsite#2026-03-01T00:00:00.000Z",
+      },
+    ]);
+  });
+
+  it("retries an alert that keeps failing at most 8 times with back-off, then reports it, while new alerts flow", async () => {
+    const store = createMemoryStateStore();
+    const audit = memoryAudit();
+    const stuck = { type: "anomaly", status: "open", site: "stuck.example", windowStart: "2026-03-01T00:00:00.000Z" };
+    await seedOutbox(store, [{ alert: stuck as AlertMessage, leaseUntil: 0 }]);
+    let tries = 0;
+    const sent: unknown[] = [];
+    const alerts = {
+      async publish(a: AlertMessage) {
+        if (a.site === "stuck.example") {
+          tries++;
+          throw new Error("InternalErrorException: try later");
+        }
+        sent.push(a);
+      },
+    };
+    let now = NOW;
+    for (let i = 0; i < 40 && store.stream?.outbox.length !== 0; i++) {
+      // Another alert decided meanwhile: published at once, whatever the stuck one does.
+      const fresh = { type: "anomaly", status: "open", site: `fresh-${i}.example`, windowStart: "x" };
+      const current = store.stream as NonNullable<typeof store.stream>;
+      await store.commit(
+        {
+          ...current,
+          version: current.version + 1,
+          outbox: [...current.outbox, { alert: fresh as AlertMessage, leaseUntil: 0 }],
+        },
+        current.version,
+        new Map(),
+      );
+      await processClickstreamBatch([], { store, alerts, audit, now: () => now });
+      expect(sent.at(-1)).toEqual(fresh);
+      now += 60_000;
+    }
+    expect(tries).toBe(8);
+    expect(store.stream?.outbox).toEqual([]);
+    expect(audit.messages).toMatchObject([
+      {
+        action: "publish-alert",
+        outcome: "failed",
+        attempts: 8,
+        alert: stuck,
+        reason: "gave up after 8 attempts: Error: InternalErrorException: try later",
+      },
+    ]);
+  });
+
+  it("gives up reporting an alert Audit refuses 8 times: dropped, listed with both reasons for the log", async () => {
+    const store = createMemoryStateStore();
+    const bad = { type: "anomaly", status: "open", site: "bad.example", windowStart: "2026-03-01T00:00:00.000Z" };
+    await seedOutbox(store, [{ alert: bad as AlertMessage, leaseUntil: 0 }]);
+    const alerts = {
+      async publish(): Promise<void> {
+        throw refusal("InvalidParameterException: Invalid parameter: MessageAttributes");
+      },
+    };
+    let reports = 0;
+    const audit = {
+      publishAll: async () => {
+        reports++;
+        throw new Error("InvalidParameter: Audit refuses it too");
+      },
+    };
+    const given: unknown[] = [];
+    for (let i = 0; i < 20 && store.stream?.outbox.length !== 0; i++) {
+      const outcome = await processClickstreamBatch([], { store, alerts, audit, now: () => NOW + i * 600_000 });
+      given.push(...outcome.undeliverable);
+    }
+    expect(reports).toBe(8);
+    expect(store.stream?.outbox).toEqual([]);
+    expect(given).toEqual([
+      {
+        alert: bad,
+        attempts: 1,
+        reason: "refused: InvalidParameterException: Invalid parameter: MessageAttributes",
+        unreported: "Error: InvalidParameter: Audit refuses it too",
+      },
+    ]);
+  });
+
+  it("keeps an undeliverable alert in the outbox until Audit has it", async () => {
+    const store = createMemoryStateStore();
+    const bad = { type: "anomaly", status: "open", site: "bad.example", windowStart: "2026-03-01T00:00:00.000Z" };
+    await seedOutbox(store, [{ alert: bad as AlertMessage, leaseUntil: 0 }]);
+    const alerts = {
+      async publish(): Promise<void> {
+        throw refusal("InvalidParameterException: Invalid parameter: Message too long");
+      },
+    };
+    const down = { publishAll: async () => Promise.reject(new Error("Audit unavailable")) };
+    await processClickstreamBatch([], { store, alerts, audit: down, now: () => NOW });
+    expect(store.stream?.outbox).toMatchObject([{ alert: bad, undeliverable: expect.stringContaining("refused") }]);
+    const audit = memoryAudit();
+    await processClickstreamBatch([], { store, alerts, audit, now: () => NOW + 60_000 });
+    expect(store.stream?.outbox).toEqual([]);
+    expect(audit.messages).toMatchObject([{ alert: bad, reason: expect.stringContaining("Message too long") }]);
   });
 
   it("never publishes an alert twice when another shard's invocation commits while it is being published", async () => {

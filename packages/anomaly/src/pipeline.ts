@@ -1,18 +1,22 @@
 /**
  * AnomalyAlert's domain: a batch of Kinesis clickstream records in, alerts out.
  *
- * 1. Decode each record (base64 JSON, the clickstream event schema); a malformed one is reported with its reason
- *    and does not stop the others.
- * 2. Count the events into event-time windows per site (`windowing.ts`); replays are skipped, late events counted.
+ * 1. Decode each record (base64 JSON, the clickstream event schema, a site of at most 200 bytes, not dated in the
+ *    future); a malformed one is reported with its reason and does not stop the others.
+ * 2. Count the events into event-time windows per site (`windowing.ts`); replays are skipped, late events counted,
+ *    events of sites outside the allow-list or beyond the site limit counted apart; quiet sites are evicted.
  * 3. Score every closed window of every metric of the site with the series' streaming detector, and run the alert
- *    policy (`alert-policy.ts`).
- * 4. Commit the new state (windowing + the touched series) in one conditional write on the stream state's version:
- *    two shards' invocations racing each other cannot both win, the loser reloads and redoes its batch (its records
- *    then count exactly once). Alerts decided by a commit go in its outbox with a lease held by that invocation, are
- *    published after it, and are removed from the outbox by a second conditional write (retried on conflict). Another
- *    invocation carries a leased alert along but never publishes it; it takes over only an alert whose lease has
- *    expired (its publisher crashed). So an alert survives a crash between commit and publish, and racing shards do
- *    not publish it twice; a duplicate needs a publisher that outlives its lease after a crash-free publish.
+ *    policy (`alert-policy.ts`); an evicted site's policy and series are dropped.
+ * 4. Commit the new state (windowing + the touched series, minus the dropped ones) atomically, on condition of the
+ *    stream state's version (the store decides how: one conditional write is the commit point): two shards'
+ *    invocations racing each other cannot both win, the loser reloads and redoes its batch (its records then count
+ *    exactly once). Alerts decided by a commit go in its outbox with a lease held by that invocation, are published
+ *    after it, each on its own, and are removed from the outbox by a second conditional write (retried on conflict);
+ *    one that fails waits for a back-off, and is given up (reported to Audit) after `maxPublishAttempts` or at once
+ *    when refused as invalid. Another invocation carries a leased alert along but never publishes it; it takes over
+ *    only an alert whose lease has expired (its publisher crashed). So an alert survives a crash between commit and
+ *    publish, and racing shards do not publish it twice; a duplicate needs a publisher that outlives its lease after
+ *    a crash-free publish.
  */
 import { clickstreamEventIssues } from "@sluice/local/push/clickstream";
 import {
@@ -34,6 +38,7 @@ import {
   type ShardRecord,
   type WindowCounts,
   type WindowingConfig,
+  type WindowingResult,
   type WindowingState,
 } from "./windowing.ts";
 
@@ -74,8 +79,16 @@ export class PoisonRecord extends Error {
   override name = "PoisonRecord";
 }
 
+/** Longest site name, in UTF-8 bytes: the site is part of item keys (DynamoDB: 2 048 bytes) and of the state. */
+export const MAX_SITE_BYTES = 200;
+
 /** Decodes one record into an event the windowing understands, or throws {@link PoisonRecord} with the reason. */
-export function decodeRecord(record: RawRecord, now: number, maxFutureMs: number): ShardRecord {
+export function decodeRecord(
+  record: RawRecord,
+  now: number,
+  maxFutureMs: number,
+  maxSiteBytes: number = MAX_SITE_BYTES,
+): ShardRecord {
   let value: unknown;
   const text = Buffer.from(record.data, "base64").toString("utf8");
   try {
@@ -88,6 +101,12 @@ export function decodeRecord(record: RawRecord, now: number, maxFutureMs: number
   const event = value as { ts: string; site: string; action: ClickAction };
   const time = Date.parse(event.ts);
   if (time > now + maxFutureMs) throw new PoisonRecord(`ts ${event.ts} is in the future`);
+  const siteBytes = Buffer.byteLength(event.site);
+  if (siteBytes > maxSiteBytes) {
+    throw new PoisonRecord(
+      `site is ${siteBytes} bytes long, more than ${maxSiteBytes}: ${JSON.stringify(event.site.slice(0, 40))}...`,
+    );
+  }
   return {
     shardId: record.shardId,
     sequenceNumber: record.sequenceNumber,
@@ -106,8 +125,19 @@ export interface StreamState {
 /** An alert decided and committed but not yet known to be published. */
 export interface PendingAlert {
   alert: AlertMessage;
-  /** Until then (epoch ms) the invocation that committed or took it over is publishing it; nobody else may. */
+  /**
+   * Until then (epoch ms) nobody else may publish it: the invocation that committed or took it over is publishing it,
+   * or, after a failed attempt, it waits for its back-off.
+   */
   leaseUntil: number;
+  /** Failed publications so far (absent: none). */
+  attempts?: number;
+  /** Why the last one failed. */
+  lastError?: string;
+  /** Given up (the reason): the entry only waits for its report to `Audit`. */
+  undeliverable?: string;
+  /** Failed reports to `Audit` so far. */
+  reportAttempts?: number;
 }
 
 /** The state of one series (`<site>#<metric>`): its detector (at most 64 KB serialised). */
@@ -119,17 +149,58 @@ export class StateConflict extends Error {
   override name = "StateConflict";
 }
 
-/** Where the state lives between invocations (DynamoDB on AWS, a Map in tests). */
+/**
+ * Where the state lives between invocations (DynamoDB on AWS, a Map in tests). Any method may throw
+ * {@link StateConflict} when another invocation committed meanwhile: the caller reloads and redoes its work.
+ */
 export interface AnomalyStateStore {
   loadStream(): Promise<StreamState | undefined>;
-  loadSeries(keys: readonly string[]): Promise<Map<string, SeriesState>>;
-  /** Writes `stream` (whose version is `expectedVersion + 1`) and `series` atomically, if the stored stream state
-   * is still at `expectedVersion` (0: absent); throws {@link StateConflict} otherwise. */
-  commit(stream: StreamState, expectedVersion: number, series: ReadonlyMap<string, SeriesState>): Promise<void>;
+  /** The series of `keys` as committed with stream state version `streamVersion` (absent: never written). */
+  loadSeries(keys: readonly string[], streamVersion: number): Promise<Map<string, SeriesState>>;
+  /**
+   * Writes `stream` (whose version is `expectedVersion + 1`) and `series`, and deletes the series `dropped`,
+   * atomically, if the stored stream state is still at `expectedVersion` (0: absent); throws {@link StateConflict}
+   * otherwise. Readers see the state before or after, never a mix, however many series it holds.
+   */
+  commit(
+    stream: StreamState,
+    expectedVersion: number,
+    series: ReadonlyMap<string, SeriesState>,
+    dropped?: readonly string[],
+  ): Promise<void>;
 }
 
 export interface AlertPublisher {
+  /** Publishes one alert; throws {@link AlertRefused} when the service refuses the alert itself. */
   publish(alert: AlertMessage): Promise<void>;
+}
+
+/** The alert service refused this alert as invalid: publishing it again cannot succeed. */
+export class AlertRefused extends Error {
+  override name = "AlertRefused";
+}
+
+/** An audit message (structurally an `AuditMessage` of `@sluice/aws/audit`). */
+export interface AnomalyAuditMessage {
+  pipeline: string;
+  action: string;
+  outcome: "succeeded" | "skipped" | "refused" | "failed";
+  correlationId?: string;
+  reason?: string;
+  [field: string]: unknown;
+}
+
+export interface AnomalyAudit {
+  publishAll(messages: readonly AnomalyAuditMessage[]): Promise<void>;
+}
+
+/** An alert that could not be published this time (`failedAlerts`), or for good (`undeliverable`). */
+export interface AlertFailure {
+  alert: AlertMessage;
+  attempts: number;
+  reason: string;
+  /** Set when the alert was given up without reaching Audit either (`maxPublishAttempts` reports failed): why. */
+  unreported?: string;
 }
 
 export interface PipelineConfig {
@@ -143,6 +214,11 @@ export interface PipelineConfig {
   maxAttempts: number;
   /** How long an invocation owns the alerts it committed (longer than the function's timeout). */
   outboxLeaseMs: number;
+  /** Attempts to publish one alert (one per invocation at most) before it is reported to Audit and dropped. */
+  maxPublishAttempts: number;
+  /** Wait before the second attempt; doubled after each failure, up to `maxPublishBackoffMs`. */
+  publishBackoffMs: number;
+  maxPublishBackoffMs: number;
   /** A count metric alerts only once its baseline mean per window reaches this (sparse counts are noise). */
   minMeanCount: number;
   /** CTR alerts only in windows with at least this many impressions. */
@@ -170,6 +246,9 @@ export const DEFAULT_PIPELINE: Readonly<PipelineConfig> = Object.freeze({
   maxFutureMs: 5 * 60_000,
   maxAttempts: 8,
   outboxLeaseMs: 120_000,
+  maxPublishAttempts: 8,
+  publishBackoffMs: 5_000,
+  maxPublishBackoffMs: 300_000,
   minMeanCount: 5,
   minImpressionsForCtr: 30,
 });
@@ -177,6 +256,8 @@ export const DEFAULT_PIPELINE: Readonly<PipelineConfig> = Object.freeze({
 export interface PipelineDeps {
   store: AnomalyStateStore;
   alerts: AlertPublisher;
+  /** Where alerts given up are reported (with their reason) before they leave the outbox. */
+  audit?: AnomalyAudit;
   config?: PipelineConfig;
   now?: () => number;
   /** Waits between attempts (tests pass a no-op). */
@@ -190,6 +271,14 @@ export interface BatchOutcome {
   late: number;
   closedWindows: number;
   published: AlertMessage[];
+  /** Sites forgotten by this batch (silent for `siteIdleMs`, or no longer allowed), their state dropped. */
+  evicted: Array<{ site: string; openIncident: boolean }>;
+  /** Events in no window because of their site (outside the allow-list, or beyond the site limit). */
+  skippedSites: WindowingResult["skipped"];
+  /** Alerts whose publication failed this time: they stay in the outbox for a later attempt. */
+  failedAlerts: AlertFailure[];
+  /** Alerts given up (refused by the service, or out of attempts), reported to Audit and out of the outbox. */
+  undeliverable: AlertFailure[];
   attempts: number;
 }
 
@@ -217,78 +306,188 @@ export async function processClickstreamBatch(
   }
 
   for (let attempt = 1; ; attempt++) {
-    const stored = await deps.store.loadStream();
-    const previous: StreamState = stored ?? {
-      version: 0,
-      windowing: emptyWindowingState(),
-      policies: {},
-      outbox: [],
-    };
-    const windowed = applyRecords(previous.windowing, valid, config.windowing, now);
-    const policies = structuredClone(previous.policies);
-    const { series, alerts } = await scoreWindows(windowed.closed, policies, deps.store, config);
-    // Alerts another invocation is publishing stay leased to it; those whose publisher died are taken over.
-    const leaseUntil = now + config.outboxLeaseMs;
-    const mine = [...previous.outbox.filter((p) => p.leaseUntil <= now).map((p) => p.alert), ...alerts];
-    const next: StreamState = {
-      version: previous.version + 1,
-      windowing: windowed.state,
-      policies,
-      outbox: [...previous.outbox.filter((p) => p.leaseUntil > now), ...mine.map((alert) => ({ alert, leaseUntil }))],
-    };
+    let committed: { windowed: WindowingResult; mine: PendingAlert[]; evicted: BatchOutcome["evicted"] };
     try {
-      await deps.store.commit(next, previous.version, series);
+      committed = await commitBatch(valid, deps.store, config, now);
     } catch (error) {
       if (!(error instanceof StateConflict) || attempt >= config.maxAttempts) throw error;
       await sleep(Math.random() * 50 * attempt);
       continue;
     }
-    const published: AlertMessage[] = [];
-    try {
-      for (const alert of mine) {
-        await deps.alerts.publish(alert);
-        published.push(alert);
-      }
-    } catch (error) {
-      // Give the unpublished alerts back (lease released) so the retry of this batch publishes them at once.
-      await settleOutbox(deps.store, mine, published, config, sleep).catch(() => {});
-      throw error;
-    }
-    if (mine.length > 0) await settleOutbox(deps.store, mine, published, config, sleep);
+    const { windowed, mine, evicted } = committed;
+    const delivery = await deliver(mine, deps, config, now);
+    if (mine.length > 0) await settleOutbox(deps.store, delivery.settled, config, sleep);
     return {
       malformed,
       counted: windowed.counted,
       replayed: windowed.replayed,
       late: windowed.late.length,
       closedWindows: windowed.closed.length,
-      published,
+      evicted,
+      skippedSites: windowed.skipped,
+      published: delivery.published,
+      failedAlerts: delivery.failed,
+      undeliverable: delivery.undeliverable,
       attempts: attempt,
     };
   }
 }
 
+/**
+ * One attempt: load the state, count the batch, score the closed windows, forget the evicted sites, and commit (on
+ * the version loaded: throws {@link StateConflict} when another invocation committed first).
+ */
+async function commitBatch(
+  valid: readonly ShardRecord[],
+  store: AnomalyStateStore,
+  config: PipelineConfig,
+  now: number,
+): Promise<{ windowed: WindowingResult; mine: PendingAlert[]; evicted: BatchOutcome["evicted"] }> {
+  const stored = await store.loadStream();
+  const previous: StreamState = stored ?? {
+    version: 0,
+    windowing: emptyWindowingState(),
+    policies: {},
+    outbox: [],
+  };
+  const windowed = applyRecords(previous.windowing, valid, config.windowing, now);
+  const policies = structuredClone(previous.policies);
+  const { series, alerts } = await scoreWindows(windowed.closed, policies, store, previous.version, config);
+  // An evicted site's windows are all closed (and scored above): its policy and series go.
+  const evicted = windowed.evicted.map((site) => ({ site, openIncident: (policies[site]?.incident ?? null) !== null }));
+  const dropped: string[] = [];
+  for (const site of windowed.evicted) {
+    delete policies[site];
+    for (const metric of config.metrics) {
+      const key = seriesKey(site, metric);
+      series.delete(key);
+      dropped.push(key);
+    }
+  }
+  // Alerts another invocation is publishing stay leased to it (as do alerts waiting for their back-off); those
+  // whose lease has passed are taken over.
+  const leaseUntil = now + config.outboxLeaseMs;
+  const mine: PendingAlert[] = [
+    ...previous.outbox.filter((p) => p.leaseUntil <= now).map((p) => ({ ...p, leaseUntil })),
+    ...alerts.map((alert) => ({ alert, leaseUntil })),
+  ];
+  const next: StreamState = {
+    version: previous.version + 1,
+    windowing: windowed.state,
+    policies,
+    outbox: [...previous.outbox.filter((p) => p.leaseUntil > now), ...mine],
+  };
+  await store.commit(next, previous.version, series, dropped);
+  return { windowed, mine, evicted };
+}
+
 const alertId = (alert: AlertMessage) => JSON.stringify(alert);
 
+function describeError(error: unknown): string {
+  if (error instanceof AlertRefused) return error.message;
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
 /**
- * Removes the published alerts of `mine` from the outbox and releases the lease of the others, on the latest state
- * (retried when another invocation committed in between: a stale entry would be published again after its lease).
+ * Publishes each alert of `mine` on its own (one that fails does not hold back the others). A failure leaves the
+ * alert in the outbox, leased to nobody until its back-off has passed; an alert the service refused, or that has
+ * failed `maxPublishAttempts` times, is given up: reported to Audit, then dropped from the outbox (kept, waiting for
+ * its report, while Audit cannot take it, at most `maxPublishAttempts` reports: then dropped, listed with the reason
+ * in the outcome for the function's log). `settled` is the outbox entry each alert of `mine` becomes (null: gone).
+ */
+async function deliver(
+  mine: readonly PendingAlert[],
+  deps: PipelineDeps,
+  config: PipelineConfig,
+  now: number,
+): Promise<{
+  published: AlertMessage[];
+  failed: AlertFailure[];
+  undeliverable: AlertFailure[];
+  settled: Map<string, PendingAlert | null>;
+}> {
+  const published: AlertMessage[] = [];
+  const failed: AlertFailure[] = [];
+  const settled = new Map<string, PendingAlert | null>();
+  const backoff = (attempts: number) =>
+    now + Math.min(config.maxPublishBackoffMs, config.publishBackoffMs * 2 ** Math.max(0, attempts - 1));
+  const givenUp: PendingAlert[] = [];
+  for (const pending of mine) {
+    if (pending.undeliverable !== undefined) {
+      givenUp.push(pending);
+      continue;
+    }
+    try {
+      await deps.alerts.publish(pending.alert);
+      published.push(pending.alert);
+      settled.set(alertId(pending.alert), null);
+    } catch (error) {
+      const attempts = (pending.attempts ?? 0) + 1;
+      const reason = describeError(error);
+      if (error instanceof AlertRefused) {
+        givenUp.push({ ...pending, attempts, undeliverable: `refused: ${reason}` });
+      } else if (attempts >= config.maxPublishAttempts) {
+        givenUp.push({ ...pending, attempts, undeliverable: `gave up after ${attempts} attempts: ${reason}` });
+      } else {
+        failed.push({ alert: pending.alert, attempts, reason });
+        settled.set(alertId(pending.alert), { ...pending, attempts, lastError: reason, leaseUntil: backoff(attempts) });
+      }
+    }
+  }
+  // Each report on its own: one Audit refuses does not hold back (or duplicate) the others.
+  const undeliverable: AlertFailure[] = [];
+  for (const p of givenUp) {
+    const given = { alert: p.alert, attempts: p.attempts ?? 0, reason: p.undeliverable ?? "" };
+    try {
+      await deps.audit?.publishAll([
+        {
+          pipeline: "anomaly-alert",
+          action: "publish-alert",
+          outcome: "failed" as const,
+          reason: given.reason,
+          attempts: given.attempts,
+          alert: given.alert,
+          correlationId: `${given.alert.site}#${given.alert.openedAt ?? given.alert.windowStart}`,
+        },
+      ]);
+      undeliverable.push(given);
+      settled.set(alertId(p.alert), null);
+    } catch (error) {
+      const reportAttempts = (p.reportAttempts ?? 0) + 1;
+      if (reportAttempts >= config.maxPublishAttempts) {
+        // The last resort: the outcome (and so the function's error log) carries the whole alert.
+        undeliverable.push({ ...given, unreported: describeError(error) });
+        settled.set(alertId(p.alert), null);
+      } else {
+        // Kept until Audit has it: reported on a later invocation, after a back-off.
+        settled.set(alertId(p.alert), { ...p, reportAttempts, leaseUntil: backoff(reportAttempts) });
+      }
+    }
+  }
+  return { published, failed, undeliverable, settled };
+}
+
+/**
+ * Applies `settled` (each alert of this invocation: its new outbox entry, or null when it is done) to the latest
+ * state (retried when another invocation committed in between: a stale entry would be published again after its
+ * lease).
  */
 async function settleOutbox(
   store: AnomalyStateStore,
-  mine: readonly AlertMessage[],
-  published: readonly AlertMessage[],
+  settled: ReadonlyMap<string, PendingAlert | null>,
   config: PipelineConfig,
   sleep: (ms: number) => Promise<void>,
 ): Promise<void> {
-  const done = new Set(published.map(alertId));
-  const owned = new Set(mine.map(alertId));
   for (let attempt = 1; ; attempt++) {
-    const current = await store.loadStream();
-    if (!current) return;
-    const outbox = current.outbox
-      .filter((p) => !done.has(alertId(p.alert)))
-      .map((p) => (owned.has(alertId(p.alert)) ? { ...p, leaseUntil: 0 } : p));
     try {
+      const current = await store.loadStream();
+      if (!current) return;
+      const outbox = current.outbox.flatMap((p) => {
+        const id = alertId(p.alert);
+        if (!settled.has(id)) return [p];
+        const entry = settled.get(id);
+        return entry ? [entry] : [];
+      });
       await store.commit({ ...current, version: current.version + 1, outbox }, current.version, new Map());
       return;
     } catch (error) {
@@ -303,10 +502,11 @@ async function scoreWindows(
   closed: readonly ClosedWindow[],
   policies: Record<string, SitePolicyState>,
   store: AnomalyStateStore,
+  streamVersion: number,
   config: PipelineConfig,
 ): Promise<{ series: Map<string, SeriesState>; alerts: AlertMessage[] }> {
   const keys = [...new Set(closed.flatMap((w) => config.metrics.map((m) => seriesKey(w.site, m))))];
-  const loaded = keys.length > 0 ? await store.loadSeries(keys) : new Map<string, SeriesState>();
+  const loaded = keys.length > 0 ? await store.loadSeries(keys, streamVersion) : new Map<string, SeriesState>();
   const detectors = new Map<string, StreamingDetector>();
   const alerts: AlertMessage[] = [];
   for (const window of closed) {
@@ -359,10 +559,16 @@ export function createMemoryStateStore(): AnomalyStateStore & {
       }
       return out;
     },
-    async commit(stream: StreamState, expectedVersion: number, series: ReadonlyMap<string, SeriesState>) {
+    async commit(
+      stream: StreamState,
+      expectedVersion: number,
+      series: ReadonlyMap<string, SeriesState>,
+      dropped: readonly string[] = [],
+    ) {
       if ((store.stream?.version ?? 0) !== expectedVersion) throw new StateConflict("stream state changed");
       store.stream = structuredClone(stream);
       for (const [key, s] of series) store.series.set(key, structuredClone(s));
+      for (const key of dropped) store.series.delete(key);
     },
   };
   return store;

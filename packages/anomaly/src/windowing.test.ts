@@ -19,6 +19,9 @@ const config: WindowingConfig = {
   expectedShards: 1,
   idleShardMs: 60_000,
   maxGapWindows: 1440,
+  siteIdleMs: 24 * 3_600_000,
+  maxSites: 1000,
+  allowedSites: null,
 };
 
 function rec(shardId: string, seq: number, time: number, site = "a.example", action: ClickAction = "impression") {
@@ -103,6 +106,64 @@ describe("applyRecords", () => {
     expect(c.closed.at(-1)?.windowStart).toBe(T0 + 9 * MIN);
   });
 
+  it("evicts a site silent for siteIdleMs once its windows are closed, so that it closes no more (issue 6)", () => {
+    const idle = { ...config, siteIdleMs: 10 * MIN };
+    let state = applyRecords(emptyWindowingState(), [rec("s1", 1, T0, "gone.example")], idle).state;
+    const closedFor = (site: string, windows: ClosedWindow[]) => windows.filter((w) => w.site === site).length;
+    // busy.example goes on; gone.example gets its empty windows (a traffic drop) for 10 minutes, then is forgotten.
+    let gone = 0;
+    const evicted: string[] = [];
+    for (let m = 1; m <= 30; m++) {
+      const result = applyRecords(state, [rec("s1", 1 + m, T0 + m * MIN, "busy.example")], idle);
+      state = result.state;
+      gone += closedFor("gone.example", result.closed);
+      evicted.push(...result.evicted);
+    }
+    expect(evicted).toEqual(["gone.example"]);
+    expect(gone).toBe(10);
+    expect(Object.keys(state.sites)).toEqual(["busy.example"]);
+    expect(Object.keys(state.lastEventAt ?? {})).toEqual(["busy.example"]);
+    // It comes back as a new site.
+    const back = applyRecords(state, [rec("s1", 99, T0 + 30 * MIN + 1, "gone.example")], idle);
+    expect(back.counted).toBe(1);
+    expect(Object.keys(back.state.sites).sort()).toEqual(["busy.example", "gone.example"]);
+  });
+
+  it("starts the silence of a site known from state without lastEventAt at the next close", () => {
+    const idle = { ...config, siteIdleMs: 10 * MIN };
+    const a = applyRecords(emptyWindowingState(), [rec("s1", 1, T0, "old.example")], idle);
+    const legacy = { ...a.state } as WindowingState;
+    delete legacy.lastEventAt;
+    const b = applyRecords(legacy, [rec("s1", 2, T0 + 5 * MIN, "new.example")], idle);
+    expect(b.evicted).toEqual([]);
+    expect(b.state.lastEventAt?.["old.example"]).toBe(b.state.closedUntil);
+  });
+
+  it("counts only allowed sites, and at most maxSites at once; the others are reported, in no window", () => {
+    const limited = { ...config, maxSites: 2, allowedSites: ["a", "b", "c"] };
+    const result = applyRecords(
+      emptyWindowingState(),
+      [
+        rec("s1", 1, T0, "a"),
+        rec("s1", 2, T0, "x"),
+        rec("s1", 3, T0, "b"),
+        rec("s1", 4, T0, "c"),
+        rec("s1", 5, T0, "c"),
+      ],
+      limited,
+    );
+    expect(result.counted).toBe(2);
+    expect(result.skipped).toEqual([
+      { site: "x", reason: "not-allowed", events: 1 },
+      { site: "c", reason: "over-limit", events: 2 },
+    ]);
+    expect(result.state).toMatchObject({ counted: 2, notAllowed: 1, overLimit: 2 });
+    expect(Object.keys(result.state.sites).sort()).toEqual(["a", "b"]);
+    // A known site the allow-list no longer names is evicted at the next close.
+    const next = applyRecords(result.state, [rec("s1", 6, T0 + 5 * MIN, "a")], { ...limited, allowedSites: ["a"] });
+    expect(next.evicted).toEqual(["b"]);
+  });
+
   it("compares sequence numbers as numbers", () => {
     expect(sequenceAfter("10", "9")).toBe(true);
     expect(
@@ -113,7 +174,7 @@ describe("applyRecords", () => {
     ).toBe(false);
   });
 
-  it("counts every event exactly once (in a window or as late) whatever the batch boundaries and replays", () => {
+  it("counts every event exactly once (in a window, as late or apart for its site) whatever the batch boundaries, replays and site limits", () => {
     const arbitraryEvent = fc.record({
       shard: fc.constantFrom("s1", "s2"),
       // event time moves forward with jitter up to 50 s back (some later than the allowed 30 s)
@@ -127,7 +188,13 @@ describe("applyRecords", () => {
         fc.array(arbitraryEvent, { minLength: 1, maxLength: 200 }),
         fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 1, maxLength: 40 }),
         fc.array(fc.boolean(), { maxLength: 40 }),
-        (events, cuts, replays) => {
+        fc.record({
+          maxSites: fc.integer({ min: 1, max: 3 }),
+          siteIdleMs: fc.constantFrom(2 * MIN, 24 * 3_600_000),
+          allowedSites: fc.constantFrom(null, ["a", "b"]),
+        }),
+        (events, cuts, replays, sites) => {
+          const limited = { ...config, ...sites };
           let clock = T0;
           const seqs: Record<string, number> = { s1: 0, s2: 0 };
           const records = events.map((e) => {
@@ -139,6 +206,7 @@ describe("applyRecords", () => {
           let state: WindowingState = emptyWindowingState();
           const closed: ClosedWindow[] = [];
           let late = 0;
+          let skipped = 0;
           const byShard = ["s1", "s2"].map((s) => records.filter((r) => r.shardId === s));
           let cut = 0;
           let i = [0, 0];
@@ -148,18 +216,21 @@ describe("applyRecords", () => {
             const from = i[shard] as number;
             const batch = (byShard[shard] ?? []).slice(from, from + size);
             for (let round = 0; round < (replays[cut % Math.max(1, replays.length)] ? 2 : 1); round++) {
-              const result = applyRecords(state, batch, config);
+              const result = applyRecords(state, batch, limited);
               state = result.state;
               closed.push(...result.closed);
               late += result.late.length;
+              skipped += result.skipped.reduce((n, s) => n + s.events, 0);
             }
             i = shard === 0 ? [from + batch.length, i[1] as number] : [i[0] as number, from + batch.length];
             cut++;
           }
           // Flush: later, the two shards idle, an event far ahead closes every window.
-          const flush = applyRecords(state, [rec("s3", 1, clock + 10 * MIN, "a")], config, Date.now() + 10 * MIN);
+          const flush = applyRecords(state, [rec("s3", 1, clock + 10 * MIN, "a")], limited, Date.now() + 10 * MIN);
           closed.push(...flush.closed);
-          expect(total(closed) + late).toBe(records.length);
+          expect(total(closed) + late + skipped).toBe(records.length);
+          expect(skipped).toBe((state.notAllowed ?? 0) + (state.overLimit ?? 0));
+          expect(Object.keys(flush.state.sites).length).toBeLessThanOrEqual(sites.maxSites);
           // No window is emitted twice.
           const keys = closed.map((w) => `${w.site}@${w.windowStart}`);
           expect(new Set(keys).size).toBe(keys.length);

@@ -10,6 +10,11 @@
  *   the watermark reaches its end; every known site gets every window closed, empty ones included (a site that
  *   goes quiet is a traffic drop, not a gap).
  * - An event whose window has already closed is late: counted in `late` (a metric), not in any window.
+ * - Sites: a site is known from its first event. With an allow-list (`allowedSites`), events of other sites are
+ *   counted as `notAllowed`, in no window. At most `maxSites` sites are known at once: an event of a new site beyond
+ *   that is counted as `overLimit`, in no window. A site with no event for `siteIdleMs` of event time (measured at the
+ *   closed horizon) is evicted once its windows up to then are closed (as is a known site the allow-list no longer
+ *   names): forgotten, so that it closes no more windows; it is new again if it comes back.
  * - A Kinesis shard delivers its records in sequence order; the state keeps the last sequence number counted per
  *   shard, so a replayed record (a retried batch, a redelivery) is recognised and not counted twice.
  */
@@ -57,6 +62,12 @@ export interface WindowingConfig {
   idleShardMs: number;
   /** Most empty windows closed for a site in one go (a site silent for days does not flood the detector). */
   maxGapWindows: number;
+  /** A site without events for this long (event time) is evicted. */
+  siteIdleMs: number;
+  /** Most sites known at once; events of further new sites are counted as `overLimit`. */
+  maxSites: number;
+  /** When set, only these sites are counted; events of others are counted as `notAllowed`. */
+  allowedSites: readonly string[] | null;
 }
 
 export const DEFAULT_WINDOWING: Readonly<WindowingConfig> = Object.freeze({
@@ -65,6 +76,9 @@ export const DEFAULT_WINDOWING: Readonly<WindowingConfig> = Object.freeze({
   expectedShards: 1,
   idleShardMs: 60_000,
   maxGapWindows: 1440,
+  siteIdleMs: 24 * 3_600_000,
+  maxSites: 1000,
+  allowedSites: null,
 });
 
 export interface WindowingState {
@@ -84,6 +98,12 @@ export interface WindowingState {
   late: number;
   /** Events counted since the beginning. */
   counted: number;
+  /** Per site, the time of its latest event counted (absent in state from before eviction: set at the next close). */
+  lastEventAt?: Record<string, number>;
+  /** Events of sites outside the allow-list, since the beginning. */
+  notAllowed?: number;
+  /** Events of new sites refused because `maxSites` sites were known, since the beginning. */
+  overLimit?: number;
 }
 
 export interface ShardProgress {
@@ -114,6 +134,10 @@ export interface WindowingResult {
   replayed: number;
   /** Records of this batch that were late, with their site. */
   late: Array<{ site: string; time: number }>;
+  /** Events of this batch in no window because of their site: outside the allow-list, or beyond `maxSites`. */
+  skipped: Array<{ site: string; reason: "not-allowed" | "over-limit"; events: number }>;
+  /** Sites evicted by this batch (silent for `siteIdleMs`, or no longer allowed), in name order. */
+  evicted: string[];
 }
 
 const FIELD: Record<ClickAction, keyof WindowCounts> = {
@@ -142,6 +166,11 @@ export function applyRecords(
   const state: WindowingState = structuredClone(previous);
   if (records.length > 0) state.firstSeenAt ??= now;
   const late: WindowingResult["late"] = [];
+  const skipped = new Map<string, WindowingResult["skipped"][number]>();
+  const allowed = config.allowedSites === null ? null : new Set(config.allowedSites);
+  state.lastEventAt ??= {};
+  const lastEventAt = state.lastEventAt;
+  let known = Object.keys(state.sites).length;
   let counted = 0;
   let replayed = 0;
   for (const record of records) {
@@ -157,13 +186,29 @@ export function applyRecords(
     if (progress.maxEventTime === null || time > progress.maxEventTime) progress.maxEventTime = time;
     state.shards[record.shardId] = progress;
     const start = Math.floor(time / config.windowMs) * config.windowMs;
+    const first = state.sites[site];
+    const reason =
+      allowed !== null && !allowed.has(site)
+        ? "not-allowed"
+        : first === undefined && known >= config.maxSites
+          ? "over-limit"
+          : null;
+    if (reason !== null) {
+      const entry = skipped.get(`${reason}#${site}`) ?? { site, reason, events: 0 };
+      entry.events++;
+      skipped.set(`${reason}#${site}`, entry);
+      if (reason === "not-allowed") state.notAllowed = (state.notAllowed ?? 0) + 1;
+      else state.overLimit = (state.overLimit ?? 0) + 1;
+      continue;
+    }
     if (state.closedUntil !== null && start < state.closedUntil) {
       state.late++;
       late.push({ site, time });
       continue;
     }
-    const first = state.sites[site];
+    if (first === undefined) known++;
     if (first === undefined || start < first) state.sites[site] = start;
+    if ((lastEventAt[site] ?? Number.NEGATIVE_INFINITY) < time) lastEventAt[site] = time;
     const windows = state.open[site] ?? {};
     state.open[site] = windows;
     const counts = windows[start] ?? zeroCounts();
@@ -174,7 +219,33 @@ export function applyRecords(
     if (state.maxEventTime === null || time > state.maxEventTime) state.maxEventTime = time;
   }
   const closed = closeWindows(state, config, watermarkOf(state, config, now));
-  return { state, closed, counted, replayed, late };
+  const evicted = evictSites(state, config, allowed);
+  return { state, closed, counted, replayed, late, skipped: [...skipped.values()], evicted };
+}
+
+/**
+ * Forgets the sites silent for `siteIdleMs` at the closed horizon (their windows up to it are closed by then), and
+ * the sites the allow-list no longer names. A site from state written before eviction existed starts its silence at
+ * the first close that sees it.
+ */
+function evictSites(state: WindowingState, config: WindowingConfig, allowed: ReadonlySet<string> | null): string[] {
+  const horizon = state.closedUntil;
+  if (horizon === null) return [];
+  state.lastEventAt ??= {};
+  const lastEventAt = state.lastEventAt;
+  const evicted: string[] = [];
+  for (const site of Object.keys(state.sites).sort()) {
+    lastEventAt[site] ??= horizon;
+    const last = lastEventAt[site];
+    const open = Object.keys(state.open[site] ?? {}).length > 0;
+    if ((allowed !== null && !allowed.has(site)) || (!open && horizon - last >= config.siteIdleMs)) {
+      delete state.sites[site];
+      delete state.open[site];
+      delete lastEventAt[site];
+      evicted.push(site);
+    }
+  }
+  return evicted;
 }
 
 /** The lowest event time of the active shards minus the lateness, or null while it must hold. */

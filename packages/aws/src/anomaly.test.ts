@@ -1,22 +1,30 @@
 /**
- * The exact requests of the anomaly adapters (aws-sdk-client-mock): the conditional commit and its error mapping,
- * and the alert message on SNS. The flow runs for real on DynamoDB Local in test/e2e/anomaly.test.ts.
+ * The exact requests of the anomaly adapters (aws-sdk-client-mock): the copy-on-write commit and its error mapping,
+ * and the alert message on SNS. The store runs for real on DynamoDB Local in anomaly.dynamodb.test.ts, the whole
+ * flow on the local cloud in test/e2e/anomaly.test.ts.
  */
 import {
   BatchGetItemCommand,
+  BatchWriteItemCommand,
   ConditionalCheckFailedException,
   DynamoDBClient,
+  GetItemCommand,
   PutItemCommand,
-  TransactionCanceledException,
-  TransactWriteItemsCommand,
 } from "@aws-sdk/client-dynamodb";
-import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import {
+  InvalidParameterException,
+  PublishCommand,
+  type PublishCommandInput,
+  SNSClient,
+  ThrottledException,
+} from "@aws-sdk/client-sns";
 import type { AlertMessage } from "@sluice/anomaly/alert-policy";
-import { type SeriesState, StateConflict, type StreamState } from "@sluice/anomaly/pipeline";
+import { AlertRefused, type SeriesState, StateConflict, type StreamState } from "@sluice/anomaly/pipeline";
 import { emptyWindowingState } from "@sluice/anomaly/windowing";
 import { mockClient } from "aws-sdk-client-mock";
+import fc from "fast-check";
 import { beforeEach, describe, expect, it } from "vitest";
-import { createDynamoAnomalyStore, createSnsAlertPublisher } from "./anomaly.ts";
+import { createDynamoAnomalyStore, createSnsAlertPublisher, snsSubject } from "./anomaly.ts";
 
 const dynamo = mockClient(DynamoDBClient);
 const sns = mockClient(SNSClient);
@@ -36,55 +44,101 @@ const series = new Map<string, SeriesState>([
 ]);
 
 describe("createDynamoAnomalyStore", () => {
-  it("commits the stream item on its version, with the touched series, in one transaction", async () => {
-    dynamo.on(TransactWriteItemsCommand).resolves({});
-    await createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState").commit(stream(8), 7, series);
-    const [call] = dynamo.commandCalls(TransactWriteItemsCommand);
-    const items = call?.args[0].input.TransactItems ?? [];
-    expect(items).toHaveLength(2);
-    expect(items[0]?.Put).toMatchObject({
+  /** A head as loadStream reads it: version 7, series a.example#ctr in its tagged item. */
+  const head7 = {
+    Item: {
+      pk: { S: "stream#Clickstream" },
+      version: { N: "7" },
+      doc: { S: JSON.stringify({ state: stream(7), series: { "a.example#ctr": "6-old" } }) },
+    },
+  };
+
+  it("writes the series under a tag of its own, then the head on its version (the commit point), then deletes what it replaced", async () => {
+    dynamo.on(GetItemCommand).resolves(head7);
+    dynamo.on(BatchWriteItemCommand).resolves({});
+    dynamo.on(PutItemCommand).resolves({});
+    const store = createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState");
+    expect(await store.loadStream()).toEqual(stream(7));
+    await store.commit(stream(8), 7, series);
+    const calls = dynamo.calls().map((c) => c.args[0].constructor.name);
+    expect(calls).toEqual(["GetItemCommand", "BatchWriteItemCommand", "PutItemCommand", "BatchWriteItemCommand"]);
+    const [write, cleanup] = dynamo
+      .commandCalls(BatchWriteItemCommand)
+      .map((c) => c.args[0].input.RequestItems?.AnomalyState);
+    const itemKey = write?.[0]?.PutRequest?.Item?.pk?.S ?? "";
+    expect(itemKey).toMatch(/^series#a\.example#ctr@8-[0-9a-f]{12}$/);
+    expect(JSON.parse(write?.[0]?.PutRequest?.Item?.state?.S ?? "")).toEqual(series.get("a.example#ctr"));
+    const put = dynamo.commandCalls(PutItemCommand)[0]?.args[0].input;
+    expect(put).toMatchObject({
       TableName: "AnomalyState",
       Item: { pk: { S: "stream#Clickstream" }, version: { N: "8" } },
       ConditionExpression: "version = :expected",
       ExpressionAttributeValues: { ":expected": { N: "7" } },
     });
-    expect(JSON.parse(items[0]?.Put?.Item?.state?.S ?? "")).toEqual(stream(8));
-    expect(items[1]?.Put).toMatchObject({ TableName: "AnomalyState", Item: { pk: { S: "series#a.example#ctr" } } });
-    expect(items[1]?.Put?.ConditionExpression).toBeUndefined();
+    expect(JSON.parse(put?.Item?.doc?.S ?? "")).toEqual({
+      state: stream(8),
+      series: { "a.example#ctr": itemKey.slice("series#a.example#ctr@".length) },
+    });
+    expect(cleanup).toEqual([{ DeleteRequest: { Key: { pk: { S: "series#a.example#ctr@6-old" } } } }]);
   });
 
-  it("creates the stream item only if absent, and maps a lost race to StateConflict", async () => {
+  it("creates the head only if absent; a lost race is a StateConflict, and what it wrote is deleted", async () => {
+    dynamo.on(GetItemCommand).resolves({});
+    dynamo.on(BatchWriteItemCommand).resolves({});
     dynamo.on(PutItemCommand).rejects(new ConditionalCheckFailedException({ message: "no", $metadata: {} }));
     const store = createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState");
-    await expect(store.commit(stream(1), 0, new Map())).rejects.toBeInstanceOf(StateConflict);
+    await expect(store.commit(stream(1), 0, series)).rejects.toBeInstanceOf(StateConflict);
     expect(dynamo.commandCalls(PutItemCommand)[0]?.args[0].input.ConditionExpression).toBe("attribute_not_exists(pk)");
-    dynamo.on(TransactWriteItemsCommand).rejects(
-      new TransactionCanceledException({
-        message: "cancelled",
-        $metadata: {},
-        CancellationReasons: [{ Code: "ConditionalCheckFailed" }, { Code: "None" }],
-      }),
-    );
-    await expect(store.commit(stream(2), 1, series)).rejects.toBeInstanceOf(StateConflict);
+    const [write, cleanup] = dynamo
+      .commandCalls(BatchWriteItemCommand)
+      .map((c) => c.args[0].input.RequestItems?.AnomalyState);
+    const written = write?.[0]?.PutRequest?.Item?.pk?.S;
+    expect(written).toMatch(/^series#a\.example#ctr@1-/);
+    expect(cleanup).toEqual([{ DeleteRequest: { Key: { pk: { S: written } } } }]);
   });
 
-  it("reads series with consistent reads and retries unprocessed keys", async () => {
+  it("keeps everything it wrote when the head write fails without a verdict (it may have been applied)", async () => {
+    dynamo.on(GetItemCommand).resolves(head7);
+    dynamo.on(BatchWriteItemCommand).resolves({});
+    dynamo.on(PutItemCommand).rejects(Object.assign(new Error("socket hang up"), { name: "TimeoutError" }));
+    const store = createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState");
+    await expect(store.commit(stream(8), 7, series)).rejects.toThrow("socket hang up");
+    expect(dynamo.commandCalls(BatchWriteItemCommand)).toHaveLength(1);
+  });
+
+  it("reads the series the head names, consistently, and retries unprocessed keys", async () => {
+    dynamo.on(GetItemCommand).resolves(head7);
     dynamo
       .on(BatchGetItemCommand)
       .resolvesOnce({
         Responses: { AnomalyState: [] },
-        UnprocessedKeys: { AnomalyState: { Keys: [{ pk: { S: "series#a#ctr" } }] } },
+        UnprocessedKeys: { AnomalyState: { Keys: [{ pk: { S: "series#a.example#ctr@6-old" } }] } },
       })
       .resolvesOnce({
         Responses: {
-          AnomalyState: [{ pk: { S: "series#a#ctr" }, state: { S: JSON.stringify(series.get("a.example#ctr")) } }],
+          AnomalyState: [
+            { pk: { S: "series#a.example#ctr@6-old" }, state: { S: JSON.stringify(series.get("a.example#ctr")) } },
+          ],
         },
       });
-    const loaded = await createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState").loadSeries(["a#ctr"]);
-    expect([...loaded.keys()]).toEqual(["a#ctr"]);
+    const store = createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState");
+    const loaded = await store.loadSeries(["a.example#ctr", "b.example#ctr"], 7);
+    expect([...loaded.keys()]).toEqual(["a.example#ctr"]);
     const calls = dynamo.commandCalls(BatchGetItemCommand);
     expect(calls).toHaveLength(2);
-    expect(calls[0]?.args[0].input.RequestItems?.AnomalyState?.ConsistentRead).toBe(true);
+    expect(calls[0]?.args[0].input.RequestItems?.AnomalyState).toEqual({
+      // b.example#ctr was never written under a tag: its item from before copy-on-write, if any.
+      Keys: [{ pk: { S: "series#a.example#ctr@6-old" } }, { pk: { S: "series#b.example#ctr" } }],
+      ConsistentRead: true,
+    });
+  });
+
+  it("answers StateConflict when the version asked for is no longer the head's", async () => {
+    dynamo.on(GetItemCommand).resolves(head7);
+    const store = createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState");
+    await expect(store.loadSeries(["a.example#ctr"], 6)).rejects.toBeInstanceOf(StateConflict);
+    await expect(store.commit(stream(7), 6, series)).rejects.toBeInstanceOf(StateConflict);
+    expect(dynamo.commandCalls(BatchWriteItemCommand)).toHaveLength(0);
   });
 });
 
@@ -115,5 +169,79 @@ describe("createSnsAlertPublisher", () => {
         site: { DataType: "String", StringValue: "a.example" },
       },
     });
+  });
+});
+
+/**
+ * Publish as SNS checks it (the local SNS emulator accepts any Subject): the Subject ASCII printable, no line breaks or
+ * other control characters, less than 100 characters; the message at most 256 KB.
+ */
+function publishLikeAws(input: PublishCommandInput) {
+  const subject = input.Subject;
+  if (subject !== undefined && (!/^[\x20-\x7e]+$/.test(subject) || subject.length >= 100 || subject.trim() !== subject))
+    throw new InvalidParameterException({ message: "Invalid parameter: Subject", $metadata: {} });
+  if (Buffer.byteLength(input.Message ?? "") > 262_144)
+    throw new InvalidParameterException({ message: "Invalid parameter: Message too long", $metadata: {} });
+  return { MessageId: "m-1" };
+}
+
+describe("createSnsAlertPublisher against SNS's validation", () => {
+  const alertOn = (site: string): AlertMessage => ({
+    type: "anomaly",
+    status: "open",
+    site,
+    metric: "ctr",
+    windowStart: "2026-03-01T06:04:00.000Z",
+    windowEnd: "2026-03-01T06:05:00.000Z",
+    value: 0.005,
+    expected: { mean: 0.08, low: 0.02, high: 0.14 },
+    score: 1,
+    severity: "critical",
+    metrics: ["ctr"],
+  });
+
+  it("gives a site with a line break a Subject SNS accepts, and keeps the site as it is in the message (issue 7)", async () => {
+    sns.on(PublishCommand).callsFake(publishLikeAws);
+    const alert = alertOn("evil.example\r\nBcc: everyone@example.com");
+    await createSnsAlertPublisher(new SNSClient({}), "arn:aws:sns:us-east-1:1:Alerts").publish(alert);
+    const input = sns.commandCalls(PublishCommand)[0]?.args[0].input;
+    expect(input?.Subject).toBe(
+      "[open] ctr anomaly on evil.example Bcc: everyone@example.com at 2026-03-01T06:04:00.000Z",
+    );
+    expect(JSON.parse(input?.Message ?? "")).toEqual(alert);
+    expect(input?.MessageAttributes?.site?.StringValue).toBe("evil.example\\u000d\\u000aBcc: everyone@example.com");
+  });
+
+  it("publishes with a valid Subject whatever the site (property)", async () => {
+    const site = fc.string({ unit: "binary", minLength: 1, maxLength: 300 });
+    fc.assert(
+      fc.property(site, (text) => {
+        expect(() => publishLikeAws({ TopicArn: "t", Message: "m", Subject: snsSubject(text) })).not.toThrow();
+      }),
+      { numRuns: 1000 },
+    );
+    sns.on(PublishCommand).callsFake(publishLikeAws);
+    const publisher = createSnsAlertPublisher(new SNSClient({}), "arn:aws:sns:us-east-1:1:Alerts");
+    await fc.assert(
+      fc.asyncProperty(site, async (text) => {
+        await publisher.publish(alertOn(text));
+      }),
+      { numRuns: 20 },
+    );
+    expect(snsSubject(`[open] ctr anomaly on ${"x".repeat(200)}`)).toBe(`[open] ctr anomaly on ${"x".repeat(74)}...`);
+  });
+
+  it("tells a refusal of the alert itself (AlertRefused) from a failure worth retrying", async () => {
+    const publisher = createSnsAlertPublisher(new SNSClient({}), "arn:aws:sns:us-east-1:1:Alerts");
+    sns
+      .on(PublishCommand)
+      .rejects(new InvalidParameterException({ message: "Invalid parameter: Subject", $metadata: {} }));
+    const refused = await publisher.publish(alertOn("a.example")).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(AlertRefused);
+    expect((refused as Error).message).toBe("InvalidParameterException: Invalid parameter: Subject");
+    sns.on(PublishCommand).rejects(new ThrottledException({ message: "Rate exceeded", $metadata: {} }));
+    const throttled = await publisher.publish(alertOn("a.example")).catch((error: unknown) => error);
+    expect(throttled).not.toBeInstanceOf(AlertRefused);
+    expect((throttled as Error).name).toBe("ThrottledException");
   });
 });

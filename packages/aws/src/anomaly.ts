@@ -2,70 +2,230 @@
  * Adapters of the anomaly pipeline (@sluice/anomaly): its state in DynamoDB (the `AnomalyState` table) and its
  * alerts on SNS (the `Alerts` topic).
  *
- * State layout (hash key `pk`): one item `stream#<stream>` holding the windowing, the alert policies and the
- * outbox as JSON with a `version` number, and one item `series#<site>#<metric>` per series holding its detector
- * state (at most 64 KB). A commit is one TransactWriteItems: the stream item put on condition that its version is
- * still the one loaded, with the touched series items; the loser of a race gets a `StateConflict` and redoes its
- * batch. Series items are only ever written together with the stream item, so the stream's version guards them too.
+ * State layout (hash key `pk`), copy-on-write with the stream item as the commit point:
+ * - `stream#<stream>`: the head, with the state's `version` and a JSON document: the stream state (windowing, alert
+ *   policies, outbox) and `series`, the tag of the item holding each series' current state. A document over 350 000
+ *   bytes is kept in `pages` items `stream#<stream>@<tag>#<i>` (binary, 350 000 bytes each), which the head names.
+ * - `series#<site>#<metric>@<tag>`: one series' detector state (at most 64 KB), written once, never changed.
+ *   (`series#<site>#<metric>` without a tag: the layout before copy-on-write, read until the series is next written.)
+ *
+ * A commit writes the new series items (and pages) under a tag of its own, in as many `BatchWriteItem` requests as
+ * they need, then puts the head on condition that its version is still the one loaded: that one write is the commit
+ * point. Until it succeeds nothing it wrote is named by the head, so readers see the state before or after it, never
+ * a mix, however many series it holds; the loser of a race (or a commit cut off half-way) leaves only unnamed items,
+ * which it deletes when it can. After the head is written the items it no longer names (the series' previous states,
+ * evicted sites' series, the previous pages) are deleted. A reader holding an older head may find those gone: it gets
+ * `StateConflict` and reloads, as its commit would have failed anyway.
  */
+import { randomBytes } from "node:crypto";
 import {
+  type AttributeValue,
   BatchGetItemCommand,
+  BatchWriteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  type TransactWriteItem,
-  TransactWriteItemsCommand,
+  type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { PublishCommand, type SNSClient } from "@aws-sdk/client-sns";
 import type { AlertMessage } from "@sluice/anomaly/alert-policy";
 import {
   type AlertPublisher,
+  AlertRefused,
   type AnomalyStateStore,
   type SeriesState,
   StateConflict,
   type StreamState,
 } from "@sluice/anomaly/pipeline";
+import { attributeText } from "./audit.ts";
 
-/** DynamoDB's limit on the items of one transaction (the stream item plus 99 series: 19 sites of 5 metrics). */
-const MAX_TRANSACTION_ITEMS = 100;
+/** Largest document kept in the head item (DynamoDB items hold at most 400 KB), and the size of each page. */
+export const PAGE_BYTES = 350_000;
+/** Requests in flight at once when writing, reading or deleting items. */
+const PARALLEL_REQUESTS = 8;
+
+/** What the head names: the series items, and the pages when the document is not inline. */
+interface Head {
+  version: number;
+  /** Series key -> the tag of its item `series#<key>@<tag>` (absent: the pre-copy-on-write item `series#<key>`). */
+  series: Record<string, string>;
+  pages: string[];
+}
+
+interface StoreOptions {
+  /** The stream whose state this is (the head's key). */
+  stream?: string;
+  /** Told about items left behind when their deletion failed (they are never read again). */
+  onGarbage?: (keys: readonly string[], error: unknown) => void;
+}
+
+/** The item holding a series' state written under `tag` (none: before copy-on-write). */
+const seriesItemKey = (key: string, tag: string | undefined) =>
+  tag === undefined ? `series#${key}` : `series#${key}@${tag}`;
+
+async function mapBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+const pause = (attempt: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt) * Math.random()));
 
 export function createDynamoAnomalyStore(
   client: DynamoDBClient,
   tableName: string,
-  stream = "Clickstream",
+  options: StoreOptions | string = {},
 ): AnomalyStateStore {
+  const { stream = "Clickstream", onGarbage } = typeof options === "string" ? { stream: options } : options;
   const streamKey = `stream#${stream}`;
+  /** Heads recently loaded or committed by this store, by version (an optimisation: a miss re-reads the head). */
+  const heads = new Map<number, Head>();
+  const remember = (head: Head) => {
+    heads.set(head.version, head);
+    for (const version of heads.keys()) if (heads.size > 4 && version !== head.version) heads.delete(version);
+  };
+
+  /** Puts and deletes in requests of 25 (BatchWriteItem's limit), unprocessed items sent again with back-off. */
+  async function writeAll(requests: WriteRequest[]): Promise<void> {
+    const chunks: WriteRequest[][] = [];
+    for (let i = 0; i < requests.length; i += 25) chunks.push(requests.slice(i, i + 25));
+    await mapBounded(chunks, PARALLEL_REQUESTS, async (chunk) => {
+      let pending: WriteRequest[] = chunk;
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 10) throw new Error(`${tableName}: ${pending.length} writes left unprocessed`);
+        if (attempt > 0) await pause(attempt);
+        const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: pending } }));
+        pending = out.UnprocessedItems?.[tableName] ?? [];
+      }
+    });
+  }
+
+  /** Items by key (consistent reads), in requests of 100; missing keys are absent from the map. */
+  async function getAll(keys: readonly string[]): Promise<Map<string, Record<string, AttributeValue>>> {
+    const found = new Map<string, Record<string, AttributeValue>>();
+    const chunks: string[][] = [];
+    for (let i = 0; i < keys.length; i += 100) chunks.push(keys.slice(i, i + 100));
+    await mapBounded(chunks, PARALLEL_REQUESTS, async (chunk) => {
+      let pending: Record<string, AttributeValue>[] = chunk.map((pk) => ({ pk: { S: pk } }));
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        if (attempt > 10) throw new Error(`${tableName}: ${pending.length} reads left unprocessed`);
+        if (attempt > 0) await pause(attempt);
+        const out = await client.send(
+          new BatchGetItemCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }),
+        );
+        for (const item of out.Responses?.[tableName] ?? []) found.set(item.pk?.S ?? "", item);
+        pending = out.UnprocessedKeys?.[tableName]?.Keys ?? [];
+      }
+    });
+    return found;
+  }
+
+  async function deleteAll(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    try {
+      await writeAll(keys.map((pk) => ({ DeleteRequest: { Key: { pk: { S: pk } } } })));
+    } catch (error) {
+      onGarbage?.(keys, error);
+    }
+  }
+
+  /** The head and its state; undefined before the first commit. */
+  async function read(): Promise<{ head: Head; state: StreamState } | undefined> {
+    const { Item } = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: { pk: { S: streamKey } }, ConsistentRead: true }),
+    );
+    if (!Item) return undefined;
+    const version = Number(Item.version?.N ?? 0);
+    if (Item.state?.S !== undefined) {
+      // The layout before copy-on-write: the state inline, every series at its untagged key.
+      const head: Head = { version, series: {}, pages: [] };
+      return { head, state: JSON.parse(Item.state.S) as StreamState };
+    }
+    let document: string;
+    const pages = Item.pages?.L?.map((page) => page.S ?? "") ?? [];
+    if (pages.length > 0) {
+      const items = await getAll(pages);
+      const parts = pages.map((key) => items.get(key)?.part?.B);
+      // A page deleted after a newer commit: this head is no longer the current one.
+      if (parts.some((part) => part === undefined)) throw new StateConflict(`${streamKey} changed while read`);
+      document = Buffer.concat(parts as Uint8Array[]).toString("utf8");
+    } else {
+      document = Item.doc?.S ?? "{}";
+    }
+    const parsed = JSON.parse(document) as { state: StreamState; series: Record<string, string> };
+    const head: Head = { version, series: parsed.series ?? {}, pages };
+    return { head, state: parsed.state };
+  }
+
+  /** The head committed at `version`, or StateConflict when the table has moved on. */
+  async function headAt(version: number): Promise<Head> {
+    const known = heads.get(version);
+    if (known) return known;
+    const current = await read();
+    const head = current?.head ?? { version: 0, series: {}, pages: [] };
+    if (head.version !== version) throw new StateConflict(`${streamKey} is at version ${head.version}, not ${version}`);
+    remember(head);
+    return head;
+  }
+
   return {
     async loadStream() {
-      const { Item } = await client.send(
-        new GetItemCommand({ TableName: tableName, Key: { pk: { S: streamKey } }, ConsistentRead: true }),
-      );
-      if (!Item?.state?.S) return undefined;
-      return JSON.parse(Item.state.S) as StreamState;
+      const current = await read();
+      if (!current) return undefined;
+      remember(current.head);
+      return current.state;
     },
 
-    async loadSeries(keys) {
+    async loadSeries(keys, streamVersion) {
+      const head = await headAt(streamVersion);
+      const itemKeys = keys.map((key) => seriesItemKey(key, head.series[key]));
+      const items = await getAll(itemKeys);
       const out = new Map<string, SeriesState>();
-      for (let i = 0; i < keys.length; i += 100) {
-        let pending: Record<string, { S: string }>[] = keys
-          .slice(i, i + 100)
-          .map((k) => ({ pk: { S: `series#${k}` } }));
-        for (let attempt = 0; pending.length > 0; attempt++) {
-          if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
-          const result = await client.send(
-            new BatchGetItemCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }),
-          );
-          for (const item of result.Responses?.[tableName] ?? []) {
-            const pk = item.pk?.S ?? "";
-            if (item.state?.S) out.set(pk.slice("series#".length), JSON.parse(item.state.S) as SeriesState);
-          }
-          pending = (result.UnprocessedKeys?.[tableName]?.Keys ?? []) as typeof pending;
-        }
-      }
+      keys.forEach((key, i) => {
+        const itemKey = itemKeys[i] as string;
+        const text = items.get(itemKey)?.state?.S;
+        if (text !== undefined) out.set(key, JSON.parse(text) as SeriesState);
+        // A named item deleted after a newer commit: this version is no longer the current one.
+        else if (head.series[key] !== undefined) throw new StateConflict(`${itemKey} was replaced`);
+      });
       return out;
     },
 
-    async commit(next, expectedVersion, series) {
+    async commit(next, expectedVersion, series, dropped = []) {
+      const base = await headAt(expectedVersion);
+      const tag = `${next.version.toString(36)}-${randomBytes(6).toString("hex")}`;
+      const refs = { ...base.series };
+      const written: string[] = [];
+      const puts: WriteRequest[] = [];
+      for (const [key, state] of series) {
+        const itemKey = seriesItemKey(key, tag);
+        refs[key] = tag;
+        written.push(itemKey);
+        puts.push({ PutRequest: { Item: { pk: { S: itemKey }, state: { S: JSON.stringify(state) } } } });
+      }
+      for (const key of dropped) delete refs[key];
+      const document = Buffer.from(JSON.stringify({ state: next, series: refs }), "utf8");
+      const pages: string[] = [];
+      if (document.length > PAGE_BYTES) {
+        for (let offset = 0, i = 0; offset < document.length; offset += PAGE_BYTES, i++) {
+          const pageKey = `${streamKey}@${tag}#${i}`;
+          pages.push(pageKey);
+          written.push(pageKey);
+          puts.push({
+            PutRequest: { Item: { pk: { S: pageKey }, part: { B: document.subarray(offset, offset + PAGE_BYTES) } } },
+          });
+        }
+      }
+      const head: Record<string, AttributeValue> = {
+        pk: { S: streamKey },
+        version: { N: String(next.version) },
+        ...(pages.length > 0
+          ? { pages: { L: pages.map((key) => ({ S: key })) } }
+          : { doc: { S: document.toString("utf8") } }),
+      };
       const condition =
         expectedVersion === 0
           ? { ConditionExpression: "attribute_not_exists(pk)" }
@@ -73,44 +233,25 @@ export function createDynamoAnomalyStore(
               ConditionExpression: "version = :expected",
               ExpressionAttributeValues: { ":expected": { N: String(expectedVersion) } },
             };
-      const streamPut = {
-        TableName: tableName,
-        Item: { pk: { S: streamKey }, version: { N: String(next.version) }, state: { S: JSON.stringify(next) } },
-        ...condition,
-      };
-      if (series.size === 0) {
-        try {
-          await client.send(new PutItemCommand(streamPut));
-        } catch (error) {
-          if ((error as Error).name === "ConditionalCheckFailedException")
-            throw new StateConflict(`${streamKey} changed`);
-          throw error;
-        }
-        return;
-      }
-      if (series.size + 1 > MAX_TRANSACTION_ITEMS) {
-        throw new Error(
-          `${series.size} series in one commit: DynamoDB transactions hold at most ${MAX_TRANSACTION_ITEMS - 1}`,
-        );
-      }
-      const items: TransactWriteItem[] = [{ Put: streamPut }];
-      for (const [key, state] of series) {
-        items.push({
-          Put: { TableName: tableName, Item: { pk: { S: `series#${key}` }, state: { S: JSON.stringify(state) } } },
-        });
-      }
       try {
-        await client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+        await writeAll(puts);
       } catch (error) {
-        const reasons = (error as { CancellationReasons?: Array<{ Code?: string }> }).CancellationReasons ?? [];
-        if (
-          (error as Error).name === "TransactionCanceledException" &&
-          reasons.some((r) => r.Code === "ConditionalCheckFailed")
-        ) {
-          throw new StateConflict(`${streamKey} changed`);
-        }
+        // Cut off before the commit point: nothing names these items.
+        await deleteAll(written);
         throw error;
       }
+      try {
+        // The commit point.
+        await client.send(new PutItemCommand({ TableName: tableName, Item: head, ...condition }));
+      } catch (error) {
+        if ((error as Error).name !== "ConditionalCheckFailedException") throw error; // maybe applied: keep all
+        await deleteAll(written);
+        throw new StateConflict(`${streamKey} changed`);
+      }
+      remember({ version: next.version, series: refs, pages });
+      // What the new head no longer names.
+      const replaced = [...series.keys(), ...dropped].map((key) => seriesItemKey(key, base.series[key]));
+      await deleteAll([...replaced, ...base.pages]);
     },
   };
 }
@@ -121,26 +262,58 @@ function severityAttribute(alert: AlertMessage): string {
   return alert.severity === "critical" ? "ERROR" : "WARN";
 }
 
-/** Publishes each alert as one JSON message on the `Alerts` topic (e-mail subscribers read the subject). */
+/** SNS's rule for a Subject: printable ASCII, no line breaks or other control characters, under 100 characters. */
+export const MAX_SUBJECT_LENGTH = 99;
+
+/**
+ * A Subject SNS accepts, whatever the text: every run of characters outside printable ASCII (line breaks, control
+ * characters, non-ASCII) becomes one space, spaces are collapsed and trimmed, and the result is cut to 99 characters
+ * (with `...` when cut).
+ */
+export function snsSubject(text: string): string {
+  const printable = text.replace(/[^\x21-\x7e]+/g, " ").trim();
+  if (printable.length <= MAX_SUBJECT_LENGTH) return printable || "-";
+  return `${printable.slice(0, MAX_SUBJECT_LENGTH - 3).trimEnd()}...`;
+}
+
+/** SNS errors that mean the request itself is invalid: sending it again cannot succeed. */
+const REFUSALS = new Set(["InvalidParameterException", "InvalidParameterValueException", "ValidationException"]);
+
+/**
+ * Publishes each alert as one JSON message on the `Alerts` topic (e-mail subscribers read the subject; the site is
+ * in it as far as SNS allows, and exactly in the message). A request SNS refuses as invalid throws
+ * {@link AlertRefused}; any other failure is thrown as it is (worth retrying).
+ */
 export function createSnsAlertPublisher(client: SNSClient, topicArn: string): AlertPublisher {
   return {
     async publish(alert) {
-      await client.send(
-        new PublishCommand({
-          TopicArn: topicArn,
-          Subject: `[${alert.status}] ${alert.metric} anomaly on ${alert.site} at ${alert.windowStart}`.slice(0, 100),
-          Message: JSON.stringify(alert),
-          MessageAttributes: {
-            severity: { DataType: "String", StringValue: severityAttribute(alert) },
-            status: { DataType: "String", StringValue: alert.status },
-            site: { DataType: "String", StringValue: alert.site },
-            correlationId: {
-              DataType: "String",
-              StringValue: `${alert.site}#${alert.openedAt ?? alert.windowStart}`,
-            },
-          },
-        }),
-      );
+      try {
+        await send(alert);
+      } catch (error) {
+        if (error instanceof Error && REFUSALS.has(error.name)) {
+          throw new AlertRefused(`${error.name}: ${error.message}`);
+        }
+        throw error;
+      }
     },
   };
+
+  async function send(alert: AlertMessage): Promise<void> {
+    await client.send(
+      new PublishCommand({
+        TopicArn: topicArn,
+        Subject: snsSubject(`[${alert.status}] ${alert.metric} anomaly on ${alert.site} at ${alert.windowStart}`),
+        Message: JSON.stringify(alert),
+        MessageAttributes: {
+          severity: { DataType: "String", StringValue: severityAttribute(alert) },
+          status: { DataType: "String", StringValue: alert.status },
+          site: { DataType: "String", StringValue: attributeText(alert.site) },
+          correlationId: {
+            DataType: "String",
+            StringValue: attributeText(`${alert.site}#${alert.openedAt ?? alert.windowStart}`),
+          },
+        },
+      }),
+    );
+  }
 }

@@ -1,7 +1,7 @@
 import { PublishBatchCommand, PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { createSnsAuditSink } from "./audit.ts";
+import { attributeText, createSnsAuditSink } from "./audit.ts";
 
 const sns = mockClient(SNSClient);
 const topicArn = "arn:aws:sns:us-east-1:000000000000:Audit";
@@ -45,5 +45,10 @@ describe("SNS audit sink", () => {
     ).toEqual([10, 10, 3]);
     sns.on(PublishBatchCommand).resolves({ Failed: [{ Id: "0", Code: "Throttled", SenderFault: false }] });
     await expect(sink.publishAll(messages.slice(0, 1))).rejects.toThrow(/Throttled/);
+  });
+
+  it("escapes control characters and unpaired surrogates in attribute values, and keeps the rest", () => {
+    expect(attributeText("evil\r\nsite\u0000#2026")).toBe("evil\\u000d\\u000asite\\u0000#2026");
+    expect(attributeText("bad\ud800 \udc00 ok 😀 é")).toBe("bad\\ud800 \\udc00 ok 😀 é");
   });
 });

@@ -36,12 +36,27 @@ const severityOf: Record<AuditOutcome, string> = {
 /** SNS's batch limit: 10 messages per PublishBatch call. */
 const BATCH = 10;
 
+/**
+ * A message attribute value with its control characters and unpaired surrogates escaped as `\uXXXX` (SNS holds
+ * attribute values to the message body's rules, where they are invalid; ids built from input, such as a site name,
+ * may carry them). Other text is kept as it is, so filter policies still match it.
+ */
+export function attributeText(text: string): string {
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+    /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 function attributesOf(message: AuditMessage) {
   return {
     severity: { DataType: "String", StringValue: severityOf[message.outcome] },
     pipeline: { DataType: "String", StringValue: message.pipeline },
     outcome: { DataType: "String", StringValue: message.outcome },
-    ...(message.correlationId ? { correlationId: { DataType: "String", StringValue: message.correlationId } } : {}),
+    ...(message.correlationId
+      ? { correlationId: { DataType: "String", StringValue: attributeText(message.correlationId) } }
+      : {}),
   };
 }
 

@@ -10,6 +10,9 @@
  *   never counts an event twice (a shard's records arrive in order; anything at or below that number was counted).
  * - A closed window yields ONE request, whose id is derived from the product and the window: writing it is a
  *   conditional put, so closing the same window again (a retry, or the other shard closing it too) is a no-op.
+ * - An event dated more than `maxFutureMs` (default 5 minutes) after the time of processing is refused, with its
+ *   reason: counted, it would move its shard's watermark to its date and close every window of the shard at once,
+ *   making every real event after it late.
  */
 import * as z from "zod/mini";
 import type { InferenceRequest } from "./schemas.ts";
@@ -17,9 +20,15 @@ import type { InferenceRequest } from "./schemas.ts";
 export interface WindowConfig {
   windowMs: number;
   latenessMs: number;
+  /** Events dated more than this after the time of processing are refused (they would close every window). */
+  maxFutureMs: number;
 }
 
-export const DEFAULT_WINDOWS: Readonly<WindowConfig> = Object.freeze({ windowMs: 5 * 60_000, latenessMs: 60_000 });
+export const DEFAULT_WINDOWS: Readonly<WindowConfig> = Object.freeze({
+  windowMs: 5 * 60_000,
+  latenessMs: 60_000,
+  maxFutureMs: 5 * 60_000,
+});
 
 export interface DemandCounts {
   views: number;
@@ -86,22 +95,27 @@ export interface ShardAggregate {
   watermarkMs: number;
   late: number;
   invalid: Array<{ sequenceNumber: string; reason: string }>;
+  /** Valid events dated beyond `maxFutureMs`: not counted, and the watermark not moved by them. */
+  refused: Array<{ sequenceNumber: string; reason: string }>;
 }
 
 const emptyCounts = (): DemandCounts => ({ views: 0, clicks: 0, addToCart: 0, purchases: 0 });
 
 /**
  * Aggregates one shard's records. `counted(key)` is the sequence number already counted into a window for this
- * shard (from an earlier, possibly failed, attempt): records at or below it are skipped.
+ * shard (from an earlier, possibly failed, attempt): records at or below it are skipped. `nowMs` is the time of
+ * processing, against which `config.maxFutureMs` bounds event times.
  */
 export function aggregateShard(
   records: readonly ShardRecord[],
   watermarkBeforeMs: number,
   counted: (windowKey: string) => string | undefined,
   config: WindowConfig = DEFAULT_WINDOWS,
+  nowMs: number = Date.now(),
 ): ShardAggregate {
   const partials: ShardAggregate["partials"] = new Map();
   const invalid: ShardAggregate["invalid"] = [];
+  const refused: ShardAggregate["refused"] = [];
   let late = 0;
   let watermarkMs = watermarkBeforeMs;
   for (const record of records) {
@@ -111,6 +125,10 @@ export function aggregateShard(
       continue;
     }
     const ts = Date.parse(parsed.event.ts);
+    if (ts > nowMs + config.maxFutureMs) {
+      refused.push({ sequenceNumber: record.sequenceNumber, reason: futureReason(parsed.event.ts, nowMs, config) });
+      continue;
+    }
     const start = windowStartOf(ts, config);
     // Lateness is judged against the watermark before the batch, so a retry judges every record the same way.
     if (isClosed(start, watermarkBeforeMs, config)) {
@@ -127,7 +145,12 @@ export function aggregateShard(
     partial.events++;
     partials.set(key, partial);
   }
-  return { partials, watermarkMs, late, invalid };
+  return { partials, watermarkMs, late, invalid, refused };
+}
+
+function futureReason(ts: string, nowMs: number, config: WindowConfig): string {
+  const limit = `${config.maxFutureMs / 1000} s`;
+  return `ts ${ts} is more than ${limit} after the time of processing (${new Date(nowMs).toISOString()})`;
 }
 
 /** The inference request of a closed window. */

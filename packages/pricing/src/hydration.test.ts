@@ -7,6 +7,8 @@ import { createMemoryWindowStore } from "./testing.ts";
 
 const T0 = Date.parse("2026-11-23T10:00:00.000Z");
 const MIN = 60_000;
+/** The time of processing in these tests: the events are recent, and ten minutes is never "the future". */
+const NOW = T0 + 2 * 3_600_000;
 
 let seq = 100;
 function event(productId: string, action: string, atMs: number, shardId = "shard-0"): HydrationRecord {
@@ -31,6 +33,7 @@ function setup() {
     async inventoryOf(ids) {
       return new Map(ids.map((id) => [id, 42]));
     },
+    now: () => NOW,
   };
   return { store, requests, deps };
 }
@@ -143,6 +146,92 @@ describe("hydrateDemand", () => {
     );
   });
 
+  it("refuses an event dated beyond the allowed future with its reason, and the shard goes on counting (issue 5)", async () => {
+    const { requests, deps } = setup();
+    const future = event("a", "click", Date.parse("2099-01-01T00:00:00.000Z"));
+    const first = await hydrateDemand([event("a", "click", T0), future], { ...deps, now: () => T0 + 2 * MIN });
+    // Not counted, so it does not move the watermark: the 10:00 window stays open.
+    expect(requests.size).toBe(0);
+    expect(first.eventsCounted).toBe(1);
+    expect(first.refused).toEqual([
+      {
+        shardId: "shard-0",
+        sequenceNumber: future.sequenceNumber,
+        reason:
+          "ts 2099-01-01T00:00:00.000Z is more than 300 s after the time of processing (2026-11-23T10:02:00.000Z)",
+      },
+    ]);
+    // Real events after it are on time: counted into their window, which closes when real time passes it.
+    const later = await hydrateDemand([event("a", "click", T0 + 3 * MIN), event("z", "click", T0 + 7 * MIN)], {
+      ...deps,
+      now: () => T0 + 7 * MIN,
+    });
+    expect(later).toMatchObject({ late: 0, refused: [], requestsCreated: [demandRequestId(windowKeyOf("a", T0))] });
+    expect(requests.get(demandRequestId(windowKeyOf("a", T0)))).toMatchObject({ clicks: 2 });
+  });
+
+  it("accepts an event up to the allowed future, which is configurable", async () => {
+    const { deps } = setup();
+    const config = { ...DEFAULT_WINDOWS, maxFutureMs: MIN };
+    const batch = [event("a", "click", NOW + MIN), event("a", "click", NOW + MIN + 1)];
+    const result = await hydrateDemand(batch, { ...deps, config });
+    expect(result.eventsCounted).toBe(1);
+    expect(result.refused.map((r) => r.sequenceNumber)).toEqual([batch[1]?.sequenceNumber]);
+  });
+
+  it("gives the same requests with future-dated events among the others, retried from each as Lambda does (property)", async () => {
+    const eventArb = fc.record({
+      product: fc.constantFrom("a", "b"),
+      action: fc.constantFrom("impression", "click", "purchase"),
+      offset: fc.integer({ min: 0, max: 20 * MIN }),
+      shard: fc.constantFrom("s0", "s1"),
+      future: fc.integer({ min: 0, max: 9 }).map((n) => n < 3),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(eventArb, { minLength: 1, maxLength: 40 }),
+        fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 4 }),
+        async (specs, cuts) => {
+          const sorted = [...specs].sort((x, y) => x.offset - y.offset);
+          const records = sorted.map((s) =>
+            event(s.product, s.action, s.future ? NOW + 365 * 24 * 60 * MIN : T0 + s.offset, s.shard),
+          );
+          const valid = records.filter((_, i) => !sorted[i]?.future);
+          const closer = [event("a", "impression", T0 + 60 * MIN, "s0"), event("a", "impression", T0 + 60 * MIN, "s1")];
+          const points = [...new Set([0, ...cuts.map((c) => Math.min(c, records.length)), records.length])].sort(
+            (x, y) => x - y,
+          );
+          const clean = setup();
+          const refusing = setup();
+          const refused: string[] = [];
+          for (let i = 1; i < points.length; i++) {
+            const piece = records.slice(points[i - 1], points[i]);
+            await hydrateDemand(
+              piece.filter((r) => valid.includes(r)),
+              clean.deps,
+            );
+            // Lambda retries from the lowest failure of each shard, here up to 3 times.
+            let delivery = piece;
+            for (let attempt = 0; attempt <= 3 && delivery.length > 0; attempt++) {
+              const result = await hydrateDemand(delivery, refusing.deps);
+              refused.push(...result.refused.map((r) => r.sequenceNumber));
+              const lowest = Math.min(
+                ...result.refused.map((r) => delivery.findIndex((d) => d.sequenceNumber === r.sequenceNumber)),
+              );
+              delivery = Number.isFinite(lowest) ? delivery.slice(lowest) : [];
+            }
+          }
+          await hydrateDemand(closer, clean.deps);
+          await hydrateDemand(closer, refusing.deps);
+          expect(new Map([...refusing.requests].sort())).toEqual(new Map([...clean.requests].sort()));
+          const future = records.filter((r) => !valid.includes(r)).map((r) => r.sequenceNumber);
+          expect(new Set(refused)).toEqual(new Set(future));
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
   it("counts every shard of a batch before closing a window", async () => {
     const { requests, deps } = setup();
     await hydrateDemand(
@@ -162,6 +251,6 @@ describe("hydrateDemand", () => {
     expect(closing.requestsCreated).toEqual([demandRequestId(windowKeyOf("a", T0))]);
     expect(closing.requestsExisting).toEqual([demandRequestId(windowKeyOf("a", T0))]);
     expect(requests.get(demandRequestId(windowKeyOf("a", T0)))).toMatchObject({ clicks: 2 });
-    expect(DEFAULT_WINDOWS).toEqual({ windowMs: 5 * MIN, latenessMs: MIN });
+    expect(DEFAULT_WINDOWS).toEqual({ windowMs: 5 * MIN, latenessMs: MIN, maxFutureMs: 5 * MIN });
   });
 });

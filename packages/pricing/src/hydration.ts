@@ -50,6 +50,8 @@ export interface HydrationDeps {
   config?: WindowConfig;
   /** Window items written at once (default 16). */
   parallelism?: number;
+  /** The time of processing (default `Date.now`): events dated beyond it by `config.maxFutureMs` are refused. */
+  now?: () => number;
 }
 
 export interface HydrationRecord extends ShardRecord {
@@ -60,6 +62,8 @@ export interface HydrationResult {
   eventsCounted: number;
   late: number;
   invalid: Array<{ sequenceNumber: string; reason: string }>;
+  /** Events dated too far in the future, with their shard and reason: not counted (the handler reports them). */
+  refused: Array<{ shardId: string; sequenceNumber: string; reason: string }>;
   requestsCreated: string[];
   requestsExisting: string[];
 }
@@ -70,7 +74,15 @@ export async function hydrateDemand(
 ): Promise<HydrationResult> {
   const config = deps.config ?? DEFAULT_WINDOWS;
   const parallelism = deps.parallelism ?? 16;
-  const result: HydrationResult = { eventsCounted: 0, late: 0, invalid: [], requestsCreated: [], requestsExisting: [] };
+  const now = (deps.now ?? Date.now)();
+  const result: HydrationResult = {
+    eventsCounted: 0,
+    late: 0,
+    invalid: [],
+    refused: [],
+    requestsCreated: [],
+    requestsExisting: [],
+  };
   const byShard = new Map<string, HydrationRecord[]>();
   for (const record of records) {
     const list = byShard.get(record.shardId) ?? [];
@@ -83,9 +95,9 @@ export async function hydrateDemand(
   for (const [shardId, shardRecords] of byShard) {
     const before = await deps.store.watermark(shardId);
     // First pass finds the windows touched, to read what was already counted into them.
-    const touched = aggregateShard(shardRecords, before, () => undefined, config);
+    const touched = aggregateShard(shardRecords, before, () => undefined, config, now);
     const counted = await deps.store.countedSequences(shardId, [...touched.partials.keys()]);
-    const aggregate = aggregateShard(shardRecords, before, (key) => counted.get(key), config);
+    const aggregate = aggregateShard(shardRecords, before, (key) => counted.get(key), config, now);
     // Windows are independent items: counted a few at a time.
     await mapBounded([...aggregate.partials], parallelism, async ([key, partial]) => {
       await deps.store.addCounts(key, shardId, partial.counts, partial.lastSequence, counted.get(key));
@@ -93,6 +105,7 @@ export async function hydrateDemand(
     });
     result.late += aggregate.late;
     result.invalid.push(...aggregate.invalid);
+    result.refused.push(...aggregate.refused.map((refused) => ({ shardId, ...refused })));
     await deps.store.markOpen(shardId, aggregate.watermarkMs, [...aggregate.partials.keys()]);
     watermarks.set(shardId, Math.max(before, aggregate.watermarkMs));
   }
