@@ -239,6 +239,45 @@ describe("mergeFile", () => {
     expect((await stateRows(store, orders)).map((r) => r[1])).toEqual(["day 0", "day 1", "day 2", "day 9"]);
   });
 
+  it("two merges that both archive applied files keep the winner's archive (the loser removes only its own)", async () => {
+    const store = memoryStore();
+    const day = 24 * 3600_000;
+    const start = Date.parse("2026-11-01T00:00:00Z");
+    const file = (d: number, hour = 0) => ({
+      name: `2026110${d}-${hour}000000000.csv`,
+      text: dmsCsv(orders, [{ op: "I", values: row(d * 10 + hour, `day ${d} ${hour}`, 1n) }]),
+    });
+    for (const d of [0, 1, 2]) {
+      const f = file(d);
+      await mergeText(store, orders, f.name, f.text, { now: () => new Date(start + d * day) });
+    }
+    // Two merges on day 9 load the same version, both archive the files of days 0-2, and race for the commit.
+    const put = store.put;
+    const waiting: (() => void)[] = [];
+    let held = 0;
+    store.put = async (key, body, options) => {
+      // The first two commit attempts wait for each other: both have written everything but the metadata.
+      if (options?.ifNoneMatch && key.includes("/_cdc/metadata/") && held < 2) {
+        held++;
+        await new Promise<void>((resolve) => {
+          waiting.push(resolve);
+          if (waiting.length === 2) for (const go of waiting) go();
+        });
+      }
+      return put(key, body, options);
+    };
+    const racing = [file(9, 1), file(9, 2)];
+    const results = await Promise.all(
+      racing.map((f) => mergeText(store, orders, f.name, f.text, { now: () => new Date(start + 9 * day) })),
+    );
+    expect(results.map((r) => r.outcome)).toEqual(["merged", "merged"]);
+    const metadata = await loadMetadata(store, orders);
+    expect(metadata.archives?.length).toBeGreaterThan(0);
+    expect(Object.keys(await loadApplied(store, metadata)).sort()).toEqual(
+      [file(0), file(1), file(2), ...racing].map((f) => f.name).sort(),
+    );
+  });
+
   it("two merges of the same table at once lose no change (the loser retries on the new version)", async () => {
     const store = memoryStore();
     const files = Array.from({ length: 6 }, (_, i) => ({

@@ -49,7 +49,7 @@ export interface TableMetadata {
   applied: Record<string, AppliedFile>;
   /**
    * Older applied files, moved out of the metadata (which every merge reads and writes) into archive objects:
-   * `_cdc/applied/v<version>.json`, each a `Record<path, AppliedFile>`. `loadApplied` reads them all.
+   * `_cdc/applied/v<version>-<id>.json`, each a `Record<path, AppliedFile>`. `loadApplied` reads them all.
    */
   archives?: string[];
   /** Superseded files, deleted once `since` is older than the grace period. */
@@ -361,7 +361,9 @@ export async function mergeFile(
       const old = Object.entries(applied).filter(([, a]) => at.getTime() - Date.parse(a.appliedAt) >= retention);
       // About once a day: when the oldest entry is a day past the retention, archive every entry past it.
       if (old.some(([, a]) => at.getTime() - Date.parse(a.appliedAt) >= retention + ARCHIVE_EVERY_MS)) {
-        const key = `${prefix}_cdc/applied/v${pad(version, 20)}.json`;
+        // Named by this attempt: a racing merge archiving for the same version writes its own object, so the loser's
+        // cleanup never deletes the winner's committed archive.
+        const key = `${prefix}_cdc/applied/v${pad(version, 20)}-${newId()}.json`;
         await store.put(key, JSON.stringify(Object.fromEntries(old)), { contentType: "application/json" });
         written.push(key);
         archives.push(key);
@@ -485,8 +487,8 @@ async function findOrphans(store: ObjectStore, config: TableConfig, committed: T
     for (const { key } of await store.list(prefix + folder)) {
       if (referenced.has(key)) continue;
       // b0007-00000012-<id>.parquet, b0007-00000012-<id>.state, _cdc/tmp/00000012-<id>/b7-r0.state,
-      // _cdc/applied/v00000000000000000012.json
-      const match = /(?:^|[/-])(\d{8})-[0-9a-f]{12}[/.]|^v(\d{20})\.json$/.exec(
+      // _cdc/applied/v00000000000000000012-<id>.json (v00000000000000000012.json before archives were named by attempt)
+      const match = /(?:^|[/-])(\d{8})-[0-9a-f]{12}[/.]|^v(\d{20})(?:-[0-9a-f]{12})?\.json$/.exec(
         key.slice(prefix.length + folder.length),
       );
       const version = match ? Number(match[1] ?? match[2]) : Number.NaN;
