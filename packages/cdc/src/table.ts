@@ -55,6 +55,9 @@ export interface TableMetadata {
   /** Superseded files, deleted once `since` is older than the grace period. */
   obsolete: { key: string; since: string }[];
   committedAt: string;
+  /** This version's commit id (random), and its base version's: how a merge tells that its commit is the live one. */
+  commit?: string;
+  parent?: string;
 }
 
 export interface MergeOptions {
@@ -128,7 +131,7 @@ function columnSignature(config: TableConfig): string[] {
 export async function loadMetadata(store: ObjectStore, config: TableConfig): Promise<TableMetadata> {
   for (let attempt = 0; ; attempt++) {
     const versions = await store.list(metadataPrefix(config));
-    const latest = versions.filter((o) => o.key.endsWith(".json")).at(-1);
+    const latest = versions.filter((o) => !Number.isNaN(versionOf(o.key))).at(-1);
     if (!latest) {
       return {
         format: 1,
@@ -228,13 +231,22 @@ export async function mergeFile(
     (options.flushKeys === undefined && held >= MIN_SPILL_KEYS && process.memoryUsage.rss() > memoryBudget);
   const prefix = tablePrefix(config);
 
+  /** The file's SHA-256 once known (given, or computed by an attempt that read it). */
+  let fileSha = knownSha256;
+  /** An attempt whose commit could not be confirmed live (`checkCommit`): its figures, if the latest version has it. */
+  let uncertain:
+    | { version: number; rows: number; keysChanged: number; bucketsRewritten: number; spills: number }
+    | undefined;
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     const base = await loadMetadata(store, config);
     const known = base.applied[file.relPath];
-    if (knownSha256 && known?.sha256 === knownSha256) {
+    if (fileSha && known?.sha256 === fileSha) {
+      if (uncertain && known.version === uncertain.version)
+        return { outcome: "merged", file: file.displayName, ...uncertain, attempts: attempt - 1 };
       return { outcome: "replay", file: file.displayName, version: base.version };
     }
     const version = base.version + 1;
+    const commitId = randomBytes(8).toString("hex");
     const bucketOfKey = bucketFunction(base.layout);
     /** Buckets written in this attempt: bucket -> files (not committed yet). */
     const staged = new Map<number, BucketFiles>();
@@ -338,6 +350,7 @@ export async function mergeFile(
         if (overBudget(pending.keys)) await spill(pending);
       }
       const sha256 = hash.digest("hex");
+      fileSha = sha256;
       if (known?.sha256 === sha256) {
         await store.delete(written);
         return { outcome: "replay", file: file.displayName, version: base.version };
@@ -377,6 +390,8 @@ export async function mergeFile(
         ...(archives.length > 0 ? { archives } : {}),
         obsolete: obsolete.filter((o) => !expired.includes(o)),
         committedAt: at.toISOString(),
+        commit: commitId,
+        ...(base.commit ? { parent: base.commit } : {}),
       };
       for (const [b, files] of staged) next.buckets[b] = files;
       try {
@@ -391,6 +406,20 @@ export async function mergeFile(
           continue;
         }
         throw error;
+      }
+      const verdict = await checkCommit(store, config, version, commitId);
+      if (verdict === "stale") {
+        // Our version's key had been collected and was free again: nothing builds on it, and readers read a higher
+        // version. Remove it with our files, and merge again on the latest version.
+        await store.delete([...written, metadataKey(config, version)]);
+        continue;
+      }
+      if (verdict === "uncertain") {
+        // Our commit may be live (built upon since, then collected) or stale: delete nothing, and merge again on the
+        // latest version, which either lists this file as applied (a replay: done) or does not (merged again).
+        uncertain = { version, rows, keysChanged, bucketsRewritten: staged.size, spills };
+        written.length = 0;
+        continue;
       }
       // Committed. What follows is housekeeping: a crash here leaves garbage or a lagging manifest, which the
       // next merge repairs, never a wrong table.
@@ -418,6 +447,37 @@ export async function mergeFile(
     }
   }
   throw new CommitConflict(`${config.name}: ${file.displayName} lost the commit race ${maxAttempts} times`);
+}
+
+/**
+ * Whether the version a merge has just put (`If-None-Match`) is the live one. The put succeeding is not enough:
+ * collection deletes old version keys, so a merge whose base was superseded long ago (a slow one) finds its next
+ * version's key free again. Such a stale put can never be the highest version: the key was deleted only because a
+ * version more than `KEEP_METADATA_VERSIONS` higher existed, and the highest version never goes down. So:
+ * - no higher version: `committed` (the put created the key for the first time, on the base that was then the latest);
+ * - the next version exists: `committed` if it was built on ours (its `parent` is our commit id), else `stale`;
+ * - a higher version exists but not the next (collected): `uncertain`. The caller then deletes nothing and merges again
+ *   on the latest version, whose applied files say whether ours made it (a replay) or not.
+ * A stale view therefore never reports `merged`, and never drives collection or the orphan sweep.
+ */
+async function checkCommit(
+  store: ObjectStore,
+  config: TableConfig,
+  version: number,
+  commitId: string,
+): Promise<"committed" | "stale" | "uncertain"> {
+  const higher = (await store.list(metadataPrefix(config))).some((o) => versionOf(o.key) > version);
+  if (!higher) return "committed";
+  const next = await store.get(metadataKey(config, version + 1));
+  if (!next) return "uncertain";
+  const parent = (JSON.parse(new TextDecoder().decode(next)) as TableMetadata).parent;
+  return parent === commitId ? "committed" : "stale";
+}
+
+/** The version of a metadata key (`.../v00000000000000000012.json`), or NaN. */
+function versionOf(key: string): number {
+  const match = /\/v(\d{20})\.json$/.exec(key);
+  return match ? Number(match[1]) : Number.NaN;
 }
 
 /**
@@ -461,10 +521,7 @@ async function collectGarbage(
 ): Promise<void> {
   const old = (await store.list(metadataPrefix(config)))
     .map((o) => o.key)
-    .filter((k) => {
-      const match = /v(\d{20})\.json$/.exec(k);
-      return match !== null && Number(match[1]) < committed.version - KEEP_METADATA_VERSIONS;
-    });
+    .filter((k) => versionOf(k) < committed.version - KEEP_METADATA_VERSIONS);
   const orphans = committed.version % sweepEvery === 0 ? await findOrphans(store, config, committed) : [];
   await store.delete([...expired, ...old, ...orphans]);
 }
