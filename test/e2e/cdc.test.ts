@@ -2,8 +2,8 @@
  * The CDC pipeline end to end on the local cloud, with the real wiring (CdcMerge as deployed), the real table
  * configuration (config/cdc-tables.json) and the real AWS SDK: DMS-style files uploaded to CdcRaw become tables in
  * Curated whose symlink manifest lists Parquet files holding exactly the rows of the changes applied in order;
- * late files, replays, concurrent uploads, and a corrupt file (rejected, reported to Audit, table unchanged)
- * followed by its correction.
+ * late files, replays, concurrent uploads, a full load split into several files merged in one commit, and a corrupt
+ * file (rejected, reported to Audit, table unchanged) followed by its correction.
  */
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,7 +12,7 @@ import { gzipSync } from "node:zlib";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createS3ObjectStore } from "../../packages/aws/src/cdc-store.ts";
-import { parseTablesConfig, type TableConfig } from "../../packages/cdc/src/index.ts";
+import { loadMetadata, parseTablesConfig, type TableConfig, TableLease } from "../../packages/cdc/src/index.ts";
 import { manifestRows } from "../../packages/cdc/src/testing/table.ts";
 import { type LocalCloud, startLocalCloud } from "../../packages/local/src/cloud.ts";
 
@@ -135,6 +135,35 @@ describe("CDC merge on the local cloud", () => {
     );
     await cloud.idle();
     expect((await read(orders)).map((r) => r[0])).toEqual(["1", "2", "4", "5", "6", "7", "8", "9"]);
+  });
+
+  it("merges a full load split into LOAD files that arrive together in one pass and one commit; the other invocations skip theirs", async () => {
+    const store = createS3ObjectStore(s3, curated);
+    const before = (await loadMetadata(store, orders)).version;
+    // The table is busy (as while a merge runs) when the files land: their invocations wait for its lease.
+    const holder = await TableLease.acquire(store, orders);
+    const loads = [2, 3, 4, 5, 6].map((n) => ({
+      key: `${ordersDir}/LOAD0000000${n}.csv`,
+      body: [0, 1]
+        .map((i) => `${n * 100 + i},7,loaded,1.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 09:00:00\n`)
+        .join(""),
+    }));
+    await Promise.all(loads.map((l) => upload(l.key, l.body)));
+    await new Promise((r) => setTimeout(r, 1500));
+    await holder?.release();
+    await cloud.idle();
+    expect((await loadMetadata(store, orders)).version).toBe(before + 1);
+    expect((await read(orders)).map((r) => r[0])).toEqual(
+      expect.arrayContaining(["200", "201", "300", "301", "400", "401", "500", "501", "600", "601"]),
+    );
+    const log = readFileSync(path.join(cloud.logDir, "SnsLogger.log"), "utf8")
+      .split("\n")
+      .filter((line) => line.includes('"pipeline":"cdc-merge"') && /LOAD0000000[2-6]/.test(line));
+    for (const { key } of loads) {
+      const lines = log.filter((line) => line.includes(key));
+      expect(lines.filter((line) => line.includes('"outcome":"succeeded"'))).toHaveLength(1);
+    }
+    expect(log.filter((line) => line.includes('"outcome":"skipped"'))).toHaveLength(4);
   });
 
   it("rejects a corrupt file, reports file/row/reason to Audit, leaves the table unchanged, then applies its correction", async () => {
