@@ -167,4 +167,34 @@ describe("mergeObject", () => {
     await holder?.release();
     expect(await waiting).toMatchObject({ outcome: "merged", version: 1 });
   });
+
+  it("a corrupt file left in the folder is read by one later pass, recorded, and not read again until replaced", async () => {
+    const { source, target, messages, deps } = setup();
+    const corrupt = "dms/sales/orders/20261101-1100000000.csv";
+    const reads: string[] = [];
+    const read = source.read;
+    source.read = (key) => {
+      reads.push(key);
+      return read(key);
+    };
+    await source.put(corrupt, "I,1,a\nQ,2,b\n");
+    expect(await mergeObject(corrupt, deps)).toMatchObject({ outcome: "rejected", row: 2 });
+    for (const t of ["1200", "1300", "1400"]) {
+      const key = `dms/sales/orders/20261101-${t}000000.csv`;
+      await source.put(key, `I,${t},x\n`);
+      expect(await mergeObject(key, deps)).toMatchObject({ outcome: "merged" });
+    }
+    // Read by its own invocation, then by the next pass (which recorded it), never again.
+    expect(reads.filter((k) => k === corrupt)).toHaveLength(2);
+    expect(messages.filter((m) => m.outcome === "refused")).toHaveLength(1);
+    expect((await loadMetadata(target, orders as NonNullable<typeof orders>)).rejected).toMatchObject({
+      "20261101-1100000000.csv": { row: 2, reason: 'unknown Op "Q"' },
+    });
+    // Its correction is merged, and the record dropped.
+    await source.put(corrupt, "I,1,a\nI,2,b\n");
+    expect(await mergeObject(corrupt, deps)).toMatchObject({ outcome: "merged" });
+    const metadata = await loadMetadata(target, orders as NonNullable<typeof orders>);
+    expect(metadata.rejected).toEqual({});
+    expect(await stateRows(target, orders as NonNullable<typeof orders>)).toHaveLength(5);
+  });
 });

@@ -25,6 +25,7 @@ import {
   type MergeOptions,
   mergeFiles,
   sha256Of,
+  type TableMetadata,
 } from "./table.ts";
 
 /** What the flow needs of an audit sink (`@sluice/aws/audit`'s `AuditSink` fits). */
@@ -113,7 +114,7 @@ export async function mergeObject(key: string, deps: MergeObjectDeps): Promise<O
         const metadata = await loadMetadata(deps.target, table);
         const again = await appliedAs(metadata.applied)();
         if (again) return await skip(again);
-        return await pass(key, table, located.relPath, metadata.applied, sha, deps, base);
+        return await pass(key, table, located.relPath, metadata, sha, deps, base);
       } finally {
         await lease.release();
       }
@@ -135,7 +136,7 @@ async function pass(
   key: string,
   table: TableConfig,
   relPath: string,
-  applied: Record<string, AppliedFile>,
+  metadata: TableMetadata,
   sha: string | undefined,
   deps: MergeObjectDeps,
   base: { pipeline: string; action: string; correlationId?: string },
@@ -143,17 +144,20 @@ async function pass(
   const folder = key.slice(0, key.lastIndexOf("/") + 1);
   const cutoff =
     (deps.options?.now?.() ?? new Date()).getTime() - (deps.options?.appliedRetentionMs ?? APPLIED_RETENTION_MS);
-  let own = { key, relPath, size: 0 };
+  let own: { key: string; relPath: string; size: number; lastModified?: number } = { key, relPath, size: 0 };
   const others: (typeof own)[] = [];
   for (const object of await deps.source.list(folder)) {
     if (object.key === key) {
-      own = { ...own, size: object.size };
+      own = { ...own, ...object };
       continue;
     }
     const located = locateFile(deps.config, object.key);
-    if (!located || located.table !== table || applied[located.relPath]) continue;
+    if (!located || located.table !== table || metadata.applied[located.relPath]) continue;
     if (object.lastModified !== undefined && object.lastModified < cutoff) continue;
-    others.push({ key: object.key, relPath: located.relPath, size: object.size });
+    // A file a pass rejected, not replaced since: its own invocation reported it; not read again.
+    const rejected = metadata.rejected?.[located.relPath];
+    if (rejected && rejected.size === object.size && rejected.lastModified === object.lastModified) continue;
+    others.push({ ...object, relPath: located.relPath });
   }
   // The files after it in DMS order, as many as the pass limits allow (the rest: a later pass, or their own event).
   const maxBytes = deps.pass?.maxPassBytes ?? DEFAULT_PASS_BYTES;
@@ -172,6 +176,8 @@ async function pass(
     chosen.map((f) => ({
       file: { relPath: f.relPath, displayName: f.key },
       open: () => deps.source.read(f.key),
+      size: f.size,
+      ...(f.lastModified !== undefined ? { lastModified: f.lastModified } : {}),
       ...(f.key === key && sha ? { sha256: sha } : {}),
     })),
     deps.options,

@@ -30,6 +30,14 @@ export interface BucketFiles {
   keys: number;
 }
 
+export interface RejectedFile {
+  size: number;
+  lastModified?: number;
+  row: number;
+  reason: string;
+  at: string;
+}
+
 export interface AppliedFile {
   sha256: string;
   version: number;
@@ -55,6 +63,11 @@ export interface TableMetadata {
   archives?: string[];
   /** Superseded files, deleted once `since` is older than the grace period. */
   obsolete: { key: string; since: string }[];
+  /**
+   * Files a committed pass left out as corrupt, by path, with the size and time of the object it read (kept for the
+   * applied-files retention): a later pass skips such a file unless it has been replaced, instead of reading it again.
+   */
+  rejected?: Record<string, RejectedFile>;
   committedAt: string;
   /** This version's commit id (random), and its base version's: how a merge tells that its commit is the live one. */
   commit?: string;
@@ -115,6 +128,9 @@ export interface MergeInput {
   open: () => AsyncIterable<Uint8Array>;
   /** The file's SHA-256 when the caller knows it: a replay is then recognized without reading the file. */
   sha256?: string;
+  /** The object's size and time as listed: recorded in the metadata (`rejected`) if the file is rejected. */
+  size?: number;
+  lastModified?: number;
 }
 
 export type FileResult = MergeResult | { outcome: "rejected"; file: string; row: number; reason: string };
@@ -486,11 +502,23 @@ export async function mergeFiles(
         archives.push(key);
         for (const [path] of old) delete applied[path];
       }
+      const rejected: Record<string, RejectedFile> = {};
+      for (const [path, r] of Object.entries(base.rejected ?? {}))
+        if (!read.has(path) && at.getTime() - Date.parse(r.at) < retention) rejected[path] = r;
+      for (const f of files)
+        if (f.rejected && f.size !== undefined)
+          rejected[f.relPath] = {
+            size: f.size,
+            ...(f.lastModified !== undefined ? { lastModified: f.lastModified } : {}),
+            ...f.rejected,
+            at: at.toISOString(),
+          };
       const next: TableMetadata = {
         ...base,
         version,
         buckets: { ...base.buckets },
         applied,
+        rejected,
         ...(archives.length > 0 ? { archives } : {}),
         obsolete: obsolete.filter((o) => !expired.includes(o)),
         committedAt: at.toISOString(),
