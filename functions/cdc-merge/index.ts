@@ -1,9 +1,11 @@
 /**
  * CdcMerge: each AWS DMS file landing in CdcRaw (`<folder>/<schema>/<table>/...`) is merged into its current-state
  * table in Curated (Parquet buckets + Athena symlink manifest), by the engine of `@sluice/cdc` and the table
- * configuration in `config/cdc-tables.json` (bundled). Concurrent merges of one table are safe: the commit is a
- * conditional put, the loser retries on the new version. Merges, replays and rejected (corrupt) files go to Audit;
- * a corrupt file does not fail the invocation (retrying cannot fix it), any other error does.
+ * configuration in `config/cdc-tables.json` (bundled). A table is merged by one invocation at a time (its lease in
+ * Curated), in passes that take every pending file of the folder at once (a full load split into LOAD files is merged
+ * in one commit); an invocation whose file another pass merged skips it, one that cannot get the table before its
+ * time runs short fails and is retried. Merges, replays and rejected (corrupt) files go to Audit; a corrupt file does
+ * not fail the invocation (retrying cannot fix it), any other error does.
  */
 import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
@@ -11,7 +13,7 @@ import { createSnsAuditSink } from "@sluice/aws/audit";
 import { createS3ObjectStore } from "@sluice/aws/cdc-store";
 import { mergeObject, parseTablesConfig } from "@sluice/cdc";
 import { createObservability, withObservability } from "@sluice/observability";
-import type { S3Event } from "aws-lambda";
+import type { Context, S3Event } from "aws-lambda";
 import { Resource } from "sst";
 import tables from "../../config/cdc-tables.json" with { type: "json" };
 
@@ -28,7 +30,7 @@ const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
 /** S3 event keys are form-URL-encoded (`+` for spaces). */
 const decodeKey = (key: string) => decodeURIComponent(key.replace(/\+/g, " "));
 
-async function mergeRecords(event: S3Event): Promise<void> {
+async function mergeRecords(event: S3Event, context: Context): Promise<void> {
   const failures: Error[] = [];
   for (const record of event.Records) {
     const key = decodeKey(record.s3.object.key);
@@ -39,6 +41,7 @@ async function mergeRecords(event: S3Event): Promise<void> {
         config,
         audit,
         correlationId: record.responseElements?.["x-amz-request-id"],
+        remainingMs: () => context.getRemainingTimeInMillis(),
       });
       observability.logger.info("cdc-merge", { ...outcome });
     } catch (err) {

@@ -8,16 +8,36 @@
  * Layouts: hash (16 buckets) and range (bucketBy order_id, 250 000 ids a bucket). The engine runs bounded as the
  * deployed function is (CDC_BENCH_MEMORY_MB, default 3008, and a 2048 MB V8 heap). CPU time is the process's (user +
  * system, all threads): on a shared machine it is steadier than wall time.
+ *
+ * Parts (CDC_BENCH_PARTS, default all: layouts,split,reject):
+ * - layouts: the full load and the change files above, both layouts, DuckDB on 1 and 2 threads;
+ * - split: the same full load as one file and split into CDC_BENCH_SPLIT_FILES (default 10) LOAD files, as DMS
+ *   splits a table larger than its MaxFileSize, default layout, against DuckDB reading the same files;
+ * - reject: reading a file whose quote never closes (rejected) against the same file without it, at
+ *   CDC_BENCH_REJECT_MB sizes (default 20,40,80).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { writeChanges, writeFullLoad } from "../../packages/cdc/bench/generate.ts";
+import {
+  writeChanges,
+  writeFullLoad,
+  writeSplitFullLoad,
+  writeUnterminatedQuote,
+} from "../../packages/cdc/bench/generate.ts";
+import {
+  createDirectoryStore,
+  InvalidCdcFile,
+  parseTablesConfig,
+  readDmsFile,
+  type TableConfig,
+} from "../../packages/cdc/src/index.ts";
 
 const ROWS = Number(process.env.CDC_BENCH_ROWS ?? 10_000_000);
 const CHANGES = Number(process.env.CDC_BENCH_CHANGES ?? 100_000);
 const SKEW = Number(process.env.CDC_BENCH_SKEW ?? 0.8);
+const PARTS = new Set((process.env.CDC_BENCH_PARTS ?? "layouts,split,reject").split(",").map((p) => p.trim()));
 const benchDir = path.join(import.meta.dirname, "../../packages/cdc/bench");
 const work = path.join(tmpdir(), `sluice-cdc-bench-${ROWS}-${CHANGES}`);
 
@@ -48,150 +68,238 @@ function tsx(script: string, args: string[], nodeArgs: string[] = []): Record<st
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const secs = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
 const loadFile = path.join(work, "src/dms/sales/orders/LOAD00000001.csv");
 const changeFile = path.join(work, "changes/dms/sales/orders/20261102-0000000000.csv");
 console.log(`generating ${fmt(ROWS)} rows and ${fmt(CHANGES)} changes (skew ${SKEW}) in ${work} ...`);
-const loadBytes = await writeFullLoad(loadFile, ROWS);
-const changeBytes = await writeChanges(changeFile, ROWS, CHANGES, SKEW);
+const loadBytes = PARTS.has("layouts") || PARTS.has("split") ? await writeFullLoad(loadFile, ROWS) : 0;
+const changeBytes = PARTS.has("layouts") ? await writeChanges(changeFile, ROWS, CHANGES, SKEW) : 0;
 // Changes that all hit recent orders (skew 1), in a file named before the other change file: merged first.
 const recentFile = path.join(work, "recent/dms/sales/orders/20261101-1200000000.csv");
-await writeChanges(recentFile, ROWS, CHANGES, 1);
+if (PARTS.has("layouts")) await writeChanges(recentFile, ROWS, CHANGES, 1);
 console.log(`full load ${(loadBytes / 1e6).toFixed(0)} MB, change file ${(changeBytes / 1e6).toFixed(1)} MB`);
 
-const rows: string[][] = [];
-const recentLines: string[] = [];
-for (const layout of ["hash", "range"] as const) {
-  const dir = path.join(work, layout);
-  const tables = path.join(work, `${layout}.json`);
+if (PARTS.has("layouts")) {
+  const rows: string[][] = [];
+  const recentLines: string[] = [];
+  for (const layout of ["hash", "range"] as const) {
+    const dir = path.join(work, layout);
+    const tables = path.join(work, `${layout}.json`);
+    writeFileSync(
+      tables,
+      JSON.stringify({
+        tables: {
+          "sales.orders": {
+            primaryKey: ["order_id"],
+            columns,
+            timestampColumn: "dms_commit_ts",
+            ...(layout === "range" ? { bucketBy: { column: "order_id", width: 250_000 } } : { buckets: 16 }),
+          },
+        },
+      }),
+    );
+    const target = path.join(dir, "target");
+    const full = tsx("run-merge.ts", [path.join(work, "src"), target, tables], lambdaLike) as {
+      ms: number;
+      cpuMs: number;
+      maxRssMb: number;
+    };
+    // Each change file is merged from a source of its own: a run measures that merge alone.
+    const recent = tsx("run-merge.ts", [path.join(work, "recent"), target, tables], lambdaLike) as {
+      ms: number;
+      maxRssMb: number;
+      report: { outcome: string; bucketsRewritten?: number }[];
+    };
+    recentLines.push(
+      `  sluice (${layout}): ${secs(recent.ms)}, ${((recent.ms / full.ms) * 100).toFixed(1)} % of the full load, ` +
+        `${recent.report.find((r) => r.outcome === "merged")?.bucketsRewritten ?? "-"} buckets rewritten, peak RSS ${recent.maxRssMb} MB`,
+    );
+    const change = tsx("run-merge.ts", [path.join(work, "changes"), target, tables], lambdaLike) as {
+      ms: number;
+      cpuMs: number;
+      maxRssMb: number;
+      report: { outcome: string; bucketsRewritten?: number }[];
+    };
+    const rewritten = change.report.find((r) => r.outcome === "merged")?.bucketsRewritten;
+    rows.push([
+      `sluice (${layout})`,
+      secs(full.ms),
+      secs(full.cpuMs),
+      fmt((ROWS / full.ms) * 1000),
+      `${full.maxRssMb} MB`,
+      secs(change.ms),
+      secs(change.cpuMs),
+      fmt((CHANGES / change.ms) * 1000),
+      `${change.maxRssMb} MB`,
+      `${((change.ms / full.ms) * 100).toFixed(1)} %`,
+      String(rewritten ?? "-"),
+    ]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const duck: Record<
+    number,
+    { full: { ms: number; cpuMs: number; maxRssMb: number }; change: { ms: number; cpuMs: number; maxRssMb: number } }
+  > = {};
+  for (const threads of [1, 2]) {
+    const table = path.join(work, `duck-${threads}.parquet`);
+    const full = tsx("duckdb-merge.ts", ["full", loadFile, table, String(threads)]) as {
+      ms: number;
+      cpuMs: number;
+      maxRssMb: number;
+    };
+    const change = tsx("duckdb-merge.ts", [
+      "changes",
+      table,
+      changeFile,
+      path.join(work, `duck-${threads}-2.parquet`),
+      String(threads),
+    ]) as {
+      ms: number;
+      cpuMs: number;
+      maxRssMb: number;
+    };
+    duck[threads] = { full, change };
+    rows.push([
+      `duckdb (${threads} thread${threads > 1 ? "s" : ""})`,
+      secs(full.ms),
+      secs(full.cpuMs),
+      fmt((ROWS / full.ms) * 1000),
+      `${full.maxRssMb} MB`,
+      secs(change.ms),
+      secs(change.cpuMs),
+      fmt((CHANGES / change.ms) * 1000),
+      `${change.maxRssMb} MB`,
+      `${((change.ms / full.ms) * 100).toFixed(1)} %`,
+      "(1 file)",
+    ]);
+  }
+
+  const header = [
+    "engine",
+    "full load",
+    "cpu",
+    "rows/s",
+    "peak RSS",
+    "changes",
+    "cpu",
+    "changes/s",
+    "peak RSS",
+    "change/full",
+    "buckets rewritten",
+  ];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
+  console.log(`\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
+  for (const r of rows) console.log(line(r));
+  const single = duck[1];
+  if (single) {
+    const ours = rows.slice(0, 2).map((r) => r[0]);
+    console.log(`\nratios against DuckDB on 1 thread (wall time, and process CPU time; goal <= 1.5x):`);
+    for (const [i, name] of ours.entries()) {
+      const r = rows[i] as string[];
+      const full = Number.parseFloat(r[1] as string) / (single.full.ms / 1000);
+      const fullCpu = Number.parseFloat(r[2] as string) / (single.full.cpuMs / 1000);
+      const change = Number.parseFloat(r[5] as string) / (single.change.ms / 1000);
+      const changeCpu = Number.parseFloat(r[6] as string) / (single.change.cpuMs / 1000);
+      console.log(
+        `  ${name}: full load ${full.toFixed(1)}x (cpu ${fullCpu.toFixed(1)}x), change merge ${change.toFixed(1)}x (cpu ${changeCpu.toFixed(1)}x)`,
+      );
+    }
+  }
+  console.log(
+    `\n${fmt(CHANGES)} changes all on the newest 5 % of orders (skew 1), merged after the full load:\n${recentLines.join("\n")}`,
+  );
+  console.log(`\nsluice ran bounded as the deployed function: ${MEMORY_MB} MB memory, 2048 MB V8 heap`);
+  console.log(
+    `\nparquet size (duckdb, full): ${(statSync(path.join(work, "duck-1.parquet")).size / 1e6).toFixed(0)} MB`,
+  );
+}
+
+if (PARTS.has("split")) {
+  // The same rows as one file (the layouts' source) and as FILES LOAD files; the table's default layout.
+  const FILES = Number(process.env.CDC_BENCH_SPLIT_FILES ?? 10);
+  const splitBytes = await writeSplitFullLoad(path.join(work, "split/dms/sales/orders"), ROWS, FILES);
+  const tables = path.join(work, "default.json");
   writeFileSync(
     tables,
     JSON.stringify({
-      tables: {
-        "sales.orders": {
-          primaryKey: ["order_id"],
-          columns,
-          timestampColumn: "dms_commit_ts",
-          ...(layout === "range" ? { bucketBy: { column: "order_id", width: 250_000 } } : { buckets: 16 }),
-        },
-      },
+      tables: { "sales.orders": { primaryKey: ["order_id"], columns, timestampColumn: "dms_commit_ts" } },
     }),
   );
-  const target = path.join(dir, "target");
-  const full = tsx("run-merge.ts", [path.join(work, "src"), target, tables], lambdaLike) as {
-    ms: number;
-    cpuMs: number;
-    maxRssMb: number;
-  };
-  // Each change file is merged from a source of its own: a run measures that merge alone.
-  const recent = tsx("run-merge.ts", [path.join(work, "recent"), target, tables], lambdaLike) as {
-    ms: number;
-    maxRssMb: number;
-    report: { outcome: string; bucketsRewritten?: number }[];
-  };
-  recentLines.push(
-    `  sluice (${layout}): ${secs(recent.ms)}, ${((recent.ms / full.ms) * 100).toFixed(1)} % of the full load, ` +
-      `${recent.report.find((r) => r.outcome === "merged")?.bucketsRewritten ?? "-"} buckets rewritten, peak RSS ${recent.maxRssMb} MB`,
+  type Run = { ms: number; cpuMs: number; maxRssMb: number; report: { outcome: string; version?: number }[] };
+  const one = tsx(
+    "run-merge.ts",
+    [path.join(work, "src"), path.join(work, "split-target-1"), tables],
+    lambdaLike,
+  ) as Run;
+  const many = tsx(
+    "run-merge.ts",
+    [path.join(work, "split"), path.join(work, `split-target-${FILES}`), tables],
+    lambdaLike,
+  ) as Run;
+  const duckOne = tsx("duckdb-merge.ts", ["full", loadFile, path.join(work, "split-duck-1.parquet"), "1"]) as Run;
+  const duckMany = tsx("duckdb-merge.ts", [
+    "full",
+    path.join(work, "split/dms/sales/orders/LOAD*.csv"),
+    path.join(work, `split-duck-${FILES}.parquet`),
+    "1",
+  ]) as Run;
+  const commits = (run: Run) => new Set(run.report.filter((r) => r.outcome === "merged").map((r) => r.version)).size;
+  console.log(
+    `\nfull load of ${fmt(ROWS)} rows (${(loadBytes / 1e6).toFixed(0)} MB) as one file and split into ${FILES} files ` +
+      `(${(splitBytes / 1e6).toFixed(0)} MB), default layout (16 hash buckets):`,
   );
-  const change = tsx("run-merge.ts", [path.join(work, "changes"), target, tables], lambdaLike) as {
-    ms: number;
-    cpuMs: number;
-    maxRssMb: number;
-    report: { outcome: string; bucketsRewritten?: number }[];
-  };
-  const rewritten = change.report.find((r) => r.outcome === "merged")?.bucketsRewritten;
-  rows.push([
-    `sluice (${layout})`,
-    secs(full.ms),
-    secs(full.cpuMs),
-    fmt((ROWS / full.ms) * 1000),
-    `${full.maxRssMb} MB`,
-    secs(change.ms),
-    secs(change.cpuMs),
-    fmt((CHANGES / change.ms) * 1000),
-    `${change.maxRssMb} MB`,
-    `${((change.ms / full.ms) * 100).toFixed(1)} %`,
-    String(rewritten ?? "-"),
-  ]);
-  rmSync(dir, { recursive: true, force: true });
+  console.log(
+    `  sluice, 1 file:            ${secs(one.ms)} (cpu ${secs(one.cpuMs)}), peak RSS ${one.maxRssMb} MB, ${commits(one)} commit`,
+  );
+  console.log(
+    `  sluice, ${FILES} files:          ${secs(many.ms)} (cpu ${secs(many.cpuMs)}), peak RSS ${many.maxRssMb} MB, ${commits(many)} commit(s)`,
+  );
+  console.log(`  duckdb 1 thread, 1 file:   ${secs(duckOne.ms)} (cpu ${secs(duckOne.cpuMs)})`);
+  console.log(`  duckdb 1 thread, ${FILES} files: ${secs(duckMany.ms)} (cpu ${secs(duckMany.cpuMs)})`);
+  console.log(
+    `  ${FILES} files / 1 file: ${(many.ms / one.ms).toFixed(2)}x (cpu ${(many.cpuMs / one.cpuMs).toFixed(2)}x; goal <= 1.3x); ` +
+      `against DuckDB on the same files: ${(many.ms / duckMany.ms).toFixed(2)}x (1 file: ${(one.ms / duckOne.ms).toFixed(2)}x)`,
+  );
 }
 
-const duck: Record<
-  number,
-  { full: { ms: number; cpuMs: number; maxRssMb: number }; change: { ms: number; cpuMs: number; maxRssMb: number } }
-> = {};
-for (const threads of [1, 2]) {
-  const table = path.join(work, `duck-${threads}.parquet`);
-  const full = tsx("duckdb-merge.ts", ["full", loadFile, table, String(threads)]) as {
-    ms: number;
-    cpuMs: number;
-    maxRssMb: number;
+if (PARTS.has("reject")) {
+  // Reading (decoding every row) a file against rejecting the same file with a quote opened in its first row.
+  const config = parseTablesConfig({
+    tables: { "sales.orders": { primaryKey: ["order_id"], columns, timestampColumn: "dms_commit_ts" } },
+  }).tables.get("sales.orders") as TableConfig;
+  const store = createDirectoryStore(path.join(work, "reject"));
+  const read = async (key: string) => {
+    const started = performance.now();
+    let rows = 0;
+    let outcome = "read";
+    try {
+      for await (const batch of readDmsFile(config, { relPath: "LOAD00000001.csv", displayName: key }, store.read(key)))
+        rows += batch.rowsRead;
+    } catch (error) {
+      if (!(error instanceof InvalidCdcFile)) throw error;
+      outcome = `rejected (row ${error.row}: ${error.reason})`;
+    }
+    return { ms: performance.now() - started, rows, outcome };
   };
-  const change = tsx("duckdb-merge.ts", [
-    "changes",
-    table,
-    changeFile,
-    path.join(work, `duck-${threads}-2.parquet`),
-    String(threads),
-  ]) as {
-    ms: number;
-    cpuMs: number;
-    maxRssMb: number;
-  };
-  duck[threads] = { full, change };
-  rows.push([
-    `duckdb (${threads} thread${threads > 1 ? "s" : ""})`,
-    secs(full.ms),
-    secs(full.cpuMs),
-    fmt((ROWS / full.ms) * 1000),
-    `${full.maxRssMb} MB`,
-    secs(change.ms),
-    secs(change.cpuMs),
-    fmt((CHANGES / change.ms) * 1000),
-    `${change.maxRssMb} MB`,
-    `${((change.ms / full.ms) * 100).toFixed(1)} %`,
-    "(1 file)",
-  ]);
-}
-
-const header = [
-  "engine",
-  "full load",
-  "cpu",
-  "rows/s",
-  "peak RSS",
-  "changes",
-  "cpu",
-  "changes/s",
-  "peak RSS",
-  "change/full",
-  "buckets rewritten",
-];
-const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
-console.log(`\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
-for (const r of rows) console.log(line(r));
-const single = duck[1];
-if (single) {
-  const ours = rows.slice(0, 2).map((r) => r[0]);
-  console.log(`\nratios against DuckDB on 1 thread (wall time, and process CPU time; goal <= 1.5x):`);
-  for (const [i, name] of ours.entries()) {
-    const r = rows[i] as string[];
-    const full = Number.parseFloat(r[1] as string) / (single.full.ms / 1000);
-    const fullCpu = Number.parseFloat(r[2] as string) / (single.full.cpuMs / 1000);
-    const change = Number.parseFloat(r[5] as string) / (single.change.ms / 1000);
-    const changeCpu = Number.parseFloat(r[6] as string) / (single.change.cpuMs / 1000);
+  console.log("\na file whose quote never closes, against the same file without it (read in 4 MB chunks):");
+  let previous: number | undefined;
+  for (const mb of (process.env.CDC_BENCH_REJECT_MB ?? "20,40,80").split(",").map(Number)) {
+    await writeUnterminatedQuote(path.join(work, `reject/valid-${mb}/LOAD00000001.csv`), mb * 1e6, false);
+    await writeUnterminatedQuote(path.join(work, `reject/hostile-${mb}/LOAD00000001.csv`), mb * 1e6, true);
+    const valid = await read(`valid-${mb}/LOAD00000001.csv`);
+    const hostile = await read(`hostile-${mb}/LOAD00000001.csv`);
     console.log(
-      `  ${name}: full load ${full.toFixed(1)}x (cpu ${fullCpu.toFixed(1)}x), change merge ${change.toFixed(1)}x (cpu ${changeCpu.toFixed(1)}x)`,
+      `  ${mb} MB: valid ${secs(valid.ms)} (${fmt(valid.rows)} rows), hostile ${secs(hostile.ms)} ${hostile.outcome}: ` +
+        `${(hostile.ms / valid.ms).toFixed(2)}x the valid file` +
+        (previous ? `, ${(hostile.ms / previous).toFixed(2)}x the previous size's rejection` : ""),
     );
+    previous = hostile.ms;
   }
 }
-console.log(
-  `\n${fmt(CHANGES)} changes all on the newest 5 % of orders (skew 1), merged after the full load:\n${recentLines.join("\n")}`,
-);
-console.log(`\nsluice ran bounded as the deployed function: ${MEMORY_MB} MB memory, 2048 MB V8 heap`);
-console.log(`\nparquet size (duckdb, full): ${(statSync(path.join(work, "duck-1.parquet")).size / 1e6).toFixed(0)} MB`);
+
 rmSync(work, { recursive: true, force: true });

@@ -2,8 +2,8 @@
  * The CDC pipeline end to end, on the local cloud or a deployed stage (test/e2e/target.ts), with the real wiring
  * (CdcMerge as deployed), the real table configuration (config/cdc-tables.json) and the real AWS SDK: DMS-style files
  * uploaded to CdcRaw become tables in Curated whose symlink manifest lists Parquet files holding exactly the rows of
- * the changes applied in order; late files, replays, concurrent uploads, and a corrupt file (rejected, reported to
- * Audit, table unchanged) followed by its correction.
+ * the changes applied in order; late files, replays, concurrent uploads, a full load split into several files merged
+ * in one commit, and a corrupt file (rejected, reported to Audit, table unchanged) followed by its correction.
  *
  * Each upload is waited for through CdcMerge's own report on the Audit topic (merged, skipped or refused), so that
  * the next step starts from a known table on a stage as locally. The tables live at fixed places in Curated: on a
@@ -14,7 +14,7 @@ import { gzipSync } from "node:zlib";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createS3ObjectStore } from "../../packages/aws/src/cdc-store.ts";
-import { parseTablesConfig, type TableConfig } from "../../packages/cdc/src/index.ts";
+import { loadMetadata, parseTablesConfig, type TableConfig, TableLease } from "../../packages/cdc/src/index.ts";
 import { manifestRows } from "../../packages/cdc/src/testing/table.ts";
 import { startTarget, type Target } from "./target.ts";
 import type { TopicTap } from "./topic-tap.ts";
@@ -143,6 +143,39 @@ describe("CDC merge", () => {
     );
     for (const id of ids) await merged(`${ordersDir}/20261101-12${id}0000000.csv`);
     expect((await read(orders)).map((r) => r[0])).toEqual(["1", "2", "4", "5", "6", "7", "8", "9"]);
+  });
+
+  it("merges a full load split into LOAD files that arrive together in one pass and one commit; the other invocations skip theirs", async () => {
+    const store = createS3ObjectStore(s3, curated);
+    const before = (await loadMetadata(store, orders)).version;
+    // The table is busy (as while a merge runs) when the files land: their invocations wait for its lease.
+    const holder = await TableLease.acquire(store, orders);
+    const loads = [2, 3, 4, 5, 6].map((n) => ({
+      key: `${ordersDir}/LOAD0000000${n}.csv`,
+      body: [0, 1]
+        .map((i) => `${n * 100 + i},7,loaded,1.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 09:00:00\n`)
+        .join(""),
+    }));
+    await Promise.all(loads.map((l) => upload(l.key, l.body)));
+    await new Promise((r) => setTimeout(r, 1500));
+    await holder?.release();
+    const keys = new Set(loads.map((l) => l.key));
+    const about = await target.eventually("CdcMerge's reports on the five LOAD files", async () => {
+      for (const body of await auditTap.drain())
+        reports.push(typeof body.Message === "string" ? JSON.parse(body.Message) : body);
+      const mine = reports.filter((r) => r.pipeline === "cdc-merge" && keys.has(r.file as string));
+      expect(mine).toHaveLength(9);
+      return mine;
+    });
+    // One pass merged all five (one "succeeded" each); the four other invocations found theirs applied.
+    for (const key of keys) {
+      expect(about.filter((r) => r.file === key && r.outcome === "succeeded")).toHaveLength(1);
+    }
+    expect(about.filter((r) => r.outcome === "skipped")).toHaveLength(4);
+    expect((await loadMetadata(store, orders)).version).toBe(before + 1);
+    expect((await read(orders)).map((r) => r[0])).toEqual(
+      expect.arrayContaining(["200", "201", "300", "301", "400", "401", "500", "501", "600", "601"]),
+    );
   });
 
   it("rejects a corrupt file, reports file/row/reason to Audit, leaves the table unchanged, then applies its correction", async () => {

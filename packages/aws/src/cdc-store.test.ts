@@ -46,12 +46,13 @@ describe("createS3ObjectStore", () => {
     expect(s3.commandCalls(PutObjectCommand)[0]?.args[0].input).not.toHaveProperty("IfNoneMatch");
   });
 
-  it("lists every page, and answers undefined for a missing object", async () => {
+  it("lists every page (with LastModified), and answers undefined for a missing object", async () => {
+    const at = new Date("2026-11-01T12:00:00Z");
     s3.on(ListObjectsV2Command)
       .resolvesOnce({ Contents: [{ Key: "p/b", Size: 2 }], IsTruncated: true, NextContinuationToken: "t" })
-      .resolvesOnce({ Contents: [{ Key: "p/a", Size: 1 }], IsTruncated: false });
+      .resolvesOnce({ Contents: [{ Key: "p/a", Size: 1, LastModified: at }], IsTruncated: false });
     expect(await store.list("p/")).toEqual([
-      { key: "p/a", size: 1 },
+      { key: "p/a", size: 1, lastModified: at.getTime() },
       { key: "p/b", size: 2 },
     ]);
     expect(s3.commandCalls(ListObjectsV2Command)[1]?.args[0].input).toMatchObject({ ContinuationToken: "t" });

@@ -44,7 +44,13 @@ export function createS3ObjectStore(client: S3Client, bucket: string): ObjectSto
         const page = await client.send(
           new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
         );
-        for (const o of page.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0 });
+        for (const o of page.Contents ?? [])
+          if (o.Key)
+            out.push({
+              key: o.Key,
+              size: o.Size ?? 0,
+              ...(o.LastModified ? { lastModified: o.LastModified.getTime() } : {}),
+            });
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
       return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -61,6 +61,40 @@ export function writeFullLoad(path: string, rows: number): Promise<number> {
 }
 
 /**
+ * The same full load (the same rows, in the same order) split as DMS splits a table larger than its `MaxFileSize`:
+ * `LOAD00000001.csv` ... in `dir`, `files` files of about equal row counts. Returns the total bytes.
+ */
+export async function writeSplitFullLoad(dir: string, rows: number, files: number): Promise<number> {
+  const rnd = random(1);
+  let bytes = 0;
+  let start = 0;
+  for (let f = 1; f <= files; f++) {
+    const end = Math.round((rows * f) / files);
+    const name = `LOAD${f.toString(16).toUpperCase().padStart(8, "0")}.csv`;
+    const first = start;
+    bytes += await writeLines(`${dir}/${name}`, end - start, (i) =>
+      orderRow(first + i + 1, rnd, "2026-11-01 00:00:00.000000"),
+    );
+    start = end;
+  }
+  return bytes;
+}
+
+/**
+ * A file DMS never writes but a merge must reject: valid full-load rows up to about `bytes`, with a quote opened in
+ * the first row and never closed (`hostile`), or the same rows without it.
+ */
+export function writeUnterminatedQuote(path: string, bytes: number, hostile: boolean): Promise<number> {
+  const rnd = random(3);
+  const rows = Math.ceil(bytes / 95);
+  return writeLines(path, rows, (i) => {
+    // No other quote in the file: the open one runs to its end.
+    const row = orderRow(i + 1, rnd, "2026-11-01 00:00:00.000000").replace('"returned, partly"', "returned");
+    return i === 0 && hostile ? row.replace(/^(\d+,\d+,)/, '$1"') : row;
+  });
+}
+
+/**
  * A change file: 20 % inserts of new ids, 70 % updates, 10 % deletes. `skew`: the share of updates and deletes
  * hitting the newest 5 % of the table (recent orders change most), the rest uniform.
  */

@@ -1,7 +1,7 @@
 /**
  * `pnpm --silent cdc-merge --source <dir in DMS layout> --target <dir> --tables <config.json> [--grace-minutes N]
  * [--memory-mb N] [--json]`: applies every DMS file under the source not yet applied to the target, with the Lambda's engine and
- * bookkeeping. One line per file on stdout (`merged`, `skipped`, `rejected ... row N: reason`), a summary line,
+ * bookkeeping: a table's pending files are merged in one pass and one commit (up to 4 GiB of files a pass). One line per file on stdout (`merged`, `skipped`, `rejected ... row N: reason`), a summary line,
  * progress on stderr for long files. Exit code 1 when a file was rejected (after merging everything else), 2 on
  * a usage or configuration error. `--memory-mb` bounds memory as a Lambda function of that size would (default: the
  * machine's memory).
@@ -19,7 +19,9 @@ const usage =
 function describe(entry: FileOutcome & { table: string }): string {
   switch (entry.outcome) {
     case "merged":
-      return `merged   ${entry.table} ${entry.file}: ${entry.rows} rows, ${entry.keysChanged} keys changed, ${entry.bucketsRewritten} buckets rewritten, version ${entry.version}`;
+      return entry.commitFiles > 1
+        ? `merged   ${entry.table} ${entry.file}: ${entry.rows} rows, version ${entry.version} (one commit of ${entry.commitFiles} files: ${entry.keysChanged} keys changed, ${entry.bucketsRewritten} buckets rewritten)`
+        : `merged   ${entry.table} ${entry.file}: ${entry.rows} rows, ${entry.keysChanged} keys changed, ${entry.bucketsRewritten} buckets rewritten, version ${entry.version}`;
     case "replay":
       return `skipped  ${entry.table} ${entry.file}: already applied`;
     case "rejected":

@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { type CsvFields, CsvReader, CsvSyntaxError, formatCsvRecord, parseCsv } from "./csv.ts";
 
 describe("parseCsv", () => {
@@ -113,5 +113,116 @@ describe("parseCsv", () => {
     const reader = new CsvReader();
     reader.scanBytes(new Uint8Array([0x61, 0x2c, 0xe6, 0x97]), () => undefined);
     expect(() => reader.finishBytes(() => undefined)).toThrow(TypeError);
+  });
+
+  it("reads any text, corrupt too, split anywhere, exactly as the whole text: same records or same error", () => {
+    const field = fc.option(fc.string({ unit: "grapheme", maxLength: 8 }), { nil: null });
+    const record = fc.array(field, { minLength: 1, maxLength: 4 });
+    const outcome = (read: () => (string | null)[][]) => {
+      try {
+        return { records: read() };
+      } catch (e) {
+        return { error: e instanceof CsvSyntaxError ? [e.record, e.message] : String(e) };
+      }
+    };
+    fc.assert(
+      fc.property(
+        fc.array(record, { minLength: 1, maxLength: 6 }),
+        // corruption: characters inserted at positions (quotes, CR, LF, commas)
+        fc.array(fc.tuple(fc.nat(), fc.constantFrom('"', "\r", "\n", ",", "x")), { maxLength: 3 }),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        (records, inserts, cuts) => {
+          let text = records.map(formatCsvRecord).join("");
+          for (const [at, c] of inserts) {
+            const p = at % (text.length + 1);
+            text = text.slice(0, p) + c + text.slice(p);
+          }
+          const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
+          const chunked = () => {
+            const reader = new CsvReader();
+            const out: (string | null)[][] = [];
+            let last = 0;
+            for (const p of [...points, text.length]) {
+              out.push(...reader.push(text.slice(last, p)));
+              last = p;
+            }
+            return [...out, ...reader.end()];
+          };
+          expect(outcome(chunked)).toEqual(outcome(() => parseCsv(text)));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
+
+/**
+ * Characters the reader examines: what its scanning methods are handed beyond their start (`parse(text, final,
+ * onRecord, from)`, `findRecordEnd(text, from)` when present), counted through spies on the prototype.
+ */
+function countScanned(run: () => void): number {
+  const proto = CsvReader.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+  let scanned = 0;
+  const spies = ["parse", "findRecordEnd"]
+    .filter((name) => typeof proto[name] === "function")
+    .map((name) => {
+      const original = proto[name] as (...args: unknown[]) => unknown;
+      const fromIndex = name === "parse" ? 3 : 1;
+      return vi.spyOn(proto, name).mockImplementation(function (this: unknown, ...args: unknown[]) {
+        scanned += (args[0] as string).length - ((args[fromIndex] as number | undefined) ?? 0);
+        return original.apply(this, args);
+      });
+    });
+  try {
+    run();
+  } finally {
+    for (const spy of spies) spy.mockRestore();
+  }
+  return scanned;
+}
+
+describe("rejecting an unterminated quote", () => {
+  /** Valid rows, then a field whose quote never closes, followed by `mb` MB of lines, fed in 64 KB chunks. */
+  const hostile = (mb: number) => {
+    const line = "I,12345,some text,12.50,2026-11-01 12:00:00.000000\n";
+    const body = line.repeat(Math.ceil((mb * 2 ** 20) / line.length));
+    return new TextEncoder().encode(`${line.repeat(10)}I,1,"never closed,1.00,x\n${body}`);
+  };
+  const reject = (bytes: Uint8Array) => {
+    const reader = new CsvReader();
+    let error: unknown;
+    const work = countScanned(() => {
+      try {
+        for (let i = 0; i < bytes.length; i += 1 << 16) reader.scanBytes(bytes.subarray(i, i + (1 << 16)), () => {});
+        reader.finishBytes(() => {});
+      } catch (e) {
+        error = e;
+      }
+    });
+    expect(error).toBeInstanceOf(CsvSyntaxError);
+    expect(error).toMatchObject({ record: 11, message: expect.stringMatching(/unterminated/) });
+    return work;
+  };
+
+  it("examines each character a bounded number of times: work grows linearly with the file", () => {
+    const small = hostile(2);
+    const large = hostile(4);
+    const smallWork = reject(small);
+    const largeWork = reject(large);
+    expect(smallWork / small.length).toBeLessThan(4);
+    expect(largeWork / large.length).toBeLessThan(4);
+    expect(largeWork / smallWork).toBeLessThan(2.5);
+  });
+
+  it("the same through the text interface (push)", () => {
+    const text = new TextDecoder().decode(hostile(2));
+    const reader = new CsvReader();
+    const work = countScanned(() => {
+      expect(() => {
+        for (let i = 0; i < text.length; i += 1 << 16) reader.push(text.slice(i, i + (1 << 16)));
+        reader.end();
+      }).toThrow(/unterminated/);
+    });
+    expect(work / text.length).toBeLessThan(4);
   });
 });

@@ -78,7 +78,17 @@ function decodeUtf8(bytes: Uint8Array): string {
 }
 
 export class CsvReader {
-  private carry = "";
+  /**
+   * The open record (started, not yet ended) as the pieces of text it arrived in. Each new text is scanned once, from
+   * where the last one ended, for the record's end (`findRecordEnd`); only then is the record joined and parsed, once.
+   * So a record spanning many chunks — a quote that never closes in a hostile file — costs linear time, not a rescan
+   * of the whole open record per chunk.
+   */
+  private open: string[] = [];
+  /** Over the open record's text: inside quotes (each quote toggles it, so `""` toggles twice). */
+  private quoted = false;
+  /** The open record's text ends with a CR outside quotes: it ended there, unless an LF follows (CRLF). */
+  private crPending = false;
   /** `scanBytes`: an incomplete UTF-8 sequence at the end of the last chunk. */
   private tail: Uint8Array | undefined;
   private records = 0;
@@ -106,21 +116,22 @@ export class CsvReader {
 
   /** Like `push`, handing each completed record's field bounds to `onRecord` (no array or string per field). */
   scan(chunk: string, onRecord: (fields: CsvFields) => void): void {
-    this.feed(this.carry + chunk, false, onRecord);
+    this.scanText(chunk, onRecord);
   }
 
   /** Like `end`, with a callback. */
   finish(onRecord: (fields: CsvFields) => void): void {
-    const text = this.carry;
-    this.carry = "";
-    this.feed(text, true, onRecord);
+    const text = this.open.join("");
+    this.open = [];
+    this.quoted = false;
+    this.crPending = false;
+    this.parse(text, true, onRecord);
   }
 
   /**
    * Like `scan`, from UTF-8 bytes (invalid UTF-8 throws the decoder's TypeError). Each chunk is decoded on its own
    * into one flat string, which the parser reads characters from directly (on a concatenated or sliced string every
-   * character read goes through an indirection, about 4x slower). The unfinished record before the chunk is
-   * completed from a small string: itself plus the chunk's text up to its first line feed.
+   * character read goes through an indirection, about 4x slower).
    */
   scanBytes(chunk: Uint8Array, onRecord: (fields: CsvFields) => void): void {
     let bytes = chunk;
@@ -144,24 +155,8 @@ export class CsvReader {
     if (k >= 0 && sequenceLength(bytes[k] as number) > cut - k) cut = k;
     if (cut < bytes.length) this.tail = Uint8Array.prototype.slice.call(bytes, cut);
     const text = decodeUtf8(bytes.subarray(0, cut));
-    const carry = this.carry + prefix;
-    this.carry = "";
-    if (carry.length === 0) {
-      this.feed(text, false, onRecord);
-      return;
-    }
-    const lf = text.indexOf("\n");
-    if (lf === -1) {
-      this.carry = carry + text; // no record ends in this chunk
-      return;
-    }
-    this.feed(carry + text.slice(0, lf + 1), false, onRecord);
-    if (this.carry.length > 0) {
-      // That line feed was inside a quoted field: parse on with the rest of the chunk (rare).
-      const rest = this.carry + text.slice(lf + 1);
-      this.carry = "";
-      this.parse(rest, false, onRecord);
-    } else this.parse(text, false, onRecord, lf + 1);
+    if (prefix.length > 0) this.scanText(prefix, onRecord);
+    this.scanText(text, onRecord);
   }
 
   /** Like `finish`, after `scanBytes`. */
@@ -169,17 +164,81 @@ export class CsvReader {
     if (this.tail) {
       const tail = this.tail;
       this.tail = undefined;
-      this.carry += utf8.decode(tail); // an incomplete sequence at the end of the file: throws
+      this.open.push(utf8.decode(tail)); // an incomplete sequence at the end of the file: throws
     }
     this.finish(onRecord);
   }
 
-  private feed(text: string, final: boolean, onRecord: (fields: CsvFields) => void): void {
-    if (!this.started && text.length > 0) {
+  private scanText(text: string, onRecord: (fields: CsvFields) => void): void {
+    if (text.length === 0) return;
+    let from = 0;
+    if (!this.started) {
       this.started = true;
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      if (text.charCodeAt(0) === 0xfeff) from = 1;
     }
-    this.parse(text, final, onRecord);
+    if (this.open.length > 0) {
+      const end = this.findRecordEnd(text, from);
+      if (end === -1) {
+        this.open.push(text);
+        return;
+      }
+      // The open record ends in this text: joined and parsed once (it ends at its terminator, so as a final text).
+      const record = this.open.join("") + text.slice(0, end);
+      this.open = [];
+      this.parse(record, true, onRecord);
+      from = end;
+    }
+    this.parse(text, false, onRecord, from);
+  }
+
+  /**
+   * Scans `text` from `from` for the end of the open record, continuing the quote state of its text so far: the index
+   * just past its terminator (LF, CR or CRLF outside quotes), or -1 (the state then covers `text` too). On valid CSV
+   * toggling on every quote tracks quoted fields exactly; on invalid CSV the record's parse throws within the text
+   * found, at the same record.
+   */
+  private findRecordEnd(text: string, from: number): number {
+    const length = text.length;
+    if (from >= length) return -1;
+    if (this.crPending) {
+      this.crPending = false;
+      return text.charCodeAt(from) === LF ? from + 1 : from;
+    }
+    let quoted = this.quoted;
+    let i = from;
+    while (i < length) {
+      if (quoted) {
+        const k = text.indexOf('"', i);
+        if (k === -1) break;
+        quoted = false;
+        i = k + 1;
+        continue;
+      }
+      const c = text.charCodeAt(i);
+      if (c === QUOTE) quoted = true;
+      else if (c === LF) {
+        this.quoted = false;
+        return i + 1;
+      } else if (c === CR) {
+        if (i + 1 < length) {
+          this.quoted = false;
+          return text.charCodeAt(i + 1) === LF ? i + 2 : i + 1;
+        }
+        this.crPending = true;
+      }
+      i++;
+    }
+    this.quoted = quoted;
+    return -1;
+  }
+
+  /** The parse stopped inside a record that starts at `start`: hold its text for the next chunk. */
+  private hold(text: string, start: number): void {
+    const piece = text.slice(start);
+    this.quoted = false;
+    this.crPending = false;
+    this.findRecordEnd(piece, 0); // no end in it (the parser found none): sets the quote and CR state
+    this.open = [piece];
   }
 
   private parse(text: string, final: boolean, onRecord: (fields: CsvFields) => void, from = 0): void {
@@ -211,7 +270,7 @@ export class CsvReader {
             const k = text.indexOf('"', j);
             if (k === -1 || (k === length - 1 && !final)) {
               if (final) throw new CsvSyntaxError(this.records + 1, "unterminated quoted field (truncated quote)");
-              this.carry = text.slice(recordStart);
+              this.hold(text, recordStart);
               return;
             }
             if (text.charCodeAt(k + 1) === QUOTE) {
@@ -246,7 +305,7 @@ export class CsvReader {
             k++;
           }
           if (k === length && !final) {
-            this.carry = text.slice(recordStart);
+            this.hold(text, recordStart);
             return;
           }
           if (quote) throw new CsvSyntaxError(this.records + 1, "a quote inside an unquoted field");
@@ -268,14 +327,14 @@ export class CsvReader {
         if (c === COMMA) {
           i++;
           if (i >= length && !final) {
-            this.carry = text.slice(recordStart);
+            this.hold(text, recordStart);
             return;
           }
           continue; // at the very end (final): the loop adds the trailing NULL field and ends the record
         }
         if (c === CR) {
           if (i + 1 >= length && !final) {
-            this.carry = text.slice(recordStart);
+            this.hold(text, recordStart);
             return;
           }
           i += text.charCodeAt(i + 1) === LF ? 2 : 1;
@@ -286,7 +345,6 @@ export class CsvReader {
         continue records;
       }
     }
-    this.carry = "";
   }
 }
 

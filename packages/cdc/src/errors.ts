@@ -32,3 +32,8 @@ export class CommitConflict extends Error {
 export class PreconditionFailed extends Error {
   override readonly name = "PreconditionFailed";
 }
+
+/** Another invocation holds the table's merge lease, and this one has too little time left to wait for it. */
+export class TableBusy extends Error {
+  override readonly name = "TableBusy";
+}

@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { parseTablesConfig } from "./config.ts";
+import { TableBusy } from "./errors.ts";
 import { type CdcAudit, mergeObject } from "./flow.ts";
+import { TableLease } from "./lease.ts";
 import { createMemoryStore } from "./storage.ts";
+import { loadMetadata } from "./table.ts";
 import { stateRows } from "./testing/table.ts";
 
 const config = parseTablesConfig({
@@ -22,7 +25,7 @@ function setup() {
   const target = createMemoryStore();
   const messages: Parameters<CdcAudit["publish"]>[0][] = [];
   const audit: CdcAudit = { publish: async (m) => void messages.push(m) };
-  const deps = { source, target, config, audit, correlationId: "req-1" };
+  const deps = { source, target, config, audit, correlationId: "req-1", pass: { pollMs: 10 } };
   return { source, target, messages, deps };
 }
 
@@ -58,7 +61,8 @@ describe("mergeObject", () => {
     expect(messages).toEqual([
       expect.objectContaining({ outcome: "refused", row: 2, reason: 'unknown Op "Q"', table: "sales.orders" }),
     ]);
-    expect(target.objects.size).toBe(0);
+    // Nothing but the table's released merge lease.
+    expect([...target.objects.keys()]).toEqual([expect.stringMatching(/^sales\/orders\/_cdc\/lease\/e\d{20}\.json$/)]);
   });
 
   it("reports replays and files of unconfigured tables as skipped", async () => {
@@ -74,5 +78,123 @@ describe("mergeObject", () => {
       ["skipped", "already applied"],
       ["skipped", "not a DMS data file of a configured table"],
     ]);
+  });
+
+  it("files of a table arriving together are merged in one pass (DMS order, one commit); the other invocations skip theirs", async () => {
+    const { source, target, messages, deps } = setup();
+    const table = orders as NonNullable<typeof orders>;
+    // A full load split into 10 files (ids 1..50), and a change file that updates id 1, all uploaded at once.
+    const keys: string[] = [];
+    for (let f = 1; f <= 10; f++) {
+      const key = `dms/sales/orders/LOAD${f.toString(16).toUpperCase().padStart(8, "0")}.csv`;
+      const rows = Array.from({ length: 5 }, (_, i) => `${(f - 1) * 5 + i + 1},load ${f}\n`).join("");
+      await source.put(key, rows);
+      keys.push(key);
+    }
+    await source.put("dms/sales/orders/20261101-1200000000.csv", "U,1,changed\n");
+    keys.push("dms/sales/orders/20261101-1200000000.csv");
+    const statePuts: string[] = [];
+    const put = target.put;
+    target.put = async (key, body, options) => {
+      if (key.includes("/_cdc/state/")) statePuts.push(key);
+      return put(key, body, options);
+    };
+    // Their events are handled at the same time, the change file's first.
+    const outcomes = await Promise.all([...keys].reverse().map((key) => mergeObject(key, deps)));
+    const metadata = await loadMetadata(target, table);
+    expect(metadata.version).toBe(1);
+    expect(Object.keys(metadata.applied).sort()).toEqual(keys.map((k) => k.slice("dms/sales/orders/".length)).sort());
+    // Each bucket written once.
+    expect(statePuts).toHaveLength(Object.keys(metadata.buckets).length);
+    expect(outcomes.filter((o) => o.outcome === "merged")).toHaveLength(1);
+    expect(outcomes.filter((o) => o.outcome === "replay")).toHaveLength(10);
+    // Every file reported merged exactly once, by the pass that merged it.
+    const succeeded = messages.filter((m) => m.outcome === "succeeded").map((m) => m.file);
+    expect(succeeded.sort()).toEqual([...keys].sort());
+    const rows = await stateRows(target, table);
+    expect(rows).toHaveLength(50);
+    expect(rows[0]).toEqual(["1", "changed"]);
+  });
+
+  it.each([
+    ["at once", false],
+    ["the corrupt file's first", true],
+  ])(
+    "a corrupt file among files arriving together (handled %s): the others merge in one commit, it is refused once, by its own invocation",
+    async (_, corruptFirst) => {
+      const { source, target, messages, deps } = setup();
+      const keys = ["1100", "1200", "1300"].map((t) => `dms/sales/orders/20261101-${t}000000.csv`);
+      await source.put(keys[0] as string, "I,1,a\n");
+      await source.put(keys[1] as string, "I,2,b\nQ,3,c\n");
+      await source.put(keys[2] as string, "U,1,a2\n");
+      const first = corruptFirst ? await mergeObject(keys[1] as string, deps) : undefined;
+      const outcomes = await Promise.all(keys.map((key, i) => (first && i === 1 ? first : mergeObject(key, deps))));
+      // Whichever invocation took the lease merged both good files in its pass.
+      expect(outcomes[1]?.outcome).toBe("rejected");
+      expect([outcomes[0]?.outcome, outcomes[2]?.outcome].filter((o) => o === "merged").length).toBeLessThanOrEqual(1);
+      expect((await loadMetadata(target, orders as NonNullable<typeof orders>)).version).toBe(1);
+      expect(await stateRows(target, orders as NonNullable<typeof orders>)).toEqual([["1", "a2"]]);
+      expect(messages.filter((m) => m.outcome === "refused")).toEqual([
+        expect.objectContaining({ file: keys[1], row: 2, reason: 'unknown Op "Q"' }),
+      ]);
+      expect(messages.filter((m) => m.outcome === "succeeded").map((m) => m.file)).toEqual([keys[0], keys[2]]);
+    },
+  );
+
+  it("passes stay within their limits; every file is still merged once", async () => {
+    const { source, target, messages, deps } = setup();
+    const keys = Array.from({ length: 7 }, (_, i) => `dms/sales/orders/20261101-1${i}00000000.csv`);
+    for (const [i, key] of keys.entries()) await source.put(key, `I,${i},f${i}\n`);
+    const outcomes = await Promise.all(
+      keys.map((key) => mergeObject(key, { ...deps, pass: { pollMs: 5, maxPassFiles: 3 } })),
+    );
+    expect(outcomes.filter((o) => o.outcome === "merged").length).toBeGreaterThanOrEqual(3);
+    const succeeded = messages.filter((m) => m.outcome === "succeeded");
+    expect(succeeded.map((m) => m.file).sort()).toEqual(keys);
+    expect(Math.max(...succeeded.map((m) => m.commitFiles as number))).toBeLessThanOrEqual(3);
+    expect(await stateRows(target, orders as NonNullable<typeof orders>)).toHaveLength(7);
+  });
+
+  it("waits for a table another invocation is merging; with too little time left it fails (TableBusy) to be retried", async () => {
+    const { source, target, deps } = setup();
+    const key = "dms/sales/orders/20261101-1200000000.csv";
+    await source.put(key, "I,1,a\n");
+    const holder = await TableLease.acquire(target, orders as NonNullable<typeof orders>);
+    await expect(mergeObject(key, { ...deps, remainingMs: () => 30_000 })).rejects.toBeInstanceOf(TableBusy);
+    // With time left it waits, and merges once the holder is done.
+    const waiting = mergeObject(key, { ...deps, remainingMs: () => 600_000 });
+    await new Promise((r) => setTimeout(r, 50));
+    await holder?.release();
+    expect(await waiting).toMatchObject({ outcome: "merged", version: 1 });
+  });
+
+  it("a corrupt file left in the folder is read by one later pass, recorded, and not read again until replaced", async () => {
+    const { source, target, messages, deps } = setup();
+    const corrupt = "dms/sales/orders/20261101-1100000000.csv";
+    const reads: string[] = [];
+    const read = source.read;
+    source.read = (key) => {
+      reads.push(key);
+      return read(key);
+    };
+    await source.put(corrupt, "I,1,a\nQ,2,b\n");
+    expect(await mergeObject(corrupt, deps)).toMatchObject({ outcome: "rejected", row: 2 });
+    for (const t of ["1200", "1300", "1400"]) {
+      const key = `dms/sales/orders/20261101-${t}000000.csv`;
+      await source.put(key, `I,${t},x\n`);
+      expect(await mergeObject(key, deps)).toMatchObject({ outcome: "merged" });
+    }
+    // Read by its own invocation, then by the next pass (which recorded it), never again.
+    expect(reads.filter((k) => k === corrupt)).toHaveLength(2);
+    expect(messages.filter((m) => m.outcome === "refused")).toHaveLength(1);
+    expect((await loadMetadata(target, orders as NonNullable<typeof orders>)).rejected).toMatchObject({
+      "20261101-1100000000.csv": { row: 2, reason: 'unknown Op "Q"' },
+    });
+    // Its correction is merged, and the record dropped.
+    await source.put(corrupt, "I,1,a\nI,2,b\n");
+    expect(await mergeObject(corrupt, deps)).toMatchObject({ outcome: "merged" });
+    const metadata = await loadMetadata(target, orders as NonNullable<typeof orders>);
+    expect(metadata.rejected).toEqual({});
+    expect(await stateRows(target, orders as NonNullable<typeof orders>)).toHaveLength(5);
   });
 });

@@ -1,15 +1,32 @@
 /**
  * One DMS file landing in the raw bucket -> merged into its table, with every outcome reported to the audit port:
- * `succeeded` (merged), `skipped` (a replay, or not a file of a configured table), `refused` (a corrupt file, with
- * file, row and reason; the table is unchanged, and a corrected file with the same name applies later). A lost
- * commit race is retried inside `mergeFile`; anything else throws so that the invocation is retried.
+ * `succeeded` (merged), `skipped` (a replay, a file another invocation's pass merged, or not a file of a configured
+ * table), `refused` (a corrupt file, with file, row and reason; the table is unchanged, and a corrected file with the
+ * same name applies later).
+ *
+ * Merges of a table are serialized by its lease (`lease.ts`), and a pass merges every pending file of the table in
+ * the folder of the file (`mergeFiles`: DMS order, one commit): files that arrive together (a full load split into
+ * several LOAD files, a backlog of change files) are merged once, by whichever invocation takes the lease first; the
+ * others wait for the lease and find their file applied. An invocation that cannot take the lease before its time
+ * runs short fails (`TableBusy`) and is retried by Lambda. A lost commit race is retried inside `mergeFiles`; anything
+ * else throws so that the invocation is retried.
  */
-import type { TablesConfig } from "./config.ts";
-import { InvalidCdcFile } from "./errors.ts";
-import type { FileOutcome } from "./run.ts";
-import { locateFile } from "./source.ts";
+import type { TableConfig, TablesConfig } from "./config.ts";
+import { TableBusy } from "./errors.ts";
+import { type LeaseOptions, TableLease } from "./lease.ts";
+import { DEFAULT_PASS_BYTES, DEFAULT_PASS_FILES, type FileOutcome, type PassLimits } from "./run.ts";
+import { locateFile, sortFiles } from "./source.ts";
 import type { ObjectStore } from "./storage.ts";
-import { type MergeOptions, mergeFile } from "./table.ts";
+import {
+  APPLIED_RETENTION_MS,
+  type AppliedFile,
+  type FileResult,
+  loadMetadata,
+  type MergeOptions,
+  mergeFiles,
+  sha256Of,
+  type TableMetadata,
+} from "./table.ts";
 
 /** What the flow needs of an audit sink (`@sluice/aws/audit`'s `AuditSink` fits). */
 export interface CdcAudit {
@@ -30,62 +47,176 @@ export interface MergeObjectDeps {
   audit: CdcAudit;
   options?: MergeOptions;
   correlationId?: string;
+  /** How much a pass takes on (default 4 GiB, 1000 files), and the table lease's timing. */
+  pass?: PassLimits & {
+    lease?: LeaseOptions;
+    /** First wait between looks at a busy table (default 250 ms; it grows by half each time to `maxPollMs`, default 2 s). */
+    pollMs?: number;
+    maxPollMs?: number;
+    /** With less time than this left, an invocation stops waiting for a busy table (default 60 s). */
+    minPassMs?: number;
+  };
+  /** Time left in this invocation, ms (Lambda's `context.getRemainingTimeInMillis`); default unbounded. */
+  remainingMs?: () => number;
 }
 
 export type ObjectOutcome = (FileOutcome & { table: string }) | { outcome: "ignored"; file: string };
 
-/** Merges the raw object `key` (already URL-decoded) into its table. */
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Merges the raw object `key` (already URL-decoded) into its table, with the other pending files of its folder. */
 export async function mergeObject(key: string, deps: MergeObjectDeps): Promise<ObjectOutcome> {
   const base = {
     pipeline: "cdc-merge",
     action: "merge",
-    file: key,
     ...(deps.correlationId ? { correlationId: deps.correlationId } : {}),
   };
   const located = locateFile(deps.config, key);
   if (!located) {
-    await deps.audit.publish({ ...base, outcome: "skipped", reason: "not a DMS data file of a configured table" });
-    return { outcome: "ignored", file: key };
-  }
-  const table = located.table.name;
-  try {
-    const result = await mergeFile(
-      deps.target,
-      located.table,
-      { relPath: located.relPath, displayName: key },
-      () => deps.source.read(key),
-      deps.options,
-    );
-    if (result.outcome === "merged") {
-      await deps.audit.publish({
-        ...base,
-        outcome: "succeeded",
-        table,
-        version: result.version,
-        rows: result.rows,
-        keysChanged: result.keysChanged,
-        bucketsRewritten: result.bucketsRewritten,
-        attempts: result.attempts,
-      });
-    } else {
-      await deps.audit.publish({
-        ...base,
-        outcome: "skipped",
-        table,
-        reason: "already applied",
-        version: result.version,
-      });
-    }
-    return { ...result, table };
-  } catch (error) {
-    if (!(error instanceof InvalidCdcFile)) throw error;
     await deps.audit.publish({
       ...base,
-      outcome: "refused",
-      table,
-      row: error.row,
-      reason: error.reason,
+      file: key,
+      outcome: "skipped",
+      reason: "not a DMS data file of a configured table",
     });
-    return { outcome: "rejected", file: key, table, row: error.row, reason: error.reason };
+    return { outcome: "ignored", file: key };
   }
+  const table = located.table;
+  let sha: string | undefined;
+  /** This file's applied entry when the table's latest version has it with this content. */
+  const appliedAs = (applied: Record<string, AppliedFile>) => async () => {
+    const known = applied[located.relPath];
+    if (!known) return undefined;
+    sha ??= await sha256Of(deps.source.read(key));
+    return known.sha256 === sha ? known : undefined;
+  };
+  const skip = async (known: AppliedFile): Promise<ObjectOutcome> => {
+    await deps.audit.publish({
+      ...base,
+      file: key,
+      outcome: "skipped",
+      table: table.name,
+      reason: "already applied",
+      version: known.version,
+    });
+    return { outcome: "replay", file: key, version: known.version, table: table.name };
+  };
+
+  const remaining = deps.remainingMs ?? (() => Number.POSITIVE_INFINITY);
+  let wait = deps.pass?.pollMs ?? 250;
+  for (;;) {
+    const known = await appliedAs((await loadMetadata(deps.target, table)).applied)();
+    if (known) return skip(known);
+    const lease = await TableLease.acquire(deps.target, table, deps.pass?.lease);
+    if (lease) {
+      try {
+        // The previous holder may have merged this file just before releasing: look again, under the lease.
+        const metadata = await loadMetadata(deps.target, table);
+        const again = await appliedAs(metadata.applied)();
+        if (again) return await skip(again);
+        return await pass(key, table, located.relPath, metadata, sha, deps, base);
+      } finally {
+        await lease.release();
+      }
+    }
+    if (remaining() < (deps.pass?.minPassMs ?? 60_000))
+      throw new TableBusy(`${table.name} is being merged by another invocation; ${key} is not merged yet`);
+    await sleep(wait);
+    wait = Math.min(wait * 1.5, deps.pass?.maxPollMs ?? 2000);
+  }
+}
+
+/**
+ * One pass, under the table's lease: `key` and the files of its folder that the table has not applied (and that were
+ * written within the applied-files retention: older ones, if not applied, come with their own event), in DMS order,
+ * within the pass limits, merged in one commit. Every file merged is reported; of the others only `key` (a file left
+ * out here is reported by its own invocation).
+ */
+async function pass(
+  key: string,
+  table: TableConfig,
+  relPath: string,
+  metadata: TableMetadata,
+  sha: string | undefined,
+  deps: MergeObjectDeps,
+  base: { pipeline: string; action: string; correlationId?: string },
+): Promise<ObjectOutcome> {
+  const folder = key.slice(0, key.lastIndexOf("/") + 1);
+  const cutoff =
+    (deps.options?.now?.() ?? new Date()).getTime() - (deps.options?.appliedRetentionMs ?? APPLIED_RETENTION_MS);
+  let own: { key: string; relPath: string; size: number; lastModified?: number } = { key, relPath, size: 0 };
+  const others: (typeof own)[] = [];
+  for (const object of await deps.source.list(folder)) {
+    if (object.key === key) {
+      own = { ...own, ...object };
+      continue;
+    }
+    const located = locateFile(deps.config, object.key);
+    if (!located || located.table !== table || metadata.applied[located.relPath]) continue;
+    if (object.lastModified !== undefined && object.lastModified < cutoff) continue;
+    // A file a pass rejected, not replaced since: its own invocation reported it; not read again.
+    const rejected = metadata.rejected?.[located.relPath];
+    if (rejected && rejected.size === object.size && rejected.lastModified === object.lastModified) continue;
+    others.push({ ...object, relPath: located.relPath });
+  }
+  // The files after it in DMS order, as many as the pass limits allow (the rest: a later pass, or their own event).
+  const maxBytes = deps.pass?.maxPassBytes ?? DEFAULT_PASS_BYTES;
+  const maxFiles = deps.pass?.maxPassFiles ?? DEFAULT_PASS_FILES;
+  const taken = [own];
+  let bytes = own.size;
+  for (const file of sortFiles(others)) {
+    if (taken.length >= maxFiles || bytes + file.size > maxBytes) break;
+    taken.push(file);
+    bytes += file.size;
+  }
+  const chosen = sortFiles(taken);
+  const result = await mergeFiles(
+    deps.target,
+    table,
+    chosen.map((f) => ({
+      file: { relPath: f.relPath, displayName: f.key },
+      open: () => deps.source.read(f.key),
+      size: f.size,
+      ...(f.lastModified !== undefined ? { lastModified: f.lastModified } : {}),
+      ...(f.key === key && sha ? { sha256: sha } : {}),
+    })),
+    deps.options,
+  );
+  let mine: FileResult | undefined;
+  for (const [i, outcome] of result.files.entries()) {
+    const file = chosen[i]?.key as string;
+    if (file === key) mine = outcome;
+    if (outcome.outcome === "merged")
+      await deps.audit.publish({
+        ...base,
+        file,
+        outcome: "succeeded",
+        table: table.name,
+        version: outcome.version,
+        rows: outcome.rows,
+        keysChanged: outcome.keysChanged,
+        bucketsRewritten: outcome.bucketsRewritten,
+        attempts: outcome.attempts,
+        commitFiles: outcome.commitFiles,
+      });
+    else if (file === key && outcome.outcome === "replay")
+      await deps.audit.publish({
+        ...base,
+        file,
+        outcome: "skipped",
+        table: table.name,
+        reason: "already applied",
+        version: outcome.version,
+      });
+    else if (file === key && outcome.outcome === "rejected")
+      await deps.audit.publish({
+        ...base,
+        file,
+        outcome: "refused",
+        table: table.name,
+        row: outcome.row,
+        reason: outcome.reason,
+      });
+  }
+  return { ...(mine as FileResult), table: table.name };
 }

@@ -3,6 +3,7 @@ export * from "./csv.ts";
 export * from "./dms-file.ts";
 export * from "./errors.ts";
 export * from "./flow.ts";
+export * from "./lease.ts";
 export * from "./merge.ts";
 export * from "./parquet.ts";
 export * from "./position.ts";

@@ -1,13 +1,14 @@
 /**
  * The engine against a simple in-memory model: for random change streams split into DMS files, merging the files
- * in any arrival order, with any flush batching and with replays, gives exactly the table obtained by applying
- * every change one by one in change order.
+ * in any arrival order, one by one or several in one pass, with any flush batching and with replays, gives exactly
+ * the table obtained by applying every change one by one in change order.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { TableConfig } from "./config.ts";
 import type { Op } from "./dms-file.ts";
-import { dmsCsv, testTable } from "./testing/dms.ts";
+import { mergeFiles } from "./table.ts";
+import { chunksOf, dmsCsv, testTable } from "./testing/dms.ts";
 import { asText, manifestRows, memoryStore, memUri, mergeText, stateRows } from "./testing/table.ts";
 import type { Value } from "./values.ts";
 
@@ -43,6 +44,8 @@ const scenario = fc.record({
   files: fc.array(fc.array(change, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 4 }),
   arrival: fc.array(fc.nat(), { minLength: 10, maxLength: 10 }),
   replays: fc.array(fc.nat(), { maxLength: 3 }),
+  // after which arriving file a pass (one commit of several files) ends
+  passEnds: fc.array(fc.boolean(), { minLength: 10, maxLength: 10 }),
   flushKeys: fc.integer({ min: 1, max: 10 }),
 });
 
@@ -54,9 +57,9 @@ function valuesOf(mode: Mode, c: GenChange, seq: number): Value[] {
 }
 
 describe("merge engine vs the in-memory model", () => {
-  it("any arrival order, batching and replays give the table of all changes applied in change order", async () => {
+  it("any arrival order, passes, batching and replays give the table of all changes applied in change order", async () => {
     await fc.assert(
-      fc.asyncProperty(scenario, async ({ mode, layout, load, files, arrival, replays, flushKeys }) => {
+      fc.asyncProperty(scenario, async ({ mode, layout, load, files, arrival, replays, passEnds, flushKeys }) => {
         const config = configs[layout][mode];
         // Files in DMS order; each change gets the position the definition of the order gives it.
         const all: { relPath: string; fileIndex: number; changes: (GenChange & { row: number; seq: number })[] }[] = [];
@@ -105,8 +108,31 @@ describe("merge engine vs the in-memory model", () => {
             ),
           ]),
         );
-        for (const { f } of order)
-          await mergeText(store, config, f.relPath, texts.get(f.relPath) as string, { flushKeys });
+        // Arriving files are merged in passes: several files at once (one commit), or one by one.
+        let pass: typeof all = [];
+        const mergePass = async () => {
+          if (pass.length === 1) {
+            const f = pass[0] as (typeof all)[number];
+            await mergeText(store, config, f.relPath, texts.get(f.relPath) as string, { flushKeys });
+          } else if (pass.length > 1) {
+            const result = await mergeFiles(
+              store,
+              config,
+              pass.map((f) => ({
+                file: { relPath: f.relPath, displayName: f.relPath },
+                open: () => chunksOf(texts.get(f.relPath) as string, 64),
+              })),
+              { flushKeys },
+            );
+            expect(result.files.map((r) => r.outcome)).toEqual(pass.map(() => "merged"));
+          }
+          pass = [];
+        };
+        for (const [i, { f }] of order.entries()) {
+          pass.push(f);
+          if (passEnds[i]) await mergePass();
+        }
+        await mergePass();
         for (const r of replays) {
           const f = all[r % all.length] as (typeof all)[number];
           const result = await mergeText(store, config, f.relPath, texts.get(f.relPath) as string, { flushKeys });

@@ -1,16 +1,22 @@
 /**
- * Merging a set of source files into a target store, table by table in DMS order: what the CLI does, and what
- * tests and benchmarks call. A rejected file does not stop the others.
+ * Merging a set of source files into a target store, table by table: each table's files not yet applied are merged in
+ * passes (`mergeFiles`: DMS order, one commit a pass). What the CLI does, and what tests and benchmarks call. A rejected
+ * file does not stop the others.
  */
 import type { TablesConfig } from "./config.ts";
-import { InvalidCdcFile } from "./errors.ts";
 import { type LocatedFile, locateFile, sortFiles } from "./source.ts";
 import type { ObjectStore } from "./storage.ts";
-import { loadApplied, loadMetadata, type MergeOptions, type MergeResult, mergeFile, sha256Of } from "./table.ts";
+import {
+  type FileResult,
+  loadApplied,
+  loadMetadata,
+  type MergeInput,
+  type MergeOptions,
+  mergeFiles,
+  sha256Of,
+} from "./table.ts";
 
-export type FileOutcome =
-  | MergeResult
-  | { outcome: "rejected"; file: string; table: string; row: number; reason: string };
+export type FileOutcome = FileResult;
 
 export interface RunReport {
   files: (FileOutcome & { table: string })[];
@@ -19,54 +25,96 @@ export interface RunReport {
   rejected: number;
 }
 
+/** How much one pass (one commit) takes on. */
+export interface PassLimits {
+  /** Bytes of source files a pass reads at most (default 4 GiB); a single larger file is a pass of its own. */
+  maxPassBytes?: number;
+  /** Files a pass merges at most (default 1000). */
+  maxPassFiles?: number;
+}
+
+export const DEFAULT_PASS_BYTES = 4 * 2 ** 30;
+export const DEFAULT_PASS_FILES = 1000;
+
+/**
+ * Splits files (in DMS order) into consecutive passes within the limits. Each pass has at least one file, and no two
+ * files with the same path below the table's folder (a source holding several DMS folders).
+ */
+export function passesOf<T extends { size: number; relPath: string }>(
+  files: readonly T[],
+  limits: PassLimits = {},
+): T[][] {
+  const maxBytes = limits.maxPassBytes ?? DEFAULT_PASS_BYTES;
+  const maxFiles = limits.maxPassFiles ?? DEFAULT_PASS_FILES;
+  const passes: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  let paths = new Set<string>();
+  for (const file of files) {
+    const full = current.length >= maxFiles || bytes + file.size > maxBytes || paths.has(file.relPath);
+    if (current.length > 0 && full) {
+      passes.push(current);
+      current = [];
+      bytes = 0;
+      paths = new Set();
+    }
+    current.push(file);
+    bytes += file.size;
+    paths.add(file.relPath);
+  }
+  if (current.length > 0) passes.push(current);
+  return passes;
+}
+
 /** Applies every file under the source store not yet applied to the target. */
 export async function mergeAll(
   source: ObjectStore,
   target: ObjectStore,
   config: TablesConfig,
-  options: MergeOptions & { onFile?: (outcome: FileOutcome & { table: string }) => void } = {},
+  options: MergeOptions & PassLimits & { onFile?: (outcome: FileOutcome & { table: string }) => void } = {},
 ): Promise<RunReport> {
-  const byTable = new Map<string, LocatedFile[]>();
+  const byTable = new Map<string, (LocatedFile & { size: number })[]>();
   for (const object of await source.list("")) {
     const located = locateFile(config, object.key);
     if (!located) continue;
     const list = byTable.get(located.table.name) ?? [];
-    list.push(located);
+    list.push({ ...located, size: object.size });
     byTable.set(located.table.name, list);
   }
   const report: RunReport = { files: [], merged: 0, replayed: 0, rejected: 0 };
+  const emit = (outcome: FileOutcome, table: string) => {
+    const entry = { ...outcome, table };
+    report.files.push(entry);
+    if (outcome.outcome === "merged") report.merged++;
+    else if (outcome.outcome === "replay") report.replayed++;
+    else report.rejected++;
+    options.onFile?.(entry);
+  };
   for (const name of [...byTable.keys()].sort()) {
-    const files = sortFiles(byTable.get(name) as LocatedFile[]);
+    const files = sortFiles(byTable.get(name) as (LocatedFile & { size: number })[]);
     const table = files[0]?.table;
     if (!table) continue;
+    // Replays are recognized against every applied file, archived ones included (same path, same content).
     const applied = await loadApplied(target, await loadMetadata(target, table));
+    const pending: (MergeInput & { size: number; relPath: string })[] = [];
     for (const file of files) {
-      let outcome: FileOutcome;
-      try {
-        const known = applied[file.relPath];
-        const sha256 = known ? await sha256Of(source.read(file.key)) : undefined;
-        // Already applied with the same content (recently, or long ago and archived): a replay.
-        outcome =
-          known && known.sha256 === sha256
-            ? { outcome: "replay", file: file.key, version: known.version }
-            : await mergeFile(
-                target,
-                table,
-                { relPath: file.relPath, displayName: file.key },
-                () => source.read(file.key),
-                options,
-                sha256,
-              );
-      } catch (error) {
-        if (!(error instanceof InvalidCdcFile)) throw error;
-        outcome = { outcome: "rejected", file: error.file, table: name, row: error.row, reason: error.reason };
+      const known = applied[file.relPath];
+      const sha256 = known ? await sha256Of(source.read(file.key)) : undefined;
+      if (known && known.sha256 === sha256) {
+        emit({ outcome: "replay", file: file.key, version: known.version }, name);
+        continue;
       }
-      const entry = { ...outcome, table: name };
-      report.files.push(entry);
-      if (outcome.outcome === "merged") report.merged++;
-      else if (outcome.outcome === "replay") report.replayed++;
-      else report.rejected++;
-      options.onFile?.(entry);
+      pending.push({
+        file: { relPath: file.relPath, displayName: file.key },
+        open: () => source.read(file.key),
+        relPath: file.relPath,
+        size: file.size,
+        ...(sha256 ? { sha256 } : {}),
+      });
+    }
+    for (const pass of passesOf(pending, options)) {
+      const result = await mergeFiles(target, table, pass, options);
+      for (const outcome of result.files) emit(outcome, name);
     }
   }
   return report;

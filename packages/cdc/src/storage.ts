@@ -13,6 +13,8 @@ import { PreconditionFailed } from "./errors.ts";
 export interface ListedObject {
   key: string;
   size: number;
+  /** When the object was last written (ms since the epoch), when the store knows it. */
+  lastModified?: number;
 }
 
 export interface PutOptions {
@@ -52,7 +54,7 @@ export function createDirectoryStore(root: string): ObjectStore {
       if (entry.isDirectory()) await walk(full, out);
       else if (entry.isFile() && !entry.name.startsWith(".tmp-")) {
         const info = await stat(full);
-        out.push({ key: relative(base, full).split(sep).join("/"), size: info.size });
+        out.push({ key: relative(base, full).split(sep).join("/"), size: info.size, lastModified: info.mtimeMs });
       }
     }
   }
@@ -118,6 +120,7 @@ export function createMemoryStore(): ObjectStore & {
   beforePut?: (key: string) => void;
 } {
   const objects = new Map<string, Uint8Array>();
+  const modified = new Map<string, number>();
   const store = {
     objects,
     beforePut: undefined as ((key: string) => void) | undefined,
@@ -125,7 +128,7 @@ export function createMemoryStore(): ObjectStore & {
       return [...objects.entries()]
         .filter(([k]) => k.startsWith(prefix))
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([key, body]) => ({ key, size: body.byteLength }));
+        .map(([key, body]) => ({ key, size: body.byteLength, lastModified: modified.get(key) as number }));
     },
     async get(key: string) {
       return objects.get(key);
@@ -139,9 +142,13 @@ export function createMemoryStore(): ObjectStore & {
       store.beforePut?.(key);
       if (options?.ifNoneMatch && objects.has(key)) throw new PreconditionFailed(`${key} exists`);
       objects.set(key, typeof body === "string" ? new TextEncoder().encode(body) : body);
+      modified.set(key, Date.now());
     },
     async delete(keys: readonly string[]) {
-      for (const key of keys) objects.delete(key);
+      for (const key of keys) {
+        objects.delete(key);
+        modified.delete(key);
+      }
     },
     uri(key: string) {
       return `mem://${key}`;

@@ -239,6 +239,45 @@ describe("mergeFile", () => {
     expect((await stateRows(store, orders)).map((r) => r[1])).toEqual(["day 0", "day 1", "day 2", "day 9"]);
   });
 
+  it("two merges that both archive applied files keep the winner's archive (the loser removes only its own)", async () => {
+    const store = memoryStore();
+    const day = 24 * 3600_000;
+    const start = Date.parse("2026-11-01T00:00:00Z");
+    const file = (d: number, hour = 0) => ({
+      name: `2026110${d}-${hour}000000000.csv`,
+      text: dmsCsv(orders, [{ op: "I", values: row(d * 10 + hour, `day ${d} ${hour}`, 1n) }]),
+    });
+    for (const d of [0, 1, 2]) {
+      const f = file(d);
+      await mergeText(store, orders, f.name, f.text, { now: () => new Date(start + d * day) });
+    }
+    // Two merges on day 9 load the same version, both archive the files of days 0-2, and race for the commit.
+    const put = store.put;
+    const waiting: (() => void)[] = [];
+    let held = 0;
+    store.put = async (key, body, options) => {
+      // The first two commit attempts wait for each other: both have written everything but the metadata.
+      if (options?.ifNoneMatch && key.includes("/_cdc/metadata/") && held < 2) {
+        held++;
+        await new Promise<void>((resolve) => {
+          waiting.push(resolve);
+          if (waiting.length === 2) for (const go of waiting) go();
+        });
+      }
+      return put(key, body, options);
+    };
+    const racing = [file(9, 1), file(9, 2)];
+    const results = await Promise.all(
+      racing.map((f) => mergeText(store, orders, f.name, f.text, { now: () => new Date(start + 9 * day) })),
+    );
+    expect(results.map((r) => r.outcome)).toEqual(["merged", "merged"]);
+    const metadata = await loadMetadata(store, orders);
+    expect(metadata.archives?.length).toBeGreaterThan(0);
+    expect(Object.keys(await loadApplied(store, metadata)).sort()).toEqual(
+      [file(0), file(1), file(2), ...racing].map((f) => f.name).sort(),
+    );
+  });
+
   it("two merges of the same table at once lose no change (the loser retries on the new version)", async () => {
     const store = memoryStore();
     const files = Array.from({ length: 6 }, (_, i) => ({
@@ -250,6 +289,97 @@ describe("mergeFile", () => {
     expect((await stateRows(store, orders)).map((r) => r[1])).toEqual(["f0", "f1", "f2", "f3", "f4", "f5"]);
     expect(Object.keys((await loadMetadata(store, orders)).applied)).toHaveLength(6);
   });
+
+  it("a slow merge whose base version was collected meanwhile loses its commit and merges on the latest; its stale view never sweeps", async () => {
+    const config = testTable({ bucketBy: { column: "id", width: 100 } });
+    const store = memoryStore();
+    const insert = (name: string, id: number, options = {}) =>
+      mergeText(store, config, name, dmsCsv(config, [{ op: "I", values: row(id, `r${id}`, 1n) }]), options);
+    await insert("20261101-0100000000.csv", 1);
+    // Merge A loads version 1, writes its files, and stalls right before its commit (put of version 2).
+    const put = store.put;
+    let stalled = false;
+    let reached = () => {};
+    let resume = () => {};
+    const atCommit = new Promise<void>((r) => {
+      reached = r;
+    });
+    const gate = new Promise<void>((r) => {
+      resume = r;
+    });
+    store.put = async (key, body, options) => {
+      if (options?.ifNoneMatch && key.includes("/_cdc/metadata/") && !stalled) {
+        stalled = true;
+        reached();
+        await gate;
+      }
+      return put(key, body, options);
+    };
+    // A's version would be a sweep version: a stale view must not drive the orphan sweep.
+    const slow = insert("20261101-0900000000.csv", 300, { sweepEvery: 1 });
+    await atCommit;
+    // Meanwhile 12 merges commit versions 2..13 (bucket 1, then bucket 2); collection drops versions below 3.
+    await insert("20261101-0200000000.csv", 100);
+    for (let i = 0; i < 11; i++) await insert(`20261101-1${i}00000000.csv`, 200 + i);
+    expect(store.objects.has("sales/orders/_cdc/metadata/v00000000000000000002.json")).toBe(false);
+    resume();
+    const result = await slow;
+    expect(result).toMatchObject({ outcome: "merged", version: 14 });
+    const expected = [1, 100, ...Array.from({ length: 11 }, (_, i) => 200 + i), 300].map((id) => [
+      String(id),
+      `r${id}`,
+      "0.01",
+    ]);
+    expect(await stateRows(store, config)).toEqual(expected);
+    expect(await manifestRows(store, config, memUri)).toEqual(expected);
+    expect((await loadMetadata(store, config)).version).toBe(14);
+  });
+
+  it.each([
+    ["stale, its next version collected too", "before", 13, 15],
+    ["live, built upon and collected before it could check", "after", 12, 2],
+  ] as const)(
+    "a merge whose commit cannot be confirmed (%s) deletes nothing and settles on the latest version",
+    async (_, stall, others, version) => {
+      const config = testTable({ bucketBy: { column: "id", width: 100 } });
+      const store = memoryStore();
+      const insert = (name: string, id: number) =>
+        mergeText(store, config, name, dmsCsv(config, [{ op: "I", values: row(id, `r${id}`, 1n) }]));
+      await insert("20261101-0100000000.csv", 1);
+      const put = store.put;
+      let stalled = false;
+      let reached = () => {};
+      let resume = () => {};
+      const atCommit = new Promise<void>((r) => {
+        reached = r;
+      });
+      const gate = new Promise<void>((r) => {
+        resume = r;
+      });
+      store.put = async (key, body, options) => {
+        if (options?.ifNoneMatch && key.includes("/_cdc/metadata/") && !stalled) {
+          stalled = true;
+          if (stall === "after") await put(key, body, options);
+          reached();
+          await gate;
+          if (stall === "after") return;
+        }
+        return put(key, body, options);
+      };
+      const slow = insert("20261101-0900000000.csv", 300);
+      await atCommit;
+      for (let i = 0; i < others; i++) await insert(`20261101-1${String(i).padStart(2, "0")}0000000.csv`, 200 + i);
+      resume();
+      expect(await slow).toMatchObject({ outcome: "merged", version });
+      const expected = [1, ...Array.from({ length: others }, (_, i) => 200 + i), 300].map((id) => [
+        String(id),
+        `r${id}`,
+        "0.01",
+      ]);
+      expect(await stateRows(store, config)).toEqual(expected);
+      expect(await manifestRows(store, config, memUri)).toEqual(expected);
+    },
+  );
 
   it("gives up with CommitConflict after maxAttempts lost races", async () => {
     const store = memoryStore();

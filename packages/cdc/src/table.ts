@@ -13,10 +13,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { totalmem } from "node:os";
 import type { TableConfig } from "./config.ts";
 import { type DmsFileRef, readDmsFile } from "./dms-file.ts";
-import { CommitConflict, PreconditionFailed } from "./errors.ts";
+import { CommitConflict, InvalidCdcFile, PreconditionFailed } from "./errors.ts";
 import { bucketFunction, type Layout, layoutOf, PendingChanges, positionBatch } from "./merge.ts";
 import { writeParquet } from "./parquet.ts";
 import { type Key, RowSet } from "./rows.ts";
+import { sortFiles } from "./source.ts";
 import { decodeState, encodeState } from "./state-file.ts";
 import type { ObjectStore } from "./storage.ts";
 import type { Value } from "./values.ts";
@@ -27,6 +28,14 @@ export interface BucketFiles {
   state: string;
   rows: number;
   keys: number;
+}
+
+export interface RejectedFile {
+  size: number;
+  lastModified?: number;
+  row: number;
+  reason: string;
+  at: string;
 }
 
 export interface AppliedFile {
@@ -49,12 +58,20 @@ export interface TableMetadata {
   applied: Record<string, AppliedFile>;
   /**
    * Older applied files, moved out of the metadata (which every merge reads and writes) into archive objects:
-   * `_cdc/applied/v<version>.json`, each a `Record<path, AppliedFile>`. `loadApplied` reads them all.
+   * `_cdc/applied/v<version>-<id>.json`, each a `Record<path, AppliedFile>`. `loadApplied` reads them all.
    */
   archives?: string[];
   /** Superseded files, deleted once `since` is older than the grace period. */
   obsolete: { key: string; since: string }[];
+  /**
+   * Files a committed pass left out as corrupt, by path, with the size and time of the object it read (kept for the
+   * applied-files retention): a later pass skips such a file unless it has been replaced, instead of reading it again.
+   */
+  rejected?: Record<string, RejectedFile>;
   committedAt: string;
+  /** This version's commit id (random), and its base version's: how a merge tells that its commit is the live one. */
+  commit?: string;
+  parent?: string;
 }
 
 export interface MergeOptions {
@@ -91,14 +108,39 @@ export type MergeResult =
       outcome: "merged";
       file: string;
       version: number;
+      /** Data rows of this file. */
       rows: number;
+      /** The figures below are of the commit that merged the file (shared by the files it merged together). */
       keysChanged: number;
       bucketsRewritten: number;
       attempts: number;
       /** Times the held changes were spilled to stay within memory. */
       spills: number;
+      /** Files that commit merged (this one included). */
+      commitFiles: number;
     }
   | { outcome: "replay"; file: string; version: number };
+
+/** One file of a merge pass (`mergeFiles`). */
+export interface MergeInput {
+  file: DmsFileRef;
+  /** The file's bytes; called once per read (a lost commit race, or a restart after a rejection, reads it again). */
+  open: () => AsyncIterable<Uint8Array>;
+  /** The file's SHA-256 when the caller knows it: a replay is then recognized without reading the file. */
+  sha256?: string;
+  /** The object's size and time as listed: recorded in the metadata (`rejected`) if the file is rejected. */
+  size?: number;
+  lastModified?: number;
+}
+
+export type FileResult = MergeResult | { outcome: "rejected"; file: string; row: number; reason: string };
+
+export interface PassResult {
+  /** The version the pass committed, or the table's version when it committed nothing (replays, rejections). */
+  version: number;
+  /** One outcome per input, in input order. */
+  files: FileResult[];
+}
 
 const pad = (n: number, width: number) => String(n).padStart(width, "0");
 
@@ -128,7 +170,7 @@ function columnSignature(config: TableConfig): string[] {
 export async function loadMetadata(store: ObjectStore, config: TableConfig): Promise<TableMetadata> {
   for (let attempt = 0; ; attempt++) {
     const versions = await store.list(metadataPrefix(config));
-    const latest = versions.filter((o) => o.key.endsWith(".json")).at(-1);
+    const latest = versions.filter((o) => !Number.isNaN(versionOf(o.key))).at(-1);
     if (!latest) {
       return {
         format: 1,
@@ -205,9 +247,8 @@ async function* hashing(chunks: AsyncIterable<Uint8Array>, hash: ReturnType<type
 }
 
 /**
- * Merges one DMS file into the table. Reads the whole file before committing anything: an `InvalidCdcFile`
- * leaves the table as it was. `open` is called once per attempt (a lost commit race re-reads the file on top of
- * the new version). A file already applied with the same content is a replay and changes nothing.
+ * Merges one DMS file into the table (`mergeFiles` of one file). A corrupt file throws `InvalidCdcFile` and leaves the
+ * table as it was.
  */
 export async function mergeFile(
   store: ObjectStore,
@@ -217,6 +258,31 @@ export async function mergeFile(
   options: MergeOptions = {},
   knownSha256?: string,
 ): Promise<MergeResult> {
+  const pass = await mergeFiles(
+    store,
+    config,
+    [{ file, open, ...(knownSha256 ? { sha256: knownSha256 } : {}) }],
+    options,
+  );
+  const result = pass.files[0] as FileResult;
+  if (result.outcome === "rejected") throw new InvalidCdcFile(result.file, result.row, result.reason);
+  return result;
+}
+
+/**
+ * Merges DMS files of one table in one pass and one commit: the files are read in DMS order (full loads by counter,
+ * then change files by name) into one set of changes held per key and bucket, each touched bucket is rewritten once,
+ * and one metadata version lists them all as applied. Nothing is committed before every file has been read whole:
+ * a corrupt file (`InvalidCdcFile`) is left out (`rejected`, the table unchanged by it) and the others are read again
+ * without it. A file already applied with the same content is a `replay` and changes nothing. A lost commit race
+ * reads the files again on top of the new version.
+ */
+export async function mergeFiles(
+  store: ObjectStore,
+  config: TableConfig,
+  inputs: readonly MergeInput[],
+  options: MergeOptions = {},
+): Promise<PassResult> {
   const now = options.now ?? (() => new Date());
   const graceMs = options.graceMs ?? 15 * 60_000;
   const maxAttempts = options.maxAttempts ?? 8;
@@ -228,21 +294,64 @@ export async function mergeFile(
     (options.flushKeys === undefined && held >= MIN_SPILL_KEYS && process.memoryUsage.rss() > memoryBudget);
   const prefix = tablePrefix(config);
 
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+  /** The inputs in DMS order, with what is learnt about each across attempts. */
+  const files = sortFiles(
+    inputs.map((input, index) => ({
+      ...input,
+      index,
+      relPath: input.file.relPath,
+      /** SHA-256 once known (given, or computed by a read). */
+      sha: input.sha256,
+      rejected: undefined as { row: number; reason: string } | undefined,
+    })),
+  );
+  const results: FileResult[] = new Array(inputs.length);
+  /** A commit that could not be confirmed live (`checkCommit`): its figures, if the latest version has its files. */
+  let uncertain: { version: number; rows: Map<string, number>; figures: Omit<CommitFigures, "attempts"> } | undefined;
+  let attempt = 0;
+  for (;;) {
     const base = await loadMetadata(store, config);
-    const known = base.applied[file.relPath];
-    if (knownSha256 && known?.sha256 === knownSha256) {
-      return { outcome: "replay", file: file.displayName, version: base.version };
+    // Replays (same path, same content) need no reading: hash the files the metadata already lists.
+    const toRead: typeof files = [];
+    for (const f of files) {
+      if (f.rejected) {
+        results[f.index] = { outcome: "rejected", file: f.file.displayName, ...f.rejected };
+        continue;
+      }
+      const known = base.applied[f.relPath];
+      if (known && f.sha === undefined) f.sha = await sha256Of(f.open());
+      if (known && known.sha256 === f.sha) {
+        const mergedByUs = uncertain && known.version === uncertain.version && uncertain.rows.has(f.relPath);
+        results[f.index] =
+          mergedByUs && uncertain
+            ? {
+                outcome: "merged",
+                file: f.file.displayName,
+                version: known.version,
+                rows: uncertain.rows.get(f.relPath) as number,
+                ...uncertain.figures,
+                attempts: attempt,
+              }
+            : { outcome: "replay", file: f.file.displayName, version: base.version };
+        continue;
+      }
+      toRead.push(f);
     }
+    if (toRead.length === 0) return { version: base.version, files: results };
+    if (attempt >= maxAttempts)
+      throw new CommitConflict(
+        `${config.name}: ${toRead.map((f) => f.file.displayName).join(", ")} lost the commit race ${maxAttempts} times`,
+      );
+
     const version = base.version + 1;
+    const commitId = randomBytes(8).toString("hex");
     const bucketOfKey = bucketFunction(base.layout);
     /** Buckets written in this attempt: bucket -> files (not committed yet). */
     const staged = new Map<number, BucketFiles>();
     const written: string[] = [];
-    /** Changes spilled while reading a large file, per bucket (temporary, deleted at the end of the attempt). */
+    /** Changes spilled while reading large files, per bucket (temporary, deleted at the end of the attempt). */
     const runs = new Map<number, string[]>();
     const attemptId = `${pad(version, 8)}-${newId()}`;
-    let rows = 0;
     let keysChanged = 0;
     let spills = 0;
 
@@ -293,12 +402,12 @@ export async function mergeFile(
         let changed = 0;
         const body = await stateBody;
         if (!body && bucketRuns.length === 0 && incoming) {
-          // A new bucket: the file's reduced changes are its state as they are.
+          // A new bucket: the files' reduced changes are its state as they are.
           state = incoming;
           changed = incoming.size;
         } else {
           const extra = incoming?.size ?? 0;
-          // The bucket's state (not indexed), then each spilled run and this file's changes (indexed) merged in.
+          // The bucket's state (not indexed), then each spilled run and the held changes (indexed) merged in.
           state = body ? decodeState(config, body, extra, false) : new RowSet(config, extra);
           for (const run of bucketRuns)
             changed += state.mergeFrom(decodeState(config, (await store.get(run)) as Uint8Array));
@@ -322,7 +431,6 @@ export async function mergeFile(
       await Promise.all(storing);
     };
 
-    const hash = createHash("sha256");
     const pending = new PendingChanges(config, bucketOfKey);
     const dropRuns = async () => {
       const keys = [...runs.values()].flat();
@@ -330,18 +438,44 @@ export async function mergeFile(
       await store.delete(keys);
     };
     try {
-      for await (const batch of readDmsFile(config, file, hashing(open(), hash), undefined, pending)) {
-        rows += batch.rowsRead;
-        positionBatch(file.relPath, batch.rows);
-        pending.add(batch.rows);
-        options.onProgress?.(rows);
-        if (overBudget(pending.keys)) await spill(pending);
+      // Read every file; a corrupt one is left out. If files before it were read (their changes are held with its
+      // own), the attempt starts over without it.
+      const read = new Map<string, { rows: number; sha256: string }>();
+      let restart = false;
+      let rowsRead = 0;
+      for (const f of toRead) {
+        const hash = createHash("sha256");
+        let rows = 0;
+        try {
+          for await (const batch of readDmsFile(config, f.file, hashing(f.open(), hash), undefined, pending)) {
+            rows += batch.rowsRead;
+            positionBatch(f.relPath, batch.rows);
+            pending.add(batch.rows);
+            options.onProgress?.(rowsRead + rows);
+            if (overBudget(pending.keys)) await spill(pending);
+          }
+        } catch (error) {
+          if (!(error instanceof InvalidCdcFile)) throw error;
+          f.rejected = { row: error.row, reason: error.reason };
+          results[f.index] = { outcome: "rejected", file: f.file.displayName, ...f.rejected };
+          if (read.size > 0) {
+            restart = true;
+            break;
+          }
+          pending.clear();
+          await dropRuns();
+          continue;
+        }
+        rowsRead += rows;
+        f.sha = hash.digest("hex");
+        read.set(f.relPath, { rows, sha256: f.sha });
       }
-      const sha256 = hash.digest("hex");
-      if (known?.sha256 === sha256) {
+      if (restart || read.size === 0) {
         await store.delete(written);
-        return { outcome: "replay", file: file.displayName, version: base.version };
+        if (read.size === 0) return { version: base.version, files: results };
+        continue;
       }
+      attempt++;
       await rewrite(pending);
       await dropRuns();
 
@@ -352,31 +486,47 @@ export async function mergeFile(
         if (old) for (const key of [old.state, old.data]) if (key) obsolete.push({ key, since: at.toISOString() });
       }
       const expired = obsolete.filter((o) => at.getTime() - Date.parse(o.since) >= graceMs);
-      const applied: Record<string, AppliedFile> = {
-        ...base.applied,
-        [file.relPath]: { sha256, version, rows, appliedAt: at.toISOString() },
-      };
+      const applied: Record<string, AppliedFile> = { ...base.applied };
+      for (const [relPath, r] of read)
+        applied[relPath] = { sha256: r.sha256, version, rows: r.rows, appliedAt: at.toISOString() };
       const archives = [...(base.archives ?? [])];
       const retention = options.appliedRetentionMs ?? APPLIED_RETENTION_MS;
       const old = Object.entries(applied).filter(([, a]) => at.getTime() - Date.parse(a.appliedAt) >= retention);
       // About once a day: when the oldest entry is a day past the retention, archive every entry past it.
       if (old.some(([, a]) => at.getTime() - Date.parse(a.appliedAt) >= retention + ARCHIVE_EVERY_MS)) {
-        const key = `${prefix}_cdc/applied/v${pad(version, 20)}.json`;
+        // Named by this attempt: a racing merge archiving for the same version writes its own object, so the loser's
+        // cleanup never deletes the winner's committed archive.
+        const key = `${prefix}_cdc/applied/v${pad(version, 20)}-${newId()}.json`;
         await store.put(key, JSON.stringify(Object.fromEntries(old)), { contentType: "application/json" });
         written.push(key);
         archives.push(key);
         for (const [path] of old) delete applied[path];
       }
+      const rejected: Record<string, RejectedFile> = {};
+      for (const [path, r] of Object.entries(base.rejected ?? {}))
+        if (!read.has(path) && at.getTime() - Date.parse(r.at) < retention) rejected[path] = r;
+      for (const f of files)
+        if (f.rejected && f.size !== undefined)
+          rejected[f.relPath] = {
+            size: f.size,
+            ...(f.lastModified !== undefined ? { lastModified: f.lastModified } : {}),
+            ...f.rejected,
+            at: at.toISOString(),
+          };
       const next: TableMetadata = {
         ...base,
         version,
         buckets: { ...base.buckets },
         applied,
+        rejected,
         ...(archives.length > 0 ? { archives } : {}),
         obsolete: obsolete.filter((o) => !expired.includes(o)),
         committedAt: at.toISOString(),
+        commit: commitId,
+        ...(base.commit ? { parent: base.commit } : {}),
       };
       for (const [b, files] of staged) next.buckets[b] = files;
+      const figures = { keysChanged, bucketsRewritten: staged.size, spills, commitFiles: read.size };
       try {
         await store.put(metadataKey(config, version), JSON.stringify(next), {
           ifNoneMatch: true,
@@ -390,6 +540,20 @@ export async function mergeFile(
         }
         throw error;
       }
+      const verdict = await checkCommit(store, config, version, commitId);
+      if (verdict === "stale") {
+        // Our version's key had been collected and was free again: nothing builds on it, and readers read a higher
+        // version. Remove it with our files, and merge again on the latest version.
+        await store.delete([...written, metadataKey(config, version)]);
+        continue;
+      }
+      if (verdict === "uncertain") {
+        // Our commit may be live (built upon since, then collected) or stale: delete nothing, and merge again on the
+        // latest version, which either lists our files as applied (replays: done) or does not (merged again).
+        uncertain = { version, rows: new Map([...read].map(([p, r]) => [p, r.rows])), figures };
+        written.length = 0;
+        continue;
+      }
       // Committed. What follows is housekeeping: a crash here leaves garbage or a lagging manifest, which the
       // next merge repairs, never a wrong table.
       await publishManifest(store, config);
@@ -400,22 +564,63 @@ export async function mergeFile(
         expired.map((o) => o.key),
         options.sweepEvery ?? SWEEP_EVERY,
       );
-      return {
-        outcome: "merged",
-        file: file.displayName,
-        version,
-        rows,
-        keysChanged,
-        bucketsRewritten: staged.size,
-        attempts: attempt,
-        spills,
-      };
+      for (const f of toRead) {
+        const r = read.get(f.relPath);
+        if (r)
+          results[f.index] = {
+            outcome: "merged",
+            file: f.file.displayName,
+            version,
+            rows: r.rows,
+            ...figures,
+            attempts: attempt,
+          };
+      }
+      return { version, files: results };
     } catch (error) {
       await store.delete(written).catch(() => undefined);
       throw error;
     }
   }
-  throw new CommitConflict(`${config.name}: ${file.displayName} lost the commit race ${maxAttempts} times`);
+}
+
+interface CommitFigures {
+  keysChanged: number;
+  bucketsRewritten: number;
+  attempts: number;
+  spills: number;
+  commitFiles: number;
+}
+
+/**
+ * Whether the version a merge has just put (`If-None-Match`) is the live one. The put succeeding is not enough:
+ * collection deletes old version keys, so a merge whose base was superseded long ago (a slow one) finds its next
+ * version's key free again. Such a stale put can never be the highest version: the key was deleted only because a
+ * version more than `KEEP_METADATA_VERSIONS` higher existed, and the highest version never goes down. So:
+ * - no higher version: `committed` (the put created the key for the first time, on the base that was then the latest);
+ * - the next version exists: `committed` if it was built on ours (its `parent` is our commit id), else `stale`;
+ * - a higher version exists but not the next (collected): `uncertain`. The caller then deletes nothing and merges again
+ *   on the latest version, whose applied files say whether ours made it (a replay) or not.
+ * A stale view therefore never reports `merged`, and never drives collection or the orphan sweep.
+ */
+async function checkCommit(
+  store: ObjectStore,
+  config: TableConfig,
+  version: number,
+  commitId: string,
+): Promise<"committed" | "stale" | "uncertain"> {
+  const higher = (await store.list(metadataPrefix(config))).some((o) => versionOf(o.key) > version);
+  if (!higher) return "committed";
+  const next = await store.get(metadataKey(config, version + 1));
+  if (!next) return "uncertain";
+  const parent = (JSON.parse(new TextDecoder().decode(next)) as TableMetadata).parent;
+  return parent === commitId ? "committed" : "stale";
+}
+
+/** The version of a metadata key (`.../v00000000000000000012.json`), or NaN. */
+function versionOf(key: string): number {
+  const match = /\/v(\d{20})\.json$/.exec(key);
+  return match ? Number(match[1]) : Number.NaN;
 }
 
 /**
@@ -433,7 +638,7 @@ const MIN_SPILL_KEYS = 250_000;
 /** Keeps this many metadata versions before the newest (readers listing versions, debugging). */
 const KEEP_METADATA_VERSIONS = 10;
 
-const APPLIED_RETENTION_MS = 7 * 24 * 3600_000;
+export const APPLIED_RETENTION_MS = 7 * 24 * 3600_000;
 const ARCHIVE_EVERY_MS = 24 * 3600_000;
 
 /** Every applied file of the table: the metadata's recent ones and the archived ones. */
@@ -459,10 +664,7 @@ async function collectGarbage(
 ): Promise<void> {
   const old = (await store.list(metadataPrefix(config)))
     .map((o) => o.key)
-    .filter((k) => {
-      const match = /v(\d{20})\.json$/.exec(k);
-      return match !== null && Number(match[1]) < committed.version - KEEP_METADATA_VERSIONS;
-    });
+    .filter((k) => versionOf(k) < committed.version - KEEP_METADATA_VERSIONS);
   const orphans = committed.version % sweepEvery === 0 ? await findOrphans(store, config, committed) : [];
   await store.delete([...expired, ...old, ...orphans]);
 }
@@ -485,8 +687,8 @@ async function findOrphans(store: ObjectStore, config: TableConfig, committed: T
     for (const { key } of await store.list(prefix + folder)) {
       if (referenced.has(key)) continue;
       // b0007-00000012-<id>.parquet, b0007-00000012-<id>.state, _cdc/tmp/00000012-<id>/b7-r0.state,
-      // _cdc/applied/v00000000000000000012.json
-      const match = /(?:^|[/-])(\d{8})-[0-9a-f]{12}[/.]|^v(\d{20})\.json$/.exec(
+      // _cdc/applied/v00000000000000000012-<id>.json (v00000000000000000012.json before archives were named by attempt)
+      const match = /(?:^|[/-])(\d{8})-[0-9a-f]{12}[/.]|^v(\d{20})(?:-[0-9a-f]{12})?\.json$/.exec(
         key.slice(prefix.length + folder.length),
       );
       const version = match ? Number(match[1] ?? match[2]) : Number.NaN;
