@@ -6,7 +6,7 @@
  * `eventually`, `settle`, `logRecords`, `deadLetters`, `tap` and `invoke`. Locally these are exact and fast (the local
  * cloud knows when every event has been handled); on a stage they poll with deadlines sized for AWS (test/e2e/stage.ts).
  */
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
@@ -148,9 +148,42 @@ export function loggedSince(records: readonly LogRecord[], since: Date): LogReco
   );
 }
 
+/**
+ * Faults to inject into the local cloud (`SLUICE_E2E_FAULTS`, a `pnpm local --faults` spec such as `5%`), with a seed
+ * (`SLUICE_E2E_FAULTS_SEED`, else a random one, printed): the flows must hold their guarantees under them.
+ */
+export function faultsOf(env: NodeJS.ProcessEnv): { rules: string; seed: number } | undefined {
+  const rules = env.SLUICE_E2E_FAULTS?.trim();
+  if (!rules) return undefined;
+  const seed = env.SLUICE_E2E_FAULTS_SEED ? Number(env.SLUICE_E2E_FAULTS_SEED) : Math.floor(Math.random() * 2 ** 31);
+  if (!Number.isInteger(seed))
+    throw new Error(`SLUICE_E2E_FAULTS_SEED must be an integer, got ${env.SLUICE_E2E_FAULTS_SEED}`);
+  return { rules, seed };
+}
+
 async function startLocalTarget(options: TargetOptions): Promise<Target> {
   const dir = mkdtempSync(path.join(tmpdir(), `sluice-${options.name}-`));
-  const cloud = await startLocalCloud({ basePort: 0, stateDir: dir, writeEnvFile: false, ...options.local });
+  const faults = faultsOf(process.env);
+  if (faults) {
+    console.log(
+      `[e2e ${options.name}] faults: ${faults.rules}, seed ${faults.seed} (SLUICE_E2E_FAULTS_SEED replays it)`,
+    );
+  }
+  const faultLog = path.join(dir, "faults.log");
+  const cloud = await startLocalCloud({
+    basePort: 0,
+    stateDir: dir,
+    writeEnvFile: false,
+    ...options.local,
+    ...(faults
+      ? {
+          faults: {
+            ...faults,
+            onFault: (fn: string, message: string) => appendFileSync(faultLog, `${fn} ${message}\n`),
+          },
+        }
+      : {}),
+  });
   const config = (endpoint: string) => ({ region: REGION, endpoint, credentials: localCredentials });
   const clients: TargetClients = {
     s3: new S3Client({ ...config(cloud.endpoints.s3), forcePathStyle: true }),

@@ -201,6 +201,39 @@ describe("anomaly state on DynamoDB Local", () => {
     expect(keys.length).toBeGreaterThan(1 + sites * METRICS.length);
   }, 300_000);
 
+  it("keeps a commit whose answer was lost and whose retry found the condition failed: it was its own (found by --faults)", async () => {
+    const name = await table();
+    const sites = 3;
+    const first = traffic(sites, T0, 3, "shard-0", 1);
+    await processClickstreamBatch(first, deps(name));
+    // The head's PutItem is applied, but its answer is lost in the network; the SDK sends it again, and DynamoDB
+    // answers the retry ConditionalCheckFailed, since the version has moved on: by this very commit.
+    const lossy = new DynamoDBClient({ region: "us-east-1", endpoint: dynamo.endpoint, credentials });
+    let lost = false;
+    lossy.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        const input = (args.input ?? {}) as { Item?: { pk?: { S?: string } } };
+        if (!lost && context.commandName === "PutItemCommand" && input.Item?.pk?.S?.startsWith("stream#")) {
+          lost = true;
+          throw Object.assign(new Error("socket hang up"), { name: "TimeoutError", $metadata: {} });
+        }
+        return result;
+      },
+      { step: "deserialize" },
+    );
+    const second = traffic(sites, T0 + 4 * MIN, 2, "shard-0", 10_000);
+    await processClickstreamBatch(second, { ...deps(name), store: createDynamoAnomalyStore(lossy, name) }).catch(
+      () => undefined,
+    );
+    lossy.destroy();
+    expect(lost).toBe(true);
+    // Whatever the invocation concluded, the committed head names series that exist, and the next batch goes on.
+    await expectConsistent(name, sites, first.length + second.length);
+    const third = traffic(sites, T0 + 7 * MIN, 2, "shard-0", 20_000);
+    expect((await processClickstreamBatch(third, deps(name))).counted).toBe(third.length);
+  }, 120_000);
+
   it("keeps every series consistent with its stream state when two shards' invocations race", async () => {
     const name = await table();
     const sites = 100;

@@ -160,6 +160,20 @@ export function createDynamoAnomalyStore(
     return { head, state: parsed.state };
   }
 
+  /** Whether the current head was written by the commit `tag`. */
+  async function isCommitted(tag: string): Promise<boolean> {
+    const { Item } = await client.send(
+      new GetItemCommand({
+        TableName: tableName,
+        Key: { pk: { S: streamKey } },
+        ConsistentRead: true,
+        ProjectionExpression: "#commit",
+        ExpressionAttributeNames: { "#commit": "commit" },
+      }),
+    );
+    return Item?.commit?.S === tag;
+  }
+
   /** The head committed at `version`, or StateConflict when the table has moved on. */
   async function headAt(version: number): Promise<Head> {
     const known = heads.get(version);
@@ -222,6 +236,8 @@ export function createDynamoAnomalyStore(
       const head: Record<string, AttributeValue> = {
         pk: { S: streamKey },
         version: { N: String(next.version) },
+        // Which commit wrote the head: an attempt that cannot tell whether its write was applied asks the table.
+        commit: { S: tag },
         ...(pages.length > 0
           ? { pages: { L: pages.map((key) => ({ S: key })) } }
           : { doc: { S: document.toString("utf8") } }),
@@ -245,8 +261,12 @@ export function createDynamoAnomalyStore(
         await client.send(new PutItemCommand({ TableName: tableName, Item: head, ...condition }));
       } catch (error) {
         if ((error as Error).name !== "ConditionalCheckFailedException") throw error; // maybe applied: keep all
-        await deleteAll(written);
-        throw new StateConflict(`${streamKey} changed`);
+        // The condition failed, perhaps because an earlier attempt of this very write was applied and its answer
+        // lost (the SDK then retries it): then the head is this commit's, and its items are live.
+        if (!(await isCommitted(tag))) {
+          await deleteAll(written);
+          throw new StateConflict(`${streamKey} changed`);
+        }
       }
       remember({ version: next.version, series: refs, pages });
       // What the new head no longer names.

@@ -169,6 +169,21 @@ describe("IAM gateway (S3, SNS and SQS emulator behind it)", () => {
     });
   });
 
+  it("refuses, for every caller, an SNS Subject SNS refuses (the emulator accepts any)", async () => {
+    const audit = `arn:aws:sns:${region}:${accountId}:Audit`;
+    for (const Subject of ["shop\nbroken", " leading space", "x".repeat(100), "café"]) {
+      expect(await failure(root.sns.send(new PublishCommand({ TopicArn: audit, Message: "m", Subject })))).toEqual({
+        name: "InvalidParameterException",
+        status: 400,
+        message: "Invalid parameter: Subject",
+      });
+    }
+    const ok = await fn.sns.send(
+      new PublishCommand({ TopicArn: audit, Message: "m", Subject: `[open] ${"x".repeat(92)}` }),
+    );
+    expect(ok.MessageId).toBeTruthy();
+  });
+
   it("refuses SQS SendMessage with 403 AccessDenied (JSON protocol), and sends where allowed", async () => {
     const base = `${snsSqsGateway.endpoint}/${accountId}`;
     await fn.sqs.send(new SendMessageCommand({ QueueUrl: `${base}/WorkerDlq`, MessageBody: "x" }));
