@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { PreconditionFailed } from "./errors.ts";
 import { TableLease } from "./lease.ts";
 import { createMemoryStore } from "./storage.ts";
 import { testTable } from "./testing/dms.ts";
@@ -19,6 +20,20 @@ describe("TableLease", () => {
     await second?.release();
     // Only the last epoch is kept.
     expect(epochs(store)).toHaveLength(1);
+  });
+
+  it("is held by a merge whose put was applied but answered 412 on the client's retry (its answer lost)", async () => {
+    const store = createMemoryStore();
+    const put = store.put;
+    store.put = async (key, body, options) => {
+      await put(key, body, options);
+      throw new PreconditionFailed(key);
+    };
+    const lease = await TableLease.acquire(store, orders, { owner: "a" });
+    store.put = put;
+    expect(lease?.owner).toBe("a");
+    expect(await TableLease.acquire(store, orders, { owner: "b" })).toBeUndefined();
+    await lease?.release();
   });
 
   it("of merges racing for a free lease, exactly one gets it", async () => {

@@ -106,8 +106,11 @@ export class TableLease {
     try {
       await this.store.put(key, JSON.stringify(record), { ifNoneMatch: true, contentType: "application/json" });
     } catch (error) {
-      if (error instanceof PreconditionFailed) return false;
-      throw error;
+      if (!(error instanceof PreconditionFailed)) throw error;
+      // Taken: by another invocation, or by this very put, applied by an attempt whose answer was lost.
+      const existing = await this.store.get(key);
+      const held = existing ? (JSON.parse(new TextDecoder().decode(existing)) as LeaseRecord) : undefined;
+      if (held?.owner !== record.owner || held.until !== record.until) return false;
     }
     const state = await current(this.store, this.config);
     if (state.epoch !== epoch) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseTablesConfig } from "./config.ts";
-import { CommitConflict, InvalidCdcFile } from "./errors.ts";
+import { CommitConflict, InvalidCdcFile, PreconditionFailed } from "./errors.ts";
 import { mergeAll } from "./run.ts";
 import { loadApplied, loadMetadata, manifestKey } from "./table.ts";
 import { allTypesTable, dmsCsv, testTable } from "./testing/dms.ts";
@@ -290,6 +290,44 @@ describe("mergeFile", () => {
     expect(Object.keys((await loadMetadata(store, orders)).applied)).toHaveLength(6);
   });
 
+  it.each([
+    ["the retry finds the key taken (412)", "precondition"],
+    ["every attempt's answer is lost", "error"],
+  ] as const)(
+    "a commit whose answer was lost (%s) keeps the files its applied version names (found by --faults)",
+    async (_, after) => {
+      const config = testTable({ bucketBy: { column: "id", width: 100 } });
+      const store = memoryStore();
+      const insert = (name: string, id: number) =>
+        mergeText(store, config, name, dmsCsv(config, [{ op: "I", values: row(id, `r${id}`, 1n) }]));
+      await insert("20261101-0100000000.csv", 1);
+      // The put of version 2 is applied, then its answer is lost: the SDK's retry is answered 412 (the key exists:
+      // this very write), or every attempt ends in a network error.
+      const put = store.put;
+      let lost = false;
+      store.put = async (key, body, options) => {
+        const result = await put(key, body, options);
+        if (options?.ifNoneMatch && key.includes("/_cdc/metadata/") && !lost) {
+          lost = true;
+          if (after === "precondition") throw new PreconditionFailed(key);
+          throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+        }
+        return result;
+      };
+      await insert("20261101-0900000000.csv", 300).catch(() => undefined);
+      store.put = put;
+      expect(lost).toBe(true);
+      // Whatever the merge concluded, the table reads, and holds both rows once; the next merge goes on.
+      await insert("20261101-1000000000.csv", 301);
+      expect(await stateRows(store, config)).toEqual([
+        ["1", "r1", "0.01"],
+        ["300", "r300", "0.01"],
+        ["301", "r301", "0.01"],
+      ]);
+      expect(await manifestRows(store, config, memUri)).toHaveLength(3);
+    },
+  );
+
   it("a slow merge whose base version was collected meanwhile loses its commit and merges on the latest; its stale view never sweeps", async () => {
     const config = testTable({ bucketBy: { column: "id", width: 100 } });
     const store = memoryStore();
@@ -390,6 +428,7 @@ describe("mergeFile", () => {
         const other = JSON.parse(String(body));
         other.applied = {};
         other.buckets = {};
+        other.commit = "another-merge";
         await put(key, JSON.stringify(other), {});
       }
       return put(key, body, options);

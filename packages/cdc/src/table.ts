@@ -345,6 +345,7 @@ export async function mergeFiles(
 
     const version = base.version + 1;
     const commitId = randomBytes(8).toString("hex");
+    let commitAttempted = false;
     const bucketOfKey = bucketFunction(base.layout);
     /** Buckets written in this attempt: bucket -> files (not committed yet). */
     const staged = new Map<number, BucketFiles>();
@@ -528,17 +529,23 @@ export async function mergeFiles(
       for (const [b, files] of staged) next.buckets[b] = files;
       const figures = { keysChanged, bucketsRewritten: staged.size, spills, commitFiles: read.size };
       try {
+        // From here on the commit may be applied even when the put fails (its answer lost in the network): the files
+        // it names are deleted only once the version is known not to be ours.
+        commitAttempted = true;
         await store.put(metadataKey(config, version), JSON.stringify(next), {
           ifNoneMatch: true,
           contentType: "application/json",
         });
       } catch (error) {
-        if (error instanceof PreconditionFailed) {
+        if (!(error instanceof PreconditionFailed)) throw error;
+        // The key exists: another merge's version, or ours, put by an attempt whose answer was lost before the
+        // client's retry found the key taken.
+        if (!(await isOurVersion(store, config, version, commitId))) {
           await store.delete(written);
+          commitAttempted = false;
           await new Promise((r) => setTimeout(r, Math.random() * 50 * attempt));
           continue;
         }
-        throw error;
       }
       const verdict = await checkCommit(store, config, version, commitId);
       if (verdict === "stale") {
@@ -578,10 +585,23 @@ export async function mergeFiles(
       }
       return { version, files: results };
     } catch (error) {
-      await store.delete(written).catch(() => undefined);
+      // A commit that may be applied keeps its files: if it is not, the orphan sweep removes them.
+      if (!commitAttempted) await store.delete(written).catch(() => undefined);
       throw error;
     }
   }
+}
+
+/** Whether the metadata version `version` is the one the commit `commitId` put. */
+async function isOurVersion(
+  store: ObjectStore,
+  config: TableConfig,
+  version: number,
+  commitId: string,
+): Promise<boolean> {
+  const bytes = await store.get(metadataKey(config, version));
+  if (!bytes) return false;
+  return (JSON.parse(new TextDecoder().decode(bytes)) as TableMetadata).commit === commitId;
 }
 
 interface CommitFigures {
