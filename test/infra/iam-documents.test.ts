@@ -5,6 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { type ArnsOf, functionStatements, policyDocument, type Statement } from "../../infra/permissions.ts";
+import type { Wiring } from "../../infra/wiring.ts";
 import * as wiring from "../../infra/wiring.ts";
 import { Deployed } from "./checks.ts";
 import { accountId, parsePolicy, region, type Synth, synthesize } from "./harness.ts";
@@ -25,7 +26,7 @@ function stageArns(d: Deployed): ArnsOf<string> {
     tables: map(Object.keys(wiring.tables), (n) => ({
       table: d.tableArn(n),
       indexes: `${d.tableArn(n)}/index/*`,
-      ...(wiring.tables[n as keyof typeof wiring.tables].stream ? { stream: d.tableStreamArn(n) } : {}),
+      ...((wiring.tables as Wiring["tables"])[n]?.stream ? { stream: d.tableStreamArn(n) } : {}),
     })),
     endpoints: map(
       Object.keys(wiring.endpoints),
