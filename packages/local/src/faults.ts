@@ -20,6 +20,7 @@
  */
 import type { HttpAnswer } from "./iam/errors.ts";
 import type { ClassifiedRequest } from "./iam/requests.ts";
+import { seededRandom } from "./push/clickstream-generator.ts";
 
 export const FAULT_SERVICES = ["s3", "dynamodb", "kinesis", "sns", "sqs", "sagemaker"] as const;
 export type FaultService = (typeof FAULT_SERVICES)[number];
@@ -69,18 +70,6 @@ export function describeFaults(rules: FaultRules, seed: number): string {
     ([service, rule]) => `${service} ${+(rule.rate * 100).toFixed(3)}% (${rule.kinds.join("+")})`,
   );
   return `${parts.join(", ")}; seed ${seed}`;
-}
-
-/** mulberry32: small, fast, and the same sequence for the same seed on every platform. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface FaultInjector {
