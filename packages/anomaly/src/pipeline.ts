@@ -18,7 +18,7 @@
  *    publish, and racing shards do not publish it twice; a duplicate needs a publisher that outlives its lease after
  *    a crash-free publish.
  */
-import { clickstreamEventIssues } from "@sluice/local/push/clickstream";
+import { type ClickstreamAction, clickstreamEventIssues } from "@sluice/messages";
 import {
   type AlertMessage,
   applySitePolicy,
@@ -31,7 +31,6 @@ import {
 import { type DetectorConfig, type DetectorState, StreamingDetector } from "./detector.ts";
 import {
   applyRecords,
-  type ClickAction,
   type ClosedWindow,
   DEFAULT_WINDOWING,
   emptyWindowingState,
@@ -98,7 +97,7 @@ export function decodeRecord(
   }
   const issues = clickstreamEventIssues(value);
   if (issues.length > 0) throw new PoisonRecord(`not a clickstream event: ${issues.join("; ")}`);
-  const event = value as { ts: string; site: string; action: ClickAction };
+  const event = value as { ts: string; site: string; action: ClickstreamAction };
   const time = Date.parse(event.ts);
   if (time > now + maxFutureMs) throw new PoisonRecord(`ts ${event.ts} is in the future`);
   const siteBytes = Buffer.byteLength(event.site);
