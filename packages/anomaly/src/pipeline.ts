@@ -18,7 +18,7 @@
  *    publish, and racing shards do not publish it twice; a duplicate needs a publisher that outlives its lease after
  *    a crash-free publish.
  */
-import { type ClickstreamAction, clickstreamEventIssues } from "@sluice/messages";
+import { type ClickstreamEvent, decodeClickstreamRecord, UndecodableRecord } from "@sluice/messages";
 import {
   type AlertMessage,
   applySitePolicy,
@@ -88,16 +88,13 @@ export function decodeRecord(
   maxFutureMs: number,
   maxSiteBytes: number = MAX_SITE_BYTES,
 ): ShardRecord {
-  let value: unknown;
-  const text = Buffer.from(record.data, "base64").toString("utf8");
+  let event: ClickstreamEvent;
   try {
-    value = JSON.parse(text);
-  } catch {
-    throw new PoisonRecord(`not JSON: ${JSON.stringify(text.slice(0, 80))}`);
+    event = decodeClickstreamRecord(record.data);
+  } catch (error) {
+    if (error instanceof UndecodableRecord) throw new PoisonRecord(error.message);
+    throw error;
   }
-  const issues = clickstreamEventIssues(value);
-  if (issues.length > 0) throw new PoisonRecord(`not a clickstream event: ${issues.join("; ")}`);
-  const event = value as { ts: string; site: string; action: ClickstreamAction };
   const time = Date.parse(event.ts);
   if (time > now + maxFutureMs) throw new PoisonRecord(`ts ${event.ts} is in the future`);
   const siteBytes = Buffer.byteLength(event.site);

@@ -18,3 +18,4 @@ export {
 } from "./clickstream.ts";
 export { type ClickstreamEventJsonSchema, clickstreamEventJsonSchema } from "./clickstream-json-schema.ts";
 export { issuePhrases } from "./issues.ts";
+export { decodeClickstreamRecord, decodeKinesisJson, UndecodableRecord } from "./kinesis.ts";
