@@ -18,7 +18,12 @@
  *    publish, and racing shards do not publish it twice; a duplicate needs a publisher that outlives its lease after
  *    a crash-free publish.
  */
-import { type ClickstreamEvent, decodeClickstreamRecord, UndecodableRecord } from "@sluice/messages";
+import {
+  type AuditBatchPort,
+  type ClickstreamEvent,
+  decodeClickstreamRecord,
+  UndecodableRecord,
+} from "@sluice/messages";
 import {
   type AlertMessage,
   applySitePolicy,
@@ -176,20 +181,6 @@ export class AlertRefused extends Error {
   override name = "AlertRefused";
 }
 
-/** An audit message (structurally an `AuditMessage` of `@sluice/aws/audit`). */
-export interface AnomalyAuditMessage {
-  pipeline: string;
-  action: string;
-  outcome: "succeeded" | "skipped" | "refused" | "failed";
-  correlationId?: string;
-  reason?: string;
-  [field: string]: unknown;
-}
-
-export interface AnomalyAudit {
-  publishAll(messages: readonly AnomalyAuditMessage[]): Promise<void>;
-}
-
 /** An alert that could not be published this time (`failedAlerts`), or for good (`undeliverable`). */
 export interface AlertFailure {
   alert: AlertMessage;
@@ -253,7 +244,7 @@ export interface PipelineDeps {
   store: AnomalyStateStore;
   alerts: AlertPublisher;
   /** Where alerts given up are reported (with their reason) before they leave the outbox. */
-  audit?: AnomalyAudit;
+  audit?: AuditBatchPort;
   config?: PipelineConfig;
   now?: () => number;
   /** Waits between attempts (tests pass a no-op). */

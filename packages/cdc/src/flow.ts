@@ -11,6 +11,7 @@
  * runs short fails (`TableBusy`) and is retried by Lambda. A lost commit race is retried inside `mergeFiles`; anything
  * else throws so that the invocation is retried.
  */
+import type { AuditPort } from "@sluice/messages";
 import type { TableConfig, TablesConfig } from "./config.ts";
 import { TableBusy } from "./errors.ts";
 import { type LeaseOptions, TableLease } from "./lease.ts";
@@ -28,23 +29,11 @@ import {
   type TableMetadata,
 } from "./table.ts";
 
-/** What the flow needs of an audit sink (`@sluice/aws/audit`'s `AuditSink` fits). */
-export interface CdcAudit {
-  publish(message: {
-    pipeline: string;
-    action: string;
-    outcome: "succeeded" | "skipped" | "refused" | "failed";
-    correlationId?: string;
-    reason?: string;
-    [field: string]: unknown;
-  }): Promise<void>;
-}
-
 export interface MergeObjectDeps {
   source: ObjectStore;
   target: ObjectStore;
   config: TablesConfig;
-  audit: CdcAudit;
+  audit: AuditPort;
   options?: MergeOptions;
   correlationId?: string;
   /** How much a pass takes on (default 4 GiB, 1000 files), and the table lease's timing. */

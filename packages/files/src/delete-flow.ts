@@ -15,6 +15,7 @@
  * each step) and keeps the first errors and dry-run entries; every batch's errors and listing are written once, to
  * `reports/delete/<name>.batches/<batch>.json`.
  */
+import type { AuditFields, AuditPort } from "@sluice/messages";
 import * as z from "zod/mini";
 import {
   type AcceptedRequest,
@@ -33,7 +34,7 @@ import {
 } from "./delete-request.ts";
 import { type BatchDetail, type DeletionProgress, initialProgress, runDeletion } from "./deletion.ts";
 import { InconsistentListing, ObjectTooLarge, PreconditionFailed } from "./errors.ts";
-import type { AuditFields, AuditPort, DeleterStore } from "./ports.ts";
+import type { DeleterStore } from "./ports.ts";
 
 export const DELETER_PIPELINE = "file-deleter";
 

@@ -3,6 +3,7 @@
  * through the `MoverStore` port: server-side copy, verification, deletion of exactly the version copied, and one
  * audit message per outcome.
  */
+import type { AuditFields, AuditPort } from "@sluice/messages";
 import { PreconditionFailed, VerificationFailed } from "./errors.ts";
 import { bareETag, decodeS3EventKey } from "./keys.ts";
 import {
@@ -12,15 +13,7 @@ import {
   type MultipartPlanOptions,
   planMultipartCopy,
 } from "./multipart.ts";
-import type {
-  AuditFields,
-  AuditPort,
-  ChecksumAlgorithm,
-  CopiedPart,
-  CopyReceipt,
-  MoverStore,
-  ObjectHead,
-} from "./ports.ts";
+import type { ChecksumAlgorithm, CopiedPart, CopyReceipt, MoverStore, ObjectHead } from "./ports.ts";
 import { type Route, type RoutingRules, routeObject } from "./routing.ts";
 import { type Verification, verifyCopy } from "./verify.ts";
 

@@ -6,6 +6,17 @@
  * carries the JSON Schema generator.
  */
 export {
+  AUDIT_OUTCOMES,
+  type AuditBatchPort,
+  type AuditFields,
+  type AuditMessage,
+  type AuditOutcome,
+  type AuditPort,
+  type AuditSink,
+  auditFields,
+  auditMessage,
+} from "./audit.ts";
+export {
   CLICKSTREAM_ACTIONS,
   type ClickstreamAction,
   type ClickstreamEvent,
