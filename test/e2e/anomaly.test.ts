@@ -9,9 +9,9 @@
  * The backfill is event time in March 2026: on a stage it must be the first clickstream the stream's consumers see
  * (their watermarks only move forward), which is why the stage run starts with this file (test/e2e/stage.config.ts).
  */
+import type { AlertMessage } from "@sluice/messages";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as wiring from "../../infra/wiring.ts";
-import type { AlertMessage } from "../../packages/anomaly/src/alert-policy.ts";
 import { createDynamoAnomalyStore } from "../../packages/aws/src/anomaly.ts";
 import { runPush } from "../../packages/local/src/push/cli.ts";
 import { siteNames } from "../../packages/local/src/push/clickstream-generator.ts";

@@ -19,13 +19,13 @@
  *    a crash-free publish.
  */
 import {
+  type AlertMessage,
   type AuditBatchPort,
   type ClickstreamEvent,
   decodeClickstreamRecord,
   UndecodableRecord,
 } from "@sluice/messages";
 import {
-  type AlertMessage,
   applySitePolicy,
   DEFAULT_POLICY,
   emptySitePolicy,

@@ -5,6 +5,7 @@
  * Side-effect free (`"sideEffects": false`): a bundle carries only the modules whose exports it uses, so none
  * carries the JSON Schema generator.
  */
+export { type AlertMessage, alertMessage, type ExpectedBand, expectedBand } from "./alert.ts";
 export {
   AUDIT_OUTCOMES,
   type AuditBatchPort,
