@@ -3,9 +3,9 @@
  * through the `MoverStore` port: server-side copy, verification, deletion of exactly the version copied, and one
  * audit message per outcome.
  */
-import type { AuditFields, AuditPort } from "@sluice/messages";
+import { type AuditFields, type AuditPort, decodeS3EventKey } from "@sluice/messages";
 import { PreconditionFailed, VerificationFailed } from "./errors.ts";
-import { bareETag, decodeS3EventKey } from "./keys.ts";
+import { bareETag } from "./keys.ts";
 import {
   MAX_OBJECT_BYTES,
   MAX_SINGLE_COPY_BYTES,

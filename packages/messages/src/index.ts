@@ -31,3 +31,4 @@ export {
 export { type ClickstreamEventJsonSchema, clickstreamEventJsonSchema } from "./clickstream-json-schema.ts";
 export { issuePhrases } from "./issues.ts";
 export { decodeClickstreamRecord, decodeKinesisJson, UndecodableRecord } from "./kinesis.ts";
+export { decodeS3EventKey, InvalidEventKey } from "./s3-event-key.ts";

@@ -22,7 +22,7 @@ export interface ObjectChange {
 /**
  * Encodes an object key as S3 does in event notifications: form URL encoding (space as `+`, `+` as `%2B`,
  * UTF-8 bytes percent-encoded), with `/` left as is. Unreserved characters are those of Java's URLEncoder:
- * letters, digits and `-_.*`. Handlers decode with `decodeURIComponent(key.replace(/\+/g, " "))`.
+ * letters, digits and `-_.*`. Handlers decode with `decodeS3EventKey` (`@sluice/messages`).
  */
 export function encodeS3EventKey(key: string): string {
   let out = "";
