@@ -1,7 +1,7 @@
 /**
  * S3 event notification records, built the way S3 builds them for a Lambda destination.
  */
-import type { S3EventName } from "../../../../infra/wiring.ts";
+import type { S3EventName } from "@sluice/infra/wiring";
 
 /** What the S3 gateway observed: one object-level change. `key` is the raw (decoded) object key. */
 export interface ObjectChange {

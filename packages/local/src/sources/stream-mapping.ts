@@ -21,7 +21,7 @@ import { randomUUID } from "node:crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import type { KinesisClient } from "@aws-sdk/client-kinesis";
-import type { StreamBatchOptions } from "../../../../infra/wiring.ts";
+import type { StreamBatchOptions } from "@sluice/infra/wiring";
 import { createKinesisClient } from "../emulators/kinesalite.ts";
 import type { DeadLetterSink, InvokeResult, Invoker } from "../runtime/types.ts";
 import {
