@@ -15,19 +15,11 @@ import type { AuditPort } from "@sluice/messages";
 import type { TableConfig, TablesConfig } from "./config.ts";
 import { TableBusy } from "./errors.ts";
 import { type LeaseOptions, TableLease } from "./lease.ts";
+import { type FileResult, type MergeOptions, mergeFiles, sha256Of } from "./merge-pass.ts";
 import { DEFAULT_PASS_BYTES, DEFAULT_PASS_FILES, type FileOutcome, type PassLimits } from "./run.ts";
 import { locateFile, sortFiles } from "./source.ts";
 import type { ObjectStore } from "./storage.ts";
-import {
-  APPLIED_RETENTION_MS,
-  type AppliedFile,
-  type FileResult,
-  loadMetadata,
-  type MergeOptions,
-  mergeFiles,
-  sha256Of,
-  type TableMetadata,
-} from "./table.ts";
+import { APPLIED_RETENTION_MS, type AppliedFile, loadMetadata, type TableMetadata } from "./table.ts";
 
 export interface MergeObjectDeps {
   source: ObjectStore;
