@@ -18,6 +18,7 @@ import type {
   MoverStore,
   ObjectHead,
   ObjectRef,
+  PutTextInput,
 } from "../ports.ts";
 
 interface Version {
@@ -428,14 +429,7 @@ export class MemoryS3 implements MoverStore, DeleterStore {
     return { text: v.body.toString("utf8"), eTag: v.eTag };
   }
 
-  async putText(input: {
-    bucket: string;
-    key: string;
-    text: string;
-    contentType?: string;
-    ifMatch?: string;
-    ifNoneMatch?: boolean;
-  }): Promise<string> {
+  async putText(input: PutTextInput): Promise<string> {
     this.record("putText", input);
     const current = this.find(input);
     if (input.ifNoneMatch && current) throw new PreconditionFailed("object exists");
