@@ -4,14 +4,13 @@
  * item written last as the commit point), a commit cut off half-way leaves nothing half-applied, and racing
  * invocations on two shards keep every series consistent with the stream state it was committed with.
  */
-import { CreateTableCommand, DynamoDBClient, PutItemCommand, ScanCommand } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
 import {
   createMemoryStateStore,
   DEFAULT_PIPELINE,
   type PipelineConfig,
   processClickstreamBatch,
   type RawRecord,
-  type SeriesState,
   type StreamState,
 } from "@sluice/anomaly/pipeline";
 import { emptyWindowingState } from "@sluice/anomaly/windowing";
@@ -345,33 +344,5 @@ describe("anomaly state on DynamoDB Local", () => {
     const after = await itemKeys(name);
     expect(after.filter((key) => pages.includes(key))).toEqual([]);
     expect(after).toHaveLength(1 + pages.length);
-  }, 120_000);
-
-  it("reads the layout from before copy-on-write, and moves each series to it when next written", async () => {
-    const name = await table();
-    const old: StreamState = { version: 3, windowing: emptyWindowingState(), policies: {}, outbox: [] };
-    const detector = (n: number): SeriesState => ({ detector: { v: 2, n, lo: 0, hi: 1, rest: 0, scales: [] } });
-    for (const [pk, attributes] of [
-      ["stream#Clickstream", { version: { N: "3" }, state: { S: JSON.stringify(old) } }],
-      ["series#a#ctr", { state: { S: JSON.stringify(detector(7)) } }],
-      ["series#b#ctr", { state: { S: JSON.stringify(detector(9)) } }],
-    ] as const) {
-      await client.send(new PutItemCommand({ TableName: name, Item: { pk: { S: pk }, ...attributes } }));
-    }
-    const store = createDynamoAnomalyStore(client, name);
-    expect(await store.loadStream()).toEqual(old);
-    const loaded = await store.loadSeries(["a#ctr", "b#ctr", "c#ctr"], 3);
-    expect([...loaded].map(([key, s]) => [key, s.detector.n])).toEqual([
-      ["a#ctr", 7],
-      ["b#ctr", 9],
-    ]);
-    await store.commit({ ...old, version: 4 }, 3, new Map([["a#ctr", detector(8)]]), ["b#ctr"]);
-    const fresh = createDynamoAnomalyStore(client, name);
-    expect(await fresh.loadStream()).toEqual({ ...old, version: 4 });
-    const after = await fresh.loadSeries(["a#ctr", "b#ctr"], 4);
-    expect([...after].map(([key, s]) => [key, s.detector.n])).toEqual([["a#ctr", 8]]);
-    const keys = await itemKeys(name);
-    expect(keys).toHaveLength(2);
-    expect(keys.filter((key) => key.startsWith("series#a#ctr@"))).toHaveLength(1);
   }, 120_000);
 });
