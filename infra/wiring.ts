@@ -326,6 +326,19 @@ export type EndpointName = keyof typeof endpoints;
 export type FunctionName = keyof typeof functions;
 export type ResourceName = BucketName | TopicName | StreamName | TableName | EndpointName;
 
+/**
+ * What `Resource.<Name>` holds in a function linked to the resource: a topic's ARN, any other resource's name
+ * (infra/links.ts and infra/pricing.ts declare these properties for SST; the local cloud writes the same).
+ */
+export type LinkProperties<R extends ResourceName> = R extends TopicName
+  ? { readonly arn: string }
+  : { readonly name: string };
+
+/** The resources a function links (its `links`), as `Resource` holds them in that function and nothing else. */
+export type LinksOf<F extends FunctionName> = {
+  readonly [R in (typeof functions)[F]["links"][number]]: LinkProperties<R>;
+};
+
 export interface BucketSpec {
   versioning: boolean;
 }

@@ -10,7 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { S3Client } from "@aws-sdk/client-s3";
-import { createS3ObjectStore } from "@sluice/aws/cdc-store";
+import { createS3ObjectStore } from "@sluice/aws/cdc";
 import { createDirectoryStore, manifestKey, type ObjectStore, parseTablesConfig } from "@sluice/cdc";
 import { type QueryTable, queryTables } from "@sluice/cdc/tools/duckdb-query";
 import { resolveTarget } from "@sluice/local/cli/env";

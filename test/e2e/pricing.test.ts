@@ -16,7 +16,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDynamoCatalog } from "../../packages/aws/src/pricing-catalog.ts";
+import { createDynamoCatalog } from "../../packages/aws/src/pricing.ts";
 import { runPush } from "../../packages/local/src/push/cli.ts";
 import { putRecords } from "../../packages/local/src/push/sinks/kinesis.ts";
 import { priceRequests } from "../../packages/pricing/src/inference.ts";
