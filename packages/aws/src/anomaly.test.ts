@@ -170,6 +170,39 @@ describe("createSnsAlertPublisher", () => {
       },
     });
   });
+
+  it("lays the JSON out one field and one summary line a line, for a person reading the e-mail", async () => {
+    sns.on(PublishCommand).resolves({});
+    const alert = {
+      type: "anomaly",
+      status: "open",
+      site: "a.example",
+      metric: "ctr",
+      summary: ["OPEN critical: ctr on a.example was 0.005", "Other metrics of a.example: none moved."],
+      windowStart: "2026-03-01T06:04:00.000Z",
+      windowEnd: "2026-03-01T06:05:00.000Z",
+      value: 0.005,
+      expected: { mean: 0.08, low: 0.02, high: 0.14 },
+      score: 1,
+      severity: "critical",
+      metrics: ["ctr"],
+      recent: [{ windowStart: "2026-03-01T06:04:00.000Z", value: 0.005 }],
+      moved: [],
+    } satisfies AlertMessage;
+    await createSnsAlertPublisher(new SNSClient({}), "arn:aws:sns:us-east-1:1:Alerts").publish(alert);
+    const message = sns.commandCalls(PublishCommand)[0]?.args[0].input.Message ?? "";
+    expect(JSON.parse(message)).toEqual(alert);
+    expect(message.split("\n").slice(0, 8)).toEqual([
+      "{",
+      '  "type": "anomaly",',
+      '  "status": "open",',
+      '  "site": "a.example",',
+      '  "metric": "ctr",',
+      '  "summary": [',
+      '    "OPEN critical: ctr on a.example was 0.005",',
+      '    "Other metrics of a.example: none moved."',
+    ]);
+  });
 });
 
 /**

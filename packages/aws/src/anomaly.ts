@@ -300,8 +300,9 @@ export function snsSubject(text: string): string {
 const REFUSALS = new Set(["InvalidParameterException", "InvalidParameterValueException", "ValidationException"]);
 
 /**
- * Publishes each alert as one JSON message on the `Alerts` topic (e-mail subscribers read the subject; the site is
- * in it as far as SNS allows, and exactly in the message). A request SNS refuses as invalid throws
+ * Publishes each alert as one JSON message on the `Alerts` topic, indented so that an e-mail shows each field and
+ * each line of its `summary` on a line of its own (e-mail subscribers read the subject and the body as they are; the
+ * site is in the subject as far as SNS allows, and exactly in the message). A request SNS refuses as invalid throws
  * {@link AlertRefused}; any other failure is thrown as it is (worth retrying).
  */
 export function createSnsAlertPublisher(client: SNSClient, topicArn: string): AlertPublisher {
@@ -323,7 +324,8 @@ export function createSnsAlertPublisher(client: SNSClient, topicArn: string): Al
       new PublishCommand({
         TopicArn: topicArn,
         Subject: snsSubject(`[${alert.status}] ${alert.metric} anomaly on ${alert.site} at ${alert.windowStart}`),
-        Message: JSON.stringify(alert),
+        // Laid out a field (and a summary line) a line: e-mail subscribers read the body as it is.
+        Message: JSON.stringify(alert, null, 2),
         MessageAttributes: {
           severity: { DataType: "String", StringValue: severityAttribute(alert) },
           status: { DataType: "String", StringValue: alert.status },
