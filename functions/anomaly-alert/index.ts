@@ -12,13 +12,15 @@
  * window, logged and reported to `Audit`); `ANOMALY_SITES`, when set, is the comma-separated list of the only sites
  * counted (events of others are counted as not allowed).
  *
- * Config (env): `ANOMALY_WINDOW_SECONDS` (60), `ANOMALY_LATENESS_SECONDS` (30), `ANOMALY_ALERT_THRESHOLD` (0.5),
- * `ANOMALY_STREAM_SHARDS` (1: the shards the watermark waits for), `ANOMALY_SITE_IDLE_SECONDS` (86400),
- * `ANOMALY_MAX_SITES` (1000), `ANOMALY_SITES` (unset: every site).
+ * Config (env, read by `pipelineConfigFromEnv` of @sluice/anomaly/config, where the defaults are):
+ * `ANOMALY_WINDOW_SECONDS`, `ANOMALY_LATENESS_SECONDS`, `ANOMALY_ALERT_THRESHOLD`, `ANOMALY_STREAM_SHARDS` (the
+ * shards the watermark waits for: infra/wiring.ts sets it to the Clickstream stream's `shardCount`),
+ * `ANOMALY_SITE_IDLE_SECONDS`, `ANOMALY_MAX_SITES`, `ANOMALY_SITES`.
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SNSClient } from "@aws-sdk/client-sns";
-import { DEFAULT_PIPELINE, type PipelineConfig, processClickstreamBatch } from "@sluice/anomaly/pipeline";
+import { pipelineConfigFromEnv } from "@sluice/anomaly/config";
+import { type PipelineConfig, processClickstreamBatch } from "@sluice/anomaly/pipeline";
 import { createDynamoAnomalyStore, createSnsAlertPublisher } from "@sluice/aws/anomaly";
 import { createSnsAuditSink } from "@sluice/aws/audit";
 import { createObservability, withObservability } from "@sluice/observability";
@@ -31,63 +33,7 @@ const links = Resource as unknown as {
   Audit: { arn: string };
 };
 
-function numberFromEnv(name: string, fallback: number, valid: (n: number) => boolean): number {
-  const text = process.env[name];
-  if (text === undefined || text === "") return fallback;
-  const value = Number(text);
-  if (!valid(value)) throw new Error(`${name}=${text} is not valid`);
-  return value;
-}
-
-/** A comma-separated list of site names (spaces around names ignored), or null when unset or empty. */
-function sitesFromEnv(name: string): string[] | null {
-  const text = process.env[name]?.trim();
-  if (!text) return null;
-  const sites = text
-    .split(",")
-    .map((site) => site.trim())
-    .filter((site) => site !== "");
-  return sites.length > 0 ? sites : null;
-}
-
-const config: PipelineConfig = {
-  ...DEFAULT_PIPELINE,
-  windowing: {
-    ...DEFAULT_PIPELINE.windowing,
-    expectedShards: numberFromEnv("ANOMALY_STREAM_SHARDS", 1, (n) => Number.isInteger(n) && n > 0),
-    windowMs:
-      1000 *
-      numberFromEnv(
-        "ANOMALY_WINDOW_SECONDS",
-        DEFAULT_PIPELINE.windowing.windowMs / 1000,
-        (n) => Number.isInteger(n) && n > 0,
-      ),
-    latenessMs:
-      1000 *
-      numberFromEnv(
-        "ANOMALY_LATENESS_SECONDS",
-        DEFAULT_PIPELINE.windowing.latenessMs / 1000,
-        (n) => Number.isInteger(n) && n >= 0,
-      ),
-    siteIdleMs:
-      1000 *
-      numberFromEnv(
-        "ANOMALY_SITE_IDLE_SECONDS",
-        DEFAULT_PIPELINE.windowing.siteIdleMs / 1000,
-        (n) => Number.isInteger(n) && n > 0,
-      ),
-    maxSites: numberFromEnv(
-      "ANOMALY_MAX_SITES",
-      DEFAULT_PIPELINE.windowing.maxSites,
-      (n) => Number.isInteger(n) && n > 0,
-    ),
-    allowedSites: sitesFromEnv("ANOMALY_SITES"),
-  },
-  policy: {
-    ...DEFAULT_PIPELINE.policy,
-    threshold: numberFromEnv("ANOMALY_ALERT_THRESHOLD", DEFAULT_PIPELINE.policy.threshold, (n) => n > 0 && n <= 1),
-  },
-};
+const config: PipelineConfig = pipelineConfigFromEnv(process.env);
 
 const observability = createObservability({ serviceName: "anomaly-alert" });
 const sns = new SNSClient({});
