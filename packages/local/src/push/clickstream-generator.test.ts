@@ -76,11 +76,16 @@ describe("generateClickstream", () => {
     );
     expect(sum(dropped, minute0 + 30, minute0 + 50)).toBeLessThan(sum(dropped, minute0 + 5, minute0 + 25) / 4);
   });
-});
 
-describe("parsing", () => {
   it("sizes sites after Zipf's law on request: the site of rank r gets about 1/r of the traffic, most sites small", () => {
-    const events = collect({ sites: 100, rate: 200, start: START + 12 * HOUR, durationMs: 20 * 60_000, zipf: 1, seed: 3 });
+    const events = collect({
+      sites: 100,
+      rate: 200,
+      start: START + 12 * HOUR,
+      durationMs: 20 * 60_000,
+      zipf: 1,
+      seed: 3,
+    });
     const names = siteNames(100);
     const bySite = new Map<string, number>();
     for (const e of events) bySite.set(e.site, (bySite.get(e.site) ?? 0) + 1);
@@ -94,7 +99,9 @@ describe("parsing", () => {
     expect(tail).toBeGreaterThan(0.08);
     expect(tail).toBeLessThan(0.2);
   });
+});
 
+describe("parsing", () => {
   it("reads durations, instants and offsets, and incident specs", () => {
     expect(parseDuration("90s")).toBe(90_000);
     expect(parseDuration("6h")).toBe(6 * HOUR);
