@@ -10,7 +10,7 @@
  * DynamoDB adapter on DynamoDB Local, every request counted in the units DynamoDB bills on demand. Prints the state
  * size (per site and in total), DynamoDB requests, items and units per minute, and the cost per month at AWS on-demand
  * prices (packages/anomaly/README.md, "Cost at 1 000 sites"). `BENCH_SITES`, `BENCH_RATE` (events/s), `BENCH_ZIPF`,
- * `BENCH_WARM_HOURS`, `BENCH_MEASURE_MINUTES`, `BENCH_BATCH_SECONDS` change the scenario.
+ * `BENCH_WARM_HOURS`, `BENCH_MEASURE_MINUTES`, `BENCH_BATCH_SECONDS`, `BENCH_BATCH_SIZE` change the scenario.
  */
 import {
   type AttributeValue,
@@ -102,13 +102,15 @@ const SCALE = {
   zipf: Number(process.env.BENCH_ZIPF ?? 1),
   warmHours: Number(process.env.BENCH_WARM_HOURS ?? 2),
   measureMinutes: Number(process.env.BENCH_MEASURE_MINUTES ?? 10),
-  /** Lambda's batching window on the stream (the wiring's, 5 s): one invocation per shard per window at this rate. */
-  batchSeconds: Number(
-    process.env.BENCH_BATCH_SECONDS ??
-      (wiring.functions.AnomalyAlert.triggers[0] as { batch: { maximumBatchingWindowInSeconds: number } }).batch
-        .maximumBatchingWindowInSeconds,
-  ),
+  /** Lambda's batching window and batch size on the stream (the wiring's: 5 s, 1 000 records). */
+  batchSeconds: Number(process.env.BENCH_BATCH_SECONDS ?? trigger().maximumBatchingWindowInSeconds),
+  batchSize: Number(process.env.BENCH_BATCH_SIZE ?? trigger().batchSize),
 };
+
+function trigger(): { maximumBatchingWindowInSeconds: number; batchSize: number } {
+  const [first] = wiring.functions.AnomalyAlert.triggers;
+  return first.batch;
+}
 
 /**
  * AWS prices, us-east-1, on-demand, without the free tier (see packages/anomaly/README.md, "Cost at 1 000 sites",
@@ -199,10 +201,11 @@ function countUnits(client: DynamoDBClient) {
   return { totals, sizes };
 }
 
-/** Kinesis records as Lambda hands them over: per shard, batches of up to 1 000 records or `batchSeconds` of traffic. */
+/** Kinesis records as Lambda hands them over: per shard, batches of up to `batchSize` records or `batchSeconds` of traffic. */
 function* lambdaBatches(
   events: Iterable<ClickstreamEvent>,
   batchSeconds: number,
+  batchSize: number,
 ): Generator<{ records: RawRecord[]; at: number }> {
   const SLOT = batchSeconds * 1000;
   let slot = -1;
@@ -210,7 +213,7 @@ function* lambdaBatches(
   let seq = 0;
   const flush = function* (at: number) {
     for (const records of shards) {
-      for (let i = 0; i < records.length; i += 1000) yield { records: records.slice(i, i + 1000), at };
+      for (let i = 0; i < records.length; i += batchSize) yield { records: records.slice(i, i + batchSize), at };
       records.length = 0;
     }
   };
@@ -236,9 +239,9 @@ const usd = (x: number) => `$${x < 10 ? x.toFixed(2) : x.toFixed(0)}`;
 
 async function scale(): Promise<void> {
   const config = pipelineConfigFromEnv(wiring.functions.AnomalyAlert.environment);
-  const { sites, rate, zipf, warmHours, measureMinutes, batchSeconds } = SCALE;
+  const { sites, rate, zipf, warmHours, measureMinutes, batchSeconds, batchSize } = SCALE;
   console.log(
-    `\n${sites} sites x ${config.metrics.length} metrics, ${config.windowing.expectedShards} shards (the wiring's), ${rate} events/s over all sites (Zipf s=${zipf}, daily shape), batching window ${batchSeconds} s, ${warmHours} h learnt in memory, then ${measureMinutes} min through the DynamoDB adapter on DynamoDB Local`,
+    `\n${sites} sites x ${config.metrics.length} metrics, ${config.windowing.expectedShards} shards (the wiring's), ${rate} events/s over all sites (Zipf s=${zipf}, daily shape), batches of up to ${batchSize} records or ${batchSeconds} s, ${warmHours} h learnt in memory, then ${measureMinutes} min through the DynamoDB adapter on DynamoDB Local`,
   );
   const from = Date.UTC(2026, 2, 2, 8); // a morning: traffic climbing towards the evening peak
   const warmEnd = from + warmHours * 3_600_000;
@@ -253,7 +256,7 @@ async function scale(): Promise<void> {
   const memory = createMemoryStateStore();
   const published: AlertMessage[] = [];
   const alerts = { publish: async (a: AlertMessage) => void published.push(a) };
-  const batches = lambdaBatches(events, SCALE.batchSeconds);
+  const batches = lambdaBatches(events, SCALE.batchSeconds, SCALE.batchSize);
   let t = performance.now();
   let warmBatches = 0;
   let next = batches.next();

@@ -3,6 +3,7 @@
  * and the alert message on SNS. The store runs for real on DynamoDB Local in anomaly.dynamodb.test.ts, the whole
  * flow on the local cloud in test/e2e/anomaly.test.ts.
  */
+import { gunzipSync, gzipSync } from "node:zlib";
 import {
   BatchGetItemCommand,
   BatchWriteItemCommand,
@@ -75,11 +76,24 @@ describe("createDynamoAnomalyStore", () => {
       ConditionExpression: "version = :expected",
       ExpressionAttributeValues: { ":expected": { N: "7" } },
     });
-    expect(JSON.parse(put?.Item?.doc?.S ?? "")).toEqual({
+    // The document is gzipped (a fifth of its JSON or less: each batch's commit rewrites it, DynamoDB bills per KB).
+    expect(put?.Item?.doc).toBeUndefined();
+    expect(JSON.parse(gunzipSync(put?.Item?.docz?.B ?? new Uint8Array()).toString("utf8"))).toEqual({
       state: stream(8),
       series: { "a.example#ctr": itemKey.slice("series#a.example#ctr@".length) },
     });
     expect(cleanup).toEqual([{ DeleteRequest: { Key: { pk: { S: "series#a.example#ctr@6-old" } } } }]);
+  });
+
+  it("reads a gzipped head back, and still reads a head written before compression (plain JSON)", async () => {
+    const document = { state: stream(9), series: { "a.example#ctr": "9-new" } };
+    dynamo.on(GetItemCommand).resolves({
+      Item: { pk: { S: "stream#Clickstream" }, version: { N: "9" }, docz: { B: gzipSync(JSON.stringify(document)) } },
+    });
+    expect(await createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState").loadStream()).toEqual(stream(9));
+    dynamo.reset();
+    dynamo.on(GetItemCommand).resolves(head7);
+    expect(await createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState").loadStream()).toEqual(stream(7));
   });
 
   it("creates the head only if absent; a lost race is a StateConflict, and what it wrote is deleted", async () => {
