@@ -280,8 +280,8 @@ export const functions = {
       ANOMALY_WINDOW_SECONDS: "60",
       ANOMALY_LATENESS_SECONDS: "30",
       ANOMALY_ALERT_THRESHOLD: "0.5",
-      // The watermark waits for every shard of Clickstream (streams.Clickstream.shardCount).
-      ANOMALY_STREAM_SHARDS: "2",
+      // The watermark waits for every shard of Clickstream: the stream's own shard count, the one source of it.
+      ANOMALY_STREAM_SHARDS: String(streams.Clickstream.shardCount),
       // A site silent for a day is forgotten; at most 1 000 sites at once; ANOMALY_SITES (comma-separated) would
       // count only the sites it names.
       ANOMALY_SITE_IDLE_SECONDS: "86400",

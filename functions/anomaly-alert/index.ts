@@ -12,50 +12,22 @@
  * window, logged and reported to `Audit`); `ANOMALY_SITES`, when set, is the comma-separated list of the only sites
  * counted (events of others are counted as not allowed).
  *
- * Config (env): `ANOMALY_WINDOW_SECONDS` (60), `ANOMALY_LATENESS_SECONDS` (30), `ANOMALY_ALERT_THRESHOLD` (0.5),
- * `ANOMALY_STREAM_SHARDS` (1: the shards the watermark waits for), `ANOMALY_SITE_IDLE_SECONDS` (86400),
- * `ANOMALY_MAX_SITES` (1000), `ANOMALY_SITES` (unset: every site).
+ * Config (env): see config.ts.
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SNSClient } from "@aws-sdk/client-sns";
-import { DEFAULT_PIPELINE, type PipelineConfig, processClickstreamBatch } from "@sluice/anomaly/pipeline";
+import { processClickstreamBatch } from "@sluice/anomaly/pipeline";
 import { createDynamoAnomalyStore, createSnsAlertPublisher } from "@sluice/aws/anomaly";
 import { createSnsAuditSink } from "@sluice/aws/audit";
 import { createObservability, withObservability } from "@sluice/observability";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda";
-import * as z from "zod/mini";
-import { configOf, decimal, list, wholeNumber } from "#kit/config";
 import { failingRecords, kinesisRecordsOf } from "#kit/kinesis-records";
 import { linksOf } from "#kit/links";
+import { pipelineConfigOf } from "./config.ts";
 import { reportScoring } from "./report.ts";
 
 const links = linksOf<"AnomalyAlert">();
-const { windowing, policy } = DEFAULT_PIPELINE;
-const env = configOf(
-  "AnomalyAlert",
-  z.object({
-    ANOMALY_WINDOW_SECONDS: wholeNumber(windowing.windowMs / 1000, { min: 1 }),
-    ANOMALY_LATENESS_SECONDS: wholeNumber(windowing.latenessMs / 1000),
-    ANOMALY_ALERT_THRESHOLD: decimal(policy.threshold, { above: 0, max: 1 }),
-    ANOMALY_STREAM_SHARDS: wholeNumber(1, { min: 1 }),
-    ANOMALY_SITE_IDLE_SECONDS: wholeNumber(windowing.siteIdleMs / 1000, { min: 1 }),
-    ANOMALY_MAX_SITES: wholeNumber(windowing.maxSites, { min: 1 }),
-    ANOMALY_SITES: list(),
-  }),
-);
-const config: PipelineConfig = {
-  ...DEFAULT_PIPELINE,
-  windowing: {
-    ...windowing,
-    expectedShards: env.ANOMALY_STREAM_SHARDS,
-    windowMs: env.ANOMALY_WINDOW_SECONDS * 1000,
-    latenessMs: env.ANOMALY_LATENESS_SECONDS * 1000,
-    siteIdleMs: env.ANOMALY_SITE_IDLE_SECONDS * 1000,
-    maxSites: env.ANOMALY_MAX_SITES,
-    allowedSites: env.ANOMALY_SITES,
-  },
-  policy: { ...policy, threshold: env.ANOMALY_ALERT_THRESHOLD },
-};
+const config = pipelineConfigOf();
 
 const observability = createObservability({ serviceName: "anomaly-alert" });
 const sns = new SNSClient({});

@@ -4,6 +4,8 @@
  * item written last as the commit point), a commit cut off half-way leaves nothing half-applied, and racing
  * invocations on two shards keep every series consistent with the stream state it was committed with.
  */
+import { randomBytes } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { CreateTableCommand, DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
 import {
   createMemoryStateStore,
@@ -327,14 +329,15 @@ describe("anomaly state on DynamoDB Local", () => {
     const name = await table();
     const store = createDynamoAnomalyStore(client, name);
     const policies: StreamState["policies"] = {};
-    for (let i = 0; i < 4000; i++) {
-      policies[`${"long-site-name-".repeat(6)}${i}.example`] = {
+    // Random site names: the document is gzipped, and must stay over two pages compressed.
+    for (let i = 0; i < 6000; i++) {
+      policies[`${randomBytes(90).toString("base64url")}.example`] = {
         baselines: { impressions: { n: i, mean: Math.PI * i, variance: Math.E * i } },
         incident: null,
       };
     }
     const state: StreamState = { version: 1, windowing: emptyWindowingState(), policies, outbox: [] };
-    expect(Buffer.byteLength(JSON.stringify(state))).toBeGreaterThan(2 * PAGE_BYTES);
+    expect(gzipSync(JSON.stringify({ state, series: {} })).length).toBeGreaterThan(2 * PAGE_BYTES);
     await store.commit(state, 0, new Map());
     expect(await createDynamoAnomalyStore(client, name).loadStream()).toEqual(state);
     const pages = (await itemKeys(name)).filter((key) => key.includes("@"));
