@@ -394,9 +394,10 @@ export class RowSet {
    * Applies `changes` (one row per key, indexed) to a set read without its key index (a bucket's state): each row's
    * key is looked up among the changes (a small table) instead of every row being indexed; keys only in the changes
    * are appended. A change not strictly newer than what its key holds is ignored (replays, late files). The set's
-   * index stays empty. Returns how many keys changed.
+   * index stays empty. Returns how many keys changed. `won(at, j, existed)` is called for each change `j` that wins,
+   * before row `at` is overwritten with it (`existed` false when the key is new and `at` a new row).
    */
-  mergeFrom(changes: RowSet): number {
+  mergeFrom(changes: RowSet, won?: (at: number, j: number, existed: boolean) => void): number {
     const matched = new Uint8Array(changes.size);
     let changed = 0;
     const size = this.size;
@@ -406,6 +407,7 @@ export class RowSet {
       matched[j] = 1;
       const file = this.fileIdOf(changes, changes.f[j] as number);
       if (this.compareHeld(at, changes, j, file, changes.r[j] as number) >= 0) continue;
+      won?.(at, j, true);
       this.overwrite(at, changes, j, file);
       changed++;
     }
@@ -414,6 +416,7 @@ export class RowSet {
       const at = this.size;
       this.ensure(at + 1);
       this.size = at + 1;
+      won?.(at, j, false);
       this.overwrite(at, changes, j, this.fileIdOf(changes, changes.f[j] as number));
       changed++;
     }

@@ -1,0 +1,513 @@
+/**
+ * A merge pass into an Iceberg v2 table, merge-on-read: DMS files of one table read in DMS order into the newest
+ * change per key (the same rule and reader as `merge-pass.ts`), then for each bucket the changes touch, its key-index
+ * shard (`key-index.ts`) says which changes win and which rows they replace. The commit adds
+ * - data files holding the winning rows (one file per big bucket, small buckets gathered up to `FILE_ROWS` rows),
+ * - one position-delete file naming the replaced and deleted rows (data file path, position),
+ * - a data manifest and a delete manifest for them, a manifest list (the previous manifests, unchanged, plus these),
+ * - the rewritten index shards and a state object (applied files, shards, manifests, superseded shards),
+ * then one snapshot in new table metadata, committed through the catalog (optimistic: a lost race deletes what this
+ * attempt wrote and builds again on the winner). Nothing existing is rewritten: a commit costs the changes and the
+ * index shards they touch. Full-load files only add data files (an append snapshot).
+ *
+ * Layout under `<schema>/<table>/`:
+ *   metadata/v<N>.metadata.json, metadata/version-hint.text    (file catalog; Glue keeps the pointer instead)
+ *   metadata/snap-<snapshot>-<attempt>.avro                      manifest list
+ *   metadata/<attempt>-m0.avro, -m1.avro                         data / delete manifest
+ *   data/<attempt>-<n>.parquet, data/<attempt>-deletes.parquet   data and position-delete files
+ *   _cdc/index/b0007-<attempt>.idx                               key-index shard of bucket 7
+ *   _cdc/iceberg/s<attempt>.json                                 merge state of the snapshot (`sluice.state`)
+ * where <attempt> is the sequence number (8 digits) and a random id.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import type { TableConfig } from "./config.ts";
+import { readDmsFile } from "./dms-file.ts";
+import { CommitConflict, InvalidCdcFile } from "./errors.ts";
+import { COMMIT_ID_PROPERTY, type IcebergCatalog, icebergTablePrefix } from "./iceberg-catalog.ts";
+import { type ManifestFile, type ManifestListEntry, writeManifest, writeManifestList } from "./iceberg-manifest.ts";
+import {
+  currentSchema,
+  type IcebergSchema,
+  type IcebergSnapshot,
+  type IcebergTableMetadata,
+  newSnapshotId,
+  newTableMetadata,
+  withConfiguredSchema,
+  withSnapshot,
+} from "./iceberg-metadata.ts";
+import { indexLayout, locate, mergeShard, projectChanges } from "./key-index.ts";
+import { bucketFunction, type Layout, layoutOf, PendingChanges, positionBatch } from "./merge.ts";
+import type { FileResult, MergeInput, MergeOptions, PassResult } from "./merge-pass.ts";
+import { writeParquet } from "./parquet.ts";
+import { RowSet } from "./rows.ts";
+import { sortFiles } from "./source.ts";
+import { decodeState, encodeState } from "./state-file.ts";
+import type { ObjectStore } from "./storage.ts";
+import type { AppliedFile, RejectedFile } from "./table.ts";
+
+/** Rows of a data file gathered from small buckets; a bucket with at least half of this gets a file of its own. */
+export const FILE_ROWS = 1_000_000;
+
+/** The property of the table metadata naming its merge state object. */
+export const STATE_PROPERTY = "sluice.state";
+
+/** Position-delete files' columns (spec: reserved field ids). */
+const DELETE_COLUMNS = {
+  columns: [
+    { name: "file_path", type: { kind: "string" as const } },
+    { name: "pos", type: { kind: "int64" as const } },
+  ],
+};
+const DELETE_FIELD_IDS = [2147483546, 2147483545];
+
+/** What the merge keeps beside the Iceberg metadata of a snapshot (the object `sluice.state` names). */
+export interface IcebergMergeState {
+  format: 1;
+  table: string;
+  /** The bucket layout of the key index, fixed when the table is created. */
+  layout: Layout;
+  /** Key-index shard of each bucket. */
+  index: Record<string, { key: string; keys: number }>;
+  /** The snapshot's manifests (its manifest list), so the next commit can list them again without reading Avro. */
+  manifests: ManifestListEntry[];
+  applied: Record<string, AppliedFile>;
+  rejected?: Record<string, RejectedFile>;
+  /** Superseded index shards and states, deleted once `since` is older than the grace period. */
+  obsolete: { key: string; since: string }[];
+  totals: { dataFiles: number; deleteFiles: number; records: number; positionDeletes: number };
+}
+
+/** A table as a pass starts from: the catalog's version, its metadata (a new one for a new table) and merge state. */
+export interface IcebergBase {
+  version: number;
+  metadataLocation?: string;
+  metadata: IcebergTableMetadata;
+  state: IcebergMergeState;
+}
+
+/** The table's current metadata and merge state (a new, empty table when the catalog has none). */
+export async function loadIcebergTable(
+  store: ObjectStore,
+  catalog: IcebergCatalog,
+  config: TableConfig,
+  now = Date.now(),
+): Promise<IcebergBase> {
+  const current = await catalog.load(config.schema, config.table);
+  if (!current) {
+    const location = store.uri(icebergTablePrefix(config.schema, config.table).slice(0, -1));
+    return {
+      version: 0,
+      metadata: newTableMetadata(config, location, now),
+      state: {
+        format: 1,
+        table: config.name,
+        layout: layoutOf(config),
+        index: {},
+        manifests: [],
+        applied: {},
+        obsolete: [],
+        totals: { dataFiles: 0, deleteFiles: 0, records: 0, positionDeletes: 0 },
+      },
+    };
+  }
+  const stateKey = current.metadata.properties[STATE_PROPERTY];
+  if (!stateKey) throw new Error(`${config.name}: the table's metadata names no merge state (${STATE_PROPERTY})`);
+  const body = await store.get(stateKey);
+  if (!body) throw new Error(`${config.name}: merge state ${stateKey} is missing`);
+  return {
+    version: current.version,
+    metadataLocation: current.metadataLocation,
+    metadata: current.metadata,
+    state: JSON.parse(new TextDecoder().decode(body)) as IcebergMergeState,
+  };
+}
+
+interface PassFile extends MergeInput {
+  index: number;
+  relPath: string;
+  sha?: string;
+  rejected?: { row: number; reason: string };
+}
+
+/**
+ * Merges DMS files of one table into its Iceberg table in one pass and one snapshot (the contract of `mergeFiles`:
+ * DMS order, corrupt files left out whole, replays skipped, a lost commit race built again on the winner).
+ */
+export async function mergeFilesIceberg(
+  store: ObjectStore,
+  catalog: IcebergCatalog,
+  config: TableConfig,
+  inputs: readonly MergeInput[],
+  options: MergeOptions = {},
+): Promise<PassResult> {
+  const now = options.now ?? (() => new Date());
+  const graceMs = options.graceMs ?? 15 * 60_000;
+  const maxAttempts = options.maxAttempts ?? 8;
+  const files: PassFile[] = sortFiles(
+    inputs.map((input, index) => ({ ...input, index, relPath: input.file.relPath, sha: input.sha256 })),
+  );
+  const results: FileResult[] = new Array(inputs.length);
+  for (let attempt = 1; ; attempt++) {
+    const base = await loadIcebergTable(store, catalog, config, now().getTime());
+    const toRead: PassFile[] = [];
+    for (const f of files) {
+      if (f.rejected) {
+        results[f.index] = { outcome: "rejected", file: f.file.displayName, ...f.rejected };
+        continue;
+      }
+      const known = base.state.applied[f.relPath];
+      if (known && f.sha === undefined) f.sha = await sha256(f.open());
+      if (known && known.sha256 === f.sha) {
+        results[f.index] = { outcome: "replay", file: f.file.displayName, version: base.version };
+        continue;
+      }
+      toRead.push(f);
+    }
+    if (toRead.length === 0) return { version: base.version, files: results };
+    if (attempt > maxAttempts) throw new CommitConflict(`${config.name}: lost the commit race ${maxAttempts} times`);
+    const pending = new PendingChanges(config, bucketFunction(base.state.layout));
+    const read = await readAll(config, toRead, pending, results, options.onProgress);
+    if (read === "restart") continue;
+    if (read.size === 0) return { version: base.version, files: results };
+    const commit = new IcebergCommit(store, config, base, now());
+    try {
+      const figures = await commit.stage(pending);
+      const outcome = await commit.commit(catalog, read, files, graceMs);
+      if (outcome === "conflict") {
+        await store.delete(commit.written);
+        await new Promise((r) => setTimeout(r, Math.random() * 50 * attempt));
+        continue;
+      }
+      for (const f of toRead) {
+        const r = read.get(f.relPath);
+        if (r)
+          results[f.index] = {
+            outcome: "merged",
+            file: f.file.displayName,
+            version: base.version + 1,
+            rows: r.rows,
+            keysChanged: figures.keysChanged,
+            bucketsRewritten: figures.shards,
+            attempts: attempt,
+            spills: 0,
+            commitFiles: read.size,
+          };
+      }
+      return { version: base.version + 1, files: results };
+    } catch (error) {
+      // Before the commit call its files are ours alone; after it, they may be live (an answer lost): keep them.
+      if (!commit.committing) await store.delete(commit.written).catch(() => undefined);
+      throw error;
+    }
+  }
+}
+
+/**
+ * Reads the files into `pending` in DMS order. A corrupt file is left out; if other files were read with it, the
+ * attempt restarts without it (their changes are mixed in `pending`).
+ */
+async function readAll(
+  config: TableConfig,
+  toRead: readonly PassFile[],
+  pending: PendingChanges,
+  results: FileResult[],
+  onProgress?: (rows: number) => void,
+): Promise<Map<string, { rows: number; sha256: string }> | "restart"> {
+  const read = new Map<string, { rows: number; sha256: string }>();
+  let total = 0;
+  for (const f of toRead) {
+    const hash = createHash("sha256");
+    let rows = 0;
+    try {
+      for await (const batch of readDmsFile(config, f.file, hashing(f.open(), hash), undefined, pending)) {
+        rows += batch.rowsRead;
+        positionBatch(f.relPath, batch.rows);
+        pending.add(batch.rows);
+        onProgress?.(total + rows);
+      }
+    } catch (error) {
+      if (!(error instanceof InvalidCdcFile)) throw error;
+      f.rejected = { row: error.row, reason: error.reason };
+      results[f.index] = { outcome: "rejected", file: f.file.displayName, ...f.rejected };
+      if (read.size > 0) return "restart";
+      pending.clear();
+      continue;
+    }
+    total += rows;
+    f.sha = hash.digest("hex");
+    read.set(f.relPath, { rows, sha256: f.sha });
+  }
+  return read;
+}
+
+async function sha256(chunks: AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of chunks) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+async function* hashing(chunks: AsyncIterable<Uint8Array>, hash: ReturnType<typeof createHash>) {
+  for await (const chunk of chunks) {
+    hash.update(chunk);
+    yield chunk;
+  }
+}
+
+const pad8 = (n: number) => String(n).padStart(8, "0");
+
+/** One attempt's files and snapshot: staged from the held changes, then committed through the catalog. */
+class IcebergCommit {
+  /** Every object written: deleted if the commit is lost. */
+  readonly written: string[] = [];
+  /** Set once the commit call starts: from then on the files may be live. */
+  committing = false;
+  private readonly prefix: string;
+  private readonly attempt: string;
+  private readonly sequence: number;
+  private readonly snapshotId = newSnapshotId();
+  private readonly metadata: IcebergTableMetadata;
+  private readonly schema: IcebergSchema;
+  private readonly fieldIds: number[];
+  private readonly dataFiles: ManifestFile[] = [];
+  private deleteFile: ManifestFile | undefined;
+  private positionDeletes = 0;
+  private readonly shards = new Map<number, { key: string; keys: number }>();
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly config: TableConfig,
+    private readonly base: IcebergBase,
+    private readonly at: Date,
+  ) {
+    this.prefix = icebergTablePrefix(config.schema, config.table);
+    this.sequence = base.metadata["last-sequence-number"] + 1;
+    this.attempt = `${pad8(this.sequence)}-${randomBytes(6).toString("hex")}`;
+    this.metadata = withConfiguredSchema(base.metadata, config);
+    this.schema = currentSchema(this.metadata);
+    const ids = new Map(this.schema.fields.map((f) => [f.name, f.id]));
+    this.fieldIds = config.columns.map((c) => ids.get(c.name) as number);
+  }
+
+  private async put(key: string, body: Uint8Array | string): Promise<number> {
+    this.written.push(key);
+    await this.store.put(key, body);
+    return typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+  }
+
+  private async putDataFile(set: RowSet, rows: Int32Array, key: string): Promise<void> {
+    const body = writeParquet(this.config, set, rows, {
+      fieldIds: this.fieldIds,
+      timestampUtc: false,
+      keyValue: { "iceberg.schema": JSON.stringify(this.schema) },
+    });
+    await this.put(key, body);
+    this.dataFiles.push({ content: 0, path: this.store.uri(key), recordCount: rows.length, sizeInBytes: body.length });
+  }
+
+  /**
+   * For each touched bucket in order: its shard merged with the changes, the winning rows placed in data files, the
+   * rows they replace collected as position deletes, the new shard written. Then the delete file.
+   */
+  async stage(pending: PendingChanges): Promise<{ keysChanged: number; shards: number }> {
+    const { store, config, base } = this;
+    const layout = indexLayout(config);
+    const deletes: { file: string; pos: number }[] = [];
+    let gathered = new RowSet(config);
+    let gatheredKey = "";
+    let fileNumber = 0;
+    const nextDataKey = () => `${this.prefix}data/${this.attempt}-${fileNumber++}.parquet`;
+    const flushGathered = async () => {
+      if (gathered.size === 0) return;
+      const rows = new Int32Array(gathered.size).map((_, i) => i);
+      await this.putDataFile(gathered, rows, gatheredKey);
+      gathered = new RowSet(config);
+    };
+    let keysChanged = 0;
+    for (const b of [...pending.buckets.keys()].sort((x, y) => x - y)) {
+      const changes = pending.buckets.get(b) as RowSet;
+      const projected = projectChanges(layout, changes);
+      const shardKey = base.state.index[b]?.key;
+      let shard: RowSet | undefined;
+      if (shardKey) {
+        const body = await store.get(shardKey);
+        if (!body) throw new Error(`${config.name}: index shard ${shardKey} is missing`);
+        shard = decodeState(layout.config, body, projected.size, false);
+      }
+      const merged = mergeShard(layout, shard, projected);
+      if (merged.winners.length === 0) continue;
+      keysChanged += merged.winners.length;
+      const live = merged.winners.filter((w) => changes.live[w.j]);
+      for (const w of merged.winners) if (w.replaced) deletes.push(w.replaced);
+      if (live.length >= FILE_ROWS / 2) {
+        const key = nextDataKey();
+        const rel = key.slice(this.prefix.length);
+        const rows = new Int32Array(live.length);
+        live.forEach((w, pos) => {
+          rows[pos] = w.j;
+          locate(layout, merged.shard, w.at, rel, pos);
+        });
+        await this.putDataFile(changes, rows, key);
+      } else {
+        for (const w of live) {
+          if (gathered.size === 0) gatheredKey = nextDataKey();
+          const pos = gathered.size;
+          gathered.upsert(changes.keyAt(w.j), changes, w.j);
+          locate(layout, merged.shard, w.at, gatheredKey.slice(this.prefix.length), pos);
+          if (gathered.size >= FILE_ROWS) await flushGathered();
+        }
+      }
+      const key = `${this.prefix}_cdc/index/b${String(b).padStart(4, "0")}-${this.attempt}.idx`;
+      await this.put(key, encodeState(merged.shard));
+      this.shards.set(b, { key, keys: merged.shard.size });
+      pending.buckets.delete(b);
+    }
+    await flushGathered();
+    if (deletes.length > 0) await this.putDeleteFile(deletes);
+    return { keysChanged, shards: this.shards.size };
+  }
+
+  /** The position-delete file: rows sorted by data file path, then position (as the spec requires). */
+  private async putDeleteFile(deletes: { file: string; pos: number }[]): Promise<void> {
+    const rows = deletes
+      .map((d) => ({ path: this.store.uri(this.prefix + d.file), pos: d.pos }))
+      .sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : x.pos - y.pos));
+    const set = new RowSet({ ...this.config, ...DELETE_COLUMNS, keyIndexes: [0] }, rows.length);
+    for (const d of rows) {
+      const i = set.appendRow();
+      set.set(i, 0, d.path);
+      set.set(i, 1, BigInt(d.pos));
+    }
+    const key = `${this.prefix}data/${this.attempt}-deletes.parquet`;
+    const body = writeParquet(DELETE_COLUMNS, set, undefined, {
+      fieldIds: DELETE_FIELD_IDS,
+      required: [true, true],
+    });
+    await this.put(key, body);
+    this.deleteFile = { content: 1, path: this.store.uri(key), recordCount: rows.length, sizeInBytes: body.length };
+    this.positionDeletes = rows.length;
+  }
+
+  /** Manifests, manifest list, merge state and metadata; then the catalog commit. */
+  async commit(
+    catalog: IcebergCatalog,
+    read: ReadonlyMap<string, { rows: number; sha256: string }>,
+    files: readonly PassFile[],
+    graceMs: number,
+  ): Promise<"committed" | "conflict"> {
+    const { base, config, at, sequence, snapshotId } = this;
+    const schemaJson = JSON.stringify(this.schema);
+    const manifests = [...base.state.manifests];
+    const addManifest = async (content: 0 | 1, entries: ManifestFile[]) => {
+      const key = `${this.prefix}metadata/${this.attempt}-m${content}.avro`;
+      const length = await this.put(
+        key,
+        writeManifest(entries, content, snapshotId, schemaJson, this.schema["schema-id"]),
+      );
+      const rows = entries.reduce((n, f) => n + f.recordCount, 0);
+      manifests.push({
+        path: this.store.uri(key),
+        length,
+        content,
+        sequenceNumber: sequence,
+        minSequenceNumber: sequence,
+        addedSnapshotId: snapshotId,
+        addedFiles: entries.length,
+        existingFiles: 0,
+        deletedFiles: 0,
+        addedRows: rows,
+        existingRows: 0,
+        deletedRows: 0,
+      });
+    };
+    if (this.dataFiles.length > 0) await addManifest(0, this.dataFiles);
+    if (this.deleteFile) await addManifest(1, [this.deleteFile]);
+    const parent = base.metadata["current-snapshot-id"];
+    const listKey = `${this.prefix}metadata/snap-${snapshotId}-${this.attempt}.avro`;
+    await this.put(listKey, writeManifestList(manifests, snapshotId, parent, sequence));
+
+    const state = this.nextState(read, files, manifests, graceMs);
+    const stateKey = `${this.prefix}_cdc/iceberg/s${this.attempt}.json`;
+    await this.put(stateKey, JSON.stringify(state));
+    const addedRecords = this.dataFiles.reduce((n, f) => n + f.recordCount, 0);
+    const snapshot: IcebergSnapshot = {
+      "snapshot-id": snapshotId,
+      ...(parent !== undefined ? { "parent-snapshot-id": parent } : {}),
+      "sequence-number": sequence,
+      "timestamp-ms": at.getTime(),
+      "manifest-list": this.store.uri(listKey),
+      summary: {
+        operation: this.deleteFile ? "overwrite" : "append",
+        "added-data-files": String(this.dataFiles.length),
+        "added-records": String(addedRecords),
+        "added-delete-files": this.deleteFile ? "1" : "0",
+        "added-position-deletes": String(this.positionDeletes),
+        "total-data-files": String(state.totals.dataFiles),
+        "total-delete-files": String(state.totals.deleteFiles),
+        "total-records": String(state.totals.records),
+        "total-position-deletes": String(state.totals.positionDeletes),
+        "total-equality-deletes": "0",
+      },
+      "schema-id": this.schema["schema-id"],
+    };
+    const commitId = this.attempt;
+    const next = withSnapshot(this.metadata, snapshot, base.metadataLocation, {
+      [STATE_PROPERTY]: stateKey,
+      [COMMIT_ID_PROPERTY]: commitId,
+    });
+    this.committing = true;
+    const outcome = await catalog.commit(config.schema, config.table, base.version, next, commitId);
+    if (outcome === "committed") {
+      // Housekeeping: superseded shards and states past their grace period.
+      const expired = base.state.obsolete.filter((o) => at.getTime() - Date.parse(o.since) >= graceMs);
+      await this.store.delete(expired.map((o) => o.key)).catch(() => undefined);
+    }
+    return outcome;
+  }
+
+  private nextState(
+    read: ReadonlyMap<string, { rows: number; sha256: string }>,
+    files: readonly PassFile[],
+    manifests: ManifestListEntry[],
+    graceMs: number,
+  ): IcebergMergeState {
+    const { base, at } = this;
+    const since = at.toISOString();
+    const obsolete = base.state.obsolete.filter((o) => at.getTime() - Date.parse(o.since) < graceMs);
+    const index = { ...base.state.index };
+    for (const [b, shard] of this.shards) {
+      const old = index[b];
+      if (old) obsolete.push({ key: old.key, since });
+      index[b] = shard;
+    }
+    const previousState = base.metadata.properties[STATE_PROPERTY];
+    if (previousState) obsolete.push({ key: previousState, since });
+    const applied = { ...base.state.applied };
+    for (const [path, r] of read)
+      applied[path] = { sha256: r.sha256, version: base.version + 1, rows: r.rows, appliedAt: since };
+    const rejected: Record<string, RejectedFile> = {};
+    for (const [path, r] of Object.entries(base.state.rejected ?? {})) if (!read.has(path)) rejected[path] = r;
+    for (const f of files)
+      if (f.rejected && f.size !== undefined)
+        rejected[f.relPath] = {
+          size: f.size,
+          ...(f.lastModified !== undefined ? { lastModified: f.lastModified } : {}),
+          ...f.rejected,
+          at: since,
+        };
+    const totals = base.state.totals;
+    return {
+      ...base.state,
+      index,
+      manifests,
+      applied,
+      rejected,
+      obsolete,
+      totals: {
+        dataFiles: totals.dataFiles + this.dataFiles.length,
+        deleteFiles: totals.deleteFiles + (this.deleteFile ? 1 : 0),
+        records: totals.records + this.dataFiles.reduce((n, f) => n + f.recordCount, 0),
+        positionDeletes: totals.positionDeletes + this.positionDeletes,
+      },
+    };
+  }
+}
