@@ -22,7 +22,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { TableConfig } from "./config.ts";
 import { readDmsFile } from "./dms-file.ts";
-import { CommitConflict, InvalidCdcFile } from "./errors.ts";
+import { CommitConflict, ForeignSnapshot, InvalidCdcFile } from "./errors.ts";
 import { COMMIT_ID_PROPERTY, type IcebergCatalog, icebergTablePrefix } from "./iceberg-catalog.ts";
 import { type ManifestFile, type ManifestListEntry, writeManifest, writeManifestList } from "./iceberg-manifest.ts";
 import {
@@ -75,6 +75,8 @@ export interface IcebergMergeState {
   /** Superseded index shards and states, deleted once `since` is older than the grace period. */
   obsolete: { key: string; since: string }[];
   totals: { dataFiles: number; deleteFiles: number; records: number; positionDeletes: number };
+  /** The snapshot this state belongs to: a current snapshot other than this one was written by someone else. */
+  snapshotId?: number;
 }
 
 /** A table as a pass starts from: the catalog's version, its metadata (a new one for a new table) and merge state. */
@@ -114,12 +116,15 @@ export async function loadIcebergTable(
   if (!stateKey) throw new Error(`${config.name}: the table's metadata names no merge state (${STATE_PROPERTY})`);
   const body = await store.get(stateKey);
   if (!body) throw new Error(`${config.name}: merge state ${stateKey} is missing`);
-  return {
-    version: current.version,
-    metadataLocation: current.metadataLocation,
-    metadata: current.metadata,
-    state: JSON.parse(new TextDecoder().decode(body)) as IcebergMergeState,
-  };
+  const state = JSON.parse(new TextDecoder().decode(body)) as IcebergMergeState;
+  // Another writer's snapshot (a compaction rewriting data files) moves rows: the key index would name rows that are
+  // gone. Refuse rather than write wrong deletes; remapping the index after a rewrite is the follow-up (ICEBERG.md).
+  if (state.snapshotId !== undefined && current.metadata["current-snapshot-id"] !== state.snapshotId)
+    throw new ForeignSnapshot(
+      `${config.name}: the current snapshot ${current.metadata["current-snapshot-id"]} was not written by this merge ` +
+        `(its last is ${state.snapshotId}); the key index cannot follow rewritten data files yet`,
+    );
+  return { version: current.version, metadataLocation: current.metadataLocation, metadata: current.metadata, state };
 }
 
 interface PassFile extends MergeInput {
@@ -497,6 +502,7 @@ class IcebergCommit {
     const totals = base.state.totals;
     return {
       ...base.state,
+      snapshotId: this.snapshotId,
       index,
       manifests,
       applied,
