@@ -39,13 +39,14 @@ import { indexLayout, locate, mergeShard, projectChanges } from "./key-index.ts"
 import { bucketFunction, type Layout, layoutOf, PendingChanges, positionBatch } from "./merge.ts";
 import type { FileResult, MergeInput, MergeOptions, PassResult } from "./merge-pass.ts";
 import { writeParquet } from "./parquet.ts";
-import { RowSet } from "./rows.ts";
+import { type ColumnData, RowSet } from "./rows.ts";
 import { sortFiles } from "./source.ts";
 import { decodeState, encodeState } from "./state-file.ts";
 import type { ObjectStore } from "./storage.ts";
 import type { AppliedFile, RejectedFile } from "./table.ts";
+import type { Value } from "./values.ts";
 
-/** Rows of a data file gathered from small buckets; a bucket with at least half of this gets a file of its own. */
+/** Rows of a data file gathered from small buckets; a bucket with at least an eighth of this gets a file of its own. */
 export const FILE_ROWS = 1_000_000;
 
 /** The property of the table metadata naming its merge state object. */
@@ -143,7 +144,7 @@ export async function mergeFilesIceberg(
   catalog: IcebergCatalog,
   config: TableConfig,
   inputs: readonly MergeInput[],
-  options: MergeOptions = {},
+  options: MergeOptions & { fileRows?: number } = {},
 ): Promise<PassResult> {
   const now = options.now ?? (() => new Date());
   const graceMs = options.graceMs ?? 15 * 60_000;
@@ -174,7 +175,7 @@ export async function mergeFilesIceberg(
     const read = await readAll(config, toRead, pending, results, options.onProgress);
     if (read === "restart") continue;
     if (read.size === 0) return { version: base.version, files: results };
-    const commit = new IcebergCommit(store, config, base, now());
+    const commit = new IcebergCommit(store, config, base, now(), options.fileRows ?? FILE_ROWS);
     try {
       const figures = await commit.stage(pending);
       const outcome = await commit.commit(catalog, read, files, graceMs);
@@ -283,6 +284,8 @@ class IcebergCommit {
     private readonly config: TableConfig,
     private readonly base: IcebergBase,
     private readonly at: Date,
+    /** Rows of a gathered data file (`FILE_ROWS`; tests use a few). */
+    private readonly fileRows: number,
   ) {
     this.prefix = icebergTablePrefix(config.schema, config.table);
     this.sequence = base.metadata["last-sequence-number"] + 1;
@@ -343,22 +346,38 @@ class IcebergCommit {
       keysChanged += merged.winners.length;
       const live = merged.winners.filter((w) => changes.live[w.j]);
       for (const w of merged.winners) if (w.replaced) deletes.push(w.replaced);
-      if (live.length >= FILE_ROWS / 2) {
+      if (live.length >= this.fileRows / 8) {
+        // A big bucket (a full load): its own file, written straight from the change arrays.
         const key = nextDataKey();
-        const rel = key.slice(this.prefix.length);
-        const rows = new Int32Array(live.length);
-        live.forEach((w, pos) => {
-          rows[pos] = w.j;
-          locate(layout, merged.shard, w.at, rel, pos);
-        });
-        await this.putDataFile(changes, rows, key);
+        locate(
+          layout,
+          merged.shard,
+          live.map((w) => w.at),
+          key.slice(this.prefix.length),
+          0,
+        );
+        await this.putDataFile(
+          changes,
+          Int32Array.from(live, (w) => w.j),
+          key,
+        );
       } else {
-        for (const w of live) {
+        for (let k = 0; k < live.length; ) {
           if (gathered.size === 0) gatheredKey = nextDataKey();
-          const pos = gathered.size;
-          gathered.upsert(changes.keyAt(w.j), changes, w.j);
-          locate(layout, merged.shard, w.at, gatheredKey.slice(this.prefix.length), pos);
-          if (gathered.size >= FILE_ROWS) await flushGathered();
+          const run = live.slice(k, k + this.fileRows - gathered.size);
+          locate(
+            layout,
+            merged.shard,
+            run.map((w) => w.at),
+            gatheredKey.slice(this.prefix.length),
+            gathered.size,
+          );
+          gathered.appendRows(
+            changes,
+            Int32Array.from(run, (w) => w.j),
+          );
+          k += run.length;
+          if (gathered.size >= this.fileRows) await flushGathered();
         }
       }
       const key = `${this.prefix}_cdc/index/b${String(b).padStart(4, "0")}-${this.attempt}.idx`;
@@ -373,23 +392,41 @@ class IcebergCommit {
 
   /** The position-delete file: rows sorted by data file path, then position (as the spec requires). */
   private async putDeleteFile(deletes: { file: string; pos: number }[]): Promise<void> {
-    const rows = deletes
-      .map((d) => ({ path: this.store.uri(this.prefix + d.file), pos: d.pos }))
-      .sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : x.pos - y.pos));
-    const set = new RowSet({ ...this.config, ...DELETE_COLUMNS, keyIndexes: [0] }, rows.length);
-    for (const d of rows) {
-      const i = set.appendRow();
-      set.set(i, 0, d.path);
-      set.set(i, 1, BigInt(d.pos));
+    const byFile = new Map<string, number[]>();
+    for (const d of deletes) {
+      const list = byFile.get(d.file);
+      if (list) list.push(d.pos);
+      else byFile.set(d.file, [d.pos]);
     }
+    const files = [...byFile.keys()]
+      .map((file) => ({ file, path: this.store.uri(this.prefix + file) }))
+      .sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+    const set = new RowSet({ ...this.config, ...DELETE_COLUMNS, keyIndexes: [0] }, deletes.length);
+    const paths = (set.columns[0] as ColumnData).values as Value[];
+    const positions = (set.columns[1] as ColumnData).values as BigInt64Array;
+    let i = 0;
+    for (const { file, path } of files) {
+      const list = (byFile.get(file) as number[]).sort((a, b) => a - b);
+      for (const pos of list) {
+        paths[i] = path;
+        positions[i] = BigInt(pos);
+        i++;
+      }
+    }
+    set.size = i;
     const key = `${this.prefix}data/${this.attempt}-deletes.parquet`;
-    const body = writeParquet(DELETE_COLUMNS, set, undefined, {
-      fieldIds: DELETE_FIELD_IDS,
-      required: [true, true],
-    });
+    const body = writeParquet(
+      DELETE_COLUMNS,
+      set,
+      Int32Array.from({ length: i }, (_, k) => k),
+      {
+        fieldIds: DELETE_FIELD_IDS,
+        required: [true, true],
+      },
+    );
     await this.put(key, body);
-    this.deleteFile = { content: 1, path: this.store.uri(key), recordCount: rows.length, sizeInBytes: body.length };
-    this.positionDeletes = rows.length;
+    this.deleteFile = { content: 1, path: this.store.uri(key), recordCount: i, sizeInBytes: body.length };
+    this.positionDeletes = i;
   }
 
   /** Manifests, manifest list, merge state and metadata; then the catalog commit. */

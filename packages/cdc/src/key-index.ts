@@ -6,7 +6,9 @@
  *
  * The index is sharded by the table's bucket layout (hash or range buckets, fixed at creation) and each shard is a
  * `RowSet` of the key columns, the order column and the row's location, stored with the state-file encoding
- * (`state-file.ts`: typed arrays written as they are, a few copies to load). A merge rewrites the shards its changes
+ * (`state-file.ts`: typed arrays written as they are, a few copies to load). A location is two integers: the data
+ * file, as an entry of the shard's file list (`RowSet.files`, which also holds the change files of positions; data
+ * files are entered with a `DATA_FILE_PREFIX` no change file's order key has), and the row's position in it. A merge rewrites the shards its changes
  * touch, each once: its cost is the changes plus those shards (about 20–30 bytes a key), never the data files.
  */
 import type { Column, TableConfig } from "./config.ts";
@@ -16,6 +18,8 @@ import { RowSet as Rows } from "./rows.ts";
 /** Column names of a row's location in an index shard (not valid configured column names: they start with `__`). */
 export const DATA_FILE_COLUMN = "__data_file";
 export const DATA_POS_COLUMN = "__data_pos";
+/** Data files in a shard's file list start with this (change files' order keys start with 0 or 1). */
+const DATA_FILE_PREFIX = "D";
 
 /** The index configuration of a table, and which of the table's columns it keeps. */
 export interface IndexLayout {
@@ -32,7 +36,7 @@ export function indexLayout(config: TableConfig): IndexLayout {
   if (config.orderIndex !== undefined && !source.includes(config.orderIndex)) source.push(config.orderIndex);
   const columns: Column[] = [
     ...source.map((s) => config.columns[s] as Column),
-    { name: DATA_FILE_COLUMN, type: { kind: "string" } },
+    { name: DATA_FILE_COLUMN, type: { kind: "int32" } },
     { name: DATA_POS_COLUMN, type: { kind: "int32" } },
   ];
   const orderIndex = config.orderIndex === undefined ? undefined : source.indexOf(config.orderIndex);
@@ -70,8 +74,6 @@ export function projectChanges(layout: IndexLayout, changes: RowSet): RowSet {
   for (const c of [layout.fileColumn, layout.posColumn]) {
     const column = out.columns[c] as ColumnData;
     column.nulls.fill(1, 0, n);
-    // Filled (not left holey): locations are set row by row later, and a sparse array would turn into a dictionary.
-    if (column.storage === "any") column.values = Array.from({ length: n }, () => null);
   }
   out.size = n;
   out.index = changes.index;
@@ -101,18 +103,40 @@ export function mergeShard(
   }
   const winners: Winner[] = [];
   shard.mergeFrom(projected, (at, j, existed) => {
-    if (existed && shard.live[at]) {
-      const file = shard.get(at, layout.fileColumn) as string;
-      const pos = shard.get(at, layout.posColumn) as number;
-      winners.push({ at, j, replaced: { file, pos } });
-    } else winners.push({ at, j });
+    if (existed && shard.live[at]) winners.push({ at, j, replaced: located(layout, shard, at) });
+    else winners.push({ at, j });
   });
   winners.sort((a, b) => a.j - b.j);
   return { shard, winners };
 }
 
-/** Records where the winning row `at` of a shard now is. */
-export function locate(layout: IndexLayout, shard: RowSet, at: number, file: string, pos: number): void {
-  shard.set(at, layout.fileColumn, file);
-  shard.set(at, layout.posColumn, pos);
+/** Records that the winning rows `ats` of a shard are now rows `firstPos`, `firstPos + 1`... of data file `file`. */
+export function locate(
+  layout: IndexLayout,
+  shard: RowSet,
+  ats: ArrayLike<number>,
+  file: string,
+  firstPos: number,
+): void {
+  const id = shard.fileId(DATA_FILE_PREFIX + file);
+  const files = shard.columns[layout.fileColumn] as ColumnData;
+  const positions = shard.columns[layout.posColumn] as ColumnData;
+  const fileIds = files.values as Int32Array;
+  const pos = positions.values as Int32Array;
+  for (let k = 0; k < ats.length; k++) {
+    const at = ats[k] as number;
+    fileIds[at] = id;
+    files.nulls[at] = 0;
+    pos[at] = firstPos + k;
+    positions.nulls[at] = 0;
+  }
+}
+
+/** Where the row of live key `at` of a shard is: its data file and position. */
+export function located(layout: IndexLayout, shard: RowSet, at: number): { file: string; pos: number } {
+  const id = shard.get(at, layout.fileColumn) as number;
+  return {
+    file: (shard.files[id] as string).slice(DATA_FILE_PREFIX.length),
+    pos: shard.get(at, layout.posColumn) as number,
+  };
 }

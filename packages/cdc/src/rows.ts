@@ -423,6 +423,43 @@ export class RowSet {
     return changed;
   }
 
+  /**
+   * Appends rows `rows` of `from` (same columns) column by column, positions and liveness included; the key index is
+   * not maintained (a set of rows to write out, not to merge into).
+   */
+  appendRows(from: RowSet, rows: Int32Array): void {
+    const start = this.size;
+    const n = rows.length;
+    this.ensure(start + n);
+    for (let k = 0; k < n; k++) {
+      const i = rows[k] as number;
+      this.f[start + k] = this.fileIdOf(from, from.f[i] as number);
+      this.r[start + k] = from.r[i] as number;
+      this.live[start + k] = from.live[i] as number;
+    }
+    for (let c = 0; c < this.columns.length; c++) {
+      const dst = this.columns[c] as ColumnData;
+      const src = from.columns[c] as ColumnData;
+      const dn = dst.nulls;
+      const sn = src.nulls;
+      for (let k = 0; k < n; k++) dn[start + k] = sn[rows[k] as number] as number;
+      if (dst.words) {
+        const d = dst.words;
+        const w = src.words as Int32Array;
+        for (let k = 0; k < n; k++) {
+          const i = rows[k] as number;
+          d[2 * (start + k)] = w[2 * i] as number;
+          d[2 * (start + k) + 1] = w[2 * i + 1] as number;
+        }
+      } else {
+        const d = dst.values as Value[];
+        const v = src.values as Value[];
+        for (let k = 0; k < n; k++) d[start + k] = v[rows[k] as number] as Value;
+      }
+    }
+    this.size = start + n;
+  }
+
   private overwrite(at: number, from: RowSet, i: number, file: number): void {
     this.f[at] = file;
     this.r[at] = from.r[i] as number;
