@@ -35,7 +35,7 @@ import {
   withConfiguredSchema,
   withSnapshot,
 } from "./iceberg-metadata.ts";
-import { indexLayout, locate, mergeShard, projectChanges } from "./key-index.ts";
+import { indexLayout, locate, located, mergeShard, projectChanges } from "./key-index.ts";
 import { bucketFunction, type Layout, layoutOf, PendingChanges, positionBatch } from "./merge.ts";
 import type { FileResult, MergeInput, MergeOptions, PassResult } from "./merge-pass.ts";
 import { writeParquet } from "./parquet.ts";
@@ -61,6 +61,11 @@ const DELETE_COLUMNS = {
 };
 const DELETE_FIELD_IDS = [2147483546, 2147483545];
 
+/** An attempt found a file of its base superseded by a newer commit: it starts again on the latest snapshot. */
+class StaleBase extends Error {
+  override readonly name = "StaleBase";
+}
+
 /** What the merge keeps beside the Iceberg metadata of a snapshot (the object `sluice.state` names). */
 export interface IcebergMergeState {
   format: 1;
@@ -73,8 +78,6 @@ export interface IcebergMergeState {
   manifests: ManifestListEntry[];
   applied: Record<string, AppliedFile>;
   rejected?: Record<string, RejectedFile>;
-  /** Superseded index shards and states, deleted once `since` is older than the grace period. */
-  obsolete: { key: string; since: string }[];
   totals: { dataFiles: number; deleteFiles: number; records: number; positionDeletes: number };
   /** The snapshot this state belongs to: a current snapshot other than this one was written by someone else. */
   snapshotId?: number;
@@ -95,6 +98,21 @@ export async function loadIcebergTable(
   config: TableConfig,
   now = Date.now(),
 ): Promise<IcebergBase> {
+  for (let attempt = 0; ; attempt++) {
+    const base = await loadOnce(store, catalog, config, now);
+    if (base) return base;
+    // The state object was deleted by a newer commit between our two reads: the catalog has moved on, read again.
+    if (attempt >= 5) throw new Error(`${config.name}: the table's merge state keeps vanishing`);
+  }
+}
+
+/** The same, or undefined when the state the metadata names is gone (superseded meanwhile). */
+async function loadOnce(
+  store: ObjectStore,
+  catalog: IcebergCatalog,
+  config: TableConfig,
+  now: number,
+): Promise<IcebergBase | undefined> {
   const current = await catalog.load(config.schema, config.table);
   if (!current) {
     const location = store.uri(icebergTablePrefix(config.schema, config.table).slice(0, -1));
@@ -108,7 +126,6 @@ export async function loadIcebergTable(
         index: {},
         manifests: [],
         applied: {},
-        obsolete: [],
         totals: { dataFiles: 0, deleteFiles: 0, records: 0, positionDeletes: 0 },
       },
     };
@@ -116,7 +133,7 @@ export async function loadIcebergTable(
   const stateKey = current.metadata.properties[STATE_PROPERTY];
   if (!stateKey) throw new Error(`${config.name}: the table's metadata names no merge state (${STATE_PROPERTY})`);
   const body = await store.get(stateKey);
-  if (!body) throw new Error(`${config.name}: merge state ${stateKey} is missing`);
+  if (!body) return undefined;
   const state = JSON.parse(new TextDecoder().decode(body)) as IcebergMergeState;
   // Another writer's snapshot (a compaction rewriting data files) moves rows: the key index would name rows that are
   // gone. Refuse rather than write wrong deletes; remapping the index after a rewrite is the follow-up (ICEBERG.md).
@@ -147,7 +164,6 @@ export async function mergeFilesIceberg(
   options: MergeOptions & { fileRows?: number } = {},
 ): Promise<PassResult> {
   const now = options.now ?? (() => new Date());
-  const graceMs = options.graceMs ?? 15 * 60_000;
   const maxAttempts = options.maxAttempts ?? 8;
   const files: PassFile[] = sortFiles(
     inputs.map((input, index) => ({ ...input, index, relPath: input.file.relPath, sha: input.sha256 })),
@@ -178,7 +194,7 @@ export async function mergeFilesIceberg(
     const commit = new IcebergCommit(store, config, base, now(), options.fileRows ?? FILE_ROWS);
     try {
       const figures = await commit.stage(pending);
-      const outcome = await commit.commit(catalog, read, files, graceMs);
+      const outcome = await commit.commit(catalog, read, files);
       if (outcome === "conflict") {
         await store.delete(commit.written);
         await new Promise((r) => setTimeout(r, Math.random() * 50 * attempt));
@@ -203,6 +219,7 @@ export async function mergeFilesIceberg(
     } catch (error) {
       // Before the commit call its files are ours alone; after it, they may be live (an answer lost): keep them.
       if (!commit.committing) await store.delete(commit.written).catch(() => undefined);
+      if (error instanceof StaleBase) continue;
       throw error;
     }
   }
@@ -278,6 +295,8 @@ class IcebergCommit {
   private deleteFile: ManifestFile | undefined;
   private positionDeletes = 0;
   private readonly shards = new Map<number, { key: string; keys: number }>();
+  /** A compaction: the snapshot's files are this commit's alone (a `replace` snapshot), no delete file. */
+  private replacing = false;
 
   constructor(
     private readonly store: ObjectStore,
@@ -338,7 +357,8 @@ class IcebergCommit {
       let shard: RowSet | undefined;
       if (shardKey) {
         const body = await store.get(shardKey);
-        if (!body) throw new Error(`${config.name}: index shard ${shardKey} is missing`);
+        // Superseded (deleted) by a commit after our base: this attempt builds on a stale base.
+        if (!body) throw new StaleBase();
         shard = decodeState(layout.config, body, projected.size, false);
       }
       const merged = mergeShard(layout, shard, projected);
@@ -434,11 +454,10 @@ class IcebergCommit {
     catalog: IcebergCatalog,
     read: ReadonlyMap<string, { rows: number; sha256: string }>,
     files: readonly PassFile[],
-    graceMs: number,
   ): Promise<"committed" | "conflict"> {
     const { base, config, at, sequence, snapshotId } = this;
     const schemaJson = JSON.stringify(this.schema);
-    const manifests = [...base.state.manifests];
+    const manifests = this.replacing ? [] : [...base.state.manifests];
     const addManifest = async (content: 0 | 1, entries: ManifestFile[]) => {
       const key = `${this.prefix}metadata/${this.attempt}-m${content}.avro`;
       const length = await this.put(
@@ -467,7 +486,7 @@ class IcebergCommit {
     const listKey = `${this.prefix}metadata/snap-${snapshotId}-${this.attempt}.avro`;
     await this.put(listKey, writeManifestList(manifests, snapshotId, parent, sequence));
 
-    const state = this.nextState(read, files, manifests, graceMs);
+    const state = this.nextState(read, files, manifests);
     const stateKey = `${this.prefix}_cdc/iceberg/s${this.attempt}.json`;
     await this.put(stateKey, JSON.stringify(state));
     const addedRecords = this.dataFiles.reduce((n, f) => n + f.recordCount, 0);
@@ -478,7 +497,7 @@ class IcebergCommit {
       "timestamp-ms": at.getTime(),
       "manifest-list": this.store.uri(listKey),
       summary: {
-        operation: this.deleteFile ? "overwrite" : "append",
+        operation: this.replacing ? "replace" : this.deleteFile ? "overwrite" : "append",
         "added-data-files": String(this.dataFiles.length),
         "added-records": String(addedRecords),
         "added-delete-files": this.deleteFile ? "1" : "0",
@@ -499,9 +518,13 @@ class IcebergCommit {
     this.committing = true;
     const outcome = await catalog.commit(config.schema, config.table, base.version, next, commitId);
     if (outcome === "committed") {
-      // Housekeeping: superseded shards and states past their grace period.
-      const expired = base.state.obsolete.filter((o) => at.getTime() - Date.parse(o.since) >= graceMs);
-      await this.store.delete(expired.map((o) => o.key)).catch(() => undefined);
+      // The shards this commit replaced and the previous state: only writers read them, and a writer still working
+      // on the previous snapshot cannot commit any more (it finds them gone, or loses the race, and starts again).
+      // Not kept for a grace period: a commit touching every shard would otherwise leave a whole index behind.
+      const superseded = [...this.shards.keys()].map((b) => base.state.index[b]?.key).filter((k) => k !== undefined);
+      const previousState = base.metadata.properties[STATE_PROPERTY];
+      if (previousState) superseded.push(previousState);
+      await this.store.delete(superseded as string[]).catch(() => undefined);
     }
     return outcome;
   }
@@ -510,19 +533,11 @@ class IcebergCommit {
     read: ReadonlyMap<string, { rows: number; sha256: string }>,
     files: readonly PassFile[],
     manifests: ManifestListEntry[],
-    graceMs: number,
   ): IcebergMergeState {
     const { base, at } = this;
     const since = at.toISOString();
-    const obsolete = base.state.obsolete.filter((o) => at.getTime() - Date.parse(o.since) < graceMs);
     const index = { ...base.state.index };
-    for (const [b, shard] of this.shards) {
-      const old = index[b];
-      if (old) obsolete.push({ key: old.key, since });
-      index[b] = shard;
-    }
-    const previousState = base.metadata.properties[STATE_PROPERTY];
-    if (previousState) obsolete.push({ key: previousState, since });
+    for (const [b, shard] of this.shards) index[b] = shard;
     const applied = { ...base.state.applied };
     for (const [path, r] of read)
       applied[path] = { sha256: r.sha256, version: base.version + 1, rows: r.rows, appliedAt: since };
@@ -544,13 +559,134 @@ class IcebergCommit {
       manifests,
       applied,
       rejected,
-      obsolete,
-      totals: {
-        dataFiles: totals.dataFiles + this.dataFiles.length,
-        deleteFiles: totals.deleteFiles + (this.deleteFile ? 1 : 0),
-        records: totals.records + this.dataFiles.reduce((n, f) => n + f.recordCount, 0),
-        positionDeletes: totals.positionDeletes + this.positionDeletes,
-      },
+      totals: this.replacing
+        ? {
+            dataFiles: this.dataFiles.length,
+            deleteFiles: 0,
+            records: this.dataFiles.reduce((n, f) => n + f.recordCount, 0),
+            positionDeletes: 0,
+          }
+        : {
+            dataFiles: totals.dataFiles + this.dataFiles.length,
+            deleteFiles: totals.deleteFiles + (this.deleteFile ? 1 : 0),
+            records: totals.records + this.dataFiles.reduce((n, f) => n + f.recordCount, 0),
+            positionDeletes: totals.positionDeletes + this.positionDeletes,
+          },
     };
   }
+
+  /**
+   * Stages a compaction: every live row, read from the data files in position order, rewritten into new data files
+   * of up to `fileRows` rows, and every index shard re-pointed at them (tombstones kept). The snapshot then lists the
+   * new files only: no delete file applies any more. Reads and writes the whole table: for small tables.
+   */
+  async compact(): Promise<{ rows: number; filesBefore: number; filesAfter: number }> {
+    this.replacing = true;
+    const { store, config, base } = this;
+    const layout = indexLayout(config);
+    // Live keys by data file: (position, bucket, row in the shard).
+    const shards = new Map<number, RowSet>();
+    const byFile = new Map<string, { pos: number; bucket: number; at: number }[]>();
+    for (const [b, { key }] of Object.entries(base.state.index)) {
+      const body = await store.get(key);
+      if (!body) throw new StaleBase();
+      const shard = decodeState(layout.config, body, 0, false);
+      shards.set(Number(b), shard);
+      for (let at = 0; at < shard.size; at++) {
+        if (!shard.live[at]) continue;
+        const { file, pos } = located(layout, shard, at);
+        const list = byFile.get(file);
+        const entry = { pos, bucket: Number(b), at };
+        if (list) list.push(entry);
+        else byFile.set(file, [entry]);
+      }
+    }
+    const readConfig = { ...config, includeOpForFullLoad: false };
+    let output = new RowSet(config);
+    let outputKey = "";
+    let fileNumber = 0;
+    let rows = 0;
+    const moves: { bucket: number; at: number; file: string; pos: number }[] = [];
+    const flush = async () => {
+      if (output.size === 0) return;
+      await this.putDataFile(
+        output,
+        Int32Array.from({ length: output.size }, (_, i) => i),
+        outputKey,
+      );
+      rows += output.size;
+      output = new RowSet(config);
+    };
+    for (const file of [...byFile.keys()].sort()) {
+      const live = (byFile.get(file) as { pos: number; bucket: number; at: number }[]).sort((x, y) => x.pos - y.pos);
+      let next = 0;
+      let offset = 0;
+      // Read as a full-load file of the table's columns: Parquet decoded exactly (decimals, microseconds).
+      for await (const batch of readDmsFile(
+        readConfig,
+        { relPath: "LOAD00000001.parquet", displayName: file },
+        store.read(this.prefix + file),
+      )) {
+        const picked: number[] = [];
+        while (next < live.length && (live[next] as { pos: number }).pos < offset + batch.rows.size) {
+          const entry = live[next++] as { pos: number; bucket: number; at: number };
+          picked.push(entry.pos - offset);
+          if (output.size + picked.length === 1)
+            outputKey = `${this.prefix}data/${this.attempt}-${fileNumber++}.parquet`;
+          moves.push({
+            bucket: entry.bucket,
+            at: entry.at,
+            file: outputKey.slice(this.prefix.length),
+            pos: output.size + picked.length - 1,
+          });
+          if (output.size + picked.length >= this.fileRows) {
+            output.appendRows(batch.rows, Int32Array.from(picked));
+            picked.length = 0;
+            await flush();
+          }
+        }
+        if (picked.length > 0) output.appendRows(batch.rows, Int32Array.from(picked));
+        offset += batch.rows.size;
+      }
+      if (next < live.length) throw new Error(`${config.name}: data file ${file} has fewer rows than its index names`);
+    }
+    await flush();
+    for (const m of moves) locate(layout, shards.get(m.bucket) as RowSet, [m.at], m.file, m.pos);
+    for (const [b, shard] of shards) {
+      const key = `${this.prefix}_cdc/index/b${String(b).padStart(4, "0")}-${this.attempt}.idx`;
+      await this.put(key, encodeState(shard));
+      this.shards.set(b, { key, keys: shard.size });
+    }
+    return { rows, filesBefore: byFile.size, filesAfter: this.dataFiles.length };
+  }
+}
+
+/**
+ * Compacts a table (small ones: it reads and writes every live row) into data files without deletes: one `replace`
+ * snapshot, committed like a merge (a lost race is retried on the winner). The previous snapshots keep their files
+ * (readers of them, time travel) until snapshot expiry.
+ */
+export async function compactIceberg(
+  store: ObjectStore,
+  catalog: IcebergCatalog,
+  config: TableConfig,
+  options: { now?: () => Date; maxAttempts?: number; fileRows?: number } = {},
+): Promise<{ version: number; rows: number; filesBefore: number; filesAfter: number }> {
+  const now = options.now ?? (() => new Date());
+  for (let attempt = 1; attempt <= (options.maxAttempts ?? 8); attempt++) {
+    const base = await loadIcebergTable(store, catalog, config, now().getTime());
+    if (base.version === 0) return { version: 0, rows: 0, filesBefore: 0, filesAfter: 0 };
+    const commit = new IcebergCommit(store, config, base, now(), options.fileRows ?? FILE_ROWS);
+    try {
+      const { rows, filesBefore, filesAfter } = await commit.compact();
+      const outcome = await commit.commit(catalog, new Map(), []);
+      if (outcome === "committed") return { version: base.version + 1, rows, filesBefore, filesAfter };
+      await store.delete(commit.written);
+    } catch (error) {
+      if (!commit.committing) await store.delete(commit.written).catch(() => undefined);
+      if (error instanceof StaleBase) continue;
+      throw error;
+    }
+  }
+  throw new CommitConflict(`${config.name}: compaction lost the commit race ${options.maxAttempts ?? 8} times`);
 }

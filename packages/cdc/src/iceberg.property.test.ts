@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TableConfig } from "./config.ts";
 import type { Op } from "./dms-file.ts";
 import { createFileCatalog } from "./iceberg-catalog.ts";
-import { mergeFilesIceberg } from "./iceberg-pass.ts";
+import { compactIceberg, mergeFilesIceberg } from "./iceberg-pass.ts";
 import { createDirectoryStore } from "./storage.ts";
 import { allTypesTable, chunksOf, dmsCsv, testTable } from "./testing/dms.ts";
 import { icebirdRows } from "./testing/iceberg.ts";
@@ -52,6 +52,8 @@ const scenario = fc.record({
   passEnds: fc.array(fc.boolean(), { minLength: 10, maxLength: 10 }),
   // Rows of a data file: small values split a commit's rows over several files, and give buckets files of their own.
   fileRows: fc.constantFrom(1, 2, 3, 8, 1000),
+  // After which arriving file the table is compacted (rewritten without deletes), if any.
+  compactAfter: fc.option(fc.nat(9), { nil: undefined }),
 });
 
 function valuesOf(mode: Mode, c: GenChange, seq: number): Value[] {
@@ -73,81 +75,89 @@ describe("Iceberg engine vs the in-memory model", () => {
   it("any arrival order, passes and replays give the table of all changes applied in change order", async () => {
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(scenario, async ({ mode, layout, load, files, arrival, replays, passEnds, fileRows }) => {
-        const config = configs[layout][mode];
-        const all: { relPath: string; fileIndex: number; changes: (GenChange & { row: number; seq: number })[] }[] = [];
-        let seq = 0;
-        const withSeq = (cs: GenChange[]) => cs.map((c, i) => ({ ...c, row: i + 1, seq: 1000 + seq++ }));
-        if (load.length > 0)
-          all.push({
-            relPath: "LOAD00000001.csv",
-            fileIndex: 0,
-            changes: withSeq(load.map((c) => ({ ...c, op: "I" as const }))),
+      fc.asyncProperty(
+        scenario,
+        async ({ mode, layout, load, files, arrival, replays, passEnds, fileRows, compactAfter }) => {
+          const config = configs[layout][mode];
+          const all: { relPath: string; fileIndex: number; changes: (GenChange & { row: number; seq: number })[] }[] =
+            [];
+          let seq = 0;
+          const withSeq = (cs: GenChange[]) => cs.map((c, i) => ({ ...c, row: i + 1, seq: 1000 + seq++ }));
+          if (load.length > 0)
+            all.push({
+              relPath: "LOAD00000001.csv",
+              fileIndex: 0,
+              changes: withSeq(load.map((c) => ({ ...c, op: "I" as const }))),
+            });
+          files.forEach((cs, i) => {
+            all.push({ relPath: `20261101-1${i}00000000.csv`, fileIndex: all.length, changes: withSeq(cs) });
           });
-        files.forEach((cs, i) => {
-          all.push({ relPath: `20261101-1${i}00000000.csv`, fileIndex: all.length, changes: withSeq(cs) });
-        });
-        if (mode === "changeSeq") {
-          const seqs = all.flatMap((f) => f.changes.map((c) => c.seq));
-          const shuffled = seqs.map((s, i) => ({ s, k: arrival[i % arrival.length] ?? 0 })).sort((a, b) => a.k - b.k);
-          let i = 0;
-          for (const f of all) for (const c of f.changes) c.seq = (shuffled[i++] as { s: number }).s;
-        }
-        const flat = all.flatMap((f) => f.changes.map((c) => ({ ...c, fileIndex: f.fileIndex })));
-        flat.sort((a, b) => {
-          if (mode === "changeSeq") return a.seq - b.seq;
-          if (mode === "timestamp" && a.order !== b.order) return a.order - b.order;
-          return a.fileIndex - b.fileIndex || a.row - b.row;
-        });
-        const model = new Map<number, Value[]>();
-        for (const c of flat) {
-          if (c.op === "D") model.delete(c.id);
-          else model.set(c.id, valuesOf(mode, c, c.seq));
-        }
-
-        const dir = join(root, `r${run++}`);
-        const store = createDirectoryStore(dir);
-        const catalog = createFileCatalog(store);
-        const texts = new Map(
-          all.map((f) => [
-            f.relPath,
-            dmsCsv(
-              config,
-              f.changes.map((c) => ({ op: c.op, values: valuesOf(mode, c, c.seq) })),
-              !f.relPath.startsWith("LOAD"),
-            ),
-          ]),
-        );
-        const mergePass = (pass: typeof all) =>
-          mergeFilesIceberg(
-            store,
-            catalog,
-            config,
-            pass.map((f) => ({
-              file: { relPath: f.relPath, displayName: f.relPath },
-              open: () => chunksOf(texts.get(f.relPath) as string, 64),
-            })),
-            { fileRows },
-          );
-        const order = all.map((f, i) => ({ f, k: arrival[i] ?? 0 })).sort((a, b) => a.k - b.k);
-        let pass: typeof all = [];
-        for (const [i, { f }] of order.entries()) {
-          pass.push(f);
-          if (passEnds[i]) {
-            const result = await mergePass(pass);
-            expect(result.files.map((r) => r.outcome)).toEqual(pass.map(() => "merged"));
-            pass = [];
+          if (mode === "changeSeq") {
+            const seqs = all.flatMap((f) => f.changes.map((c) => c.seq));
+            const shuffled = seqs.map((s, i) => ({ s, k: arrival[i % arrival.length] ?? 0 })).sort((a, b) => a.k - b.k);
+            let i = 0;
+            for (const f of all) for (const c of f.changes) c.seq = (shuffled[i++] as { s: number }).s;
           }
-        }
-        if (pass.length > 0) await mergePass(pass);
-        for (const r of replays) {
-          const f = all[r % all.length] as (typeof all)[number];
-          const result = await mergePass([f]);
-          expect(result.files.map((x) => x.outcome)).toEqual(["replay"]);
-        }
-        expect(await icebirdRows(dir, config)).toEqual(asText(config, model.values()));
-        await rm(dir, { recursive: true, force: true });
-      }),
+          const flat = all.flatMap((f) => f.changes.map((c) => ({ ...c, fileIndex: f.fileIndex })));
+          flat.sort((a, b) => {
+            if (mode === "changeSeq") return a.seq - b.seq;
+            if (mode === "timestamp" && a.order !== b.order) return a.order - b.order;
+            return a.fileIndex - b.fileIndex || a.row - b.row;
+          });
+          const model = new Map<number, Value[]>();
+          for (const c of flat) {
+            if (c.op === "D") model.delete(c.id);
+            else model.set(c.id, valuesOf(mode, c, c.seq));
+          }
+
+          const dir = join(root, `r${run++}`);
+          const store = createDirectoryStore(dir);
+          const catalog = createFileCatalog(store);
+          const texts = new Map(
+            all.map((f) => [
+              f.relPath,
+              dmsCsv(
+                config,
+                f.changes.map((c) => ({ op: c.op, values: valuesOf(mode, c, c.seq) })),
+                !f.relPath.startsWith("LOAD"),
+              ),
+            ]),
+          );
+          const mergePass = (pass: typeof all) =>
+            mergeFilesIceberg(
+              store,
+              catalog,
+              config,
+              pass.map((f) => ({
+                file: { relPath: f.relPath, displayName: f.relPath },
+                open: () => chunksOf(texts.get(f.relPath) as string, 64),
+              })),
+              { fileRows },
+            );
+          const order = all.map((f, i) => ({ f, k: arrival[i] ?? 0 })).sort((a, b) => a.k - b.k);
+          let pass: typeof all = [];
+          for (const [i, { f }] of order.entries()) {
+            pass.push(f);
+            if (passEnds[i] || compactAfter === i) {
+              const result = await mergePass(pass);
+              expect(result.files.map((r) => r.outcome)).toEqual(pass.map(() => "merged"));
+              pass = [];
+            }
+            if (compactAfter === i) await compactIceberg(store, catalog, config, { fileRows });
+          }
+          if (pass.length > 0) await mergePass(pass);
+          for (const r of replays) {
+            const f = all[r % all.length] as (typeof all)[number];
+            const result = await mergePass([f]);
+            expect(result.files.map((x) => x.outcome)).toEqual(["replay"]);
+          }
+          expect(await icebirdRows(dir, config)).toEqual(asText(config, model.values()));
+          // Compacted, the table reads the same without a delete file.
+          await compactIceberg(store, catalog, config, { fileRows });
+          expect(await icebirdRows(dir, config)).toEqual(asText(config, model.values()));
+          await rm(dir, { recursive: true, force: true });
+        },
+      ),
       { numRuns: 60 },
     );
   });

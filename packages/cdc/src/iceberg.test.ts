@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { icebergManifests } from "icebird";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { TableConfig } from "./config.ts";
+import { ForeignSnapshot } from "./errors.ts";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
 import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
 import { mergeFilesIceberg } from "./iceberg-pass.ts";
@@ -206,6 +207,86 @@ describe("Iceberg merge-on-read, read back by icebird", () => {
     const live = new Set(manifests.flatMap((m) => m.entries.map((e) => e.data_file.file_path)));
     const onDisk = (await store.list("sales/orders/data/")).map((o) => store.uri(o.key));
     expect(new Set(onDisk)).toEqual(live);
+  });
+});
+
+describe("a base superseded while an attempt reads it", () => {
+  it("an index shard deleted by a newer commit makes the attempt start again on it", async () => {
+    const config = testTable({ buckets: 1 });
+    const inner = createDirectoryStore(root);
+    const catalog = createFileCatalog(inner);
+    await merge(inner, catalog, config, [
+      {
+        relPath: "LOAD00000001.csv",
+        text: csv(
+          config,
+          [1, 2].map((id) => ({ op: "I", values: row(id, "a", id) })),
+          false,
+        ),
+      },
+    ]);
+    // Merge A has loaded version 1; as it fetches its shard, merge B commits version 2 (which deletes that shard).
+    let raced = false;
+    const store: ObjectStore = {
+      ...inner,
+      async get(key) {
+        if (!raced && key.includes("/_cdc/index/")) {
+          raced = true;
+          await merge(inner, catalog, config, [
+            { relPath: "20261101-1100000000.csv", text: csv(config, [{ op: "U", values: row(1, "b", 10) }]) },
+          ]);
+        }
+        return inner.get(key);
+      },
+    };
+    const a = await merge(store, createFileCatalog(store), config, [
+      { relPath: "20261101-1200000000.csv", text: csv(config, [{ op: "U", values: row(2, "a2", 20) }]) },
+    ]);
+    expect(a.files[0]).toMatchObject({ outcome: "merged", version: 3, attempts: 2 });
+    expect(await icebirdRows(root, config)).toEqual(asText(config, [row(1, "b", 10), row(2, "a2", 20)]));
+    // Superseded shards and states are deleted at once: one of each is left.
+    expect(await inner.list("sales/orders/_cdc/index/")).toHaveLength(1);
+    expect(await inner.list("sales/orders/_cdc/iceberg/")).toHaveLength(1);
+  });
+});
+
+describe("other writers", () => {
+  it("refuses to merge on top of a snapshot it did not write (a compaction moved rows the key index names)", async () => {
+    const config = testTable();
+    const store = createDirectoryStore(root);
+    const catalog = createFileCatalog(store);
+    await merge(store, catalog, config, [
+      { relPath: "LOAD00000001.csv", text: csv(config, [{ op: "I", values: row(1, "a", 1) }], false) },
+    ]);
+    // Another writer (Athena's OPTIMIZE, say) commits a `replace` snapshot.
+    const current = (await catalog.load(config.schema, config.table)) as NonNullable<
+      Awaited<ReturnType<IcebergCatalog["load"]>>
+    >;
+    const last = current.metadata.snapshots.at(-1) as IcebergTableMetadata["snapshots"][number];
+    const replace = {
+      ...last,
+      "snapshot-id": last["snapshot-id"] + 1,
+      "parent-snapshot-id": last["snapshot-id"],
+      "sequence-number": last["sequence-number"] + 1,
+      summary: { operation: "replace" as const },
+    };
+    const foreign: IcebergTableMetadata = {
+      ...current.metadata,
+      "current-snapshot-id": replace["snapshot-id"],
+      "last-sequence-number": replace["sequence-number"],
+      snapshots: [...current.metadata.snapshots, replace],
+      refs: { main: { "snapshot-id": replace["snapshot-id"], type: "branch" } },
+      properties: { ...current.metadata.properties, "sluice.commit-id": "someone-else" },
+    };
+    expect(await catalog.commit(config.schema, config.table, current.version, foreign, "someone-else")).toBe(
+      "committed",
+    );
+    await expect(
+      merge(store, catalog, config, [
+        { relPath: "20261101-1200000000.csv", text: csv(config, [{ op: "U", values: row(1, "b", 2) }]) },
+      ]),
+    ).rejects.toThrow(ForeignSnapshot);
+    expect(await icebirdRows(root, config)).toEqual(asText(config, [row(1, "a", 1)]));
   });
 });
 
