@@ -35,7 +35,7 @@ import {
   withConfiguredSchema,
   withSnapshot,
 } from "./iceberg-metadata.ts";
-import { indexLayout, locate, located, mergeShard, projectChanges } from "./key-index.ts";
+import { indexLayout, locate, located, mergeShard, projectChanges, rebaseDataFiles } from "./key-index.ts";
 import { bucketFunction, type Layout, layoutOf, PendingChanges, positionBatch } from "./merge.ts";
 import type { FileResult, MergeInput, MergeOptions, PassResult } from "./merge-pass.ts";
 import { writeParquet } from "./parquet.ts";
@@ -61,6 +61,43 @@ const DELETE_COLUMNS = {
 };
 const DELETE_FIELD_IDS = [2147483546, 2147483545];
 
+/**
+ * A key-index shard as stored: a base (every key of the bucket) and deltas, each the index rows a later commit
+ * changed. A commit that touches a bucket writes a delta while the deltas stay small next to the base
+ * (`indexDeltaShare`), else the whole shard again: its writes follow its changes, not the bucket's size.
+ */
+export interface ShardFiles {
+  key: string;
+  keys: number;
+  deltas?: { key: string; keys: number }[];
+}
+
+/** Deltas of a shard may hold up to this share of its base's keys before the shard is written whole again. */
+export const INDEX_DELTA_SHARE = 0.25;
+
+/** A shard's rows: its base with its deltas applied in order (each delta row is its key's newer state). */
+async function loadShard(
+  store: ObjectStore,
+  layout: ReturnType<typeof indexLayout>,
+  files: ShardFiles,
+  extra: number,
+): Promise<RowSet> {
+  const read = async (key: string) => {
+    const body = await store.get(key);
+    // Superseded (deleted) by a commit after our base: this attempt builds on a stale base.
+    if (!body) throw new StaleBase();
+    return body;
+  };
+  const deltaKeys = (files.deltas ?? []).reduce((n, d) => n + d.keys, 0);
+  const shard = decodeState(layout.config, await read(files.key), extra + deltaKeys, false);
+  for (const stored of files.deltas ?? []) {
+    const delta = decodeState(layout.config, await read(stored.key));
+    rebaseDataFiles(layout, delta, delta, shard);
+    shard.mergeFrom(delta);
+  }
+  return shard;
+}
+
 /** An attempt found a file of its base superseded by a newer commit: it starts again on the latest snapshot. */
 class StaleBase extends Error {
   override readonly name = "StaleBase";
@@ -72,8 +109,8 @@ export interface IcebergMergeState {
   table: string;
   /** The bucket layout of the key index, fixed when the table is created. */
   layout: Layout;
-  /** Key-index shard of each bucket. */
-  index: Record<string, { key: string; keys: number }>;
+  /** Key-index shard of each bucket: a base, and the deltas of the commits since it was last written whole. */
+  index: Record<string, ShardFiles>;
   /** The snapshot's manifests (its manifest list), so the next commit can list them again without reading Avro. */
   manifests: ManifestListEntry[];
   applied: Record<string, AppliedFile>;
@@ -161,7 +198,7 @@ export async function mergeFilesIceberg(
   catalog: IcebergCatalog,
   config: TableConfig,
   inputs: readonly MergeInput[],
-  options: MergeOptions & { fileRows?: number } = {},
+  options: MergeOptions & { fileRows?: number; indexDeltaShare?: number } = {},
 ): Promise<PassResult> {
   const now = options.now ?? (() => new Date());
   const maxAttempts = options.maxAttempts ?? 8;
@@ -191,7 +228,14 @@ export async function mergeFilesIceberg(
     const read = await readAll(config, toRead, pending, results, options.onProgress);
     if (read === "restart") continue;
     if (read.size === 0) return { version: base.version, files: results };
-    const commit = new IcebergCommit(store, config, base, now(), options.fileRows ?? FILE_ROWS);
+    const commit = new IcebergCommit(
+      store,
+      config,
+      base,
+      now(),
+      options.fileRows ?? FILE_ROWS,
+      options.indexDeltaShare ?? INDEX_DELTA_SHARE,
+    );
     try {
       const figures = await commit.stage(pending);
       const outcome = await commit.commit(catalog, read, files);
@@ -294,7 +338,9 @@ class IcebergCommit {
   private readonly dataFiles: ManifestFile[] = [];
   private deleteFile: ManifestFile | undefined;
   private positionDeletes = 0;
-  private readonly shards = new Map<number, { key: string; keys: number }>();
+  private readonly shards = new Map<number, ShardFiles>();
+  /** Index files the new shards no longer use: deleted once the commit is in. */
+  private readonly superseded: string[] = [];
   /** A compaction: the snapshot's files are this commit's alone (a `replace` snapshot), no delete file. */
   private replacing = false;
 
@@ -305,6 +351,8 @@ class IcebergCommit {
     private readonly at: Date,
     /** Rows of a gathered data file (`FILE_ROWS`; tests use a few). */
     private readonly fileRows: number,
+    /** `INDEX_DELTA_SHARE` (tests vary it). */
+    private readonly deltaShare = INDEX_DELTA_SHARE,
   ) {
     this.prefix = icebergTablePrefix(config.schema, config.table);
     this.sequence = base.metadata["last-sequence-number"] + 1;
@@ -353,14 +401,8 @@ class IcebergCommit {
     for (const b of [...pending.buckets.keys()].sort((x, y) => x - y)) {
       const changes = pending.buckets.get(b) as RowSet;
       const projected = projectChanges(layout, changes);
-      const shardKey = base.state.index[b]?.key;
-      let shard: RowSet | undefined;
-      if (shardKey) {
-        const body = await store.get(shardKey);
-        // Superseded (deleted) by a commit after our base: this attempt builds on a stale base.
-        if (!body) throw new StaleBase();
-        shard = decodeState(layout.config, body, projected.size, false);
-      }
+      const stored = base.state.index[b];
+      const shard = stored ? await loadShard(store, layout, stored, projected.size) : undefined;
       const merged = mergeShard(layout, shard, projected);
       if (merged.winners.length === 0) continue;
       keysChanged += merged.winners.length;
@@ -400,14 +442,43 @@ class IcebergCommit {
           if (gathered.size >= this.fileRows) await flushGathered();
         }
       }
-      const key = `${this.prefix}_cdc/index/b${String(b).padStart(4, "0")}-${this.attempt}.idx`;
-      await this.put(key, encodeState(merged.shard));
-      this.shards.set(b, { key, keys: merged.shard.size });
+      await this.putShard(b, merged.shard, stored, merged.winners);
       pending.buckets.delete(b);
     }
     await flushGathered();
     if (deletes.length > 0) await this.putDeleteFile(deletes);
     return { keysChanged, shards: this.shards.size };
+  }
+
+  /**
+   * Stores a bucket's shard after this commit: a delta of the rows that changed (`winners`) while the deltas stay
+   * under `deltaShare` of the base, else the whole shard (base and deltas superseded).
+   */
+  private async putShard(
+    b: number,
+    shard: RowSet,
+    stored: ShardFiles | undefined,
+    winners?: readonly { at: number }[],
+  ): Promise<void> {
+    const name = `${this.prefix}_cdc/index/b${String(b).padStart(4, "0")}-${this.attempt}`;
+    const deltaKeys = (stored?.deltas ?? []).reduce((n, d) => n + d.keys, 0) + (winners?.length ?? 0);
+    if (stored && winners && deltaKeys <= stored.keys * this.deltaShare) {
+      const delta = new RowSet(shard.config, winners.length);
+      delta.appendRows(
+        shard,
+        Int32Array.from(winners, (w) => w.at),
+      );
+      rebaseDataFiles(indexLayout(this.config), delta, shard, delta);
+      await this.put(`${name}.delta`, encodeState(delta));
+      this.shards.set(b, {
+        ...stored,
+        deltas: [...(stored.deltas ?? []), { key: `${name}.delta`, keys: winners.length }],
+      });
+      return;
+    }
+    await this.put(`${name}.idx`, encodeState(shard));
+    this.shards.set(b, { key: `${name}.idx`, keys: shard.size });
+    if (stored) this.superseded.push(stored.key, ...(stored.deltas ?? []).map((d) => d.key));
   }
 
   /** The position-delete file: rows sorted by data file path, then position (as the spec requires). */
@@ -521,10 +592,10 @@ class IcebergCommit {
       // The shards this commit replaced and the previous state: only writers read them, and a writer still working
       // on the previous snapshot cannot commit any more (it finds them gone, or loses the race, and starts again).
       // Not kept for a grace period: a commit touching every shard would otherwise leave a whole index behind.
-      const superseded = [...this.shards.keys()].map((b) => base.state.index[b]?.key).filter((k) => k !== undefined);
+      const superseded = [...this.superseded];
       const previousState = base.metadata.properties[STATE_PROPERTY];
       if (previousState) superseded.push(previousState);
-      await this.store.delete(superseded as string[]).catch(() => undefined);
+      await this.store.delete(superseded).catch(() => undefined);
     }
     return outcome;
   }
@@ -587,10 +658,8 @@ class IcebergCommit {
     // Live keys by data file: (position, bucket, row in the shard).
     const shards = new Map<number, RowSet>();
     const byFile = new Map<string, { pos: number; bucket: number; at: number }[]>();
-    for (const [b, { key }] of Object.entries(base.state.index)) {
-      const body = await store.get(key);
-      if (!body) throw new StaleBase();
-      const shard = decodeState(layout.config, body, 0, false);
+    for (const [b, stored] of Object.entries(base.state.index)) {
+      const shard = await loadShard(store, layout, stored, 0);
       shards.set(Number(b), shard);
       for (let at = 0; at < shard.size; at++) {
         if (!shard.live[at]) continue;
@@ -652,11 +721,7 @@ class IcebergCommit {
     }
     await flush();
     for (const m of moves) locate(layout, shards.get(m.bucket) as RowSet, [m.at], m.file, m.pos);
-    for (const [b, shard] of shards) {
-      const key = `${this.prefix}_cdc/index/b${String(b).padStart(4, "0")}-${this.attempt}.idx`;
-      await this.put(key, encodeState(shard));
-      this.shards.set(b, { key, keys: shard.size });
-    }
+    for (const [b, shard] of shards) await this.putShard(b, shard, base.state.index[b]);
     return { rows, filesBefore: byFile.size, filesAfter: this.dataFiles.length };
   }
 }
@@ -670,13 +735,20 @@ export async function compactIceberg(
   store: ObjectStore,
   catalog: IcebergCatalog,
   config: TableConfig,
-  options: { now?: () => Date; maxAttempts?: number; fileRows?: number } = {},
+  options: { now?: () => Date; maxAttempts?: number; fileRows?: number; indexDeltaShare?: number } = {},
 ): Promise<{ version: number; rows: number; filesBefore: number; filesAfter: number }> {
   const now = options.now ?? (() => new Date());
   for (let attempt = 1; attempt <= (options.maxAttempts ?? 8); attempt++) {
     const base = await loadIcebergTable(store, catalog, config, now().getTime());
     if (base.version === 0) return { version: 0, rows: 0, filesBefore: 0, filesAfter: 0 };
-    const commit = new IcebergCommit(store, config, base, now(), options.fileRows ?? FILE_ROWS);
+    const commit = new IcebergCommit(
+      store,
+      config,
+      base,
+      now(),
+      options.fileRows ?? FILE_ROWS,
+      options.indexDeltaShare ?? INDEX_DELTA_SHARE,
+    );
     try {
       const { rows, filesBefore, filesAfter } = await commit.compact();
       const outcome = await commit.commit(catalog, new Map(), []);

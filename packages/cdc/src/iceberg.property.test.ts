@@ -54,6 +54,8 @@ const scenario = fc.record({
   fileRows: fc.constantFrom(1, 2, 3, 8, 1000),
   // After which arriving file the table is compacted (rewritten without deletes), if any.
   compactAfter: fc.option(fc.nat(9), { nil: undefined }),
+  // Share of a shard's keys its deltas may hold: 0 writes every touched shard whole, 100 always a delta.
+  indexDeltaShare: fc.constantFrom(0, 0.5, 100),
 });
 
 function valuesOf(mode: Mode, c: GenChange, seq: number): Value[] {
@@ -77,7 +79,7 @@ describe("Iceberg engine vs the in-memory model", () => {
     await fc.assert(
       fc.asyncProperty(
         scenario,
-        async ({ mode, layout, load, files, arrival, replays, passEnds, fileRows, compactAfter }) => {
+        async ({ mode, layout, load, files, arrival, replays, passEnds, fileRows, compactAfter, indexDeltaShare }) => {
           const config = configs[layout][mode];
           const all: { relPath: string; fileIndex: number; changes: (GenChange & { row: number; seq: number })[] }[] =
             [];
@@ -143,7 +145,7 @@ describe("Iceberg engine vs the in-memory model", () => {
               expect(result.files.map((r) => r.outcome)).toEqual(pass.map(() => "merged"));
               pass = [];
             }
-            if (compactAfter === i) await compactIceberg(store, catalog, config, { fileRows });
+            if (compactAfter === i) await compactIceberg(store, catalog, config, { fileRows, indexDeltaShare });
           }
           if (pass.length > 0) await mergePass(pass);
           for (const r of replays) {
@@ -153,7 +155,7 @@ describe("Iceberg engine vs the in-memory model", () => {
           }
           expect(await icebirdRows(dir, config)).toEqual(asText(config, model.values()));
           // Compacted, the table reads the same without a delete file.
-          await compactIceberg(store, catalog, config, { fileRows });
+          await compactIceberg(store, catalog, config, { fileRows, indexDeltaShare });
           expect(await icebirdRows(dir, config)).toEqual(asText(config, model.values()));
           await rm(dir, { recursive: true, force: true });
         },

@@ -140,3 +140,24 @@ export function located(layout: IndexLayout, shard: RowSet, at: number): { file:
     pos: shard.get(at, layout.posColumn) as number,
   };
 }
+
+/**
+ * Rewrites the data-file column of `rows` (whose ids are entries of `from`'s file list) as entries of `to`'s: rows
+ * copied between sets (a delta applied to its base, a shard's changed rows written as a delta) carry the ids of the
+ * set they came from.
+ */
+export function rebaseDataFiles(layout: IndexLayout, rows: RowSet, from: RowSet, to: RowSet): void {
+  const column = rows.columns[layout.fileColumn] as ColumnData;
+  const ids = column.values as Int32Array;
+  const mapped = new Map<number, number>();
+  for (let i = 0; i < rows.size; i++) {
+    if (column.nulls[i]) continue;
+    const id = ids[i] as number;
+    let next = mapped.get(id);
+    if (next === undefined) {
+      next = to.fileId(from.files[id] as string);
+      mapped.set(id, next);
+    }
+    ids[i] = next;
+  }
+}
