@@ -90,11 +90,16 @@ async function loadShard(
   };
   const deltaKeys = (files.deltas ?? []).reduce((n, d) => n + d.keys, 0);
   const shard = decodeState(layout.config, await read(files.key), extra + deltaKeys, false);
-  for (const stored of files.deltas ?? []) {
-    const delta = decodeState(layout.config, await read(stored.key));
+  if (!files.deltas?.length) return shard;
+  // The deltas folded into one set first (each key's newest state: later deltas hold later positions), then applied
+  // in one scan of the base: a shard with many deltas costs its base once, not once per delta.
+  const newest = new RowSet(layout.config, deltaKeys);
+  for (const stored of files.deltas) {
+    const delta = decodeState(layout.config, await read(stored.key), 0, false);
     rebaseDataFiles(layout, delta, delta, shard);
-    shard.mergeFrom(delta);
+    for (let i = 0; i < delta.size; i++) newest.upsert(delta.keyAt(i), delta, i);
   }
+  shard.mergeFrom(newest);
   return shard;
 }
 

@@ -134,7 +134,7 @@ describe("Iceberg engine vs the in-memory model", () => {
                 file: { relPath: f.relPath, displayName: f.relPath },
                 open: () => chunksOf(texts.get(f.relPath) as string, 64),
               })),
-              { fileRows },
+              { fileRows, indexDeltaShare },
             );
           const order = all.map((f, i) => ({ f, k: arrival[i] ?? 0 })).sort((a, b) => a.k - b.k);
           let pass: typeof all = [];
