@@ -14,6 +14,7 @@ import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
 import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
 import { mergeFilesIceberg } from "./iceberg-pass.ts";
 import type { MergeOptions } from "./merge-pass.ts";
+import { icebergEngine, mergeAll } from "./run.ts";
 import { createDirectoryStore, type ObjectStore } from "./storage.ts";
 import { chunksOf, dmsCsv, type TestChange, testTable } from "./testing/dms.ts";
 import { icebirdRows, withFileFetch } from "./testing/iceberg.ts";
@@ -207,6 +208,47 @@ describe("Iceberg merge-on-read, read back by icebird", () => {
     const live = new Set(manifests.flatMap((m) => m.entries.map((e) => e.data_file.file_path)));
     const onDisk = (await store.list("sales/orders/data/")).map((o) => store.uri(o.key));
     expect(new Set(onDisk)).toEqual(live);
+  });
+});
+
+describe("compaction by the merge", () => {
+  it("compacts a small table once its delete files pass the threshold, and merges on after it", async () => {
+    const config = testTable({ buckets: 2 });
+    const source = createDirectoryStore(join(root, "source"));
+    const target = createDirectoryStore(join(root, "target"));
+    const dir = `dms/${config.schema}/${config.table}`;
+    await source.put(
+      `${dir}/LOAD00000001.csv`,
+      csv(
+        config,
+        [1, 2, 3, 4].map((id) => ({ op: "I", values: row(id, "a", id) })),
+        false,
+      ),
+    );
+    for (const [i, id] of [1, 2, 3].entries())
+      await source.put(
+        `${dir}/20261101-1${i}00000000.csv`,
+        csv(config, [{ op: "U", values: row(id, `v${i}`, 10 * id) }]),
+      );
+    const tables = { tables: new Map([[config.name, config]]) };
+    const engine = icebergEngine(createFileCatalog, { deleteFiles: 2 });
+    // One file a pass: three change commits, the second of which reaches two delete files and compacts.
+    const report = await mergeAll(source, target, tables, { engine, maxPassFiles: 1 });
+    expect(report.merged).toBe(4);
+    const expected = asText(config, [row(1, "v0", 10), row(2, "v1", 20), row(3, "v2", 30), row(4, "a", 4)]);
+    expect(await icebirdRows(join(root, "target"), config)).toEqual(expected);
+    const metadata = JSON.parse(
+      await readFile(join(root, "target/sales/orders/metadata/version-hint.text"), "utf8").then((v) =>
+        readFile(join(root, `target/sales/orders/metadata/v${v}.metadata.json`), "utf8"),
+      ),
+    ) as IcebergTableMetadata;
+    expect(metadata.snapshots.map((s) => s.summary.operation)).toEqual([
+      "append",
+      "overwrite",
+      "overwrite",
+      "replace",
+      "overwrite",
+    ]);
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import type { TableConfig, TablesConfig } from "./config.ts";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
-import { loadIcebergTable, mergeFilesIceberg } from "./iceberg-pass.ts";
+import { compactIceberg, loadIcebergTable, mergeFilesIceberg } from "./iceberg-pass.ts";
 import {
   type FileResult,
   type MergeInput,
@@ -30,11 +30,36 @@ export const parquetEngine: MergeEngine = {
   mergePass: (target, table, pass, options) => mergeFiles(target, table, pass, options),
 };
 
-/** Iceberg v2 tables, merge-on-read (`iceberg-pass.ts`), committed through `catalog` (default: the file catalog). */
-export function icebergEngine(catalogOf: (target: ObjectStore) => IcebergCatalog = createFileCatalog): MergeEngine {
+/** When the Iceberg engine compacts a table after a pass (`compactIceberg`: small tables only). */
+export interface CompactionPolicy {
+  /** Compact once the snapshot has this many delete files (default 64). */
+  deleteFiles?: number;
+  /** ... and at most this many rows in its data files (default 5 M; bigger tables are Athena's to compact). */
+  maxRows?: number;
+}
+
+/**
+ * Iceberg v2 tables, merge-on-read (`iceberg-pass.ts`), committed through `catalog` (default: the file catalog);
+ * after a pass that merged files, a small table with many delete files is compacted.
+ */
+export function icebergEngine(
+  catalogOf: (target: ObjectStore) => IcebergCatalog = createFileCatalog,
+  compaction: CompactionPolicy = {},
+): MergeEngine {
+  const deleteFiles = compaction.deleteFiles ?? 64;
+  const maxRows = compaction.maxRows ?? 5_000_000;
   return {
     applied: async (target, table) => (await loadIcebergTable(target, catalogOf(target), table)).state.applied,
-    mergePass: (target, table, pass, options) => mergeFilesIceberg(target, catalogOf(target), table, pass, options),
+    async mergePass(target, table, pass, options) {
+      const catalog = catalogOf(target);
+      const result = await mergeFilesIceberg(target, catalog, table, pass, options);
+      if (result.files.some((f) => f.outcome === "merged")) {
+        const { totals } = (await loadIcebergTable(target, catalog, table)).state;
+        if (totals.deleteFiles >= deleteFiles && totals.records <= maxRows)
+          await compactIceberg(target, catalog, table, options.now ? { now: options.now } : {});
+      }
+      return result;
+    },
   };
 }
 
