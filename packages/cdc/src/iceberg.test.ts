@@ -12,7 +12,7 @@ import type { TableConfig } from "./config.ts";
 import { ForeignSnapshot } from "./errors.ts";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
 import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
-import { mergeFilesIceberg } from "./iceberg-pass.ts";
+import { compactIceberg, mergeFilesIceberg } from "./iceberg-pass.ts";
 import type { MergeOptions } from "./merge-pass.ts";
 import { icebergEngine, mergeAll } from "./run.ts";
 import { createDirectoryStore, type ObjectStore } from "./storage.ts";
@@ -394,6 +394,49 @@ describe("kill safety", () => {
       store.arm(Number.POSITIVE_INFINITY);
       await merge(store, catalog, config, [{ relPath: "20261101-1200000000.csv", text: change }]);
       expect(await icebirdRows(dir, config)).toEqual(final);
+    }
+  });
+
+  it("a compaction killed at any write leaves the table readable and the same, and the next one completes", async () => {
+    const config = testTable({ buckets: 2 });
+    const load = csv(
+      config,
+      [1, 2, 3, 4].map((id) => ({ op: "I", values: row(id, `n${id}`, id) })),
+      false,
+    );
+    const change = csv(config, [
+      { op: "U", values: row(1, "one", 11) },
+      { op: "D", values: row(2, null, 0) },
+    ]);
+    const rows = asText(config, [row(1, "one", 11), row(3, "n3", 3), row(4, "n4", 4)]);
+    const prepare = async (store: ReturnType<typeof dyingStore>) => {
+      const catalog = createFileCatalog(store);
+      await merge(store, catalog, config, [{ relPath: "LOAD00000001.csv", text: load }]);
+      await merge(store, catalog, config, [{ relPath: "20261101-1200000000.csv", text: change }]);
+      return catalog;
+    };
+    const probe = dyingStore(createDirectoryStore(join(root, "probe")));
+    const probeCatalog = await prepare(probe);
+    probe.arm(Number.POSITIVE_INFINITY);
+    await compactIceberg(probe, probeCatalog, config);
+    const writes = probe.puts();
+    for (let k = 0; k < writes; k++) {
+      const dir = join(root, `c${k}`);
+      const store = dyingStore(createDirectoryStore(dir));
+      const catalog = await prepare(store);
+      store.arm(k);
+      await compactIceberg(store, catalog, config).catch(() => undefined);
+      expect(await icebirdRows(dir, config)).toEqual(rows);
+      store.arm(Number.POSITIVE_INFINITY);
+      await compactIceberg(store, catalog, config);
+      expect(await icebirdRows(dir, config)).toEqual(rows);
+      const current = await catalog.load(config.schema, config.table);
+      expect(current?.metadata.snapshots.at(-1)?.summary.operation).toBe("replace");
+      // A change after it still finds its rows.
+      await merge(store, catalog, config, [
+        { relPath: "20261101-1300000000.csv", text: csv(config, [{ op: "D", values: row(3, null, 0) }]) },
+      ]);
+      expect(await icebirdRows(dir, config)).toEqual(asText(config, [row(1, "one", 11), row(4, "n4", 4)]));
     }
   });
 });
