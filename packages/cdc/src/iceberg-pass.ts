@@ -37,7 +37,7 @@ import {
 } from "./iceberg-metadata.ts";
 import { indexLayout, locate, located, mergeShard, projectChanges, rebaseDataFiles } from "./key-index.ts";
 import { bucketFunction, type Layout, layoutOf, PendingChanges, positionBatch } from "./merge.ts";
-import type { FileResult, MergeInput, MergeOptions, PassResult } from "./merge-pass.ts";
+import { type FileResult, type MergeInput, type MergeOptions, machineMemory, type PassResult } from "./merge-pass.ts";
 import { writeParquet } from "./parquet.ts";
 import { type ColumnData, RowSet } from "./rows.ts";
 import { sortFiles } from "./source.ts";
@@ -230,7 +230,22 @@ export async function mergeFilesIceberg(
     if (toRead.length === 0) return { version: base.version, files: results };
     if (attempt > maxAttempts) throw new CommitConflict(`${config.name}: lost the commit race ${maxAttempts} times`);
     const pending = new PendingChanges(config, bucketFunction(base.state.layout));
-    const read = await readAll(config, toRead, pending, results, options.onProgress);
+    const spilled = new SpilledChanges(store, `${icebergTablePrefix(config.schema, config.table)}_cdc/tmp/`);
+    const memoryBudget = (options.memoryLimit ?? machineMemory()) * 0.5;
+    const overBudget = (held: number) =>
+      options.flushKeys !== undefined
+        ? held >= options.flushKeys
+        : held >= MIN_SPILL_KEYS && process.memoryUsage.rss() > memoryBudget;
+    let read: Awaited<ReturnType<typeof readAll>>;
+    try {
+      read = await readAll(config, toRead, pending, results, options.onProgress, async () => {
+        if (overBudget(pending.keys)) await spilled.spill(pending);
+      });
+    } catch (error) {
+      await spilled.drop().catch(() => undefined);
+      throw error;
+    }
+    if (read === "restart" || read.size === 0) await spilled.drop();
     if (read === "restart") continue;
     if (read.size === 0) return { version: base.version, files: results };
     const commit = new IcebergCommit(
@@ -242,7 +257,8 @@ export async function mergeFilesIceberg(
       options.indexDeltaShare ?? INDEX_DELTA_SHARE,
     );
     try {
-      const figures = await commit.stage(pending);
+      const figures = await commit.stage(pending, spilled);
+      await spilled.drop();
       const outcome = await commit.commit(catalog, read, files);
       if (outcome === "conflict") {
         await store.delete(commit.written);
@@ -260,12 +276,13 @@ export async function mergeFilesIceberg(
             keysChanged: figures.keysChanged,
             bucketsRewritten: figures.shards,
             attempts: attempt,
-            spills: 0,
+            spills: spilled.spills,
             commitFiles: read.size,
           };
       }
       return { version: base.version + 1, files: results };
     } catch (error) {
+      await spilled.drop().catch(() => undefined);
       // Before the commit call its files are ours alone; after it, they may be live (an answer lost): keep them.
       if (!commit.committing) await store.delete(commit.written).catch(() => undefined);
       if (error instanceof StaleBase) continue;
@@ -284,6 +301,7 @@ async function readAll(
   pending: PendingChanges,
   results: FileResult[],
   onProgress?: (rows: number) => void,
+  afterBatch?: () => Promise<void>,
 ): Promise<Map<string, { rows: number; sha256: string }> | "restart"> {
   const read = new Map<string, { rows: number; sha256: string }>();
   let total = 0;
@@ -296,6 +314,7 @@ async function readAll(
         positionBatch(f.relPath, batch.rows);
         pending.add(batch.rows);
         onProgress?.(total + rows);
+        await afterBatch?.();
       }
     } catch (error) {
       if (!(error instanceof InvalidCdcFile)) throw error;
@@ -322,6 +341,62 @@ async function* hashing(chunks: AsyncIterable<Uint8Array>, hash: ReturnType<type
   for await (const chunk of chunks) {
     hash.update(chunk);
     yield chunk;
+  }
+}
+
+/** Spill at least this many keys at a time (as `merge-pass.ts`). */
+const MIN_SPILL_KEYS = 250_000;
+
+/**
+ * Changes spilled while a pass reads large files: once the held changes pass the memory budget (half the function's
+ * memory), each bucket's are written as a run under `_cdc/tmp/<id>/` and memory is released; staging then takes a
+ * bucket's runs and held changes together, one bucket at a time. Runs are temporary: dropped when the attempt ends
+ * (a killed attempt leaves them for the orphan sweep).
+ */
+class SpilledChanges {
+  readonly runs = new Map<number, string[]>();
+  spills = 0;
+  private readonly dir: string;
+
+  constructor(
+    private readonly store: ObjectStore,
+    tmpPrefix: string,
+  ) {
+    this.dir = `${tmpPrefix}${randomBytes(6).toString("hex")}/`;
+  }
+
+  async spill(pending: PendingChanges): Promise<void> {
+    this.spills++;
+    for (const [b, set] of pending.buckets) {
+      const list = this.runs.get(b) ?? [];
+      const key = `${this.dir}b${b}-r${list.length}.state`;
+      await this.store.put(key, encodeState(set));
+      list.push(key);
+      this.runs.set(b, list);
+    }
+    pending.clear();
+  }
+
+  /** The bucket's changes: its runs and the held changes, reduced to each key's newest change (indexed). */
+  async changesOf(config: TableConfig, b: number, held: RowSet | undefined): Promise<RowSet | undefined> {
+    const runs = this.runs.get(b) ?? [];
+    if (runs.length === 0) return held;
+    const read = async (key: string) => {
+      const body = await this.store.get(key);
+      if (!body) throw new Error(`spilled changes ${key} are missing`);
+      return body;
+    };
+    const changes = decodeState(config, await read(runs[0] as string), held?.size ?? 0, true);
+    const later = await Promise.all(runs.slice(1).map(async (k) => decodeState(config, await read(k), 0, false)));
+    if (held) later.push(held);
+    for (const set of later) for (let i = 0; i < set.size; i++) changes.upsert(set.keyAt(i), set, i);
+    return changes;
+  }
+
+  async drop(): Promise<void> {
+    const keys = [...this.runs.values()].flat();
+    this.runs.clear();
+    await this.store.delete(keys);
   }
 }
 
@@ -388,7 +463,7 @@ class IcebergCommit {
    * For each touched bucket in order: its shard merged with the changes, the winning rows placed in data files, the
    * rows they replace collected as position deletes, the new shard written. Then the delete file.
    */
-  async stage(pending: PendingChanges): Promise<{ keysChanged: number; shards: number }> {
+  async stage(pending: PendingChanges, spilled?: SpilledChanges): Promise<{ keysChanged: number; shards: number }> {
     const { store, config, base } = this;
     const layout = indexLayout(config);
     const deletes: { file: string; pos: number }[] = [];
@@ -403,8 +478,10 @@ class IcebergCommit {
       gathered = new RowSet(config);
     };
     let keysChanged = 0;
-    for (const b of [...pending.buckets.keys()].sort((x, y) => x - y)) {
-      const changes = pending.buckets.get(b) as RowSet;
+    const touched = new Set([...pending.buckets.keys(), ...(spilled?.runs.keys() ?? [])]);
+    for (const b of [...touched].sort((x, y) => x - y)) {
+      const held = pending.buckets.get(b);
+      const changes = (spilled ? await spilled.changesOf(config, b, held) : held) as RowSet;
       const projected = projectChanges(layout, changes);
       const stored = base.state.index[b];
       const shard = stored ? await loadShard(store, layout, stored, projected.size) : undefined;

@@ -56,6 +56,8 @@ const scenario = fc.record({
   compactAfter: fc.option(fc.nat(9), { nil: undefined }),
   // Share of a shard's keys its deltas may hold: 0 writes every touched shard whole, 100 always a delta.
   indexDeltaShare: fc.constantFrom(0, 0.5, 100),
+  // Spill the held changes once this many keys are held (large files, bounded memory).
+  flushKeys: fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined }),
 });
 
 function valuesOf(mode: Mode, c: GenChange, seq: number): Value[] {
@@ -79,7 +81,19 @@ describe("Iceberg engine vs the in-memory model", () => {
     await fc.assert(
       fc.asyncProperty(
         scenario,
-        async ({ mode, layout, load, files, arrival, replays, passEnds, fileRows, compactAfter, indexDeltaShare }) => {
+        async ({
+          mode,
+          layout,
+          load,
+          files,
+          arrival,
+          replays,
+          passEnds,
+          fileRows,
+          compactAfter,
+          indexDeltaShare,
+          flushKeys,
+        }) => {
           const config = configs[layout][mode];
           const all: { relPath: string; fileIndex: number; changes: (GenChange & { row: number; seq: number })[] }[] =
             [];
@@ -134,7 +148,7 @@ describe("Iceberg engine vs the in-memory model", () => {
                 file: { relPath: f.relPath, displayName: f.relPath },
                 open: () => chunksOf(texts.get(f.relPath) as string, 64),
               })),
-              { fileRows, indexDeltaShare },
+              { fileRows, indexDeltaShare, ...(flushKeys ? { flushKeys } : {}) },
             );
           const order = all.map((f, i) => ({ f, k: arrival[i] ?? 0 })).sort((a, b) => a.k - b.k);
           let pass: typeof all = [];
