@@ -134,6 +134,9 @@ export function newTableMetadata(config: TableConfig, location: string, now: num
   };
 }
 
+/** Metadata files the metadata log keeps (Iceberg's default `write.metadata.previous-versions-max`). */
+export const PREVIOUS_VERSIONS_MAX = 100;
+
 /** A new snapshot id: positive, below 2^53 (exact in JSON and in JavaScript numbers). */
 export function newSnapshotId(): number {
   return Math.floor(Math.random() * 2 ** 52) + 1;
@@ -157,9 +160,11 @@ export function withSnapshot(
       ...base["snapshot-log"],
       { "snapshot-id": snapshot["snapshot-id"], "timestamp-ms": snapshot["timestamp-ms"] },
     ],
-    "metadata-log": baseFile
+    // The last PREVIOUS_VERSIONS_MAX metadata files, as Iceberg's `write.metadata.previous-versions-max` (default 100).
+    "metadata-log": (baseFile
       ? [...base["metadata-log"], { "metadata-file": baseFile, "timestamp-ms": base["last-updated-ms"] }]
-      : base["metadata-log"],
+      : base["metadata-log"]
+    ).slice(-PREVIOUS_VERSIONS_MAX),
     refs: { ...base.refs, main: { "snapshot-id": snapshot["snapshot-id"], type: "branch" } },
   };
 }
