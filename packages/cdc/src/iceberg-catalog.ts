@@ -14,8 +14,13 @@ export interface CatalogTable {
   metadata: IcebergTableMetadata;
   /** The metadata file's location (absolute, as readers open it). */
   metadataLocation: string;
-  /** What a commit on top of this state names as its base. */
+  /** The table's metadata version (1 for its first commit): what reports call the version. */
   version: number;
+  /**
+   * What a commit on top of this state hands back to the catalog to prove its base is current: the version number in
+   * the file catalog; Glue's `VersionId` (with the metadata location) in the Glue catalog.
+   */
+  token: string;
 }
 
 export type CommitOutcome = "committed" | "conflict";
@@ -24,13 +29,13 @@ export interface IcebergCatalog {
   /** The table's current metadata; undefined when the catalog has no such table yet. */
   load(schema: string, table: string): Promise<CatalogTable | undefined>;
   /**
-   * Records `metadata` as the table's current metadata if the table is still at `baseVersion` (0: the table does
-   * not exist yet). `commitId` (also in the metadata's properties) tells an answer lost in the network from a loss.
+   * Records `metadata` as the table's current metadata if the table is still as `base` (undefined: the table does not
+   * exist yet). `commitId` (also in the metadata's properties) tells an answer lost in the network from a loss.
    */
   commit(
     schema: string,
     table: string,
-    baseVersion: number,
+    base: CatalogTable | undefined,
     metadata: IcebergTableMetadata,
     commitId: string,
   ): Promise<CommitOutcome>;
@@ -77,10 +82,15 @@ export function createFileCatalog(store: ObjectStore): IcebergCatalog {
       const hint = await store.get(hintKey(schema, table));
       if (!hint || Number(new TextDecoder().decode(hint)) < latest)
         await store.put(hintKey(schema, table), String(latest), { contentType: "text/plain" });
-      return { metadata, metadataLocation: store.uri(metadataKey(schema, table, latest)), version: latest };
+      return {
+        metadata,
+        metadataLocation: store.uri(metadataKey(schema, table, latest)),
+        version: latest,
+        token: String(latest),
+      };
     },
-    async commit(schema, table, baseVersion, metadata, commitId) {
-      const version = baseVersion + 1;
+    async commit(schema, table, base, metadata, commitId) {
+      const version = (base ? Number(base.token) : 0) + 1;
       try {
         await store.put(metadataKey(schema, table, version), JSON.stringify(metadata), {
           ifNoneMatch: true,

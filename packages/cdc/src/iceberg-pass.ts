@@ -23,7 +23,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { TableConfig } from "./config.ts";
 import { readDmsFile } from "./dms-file.ts";
 import { CommitConflict, ForeignSnapshot, InvalidCdcFile } from "./errors.ts";
-import { COMMIT_ID_PROPERTY, type IcebergCatalog, icebergTablePrefix } from "./iceberg-catalog.ts";
+import { type CatalogTable, COMMIT_ID_PROPERTY, type IcebergCatalog, icebergTablePrefix } from "./iceberg-catalog.ts";
 import { type ManifestFile, type ManifestListEntry, writeManifest, writeManifestList } from "./iceberg-manifest.ts";
 import {
   currentSchema,
@@ -127,6 +127,8 @@ export interface IcebergMergeState {
 
 /** A table as a pass starts from: the catalog's version, its metadata (a new one for a new table) and merge state. */
 export interface IcebergBase {
+  /** The catalog's record of the table, which a commit names as its base (undefined: a new table). */
+  current?: CatalogTable;
   version: number;
   metadataLocation?: string;
   metadata: IcebergTableMetadata;
@@ -184,7 +186,13 @@ async function loadOnce(
       `${config.name}: the current snapshot ${current.metadata["current-snapshot-id"]} was not written by this merge ` +
         `(its last is ${state.snapshotId}); the key index cannot follow rewritten data files yet`,
     );
-  return { version: current.version, metadataLocation: current.metadataLocation, metadata: current.metadata, state };
+  return {
+    current,
+    version: current.version,
+    metadataLocation: current.metadataLocation,
+    metadata: current.metadata,
+    state,
+  };
 }
 
 interface PassFile extends MergeInput {
@@ -669,7 +677,7 @@ class IcebergCommit {
       [COMMIT_ID_PROPERTY]: commitId,
     });
     this.committing = true;
-    const outcome = await catalog.commit(config.schema, config.table, base.version, next, commitId);
+    const outcome = await catalog.commit(config.schema, config.table, base.current, next, commitId);
     if (outcome === "committed") {
       // The shards this commit replaced and the previous state: only writers read them, and a writer still working
       // on the previous snapshot cannot commit any more (it finds them gone, or loses the race, and starts again).

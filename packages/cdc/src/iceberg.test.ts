@@ -320,9 +320,7 @@ describe("other writers", () => {
       refs: { main: { "snapshot-id": replace["snapshot-id"], type: "branch" } },
       properties: { ...current.metadata.properties, "sluice.commit-id": "someone-else" },
     };
-    expect(await catalog.commit(config.schema, config.table, current.version, foreign, "someone-else")).toBe(
-      "committed",
-    );
+    expect(await catalog.commit(config.schema, config.table, current, foreign, "someone-else")).toBe("committed");
     await expect(
       merge(store, catalog, config, [
         { relPath: "20261101-1200000000.csv", text: csv(config, [{ op: "U", values: row(1, "b", 2) }]) },
