@@ -1,0 +1,71 @@
+/**
+ * Test helpers for Iceberg tables: read a table written to a local directory with icebird (a third-party reader from
+ * the npm registry), as DMS text values comparable with `asText`.
+ */
+import { readFile } from "node:fs/promises";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { icebergRead } from "icebird";
+import type { TableConfig } from "../config.ts";
+import type { Value } from "../values.ts";
+import { asText } from "./table.ts";
+
+/**
+ * Runs `read` with a `fetch` that also opens `file:` URLs (Node's has no file scheme; icebird fetches every file it
+ * reads). Whole-file answers (200): readers ask for byte ranges and take the slice.
+ */
+export async function withFileFetch<T>(read: () => Promise<T>): Promise<T> {
+  const original = globalThis.fetch;
+  globalThis.fetch = (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (!url.startsWith("file:")) return original(input, init);
+    try {
+      return new Response(await readFile(fileURLToPath(url)), { status: 200 });
+    } catch {
+      return new Response("not found", { status: 404, statusText: "Not Found" });
+    }
+  }) as typeof fetch;
+  try {
+    return await read();
+  } finally {
+    globalThis.fetch = original;
+  }
+}
+
+/** The directory of a table in a target directory, as icebird's `tableUrl`. */
+export function tableUrl(root: string, config: TableConfig): string {
+  return pathToFileURL(`${root}/${config.schema}/${config.table}`).href;
+}
+
+/** Every row of the table's current snapshot as icebird reads it, as DMS text values sorted by key. */
+export async function icebirdRows(root: string, config: TableConfig, metadataFileName?: string) {
+  const records = await withFileFetch(() =>
+    icebergRead({ tableUrl: tableUrl(root, config), ...(metadataFileName ? { metadataFileName } : {}) }),
+  ).catch((error: Error) => {
+    // icebird refuses a snapshot without data manifests (a table whose changes so far were deletes only).
+    if (/No data manifest files found/.test(error.message)) return [];
+    throw error;
+  });
+  return asText(
+    config,
+    records.map((record) => config.columns.map((c) => fromIcebird(c.type, record[c.name]))),
+  );
+}
+
+/** A value as icebird (hyparquet) decodes it, back to the engine's `Value`. */
+function fromIcebird(type: TableConfig["columns"][number]["type"], v: unknown): Value {
+  if (v === null || v === undefined) return null;
+  switch (type.kind) {
+    case "int64":
+      return BigInt(v as bigint);
+    case "decimal":
+      // hyparquet decodes DECIMAL to a float: back to the unscaled integer (tests use small decimals).
+      return typeof v === "bigint" ? v : BigInt(Math.round((v as number) * 10 ** type.scale));
+    case "date":
+      return v instanceof Date ? Math.round(v.getTime() / 86_400_000) : (v as number);
+    case "timestamp":
+      // Milliseconds: hyparquet's Date drops the microseconds (tests use whole milliseconds).
+      return v instanceof Date ? BigInt(v.getTime()) * 1000n : BigInt(v as bigint);
+    default:
+      return v as Value;
+  }
+}
