@@ -9,9 +9,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { runBacktest } from "@sluice/anomaly/backtest";
+import { runBacktest } from "@sluice/anomaly/backtest/backtest";
+import { loadNabCorpus, scoreAllProfiles } from "@sluice/anomaly/backtest/nab-corpus";
 import { StreamingDetector } from "@sluice/anomaly/detector";
-import { loadNabCorpus, scoreAllProfiles } from "@sluice/anomaly/nab-corpus";
 
 const root = process.env.NAB_DIR ?? path.resolve(import.meta.dirname, "../../../shared/data/nab");
 const corpus = loadNabCorpus(root);
