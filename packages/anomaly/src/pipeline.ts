@@ -224,6 +224,7 @@ export interface PipelineConfig {
  */
 export const CLICKSTREAM_DETECTOR: Readonly<Partial<DetectorConfig>> = Object.freeze({
   scales: [5, 15],
+  ensemble: [],
   spatialTolerance: 0.4,
   spatialAllScales: true,
   restPoints: 10,
