@@ -139,7 +139,7 @@ export interface DetectorState {
   scales: ScaleState[];
   /**
    * Band gate (version 3): last values, the band's mean after each of them, its mean, the variances of a recent mean
-   * and of one value about it, values learnt, the last point of the last incident.
+   * and of one value about it, values learnt, the last point of the last incident, consecutive points outside.
    */
   gate?: {
     recent: number[];
@@ -149,6 +149,7 @@ export interface DetectorState {
     varr1: number;
     n: number;
     incidentEnd: number;
+    outside: number;
   };
 }
 
@@ -297,6 +298,8 @@ export class StreamingDetector {
   private gateMean = 0;
   private gateVar = 0;
   private gateVar1 = 0;
+  /** Consecutive points outside the band. */
+  private gateOutside = 0;
   private gateN = 0;
   private band: DetectorBand | null = null;
   /** Whether the latest point was beyond `levelSigmas` (not persisted: recomputed at each point). */
@@ -408,7 +411,11 @@ export class StreamingDetector {
     let delta = x - this.gateMean;
     let spread = deviation;
     let spread1 = latest;
-    if (learnt && (outside || outside1)) {
+    // Outside for longer than the band's horizon is a new normal (traffic following its daily curve, a lasting
+    // change): learnt at the full weight again, so the band cannot lock on a level the series has left. During the
+    // detector's warm-up every value is learnt at the full weight.
+    this.gateOutside = outside || outside1 ? this.gateOutside + 1 : 0;
+    if (learnt && (outside || outside1) && this.n > c.warmupPoints && this.gateOutside <= 1 / c.bandAlpha) {
       alpha /= 10;
       alphaVar /= 10;
       delta = Math.max(-half, Math.min(half, delta));
@@ -442,6 +449,7 @@ export class StreamingDetector {
               varr1: this.gateVar1,
               n: this.gateN,
               incidentEnd: this.incidentEnd,
+              outside: this.gateOutside,
             },
           }
         : {}),
@@ -465,6 +473,7 @@ export class StreamingDetector {
       this.gateVar1 = s.gate.varr1;
       this.gateN = s.gate.n;
       this.incidentEnd = s.gate.incidentEnd;
+      this.gateOutside = s.gate.outside;
     }
   }
 }

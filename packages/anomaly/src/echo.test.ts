@@ -49,6 +49,30 @@ describe("echo alerts", () => {
     expect(outside(open)).toBe(true);
   });
 
+  it("a site alerts on an incident 2 hours after its first event (warm-up: 120 windows)", async () => {
+    const store = createMemoryStateStore();
+    const published: AlertMessage[] = [];
+    const incident = { kind: "traffic-spike" as const, start: START + 2 * HOUR + 5 * 60_000, durationMs: 10 * 60_000 };
+    const events = [
+      ...generateClickstream({ sites: 2, rate: 5, start: START, durationMs: 3 * HOUR, incidents: [incident], seed: 2 }),
+    ];
+    for (let i = 0; i < events.length; i += 1000) {
+      await processClickstreamBatch(records(events.slice(i, i + 1000), i % 2000 === 0 ? "shard-0" : "shard-1", i + 1), {
+        store,
+        alerts: { publish: async (a: AlertMessage) => void published.push(a) },
+        now: () => START + 48 * HOUR,
+      });
+    }
+    const [victim] = siteNames(2);
+    expect(published.map((a) => [a.site, a.status])).toEqual([
+      [victim, "open"],
+      [victim, "resolved"],
+    ]);
+    const open = published[0] as AlertMessage;
+    expect(Date.parse(open.windowStart)).toBeGreaterThanOrEqual(incident.start);
+    expect(Date.parse(open.windowStart)).toBeLessThan(incident.start + 3 * 60_000);
+  });
+
   it("90 incidents of every kind, size, length and time: none echoed by its metrics in the hour after it, every open alert outside its band", () => {
     const kinds = ["traffic-spike", "traffic-drop", "ctr-collapse"] as const;
     let detected = 0;
