@@ -33,6 +33,11 @@ export interface DetectorConfig {
   capacity: number;
   /** Distance (mean absolute difference, as a fraction of the range seen) under which a pattern is known. */
   vigilance: number;
+  /**
+   * The range seen, for `vigilance`, is at most this many mean absolute deviations of the values (over about 1 000
+   * steps): one extreme value does not make every later pattern look alike. 0: the whole range.
+   */
+  spreadCap: number;
   /** Points averaged per step at each scale (1 = the raw series). */
   scales: number[];
   /**
@@ -73,6 +78,7 @@ export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = {
   window: 3,
   capacity: 400,
   vigilance: 0.04,
+  spreadCap: 20,
   scales: [1, 12],
   // The same tolerance over a pattern (window x vigilance = 0.12 of the range) at three pattern lengths.
   ensemble: [
@@ -106,9 +112,9 @@ export interface DetectorBand {
 
 /**
  * Score at or above which a point is an alert: the threshold that maximises the NAB standard score of the default
- * configuration on the 31-series subset (0.115, rounded up).
+ * configuration on the 31-series subset (0.122, rounded up).
  */
-export const DEFAULT_ALERT_THRESHOLD = 0.12;
+export const DEFAULT_ALERT_THRESHOLD = 0.13;
 
 const STATE_VERSION = 3;
 /** States of version 2 (before the band gate) are read too: their gate starts learning. */
@@ -122,6 +128,9 @@ export interface ScaleState {
   lo: number | null;
   hi: number | null;
   recent: number[];
+  /** With `spreadCap` (version 3). */
+  level?: number;
+  absDev?: number;
   mean: number;
   varr: number;
   protos: number;
@@ -161,6 +170,9 @@ class PatternScale {
   lo = Number.POSITIVE_INFINITY;
   hi = Number.NEGATIVE_INFINITY;
   recent: number[] = [];
+  /** Exponentially weighted level and mean absolute deviation of the scale's values (with `spreadCap`). */
+  level = 0;
+  absDev = 0;
   mean = 0;
   varr = 0;
   protos = 0;
@@ -202,7 +214,16 @@ class PatternScale {
     this.recent.push(value);
     if (this.recent.length > w) this.recent.shift();
     if (this.recent.length < w) return 0;
-    const span = this.hi - this.lo;
+    // The range the vigilance is a fraction of: at most `spreadCap` mean absolute deviations, so that one extreme
+    // value does not make every later pattern look alike.
+    if (c.spreadCap > 0 && this.n === 1) this.level = value;
+    else if (c.spreadCap > 0) {
+      const a = Math.max(0.001, 1 / this.n);
+      this.absDev = (1 - a) * this.absDev + a * Math.abs(value - this.level);
+      this.level += a * (value - this.level);
+    }
+    const range = this.hi - this.lo;
+    const span = c.spreadCap > 0 && this.absDev > 0 ? Math.min(range, c.spreadCap * this.absDev) : range;
     let best = Number.POSITIVE_INFINITY;
     let bestAt = -1;
     const p = this.patterns;
@@ -254,6 +275,7 @@ class PatternScale {
       lo: Number.isFinite(this.lo) ? this.lo : null,
       hi: Number.isFinite(this.hi) ? this.hi : null,
       recent: [...this.recent],
+      ...(this.c.spreadCap > 0 ? { level: this.level, absDev: this.absDev } : {}),
       mean: this.mean,
       varr: this.varr,
       protos: this.protos,
@@ -269,6 +291,8 @@ class PatternScale {
     this.lo = s.lo ?? Number.POSITIVE_INFINITY;
     this.hi = s.hi ?? Number.NEGATIVE_INFINITY;
     this.recent = [...s.recent];
+    this.level = s.level ?? 0;
+    this.absDev = s.absDev ?? 0;
     this.mean = s.mean;
     this.varr = s.varr;
     this.protos = Math.min(s.protos, this.c.capacity);

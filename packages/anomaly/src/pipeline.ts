@@ -225,6 +225,7 @@ export interface PipelineConfig {
 export const CLICKSTREAM_DETECTOR: Readonly<Partial<DetectorConfig>> = Object.freeze({
   scales: [5, 15],
   ensemble: [],
+  spreadCap: 0,
   spatialTolerance: 0.4,
   spatialAllScales: true,
   restPoints: 10,
