@@ -80,11 +80,14 @@ export interface MetricPoint {
   band?: { value: number; mean: number; low: number; high: number; windows: number };
 }
 
+/** An open message's `windows`: only when its value is a mean of several. */
+const windowsOf = (windows: number | undefined) => (windows !== undefined && windows > 1 ? { windows } : {});
+
 /** What an open alert on a point reports: its value (or its detector's mean) and the band around it. */
 function reportOf(point: MetricPoint, state: SitePolicyState, config: PolicyConfig) {
   if (point.band) {
-    const { value, mean, low, high } = point.band;
-    return { value: round(value), expected: { mean: round(mean), low: round(low), high: round(high) } };
+    const { value, mean, low, high, windows } = point.band;
+    return { value: round(value), windows, expected: { mean: round(mean), low: round(low), high: round(high) } };
   }
   return { value: round(point.value), expected: expectedOf(state.baselines[point.metric], config) };
 }
@@ -155,6 +158,7 @@ export function applySitePolicy(
       metric: top.metric,
       ...times,
       value: reports.get(top)?.value as number,
+      ...windowsOf(reports.get(top)?.windows),
       expected: expected[top.metric] as ExpectedBand,
       score: round(top.score),
       severity,
