@@ -1,4 +1,4 @@
-import type { AlertMessage } from "@sluice/messages";
+import { type AlertMessage, alertMessage, alertSummary } from "@sluice/messages";
 import { describe, expect, it } from "vitest";
 import {
   applySitePolicy,
@@ -92,6 +92,24 @@ describe("applySitePolicy", () => {
       [40, "open"],
       [40 + DEFAULT_POLICY.resolveAfterQuietWindows, "resolved"],
     ]);
+  });
+
+  it("resolves an incident whose metric has no value in the resolving window with value null, as the contract reads it", () => {
+    // A CTR collapse, then the site's impressions stop: no CTR point in any later window, only clicks.
+    const clicksOnly = (n: number) =>
+      Array.from({ length: n }, (): MetricPoint[] => [{ metric: "clicks", value: 10, score: 0.01 }]);
+    const { messages } = run([
+      ...normal(50),
+      window(0.01, 0.95, 10, 0.01),
+      ...clicksOnly(DEFAULT_POLICY.resolveAfterQuietWindows),
+    ]);
+    const resolved = messages.find((m) => m.message.status === "resolved")?.message as AlertMessage;
+    expect(resolved).toMatchObject({ metric: "ctr", value: null });
+    // What the Alerts topic carries is the JSON text: it parses back to the same message.
+    expect(alertMessage.parse(JSON.parse(JSON.stringify(resolved)))).toEqual(resolved);
+    expect(alertSummary(resolved)[0]).toMatch(
+      /^RESOLVED (warning|critical): ctr on a\.example, opened .*; no value in .*, quiet since\.$/,
+    );
   });
 
   it("a second incident after a resolution opens a new alert", () => {

@@ -191,7 +191,8 @@ export function applySitePolicy(
     site: window.site,
     metric: incident.metric,
     ...times,
-    value: round(current?.value ?? Number.NaN),
+    // No value of the metric in this window (a CTR without impressions): null, as the message says, not NaN.
+    value: current ? round(current.value) : null,
     expected: incident.expected[incident.metric] ?? expectedOf(undefined, config),
     score: round(current?.score ?? 0),
     severity: incident.severity,

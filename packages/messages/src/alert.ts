@@ -51,7 +51,11 @@ export const alertMessage = z.object({
   /** ISO-8601 UTC. */
   windowStart: z.string(),
   windowEnd: z.string(),
-  value: z.number(),
+  /**
+   * The metric's value in this window. `null` only on a resolved message whose window has no value of the metric (a
+   * CTR in a window without impressions: the incident resolved after its quiet windows).
+   */
+  value: z.nullable(z.number()),
   /**
    * On an open message: `value` is the mean of this many windows up to this one, and `expected` the band of such a
    * mean (the detector's view, over the windows its band gate looks at). Absent: `value` is this window's own.
@@ -141,19 +145,22 @@ export function alertSummary(alert: AlertMessage): string[] {
   const lines: string[] = [];
   if (alert.status === "open") {
     const averaged = alert.windows !== undefined && alert.windows > 1;
+    const value = alert.value ?? Number.NaN;
     const what = averaged
-      ? `averaged ${number(alert.value)} over the ${alert.windows} windows to ${window}`
-      : `was ${number(alert.value)} in ${window}`;
+      ? `averaged ${number(value)} over the ${alert.windows} windows to ${window}`
+      : `was ${number(value)} in ${window}`;
     lines.push(
       `OPEN ${alert.severity}: ${alert.metric} on ${alert.site} ${what}, ` +
-        `${against(alert.value, alert.expected)} (score ${number(alert.score)}).`,
+        `${against(value, alert.expected)} (score ${number(alert.score)}).`,
     );
     if (alert.metrics.length > 1) lines.push(`Anomalous together: ${alert.metrics.join(", ")}.`);
   } else {
     const opened = alert.openedAt ? `, opened ${day(alert.openedAt)} ${time(alert.openedAt)} UTC` : "";
     lines.push(
-      `RESOLVED ${alert.severity}: ${alert.metric} on ${alert.site}${opened}; ${number(alert.value)} in ${window}, ` +
-        `${against(alert.value, alert.expected)}.`,
+      alert.value === null
+        ? `RESOLVED ${alert.severity}: ${alert.metric} on ${alert.site}${opened}; no value in ${window}, quiet since.`
+        : `RESOLVED ${alert.severity}: ${alert.metric} on ${alert.site}${opened}; ${number(alert.value)} in ${window}, ` +
+            `${against(alert.value, alert.expected)}.`,
     );
   }
   if (alert.recent && alert.recent.length > 0 && alert.windows !== undefined && alert.windows > 1) {
