@@ -130,6 +130,24 @@ describe("StreamingDetector", () => {
     expect(ungated[at]).toBeLessThan(1);
   });
 
+  it("with clipDevs, an extreme early spike leaves the raw scale more sensitive to a later, smaller one", () => {
+    for (const seed of [1, 2, 3]) {
+      let s = seed;
+      const values = Array.from({ length: 4000 }, () => {
+        s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+        return 100 + (5 * s) / 2 ** 32;
+      });
+      values[600] = 300;
+      // Inside the range the first spike set: no spatial anomaly, only the patterns see it.
+      for (let i = 3000; i < 3003; i++) values[i] = (values[i] as number) + 15;
+      const [plain, clipped] = [0, 30].map((clipDevs) => scoreAll(values, new StreamingDetector({ clipDevs })));
+      for (const scores of [plain, clipped])
+        expect(Math.max(...(scores as number[]).slice(700, 3000))).toBeLessThan(0.05);
+      const peak = (scores: number[]) => Math.max(...scores.slice(3000, 3005));
+      expect(peak(clipped as number[])).toBeGreaterThan(peak(plain as number[]) + 0.03);
+    }
+  });
+
   it("refuses a state from another configuration", () => {
     const state = new StreamingDetector().snapshot();
     expect(() => new StreamingDetector({ scales: [1] }, state)).toThrow(InvalidDetectorState);

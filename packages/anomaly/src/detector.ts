@@ -38,6 +38,14 @@ export interface DetectorConfig {
    * steps): one extreme value does not make every later pattern look alike. 0: the whole range.
    */
   spreadCap: number;
+  /**
+   * Soft limit on what the raw series' patterns see (needs `spreadCap`): a value is drawn towards the level by
+   * `level + L·tanh((value − level) / L)`, L being this many mean absolute deviations, so that values far beyond the
+   * usual spread all look alike to the pattern memory (their size is the spatial check's business) and one extreme
+   * spike does not inflate the surprise statistics for the rest of the series. 0: off (the default; see the README,
+   * "NAB results", for why it is not on).
+   */
+  clipDevs: number;
   /** Points averaged per step at each scale (1 = the raw series). */
   scales: number[];
   /**
@@ -79,6 +87,7 @@ export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = {
   capacity: 400,
   vigilance: 0.04,
   spreadCap: 20,
+  clipDevs: 0,
   scales: [1, 12],
   // The same tolerance over a pattern (window x vigilance = 0.12 of the range) at three pattern lengths.
   ensemble: [
@@ -211,7 +220,12 @@ class PatternScale {
       (value > this.hi + tolerance || value < this.lo - tolerance);
     if (value < this.lo) this.lo = value;
     if (value > this.hi) this.hi = value;
-    this.recent.push(value);
+    const limit = c.clipDevs * this.absDev;
+    this.recent.push(
+      this.factor === 1 && c.spreadCap > 0 && limit > 0
+        ? this.level + limit * Math.tanh((value - this.level) / limit)
+        : value,
+    );
     if (this.recent.length > w) this.recent.shift();
     if (this.recent.length < w) return 0;
     // The range the vigilance is a fraction of: at most `spreadCap` mean absolute deviations, so that one extreme
