@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import * as wiring from "@sluice/infra/wiring";
 import { afterAll, describe, expect, it } from "vitest";
-import * as wiring from "../infra/wiring.ts";
 import { type BuiltFunction, buildFunctions, contributorOf, entryOf, runBuild } from "./build.ts";
 
 const temp = mkdtempSync(path.join(os.tmpdir(), "sluice-build-test-"));

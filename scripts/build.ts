@@ -11,8 +11,8 @@ import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:f
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { functions as wiredFunctions } from "@sluice/infra/wiring";
 import { build, type Metafile } from "esbuild";
-import { functions as wiredFunctions } from "../infra/wiring.ts";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 

@@ -10,11 +10,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { S3Client } from "@aws-sdk/client-s3";
-import { createS3ObjectStore } from "../packages/aws/src/cdc-store.ts";
-import { createDirectoryStore, manifestKey, type ObjectStore, parseTablesConfig } from "../packages/cdc/src/index.ts";
-import { type QueryTable, queryTables } from "../packages/cdc/tools/duckdb-query.ts";
-import { resolveTarget } from "../packages/local/src/cli/env.ts";
-import { LocalCloudNotRunning } from "../packages/local/src/push/errors.ts";
+import { createS3ObjectStore } from "@sluice/aws/cdc-store";
+import { createDirectoryStore, manifestKey, type ObjectStore, parseTablesConfig } from "@sluice/cdc";
+import { type QueryTable, queryTables } from "@sluice/cdc/tools/duckdb-query";
+import { resolveTarget } from "@sluice/local/cli/env";
+import { LocalCloudNotRunning } from "@sluice/local/push/errors";
 
 const usage = 'usage: pnpm query "<SQL>" [--target <dir>] [--tables config/cdc-tables.json] [--json]';
 

@@ -12,6 +12,7 @@ import { SNSClient } from "@aws-sdk/client-sns";
 import { createSnsAuditSink } from "@sluice/aws/audit";
 import { createS3ObjectStore } from "@sluice/aws/cdc-store";
 import { mergeObject, parseTablesConfig } from "@sluice/cdc";
+import { decodeS3EventKey } from "@sluice/messages";
 import { createObservability, withObservability } from "@sluice/observability";
 import type { Context, S3Event } from "aws-lambda";
 import { Resource } from "sst";
@@ -27,13 +28,10 @@ const source = createS3ObjectStore(s3, links.CdcRaw.name);
 const target = createS3ObjectStore(s3, links.Curated.name);
 const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
 
-/** S3 event keys are form-URL-encoded (`+` for spaces). */
-const decodeKey = (key: string) => decodeURIComponent(key.replace(/\+/g, " "));
-
 async function mergeRecords(event: S3Event, context: Context): Promise<void> {
   const failures: Error[] = [];
   for (const record of event.Records) {
-    const key = decodeKey(record.s3.object.key);
+    const key = decodeS3EventKey(record.s3.object.key);
     try {
       const outcome = await mergeObject(key, {
         source,

@@ -17,6 +17,7 @@ import { SNSClient } from "@aws-sdk/client-sns";
 import { createSnsAuditSink } from "@sluice/aws/audit";
 import { createDynamoWindowStore } from "@sluice/aws/demand-windows";
 import { createDynamoInventory, createDynamoRequestStore } from "@sluice/aws/pricing-catalog";
+import { decodeKinesisJson, UndecodableRecord } from "@sluice/messages";
 import { createObservability, withObservability } from "@sluice/observability";
 import { DEFAULT_WINDOWS, type HydrationRecord, hydrateDemand } from "@sluice/pricing";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda";
@@ -54,8 +55,10 @@ const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
 function recordOf(record: KinesisStreamEvent["Records"][number]): HydrationRecord {
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(record.kinesis.data, "base64").toString("utf8"));
-  } catch {
+    value = decodeKinesisJson(record.kinesis.data);
+  } catch (error) {
+    // Not JSON: counted as an invalid event, as anything that is not a clickstream event.
+    if (!(error instanceof UndecodableRecord)) throw error;
     value = undefined;
   }
   return { shardId: record.eventID.split(":")[0] ?? "", sequenceNumber: record.kinesis.sequenceNumber, value };

@@ -9,13 +9,8 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { createSnsAuditSink } from "@sluice/aws/audit";
 import { createS3DeleterStore } from "@sluice/aws/s3-files";
-import {
-  bareETag,
-  type DeleteFlowResult,
-  type DeleteTrigger,
-  decodeS3EventKey,
-  handleDeleteTrigger,
-} from "@sluice/files";
+import { bareETag, type DeleteFlowResult, type DeleteTrigger, handleDeleteTrigger } from "@sluice/files";
+import { decodeS3EventKey } from "@sluice/messages";
 import { createObservability, withObservability } from "@sluice/observability";
 import type { Context, S3Event } from "aws-lambda";
 import { Resource } from "sst";

@@ -12,9 +12,9 @@ import {
   decodeRecord,
   processClickstreamBatch,
   type RawRecord,
-} from "../../packages/anomaly/src/pipeline.ts";
-import { applyRecords, emptyWindowingState } from "../../packages/anomaly/src/windowing.ts";
-import { generateClickstream, parseIncident } from "../../packages/local/src/push/clickstream-generator.ts";
+} from "@sluice/anomaly/pipeline";
+import { applyRecords, emptyWindowingState } from "@sluice/anomaly/windowing";
+import { generateClickstream, parseIncident } from "@sluice/local/push/clickstream-generator";
 
 const start = Date.UTC(2026, 2, 1);
 const events = [

@@ -20,19 +20,8 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import {
-  writeChanges,
-  writeFullLoad,
-  writeSplitFullLoad,
-  writeUnterminatedQuote,
-} from "../../packages/cdc/bench/generate.ts";
-import {
-  createDirectoryStore,
-  InvalidCdcFile,
-  parseTablesConfig,
-  readDmsFile,
-  type TableConfig,
-} from "../../packages/cdc/src/index.ts";
+import { createDirectoryStore, InvalidCdcFile, parseTablesConfig, readDmsFile, type TableConfig } from "@sluice/cdc";
+import { writeChanges, writeFullLoad, writeSplitFullLoad, writeUnterminatedQuote } from "@sluice/cdc/bench/generate";
 
 const ROWS = Number(process.env.CDC_BENCH_ROWS ?? 10_000_000);
 const CHANGES = Number(process.env.CDC_BENCH_CHANGES ?? 100_000);

@@ -21,10 +21,10 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
-import { createSnsAuditSink } from "../../packages/aws/src/audit.ts";
-import { createS3MoverStore } from "../../packages/aws/src/s3-files.ts";
-import { defaultRoutingRules, GiB, MiB, moveObject, planMultipartCopy, TiB } from "../../packages/files/src/index.ts";
-import { startLocalCloud } from "../../packages/local/src/cloud.ts";
+import { createSnsAuditSink } from "@sluice/aws/audit";
+import { createS3MoverStore } from "@sluice/aws/s3-files";
+import { defaultRoutingRules, GiB, MiB, moveObject, planMultipartCopy, TiB } from "@sluice/files";
+import { startLocalCloud } from "@sluice/local/cloud";
 
 const FILES = Number(process.env.BENCH_FILES ?? 300);
 const DELETE_OBJECTS = Number(process.env.BENCH_DELETE_OBJECTS ?? 5000);

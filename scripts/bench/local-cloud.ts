@@ -11,8 +11,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PublishBatchCommand, SNSClient } from "@aws-sdk/client-sns";
-import { loadEnvFile } from "../../packages/local/src/cli/env.ts";
-import { repoRoot } from "../../packages/local/src/paths.ts";
+import { loadEnvFile } from "@sluice/local/cli/env";
+import { repoRoot } from "@sluice/local/paths";
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 500);
 

@@ -9,9 +9,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { runBacktest } from "../../packages/anomaly/src/backtest.ts";
-import { StreamingDetector } from "../../packages/anomaly/src/detector.ts";
-import { loadNabCorpus, scoreAllProfiles } from "../../packages/anomaly/src/nab-corpus.ts";
+import { runBacktest } from "@sluice/anomaly/backtest";
+import { StreamingDetector } from "@sluice/anomaly/detector";
+import { loadNabCorpus, scoreAllProfiles } from "@sluice/anomaly/nab-corpus";
 
 const root = process.env.NAB_DIR ?? path.resolve(import.meta.dirname, "../../../shared/data/nab");
 const corpus = loadNabCorpus(root);

@@ -17,16 +17,21 @@ import path from "node:path";
 import { BatchWriteItemCommand, CreateTableCommand, DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import { marshall } from "@aws-sdk/util-dynamodb";
-import { createDynamoWindowStore } from "../../packages/aws/src/demand-windows.ts";
-import { createDynamoCatalog } from "../../packages/aws/src/pricing-catalog.ts";
-import { createSageMakerModel } from "../../packages/aws/src/sagemaker-model.ts";
-import { startDynamoDbLocal } from "../../packages/local/src/emulators/dynamodb-local.ts";
-import { startSageMakerRuntime } from "../../packages/local/src/emulators/sagemaker-runtime.ts";
-import { repoRoot } from "../../packages/local/src/paths.ts";
-import { type HydrationDeps, type HydrationRecord, hydrateDemand } from "../../packages/pricing/src/hydration.ts";
-import { type PricingConfig, priceRequests } from "../../packages/pricing/src/inference.ts";
-import type { InferenceRequest } from "../../packages/pricing/src/schemas.ts";
-import { createMemoryCatalog, createMemoryWindowStore } from "../../packages/pricing/src/testing.ts";
+import { createDynamoWindowStore } from "@sluice/aws/demand-windows";
+import { createDynamoCatalog } from "@sluice/aws/pricing-catalog";
+import { createSageMakerModel } from "@sluice/aws/sagemaker-model";
+import { startDynamoDbLocal } from "@sluice/local/emulators/dynamodb-local";
+import { startSageMakerRuntime } from "@sluice/local/emulators/sagemaker-runtime";
+import { repoRoot } from "@sluice/local/paths";
+import {
+  type HydrationDeps,
+  type HydrationRecord,
+  hydrateDemand,
+  type InferenceRequest,
+  type PricingConfig,
+  priceRequests,
+} from "@sluice/pricing";
+import { createMemoryCatalog, createMemoryWindowStore } from "@sluice/pricing/testing";
 
 const LATENCY_MS = Number(process.env.BENCH_MODEL_LATENCY_MS ?? 20);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);

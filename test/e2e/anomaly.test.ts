@@ -11,8 +11,8 @@
  * cloud (test/e2e/order.ts). The other flows share the cloud: this file counts only what it wrote (the stream's
  * counters from before and after, its own sites' alerts and log records).
  */
+import type { AlertMessage } from "@sluice/messages";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AlertMessage } from "../../packages/anomaly/src/alert-policy.ts";
 import { createDynamoAnomalyStore } from "../../packages/aws/src/anomaly.ts";
 import { runPush } from "../../packages/local/src/push/cli.ts";
 import { siteNames } from "../../packages/local/src/push/clickstream-generator.ts";

@@ -1,6 +1,6 @@
+import type { AlertMessage } from "@sluice/messages";
 import { describe, expect, it } from "vitest";
 import {
-  type AlertMessage,
   applySitePolicy,
   DEFAULT_POLICY,
   emptySitePolicy,

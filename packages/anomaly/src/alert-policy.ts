@@ -12,30 +12,7 @@
  * Baselines (exponentially weighted mean and variance per metric) learn only outside incidents, so an incident
  * does not become the new normal while it lasts.
  */
-
-export interface Expected {
-  mean: number;
-  low: number;
-  high: number;
-}
-
-export interface AlertMessage {
-  type: "anomaly";
-  status: "open" | "resolved";
-  site: string;
-  metric: string;
-  /** ISO-8601 UTC. */
-  windowStart: string;
-  windowEnd: string;
-  value: number;
-  expected: Expected;
-  score: number;
-  severity: "warning" | "critical";
-  /** Every metric anomalous when the incident opened (the `metric` first). */
-  metrics: string[];
-  /** On a resolved message: when its incident opened (the window start of the open message). */
-  openedAt?: string;
-}
+import type { AlertMessage, ExpectedBand } from "@sluice/messages";
 
 export interface Baseline {
   n: number;
@@ -50,7 +27,7 @@ export interface Incident {
   score: number;
   severity: AlertMessage["severity"];
   /** Expected band of every metric, frozen when the incident opened. */
-  expected: Record<string, Expected>;
+  expected: Record<string, ExpectedBand>;
   /** Baseline means frozen when the incident opened, and the anomalous values, of the metrics that opened it. */
   baselines: Record<string, number>;
   opened: Record<string, number>;
@@ -105,7 +82,7 @@ export interface SiteWindow {
 }
 
 /** The expected band of a baseline: mean ± bandSigmas standard deviations (at least ±1% of the mean). */
-export function expectedOf(baseline: Baseline | undefined, config: PolicyConfig): Expected {
+export function expectedOf(baseline: Baseline | undefined, config: PolicyConfig): ExpectedBand {
   const b = baseline ?? { n: 0, mean: 0, variance: 0 };
   const half = Math.max(config.bandSigmas * Math.sqrt(b.variance), Math.abs(b.mean) * 0.01, 1e-9);
   return { mean: round(b.mean), low: round(b.mean - half), high: round(b.mean + half) };
@@ -130,7 +107,7 @@ export function applySitePolicy(
       for (const p of window.points) learn(state, p, config);
       return { state, message: null };
     }
-    const expected: Record<string, Expected> = {};
+    const expected: Record<string, ExpectedBand> = {};
     for (const [metric, baseline] of Object.entries(state.baselines)) expected[metric] = expectedOf(baseline, config);
     const severity = top.score >= config.criticalScore ? "critical" : "warning";
     const metrics = anomalous.map((p) => p.metric);

@@ -1,6 +1,6 @@
 import { generateClickstream, parseIncident, siteNames } from "@sluice/local/push/clickstream-generator";
+import type { AlertMessage } from "@sluice/messages";
 import { describe, expect, it } from "vitest";
-import type { AlertMessage } from "./alert-policy.ts";
 import {
   AlertRefused,
   type AnomalyStateStore,

@@ -18,9 +18,14 @@
  *    publish, and racing shards do not publish it twice; a duplicate needs a publisher that outlives its lease after
  *    a crash-free publish.
  */
-import { clickstreamEventIssues } from "@sluice/local/push/clickstream";
 import {
   type AlertMessage,
+  type AuditBatchPort,
+  type ClickstreamEvent,
+  decodeClickstreamRecord,
+  UndecodableRecord,
+} from "@sluice/messages";
+import {
   applySitePolicy,
   DEFAULT_POLICY,
   emptySitePolicy,
@@ -31,7 +36,6 @@ import {
 import { type DetectorConfig, type DetectorState, StreamingDetector } from "./detector.ts";
 import {
   applyRecords,
-  type ClickAction,
   type ClosedWindow,
   DEFAULT_WINDOWING,
   emptyWindowingState,
@@ -89,16 +93,13 @@ export function decodeRecord(
   maxFutureMs: number,
   maxSiteBytes: number = MAX_SITE_BYTES,
 ): ShardRecord {
-  let value: unknown;
-  const text = Buffer.from(record.data, "base64").toString("utf8");
+  let event: ClickstreamEvent;
   try {
-    value = JSON.parse(text);
-  } catch {
-    throw new PoisonRecord(`not JSON: ${JSON.stringify(text.slice(0, 80))}`);
+    event = decodeClickstreamRecord(record.data);
+  } catch (error) {
+    if (error instanceof UndecodableRecord) throw new PoisonRecord(error.message);
+    throw error;
   }
-  const issues = clickstreamEventIssues(value);
-  if (issues.length > 0) throw new PoisonRecord(`not a clickstream event: ${issues.join("; ")}`);
-  const event = value as { ts: string; site: string; action: ClickAction };
   const time = Date.parse(event.ts);
   if (time > now + maxFutureMs) throw new PoisonRecord(`ts ${event.ts} is in the future`);
   const siteBytes = Buffer.byteLength(event.site);
@@ -180,20 +181,6 @@ export class AlertRefused extends Error {
   override name = "AlertRefused";
 }
 
-/** An audit message (structurally an `AuditMessage` of `@sluice/aws/audit`). */
-export interface AnomalyAuditMessage {
-  pipeline: string;
-  action: string;
-  outcome: "succeeded" | "skipped" | "refused" | "failed";
-  correlationId?: string;
-  reason?: string;
-  [field: string]: unknown;
-}
-
-export interface AnomalyAudit {
-  publishAll(messages: readonly AnomalyAuditMessage[]): Promise<void>;
-}
-
 /** An alert that could not be published this time (`failedAlerts`), or for good (`undeliverable`). */
 export interface AlertFailure {
   alert: AlertMessage;
@@ -257,7 +244,7 @@ export interface PipelineDeps {
   store: AnomalyStateStore;
   alerts: AlertPublisher;
   /** Where alerts given up are reported (with their reason) before they leave the outbox. */
-  audit?: AnomalyAudit;
+  audit?: AuditBatchPort;
   config?: PipelineConfig;
   now?: () => number;
   /** Waits between attempts (tests pass a no-op). */

@@ -1,8 +1,8 @@
+import type { ClickstreamAction as ClickAction } from "@sluice/messages";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   applyRecords,
-  type ClickAction,
   type ClosedWindow,
   emptyWindowingState,
   type ShardRecord,

@@ -18,16 +18,14 @@
  * - A Kinesis shard delivers its records in sequence order; the state keeps the last sequence number counted per
  *   shard, so a replayed record (a retried batch, a redelivery) is recognised and not counted twice.
  */
-
-export const CLICK_ACTIONS = ["impression", "click", "add_to_cart", "purchase"] as const;
-export type ClickAction = (typeof CLICK_ACTIONS)[number];
+import type { ClickstreamAction } from "@sluice/messages";
 
 /** What the windowing needs from a clickstream event. */
 export interface WindowedEvent {
   /** Event time, epoch milliseconds. */
   time: number;
   site: string;
-  action: ClickAction;
+  action: ClickstreamAction;
 }
 
 /** A record of a shard: its position and its event. */
@@ -140,7 +138,7 @@ export interface WindowingResult {
   evicted: string[];
 }
 
-const FIELD: Record<ClickAction, keyof WindowCounts> = {
+const FIELD: Record<ClickstreamAction, keyof WindowCounts> = {
   impression: "impressions",
   click: "clicks",
   add_to_cart: "addToCart",

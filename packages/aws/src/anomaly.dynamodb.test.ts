@@ -15,8 +15,8 @@ import {
   type StreamState,
 } from "@sluice/anomaly/pipeline";
 import { emptyWindowingState } from "@sluice/anomaly/windowing";
+import { type DynamoDbLocal, startDynamoDbLocal } from "@sluice/local/emulators/dynamodb-local";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DynamoDbLocal, startDynamoDbLocal } from "../../local/src/emulators/dynamodb-local.ts";
 import { createDynamoAnomalyStore, PAGE_BYTES } from "./anomaly.ts";
 
 const credentials = { accessKeyId: "local", secretAccessKey: "local" };

@@ -18,9 +18,9 @@ import {
   SNSClient,
   ThrottledException,
 } from "@aws-sdk/client-sns";
-import type { AlertMessage } from "@sluice/anomaly/alert-policy";
 import { AlertRefused, type SeriesState, StateConflict, type StreamState } from "@sluice/anomaly/pipeline";
 import { emptyWindowingState } from "@sluice/anomaly/windowing";
+import type { AlertMessage } from "@sluice/messages";
 import { mockClient } from "aws-sdk-client-mock";
 import fc from "fast-check";
 import { beforeEach, describe, expect, it } from "vitest";

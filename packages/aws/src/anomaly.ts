@@ -28,7 +28,6 @@ import {
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { PublishCommand, type SNSClient } from "@aws-sdk/client-sns";
-import type { AlertMessage } from "@sluice/anomaly/alert-policy";
 import {
   type AlertPublisher,
   AlertRefused,
@@ -37,6 +36,7 @@ import {
   StateConflict,
   type StreamState,
 } from "@sluice/anomaly/pipeline";
+import type { AlertMessage } from "@sluice/messages";
 import { attributeText } from "./audit.ts";
 
 /** Largest document kept in the head item (DynamoDB items hold at most 400 KB), and the size of each page. */

@@ -1,30 +1,11 @@
 /**
  * The `Audit` topic adapter: every pipeline reports what it did, skipped, refused or failed to do as one JSON
- * message. The `severity` and `correlationId` message attributes are what the SnsLogger reads for the record's
- * level and correlation id, so an audit message lands in the logs at the right level without parsing its body.
+ * message (`AuditMessage` of `@sluice/messages`), through the port this implements (`AuditSink`). The `severity` and
+ * `correlationId` message attributes are what the SnsLogger reads for the record's level and correlation id, so an
+ * audit message lands in the logs at the right level without parsing its body.
  */
 import { PublishBatchCommand, PublishCommand, type SNSClient } from "@aws-sdk/client-sns";
-
-export type AuditOutcome = "succeeded" | "skipped" | "refused" | "failed";
-
-/** One audit message. Pipelines add their own fields (from, to, size, reason, ...). */
-export interface AuditMessage {
-  /** The pipeline or function reporting: `file-mover`, `cdc-merge`, ... */
-  pipeline: string;
-  /** What happened: `move`, `delete-request`, `merge`, `price-change`, ... */
-  action: string;
-  outcome: AuditOutcome;
-  /** Ties the message to the request or event that caused it. */
-  correlationId?: string;
-  reason?: string;
-  [field: string]: unknown;
-}
-
-/** The port domain code and handlers depend on; tests hand in an array-backed fake. */
-export interface AuditSink {
-  publish(message: AuditMessage): Promise<void>;
-  publishAll(messages: readonly AuditMessage[]): Promise<void>;
-}
+import type { AuditMessage, AuditOutcome, AuditSink } from "@sluice/messages";
 
 const severityOf: Record<AuditOutcome, string> = {
   succeeded: "INFO",

@@ -1,7 +1,8 @@
+import type { AuditPort as CdcAudit } from "@sluice/messages";
 import { describe, expect, it } from "vitest";
 import { parseTablesConfig } from "./config.ts";
 import { TableBusy } from "./errors.ts";
-import { type CdcAudit, mergeObject } from "./flow.ts";
+import { mergeObject } from "./flow.ts";
 import { TableLease } from "./lease.ts";
 import { createMemoryStore } from "./storage.ts";
 import { loadMetadata } from "./table.ts";

@@ -11,40 +11,21 @@
  * runs short fails (`TableBusy`) and is retried by Lambda. A lost commit race is retried inside `mergeFiles`; anything
  * else throws so that the invocation is retried.
  */
+import type { AuditPort } from "@sluice/messages";
 import type { TableConfig, TablesConfig } from "./config.ts";
 import { TableBusy } from "./errors.ts";
 import { type LeaseOptions, TableLease } from "./lease.ts";
+import { type FileResult, type MergeOptions, mergeFiles, sha256Of } from "./merge-pass.ts";
 import { DEFAULT_PASS_BYTES, DEFAULT_PASS_FILES, type FileOutcome, type PassLimits } from "./run.ts";
 import { locateFile, sortFiles } from "./source.ts";
 import type { ObjectStore } from "./storage.ts";
-import {
-  APPLIED_RETENTION_MS,
-  type AppliedFile,
-  type FileResult,
-  loadMetadata,
-  type MergeOptions,
-  mergeFiles,
-  sha256Of,
-  type TableMetadata,
-} from "./table.ts";
-
-/** What the flow needs of an audit sink (`@sluice/aws/audit`'s `AuditSink` fits). */
-export interface CdcAudit {
-  publish(message: {
-    pipeline: string;
-    action: string;
-    outcome: "succeeded" | "skipped" | "refused" | "failed";
-    correlationId?: string;
-    reason?: string;
-    [field: string]: unknown;
-  }): Promise<void>;
-}
+import { APPLIED_RETENTION_MS, type AppliedFile, loadMetadata, type TableMetadata } from "./table.ts";
 
 export interface MergeObjectDeps {
   source: ObjectStore;
   target: ObjectStore;
   config: TablesConfig;
-  audit: CdcAudit;
+  audit: AuditPort;
   options?: MergeOptions;
   correlationId?: string;
   /** How much a pass takes on (default 4 GiB, 1000 files), and the table lease's timing. */

@@ -5,6 +5,7 @@ export * from "./errors.ts";
 export * from "./flow.ts";
 export * from "./lease.ts";
 export * from "./merge.ts";
+export * from "./merge-pass.ts";
 export * from "./parquet.ts";
 export * from "./position.ts";
 export * from "./run.ts";

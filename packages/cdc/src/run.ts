@@ -4,17 +4,10 @@
  * file does not stop the others.
  */
 import type { TablesConfig } from "./config.ts";
+import { type FileResult, type MergeInput, type MergeOptions, mergeFiles, sha256Of } from "./merge-pass.ts";
 import { type LocatedFile, locateFile, sortFiles } from "./source.ts";
 import type { ObjectStore } from "./storage.ts";
-import {
-  type FileResult,
-  loadApplied,
-  loadMetadata,
-  type MergeInput,
-  type MergeOptions,
-  mergeFiles,
-  sha256Of,
-} from "./table.ts";
+import { loadApplied, loadMetadata } from "./table.ts";
 
 export type FileOutcome = FileResult;
 

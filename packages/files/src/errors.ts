@@ -3,14 +3,6 @@
  * failure means (skip, retry, report) without knowing S3's error codes.
  */
 
-/** An S3 event key that is not valid form-URL-encoding. */
-export class InvalidEventKey extends Error {
-  override readonly name = "InvalidEventKey";
-  constructor(readonly encodedKey: string) {
-    super(`S3 event key is not valid percent-encoding: ${encodedKey}`);
-  }
-}
-
 /** A conditional request failed: the object is not (any more) the version the request named (HTTP 412). */
 export class PreconditionFailed extends Error {
   override readonly name = "PreconditionFailed";

@@ -1,7 +1,8 @@
 /**
- * `@sluice/files`: the file pipelines' domain, pure (no AWS SDK). Routing rules and key templates, S3 event key
- * decoding, the move decision, multipart copy planning and verify-before-delete for the FileMover; delete request
- * validation, batching and continuation for the FileDeleter; and the ports `packages/aws` implements.
+ * `@sluice/files`: the file pipelines' domain, pure (no AWS SDK). Routing rules and key templates, the move
+ * decision, multipart copy planning and verify-before-delete for the FileMover; delete request validation, batching
+ * and continuation for the FileDeleter; and the ports `packages/aws` implements. (S3 event keys and the audit
+ * port are contracts: `@sluice/messages`.)
  */
 export * from "./delete-flow.ts";
 export * from "./delete-request.ts";

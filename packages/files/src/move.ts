@@ -3,8 +3,9 @@
  * through the `MoverStore` port: server-side copy, verification, deletion of exactly the version copied, and one
  * audit message per outcome.
  */
+import { type AuditFields, type AuditPort, decodeS3EventKey } from "@sluice/messages";
 import { PreconditionFailed, VerificationFailed } from "./errors.ts";
-import { bareETag, decodeS3EventKey } from "./keys.ts";
+import { bareETag } from "./keys.ts";
 import {
   MAX_OBJECT_BYTES,
   MAX_SINGLE_COPY_BYTES,
@@ -12,15 +13,7 @@ import {
   type MultipartPlanOptions,
   planMultipartCopy,
 } from "./multipart.ts";
-import type {
-  AuditFields,
-  AuditPort,
-  ChecksumAlgorithm,
-  CopiedPart,
-  CopyReceipt,
-  MoverStore,
-  ObjectHead,
-} from "./ports.ts";
+import type { ChecksumAlgorithm, CopiedPart, CopyReceipt, MoverStore, ObjectHead } from "./ports.ts";
 import { type Route, type RoutingRules, routeObject } from "./routing.ts";
 import { type Verification, verifyCopy } from "./verify.ts";
 

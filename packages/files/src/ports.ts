@@ -1,6 +1,7 @@
 /**
- * The ports the file pipelines need, as small interfaces: `packages/aws` implements them with the S3 and SNS
- * clients, tests hand in in-memory fakes. Failures of conditional requests arrive as `PreconditionFailed`.
+ * The ports the file pipelines need, as small interfaces: `packages/aws` implements them with the S3 client,
+ * tests hand in in-memory fakes. Failures of conditional requests arrive as `PreconditionFailed`. The audit port
+ * is the contract's (`AuditPort` of `@sluice/messages`).
  */
 import type { StorageClassName } from "./routing.ts";
 
@@ -169,27 +170,4 @@ export interface DeleterStore {
     ifNoneMatch?: boolean;
   }): Promise<string>;
   deleteObject(input: DeleteObjectInput): Promise<"deleted" | "not-found">;
-}
-
-export type AuditOutcome = "succeeded" | "skipped" | "refused" | "failed";
-
-/** One audit message (the shape `@sluice/aws/audit` publishes to the Audit topic). */
-export interface AuditEntry {
-  pipeline: string;
-  action: string;
-  outcome: AuditOutcome;
-  correlationId?: string;
-  reason?: string;
-  [field: string]: unknown;
-}
-
-/** An audit entry's own fields: what a pipeline adds to its `pipeline` and `action`. */
-export interface AuditFields {
-  outcome: AuditOutcome;
-  reason?: string;
-  [field: string]: unknown;
-}
-
-export interface AuditPort {
-  publish(message: AuditEntry): Promise<void>;
 }

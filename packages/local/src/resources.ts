@@ -7,7 +7,7 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand, type KinesisClient }
 import { CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
 import { CreateTopicCommand, type SNSClient } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import { deadLetterQueueOf, endpointPhysicalName, type Wiring } from "../../../infra/wiring.ts";
+import { deadLetterQueueOf, endpointPhysicalName, type Wiring } from "@sluice/infra/wiring";
 
 /** The wiring the local cloud runs (the real one, or a test's with fixture handlers). */
 export type WiringResources = Wiring;

@@ -1,5 +1,5 @@
 /**
- * Hydration's domain: clickstream events (the schema `packages/local/src/push/clickstream.ts` documents) become
+ * Hydration's domain: clickstream events (the `@sluice/messages` contract) become
  * per-product demand features per event-time window, and one inference request per product per closed window.
  *
  * - Windows are tumbling, on event time (`ts`), `windowMs` long (default 5 minutes), aligned on the epoch.
@@ -14,6 +14,7 @@
  *   reason: counted, it would move its shard's watermark to its date and close every window of the shard at once,
  *   making every real event after it late.
  */
+import { type ClickstreamAction, clickstreamEvent, issuePhrases } from "@sluice/messages";
 import * as z from "zod/mini";
 import type { InferenceRequest } from "./schemas.ts";
 
@@ -42,13 +43,13 @@ const ACTION_FIELD = {
   click: "clicks",
   add_to_cart: "addToCart",
   purchase: "purchases",
-} as const satisfies Record<string, keyof DemandCounts>;
+} as const satisfies Record<ClickstreamAction, keyof DemandCounts>;
 
-const clickEventSchema = z.object({
-  productId: z.string().check(z.minLength(1)),
-  action: z.enum(["impression", "click", "add_to_cart", "purchase"]),
-  ts: z.iso.datetime({ offset: false }),
-});
+/**
+ * What hydration reads of a clickstream event, checked by the contract's own rules; the other fields are not its
+ * business, so an event without them still counts.
+ */
+const clickEventSchema = z.pick(clickstreamEvent, { productId: true, action: true, ts: true });
 
 export type ClickEvent = z.infer<typeof clickEventSchema>;
 
@@ -56,7 +57,7 @@ export type ClickEvent = z.infer<typeof clickEventSchema>;
 export function parseClickEvent(value: unknown): { ok: true; event: ClickEvent } | { ok: false; reason: string } {
   const parsed = clickEventSchema.safeParse(value);
   if (parsed.success) return { ok: true, event: parsed.data };
-  return { ok: false, reason: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") };
+  return { ok: false, reason: issuePhrases(parsed.error).join("; ") };
 }
 
 export function windowStartOf(tsMs: number, config: WindowConfig = DEFAULT_WINDOWS): number {

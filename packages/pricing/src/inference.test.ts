@@ -1,7 +1,8 @@
+import type { AuditMessage as PricingAuditMessage } from "@sluice/messages";
 import { describe, expect, it } from "vitest";
 import { type PricingDeps, priceRequests, type RequestRecord } from "./inference.ts";
 import { decodeModelRequest, encodeModelAnswer } from "./model-contract.ts";
-import { ModelCallFailed, type PricingAuditMessage, type PricingModel } from "./ports.ts";
+import { ModelCallFailed, type PricingModel } from "./ports.ts";
 import { createInProcessModel, createMemoryCatalog } from "./testing.ts";
 
 const NOW = new Date("2026-11-23T10:00:00.000Z");

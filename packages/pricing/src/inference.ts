@@ -13,16 +13,11 @@
  *    concurrent writers never lose an update (a conflict re-reads the item and decides again);
  * 5. every outcome goes to the audit.
  */
+import type { AuditBatchPort, AuditMessage } from "@sluice/messages";
 import { type BatchingLimits, DEFAULT_BATCHING, mapBounded, planInvocations } from "./batching.ts";
 import { DEFAULT_GUARDRAILS, type Guardrails, guardPrice } from "./guardrails.ts";
 import { decodeModelAnswer, encodeModelRequest, type ModelContentType, type Prediction } from "./model-contract.ts";
-import {
-  type CatalogRepository,
-  ModelCallFailed,
-  type PricingAudit,
-  type PricingAuditMessage,
-  type PricingModel,
-} from "./ports.ts";
+import { type CatalogRepository, ModelCallFailed, type PricingModel } from "./ports.ts";
 import { DEFAULT_RETRY, type RetryDeps, type RetryPolicy, withRetry } from "./retry.ts";
 import {
   type CatalogItem,
@@ -90,7 +85,7 @@ export const DEFAULT_PRICING_CONFIG: Readonly<PricingConfig> = Object.freeze({
 export interface PricingDeps {
   model: PricingModel;
   catalog: CatalogRepository;
-  audit: PricingAudit;
+  audit: AuditBatchPort;
   config?: Partial<PricingConfig>;
   now?: () => Date;
   retryDeps?: RetryDeps;
@@ -344,7 +339,7 @@ export function changeReason(modelVersion: string, adjustment: number, clampedBy
 const auditOutcome = { applied: "succeeded", skipped: "skipped", refused: "refused", failed: "failed" } as const;
 
 /** The audit message of one outcome. */
-export function auditMessageOf(outcome: RecordOutcome & { itemIdentifier: string }): PricingAuditMessage {
+export function auditMessageOf(outcome: RecordOutcome & { itemIdentifier: string }): AuditMessage {
   const { kind, itemIdentifier, ...fields } = outcome;
   return {
     pipeline: PIPELINE,

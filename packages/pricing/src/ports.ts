@@ -57,17 +57,3 @@ export interface CatalogRepository {
   getItem(productId: string): Promise<unknown | undefined>;
   applyChange(change: PriceChange): Promise<ApplyResult>;
 }
-
-/** A pricing audit message; structurally an `AuditMessage` of `@sluice/aws/audit`. */
-export interface PricingAuditMessage {
-  pipeline: string;
-  action: string;
-  outcome: "succeeded" | "skipped" | "refused" | "failed";
-  correlationId?: string;
-  reason?: string;
-  [field: string]: unknown;
-}
-
-export interface PricingAudit {
-  publishAll(messages: readonly PricingAuditMessage[]): Promise<void>;
-}

@@ -1,8 +1,9 @@
 import { parquetReadObjects } from "hyparquet";
 import type { TableConfig } from "../config.ts";
+import { type MergeOptions, mergeFile } from "../merge-pass.ts";
 import type { ObjectStore } from "../storage.ts";
 import { createMemoryStore } from "../storage.ts";
-import { type MergeOptions, manifestKey, mergeFile, readCurrentRows } from "../table.ts";
+import { manifestKey, readCurrentRows } from "../table.ts";
 import { formatValue, type Value } from "../values.ts";
 import { chunksOf } from "./dms.ts";
 

@@ -4,7 +4,7 @@
  * cloud's ARNs: `{"<Function>": {"Version": "2012-10-17", "Statement": [...]}}`. These are the documents the local
  * cloud enforces. On a stage, the ARNs are the stage's.
  */
-import * as wiring from "../../../../infra/wiring.ts";
+import * as wiring from "@sluice/infra/wiring";
 import { localPolicies } from "../iam/policies.ts";
 import { ACCOUNT_ID, APP, REGION } from "../names.ts";
 

@@ -1,8 +1,8 @@
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { functions } from "@sluice/infra/wiring";
 import { afterAll, describe, expect, it } from "vitest";
-import { functions } from "../../../../infra/wiring.ts";
 import { followFile, formatLogLine, runLogs, tailLines } from "./logs.ts";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "sluice-logs-test-"));

@@ -10,7 +10,7 @@ import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from "
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { functions } from "../../../../infra/wiring.ts";
+import { functions } from "@sluice/infra/wiring";
 import { repoRoot } from "../paths.ts";
 import { type Env, hasSstResources } from "./env.ts";
 

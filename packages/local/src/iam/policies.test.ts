@@ -1,5 +1,5 @@
+import * as wiring from "@sluice/infra/wiring";
 import { describe, expect, it } from "vitest";
-import * as wiring from "../../../../infra/wiring.ts";
 import { iamCommand } from "../cli/iam.ts";
 import { eventSourcePermissionProblems, localPolicies } from "./policies.ts";
 import { assertEvaluable, evaluate, type PolicyDocument } from "./policy.ts";

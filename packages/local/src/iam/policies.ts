@@ -3,8 +3,8 @@
  * from the wiring for `sst deploy` (`functionStatements`), with the local cloud's ARNs in place of the stage's,
  * rendered as the deploy renders them (`policyDocument`).
  */
-import { type ArnsOf, functionStatements, policyDocument } from "../../../../infra/permissions.ts";
-import { deadLetterQueueOf, endpointPhysicalName, type Wiring } from "../../../../infra/wiring.ts";
+import { type ArnsOf, functionStatements, policyDocument } from "@sluice/infra/permissions";
+import { deadLetterQueueOf, endpointPhysicalName, type Wiring } from "@sluice/infra/wiring";
 import { evaluate, type PolicyDocument } from "./policy.ts";
 
 export interface LocalNames {

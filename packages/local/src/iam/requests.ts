@@ -9,7 +9,7 @@
  * - SageMaker runtime (REST-JSON): the path `/endpoints/<name>/invocations`.
  */
 import type { IncomingHttpHeaders } from "node:http";
-import { decodeXml, targetOf } from "../sources/s3-gateway.ts";
+import { decodeXml, targetOf } from "../sources/s3-object-changes.ts";
 import { type IamService, iamActionsOf, type S3Check, s3Operations } from "./actions.ts";
 import type { AccessRequest } from "./policy.ts";
 

@@ -6,7 +6,7 @@
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { parseArgs } from "node:util";
-import { buckets, streams, tables, topics } from "../../../../infra/wiring.ts";
+import { buckets, streams, tables, topics } from "@sluice/infra/wiring";
 import { type Env, resolveTarget, type Target } from "../cli/env.ts";
 import { createDynamoDbClient, createKinesisClient, createS3Client, createSnsClient } from "./clients.ts";
 import { PushError, UsageError } from "./errors.ts";

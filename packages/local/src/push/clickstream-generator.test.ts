@@ -1,5 +1,5 @@
+import { clickstreamEventIssues } from "@sluice/messages";
 import { describe, expect, it } from "vitest";
-import { clickstreamEventIssues } from "./clickstream.ts";
 import {
   dailyShape,
   generateClickstream,

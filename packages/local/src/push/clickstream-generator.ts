@@ -4,7 +4,7 @@
  * purchase), and injectable incidents. Pure and seeded: the same options give the same events, in event-time
  * order, as fast as they are asked for (hours of event time in seconds).
  */
-import type { ClickstreamEvent } from "./clickstream.ts";
+import type { ClickstreamEvent } from "@sluice/messages";
 
 export const INCIDENT_KINDS = ["ctr-collapse", "traffic-spike", "traffic-drop"] as const;
 export type IncidentKind = (typeof INCIDENT_KINDS)[number];

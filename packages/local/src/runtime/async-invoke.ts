@@ -4,7 +4,7 @@
  * minutes; locally the delays are short and configurable), then the event goes to the on-failure destination
  * as the record AWS sends there. Events older than `maximumEventAgeInSeconds` are not invoked again.
  */
-import type { AsyncInvokeOptions } from "../../../../infra/wiring.ts";
+import type { AsyncInvokeOptions } from "@sluice/infra/wiring";
 import type { DeadLetterSink, InvokeResult, Invoker } from "./types.ts";
 
 export interface AsyncInvokeConfig extends AsyncInvokeOptions {

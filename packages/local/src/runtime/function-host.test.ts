@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { FunctionSpec } from "@sluice/infra/wiring";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { FunctionSpec } from "../../../../infra/wiring.ts";
 import { repoRoot } from "../paths.ts";
 import { createFunctionHost, type FunctionHost } from "./function-host.ts";
 

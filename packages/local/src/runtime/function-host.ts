@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { FunctionSpec } from "../../../../infra/wiring.ts";
+import type { FunctionSpec } from "@sluice/infra/wiring";
 import type { InvokeResult, Invoker } from "./types.ts";
 import type { InvokeMessage, WorkerReply } from "./worker.ts";
 

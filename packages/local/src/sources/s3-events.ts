@@ -1,7 +1,7 @@
 /**
  * S3 event notification records, built the way S3 builds them for a Lambda destination.
  */
-import type { S3EventName } from "../../../../infra/wiring.ts";
+import type { S3EventName } from "@sluice/infra/wiring";
 
 /** What the S3 gateway observed: one object-level change. `key` is the raw (decoded) object key. */
 export interface ObjectChange {
@@ -22,7 +22,7 @@ export interface ObjectChange {
 /**
  * Encodes an object key as S3 does in event notifications: form URL encoding (space as `+`, `+` as `%2B`,
  * UTF-8 bytes percent-encoded), with `/` left as is. Unreserved characters are those of Java's URLEncoder:
- * letters, digits and `-_.*`. Handlers decode with `decodeURIComponent(key.replace(/\+/g, " "))`.
+ * letters, digits and `-_.*`. Handlers decode with `decodeS3EventKey` (`@sluice/messages`).
  */
 export function encodeS3EventKey(key: string): string {
   let out = "";

@@ -13,7 +13,8 @@ import {
 import { type FauxqsServer, startFauxqs } from "fauxqs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ObjectChange } from "./s3-events.ts";
-import { deletedKeys, type S3Gateway, startS3Gateway } from "./s3-gateway.ts";
+import { type S3Gateway, startS3Gateway } from "./s3-gateway.ts";
+import { deletedKeys } from "./s3-object-changes.ts";
 
 describe("S3 gateway (against the S3 emulator)", () => {
   let fauxqs: FauxqsServer;

@@ -9,9 +9,9 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { DescribeStreamCommand, DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import type { StreamBatchOptions } from "@sluice/infra/wiring";
 import { type FauxqsServer, startFauxqs } from "fauxqs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { StreamBatchOptions } from "../../../../infra/wiring.ts";
 import { type DynamoDbLocal, startDynamoDbLocal } from "../emulators/dynamodb-local.ts";
 import { type StreamMapping, startStreamMapping } from "./stream-mapping.ts";
 import type { StreamFailureRecord } from "./stream-records.ts";

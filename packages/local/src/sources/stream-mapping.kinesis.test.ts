@@ -8,9 +8,9 @@ import {
   SplitShardCommand,
 } from "@aws-sdk/client-kinesis";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import type { StreamBatchOptions } from "@sluice/infra/wiring";
 import { type FauxqsServer, startFauxqs } from "fauxqs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { StreamBatchOptions } from "../../../../infra/wiring.ts";
 import { createKinesisClient, type Kinesalite, startKinesalite } from "../emulators/kinesalite.ts";
 import { type StreamMapping, startStreamMapping } from "./stream-mapping.ts";
 import type { StreamFailureRecord } from "./stream-records.ts";

@@ -1,6 +1,7 @@
 /**
  * Lambda's event-source mapping for Kinesis data streams and DynamoDB streams: one engine, two record adapters
- * (`stream-sources.ts`), following what AWS documents for stream sources:
+ * (`stream-sources.ts`), a poller per shard (`shard-poller.ts`) and the settlement of each invocation's batch
+ * (`batch-settlement.ts`), following what AWS documents for stream sources:
  *
  * - one poller per shard, processing one batch at a time, so records of a shard reach the function in order;
  *   shards appearing later (resharding) are found and started once their parents are fully processed;
@@ -21,16 +22,11 @@ import { randomUUID } from "node:crypto";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBStreamsClient } from "@aws-sdk/client-dynamodb-streams";
 import type { KinesisClient } from "@aws-sdk/client-kinesis";
-import type { StreamBatchOptions } from "../../../../infra/wiring.ts";
+import type { StreamBatchOptions } from "@sluice/infra/wiring";
 import { createKinesisClient } from "../emulators/kinesalite.ts";
 import type { DeadLetterSink, InvokeResult, Invoker } from "../runtime/types.ts";
-import {
-  type FailureCondition,
-  type ShardRecord,
-  streamFailureRecord,
-  windowEvent,
-  windowOf,
-} from "./stream-records.ts";
+import { type Discard, onFailureRecord } from "./batch-settlement.ts";
+import { ShardPoller, type ShardPollerHost } from "./shard-poller.ts";
 import {
   dynamodbSource,
   kinesisSource,
@@ -38,13 +34,6 @@ import {
   type ShardPosition,
   type StreamSource,
 } from "./stream-sources.ts";
-
-/** Lambda's synchronous invocation payload limit. */
-const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
-/** Room left in the payload for the envelope (`Records`, window fields, state). */
-const ENVELOPE_BYTES = 64 * 1024;
-/** A tumbling window's state may not exceed 1 MB; beyond that Lambda terminates the window early. */
-const MAX_STATE_BYTES = 1024 * 1024;
 
 export interface StreamMappingOptions {
   kind: "kinesis" | "dynamodb";
@@ -99,55 +88,6 @@ export interface StreamMapping {
   idle(options?: { closeWindows?: boolean }): Promise<void>;
   /** Stops polling; waits for an invocation in flight. */
   stop(): Promise<void>;
-}
-
-interface OpenWindow {
-  startMs: number;
-  endMs: number;
-  state: unknown;
-}
-
-interface PendingBatch {
-  records: ShardRecord[];
-  /** Retries so far (bisecting does not count). */
-  retries: number;
-  /** Invocations that included these records. */
-  invokeCount: number;
-  requestId?: string;
-  functionError?: string;
-}
-
-type Outcome =
-  | { kind: "success"; state?: unknown }
-  | { kind: "partial"; index: number; state?: unknown }
-  | { kind: "failed" }
-  | { kind: "error"; functionError: string };
-
-/** An interruptible pause; an interruption while awake cuts the next pause short. */
-class Sleeper {
-  private wake?: () => void;
-  private interrupted = false;
-
-  sleep(ms: number): Promise<void> {
-    if (this.interrupted) {
-      this.interrupted = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        if (this.wake === done) this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      this.wake = done;
-    });
-  }
-
-  interrupt(): void {
-    if (this.wake) this.wake();
-    else this.interrupted = true;
-  }
 }
 
 /**
@@ -214,7 +154,8 @@ async function openSource(options: StreamMappingOptions, owned: Array<{ destroy(
   return dynamodbSource({ dynamodb, streams, tableName: options.source, region: options.region });
 }
 
-class StreamMappingEngine {
+/** Finds a stream's shards, runs a poller for each, and is what the pollers call to leave their shard. */
+class StreamMappingEngine implements ShardPollerHost {
   readonly pollers = new Map<string, ShardPoller>();
   private readonly known = new Map<string, ShardInfo>();
   private readonly initialShards = new Set<string>();
@@ -239,6 +180,14 @@ class StreamMappingEngine {
 
   get isStopped(): boolean {
     return this.stopped;
+  }
+
+  get batch(): StreamBatchOptions {
+    return this.options.batch;
+  }
+
+  shardFinished(): void {
+    void this.discover(false);
   }
 
   report(message: string): void {
@@ -333,45 +282,18 @@ class StreamMappingEngine {
     this.release();
   }
 
-  /** The invocation's outcome as Lambda judges it for a stream batch. */
-  outcome(result: InvokeResult, records: readonly ShardRecord[], windowed: boolean): Outcome {
-    if (result.status !== "ok") return { kind: "error", functionError: "Unhandled" };
-    const payload = result.payload as { state?: unknown; batchItemFailures?: unknown } | null | undefined;
-    const hasState = typeof payload === "object" && payload !== null && "state" in payload;
-    // With tumbling windows a response without `state` is a failed invocation.
-    if (windowed && !hasState) return { kind: "failed" };
-    const state = hasState ? payload?.state : undefined;
-    if (!this.options.batch.reportBatchItemFailures) return { kind: "success", state };
-    const failures = payload?.batchItemFailures;
-    if (failures === undefined || failures === null) return { kind: "success", state };
-    if (!Array.isArray(failures)) return { kind: "failed" };
-    if (failures.length === 0) return { kind: "success", state };
-    let lowest = records.length;
-    for (const failure of failures) {
-      const id = (failure as { itemIdentifier?: unknown } | null)?.itemIdentifier;
-      const index = typeof id === "string" && id !== "" ? records.findIndex((r) => r.sequenceNumber === id) : -1;
-      // An empty, null, misnamed or unknown identifier fails the whole batch.
-      if (index < 0) return { kind: "failed" };
-      lowest = Math.min(lowest, index);
-    }
-    return { kind: "partial", index: lowest, state };
-  }
-
-  async discard(shardId: string, batch: PendingBatch, records: ShardRecord[], condition: FailureCondition) {
+  async discard(shardId: string, discard: Discard): Promise<void> {
     const { options } = this;
-    const failure = streamFailureRecord({
+    const failure = onFailureRecord(discard, {
       kind: options.kind,
-      records,
       shardId,
       streamArn: this.source.eventSourceArn,
       functionArn: options.invoker.functionArn(options.functionName),
-      condition,
-      requestId: batch.requestId ?? randomUUID(),
-      approximateInvokeCount: batch.invokeCount,
-      functionError: batch.functionError,
+      requestId: randomUUID(),
     });
     if (!options.dlqName) {
-      this.report(`discarded ${records.length} record(s) of ${shardId} (${condition}); no on-failure destination`);
+      const count = discard.batch.records.length;
+      this.report(`discarded ${count} record(s) of ${shardId} (${discard.condition}); no on-failure destination`);
       return;
     }
     try {
@@ -392,327 +314,5 @@ class StreamMappingEngine {
         durationMs: 0,
       };
     }
-  }
-}
-
-interface CaughtUpWaiter {
-  after: number;
-  closeWindows: boolean;
-  resolve: () => void;
-}
-
-/** Reads one shard and feeds its records to the function, one batch at a time. */
-class ShardPoller {
-  private iterator?: string;
-  private readonly buffer: ShardRecord[] = [];
-  /** When the records now buffered started to be gathered (batching window). */
-  private gatheringSince?: number;
-  private lastReadSequence?: string;
-  private lastArrivalMs = 0;
-  private ended = false;
-  finished = false;
-  private window?: OpenWindow;
-  private readsStarted = 0;
-  private waiters: CaughtUpWaiter[] = [];
-  /** Pauses between reads: `idle()` cuts them short. */
-  private readonly sleeper = new Sleeper();
-  /** Pauses before retries: only `stop()` cuts them short. */
-  private readonly retrySleeper = new Sleeper();
-  private loop?: Promise<void>;
-
-  constructor(
-    private readonly mapping: StreamMappingEngine,
-    readonly shardId: string,
-    private readonly startPosition: ShardPosition,
-  ) {}
-
-  private get batch(): StreamBatchOptions {
-    return this.mapping.options.batch;
-  }
-
-  private get windowSeconds(): number {
-    return this.batch.tumblingWindowInSeconds ?? 0;
-  }
-
-  /** Takes the first iterator now, so `LATEST` means "after the mapping started". */
-  async open(): Promise<void> {
-    this.iterator = await this.mapping.source.iterator(this.shardId, this.startPosition);
-  }
-
-  run(): void {
-    this.loop = this.poll().catch((err) => {
-      this.mapping.report(`shard ${this.shardId} stopped: ${(err as Error).stack ?? err}`);
-      this.finish();
-    });
-  }
-
-  caughtUp(closeWindows: boolean): Promise<void> {
-    if (this.finished || this.mapping.isStopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiters.push({ after: this.readsStarted, closeWindows, resolve });
-      this.sleeper.interrupt();
-    });
-  }
-
-  async stop(): Promise<void> {
-    this.sleeper.interrupt();
-    this.retrySleeper.interrupt();
-    await this.loop;
-    for (const waiter of this.waiters.splice(0)) waiter.resolve();
-  }
-
-  private finish(): void {
-    this.finished = true;
-    for (const waiter of this.waiters.splice(0)) waiter.resolve();
-    // Children of this shard may start now.
-    if (!this.mapping.isStopped) void this.mapping.discover(false);
-  }
-
-  private notifyCaughtUp(readIndex: number): void {
-    this.waiters = this.waiters.filter((waiter) => {
-      const done = readIndex > waiter.after && (!waiter.closeWindows || this.window === undefined);
-      if (done) waiter.resolve();
-      return !done;
-    });
-  }
-
-  private async poll(): Promise<void> {
-    const { pollIntervalMs } = this.mapping.timing;
-    while (!this.mapping.isStopped) {
-      let readIndex = 0;
-      let readFailed = false;
-      if (!this.ended && this.buffer.length < this.batch.batchSize) {
-        readIndex = ++this.readsStarted;
-        readFailed = !(await this.read());
-      }
-      if (this.mapping.isStopped) return;
-
-      if (this.buffer.length === 0) {
-        if (this.window && (this.ended || Date.now() >= this.window.endMs)) {
-          await this.closeWindow(false);
-          continue;
-        }
-        if (this.ended) {
-          this.finish();
-          return;
-        }
-        if (readIndex > 0 && !readFailed) this.notifyCaughtUp(readIndex);
-        const untilWindowEnd = this.window ? this.window.endMs - Date.now() : Number.POSITIVE_INFINITY;
-        await this.sleeper.sleep(readFailed ? pollIntervalMs * 5 : Math.min(pollIntervalMs, untilWindowEnd));
-        continue;
-      }
-
-      const first = this.buffer[0] as ShardRecord;
-      if (this.windowSeconds > 0) {
-        const window = windowOf(first.arrivalMs, this.windowSeconds);
-        if (this.window && window.startMs !== this.window.startMs) {
-          await this.closeWindow(false);
-          continue;
-        }
-        this.window ??= { ...window, state: {} };
-      }
-
-      const eligible = this.eligibleCount();
-      const full = eligible >= this.batch.batchSize || eligible < this.buffer.length;
-      const waitedMs = Date.now() - (this.gatheringSince ?? Date.now());
-      const windowDue = waitedMs >= this.batch.maximumBatchingWindowInSeconds * 1000;
-      if (full || windowDue || this.ended) {
-        const records = this.buffer.splice(0, eligible);
-        this.gatheringSince = this.buffer.length > 0 ? Date.now() : undefined;
-        await this.process(records);
-        continue;
-      }
-      await this.sleeper.sleep(Math.min(pollIntervalMs, this.batch.maximumBatchingWindowInSeconds * 1000 - waitedMs));
-    }
-  }
-
-  /** How many buffered records the next batch takes: batch size, payload limit, and one tumbling window. */
-  private eligibleCount(): number {
-    let count = 0;
-    let bytes = ENVELOPE_BYTES;
-    for (const record of this.buffer) {
-      if (count >= this.batch.batchSize) break;
-      if (count > 0 && bytes + record.size + 1 > MAX_PAYLOAD_BYTES) break;
-      if (this.window && record.arrivalMs >= this.window.endMs) break;
-      count++;
-      bytes += record.size + 1;
-    }
-    return count;
-  }
-
-  /** Reads once; false when the read failed (it is retried after a pause). */
-  private async read(): Promise<boolean> {
-    const { source } = this.mapping;
-    try {
-      if (!this.iterator) {
-        this.iterator = await source.iterator(
-          this.shardId,
-          this.lastReadSequence
-            ? { type: "AFTER_SEQUENCE_NUMBER", sequenceNumber: this.lastReadSequence }
-            : this.startPosition,
-        );
-      }
-      const page = await source.read(
-        this.shardId,
-        this.iterator,
-        this.batch.batchSize - this.buffer.length,
-        this.lastArrivalMs,
-      );
-      this.iterator = page.nextIterator;
-      if (!page.nextIterator) this.ended = true;
-      if (page.records.length > 0 && this.buffer.length === 0) this.gatheringSince = Date.now();
-      for (const record of page.records) {
-        this.buffer.push(record);
-        this.lastReadSequence = record.sequenceNumber;
-        this.lastArrivalMs = Math.max(this.lastArrivalMs, record.arrivalMs);
-      }
-      return true;
-    } catch (err) {
-      if (this.mapping.isStopped) return false;
-      const name = (err as Error).name;
-      if (name === "ExpiredIteratorException") {
-        this.iterator = undefined;
-        return true;
-      }
-      if (name === "TrimmedDataAccessException") {
-        this.iterator = await source.iterator(this.shardId, { type: "TRIM_HORIZON" }).catch(() => undefined);
-        return true;
-      }
-      if (name === "ResourceNotFoundException") {
-        this.mapping.report(`shard ${this.shardId} is gone: ${(err as Error).message}`);
-        this.ended = true;
-        return true;
-      }
-      this.mapping.report(`reading ${this.shardId} failed: ${(err as Error).message}`);
-      return false;
-    }
-  }
-
-  private event(records: readonly ShardRecord[]): unknown {
-    const events = records.map((record) => record.event);
-    if (!this.window) return { Records: events };
-    return windowEvent({
-      records: events,
-      window: this.window,
-      state: this.window.state,
-      shardId: this.shardId,
-      eventSourceArn: this.mapping.source.eventSourceArn,
-      isFinalInvokeForWindow: false,
-      isWindowTerminatedEarly: false,
-    });
-  }
-
-  private retryDelay(retries: number): number {
-    const { retryDelayMs, maxRetryDelayMs } = this.mapping.timing;
-    return Math.min(maxRetryDelayMs, retryDelayMs * 2 ** Math.max(0, retries - 1));
-  }
-
-  private retriesExhausted(batch: PendingBatch): boolean {
-    const max = this.batch.maximumRetryAttempts;
-    return max >= 0 && batch.retries > max;
-  }
-
-  /** Delivers one batch: invokes, retries, bisects, checkpoints and discards until every record is settled. */
-  private async process(records: ShardRecord[]): Promise<void> {
-    const { mapping } = this;
-    const maxAgeMs = this.batch.maximumRecordAgeInSeconds >= 0 ? this.batch.maximumRecordAgeInSeconds * 1000 : -1;
-    const pending: PendingBatch[] = [{ records, retries: 0, invokeCount: 0 }];
-    while (pending.length > 0 && !mapping.isStopped) {
-      const batch = pending[0] as PendingBatch;
-
-      if (maxAgeMs >= 0) {
-        const now = Date.now();
-        const firstLive = batch.records.findIndex((record) => now - record.arrivalMs <= maxAgeMs);
-        const count = firstLive === -1 ? batch.records.length : firstLive;
-        if (count > 0) {
-          await mapping.discard(this.shardId, batch, batch.records.slice(0, count), "RecordAgeExceeded");
-          batch.records = batch.records.slice(count);
-          if (batch.records.length === 0) pending.shift();
-          continue;
-        }
-      }
-
-      const result = await mapping.invoke(this.event(batch.records));
-      batch.invokeCount++;
-      batch.requestId = result.requestId;
-      if (mapping.isStopped) return;
-      const outcome = mapping.outcome(result, batch.records, this.window !== undefined);
-
-      if (outcome.kind === "success") {
-        pending.shift();
-        if (this.window) await this.carryState(outcome.state);
-        continue;
-      }
-      if (outcome.kind === "partial") {
-        batch.functionError = undefined;
-        // Checkpoint just before the lowest failure: the records before it are done.
-        batch.records = batch.records.slice(outcome.index);
-        if (this.window) this.window.state = outcome.state;
-        batch.retries++;
-      } else if (outcome.kind === "failed") {
-        batch.functionError = undefined;
-        batch.retries++;
-      } else {
-        batch.functionError = outcome.functionError;
-        if (this.batch.bisectBatchOnFunctionError && batch.records.length > 1) {
-          // Splitting does not count towards the retry quota.
-          const half = Math.ceil(batch.records.length / 2);
-          const split = (part: ShardRecord[]): PendingBatch => ({ ...batch, records: part });
-          pending.splice(0, 1, split(batch.records.slice(0, half)), split(batch.records.slice(half)));
-          continue;
-        }
-        batch.retries++;
-      }
-
-      if (this.retriesExhausted(batch)) {
-        await mapping.discard(this.shardId, batch, batch.records, "RetryAttemptsExhausted");
-        pending.shift();
-        continue;
-      }
-      await this.retrySleeper.sleep(this.retryDelay(batch.retries));
-    }
-  }
-
-  /** Keeps the state a window's invocation returned; past 1 MB the window is terminated early. */
-  private async carryState(state: unknown): Promise<void> {
-    if (!this.window) return;
-    this.window.state = state;
-    if (Buffer.byteLength(JSON.stringify(state) ?? "") > MAX_STATE_BYTES) await this.closeWindow(true);
-  }
-
-  /**
-   * The final invocation of a window: no records, the window's state, `isFinalInvokeForWindow`. It is retried like
-   * a batch; when the window was terminated early, the same window continues with a fresh state.
-   */
-  private async closeWindow(terminatedEarly: boolean): Promise<void> {
-    const window = this.window;
-    if (!window) return;
-    let retries = 0;
-    while (!this.mapping.isStopped) {
-      const result = await this.mapping.invoke(
-        windowEvent({
-          records: [],
-          window,
-          state: window.state,
-          shardId: this.shardId,
-          eventSourceArn: this.mapping.source.eventSourceArn,
-          isFinalInvokeForWindow: true,
-          isWindowTerminatedEarly: terminatedEarly,
-        }),
-      );
-      if (result.status === "ok") break;
-      retries++;
-      const max = this.batch.maximumRetryAttempts;
-      if (max >= 0 && retries > max) {
-        this.mapping.report(
-          `final invocation of window ${new Date(window.startMs).toISOString()} on ${this.shardId} failed ` +
-            `${retries} time(s) (${result.error?.errorMessage ?? result.status}); its state is dropped`,
-        );
-        break;
-      }
-      await this.retrySleeper.sleep(this.retryDelay(retries));
-    }
-    if (terminatedEarly) window.state = {};
-    else this.window = undefined;
   }
 }

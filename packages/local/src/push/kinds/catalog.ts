@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { marshall } from "@aws-sdk/util-dynamodb";
-import { catalogItemSchema, describeIssues } from "../../../../pricing/src/schemas.ts";
+import { catalogItemSchema, describeIssues } from "@sluice/pricing";
 import { InvalidInput, UsageError } from "../errors.ts";
 import { assertFile } from "../input.ts";
 import { defineKind } from "../kind.ts";

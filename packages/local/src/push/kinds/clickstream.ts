@@ -1,4 +1,4 @@
-import { clickstreamEventIssues } from "../clickstream.ts";
+import { clickstreamEventIssues } from "@sluice/messages";
 import {
   generateClickstream,
   INCIDENT_KINDS,

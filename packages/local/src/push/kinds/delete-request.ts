@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { DELETE_REQUESTS_PREFIX, deleteRequestSchema, reportKeyOf } from "../../../../files/src/delete-request.ts";
+import { DELETE_REQUESTS_PREFIX, deleteRequestSchema, reportKeyOf } from "@sluice/files";
 import { InvalidInput, UsageError } from "../errors.ts";
 import { textArgument } from "../input.ts";
 import { defineKind } from "../kind.ts";

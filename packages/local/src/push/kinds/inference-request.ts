@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { marshall } from "@aws-sdk/util-dynamodb";
-import { describeIssues, inferenceRequestSchema } from "../../../../pricing/src/schemas.ts";
+import { describeIssues, inferenceRequestSchema } from "@sluice/pricing";
 import { InvalidInput, UsageError } from "../errors.ts";
 import { textArgument } from "../input.ts";
 import { defineKind } from "../kind.ts";

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
-import { type TableSpec, tables } from "../../../../../infra/wiring.ts";
+import { type TableSpec, tables } from "@sluice/infra/wiring";
 import { UsageError } from "../errors.ts";
 import { assertFile, inlineJson, type JsonLine, ProblemList, readJsonLines } from "../input.ts";
 import { defineKind } from "../kind.ts";

@@ -1,7 +1,7 @@
+import { clickstreamEventIssues } from "@sluice/messages";
+import { catalogItemSchema, inferenceRequestSchema } from "@sluice/pricing";
+import { suggestAdjustment } from "@sluice/pricing/reference-model";
 import { describe, expect, it } from "vitest";
-import { suggestAdjustment } from "../../../../pricing/src/reference-model.ts";
-import { catalogItemSchema, inferenceRequestSchema } from "../../../../pricing/src/schemas.ts";
-import { clickstreamEventIssues } from "../clickstream.ts";
 import { sampleCatalog } from "./catalog.ts";
 import { demandEvents } from "./demand.ts";
 import { DEMAND_PROFILES, requestFromOptions } from "./inference-request.ts";

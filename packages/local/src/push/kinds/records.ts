@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import path from "node:path";
-import { clickstreamEventIssues } from "../clickstream.ts";
+import { clickstreamEventIssues } from "@sluice/messages";
 import { UsageError } from "../errors.ts";
 import { assertFile, inlineJson, type JsonLine, ProblemList, readJsonLines } from "../input.ts";
 import { defineKind } from "../kind.ts";
@@ -13,7 +13,7 @@ import {
   putRecords,
 } from "../sinks/kinesis.ts";
 
-/** The stream whose records must be clickstream events (see `../clickstream.ts`). */
+/** The stream whose records must be clickstream events (`@sluice/messages`). */
 export const CLICKSTREAM_STREAM = "Clickstream";
 export const DEFAULT_PARTITION_KEY_FIELD = "eventId";
 

@@ -18,27 +18,15 @@
  * Every field is a non-empty string; `ts` must be a real UTC instant written with `Z` (no offsets, so that
  * windows computed by different consumers agree). Other fields are allowed and ignored by consumers, so
  * producers can add context (user agent, referrer) without breaking anyone. Records are at most 1 MiB (Kinesis).
- *
- * Pure TypeScript with no dependencies, so it can move to the domain package that owns the schema.
+ * The JSON Schema for tools outside TypeScript is generated from {@link clickstreamEvent}
+ * (`clickstream-json-schema.ts`).
  */
+import * as z from "zod/mini";
+import { issuePhrases } from "./issues.ts";
 
 export const CLICKSTREAM_ACTIONS = ["impression", "click", "add_to_cart", "purchase"] as const;
 
 export type ClickstreamAction = (typeof CLICKSTREAM_ACTIONS)[number];
-
-export interface ClickstreamEvent {
-  /** Unique per event (a UUID); the default Kinesis partition key. */
-  eventId: string;
-  /** ISO-8601 UTC instant, e.g. `2026-03-01T12:34:56.789Z`. */
-  ts: string;
-  site: string;
-  page: string;
-  productId: string;
-  action: ClickstreamAction;
-  sessionId: string;
-}
-
-const STRING_FIELDS = ["eventId", "ts", "site", "page", "productId", "action", "sessionId"] as const;
 
 /** `YYYY-MM-DDTHH:MM:SS[.fraction]Z` */
 const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z$/;
@@ -66,36 +54,69 @@ export function isIsoUtcTimestamp(text: string): boolean {
   );
 }
 
+const kindOf = (value: unknown) => (value === null ? "null" : Array.isArray(value) ? "an array" : typeof value);
+
+/** A string with something in it: `missing`, `expected a string, got number`, `empty` (also for blanks). */
+const text = () =>
+  z
+    .string({
+      error: (issue) => (issue.input === undefined ? "missing" : `expected a string, got ${kindOf(issue.input)}`),
+    })
+    .check(
+      z.minLength(1, { error: "empty", abort: true }),
+      z.check<string>((ctx) => {
+        if (ctx.value.trim() !== "") return;
+        ctx.issues.push({
+          code: "too_small",
+          origin: "string",
+          minimum: 1,
+          inclusive: true,
+          input: ctx.value,
+          message: "empty",
+          continue: false,
+        });
+      }),
+    );
+
+const notIsoUtc = (issue: { input?: unknown }) =>
+  `"${issue.input}" is not an ISO-8601 UTC timestamp like 2026-03-01T12:34:56.789Z`;
+
+/** The clickstream event's schema: the one definition producers check against and consumers parse with. */
+export const clickstreamEvent = z.looseObject(
+  {
+    /** Unique per event (a UUID); the default Kinesis partition key. */
+    eventId: text(),
+    /** ISO-8601 UTC instant, e.g. `2026-03-01T12:34:56.789Z`. */
+    ts: text().check(
+      // The pattern is what the JSON Schema can say; the instant must also exist.
+      z.regex(ISO_UTC, { error: notIsoUtc, abort: true }),
+      z.refine(isIsoUtcTimestamp, { error: notIsoUtc }),
+    ),
+    site: text(),
+    page: text(),
+    productId: text(),
+    action: z.pipe(
+      text(),
+      z.enum(CLICKSTREAM_ACTIONS, {
+        error: (issue) => `"${issue.input}" is not one of ${CLICKSTREAM_ACTIONS.join(", ")}`,
+      }),
+    ),
+    /** Visitor session. */
+    sessionId: text(),
+  },
+  { error: (issue) => `expected a JSON object, got ${kindOf(issue.input)}` },
+);
+
+export type ClickstreamEvent = z.infer<typeof clickstreamEvent>;
+
 /** Everything wrong with `value` as a clickstream event (empty when it is one), one phrase per problem. */
 export function clickstreamEventIssues(value: unknown): string[] {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    return [
-      `expected a JSON object, got ${value === null ? "null" : Array.isArray(value) ? "an array" : typeof value}`,
-    ];
-  }
-  const event = value as Record<string, unknown>;
-  const issues: string[] = [];
-  for (const field of STRING_FIELDS) {
-    const v = event[field];
-    if (v === undefined) issues.push(`${field}: missing`);
-    else if (typeof v !== "string") issues.push(`${field}: expected a string, got ${v === null ? "null" : typeof v}`);
-    else if (v.trim() === "") issues.push(`${field}: empty`);
-  }
-  if (typeof event.ts === "string" && event.ts.trim() !== "" && !isIsoUtcTimestamp(event.ts)) {
-    issues.push(`ts: "${event.ts}" is not an ISO-8601 UTC timestamp like 2026-03-01T12:34:56.789Z`);
-  }
-  if (
-    typeof event.action === "string" &&
-    event.action.trim() !== "" &&
-    !(CLICKSTREAM_ACTIONS as readonly string[]).includes(event.action)
-  ) {
-    issues.push(`action: "${event.action}" is not one of ${CLICKSTREAM_ACTIONS.join(", ")}`);
-  }
-  return issues;
+  const parsed = clickstreamEvent.safeParse(value);
+  return parsed.success ? [] : issuePhrases(parsed.error);
 }
 
 export function isClickstreamEvent(value: unknown): value is ClickstreamEvent {
-  return clickstreamEventIssues(value).length === 0;
+  return clickstreamEvent.safeParse(value).success;
 }
 
 export class InvalidClickstreamEvent extends Error {
@@ -105,27 +126,9 @@ export class InvalidClickstreamEvent extends Error {
   }
 }
 
-/** Returns `value` typed as a clickstream event, or throws {@link InvalidClickstreamEvent} listing every issue. */
+/** Returns `value` as a clickstream event, or throws {@link InvalidClickstreamEvent} listing every issue. */
 export function parseClickstreamEvent(value: unknown): ClickstreamEvent {
-  const issues = clickstreamEventIssues(value);
-  if (issues.length > 0) throw new InvalidClickstreamEvent(issues);
-  return value as ClickstreamEvent;
+  const parsed = clickstreamEvent.safeParse(value);
+  if (!parsed.success) throw new InvalidClickstreamEvent(issuePhrases(parsed.error));
+  return parsed.data;
 }
-
-/** The same contract as a JSON Schema (draft 2020-12), for tools outside TypeScript. */
-export const clickstreamEventJsonSchema = {
-  $schema: "https://json-schema.org/draft/2020-12/schema",
-  title: "Sluice clickstream event",
-  type: "object",
-  required: [...STRING_FIELDS],
-  properties: {
-    eventId: { type: "string", minLength: 1, description: "Unique per event; the default partition key" },
-    ts: { type: "string", format: "date-time", pattern: ISO_UTC.source, description: "ISO-8601 UTC instant" },
-    site: { type: "string", minLength: 1 },
-    page: { type: "string", minLength: 1 },
-    productId: { type: "string", minLength: 1 },
-    action: { enum: [...CLICKSTREAM_ACTIONS] },
-    sessionId: { type: "string", minLength: 1 },
-  },
-  additionalProperties: true,
-} as const;

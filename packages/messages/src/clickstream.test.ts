@@ -2,12 +2,12 @@ import { describe, expect, it } from "vitest";
 import {
   CLICKSTREAM_ACTIONS,
   clickstreamEventIssues,
-  clickstreamEventJsonSchema,
   InvalidClickstreamEvent,
   isClickstreamEvent,
   isIsoUtcTimestamp,
   parseClickstreamEvent,
 } from "./clickstream.ts";
+import { clickstreamEventJsonSchema } from "./clickstream-json-schema.ts";
 
 const event = {
   eventId: "0b9c2f8e-3f1d-4c55-9b7a-2f0a0e6d9c11",

@@ -1,0 +1,210 @@
+/**
+ * The report of a delete request (`reports/delete/<name>.json`), which is also the request's state: reading it,
+ * writing it conditionally on the ETag last seen, the checkpoints of a step, and the report of a step that ended
+ * (completed, or continuing in a new invocation). Part of `handleDeleteTrigger` (`delete-flow.ts`).
+ */
+
+import type { AuditFields } from "@sluice/messages";
+import type {
+  DeleteFlowDependencies,
+  DeleteFlowResult,
+  DeletionReport,
+  ReportStatus,
+  StepTiming,
+} from "./delete-flow.ts";
+import type { AcceptedRequest } from "./delete-request.ts";
+import { type Continuation, continuationKeyOf, DELETE_REPORTS_PREFIX, MAX_REQUEST_BYTES } from "./delete-request.ts";
+import type { DeletionProgress } from "./deletion.ts";
+import type { DeleterStore } from "./ports.ts";
+
+/** What every step of one trigger's handling shares. */
+export interface DeleteStepContext {
+  deps: DeleteFlowDependencies;
+  now: () => number;
+  /** Publishes an audit message of the deleter (pipeline, action and correlation id filled in). */
+  audit: (entry: AuditFields) => Promise<void>;
+}
+
+export const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Where a direct invocation's accepted request is kept for its later steps. */
+export function requestCopyKeyOf(name: string): string {
+  return `${DELETE_REPORTS_PREFIX}${name}.request.json`;
+}
+
+/** Where the errors and dry-run listing of each batch are written, once per batch. */
+export function batchDetailsPrefixOf(name: string): string {
+  return `${DELETE_REPORTS_PREFIX}${name}.batches/`;
+}
+
+/** The JSON of `text`, or a marker object that no schema accepts (the reason it is not JSON). */
+export function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    return { __notJson: (err as Error).message };
+  }
+}
+
+/** The progress a report records (nothing done yet when it records none). */
+export function progressOf(report: DeletionReport): DeletionProgress {
+  return {
+    cursor: report.progress?.cursor ?? { phase: "done" },
+    counts: report.counts ?? { listed: 0, deleted: 0, deleteMarkers: 0, failed: 0, skipped: 0, batches: 0 },
+    errors: report.errors ?? [],
+    listing: report.listing ?? [],
+  };
+}
+
+/** The report with a step's progress, status and lease. */
+export function withProgress(
+  report: DeletionReport,
+  progress: DeletionProgress,
+  status: ReportStatus,
+  step: number,
+  leaseUntil: number,
+  at: number,
+): DeletionReport {
+  const dryRun = report.request?.dryRun === true;
+  const done = status === "completed";
+  return {
+    ...report,
+    status,
+    counts: progress.counts,
+    errors: progress.errors,
+    errorsTruncated: progress.errors.length < progress.counts.failed,
+    ...(dryRun
+      ? { listing: progress.listing, listingTruncated: progress.listing.length < progress.counts.listed }
+      : {}),
+    progress: { step, cursor: progress.cursor, leaseUntil },
+    timings: { ...report.timings, updatedAt: iso(at), ...(done ? { finishedAt: iso(at) } : {}) },
+  };
+}
+
+/** The report at `key` and its ETag, or `undefined` when there is none (or it is not a report). */
+export async function readReport(
+  store: DeleterStore,
+  bucket: string,
+  key: string,
+): Promise<{ report: DeletionReport; eTag: string } | undefined> {
+  const found = await store.getText({ bucket, key, maxBytes: MAX_REQUEST_BYTES });
+  if (!found) return undefined;
+  const report = safeJson(found.text) as DeletionReport;
+  if (typeof report !== "object" || report === null || typeof report.status !== "string") return undefined;
+  return { report, eTag: found.eTag };
+}
+
+/**
+ * Writes the report if it is still the one with `previousETag` (or, without one, if there is none yet): throws
+ * `PreconditionFailed` otherwise. Returns the new ETag.
+ */
+export async function writeReport(
+  deps: DeleteFlowDependencies,
+  key: string,
+  report: DeletionReport,
+  previousETag: string | undefined,
+): Promise<string> {
+  return deps.store.putText({
+    bucket: deps.inbox,
+    key,
+    text: `${JSON.stringify(report, null, 2)}\n`,
+    contentType: "application/json",
+    ...(previousETag ? { ifMatch: previousETag } : { ifNoneMatch: true }),
+  });
+}
+
+/** Writes the continuation object whose ObjectCreated event starts `step`. */
+export async function writeContinuation(deps: DeleteFlowDependencies, name: string, step: number): Promise<void> {
+  await deps.store.putText({
+    bucket: deps.inbox,
+    key: continuationKeyOf(name, step),
+    text: JSON.stringify({ continuation: { name, step } }),
+    contentType: "application/json",
+  });
+}
+
+/**
+ * The report while one claimed step runs. Every write starts from the claimed report (plus what the step adds:
+ * batch details, a failure, its timing) with the latest progress, and is conditional on the ETag of the previous
+ * write, so that an invocation that lost its claim stops at its next write.
+ */
+export class StepReport {
+  /** When the step started deleting. */
+  readonly startedAt: number;
+
+  constructor(
+    private readonly context: DeleteStepContext,
+    readonly name: string,
+    readonly key: string,
+    readonly step: number,
+    /** The claimed report, with what the step adds. */
+    public report: DeletionReport,
+    private eTag: string,
+  ) {
+    this.startedAt = context.now();
+  }
+
+  /** Writes the report with `progress`; its time spent deleting counts this step so far. */
+  async save(status: ReportStatus, progress: DeletionProgress, leaseUntil: number): Promise<DeletionReport> {
+    const { now, deps } = this.context;
+    const next = withProgress(this.report, progress, status, this.step, leaseUntil, now());
+    next.timings = {
+      ...next.timings,
+      durationMs: this.report.timings.durationMs + (now() - this.startedAt),
+    };
+    this.eTag = await writeReport(deps, this.key, next, this.eTag);
+    return next;
+  }
+}
+
+/**
+ * The end of a step that ran to its end or out of time: the report says `completed` or `continuing` (then the next
+ * step's continuation is written), the continuation that started this step is removed, and the step is audited.
+ */
+export async function reportStep(
+  context: DeleteStepContext,
+  stepReport: StepReport,
+  outcome: {
+    request: AcceptedRequest;
+    latest: DeletionProgress;
+    /** Batches done before this step. */
+    batchesBefore: number;
+    /** The continuation that started this step, if one did. */
+    continuation?: Continuation;
+  },
+): Promise<DeleteFlowResult> {
+  const { deps, now } = context;
+  const { name, step, key } = stepReport;
+  const { request, latest, continuation } = outcome;
+  const done = latest.cursor.phase === "done";
+  const timing: StepTiming = {
+    step,
+    startedAt: iso(stepReport.startedAt),
+    durationMs: now() - stepReport.startedAt,
+    batches: latest.counts.batches - outcome.batchesBefore,
+  };
+  const report = stepReport.report;
+  stepReport.report = { ...report, timings: { ...report.timings, steps: [...report.timings.steps, timing] } };
+  const final = await stepReport.save(done ? "completed" : "continuing", latest, 0);
+  if (!done) await writeContinuation(deps, name, step + 1);
+  if (continuation) {
+    await deps.store
+      .deleteObject({ bucket: deps.inbox, key: continuationKeyOf(name, continuation.step) })
+      .catch(() => "not-found");
+  }
+  await context.audit({
+    outcome: done ? (latest.counts.failed > 0 ? "failed" : "succeeded") : "succeeded",
+    ...(latest.counts.failed > 0 ? { reason: `${latest.counts.failed} deletion(s) failed, see the report` } : {}),
+    status: final.status,
+    request: name,
+    bucket: request.physicalBucket,
+    dryRun: request.dryRun,
+    allVersions: request.allVersions,
+    requestReason: request.reason,
+    step,
+    counts: latest.counts,
+    report: `s3://${deps.inbox}/${key}`,
+    durationMs: final.timings.durationMs,
+  });
+  return { status: final.status, name, report: final };
+}
