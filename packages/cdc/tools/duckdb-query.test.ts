@@ -7,10 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { allTypesTable, testTable } from "../src/fixtures/dms.ts";
+import { mergeText } from "../src/fixtures/table.ts";
 import { createDirectoryStore } from "../src/storage.ts";
 import { manifestKey } from "../src/table.ts";
-import { allTypesTable, testTable } from "../src/testing/dms.ts";
-import { mergeText } from "../src/testing/table.ts";
 import { queryTables } from "./duckdb-query.ts";
 
 let dir: string;

@@ -5,11 +5,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { STRONG_DEMAND as STRONG } from "@sluice/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { decodeModelAnswer, encodeModelRequest } from "../src/model-contract.ts";
 import { REFERENCE_MODEL_VERSION } from "../src/reference-model.ts";
-
-const STRONG = { views: 5000, clicks: 1500, addToCart: 600, purchases: 300, inventory: 12 };
 
 // The Node 22 binary itself, not pnpm's `.bin/node` shell shim: killing the shim would leave the server running.
 const node22 = path.resolve(import.meta.dirname, "../../../node_modules/node/bin/node");

@@ -5,13 +5,11 @@
  * server.container.test.ts.
  */
 import type { AddressInfo } from "node:net";
+import { STRONG_DEMAND as STRONG, WEAK_DEMAND as WEAK } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeModelAnswer, encodeModelRequest } from "../src/model-contract.ts";
 import { REFERENCE_MODEL_VERSION } from "../src/reference-model.ts";
 import { createPricingModelServer } from "./server.ts";
-
-const STRONG = { views: 5000, clicks: 1500, addToCart: 600, purchases: 300, inventory: 12 };
-const WEAK = { views: 5000, clicks: 50, addToCart: 5, purchases: 1, inventory: 5000 };
 
 async function invoke(base: string, body: string, contentType: string) {
   const res = await fetch(`${base}/invocations`, { method: "POST", body, headers: { "content-type": contentType } });
