@@ -58,6 +58,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     sequence: { sequencer: LayerOrder },
+    // Per-layer totals at the end of a run, also written to .sluice/test-totals.json for .ci/run.
+    reporters: ["default", "./test/setup/layer-totals.ts"],
     projects: [
       {
         extends: true,
