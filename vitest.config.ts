@@ -8,12 +8,14 @@ import { LayerOrder } from "./test/e2e/order.ts";
  *   local cloud and the CLIs. Every test file that is not listed below.
  * - `local`: the files below, each starting what it tests: an emulator (fauxqs, DynamoDB Local, kinesalite), a model
  *   container, the local cloud's runtime, or a local cloud of its own (the event runtime with fixture handlers, IAM with
- *   a wiring one action short, `pnpm local` itself).
+ *   a wiring one action short, `pnpm local` itself); and the two that run a toolchain over the whole repository in child
+ *   processes (tsc over infra/ against SST's platform types, esbuild bundles of every function imported as Lambda
+ *   would), which alone took longer than the rest of the unit layer.
  * - `e2e`: the pipeline flows of test/e2e, all on one local cloud for the run (test/e2e/shared-cloud.ts), one file at a
  *   time (test/e2e/order.ts says why); the same files run against a deployed stage (`pnpm test:stage`).
  * - `faults`: the same flows again on a second shared local cloud that injects faults (below).
  */
-const emulatorBacked = [
+const localLayer = [
   "packages/aws/src/anomaly.dynamodb.test.ts",
   "packages/local/src/emulators/*.test.ts",
   "packages/local/src/faults.gateway.test.ts",
@@ -27,6 +29,8 @@ const emulatorBacked = [
   "test/e2e/event-sources.test.ts",
   "test/e2e/iam.test.ts",
   "test/e2e/local-cloud.test.ts",
+  "test/infra/typecheck.test.ts",
+  "scripts/build.test.ts",
 ];
 
 /** The flows: they run on the shared local cloud, and again under injected faults. */
@@ -66,11 +70,11 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["packages/**/*.test.ts", "functions/**/*.test.ts", "test/**/*.test.ts", "scripts/**/*.test.ts"],
-          exclude: ["**/node_modules/**", "**/.sst/**", ...emulatorBacked, ...flows],
+          exclude: ["**/node_modules/**", "**/.sst/**", ...localLayer, ...flows],
           setupFiles: ["test/setup/unit-layer.ts"],
         },
       },
-      { extends: true, test: { name: "local", include: emulatorBacked } },
+      { extends: true, test: { name: "local", include: localLayer } },
       { extends: true, test: { name: "e2e", include: flows, ...sharedCloud } },
       { extends: true, test: { name: "faults", include: flows, env: faults, testTimeout: 300_000, ...sharedCloud } },
     ],

@@ -6,7 +6,7 @@
  *   SageMaker runtime, the function host's handler processes) refuse to start;
  * - a connection leaves the process only to a server the test itself started in it (the infra tests' stand-in for
  *   SST's RPC server, for one): never to another host, nor to a port on this one that something else listens on.
- * A test that needs any of these belongs to the `local` layer: add its file to `emulatorBacked` in vitest.config.ts.
+ * A test that needs any of these belongs to the `local` layer: add its file to `localLayer` in vitest.config.ts.
  */
 import net from "node:net";
 import { vi } from "vitest";
@@ -14,7 +14,7 @@ import { vi } from "vitest";
 function refuse(what: string): () => never {
   return () => {
     throw new Error(
-      `the unit layer starts no ${what}: a test that needs it belongs to the local layer (emulatorBacked in vitest.config.ts)`,
+      `the unit layer starts no ${what}: a test that needs it belongs to the local layer (localLayer in vitest.config.ts)`,
     );
   };
 }
