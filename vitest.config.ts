@@ -8,9 +8,9 @@ import { LayerOrder } from "./test/e2e/order.ts";
  *   local cloud and the CLIs. Every test file that is not listed below.
  * - `local`: the files below, each starting what it tests: an emulator (fauxqs, DynamoDB Local, kinesalite), a model
  *   container, the local cloud's runtime, or a local cloud of its own (the event runtime with fixture handlers, IAM with
- *   a wiring one action short, `pnpm local` itself); and the two that run a toolchain over the whole repository in child
- *   processes (tsc over infra/ against SST's platform types, esbuild bundles of every function imported as Lambda
- *   would), which alone took longer than the rest of the unit layer.
+ *   a wiring one action short, `pnpm local` itself); and the three that run a toolchain over the whole repository (tsc
+ *   over infra/ against SST's platform types; esbuild bundles of every function, imported as Lambda would or read for
+ *   the AWS SDK commands they contain), which took as long as the rest of the unit layer.
  * - `e2e`: the pipeline flows of test/e2e, all on one local cloud for the run (test/e2e/shared-cloud.ts), one file at a
  *   time (test/e2e/order.ts says why); the same files run against a deployed stage (`pnpm test:stage`).
  * - `faults`: the same flows again on a second shared local cloud that injects faults (below).
@@ -30,6 +30,7 @@ const localLayer = [
   "test/e2e/iam.test.ts",
   "test/e2e/local-cloud.test.ts",
   "test/infra/typecheck.test.ts",
+  "test/infra/commands.test.ts",
   "scripts/build.test.ts",
 ];
 

@@ -5,9 +5,10 @@
  * The setup runs in vitest's main process. It starts a small control server on loopback and hands its URL to the test
  * files (`project.provide`, read with `inject`). The local cloud itself starts on the first file's request (so a run
  * whose filter selects no e2e file starts none), once, with the real wiring, the model containers, short async retry
- * delays and, for `faults`, the project's injected faults; it stops at the end of the run. What a file needs from it
- * that is not an AWS API goes through the control server: the cloud's description (endpoints, resources, env, log
- * directory), `idle()` (the local cloud's exact "everything sent so far was handled") and direct invocations.
+ * delays and, for `faults`, the project's injected faults; it stops when the next project's cloud starts (one shared
+ * cloud at a time) or at the end of the run. What a file needs from it that is not an AWS API goes through the control
+ * server: the cloud's description (endpoints, resources, env, log directory), `idle()` (the local cloud's exact
+ * "everything sent so far was handled") and direct invocations.
  * Everything else (S3, DynamoDB, Kinesis, SNS, SQS) the files call on the emulators' endpoints, as on a stage.
  *
  * Sharing a cloud means the files must not see each other's data: each writes its own keys, items and records, and
@@ -80,6 +81,14 @@ export function sharedCloudOptions(stateDir: string): LocalCloudOptions {
   };
 }
 
+/**
+ * The shared cloud running in this process, if any: on the process's global object, as each project's setup may be a
+ * module instance of its own.
+ */
+const running = Symbol.for("sluice.e2e.sharedCloud");
+type RunningCloud = { project: string; stop: () => Promise<void> };
+const runningClouds = globalThis as typeof globalThis & { [running]?: RunningCloud };
+
 /** vitest `globalSetup`: provides the control server's URL; the cloud starts on the first file's request. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const env = { ...process.env, ...project.config.env };
@@ -117,8 +126,22 @@ export default async function setup(project: TestProject): Promise<() => Promise
     };
     return { cloud, description };
   };
+  const stop = async () => {
+    const cloud = started;
+    started = undefined;
+    await (await cloud?.catch(() => undefined))?.cloud.stop();
+  };
   const cloud = () => {
-    started ??= start();
+    if (!started) {
+      // One shared cloud at a time: the projects' files run one project after the other (test/e2e/order.ts), so the
+      // cloud of a project whose files are done would only poll its streams while the next project runs.
+      const previous = runningClouds[running];
+      runningClouds[running] = { project: project.name, stop };
+      started = (async () => {
+        if (previous && previous.project !== project.name) await previous.stop();
+        return start();
+      })();
+    }
     return started;
   };
 
@@ -157,7 +180,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   return async () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    if (started) await (await started.catch(() => undefined))?.cloud.stop();
+    await stop();
   };
 }
 
