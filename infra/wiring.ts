@@ -280,8 +280,8 @@ export const functions = {
       ANOMALY_WINDOW_SECONDS: "60",
       ANOMALY_LATENESS_SECONDS: "30",
       ANOMALY_ALERT_THRESHOLD: "0.5",
-      // The watermark waits for every shard of Clickstream (streams.Clickstream.shardCount).
-      ANOMALY_STREAM_SHARDS: "2",
+      // The watermark waits for every shard of Clickstream: the stream's own shard count, the one source of it.
+      ANOMALY_STREAM_SHARDS: String(streams.Clickstream.shardCount),
       // A site silent for a day is forgotten; at most 1 000 sites at once; ANOMALY_SITES (comma-separated) would
       // count only the sites it names.
       ANOMALY_SITE_IDLE_SECONDS: "86400",
@@ -325,6 +325,19 @@ export type TableName = keyof typeof tables;
 export type EndpointName = keyof typeof endpoints;
 export type FunctionName = keyof typeof functions;
 export type ResourceName = BucketName | TopicName | StreamName | TableName | EndpointName;
+
+/**
+ * What `Resource.<Name>` holds in a function linked to the resource: a topic's ARN, any other resource's name
+ * (infra/links.ts and infra/pricing.ts declare these properties for SST; the local cloud writes the same).
+ */
+export type LinkProperties<R extends ResourceName> = R extends TopicName
+  ? { readonly arn: string }
+  : { readonly name: string };
+
+/** The resources a function links (its `links`), as `Resource` holds them in that function and nothing else. */
+export type LinksOf<F extends FunctionName> = {
+  readonly [R in (typeof functions)[F]["links"][number]]: LinkProperties<R>;
+};
 
 export interface BucketSpec {
   versioning: boolean;

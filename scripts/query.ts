@@ -1,18 +1,20 @@
 /**
  * `pnpm query "<SQL>" [--target <dir>] [--tables config/cdc-tables.json] [--json]`: SQL over the curated CDC tables
- * with DuckDB, reading the same symlink manifests Athena reads: each configured table is `<schema>.<table>`.
+ * with DuckDB, reading the same symlink manifests Athena reads (or, for a table written with `cdc-merge --format
+ * iceberg`, its current Iceberg snapshot: data files minus position deletes): each configured table is `<schema>.<table>`.
  * Without `--target`, the tables are the local cloud's Curated bucket (`.sluice/local.env`, as `pnpm push`);
  * with it, a directory written by `pnpm cdc-merge`.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { S3Client } from "@aws-sdk/client-s3";
-import { createS3ObjectStore } from "@sluice/aws/cdc-store";
+import { createS3ObjectStore } from "@sluice/aws/cdc";
 import { createDirectoryStore, manifestKey, type ObjectStore, parseTablesConfig } from "@sluice/cdc";
 import { type QueryTable, queryTables } from "@sluice/cdc/tools/duckdb-query";
+import { snapshotFiles } from "@sluice/cdc/tools/iceberg-files";
 import { resolveTarget } from "@sluice/local/cli/env";
 import { LocalCloudNotRunning } from "@sluice/local/push/errors";
 
@@ -79,6 +81,20 @@ if (values.target) {
 try {
   const tables: QueryTable[] = [];
   for (const table of config.tables.values()) {
+    // An Iceberg table (`cdc-merge --format iceberg`): its current snapshot's data files minus its position deletes.
+    const tableDir = values.target && path.join(values.target, table.schema, table.table);
+    if (tableDir && (await store.get(`${table.schema}/${table.table}/metadata/version-hint.text`))) {
+      const snapshot = await snapshotFiles(pathToFileURL(tableDir).href);
+      tables.push({
+        config: table,
+        files: snapshot.data.map((uri) => fileURLToPath(uri)),
+        positionDeletes: {
+          files: snapshot.positionDeletes.map((uri) => fileURLToPath(uri)),
+          dataFileUris: snapshot.data,
+        },
+      });
+      continue;
+    }
     const manifest = await store.get(manifestKey(table));
     const uris = manifest ? new TextDecoder().decode(manifest).split("\n").filter(Boolean) : [];
     tables.push({ config: table, files: await Promise.all(uris.map(localPath)) });

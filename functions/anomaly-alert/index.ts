@@ -12,82 +12,22 @@
  * window, logged and reported to `Audit`); `ANOMALY_SITES`, when set, is the comma-separated list of the only sites
  * counted (events of others are counted as not allowed).
  *
- * Config (env): `ANOMALY_WINDOW_SECONDS` (60), `ANOMALY_LATENESS_SECONDS` (30), `ANOMALY_ALERT_THRESHOLD` (0.5),
- * `ANOMALY_STREAM_SHARDS` (1: the shards the watermark waits for), `ANOMALY_SITE_IDLE_SECONDS` (86400),
- * `ANOMALY_MAX_SITES` (1000), `ANOMALY_SITES` (unset: every site).
+ * Config (env): see config.ts.
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SNSClient } from "@aws-sdk/client-sns";
-import { DEFAULT_PIPELINE, type PipelineConfig, processClickstreamBatch } from "@sluice/anomaly/pipeline";
+import { processClickstreamBatch } from "@sluice/anomaly/pipeline";
 import { createDynamoAnomalyStore, createSnsAlertPublisher } from "@sluice/aws/anomaly";
 import { createSnsAuditSink } from "@sluice/aws/audit";
 import { createObservability, withObservability } from "@sluice/observability";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda";
-import { Resource } from "sst";
+import { failingRecords, kinesisRecordsOf } from "#kit/kinesis-records";
+import { linksOf } from "#kit/links";
+import { pipelineConfigOf } from "./config.ts";
+import { reportScoring } from "./report.ts";
 
-const links = Resource as unknown as {
-  AnomalyState: { name: string };
-  Alerts: { arn: string };
-  Audit: { arn: string };
-};
-
-function numberFromEnv(name: string, fallback: number, valid: (n: number) => boolean): number {
-  const text = process.env[name];
-  if (text === undefined || text === "") return fallback;
-  const value = Number(text);
-  if (!valid(value)) throw new Error(`${name}=${text} is not valid`);
-  return value;
-}
-
-/** A comma-separated list of site names (spaces around names ignored), or null when unset or empty. */
-function sitesFromEnv(name: string): string[] | null {
-  const text = process.env[name]?.trim();
-  if (!text) return null;
-  const sites = text
-    .split(",")
-    .map((site) => site.trim())
-    .filter((site) => site !== "");
-  return sites.length > 0 ? sites : null;
-}
-
-const config: PipelineConfig = {
-  ...DEFAULT_PIPELINE,
-  windowing: {
-    ...DEFAULT_PIPELINE.windowing,
-    expectedShards: numberFromEnv("ANOMALY_STREAM_SHARDS", 1, (n) => Number.isInteger(n) && n > 0),
-    windowMs:
-      1000 *
-      numberFromEnv(
-        "ANOMALY_WINDOW_SECONDS",
-        DEFAULT_PIPELINE.windowing.windowMs / 1000,
-        (n) => Number.isInteger(n) && n > 0,
-      ),
-    latenessMs:
-      1000 *
-      numberFromEnv(
-        "ANOMALY_LATENESS_SECONDS",
-        DEFAULT_PIPELINE.windowing.latenessMs / 1000,
-        (n) => Number.isInteger(n) && n >= 0,
-      ),
-    siteIdleMs:
-      1000 *
-      numberFromEnv(
-        "ANOMALY_SITE_IDLE_SECONDS",
-        DEFAULT_PIPELINE.windowing.siteIdleMs / 1000,
-        (n) => Number.isInteger(n) && n > 0,
-      ),
-    maxSites: numberFromEnv(
-      "ANOMALY_MAX_SITES",
-      DEFAULT_PIPELINE.windowing.maxSites,
-      (n) => Number.isInteger(n) && n > 0,
-    ),
-    allowedSites: sitesFromEnv("ANOMALY_SITES"),
-  },
-  policy: {
-    ...DEFAULT_PIPELINE.policy,
-    threshold: numberFromEnv("ANOMALY_ALERT_THRESHOLD", DEFAULT_PIPELINE.policy.threshold, (n) => n > 0 && n <= 1),
-  },
-};
+const links = linksOf<"AnomalyAlert">();
+const config = pipelineConfigOf();
 
 const observability = createObservability({ serviceName: "anomaly-alert" });
 const sns = new SNSClient({});
@@ -100,80 +40,10 @@ const alerts = createSnsAlertPublisher(sns, links.Alerts.arn);
 const audit = createSnsAuditSink(sns, links.Audit.arn);
 
 async function detectAnomalies(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
-  const records = event.Records.map((r) => ({
-    shardId: r.eventID.split(":")[0] ?? "",
-    sequenceNumber: r.kinesis.sequenceNumber,
-    data: r.kinesis.data,
-  }));
+  const records = kinesisRecordsOf(event);
   const outcome = await processClickstreamBatch(records, { store, alerts, audit, config });
-  const { logger, metrics } = observability;
-  for (const bad of outcome.malformed) logger.error("malformed clickstream record", { ...bad });
-  for (const failed of outcome.failedAlerts) logger.warn("alert not published, to be retried", { ...failed });
-  for (const gone of outcome.evicted) logger.info("site evicted after silence, its state dropped", { ...gone });
-  const overLimit = outcome.skippedSites.filter((s) => s.reason === "over-limit");
-  const notAllowed = outcome.skippedSites.filter((s) => s.reason === "not-allowed");
-  const listed = (skipped: typeof overLimit) => skipped.slice(0, 20).map((s) => ({ site: s.site, events: s.events }));
-  const eventsOf = (skipped: typeof overLimit) => skipped.reduce((n, s) => n + s.events, 0);
-  if (notAllowed.length > 0) {
-    logger.info("events of sites outside ANOMALY_SITES not counted", {
-      sites: notAllowed.length,
-      events: eventsOf(notAllowed),
-      first: listed(notAllowed),
-    });
-  }
-  if (overLimit.length > 0) {
-    const reason = `${config.windowing.maxSites} sites known (ANOMALY_MAX_SITES): events of ${overLimit.length} new site(s) not counted`;
-    logger.warn(reason, { events: eventsOf(overLimit), first: listed(overLimit) });
-    await audit.publish({
-      pipeline: "anomaly-alert",
-      action: "count",
-      outcome: "refused",
-      reason,
-      sites: overLimit.length,
-      events: eventsOf(overLimit),
-      first: listed(overLimit),
-    });
-  }
-  for (const given of outcome.undeliverable) {
-    logger.error(given.unreported ? "alert given up, Audit refused its report" : "alert given up, reported to Audit", {
-      ...given,
-    });
-  }
-  await audit.publishAll(
-    outcome.malformed.map((bad) => ({
-      pipeline: "anomaly-alert",
-      action: "decode",
-      outcome: "refused" as const,
-      reason: bad.reason,
-      shardId: bad.shardId,
-      sequenceNumber: bad.sequenceNumber,
-      correlationId: `${bad.shardId}:${bad.sequenceNumber}`,
-    })),
-  );
-  logger.info("clickstream scored", {
-    records: records.length,
-    counted: outcome.counted,
-    replayed: outcome.replayed,
-    late: outcome.late,
-    malformed: outcome.malformed.length,
-    closedWindows: outcome.closedWindows,
-    alerts: outcome.published.length,
-    alertFailures: outcome.failedAlerts.length,
-    undeliverable: outcome.undeliverable.length,
-    attempts: outcome.attempts,
-  });
-  metrics.addMetric("EventsCounted", "Count", outcome.counted);
-  metrics.addMetric("LateEvents", "Count", outcome.late);
-  metrics.addMetric("ReplayedEvents", "Count", outcome.replayed);
-  metrics.addMetric("MalformedRecords", "Count", outcome.malformed.length);
-  metrics.addMetric("WindowsClosed", "Count", outcome.closedWindows);
-  metrics.addMetric("AlertsPublished", "Count", outcome.published.length);
-  metrics.addMetric("SitesEvicted", "Count", outcome.evicted.length);
-  metrics.addMetric("EventsOverSiteLimit", "Count", eventsOf(overLimit));
-  metrics.addMetric("EventsNotAllowed", "Count", eventsOf(notAllowed));
-  metrics.addMetric("AlertPublishFailures", "Count", outcome.failedAlerts.length);
-  metrics.addMetric("AlertsUndeliverable", "Count", outcome.undeliverable.length);
-  return { batchItemFailures: outcome.malformed.map((bad) => ({ itemIdentifier: bad.sequenceNumber })) };
+  await reportScoring(outcome, { records: records.length, maxSites: config.windowing.maxSites }, observability, audit);
+  return failingRecords(outcome.malformed);
 }
 
 export const handler = withObservability(detectAnomalies, observability);

@@ -10,46 +10,36 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { createSnsAuditSink } from "@sluice/aws/audit";
-import { createS3ObjectStore } from "@sluice/aws/cdc-store";
+import { createS3ObjectStore } from "@sluice/aws/cdc";
 import { mergeObject, parseTablesConfig } from "@sluice/cdc";
 import { decodeS3EventKey } from "@sluice/messages";
 import { createObservability, withObservability } from "@sluice/observability";
 import type { Context, S3Event } from "aws-lambda";
-import { Resource } from "sst";
+import { linksOf } from "#kit/links";
+import { forEachS3Record, requestIdOf, S3_REQUEST_ID } from "#kit/s3-records";
 import tables from "../../config/cdc-tables.json" with { type: "json" };
 
-const links = Resource as unknown as { CdcRaw: { name: string }; Curated: { name: string }; Audit: { arn: string } };
-
-const observability = createObservability({ serviceName: "cdc-merge" });
+const links = linksOf<"CdcMerge">();
 // Checked once, at cold start: an invalid configuration fails every invocation loudly.
 const config = parseTablesConfig(tables);
+
+const observability = createObservability({ serviceName: "cdc-merge", correlationId: S3_REQUEST_ID });
 const s3 = new S3Client({});
 const source = createS3ObjectStore(s3, links.CdcRaw.name);
 const target = createS3ObjectStore(s3, links.Curated.name);
 const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
 
 async function mergeRecords(event: S3Event, context: Context): Promise<void> {
-  const failures: Error[] = [];
-  for (const record of event.Records) {
-    const key = decodeS3EventKey(record.s3.object.key);
-    try {
-      const outcome = await mergeObject(key, {
-        source,
-        target,
-        config,
-        audit,
-        correlationId: record.responseElements?.["x-amz-request-id"],
-        remainingMs: () => context.getRemainingTimeInMillis(),
-      });
-      observability.logger.info("cdc-merge", { ...outcome });
-    } catch (err) {
-      observability.logger.error("merge failed", err as Error);
-      failures.push(err as Error);
-    }
-  }
-  if (failures.length > 0) throw new AggregateError(failures, failures.map((f) => f.message).join("; "));
+  await forEachS3Record(event, { logger: observability.logger, done: "cdc-merge", failed: "merge failed" }, (record) =>
+    mergeObject(decodeS3EventKey(record.s3.object.key), {
+      source,
+      target,
+      config,
+      audit,
+      correlationId: requestIdOf(record),
+      remainingMs: () => context.getRemainingTimeInMillis(),
+    }),
+  );
 }
 
-export const handler = withObservability(mergeRecords, observability, {
-  correlationId: (event) => event.Records?.[0]?.responseElements?.["x-amz-request-id"],
-});
+export const handler = withObservability(mergeRecords, observability);

@@ -16,34 +16,31 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { createSnsAuditSink } from "@sluice/aws/audit";
 import { createDynamoWindowStore } from "@sluice/aws/demand-windows";
-import { createDynamoInventory, createDynamoRequestStore } from "@sluice/aws/pricing-catalog";
+import { createDynamoInventory, createDynamoRequestStore } from "@sluice/aws/pricing";
 import { decodeKinesisJson, UndecodableRecord } from "@sluice/messages";
 import { createObservability, withObservability } from "@sluice/observability";
-import { DEFAULT_WINDOWS, type HydrationRecord, hydrateDemand } from "@sluice/pricing";
+import { DEFAULT_WINDOWS, hydrateDemand } from "@sluice/pricing";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda";
-import { Resource } from "sst";
+import * as z from "zod/mini";
+import { configOf, wholeNumber } from "#kit/config";
+import { failingRecords, kinesisRecordsOf } from "#kit/kinesis-records";
+import { linksOf } from "#kit/links";
+import { reportHydration } from "./report.ts";
 
-const links = Resource as unknown as {
-  Catalog: { name: string };
-  InferenceRequests: { name: string };
-  DemandWindows: { name: string };
-  Audit: { arn: string };
-};
-
-function seconds(name: string, fallbackMs: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === "") return fallbackMs;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`${name}=${text}: expected a whole number of seconds`);
-  return value * 1000;
-}
-
+const links = linksOf<"DemandHydration">();
+const env = configOf(
+  "DemandHydration",
+  z.object({
+    DEMAND_WINDOW_SECONDS: wholeNumber(DEFAULT_WINDOWS.windowMs / 1000, { min: 1 }),
+    DEMAND_LATENESS_SECONDS: wholeNumber(DEFAULT_WINDOWS.latenessMs / 1000),
+    DEMAND_MAX_FUTURE_SECONDS: wholeNumber(DEFAULT_WINDOWS.maxFutureMs / 1000),
+  }),
+);
 const config = {
-  windowMs: seconds("DEMAND_WINDOW_SECONDS", DEFAULT_WINDOWS.windowMs),
-  latenessMs: seconds("DEMAND_LATENESS_SECONDS", DEFAULT_WINDOWS.latenessMs),
-  maxFutureMs: seconds("DEMAND_MAX_FUTURE_SECONDS", DEFAULT_WINDOWS.maxFutureMs),
+  windowMs: env.DEMAND_WINDOW_SECONDS * 1000,
+  latenessMs: env.DEMAND_LATENESS_SECONDS * 1000,
+  maxFutureMs: env.DEMAND_MAX_FUTURE_SECONDS * 1000,
 };
-if (config.windowMs <= 0) throw new Error("DEMAND_WINDOW_SECONDS must be > 0");
 
 const observability = createObservability({ serviceName: "demand-hydration" });
 const dynamo = new DynamoDBClient({});
@@ -52,53 +49,26 @@ const requests = createDynamoRequestStore(dynamo, links.InferenceRequests.name);
 const inventory = createDynamoInventory(dynamo, links.Catalog.name);
 const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
 
-function recordOf(record: KinesisStreamEvent["Records"][number]): HydrationRecord {
-  let value: unknown;
+/** The clickstream event a record holds; not JSON: `undefined`, counted as invalid (as any non-event). */
+function eventOf(data: string): unknown {
   try {
-    value = decodeKinesisJson(record.kinesis.data);
+    return decodeKinesisJson(data);
   } catch (error) {
-    // Not JSON: counted as an invalid event, as anything that is not a clickstream event.
-    if (!(error instanceof UndecodableRecord)) throw error;
-    value = undefined;
+    if (error instanceof UndecodableRecord) return undefined;
+    throw error;
   }
-  return { shardId: record.eventID.split(":")[0] ?? "", sequenceNumber: record.kinesis.sequenceNumber, value };
 }
 
 async function hydrate(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
-  const result = await hydrateDemand(event.Records.map(recordOf), {
+  const records = kinesisRecordsOf(event).map(({ data, ...record }) => ({ ...record, value: eventOf(data) }));
+  const result = await hydrateDemand(records, {
     store,
     putRequest: (request) => requests.putRequest(request),
     inventoryOf: (ids) => inventory.inventoryOf(ids),
     config,
   });
-  const { logger, metrics } = observability;
-  for (const invalid of result.invalid) logger.warn("invalid clickstream event skipped", { ...invalid });
-  for (const refused of result.refused) logger.error("clickstream event refused", { ...refused });
-  await audit.publishAll(
-    result.refused.map((refused) => ({
-      pipeline: "demand-hydration",
-      action: "count",
-      outcome: "refused" as const,
-      reason: refused.reason,
-      shardId: refused.shardId,
-      sequenceNumber: refused.sequenceNumber,
-      correlationId: `${refused.shardId}:${refused.sequenceNumber}`,
-    })),
-  );
-  logger.info("demand hydrated", {
-    eventsCounted: result.eventsCounted,
-    late: result.late,
-    invalid: result.invalid.length,
-    refused: result.refused.length,
-    requestsCreated: result.requestsCreated,
-    requestsExisting: result.requestsExisting.length,
-  });
-  metrics.addMetric("EventsCounted", "Count", result.eventsCounted);
-  metrics.addMetric("LateEvents", "Count", result.late);
-  metrics.addMetric("InvalidEvents", "Count", result.invalid.length);
-  metrics.addMetric("FutureEvents", "Count", result.refused.length);
-  metrics.addMetric("InferenceRequests", "Count", result.requestsCreated.length);
-  return { batchItemFailures: result.refused.map((refused) => ({ itemIdentifier: refused.sequenceNumber })) };
+  await reportHydration(result, observability, audit);
+  return failingRecords(result.refused);
 }
 
 export const handler = withObservability(hydrate, observability);

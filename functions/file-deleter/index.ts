@@ -8,22 +8,14 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { createSnsAuditSink } from "@sluice/aws/audit";
-import { createS3DeleterStore } from "@sluice/aws/s3-files";
+import { createS3DeleterStore } from "@sluice/aws/files";
 import { bareETag, type DeleteFlowResult, type DeleteTrigger, handleDeleteTrigger } from "@sluice/files";
 import { decodeS3EventKey } from "@sluice/messages";
 import { createObservability, withObservability } from "@sluice/observability";
 import type { Context, S3Event } from "aws-lambda";
-import { Resource } from "sst";
+import { linksOf } from "#kit/links";
 
-type BucketLink = { name: string };
-const links = Resource as unknown as {
-  Inbox: BucketLink;
-  Lake: BucketLink;
-  CdcRaw: BucketLink;
-  Curated: BucketLink;
-  Audit: { arn: string };
-};
-
+const links = linksOf<"FileDeleter">();
 /** Stop starting batches this long before the timeout: one batch and the report write must still fit. */
 const SAFETY_MS = 20_000;
 

@@ -8,43 +8,26 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { createSnsAuditSink } from "@sluice/aws/audit";
-import { createS3MoverStore } from "@sluice/aws/s3-files";
+import { createS3MoverStore } from "@sluice/aws/files";
 import { defaultRoutingRules, moveObject, objectCreatedOf, validateRoutingRules } from "@sluice/files";
 import { createObservability, withObservability } from "@sluice/observability";
 import type { S3Event } from "aws-lambda";
-import { Resource } from "sst";
+import { linksOf } from "#kit/links";
+import { forEachS3Record, requestIdOf, S3_REQUEST_ID } from "#kit/s3-records";
 
-const links = Resource as unknown as { Inbox: { name: string }; Lake: { name: string }; Audit: { arn: string } };
-
-const observability = createObservability({ serviceName: "file-mover" });
-const store = createS3MoverStore(new S3Client({}));
-const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
+const links = linksOf<"FileMover">();
 // Checked once, at cold start: rules that could write into the Inbox (and so trigger this function) never load.
 const rules = validateRoutingRules(defaultRoutingRules, { sourceBucket: "Inbox", destinations: ["Lake"] });
+
+const observability = createObservability({ serviceName: "file-mover", correlationId: S3_REQUEST_ID });
+const store = createS3MoverStore(new S3Client({}));
+const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
 const buckets = { Lake: links.Lake.name };
 
 async function moveObjects(event: S3Event): Promise<void> {
-  const failures: Error[] = [];
-  // `?? []`: S3's `s3:TestEvent` (sent when a notification is configured) has no records.
-  for (const record of event.Records ?? []) {
-    const created = objectCreatedOf(record);
-    try {
-      const outcome = await moveObject(created, {
-        store,
-        audit,
-        rules,
-        buckets,
-        correlationId: record.responseElements?.["x-amz-request-id"],
-      });
-      observability.logger.info("file-mover", { ...outcome });
-    } catch (err) {
-      observability.logger.error("move failed", err as Error);
-      failures.push(err as Error);
-    }
-  }
-  if (failures.length > 0) throw new AggregateError(failures, failures.map((f) => f.message).join("; "));
+  await forEachS3Record(event, { logger: observability.logger, done: "file-mover", failed: "move failed" }, (record) =>
+    moveObject(objectCreatedOf(record), { store, audit, rules, buckets, correlationId: requestIdOf(record) }),
+  );
 }
 
-export const handler = withObservability(moveObjects, observability, {
-  correlationId: (event) => event.Records?.[0]?.responseElements?.["x-amz-request-id"],
-});
+export const handler = withObservability(moveObjects, observability);

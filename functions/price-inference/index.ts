@@ -13,25 +13,35 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { createSnsAuditSink } from "@sluice/aws/audit";
-import { createDynamoCatalog, requestRecordsOf } from "@sluice/aws/pricing-catalog";
-import { createSageMakerModel } from "@sluice/aws/sagemaker-model";
+import { createDynamoCatalog, requestRecordsOf } from "@sluice/aws/pricing";
+import { createSageMakerModel } from "@sluice/aws/pricing-model";
 import { createObservability, withObservability } from "@sluice/observability";
-import { guardrailsFromEnv, MODEL_CONTENT_TYPES, type ModelContentType, priceRequests } from "@sluice/pricing";
+import { DEFAULT_GUARDRAILS, MODEL_CONTENT_TYPES, priceRequests } from "@sluice/pricing";
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
-import { Resource } from "sst";
+import * as z from "zod/mini";
+import { configOf, decimal, oneOf, wholeNumber } from "#kit/config";
+import { linksOf } from "#kit/links";
 
-const links = Resource as unknown as {
-  Catalog: { name: string };
-  PriceHistory: { name: string };
-  Audit: { arn: string };
-  PricingModel: { name: string };
+const links = linksOf<"PriceInference">();
+const env = configOf(
+  "PriceInference",
+  z.object({
+    PRICING_CONTENT_TYPE: oneOf(MODEL_CONTENT_TYPES, "application/json"),
+    PRICING_MAX_CHANGE: decimal(DEFAULT_GUARDRAILS.maxChangeRatio, { above: 0, below: 1 }),
+    PRICING_MIN_MARGIN: decimal(DEFAULT_GUARDRAILS.minMarginRatio, { min: 1 }),
+    PRICING_MIN_CHANGE: decimal(DEFAULT_GUARDRAILS.minChangeRatio, { min: 0, below: 1 }),
+    PRICING_COOLDOWN_SECONDS: wholeNumber(DEFAULT_GUARDRAILS.cooldownMs / 1000),
+  }),
+);
+const config = {
+  contentType: env.PRICING_CONTENT_TYPE,
+  guardrails: {
+    maxChangeRatio: env.PRICING_MAX_CHANGE,
+    minMarginRatio: env.PRICING_MIN_MARGIN,
+    minChangeRatio: env.PRICING_MIN_CHANGE,
+    cooldownMs: env.PRICING_COOLDOWN_SECONDS * 1000,
+  },
 };
-
-const contentType = (process.env.PRICING_CONTENT_TYPE ?? "application/json") as ModelContentType;
-if (!MODEL_CONTENT_TYPES.includes(contentType)) {
-  throw new Error(`PRICING_CONTENT_TYPE=${contentType}: use ${MODEL_CONTENT_TYPES.join(" or ")}`);
-}
-const config = { contentType, guardrails: guardrailsFromEnv(process.env) };
 
 const observability = createObservability({ serviceName: "price-inference" });
 // Retries are the pricing flow's (back-off across the batch), not the SDK's.

@@ -15,9 +15,13 @@
  *   splits a table larger than its MaxFileSize, default layout, against DuckDB reading the same files;
  * - reject: reading a file whose quote never closes (rejected) against the same file without it, at
  *   CDC_BENCH_REJECT_MB sizes (default 20,40,80).
+ * - iceberg: the Iceberg merge-on-read engine (`cdc-merge --format iceberg`) against the copy-on-write one and DuckDB:
+ *   the full load as 10 LOAD files, then CDC_BENCH_CHANGES changes with 80 % of updates/deletes on the newest 10 % of
+ *   keys, and the same number spread uniformly (each on a copy of the loaded table); with CDC_BENCH_MINUTES=N (default
+ *   0: skipped), N one-minute change files of CDC_BENCH_MINUTE_CHANGES (default 5 000) merged one commit each.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createDirectoryStore, InvalidCdcFile, parseTablesConfig, readDmsFile, type TableConfig } from "@sluice/cdc";
@@ -26,7 +30,7 @@ import { writeChanges, writeFullLoad, writeSplitFullLoad, writeUnterminatedQuote
 const ROWS = Number(process.env.CDC_BENCH_ROWS ?? 10_000_000);
 const CHANGES = Number(process.env.CDC_BENCH_CHANGES ?? 100_000);
 const SKEW = Number(process.env.CDC_BENCH_SKEW ?? 0.8);
-const PARTS = new Set((process.env.CDC_BENCH_PARTS ?? "layouts,split,reject").split(",").map((p) => p.trim()));
+const PARTS = new Set((process.env.CDC_BENCH_PARTS ?? "layouts,split,reject,iceberg").split(",").map((p) => p.trim()));
 const benchDir = path.join(import.meta.dirname, "../../packages/cdc/bench");
 const work = path.join(tmpdir(), `sluice-cdc-bench-${ROWS}-${CHANGES}`);
 
@@ -47,11 +51,16 @@ const columns = [
 const MEMORY_MB = Number(process.env.CDC_BENCH_MEMORY_MB ?? 3008);
 const lambdaLike = ["--max-old-space-size=2048"];
 
-function tsx(script: string, args: string[], nodeArgs: string[] = []): Record<string, unknown> {
+function tsx(
+  script: string,
+  args: string[],
+  nodeArgs: string[] = [],
+  env: Record<string, string> = {},
+): Record<string, unknown> {
   const out = execFileSync(process.execPath, [...nodeArgs, "--import", "tsx", path.join(benchDir, script), ...args], {
     encoding: "utf8",
     maxBuffer: 64 << 20,
-    env: { ...process.env, CDC_MEMORY_MB: String(MEMORY_MB) },
+    env: { ...process.env, CDC_MEMORY_MB: String(MEMORY_MB), ...env },
   });
   return JSON.parse(out.trim().split("\n").at(-1) as string);
 }
@@ -254,6 +263,172 @@ if (PARTS.has("split")) {
     `  ${FILES} files / 1 file: ${(many.ms / one.ms).toFixed(2)}x (cpu ${(many.cpuMs / one.cpuMs).toFixed(2)}x; goal <= 1.3x); ` +
       `against DuckDB on the same files: ${(many.ms / duckMany.ms).toFixed(2)}x (1 file: ${(one.ms / duckOne.ms).toFixed(2)}x)`,
   );
+}
+
+if (PARTS.has("iceberg")) {
+  const FILES = 10;
+  const source = (name: string) => path.join(work, `ice-${name}`);
+  const splitBytes = await writeSplitFullLoad(path.join(source("load"), "dms/sales/orders"), ROWS, FILES);
+  const skewedFile = path.join(source("skewed"), "dms/sales/orders/20261102-0000000000.csv");
+  const uniformFile = path.join(source("uniform"), "dms/sales/orders/20261102-0000000000.csv");
+  await writeChanges(skewedFile, ROWS, CHANGES, SKEW, { recentShare: 0.1, seed: 3 });
+  await writeChanges(uniformFile, ROWS, CHANGES, 0, { seed: 4 });
+  type Run = { ms: number; cpuMs: number; maxRssMb: number; report: { outcome: string; bucketsRewritten?: number }[] };
+  const sizeOf = (dir: string, sub: string): number => {
+    let total = 0;
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (!sub || p.includes(sub)) total += statSync(p).size;
+      }
+    };
+    walk(dir);
+    return total;
+  };
+  const lines: string[][] = [];
+  const results: Record<string, { full: Run; skewed: Run; uniform: Run }> = {};
+  for (const engine of ["iceberg", "parquet"] as const)
+    for (const layout of ["hash", "range"] as const) {
+      const name = `${engine === "iceberg" ? "iceberg" : "copy-on-write"}, ${layout}`;
+      const tables = path.join(work, `ice-${layout}.json`);
+      writeFileSync(
+        tables,
+        JSON.stringify({
+          tables: {
+            "sales.orders": {
+              primaryKey: ["order_id"],
+              columns,
+              timestampColumn: "dms_commit_ts",
+              ...(layout === "range" ? { bucketBy: { column: "order_id", width: 250_000 } } : { buckets: 16 }),
+            },
+          },
+        }),
+      );
+      const env = { CDC_ENGINE: engine };
+      const target = path.join(work, `ice-target-${engine}-${layout}`);
+      const full = tsx("run-merge.ts", [source("load"), target, tables], lambdaLike, env) as Run;
+      const dataMb = sizeOf(path.join(target, "sales/orders"), `${path.sep}data${path.sep}`) / 1e6;
+      const indexMb =
+        sizeOf(path.join(target, "sales/orders"), engine === "iceberg" ? "_cdc/index" : "_cdc/state") / 1e6;
+      cpSync(target, `${target}-u`, { recursive: true });
+      const skewed = tsx("run-merge.ts", [source("skewed"), target, tables], lambdaLike, env) as Run;
+      const uniform = tsx("run-merge.ts", [source("uniform"), `${target}-u`, tables], lambdaLike, env) as Run;
+      results[name] = { full, skewed, uniform };
+      const shards = (run: Run) => String(run.report.find((r) => r.outcome === "merged")?.bucketsRewritten ?? "-");
+      lines.push([
+        name,
+        secs(full.ms),
+        secs(full.cpuMs),
+        `${full.maxRssMb} MB`,
+        secs(skewed.ms),
+        `${((skewed.ms / full.ms) * 100).toFixed(1)} %`,
+        shards(skewed),
+        secs(uniform.ms),
+        `${((uniform.ms / full.ms) * 100).toFixed(1)} %`,
+        shards(uniform),
+        `${dataMb.toFixed(0)} + ${indexMb.toFixed(0)} MB`,
+      ]);
+      rmSync(target, { recursive: true, force: true });
+      rmSync(`${target}-u`, { recursive: true, force: true });
+    }
+  const duckFull = tsx("duckdb-merge.ts", [
+    "full",
+    path.join(source("load"), "dms/sales/orders/LOAD*.csv"),
+    path.join(work, "ice-duck.parquet"),
+    "1",
+  ]) as Run;
+  const duckSkewed = tsx("duckdb-merge.ts", [
+    "changes",
+    path.join(work, "ice-duck.parquet"),
+    skewedFile,
+    path.join(work, "ice-duck-skewed.parquet"),
+    "1",
+  ]) as Run;
+  const duckUniform = tsx("duckdb-merge.ts", [
+    "changes",
+    path.join(work, "ice-duck.parquet"),
+    uniformFile,
+    path.join(work, "ice-duck-uniform.parquet"),
+    "1",
+  ]) as Run;
+  lines.push([
+    "duckdb, 1 thread",
+    secs(duckFull.ms),
+    secs(duckFull.cpuMs),
+    `${duckFull.maxRssMb} MB`,
+    secs(duckSkewed.ms),
+    `${((duckSkewed.ms / duckFull.ms) * 100).toFixed(1)} %`,
+    "(rewrite)",
+    secs(duckUniform.ms),
+    `${((duckUniform.ms / duckFull.ms) * 100).toFixed(1)} %`,
+    "(rewrite)",
+    `${(statSync(path.join(work, "ice-duck.parquet")).size / 1e6).toFixed(0)} MB`,
+  ]);
+  const header = [
+    "engine",
+    "full load",
+    "cpu",
+    "peak RSS",
+    "skewed changes",
+    "of full",
+    "shards",
+    "uniform changes",
+    "of full",
+    "shards",
+    "data + index/state",
+  ];
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
+  console.log(
+    `\nIceberg merge-on-read vs copy-on-write vs DuckDB: ${fmt(ROWS)} rows as ${FILES} LOAD files (${(splitBytes / 1e6).toFixed(0)} MB), ` +
+      `${fmt(CHANGES)} changes (${SKEW * 100} % of updates/deletes on the newest 10 % of keys), the same number uniform:`,
+  );
+  console.log(`${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
+  for (const r of lines) console.log(line(r));
+  console.log("\nratios (wall time; goals from issue 14):");
+  for (const [name, r] of Object.entries(results))
+    console.log(
+      `  ${name}: full load ${(r.full.ms / duckFull.ms).toFixed(2)}x DuckDB (goal <= 1.5x); skewed changes ` +
+        `${(r.skewed.ms / duckSkewed.ms).toFixed(2)}x DuckDB's rewrite (goal <= 0.5x), ${((r.skewed.ms / r.full.ms) * 100).toFixed(1)} % of its full load ` +
+        `(goal <= 10 %); uniform changes ${((r.uniform.ms / r.full.ms) * 100).toFixed(1)} % of its full load (goal <= 10 %)`,
+    );
+
+  const MINUTES = Number(process.env.CDC_BENCH_MINUTES ?? 0);
+  if (MINUTES > 0) {
+    const PER = Number(process.env.CDC_BENCH_MINUTE_CHANGES ?? 5000);
+    for (let m = 0; m < MINUTES; m++) {
+      const name = `20261103-${String(m).padStart(4, "0")}000000.csv`;
+      await writeChanges(path.join(source("minutes"), "dms/sales/orders", name), ROWS, PER, SKEW, {
+        recentShare: 0.1,
+        seed: 100 + m,
+      });
+    }
+    const tables = path.join(work, "ice-range.json");
+    const target = path.join(work, "ice-target-minutes");
+    tsx("run-merge.ts", [source("load"), target, tables], lambdaLike, { CDC_ENGINE: "iceberg" });
+    const day = tsx("run-merge.ts", [source("minutes"), target, tables], lambdaLike, {
+      CDC_ENGINE: "iceberg",
+      CDC_PASS_FILES: "1",
+    }) as Run;
+    const files = (sub: string) => {
+      let n = 0;
+      const walk = (d: string) => {
+        for (const e of readdirSync(d, { withFileTypes: true })) {
+          if (e.isDirectory()) walk(path.join(d, e.name));
+          else if (path.join(d, e.name).includes(sub)) n++;
+        }
+      };
+      walk(path.join(target, "sales/orders"));
+      return n;
+    };
+    console.log(
+      `\n${MINUTES} one-minute files of ${fmt(PER)} changes, one commit each (iceberg, range layout): ` +
+        `${secs(day.ms)} in all, ${secs(day.ms / MINUTES)} a file; then ${files(`${path.sep}data${path.sep}`)} data and delete files, ` +
+        `${files(`${path.sep}metadata${path.sep}`)} metadata files, ${(sizeOf(path.join(target, "sales/orders"), "") / 1e6).toFixed(0)} MB in all`,
+    );
+    rmSync(target, { recursive: true, force: true });
+  }
 }
 
 if (PARTS.has("reject")) {

@@ -22,7 +22,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { createSnsAuditSink } from "@sluice/aws/audit";
-import { createS3MoverStore } from "@sluice/aws/s3-files";
+import { createS3MoverStore } from "@sluice/aws/files";
 import { defaultRoutingRules, GiB, MiB, moveObject, planMultipartCopy, TiB } from "@sluice/files";
 import { startLocalCloud } from "@sluice/local/cloud";
 

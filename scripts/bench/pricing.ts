@@ -18,8 +18,8 @@ import { BatchWriteItemCommand, CreateTableCommand, DynamoDBClient, UpdateItemCo
 import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { createDynamoWindowStore } from "@sluice/aws/demand-windows";
-import { createDynamoCatalog } from "@sluice/aws/pricing-catalog";
-import { createSageMakerModel } from "@sluice/aws/sagemaker-model";
+import { createDynamoCatalog } from "@sluice/aws/pricing";
+import { createSageMakerModel } from "@sluice/aws/pricing-model";
 import { startDynamoDbLocal } from "@sluice/local/emulators/dynamodb-local";
 import { startSageMakerRuntime } from "@sluice/local/emulators/sagemaker-runtime";
 import { repoRoot } from "@sluice/local/paths";

@@ -110,6 +110,10 @@ describe("anomaly alerting", () => {
     expect(Date.parse(open.windowStart)).toBeGreaterThanOrEqual(INCIDENT);
     expect(Date.parse(open.windowStart)).toBeLessThan(INCIDENT + 20 * 60_000);
     expect(resolved).toMatchObject({ status: "resolved", metric: open.metric, openedAt: open.windowStart });
+    // What on-call reads: the metric's last windows against the band, what else moved, as text.
+    expect(open.recent?.at(-1)).toEqual({ windowStart: open.windowStart, value: open.value });
+    expect(open.moved).toEqual(expect.any(Array));
+    expect(open.summary?.[0]).toMatch(new RegExp(`^OPEN (warning|critical): ${open.metric} on ${victim} was `));
 
     await target.eventually("both alerts logged by the SnsLogger", async () => {
       const logged = (await target.logRecords("SnsLogger", started))

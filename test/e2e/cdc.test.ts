@@ -14,7 +14,7 @@ import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createS3ObjectStore } from "../../packages/aws/src/cdc-store.ts";
+import { createS3ObjectStore } from "../../packages/aws/src/cdc.ts";
 import { manifestRows } from "../../packages/cdc/src/fixtures/table.ts";
 import { loadMetadata, parseTablesConfig, type TableConfig, TableLease } from "../../packages/cdc/src/index.ts";
 import { startTarget, type Target } from "./target.ts";

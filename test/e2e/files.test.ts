@@ -21,7 +21,7 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createS3DeleterStore } from "../../packages/aws/src/s3-files.ts";
+import { createS3DeleterStore } from "../../packages/aws/src/files.ts";
 import { handleDeleteTrigger } from "../../packages/files/src/index.ts";
 import { runPush } from "../../packages/local/src/push/cli.ts";
 import { s3EventRecord } from "../../packages/local/src/sources/s3-events.ts";

@@ -17,7 +17,7 @@ import {
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import { catalogItem as catalogFixture, STRONG_DEMAND as STRONG, WEAK_DEMAND as WEAK } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDynamoCatalog } from "../../packages/aws/src/pricing-catalog.ts";
+import { createDynamoCatalog } from "../../packages/aws/src/pricing.ts";
 import { runPush } from "../../packages/local/src/push/cli.ts";
 import { putRecords } from "../../packages/local/src/push/sinks/kinesis.ts";
 import { priceRequests } from "../../packages/pricing/src/inference.ts";

@@ -387,6 +387,26 @@ describe("processClickstreamBatch", () => {
     const open = alerts.published[0] as AlertMessage;
     expect(Date.parse(open.windowStart)).toBeGreaterThanOrEqual(incident.start);
     expect(Date.parse(open.windowStart)).toBeLessThan(incident.start + incident.durationMs);
+    // What the on-call engineer reads: the metric's last 6 windows up to the alert's, one a minute, against the
+    // band; the site's other metrics that moved (a CTR collapse takes clicks, carts and purchases down with it).
+    expect(open.recent?.map((w) => Date.parse(w.windowStart))).toEqual(
+      [5, 4, 3, 2, 1, 0].map((k) => Date.parse(open.windowStart) - k * 60_000),
+    );
+    expect(open.recent?.at(-1)?.value).toBe(open.value);
+    expect(open.moved?.length).toBeGreaterThan(0);
+    expect(open.moved?.map((m) => m.metric)).not.toContain(open.metric);
+    for (const m of open.moved ?? []) {
+      const outside = (value: number, low: number, high: number) => value < low || value > high;
+      const { average: a, expected: e } = m;
+      expect(outside(m.value, e.low, e.high) || (a && outside(a.value, a.low, a.high)) || m.score >= 0.5).toBe(true);
+    }
+    expect(open.summary?.[0]).toMatch(new RegExp(`^OPEN (warning|critical): ${open.metric} on ${victim} was `));
+    expect(open.summary).toContain(
+      `${open.metric}, last 6 windows against its band ${open.expected.low} to ${open.expected.high}:`,
+    );
+    const resolved = alerts.published[1] as AlertMessage;
+    expect(resolved.recent).toHaveLength(6);
+    expect(resolved.summary?.[0]).toMatch(/^RESOLVED /);
     expect(store.stream?.windowing.counted).toBe(events.length);
     for (const [key, series] of store.series) {
       expect(Buffer.byteLength(JSON.stringify(series)), key).toBeLessThanOrEqual(64 * 1024);

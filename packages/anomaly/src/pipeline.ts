@@ -25,6 +25,7 @@ import {
   decodeClickstreamRecord,
   UndecodableRecord,
 } from "@sluice/messages";
+import { type RecentWindow, rememberWindow, withContext } from "./alert-context.ts";
 import {
   applySitePolicy,
   DEFAULT_POLICY,
@@ -144,6 +145,8 @@ export interface PendingAlert {
 /** The state of one series (`<site>#<metric>`): its detector (at most 64 KB serialised). */
 export interface SeriesState {
   detector: DetectorState;
+  /** The series' last `contextWindows` windows, oldest first, for the alerts (absent: written before they were kept). */
+  recent?: RecentWindow[];
 }
 
 export class StateConflict extends Error {
@@ -210,6 +213,8 @@ export interface PipelineConfig {
   minMeanCount: number;
   /** CTR alerts only in windows with at least this many impressions. */
   minImpressionsForCtr: number;
+  /** Windows of the alert's metric an alert shows (against its band), and so each series keeps. */
+  contextWindows: number;
 }
 
 /**
@@ -238,6 +243,7 @@ export const DEFAULT_PIPELINE: Readonly<PipelineConfig> = Object.freeze({
   maxPublishBackoffMs: 300_000,
   minMeanCount: 5,
   minImpressionsForCtr: 30,
+  contextWindows: 6,
 });
 
 export interface PipelineDeps {
@@ -495,9 +501,12 @@ async function scoreWindows(
   const keys = [...new Set(closed.flatMap((w) => config.metrics.map((m) => seriesKey(w.site, m))))];
   const loaded = keys.length > 0 ? await store.loadSeries(keys, streamVersion) : new Map<string, SeriesState>();
   const detectors = new Map<string, StreamingDetector>();
+  const recent = new Map<string, RecentWindow[]>();
   const alerts: AlertMessage[] = [];
   for (const window of closed) {
     const points: MetricPoint[] = [];
+    /** The points with enough volume to mean something: those an alert may show as moved. */
+    const meaningful: MetricPoint[] = [];
     for (const metric of config.metrics) {
       const value = metricValue(metric, window.counts);
       if (value === undefined) continue;
@@ -506,24 +515,41 @@ async function scoreWindows(
       if (!detector) {
         detector = new StreamingDetector(config.detector, loaded.get(key)?.detector);
         detectors.set(key, detector);
+        recent.set(key, loaded.get(key)?.recent ?? []);
       }
       const score = detector.update(value);
+      recent.set(key, rememberWindow(recent.get(key), window.windowStart, value, config.contextWindows));
       // Too little volume for one window's value to mean anything: learnt and scored, never alerted on.
       const volume = metric === "ctr" ? window.counts.impressions : policies[window.site]?.baselines[metric]?.mean;
       const eligible =
         metric === "ctr" ? (volume ?? 0) >= config.minImpressionsForCtr : (volume ?? 0) >= config.minMeanCount;
       points.push({ metric, value, score: eligible ? score : 0 });
+      if (eligible) meaningful.push({ metric, value, score });
     }
+    const before = policies[window.site] ?? emptySitePolicy();
     const { state, message } = applySitePolicy(
-      policies[window.site] ?? emptySitePolicy(),
+      before,
       { site: window.site, windowStart: window.windowStart, windowEnd: window.windowEnd, points },
       config.policy,
     );
     policies[window.site] = state;
-    if (message) alerts.push(message);
+    if (message) {
+      // The bands of the incident (frozen when it opened): the one opening now, or the one resolving.
+      const incident = state.incident ?? before.incident;
+      alerts.push(
+        withContext(message, {
+          points: meaningful,
+          bands: incident?.expected ?? {},
+          recent: Object.fromEntries(points.map((p) => [p.metric, recent.get(seriesKey(window.site, p.metric)) ?? []])),
+          threshold: config.policy.threshold,
+        }),
+      );
+    }
   }
   const series = new Map<string, SeriesState>();
-  for (const [key, detector] of detectors) series.set(key, { detector: detector.snapshot() });
+  for (const [key, detector] of detectors) {
+    series.set(key, { detector: detector.snapshot(), recent: recent.get(key) ?? [] });
+  }
   return { series, alerts };
 }
 

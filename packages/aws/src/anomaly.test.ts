@@ -3,6 +3,7 @@
  * and the alert message on SNS. The store runs for real on DynamoDB Local in anomaly.dynamodb.test.ts, the whole
  * flow on the local cloud in test/e2e/anomaly.test.ts.
  */
+import { gunzipSync, gzipSync } from "node:zlib";
 import {
   BatchGetItemCommand,
   BatchWriteItemCommand,
@@ -49,7 +50,7 @@ describe("createDynamoAnomalyStore", () => {
     Item: {
       pk: { S: "stream#Clickstream" },
       version: { N: "7" },
-      doc: { S: JSON.stringify({ state: stream(7), series: { "a.example#ctr": "6-old" } }) },
+      docz: { B: gzipSync(JSON.stringify({ state: stream(7), series: { "a.example#ctr": "6-old" } })) },
     },
   };
 
@@ -75,11 +76,26 @@ describe("createDynamoAnomalyStore", () => {
       ConditionExpression: "version = :expected",
       ExpressionAttributeValues: { ":expected": { N: "7" } },
     });
-    expect(JSON.parse(put?.Item?.doc?.S ?? "")).toEqual({
+    // The document is gzipped (a fifth of its JSON or less: each batch's commit rewrites it, DynamoDB bills per KB).
+    expect(put?.Item?.doc).toBeUndefined();
+    expect(JSON.parse(gunzipSync(put?.Item?.docz?.B ?? new Uint8Array()).toString("utf8"))).toEqual({
       state: stream(8),
       series: { "a.example#ctr": itemKey.slice("series#a.example#ctr@".length) },
     });
     expect(cleanup).toEqual([{ DeleteRequest: { Key: { pk: { S: "series#a.example#ctr@6-old" } } } }]);
+  });
+
+  it("reads a gzipped head back; a head without its document is refused, not read as an empty state", async () => {
+    const document = { state: stream(9), series: { "a.example#ctr": "9-new" } };
+    dynamo.on(GetItemCommand).resolves({
+      Item: { pk: { S: "stream#Clickstream" }, version: { N: "9" }, docz: { B: gzipSync(JSON.stringify(document)) } },
+    });
+    expect(await createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState").loadStream()).toEqual(stream(9));
+    dynamo.reset();
+    dynamo.on(GetItemCommand).resolves({ Item: { pk: { S: "stream#Clickstream" }, version: { N: "9" } } });
+    await expect(createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState").loadStream()).rejects.toThrow(
+      "stream#Clickstream: a head without its document",
+    );
   });
 
   it("creates the head only if absent; a lost race is a StateConflict, and what it wrote is deleted", async () => {
@@ -127,8 +143,8 @@ describe("createDynamoAnomalyStore", () => {
     const calls = dynamo.commandCalls(BatchGetItemCommand);
     expect(calls).toHaveLength(2);
     expect(calls[0]?.args[0].input.RequestItems?.AnomalyState).toEqual({
-      // b.example#ctr was never written under a tag: its item from before copy-on-write, if any.
-      Keys: [{ pk: { S: "series#a.example#ctr@6-old" } }, { pk: { S: "series#b.example#ctr" } }],
+      // b.example#ctr is not named by the head: it has no state yet, nothing to read.
+      Keys: [{ pk: { S: "series#a.example#ctr@6-old" } }],
       ConsistentRead: true,
     });
   });
@@ -169,6 +185,39 @@ describe("createSnsAlertPublisher", () => {
         site: { DataType: "String", StringValue: "a.example" },
       },
     });
+  });
+
+  it("lays the JSON out one field and one summary line a line, for a person reading the e-mail", async () => {
+    sns.on(PublishCommand).resolves({});
+    const alert = {
+      type: "anomaly",
+      status: "open",
+      site: "a.example",
+      metric: "ctr",
+      summary: ["OPEN critical: ctr on a.example was 0.005", "Other metrics of a.example: none moved."],
+      windowStart: "2026-03-01T06:04:00.000Z",
+      windowEnd: "2026-03-01T06:05:00.000Z",
+      value: 0.005,
+      expected: { mean: 0.08, low: 0.02, high: 0.14 },
+      score: 1,
+      severity: "critical",
+      metrics: ["ctr"],
+      recent: [{ windowStart: "2026-03-01T06:04:00.000Z", value: 0.005 }],
+      moved: [],
+    } satisfies AlertMessage;
+    await createSnsAlertPublisher(new SNSClient({}), "arn:aws:sns:us-east-1:1:Alerts").publish(alert);
+    const message = sns.commandCalls(PublishCommand)[0]?.args[0].input.Message ?? "";
+    expect(JSON.parse(message)).toEqual(alert);
+    expect(message.split("\n").slice(0, 8)).toEqual([
+      "{",
+      '  "type": "anomaly",',
+      '  "status": "open",',
+      '  "site": "a.example",',
+      '  "metric": "ctr",',
+      '  "summary": [',
+      '    "OPEN critical: ctr on a.example was 0.005",',
+      '    "Other metrics of a.example: none moved."',
+    ]);
   });
 });
 

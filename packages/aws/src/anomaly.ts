@@ -3,11 +3,12 @@
  * alerts on SNS (the `Alerts` topic).
  *
  * State layout (hash key `pk`), copy-on-write with the stream item as the commit point:
- * - `stream#<stream>`: the head, with the state's `version` and a JSON document: the stream state (windowing, alert
- *   policies, outbox) and `series`, the tag of the item holding each series' current state. A document over 350 000
- *   bytes is kept in `pages` items `stream#<stream>@<tag>#<i>` (binary, 350 000 bytes each), which the head names.
+ * - `stream#<stream>`: the head, with the state's `version` and a JSON document, gzipped (`docz`): the stream state
+ *   (windowing, alert policies, outbox) and `series`, the tag of the item holding each series' current state. Every
+ *   batch rewrites it and DynamoDB bills writes per KB: gzip makes it about a fifth. A compressed document over
+ *   350 000 bytes is kept in `pages` items `stream#<stream>@<tag>#<i>` (350 000 bytes each), which the head
+ *   names.
  * - `series#<site>#<metric>@<tag>`: one series' detector state (at most 64 KB), written once, never changed.
- *   (`series#<site>#<metric>` without a tag: the layout before copy-on-write, read until the series is next written.)
  *
  * A commit writes the new series items (and pages) under a tag of its own, in as many `BatchWriteItem` requests as
  * they need, then puts the head on condition that its version is still the one loaded: that one write is the commit
@@ -18,10 +19,9 @@
  * `StateConflict` and reloads, as its commit would have failed anyway.
  */
 import { randomBytes } from "node:crypto";
+import { gunzipSync, gzipSync } from "node:zlib";
 import {
   type AttributeValue,
-  BatchGetItemCommand,
-  BatchWriteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -38,6 +38,7 @@ import {
 } from "@sluice/anomaly/pipeline";
 import type { AlertMessage } from "@sluice/messages";
 import { attributeText } from "./audit.ts";
+import { batchGetAll, batchWriteAll } from "./dynamodb-batch.ts";
 
 /** Largest document kept in the head item (DynamoDB items hold at most 400 KB), and the size of each page. */
 export const PAGE_BYTES = 350_000;
@@ -59,20 +60,8 @@ interface StoreOptions {
   onGarbage?: (keys: readonly string[], error: unknown) => void;
 }
 
-/** The item holding a series' state written under `tag` (none: before copy-on-write). */
-const seriesItemKey = (key: string, tag: string | undefined) =>
-  tag === undefined ? `series#${key}` : `series#${key}@${tag}`;
-
-async function mapBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-const pause = (attempt: number) =>
-  new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt) * Math.random()));
+/** The item holding a series' state written under `tag`. */
+const seriesItemKey = (key: string, tag: string) => `series#${key}@${tag}`;
 
 export function createDynamoAnomalyStore(
   client: DynamoDBClient,
@@ -88,39 +77,19 @@ export function createDynamoAnomalyStore(
     for (const version of heads.keys()) if (heads.size > 4 && version !== head.version) heads.delete(version);
   };
 
-  /** Puts and deletes in requests of 25 (BatchWriteItem's limit), unprocessed items sent again with back-off. */
-  async function writeAll(requests: WriteRequest[]): Promise<void> {
-    const chunks: WriteRequest[][] = [];
-    for (let i = 0; i < requests.length; i += 25) chunks.push(requests.slice(i, i + 25));
-    await mapBounded(chunks, PARALLEL_REQUESTS, async (chunk) => {
-      let pending: WriteRequest[] = chunk;
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt > 10) throw new Error(`${tableName}: ${pending.length} writes left unprocessed`);
-        if (attempt > 0) await pause(attempt);
-        const out = await client.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: pending } }));
-        pending = out.UnprocessedItems?.[tableName] ?? [];
-      }
-    });
-  }
+  /** Puts and deletes, every one written (dynamodb-batch.ts). */
+  const writeAll = (requests: WriteRequest[]) =>
+    batchWriteAll(client, tableName, requests, { parallel: PARALLEL_REQUESTS });
 
-  /** Items by key (consistent reads), in requests of 100; missing keys are absent from the map. */
+  /** Items by key (consistent reads); missing keys are absent from the map. */
   async function getAll(keys: readonly string[]): Promise<Map<string, Record<string, AttributeValue>>> {
-    const found = new Map<string, Record<string, AttributeValue>>();
-    const chunks: string[][] = [];
-    for (let i = 0; i < keys.length; i += 100) chunks.push(keys.slice(i, i + 100));
-    await mapBounded(chunks, PARALLEL_REQUESTS, async (chunk) => {
-      let pending: Record<string, AttributeValue>[] = chunk.map((pk) => ({ pk: { S: pk } }));
-      for (let attempt = 0; pending.length > 0; attempt++) {
-        if (attempt > 10) throw new Error(`${tableName}: ${pending.length} reads left unprocessed`);
-        if (attempt > 0) await pause(attempt);
-        const out = await client.send(
-          new BatchGetItemCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }),
-        );
-        for (const item of out.Responses?.[tableName] ?? []) found.set(item.pk?.S ?? "", item);
-        pending = out.UnprocessedKeys?.[tableName]?.Keys ?? [];
-      }
-    });
-    return found;
+    const items = await batchGetAll(
+      client,
+      tableName,
+      keys.map((pk) => ({ pk: { S: pk } })),
+      { parallel: PARALLEL_REQUESTS },
+    );
+    return new Map(items.map((item) => [item.pk?.S ?? "", item]));
   }
 
   async function deleteAll(keys: readonly string[]): Promise<void> {
@@ -139,11 +108,6 @@ export function createDynamoAnomalyStore(
     );
     if (!Item) return undefined;
     const version = Number(Item.version?.N ?? 0);
-    if (Item.state?.S !== undefined) {
-      // The layout before copy-on-write: the state inline, every series at its untagged key.
-      const head: Head = { version, series: {}, pages: [] };
-      return { head, state: JSON.parse(Item.state.S) as StreamState };
-    }
     let document: string;
     const pages = Item.pages?.L?.map((page) => page.S ?? "") ?? [];
     if (pages.length > 0) {
@@ -151,9 +115,11 @@ export function createDynamoAnomalyStore(
       const parts = pages.map((key) => items.get(key)?.part?.B);
       // A page deleted after a newer commit: this head is no longer the current one.
       if (parts.some((part) => part === undefined)) throw new StateConflict(`${streamKey} changed while read`);
-      document = Buffer.concat(parts as Uint8Array[]).toString("utf8");
+      document = gunzipSync(Buffer.concat(parts as Uint8Array[])).toString("utf8");
+    } else if (Item.docz?.B !== undefined) {
+      document = gunzipSync(Item.docz.B).toString("utf8");
     } else {
-      document = Item.doc?.S ?? "{}";
+      throw new Error(`${streamKey}: a head without its document`);
     }
     const parsed = JSON.parse(document) as { state: StreamState; series: Record<string, string> };
     const head: Head = { version, series: parsed.series ?? {}, pages };
@@ -195,16 +161,19 @@ export function createDynamoAnomalyStore(
 
     async loadSeries(keys, streamVersion) {
       const head = await headAt(streamVersion);
-      const itemKeys = keys.map((key) => seriesItemKey(key, head.series[key]));
-      const items = await getAll(itemKeys);
-      const out = new Map<string, SeriesState>();
-      keys.forEach((key, i) => {
-        const itemKey = itemKeys[i] as string;
-        const text = items.get(itemKey)?.state?.S;
-        if (text !== undefined) out.set(key, JSON.parse(text) as SeriesState);
-        // A named item deleted after a newer commit: this version is no longer the current one.
-        else if (head.series[key] !== undefined) throw new StateConflict(`${itemKey} was replaced`);
+      // Series the head does not name have no state yet.
+      const named = keys.flatMap((key) => {
+        const tag = head.series[key];
+        return tag === undefined ? [] : [{ key, itemKey: seriesItemKey(key, tag) }];
       });
+      const items = await getAll(named.map(({ itemKey }) => itemKey));
+      const out = new Map<string, SeriesState>();
+      for (const { key, itemKey } of named) {
+        const text = items.get(itemKey)?.state?.S;
+        // A named item deleted after a newer commit: this version is no longer the current one.
+        if (text === undefined) throw new StateConflict(`${itemKey} was replaced`);
+        out.set(key, JSON.parse(text) as SeriesState);
+      }
       return out;
     },
 
@@ -221,7 +190,7 @@ export function createDynamoAnomalyStore(
         puts.push({ PutRequest: { Item: { pk: { S: itemKey }, state: { S: JSON.stringify(state) } } } });
       }
       for (const key of dropped) delete refs[key];
-      const document = Buffer.from(JSON.stringify({ state: next, series: refs }), "utf8");
+      const document = gzipSync(JSON.stringify({ state: next, series: refs }));
       const pages: string[] = [];
       if (document.length > PAGE_BYTES) {
         for (let offset = 0, i = 0; offset < document.length; offset += PAGE_BYTES, i++) {
@@ -238,9 +207,7 @@ export function createDynamoAnomalyStore(
         version: { N: String(next.version) },
         // Which commit wrote the head: an attempt that cannot tell whether its write was applied asks the table.
         commit: { S: tag },
-        ...(pages.length > 0
-          ? { pages: { L: pages.map((key) => ({ S: key })) } }
-          : { doc: { S: document.toString("utf8") } }),
+        ...(pages.length > 0 ? { pages: { L: pages.map((key) => ({ S: key })) } } : { docz: { B: document } }),
       };
       const condition =
         expectedVersion === 0
@@ -270,7 +237,10 @@ export function createDynamoAnomalyStore(
       }
       remember({ version: next.version, series: refs, pages });
       // What the new head no longer names.
-      const replaced = [...series.keys(), ...dropped].map((key) => seriesItemKey(key, base.series[key]));
+      const replaced = [...series.keys(), ...dropped].flatMap((key) => {
+        const tag = base.series[key];
+        return tag === undefined ? [] : [seriesItemKey(key, tag)];
+      });
       await deleteAll([...replaced, ...base.pages]);
     },
   };
@@ -300,8 +270,9 @@ export function snsSubject(text: string): string {
 const REFUSALS = new Set(["InvalidParameterException", "InvalidParameterValueException", "ValidationException"]);
 
 /**
- * Publishes each alert as one JSON message on the `Alerts` topic (e-mail subscribers read the subject; the site is
- * in it as far as SNS allows, and exactly in the message). A request SNS refuses as invalid throws
+ * Publishes each alert as one JSON message on the `Alerts` topic, indented so that an e-mail shows each field and
+ * each line of its `summary` on a line of its own (e-mail subscribers read the subject and the body as they are; the
+ * site is in the subject as far as SNS allows, and exactly in the message). A request SNS refuses as invalid throws
  * {@link AlertRefused}; any other failure is thrown as it is (worth retrying).
  */
 export function createSnsAlertPublisher(client: SNSClient, topicArn: string): AlertPublisher {
@@ -323,7 +294,8 @@ export function createSnsAlertPublisher(client: SNSClient, topicArn: string): Al
       new PublishCommand({
         TopicArn: topicArn,
         Subject: snsSubject(`[${alert.status}] ${alert.metric} anomaly on ${alert.site} at ${alert.windowStart}`),
-        Message: JSON.stringify(alert),
+        // Laid out a field (and a summary line) a line: e-mail subscribers read the body as it is.
+        Message: JSON.stringify(alert, null, 2),
         MessageAttributes: {
           severity: { DataType: "String", StringValue: severityAttribute(alert) },
           status: { DataType: "String", StringValue: alert.status },

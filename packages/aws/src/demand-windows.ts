@@ -12,20 +12,16 @@
  */
 import {
   type AttributeValue,
-  BatchGetItemCommand,
-  type BatchGetItemCommandOutput,
-  BatchWriteItemCommand,
-  type BatchWriteItemCommandOutput,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
   QueryCommand,
   type QueryCommandOutput,
   UpdateItemCommand,
-  type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { type DemandCounts, type DemandWindowStore, parseWindowKey, sumCounts } from "@sluice/pricing";
+import { batchGetAll, batchWriteAll } from "./dynamodb-batch.ts";
 
 const SEQUENCE_DIGITS = 64;
 const TTL_SECONDS = 24 * 3600;
@@ -39,21 +35,6 @@ const openSk = (key: string) => {
   const { productId, windowStartMs } = parseWindowKey(key);
   return `open#${new Date(windowStartMs).toISOString()}#${productId}`;
 };
-
-/** BatchWriteItem in batches of 25, unprocessed items sent again with back-off. */
-async function writeAll(client: DynamoDBClient, table: string, requests: WriteRequest[]): Promise<void> {
-  for (let i = 0; i < requests.length; i += 25) {
-    let pending: WriteRequest[] | undefined = requests.slice(i, i + 25);
-    for (let attempt = 0; pending && pending.length > 0; attempt++) {
-      if (attempt > 8) throw new Error(`DemandWindows: ${pending.length} writes left unprocessed`);
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-      const out: BatchWriteItemCommandOutput = await client.send(
-        new BatchWriteItemCommand({ RequestItems: { [table]: pending } }),
-      );
-      pending = out.UnprocessedItems?.[table];
-    }
-  }
-}
 
 /** `now`: the clock the expiry times are computed from (tests give their own). */
 export function createDynamoWindowStore(
@@ -77,27 +58,16 @@ export function createDynamoWindowStore(
     },
 
     async countedSequences(shardId, keys) {
+      const items = await batchGetAll(
+        client,
+        table,
+        keys.map((key) => ({ pk: { S: windowPk(key) }, sk: { S: shardSk(shardId) } })),
+        { projection: "pk, lastSequence" },
+      );
       const found = new Map<string, string>();
-      for (let i = 0; i < keys.length; i += 100) {
-        let pending: Record<string, AttributeValue>[] | undefined = keys
-          .slice(i, i + 100)
-          .map((key) => ({ pk: { S: windowPk(key) }, sk: { S: shardSk(shardId) } }));
-        for (let attempt = 0; pending && pending.length > 0; attempt++) {
-          if (attempt > 8) throw new Error(`DemandWindows: ${pending.length} keys left unprocessed`);
-          if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-          const out: BatchGetItemCommandOutput = await client.send(
-            new BatchGetItemCommand({
-              RequestItems: {
-                [table]: { Keys: pending, ConsistentRead: true, ProjectionExpression: "pk, lastSequence" },
-              },
-            }),
-          );
-          for (const raw of out.Responses?.[table] ?? []) {
-            const item = unmarshall(raw);
-            found.set(String(item.pk).slice("window#".length), unpad(String(item.lastSequence)));
-          }
-          pending = out.UnprocessedKeys?.[table]?.Keys;
-        }
+      for (const raw of items) {
+        const item = unmarshall(raw);
+        found.set(String(item.pk).slice("window#".length), unpad(String(item.lastSequence)));
       }
       return found;
     },
@@ -127,7 +97,7 @@ export function createDynamoWindowStore(
     },
 
     async markOpen(shardId, watermarkMs, keys) {
-      await writeAll(
+      await batchWriteAll(
         client,
         table,
         keys.map((key) => ({
@@ -184,7 +154,7 @@ export function createDynamoWindowStore(
     },
 
     async markClosed(shardId, keys) {
-      await writeAll(
+      await batchWriteAll(
         client,
         table,
         keys.map((key) => ({ DeleteRequest: { Key: { pk: { S: `shard#${shardId}` }, sk: { S: openSk(key) } } } })),

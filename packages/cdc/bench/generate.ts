@@ -85,13 +85,20 @@ export function writeUnterminatedQuote(path: string, bytes: number, hostile: boo
 
 /**
  * A change file: 20 % inserts of new ids, 70 % updates, 10 % deletes. `skew`: the share of updates and deletes
- * hitting the newest 5 % of the table (recent orders change most), the rest uniform.
+ * hitting the newest `recentShare` of the table (default 5 %: recent orders change most), the rest uniform. `seed`
+ * varies the changes between files of one run.
  */
-export function writeChanges(path: string, tableRows: number, changes: number, skew: number): Promise<number> {
-  const rnd = seededRandom(2);
+export function writeChanges(
+  path: string,
+  tableRows: number,
+  changes: number,
+  skew: number,
+  { recentShare = 0.05, seed = 2 }: { recentShare?: number; seed?: number } = {},
+): Promise<number> {
+  const rnd = seededRandom(seed);
   let next = tableRows + 1;
   const pick = () =>
-    rnd() < skew ? tableRows - Math.floor(rnd() * tableRows * 0.05) : 1 + Math.floor(rnd() * tableRows);
+    rnd() < skew ? tableRows - Math.floor(rnd() * tableRows * recentShare) : 1 + Math.floor(rnd() * tableRows);
   return writeLines(path, changes, (i) => {
     const commit = `2026-11-02 ${pad2(Math.floor(i / 3600) % 24)}:${pad2(Math.floor(i / 60) % 60)}:${pad2(i % 60)}.000000`;
     const r = rnd();

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "./cli.ts";
 import { parseTablesConfig } from "./config.ts";
+import { icebirdRows } from "./fixtures/iceberg.ts";
 import { manifestRows, stateRows } from "./fixtures/table.ts";
 import { createDirectoryStore } from "./storage.ts";
 
@@ -29,8 +30,15 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const run = () =>
-  main(["--source", join(dir, "source"), "--target", join(dir, "target"), "--tables", join(fixtures, "tables.json")]);
+const args = () => [
+  "--source",
+  join(dir, "source"),
+  "--target",
+  join(dir, "target"),
+  "--tables",
+  join(fixtures, "tables.json"),
+];
+const run = () => main(args());
 
 async function table(name: string) {
   const config = parseTablesConfig(JSON.parse(await readFile(join(fixtures, "tables.json"), "utf8"))).tables.get(name);
@@ -111,6 +119,20 @@ describe("cdc-merge CLI", () => {
     expect(run.stderr).toBe(
       'rejected sales.orders dms/sales/orders/20261101-1300000000.csv: row 2: column amount: not a decimal: "12,5"\n',
     );
+  });
+
+  it("--format iceberg writes Iceberg tables that icebird reads back, and is safe to re-run", async () => {
+    const iceberg = () => [...args(), "--format", "iceberg"];
+    expect(await main(iceberg())).toBe(1);
+    expect(out.join("")).toMatch(/5 merged, 0 already applied, 1 rejected\n$/);
+    const configs = parseTablesConfig(JSON.parse(await readFile(join(fixtures, "tables.json"), "utf8"))).tables;
+    const read = (name: string) => icebirdRows(join(dir, "target"), configs.get(name) as never);
+    expect(await read("sales.orders")).toEqual(orders);
+    expect(await read("crm.customers")).toEqual(customers);
+    out = [];
+    expect(await main(iceberg())).toBe(1);
+    expect(out.join("")).toMatch(/0 merged, 5 already applied, 1 rejected\n$/);
+    expect(await main([...args(), "--format", "delta"])).toBe(2);
   });
 
   it("exits 2 with usage on missing arguments or a bad configuration", async () => {

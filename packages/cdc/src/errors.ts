@@ -23,6 +23,15 @@ export class InvalidTableConfig extends Error {
   override readonly name = "InvalidTableConfig";
 }
 
+/**
+ * An Iceberg table's current snapshot was written by another writer (a compaction by Athena or S3 Tables rewriting
+ * data files): the merge's key index names rows by data file and position, so it refuses to merge until it can follow
+ * the rewrite.
+ */
+export class ForeignSnapshot extends Error {
+  override readonly name = "ForeignSnapshot";
+}
+
 /** Another merge committed the same table first, more times than we were willing to retry. */
 export class CommitConflict extends Error {
   override readonly name = "CommitConflict";

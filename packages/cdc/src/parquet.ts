@@ -28,8 +28,20 @@ function decimalBytes(precision: number): number {
   return bytes;
 }
 
-export function schemaElement(name: string, type: ColumnType): SchemaElement {
-  const base = { name, repetition_type: "OPTIONAL" as const };
+export function schemaElement(
+  name: string,
+  type: ColumnType,
+  {
+    fieldId,
+    required = false,
+    timestampUtc = true,
+  }: { fieldId?: number; required?: boolean; timestampUtc?: boolean } = {},
+): SchemaElement {
+  const base = {
+    name,
+    repetition_type: required ? ("REQUIRED" as const) : ("OPTIONAL" as const),
+    ...(fieldId !== undefined ? { field_id: fieldId } : {}),
+  };
   switch (type.kind) {
     case "int32":
       return { ...base, type: "INT32" };
@@ -58,8 +70,9 @@ export function schemaElement(name: string, type: ColumnType): SchemaElement {
       return {
         ...base,
         type: "INT64",
-        converted_type: "TIMESTAMP_MICROS",
-        logical_type: { type: "TIMESTAMP", isAdjustedToUTC: true, unit: "MICROS" },
+        // A UTC instant (isAdjustedToUTC) for Athena's Hive tables; a wall time without a zone for Iceberg `timestamp`.
+        ...(timestampUtc ? { converted_type: "TIMESTAMP_MICROS" as const } : {}),
+        logical_type: { type: "TIMESTAMP", isAdjustedToUTC: timestampUtc, unit: "MICROS" },
       };
   }
 }
@@ -116,28 +129,14 @@ function pageBody(
 ): void {
   const n = to - from;
   const nulls = column.nulls;
+  const required = element.repetition_type === "REQUIRED";
   // definition levels: all present -> one RLE run; else bit-packed groups of 8
   let nullCount = 0;
   for (let k = from; k < to; k++) nullCount += nulls[rows[k] as number] as number;
   stats.nulls += nullCount;
-  const levelsAt = out.length;
-  out.u32(0);
-  if (nullCount === 0) {
-    out.varint(n << 1);
-    out.reserve(1);
-    out.buffer[out.length++] = 1;
-  } else {
-    const groups = Math.ceil(n / 8);
-    out.varint((groups << 1) | 1);
-    out.reserve(groups);
-    out.buffer.fill(0, out.length, out.length + groups);
-    for (let k = 0; k < n; k++) {
-      const at = out.length + (k >> 3);
-      if (!nulls[rows[from + k] as number]) out.buffer[at] = (out.buffer[at] as number) | (1 << (k & 7));
-    }
-    out.length += groups;
-  }
-  out.buffer.writeUInt32LE(out.length - levelsAt - 4, levelsAt);
+  if (required && nullCount > 0) throw new Error(`column ${element.name}: NULL in a required column`);
+  // A required column has no definition levels.
+  if (!required) writeLevels(nulls, rows, from, to, nullCount, out);
 
   const present = n - nullCount;
   if (dictionary) {
@@ -263,6 +262,29 @@ function pageBody(
       return;
     }
   }
+}
+
+/** Definition levels of an optional column (4-byte length, then one RLE run, or bit-packed groups of 8). */
+function writeLevels(nulls: Uint8Array, rows: Int32Array, from: number, to: number, nullCount: number, out: Bytes) {
+  const n = to - from;
+  const levelsAt = out.length;
+  out.u32(0);
+  if (nullCount === 0) {
+    out.varint(n << 1);
+    out.reserve(1);
+    out.buffer[out.length++] = 1;
+  } else {
+    const groups = Math.ceil(n / 8);
+    out.varint((groups << 1) | 1);
+    out.reserve(groups);
+    out.buffer.fill(0, out.length, out.length + groups);
+    for (let k = 0; k < n; k++) {
+      const at = out.length + (k >> 3);
+      if (!nulls[rows[from + k] as number]) out.buffer[at] = (out.buffer[at] as number) | (1 << (k & 7));
+    }
+    out.length += groups;
+  }
+  out.buffer.writeUInt32LE(out.length - levelsAt - 4, levelsAt);
 }
 
 function widen(stats: Stats, min: Value, max: Value): void {
@@ -403,17 +425,46 @@ function writeIds(
   out.length += bytes;
 }
 
+/** How `writeParquet` writes a file: layout, and the Iceberg additions (field ids, required columns, schema). */
+export interface ParquetOptions {
+  rowGroupRows?: number;
+  pageRows?: number;
+  dictionaries?: boolean;
+  /** Parquet field id of each column (Iceberg maps columns by id). */
+  fieldIds?: readonly number[];
+  /** Columns written REQUIRED (no definition levels; a NULL throws). */
+  required?: readonly boolean[];
+  /** Timestamps as UTC instants (default) or as wall times without a zone (Iceberg `timestamp`). */
+  timestampUtc?: boolean;
+  /** Footer key/value metadata (Iceberg writers put `iceberg.schema` there). */
+  keyValue?: Record<string, string>;
+}
+
 /** Encodes the given rows (default: the live ones) of a set as one Parquet file. */
 export function writeParquet(
-  config: TableConfig,
+  config: Pick<TableConfig, "columns">,
   set: RowSet,
   rows: Int32Array = set.liveRows(),
-  { rowGroupRows = ROW_GROUP_ROWS, pageRows = PAGE_ROWS, dictionaries = true } = {},
+  {
+    rowGroupRows = ROW_GROUP_ROWS,
+    pageRows = PAGE_ROWS,
+    dictionaries = true,
+    fieldIds,
+    required,
+    timestampUtc = true,
+    keyValue,
+  }: ParquetOptions = {},
 ): Uint8Array {
   const columns = config.columns;
   const schema: SchemaElement[] = [
     { name: "root", num_children: columns.length },
-    ...columns.map((c) => schemaElement(c.name, c.type)),
+    ...columns.map((c, i) =>
+      schemaElement(c.name, c.type, {
+        ...(fieldIds ? { fieldId: fieldIds[i] as number } : {}),
+        required: required?.[i] ?? false,
+        timestampUtc,
+      }),
+    ),
   ];
   const writer = new ByteWriter(65_536 + rows.length * columns.length * 6);
   writer.appendUint32(0x31524150); // PAR1
@@ -503,6 +554,7 @@ export function writeParquet(
     schema,
     num_rows: BigInt(rows.length),
     row_groups: rowGroups,
+    ...(keyValue ? { key_value_metadata: Object.entries(keyValue).map(([key, value]) => ({ key, value })) } : {}),
     metadata_length: 0,
   } as never);
   writer.appendUint32(0x31524150);

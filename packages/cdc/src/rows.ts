@@ -394,9 +394,10 @@ export class RowSet {
    * Applies `changes` (one row per key, indexed) to a set read without its key index (a bucket's state): each row's
    * key is looked up among the changes (a small table) instead of every row being indexed; keys only in the changes
    * are appended. A change not strictly newer than what its key holds is ignored (replays, late files). The set's
-   * index stays empty. Returns how many keys changed.
+   * index stays empty. Returns how many keys changed. `won(at, j, existed)` is called for each change `j` that wins,
+   * before row `at` is overwritten with it (`existed` false when the key is new and `at` a new row).
    */
-  mergeFrom(changes: RowSet): number {
+  mergeFrom(changes: RowSet, won?: (at: number, j: number, existed: boolean) => void): number {
     const matched = new Uint8Array(changes.size);
     let changed = 0;
     const size = this.size;
@@ -406,6 +407,7 @@ export class RowSet {
       matched[j] = 1;
       const file = this.fileIdOf(changes, changes.f[j] as number);
       if (this.compareHeld(at, changes, j, file, changes.r[j] as number) >= 0) continue;
+      won?.(at, j, true);
       this.overwrite(at, changes, j, file);
       changed++;
     }
@@ -414,10 +416,48 @@ export class RowSet {
       const at = this.size;
       this.ensure(at + 1);
       this.size = at + 1;
+      won?.(at, j, false);
       this.overwrite(at, changes, j, this.fileIdOf(changes, changes.f[j] as number));
       changed++;
     }
     return changed;
+  }
+
+  /**
+   * Appends rows `rows` of `from` (same columns) column by column, positions and liveness included; the key index is
+   * not maintained (a set of rows to write out, not to merge into).
+   */
+  appendRows(from: RowSet, rows: Int32Array): void {
+    const start = this.size;
+    const n = rows.length;
+    this.ensure(start + n);
+    for (let k = 0; k < n; k++) {
+      const i = rows[k] as number;
+      this.f[start + k] = this.fileIdOf(from, from.f[i] as number);
+      this.r[start + k] = from.r[i] as number;
+      this.live[start + k] = from.live[i] as number;
+    }
+    for (let c = 0; c < this.columns.length; c++) {
+      const dst = this.columns[c] as ColumnData;
+      const src = from.columns[c] as ColumnData;
+      const dn = dst.nulls;
+      const sn = src.nulls;
+      for (let k = 0; k < n; k++) dn[start + k] = sn[rows[k] as number] as number;
+      if (dst.words) {
+        const d = dst.words;
+        const w = src.words as Int32Array;
+        for (let k = 0; k < n; k++) {
+          const i = rows[k] as number;
+          d[2 * (start + k)] = w[2 * i] as number;
+          d[2 * (start + k) + 1] = w[2 * i + 1] as number;
+        }
+      } else {
+        const d = dst.values as Value[];
+        const v = src.values as Value[];
+        for (let k = 0; k < n; k++) d[start + k] = v[rows[k] as number] as Value;
+      }
+    }
+    this.size = start + n;
   }
 
   private overwrite(at: number, from: RowSet, i: number, file: number): void {

@@ -3,11 +3,65 @@
  * passes (`mergeFiles`: DMS order, one commit a pass). What the CLI does, and what tests and benchmarks call. A rejected
  * file does not stop the others.
  */
-import type { TablesConfig } from "./config.ts";
-import { type FileResult, type MergeInput, type MergeOptions, mergeFiles, sha256Of } from "./merge-pass.ts";
+import type { TableConfig, TablesConfig } from "./config.ts";
+import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
+import { compactIceberg, loadIcebergTable, mergeFilesIceberg } from "./iceberg-pass.ts";
+import {
+  type FileResult,
+  type MergeInput,
+  type MergeOptions,
+  mergeFiles,
+  type PassResult,
+  sha256Of,
+} from "./merge-pass.ts";
 import { type LocatedFile, locateFile, sortFiles } from "./source.ts";
 import type { ObjectStore } from "./storage.ts";
-import { loadApplied, loadMetadata } from "./table.ts";
+import { type AppliedFile, loadApplied, loadMetadata } from "./table.ts";
+
+/** A table format the merge writes: how it lists a table's applied files and merges one pass. */
+export interface MergeEngine {
+  applied(target: ObjectStore, table: TableConfig): Promise<Record<string, AppliedFile>>;
+  mergePass(target: ObjectStore, table: TableConfig, pass: MergeInput[], options: MergeOptions): Promise<PassResult>;
+}
+
+/** Copy-on-write Parquet buckets behind an Athena symlink manifest (`merge-pass.ts`). */
+export const parquetEngine: MergeEngine = {
+  applied: async (target, table) => loadApplied(target, await loadMetadata(target, table)),
+  mergePass: (target, table, pass, options) => mergeFiles(target, table, pass, options),
+};
+
+/** When the Iceberg engine compacts a table after a pass (`compactIceberg`: small tables only). */
+export interface CompactionPolicy {
+  /** Compact once the snapshot has this many delete files (default 64). */
+  deleteFiles?: number;
+  /** ... and at most this many rows in its data files (default 5 M; bigger tables are Athena's to compact). */
+  maxRows?: number;
+}
+
+/**
+ * Iceberg v2 tables, merge-on-read (`iceberg-pass.ts`), committed through `catalog` (default: the file catalog);
+ * after a pass that merged files, a small table with many delete files is compacted.
+ */
+export function icebergEngine(
+  catalogOf: (target: ObjectStore) => IcebergCatalog = createFileCatalog,
+  compaction: CompactionPolicy = {},
+): MergeEngine {
+  const deleteFiles = compaction.deleteFiles ?? 64;
+  const maxRows = compaction.maxRows ?? 5_000_000;
+  return {
+    applied: async (target, table) => (await loadIcebergTable(target, catalogOf(target), table)).state.applied,
+    async mergePass(target, table, pass, options) {
+      const catalog = catalogOf(target);
+      const result = await mergeFilesIceberg(target, catalog, table, pass, options);
+      if (result.files.some((f) => f.outcome === "merged")) {
+        const { totals } = (await loadIcebergTable(target, catalog, table)).state;
+        if (totals.deleteFiles >= deleteFiles && totals.records <= maxRows)
+          await compactIceberg(target, catalog, table, options.now ? { now: options.now } : {});
+      }
+      return result;
+    },
+  };
+}
 
 export type FileOutcome = FileResult;
 
@@ -64,8 +118,10 @@ export async function mergeAll(
   source: ObjectStore,
   target: ObjectStore,
   config: TablesConfig,
-  options: MergeOptions & PassLimits & { onFile?: (outcome: FileOutcome & { table: string }) => void } = {},
+  options: MergeOptions &
+    PassLimits & { onFile?: (outcome: FileOutcome & { table: string }) => void; engine?: MergeEngine } = {},
 ): Promise<RunReport> {
+  const engine = options.engine ?? parquetEngine;
   const byTable = new Map<string, (LocatedFile & { size: number })[]>();
   for (const object of await source.list("")) {
     const located = locateFile(config, object.key);
@@ -88,7 +144,7 @@ export async function mergeAll(
     const table = files[0]?.table;
     if (!table) continue;
     // Replays are recognized against every applied file, archived ones included (same path, same content).
-    const applied = await loadApplied(target, await loadMetadata(target, table));
+    const applied = await engine.applied(target, table);
     const pending: (MergeInput & { size: number; relPath: string })[] = [];
     for (const file of files) {
       const known = applied[file.relPath];
@@ -106,7 +162,7 @@ export async function mergeAll(
       });
     }
     for (const pass of passesOf(pending, options)) {
-      const result = await mergeFiles(target, table, pass, options);
+      const result = await engine.mergePass(target, table, pass, options);
       for (const outcome of result.files) emit(outcome, name);
     }
   }

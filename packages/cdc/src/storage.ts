@@ -2,7 +2,7 @@
  * The storage port the merge engine runs on: a flat key space with list/get/put/conditional put/delete. The
  * commit of a table version is one conditional put (`ifNoneMatch`) of the next metadata version, so two merges of
  * the same table cannot both commit on top of the same version. Implementations: a local directory (here), an
- * in-memory one (tests), S3 (`@sluice/aws/cdc-s3-store`).
+ * in-memory one (tests), S3 (`@sluice/aws/cdc`).
  */
 import { createReadStream } from "node:fs";
 import { link, mkdir, readdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";

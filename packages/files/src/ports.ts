@@ -134,6 +134,16 @@ export interface DeleteBatchResult {
 }
 
 /** Object operations the file deleter needs. */
+/** A text object to write; `ifMatch` / `ifNoneMatch: true` make the write conditional. */
+export interface PutTextInput {
+  bucket: string;
+  key: string;
+  text: string;
+  contentType?: string;
+  ifMatch?: string;
+  ifNoneMatch?: boolean;
+}
+
 export interface DeleterStore {
   /** ListObjectsV2, keys after `startAfter`, at most `maxKeys`. */
   listObjects(input: { bucket: string; prefix: string; startAfter?: string; maxKeys: number }): Promise<ListPage>;
@@ -161,13 +171,6 @@ export interface DeleterStore {
    * Writes a text object; `ifMatch` / `ifNoneMatch: true` make it conditional (PreconditionFailed when the object
    * changed, or exists). Returns the new ETag.
    */
-  putText(input: {
-    bucket: string;
-    key: string;
-    text: string;
-    contentType?: string;
-    ifMatch?: string;
-    ifNoneMatch?: boolean;
-  }): Promise<string>;
+  putText(input: PutTextInput): Promise<string>;
   deleteObject(input: DeleteObjectInput): Promise<"deleted" | "not-found">;
 }

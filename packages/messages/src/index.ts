@@ -5,7 +5,20 @@
  * Side-effect free (`"sideEffects": false`): a bundle carries only the modules whose exports it uses, so none
  * carries the JSON Schema generator.
  */
-export { type AlertMessage, alertMessage, type ExpectedBand, expectedBand } from "./alert.ts";
+export {
+  type AlertMessage,
+  type AlertWindow,
+  alertMessage,
+  alertSummary,
+  alertWindow,
+  averageBand,
+  bandDistance,
+  bandPosition,
+  type ExpectedBand,
+  expectedBand,
+  type MovedMetric,
+  movedMetric,
+} from "./alert.ts";
 export {
   AUDIT_OUTCOMES,
   type AuditBatchPort,

@@ -51,13 +51,25 @@ export class SluiceLogger extends Logger {
     this.printLog(threshold, this.createAndPopulateLogItem(threshold, input, extraInput));
   }
 
+  /**
+   * Still an override of Powertools' protected `printLog` (2.36), because Powertools has no public hook between
+   * serializing a record and writing it, and the size limit can only be applied there: the line's size is known
+   * once the redacting replacer has run (a marker can be longer or shorter than what it replaces), and a
+   * `logFormatter` sees the record before that. The same override writes every level to stdout as one compact line
+   * (Powertools writes WARN and above to stderr, and indents under `POWERTOOLS_DEV`, which splits a record over
+   * several lines of the local cloud's log files). Remove it if Powertools adds such a hook.
+   */
   protected override printLog(_logLevel: number, log: LogItem): void {
     log.prepareForPrint();
     const line = JSON.stringify(log.getAttributes(), this.getJsonReplacer());
     process.stdout.write(`${fitLogLine(line, this.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES)}\n`);
   }
 
-  /** Children (`createChild`) are Sluice loggers too, with the same replacer (already composed) and size limit. */
+  /**
+   * Children (`createChild`) are Sluice loggers too, with the same replacer (already composed) and size limit.
+   * `createLogger` is the factory Powertools documents for subclasses to override, so that `createChild` keeps its
+   * own logic and returns the subclass.
+   */
   protected override createLogger(options?: ConstructorOptions): Logger {
     return new SluiceLogger({ ...options, redaction: false, maxLogBytes: this.maxLogBytes });
   }

@@ -1,3 +1,4 @@
+import { search } from "@aws-lambda-powertools/logger/correlationId";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import {
   type CapturedWrites,
@@ -182,16 +183,15 @@ describe("createObservability", () => {
 
 describe("withObservability", () => {
   it("adds the Lambda context to every line, the correlation id for the invocation only, and flushes metrics", async () => {
-    const observability = createObservability({ serviceName: "file-mover" });
-    const handler = withObservability(
-      async (event: { requestId: string; key: string }) => {
-        observability.logger.info("moving", { key: event.key });
-        observability.metrics.addMetric("FilesMoved", MetricUnit.Count, 1);
-        return { moved: 1 };
-      },
-      observability,
-      { correlationId: (event) => event.requestId },
-    );
+    const observability = createObservability({
+      serviceName: "file-mover",
+      correlationId: { path: "requestId", search },
+    });
+    const handler = withObservability(async (event: { requestId: string; key: string }) => {
+      observability.logger.info("moving", { key: event.key });
+      observability.metrics.addMetric("FilesMoved", MetricUnit.Count, 1);
+      return { moved: 1 };
+    }, observability);
 
     const first = await handler({ requestId: "corr-1", key: "a.csv" }, lambdaContext("req-1"));
     observability.logger.info("between invocations");

@@ -30,12 +30,21 @@ export interface ObservabilityOptions {
    * `process.env`); Powertools reads its other variables from `process.env` itself.
    */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * The invocation's correlation id, found in the event by Powertools (`correlationIdPath` of `injectLambdaContext`):
+   * `path` is its JMESPath expression, `search` Powertools' `search` of `@aws-lambda-powertools/logger/correlationId`
+   * (given by the function, not imported here: functions without a correlation id do not bundle JMESPath). Handlers
+   * whose records each carry their own id (SNS, Kinesis) set it per record instead.
+   */
+  correlationId?: { path: string; search: (expression: string, data: unknown) => unknown };
 }
 
 /** One function's logger and metrics, created once at module scope. */
 export interface Observability {
   readonly logger: SluiceLogger;
   readonly metrics: Metrics;
+  /** Where Powertools finds the invocation's correlation id in the event, if it has one. */
+  readonly correlationIdPath?: string;
 }
 
 /**
@@ -85,38 +94,21 @@ export function createObservability(options: ObservabilityOptions): Observabilit
     serviceName,
     redaction,
     maxLogBytes: options.maxLogBytes ?? maxLogBytesFromEnv(env),
+    ...(options.correlationId && { correlationIdSearchFn: options.correlationId.search }),
   });
   const metrics = new Metrics({
     serviceName,
     namespace: env.POWERTOOLS_METRICS_NAMESPACE || options.namespace || DEFAULT_METRICS_NAMESPACE,
     logger: metricsDiagnostics(logger),
   });
-  return { logger, metrics };
+  return { logger, metrics, ...(options.correlationId && { correlationIdPath: options.correlationId.path }) };
 }
 
-export interface WithObservabilityOptions<TEvent> {
-  /**
-   * The invocation's correlation id, read from the event (a header, a field). Handlers whose records each carry
-   * their own id (SNS, Kinesis) set it per record instead.
-   */
-  correlationId?: (event: TEvent) => string | undefined;
+export interface WithObservabilityOptions {
   /** Log the incoming event; default `POWERTOOLS_LOGGER_LOG_EVENT`. It goes through redaction like any line. */
   logEvent?: boolean;
   /** Emit Powertools' `ColdStart` metric on cold starts. Default true. */
   captureColdStartMetric?: boolean;
-}
-
-/** Sets the logger's correlation id from the event before the handler runs. */
-function correlationIdFromEvent<TEvent>(
-  logger: SluiceLogger,
-  extract: ((event: TEvent) => string | undefined) | undefined,
-): MiddlewareObj<TEvent> {
-  return {
-    before: (request) => {
-      const id = extract?.(request.event);
-      if (id) logger.setCorrelationId(id);
-    },
-  };
 }
 
 /**
@@ -133,18 +125,18 @@ function logInvocationError(logger: SluiceLogger): MiddlewareObj {
 
 /**
  * Wraps a handler in middy with the shared observability: Lambda context and cold start on every log line
- * (`injectLambdaContext`, keys reset after each invocation), the optional correlation id, metrics flushed as EMF at
- * the end of each invocation, failed or not (`logMetrics`), and failures logged as JSON before being rethrown.
+ * (`injectLambdaContext`, keys reset after each invocation), the correlation id Powertools finds in the event (when
+ * `createObservability` was told where), metrics flushed as EMF at the end of each invocation, failed or not
+ * (`logMetrics`), and failures logged as JSON before being rethrown.
  */
 export function withObservability<TEvent, TResult>(
   handler: (event: TEvent, context: Context) => Promise<TResult>,
   observability: Observability,
-  options: WithObservabilityOptions<TEvent> = {},
+  options: WithObservabilityOptions = {},
 ): MiddyfiedHandler<TEvent, TResult> {
-  const { logger, metrics } = observability;
+  const { logger, metrics, correlationIdPath } = observability;
   return middy<TEvent, TResult>(handler)
-    .use(injectLambdaContext(logger, { resetKeys: true, logEvent: options.logEvent }))
-    .use(correlationIdFromEvent(logger, options.correlationId))
+    .use(injectLambdaContext(logger, { resetKeys: true, logEvent: options.logEvent, correlationIdPath }))
     .use(logMetrics(metrics, { captureColdStartMetric: options.captureColdStartMetric ?? true }))
     .use(logInvocationError(logger));
 }

@@ -31,25 +31,6 @@ export const DEFAULT_GUARDRAILS: Readonly<Guardrails> = Object.freeze({
   cooldownMs: 15 * 60_000,
 });
 
-/** Guardrails from env (`PRICING_MAX_CHANGE`, `PRICING_MIN_MARGIN`, `PRICING_MIN_CHANGE`, `PRICING_COOLDOWN_SECONDS`). */
-export function guardrailsFromEnv(env: Readonly<Record<string, string | undefined>>): Guardrails {
-  const read = (name: string, fallback: number, valid: (n: number) => boolean): number => {
-    const text = env[name];
-    if (text === undefined || text === "") return fallback;
-    const value = Number(text);
-    if (!Number.isFinite(value) || !valid(value)) throw new Error(`${name}=${text} is not a valid guardrail value`);
-    return value;
-  };
-  return {
-    maxChangeRatio: read("PRICING_MAX_CHANGE", DEFAULT_GUARDRAILS.maxChangeRatio, (n) => n > 0 && n < 1),
-    minMarginRatio: read("PRICING_MIN_MARGIN", DEFAULT_GUARDRAILS.minMarginRatio, (n) => n >= 1),
-    minChangeRatio: read("PRICING_MIN_CHANGE", DEFAULT_GUARDRAILS.minChangeRatio, (n) => n >= 0 && n < 1),
-    cooldownMs:
-      read("PRICING_COOLDOWN_SECONDS", DEFAULT_GUARDRAILS.cooldownMs / 1000, (n) => n >= 0 && Number.isInteger(n)) *
-      1000,
-  };
-}
-
 /** Digits after the decimal point of a currency's minor unit (2 for USD, 0 for JPY, 3 for KWD). */
 export function minorUnitDigits(currency: string): number {
   return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits ?? 2;

@@ -12,5 +12,4 @@ export * from "./inference.ts";
 export * from "./model-contract.ts";
 export * from "./ports.ts";
 export * from "./reference-model.ts";
-export * from "./retry.ts";
 export * from "./schemas.ts";

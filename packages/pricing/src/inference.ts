@@ -14,11 +14,11 @@
  * 5. every outcome goes to the audit.
  */
 import type { AuditBatchPort, AuditMessage } from "@sluice/messages";
+import { type RetryDeps, type RetryPolicy, withRetry } from "@sluice/retry";
 import { type BatchingLimits, DEFAULT_BATCHING, mapBounded, planInvocations } from "./batching.ts";
 import { DEFAULT_GUARDRAILS, type Guardrails, guardPrice } from "./guardrails.ts";
 import { decodeModelAnswer, encodeModelRequest, type ModelContentType, type Prediction } from "./model-contract.ts";
 import { type CatalogRepository, ModelCallFailed, type PricingModel } from "./ports.ts";
-import { DEFAULT_RETRY, type RetryDeps, type RetryPolicy, withRetry } from "./retry.ts";
 import {
   type CatalogItem,
   catalogItemSchema,
@@ -71,6 +71,9 @@ export interface PricingConfig {
   /** Re-reads after a version conflict before the record is failed (and retried by the stream). */
   maxConflictRetries: number;
 }
+
+/** Model calls: 4 attempts, back-off from 100 ms up to 2 s. */
+export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({ attempts: 4, baseDelayMs: 100, maxDelayMs: 2000 });
 
 export const DEFAULT_PRICING_CONFIG: Readonly<PricingConfig> = Object.freeze({
   contentType: "application/json",

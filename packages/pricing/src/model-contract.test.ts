@@ -9,7 +9,6 @@ import {
   InvalidModelAnswer,
   MODEL_CONTENT_TYPES,
 } from "./model-contract.ts";
-import { backoffDelay, DEFAULT_RETRY, withRetry } from "./retry.ts";
 
 const featuresArb = fc.record({
   views: fc.nat(1_000_000),
@@ -107,49 +106,5 @@ describe("mapBounded", () => {
     });
     expect(out).toEqual([50, 10, 40, 20, 30, 0]);
     expect(peak).toBe(2);
-  });
-});
-
-describe("withRetry", () => {
-  it("retries retryable errors with growing back-off, then gives up with the last error", async () => {
-    const delays: number[] = [];
-    let calls = 0;
-    await expect(
-      withRetry(
-        async () => {
-          calls++;
-          throw new Error(`throttled ${calls}`);
-        },
-        () => true,
-        DEFAULT_RETRY,
-        { sleep: async (ms) => void delays.push(ms), random: () => 0.999 },
-      ),
-    ).rejects.toThrow("throttled 4");
-    expect(calls).toBe(4);
-    expect(delays).toEqual([99, 199, 399]);
-  });
-
-  it("does not retry what is not retryable, and returns the attempt count", async () => {
-    let calls = 0;
-    await expect(
-      withRetry(
-        async () => {
-          calls++;
-          throw new Error("bad request");
-        },
-        () => false,
-      ),
-    ).rejects.toThrow("bad request");
-    expect(calls).toBe(1);
-    const ok = await withRetry(
-      async (attempt) => (attempt < 3 ? Promise.reject(new Error("x")) : "done"),
-      () => true,
-      DEFAULT_RETRY,
-      {
-        sleep: async () => {},
-      },
-    );
-    expect(ok).toEqual({ value: "done", attempts: 3 });
-    expect(backoffDelay(10, DEFAULT_RETRY, () => 0.5)).toBe(1000);
   });
 });

@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, describe, expect, it } from "vitest";
-import { ensureDynamoDbLocal, startDynamoDbLocal } from "./dynamodb-local.ts";
+import { ensureDynamoDbLocal, isAlive, startDynamoDbLocal } from "./dynamodb-local.ts";
 
 const script = fileURLToPath(new URL("./dynamodb-local.ts", import.meta.url));
 const packageDir = path.resolve(path.dirname(script), "../..");
@@ -21,15 +21,6 @@ function runScript(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
 
 const exitCode = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   const until = Date.now() + timeoutMs;

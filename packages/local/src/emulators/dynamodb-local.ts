@@ -205,7 +205,8 @@ async function waitUntilAnswering(
   throw new Error(`DynamoDB Local did not answer on port ${port} within ${timeoutMs} ms\n${output()}`);
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

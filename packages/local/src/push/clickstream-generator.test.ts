@@ -76,6 +76,29 @@ describe("generateClickstream", () => {
     );
     expect(sum(dropped, minute0 + 30, minute0 + 50)).toBeLessThan(sum(dropped, minute0 + 5, minute0 + 25) / 4);
   });
+
+  it("sizes sites after Zipf's law on request: the site of rank r gets about 1/r of the traffic, most sites small", () => {
+    const events = collect({
+      sites: 100,
+      rate: 200,
+      start: START + 12 * HOUR,
+      durationMs: 20 * 60_000,
+      zipf: 1,
+      seed: 3,
+    });
+    const names = siteNames(100);
+    const bySite = new Map<string, number>();
+    for (const e of events) bySite.set(e.site, (bySite.get(e.site) ?? 0) + 1);
+    const share = (rank: number) => (bySite.get(names[rank - 1] as string) ?? 0) / events.length;
+    const harmonic = Array.from({ length: 100 }, (_, i) => 1 / (i + 1)).reduce((a, b) => a + b, 0);
+    expect(share(1)).toBeCloseTo(1 / harmonic, 1);
+    expect(share(1) / share(10)).toBeGreaterThan(6);
+    expect(share(1) / share(10)).toBeLessThan(15);
+    // Half the sites share about a tenth of the traffic.
+    const tail = names.slice(50).reduce((n, site) => n + (bySite.get(site) ?? 0), 0) / events.length;
+    expect(tail).toBeGreaterThan(0.08);
+    expect(tail).toBeLessThan(0.2);
+  });
 });
 
 describe("parsing", () => {

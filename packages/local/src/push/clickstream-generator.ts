@@ -28,6 +28,11 @@ export interface GeneratorOptions {
   durationMs: number;
   incidents?: readonly Incident[];
   seed?: number;
+  /**
+   * Site sizes: by default each site gets 0.8 of the previous one's traffic (a few sites); with `zipf` = s, the site
+   * of rank r gets traffic in proportion to 1/r^s (a platform of many sites, most of them small).
+   */
+  zipf?: number;
 }
 
 /** Funnel probabilities: click per impression, add to cart per click, purchase per add to cart. */
@@ -69,8 +74,9 @@ function gaussian(random: () => number): number {
 export function* generateClickstream(options: GeneratorOptions): Generator<ClickstreamEvent> {
   const random = seededRandom(options.seed ?? 1);
   const sites = siteNames(options.sites);
-  // Sites differ in size: weights 1, 0.8, 0.65, ...
-  const weights = sites.map((_, i) => 0.8 ** i);
+  // Sites differ in size: weights 1, 0.8, 0.65, ... or, with `zipf`, 1, 1/2^s, 1/3^s, ...
+  const zipf = options.zipf;
+  const weights = sites.map((_, i) => (zipf === undefined ? 0.8 ** i : 1 / (i + 1) ** zipf));
   const totalWeight = weights.reduce((a, b) => a + b, 0);
   const hex = () =>
     Math.floor(random() * 0x100000000)

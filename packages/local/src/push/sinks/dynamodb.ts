@@ -10,8 +10,9 @@ import {
   type DynamoDBClient,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
+import { backoffDelay, sleep as defaultSleep } from "@sluice/retry";
 import { PushFailed } from "../errors.ts";
-import { backoffMs, defaultSleep, type RetryOptions } from "../retry.ts";
+import type { RetryOptions } from "../retry-options.ts";
 
 export const MAX_ITEMS_PER_BATCH = 25;
 
@@ -67,7 +68,9 @@ async function sendBatch(
   for (let attempt = 1; ; attempt++) {
     if (attempt > 1) {
       report.retried += pending.length;
-      await sleep(backoffMs(attempt, options));
+      await sleep(
+        backoffDelay(attempt - 1, { baseDelayMs: options.baseDelayMs ?? 50, maxDelayMs: options.maxDelayMs ?? 5000 }),
+      );
     }
     const response = await client.send(new BatchWriteItemCommand({ RequestItems: { [tableName]: pending } }));
     report.requests++;

@@ -5,8 +5,9 @@
  * key keep their order except when one of them had to be retried (PutRecords' own semantics).
  */
 import { type KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from "@aws-sdk/client-kinesis";
+import { backoffDelay, sleep as defaultSleep } from "@sluice/retry";
 import { PushFailed } from "../errors.ts";
-import { backoffMs, defaultSleep, type RetryOptions } from "../retry.ts";
+import type { RetryOptions } from "../retry-options.ts";
 
 /** PutRecords limits. */
 export const MAX_RECORDS_PER_REQUEST = 500;
@@ -78,7 +79,9 @@ async function sendBatch(
   for (let attempt = 1; ; attempt++) {
     if (attempt > 1) {
       report.retried += pending.length;
-      await sleep(backoffMs(attempt, options));
+      await sleep(
+        backoffDelay(attempt - 1, { baseDelayMs: options.baseDelayMs ?? 50, maxDelayMs: options.maxDelayMs ?? 5000 }),
+      );
     }
     const response = await client.send(new PutRecordsCommand({ StreamName: streamName, Records: pending }));
     report.requests++;

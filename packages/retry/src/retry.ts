@@ -1,6 +1,8 @@
 /**
- * Retry with exponential back-off and full jitter (AWS's recommended form), for model calls that are throttled
- * or fail transiently. Whether an error is worth retrying is the caller's call (`retryable`).
+ * Retry with exponential back-off and full jitter (AWS's recommended form: "Exponential Backoff And Jitter", AWS
+ * Architecture Blog), the one retry helper of the repo: model calls that are throttled or fail transiently (pricing),
+ * entries a batch API left unprocessed (the push sinks). Whether an error is worth retrying is the caller's call
+ * (`retryable`).
  */
 
 export interface RetryPolicy {
@@ -10,17 +12,19 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({ attempts: 4, baseDelayMs: 100, maxDelayMs: 2000 });
-
 export interface RetryDeps {
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
 }
 
-const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** The delay before attempt `attempt + 1` (attempt counts from 1). */
-export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+/** The delay before attempt `attempt + 1` (attempt counts from 1): random in [0, min(max, base * 2^(attempt-1))). */
+export function backoffDelay(
+  attempt: number,
+  policy: Pick<RetryPolicy, "baseDelayMs" | "maxDelayMs">,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
   return Math.floor(random() * ceiling);
 }
@@ -29,16 +33,16 @@ export function backoffDelay(attempt: number, policy: RetryPolicy, random: () =>
 export async function withRetry<T>(
   fn: (attempt: number) => Promise<T>,
   retryable: (err: unknown) => boolean,
-  policy: RetryPolicy = DEFAULT_RETRY,
+  policy: RetryPolicy,
   deps: RetryDeps = {},
 ): Promise<{ value: T; attempts: number }> {
-  const sleep = deps.sleep ?? realSleep;
+  const pause = deps.sleep ?? sleep;
   for (let attempt = 1; ; attempt++) {
     try {
       return { value: await fn(attempt), attempts: attempt };
     } catch (err) {
       if (attempt >= policy.attempts || !retryable(err)) throw err;
-      await sleep(backoffDelay(attempt, policy, deps.random));
+      await pause(backoffDelay(attempt, policy, deps.random));
     }
   }
 }

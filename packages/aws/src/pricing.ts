@@ -10,8 +10,6 @@
  */
 import {
   type AttributeValue,
-  BatchGetItemCommand,
-  type BatchGetItemCommandOutput,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
@@ -22,10 +20,7 @@ import {
 import { marshall, unmarshall } from "@aws-sdk/util-dynamodb";
 import type { ApplyResult, CatalogRepository, PriceChange, RequestRecord } from "@sluice/pricing";
 import type { DynamoDBStreamEvent } from "aws-lambda";
-
-/** BatchGetItem takes at most 100 keys. */
-const BATCH_GET_KEYS = 100;
-const UNPROCESSED_ATTEMPTS = 8;
+import { batchGetAll } from "./dynamodb-batch.ts";
 
 /** The sort key of a history record: its window end then its request, so a product's history reads in order. */
 export function historyChangeId(change: Pick<PriceChange, "windowEnd" | "requestId">): string {
@@ -39,23 +34,16 @@ export function createDynamoCatalog(
 ): CatalogRepository {
   return {
     async getItems(productIds) {
+      const items = await batchGetAll(
+        client,
+        tables.catalog,
+        productIds.map((productId) => ({ productId: { S: productId } })),
+        { sleep },
+      );
       const found = new Map<string, unknown>();
-      for (let i = 0; i < productIds.length; i += BATCH_GET_KEYS) {
-        let keys: Record<string, AttributeValue>[] | undefined = productIds
-          .slice(i, i + BATCH_GET_KEYS)
-          .map((productId) => ({ productId: { S: productId } }));
-        for (let attempt = 0; keys && keys.length > 0; attempt++) {
-          if (attempt >= UNPROCESSED_ATTEMPTS) throw new Error(`Catalog: ${keys.length} keys left unprocessed`);
-          if (attempt > 0) await sleep(50 * 2 ** attempt);
-          const out: BatchGetItemCommandOutput = await client.send(
-            new BatchGetItemCommand({ RequestItems: { [tables.catalog]: { Keys: keys, ConsistentRead: true } } }),
-          );
-          for (const item of out.Responses?.[tables.catalog] ?? []) {
-            const value = unmarshall(item);
-            found.set(String(value.productId), value);
-          }
-          keys = out.UnprocessedKeys?.[tables.catalog]?.Keys;
-        }
+      for (const item of items) {
+        const value = unmarshall(item);
+        found.set(String(value.productId), value);
       }
       return found;
     },

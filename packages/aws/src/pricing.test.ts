@@ -29,8 +29,8 @@ import type { DynamoDBStreamEvent } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { createDynamoWindowStore } from "./demand-windows.ts";
-import { createDynamoCatalog, createDynamoRequestStore, requestRecordsOf } from "./pricing-catalog.ts";
-import { createSageMakerModel } from "./sagemaker-model.ts";
+import { createDynamoCatalog, createDynamoRequestStore, requestRecordsOf } from "./pricing.ts";
+import { createSageMakerModel } from "./pricing-model.ts";
 
 const sagemaker = mockClient(SageMakerRuntimeClient);
 const dynamo = mockClient(DynamoDBClient);

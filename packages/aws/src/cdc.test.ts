@@ -12,7 +12,7 @@ import {
 import { PreconditionFailed } from "@sluice/cdc";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { createS3ObjectStore } from "./cdc-store.ts";
+import { createS3ObjectStore } from "./cdc.ts";
 
 const s3 = mockClient(S3Client);
 const store = createS3ObjectStore(new S3Client({ region: "us-east-1" }), "curated");

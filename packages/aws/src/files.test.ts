@@ -31,7 +31,7 @@ import {
 } from "@sluice/files";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
-import { createS3DeleterStore, createS3MoverStore } from "./s3-files.ts";
+import { createS3DeleterStore, createS3MoverStore } from "./files.ts";
 
 const s3 = mockClient(S3Client);
 const client = new S3Client({ region: "us-east-1" });

@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { captureStdout, lambdaContext, s3Event, stubFunctionEnv } from "#kit/testing";
+
+// The function's ports in memory: its two buckets and its Audit topic (the adapters have tests of their own).
+const { buckets, audit } = await vi.hoisted(async () => {
+  const { createMemoryStore } = await import("@sluice/cdc/storage");
+  const { memoryAuditSink } = await import("#kit/testing");
+  return { buckets: { raw: createMemoryStore(), curated: createMemoryStore() }, audit: memoryAuditSink() };
+});
+vi.mock("@sluice/aws/cdc", () => ({
+  createS3ObjectStore: (_s3: unknown, bucket: "raw" | "curated") => buckets[bucket],
+}));
+vi.mock("@sluice/aws/audit", () => ({ createSnsAuditSink: () => audit }));
+
+let handler: typeof import("./index.ts").handler;
+let stdout: ReturnType<typeof captureStdout>;
+
+beforeAll(async () => {
+  stubFunctionEnv("CdcMerge", {
+    CdcRaw: { name: "raw" },
+    Curated: { name: "curated" },
+    Audit: { arn: "arn:aws:sns:us-east-1:123456789012:Audit" },
+  });
+  stdout = captureStdout();
+  ({ handler } = await import("./index.ts"));
+});
+beforeEach(() => {
+  stdout.clear();
+  audit.messages.length = 0;
+});
+afterAll(() => {
+  vi.restoreAllMocks();
+  vi.unstubAllEnvs();
+});
+
+/** A DMS file of `sales.orders` (config/cdc-tables.json) landed in CdcRaw. */
+async function landed(name: string, text: string) {
+  const key = `dms/sales/orders/${name}`;
+  await buckets.raw.put(key, text);
+  return { key, size: text.length };
+}
+
+const curatedKeys = () => [...buckets.curated.objects.keys()];
+
+describe("CdcMerge handler", () => {
+  it("merges the DMS file of the notification into its table in Curated, logging and auditing it", async () => {
+    const load = await landed(
+      "LOAD00000001.csv",
+      "1,7,new,10.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 10:00:00\n2,7,new,20.50,2026-11-01,2026-11-01 09:00:00,2026-11-01 10:00:00\n",
+    );
+
+    await handler(s3Event("raw", [{ ...load, requestId: "REQ-1" }]), lambdaContext("CdcMerge", "inv-1"));
+
+    expect(curatedKeys().some((key) => key.endsWith(".parquet"))).toBe(true);
+    expect(stdout.logs()).toEqual([
+      expect.objectContaining({
+        level: "INFO",
+        message: "cdc-merge",
+        outcome: "merged",
+        table: "sales.orders",
+        rows: 2,
+        correlation_id: "REQ-1",
+      }),
+    ]);
+    expect(audit.messages).toEqual([
+      expect.objectContaining({ pipeline: "cdc-merge", outcome: "succeeded", correlationId: "REQ-1" }),
+    ]);
+  });
+
+  it("rejects a corrupt file to Audit without failing the invocation (a retry cannot fix it)", async () => {
+    const before = curatedKeys();
+    const corrupt = await landed(
+      "20261101-1300000000.csv",
+      "U,2,7,lost,not-a-number,2026-11-01,2026-11-01 09:00:00,2026-11-01 13:00:00\n",
+    );
+
+    await handler(s3Event("raw", [corrupt]), lambdaContext("CdcMerge", "inv-2"));
+
+    expect(curatedKeys().filter((key) => !before.includes(key) && key.endsWith(".parquet"))).toEqual([]);
+    expect(audit.messages).toEqual([
+      expect.objectContaining({ pipeline: "cdc-merge", outcome: "refused", file: corrupt.key }),
+    ]);
+    expect(stdout.logs().map((line) => line.level)).not.toContain("ERROR");
+  });
+
+  it("fails the invocation when a merge fails for another reason, after trying every record", async () => {
+    const first = await landed(
+      "20261101-1400000000.csv",
+      "U,1,7,shipped,10.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 14:00:00\n",
+    );
+    const second = await landed(
+      "20261101-1500000000.csv",
+      "U,1,7,delivered,10.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 15:00:00\n",
+    );
+    const put = buckets.curated.put;
+    let failures = 1;
+    vi.spyOn(buckets.curated, "put").mockImplementation(async (...args) => {
+      if (failures-- > 0) throw new Error("InternalError: we encountered an internal error");
+      return put(...args);
+    });
+
+    await expect(handler(s3Event("raw", [first, second]), lambdaContext("CdcMerge", "inv-3"))).rejects.toThrow(
+      "InternalError: we encountered an internal error",
+    );
+
+    const logged = stdout.logs().map((line) => [line.level, line.message]);
+    expect(logged).toEqual([
+      ["ERROR", "merge failed"],
+      ["INFO", "cdc-merge"],
+      ["ERROR", "Invocation failed"],
+    ]);
+  });
+});

@@ -1,0 +1,110 @@
+import type { DynamoDBStreamEvent } from "aws-lambda";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { captureStdout, lambdaContext, stubFunctionEnv } from "#kit/testing";
+
+// The function's ports in memory: the Catalog (and its history), the model (the reference model, in process) and
+// the Audit topic; the stream records go through the real decoding (`requestRecordsOf`).
+const { catalog, model, audit } = await vi.hoisted(async () => {
+  const { createMemoryCatalog, createInProcessModel } = await import("@sluice/pricing/fixtures");
+  const { memoryAuditSink } = await import("#kit/testing");
+  const product = { name: "Kettle", price: 100, currency: "USD", cost: 60, minPrice: 80, maxPrice: 130, version: 1 };
+  return {
+    catalog: createMemoryCatalog([{ productId: "p-1", ...product }]),
+    model: createInProcessModel(),
+    audit: memoryAuditSink(),
+  };
+});
+vi.mock("@sluice/aws/pricing", async (importOriginal) => ({
+  ...(await importOriginal<typeof import("@sluice/aws/pricing")>()),
+  createDynamoCatalog: () => catalog,
+}));
+vi.mock("@sluice/aws/pricing-model", () => ({ createSageMakerModel: () => model }));
+vi.mock("@sluice/aws/audit", () => ({ createSnsAuditSink: () => audit }));
+
+const links = {
+  Catalog: { name: "catalog" },
+  PriceHistory: { name: "price-history" },
+  Audit: { arn: "arn:aws:sns:us-east-1:123456789012:Audit" },
+  PricingModel: { name: "sluice-test-pricingmodel" },
+};
+let handler: typeof import("./index.ts").handler;
+let stdout: ReturnType<typeof captureStdout>;
+
+beforeAll(async () => {
+  stubFunctionEnv("PriceInference", links, { PRICING_MAX_CHANGE: "0.05" });
+  stdout = captureStdout();
+  ({ handler } = await import("./index.ts"));
+});
+beforeEach(() => {
+  stdout.clear();
+  audit.messages.length = 0;
+});
+afterAll(() => {
+  vi.restoreAllMocks();
+  vi.unstubAllEnvs();
+});
+
+/** A DynamoDB stream batch (NEW_IMAGE) of these inference requests, as InferenceRequests' stream delivers it. */
+function streamEvent(requests: Record<string, string | number>[]): DynamoDBStreamEvent {
+  return {
+    Records: requests.map((request, i) => ({
+      eventID: `event-${i}`,
+      eventName: "INSERT",
+      eventVersion: "1.1",
+      eventSource: "aws:dynamodb",
+      awsRegion: "us-east-1",
+      eventSourceARN: "arn:aws:dynamodb:us-east-1:123456789012:table/InferenceRequests/stream/2026-12-05T00:00:00.000",
+      dynamodb: {
+        Keys: { requestId: { S: String(request.requestId) } },
+        NewImage: Object.fromEntries(
+          Object.entries(request).map(([name, value]) => [
+            name,
+            typeof value === "number" ? { N: String(value) } : { S: value },
+          ]),
+        ),
+        SequenceNumber: String(100 + i),
+        SizeBytes: 200,
+        StreamViewType: "NEW_IMAGE",
+      },
+    })),
+  };
+}
+
+const window = { windowStart: "2026-12-05T09:50:00.000Z", windowEnd: "2026-12-05T09:55:00.000Z" };
+const strongDemand = { views: 5000, clicks: 1500, addToCart: 600, purchases: 300, inventory: 12 };
+
+describe("PriceInference handler", () => {
+  it("prices a request with the model and applies it to the Catalog within PRICING_MAX_CHANGE, with history", async () => {
+    const event = streamEvent([{ requestId: "r-1", productId: "p-1", ...window, ...strongDemand }]);
+
+    const response = await handler(event, lambdaContext("PriceInference", "inv-1"));
+
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(model.calls).toBe(1);
+    expect(catalog.items.get("p-1")?.price).toBe(105);
+    expect(catalog.history).toEqual([expect.objectContaining({ productId: "p-1", oldPrice: 100, newPrice: 105 })]);
+    expect(stdout.logs()).toContainEqual(expect.objectContaining({ level: "INFO", message: "price request" }));
+    expect(stdout.metric("PriceChanges")).toBe(1);
+  });
+
+  it("returns a poison request as a batch item failure, so that the stream retries then dead-letters it", async () => {
+    const event = streamEvent([{ requestId: "r-2", ...window, ...strongDemand }]);
+
+    const response = await handler(event, lambdaContext("PriceInference", "inv-2"));
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "100" }] });
+    expect(stdout.logs()).toContainEqual(
+      expect.objectContaining({ level: "WARN", message: "price request not applied" }),
+    );
+    expect(audit.messages).toContainEqual(expect.objectContaining({ pipeline: "price-inference" }));
+  });
+
+  it("does not start with a configuration out of bounds, saying which variable and what it takes", async () => {
+    vi.resetModules();
+    vi.stubEnv("PRICING_MAX_CHANGE", "2");
+
+    await expect(import("./index.ts")).rejects.toThrow(
+      'PriceInference configuration: PRICING_MAX_CHANGE="2": expected a number > 0 and < 1 (unset: 0.1)',
+    );
+  });
+});

@@ -1,0 +1,114 @@
+/**
+ * Where an Iceberg table's current metadata is recorded, and the optimistic commit against it: a commit names the
+ * version it was built on, and fails (`conflict`) if another commit got there first; the merge then builds again on
+ * the winner. Implementations: the file catalog here (a directory or bucket laid out as Iceberg's Hadoop catalog,
+ * `<schema>/<table>/metadata/v<N>.metadata.json` and `version-hint.text`), the AWS Glue Data Catalog in `@sluice/aws`
+ * (next session: `UpdateTable` with `VersionId`).
+ */
+import { PreconditionFailed } from "./errors.ts";
+import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
+import type { ObjectStore } from "./storage.ts";
+
+/** A table as the catalog has it now. */
+export interface CatalogTable {
+  metadata: IcebergTableMetadata;
+  /** The metadata file's location (absolute, as readers open it). */
+  metadataLocation: string;
+  /** The table's metadata version (1 for its first commit): what reports call the version. */
+  version: number;
+  /**
+   * What a commit on top of this state hands back to the catalog to prove its base is current: the version number in
+   * the file catalog; Glue's `VersionId` (with the metadata location) in the Glue catalog.
+   */
+  token: string;
+}
+
+export type CommitOutcome = "committed" | "conflict";
+
+export interface IcebergCatalog {
+  /** The table's current metadata; undefined when the catalog has no such table yet. */
+  load(schema: string, table: string): Promise<CatalogTable | undefined>;
+  /**
+   * Records `metadata` as the table's current metadata if the table is still as `base` (undefined: the table does not
+   * exist yet). `commitId` (also in the metadata's properties) tells an answer lost in the network from a loss.
+   */
+  commit(
+    schema: string,
+    table: string,
+    base: CatalogTable | undefined,
+    metadata: IcebergTableMetadata,
+    commitId: string,
+  ): Promise<CommitOutcome>;
+}
+
+/** The property naming the commit that wrote a metadata version. */
+export const COMMIT_ID_PROPERTY = "sluice.commit-id";
+
+const pad = (n: number) => String(n);
+const versionPattern = /\/v(\d+)\.metadata\.json$/;
+
+/** The folder of a table in the file catalog (and in the store): `<schema>/<table>/`. */
+export function icebergTablePrefix(schema: string, table: string): string {
+  return `${schema}/${table}/`;
+}
+
+/**
+ * The file catalog over an object store: version N is `metadata/v<N>.metadata.json`, created by a conditional put
+ * (`If-None-Match`, `link(2)` locally), so of two commits on the same base exactly one creates the key; the hint file
+ * is rewritten after each commit for readers (a stale hint shows them an older snapshot, never a broken one; writers
+ * list the versions). Metadata versions are never deleted here: a deleted version's key could be put again by a
+ * stale merge (see `table-commit.ts`); expiring old versions goes with snapshot expiry.
+ */
+export function createFileCatalog(store: ObjectStore): IcebergCatalog {
+  const metadataKey = (schema: string, table: string, version: number) =>
+    `${icebergTablePrefix(schema, table)}metadata/v${pad(version)}.metadata.json`;
+  const hintKey = (schema: string, table: string) => `${icebergTablePrefix(schema, table)}metadata/version-hint.text`;
+  async function readVersion(schema: string, table: string, version: number) {
+    const body = await store.get(metadataKey(schema, table, version));
+    return body ? (JSON.parse(new TextDecoder().decode(body)) as IcebergTableMetadata) : undefined;
+  }
+  return {
+    async load(schema, table) {
+      const listed = await store.list(`${icebergTablePrefix(schema, table)}metadata/v`);
+      let latest = 0;
+      for (const { key } of listed) {
+        const match = versionPattern.exec(key);
+        if (match) latest = Math.max(latest, Number(match[1]));
+      }
+      if (latest === 0) return undefined;
+      const metadata = await readVersion(schema, table, latest);
+      if (!metadata) throw new Error(`${schema}.${table}: metadata version ${latest} vanished`);
+      // A writer killed between its commit and the hint left readers one version behind: bring the hint up.
+      const hint = await store.get(hintKey(schema, table));
+      if (!hint || Number(new TextDecoder().decode(hint)) < latest)
+        await store.put(hintKey(schema, table), String(latest), { contentType: "text/plain" });
+      return {
+        metadata,
+        metadataLocation: store.uri(metadataKey(schema, table, latest)),
+        version: latest,
+        token: String(latest),
+      };
+    },
+    async commit(schema, table, base, metadata, commitId) {
+      const version = (base ? Number(base.token) : 0) + 1;
+      try {
+        await store.put(metadataKey(schema, table, version), JSON.stringify(metadata), {
+          ifNoneMatch: true,
+          contentType: "application/json",
+        });
+      } catch (error) {
+        if (!(error instanceof PreconditionFailed)) throw error;
+        // Taken: by another commit, or by this one when the answer to an earlier try was lost.
+        const there = await readVersion(schema, table, version);
+        if (there?.properties[COMMIT_ID_PROPERTY] !== commitId) return "conflict";
+      }
+      await store.put(hintKey(schema, table), String(version), { contentType: "text/plain" });
+      return "committed";
+    },
+  };
+}
+
+/** The metadata file location of version `version` in the file catalog (readers, tests). */
+export function fileCatalogMetadataKey(schema: string, table: string, version: number): string {
+  return `${icebergTablePrefix(schema, table)}metadata/v${pad(version)}.metadata.json`;
+}

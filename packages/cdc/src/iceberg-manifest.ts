@@ -1,0 +1,209 @@
+/**
+ * Iceberg v2 manifests and manifest lists (spec: "Manifests", "Manifest Lists"), written as Avro container files with
+ * the spec's field ids. A manifest lists the data files (content 0) or delete files (content 1: position deletes) a
+ * snapshot added; a manifest list is a snapshot's set of manifests. Tables here are unpartitioned (spec id 0, an empty
+ * partition struct), so partition summaries are empty.
+ */
+import type avro from "avsc";
+import { avroRecordType, writeAvroContainer } from "./avro.ts";
+
+const optional = (type: avro.Schema) => ["null", type];
+
+/** An Iceberg map<int, T> in Avro: an array of key/value records (spec, "Avro" type mapping). */
+function intMap(name: string, keyId: number, valueId: number, valueType: avro.Schema): avro.Schema {
+  return {
+    type: "array",
+    logicalType: "map",
+    items: {
+      type: "record",
+      name,
+      fields: [
+        { name: "key", type: "int", "field-id": keyId },
+        { name: "value", type: valueType, "field-id": valueId },
+      ],
+    },
+  } as unknown as avro.Schema;
+}
+
+const field = (name: string, type: avro.Schema, id: number, nullable = false) =>
+  nullable ? { name, type: optional(type), default: null, "field-id": id } : { name, type, "field-id": id };
+
+/** `data_file` (field 2 of a manifest entry), v2. */
+const dataFileSchema = {
+  type: "record",
+  name: "r2",
+  fields: [
+    field("content", "int", 134),
+    field("file_path", "string", 100),
+    field("file_format", "string", 101),
+    field("partition", { type: "record", name: "r102", fields: [] } as avro.Schema, 102),
+    field("record_count", "long", 103),
+    field("file_size_in_bytes", "long", 104),
+    field("column_sizes", intMap("k117_v118", 117, 118, "long"), 108, true),
+    field("value_counts", intMap("k119_v120", 119, 120, "long"), 109, true),
+    field("null_value_counts", intMap("k121_v122", 121, 122, "long"), 110, true),
+    field("nan_value_counts", intMap("k138_v139", 138, 139, "long"), 137, true),
+    field("lower_bounds", intMap("k126_v127", 126, 127, "bytes"), 125, true),
+    field("upper_bounds", intMap("k129_v130", 129, 130, "bytes"), 128, true),
+    field("key_metadata", "bytes", 131, true),
+    field("split_offsets", { type: "array", items: "long", "element-id": 133 } as avro.Schema, 132, true),
+    field("equality_ids", { type: "array", items: "int", "element-id": 136 } as avro.Schema, 135, true),
+    field("sort_order_id", "int", 140, true),
+  ],
+};
+
+const manifestEntryType = avroRecordType({
+  type: "record",
+  name: "manifest_entry",
+  fields: [
+    field("status", "int", 0),
+    field("snapshot_id", "long", 1, true),
+    field("sequence_number", "long", 3, true),
+    field("file_sequence_number", "long", 4, true),
+    field("data_file", dataFileSchema as avro.Schema, 2),
+  ],
+} as avro.Schema);
+
+const manifestFileType = avroRecordType({
+  type: "record",
+  name: "manifest_file",
+  fields: [
+    field("manifest_path", "string", 500),
+    field("manifest_length", "long", 501),
+    field("partition_spec_id", "int", 502),
+    field("content", "int", 517),
+    field("sequence_number", "long", 515),
+    field("min_sequence_number", "long", 516),
+    field("added_snapshot_id", "long", 503),
+    field("added_files_count", "int", 504),
+    field("existing_files_count", "int", 505),
+    field("deleted_files_count", "int", 506),
+    field("added_rows_count", "long", 512),
+    field("existing_rows_count", "long", 513),
+    field("deleted_rows_count", "long", 514),
+    field(
+      "partitions",
+      {
+        type: "array",
+        "element-id": 508,
+        items: {
+          type: "record",
+          name: "r508",
+          fields: [
+            field("contains_null", "boolean", 509),
+            field("contains_nan", "boolean", 518, true),
+            field("lower_bound", "bytes", 510, true),
+            field("upper_bound", "bytes", 511, true),
+          ],
+        },
+      } as avro.Schema,
+      507,
+      true,
+    ),
+    field("key_metadata", "bytes", 519, true),
+  ],
+} as avro.Schema);
+
+/** What a manifest says about one file. */
+export interface ManifestFile {
+  /** 0 data, 1 position deletes. */
+  content: 0 | 1;
+  /** Absolute location, as readers open it (and as position deletes name data files). */
+  path: string;
+  recordCount: number;
+  sizeInBytes: number;
+}
+
+/** A manifest as the manifest list records it. */
+export interface ManifestListEntry {
+  path: string;
+  length: number;
+  /** 0 data, 1 deletes. */
+  content: 0 | 1;
+  sequenceNumber: number;
+  minSequenceNumber: number;
+  addedSnapshotId: number;
+  addedFiles: number;
+  existingFiles: number;
+  deletedFiles: number;
+  addedRows: number;
+  existingRows: number;
+  deletedRows: number;
+}
+
+/**
+ * A manifest of files added by snapshot `snapshotId` (status 1, ADDED; their sequence numbers are inherited from the
+ * manifest list entry, as the spec allows for added files).
+ */
+export function writeManifest(
+  files: readonly ManifestFile[],
+  content: 0 | 1,
+  snapshotId: number,
+  schemaJson: string,
+  schemaId: number,
+): Uint8Array {
+  const records = files.map((f) => ({
+    status: 1,
+    snapshot_id: snapshotId,
+    sequence_number: null,
+    file_sequence_number: null,
+    data_file: {
+      content: f.content,
+      file_path: f.path,
+      file_format: "PARQUET",
+      partition: {},
+      record_count: f.recordCount,
+      file_size_in_bytes: f.sizeInBytes,
+      column_sizes: null,
+      value_counts: null,
+      null_value_counts: null,
+      nan_value_counts: null,
+      lower_bounds: null,
+      upper_bounds: null,
+      key_metadata: null,
+      split_offsets: null,
+      equality_ids: null,
+      sort_order_id: content === 0 ? 0 : null,
+    },
+  }));
+  return writeAvroContainer(manifestEntryType, records, {
+    schema: schemaJson,
+    "schema-id": String(schemaId),
+    "partition-spec": "[]",
+    "partition-spec-id": "0",
+    "format-version": "2",
+    content: content === 0 ? "data" : "deletes",
+  });
+}
+
+/** A snapshot's manifest list. */
+export function writeManifestList(
+  manifests: readonly ManifestListEntry[],
+  snapshotId: number,
+  parentSnapshotId: number | undefined,
+  sequenceNumber: number,
+): Uint8Array {
+  const records = manifests.map((m) => ({
+    manifest_path: m.path,
+    manifest_length: m.length,
+    partition_spec_id: 0,
+    content: m.content,
+    sequence_number: m.sequenceNumber,
+    min_sequence_number: m.minSequenceNumber,
+    added_snapshot_id: m.addedSnapshotId,
+    added_files_count: m.addedFiles,
+    existing_files_count: m.existingFiles,
+    deleted_files_count: m.deletedFiles,
+    added_rows_count: m.addedRows,
+    existing_rows_count: m.existingRows,
+    deleted_rows_count: m.deletedRows,
+    partitions: [],
+    key_metadata: null,
+  }));
+  return writeAvroContainer(manifestFileType, records, {
+    "snapshot-id": String(snapshotId),
+    "parent-snapshot-id": parentSnapshotId === undefined ? "null" : String(parentSnapshotId),
+    "sequence-number": String(sequenceNumber),
+    "format-version": "2",
+  });
+}

@@ -1,0 +1,182 @@
+/**
+ * Iceberg v2 table metadata (spec: "Table Metadata"): the JSON a catalog points at. A table here is unpartitioned
+ * and unsorted; its schema maps the configured columns to Iceberg types with field ids that never change (a column
+ * keeps its id; a new column gets the next id and a new schema: `evolveSchema`). Each merge commit adds one snapshot
+ * (append for full loads, overwrite when it adds position deletes), its log entry, and moves the `main` branch.
+ */
+import { randomUUID } from "node:crypto";
+import type { ColumnType, TableConfig } from "./config.ts";
+
+export interface IcebergField {
+  id: number;
+  name: string;
+  required: boolean;
+  type: string;
+}
+
+export interface IcebergSchema {
+  type: "struct";
+  "schema-id": number;
+  fields: IcebergField[];
+}
+
+export interface IcebergSnapshot {
+  "snapshot-id": number;
+  "parent-snapshot-id"?: number;
+  "sequence-number": number;
+  "timestamp-ms": number;
+  "manifest-list": string;
+  summary: Record<string, string> & { operation: "append" | "overwrite" | "delete" | "replace" };
+  "schema-id": number;
+}
+
+export interface IcebergTableMetadata {
+  "format-version": 2;
+  "table-uuid": string;
+  location: string;
+  "last-sequence-number": number;
+  "last-updated-ms": number;
+  "last-column-id": number;
+  "current-schema-id": number;
+  schemas: IcebergSchema[];
+  "default-spec-id": 0;
+  "partition-specs": [{ "spec-id": 0; fields: [] }];
+  "last-partition-id": 999;
+  "default-sort-order-id": 0;
+  "sort-orders": [{ "order-id": 0; fields: [] }];
+  properties: Record<string, string>;
+  "current-snapshot-id"?: number;
+  snapshots: IcebergSnapshot[];
+  "snapshot-log": { "snapshot-id": number; "timestamp-ms": number }[];
+  "metadata-log": { "metadata-file": string; "timestamp-ms": number }[];
+  refs: Record<string, { "snapshot-id": number; type: "branch" | "tag" }>;
+}
+
+/** The Iceberg type of a configured column (timestamps are UTC wall times without a zone, as Athena writes them). */
+export function icebergType(type: ColumnType): string {
+  switch (type.kind) {
+    case "int32":
+      return "int";
+    case "int64":
+      return "long";
+    case "decimal":
+      return `decimal(${type.precision}, ${type.scale})`;
+    default:
+      return type.kind;
+  }
+}
+
+/** The table's current schema. */
+export function currentSchema(metadata: IcebergTableMetadata): IcebergSchema {
+  const schema = metadata.schemas.find((s) => s["schema-id"] === metadata["current-schema-id"]);
+  if (!schema) throw new Error(`metadata of ${metadata.location} has no current schema`);
+  return schema;
+}
+
+/**
+ * The schema for the configured columns, on top of `previous` (if any): a column keeps its field id (matched by
+ * name), a new one gets the next id. Changing a column's type is refused (that is a new table).
+ */
+export function evolveSchema(
+  config: TableConfig,
+  previous: IcebergSchema | undefined,
+  lastColumnId: number,
+): { schema: IcebergSchema; lastColumnId: number; changed: boolean } {
+  const byName = new Map((previous?.fields ?? []).map((f) => [f.name, f]));
+  let last = lastColumnId;
+  const fields = config.columns.map((c): IcebergField => {
+    const type = icebergType(c.type);
+    const known = byName.get(c.name);
+    if (known) {
+      if (known.type !== type)
+        throw new Error(`${config.name}: column ${c.name} is ${known.type} in the table, configured as ${type}`);
+      return known;
+    }
+    last++;
+    return { id: last, name: c.name, required: false, type };
+  });
+  const changed =
+    !previous ||
+    previous.fields.length !== fields.length ||
+    previous.fields.some((f, i) => f.id !== (fields[i] as IcebergField).id);
+  const schemaId = previous ? (changed ? previous["schema-id"] + 1 : previous["schema-id"]) : 0;
+  return { schema: { type: "struct", "schema-id": schemaId, fields }, lastColumnId: last, changed };
+}
+
+/** The metadata of a new table at `location` (no snapshot yet). */
+export function newTableMetadata(config: TableConfig, location: string, now: number): IcebergTableMetadata {
+  const { schema, lastColumnId } = evolveSchema(config, undefined, 0);
+  return {
+    "format-version": 2,
+    "table-uuid": randomUUID(),
+    location,
+    "last-sequence-number": 0,
+    "last-updated-ms": now,
+    "last-column-id": lastColumnId,
+    "current-schema-id": schema["schema-id"],
+    schemas: [schema],
+    "default-spec-id": 0,
+    "partition-specs": [{ "spec-id": 0, fields: [] }],
+    "last-partition-id": 999,
+    "default-sort-order-id": 0,
+    "sort-orders": [{ "order-id": 0, fields: [] }],
+    properties: {
+      "write.format.default": "parquet",
+      "write.parquet.compression-codec": "snappy",
+      "write.delete.mode": "merge-on-read",
+      "write.update.mode": "merge-on-read",
+      "write.merge.mode": "merge-on-read",
+    },
+    snapshots: [],
+    "snapshot-log": [],
+    "metadata-log": [],
+    refs: {},
+  };
+}
+
+/** Metadata files the metadata log keeps (Iceberg's default `write.metadata.previous-versions-max`). */
+export const PREVIOUS_VERSIONS_MAX = 100;
+
+/** A new snapshot id: positive, below 2^53 (exact in JSON and in JavaScript numbers). */
+export function newSnapshotId(): number {
+  return Math.floor(Math.random() * 2 ** 52) + 1;
+}
+
+/** The metadata after committing `snapshot` on `base` (whose file is `baseFile`, for the metadata log). */
+export function withSnapshot(
+  base: IcebergTableMetadata,
+  snapshot: IcebergSnapshot,
+  baseFile: string | undefined,
+  properties: Record<string, string>,
+): IcebergTableMetadata {
+  return {
+    ...base,
+    "last-sequence-number": snapshot["sequence-number"],
+    "last-updated-ms": snapshot["timestamp-ms"],
+    "current-snapshot-id": snapshot["snapshot-id"],
+    properties: { ...base.properties, ...properties },
+    snapshots: [...base.snapshots, snapshot],
+    "snapshot-log": [
+      ...base["snapshot-log"],
+      { "snapshot-id": snapshot["snapshot-id"], "timestamp-ms": snapshot["timestamp-ms"] },
+    ],
+    // The last PREVIOUS_VERSIONS_MAX metadata files, as Iceberg's `write.metadata.previous-versions-max` (default 100).
+    "metadata-log": (baseFile
+      ? [...base["metadata-log"], { "metadata-file": baseFile, "timestamp-ms": base["last-updated-ms"] }]
+      : base["metadata-log"]
+    ).slice(-PREVIOUS_VERSIONS_MAX),
+    refs: { ...base.refs, main: { "snapshot-id": snapshot["snapshot-id"], type: "branch" } },
+  };
+}
+
+/** The metadata with `config`'s columns as its current schema (a new schema if a column was added). */
+export function withConfiguredSchema(base: IcebergTableMetadata, config: TableConfig): IcebergTableMetadata {
+  const { schema, lastColumnId, changed } = evolveSchema(config, currentSchema(base), base["last-column-id"]);
+  if (!changed) return base;
+  return {
+    ...base,
+    "last-column-id": lastColumnId,
+    "current-schema-id": schema["schema-id"],
+    schemas: [...base.schemas, schema],
+  };
+}

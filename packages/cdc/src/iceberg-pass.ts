@@ -1,0 +1,854 @@
+/**
+ * A merge pass into an Iceberg v2 table, merge-on-read: DMS files of one table read in DMS order into the newest
+ * change per key (the same rule and reader as `merge-pass.ts`), then for each bucket the changes touch, its key-index
+ * shard (`key-index.ts`) says which changes win and which rows they replace. The commit adds
+ * - data files holding the winning rows (one file per big bucket, small buckets gathered up to `FILE_ROWS` rows),
+ * - one position-delete file naming the replaced and deleted rows (data file path, position),
+ * - a data manifest and a delete manifest for them, a manifest list (the previous manifests, unchanged, plus these),
+ * - the rewritten index shards and a state object (applied files, shards, manifests, superseded shards),
+ * then one snapshot in new table metadata, committed through the catalog (optimistic: a lost race deletes what this
+ * attempt wrote and builds again on the winner). Nothing existing is rewritten: a commit costs the changes and the
+ * index shards they touch. Full-load files only add data files (an append snapshot).
+ *
+ * Layout under `<schema>/<table>/`:
+ *   metadata/v<N>.metadata.json, metadata/version-hint.text    (file catalog; Glue keeps the pointer instead)
+ *   metadata/snap-<snapshot>-<attempt>.avro                      manifest list
+ *   metadata/<attempt>-m0.avro, -m1.avro                         data / delete manifest
+ *   data/<attempt>-<n>.parquet, data/<attempt>-deletes.parquet   data and position-delete files
+ *   _cdc/index/b0007-<attempt>.idx                               key-index shard of bucket 7
+ *   _cdc/iceberg/s<attempt>.json                                 merge state of the snapshot (`sluice.state`)
+ * where <attempt> is the sequence number (8 digits) and a random id.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import type { TableConfig } from "./config.ts";
+import { readDmsFile } from "./dms-file.ts";
+import { CommitConflict, ForeignSnapshot, InvalidCdcFile } from "./errors.ts";
+import { type CatalogTable, COMMIT_ID_PROPERTY, type IcebergCatalog, icebergTablePrefix } from "./iceberg-catalog.ts";
+import { type ManifestFile, type ManifestListEntry, writeManifest, writeManifestList } from "./iceberg-manifest.ts";
+import {
+  currentSchema,
+  type IcebergSchema,
+  type IcebergSnapshot,
+  type IcebergTableMetadata,
+  newSnapshotId,
+  newTableMetadata,
+  withConfiguredSchema,
+  withSnapshot,
+} from "./iceberg-metadata.ts";
+import { indexLayout, locate, located, mergeShard, projectChanges, rebaseDataFiles } from "./key-index.ts";
+import { bucketFunction, type Layout, layoutOf, PendingChanges, positionBatch } from "./merge.ts";
+import { type FileResult, type MergeInput, type MergeOptions, machineMemory, type PassResult } from "./merge-pass.ts";
+import { writeParquet } from "./parquet.ts";
+import { type ColumnData, RowSet } from "./rows.ts";
+import { sortFiles } from "./source.ts";
+import { decodeState, encodeState } from "./state-file.ts";
+import type { ObjectStore } from "./storage.ts";
+import type { AppliedFile, RejectedFile } from "./table.ts";
+import type { Value } from "./values.ts";
+
+/** Rows of a data file gathered from small buckets; a bucket with at least an eighth of this gets a file of its own. */
+export const FILE_ROWS = 1_000_000;
+
+/** The property of the table metadata naming its merge state object. */
+export const STATE_PROPERTY = "sluice.state";
+
+/** Position-delete files' columns (spec: reserved field ids). */
+const DELETE_COLUMNS = {
+  columns: [
+    { name: "file_path", type: { kind: "string" as const } },
+    { name: "pos", type: { kind: "int64" as const } },
+  ],
+};
+const DELETE_FIELD_IDS = [2147483546, 2147483545];
+
+/**
+ * A key-index shard as stored: a base (every key of the bucket) and deltas, each the index rows a later commit
+ * changed. A commit that touches a bucket writes a delta while the deltas stay small next to the base
+ * (`indexDeltaShare`), else the whole shard again: its writes follow its changes, not the bucket's size.
+ */
+export interface ShardFiles {
+  key: string;
+  keys: number;
+  deltas?: { key: string; keys: number }[];
+}
+
+/** Deltas of a shard may hold up to this share of its base's keys before the shard is written whole again. */
+export const INDEX_DELTA_SHARE = 0.25;
+
+/** A shard's rows: its base with its deltas applied in order (each delta row is its key's newer state). */
+async function loadShard(
+  store: ObjectStore,
+  layout: ReturnType<typeof indexLayout>,
+  files: ShardFiles,
+  extra: number,
+): Promise<RowSet> {
+  const read = async (key: string) => {
+    const body = await store.get(key);
+    // Superseded (deleted) by a commit after our base: this attempt builds on a stale base.
+    if (!body) throw new StaleBase();
+    return body;
+  };
+  const deltaKeys = (files.deltas ?? []).reduce((n, d) => n + d.keys, 0);
+  const shard = decodeState(layout.config, await read(files.key), extra + deltaKeys, false);
+  if (!files.deltas?.length) return shard;
+  // The deltas folded into one set first (each key's newest state: later deltas hold later positions), then applied
+  // in one scan of the base: a shard with many deltas costs its base once, not once per delta.
+  const newest = new RowSet(layout.config, deltaKeys);
+  for (const stored of files.deltas) {
+    const delta = decodeState(layout.config, await read(stored.key), 0, false);
+    rebaseDataFiles(layout, delta, delta, shard);
+    for (let i = 0; i < delta.size; i++) newest.upsert(delta.keyAt(i), delta, i);
+  }
+  shard.mergeFrom(newest);
+  return shard;
+}
+
+/** An attempt found a file of its base superseded by a newer commit: it starts again on the latest snapshot. */
+class StaleBase extends Error {
+  override readonly name = "StaleBase";
+}
+
+/** What the merge keeps beside the Iceberg metadata of a snapshot (the object `sluice.state` names). */
+export interface IcebergMergeState {
+  format: 1;
+  table: string;
+  /** The bucket layout of the key index, fixed when the table is created. */
+  layout: Layout;
+  /** Key-index shard of each bucket: a base, and the deltas of the commits since it was last written whole. */
+  index: Record<string, ShardFiles>;
+  /** The snapshot's manifests (its manifest list), so the next commit can list them again without reading Avro. */
+  manifests: ManifestListEntry[];
+  applied: Record<string, AppliedFile>;
+  rejected?: Record<string, RejectedFile>;
+  totals: { dataFiles: number; deleteFiles: number; records: number; positionDeletes: number };
+  /** The snapshot this state belongs to: a current snapshot other than this one was written by someone else. */
+  snapshotId?: number;
+}
+
+/** A table as a pass starts from: the catalog's version, its metadata (a new one for a new table) and merge state. */
+export interface IcebergBase {
+  /** The catalog's record of the table, which a commit names as its base (undefined: a new table). */
+  current?: CatalogTable;
+  version: number;
+  metadataLocation?: string;
+  metadata: IcebergTableMetadata;
+  state: IcebergMergeState;
+}
+
+/** The table's current metadata and merge state (a new, empty table when the catalog has none). */
+export async function loadIcebergTable(
+  store: ObjectStore,
+  catalog: IcebergCatalog,
+  config: TableConfig,
+  now = Date.now(),
+): Promise<IcebergBase> {
+  for (let attempt = 0; ; attempt++) {
+    const base = await loadOnce(store, catalog, config, now);
+    if (base) return base;
+    // The state object was deleted by a newer commit between our two reads: the catalog has moved on, read again.
+    if (attempt >= 5) throw new Error(`${config.name}: the table's merge state keeps vanishing`);
+  }
+}
+
+/** The same, or undefined when the state the metadata names is gone (superseded meanwhile). */
+async function loadOnce(
+  store: ObjectStore,
+  catalog: IcebergCatalog,
+  config: TableConfig,
+  now: number,
+): Promise<IcebergBase | undefined> {
+  const current = await catalog.load(config.schema, config.table);
+  if (!current) {
+    const location = store.uri(icebergTablePrefix(config.schema, config.table).slice(0, -1));
+    return {
+      version: 0,
+      metadata: newTableMetadata(config, location, now),
+      state: {
+        format: 1,
+        table: config.name,
+        layout: layoutOf(config),
+        index: {},
+        manifests: [],
+        applied: {},
+        totals: { dataFiles: 0, deleteFiles: 0, records: 0, positionDeletes: 0 },
+      },
+    };
+  }
+  const stateKey = current.metadata.properties[STATE_PROPERTY];
+  if (!stateKey) throw new Error(`${config.name}: the table's metadata names no merge state (${STATE_PROPERTY})`);
+  const body = await store.get(stateKey);
+  if (!body) return undefined;
+  const state = JSON.parse(new TextDecoder().decode(body)) as IcebergMergeState;
+  // Another writer's snapshot (a compaction rewriting data files) moves rows: the key index would name rows that are
+  // gone. Refuse rather than write wrong deletes; remapping the index after a rewrite is the follow-up (ICEBERG.md).
+  if (state.snapshotId !== undefined && current.metadata["current-snapshot-id"] !== state.snapshotId)
+    throw new ForeignSnapshot(
+      `${config.name}: the current snapshot ${current.metadata["current-snapshot-id"]} was not written by this merge ` +
+        `(its last is ${state.snapshotId}); the key index cannot follow rewritten data files yet`,
+    );
+  return {
+    current,
+    version: current.version,
+    metadataLocation: current.metadataLocation,
+    metadata: current.metadata,
+    state,
+  };
+}
+
+interface PassFile extends MergeInput {
+  index: number;
+  relPath: string;
+  sha?: string;
+  rejected?: { row: number; reason: string };
+}
+
+/**
+ * Merges DMS files of one table into its Iceberg table in one pass and one snapshot (the contract of `mergeFiles`:
+ * DMS order, corrupt files left out whole, replays skipped, a lost commit race built again on the winner).
+ */
+export async function mergeFilesIceberg(
+  store: ObjectStore,
+  catalog: IcebergCatalog,
+  config: TableConfig,
+  inputs: readonly MergeInput[],
+  options: MergeOptions & { fileRows?: number; indexDeltaShare?: number } = {},
+): Promise<PassResult> {
+  const now = options.now ?? (() => new Date());
+  const maxAttempts = options.maxAttempts ?? 8;
+  const files: PassFile[] = sortFiles(
+    inputs.map((input, index) => ({ ...input, index, relPath: input.file.relPath, sha: input.sha256 })),
+  );
+  const results: FileResult[] = new Array(inputs.length);
+  for (let attempt = 1; ; attempt++) {
+    const base = await loadIcebergTable(store, catalog, config, now().getTime());
+    const toRead: PassFile[] = [];
+    for (const f of files) {
+      if (f.rejected) {
+        results[f.index] = { outcome: "rejected", file: f.file.displayName, ...f.rejected };
+        continue;
+      }
+      const known = base.state.applied[f.relPath];
+      if (known && f.sha === undefined) f.sha = await sha256(f.open());
+      if (known && known.sha256 === f.sha) {
+        results[f.index] = { outcome: "replay", file: f.file.displayName, version: base.version };
+        continue;
+      }
+      toRead.push(f);
+    }
+    if (toRead.length === 0) return { version: base.version, files: results };
+    if (attempt > maxAttempts) throw new CommitConflict(`${config.name}: lost the commit race ${maxAttempts} times`);
+    const pending = new PendingChanges(config, bucketFunction(base.state.layout));
+    const spilled = new SpilledChanges(store, `${icebergTablePrefix(config.schema, config.table)}_cdc/tmp/`);
+    const memoryBudget = (options.memoryLimit ?? machineMemory()) * 0.5;
+    const overBudget = (held: number) =>
+      options.flushKeys !== undefined
+        ? held >= options.flushKeys
+        : held >= MIN_SPILL_KEYS && process.memoryUsage.rss() > memoryBudget;
+    let read: Awaited<ReturnType<typeof readAll>>;
+    try {
+      read = await readAll(config, toRead, pending, results, options.onProgress, async () => {
+        if (overBudget(pending.keys)) await spilled.spill(pending);
+      });
+    } catch (error) {
+      await spilled.drop().catch(() => undefined);
+      throw error;
+    }
+    if (read === "restart" || read.size === 0) await spilled.drop();
+    if (read === "restart") continue;
+    if (read.size === 0) return { version: base.version, files: results };
+    const commit = new IcebergCommit(
+      store,
+      config,
+      base,
+      now(),
+      options.fileRows ?? FILE_ROWS,
+      options.indexDeltaShare ?? INDEX_DELTA_SHARE,
+    );
+    try {
+      const figures = await commit.stage(pending, spilled);
+      await spilled.drop();
+      const outcome = await commit.commit(catalog, read, files);
+      if (outcome === "conflict") {
+        await store.delete(commit.written);
+        await new Promise((r) => setTimeout(r, Math.random() * 50 * attempt));
+        continue;
+      }
+      for (const f of toRead) {
+        const r = read.get(f.relPath);
+        if (r)
+          results[f.index] = {
+            outcome: "merged",
+            file: f.file.displayName,
+            version: base.version + 1,
+            rows: r.rows,
+            keysChanged: figures.keysChanged,
+            bucketsRewritten: figures.shards,
+            attempts: attempt,
+            spills: spilled.spills,
+            commitFiles: read.size,
+          };
+      }
+      return { version: base.version + 1, files: results };
+    } catch (error) {
+      await spilled.drop().catch(() => undefined);
+      // Before the commit call its files are ours alone; after it, they may be live (an answer lost): keep them.
+      if (!commit.committing) await store.delete(commit.written).catch(() => undefined);
+      if (error instanceof StaleBase) continue;
+      throw error;
+    }
+  }
+}
+
+/**
+ * Reads the files into `pending` in DMS order. A corrupt file is left out; if other files were read with it, the
+ * attempt restarts without it (their changes are mixed in `pending`).
+ */
+async function readAll(
+  config: TableConfig,
+  toRead: readonly PassFile[],
+  pending: PendingChanges,
+  results: FileResult[],
+  onProgress?: (rows: number) => void,
+  afterBatch?: () => Promise<void>,
+): Promise<Map<string, { rows: number; sha256: string }> | "restart"> {
+  const read = new Map<string, { rows: number; sha256: string }>();
+  let total = 0;
+  for (const f of toRead) {
+    const hash = createHash("sha256");
+    let rows = 0;
+    try {
+      for await (const batch of readDmsFile(config, f.file, hashing(f.open(), hash), undefined, pending)) {
+        rows += batch.rowsRead;
+        positionBatch(f.relPath, batch.rows);
+        pending.add(batch.rows);
+        onProgress?.(total + rows);
+        await afterBatch?.();
+      }
+    } catch (error) {
+      if (!(error instanceof InvalidCdcFile)) throw error;
+      f.rejected = { row: error.row, reason: error.reason };
+      results[f.index] = { outcome: "rejected", file: f.file.displayName, ...f.rejected };
+      if (read.size > 0) return "restart";
+      pending.clear();
+      continue;
+    }
+    total += rows;
+    f.sha = hash.digest("hex");
+    read.set(f.relPath, { rows, sha256: f.sha });
+  }
+  return read;
+}
+
+async function sha256(chunks: AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of chunks) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+async function* hashing(chunks: AsyncIterable<Uint8Array>, hash: ReturnType<typeof createHash>) {
+  for await (const chunk of chunks) {
+    hash.update(chunk);
+    yield chunk;
+  }
+}
+
+/** Spill at least this many keys at a time (as `merge-pass.ts`). */
+const MIN_SPILL_KEYS = 250_000;
+
+/**
+ * Changes spilled while a pass reads large files: once the held changes pass the memory budget (half the function's
+ * memory), each bucket's are written as a run under `_cdc/tmp/<id>/` and memory is released; staging then takes a
+ * bucket's runs and held changes together, one bucket at a time. Runs are temporary: dropped when the attempt ends
+ * (a killed attempt leaves them for the orphan sweep).
+ */
+class SpilledChanges {
+  readonly runs = new Map<number, string[]>();
+  spills = 0;
+  private readonly dir: string;
+
+  constructor(
+    private readonly store: ObjectStore,
+    tmpPrefix: string,
+  ) {
+    this.dir = `${tmpPrefix}${randomBytes(6).toString("hex")}/`;
+  }
+
+  async spill(pending: PendingChanges): Promise<void> {
+    this.spills++;
+    for (const [b, set] of pending.buckets) {
+      const list = this.runs.get(b) ?? [];
+      const key = `${this.dir}b${b}-r${list.length}.state`;
+      await this.store.put(key, encodeState(set));
+      list.push(key);
+      this.runs.set(b, list);
+    }
+    pending.clear();
+  }
+
+  /** The bucket's changes: its runs and the held changes, reduced to each key's newest change (indexed). */
+  async changesOf(config: TableConfig, b: number, held: RowSet | undefined): Promise<RowSet | undefined> {
+    const runs = this.runs.get(b) ?? [];
+    if (runs.length === 0) return held;
+    const read = async (key: string) => {
+      const body = await this.store.get(key);
+      if (!body) throw new Error(`spilled changes ${key} are missing`);
+      return body;
+    };
+    const changes = decodeState(config, await read(runs[0] as string), held?.size ?? 0, true);
+    const later = await Promise.all(runs.slice(1).map(async (k) => decodeState(config, await read(k), 0, false)));
+    if (held) later.push(held);
+    for (const set of later) for (let i = 0; i < set.size; i++) changes.upsert(set.keyAt(i), set, i);
+    return changes;
+  }
+
+  async drop(): Promise<void> {
+    const keys = [...this.runs.values()].flat();
+    this.runs.clear();
+    await this.store.delete(keys);
+  }
+}
+
+const pad8 = (n: number) => String(n).padStart(8, "0");
+
+/** One attempt's files and snapshot: staged from the held changes, then committed through the catalog. */
+class IcebergCommit {
+  /** Every object written: deleted if the commit is lost. */
+  readonly written: string[] = [];
+  /** Set once the commit call starts: from then on the files may be live. */
+  committing = false;
+  private readonly prefix: string;
+  private readonly attempt: string;
+  private readonly sequence: number;
+  private readonly snapshotId = newSnapshotId();
+  private readonly metadata: IcebergTableMetadata;
+  private readonly schema: IcebergSchema;
+  private readonly fieldIds: number[];
+  private readonly dataFiles: ManifestFile[] = [];
+  private deleteFile: ManifestFile | undefined;
+  private positionDeletes = 0;
+  private readonly shards = new Map<number, ShardFiles>();
+  /** Index files the new shards no longer use: deleted once the commit is in. */
+  private readonly superseded: string[] = [];
+  /** A compaction: the snapshot's files are this commit's alone (a `replace` snapshot), no delete file. */
+  private replacing = false;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly config: TableConfig,
+    private readonly base: IcebergBase,
+    private readonly at: Date,
+    /** Rows of a gathered data file (`FILE_ROWS`; tests use a few). */
+    private readonly fileRows: number,
+    /** `INDEX_DELTA_SHARE` (tests vary it). */
+    private readonly deltaShare = INDEX_DELTA_SHARE,
+  ) {
+    this.prefix = icebergTablePrefix(config.schema, config.table);
+    this.sequence = base.metadata["last-sequence-number"] + 1;
+    this.attempt = `${pad8(this.sequence)}-${randomBytes(6).toString("hex")}`;
+    this.metadata = withConfiguredSchema(base.metadata, config);
+    this.schema = currentSchema(this.metadata);
+    const ids = new Map(this.schema.fields.map((f) => [f.name, f.id]));
+    this.fieldIds = config.columns.map((c) => ids.get(c.name) as number);
+  }
+
+  private async put(key: string, body: Uint8Array | string): Promise<number> {
+    this.written.push(key);
+    await this.store.put(key, body);
+    return typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+  }
+
+  private async putDataFile(set: RowSet, rows: Int32Array, key: string): Promise<void> {
+    const body = writeParquet(this.config, set, rows, {
+      fieldIds: this.fieldIds,
+      timestampUtc: false,
+      keyValue: { "iceberg.schema": JSON.stringify(this.schema) },
+    });
+    await this.put(key, body);
+    this.dataFiles.push({ content: 0, path: this.store.uri(key), recordCount: rows.length, sizeInBytes: body.length });
+  }
+
+  /**
+   * For each touched bucket in order: its shard merged with the changes, the winning rows placed in data files, the
+   * rows they replace collected as position deletes, the new shard written. Then the delete file.
+   */
+  async stage(pending: PendingChanges, spilled?: SpilledChanges): Promise<{ keysChanged: number; shards: number }> {
+    const { store, config, base } = this;
+    const layout = indexLayout(config);
+    const deletes: { file: string; pos: number }[] = [];
+    let gathered = new RowSet(config);
+    let gatheredKey = "";
+    let fileNumber = 0;
+    const nextDataKey = () => `${this.prefix}data/${this.attempt}-${fileNumber++}.parquet`;
+    const flushGathered = async () => {
+      if (gathered.size === 0) return;
+      const rows = new Int32Array(gathered.size).map((_, i) => i);
+      await this.putDataFile(gathered, rows, gatheredKey);
+      gathered = new RowSet(config);
+    };
+    let keysChanged = 0;
+    const touched = new Set([...pending.buckets.keys(), ...(spilled?.runs.keys() ?? [])]);
+    for (const b of [...touched].sort((x, y) => x - y)) {
+      const held = pending.buckets.get(b);
+      const changes = (spilled ? await spilled.changesOf(config, b, held) : held) as RowSet;
+      const projected = projectChanges(layout, changes);
+      const stored = base.state.index[b];
+      const shard = stored ? await loadShard(store, layout, stored, projected.size) : undefined;
+      const merged = mergeShard(layout, shard, projected);
+      if (merged.winners.length === 0) continue;
+      keysChanged += merged.winners.length;
+      const live = merged.winners.filter((w) => changes.live[w.j]);
+      for (const w of merged.winners) if (w.replaced) deletes.push(w.replaced);
+      if (live.length >= this.fileRows / 8) {
+        // A big bucket (a full load): its own file, written straight from the change arrays.
+        const key = nextDataKey();
+        locate(
+          layout,
+          merged.shard,
+          live.map((w) => w.at),
+          key.slice(this.prefix.length),
+          0,
+        );
+        await this.putDataFile(
+          changes,
+          Int32Array.from(live, (w) => w.j),
+          key,
+        );
+      } else {
+        for (let k = 0; k < live.length; ) {
+          if (gathered.size === 0) gatheredKey = nextDataKey();
+          const run = live.slice(k, k + this.fileRows - gathered.size);
+          locate(
+            layout,
+            merged.shard,
+            run.map((w) => w.at),
+            gatheredKey.slice(this.prefix.length),
+            gathered.size,
+          );
+          gathered.appendRows(
+            changes,
+            Int32Array.from(run, (w) => w.j),
+          );
+          k += run.length;
+          if (gathered.size >= this.fileRows) await flushGathered();
+        }
+      }
+      await this.putShard(b, merged.shard, stored, merged.winners);
+      pending.buckets.delete(b);
+    }
+    await flushGathered();
+    if (deletes.length > 0) await this.putDeleteFile(deletes);
+    return { keysChanged, shards: this.shards.size };
+  }
+
+  /**
+   * Stores a bucket's shard after this commit: a delta of the rows that changed (`winners`) while the deltas stay
+   * under `deltaShare` of the base, else the whole shard (base and deltas superseded).
+   */
+  private async putShard(
+    b: number,
+    shard: RowSet,
+    stored: ShardFiles | undefined,
+    winners?: readonly { at: number }[],
+  ): Promise<void> {
+    const name = `${this.prefix}_cdc/index/b${String(b).padStart(4, "0")}-${this.attempt}`;
+    const deltaKeys = (stored?.deltas ?? []).reduce((n, d) => n + d.keys, 0) + (winners?.length ?? 0);
+    if (stored && winners && deltaKeys <= stored.keys * this.deltaShare) {
+      const delta = new RowSet(shard.config, winners.length);
+      delta.appendRows(
+        shard,
+        Int32Array.from(winners, (w) => w.at),
+      );
+      rebaseDataFiles(indexLayout(this.config), delta, shard, delta);
+      await this.put(`${name}.delta`, encodeState(delta));
+      this.shards.set(b, {
+        ...stored,
+        deltas: [...(stored.deltas ?? []), { key: `${name}.delta`, keys: winners.length }],
+      });
+      return;
+    }
+    await this.put(`${name}.idx`, encodeState(shard));
+    this.shards.set(b, { key: `${name}.idx`, keys: shard.size });
+    if (stored) this.superseded.push(stored.key, ...(stored.deltas ?? []).map((d) => d.key));
+  }
+
+  /** The position-delete file: rows sorted by data file path, then position (as the spec requires). */
+  private async putDeleteFile(deletes: { file: string; pos: number }[]): Promise<void> {
+    const byFile = new Map<string, number[]>();
+    for (const d of deletes) {
+      const list = byFile.get(d.file);
+      if (list) list.push(d.pos);
+      else byFile.set(d.file, [d.pos]);
+    }
+    const files = [...byFile.keys()]
+      .map((file) => ({ file, path: this.store.uri(this.prefix + file) }))
+      .sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
+    const set = new RowSet({ ...this.config, ...DELETE_COLUMNS, keyIndexes: [0] }, deletes.length);
+    const paths = (set.columns[0] as ColumnData).values as Value[];
+    const positions = (set.columns[1] as ColumnData).values as BigInt64Array;
+    let i = 0;
+    for (const { file, path } of files) {
+      const list = (byFile.get(file) as number[]).sort((a, b) => a - b);
+      for (const pos of list) {
+        paths[i] = path;
+        positions[i] = BigInt(pos);
+        i++;
+      }
+    }
+    set.size = i;
+    const key = `${this.prefix}data/${this.attempt}-deletes.parquet`;
+    const body = writeParquet(
+      DELETE_COLUMNS,
+      set,
+      Int32Array.from({ length: i }, (_, k) => k),
+      {
+        fieldIds: DELETE_FIELD_IDS,
+        required: [true, true],
+      },
+    );
+    await this.put(key, body);
+    this.deleteFile = { content: 1, path: this.store.uri(key), recordCount: i, sizeInBytes: body.length };
+    this.positionDeletes = i;
+  }
+
+  /** Manifests, manifest list, merge state and metadata; then the catalog commit. */
+  async commit(
+    catalog: IcebergCatalog,
+    read: ReadonlyMap<string, { rows: number; sha256: string }>,
+    files: readonly PassFile[],
+  ): Promise<"committed" | "conflict"> {
+    const { base, config, at, sequence, snapshotId } = this;
+    const schemaJson = JSON.stringify(this.schema);
+    const manifests = this.replacing ? [] : [...base.state.manifests];
+    const addManifest = async (content: 0 | 1, entries: ManifestFile[]) => {
+      const key = `${this.prefix}metadata/${this.attempt}-m${content}.avro`;
+      const length = await this.put(
+        key,
+        writeManifest(entries, content, snapshotId, schemaJson, this.schema["schema-id"]),
+      );
+      const rows = entries.reduce((n, f) => n + f.recordCount, 0);
+      manifests.push({
+        path: this.store.uri(key),
+        length,
+        content,
+        sequenceNumber: sequence,
+        minSequenceNumber: sequence,
+        addedSnapshotId: snapshotId,
+        addedFiles: entries.length,
+        existingFiles: 0,
+        deletedFiles: 0,
+        addedRows: rows,
+        existingRows: 0,
+        deletedRows: 0,
+      });
+    };
+    if (this.dataFiles.length > 0) await addManifest(0, this.dataFiles);
+    if (this.deleteFile) await addManifest(1, [this.deleteFile]);
+    const parent = base.metadata["current-snapshot-id"];
+    const listKey = `${this.prefix}metadata/snap-${snapshotId}-${this.attempt}.avro`;
+    await this.put(listKey, writeManifestList(manifests, snapshotId, parent, sequence));
+
+    const state = this.nextState(read, files, manifests);
+    const stateKey = `${this.prefix}_cdc/iceberg/s${this.attempt}.json`;
+    await this.put(stateKey, JSON.stringify(state));
+    const addedRecords = this.dataFiles.reduce((n, f) => n + f.recordCount, 0);
+    const snapshot: IcebergSnapshot = {
+      "snapshot-id": snapshotId,
+      ...(parent !== undefined ? { "parent-snapshot-id": parent } : {}),
+      "sequence-number": sequence,
+      "timestamp-ms": at.getTime(),
+      "manifest-list": this.store.uri(listKey),
+      summary: {
+        operation: this.replacing ? "replace" : this.deleteFile ? "overwrite" : "append",
+        "added-data-files": String(this.dataFiles.length),
+        "added-records": String(addedRecords),
+        "added-delete-files": this.deleteFile ? "1" : "0",
+        "added-position-deletes": String(this.positionDeletes),
+        "total-data-files": String(state.totals.dataFiles),
+        "total-delete-files": String(state.totals.deleteFiles),
+        "total-records": String(state.totals.records),
+        "total-position-deletes": String(state.totals.positionDeletes),
+        "total-equality-deletes": "0",
+      },
+      "schema-id": this.schema["schema-id"],
+    };
+    const commitId = this.attempt;
+    const next = withSnapshot(this.metadata, snapshot, base.metadataLocation, {
+      [STATE_PROPERTY]: stateKey,
+      [COMMIT_ID_PROPERTY]: commitId,
+    });
+    this.committing = true;
+    const outcome = await catalog.commit(config.schema, config.table, base.current, next, commitId);
+    if (outcome === "committed") {
+      // The shards this commit replaced and the previous state: only writers read them, and a writer still working
+      // on the previous snapshot cannot commit any more (it finds them gone, or loses the race, and starts again).
+      // Not kept for a grace period: a commit touching every shard would otherwise leave a whole index behind.
+      const superseded = [...this.superseded];
+      const previousState = base.metadata.properties[STATE_PROPERTY];
+      if (previousState) superseded.push(previousState);
+      await this.store.delete(superseded).catch(() => undefined);
+    }
+    return outcome;
+  }
+
+  private nextState(
+    read: ReadonlyMap<string, { rows: number; sha256: string }>,
+    files: readonly PassFile[],
+    manifests: ManifestListEntry[],
+  ): IcebergMergeState {
+    const { base, at } = this;
+    const since = at.toISOString();
+    const index = { ...base.state.index };
+    for (const [b, shard] of this.shards) index[b] = shard;
+    const applied = { ...base.state.applied };
+    for (const [path, r] of read)
+      applied[path] = { sha256: r.sha256, version: base.version + 1, rows: r.rows, appliedAt: since };
+    const rejected: Record<string, RejectedFile> = {};
+    for (const [path, r] of Object.entries(base.state.rejected ?? {})) if (!read.has(path)) rejected[path] = r;
+    for (const f of files)
+      if (f.rejected && f.size !== undefined)
+        rejected[f.relPath] = {
+          size: f.size,
+          ...(f.lastModified !== undefined ? { lastModified: f.lastModified } : {}),
+          ...f.rejected,
+          at: since,
+        };
+    const totals = base.state.totals;
+    return {
+      ...base.state,
+      snapshotId: this.snapshotId,
+      index,
+      manifests,
+      applied,
+      rejected,
+      totals: this.replacing
+        ? {
+            dataFiles: this.dataFiles.length,
+            deleteFiles: 0,
+            records: this.dataFiles.reduce((n, f) => n + f.recordCount, 0),
+            positionDeletes: 0,
+          }
+        : {
+            dataFiles: totals.dataFiles + this.dataFiles.length,
+            deleteFiles: totals.deleteFiles + (this.deleteFile ? 1 : 0),
+            records: totals.records + this.dataFiles.reduce((n, f) => n + f.recordCount, 0),
+            positionDeletes: totals.positionDeletes + this.positionDeletes,
+          },
+    };
+  }
+
+  /**
+   * Stages a compaction: every live row, read from the data files in position order, rewritten into new data files
+   * of up to `fileRows` rows, and every index shard re-pointed at them (tombstones kept). The snapshot then lists the
+   * new files only: no delete file applies any more. Reads and writes the whole table: for small tables.
+   */
+  async compact(): Promise<{ rows: number; filesBefore: number; filesAfter: number }> {
+    this.replacing = true;
+    const { store, config, base } = this;
+    const layout = indexLayout(config);
+    // Live keys by data file: (position, bucket, row in the shard).
+    const shards = new Map<number, RowSet>();
+    const byFile = new Map<string, { pos: number; bucket: number; at: number }[]>();
+    for (const [b, stored] of Object.entries(base.state.index)) {
+      const shard = await loadShard(store, layout, stored, 0);
+      shards.set(Number(b), shard);
+      for (let at = 0; at < shard.size; at++) {
+        if (!shard.live[at]) continue;
+        const { file, pos } = located(layout, shard, at);
+        const list = byFile.get(file);
+        const entry = { pos, bucket: Number(b), at };
+        if (list) list.push(entry);
+        else byFile.set(file, [entry]);
+      }
+    }
+    const readConfig = { ...config, includeOpForFullLoad: false };
+    let output = new RowSet(config);
+    let outputKey = "";
+    let fileNumber = 0;
+    let rows = 0;
+    const moves: { bucket: number; at: number; file: string; pos: number }[] = [];
+    const flush = async () => {
+      if (output.size === 0) return;
+      await this.putDataFile(
+        output,
+        Int32Array.from({ length: output.size }, (_, i) => i),
+        outputKey,
+      );
+      rows += output.size;
+      output = new RowSet(config);
+    };
+    for (const file of [...byFile.keys()].sort()) {
+      const live = (byFile.get(file) as { pos: number; bucket: number; at: number }[]).sort((x, y) => x.pos - y.pos);
+      let next = 0;
+      let offset = 0;
+      // Read as a full-load file of the table's columns: Parquet decoded exactly (decimals, microseconds).
+      for await (const batch of readDmsFile(
+        readConfig,
+        { relPath: "LOAD00000001.parquet", displayName: file },
+        store.read(this.prefix + file),
+      )) {
+        const picked: number[] = [];
+        while (next < live.length && (live[next] as { pos: number }).pos < offset + batch.rows.size) {
+          const entry = live[next++] as { pos: number; bucket: number; at: number };
+          picked.push(entry.pos - offset);
+          if (output.size + picked.length === 1)
+            outputKey = `${this.prefix}data/${this.attempt}-${fileNumber++}.parquet`;
+          moves.push({
+            bucket: entry.bucket,
+            at: entry.at,
+            file: outputKey.slice(this.prefix.length),
+            pos: output.size + picked.length - 1,
+          });
+          if (output.size + picked.length >= this.fileRows) {
+            output.appendRows(batch.rows, Int32Array.from(picked));
+            picked.length = 0;
+            await flush();
+          }
+        }
+        if (picked.length > 0) output.appendRows(batch.rows, Int32Array.from(picked));
+        offset += batch.rows.size;
+      }
+      if (next < live.length) throw new Error(`${config.name}: data file ${file} has fewer rows than its index names`);
+    }
+    await flush();
+    for (const m of moves) locate(layout, shards.get(m.bucket) as RowSet, [m.at], m.file, m.pos);
+    for (const [b, shard] of shards) await this.putShard(b, shard, base.state.index[b]);
+    return { rows, filesBefore: byFile.size, filesAfter: this.dataFiles.length };
+  }
+}
+
+/**
+ * Compacts a table (small ones: it reads and writes every live row) into data files without deletes: one `replace`
+ * snapshot, committed like a merge (a lost race is retried on the winner). The previous snapshots keep their files
+ * (readers of them, time travel) until snapshot expiry.
+ */
+export async function compactIceberg(
+  store: ObjectStore,
+  catalog: IcebergCatalog,
+  config: TableConfig,
+  options: { now?: () => Date; maxAttempts?: number; fileRows?: number; indexDeltaShare?: number } = {},
+): Promise<{ version: number; rows: number; filesBefore: number; filesAfter: number }> {
+  const now = options.now ?? (() => new Date());
+  for (let attempt = 1; attempt <= (options.maxAttempts ?? 8); attempt++) {
+    const base = await loadIcebergTable(store, catalog, config, now().getTime());
+    if (base.version === 0) return { version: 0, rows: 0, filesBefore: 0, filesAfter: 0 };
+    const commit = new IcebergCommit(
+      store,
+      config,
+      base,
+      now(),
+      options.fileRows ?? FILE_ROWS,
+      options.indexDeltaShare ?? INDEX_DELTA_SHARE,
+    );
+    try {
+      const { rows, filesBefore, filesAfter } = await commit.compact();
+      const outcome = await commit.commit(catalog, new Map(), []);
+      if (outcome === "committed") return { version: base.version + 1, rows, filesBefore, filesAfter };
+      await store.delete(commit.written);
+    } catch (error) {
+      if (!commit.committing) await store.delete(commit.written).catch(() => undefined);
+      if (error instanceof StaleBase) continue;
+      throw error;
+    }
+  }
+  throw new CommitConflict(`${config.name}: compaction lost the commit race ${options.maxAttempts ?? 8} times`);
+}

@@ -1,0 +1,440 @@
+/**
+ * The Iceberg engine, read back by icebird (a third-party Iceberg reader): full loads append, change files add data
+ * files and position deletes, the table equals the changes applied in DMS order, a lost commit race is built again on
+ * the winner, and a merge killed at any write leaves the previous snapshot readable and the next merge correct.
+ */
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { icebergManifests } from "icebird";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { TableConfig } from "./config.ts";
+import { ForeignSnapshot } from "./errors.ts";
+import { chunksOf, dmsCsv, type TestChange, testTable } from "./fixtures/dms.ts";
+import { icebirdRows, withFileFetch } from "./fixtures/iceberg.ts";
+import { asText } from "./fixtures/table.ts";
+import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
+import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
+import { compactIceberg, mergeFilesIceberg } from "./iceberg-pass.ts";
+import type { MergeOptions } from "./merge-pass.ts";
+import { icebergEngine, mergeAll } from "./run.ts";
+import { createDirectoryStore, type ObjectStore } from "./storage.ts";
+import type { Value } from "./values.ts";
+
+let root: string;
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), "iceberg-test-"));
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const row = (id: number, name: string | null, cents: number): Value[] => [BigInt(id), name, BigInt(cents)];
+
+function merge(
+  store: ObjectStore,
+  catalog: IcebergCatalog,
+  config: TableConfig,
+  files: { relPath: string; text: string }[],
+  options: MergeOptions = {},
+) {
+  return mergeFilesIceberg(
+    store,
+    catalog,
+    config,
+    files.map((f) => ({
+      file: { relPath: f.relPath, displayName: f.relPath },
+      open: () => chunksOf(f.text, 64),
+    })),
+    options,
+  );
+}
+
+const csv = (config: TableConfig, changes: TestChange[], withOp = true) => dmsCsv(config, changes, withOp);
+
+async function metadataOf(config: TableConfig, version: number): Promise<IcebergTableMetadata> {
+  return JSON.parse(
+    await readFile(join(root, config.schema, config.table, "metadata", `v${version}.metadata.json`), "utf8"),
+  );
+}
+
+describe("Iceberg merge-on-read, read back by icebird", () => {
+  it("appends a full load, then adds data and position deletes for a change file", async () => {
+    const config = testTable();
+    const store = createDirectoryStore(root);
+    const catalog = createFileCatalog(store);
+    const load = csv(
+      config,
+      [1, 2, 3, 4, 5].map((id) => ({ op: "I", values: row(id, `n${id}`, id * 100) })),
+      false,
+    );
+    const first = await merge(store, catalog, config, [{ relPath: "LOAD00000001.csv", text: load }]);
+    expect(first.files.map((f) => f.outcome)).toEqual(["merged"]);
+    expect(await icebirdRows(root, config)).toEqual(
+      asText(
+        config,
+        [1, 2, 3, 4, 5].map((id) => row(id, `n${id}`, id * 100)),
+      ),
+    );
+
+    const changes = csv(config, [
+      { op: "U", values: row(2, "two", 222) },
+      { op: "D", values: row(4, "n4", 400) },
+      { op: "I", values: row(6, "six", 600) },
+      { op: "U", values: row(2, "two again", 2222) },
+      { op: "D", values: row(9, null, 0) },
+    ]);
+    await merge(store, catalog, config, [{ relPath: "20261101-1200000000.csv", text: changes }]);
+    expect(await icebirdRows(root, config)).toEqual(
+      asText(config, [
+        row(1, "n1", 100),
+        row(2, "two again", 2222),
+        row(3, "n3", 300),
+        row(5, "n5", 500),
+        row(6, "six", 600),
+      ]),
+    );
+    // The previous snapshot is still readable as it was (time travel by metadata file).
+    expect(await icebirdRows(root, config, "v1.metadata.json")).toHaveLength(5);
+
+    const metadata = await metadataOf(config, 2);
+    expect(metadata["format-version"]).toBe(2);
+    expect(metadata.snapshots.map((s) => s.summary.operation)).toEqual(["append", "overwrite"]);
+    expect(metadata.snapshots[1]?.["parent-snapshot-id"]).toBe(metadata.snapshots[0]?.["snapshot-id"]);
+    expect(metadata.refs.main?.["snapshot-id"]).toBe(metadata["current-snapshot-id"]);
+    expect(metadata["snapshot-log"]).toHaveLength(2);
+    expect(metadata["metadata-log"]).toHaveLength(1);
+    expect(metadata.schemas[0]?.fields.map((f) => [f.id, f.name, f.type])).toEqual([
+      [1, "id", "long"],
+      [2, "name", "string"],
+      [3, "amount", "decimal(10, 2)"],
+    ]);
+    expect(metadata.snapshots[1]?.summary["added-position-deletes"]).toBe("2");
+    expect(await readFile(join(root, "sales/orders/metadata/version-hint.text"), "utf8")).toBe("2");
+
+    // The manifest list carries the first snapshot's manifest unchanged, plus a data and a delete manifest.
+    const manifests = await withFileFetch(() => icebergManifests(metadata as never));
+    const contents = manifests.flatMap((m) => m.entries.map((e) => Number(e.data_file.content)));
+    expect(contents.sort()).toEqual([0, 0, 1]);
+  });
+
+  it("keeps the change order across late files and recognizes replays", async () => {
+    const config = testTable({ columns: [{ name: "ts", type: "timestamp" }], timestampColumn: "ts" });
+    const store = createDirectoryStore(root);
+    const catalog = createFileCatalog(store);
+    const at = (s: number) => BigInt(Date.UTC(2026, 10, 1, 12, 0, s)) * 1000n;
+    const newer = csv(config, [{ op: "U", values: [...row(1, "new", 1), at(30)] }]);
+    const older = csv(config, [
+      { op: "U", values: [...row(1, "old", 2), at(10)] },
+      { op: "I", values: [...row(2, "two", 3), at(10)] },
+    ]);
+    await merge(store, catalog, config, [{ relPath: "20261101-1300000000.csv", text: newer }]);
+    // A late file: its change of key 1 is older than what the table holds and must not win.
+    await merge(store, catalog, config, [{ relPath: "20261101-1200000000.csv", text: older }]);
+    expect(await icebirdRows(root, config)).toEqual(
+      asText(config, [
+        [...row(1, "new", 1), at(30)],
+        [...row(2, "two", 3), at(10)],
+      ]),
+    );
+    const replay = await merge(store, catalog, config, [{ relPath: "20261101-1200000000.csv", text: older }]);
+    expect(replay.files.map((f) => f.outcome)).toEqual(["replay"]);
+    expect(replay.version).toBe(2);
+  });
+
+  it("adds a new column as a schema change, keeping the field ids", async () => {
+    const before = testTable();
+    const after = testTable({ columns: [{ name: "note", type: "string" }] });
+    const store = createDirectoryStore(root);
+    const catalog = createFileCatalog(store);
+    await merge(store, catalog, before, [
+      { relPath: "LOAD00000001.csv", text: csv(before, [{ op: "I", values: row(1, "a", 1) }], false) },
+    ]);
+    await merge(store, catalog, after, [
+      { relPath: "20261101-1200000000.csv", text: csv(after, [{ op: "I", values: [...row(2, "b", 2), "hi"] }]) },
+    ]);
+    const metadata = await metadataOf(after, 2);
+    expect(metadata["current-schema-id"]).toBe(1);
+    expect(metadata.schemas[1]?.fields.map((f) => [f.id, f.name])).toEqual([
+      [1, "id"],
+      [2, "name"],
+      [3, "amount"],
+      [4, "note"],
+    ]);
+    expect(await icebirdRows(root, after)).toEqual(
+      asText(after, [
+        [...row(1, "a", 1), null],
+        [...row(2, "b", 2), "hi"],
+      ]),
+    );
+  });
+
+  it("a commit whose base went stale fails and is built again on the winner", async () => {
+    const config = testTable();
+    const store = createDirectoryStore(root);
+    const catalog = createFileCatalog(store);
+    await merge(store, catalog, config, [
+      {
+        relPath: "LOAD00000001.csv",
+        text: csv(
+          config,
+          [1, 2].map((id) => ({ op: "I", values: row(id, "a", id) })),
+          false,
+        ),
+      },
+    ]);
+    // Merge A loads version 1; before it commits, merge B commits version 2 on the same base.
+    let raced = false;
+    const racing: IcebergCatalog = {
+      load: (s, t) => catalog.load(s, t),
+      async commit(s, t, base, metadata, id) {
+        if (!raced) {
+          raced = true;
+          await merge(store, catalog, config, [
+            { relPath: "20261101-1100000000.csv", text: csv(config, [{ op: "U", values: row(1, "b", 10) }]) },
+          ]);
+        }
+        return catalog.commit(s, t, base, metadata, id);
+      },
+    };
+    const a = await merge(store, racing, config, [
+      { relPath: "20261101-1200000000.csv", text: csv(config, [{ op: "U", values: row(2, "a2", 20) }]) },
+    ]);
+    expect(a.files[0]).toMatchObject({ outcome: "merged", version: 3, attempts: 2 });
+    expect(await icebirdRows(root, config)).toEqual(asText(config, [row(1, "b", 10), row(2, "a2", 20)]));
+    // The loser's files were deleted: every data file on disk is in the table.
+    const metadata = await metadataOf(config, 3);
+    const manifests = await withFileFetch(() => icebergManifests(metadata as never));
+    const live = new Set(manifests.flatMap((m) => m.entries.map((e) => e.data_file.file_path)));
+    const onDisk = (await store.list("sales/orders/data/")).map((o) => store.uri(o.key));
+    expect(new Set(onDisk)).toEqual(live);
+  });
+});
+
+describe("compaction by the merge", () => {
+  it("compacts a small table once its delete files pass the threshold, and merges on after it", async () => {
+    const config = testTable({ buckets: 2 });
+    const source = createDirectoryStore(join(root, "source"));
+    const target = createDirectoryStore(join(root, "target"));
+    const dir = `dms/${config.schema}/${config.table}`;
+    await source.put(
+      `${dir}/LOAD00000001.csv`,
+      csv(
+        config,
+        [1, 2, 3, 4].map((id) => ({ op: "I", values: row(id, "a", id) })),
+        false,
+      ),
+    );
+    for (const [i, id] of [1, 2, 3].entries())
+      await source.put(
+        `${dir}/20261101-1${i}00000000.csv`,
+        csv(config, [{ op: "U", values: row(id, `v${i}`, 10 * id) }]),
+      );
+    const tables = { tables: new Map([[config.name, config]]) };
+    const engine = icebergEngine(createFileCatalog, { deleteFiles: 2 });
+    // One file a pass: three change commits, the second of which reaches two delete files and compacts.
+    const report = await mergeAll(source, target, tables, { engine, maxPassFiles: 1 });
+    expect(report.merged).toBe(4);
+    const expected = asText(config, [row(1, "v0", 10), row(2, "v1", 20), row(3, "v2", 30), row(4, "a", 4)]);
+    expect(await icebirdRows(join(root, "target"), config)).toEqual(expected);
+    const metadata = JSON.parse(
+      await readFile(join(root, "target/sales/orders/metadata/version-hint.text"), "utf8").then((v) =>
+        readFile(join(root, `target/sales/orders/metadata/v${v}.metadata.json`), "utf8"),
+      ),
+    ) as IcebergTableMetadata;
+    expect(metadata.snapshots.map((s) => s.summary.operation)).toEqual([
+      "append",
+      "overwrite",
+      "overwrite",
+      "replace",
+      "overwrite",
+    ]);
+  });
+});
+
+describe("a base superseded while an attempt reads it", () => {
+  it("an index shard deleted by a newer commit makes the attempt start again on it", async () => {
+    const config = testTable({ buckets: 1 });
+    const inner = createDirectoryStore(root);
+    const catalog = createFileCatalog(inner);
+    await merge(inner, catalog, config, [
+      {
+        relPath: "LOAD00000001.csv",
+        text: csv(
+          config,
+          [1, 2].map((id) => ({ op: "I", values: row(id, "a", id) })),
+          false,
+        ),
+      },
+    ]);
+    // Merge A has loaded version 1; as it fetches its shard, merge B commits version 2 (which deletes that shard).
+    let raced = false;
+    const store: ObjectStore = {
+      ...inner,
+      async get(key) {
+        if (!raced && key.includes("/_cdc/index/")) {
+          raced = true;
+          await merge(inner, catalog, config, [
+            { relPath: "20261101-1100000000.csv", text: csv(config, [{ op: "U", values: row(1, "b", 10) }]) },
+          ]);
+        }
+        return inner.get(key);
+      },
+    };
+    const a = await merge(store, createFileCatalog(store), config, [
+      { relPath: "20261101-1200000000.csv", text: csv(config, [{ op: "U", values: row(2, "a2", 20) }]) },
+    ]);
+    expect(a.files[0]).toMatchObject({ outcome: "merged", version: 3, attempts: 2 });
+    expect(await icebirdRows(root, config)).toEqual(asText(config, [row(1, "b", 10), row(2, "a2", 20)]));
+    // Superseded shards and states are deleted at once: one of each is left.
+    expect(await inner.list("sales/orders/_cdc/index/")).toHaveLength(1);
+    expect(await inner.list("sales/orders/_cdc/iceberg/")).toHaveLength(1);
+  });
+});
+
+describe("other writers", () => {
+  it("refuses to merge on top of a snapshot it did not write (a compaction moved rows the key index names)", async () => {
+    const config = testTable();
+    const store = createDirectoryStore(root);
+    const catalog = createFileCatalog(store);
+    await merge(store, catalog, config, [
+      { relPath: "LOAD00000001.csv", text: csv(config, [{ op: "I", values: row(1, "a", 1) }], false) },
+    ]);
+    // Another writer (Athena's OPTIMIZE, say) commits a `replace` snapshot.
+    const current = (await catalog.load(config.schema, config.table)) as NonNullable<
+      Awaited<ReturnType<IcebergCatalog["load"]>>
+    >;
+    const last = current.metadata.snapshots.at(-1) as IcebergTableMetadata["snapshots"][number];
+    const replace = {
+      ...last,
+      "snapshot-id": last["snapshot-id"] + 1,
+      "parent-snapshot-id": last["snapshot-id"],
+      "sequence-number": last["sequence-number"] + 1,
+      summary: { operation: "replace" as const },
+    };
+    const foreign: IcebergTableMetadata = {
+      ...current.metadata,
+      "current-snapshot-id": replace["snapshot-id"],
+      "last-sequence-number": replace["sequence-number"],
+      snapshots: [...current.metadata.snapshots, replace],
+      refs: { main: { "snapshot-id": replace["snapshot-id"], type: "branch" } },
+      properties: { ...current.metadata.properties, "sluice.commit-id": "someone-else" },
+    };
+    expect(await catalog.commit(config.schema, config.table, current, foreign, "someone-else")).toBe("committed");
+    await expect(
+      merge(store, catalog, config, [
+        { relPath: "20261101-1200000000.csv", text: csv(config, [{ op: "U", values: row(1, "b", 2) }]) },
+      ]),
+    ).rejects.toThrow(ForeignSnapshot);
+    expect(await icebirdRows(root, config)).toEqual(asText(config, [row(1, "a", 1)]));
+  });
+});
+
+describe("kill safety", () => {
+  /** A store that fails the `n`-th put (0-based) after `arm()`: the process dying at that write. */
+  function dyingStore(inner: ObjectStore) {
+    let countdown = Number.POSITIVE_INFINITY;
+    let puts = 0;
+    const store: ObjectStore & { arm(n: number): void; puts(): number } = {
+      ...inner,
+      async put(key, body, options) {
+        puts++;
+        if (countdown-- === 0) throw new Error(`killed before writing ${key}`);
+        return inner.put(key, body, options);
+      },
+      arm(n) {
+        countdown = n;
+        puts = 0;
+      },
+      puts: () => puts,
+    };
+    return store;
+  }
+
+  it("a merge killed at any write leaves the previous snapshot readable and the next merge correct", async () => {
+    const config = testTable({ buckets: 2 });
+    const load = csv(
+      config,
+      [1, 2, 3, 4].map((id) => ({ op: "I", values: row(id, `n${id}`, id) })),
+      false,
+    );
+    const change = csv(config, [
+      { op: "U", values: row(1, "one", 11) },
+      { op: "D", values: row(2, null, 0) },
+      { op: "I", values: row(5, "five", 5) },
+    ]);
+    const loaded = asText(
+      config,
+      [1, 2, 3, 4].map((id) => row(id, `n${id}`, id)),
+    );
+    const final = asText(config, [row(1, "one", 11), row(3, "n3", 3), row(4, "n4", 4), row(5, "five", 5)]);
+    // Count the writes of the change merge once, then kill it at each of them.
+    const probe = dyingStore(createDirectoryStore(join(root, "probe")));
+    await merge(probe, createFileCatalog(probe), config, [{ relPath: "LOAD00000001.csv", text: load }]);
+    probe.arm(Number.POSITIVE_INFINITY);
+    await merge(probe, createFileCatalog(probe), config, [{ relPath: "20261101-1200000000.csv", text: change }]);
+    const writes = probe.puts();
+    expect(writes).toBeGreaterThan(6);
+    for (let k = 0; k < writes; k++) {
+      const dir = join(root, `k${k}`);
+      const store = dyingStore(createDirectoryStore(dir));
+      const catalog = createFileCatalog(store);
+      await merge(store, catalog, config, [{ relPath: "LOAD00000001.csv", text: load }]);
+      store.arm(k);
+      const killed = await merge(store, catalog, config, [{ relPath: "20261101-1200000000.csv", text: change }]).then(
+        () => "completed",
+        () => "killed",
+      );
+      // Killed before the commit: the previous snapshot; at the hint (after the commit): the new one or the old.
+      const seen = await icebirdRows(dir, config);
+      expect([loaded, final]).toContainEqual(seen);
+      if (killed === "killed" && k < writes - 1) expect(seen).toEqual(loaded);
+      store.arm(Number.POSITIVE_INFINITY);
+      await merge(store, catalog, config, [{ relPath: "20261101-1200000000.csv", text: change }]);
+      expect(await icebirdRows(dir, config)).toEqual(final);
+    }
+  });
+
+  it("a compaction killed at any write leaves the table readable and the same, and the next one completes", async () => {
+    const config = testTable({ buckets: 2 });
+    const load = csv(
+      config,
+      [1, 2, 3, 4].map((id) => ({ op: "I", values: row(id, `n${id}`, id) })),
+      false,
+    );
+    const change = csv(config, [
+      { op: "U", values: row(1, "one", 11) },
+      { op: "D", values: row(2, null, 0) },
+    ]);
+    const rows = asText(config, [row(1, "one", 11), row(3, "n3", 3), row(4, "n4", 4)]);
+    const prepare = async (store: ReturnType<typeof dyingStore>) => {
+      const catalog = createFileCatalog(store);
+      await merge(store, catalog, config, [{ relPath: "LOAD00000001.csv", text: load }]);
+      await merge(store, catalog, config, [{ relPath: "20261101-1200000000.csv", text: change }]);
+      return catalog;
+    };
+    const probe = dyingStore(createDirectoryStore(join(root, "probe")));
+    const probeCatalog = await prepare(probe);
+    probe.arm(Number.POSITIVE_INFINITY);
+    await compactIceberg(probe, probeCatalog, config);
+    const writes = probe.puts();
+    for (let k = 0; k < writes; k++) {
+      const dir = join(root, `c${k}`);
+      const store = dyingStore(createDirectoryStore(dir));
+      const catalog = await prepare(store);
+      store.arm(k);
+      await compactIceberg(store, catalog, config).catch(() => undefined);
+      expect(await icebirdRows(dir, config)).toEqual(rows);
+      store.arm(Number.POSITIVE_INFINITY);
+      await compactIceberg(store, catalog, config);
+      expect(await icebirdRows(dir, config)).toEqual(rows);
+      const current = await catalog.load(config.schema, config.table);
+      expect(current?.metadata.snapshots.at(-1)?.summary.operation).toBe("replace");
+      // A change after it still finds its rows.
+      await merge(store, catalog, config, [
+        { relPath: "20261101-1300000000.csv", text: csv(config, [{ op: "D", values: row(3, null, 0) }]) },
+      ]);
+      expect(await icebirdRows(dir, config)).toEqual(asText(config, [row(1, "one", 11), row(4, "n4", 4)]));
+    }
+  });
+});
