@@ -7,6 +7,7 @@ describe("AnomalyAlert's configuration", () => {
     const config = pipelineConfigOf({});
     expect(config.windowing).toEqual({ ...DEFAULT_PIPELINE.windowing, expectedShards: 1, allowedSites: null });
     expect(config.policy).toEqual(DEFAULT_PIPELINE.policy);
+    expect(config.detector).toEqual(DEFAULT_PIPELINE.detector);
   });
 
   it("reads every setting: windows, lateness, threshold, shards, the silence that evicts a site, the cap, the allow-list", () => {
@@ -17,6 +18,7 @@ describe("AnomalyAlert's configuration", () => {
       ANOMALY_STREAM_SHARDS: "2",
       ANOMALY_SITE_IDLE_SECONDS: "600",
       ANOMALY_MAX_SITES: "50",
+      ANOMALY_WARMUP_WINDOWS: "60",
       ANOMALY_SITES: " a.example , b.example,,",
     });
     expect(config.windowing).toMatchObject({
@@ -28,6 +30,7 @@ describe("AnomalyAlert's configuration", () => {
       allowedSites: ["a.example", "b.example"],
     });
     expect(config.policy.threshold).toBe(0.8);
+    expect(config.detector.warmupPoints).toBe(60);
   });
 
   it("refuses an invalid value at cold start, naming the function and the variable", () => {

@@ -3,6 +3,7 @@
  * `ANOMALY_WINDOW_SECONDS` (60), `ANOMALY_LATENESS_SECONDS` (30), `ANOMALY_ALERT_THRESHOLD` (0.5),
  * `ANOMALY_STREAM_SHARDS` (the shards the watermark waits for: the wiring sets the `Clickstream` stream's
  * `shardCount`; 1 when unset), `ANOMALY_SITE_IDLE_SECONDS` (86 400: the silence after which a site is evicted),
+ * `ANOMALY_WARMUP_WINDOWS` (120: the windows a series learns from before it can alert, 2 hours of 1-minute windows),
  * `ANOMALY_MAX_SITES` (1 000), `ANOMALY_SITES` (unset: every site; else the comma-separated names of the only sites
  * counted). Read by the handler at cold start, and by `pnpm bench anomaly-alert` from the wiring.
  */
@@ -19,6 +20,7 @@ export const anomalyAlertEnv = z.object({
   ANOMALY_STREAM_SHARDS: wholeNumber(1, { min: 1 }),
   ANOMALY_SITE_IDLE_SECONDS: wholeNumber(windowing.siteIdleMs / 1000, { min: 1 }),
   ANOMALY_MAX_SITES: wholeNumber(windowing.maxSites, { min: 1 }),
+  ANOMALY_WARMUP_WINDOWS: wholeNumber(DEFAULT_PIPELINE.detector.warmupPoints ?? 120, { min: 1 }),
   ANOMALY_SITES: list(),
 });
 
@@ -37,5 +39,6 @@ export function pipelineConfigOf(env: Readonly<Record<string, string | undefined
       allowedSites: settings.ANOMALY_SITES,
     },
     policy: { ...policy, threshold: settings.ANOMALY_ALERT_THRESHOLD },
+    detector: { ...DEFAULT_PIPELINE.detector, warmupPoints: settings.ANOMALY_WARMUP_WINDOWS },
   };
 }

@@ -2,16 +2,18 @@
  * `pnpm bench nab`: the anomaly detector on the Numenta Anomaly Benchmark subset in `../shared/data/nab`
  * (or `$NAB_DIR`), with its default configuration, scored by our NAB scorer. Prints, asserts nothing:
  * - normalised scores for the standard, reward_low_FP_rate and reward_low_FN_rate profiles (with the threshold
- *   each profile's optimisation picked, and TP/FP/FN windows at it);
+ *   each profile's optimisation picked, and TP/FP/FN windows at it), and the standard score of each half of the
+ *   series (even and odd positions in name order);
  * - detector speed (points per second, scoring only) and the backtest CLI's time (read, score, write CSVs);
  * - detector state: the largest serialised state (JSON bytes) over all series, at the end of each series.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { runBacktest } from "@sluice/anomaly/backtest";
+import { runBacktest } from "@sluice/anomaly/backtest/backtest";
+import { loadNabCorpus, scoreAllProfiles } from "@sluice/anomaly/backtest/nab-corpus";
+import { scoreCorpus } from "@sluice/anomaly/backtest/nab-score";
 import { StreamingDetector } from "@sluice/anomaly/detector";
-import { loadNabCorpus, scoreAllProfiles } from "@sluice/anomaly/nab-corpus";
 
 const root = process.env.NAB_DIR ?? path.resolve(import.meta.dirname, "../../../shared/data/nab");
 const corpus = loadNabCorpus(root);
@@ -46,6 +48,18 @@ for (const r of Object.values(results)) {
       `windows ${r.windows}: TP ${r.tp} FN ${r.fn}, FP ${r.fp}, raw ${r.raw.toFixed(2)})`,
   );
 }
+// The spread a choice made on some series can have on others: each half (even and odd positions in name order)
+// scored on its own, with its own best threshold.
+const halves = [0, 1].map(
+  (k) =>
+    scoreCorpus(
+      corpus.flatMap((s, i) =>
+        i % 2 === k ? [{ name: s.name, scores: scores[i]?.out ?? [], windows: s.windows }] : [],
+      ),
+      "standard",
+    ).normalized,
+);
+console.log(`  standard on each half: A ${halves[0]?.toFixed(1)}, B ${halves[1]?.toFixed(1)}`);
 console.log(
   `  detector: ${(points / (scoringMs / 1000)).toFixed(0)} points/s (${scoringMs.toFixed(0)} ms for ${points} points)`,
 );

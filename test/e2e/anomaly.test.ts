@@ -111,9 +111,16 @@ describe("anomaly alerting", () => {
     expect(Date.parse(open.windowStart)).toBeLessThan(INCIDENT + 20 * 60_000);
     expect(resolved).toMatchObject({ status: "resolved", metric: open.metric, openedAt: open.windowStart });
     // What on-call reads: the metric's last windows against the band, what else moved, as text.
-    expect(open.recent?.at(-1)).toEqual({ windowStart: open.windowStart, value: open.value });
+    const recent = open.recent ?? [];
+    expect(recent.at(-1)?.windowStart).toBe(open.windowStart);
+    // The open value is the window's own, or the mean of the last `windows` windows (the detector's view).
+    const averaged = recent.slice(-(open.windows ?? 1));
+    expect(averaged.reduce((sum, w) => sum + w.value, 0) / averaged.length).toBeCloseTo(open.value, 3);
+    expect(open.value < open.expected.low || open.value > open.expected.high).toBe(true);
     expect(open.moved).toEqual(expect.any(Array));
-    expect(open.summary?.[0]).toMatch(new RegExp(`^OPEN (warning|critical): ${open.metric} on ${victim} was `));
+    expect(open.summary?.[0]).toMatch(
+      new RegExp(`^OPEN (warning|critical): ${open.metric} on ${victim} (was|averaged) `),
+    );
 
     await target.eventually("both alerts logged by the SnsLogger", async () => {
       const logged = (await target.logRecords("SnsLogger", started))

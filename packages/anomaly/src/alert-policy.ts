@@ -72,6 +72,24 @@ export interface MetricPoint {
   metric: string;
   value: number;
   score: number;
+  /**
+   * The detector's view of the metric, when it has one: the mean of its last `windows` windows against the band
+   * it expected for that mean. An open alert on this metric then reports that mean and band (one window's value at
+   * small volumes is mostly noise, and the detector judges the mean).
+   */
+  band?: { value: number; mean: number; low: number; high: number; windows: number };
+}
+
+/** An open message's `windows`: only when its value is a mean of several. */
+const windowsOf = (windows: number | undefined) => (windows !== undefined && windows > 1 ? { windows } : {});
+
+/** What an open alert on a point reports: its value (or its detector's mean) and the band around it. */
+function reportOf(point: MetricPoint, state: SitePolicyState, config: PolicyConfig) {
+  if (point.band) {
+    const { value, mean, low, high, windows } = point.band;
+    return { value: round(value), windows, expected: { mean: round(mean), low: round(low), high: round(high) } };
+  }
+  return { value: round(point.value), expected: expectedOf(state.baselines[point.metric], config) };
 }
 
 export interface SiteWindow {
@@ -101,7 +119,16 @@ export function applySitePolicy(
   };
   const incident = state.incident;
   if (incident === null) {
-    const anomalous = window.points.filter((p) => p.score >= config.threshold).sort((a, b) => b.score - a.score);
+    // An open alert never contradicts itself: a metric counts only if the value it would report lies outside the
+    // band it would report.
+    const reports = new Map(window.points.map((p) => [p, reportOf(p, state, config)]));
+    const outside = (p: MetricPoint) => {
+      const r = reports.get(p) as ReturnType<typeof reportOf>;
+      return r.value < r.expected.low || r.value > r.expected.high;
+    };
+    const anomalous = window.points
+      .filter((p) => p.score >= config.threshold && outside(p))
+      .sort((a, b) => b.score - a.score);
     const top = anomalous[0];
     if (top === undefined) {
       for (const p of window.points) learn(state, p, config);
@@ -109,6 +136,7 @@ export function applySitePolicy(
     }
     const expected: Record<string, ExpectedBand> = {};
     for (const [metric, baseline] of Object.entries(state.baselines)) expected[metric] = expectedOf(baseline, config);
+    for (const p of anomalous) expected[p.metric] = reports.get(p)?.expected as ExpectedBand;
     const severity = top.score >= config.criticalScore ? "critical" : "warning";
     const metrics = anomalous.map((p) => p.metric);
     state.incident = {
@@ -129,8 +157,9 @@ export function applySitePolicy(
       site: window.site,
       metric: top.metric,
       ...times,
-      value: round(top.value),
-      expected: expected[top.metric] ?? expectedOf(undefined, config),
+      value: reports.get(top)?.value as number,
+      ...windowsOf(reports.get(top)?.windows),
+      expected: expected[top.metric] as ExpectedBand,
       score: round(top.score),
       severity,
       metrics,

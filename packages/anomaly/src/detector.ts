@@ -11,11 +11,19 @@
  * 2. Likelihood (as Numenta's HTM detector does): the raw surprise is compared with its own long-run mean and
  *    variance; the normal tail probability is mapped to a log scale (0 at or below the average surprise, 0.5 about 1 in 100 000, 1 at 1e-10),
  *    which makes scores comparable between series of any scale and noise.
+ * 2b. Ensemble: by default three members with patterns of 2, 3 and 4 values (vigilance 6%, 4%, 3%: the same
+ *    tolerance over a pattern) each score as above, the maximum over their scales; the score is their mean, which
+ *    smooths out what one pattern length alone finds surprising.
  * 3. Spatial anomaly (also from HTM on NAB): a value beyond the range seen so far by more than
  *    `spatialTolerance` of it scores at least `spatialScore`.
  * 4. Rest: after a score at or above `alertLevel` the detector stays quiet for `restPoints` points while it keeps
  *    learning, so that one incident is one detection (what an alert policy and NAB both reward).
- * The score is the maximum over the scales and the spatial check, before the rest.
+ * 5. Band gate (optional, `bandSigmas` > 0): the mean of the last `gateWindow` values is compared with its expected
+ *    band (an exponentially weighted mean ± `bandSigmas` deviations, learnt robustly: deviations clipped to the band);
+ *    a point whose recent mean lies inside the band scores 0, whatever the scales say. An averaged scale that is
+ *    still draining an incident that is over (its block holds the incident, the latest values are normal again) then
+ *    raises nothing: no echo alert, and a score never contradicts the band {@link StreamingDetector.expected} reports.
+ * The score is the maximum over the scales and the spatial check, before the gate and the rest.
  */
 
 export interface DetectorConfig {
@@ -25,8 +33,19 @@ export interface DetectorConfig {
   capacity: number;
   /** Distance (mean absolute difference, as a fraction of the range seen) under which a pattern is known. */
   vigilance: number;
+  /**
+   * The range seen, for `vigilance`, is at most this many mean absolute deviations of the values (over about 1 000
+   * steps): one extreme value does not make every later pattern look alike. 0: the whole range.
+   */
+  spreadCap: number;
   /** Points averaged per step at each scale (1 = the raw series). */
   scales: number[];
+  /**
+   * Members of an ensemble, each with pattern memories of its own at every scale (its `window` and `vigilance`
+   * override the configuration's); the score is the members' mean (before the spatial check, the gate and the
+   * rest). Empty: one member, the configuration itself.
+   */
+  ensemble: Array<{ window?: number; vigilance?: number }>;
   /** Points before any score is reported (learning); each scale waits `warmupPoints` raw points too. */
   warmupPoints: number;
   /** Weight of the newest raw surprise in its long-run mean and variance (1 / horizon in steps). */
@@ -41,13 +60,32 @@ export interface DetectorConfig {
   alertLevel: number;
   /** Points of silence after an alert-level score. */
   restPoints: number;
+  /** Width of the band gate in deviations (0: no gate; see the module comment). */
+  bandSigmas: number;
+  /** Values averaged by the band gate (1: the latest value only). */
+  gateWindow: number;
+  /** Weight of a new gate mean in its band (1 / horizon in points). */
+  bandAlpha: number;
+  /**
+   * A recent mean (or latest value) further than this many deviations from the band's mean scores `spatialScore`,
+   * whatever the scales say: a level far outside what the band has seen (a drop to a tenth of the traffic inside the
+   * range of the daily curve). 0: off; needs the band gate.
+   */
+  levelSigmas: number;
 }
 
 export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = {
   window: 3,
   capacity: 400,
   vigilance: 0.04,
+  spreadCap: 20,
   scales: [1, 12],
+  // The same tolerance over a pattern (window x vigilance = 0.12 of the range) at three pattern lengths.
+  ensemble: [
+    { window: 2, vigilance: 0.06 },
+    { window: 3, vigilance: 0.04 },
+    { window: 4, vigilance: 0.03 },
+  ],
   warmupPoints: 300,
   longAlpha: 0.0001,
   spatialTolerance: 0.05,
@@ -55,15 +93,32 @@ export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = {
   spatialAllScales: false,
   alertLevel: 0.2,
   restPoints: 100,
+  bandSigmas: 0,
+  gateWindow: 1,
+  bandAlpha: 0.05,
+  levelSigmas: 0,
 };
+
+/** The expected band of a detector's recent mean (see {@link StreamingDetector.expected}). */
+export interface DetectorBand {
+  /** The mean of the last `points` values. */
+  value: number;
+  /** Its expected value and band. */
+  mean: number;
+  low: number;
+  high: number;
+  points: number;
+}
 
 /**
  * Score at or above which a point is an alert: the threshold that maximises the NAB standard score of the default
- * configuration on the 31-series subset (0.127, rounded up).
+ * configuration on the 31-series subset (0.122, rounded up).
  */
 export const DEFAULT_ALERT_THRESHOLD = 0.13;
 
-const STATE_VERSION = 2;
+const STATE_VERSION = 3;
+/** States of version 2 (before the band gate) are read too: their gate starts learning. */
+const READABLE_VERSIONS = [2, 3];
 
 /** The serialisable state of one scale (JSON; prototypes as base64 float32, their last use as base64 uint32). */
 export interface ScaleState {
@@ -73,6 +128,9 @@ export interface ScaleState {
   lo: number | null;
   hi: number | null;
   recent: number[];
+  /** With `spreadCap` (version 3). */
+  level?: number;
+  absDev?: number;
   mean: number;
   varr: number;
   protos: number;
@@ -88,6 +146,20 @@ export interface DetectorState {
   hi: number | null;
   rest: number;
   scales: ScaleState[];
+  /**
+   * Band gate (version 3): last values, the band's mean after each of them, its mean, the variances of a recent mean
+   * and of one value about it, values learnt, the last point of the last incident, consecutive points outside.
+   */
+  gate?: {
+    recent: number[];
+    lagged: number[];
+    mean: number;
+    varr: number;
+    varr1: number;
+    n: number;
+    incidentEnd: number;
+    outside: number;
+  };
 }
 
 /** Pattern novelty and its likelihood on the series averaged over `factor` points. */
@@ -98,6 +170,9 @@ class PatternScale {
   lo = Number.POSITIVE_INFINITY;
   hi = Number.NEGATIVE_INFINITY;
   recent: number[] = [];
+  /** Exponentially weighted level and mean absolute deviation of the scale's values (with `spreadCap`). */
+  level = 0;
+  absDev = 0;
   mean = 0;
   varr = 0;
   protos = 0;
@@ -139,7 +214,16 @@ class PatternScale {
     this.recent.push(value);
     if (this.recent.length > w) this.recent.shift();
     if (this.recent.length < w) return 0;
-    const span = this.hi - this.lo;
+    // The range the vigilance is a fraction of: at most `spreadCap` mean absolute deviations, so that one extreme
+    // value does not make every later pattern look alike.
+    if (c.spreadCap > 0 && this.n === 1) this.level = value;
+    else if (c.spreadCap > 0) {
+      const a = Math.max(0.001, 1 / this.n);
+      this.absDev = (1 - a) * this.absDev + a * Math.abs(value - this.level);
+      this.level += a * (value - this.level);
+    }
+    const range = this.hi - this.lo;
+    const span = c.spreadCap > 0 && this.absDev > 0 ? Math.min(range, c.spreadCap * this.absDev) : range;
     let best = Number.POSITIVE_INFINITY;
     let bestAt = -1;
     const p = this.patterns;
@@ -166,11 +250,7 @@ class PatternScale {
     this.varr = (1 - alpha) * (this.varr + alpha * delta * delta);
     if (!scoring) return 0;
     if (outOfRange) return c.spatialScore;
-    const z = (raw - mean) / std;
-    if (z <= 0) return 0;
-    // Twice the tail: a surprise at its average scores 0.
-    const tail = normalTail(z);
-    return Math.min(1, Math.max(0, Math.log(2 * tail + 1e-10) / Math.log(1e-10)));
+    return likelihoodScore((raw - mean) / std);
   }
 
   /** Stores the current pattern in a free slot or over the least recently matched prototype. */
@@ -195,6 +275,7 @@ class PatternScale {
       lo: Number.isFinite(this.lo) ? this.lo : null,
       hi: Number.isFinite(this.hi) ? this.hi : null,
       recent: [...this.recent],
+      ...(this.c.spreadCap > 0 ? { level: this.level, absDev: this.absDev } : {}),
       mean: this.mean,
       varr: this.varr,
       protos: this.protos,
@@ -210,6 +291,8 @@ class PatternScale {
     this.lo = s.lo ?? Number.POSITIVE_INFINITY;
     this.hi = s.hi ?? Number.NEGATIVE_INFINITY;
     this.recent = [...s.recent];
+    this.level = s.level ?? 0;
+    this.absDev = s.absDev ?? 0;
     this.mean = s.mean;
     this.varr = s.varr;
     this.protos = Math.min(s.protos, this.c.capacity);
@@ -229,11 +312,30 @@ export class StreamingDetector {
   private lo = Number.POSITIVE_INFINITY;
   private hi = Number.NEGATIVE_INFINITY;
   private rest = 0;
+  /** The last point of the last incident (band gate only). */
+  private incidentEnd = 0;
+  /** The ensemble's members, each its scales; `scales` is all of them, member by member (the state's order). */
+  private readonly members: PatternScale[][];
   private readonly scales: PatternScale[];
+  private gateRecent: number[] = [];
+  private gateLagged: number[] = [];
+  private gateMean = 0;
+  private gateVar = 0;
+  private gateVar1 = 0;
+  /** Consecutive points outside the band. */
+  private gateOutside = 0;
+  private gateN = 0;
+  private band: DetectorBand | null = null;
+  /** Whether the latest point was beyond `levelSigmas` (not persisted: recomputed at each point). */
+  private level = false;
 
   constructor(config: Partial<DetectorConfig> = {}, state?: DetectorState) {
     this.config = { ...DEFAULT_DETECTOR_CONFIG, ...config };
-    this.scales = this.config.scales.map((factor) => new PatternScale(this.config, factor));
+    const members = this.config.ensemble.length > 0 ? this.config.ensemble : [{}];
+    this.members = members.map((member) =>
+      this.config.scales.map((factor) => new PatternScale({ ...this.config, ...member }, factor)),
+    );
+    this.scales = this.members.flat();
     if (state) this.restore(state);
   }
 
@@ -252,16 +354,104 @@ export class StreamingDetector {
     const outOfRange = c.spatialTolerance > 0 && (value > this.hi + tolerance || value < this.lo - tolerance);
     if (value < this.lo) this.lo = value;
     if (value > this.hi) this.hi = value;
+    const gated = c.bandSigmas > 0;
+    const inBand = gated && !this.gate(value);
+    // Each member's score is the maximum over its scales; the score, the members' mean.
     let score = 0;
-    for (const scale of this.scales) score = Math.max(score, scale.add(value, scoring));
+    for (const member of this.members) {
+      let memberScore = 0;
+      for (const scale of member) {
+        const scaleScore = scale.add(value, scoring);
+        // With the gate, an averaged block that holds points of the last incident is stale: ignored (still learnt).
+        if (gated && scale.factor > 1 && this.n - scale.factor < this.incidentEnd) continue;
+        memberScore = Math.max(memberScore, scaleScore);
+      }
+      score += memberScore / this.members.length;
+    }
     if (!scoring) return 0;
-    if (outOfRange) score = Math.max(score, c.spatialScore);
+    if (outOfRange || this.level) score = Math.max(score, c.spatialScore);
+    if (inBand) score = 0;
+    // An incident lasts from an alert-level point while the gate keeps finding the series outside its band.
+    if (gated && (score >= c.alertLevel || (!inBand && this.incidentEnd === this.n - 1))) this.incidentEnd = this.n;
     if (this.rest > 0) {
       this.rest--;
       return 0;
     }
     if (score >= c.alertLevel) this.rest = c.restPoints;
     return score;
+  }
+
+  /**
+   * The band gate's view of the latest point: the mean of the last `gateWindow` values against its expected band
+   * (learnt before that point); null before the gate has learnt `1 / bandAlpha` points, or without a gate.
+   */
+  expected(): DetectorBand | null {
+    return this.band;
+  }
+
+  /**
+   * Learns the value into the band gate; returns whether the point may score: the latest value is outside the band
+   * of one value, or the recent mean is outside its band and not draining (the latest value is beyond the band's
+   * mean on the same side, by at least half the recent mean's deviation; a mean still outside only because it holds
+   * values of an incident that is over is draining); or the band is not learnt yet.
+   */
+  private gate(value: number): boolean {
+    const c = this.config;
+    this.gateRecent.push(value);
+    if (this.gateRecent.length > c.gateWindow) this.gateRecent.shift();
+    let sum = 0;
+    for (const v of this.gateRecent) sum += v;
+    const x = sum / this.gateRecent.length;
+    // The band is centred on the mean as it was before the recent values (none of them in it), so that the spread
+    // of the deviations is that of a new mean around an expectation that does not know it.
+    const centre = this.gateLagged[0] ?? this.gateMean;
+    const learnt = this.gateN >= 1 / c.bandAlpha;
+    const floor = 1e-9 * (1 + Math.abs(centre));
+    const half = Math.max(c.bandSigmas * Math.sqrt(this.gateVar), floor);
+    const half1 = Math.max(c.bandSigmas * Math.sqrt(this.gateVar1), floor);
+    const deviation = x - centre;
+    const latest = value - centre;
+    const outside = Math.abs(deviation) > half;
+    // The latest value alone, against the band of one value: the first point of a spike or a drop, before the
+    // recent mean has moved far enough.
+    const outside1 = Math.abs(latest) > half1;
+    const draining = latest * deviation <= 0 || Math.abs(latest) < Math.abs(deviation) / 2;
+    const far = c.levelSigmas;
+    this.level =
+      learnt &&
+      far > 0 &&
+      ((Math.abs(deviation) * c.bandSigmas > far * half && !draining) || Math.abs(latest) * c.bandSigmas > far * half1);
+    this.band = !learnt
+      ? null
+      : outside1 && !outside
+        ? { value, mean: centre, low: centre - half1, high: centre + half1, points: 1 }
+        : { value: x, mean: centre, low: centre - half, high: centre + half, points: c.gateWindow };
+    // Robust exponentially weighted mean and variances (over a horizon 5 times longer): a mean outside the band is
+    // learnt at a tenth of the weight, as a deviation of the band's half-width, so an incident does not widen the
+    // band around itself, while a lasting change of level is learnt within about ten horizons.
+    this.gateN++;
+    let alpha = Math.max(c.bandAlpha, 1 / this.gateN);
+    let alphaVar = Math.max(c.bandAlpha / 5, 1 / this.gateN);
+    let delta = x - this.gateMean;
+    let spread = deviation;
+    let spread1 = latest;
+    // Outside for longer than the band's horizon is a new normal (traffic following its daily curve, a lasting
+    // change): learnt at the full weight again, so the band cannot lock on a level the series has left. During the
+    // detector's warm-up every value is learnt at the full weight.
+    this.gateOutside = outside || outside1 ? this.gateOutside + 1 : 0;
+    if (learnt && (outside || outside1) && this.n > c.warmupPoints && this.gateOutside <= 1 / c.bandAlpha) {
+      alpha /= 10;
+      alphaVar /= 10;
+      delta = Math.max(-half, Math.min(half, delta));
+      spread = Math.max(-half, Math.min(half, spread));
+      spread1 = Math.max(-half1, Math.min(half1, spread1));
+    }
+    this.gateMean += alpha * delta;
+    this.gateVar = (1 - alphaVar) * (this.gateVar + alphaVar * spread * spread);
+    this.gateVar1 = (1 - alphaVar) * (this.gateVar1 + alphaVar * spread1 * spread1);
+    this.gateLagged.push(this.gateMean);
+    if (this.gateLagged.length > c.gateWindow) this.gateLagged.shift();
+    return !learnt || outside1 || (outside && !draining);
   }
 
   /** The detector's state, to persist and hand back to the constructor (same configuration). */
@@ -273,11 +463,25 @@ export class StreamingDetector {
       hi: Number.isFinite(this.hi) ? this.hi : null,
       rest: this.rest,
       scales: this.scales.map((s) => s.snapshot()),
+      ...(this.config.bandSigmas > 0
+        ? {
+            gate: {
+              recent: [...this.gateRecent],
+              lagged: [...this.gateLagged],
+              mean: this.gateMean,
+              varr: this.gateVar,
+              varr1: this.gateVar1,
+              n: this.gateN,
+              incidentEnd: this.incidentEnd,
+              outside: this.gateOutside,
+            },
+          }
+        : {}),
     };
   }
 
   private restore(s: DetectorState): void {
-    if (s.v !== STATE_VERSION || s.scales.length !== this.scales.length) {
+    if (!READABLE_VERSIONS.includes(s.v) || s.scales.length !== this.scales.length) {
       throw new InvalidDetectorState(`detector state version ${s.v} with ${s.scales.length} scales does not fit`);
     }
     this.n = s.n;
@@ -285,6 +489,16 @@ export class StreamingDetector {
     this.hi = s.hi ?? Number.NEGATIVE_INFINITY;
     this.rest = s.rest;
     for (const [i, scale] of s.scales.entries()) this.scales[i]?.restore(scale);
+    if (s.gate) {
+      this.gateRecent = [...s.gate.recent];
+      this.gateLagged = [...s.gate.lagged];
+      this.gateMean = s.gate.mean;
+      this.gateVar = s.gate.varr;
+      this.gateVar1 = s.gate.varr1;
+      this.gateN = s.gate.n;
+      this.incidentEnd = s.gate.incidentEnd;
+      this.gateOutside = s.gate.outside;
+    }
   }
 }
 
@@ -295,6 +509,13 @@ function toBase64(view: ArrayBufferView): string {
 function fromBase64(text: string): ArrayBuffer {
   const bytes = Buffer.from(text, "base64");
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+}
+
+/** A z-score on the log scale of its tail probability: 0 at or below 0, 0.5 at about 1 in 100 000, 1 at 1e-10. */
+function likelihoodScore(z: number): number {
+  if (z <= 0) return 0;
+  // Twice the tail: a surprise at its average scores 0.
+  return Math.min(1, Math.max(0, Math.log(2 * normalTail(z) + 1e-10) / Math.log(1e-10)));
 }
 
 /** Upper tail of the standard normal distribution, Q(z) (Abramowitz-Stegun 7.1.26, error below 1e-7). */

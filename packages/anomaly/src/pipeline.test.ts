@@ -392,7 +392,10 @@ describe("processClickstreamBatch", () => {
     expect(open.recent?.map((w) => Date.parse(w.windowStart))).toEqual(
       [5, 4, 3, 2, 1, 0].map((k) => Date.parse(open.windowStart) - k * 60_000),
     );
-    expect(open.recent?.at(-1)?.value).toBe(open.value);
+    // The open value is the mean of the last `windows` windows (the detector's band gate), against that mean's band.
+    const averaged = (open.recent ?? []).slice(-(open.windows ?? 1));
+    expect(averaged.reduce((sum, w) => sum + w.value, 0) / averaged.length).toBeCloseTo(open.value, 3);
+    expect(open.value < open.expected.low || open.value > open.expected.high).toBe(true);
     expect(open.moved?.length).toBeGreaterThan(0);
     expect(open.moved?.map((m) => m.metric)).not.toContain(open.metric);
     for (const m of open.moved ?? []) {
@@ -400,9 +403,13 @@ describe("processClickstreamBatch", () => {
       const { average: a, expected: e } = m;
       expect(outside(m.value, e.low, e.high) || (a && outside(a.value, a.low, a.high)) || m.score >= 0.5).toBe(true);
     }
-    expect(open.summary?.[0]).toMatch(new RegExp(`^OPEN (warning|critical): ${open.metric} on ${victim} was `));
+    expect(open.summary?.[0]).toMatch(
+      new RegExp(`^OPEN (warning|critical): ${open.metric} on ${victim} (was|averaged) `),
+    );
     expect(open.summary).toContain(
-      `${open.metric}, last 6 windows against its band ${open.expected.low} to ${open.expected.high}:`,
+      open.windows
+        ? `${open.metric}, last 6 windows:`
+        : `${open.metric}, last 6 windows against its band ${open.expected.low} to ${open.expected.high}:`,
     );
     const resolved = alerts.published[1] as AlertMessage;
     expect(resolved.recent).toHaveLength(6);

@@ -220,14 +220,25 @@ export interface PipelineConfig {
 /**
  * The clickstream detector: the NAB-tuned detector looking at 5- and 15-minute averages of the 1-minute windows
  * (minute counts are Poisson noise at small volumes; NAB's series are 5-minute aggregates), with its spatial check on
- * those averages too (a range 40% wider than anything seen), and a short rest (the alert policy, not the
- * detector, keeps an incident to one alert). Chosen on simulated traffic (see README).
+ * those averages too (a range 40% wider than anything seen), a short rest (the alert policy, not the
+ * detector, keeps an incident to one alert), and the band gate on the mean of the last 5 windows (± 3 deviations,
+ * learnt over about 20 windows; a mean 8 deviations out scores as a spatial anomaly): nothing scores while that mean (or the latest window, against the band of one
+ * window) is inside its band, so an averaged scale draining an
+ * incident that is over raises no echo alert, and the band is what an open alert reports. Warm-up: 120 windows (2
+ * hours of a site's traffic). Chosen on simulated traffic (see README).
  */
 export const CLICKSTREAM_DETECTOR: Readonly<Partial<DetectorConfig>> = Object.freeze({
   scales: [5, 15],
+  ensemble: [],
+  spreadCap: 0,
   spatialTolerance: 0.4,
   spatialAllScales: true,
   restPoints: 10,
+  warmupPoints: 120,
+  bandSigmas: 3,
+  gateWindow: 5,
+  bandAlpha: 0.05,
+  levelSigmas: 8,
 });
 
 export const DEFAULT_PIPELINE: Readonly<PipelineConfig> = Object.freeze({
@@ -523,7 +534,13 @@ async function scoreWindows(
       const volume = metric === "ctr" ? window.counts.impressions : policies[window.site]?.baselines[metric]?.mean;
       const eligible =
         metric === "ctr" ? (volume ?? 0) >= config.minImpressionsForCtr : (volume ?? 0) >= config.minMeanCount;
-      points.push({ metric, value, score: eligible ? score : 0 });
+      const band = detector.expected();
+      points.push({
+        metric,
+        value,
+        score: eligible ? score : 0,
+        ...(band ? { band: { ...band, windows: band.points } } : {}),
+      });
       if (eligible) meaningful.push({ metric, value, score });
     }
     const before = policies[window.site] ?? emptySitePolicy();

@@ -2,6 +2,7 @@ import type { AuditMessage as AuditEntry } from "@sluice/messages";
 import { describe, expect, it } from "vitest";
 import { type DeleteFlowDependencies, type DeletionReport, handleDeleteTrigger } from "./delete-flow.ts";
 import { continuationKeyOf } from "./delete-request.ts";
+import { PreconditionFailed } from "./errors.ts";
 import { MemoryS3 } from "./fixtures/memory-store.ts";
 
 function setup(budgetBatches = Number.POSITIVE_INFINITY) {
@@ -127,6 +128,32 @@ describe("handleDeleteTrigger", () => {
     expect(deletedKeys).toHaveLength(45);
     expect(new Set(deletedKeys).size).toBe(45);
     expect(audited.at(-1)).toMatchObject({ outcome: "succeeded", status: "completed", step: 2 });
+  });
+
+  it("recognizes a report write whose answer was lost and whose SDK retry failed its condition as its own", async () => {
+    // Under faults S3 applies the conditional put but the answer is lost; the SDK retries the same request, which
+    // now fails its condition (the object changed: it is this write). The flow must not take that for a rival.
+    const { store, audited, deps } = setup();
+    seed(store, "raw/x/", 25);
+    const putText = store.putText.bind(store);
+    let lost = 0;
+    store.putText = async (input) => {
+      const eTag = await putText(input);
+      if (input.key.startsWith("reports/delete/") && lost < 3) {
+        lost++;
+        throw new PreconditionFailed(`${input.key}: the object changed`);
+      }
+      return eTag;
+    };
+    const result = await handleDeleteTrigger(
+      submit(store, "gdpr-lost", { bucket: "Lake", prefixes: ["raw/x/"], reason: "GDPR" }),
+      deps,
+    );
+    expect(lost).toBe(3);
+    expect(result.status).toBe("completed");
+    expect(store.keys("lake")).toEqual([]);
+    expect(report(store, "gdpr-lost")).toMatchObject({ status: "completed" });
+    expect(audited.some((m) => m.outcome === "skipped")).toBe(false);
   });
 
   it("ignores a duplicate of a request already handled", async () => {

@@ -15,6 +15,7 @@ import type {
 import type { AcceptedRequest } from "./delete-request.ts";
 import { type Continuation, continuationKeyOf, DELETE_REPORTS_PREFIX, MAX_REQUEST_BYTES } from "./delete-request.ts";
 import type { DeletionProgress } from "./deletion.ts";
+import { PreconditionFailed } from "./errors.ts";
 import type { DeleterStore } from "./ports.ts";
 
 /** What every step of one trigger's handling shares. */
@@ -104,13 +105,23 @@ export async function writeReport(
   report: DeletionReport,
   previousETag: string | undefined,
 ): Promise<string> {
-  return deps.store.putText({
-    bucket: deps.inbox,
-    key,
-    text: `${JSON.stringify(report, null, 2)}\n`,
-    contentType: "application/json",
-    ...(previousETag ? { ifMatch: previousETag } : { ifNoneMatch: true }),
-  });
+  const text = `${JSON.stringify(report, null, 2)}\n`;
+  try {
+    return await deps.store.putText({
+      bucket: deps.inbox,
+      key,
+      text,
+      contentType: "application/json",
+      ...(previousETag ? { ifMatch: previousETag } : { ifNoneMatch: true }),
+    });
+  } catch (err) {
+    if (!(err instanceof PreconditionFailed)) throw err;
+    // A write S3 applied whose answer was lost fails its condition when the SDK retries it: the report is then this
+    // very text (a rival's would differ: its own times, lease and progress), and the write is this invocation's.
+    const current = await deps.store.getText({ bucket: deps.inbox, key });
+    if (current?.text === text) return current.eTag;
+    throw err;
+  }
 }
 
 /** Writes the continuation object whose ObjectCreated event starts `step`. */

@@ -99,6 +99,22 @@ describe("alert context and summary", () => {
     expect(alertSummary(bare)).toEqual([
       "OPEN critical: ctr on shop.example was 3 in 2026-03-01 06:00-06:01 UTC, above its expected band -1 to 1 (score 0.93).",
     ]);
+    // A value that is the mean of the last windows says so, and lists the windows without placing them against the
+    // band of a mean.
+    const averaged = alertMessage.parse({
+      ...bare,
+      windows: 2,
+      recent: [
+        { windowStart: "2026-03-01T05:59:00.000Z", value: 2 },
+        { windowStart: "2026-03-01T06:00:00.000Z", value: 4 },
+      ],
+    });
+    expect(alertSummary(averaged)).toEqual([
+      "OPEN critical: ctr on shop.example averaged 3 over the 2 windows to 2026-03-01 06:00-06:01 UTC, above its expected band -1 to 1 (score 0.93).",
+      "ctr, last 2 windows:",
+      "  05:59  2",
+      "  06:00  4",
+    ]);
   });
 
   it("places values against a band, and measures how far out in half-widths", () => {

@@ -52,6 +52,11 @@ export const alertMessage = z.object({
   windowStart: z.string(),
   windowEnd: z.string(),
   value: z.number(),
+  /**
+   * On an open message: `value` is the mean of this many windows up to this one, and `expected` the band of such a
+   * mean (the detector's view, over the windows its band gate looks at). Absent: `value` is this window's own.
+   */
+  windows: z.optional(z.number()),
   expected: expectedBand,
   score: z.number(),
   severity: z.enum(["warning", "critical"]),
@@ -135,8 +140,12 @@ export function alertSummary(alert: AlertMessage): string[] {
   const window = `${day(alert.windowStart)} ${time(alert.windowStart)}-${time(alert.windowEnd)} UTC`;
   const lines: string[] = [];
   if (alert.status === "open") {
+    const averaged = alert.windows !== undefined && alert.windows > 1;
+    const what = averaged
+      ? `averaged ${number(alert.value)} over the ${alert.windows} windows to ${window}`
+      : `was ${number(alert.value)} in ${window}`;
     lines.push(
-      `OPEN ${alert.severity}: ${alert.metric} on ${alert.site} was ${number(alert.value)} in ${window}, ` +
+      `OPEN ${alert.severity}: ${alert.metric} on ${alert.site} ${what}, ` +
         `${against(alert.value, alert.expected)} (score ${number(alert.score)}).`,
     );
     if (alert.metrics.length > 1) lines.push(`Anomalous together: ${alert.metrics.join(", ")}.`);
@@ -147,7 +156,11 @@ export function alertSummary(alert: AlertMessage): string[] {
         `${against(alert.value, alert.expected)}.`,
     );
   }
-  if (alert.recent && alert.recent.length > 0) {
+  if (alert.recent && alert.recent.length > 0 && alert.windows !== undefined && alert.windows > 1) {
+    // The band is that of a mean of `windows` windows: the windows themselves are listed, not placed against it.
+    lines.push(`${alert.metric}, last ${alert.recent.length} windows:`);
+    for (const w of alert.recent) lines.push(`  ${time(w.windowStart)}  ${number(w.value)}`);
+  } else if (alert.recent && alert.recent.length > 0) {
     const band = alert.expected;
     lines.push(
       `${alert.metric}, last ${alert.recent.length} windows against its band ${number(band.low)} to ${number(band.high)}:`,

@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { DEFAULT_ALERT_THRESHOLD, type DetectorConfig, StreamingDetector } from "./detector.ts";
+import { DEFAULT_ALERT_THRESHOLD, type DetectorConfig, StreamingDetector } from "../src/detector.ts";
 import { renderSeriesSvg } from "./plot.ts";
 import { formatScoredCsv, parseSeriesCsv, parseTimestamp } from "./series-csv.ts";
 
