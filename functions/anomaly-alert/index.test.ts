@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { captureStdout, kinesisEvent, lambdaContext, stubFunctionEnv } from "#kit/testing";
+import { describe, expect, it, vi } from "vitest";
+import { coldStart, kinesisEvent, lambdaContext } from "#kit/testing";
 
 // The function's ports in memory: its state, the Alerts topic and the Audit topic (the adapters have tests of
 // their own, the state store on DynamoDB Local too).
@@ -19,30 +19,17 @@ vi.mock("@sluice/aws/anomaly", () => ({
 }));
 vi.mock("@sluice/aws/audit", () => ({ createSnsAuditSink: () => audit }));
 
-let handler: typeof import("./index.ts").handler;
-let stdout: ReturnType<typeof captureStdout>;
-
-beforeAll(async () => {
-  stubFunctionEnv(
-    "AnomalyAlert",
-    {
-      AnomalyState: { name: "anomaly-state" },
-      Alerts: { arn: "arn:aws:sns:us-east-1:123456789012:Alerts" },
-      Audit: { arn: "arn:aws:sns:us-east-1:123456789012:Audit" },
-    },
-    { ANOMALY_WINDOW_SECONDS: "60", ANOMALY_LATENESS_SECONDS: "0", ANOMALY_MAX_SITES: "1" },
-  );
-  stdout = captureStdout();
-  ({ handler } = await import("./index.ts"));
-});
-beforeEach(() => {
-  stdout.clear();
-  audit.messages.length = 0;
-});
-afterAll(() => {
-  vi.restoreAllMocks();
-  vi.unstubAllEnvs();
-});
+const fn = coldStart(
+  "AnomalyAlert",
+  {
+    AnomalyState: { name: "anomaly-state" },
+    Alerts: { arn: "arn:aws:sns:us-east-1:123456789012:Alerts" },
+    Audit: { arn: "arn:aws:sns:us-east-1:123456789012:Audit" },
+  },
+  { ANOMALY_WINDOW_SECONDS: "60", ANOMALY_LATENESS_SECONDS: "0", ANOMALY_MAX_SITES: "1" },
+  () => import("./index.ts"),
+  audit,
+);
 
 let seq = 0;
 const view = (site: string, ts: Date) => ({
@@ -60,25 +47,25 @@ describe("AnomalyAlert handler", () => {
     const start = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000);
     const later = new Date(start.getTime() + 2 * 60_000);
 
-    const response = await handler(
+    const response = await fn.handler(
       kinesisEvent([view("shop", start), view("shop", start), view("shop", later)]),
       lambdaContext("AnomalyAlert", "inv-1"),
     );
 
     expect(response).toEqual({ batchItemFailures: [] });
     expect(state.stream).toBeDefined();
-    expect(stdout.logs()).toContainEqual(
+    expect(fn.stdout.logs()).toContainEqual(
       expect.objectContaining({ message: "clickstream scored", records: 3, counted: 3, malformed: 0 }),
     );
-    expect(stdout.metric("EventsCounted")).toBe(3);
-    expect(stdout.metric("WindowsClosed")).toBeGreaterThan(0);
+    expect(fn.stdout.metric("EventsCounted")).toBe(3);
+    expect(fn.stdout.metric("WindowsClosed")).toBeGreaterThan(0);
   });
 
   it("refuses a malformed record (batch item failure, Audit) and the events of a site over ANOMALY_MAX_SITES", async () => {
     const now = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 5 * 60_000);
     const event = kinesisEvent([view("shop", now), "{not json", view("another-shop", now)], { first: 200 });
 
-    const response = await handler(event, lambdaContext("AnomalyAlert", "inv-2"));
+    const response = await fn.handler(event, lambdaContext("AnomalyAlert", "inv-2"));
 
     const malformed = String(201).padStart(20, "0");
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: malformed }] });
@@ -86,6 +73,6 @@ describe("AnomalyAlert handler", () => {
       expect.objectContaining({ pipeline: "anomaly-alert", action: "count", outcome: "refused", sites: 1, events: 1 }),
       expect.objectContaining({ pipeline: "anomaly-alert", action: "decode", sequenceNumber: malformed }),
     ]);
-    expect(stdout.metric("EventsOverSiteLimit")).toBe(1);
+    expect(fn.stdout.metric("EventsOverSiteLimit")).toBe(1);
   });
 });

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { captureStdout, lambdaContext, s3Event, stubFunctionEnv } from "#kit/testing";
+import { describe, expect, it, vi } from "vitest";
+import { coldStart, lambdaContext, s3Event } from "#kit/testing";
 
 // The function's ports in memory: its two buckets and its Audit topic (the adapters have tests of their own).
 const { buckets, audit } = await vi.hoisted(async () => {
@@ -12,26 +12,17 @@ vi.mock("@sluice/aws/cdc", () => ({
 }));
 vi.mock("@sluice/aws/audit", () => ({ createSnsAuditSink: () => audit }));
 
-let handler: typeof import("./index.ts").handler;
-let stdout: ReturnType<typeof captureStdout>;
-
-beforeAll(async () => {
-  stubFunctionEnv("CdcMerge", {
+const fn = coldStart(
+  "CdcMerge",
+  {
     CdcRaw: { name: "raw" },
     Curated: { name: "curated" },
     Audit: { arn: "arn:aws:sns:us-east-1:123456789012:Audit" },
-  });
-  stdout = captureStdout();
-  ({ handler } = await import("./index.ts"));
-});
-beforeEach(() => {
-  stdout.clear();
-  audit.messages.length = 0;
-});
-afterAll(() => {
-  vi.restoreAllMocks();
-  vi.unstubAllEnvs();
-});
+  },
+  {},
+  () => import("./index.ts"),
+  audit,
+);
 
 /** A DMS file of `sales.orders` (config/cdc-tables.json) landed in CdcRaw. */
 async function landed(name: string, text: string) {
@@ -49,10 +40,10 @@ describe("CdcMerge handler", () => {
       "1,7,new,10.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 10:00:00\n2,7,new,20.50,2026-11-01,2026-11-01 09:00:00,2026-11-01 10:00:00\n",
     );
 
-    await handler(s3Event("raw", [{ ...load, requestId: "REQ-1" }]), lambdaContext("CdcMerge", "inv-1"));
+    await fn.handler(s3Event("raw", [{ ...load, requestId: "REQ-1" }]), lambdaContext("CdcMerge", "inv-1"));
 
     expect(curatedKeys().some((key) => key.endsWith(".parquet"))).toBe(true);
-    expect(stdout.logs()).toEqual([
+    expect(fn.stdout.logs()).toEqual([
       expect.objectContaining({
         level: "INFO",
         message: "cdc-merge",
@@ -74,13 +65,13 @@ describe("CdcMerge handler", () => {
       "U,2,7,lost,not-a-number,2026-11-01,2026-11-01 09:00:00,2026-11-01 13:00:00\n",
     );
 
-    await handler(s3Event("raw", [corrupt]), lambdaContext("CdcMerge", "inv-2"));
+    await fn.handler(s3Event("raw", [corrupt]), lambdaContext("CdcMerge", "inv-2"));
 
     expect(curatedKeys().filter((key) => !before.includes(key) && key.endsWith(".parquet"))).toEqual([]);
     expect(audit.messages).toEqual([
       expect.objectContaining({ pipeline: "cdc-merge", outcome: "refused", file: corrupt.key }),
     ]);
-    expect(stdout.logs().map((line) => line.level)).not.toContain("ERROR");
+    expect(fn.stdout.logs().map((line) => line.level)).not.toContain("ERROR");
   });
 
   it("fails the invocation when a merge fails for another reason, after trying every record", async () => {
@@ -99,11 +90,11 @@ describe("CdcMerge handler", () => {
       return put(...args);
     });
 
-    await expect(handler(s3Event("raw", [first, second]), lambdaContext("CdcMerge", "inv-3"))).rejects.toThrow(
+    await expect(fn.handler(s3Event("raw", [first, second]), lambdaContext("CdcMerge", "inv-3"))).rejects.toThrow(
       "InternalError: we encountered an internal error",
     );
 
-    const logged = stdout.logs().map((line) => [line.level, line.message]);
+    const logged = fn.stdout.logs().map((line) => [line.level, line.message]);
     expect(logged).toEqual([
       ["ERROR", "merge failed"],
       ["INFO", "cdc-merge"],

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { captureStdout, kinesisEvent, lambdaContext, stubFunctionEnv } from "#kit/testing";
+import { describe, expect, it, vi } from "vitest";
+import { coldStart, kinesisEvent, lambdaContext } from "#kit/testing";
 
 // The function's ports in memory: its window store, the inference requests it writes, the Catalog's inventory and
 // the Audit topic (the adapters have tests of their own).
@@ -27,32 +27,19 @@ vi.mock("@sluice/aws/pricing", () => ({
 }));
 vi.mock("@sluice/aws/audit", () => ({ createSnsAuditSink: () => audit }));
 
-let handler: typeof import("./index.ts").handler;
-let stdout: ReturnType<typeof captureStdout>;
-
-beforeAll(async () => {
-  stubFunctionEnv(
-    "DemandHydration",
-    {
-      Catalog: { name: "catalog" },
-      InferenceRequests: { name: "inference-requests" },
-      DemandWindows: { name: "demand-windows" },
-      Audit: { arn: "arn:aws:sns:us-east-1:123456789012:Audit" },
-    },
-    // One-minute windows, no lateness: an event a minute later closes the window before it.
-    { DEMAND_WINDOW_SECONDS: "60", DEMAND_LATENESS_SECONDS: "0", DEMAND_MAX_FUTURE_SECONDS: "300" },
-  );
-  stdout = captureStdout();
-  ({ handler } = await import("./index.ts"));
-});
-beforeEach(() => {
-  stdout.clear();
-  audit.messages.length = 0;
-});
-afterAll(() => {
-  vi.restoreAllMocks();
-  vi.unstubAllEnvs();
-});
+const fn = coldStart(
+  "DemandHydration",
+  {
+    Catalog: { name: "catalog" },
+    InferenceRequests: { name: "inference-requests" },
+    DemandWindows: { name: "demand-windows" },
+    Audit: { arn: "arn:aws:sns:us-east-1:123456789012:Audit" },
+  },
+  // One-minute windows, no lateness: an event a minute later closes the window before it.
+  { DEMAND_WINDOW_SECONDS: "60", DEMAND_LATENESS_SECONDS: "0", DEMAND_MAX_FUTURE_SECONDS: "300" },
+  () => import("./index.ts"),
+  audit,
+);
 
 let seq = 0;
 const click = (productId: string, ts: Date, action = "click") => ({
@@ -71,25 +58,25 @@ describe("DemandHydration handler", () => {
     const later = new Date(start.getTime() + 2 * 60_000);
     const event = kinesisEvent([click("p-1", start), click("p-1", start, "purchase"), click("p-2", later)]);
 
-    const response = await handler(event, lambdaContext("DemandHydration", "inv-1"));
+    const response = await fn.handler(event, lambdaContext("DemandHydration", "inv-1"));
 
     expect(response).toEqual({ batchItemFailures: [] });
     expect([...requests.values()]).toEqual([
       expect.objectContaining({ productId: "p-1", windowStart: start.toISOString(), inventory: 12 }),
     ]);
-    expect(stdout.logs()).toContainEqual(expect.objectContaining({ message: "demand hydrated", eventsCounted: 3 }));
-    expect(stdout.metric("EventsCounted")).toBe(3);
+    expect(fn.stdout.logs()).toContainEqual(expect.objectContaining({ message: "demand hydrated", eventsCounted: 3 }));
+    expect(fn.stdout.metric("EventsCounted")).toBe(3);
   });
 
   it("skips what is not a clickstream event, and refuses an event dated too far ahead (batch item failure, Audit)", async () => {
     const future = new Date(Date.now() + 3_600_000);
     const event = kinesisEvent(["not json", { productId: "p-3" }, click("p-3", future)], { first: 100 });
 
-    const response = await handler(event, lambdaContext("DemandHydration", "inv-2"));
+    const response = await fn.handler(event, lambdaContext("DemandHydration", "inv-2"));
 
     const refused = String(102).padStart(20, "0");
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: refused }] });
-    expect(stdout.logs().filter((line) => line.message === "invalid clickstream event skipped")).toHaveLength(2);
+    expect(fn.stdout.logs().filter((line) => line.message === "invalid clickstream event skipped")).toHaveLength(2);
     expect(audit.messages).toEqual([
       expect.objectContaining({ pipeline: "demand-hydration", outcome: "refused", sequenceNumber: refused }),
     ]);

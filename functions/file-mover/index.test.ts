@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { captureStdout, lambdaContext, s3Event, stubFunctionEnv } from "#kit/testing";
+import { describe, expect, it, vi } from "vitest";
+import { coldStart, lambdaContext, s3Event } from "#kit/testing";
 
 // The function's ports in memory: its S3 buckets and its Audit topic (the adapters have tests of their own).
 const { store, audit } = await vi.hoisted(async () => {
@@ -10,26 +10,17 @@ const { store, audit } = await vi.hoisted(async () => {
 vi.mock("@sluice/aws/files", () => ({ createS3MoverStore: () => store }));
 vi.mock("@sluice/aws/audit", () => ({ createSnsAuditSink: () => audit }));
 
-let handler: typeof import("./index.ts").handler;
-let stdout: ReturnType<typeof captureStdout>;
-
-beforeAll(async () => {
-  stubFunctionEnv("FileMover", {
+const fn = coldStart(
+  "FileMover",
+  {
     Inbox: { name: "inbox" },
     Lake: { name: "lake" },
     Audit: { arn: "arn:aws:sns:us-east-1:123456789012:Audit" },
-  });
-  stdout = captureStdout();
-  ({ handler } = await import("./index.ts"));
-});
-beforeEach(() => {
-  stdout.clear();
-  audit.messages.length = 0;
-});
-afterAll(() => {
-  vi.restoreAllMocks();
-  vi.unstubAllEnvs();
-});
+  },
+  {},
+  () => import("./index.ts"),
+  audit,
+);
 
 function landed(key: string, body = "a,b\n1,2\n") {
   const { eTag } = store.put("inbox", key, { body: Buffer.from(body) });
@@ -40,12 +31,12 @@ describe("FileMover handler", () => {
   it("files each object of the notification into the Lake, logging and auditing it under S3's request id", async () => {
     const file = landed("incoming/orders/2026/day one.csv");
 
-    await handler(s3Event("inbox", [{ ...file, requestId: "REQ-1" }]), lambdaContext("FileMover", "inv-1"));
+    await fn.handler(s3Event("inbox", [{ ...file, requestId: "REQ-1" }]), lambdaContext("FileMover", "inv-1"));
 
     const to = "raw/orders/dt=2026-12-05/2026/day one.csv";
     expect(store.current("lake", to)?.body.toString()).toBe("a,b\n1,2\n");
     expect(store.current("inbox", file.key)).toBeUndefined();
-    expect(stdout.logs()).toEqual([
+    expect(fn.stdout.logs()).toEqual([
       expect.objectContaining({
         level: "INFO",
         message: "file-mover",
@@ -65,13 +56,13 @@ describe("FileMover handler", () => {
     const second = landed("incoming/b.csv");
     store.faults.push({ op: "copyObject", error: new Error("SlowDown: please reduce your request rate") });
 
-    await expect(handler(s3Event("inbox", [first, second]), lambdaContext("FileMover", "inv-2"))).rejects.toThrow(
+    await expect(fn.handler(s3Event("inbox", [first, second]), lambdaContext("FileMover", "inv-2"))).rejects.toThrow(
       "SlowDown: please reduce your request rate",
     );
 
     expect(store.current("inbox", first.key)).toBeDefined();
     expect(store.current("inbox", second.key)).toBeUndefined();
-    expect(stdout.logs().map((line) => [line.level, line.message])).toEqual([
+    expect(fn.stdout.logs().map((line) => [line.level, line.message])).toEqual([
       ["ERROR", "move failed"],
       ["INFO", "file-mover"],
       ["ERROR", "Invocation failed"],
@@ -81,9 +72,9 @@ describe("FileMover handler", () => {
   it("does nothing for S3's test event (sent when the notification is configured)", async () => {
     const testEvent = { Service: "Amazon S3", Event: "s3:TestEvent", Bucket: "inbox" };
 
-    await handler(testEvent as never, lambdaContext("FileMover", "inv-3"));
+    await fn.handler(testEvent as never, lambdaContext("FileMover", "inv-3"));
 
-    expect(stdout.logs()).toEqual([]);
+    expect(fn.stdout.logs()).toEqual([]);
     expect(audit.messages).toEqual([]);
   });
 });

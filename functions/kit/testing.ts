@@ -6,7 +6,7 @@ import type { FunctionName, LinksOf } from "@sluice/infra/wiring";
 import type { AuditMessage, AuditSink } from "@sluice/messages";
 import { isMetricDocument, lambdaContext as testLambdaContext } from "@sluice/testing";
 import type { Context, KinesisStreamEvent, S3Event, S3EventRecord } from "aws-lambda";
-import { vi } from "vitest";
+import { afterAll, beforeAll, beforeEach, vi } from "vitest";
 
 /** The Lambda context of function `functionName` (@sluice/testing's, with 512 MB and 10 minutes left by default). */
 export function lambdaContext(functionName: FunctionName, awsRequestId: string, remainingMs = 600_000): Context {
@@ -29,6 +29,36 @@ export function stubFunctionEnv<F extends FunctionName>(
   vi.stubEnv("POWERTOOLS_METRICS_NAMESPACE", "Sluice");
   vi.stubEnv("POWERTOOLS_DEV", "");
   for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+}
+
+/**
+ * Function `F` as Lambda starts it, for the tests of one file: before them its links and `env` are set
+ * (stubFunctionEnv), stdout is captured and its module is imported once (`load`: a cold start); before each test the
+ * output captured and `audit`'s messages are cleared; after them all is undone. `started.handler` and
+ * `started.stdout` are there once the tests run.
+ */
+export function coldStart<F extends FunctionName, H>(
+  functionName: F,
+  links: LinksOf<F>,
+  env: Record<string, string>,
+  load: () => Promise<{ handler: H }>,
+  audit?: { messages: unknown[] },
+): { handler: H; stdout: ReturnType<typeof captureStdout> } {
+  const started = {} as { handler: H; stdout: ReturnType<typeof captureStdout> };
+  beforeAll(async () => {
+    stubFunctionEnv(functionName, links, env);
+    started.stdout = captureStdout();
+    started.handler = (await load()).handler;
+  });
+  beforeEach(() => {
+    started.stdout.clear();
+    if (audit) audit.messages.length = 0;
+  });
+  afterAll(() => {
+    vi.restoreAllMocks();
+    vi.unstubAllEnvs();
+  });
+  return started;
 }
 
 /** Captures what the function prints on stdout; `lines()` parses it (a line that is not JSON fails the test). */

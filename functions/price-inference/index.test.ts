@@ -1,6 +1,6 @@
 import type { DynamoDBStreamEvent } from "aws-lambda";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { captureStdout, lambdaContext, stubFunctionEnv } from "#kit/testing";
+import { describe, expect, it, vi } from "vitest";
+import { coldStart, lambdaContext } from "#kit/testing";
 
 // The function's ports in memory: the Catalog (and its history), the model (the reference model, in process) and
 // the Audit topic; the stream records go through the real decoding (`requestRecordsOf`).
@@ -27,22 +27,7 @@ const links = {
   Audit: { arn: "arn:aws:sns:us-east-1:123456789012:Audit" },
   PricingModel: { name: "sluice-test-pricingmodel" },
 };
-let handler: typeof import("./index.ts").handler;
-let stdout: ReturnType<typeof captureStdout>;
-
-beforeAll(async () => {
-  stubFunctionEnv("PriceInference", links, { PRICING_MAX_CHANGE: "0.05" });
-  stdout = captureStdout();
-  ({ handler } = await import("./index.ts"));
-});
-beforeEach(() => {
-  stdout.clear();
-  audit.messages.length = 0;
-});
-afterAll(() => {
-  vi.restoreAllMocks();
-  vi.unstubAllEnvs();
-});
+const fn = coldStart("PriceInference", links, { PRICING_MAX_CHANGE: "0.05" }, () => import("./index.ts"), audit);
 
 /** A DynamoDB stream batch (NEW_IMAGE) of these inference requests, as InferenceRequests' stream delivers it. */
 function streamEvent(requests: Record<string, string | number>[]): DynamoDBStreamEvent {
@@ -77,23 +62,23 @@ describe("PriceInference handler", () => {
   it("prices a request with the model and applies it to the Catalog within PRICING_MAX_CHANGE, with history", async () => {
     const event = streamEvent([{ requestId: "r-1", productId: "p-1", ...window, ...strongDemand }]);
 
-    const response = await handler(event, lambdaContext("PriceInference", "inv-1"));
+    const response = await fn.handler(event, lambdaContext("PriceInference", "inv-1"));
 
     expect(response).toEqual({ batchItemFailures: [] });
     expect(model.calls).toBe(1);
     expect(catalog.items.get("p-1")?.price).toBe(105);
     expect(catalog.history).toEqual([expect.objectContaining({ productId: "p-1", oldPrice: 100, newPrice: 105 })]);
-    expect(stdout.logs()).toContainEqual(expect.objectContaining({ level: "INFO", message: "price request" }));
-    expect(stdout.metric("PriceChanges")).toBe(1);
+    expect(fn.stdout.logs()).toContainEqual(expect.objectContaining({ level: "INFO", message: "price request" }));
+    expect(fn.stdout.metric("PriceChanges")).toBe(1);
   });
 
   it("returns a poison request as a batch item failure, so that the stream retries then dead-letters it", async () => {
     const event = streamEvent([{ requestId: "r-2", ...window, ...strongDemand }]);
 
-    const response = await handler(event, lambdaContext("PriceInference", "inv-2"));
+    const response = await fn.handler(event, lambdaContext("PriceInference", "inv-2"));
 
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "100" }] });
-    expect(stdout.logs()).toContainEqual(
+    expect(fn.stdout.logs()).toContainEqual(
       expect.objectContaining({ level: "WARN", message: "price request not applied" }),
     );
     expect(audit.messages).toContainEqual(expect.objectContaining({ pipeline: "price-inference" }));
