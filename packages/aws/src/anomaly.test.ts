@@ -122,6 +122,39 @@ describe("createDynamoAnomalyStore", () => {
     expect(dynamo.commandCalls(BatchWriteItemCommand)).toHaveLength(1);
   });
 
+  it("keeps what it wrote when its head was applied, its answer lost, and another commit built on it first", async () => {
+    // The SDK's retry of the head write fails its condition: the table is at version 9 now, written by another
+    // invocation on top of this commit's version 8, and still naming the series this commit wrote.
+    const written = () => {
+      const puts = dynamo.commandCalls(BatchWriteItemCommand)[0]?.args[0].input.RequestItems?.AnomalyState ?? [];
+      return puts.map((r) => r.PutRequest?.Item?.pk?.S ?? "");
+    };
+    let reads = 0;
+    dynamo.on(GetItemCommand).callsFake(() => {
+      if (reads++ === 0) return head7;
+      const tag = (written()[0] ?? "").split("@")[1] ?? "";
+      const document = { state: stream(9), series: { "a.example#ctr": tag } };
+      return {
+        Item: {
+          pk: { S: "stream#Clickstream" },
+          version: { N: "9" },
+          commit: { S: "9-other" },
+          docz: { B: gzipSync(JSON.stringify(document)) },
+        },
+      };
+    });
+    dynamo.on(BatchWriteItemCommand).resolves({});
+    dynamo.on(PutItemCommand).rejects(new ConditionalCheckFailedException({ message: "no", $metadata: {} }));
+    const store = createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState");
+    await store.commit(stream(8), 7, series);
+    const deleted = dynamo
+      .commandCalls(BatchWriteItemCommand)
+      .flatMap((c) => c.args[0].input.RequestItems?.AnomalyState ?? [])
+      .flatMap((r) => (r.DeleteRequest ? [r.DeleteRequest.Key?.pk?.S] : []));
+    expect(written()).toHaveLength(series.size);
+    expect(deleted.filter((key) => written().includes(key ?? ""))).toEqual([]);
+  });
+
   it("reads the series the head names, consistently, and retries unprocessed keys", async () => {
     dynamo.on(GetItemCommand).resolves(head7);
     dynamo

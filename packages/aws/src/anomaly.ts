@@ -126,7 +126,7 @@ export function createDynamoAnomalyStore(
     return { head, state: parsed.state };
   }
 
-  /** Whether the current head was written by the commit `tag`. */
+  /** Whether the commit `tag` was applied: the current head is its own, or names series it wrote. */
   async function isCommitted(tag: string): Promise<boolean> {
     const { Item } = await client.send(
       new GetItemCommand({
@@ -137,7 +137,12 @@ export function createDynamoAnomalyStore(
         ExpressionAttributeNames: { "#commit": "commit" },
       }),
     );
-    return Item?.commit?.S === tag;
+    if (Item?.commit?.S === tag) return true;
+    // Applied, then built on: another invocation committed on top of this head before the retry found its version
+    // taken, and its head still names series this commit wrote; deleting them would leave that head naming items
+    // that are gone. (A head that cannot be read throws: the commit then keeps everything, as when it may be applied.)
+    const current = await read();
+    return current !== undefined && Object.values(current.head.series).includes(tag);
   }
 
   /** The head committed at `version`, or StateConflict when the table has moved on. */
