@@ -37,7 +37,16 @@ import {
 } from "./iceberg-metadata.ts";
 import { indexLayout, locate, located, mergeShard, projectChanges, rebaseDataFiles } from "./key-index.ts";
 import { bucketFunction, type Layout, layoutOf, PendingChanges, positionBatch } from "./merge.ts";
-import { type FileResult, type MergeInput, type MergeOptions, machineMemory, type PassResult } from "./merge-pass.ts";
+import {
+  type FileResult,
+  hashing,
+  type MergeInput,
+  type MergeOptions,
+  MIN_SPILL_KEYS,
+  machineMemory,
+  type PassResult,
+  sha256Of,
+} from "./merge-pass.ts";
 import { writeParquet } from "./parquet.ts";
 import { type ColumnData, RowSet } from "./rows.ts";
 import { sortFiles } from "./source.ts";
@@ -228,7 +237,7 @@ export async function mergeFilesIceberg(
         continue;
       }
       const known = base.state.applied[f.relPath];
-      if (known && f.sha === undefined) f.sha = await sha256(f.open());
+      if (known && f.sha === undefined) f.sha = await sha256Of(f.open());
       if (known && known.sha256 === f.sha) {
         results[f.index] = { outcome: "replay", file: f.file.displayName, version: base.version };
         continue;
@@ -338,22 +347,6 @@ async function readAll(
   }
   return read;
 }
-
-async function sha256(chunks: AsyncIterable<Uint8Array>): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of chunks) hash.update(chunk);
-  return hash.digest("hex");
-}
-
-async function* hashing(chunks: AsyncIterable<Uint8Array>, hash: ReturnType<typeof createHash>) {
-  for await (const chunk of chunks) {
-    hash.update(chunk);
-    yield chunk;
-  }
-}
-
-/** Spill at least this many keys at a time (as `merge-pass.ts`). */
-const MIN_SPILL_KEYS = 250_000;
 
 /**
  * Changes spilled while a pass reads large files: once the held changes pass the memory budget (half the function's

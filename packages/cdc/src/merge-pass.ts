@@ -378,7 +378,8 @@ export async function sha256Of(chunks: AsyncIterable<Uint8Array>): Promise<strin
   return hash.digest("hex");
 }
 
-async function* hashing(chunks: AsyncIterable<Uint8Array>, hash: ReturnType<typeof createHash>) {
+/** The chunks as they pass, each added to `hash`. */
+export async function* hashing(chunks: AsyncIterable<Uint8Array>, hash: ReturnType<typeof createHash>) {
   for await (const chunk of chunks) {
     hash.update(chunk);
     yield chunk;
@@ -395,4 +396,4 @@ export function machineMemory(): number {
 }
 
 /** Spill at least this many keys at a time: right after a spill the heap still holds garbage of the last one. */
-const MIN_SPILL_KEYS = 250_000;
+export const MIN_SPILL_KEYS = 250_000;
