@@ -1,7 +1,8 @@
 /**
  * Anomaly alerting end to end, on the local cloud or a deployed stage (test/e2e/target.ts), with the real wiring of
  * AnomalyAlert (on the Clickstream stream, its AnomalyState table, the Alerts and Audit topics) and the SnsLogger:
- * `pnpm push clickstream` backfills 7 hours of traffic for 3 sites with a CTR collapse on the first site 6 hours in;
+ * `pnpm push clickstream` backfills 3 hours of traffic for 3 sites with a CTR collapse on the first site 2 hours 10 minutes
+ * in, just past the detector's warm-up of 2 hours (120 windows: a new site can alert after 2 hours of traffic);
  * the Alerts topic gets exactly one open and one resolved alert for it and nothing for the quiet sites, the SnsLogger
  * logs both, and a malformed record ends in AnomalyAlertDlq with its reason on the Audit topic without stopping the
  * stream.
@@ -21,7 +22,9 @@ import { startTarget, type Target } from "./target.ts";
 import type { TopicTap } from "./topic-tap.ts";
 
 const START = "2026-03-01T00:00:00.000Z";
-const INCIDENT = Date.parse(START) + 6 * 3_600_000;
+const INCIDENT = Date.parse(START) + 130 * 60_000;
+/** The backfill's end: 3 hours of event time. */
+const END = Date.parse(START) + 3 * 3_600_000;
 
 describe("anomaly alerting", () => {
   let target: Target;
@@ -77,8 +80,8 @@ describe("anomaly alerting", () => {
       stdout: { write: (t: string) => out.push(t) },
       stderr: { write: (t: string) => out.push(t), isTTY: false },
     };
-    const args = ["clickstream", "--sites", "3", "--rate", "5", "--duration", "7h", "--start", START];
-    const code = await runPush([...args, "--anomaly", "ctr-collapse@+6h", "--quiet"], io);
+    const args = ["clickstream", "--sites", "3", "--rate", "5", "--duration", "3h", "--start", START];
+    const code = await runPush([...args, "--anomaly", "ctr-collapse@+130m", "--quiet"], io);
     expect(code, out.join("")).toBe(0);
     const pushed = Number(/put ([\d,]+) events/.exec(out.join(""))?.[1]?.replaceAll(",", ""));
     expect(pushed).toBeGreaterThan(0);
@@ -135,7 +138,7 @@ describe("anomaly alerting", () => {
     const before = (await windowing()).counted;
     const good = (i: number) => ({
       eventId: `after-${i}`,
-      ts: new Date(Date.parse(START) + 7 * 3_600_000 + i * 1000).toISOString(),
+      ts: new Date(END + i * 1000).toISOString(),
       site: "fast-sneakers.example",
       page: "/p/1",
       productId: "p1",
