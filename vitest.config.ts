@@ -78,7 +78,8 @@ export default defineConfig({
           maxWorkers: "100%",
         },
       },
-      { extends: true, test: { name: "local", include: localLayer } },
+      // Its own group, after the unit files: vitest runs projects of different `maxWorkers` in different groups.
+      { extends: true, test: { name: "local", include: localLayer, sequence: { groupOrder: 1 } } },
       { extends: true, test: { name: "e2e", include: flows, ...sharedCloud } },
       { extends: true, test: { name: "faults", include: flows, env: faults, testTimeout: 300_000, ...sharedCloud } },
     ],
