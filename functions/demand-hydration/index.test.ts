@@ -4,7 +4,7 @@ import { coldStart, kinesisEvent, lambdaContext } from "#kit/testing";
 // The function's ports in memory: its window store, the inference requests it writes, the Catalog's inventory and
 // the Audit topic (the adapters have tests of their own).
 const { windows, requests, audit } = await vi.hoisted(async () => {
-  const { createMemoryWindowStore } = await import("@sluice/pricing/testing");
+  const { createMemoryWindowStore } = await import("@sluice/pricing/fixtures");
   const { memoryAuditSink } = await import("#kit/testing");
   return {
     windows: createMemoryWindowStore(),

@@ -3,7 +3,7 @@ import { coldStart, lambdaContext, s3Event } from "#kit/testing";
 
 // The function's ports in memory: its S3 buckets and its Audit topic (the adapters have tests of their own).
 const { store, audit } = await vi.hoisted(async () => {
-  const { MemoryS3 } = await import("@sluice/files/testing");
+  const { MemoryS3 } = await import("@sluice/files/fixtures");
   const { memoryAuditSink } = await import("#kit/testing");
   const buckets = { inbox: {}, lake: { versioned: true }, raw: {}, curated: {} };
   return { store: new MemoryS3(buckets), audit: memoryAuditSink() };

@@ -4,24 +4,13 @@
  */
 import type { FunctionName, LinksOf } from "@sluice/infra/wiring";
 import type { AuditMessage, AuditSink } from "@sluice/messages";
+import { isMetricDocument, lambdaContext as testLambdaContext } from "@sluice/testing";
 import type { Context, KinesisStreamEvent, S3Event, S3EventRecord } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, vi } from "vitest";
 
+/** The Lambda context of function `functionName` (@sluice/testing's, with 512 MB and 10 minutes left by default). */
 export function lambdaContext(functionName: FunctionName, awsRequestId: string, remainingMs = 600_000): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName,
-    functionVersion: "$LATEST",
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${functionName}`,
-    memoryLimitInMB: "512",
-    awsRequestId,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: "2026/12/05/[$LATEST]0123456789abcdef",
-    getRemainingTimeInMillis: () => remainingMs,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
+  return testLambdaContext(functionName, { awsRequestId, remainingMs, memoryLimitInMB: "512" });
 }
 
 /**
@@ -88,11 +77,11 @@ export function captureStdout() {
   return {
     lines,
     /** Log records (not EMF metric documents). */
-    logs: () => lines().filter((line) => !("_aws" in line)),
+    logs: () => lines().filter((line) => !isMetricDocument(line)),
     /** The value of a metric over the EMF documents printed. */
     metric: (name: string) =>
       lines()
-        .filter((line) => "_aws" in line && name in line)
+        .filter((line) => isMetricDocument(line) && name in line)
         .reduce((sum, line) => sum + Number(line[name]), 0),
     clear: () => {
       chunks = [];

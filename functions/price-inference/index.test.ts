@@ -5,7 +5,7 @@ import { coldStart, lambdaContext } from "#kit/testing";
 // The function's ports in memory: the Catalog (and its history), the model (the reference model, in process) and
 // the Audit topic; the stream records go through the real decoding (`requestRecordsOf`).
 const { catalog, model, audit } = await vi.hoisted(async () => {
-  const { createMemoryCatalog, createInProcessModel } = await import("@sluice/pricing/testing");
+  const { createMemoryCatalog, createInProcessModel } = await import("@sluice/pricing/fixtures");
   const { memoryAuditSink } = await import("#kit/testing");
   const product = { name: "Kettle", price: 100, currency: "USD", cost: 60, minPrice: 80, maxPrice: 130, version: 1 };
   return {

@@ -1,9 +1,15 @@
 import { readFileSync } from "node:fs";
+import {
+  type CapturedWrites,
+  captureWrites,
+  isMetricDocument,
+  lambdaContext as testLambdaContext,
+} from "@sluice/testing";
 import type { Context, SNSEvent } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 
-/** AWS's captured SNS event (see __fixtures__/README.md). */
-const fixture = JSON.parse(readFileSync(new URL("./__fixtures__/sns-base.json", import.meta.url), "utf8")) as SNSEvent;
+/** AWS's captured SNS event (see fixtures/README.md). */
+const fixture = JSON.parse(readFileSync(new URL("./fixtures/sns-base.json", import.meta.url), "utf8")) as SNSEvent;
 
 /** The fixture with changes to its first record's message, attributes or topic. */
 function snsEvent(change: { message?: string; attributes?: Record<string, string>; topicArn?: string } = {}): SNSEvent {
@@ -18,36 +24,15 @@ function snsEvent(change: { message?: string; attributes?: Record<string, string
   return event;
 }
 
-function lambdaContext(awsRequestId: string): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: "SnsLogger",
-    functionVersion: "$LATEST",
-    invokedFunctionArn: "arn:aws:lambda:us-east-2:123456789012:function:SnsLogger",
-    memoryLimitInMB: "256",
-    awsRequestId,
-    logGroupName: "/aws/lambda/SnsLogger",
-    logStreamName: "2026/08/20/[$LATEST]0123456789abcdef",
-    getRemainingTimeInMillis: () => 10_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+const lambdaContext = (awsRequestId: string) =>
+  testLambdaContext("SnsLogger", { awsRequestId, region: "us-east-2", memoryLimitInMB: "256" });
 
-let stdout: string[] = [];
+let stdout: CapturedWrites;
 let handler: (event: SNSEvent, context: Context) => Promise<void>;
 
-/** Every line printed on stdout, parsed: a line that is not JSON fails the test. */
-function printed(): Record<string, unknown>[] {
-  return stdout
-    .join("")
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => JSON.parse(line));
-}
+const printed = () => stdout.jsonLines();
 const records = () => printed().filter((line) => line.message === "SNS message");
-const metricDocuments = () => printed().filter((line) => "_aws" in line);
+const metricDocuments = () => printed().filter(isMetricDocument);
 
 beforeAll(async () => {
   // What Lambda and infra/wiring.ts give the function, set before the module creates its logger and metrics.
@@ -56,18 +41,16 @@ beforeAll(async () => {
   vi.stubEnv("POWERTOOLS_METRICS_NAMESPACE", "Sluice");
   vi.stubEnv("POWERTOOLS_LOG_LEVEL", "WARN"); // records are printed whatever the level
   vi.stubEnv("POWERTOOLS_DEV", "");
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    stdout.push(String(chunk));
-    return true;
-  });
+  stdout = captureWrites(process.stdout);
   ({ handler } = await import("./index.ts"));
 });
 
 beforeEach(() => {
-  stdout = [];
+  stdout.clear();
 });
 
 afterAll(() => {
+  stdout.restore();
   vi.restoreAllMocks();
   vi.unstubAllEnvs();
 });
@@ -151,7 +134,7 @@ describe("SnsLogger handler", () => {
         },
       },
     });
-    const output = stdout.join("");
+    const output = stdout.chunks.join("");
     expect(output).not.toMatch(/ada@|ops@|hunter2|AKIAIOSFODNN7EXAMPLE|4111 1111 1111 1111/);
     expect(metricDocuments().find((doc) => "SnsMessagesLogged" in doc)).toMatchObject({ severity: "ERROR" });
   });
@@ -172,7 +155,7 @@ describe("SnsLogger handler", () => {
 
     await handler(snsEvent({ message, attributes: { session: jwt } }), lambdaContext("req-7"));
 
-    const output = stdout.join("");
+    const output = stdout.chunks.join("");
     expect(output).not.toMatch(/ada@example|hunter2|eyJhbGci|eyJzdWIi|c2lnbmF0dXJl/);
     expect(records()[0]).toMatchObject({
       sns: { attributes: { session: "[REDACTED:jwt]" }, messageFormat: "text" },
@@ -184,7 +167,7 @@ describe("SnsLogger handler", () => {
 
     await handler(snsEvent({ message, attributes: { severity: "warn" } }), lambdaContext("req-4"));
 
-    const lines = stdout.filter((line) => line.includes('"SNS message"'));
+    const lines = stdout.chunks.filter((line) => line.includes('"SNS message"'));
     expect(lines).toHaveLength(1);
     expect(Buffer.byteLength(lines[0] ?? "")).toBeLessThanOrEqual(240 * 1024 + 1);
     const [record] = records();

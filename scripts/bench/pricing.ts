@@ -31,7 +31,7 @@ import {
   type PricingConfig,
   priceRequests,
 } from "@sluice/pricing";
-import { createMemoryCatalog, createMemoryWindowStore } from "@sluice/pricing/testing";
+import { createMemoryCatalog, createMemoryWindowStore } from "@sluice/pricing/fixtures";
 
 const LATENCY_MS = Number(process.env.BENCH_MODEL_LATENCY_MS ?? 20);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);

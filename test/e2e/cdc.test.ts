@@ -6,16 +6,17 @@
  * in one commit, and a corrupt file (rejected, reported to Audit, table unchanged) followed by its correction.
  *
  * Each upload is waited for through CdcMerge's own report on the Audit topic (merged, skipped or refused), so that
- * the next step starts from a known table on a stage as locally. The tables live at fixed places in Curated: on a
- * stage the file expects a freshly deployed stage.
+ * the next step starts from a known table on a stage as locally. The tables live at fixed places in Curated (the
+ * tables of config/cdc-tables.json): no other flow writes CdcRaw or Curated, and on a stage the file expects a freshly
+ * deployed stage.
  */
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createS3ObjectStore } from "../../packages/aws/src/cdc.ts";
+import { manifestRows } from "../../packages/cdc/src/fixtures/table.ts";
 import { loadMetadata, parseTablesConfig, type TableConfig, TableLease } from "../../packages/cdc/src/index.ts";
-import { manifestRows } from "../../packages/cdc/src/testing/table.ts";
 import { startTarget, type Target } from "./target.ts";
 import type { TopicTap } from "./topic-tap.ts";
 
@@ -36,7 +37,7 @@ describe("CDC merge", () => {
 
   beforeAll(async () => {
     started = new Date();
-    target = await startTarget({ name: "cdc", local: { asyncRetryDelaysMs: [50, 100], models: [] } });
+    target = await startTarget({ name: "cdc" });
     s3 = target.clients.s3;
     raw = target.resources.buckets.CdcRaw as string;
     curated = target.resources.buckets.Curated as string;

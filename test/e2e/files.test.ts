@@ -4,8 +4,9 @@
  * Lake at the default routed keys, byte-identical, content type and metadata kept, the Inbox emptied; delete requests
  * dropped under `requests/delete/` delete exactly what they name and report it; refused requests delete nothing.
  *
- * The whole wiring runs, so other functions may run too: every assertion here is about objects this test wrote.
- * Delete requests are named per run, so that a report an earlier run left on a stage is never taken for this one's.
+ * The whole wiring runs, and the other flows share the cloud (or the stage): every assertion here is about objects this
+ * test wrote. Delete requests are named per run, so that a report an earlier run left on a stage is never taken for
+ * this one's.
  */
 import { writeFileSync } from "node:fs";
 import path from "node:path";
@@ -43,7 +44,7 @@ describe("file pipelines", () => {
   beforeAll(async () => {
     started = new Date();
     const before = started.toISOString().slice(0, 10);
-    target = await startTarget({ name: "files", local: { asyncRetryDelaysMs: [50, 100], models: [] } });
+    target = await startTarget({ name: "files" });
     s3 = target.clients.s3;
     inbox = target.resources.buckets.Inbox as string;
     lake = target.resources.buckets.Lake as string;

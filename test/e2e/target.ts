@@ -1,6 +1,8 @@
 /**
  * Where the end-to-end flows run, behind one small interface: the local cloud (the default, `pnpm test`) or a deployed
  * stage (`pnpm test:stage --stage <name>` sets `SLUICE_E2E_TARGET=stage` and runs the same files under `sst shell`).
+ * Locally the files of a run share one local cloud (test/e2e/shared-cloud.ts), as the files of a stage run share the
+ * stage; a file that asks for a cloud of its own (other options) gets one.
  *
  * A test writes through `clients` to the components named in `resources`, and observes outcomes only through
  * `eventually`, `settle`, `logRecords`, `deadLetters`, `tap` and `invoke`. Locally these are exact and fast (the local
@@ -14,16 +16,22 @@ import type { KinesisClient } from "@aws-sdk/client-kinesis";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { describe, it, type TestFunction } from "vitest";
+import { describe, inject, it, type TestFunction } from "vitest";
 import * as wiring from "../../infra/wiring.ts";
 import { deadLetterQueueOf } from "../../infra/wiring.ts";
 import { type LocalCloudOptions, REGION, startLocalCloud } from "../../packages/local/src/cloud.ts";
 import { createKinesisClient } from "../../packages/local/src/emulators/kinesalite.ts";
+import {
+  callSharedCloud,
+  faultsOf,
+  type SharedCloudDescription,
+  type SharedInvokeOutcome,
+  TARGET_ENV,
+} from "./shared-cloud.ts";
 import { startStageTarget } from "./stage.ts";
 import { receiveAll, type TopicTap, tapTopic } from "./topic-tap.ts";
 
-/** The environment variable that selects the target; `pnpm test:stage` sets it to `stage`. */
-export const TARGET_ENV = "SLUICE_E2E_TARGET";
+export { faultsOf, TARGET_ENV };
 
 export type TargetKind = "local" | "stage";
 
@@ -101,7 +109,7 @@ export interface Target {
   tap(topic: string): Promise<TopicTap>;
   /** Invokes a function directly with `payload` (request-response), as `aws lambda invoke` does. */
   invoke(functionName: string, payload: unknown): Promise<InvokeOutcome>;
-  /** Removes what the test created outside the stack (taps), closes clients, stops the local cloud. */
+  /** Removes what the test created outside the stack (taps), closes clients, stops a local cloud of the file's own. */
   stop(): Promise<void>;
 }
 
@@ -109,15 +117,20 @@ export interface TargetOptions {
   /** Names the scratch directory and the tap queues (`sluice-e2e-<name>-...`). */
   name: string;
   /**
-   * Local cloud options: a fixture wiring or a subset of functions, model containers, shorter async retry delays. A
-   * stage runs what was deployed, so these do not apply there.
+   * A local cloud of the file's own, with these options (a fixture wiring or a subset of functions, model containers,
+   * async retry delays), instead of the run's shared one. A stage runs what was deployed, so these do not apply there.
    */
   local?: Pick<LocalCloudOptions, "wiring" | "models" | "asyncRetryDelaysMs">;
 }
 
-/** Starts the target this run is for ({@link targetKind}). */
+/**
+ * Starts the target this run is for ({@link targetKind}): a stage, the run's shared local cloud (when the vitest project
+ * provides one and the file asks for no options of its own), or a local cloud of the file's own.
+ */
 export async function startTarget(options: TargetOptions): Promise<Target> {
-  return targetKind() === "stage" ? startStageTarget(options.name) : startLocalTarget(options);
+  if (targetKind() === "stage") return startStageTarget(options.name);
+  const shared = options.local ? undefined : inject("sharedLocalCloud");
+  return shared ? connectSharedTarget(options, shared.url) : startLocalTarget(options);
 }
 
 const localCredentials = { accessKeyId: "local", secretAccessKey: "local" };
@@ -148,17 +161,17 @@ export function loggedSince(records: readonly LogRecord[], since: Date): LogReco
   );
 }
 
-/**
- * Faults to inject into the local cloud (`SLUICE_E2E_FAULTS`, a `pnpm local --faults` spec such as `5%`), with a seed
- * (`SLUICE_E2E_FAULTS_SEED`, else a random one, printed): the flows must hold their guarantees under them.
- */
-export function faultsOf(env: NodeJS.ProcessEnv): { rules: string; seed: number } | undefined {
-  const rules = env.SLUICE_E2E_FAULTS?.trim();
-  if (!rules) return undefined;
-  const seed = env.SLUICE_E2E_FAULTS_SEED ? Number(env.SLUICE_E2E_FAULTS_SEED) : Math.floor(Math.random() * 2 ** 31);
-  if (!Number.isInteger(seed))
-    throw new Error(`SLUICE_E2E_FAULTS_SEED must be an integer, got ${env.SLUICE_E2E_FAULTS_SEED}`);
-  return { rules, seed };
+/** What a local target needs of a local cloud, its own or the run's shared one. */
+interface LocalCloudConnection {
+  endpoints: SharedCloudDescription["endpoints"];
+  resources: SharedCloudDescription["resources"];
+  env: Record<string, string>;
+  logDir: string;
+  functions: string[];
+  idle(): Promise<void>;
+  invoke(functionName: string, payload: unknown): Promise<SharedInvokeOutcome>;
+  /** Stops a cloud of the file's own; leaves the shared one running. */
+  release(): Promise<void>;
 }
 
 async function startLocalTarget(options: TargetOptions): Promise<Target> {
@@ -184,6 +197,34 @@ async function startLocalTarget(options: TargetOptions): Promise<Target> {
         }
       : {}),
   });
+  return localTarget(options.name, dir, {
+    endpoints: cloud.endpoints,
+    resources: cloud.resources,
+    env: cloud.env,
+    logDir: cloud.logDir,
+    functions: Object.keys((options.local?.wiring ?? wiring).functions),
+    idle: () => cloud.idle(),
+    async invoke(functionName, payload) {
+      const { status, payload: returned, error } = await cloud.host.invoke(functionName, payload);
+      return { status, payload: returned, error };
+    },
+    release: () => cloud.stop(),
+  });
+}
+
+/** Connects to the run's shared local cloud through its control server (test/e2e/shared-cloud.ts). */
+async function connectSharedTarget(options: TargetOptions, url: string): Promise<Target> {
+  const dir = mkdtempSync(path.join(tmpdir(), `sluice-${options.name}-`));
+  const cloud = await callSharedCloud<SharedCloudDescription>(url, "/cloud");
+  return localTarget(options.name, dir, {
+    ...cloud,
+    idle: () => callSharedCloud(url, "/idle"),
+    invoke: (functionName, payload) => callSharedCloud(url, "/invoke", { functionName, payload }),
+    release: async () => {},
+  });
+}
+
+function localTarget(name: string, dir: string, cloud: LocalCloudConnection): Target {
   const config = (endpoint: string) => ({ region: REGION, endpoint, credentials: localCredentials });
   const clients: TargetClients = {
     s3: new S3Client({ ...config(cloud.endpoints.s3), forcePathStyle: true }),
@@ -193,8 +234,6 @@ async function startLocalTarget(options: TargetOptions): Promise<Target> {
     kinesis: createKinesisClient(cloud.endpoints.kinesis),
   };
   const { buckets, topics, streams, tables, endpoints, queues } = cloud.resources;
-  // Locally a function is addressed by its wiring name.
-  const functionNames = Object.keys((options.local?.wiring ?? wiring).functions);
   const resources: TargetResources = {
     buckets,
     topics,
@@ -202,7 +241,8 @@ async function startLocalTarget(options: TargetOptions): Promise<Target> {
     tables,
     endpoints,
     queues,
-    functions: Object.fromEntries(functionNames.map((name) => [name, name])),
+    // Locally a function is addressed by its wiring name.
+    functions: Object.fromEntries(cloud.functions.map((fn) => [fn, fn])),
   };
   const taps: TopicTap[] = [];
 
@@ -229,18 +269,15 @@ async function startLocalTarget(options: TargetOptions): Promise<Target> {
     async tap(topic) {
       const arn = topics[topic];
       if (!arn) throw new Error(`no topic ${topic} in the local cloud`);
-      const tap = await tapTopic(clients, arn, `sluice-e2e-${options.name}-${topic}`);
+      const tap = await tapTopic(clients, arn, `sluice-e2e-${name}-${topic}`);
       taps.push(tap);
       return tap;
     },
-    async invoke(functionName, payload) {
-      const { status, payload: returned, error } = await cloud.host.invoke(functionName, payload);
-      return { status, payload: returned, error };
-    },
+    invoke: (functionName, payload) => cloud.invoke(functionName, payload),
     async stop() {
       for (const tap of taps) await tap.remove().catch((err) => console.warn(`could not remove a topic tap: ${err}`));
       for (const client of Object.values(clients)) client.destroy();
-      await cloud.stop();
+      await cloud.release();
     },
   };
 }

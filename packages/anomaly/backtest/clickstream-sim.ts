@@ -7,8 +7,9 @@
  * binomial along the funnel).
  */
 
-import { dailyShape, FUNNEL, type IncidentKind, seededRandom } from "@sluice/local/push/clickstream-generator";
+import { dailyShape, FUNNEL, type IncidentKind } from "@sluice/local/push/clickstream-generator";
 import type { AlertMessage } from "@sluice/messages";
+import { seededRandom } from "@sluice/testing";
 import { applySitePolicy, emptySitePolicy, type MetricPoint, type SitePolicyState } from "../src/alert-policy.ts";
 import { StreamingDetector } from "../src/detector.ts";
 import { DEFAULT_PIPELINE, METRICS, type MetricName, metricValue, type PipelineConfig } from "../src/pipeline.ts";

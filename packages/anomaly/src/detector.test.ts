@@ -1,14 +1,11 @@
+import { seededRandom } from "@sluice/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_DETECTOR_CONFIG, InvalidDetectorState, normalTail, StreamingDetector } from "./detector.ts";
 
 /** A daily-looking series (288 points a day) with noise from a seeded generator. */
 function seasonal(points: number, seed = 1): number[] {
-  let s = seed;
-  const rand = () => {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    return s / 2 ** 32;
-  };
+  const rand = seededRandom(seed);
   return Array.from({ length: points }, (_, i) => 100 + 40 * Math.sin((2 * Math.PI * i) / 288) + 5 * rand());
 }
 
@@ -69,10 +66,9 @@ describe("StreamingDetector", () => {
 
   it("keeps its serialised state under 64 KB however long and varied the series", () => {
     const detector = new StreamingDetector();
-    let s = 42;
+    const rand = seededRandom(42);
     for (let i = 0; i < 50_000; i++) {
-      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-      detector.update((s / 2 ** 32) * 1e6 * (1 + (i % 977)));
+      detector.update(rand() * 1e6 * (1 + (i % 977)));
     }
     const bytes = Buffer.byteLength(JSON.stringify(detector.snapshot()));
     expect(bytes).toBeLessThanOrEqual(64 * 1024);

@@ -168,10 +168,7 @@ describe("DynamoDB catalog adapter", () => {
 describe("requestRecordsOf", () => {
   it("unmarshalls new images with their sequence numbers (AWS's captured DynamoDB stream event)", () => {
     const event = JSON.parse(
-      readFileSync(
-        path.resolve(import.meta.dirname, "../../local/src/sources/stream-fixtures/dynamodb-base.json"),
-        "utf8",
-      ),
+      readFileSync(path.resolve(import.meta.dirname, "../../local/src/sources/fixtures/dynamodb-base.json"), "utf8"),
     ) as DynamoDBStreamEvent;
     expect(requestRecordsOf(event)).toEqual([
       { itemIdentifier: "111", image: { Id: 101, Message: "New item!" } },

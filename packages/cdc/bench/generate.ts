@@ -8,20 +8,9 @@ import { once } from "node:events";
 import { createWriteStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
+import { seededRandom } from "@sluice/testing";
 
 const statuses = ["new", "paid", "shipped", "delivered", '"returned, partly"', "cancelled"];
-
-/** A deterministic PRNG (mulberry32), so runs compare. */
-export function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pad2(n: number) {
   return n < 10 ? `0${n}` : String(n);
@@ -56,7 +45,7 @@ async function writeLines(path: string, count: number, line: (i: number) => stri
 
 /** Full load: ids 1..rows. */
 export function writeFullLoad(path: string, rows: number): Promise<number> {
-  const rnd = random(1);
+  const rnd = seededRandom(1);
   return writeLines(path, rows, (i) => orderRow(i + 1, rnd, "2026-11-01 00:00:00.000000"));
 }
 
@@ -65,7 +54,7 @@ export function writeFullLoad(path: string, rows: number): Promise<number> {
  * `LOAD00000001.csv` ... in `dir`, `files` files of about equal row counts. Returns the total bytes.
  */
 export async function writeSplitFullLoad(dir: string, rows: number, files: number): Promise<number> {
-  const rnd = random(1);
+  const rnd = seededRandom(1);
   let bytes = 0;
   let start = 0;
   for (let f = 1; f <= files; f++) {
@@ -85,7 +74,7 @@ export async function writeSplitFullLoad(dir: string, rows: number, files: numbe
  * the first row and never closed (`hostile`), or the same rows without it.
  */
 export function writeUnterminatedQuote(path: string, bytes: number, hostile: boolean): Promise<number> {
-  const rnd = random(3);
+  const rnd = seededRandom(3);
   const rows = Math.ceil(bytes / 95);
   return writeLines(path, rows, (i) => {
     // No other quote in the file: the open one runs to its end.
@@ -106,7 +95,7 @@ export function writeChanges(
   skew: number,
   { recentShare = 0.05, seed = 2 }: { recentShare?: number; seed?: number } = {},
 ): Promise<number> {
-  const rnd = random(seed);
+  const rnd = seededRandom(seed);
   let next = tableRows + 1;
   const pick = () =>
     rnd() < skew ? tableRows - Math.floor(rnd() * tableRows * recentShare) : 1 + Math.floor(rnd() * tableRows);

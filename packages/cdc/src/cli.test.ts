@@ -6,11 +6,11 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "./cli.ts";
 import { parseTablesConfig } from "./config.ts";
+import { icebirdRows } from "./fixtures/iceberg.ts";
+import { manifestRows, stateRows } from "./fixtures/table.ts";
 import { createDirectoryStore } from "./storage.ts";
-import { icebirdRows } from "./testing/iceberg.ts";
-import { manifestRows, stateRows } from "./testing/table.ts";
 
-const fixtures = fileURLToPath(new URL("../test-fixtures/", import.meta.url));
+const fixtures = fileURLToPath(new URL("./fixtures/", import.meta.url));
 
 let dir: string;
 let out: string[];

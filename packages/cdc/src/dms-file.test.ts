@@ -4,9 +4,9 @@ import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
 import { type Change, changesOf, readDmsFile } from "./dms-file.ts";
 import { InvalidCdcFile } from "./errors.ts";
+import { allTypesTable, chunksOf, testTable } from "./fixtures/dms.ts";
 import { writeParquet } from "./parquet.ts";
 import { RowSet } from "./rows.ts";
-import { allTypesTable, chunksOf, testTable } from "./testing/dms.ts";
 import type { Value } from "./values.ts";
 
 async function read(relPath: string, body: string | Uint8Array, extra: Record<string, unknown> = {}) {

@@ -2,11 +2,11 @@ import type { AuditPort as CdcAudit } from "@sluice/messages";
 import { describe, expect, it } from "vitest";
 import { parseTablesConfig } from "./config.ts";
 import { TableBusy } from "./errors.ts";
+import { stateRows } from "./fixtures/table.ts";
 import { mergeObject } from "./flow.ts";
 import { TableLease } from "./lease.ts";
 import { createMemoryStore } from "./storage.ts";
 import { loadMetadata } from "./table.ts";
-import { stateRows } from "./testing/table.ts";
 
 const config = parseTablesConfig({
   tables: {

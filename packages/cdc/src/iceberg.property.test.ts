@@ -10,12 +10,12 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TableConfig } from "./config.ts";
 import type { Op } from "./dms-file.ts";
+import { allTypesTable, chunksOf, dmsCsv, testTable } from "./fixtures/dms.ts";
+import { icebirdRows } from "./fixtures/iceberg.ts";
+import { asText } from "./fixtures/table.ts";
 import { createFileCatalog } from "./iceberg-catalog.ts";
 import { compactIceberg, mergeFilesIceberg } from "./iceberg-pass.ts";
 import { createDirectoryStore } from "./storage.ts";
-import { allTypesTable, chunksOf, dmsCsv, testTable } from "./testing/dms.ts";
-import { icebirdRows } from "./testing/iceberg.ts";
-import { asText } from "./testing/table.ts";
 import type { Value } from "./values.ts";
 
 type Mode = "file" | "timestamp" | "changeSeq";

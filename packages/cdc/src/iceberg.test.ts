@@ -10,15 +10,15 @@ import { icebergManifests } from "icebird";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { TableConfig } from "./config.ts";
 import { ForeignSnapshot } from "./errors.ts";
+import { chunksOf, dmsCsv, type TestChange, testTable } from "./fixtures/dms.ts";
+import { icebirdRows, withFileFetch } from "./fixtures/iceberg.ts";
+import { asText } from "./fixtures/table.ts";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
 import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
 import { compactIceberg, mergeFilesIceberg } from "./iceberg-pass.ts";
 import type { MergeOptions } from "./merge-pass.ts";
 import { icebergEngine, mergeAll } from "./run.ts";
 import { createDirectoryStore, type ObjectStore } from "./storage.ts";
-import { chunksOf, dmsCsv, type TestChange, testTable } from "./testing/dms.ts";
-import { icebirdRows, withFileFetch } from "./testing/iceberg.ts";
-import { asText } from "./testing/table.ts";
 import type { Value } from "./values.ts";
 
 let root: string;

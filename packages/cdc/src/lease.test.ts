@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { PreconditionFailed } from "./errors.ts";
+import { testTable } from "./fixtures/dms.ts";
 import { TableLease } from "./lease.ts";
 import { createMemoryStore } from "./storage.ts";
-import { testTable } from "./testing/dms.ts";
 
 const orders = testTable();
 const epochs = (store: ReturnType<typeof createMemoryStore>) =>

@@ -7,9 +7,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { TableConfig } from "./config.ts";
 import type { Op } from "./dms-file.ts";
+import { chunksOf, dmsCsv, testTable } from "./fixtures/dms.ts";
+import { asText, manifestRows, memoryStore, memUri, mergeText, stateRows } from "./fixtures/table.ts";
 import { mergeFiles } from "./merge-pass.ts";
-import { chunksOf, dmsCsv, testTable } from "./testing/dms.ts";
-import { asText, manifestRows, memoryStore, memUri, mergeText, stateRows } from "./testing/table.ts";
 import type { Value } from "./values.ts";
 
 type Mode = "file" | "timestamp" | "changeSeq";

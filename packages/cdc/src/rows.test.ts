@@ -6,11 +6,11 @@
 import fc from "fast-check";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { describe, expect, it } from "vitest";
+import { allTypesTable } from "./fixtures/dms.ts";
 import { bucketOf } from "./merge.ts";
 import { writeParquet } from "./parquet.ts";
 import { type Key, KeyIndex, RowSet } from "./rows.ts";
 import { decodeState, encodeState } from "./state-file.ts";
-import { allTypesTable } from "./testing/dms.ts";
 import type { Value } from "./values.ts";
 
 const config = allTypesTable({ timestampColumn: "ts" });

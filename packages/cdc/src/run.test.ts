@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { parseTablesConfig, type TableConfig } from "./config.ts";
+import { manifestRows, memUri, stateRows } from "./fixtures/table.ts";
 import { mergeAll, passesOf } from "./run.ts";
 import { createMemoryStore } from "./storage.ts";
 import { loadMetadata } from "./table.ts";
-import { manifestRows, memUri, stateRows } from "./testing/table.ts";
 
 const config = parseTablesConfig({
   tables: {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { parseTablesConfig } from "./config.ts";
 import { CommitConflict, InvalidCdcFile, PreconditionFailed } from "./errors.ts";
+import { allTypesTable, dmsCsv, testTable } from "./fixtures/dms.ts";
+import { manifestRows, memoryStore, memUri, mergeText, stateRows } from "./fixtures/table.ts";
 import { mergeAll } from "./run.ts";
 import { loadApplied, loadMetadata, manifestKey } from "./table.ts";
-import { allTypesTable, dmsCsv, testTable } from "./testing/dms.ts";
-import { manifestRows, memoryStore, memUri, mergeText, stateRows } from "./testing/table.ts";
 
 const orders = testTable();
 const row = (id: number, name: string | null, amount: bigint | null) => [BigInt(id), name, amount];

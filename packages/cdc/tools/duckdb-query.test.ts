@@ -7,13 +7,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { allTypesTable, chunksOf, testTable } from "../src/fixtures/dms.ts";
+import { tableUrl } from "../src/fixtures/iceberg.ts";
+import { mergeText } from "../src/fixtures/table.ts";
 import { createFileCatalog } from "../src/iceberg-catalog.ts";
 import { mergeFilesIceberg } from "../src/iceberg-pass.ts";
 import { createDirectoryStore } from "../src/storage.ts";
 import { manifestKey } from "../src/table.ts";
-import { allTypesTable, chunksOf, testTable } from "../src/testing/dms.ts";
-import { tableUrl } from "../src/testing/iceberg.ts";
-import { mergeText } from "../src/testing/table.ts";
 import { queryTables } from "./duckdb-query.ts";
 import { snapshotFiles } from "./iceberg-files.ts";
 

@@ -3,7 +3,7 @@
  * metadata, manifest list and manifests: what `pnpm query` hands to DuckDB. Development only.
  */
 import { icebergManifests, icebergMetadata } from "icebird";
-import { withFileFetch } from "../src/testing/iceberg.ts";
+import { withFileFetch } from "../src/fixtures/iceberg.ts";
 
 export interface SnapshotFiles {
   /** Data file locations (as the manifests name them). */

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { type DeleteFlowDependencies, type DeletionReport, handleDeleteTrigger } from "./delete-flow.ts";
 import { continuationKeyOf } from "./delete-request.ts";
 import { PreconditionFailed } from "./errors.ts";
-import { MemoryS3 } from "./testing/memory-store.ts";
+import { MemoryS3 } from "./fixtures/memory-store.ts";
 
 function setup(budgetBatches = Number.POSITIVE_INFINITY) {
   const store = new MemoryS3({ inbox: {}, lake: {} });

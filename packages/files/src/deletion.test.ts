@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import { type AcceptedRequest, validateDeleteRequest } from "./delete-request.ts";
 import { type BatchDetail, type DeletionProgress, initialProgress, runDeletion } from "./deletion.ts";
 import { InconsistentListing } from "./errors.ts";
+import { MemoryS3 } from "./fixtures/memory-store.ts";
 import type { ListedEntry } from "./ports.ts";
-import { MemoryS3 } from "./testing/memory-store.ts";
 
 function accepted(input: object): AcceptedRequest {
   const result = validateDeleteRequest({ reason: "test", ...input }, { Lake: "lake" });

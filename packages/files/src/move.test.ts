@@ -2,11 +2,11 @@ import type { AuditMessage as AuditEntry } from "@sluice/messages";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { PreconditionFailed, VerificationFailed } from "./errors.ts";
+import { checksumOfLayout, MemoryS3 } from "./fixtures/memory-store.ts";
 import { decideMove, type MoveDependencies, moveObject, type ObjectCreated, objectCreatedOf } from "./move.ts";
 import { MiB } from "./multipart.ts";
 import type { ChecksumAlgorithm, ObjectHead } from "./ports.ts";
 import { defaultRoutingRules } from "./rules.ts";
-import { checksumOfLayout, MemoryS3 } from "./testing/memory-store.ts";
 
 const eventTime = new Date("2026-11-23T10:00:00Z");
 const buckets = { Lake: "lake" };

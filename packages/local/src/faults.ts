@@ -18,9 +18,9 @@
  * Only the calls a function's handler makes are faulted; the AWS CLI, `pnpm push`, tests and Lambda's own polling
  * and dead-lettering stay clean.
  */
+import { seededRandom } from "@sluice/testing";
 import type { HttpAnswer } from "./iam/errors.ts";
 import type { ClassifiedRequest } from "./iam/requests.ts";
-import { seededRandom } from "./push/clickstream-generator.ts";
 
 export const FAULT_SERVICES = ["s3", "dynamodb", "kinesis", "sns", "sqs", "sagemaker"] as const;
 export type FaultService = (typeof FAULT_SERVICES)[number];

@@ -1,6 +1,11 @@
 import { search } from "@aws-lambda-powertools/logger/correlationId";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
-import type { Context } from "aws-lambda";
+import {
+  type CapturedWrites,
+  captureWrites,
+  isMetricDocument,
+  lambdaContext as testLambdaContext,
+} from "@sluice/testing";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { InvalidObservabilityConfig } from "./errors.ts";
 import { SluiceLogger } from "./logger.ts";
@@ -8,32 +13,16 @@ import { createObservability, maxLogBytesFromEnv, withObservability } from "./ob
 import { createRedactionPolicy } from "./redaction.ts";
 import { byteLength } from "./truncation.ts";
 
-let stdout: string[];
-let stderr: string[];
+let stdout: CapturedWrites;
+let stderr: CapturedWrites;
 
-/** Every JSON line printed on stdout, parsed (fails the test on a line that is not JSON). */
-function printed(): Record<string, unknown>[] {
-  return stdout
-    .join("")
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => JSON.parse(line));
-}
-
-const logLines = () => printed().filter((line) => !("_aws" in line));
-const metricDocuments = () => printed().filter((line) => "_aws" in line);
+const printed = () => stdout.jsonLines();
+const logLines = () => printed().filter((line) => !isMetricDocument(line));
+const metricDocuments = () => printed().filter(isMetricDocument);
 
 beforeEach(() => {
-  stdout = [];
-  stderr = [];
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    stdout.push(String(chunk));
-    return true;
-  });
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-    stderr.push(String(chunk));
-    return true;
-  });
+  stdout = captureWrites(process.stdout);
+  stderr = captureWrites(process.stderr);
   vi.stubEnv("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand");
   vi.stubEnv("POWERTOOLS_DEV", "");
   vi.stubEnv("POWERTOOLS_LOG_LEVEL", "");
@@ -42,26 +31,14 @@ beforeEach(() => {
 });
 
 afterEach(() => {
+  stdout.restore();
+  stderr.restore();
   vi.restoreAllMocks();
   vi.unstubAllEnvs();
 });
 
-function lambdaContext(requestId = "req-1"): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: "FileMover",
-    functionVersion: "$LATEST",
-    invokedFunctionArn: "arn:aws:lambda:eu-west-1:123456789012:function:FileMover",
-    memoryLimitInMB: "512",
-    awsRequestId: requestId,
-    logGroupName: "/aws/lambda/FileMover",
-    logStreamName: "2026/08/20/[$LATEST]abcdef",
-    getRemainingTimeInMillis: () => 10_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+const lambdaContext = (awsRequestId = "req-1") =>
+  testLambdaContext("FileMover", { awsRequestId, region: "eu-west-1", memoryLimitInMB: "512" });
 
 describe("SluiceLogger", () => {
   it("prints every level as one compact JSON line on stdout, nothing on stderr", () => {
@@ -73,7 +50,7 @@ describe("SluiceLogger", () => {
     logger.error("e", new Error("boom"));
     logger.critical("c");
 
-    expect(stdout.every((chunk) => chunk.endsWith("\n") && !chunk.slice(0, -1).includes("\n"))).toBe(true);
+    expect(stdout.chunks.every((chunk) => chunk.endsWith("\n") && !chunk.slice(0, -1).includes("\n"))).toBe(true);
     expect(logLines().map((line) => [line.level, line.message])).toEqual([
       ["DEBUG", "d"],
       ["INFO", "i"],
@@ -82,7 +59,7 @@ describe("SluiceLogger", () => {
       ["CRITICAL", "c"],
     ]);
     expect(logLines()[3]).toMatchObject({ service: "svc", error: { name: "Error", message: "boom" } });
-    expect(stderr).toEqual([]);
+    expect(stderr.chunks).toEqual([]);
   });
 
   it("redacts every line: message, extra keys, nested values and errors", () => {
@@ -98,7 +75,7 @@ describe("SluiceLogger", () => {
       token: "[REDACTED:token]",
     });
     expect(error).toMatchObject({ error: { message: "card [REDACTED:card] declined for [REDACTED:email]" } });
-    expect(stdout.join("")).not.toMatch(/4111|bob@|ada@|t-1/);
+    expect(stdout.chunks.join("")).not.toMatch(/4111|bob@|ada@|t-1/);
   });
 
   it("can be told not to redact", () => {
@@ -114,7 +91,7 @@ describe("SluiceLogger", () => {
 
     logger.info("big", { payload: "p".repeat(100_000) });
 
-    const [line] = stdout;
+    const [line] = stdout.chunks;
     expect(byteLength(line ?? "")).toBeLessThanOrEqual(8 * 1024 + 1);
     expect(logLines()[0]).toMatchObject({ message: "big", truncated: true, truncatedFields: ["payload"] });
   });
@@ -190,7 +167,7 @@ describe("createObservability", () => {
     logger.info("x", { customerRef: "c-1", blob: "b".repeat(10_000) });
 
     expect(logLines()[0]).toMatchObject({ customerRef: "[REDACTED:customerref]", truncated: true });
-    expect(byteLength(stdout[0] ?? "")).toBeLessThanOrEqual(5001);
+    expect(byteLength(stdout.chunks[0] ?? "")).toBeLessThanOrEqual(5001);
   });
 
   it.each(["abc", "100", "2000000", "4096.5"])("refuses SLUICE_LOG_MAX_BYTES=%s", (value) => {
@@ -258,7 +235,7 @@ describe("withObservability", () => {
       }),
     ]);
     expect(metricDocuments().some((doc) => doc.Attempts === 1)).toBe(true);
-    expect(stderr).toEqual([]);
+    expect(stderr.chunks).toEqual([]);
   });
 
   it("stays quiet when an invocation records no metric", async () => {
@@ -268,6 +245,6 @@ describe("withObservability", () => {
     await handler({}, lambdaContext());
 
     expect(printed()).toEqual([]);
-    expect(stderr).toEqual([]);
+    expect(stderr.chunks).toEqual([]);
   });
 });

@@ -9,7 +9,7 @@ import {
   topicNameOf,
 } from "./sns-log-record.ts";
 
-/** An SNS record shaped like AWS's sample (see functions/sns-logger/__fixtures__/sns-base.json). */
+/** An SNS record shaped like AWS's sample (see functions/sns-logger/fixtures/sns-base.json). */
 function snsRecord(
   overrides: { message?: string; attributes?: Record<string, string>; subject?: string | null } = {},
 ): SNSEventRecord {

@@ -1,19 +1,15 @@
 /**
- * The reference model container's contract, over HTTP: `GET /ping`, `POST /invocations` with several records in
- * `text/csv` and `application/json`, answers in order with the model version, per-record errors isolated; and the
- * same server started the way the Dockerfile starts it (Node's type stripping, no dependencies).
+ * The reference model container's contract, over HTTP, served in the test's own process: `GET /ping`,
+ * `POST /invocations` with several records in `text/csv` and `application/json`, answers in order with the model
+ * version, per-record errors isolated. The same server started the way the Dockerfile starts it is in
+ * server.container.test.ts.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import path from "node:path";
+import { STRONG_DEMAND as STRONG, WEAK_DEMAND as WEAK } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeModelAnswer, encodeModelRequest } from "../src/model-contract.ts";
 import { REFERENCE_MODEL_VERSION } from "../src/reference-model.ts";
 import { createPricingModelServer } from "./server.ts";
-
-const STRONG = { views: 5000, clicks: 1500, addToCart: 600, purchases: 300, inventory: 12 };
-const WEAK = { views: 5000, clicks: 50, addToCart: 5, purchases: 1, inventory: 5000 };
 
 async function invoke(base: string, body: string, contentType: string) {
   const res = await fetch(`${base}/invocations`, { method: "POST", body, headers: { "content-type": contentType } });
@@ -66,39 +62,5 @@ describe("pricing model container (in process)", () => {
     expect((await invoke(base, "{}", "application/x-protobuf")).status).toBe(415);
     expect((await invoke(base, "{not json", "application/json")).status).toBe(400);
     expect((await invoke(base, '{"rows":[]}', "application/json")).status).toBe(400);
-  });
-});
-
-// The Node 22 binary itself, not pnpm's `.bin/node` shell shim: killing the shim would leave the server running.
-const node22 = path.resolve(import.meta.dirname, "../../../node_modules/node/bin/node");
-
-describe.runIf(existsSync(node22))("pricing model container (as the Dockerfile runs it)", () => {
-  let child: ChildProcess;
-  const port = 18000 + Math.floor(Math.random() * 2000);
-  afterAll(() => {
-    child?.kill("SIGTERM");
-  });
-
-  it("serves /ping and /invocations with Node's type stripping and no dependencies", async () => {
-    child = spawn(
-      node22,
-      ["--experimental-strip-types", "--no-warnings", path.join(import.meta.dirname, "server.ts")],
-      {
-        env: { ...process.env, SAGEMAKER_BIND_TO_PORT: String(port) },
-        stdio: "ignore",
-      },
-    );
-    const base = `http://127.0.0.1:${port}`;
-    let up = false;
-    for (let i = 0; i < 100 && !up; i++) {
-      up = await fetch(`${base}/ping`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (!up) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(up).toBe(true);
-    const out = await invoke(base, encodeModelRequest([STRONG], "application/json"), "application/json");
-    expect(decodeModelAnswer(out.body, out.contentType, 1).modelVersion).toBe(REFERENCE_MODEL_VERSION);
   });
 });

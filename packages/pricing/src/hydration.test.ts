@@ -1,9 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { aggregateShard, DEFAULT_WINDOWS, demandRequestId, windowKeyOf, windowStartOf } from "./demand-windows.ts";
+import { createMemoryWindowStore } from "./fixtures/in-memory.ts";
 import { type HydrationDeps, type HydrationRecord, hydrateDemand } from "./hydration.ts";
 import type { InferenceRequest } from "./schemas.ts";
-import { createMemoryWindowStore } from "./testing.ts";
 
 const T0 = Date.parse("2026-11-23T10:00:00.000Z");
 const MIN = 60_000;

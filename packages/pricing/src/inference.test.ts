@@ -1,27 +1,12 @@
 import type { AuditMessage as PricingAuditMessage } from "@sluice/messages";
+import { catalogItem, STRONG_DEMAND as STRONG, WEAK_DEMAND as WEAK } from "@sluice/testing";
 import { describe, expect, it } from "vitest";
+import { createInProcessModel, createMemoryCatalog } from "./fixtures/in-memory.ts";
 import { type PricingDeps, priceRequests, type RequestRecord } from "./inference.ts";
 import { decodeModelRequest, encodeModelAnswer } from "./model-contract.ts";
 import { ModelCallFailed, type PricingModel } from "./ports.ts";
-import { createInProcessModel, createMemoryCatalog } from "./testing.ts";
 
 const NOW = new Date("2026-11-23T10:00:00.000Z");
-const STRONG = { views: 5000, clicks: 1500, addToCart: 600, purchases: 300, inventory: 12 };
-const WEAK = { views: 5000, clicks: 50, addToCart: 5, purchases: 1, inventory: 5000 };
-
-function product(productId: string, extra: Record<string, unknown> = {}) {
-  return {
-    productId,
-    name: productId,
-    price: 100,
-    currency: "USD",
-    cost: 60,
-    minPrice: 80,
-    maxPrice: 130,
-    version: 1,
-    ...extra,
-  };
-}
 
 let seq = 0;
 function request(productId: string, features: object, extra: Record<string, unknown> = {}): RequestRecord {
@@ -54,7 +39,7 @@ function setup(items: Record<string, unknown>[], model: PricingModel = createInP
 
 describe("priceRequests", () => {
   it("raises for strong demand by at most 10 %, cuts for weak demand, records history and audit", async () => {
-    const { catalog, audit, deps } = setup([product("up"), product("down", { price: 70, minPrice: 50 })]);
+    const { catalog, audit, deps } = setup([catalogItem("up"), catalogItem("down", { price: 70, minPrice: 50 })]);
     const result = await priceRequests([request("up", STRONG), request("down", WEAK)], deps);
     expect(result.failures).toEqual([]);
     expect(result.modelCalls).toBe(1);
@@ -69,7 +54,7 @@ describe("priceRequests", () => {
   });
 
   it("refuses a poison request with its reason, without stopping the next one", async () => {
-    const { catalog, audit, deps } = setup([product("a"), product("b")]);
+    const { catalog, audit, deps } = setup([catalogItem("a"), catalogItem("b")]);
     const poison = request("a", { ...STRONG, views: "lots" });
     const missing = { itemIdentifier: "9", image: { requestId: "r-x", views: 1 } };
     // What the stream adapter makes of a number beyond 2^53: a bigint, which is not a count either.
@@ -95,7 +80,7 @@ describe("priceRequests", () => {
   });
 
   it("applies a replayed request once", async () => {
-    const { catalog, audit, deps } = setup([product("a")]);
+    const { catalog, audit, deps } = setup([catalogItem("a")]);
     const first = request("a", STRONG);
     await priceRequests([first], deps);
     const replay = await priceRequests([first], { ...deps, config: { guardrails: { ...guardrailsNoCooldown } } });
@@ -106,7 +91,7 @@ describe("priceRequests", () => {
   });
 
   it("applies requests for one product in stream order within a batch, each on the previous price", async () => {
-    const { catalog, deps } = setup([product("a")]);
+    const { catalog, deps } = setup([catalogItem("a")]);
     const later = { windowStart: "2026-11-23T09:55:00.000Z", windowEnd: "2026-11-23T10:00:00.000Z" };
     await priceRequests([request("a", STRONG), request("a", STRONG, later)], {
       ...deps,
@@ -120,8 +105,8 @@ describe("priceRequests", () => {
 
   it("skips within the cooldown and skips stale windows", async () => {
     const { catalog, audit, deps } = setup([
-      product("cool", { lastChangedAt: "2026-11-23T09:50:00.000Z" }),
-      product("old", { lastWindowEnd: "2026-11-23T10:00:00.000Z" }),
+      catalogItem("cool", { lastChangedAt: "2026-11-23T09:50:00.000Z" }),
+      catalogItem("old", { lastWindowEnd: "2026-11-23T10:00:00.000Z" }),
     ]);
     await priceRequests([request("cool", STRONG), request("old", STRONG)], deps);
     expect(catalog.history).toHaveLength(0);
@@ -129,7 +114,7 @@ describe("priceRequests", () => {
   });
 
   it("re-reads and decides again after a version conflict (no lost update)", async () => {
-    const { catalog, deps } = setup([product("a")]);
+    const { catalog, deps } = setup([catalogItem("a")]);
     const real = catalog.applyChange.bind(catalog);
     let raced = false;
     catalog.applyChange = async (change) => {
@@ -161,7 +146,7 @@ describe("priceRequests", () => {
         return inner.invoke(body, contentType);
       },
     };
-    const items = Array.from({ length: 6 }, (_, i) => product(`p${i}`));
+    const items = Array.from({ length: 6 }, (_, i) => catalogItem(`p${i}`));
     const { catalog, audit, deps } = setup(items, model);
     const records = items.map((item, i) => request(String(item.productId), i >= 4 ? { ...STRONG, views: 7 } : STRONG));
     const result = await priceRequests(records, {
@@ -187,7 +172,7 @@ describe("priceRequests", () => {
         throw new ModelCallFailed("ValidationError", false);
       },
     };
-    const { deps } = setup([product("a")], model);
+    const { deps } = setup([catalogItem("a")], model);
     const result = await priceRequests([request("a", STRONG)], deps);
     expect(calls).toBe(1);
     expect(result.failures).toHaveLength(1);
@@ -201,7 +186,7 @@ describe("priceRequests", () => {
         return { body: encodeModelAnswer({ modelVersion: "m-2", predictions }, contentType), contentType };
       },
     };
-    const { catalog, deps } = setup([product("a"), product("b"), product("c")], model);
+    const { catalog, deps } = setup([catalogItem("a"), catalogItem("b"), catalogItem("c")], model);
     const bad = request("b", { ...STRONG, inventory: 13 });
     const result = await priceRequests([request("a", STRONG), bad, request("c", STRONG)], {
       ...deps,

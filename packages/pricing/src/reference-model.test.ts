@@ -1,3 +1,4 @@
+import { STRONG_DEMAND, WEAK_DEMAND } from "@sluice/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { featureError, MAX_MODEL_ADJUSTMENT, suggestAdjustment } from "./reference-model.ts";
@@ -13,10 +14,8 @@ const featuresArb = fc.record({
 
 describe("reference demand model", () => {
   it("raises for strong demand and low stock, cuts for weak demand and high stock", () => {
-    const strong = { views: 5000, clicks: 1500, addToCart: 600, purchases: 300, inventory: 12 };
-    const weak = { views: 5000, clicks: 50, addToCart: 5, purchases: 1, inventory: 5000 };
-    expect(suggestAdjustment(strong)).toBeGreaterThan(0.1);
-    expect(suggestAdjustment(weak)).toBeLessThan(-0.1);
+    expect(suggestAdjustment(STRONG_DEMAND)).toBeGreaterThan(0.1);
+    expect(suggestAdjustment(WEAK_DEMAND)).toBeLessThan(-0.1);
   });
 
   it.each([

@@ -5,6 +5,7 @@
  * order, as fast as they are asked for (hours of event time in seconds).
  */
 import type { ClickstreamEvent } from "@sluice/messages";
+import { seededRandom } from "@sluice/testing";
 
 export const INCIDENT_KINDS = ["ctr-collapse", "traffic-spike", "traffic-drop"] as const;
 export type IncidentKind = (typeof INCIDENT_KINDS)[number];
@@ -51,18 +52,6 @@ export function siteNames(count: number): string[] {
 export function dailyShape(time: number): number {
   const hour = (time / 3_600_000) % 24;
   return 1 + 0.6 * Math.sin((2 * Math.PI * (hour - 10)) / 24) + 0.1 * Math.sin((4 * Math.PI * (hour - 7)) / 24);
-}
-
-/** Small, fast, seeded PRNG (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function poisson(lambda: number, random: () => number): number {

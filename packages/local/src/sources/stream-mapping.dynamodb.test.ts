@@ -13,9 +13,15 @@ import type { StreamBatchOptions } from "@sluice/infra/wiring";
 import { type FauxqsServer, startFauxqs } from "fauxqs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type DynamoDbLocal, startDynamoDbLocal } from "../emulators/dynamodb-local.ts";
+import {
+  type FixtureHandler,
+  fixtureInvoker,
+  returnedState,
+  shapeOf,
+  sqsDeadLetters,
+} from "./fixtures/stream-handlers.ts";
 import { type StreamMapping, startStreamMapping } from "./stream-mapping.ts";
 import type { StreamFailureRecord } from "./stream-records.ts";
-import { type FixtureHandler, fixtureInvoker, returnedState, shapeOf, sqsDeadLetters } from "./stream-testing.ts";
 
 const REGION = "us-east-1";
 const ACCOUNT = "000000000000";
@@ -33,7 +39,7 @@ const defaults: StreamBatchOptions = {
 };
 // biome-ignore lint/suspicious/noExplicitAny: captured AWS JSON
 const fixture = (name: string): any =>
-  JSON.parse(readFileSync(new URL(`./stream-fixtures/${name}.json`, import.meta.url), "utf8"));
+  JSON.parse(readFileSync(new URL(`./fixtures/${name}.json`, import.meta.url), "utf8"));
 
 // biome-ignore lint/suspicious/noExplicitAny: DynamoDB stream event records
 type DynamoDbEventRecord = any;

@@ -12,9 +12,15 @@ import type { StreamBatchOptions } from "@sluice/infra/wiring";
 import { type FauxqsServer, startFauxqs } from "fauxqs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createKinesisClient, type Kinesalite, startKinesalite } from "../emulators/kinesalite.ts";
+import {
+  type FixtureHandler,
+  fixtureInvoker,
+  returnedState,
+  shapeOf,
+  sqsDeadLetters,
+} from "./fixtures/stream-handlers.ts";
 import { type StreamMapping, startStreamMapping } from "./stream-mapping.ts";
 import type { StreamFailureRecord } from "./stream-records.ts";
-import { type FixtureHandler, fixtureInvoker, returnedState, shapeOf, sqsDeadLetters } from "./stream-testing.ts";
 
 const REGION = "us-east-1";
 const ACCOUNT = "000000000000";
@@ -31,7 +37,7 @@ const defaults: StreamBatchOptions = {
 };
 // biome-ignore lint/suspicious/noExplicitAny: captured AWS JSON
 const fixture = (name: string): any =>
-  JSON.parse(readFileSync(new URL(`./stream-fixtures/${name}.json`, import.meta.url), "utf8"));
+  JSON.parse(readFileSync(new URL(`./fixtures/${name}.json`, import.meta.url), "utf8"));
 
 // biome-ignore lint/suspicious/noExplicitAny: Kinesis event records
 type KinesisEventRecord = any;

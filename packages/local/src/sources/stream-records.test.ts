@@ -12,7 +12,7 @@ import {
 
 // biome-ignore lint/suspicious/noExplicitAny: captured AWS JSON
 const fixture = (name: string): any =>
-  JSON.parse(readFileSync(new URL(`./stream-fixtures/${name}.json`, import.meta.url), "utf8"));
+  JSON.parse(readFileSync(new URL(`./fixtures/${name}.json`, import.meta.url), "utf8"));
 
 describe("stream event records, compared with captured AWS events", () => {
   it("builds a Kinesis record byte for byte as AWS sends it", () => {
