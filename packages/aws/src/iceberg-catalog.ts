@@ -68,7 +68,7 @@ export function createGlueCatalog(glue: GlueClient, store: ObjectStore, options:
     if (!location.startsWith(root)) throw new Error(`metadata file ${location} is outside the table store ${root}`);
     return location.slice(root.length);
   };
-  const where = (schema: string, table: string) => ({
+  const where = (schema: string) => ({
     ...(options.catalogId ? { CatalogId: options.catalogId } : {}),
     DatabaseName: options.databaseOf(schema),
   });
@@ -80,7 +80,7 @@ export function createGlueCatalog(glue: GlueClient, store: ObjectStore, options:
   /** The table as Glue has it: its metadata location, version and parameters; undefined if there is none. */
   async function getTable(schema: string, table: string) {
     try {
-      const { Table } = await glue.send(new GetTableCommand({ ...where(schema, table), Name: glueTableName(table) }));
+      const { Table } = await glue.send(new GetTableCommand({ ...where(schema), Name: glueTableName(table) }));
       const parameters = Table?.Parameters ?? {};
       const location = parameters.metadata_location;
       if (parameters.table_type?.toUpperCase() !== "ICEBERG" || !location)
@@ -142,7 +142,7 @@ export function createGlueCatalog(glue: GlueClient, store: ObjectStore, options:
         if (!base) {
           await glue.send(
             new CreateTableCommand({
-              ...where(schema, table),
+              ...where(schema),
               TableInput: tableInput(table, metadata, { table_type: "ICEBERG", metadata_location: location }),
             }),
           );
@@ -150,7 +150,7 @@ export function createGlueCatalog(glue: GlueClient, store: ObjectStore, options:
           const token = JSON.parse(base.token) as GlueToken;
           await glue.send(
             new UpdateTableCommand({
-              ...where(schema, table),
+              ...where(schema),
               TableInput: tableInput(table, metadata, {
                 ...token.parameters,
                 table_type: "ICEBERG",
