@@ -13,7 +13,7 @@ import { type FunctionIdentity, functionCredentials, functionPrincipal } from ".
 describe("parseFaultSpec", () => {
   it("spreads a bare rate over every service and every kind", () => {
     const rules = parseFaultSpec("5%");
-    expect(Object.keys(rules).sort()).toEqual(["dynamodb", "kinesis", "s3", "sagemaker", "sns", "sqs"]);
+    expect(Object.keys(rules).sort()).toEqual(["dynamodb", "glue", "kinesis", "s3", "sagemaker", "sns", "sqs"]);
     expect(rules.s3).toEqual({ rate: 0.05, kinds: ["throttle", "5xx", "reset", "timeout"] });
   });
 

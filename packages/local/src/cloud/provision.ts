@@ -29,6 +29,7 @@ export function endpointEnv(endpoints: CloudEndpoints): Record<string, string> {
     AWS_ENDPOINT_URL_SNS: endpoints.sns,
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
     AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: endpoints.sagemakerRuntime,
+    AWS_ENDPOINT_URL_GLUE: endpoints.glue,
     SST_RESOURCE_App: JSON.stringify(APP),
   };
 }
