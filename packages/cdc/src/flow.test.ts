@@ -1,11 +1,16 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { AuditPort as CdcAudit } from "@sluice/messages";
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseTablesConfig } from "./config.ts";
 import { TableBusy } from "./errors.ts";
 import { mergeObject } from "./flow.ts";
 import { TableLease } from "./lease.ts";
-import { createMemoryStore } from "./storage.ts";
+import { icebergEngine } from "./run.ts";
+import { createDirectoryStore, createMemoryStore } from "./storage.ts";
 import { loadMetadata } from "./table.ts";
+import { icebirdRows } from "./testing/iceberg.ts";
 import { stateRows } from "./testing/table.ts";
 
 const config = parseTablesConfig({
@@ -197,5 +202,76 @@ describe("mergeObject", () => {
     const metadata = await loadMetadata(target, orders as NonNullable<typeof orders>);
     expect(metadata.rejected).toEqual({});
     expect(await stateRows(target, orders as NonNullable<typeof orders>)).toHaveLength(5);
+  });
+});
+
+describe("mergeObject into Iceberg tables (icebergEngine), read back by icebird", () => {
+  const table = orders as NonNullable<typeof orders>;
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), "flow-iceberg-"));
+  });
+  afterEach(() => rm(root, { recursive: true, force: true }));
+  const icebergSetup = () => {
+    const { source, messages, deps } = setup();
+    const target = createDirectoryStore(root);
+    return { source, target, messages, deps: { ...deps, target, engine: icebergEngine() } };
+  };
+
+  it("files arriving together are merged in one snapshot in DMS order; the other invocations skip theirs", async () => {
+    const { source, target, messages, deps } = icebergSetup();
+    const keys = ["LOAD00000001.csv", "LOAD00000002.csv", "20261101-1200000000.csv"].map(
+      (f) => `dms/sales/orders/${f}`,
+    );
+    await source.put(keys[0] as string, "1,a\n2,b\n");
+    await source.put(keys[1] as string, "3,c\n");
+    await source.put(keys[2] as string, "U,1,a2\nD,2,b\n");
+
+    const outcomes = await Promise.all([...keys].reverse().map((key) => mergeObject(key, deps)));
+
+    expect(outcomes.filter((o) => o.outcome === "merged")).toHaveLength(1);
+    expect(
+      messages
+        .filter((m) => m.outcome === "succeeded")
+        .map((m) => m.file)
+        .sort(),
+    ).toEqual([...keys].sort());
+    expect(await icebirdRows(root, table)).toEqual([
+      ["1", "a2"],
+      ["3", "c"],
+    ]);
+    const { applied } = await icebergEngine().files(target, table);
+    expect(Object.values(applied).map((a) => a.version)).toEqual([1, 1, 1]);
+    expect(await mergeObject(keys[2] as string, deps)).toMatchObject({ outcome: "replay", version: 1 });
+  });
+
+  it("a corrupt file is refused whole (the table unchanged), recorded, and not read again until replaced", async () => {
+    const { source, messages, deps } = icebergSetup();
+    await source.put("dms/sales/orders/20261101-1100000000.csv", "I,1,a\n");
+    await mergeObject("dms/sales/orders/20261101-1100000000.csv", deps);
+    const corrupt = "dms/sales/orders/20261101-1200000000.csv";
+    await source.put(corrupt, "U,1,lost\nQ,2,b\n");
+    const reads: string[] = [];
+    const read = source.read;
+    source.read = (key) => {
+      reads.push(key);
+      return read(key);
+    };
+
+    expect(await mergeObject(corrupt, deps)).toMatchObject({ outcome: "rejected", row: 2 });
+    await source.put("dms/sales/orders/20261101-1300000000.csv", "I,3,c\n");
+    expect(await mergeObject("dms/sales/orders/20261101-1300000000.csv", deps)).toMatchObject({ outcome: "merged" });
+
+    expect(messages.filter((m) => m.outcome === "refused")).toEqual([
+      expect.objectContaining({ file: corrupt, row: 2, reason: 'unknown Op "Q"' }),
+    ]);
+    expect(await icebirdRows(root, table)).toEqual([
+      ["1", "a"],
+      ["3", "c"],
+    ]);
+    // Read by its own invocation, then by the next pass (which recorded it), not again.
+    await source.put("dms/sales/orders/20261101-1400000000.csv", "I,4,d\n");
+    await mergeObject("dms/sales/orders/20261101-1400000000.csv", deps);
+    expect(reads.filter((k) => k === corrupt)).toHaveLength(2);
   });
 });
