@@ -125,7 +125,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       stops,
     );
     const { endpoints, faults } = emulators;
-    const { clients, resources, env } = await provisionResources(spec, endpoints);
+    const { clients, resources, env } = await provisionResources(spec, endpoints, emulators.glue);
     const runtime = startFunctionRuntime(
       {
         spec,

@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { icebergRead } from "icebird";
 import type { TableConfig } from "../config.ts";
+import type { ObjectStore } from "../storage.ts";
 import type { Value } from "../values.ts";
 import { asText } from "./table.ts";
 
@@ -38,9 +39,59 @@ export function tableUrl(root: string, config: TableConfig): string {
 
 /** Every row of the table's current snapshot as icebird reads it, as DMS text values sorted by key. */
 export async function icebirdRows(root: string, config: TableConfig, metadataFileName?: string) {
-  const records = await withFileFetch(() =>
-    icebergRead({ tableUrl: tableUrl(root, config), ...(metadataFileName ? { metadataFileName } : {}) }),
-  ).catch((error: Error) => {
+  return asRows(
+    config,
+    withFileFetch(() =>
+      icebergRead({ tableUrl: tableUrl(root, config), ...(metadataFileName ? { metadataFileName } : {}) }),
+    ),
+  );
+}
+
+/**
+ * Every row of the snapshot of the metadata file at `metadataLocation` (`s3://<bucket>/<key>`: a table a catalog such
+ * as Glue names) as icebird reads it, every file fetched from `store` (the bucket): as DMS text values sorted by key.
+ */
+export async function icebirdRowsAt(store: ObjectStore, config: TableConfig, metadataLocation: string) {
+  const slash = metadataLocation.lastIndexOf("/metadata/");
+  if (slash < 0) throw new Error(`${metadataLocation} is no metadata file of a table`);
+  return asRows(
+    config,
+    withStoreFetch(store, () =>
+      icebergRead({
+        tableUrl: metadataLocation.slice(0, slash),
+        metadataFileName: metadataLocation.slice(slash + "/metadata/".length),
+      }),
+    ),
+  );
+}
+
+/**
+ * Runs `read` with a `fetch` that answers icebird's requests for `s3://` files of the store's bucket (which it asks
+ * for as `https://<bucket>.s3.amazonaws.com/<key>`) from `store`, whole-file answers as `withFileFetch`.
+ */
+async function withStoreFetch<T>(store: ObjectStore, read: () => Promise<T>): Promise<T> {
+  const root = store.uri("");
+  const match = /^s3:\/\/([^/]+)\/$/.exec(root);
+  if (!match) throw new Error(`${root} is no S3 bucket`);
+  const host = `https://${match[1]}.s3.amazonaws.com/`;
+  const original = globalThis.fetch;
+  globalThis.fetch = (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (!url.startsWith(host)) return original(input, init);
+    const body = await store.get(decodeURIComponent(url.slice(host.length)));
+    if (!body) return new Response("not found", { status: 404, statusText: "Not Found" });
+    return new Response(body, { status: 200, headers: { "content-length": String(body.length) } });
+  }) as typeof fetch;
+  try {
+    return await read();
+  } finally {
+    globalThis.fetch = original;
+  }
+}
+
+/** The records icebird read as DMS text values sorted by key. */
+async function asRows(config: TableConfig, reading: Promise<Record<string, unknown>[]>) {
+  const records = await reading.catch((error: Error) => {
     // icebird refuses a snapshot without data manifests (a table whose changes so far were deletes only).
     if (/No data manifest files found/.test(error.message)) return [];
     throw error;

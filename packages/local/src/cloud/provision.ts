@@ -46,6 +46,7 @@ export interface ProvisionedResources {
 export async function provisionResources(
   spec: WiringResources,
   endpoints: CloudEndpoints,
+  glue: Clients["glue"],
 ): Promise<ProvisionedResources> {
   const clients: Clients = {
     s3: new S3Client({ ...clientConfig(endpoints.s3), forcePathStyle: true }),
@@ -53,6 +54,7 @@ export async function provisionResources(
     sqs: new SQSClient(clientConfig(endpoints.sqs)),
     kinesis: new KinesisClient({ ...clientConfig(endpoints.kinesis), requestHandler: new NodeHttpHandler() }),
     dynamodb: new DynamoDBClient(clientConfig(endpoints.dynamodb)),
+    glue,
   };
   const resources = await createResources(spec, clients, APP);
   // The policies name resources by the ARNs the local cloud gives them: check the emulators agree.
