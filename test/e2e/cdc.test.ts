@@ -10,7 +10,9 @@
  * the next step starts from a known table on a stage as locally. The tables live at fixed places in Curated: on a
  * stage the file expects a freshly deployed stage.
  */
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { GetTableCommand } from "@aws-sdk/client-glue";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
@@ -233,4 +235,25 @@ describe("CDC merge", () => {
       ["1", "Zoë B", "z@example.com", "true", "20261101000000000000000000000000002"],
     ]);
   });
+
+  it("pnpm query reads the current snapshots with DuckDB: the same rows icebird reads", async () => {
+    const query = async (sql: string) => {
+      const { stdout } = await promisify(execFile)("pnpm", ["--silent", "query", sql, "--json"], {
+        cwd: new URL("../..", import.meta.url).pathname,
+        env: { ...process.env, ...target.env },
+      });
+      return stdout
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    };
+
+    const ordersSeen = await query("SELECT order_id, status FROM sales.orders ORDER BY order_id");
+    const customersSeen = await query("SELECT customer_id, name FROM sales.customers ORDER BY customer_id");
+
+    expect(ordersSeen.map((r) => [String(r.order_id), r.status])).toEqual(
+      (await read(orders)).map((r) => [r[0], r[2]]),
+    );
+    expect(customersSeen).toEqual([{ customer_id: "1", name: "Zoë B" }]);
+  }, 120_000);
 });

@@ -69,7 +69,7 @@ export async function icebirdRowsAt(store: ObjectStore, config: TableConfig, met
  * Runs `read` with a `fetch` that answers icebird's requests for `s3://` files of the store's bucket (which it asks
  * for as `https://<bucket>.s3.amazonaws.com/<key>`) from `store`, whole-file answers as `withFileFetch`.
  */
-async function withStoreFetch<T>(store: ObjectStore, read: () => Promise<T>): Promise<T> {
+export async function withStoreFetch<T>(store: ObjectStore, read: () => Promise<T>): Promise<T> {
   const root = store.uri("");
   const match = /^s3:\/\/([^/]+)\/$/.exec(root);
   if (!match) throw new Error(`${root} is no S3 bucket`);
