@@ -6,6 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseTablesConfig } from "./config.ts";
 import { TableBusy } from "./errors.ts";
 import { mergeObject } from "./flow.ts";
+import { createFileCatalog } from "./iceberg-catalog.ts";
+import { loadIcebergTable } from "./iceberg-pass.ts";
 import { TableLease } from "./lease.ts";
 import { icebergEngine } from "./run.ts";
 import { createDirectoryStore, createMemoryStore } from "./storage.ts";
@@ -273,5 +275,37 @@ describe("mergeObject into Iceberg tables (icebergEngine), read back by icebird"
     await source.put("dms/sales/orders/20261101-1400000000.csv", "I,4,d\n");
     await mergeObject("dms/sales/orders/20261101-1400000000.csv", deps);
     expect(reads.filter((k) => k === corrupt)).toHaveLength(2);
+  });
+});
+
+describe("mergeObject compacts a small Iceberg table as the CLI engine does (CompactionPolicy)", () => {
+  it("after the pass that brings the delete files to the threshold: one replace snapshot, no delete file left, same rows", async () => {
+    const root = await mkdtemp(join(tmpdir(), "flow-compact-"));
+    try {
+      const { source, deps } = setup();
+      const target = createDirectoryStore(root);
+      const engine = icebergEngine(undefined, { deleteFiles: 3 });
+      const table = orders as NonNullable<typeof orders>;
+      await source.put("dms/sales/orders/LOAD00000001.csv", "1,a\n2,b\n3,c\n");
+      await mergeObject("dms/sales/orders/LOAD00000001.csv", { ...deps, target, engine });
+      const totals = async () => (await loadIcebergTable(target, createFileCatalog(target), table)).state.totals;
+      for (const [i, change] of ["U,1,a2\n", "D,2,b\n", "U,3,c2\nI,4,d\n"].entries()) {
+        const key = `dms/sales/orders/20261101-1${i}00000000.csv`;
+        await source.put(key, change);
+        await mergeObject(key, { ...deps, target, engine });
+        if (i < 2) expect((await totals()).deleteFiles).toBe(i + 1);
+      }
+
+      expect(await totals()).toMatchObject({ deleteFiles: 0, records: 3 });
+      const metadata = (await createFileCatalog(target).load("sales", "orders"))?.metadata;
+      expect(metadata?.snapshots.at(-1)?.summary.operation).toBe("replace");
+      expect(await icebirdRows(root, table)).toEqual([
+        ["1", "a2"],
+        ["3", "c2"],
+        ["4", "d"],
+      ]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
