@@ -3,7 +3,7 @@
  * `sst.config.ts` calls it with infra/wiring.ts; the wiring tests call it with the same wiring (and with fixtures)
  * under Pulumi mocks.
  */
-import { createCdcCatalog } from "./catalog.ts";
+import { createCdcCatalog, type DeployedCatalog } from "./catalog.ts";
 import { createFunctions, subscribeTriggers } from "./functions.ts";
 import { linkWithoutPermissions } from "./links.ts";
 import { createTopics } from "./messaging.ts";
@@ -22,6 +22,24 @@ export interface DeployOptions {
   stages?: StagesFile;
 }
 
+/**
+ * The wiring's Glue catalogs over their buckets: the databases, and the symlink-manifest tables when the function
+ * linked to the catalog writes the copy-on-write format (`CDC_TABLE_FORMAT=parquet`) instead of Iceberg.
+ */
+function createCatalogs(wiring: Wiring, buckets: Record<string, sst.aws.Bucket>): Record<string, DeployedCatalog> {
+  const catalogs: Record<string, DeployedCatalog> = {};
+  for (const [name, spec] of Object.entries(wiring.catalogs ?? {})) {
+    const bucket = buckets[spec.bucket];
+    if (!bucket) throw new Error(`catalog ${name}: no bucket ${spec.bucket} in the wiring`);
+    const writers = Object.values(wiring.functions).filter((fn) => fn.links.includes(name as never));
+    const symlinkTables = writers.some(
+      (fn) => (fn.environment as Record<string, string> | undefined)?.CDC_TABLE_FORMAT === "parquet",
+    );
+    catalogs[name] = createCdcCatalog(name, spec, bucket, { symlinkTables });
+  }
+  return catalogs;
+}
+
 /** Creates every resource of the wiring and returns the stack outputs `sst deploy` prints. */
 export function deploySluice(wiring: Wiring, options: DeployOptions = {}): Record<string, $util.Output<string>> {
   assertDeployable(wiring);
@@ -29,19 +47,19 @@ export function deploySluice(wiring: Wiring, options: DeployOptions = {}): Recor
   linkWithoutPermissions();
 
   const messaging = createTopics(wiring.topics);
+  const buckets = createBuckets(wiring.buckets);
   const resources = {
-    buckets: createBuckets(wiring.buckets),
+    buckets,
     topics: messaging.topics,
     ...(messaging.key ? { topicKey: messaging.key } : {}),
     streams: createStreams(wiring.streams),
     tables: createTables(wiring.tables),
     // PriceInference's model endpoint: the stage's own, unless its settings name an existing one.
     endpoints: createEndpoints(wiring.endpoints, { [pricingEndpoint]: settings.pricingEndpoint }),
+    catalogs: createCatalogs(wiring, buckets),
   };
   const functions = createFunctions(wiring, resources, { alarmTopic: resources.topics[alarmTopicName] });
   subscribeTriggers(wiring, resources, functions);
-  // The CDC tables CdcMerge writes into Curated, queryable by Athena through their symlink manifests.
-  if (resources.buckets.Curated) createCdcCatalog(resources.buckets.Curated);
   // The models of the endpoints the stage deploys itself: image built and pushed, model, serverless endpoint.
   deployModels(wiring.endpoints, resources.endpoints);
 

@@ -1,10 +1,15 @@
 /**
- * The Glue Data Catalog for the CDC tables merged into Curated (config/cdc-tables.json, the file the CdcMerge
- * function bundles): one database per DMS schema and one external table per configured table, reading the table's
- * Athena symlink manifest (`<schema>/<table>/_symlink_format_manifest/`) with the Parquet SerDe, so Athena can query
- * a table on day one and always sees one committed version of it.
+ * The Glue Data Catalog of the CDC tables merged into Curated (config/cdc-tables.json, the file the CdcMerge function
+ * bundles): one database per DMS schema, named `<app>_<stage>_<schema>` (`catalogDatabaseName`).
+ *
+ * With CdcMerge writing Iceberg (`CDC_TABLE_FORMAT=iceberg`, the default), the tables are not created here: CdcMerge
+ * creates each one on its first commit (`CreateTable`, `table_type=ICEBERG`) and moves its `metadata_location` with
+ * every commit, which a Pulumi-managed table would fight (packages/cdc/ICEBERG.md, "The table in Glue"). With the
+ * copy-on-write engine (`CDC_TABLE_FORMAT=parquet`) each table is an external table here, reading the table's Athena
+ * symlink manifest (`<schema>/<table>/_symlink_format_manifest/`) with the Parquet SerDe.
  */
 import cdcTables from "../config/cdc-tables.json" with { type: "json" };
+import { type CatalogSpec, catalogDatabaseName, catalogDatabasePrefix } from "./wiring.ts";
 
 /** The table configuration's column types as Hive/Athena types. */
 export function athenaType(type: string): string {
@@ -18,24 +23,47 @@ export function athenaType(type: string): string {
 
 /** Glue database of a DMS schema: per app and stage, so stages do not share tables. */
 export function cdcDatabaseName(app: string, stage: string, schema: string): string {
-  return `${app}_${stage}_${schema}`.toLowerCase().replace(/[^a-z0-9_]/g, "_");
+  return catalogDatabaseName(catalogDatabasePrefix(app, stage), schema);
 }
 
 const componentName = (...parts: string[]) =>
   parts.map((p) => p.replace(/[^A-Za-z0-9]/g, "").replace(/^./, (c) => c.toUpperCase())).join("");
 
-/** Creates the catalog over the Curated bucket; returns the tables by `<schema>.<table>`. */
-export function createCdcCatalog(curated: sst.aws.Bucket): Record<string, aws.glue.CatalogTable> {
+/** A wiring catalog as deployed: its databases, the link functions read, and the ARNs their grants name. */
+export interface DeployedCatalog {
+  databases: Record<string, aws.glue.CatalogDatabase>;
+  /** Symlink-manifest tables by `<schema>.<table>` (copy-on-write engine only). */
+  tables: Record<string, aws.glue.CatalogTable>;
+  /** `Resource.<Catalog>.name`: the databases' name prefix, `<app>_<stage>`. */
+  link: sst.Linkable<{ name: string }>;
+  arns: { catalog: $util.Output<string>; databases: $util.Output<string>[]; tables: $util.Output<string>[] };
+}
+
+export interface CdcCatalogOptions {
+  /** Create the symlink-manifest tables of the copy-on-write engine (CdcMerge's `CDC_TABLE_FORMAT=parquet`). */
+  symlinkTables: boolean;
+}
+
+/** Creates the catalog's databases (and the symlink tables, for the copy-on-write engine) over the Curated bucket. */
+export function createCdcCatalog(
+  name: string,
+  spec: CatalogSpec,
+  curated: sst.aws.Bucket,
+  options: CdcCatalogOptions,
+): DeployedCatalog {
   const tables = (cdcTables as { tables: Record<string, { columns: { name: string; type: string }[] }> }).tables;
+  if (spec.tables !== "config/cdc-tables.json")
+    throw new Error(`catalog ${name}: only config/cdc-tables.json is bundled by CdcMerge, not ${spec.tables}`);
   const databases: Record<string, aws.glue.CatalogDatabase> = {};
   const created: Record<string, aws.glue.CatalogTable> = {};
-  for (const [name, spec] of Object.entries(tables)) {
-    const [schema, table] = name.split(".") as [string, string];
+  for (const [tableName, tableSpec] of Object.entries(tables)) {
+    const [schema, table] = tableName.split(".") as [string, string];
     databases[schema] ??= new aws.glue.CatalogDatabase(componentName("Cdc", schema, "Database"), {
       name: cdcDatabaseName($app.name, $app.stage, schema),
       description: `AWS DMS schema ${schema}, merged by CdcMerge into the Curated bucket`,
     });
-    created[name] = new aws.glue.CatalogTable(componentName("Cdc", schema, table, "Table"), {
+    if (!options.symlinkTables) continue;
+    created[tableName] = new aws.glue.CatalogTable(componentName("Cdc", schema, table, "Table"), {
       databaseName: databases[schema].name,
       name: table.toLowerCase(),
       tableType: "EXTERNAL_TABLE",
@@ -45,9 +73,21 @@ export function createCdcCatalog(curated: sst.aws.Bucket): Record<string, aws.gl
         inputFormat: "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat",
         outputFormat: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
         serDeInfo: { serializationLibrary: "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe" },
-        columns: spec.columns.map((c) => ({ name: c.name.toLowerCase(), type: athenaType(c.type) })),
+        columns: tableSpec.columns.map((c) => ({ name: c.name.toLowerCase(), type: athenaType(c.type) })),
       },
     });
   }
-  return created;
+  const list = Object.values(databases);
+  // `arn:<partition>:glue:<region>:<account>:database/<name>` -> the catalog's and the tables' ARNs.
+  const catalogArn = (list[0]?.arn ?? $output("")).apply((arn) => arn.replace(/:database\/.*$/, ":catalog"));
+  return {
+    databases,
+    tables: created,
+    link: new sst.Linkable(name, { properties: { name: catalogDatabasePrefix($app.name, $app.stage) } }),
+    arns: {
+      catalog: catalogArn,
+      databases: list.map((database) => database.arn),
+      tables: list.map((database) => database.arn.apply((arn) => `${arn.replace(":database/", ":table/")}/*`)),
+    },
+  };
 }

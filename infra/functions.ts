@@ -6,6 +6,7 @@
  * SST build one more function per trigger. Subscribing by ARN also means SST grants nothing on the source, so the
  * stream-polling permissions come from infra/permissions.ts with the rest of the role.
  */
+import type { DeployedCatalog } from "./catalog.ts";
 import { type ArnsOf, functionStatements } from "./permissions.ts";
 import type { DeployedEndpoint } from "./pricing.ts";
 import {
@@ -36,6 +37,8 @@ export interface DataResources {
   streams: Readonly<Record<string, sst.aws.KinesisStream>>;
   tables: Readonly<Record<string, sst.aws.Dynamo>>;
   endpoints: Readonly<Record<string, DeployedEndpoint>>;
+  /** Glue catalogs (their databases); absent when the wiring has none. */
+  catalogs?: Readonly<Record<string, DeployedCatalog>>;
 }
 
 export interface DeployedFunction {
@@ -72,6 +75,7 @@ export function resourceArns(resources: DataResources): ArnsOf<Arn> {
       stream: table.nodes.table.streamArn,
     })),
     endpoints: map(resources.endpoints, (endpoint) => endpoint.arn),
+    catalogs: map(resources.catalogs ?? {}, (catalog) => catalog.arns),
   };
 }
 
@@ -81,7 +85,8 @@ function linkableOf(resources: DataResources, name: ResourceName): unknown {
     resources.topics[name] ??
     resources.streams[name] ??
     resources.tables[name] ??
-    resources.endpoints[name]?.link;
+    resources.endpoints[name]?.link ??
+    resources.catalogs?.[name]?.link;
   if (!found) throw new Error(`no resource named ${name} was created`);
   return found;
 }

@@ -3,7 +3,7 @@
  * least-privilege rules can be read (and tested) without a deployment.
  *
  * A function's role gets exactly:
- * - on each linked resource, the actions its wiring `access` lists, else its kind's `defaultLinkActions`; on a
+ * - on each linked resource (a Glue catalog: its catalog, databases and tables), the actions its wiring `access` lists, else its kind's `defaultLinkActions`; on a
  *   bucket, an `access` entry with `prefixes` allows its object-level actions under those key prefixes only;
  * - when it may publish to a topic, `topicKeyActions` on the topics' KMS key (SNS encrypts each message with a data
  *   key it asks KMS for with the publisher's credentials);
@@ -14,7 +14,7 @@
  */
 import type { AccessEntry, FunctionSpec, PrefixedAccess, ResourceName, Wiring } from "./wiring.ts";
 
-export type ResourceKind = "bucket" | "topic" | "stream" | "table" | "endpoint";
+export type ResourceKind = "bucket" | "topic" | "stream" | "table" | "endpoint" | "catalog";
 
 /**
  * Actions granted on a linked resource when the wiring says nothing more precise: enough to read and write the
@@ -35,6 +35,8 @@ export const defaultLinkActions: Readonly<Record<ResourceKind, readonly string[]
     "dynamodb:ConditionCheckItem",
   ],
   endpoint: ["sagemaker:InvokeEndpoint"],
+  // Read and write the catalog's tables; databases are the deployment's.
+  catalog: ["glue:GetTable", "glue:CreateTable", "glue:UpdateTable"],
 };
 
 /** What Lambda needs to poll a Kinesis stream (AWS Lambda developer guide, "Kinesis event source mapping"). */
@@ -78,6 +80,12 @@ export interface ArnsOf<A> {
   tables: Readonly<Record<string, { table: A; indexes: A; stream?: A }>>;
   /** SageMaker endpoints: `arn:<partition>:sagemaker:<region>:<account>:endpoint/<name in lower case>`. */
   endpoints: Readonly<Record<string, A>>;
+  /**
+   * Glue catalogs: `catalog` (`arn:<partition>:glue:<region>:<account>:catalog`), each of their `databases`
+   * (`...:database/<name>`) and the `tables` in them (`...:table/<database>/*`): Glue checks a table operation on all
+   * three.
+   */
+  catalogs?: Readonly<Record<string, { catalog: A; databases: readonly A[]; tables: readonly A[] }>>;
 }
 
 export interface Statement<A> {
@@ -92,6 +100,7 @@ export function kindOf(wiring: Wiring, resource: string, referredBy: string): Re
   if (resource in wiring.streams) return "stream";
   if (resource in wiring.tables) return "table";
   if (resource in (wiring.endpoints ?? {})) return "endpoint";
+  if (resource in (wiring.catalogs ?? {})) return "catalog";
   throw new Error(`${referredBy} refers to "${resource}", which the wiring does not define`);
 }
 
@@ -164,6 +173,10 @@ function linkStatements<A>(
     }
     case "endpoint":
       return [{ actions: [...actions], resources: [need(arns.endpoints[resource])] }];
+    case "catalog": {
+      const catalog = need(arns.catalogs?.[resource]);
+      return [{ actions: [...actions], resources: [catalog.catalog, ...catalog.databases, ...catalog.tables] }];
+    }
   }
 }
 

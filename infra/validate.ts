@@ -1,6 +1,6 @@
 /**
  * Checks a wiring for what AWS would only reject at deploy time, or not at all: triggers on resources that do not
- * exist, async triggers without an async config, a table trigger without a stream, batch options out of AWS's
+ * exist, a catalog over a bucket that does not exist, async triggers without an async config, a table trigger without a stream, batch options out of AWS's
  * ranges, and S3 notifications that overlap (S3 refuses a bucket configuration where two notifications could match
  * the same event). Pure, so `sst deploy`, the wiring tests and a fixture all fail the same way, before any call to AWS.
  */
@@ -19,6 +19,12 @@ export function wiringProblems(wiring: Wiring): string[] {
   for (const name of Object.keys(wiring.topics)) claim(name, "a topic");
   for (const name of Object.keys(wiring.streams)) claim(name, "a stream");
   for (const name of Object.keys(wiring.tables)) claim(name, "a table");
+  for (const name of Object.keys(wiring.endpoints ?? {})) claim(name, "an endpoint");
+  for (const [name, spec] of Object.entries(wiring.catalogs ?? {})) {
+    claim(name, "a catalog");
+    if (!(spec.bucket in wiring.buckets))
+      problems.push(`catalog ${name} keeps its tables in unknown bucket ${spec.bucket}`);
+  }
   for (const name of Object.keys(wiring.functions)) {
     claim(name, "a function");
     claim(`${name}Dlq`, `the dead-letter queue of ${name}`);

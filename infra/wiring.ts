@@ -59,6 +59,19 @@ export const endpoints = {
   PricingModel: { model: "packages/pricing/model" },
 } as const satisfies Record<string, EndpointSpec>;
 
+/**
+ * Glue Data Catalog databases of Iceberg tables. A catalog here is one Glue database per DMS schema of the table
+ * configuration file `tables` (the file the writing function bundles), named `<app>_<stage>_<schema>`
+ * (`catalogDatabaseName`), the tables' files in `bucket`. The databases are created by `sst deploy` (and by the local
+ * cloud); the tables in them by the function that writes them, on its first commit. A function linked to a catalog
+ * reads the databases' name prefix as `Resource.<Name>.name`, and is granted its Glue actions on the catalog, those
+ * databases and their tables.
+ */
+export const catalogs = {
+  /** The Iceberg tables CdcMerge merges AWS DMS output into, in Curated (packages/cdc/ICEBERG.md). */
+  CdcCatalog: { bucket: "Curated", tables: "config/cdc-tables.json" },
+} as const satisfies Record<string, CatalogSpec>;
+
 /** Stream batch defaults: report partial failures, bisect, bounded retries, then the dead-letter queue. */
 const streamDefaults = {
   batchSize: 100,
@@ -179,13 +192,13 @@ export const functions = {
   },
   CdcMerge: {
     description:
-      "Merges each AWS DMS file landing in CdcRaw into its current-state Parquet table in Curated (Athena symlink manifest)",
+      "Merges each AWS DMS file landing in CdcRaw into its current-state Iceberg table in Curated (Glue Data Catalog)",
     handler: "functions/cdc-merge/index.handler",
     // A merge streams the DMS file and holds the touched buckets of one table: memory is the limit of what a single
     // file can touch (see packages/cdc/README.md). The timeout is Lambda's maximum, for large full-load files.
     timeout: 900,
     memory: 3008,
-    links: ["CdcRaw", "Curated", "Audit"],
+    links: ["CdcRaw", "Curated", "Audit", "CdcCatalog"],
     access: {
       // Read the DMS file; ListBucket so that a missing object answers 404, not 403.
       CdcRaw: ["s3:GetObject", "s3:ListBucket"],
@@ -193,10 +206,16 @@ export const functions = {
       // versions, delete superseded files after the grace period.
       Curated: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
       Audit: ["sns:Publish"],
+      // An Iceberg table's commit: read the table's metadata location, create the table on the first commit, then
+      // swap the location with Glue's optimistic lock (UpdateTable with VersionId).
+      CdcCatalog: ["glue:GetTable", "glue:CreateTable", "glue:UpdateTable"],
     },
     environment: {
       POWERTOOLS_SERVICE_NAME: "cdc-merge",
       POWERTOOLS_METRICS_NAMESPACE: "Sluice",
+      // Iceberg v2 tables in CdcCatalog (functions/cdc-merge/config.ts); "parquet": the copy-on-write engine, with
+      // symlink-manifest tables in the catalog.
+      CDC_TABLE_FORMAT: "iceberg",
       // An explicit V8 heap limit inside the 3008 MB (rows live in typed arrays outside the heap; the merge spills
       // held changes once resident memory passes half the function's memory).
       NODE_OPTIONS: "--max-old-space-size=2048",
@@ -306,6 +325,19 @@ export function deadLetterQueueOf(functionName: string): string {
 }
 
 /**
+ * The name prefix of a catalog's databases in an app's stage, `<app>_<stage>` (Glue database names are lower case;
+ * Athena takes letters, digits and underscores): what a linked function reads as `Resource.<Catalog>.name`.
+ */
+export function catalogDatabasePrefix(app: string, stage: string): string {
+  return `${app}_${stage}`.toLowerCase().replace(/[^a-z0-9_]/g, "_");
+}
+
+/** The Glue database of a DMS schema in a catalog whose databases are named `<prefix>_<schema>`. */
+export function catalogDatabaseName(prefix: string, schema: string): string {
+  return `${prefix}_${schema}`.toLowerCase().replace(/[^a-z0-9_]/g, "_");
+}
+
+/**
  * The physical name of a wiring endpoint in an app's stage: `<app>-<stage>-<name>` in lower case (SageMaker names
  * are at most 63 characters of letters, digits and hyphens, and unique per account and region; its ARNs are lower
  * case). `sst deploy` and the local cloud both name endpoints with it.
@@ -323,12 +355,14 @@ export type TopicName = keyof typeof topics;
 export type StreamName = keyof typeof streams;
 export type TableName = keyof typeof tables;
 export type EndpointName = keyof typeof endpoints;
+export type CatalogName = keyof typeof catalogs;
 export type FunctionName = keyof typeof functions;
-export type ResourceName = BucketName | TopicName | StreamName | TableName | EndpointName;
+export type ResourceName = BucketName | TopicName | StreamName | TableName | EndpointName | CatalogName;
 
 /**
- * What `Resource.<Name>` holds in a function linked to the resource: a topic's ARN, any other resource's name
- * (infra/links.ts and infra/pricing.ts declare these properties for SST; the local cloud writes the same).
+ * What `Resource.<Name>` holds in a function linked to the resource: a topic's ARN, any other resource's name (a
+ * catalog's: its databases' name prefix). infra/links.ts, infra/pricing.ts and infra/catalog.ts declare these
+ * properties for SST; the local cloud writes the same.
  */
 export type LinkProperties<R extends ResourceName> = R extends TopicName
   ? { readonly arn: string }
@@ -358,6 +392,13 @@ export interface TableSpec {
    * attribute never expire. Absent means no TTL.
    */
   ttl?: string;
+}
+
+export interface CatalogSpec {
+  /** The bucket holding the tables' files (their metadata, data and delete files). */
+  bucket: BucketName;
+  /** The table configuration file (repository path) whose DMS schemas are the catalog's databases. */
+  tables: string;
 }
 
 export interface EndpointSpec {
@@ -467,5 +508,7 @@ export interface Wiring {
   tables: Readonly<Record<string, TableSpec>>;
   /** SageMaker endpoints; absent means none (test wirings). */
   endpoints?: Readonly<Record<string, EndpointSpec>>;
+  /** Glue Data Catalog databases; absent means none (test wirings). */
+  catalogs?: Readonly<Record<string, CatalogSpec>>;
   functions: Readonly<Record<string, FunctionSpec>>;
 }

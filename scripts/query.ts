@@ -1,20 +1,23 @@
 /**
  * `pnpm query "<SQL>" [--target <dir>] [--tables config/cdc-tables.json] [--json]`: SQL over the curated CDC tables
- * with DuckDB, reading the same symlink manifests Athena reads (or, for a table written with `cdc-merge --format
- * iceberg`, its current Iceberg snapshot: data files minus position deletes): each configured table is `<schema>.<table>`.
- * Without `--target`, the tables are the local cloud's Curated bucket (`.sluice/local.env`, as `pnpm push`);
- * with it, a directory written by `pnpm cdc-merge`.
+ * with DuckDB: for an Iceberg table, its current snapshot (the data files icebird lists from the metadata, minus their
+ * position deletes); for a copy-on-write table, the files of the symlink manifest Athena reads. Each configured table is
+ * `<schema>.<table>`. Without `--target`, the tables are the local cloud's (`.sluice/local.env`, as `pnpm push`):
+ * Iceberg tables as the Glue Data Catalog (`CdcCatalog`) names them, files in the Curated bucket; with it, a
+ * directory written by `pnpm cdc-merge` (Iceberg tables found by their `version-hint.text`).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { EntityNotFoundException, GetTableCommand, GlueClient } from "@aws-sdk/client-glue";
 import { S3Client } from "@aws-sdk/client-s3";
 import { createS3ObjectStore } from "@sluice/aws/cdc";
-import { createDirectoryStore, manifestKey, type ObjectStore, parseTablesConfig } from "@sluice/cdc";
+import { createDirectoryStore, manifestKey, type ObjectStore, parseTablesConfig, type TableConfig } from "@sluice/cdc";
 import { type QueryTable, queryTables } from "@sluice/cdc/tools/duckdb-query";
 import { snapshotFiles } from "@sluice/cdc/tools/iceberg-files";
+import { catalogDatabaseName } from "@sluice/infra/wiring";
 import { resolveTarget } from "@sluice/local/cli/env";
 import { LocalCloudNotRunning } from "@sluice/local/push/errors";
 
@@ -38,6 +41,8 @@ const config = parseTablesConfig(
 let store: ObjectStore;
 /** Where a manifest line's file is on this machine (downloaded first for S3). */
 let localPath: (uri: string) => Promise<string>;
+/** The metadata file the catalog names for a table (the local cloud's Glue), if it is an Iceberg table there. */
+let catalogued: (table: TableConfig) => Promise<string | undefined> = async () => undefined;
 const scratch = mkdtempSync(path.join(tmpdir(), "sluice-query-"));
 if (values.target) {
   store = createDirectoryStore(values.target);
@@ -67,11 +72,41 @@ if (values.target) {
       : {}),
   });
   store = createS3ObjectStore(s3, curated);
+  const prefix = JSON.parse(target.env.SST_RESOURCE_CdcCatalog ?? "{}").name as string | undefined;
+  if (prefix) {
+    const glue = new GlueClient({
+      region: target.env.AWS_REGION ?? "us-east-1",
+      ...(target.env.AWS_ENDPOINT_URL_GLUE ? { endpoint: target.env.AWS_ENDPOINT_URL_GLUE } : {}),
+      ...(target.env.AWS_ACCESS_KEY_ID
+        ? {
+            credentials: {
+              accessKeyId: target.env.AWS_ACCESS_KEY_ID,
+              secretAccessKey: target.env.AWS_SECRET_ACCESS_KEY ?? "",
+            },
+          }
+        : {}),
+    });
+    catalogued = async (table) => {
+      try {
+        const { Table } = await glue.send(
+          new GetTableCommand({
+            DatabaseName: catalogDatabaseName(prefix, table.schema),
+            Name: table.table.toLowerCase(),
+          }),
+        );
+        const parameters = Table?.Parameters ?? {};
+        return parameters.table_type?.toUpperCase() === "ICEBERG" ? parameters.metadata_location : undefined;
+      } catch (error) {
+        if (error instanceof EntityNotFoundException) return undefined;
+        throw error;
+      }
+    };
+  }
   let n = 0;
   localPath = async (uri) => {
     const key = uri.replace(/^s3:\/\/[^/]+\//, "");
     const body = await store.get(key);
-    if (!body) throw new Error(`the manifest lists a missing file: ${uri}`);
+    if (!body) throw new Error(`a file the table lists is missing: ${uri}`);
     const file = path.join(scratch, `${n++}.parquet`);
     writeFileSync(file, body);
     return file;
@@ -90,6 +125,20 @@ try {
         files: snapshot.data.map((uri) => fileURLToPath(uri)),
         positionDeletes: {
           files: snapshot.positionDeletes.map((uri) => fileURLToPath(uri)),
+          dataFileUris: snapshot.data,
+        },
+      });
+      continue;
+    }
+    const metadataLocation = await catalogued(table);
+    if (metadataLocation) {
+      const tableUrl = metadataLocation.slice(0, metadataLocation.lastIndexOf("/metadata/"));
+      const snapshot = await snapshotFiles(tableUrl, { store, metadataLocation });
+      tables.push({
+        config: table,
+        files: await Promise.all(snapshot.data.map(localPath)),
+        positionDeletes: {
+          files: await Promise.all(snapshot.positionDeletes.map(localPath)),
           dataFileUris: snapshot.data,
         },
       });

@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
 import { coldStart, lambdaContext, s3Event } from "#kit/testing";
 
-// The function's ports in memory: its two buckets and its Audit topic (the adapters have tests of their own).
+// The function's ports in memory: its two buckets, its Audit topic, and the tables' catalog (Glue's stand-in: the file
+// catalog over the same bucket; the adapters have tests of their own).
 const { buckets, audit } = await vi.hoisted(async () => {
   const { createMemoryStore } = await import("@sluice/cdc/storage");
   const { memoryAuditSink } = await import("#kit/testing");
@@ -11,6 +12,12 @@ vi.mock("@sluice/aws/cdc", () => ({
   createS3ObjectStore: (_s3: unknown, bucket: "raw" | "curated") => buckets[bucket],
 }));
 vi.mock("@sluice/aws/audit", () => ({ createSnsAuditSink: () => audit }));
+vi.mock("@sluice/aws/iceberg-catalog", async () => {
+  const { createFileCatalog } = await import("@sluice/cdc/iceberg-catalog");
+  return {
+    createGlueCatalog: (_glue: unknown, store: Parameters<typeof createFileCatalog>[0]) => createFileCatalog(store),
+  };
+});
 
 const fn = coldStart(
   "CdcMerge",
@@ -18,6 +25,7 @@ const fn = coldStart(
     CdcRaw: { name: "raw" },
     Curated: { name: "curated" },
     Audit: { arn: "arn:aws:sns:us-east-1:123456789012:Audit" },
+    CdcCatalog: { name: "sluice_test" },
   },
   {},
   () => import("./index.ts"),
@@ -42,7 +50,9 @@ describe("CdcMerge handler", () => {
 
     await fn.handler(s3Event("raw", [{ ...load, requestId: "REQ-1" }]), lambdaContext("CdcMerge", "inv-1"));
 
-    expect(curatedKeys().some((key) => key.endsWith(".parquet"))).toBe(true);
+    // An Iceberg table (the default format): a data file and the table's first metadata version.
+    expect(curatedKeys().some((key) => /^sales\/orders\/data\/.*\.parquet$/.test(key))).toBe(true);
+    expect(curatedKeys()).toContain("sales/orders/metadata/v1.metadata.json");
     expect(fn.stdout.logs()).toEqual([
       expect.objectContaining({
         level: "INFO",

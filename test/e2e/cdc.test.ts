@@ -1,22 +1,27 @@
 /**
  * The CDC pipeline end to end, on the local cloud or a deployed stage (test/e2e/target.ts), with the real wiring
  * (CdcMerge as deployed), the real table configuration (config/cdc-tables.json) and the real AWS SDK: DMS-style files
- * uploaded to CdcRaw become tables in Curated whose symlink manifest lists Parquet files holding exactly the rows of
- * the changes applied in order; late files, replays, concurrent uploads, a full load split into several files merged
- * in one commit, and a corrupt file (rejected, reported to Audit, table unchanged) followed by its correction.
+ * uploaded to CdcRaw become Iceberg tables in Curated, registered in the Glue Data Catalog, which icebird (a
+ * third-party Iceberg reader) reads back holding exactly the rows of the changes applied in order; late files,
+ * replays, concurrent uploads, a full load split into several files merged in one commit, and a corrupt file
+ * (rejected, reported to Audit, table unchanged) followed by its correction.
  *
  * Each upload is waited for through CdcMerge's own report on the Audit topic (merged, skipped or refused), so that
  * the next step starts from a known table on a stage as locally. The tables live at fixed places in Curated (the
  * tables of config/cdc-tables.json): no other flow writes CdcRaw or Curated, and on a stage the file expects a freshly
  * deployed stage.
  */
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
-import { GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { GetTableCommand } from "@aws-sdk/client-glue";
+import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { catalogDatabaseName } from "../../infra/wiring.ts";
 import { createS3ObjectStore } from "../../packages/aws/src/cdc.ts";
-import { manifestRows } from "../../packages/cdc/src/fixtures/table.ts";
-import { loadMetadata, parseTablesConfig, type TableConfig, TableLease } from "../../packages/cdc/src/index.ts";
+import { icebirdRowsAt } from "../../packages/cdc/src/fixtures/iceberg.ts";
+import { parseTablesConfig, type TableConfig, TableLease } from "../../packages/cdc/src/index.ts";
 import { startTarget, type Target } from "./target.ts";
 import type { TopicTap } from "./topic-tap.ts";
 
@@ -62,22 +67,25 @@ describe("CDC merge", () => {
     });
   }
 
-  /** The table as Athena would read it: the manifest in Curated, then each Parquet file it lists. */
-  const read = (table: TableConfig) =>
-    manifestRows(createS3ObjectStore(s3, curated), table, (uri) => {
-      expect(uri.startsWith(`s3://${curated}/`)).toBe(true);
-      return uri.slice(`s3://${curated}/`.length);
-    });
-
-  async function manifest(table: TableConfig): Promise<string> {
-    const out = await s3.send(
-      new GetObjectCommand({
-        Bucket: curated,
-        Key: `${table.schema}/${table.table}/_symlink_format_manifest/manifest`,
+  /** The table's current metadata file, as the Glue Data Catalog names it (what Athena reads first). */
+  async function snapshot(table: TableConfig): Promise<string> {
+    const { Table } = await target.clients.glue.send(
+      new GetTableCommand({
+        DatabaseName: catalogDatabaseName(target.resources.catalogs.CdcCatalog as string, table.schema),
+        Name: table.table.toLowerCase(),
       }),
     );
-    return (await out.Body?.transformToString()) ?? "";
+    expect(Table?.Parameters?.table_type).toBe("ICEBERG");
+    return Table?.Parameters?.metadata_location as string;
   }
+
+  /** The table's metadata version: the sequence number of its metadata file (`<seq>-<uuid>.metadata.json`). */
+  const version = async (table: TableConfig) =>
+    Number(/\/(\d+)-[^/]*\.metadata\.json$/.exec(await snapshot(table))?.[1]);
+
+  /** The table as an Iceberg reader sees it: the snapshot Glue names, read by icebird from Curated. */
+  const read = async (table: TableConfig) =>
+    icebirdRowsAt(createS3ObjectStore(s3, curated), table, await snapshot(table));
 
   const ordersDir = "dms/sales/orders";
   const order = (id: number, status: string | null, amount: string, ts: string) => [
@@ -90,7 +98,7 @@ describe("CDC merge", () => {
     `2026-11-01 ${ts}.000000`,
   ];
 
-  it("merges a full load, then change files, into Parquet listed by the symlink manifest", async () => {
+  it("merges a full load, then change files, into an Iceberg table registered in Glue", async () => {
     await upload(
       `${ordersDir}/LOAD00000001.csv`,
       '1,7,new,10.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 10:00:00\n2,7,"new, ""rush""",20.50,2026-11-01,2026-11-01 09:00:00,2026-11-01 10:00:00\n3,7,"",0,2026-11-01,2026-11-01 09:00:00,2026-11-01 10:00:00\n',
@@ -122,14 +130,14 @@ describe("CDC merge", () => {
       ["4", "multi\nline 日本"],
       ["5", "late"],
     ]);
-    const before = await manifest(orders);
+    const before = await snapshot(orders);
     await upload(
       `${ordersDir}/20261101-1100000000.csv`,
       'U,1,7,shipped,10.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 11:00:00\nD,3,7,"",0,2026-11-01,2026-11-01 09:00:00,2026-11-01 11:00:00\nI,4,7,"multi\nline 日本",,2026-11-01,2026-11-01 09:00:00,2026-11-01 11:00:01\n',
     );
     const replay = (await merged(`${ordersDir}/20261101-1100000000.csv`, 2))[1];
     expect(replay).toMatchObject({ outcome: "skipped", reason: "already applied" });
-    expect(await manifest(orders)).toBe(before);
+    expect(await snapshot(orders)).toBe(before);
   });
 
   it("merges concurrent uploads to one table without losing a change", async () => {
@@ -148,7 +156,7 @@ describe("CDC merge", () => {
 
   it("merges a full load split into LOAD files that arrive together in one pass and one commit; the other invocations skip theirs", async () => {
     const store = createS3ObjectStore(s3, curated);
-    const before = (await loadMetadata(store, orders)).version;
+    const before = await version(orders);
     // The table is busy (as while a merge runs) when the files land: their invocations wait for its lease.
     const holder = await TableLease.acquire(store, orders);
     const loads = [2, 3, 4, 5, 6].map((n) => ({
@@ -173,20 +181,20 @@ describe("CDC merge", () => {
       expect(about.filter((r) => r.file === key && r.outcome === "succeeded")).toHaveLength(1);
     }
     expect(about.filter((r) => r.outcome === "skipped")).toHaveLength(4);
-    expect((await loadMetadata(store, orders)).version).toBe(before + 1);
+    expect(await version(orders)).toBe(before + 1);
     expect((await read(orders)).map((r) => r[0])).toEqual(
       expect.arrayContaining(["200", "201", "300", "301", "400", "401", "500", "501", "600", "601"]),
     );
   });
 
   it("rejects a corrupt file, reports file/row/reason to Audit, leaves the table unchanged, then applies its correction", async () => {
-    const before = await manifest(orders);
+    const before = await snapshot(orders);
     await upload(
       `${ordersDir}/20261101-1300000000.csv`,
       "U,1,7,delivered,10.00,2026-11-01,2026-11-01 09:00:00,2026-11-01 13:00:00\nU,2,7,lost,not-a-number,2026-11-01,2026-11-01 09:00:00,2026-11-01 13:00:00\n",
     );
     await merged(`${ordersDir}/20261101-1300000000.csv`);
-    expect(await manifest(orders)).toBe(before);
+    expect(await snapshot(orders)).toBe(before);
     const refused = await target.eventually("the refusal logged by the SnsLogger", async () => {
       const refused = (await target.logRecords("SnsLogger", started))
         .map((record) => JSON.stringify(record))
@@ -228,4 +236,25 @@ describe("CDC merge", () => {
       ["1", "Zoë B", "z@example.com", "true", "20261101000000000000000000000000002"],
     ]);
   });
+
+  it("pnpm query reads the current snapshots with DuckDB: the same rows icebird reads", async () => {
+    const query = async (sql: string) => {
+      const { stdout } = await promisify(execFile)("pnpm", ["--silent", "query", sql, "--json"], {
+        cwd: new URL("../..", import.meta.url).pathname,
+        env: { ...process.env, ...target.env },
+      });
+      return stdout
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    };
+
+    const ordersSeen = await query("SELECT order_id, status FROM sales.orders ORDER BY order_id");
+    const customersSeen = await query("SELECT customer_id, name FROM sales.customers ORDER BY customer_id");
+
+    expect(ordersSeen.map((r) => [String(r.order_id), r.status])).toEqual(
+      (await read(orders)).map((r) => [r[0], r[2]]),
+    );
+    expect(customersSeen).toEqual([{ customer_id: "1", name: "Zoë B" }]);
+  }, 120_000);
 });

@@ -89,10 +89,20 @@ local.describe("pnpm local (end to end)", () => {
       "AWS_ENDPOINT_URL_SNS",
       "AWS_ENDPOINT_URL_SQS",
       "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+      "AWS_ENDPOINT_URL_GLUE",
     ]) {
       expect(env[key], key).toBeTruthy();
     }
-    for (const name of ["Inbox", "Lake", "CdcRaw", "Curated", "Clickstream", "Catalog", "InferenceRequests"]) {
+    for (const name of [
+      "Inbox",
+      "Lake",
+      "CdcRaw",
+      "Curated",
+      "Clickstream",
+      "Catalog",
+      "InferenceRequests",
+      "CdcCatalog",
+    ]) {
       expect(JSON.parse(env[`SST_RESOURCE_${name}`] ?? "{}").name, name).toBeTruthy();
     }
     for (const name of ["Audit", "Alerts"]) {

@@ -23,6 +23,7 @@ function shellEnv(): Record<string, string> {
     link(name, { name: `sluice-e2e-${name}`, type: "sst.aws.KinesisStream" });
   for (const name of Object.keys(wiring.tables)) link(name, { name: `sluice-e2e-${name}`, type: "sst.aws.Dynamo" });
   link("PricingModel", { name: "sluice-e2e-pricingmodel", type: "sst.sst.Linkable" });
+  link("CdcCatalog", { name: "sluice_e2e", type: "sst.sst.Linkable" });
   for (const name of Object.keys(wiring.functions)) {
     link(name, { name: `sluice-e2e-${name}Function-abc`, type: "sst.aws.Function" });
     link(`${name}Dlq`, { url: `https://sqs.eu-west-1.amazonaws.com/123456789012/${name}Dlq-x`, type: "sst.aws.Queue" });
@@ -50,6 +51,7 @@ describe("the stage target", () => {
     expect(resources.streams.Clickstream).toBe("sluice-e2e-Clickstream");
     expect(Object.keys(resources.tables).sort()).toEqual(Object.keys(wiring.tables).sort());
     expect(resources.endpoints).toEqual({ PricingModel: "sluice-e2e-pricingmodel" });
+    expect(resources.catalogs).toEqual({ CdcCatalog: "sluice_e2e" });
     expect(resources.functions.SnsLogger).toBe("sluice-e2e-SnsLoggerFunction-abc");
     expect(resources.queues.PriceInferenceDlq).toBe(
       "https://sqs.eu-west-1.amazonaws.com/123456789012/PriceInferenceDlq-x",

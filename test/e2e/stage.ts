@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { CloudWatchLogsClient, FilterLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { GlueClient } from "@aws-sdk/client-glue";
 import { KinesisClient } from "@aws-sdk/client-kinesis";
 import { GetFunctionConfigurationCommand, InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { S3Client } from "@aws-sdk/client-s3";
@@ -118,6 +119,7 @@ export function stageResources(env: Env, spec: Wiring = wiring): TargetResources
     streams: each(Object.keys(spec.streams), "name"),
     tables: each(Object.keys(spec.tables), "name"),
     endpoints: each(Object.keys(spec.endpoints ?? {}), "name"),
+    catalogs: each(Object.keys(spec.catalogs ?? {}), "name"),
     functions: each(functionNames, "name"),
     queues: each(functionNames.map(deadLetterQueueOf), "url"),
   };
@@ -177,6 +179,7 @@ export async function startStageTarget(name: string, env: Env = process.env): Pr
     sqs: new SQSClient({}),
     sns: new SNSClient({}),
     kinesis: new KinesisClient({}),
+    glue: new GlueClient({}),
   };
   const lambda = new LambdaClient({});
   const logs = new CloudWatchLogsClient({});

@@ -12,6 +12,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { GlueClient } from "@aws-sdk/client-glue";
 import type { KinesisClient } from "@aws-sdk/client-kinesis";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
@@ -50,6 +51,8 @@ export interface TargetResources {
   streams: Record<string, string>;
   tables: Record<string, string>;
   endpoints: Record<string, string>;
+  /** Glue catalogs: their databases' name prefix (a database is `<prefix>_<schema>`, `catalogDatabaseName`). */
+  catalogs: Record<string, string>;
   /** Dead-letter queue URLs by queue name (`<Function>Dlq`). */
   queues: Record<string, string>;
   /** Lambda function names by wiring function name. */
@@ -63,6 +66,7 @@ export interface TargetClients {
   sqs: SQSClient;
   sns: SNSClient;
   kinesis: KinesisClient;
+  glue: GlueClient;
 }
 
 /** One structured record a function logged (a Powertools log line: `level`, `message`, `timestamp`, ...). */
@@ -232,14 +236,18 @@ function localTarget(name: string, dir: string, cloud: LocalCloudConnection): Ta
     sqs: new SQSClient(config(cloud.endpoints.sqs)),
     sns: new SNSClient(config(cloud.endpoints.sns)),
     kinesis: createKinesisClient(cloud.endpoints.kinesis),
+    glue: new GlueClient(config(cloud.endpoints.glue)),
   };
-  const { buckets, topics, streams, tables, endpoints, queues } = cloud.resources;
+  const { buckets, topics, streams, tables, endpoints, queues, links } = cloud.resources;
   const resources: TargetResources = {
     buckets,
     topics,
     streams,
     tables,
     endpoints,
+    catalogs: Object.fromEntries(
+      Object.keys(cloud.resources.catalogs).map((name) => [name, JSON.parse(links[name] ?? "{}").name as string]),
+    ),
     queues,
     // Locally a function is addressed by its wiring name.
     functions: Object.fromEntries(cloud.functions.map((fn) => [fn, fn])),

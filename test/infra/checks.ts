@@ -3,6 +3,9 @@
  * sentence. Expectations are restated here from the wiring's plain data, not computed by the infra code under test,
  * so a divergence on either side shows up. Each check returns `[]` when deployment and wiring agree.
  */
+
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { ownerTopicActions } from "../../infra/messaging.ts";
 import {
   defaultLinkActions,
@@ -11,7 +14,7 @@ import {
   topicKeyActions,
 } from "../../infra/permissions.ts";
 import { deadLetterQueueOf, type FunctionSpec, type StreamBatchOptions, type Wiring } from "../../infra/wiring.ts";
-import { accountId, app, parsePolicy, type Registered, region, type Synth } from "./harness.ts";
+import { accountId, app, parsePolicy, type Registered, region, repoRoot, type Synth } from "./harness.ts";
 
 const T = {
   bucket: "aws:s3/bucket:Bucket",
@@ -70,8 +73,9 @@ function same(what: string, actual: unknown, expected: unknown): string[] {
   return show(actual) === show(expected) ? [] : [`${what}: expected ${show(expected)}, got ${show(actual)}`];
 }
 
-function kindOf(wiring: Wiring, resource: string): "bucket" | "topic" | "stream" | "table" | "endpoint" {
+function kindOf(wiring: Wiring, resource: string): "bucket" | "topic" | "stream" | "table" | "endpoint" | "catalog" {
   if (resource in wiring.buckets) return "bucket";
+  if (resource in (wiring.catalogs ?? {})) return "catalog";
   if (resource in wiring.topics) return "topic";
   if (resource in wiring.streams) return "stream";
   if (resource in (wiring.endpoints ?? {})) return "endpoint";
@@ -81,6 +85,24 @@ function kindOf(wiring: Wiring, resource: string): "bucket" | "topic" | "stream"
 /** A wiring endpoint's name and ARN in the synthesized stage (restated: `<app>-<stage>-<name>`, lower case). */
 const endpointName = (name: string) => `${app.name}-${app.stage}-${name}`.toLowerCase();
 const endpointArn = (name: string) => `arn:aws:sagemaker:${region}:${accountId}:endpoint/${endpointName(name)}`;
+
+/**
+ * A wiring catalog's Glue ARNs in the synthesized stage (restated: one database `<app>_<stage>_<schema>` per schema of
+ * its table configuration file): the catalog, each database, the tables of each.
+ */
+export function catalogArns(wiring: Wiring, name: string): { catalog: string; databases: string[]; tables: string[] } {
+  const spec = wiring.catalogs?.[name];
+  if (!spec) throw new Error(`no catalog ${name}`);
+  const file = JSON.parse(readFileSync(path.join(repoRoot, spec.tables), "utf8")) as { tables: object };
+  const schemas = [...new Set(Object.keys(file.tables).map((table) => table.split(".")[0]))].sort();
+  const glue = `arn:aws:glue:${region}:${accountId}`;
+  const databases = schemas.map((schema) => `${app.name}_${app.stage}_${schema}`);
+  return {
+    catalog: `${glue}:catalog`,
+    databases: databases.map((database) => `${glue}:database/${database}`),
+    tables: databases.map((database) => `${glue}:table/${database}/*`),
+  };
+}
 
 /** Handler, runtime, architecture, timeout, memory, description, environment. */
 export function functionConfigProblems(wiring: Wiring, synth: Synth, name: string, runtime: string): string[] {
@@ -127,6 +149,7 @@ export function linkProblems(wiring: Wiring, synth: Synth, name: string): string
     stream: (link: string) => ({ name: deployed.streamName(link), type: "sst.aws.KinesisStream" }),
     table: (link: string) => ({ name: deployed.tableName(link), type: "sst.aws.Dynamo" }),
     endpoint: (link: string) => ({ name: endpointName(link), type: "sst.sst.Linkable" }),
+    catalog: (_link: string) => ({ name: `${app.name}_${app.stage}`, type: "sst.sst.Linkable" }),
   };
   const expected = Object.fromEntries(sorted(spec.links).map((link) => [link, properties[kindOf(wiring, link)](link)]));
   const actual = Object.fromEntries(Object.entries(build?.links ?? {}).sort(([a], [b]) => a.localeCompare(b)));
@@ -338,6 +361,10 @@ function expectedGrants(wiring: Wiring, d: Deployed, name: string): string[] {
       grant(actions, `${d.tableArn(link)}/index/*`);
     }
     if (kind === "endpoint") grant(actions, endpointArn(link));
+    if (kind === "catalog") {
+      const arns = catalogArns(wiring, link);
+      for (const resource of [arns.catalog, ...arns.databases, ...arns.tables]) grant(actions, resource);
+    }
   }
   // The topics are encrypted: publishing needs a data key from their KMS key (granted once).
   if (publishes) grant(topicKeyActions, d.topicKeyArn());
@@ -377,6 +404,10 @@ export function iamProblems(wiring: Wiring, synth: Synth, name: string): string[
     if (kind === "stream") wired.add(d.streamArn(link));
     if (kind === "table") wired.add(d.tableArn(link));
     if (kind === "endpoint") wired.add(endpointArn(link));
+    if (kind === "catalog") {
+      const arns = catalogArns(wiring, link);
+      for (const resource of [arns.catalog, ...arns.databases, ...arns.tables]) wired.add(resource);
+    }
   }
   for (const t of spec.triggers) {
     if (t.kind === "kinesis") wired.add(d.streamArn(t.stream));

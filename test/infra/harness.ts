@@ -125,6 +125,8 @@ function outputsFor(type: string, name: string, inputs: Record<string, unknown>)
       const tags = (inputs.tags as string[] | undefined) ?? [];
       return { digest, ref: tags[0] ? `${tags[0]}@${digest}` : "", contextHash: "mock-context-hash" };
     }
+    case "aws:glue/catalogDatabase:CatalogDatabase":
+      return { name: physical, arn: arn("glue", `database/${physical}`) };
     case "aws:kms/key:Key":
       return { keyId: `${name}-key-id`, arn: arn("kms", `key/${name}-key-id`) };
     case "random:index/randomBytes:RandomBytes":

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { type ArnsOf, functionStatements, policyDocument, type Statement } from "../../infra/permissions.ts";
 import type { Wiring } from "../../infra/wiring.ts";
 import * as wiring from "../../infra/wiring.ts";
-import { Deployed } from "./checks.ts";
+import { catalogArns, Deployed } from "./checks.ts";
 import { accountId, parsePolicy, region, type Synth, synthesize } from "./harness.ts";
 
 let synth: Synth;
@@ -32,6 +32,7 @@ function stageArns(d: Deployed): ArnsOf<string> {
       Object.keys(wiring.endpoints),
       (n) => `arn:aws:sagemaker:${region}:${accountId}:endpoint/sluice-test-${n.toLowerCase()}`,
     ),
+    catalogs: map(Object.keys(wiring.catalogs), (n) => catalogArns(wiring, n)),
   };
 }
 

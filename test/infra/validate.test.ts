@@ -105,6 +105,20 @@ describe("wiringProblems", () => {
       '"ADlq" names both the dead-letter queue of A and a function: SST component names must be unique',
     ]);
   });
+
+  it("refuses a catalog over a bucket the wiring does not define, or named like another component", () => {
+    const problems = wiringProblems({
+      ...wiring,
+      catalogs: {
+        Lake: { bucket: "Curated", tables: "config/cdc-tables.json" },
+        Tables: { bucket: "Nowhere" as never, tables: "x" },
+      },
+    });
+    expect(problems).toEqual([
+      '"Lake" names both a bucket and a catalog: SST component names must be unique',
+      "catalog Tables keeps its tables in unknown bucket Nowhere",
+    ]);
+  });
 });
 
 describe("functionStatements", () => {

@@ -1,11 +1,18 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { AuditPort as CdcAudit } from "@sluice/messages";
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseTablesConfig } from "./config.ts";
 import { TableBusy } from "./errors.ts";
+import { icebirdRows } from "./fixtures/iceberg.ts";
 import { stateRows } from "./fixtures/table.ts";
 import { mergeObject } from "./flow.ts";
+import { createFileCatalog } from "./iceberg-catalog.ts";
+import { loadIcebergTable } from "./iceberg-pass.ts";
 import { TableLease } from "./lease.ts";
-import { createMemoryStore } from "./storage.ts";
+import { icebergEngine } from "./run.ts";
+import { createDirectoryStore, createMemoryStore } from "./storage.ts";
 import { loadMetadata } from "./table.ts";
 
 const config = parseTablesConfig({
@@ -197,5 +204,108 @@ describe("mergeObject", () => {
     const metadata = await loadMetadata(target, orders as NonNullable<typeof orders>);
     expect(metadata.rejected).toEqual({});
     expect(await stateRows(target, orders as NonNullable<typeof orders>)).toHaveLength(5);
+  });
+});
+
+describe("mergeObject into Iceberg tables (icebergEngine), read back by icebird", () => {
+  const table = orders as NonNullable<typeof orders>;
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), "flow-iceberg-"));
+  });
+  afterEach(() => rm(root, { recursive: true, force: true }));
+  const icebergSetup = () => {
+    const { source, messages, deps } = setup();
+    const target = createDirectoryStore(root);
+    return { source, target, messages, deps: { ...deps, target, engine: icebergEngine() } };
+  };
+
+  it("files arriving together are merged in one snapshot in DMS order; the other invocations skip theirs", async () => {
+    const { source, target, messages, deps } = icebergSetup();
+    const keys = ["LOAD00000001.csv", "LOAD00000002.csv", "20261101-1200000000.csv"].map(
+      (f) => `dms/sales/orders/${f}`,
+    );
+    await source.put(keys[0] as string, "1,a\n2,b\n");
+    await source.put(keys[1] as string, "3,c\n");
+    await source.put(keys[2] as string, "U,1,a2\nD,2,b\n");
+
+    const outcomes = await Promise.all([...keys].reverse().map((key) => mergeObject(key, deps)));
+
+    expect(outcomes.filter((o) => o.outcome === "merged")).toHaveLength(1);
+    expect(
+      messages
+        .filter((m) => m.outcome === "succeeded")
+        .map((m) => m.file)
+        .sort(),
+    ).toEqual([...keys].sort());
+    expect(await icebirdRows(root, table)).toEqual([
+      ["1", "a2"],
+      ["3", "c"],
+    ]);
+    const { applied } = await icebergEngine().files(target, table);
+    expect(Object.values(applied).map((a) => a.version)).toEqual([1, 1, 1]);
+    expect(await mergeObject(keys[2] as string, deps)).toMatchObject({ outcome: "replay", version: 1 });
+  });
+
+  it("a corrupt file is refused whole (the table unchanged), recorded, and not read again until replaced", async () => {
+    const { source, messages, deps } = icebergSetup();
+    await source.put("dms/sales/orders/20261101-1100000000.csv", "I,1,a\n");
+    await mergeObject("dms/sales/orders/20261101-1100000000.csv", deps);
+    const corrupt = "dms/sales/orders/20261101-1200000000.csv";
+    await source.put(corrupt, "U,1,lost\nQ,2,b\n");
+    const reads: string[] = [];
+    const read = source.read;
+    source.read = (key) => {
+      reads.push(key);
+      return read(key);
+    };
+
+    expect(await mergeObject(corrupt, deps)).toMatchObject({ outcome: "rejected", row: 2 });
+    await source.put("dms/sales/orders/20261101-1300000000.csv", "I,3,c\n");
+    expect(await mergeObject("dms/sales/orders/20261101-1300000000.csv", deps)).toMatchObject({ outcome: "merged" });
+
+    expect(messages.filter((m) => m.outcome === "refused")).toEqual([
+      expect.objectContaining({ file: corrupt, row: 2, reason: 'unknown Op "Q"' }),
+    ]);
+    expect(await icebirdRows(root, table)).toEqual([
+      ["1", "a"],
+      ["3", "c"],
+    ]);
+    // Read by its own invocation, then by the next pass (which recorded it), not again.
+    await source.put("dms/sales/orders/20261101-1400000000.csv", "I,4,d\n");
+    await mergeObject("dms/sales/orders/20261101-1400000000.csv", deps);
+    expect(reads.filter((k) => k === corrupt)).toHaveLength(2);
+  });
+});
+
+describe("mergeObject compacts a small Iceberg table as the CLI engine does (CompactionPolicy)", () => {
+  it("after the pass that brings the delete files to the threshold: one replace snapshot, no delete file left, same rows", async () => {
+    const root = await mkdtemp(join(tmpdir(), "flow-compact-"));
+    try {
+      const { source, deps } = setup();
+      const target = createDirectoryStore(root);
+      const engine = icebergEngine(undefined, { deleteFiles: 3 });
+      const table = orders as NonNullable<typeof orders>;
+      await source.put("dms/sales/orders/LOAD00000001.csv", "1,a\n2,b\n3,c\n");
+      await mergeObject("dms/sales/orders/LOAD00000001.csv", { ...deps, target, engine });
+      const totals = async () => (await loadIcebergTable(target, createFileCatalog(target), table)).state.totals;
+      for (const [i, change] of ["U,1,a2\n", "D,2,b\n", "U,3,c2\nI,4,d\n"].entries()) {
+        const key = `dms/sales/orders/20261101-1${i}00000000.csv`;
+        await source.put(key, change);
+        await mergeObject(key, { ...deps, target, engine });
+        if (i < 2) expect((await totals()).deleteFiles).toBe(i + 1);
+      }
+
+      expect(await totals()).toMatchObject({ deleteFiles: 0, records: 3 });
+      const metadata = (await createFileCatalog(target).load("sales", "orders"))?.metadata;
+      expect(metadata?.snapshots.at(-1)?.summary.operation).toBe("replace");
+      expect(await icebirdRows(root, table)).toEqual([
+        ["1", "a2"],
+        ["3", "c2"],
+        ["4", "d"],
+      ]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

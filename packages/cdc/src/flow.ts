@@ -15,17 +15,26 @@ import type { AuditPort } from "@sluice/messages";
 import type { TableConfig, TablesConfig } from "./config.ts";
 import { TableBusy } from "./errors.ts";
 import { type LeaseOptions, TableLease } from "./lease.ts";
-import { type FileResult, type MergeOptions, mergeFiles, sha256Of } from "./merge-pass.ts";
-import { DEFAULT_PASS_BYTES, DEFAULT_PASS_FILES, type FileOutcome, type PassLimits } from "./run.ts";
+import { type FileResult, type MergeOptions, sha256Of } from "./merge-pass.ts";
+import {
+  DEFAULT_PASS_BYTES,
+  DEFAULT_PASS_FILES,
+  type FileOutcome,
+  type MergeEngine,
+  type PassLimits,
+  parquetEngine,
+} from "./run.ts";
 import { locateFile, sortFiles } from "./source.ts";
 import type { ObjectStore } from "./storage.ts";
-import { APPLIED_RETENTION_MS, type AppliedFile, loadMetadata, type TableMetadata } from "./table.ts";
+import { APPLIED_RETENTION_MS, type AppliedFile, type RejectedFile } from "./table.ts";
 
 export interface MergeObjectDeps {
   source: ObjectStore;
   target: ObjectStore;
   config: TablesConfig;
   audit: AuditPort;
+  /** The table format written (default: copy-on-write Parquet, `parquetEngine`; `icebergEngine` for Iceberg). */
+  engine?: MergeEngine;
   options?: MergeOptions;
   correlationId?: string;
   /** How much a pass takes on (default 4 GiB, 1000 files), and the table lease's timing. */
@@ -83,19 +92,20 @@ export async function mergeObject(key: string, deps: MergeObjectDeps): Promise<O
     return { outcome: "replay", file: key, version: known.version, table: table.name };
   };
 
+  const engine = deps.engine ?? parquetEngine;
   const remaining = deps.remainingMs ?? (() => Number.POSITIVE_INFINITY);
   let wait = deps.pass?.pollMs ?? 250;
   for (;;) {
-    const known = await appliedAs((await loadMetadata(deps.target, table)).applied)();
+    const known = await appliedAs((await engine.files(deps.target, table)).applied)();
     if (known) return skip(known);
     const lease = await TableLease.acquire(deps.target, table, deps.pass?.lease);
     if (lease) {
       try {
         // The previous holder may have merged this file just before releasing: look again, under the lease.
-        const metadata = await loadMetadata(deps.target, table);
-        const again = await appliedAs(metadata.applied)();
+        const files = await engine.files(deps.target, table);
+        const again = await appliedAs(files.applied)();
         if (again) return await skip(again);
-        return await pass(key, table, located.relPath, metadata, sha, deps, base);
+        return await pass(key, table, located.relPath, files, sha, engine, deps, base);
       } finally {
         await lease.release();
       }
@@ -117,8 +127,9 @@ async function pass(
   key: string,
   table: TableConfig,
   relPath: string,
-  metadata: TableMetadata,
+  metadata: { applied: Record<string, AppliedFile>; rejected: Record<string, RejectedFile> },
   sha: string | undefined,
+  engine: MergeEngine,
   deps: MergeObjectDeps,
   base: { pipeline: string; action: string; correlationId?: string },
 ): Promise<ObjectOutcome> {
@@ -136,7 +147,7 @@ async function pass(
     if (!located || located.table !== table || metadata.applied[located.relPath]) continue;
     if (object.lastModified !== undefined && object.lastModified < cutoff) continue;
     // A file a pass rejected, not replaced since: its own invocation reported it; not read again.
-    const rejected = metadata.rejected?.[located.relPath];
+    const rejected = metadata.rejected[located.relPath];
     if (rejected && rejected.size === object.size && rejected.lastModified === object.lastModified) continue;
     others.push({ ...object, relPath: located.relPath });
   }
@@ -151,7 +162,7 @@ async function pass(
     bytes += file.size;
   }
   const chosen = sortFiles(taken);
-  const result = await mergeFiles(
+  const result = await engine.mergePass(
     deps.target,
     table,
     chosen.map((f) => ({
@@ -161,7 +172,7 @@ async function pass(
       ...(f.lastModified !== undefined ? { lastModified: f.lastModified } : {}),
       ...(f.key === key && sha ? { sha256: sha } : {}),
     })),
-    deps.options,
+    deps.options ?? {},
   );
   let mine: FileResult | undefined;
   for (const [i, outcome] of result.files.entries()) {

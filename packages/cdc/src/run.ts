@@ -16,17 +16,30 @@ import {
 } from "./merge-pass.ts";
 import { type LocatedFile, locateFile, sortFiles } from "./source.ts";
 import type { ObjectStore } from "./storage.ts";
-import { type AppliedFile, loadApplied, loadMetadata } from "./table.ts";
+import { type AppliedFile, loadApplied, loadMetadata, type RejectedFile } from "./table.ts";
 
 /** A table format the merge writes: how it lists a table's applied files and merges one pass. */
 export interface MergeEngine {
+  /** Every file the table applied, archived entries included (replays are recognized against all of them). */
   applied(target: ObjectStore, table: TableConfig): Promise<Record<string, AppliedFile>>;
+  /**
+   * The files the table's current version lists: applied (the recent ones: what the Lambda's pass looks at) and
+   * rejected (by a pass, not replaced since).
+   */
+  files(
+    target: ObjectStore,
+    table: TableConfig,
+  ): Promise<{ applied: Record<string, AppliedFile>; rejected: Record<string, RejectedFile> }>;
   mergePass(target: ObjectStore, table: TableConfig, pass: MergeInput[], options: MergeOptions): Promise<PassResult>;
 }
 
 /** Copy-on-write Parquet buckets behind an Athena symlink manifest (`merge-pass.ts`). */
 export const parquetEngine: MergeEngine = {
   applied: async (target, table) => loadApplied(target, await loadMetadata(target, table)),
+  async files(target, table) {
+    const metadata = await loadMetadata(target, table);
+    return { applied: metadata.applied, rejected: metadata.rejected ?? {} };
+  },
   mergePass: (target, table, pass, options) => mergeFiles(target, table, pass, options),
 };
 
@@ -50,6 +63,10 @@ export function icebergEngine(
   const maxRows = compaction.maxRows ?? 5_000_000;
   return {
     applied: async (target, table) => (await loadIcebergTable(target, catalogOf(target), table)).state.applied,
+    async files(target, table) {
+      const { state } = await loadIcebergTable(target, catalogOf(target), table);
+      return { applied: state.applied, rejected: state.rejected ?? {} };
+    },
     async mergePass(target, table, pass, options) {
       const catalog = catalogOf(target);
       const result = await mergeFilesIceberg(target, catalog, table, pass, options);

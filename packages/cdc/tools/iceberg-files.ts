@@ -3,7 +3,8 @@
  * metadata, manifest list and manifests: what `pnpm query` hands to DuckDB. Development only.
  */
 import { icebergManifests, icebergMetadata } from "icebird";
-import { withFileFetch } from "../src/fixtures/iceberg.ts";
+import { withFileFetch, withStoreFetch } from "../src/fixtures/iceberg.ts";
+import type { ObjectStore } from "../src/storage.ts";
 
 export interface SnapshotFiles {
   /** Data file locations (as the manifests name them). */
@@ -12,10 +13,19 @@ export interface SnapshotFiles {
   positionDeletes: string[];
 }
 
-/** The current snapshot's data and position-delete files; none for a table without a snapshot. */
-export async function snapshotFiles(tableUrl: string): Promise<SnapshotFiles> {
-  return withFileFetch(async () => {
-    const metadata = await icebergMetadata({ tableUrl });
+/**
+ * The current snapshot's data and position-delete files; none for a table without a snapshot. The table is a
+ * directory (`file:` URL, its latest version from `version-hint.text`), or, with `store`, the table of the metadata
+ * file `metadataLocation` (`s3://<bucket>/...`, as a catalog such as Glue names it) read from that bucket.
+ */
+export async function snapshotFiles(
+  tableUrl: string,
+  from?: { store: ObjectStore; metadataLocation: string },
+): Promise<SnapshotFiles> {
+  const within = from ? <T>(read: () => Promise<T>) => withStoreFetch(from.store, read) : withFileFetch;
+  const metadataFileName = from?.metadataLocation.slice(from.metadataLocation.lastIndexOf("/") + 1);
+  return within(async () => {
+    const metadata = await icebergMetadata({ tableUrl, ...(metadataFileName ? { metadataFileName } : {}) });
     if (metadata["current-snapshot-id"] === undefined) return { data: [], positionDeletes: [] };
     const manifests = await icebergManifests(metadata);
     const data: string[] = [];

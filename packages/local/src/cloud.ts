@@ -24,7 +24,7 @@ import type { ObjectChange } from "./sources/s3-events.ts";
 
 export { ACCOUNT_ID, APP, REGION, repoRoot };
 
-/** Default ports, one per emulator, from `basePort` up: SNS+SQS, S3, DynamoDB, Kinesis, SageMaker runtime. */
+/** Default ports, one per emulator, from `basePort` up: SNS+SQS, S3, DynamoDB, Kinesis, SageMaker runtime, Glue. */
 export const DEFAULT_BASE_PORT = 4566;
 
 /**
@@ -39,7 +39,7 @@ export function wiringModels(spec: WiringResources): ModelContainer[] {
 }
 
 export interface LocalCloudOptions {
-  /** First of five consecutive ports; `0` picks free ports (tests). Default 4566. */
+  /** First of six consecutive ports; `0` picks free ports (tests). Default 4566. */
   basePort?: number;
   /** Where `local.env` and `logs/` go. Default `<repo>/.sluice`. */
   stateDir?: string;
@@ -125,7 +125,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       stops,
     );
     const { endpoints, faults } = emulators;
-    const { clients, resources, env } = await provisionResources(spec, endpoints);
+    const { clients, resources, env } = await provisionResources(spec, endpoints, emulators.glue);
     const runtime = startFunctionRuntime(
       {
         spec,

@@ -8,7 +8,7 @@ import { createFaultInjector, describeFaults, type FaultRules, parseFaultSpec } 
 describe("parseFaultSpec", () => {
   it("spreads a bare rate over every service and every kind", () => {
     const rules = parseFaultSpec("5%");
-    expect(Object.keys(rules).sort()).toEqual(["dynamodb", "kinesis", "s3", "sagemaker", "sns", "sqs"]);
+    expect(Object.keys(rules).sort()).toEqual(["dynamodb", "glue", "kinesis", "s3", "sagemaker", "sns", "sqs"]);
     expect(rules.s3).toEqual({ rate: 0.05, kinds: ["throttle", "5xx", "reset", "timeout"] });
   });
 

@@ -6,10 +6,10 @@
  * `pnpm local --faults <spec>`:
  * - `5%`: every service, 5 % of calls, every kind of fault;
  * - `s3=5%,dynamodb=10%:throttle,kinesis=2%:timeout+reset`: per service, with the kinds to draw from.
- * Services: `s3`, `dynamodb` (and its streams), `kinesis`, `sns`, `sqs`, `sagemaker`. Kinds:
+ * Services: `s3`, `dynamodb` (and its streams), `kinesis`, `sns`, `sqs`, `sagemaker`, `glue`. Kinds:
  * - `throttle`: the service's throttling error (S3 `SlowDown` 503, DynamoDB and Kinesis
  *   `ProvisionedThroughputExceededException`, SNS `Throttling`, SQS `RequestThrottled`, SageMaker
- *   `ThrottlingException` 429); the call is not applied;
+ *   `ThrottlingException` 429, Glue `ThrottlingException` 400); the call is not applied;
  * - `5xx`: `InternalError`/`InternalServerError` 500 or `ServiceUnavailable` 503; not applied;
  * - `reset`: the connection is reset before the call reaches the service; not applied;
  * - `timeout`: the call IS applied, then no answer comes: the connection is held past `slowMs` and dropped, the way
@@ -22,7 +22,7 @@ import { seededRandom } from "@sluice/testing";
 import type { HttpAnswer } from "./iam/errors.ts";
 import type { ClassifiedRequest } from "./iam/requests.ts";
 
-export const FAULT_SERVICES = ["s3", "dynamodb", "kinesis", "sns", "sqs", "sagemaker"] as const;
+export const FAULT_SERVICES = ["s3", "dynamodb", "kinesis", "sns", "sqs", "sagemaker", "glue"] as const;
 export type FaultService = (typeof FAULT_SERVICES)[number];
 export const FAULT_KINDS = ["throttle", "5xx", "reset", "timeout"] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -204,6 +204,11 @@ export function faultAnswer(
         },
         body: JSON.stringify({ message: fail ? "An internal error occurred." : "Rate exceeded" }),
       };
+    case "glue": {
+      const glueJson = "application/x-amz-json-1.1";
+      if (!fail) return jsonError(400, "ThrottlingException", "Rate exceeded", glueJson);
+      return jsonError(500, "InternalServiceException", "Internal service error", glueJson);
+    }
     default:
       return xmlError(500, "InternalError", "We encountered an internal error. Please try again.");
   }

@@ -7,7 +7,8 @@ import { CreateStreamCommand, DescribeStreamSummaryCommand, type KinesisClient }
 import { CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
 import { CreateTopicCommand, type SNSClient } from "@aws-sdk/client-sns";
 import { CreateQueueCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import { deadLetterQueueOf, endpointPhysicalName, type Wiring } from "@sluice/infra/wiring";
+import { catalogDatabasePrefix, deadLetterQueueOf, endpointPhysicalName, type Wiring } from "@sluice/infra/wiring";
+import { catalogDatabases } from "./catalogs.ts";
 
 /** The wiring the local cloud runs (the real one, or a test's with fixture handlers). */
 export type WiringResources = Wiring;
@@ -18,6 +19,8 @@ export interface Clients {
   sqs: SQSClient;
   kinesis: KinesisClient;
   dynamodb: DynamoDBClient;
+  /** The local Glue Data Catalog (its databases are created directly, as `sst deploy` creates them). */
+  glue: { createDatabase(name: string): void };
 }
 
 export interface CreatedResources {
@@ -31,6 +34,8 @@ export interface CreatedResources {
   tables: Record<string, string>;
   /** SageMaker endpoint name by component name (served by the local SageMaker runtime). */
   endpoints: Record<string, string>;
+  /** Glue database names by catalog component name. */
+  catalogs: Record<string, string[]>;
   /** Dead-letter queue URL by queue name (`<Function>Dlq`). */
   queues: Record<string, string>;
   /** `SST_RESOURCE_<Name>` JSON by component name, as `sst shell` gives it. */
@@ -62,6 +67,7 @@ export async function createResources(
     streams: {},
     tables: {},
     endpoints: {},
+    catalogs: {},
     queues: {},
     links: {},
   };
@@ -70,6 +76,13 @@ export async function createResources(
     const endpoint = endpointPhysicalName(app.name, app.stage, name);
     created.endpoints[name] = endpoint;
     created.links[name] = JSON.stringify({ name: endpoint, type: "sst.sst.Linkable" });
+  }
+
+  for (const [name, spec] of Object.entries(wiring.catalogs ?? {})) {
+    const prefix = catalogDatabasePrefix(app.name, app.stage);
+    created.catalogs[name] = catalogDatabases(spec, prefix);
+    for (const database of created.catalogs[name]) clients.glue.createDatabase(database);
+    created.links[name] = JSON.stringify({ name: prefix, type: "sst.sst.Linkable" });
   }
 
   const bucketJobs = Object.keys(wiring.buckets).map(async (name) => {

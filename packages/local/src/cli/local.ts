@@ -23,8 +23,8 @@ if (values.help) {
   console.log(`Usage: pnpm local [--base-port ${DEFAULT_BASE_PORT}] [--state-dir .sluice] [--quiet] [--no-iam]
                   [--faults <spec> [--faults-seed N]]
 
-Starts the Sluice local cloud on loopback: SNS+SQS, S3, DynamoDB (+ streams), Kinesis and a SageMaker runtime
-endpoint on five consecutive ports from --base-port (0 = any free ports), creates every resource of
+Starts the Sluice local cloud on loopback: SNS+SQS, S3, DynamoDB (+ streams), Kinesis, a SageMaker runtime
+endpoint and the Glue Data Catalog (the table calls CdcMerge makes) on six consecutive ports from --base-port (0 = any free ports), creates every resource of
 infra/wiring.ts, runs the functions on their triggers, and writes <state-dir>/local.env when ready.
 Function logs go to <state-dir>/logs/<Function>.log (follow one with \`pnpm logs <Function>\`).
 
@@ -80,6 +80,7 @@ const lines = [
   `  DynamoDB (+Streams)  ${cloud.endpoints.dynamodb}`,
   `  Kinesis              ${cloud.endpoints.kinesis}`,
   `  SageMaker runtime    ${cloud.endpoints.sagemakerRuntime}`,
+  `  Glue Data Catalog    ${cloud.endpoints.glue}`,
   `  Faults               ${cloud.faults ? describeFaults(cloud.faults.rules, cloud.faults.seed) : "none (--faults 5% to inject some)"}`,
   `  IAM                  ${values["no-iam"] ? "OFF (--no-iam): functions may call anything" : "enforced: each function has its deployed role's policy (pnpm --silent iam)"}`,
   "",

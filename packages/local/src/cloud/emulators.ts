@@ -6,6 +6,7 @@
 import { startFauxqs } from "fauxqs";
 import type { LocalCloudOptions } from "../cloud.ts";
 import { ensureDynamoDbLocal, startDynamoDbLocal } from "../emulators/dynamodb-local.ts";
+import { type GlueCatalogEmulator, startGlueCatalog } from "../emulators/glue.ts";
 import { startKinesalite } from "../emulators/kinesalite.ts";
 import { freePort } from "../emulators/ports.ts";
 import { type ModelContainer, startSageMakerRuntime } from "../emulators/sagemaker-runtime.ts";
@@ -28,10 +29,11 @@ export interface CloudEndpoints {
   dynamodbStreams: string;
   kinesis: string;
   sagemakerRuntime: string;
+  glue: string;
 }
 
 export interface EmulatorOptions extends Pick<LocalCloudOptions, "faults" | "onIamDenied"> {
-  /** First of five consecutive public ports; `0` picks free ports. */
+  /** First of six consecutive public ports; `0` picks free ports. */
   basePort: number;
   models: readonly ModelContainer[];
   identities: ReadonlyMap<string, FunctionIdentity>;
@@ -45,6 +47,8 @@ export interface StartedEmulators {
   endpoints: CloudEndpoints;
   /** The S3 gateway: its `idle()` waits for the changes observed so far to be reported. */
   s3Gateway: S3Gateway;
+  /** The Glue Data Catalog: provisioning creates the wiring's databases in it. */
+  glue: GlueCatalogEmulator;
   faults?: FaultInjector;
 }
 
@@ -66,9 +70,10 @@ export async function startEmulators(
   const port = (offset: number) => (base === 0 ? freePort() : Promise.resolve(base + offset));
   // The emulators listen on ports of their own; the public ports are the IAM gateways in front of them. All are
   // picked together, before anything listens, so that no two free ports picked with `0` are the same.
-  const [jarDir, fauxqsPort, s3GatewayPort, dynamoPort, kinesisPort, sagemakerPort, ...publicPorts] = await Promise.all(
-    [
+  const [jarDir, fauxqsPort, s3GatewayPort, dynamoPort, kinesisPort, sagemakerPort, gluePort, ...publicPorts] =
+    await Promise.all([
       ensureDynamoDbLocal(),
+      freePort(),
       freePort(),
       freePort(),
       freePort(),
@@ -79,12 +84,12 @@ export async function startEmulators(
       port(2),
       port(3),
       port(4),
-    ],
-  );
+      port(5),
+    ]);
   void jarDir;
   const upstreams = await startUpstreams(
     options,
-    { fauxqsPort, s3GatewayPort, dynamoPort, kinesisPort, sagemakerPort },
+    { fauxqsPort, s3GatewayPort, dynamoPort, kinesisPort, sagemakerPort, gluePort },
     stops,
   );
   const faults = options.faults
@@ -97,10 +102,10 @@ export async function startEmulators(
       )
     : undefined;
   const endpoints = await startIamGateways(options, upstreams, publicPorts as number[], faults, stops);
-  return { endpoints, s3Gateway: upstreams.s3Gateway, ...(faults ? { faults } : {}) };
+  return { endpoints, s3Gateway: upstreams.s3Gateway, glue: upstreams.glue, ...(faults ? { faults } : {}) };
 }
 
-/** An IAM gateway in front of each upstream, on the public ports (SNS+SQS, S3, DynamoDB, Kinesis, SageMaker). */
+/** An IAM gateway in front of each upstream, on the public ports (SNS+SQS, S3, DynamoDB, Kinesis, SageMaker, Glue). */
 async function startIamGateways(
   options: EmulatorOptions,
   upstreams: Upstreams,
@@ -127,13 +132,16 @@ async function startIamGateways(
     stops.push(() => started.stop());
     return started.endpoint;
   };
-  const [s3Endpoint, snsEndpoint, dynamoEndpoint, kinesisEndpoint, sagemakerEndpoint] = await Promise.all([
-    iamGateway("s3", upstreams.s3Gateway.endpoint, publicPorts[1] as number),
-    iamGateway("sns-sqs", upstreams.fauxqs, publicPorts[0] as number),
-    iamGateway("dynamodb", upstreams.dynamodb, publicPorts[2] as number),
-    iamGateway("kinesis", upstreams.kinesis, publicPorts[3] as number),
-    iamGateway("sagemaker-runtime", upstreams.sagemakerRuntime, publicPorts[4] as number),
-  ]);
+  const [s3Endpoint, snsEndpoint, dynamoEndpoint, kinesisEndpoint, sagemakerEndpoint, glueEndpoint] = await Promise.all(
+    [
+      iamGateway("s3", upstreams.s3Gateway.endpoint, publicPorts[1] as number),
+      iamGateway("sns-sqs", upstreams.fauxqs, publicPorts[0] as number),
+      iamGateway("dynamodb", upstreams.dynamodb, publicPorts[2] as number),
+      iamGateway("kinesis", upstreams.kinesis, publicPorts[3] as number),
+      iamGateway("sagemaker-runtime", upstreams.sagemakerRuntime, publicPorts[4] as number),
+      iamGateway("glue", upstreams.glue.endpoint, publicPorts[5] as number),
+    ],
+  );
 
   return {
     s3: s3Endpoint,
@@ -143,6 +151,7 @@ async function startIamGateways(
     dynamodbStreams: dynamoEndpoint,
     kinesis: kinesisEndpoint,
     sagemakerRuntime: sagemakerEndpoint,
+    glue: glueEndpoint,
   };
 }
 
@@ -153,17 +162,25 @@ interface Upstreams {
   dynamodb: string;
   kinesis: string;
   sagemakerRuntime: string;
+  glue: GlueCatalogEmulator;
 }
 
 /** The emulators, and the S3 gateway in front of fauxqs's S3: what the IAM gateways forward to. */
 async function startUpstreams(
   options: EmulatorOptions,
-  ports: { fauxqsPort: number; s3GatewayPort: number; dynamoPort: number; kinesisPort: number; sagemakerPort: number },
+  ports: {
+    fauxqsPort: number;
+    s3GatewayPort: number;
+    dynamoPort: number;
+    kinesisPort: number;
+    sagemakerPort: number;
+    gluePort: number;
+  },
   stops: Array<() => Promise<void>>,
 ): Promise<Upstreams> {
-  const { fauxqsPort, s3GatewayPort, dynamoPort, kinesisPort, sagemakerPort } = ports;
+  const { fauxqsPort, s3GatewayPort, dynamoPort, kinesisPort, sagemakerPort, gluePort } = ports;
 
-  const [fauxqs, dynamo, kinesis, sagemaker] = await Promise.all([
+  const [fauxqs, dynamo, kinesis, sagemaker, glue] = await Promise.all([
     startFauxqs({ port: fauxqsPort, logger: false }),
     startDynamoDbLocal({ port: dynamoPort }),
     startKinesalite({ port: kinesisPort }),
@@ -174,12 +191,14 @@ async function startUpstreams(
       accountId: ACCOUNT_ID,
       region: REGION,
     }),
+    startGlueCatalog({ port: gluePort, accountId: ACCOUNT_ID }),
   ]);
   stops.push(
     () => fauxqs.stop(),
     () => dynamo.stop(),
     () => kinesis.stop(),
     () => sagemaker.stop(),
+    () => glue.stop(),
   );
   const fauxqsEndpoint = `http://127.0.0.1:${fauxqs.port}`;
   const s3Gateway = await startS3Gateway({
@@ -194,5 +213,6 @@ async function startUpstreams(
     dynamodb: dynamo.endpoint,
     kinesis: kinesis.endpoint,
     sagemakerRuntime: sagemaker.endpoint,
+    glue,
   };
 }

@@ -29,6 +29,7 @@ export function endpointEnv(endpoints: CloudEndpoints): Record<string, string> {
     AWS_ENDPOINT_URL_SNS: endpoints.sns,
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
     AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: endpoints.sagemakerRuntime,
+    AWS_ENDPOINT_URL_GLUE: endpoints.glue,
     SST_RESOURCE_App: JSON.stringify(APP),
   };
 }
@@ -45,6 +46,7 @@ export interface ProvisionedResources {
 export async function provisionResources(
   spec: WiringResources,
   endpoints: CloudEndpoints,
+  glue: Clients["glue"],
 ): Promise<ProvisionedResources> {
   const clients: Clients = {
     s3: new S3Client({ ...clientConfig(endpoints.s3), forcePathStyle: true }),
@@ -52,6 +54,7 @@ export async function provisionResources(
     sqs: new SQSClient(clientConfig(endpoints.sqs)),
     kinesis: new KinesisClient({ ...clientConfig(endpoints.kinesis), requestHandler: new NodeHttpHandler() }),
     dynamodb: new DynamoDBClient(clientConfig(endpoints.dynamodb)),
+    glue,
   };
   const resources = await createResources(spec, clients, APP);
   // The policies name resources by the ARNs the local cloud gives them: check the emulators agree.

@@ -4,11 +4,11 @@
  * contains is allowed by its policy (test/infra/commands.test.ts).
  *
  * Sources: the Service Authorization Reference ("Actions, resources, and condition keys for Amazon S3 / DynamoDB /
- * Kinesis / SNS / SQS / SageMaker") and each API reference's "Permissions" notes.
+ * Kinesis / SNS / SQS / SageMaker / AWS Glue") and each API reference's "Permissions" notes.
  */
 
 /** Services by the name their IAM actions carry (`s3:`, `dynamodb:`...). */
-export type IamService = "s3" | "dynamodb" | "kinesis" | "sns" | "sqs" | "sagemaker" | "s3express";
+export type IamService = "s3" | "dynamodb" | "kinesis" | "sns" | "sqs" | "sagemaker" | "glue" | "s3express";
 
 /** The resource an S3 action applies to: the request's object, its bucket, the copy source, or the account. */
 export type S3Target = "object" | "bucket" | "source" | "account";

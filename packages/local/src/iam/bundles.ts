@@ -24,6 +24,7 @@ export const clientServices: Readonly<Record<string, IamService>> = {
   DynamoDBStreamsClient: "dynamodb",
   KinesisClient: "kinesis",
   SageMakerRuntimeClient: "sagemaker",
+  GlueClient: "glue",
 };
 
 /**

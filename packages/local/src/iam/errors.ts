@@ -8,6 +8,7 @@
  * - SQS (JSON protocol): 403 `AccessDenied`, with the `x-amzn-query-error` header query-compatible clients read.
  * - SNS and SQS (query protocol): 403 `AuthorizationError` / `AccessDenied` in an `<ErrorResponse>`.
  * - SageMaker runtime (REST-JSON): 403 `AccessDeniedException` in `x-amzn-ErrorType`.
+ * - Glue (JSON 1.1): 400 `AccessDeniedException` (AWS Glue API reference, "Common errors").
  *
  * The message is IAM's: `User: <principal> is not authorized to perform: <action> on resource: <arn> because no
  * identity-based policy allows the <action> action` (or `with an explicit deny in an identity-based policy`).
@@ -96,17 +97,19 @@ function deniedAnswer(
           body: JSON.stringify({ __type: "com.amazon.coral.service#AccessDeniedException", message }),
         };
       }
-      const kinesis = api === "kinesis";
+      const json11 = api === "kinesis" || api === "glue";
       return {
         status: 400,
         headers: {
-          "content-type": kinesis ? "application/x-amz-json-1.1" : "application/x-amz-json-1.0",
+          "content-type": json11 ? "application/x-amz-json-1.1" : "application/x-amz-json-1.0",
           ...requestIdHeaders(requestId),
         },
         body: JSON.stringify(
-          kinesis
+          api === "kinesis"
             ? { __type: "AccessDeniedException", message }
-            : { __type: "com.amazon.coral.service#AccessDeniedException", Message: message },
+            : api === "glue"
+              ? { __type: "AccessDeniedException", Message: message }
+              : { __type: "com.amazon.coral.service#AccessDeniedException", Message: message },
         ),
       };
     }

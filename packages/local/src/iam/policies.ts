@@ -4,7 +4,8 @@
  * rendered as the deploy renders them (`policyDocument`).
  */
 import { type ArnsOf, functionStatements, policyDocument } from "@sluice/infra/permissions";
-import { deadLetterQueueOf, endpointPhysicalName, type Wiring } from "@sluice/infra/wiring";
+import { catalogDatabasePrefix, deadLetterQueueOf, endpointPhysicalName, type Wiring } from "@sluice/infra/wiring";
+import { catalogDatabases } from "../catalogs.ts";
 import { evaluate, type PolicyDocument } from "./policy.ts";
 
 export interface LocalNames {
@@ -51,6 +52,15 @@ export function localArns(wiring: Wiring, names: LocalNames): ArnsOf<string> {
       (name) =>
         `arn:aws:sagemaker:${region}:${accountId}:endpoint/${endpointPhysicalName(names.app.name, names.app.stage, name)}`,
     ) as ArnsOf<string>["endpoints"],
+    catalogs: map(wiring.catalogs ?? {}, (_name, spec) => {
+      const glue = `arn:aws:glue:${region}:${accountId}`;
+      const databases = catalogDatabases(spec, catalogDatabasePrefix(names.app.name, names.app.stage));
+      return {
+        catalog: `${glue}:catalog`,
+        databases: databases.map((database) => `${glue}:database/${database}`),
+        tables: databases.map((database) => `${glue}:table/${database}/*`),
+      };
+    }) as ArnsOf<string>["catalogs"],
   };
 }
 

@@ -7,6 +7,8 @@
  * - DynamoDB, DynamoDB Streams, Kinesis and SQS (JSON protocols): `X-Amz-Target` and the JSON body.
  * - SNS and SQS (query protocol): the form body's `Action` and parameters.
  * - SageMaker runtime (REST-JSON): the path `/endpoints/<name>/invocations`.
+ * - Glue (JSON 1.1): `X-Amz-Target: AWSGlue.<Operation>`; a table operation is checked on the catalog, the database
+ *   and the table, as Glue checks it.
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { decodeXml, targetOf } from "../sources/s3-object-changes.ts";
@@ -14,7 +16,7 @@ import { type IamService, iamActionsOf, type S3Check, s3Operations } from "./act
 import type { AccessRequest } from "./policy.ts";
 
 /** The emulator a gateway fronts, which decides how its requests are read. */
-export type ServiceFamily = "s3" | "dynamodb" | "kinesis" | "sns-sqs" | "sagemaker-runtime";
+export type ServiceFamily = "s3" | "dynamodb" | "kinesis" | "sns-sqs" | "sagemaker-runtime" | "glue";
 
 export type Protocol = "rest-xml" | "json" | "query" | "rest-json";
 
@@ -62,6 +64,7 @@ export function classify(family: ServiceFamily, req: RequestView, ctx: ClassifyC
       return classifySageMaker(req, ctx);
     case "dynamodb":
     case "kinesis":
+    case "glue":
       return classifyJson(req, ctx);
     case "sns-sqs":
       return header(req.headers, "x-amz-target") ? classifyJson(req, ctx) : classifyQuery(req, ctx);
@@ -267,6 +270,8 @@ function classifyJson(req: RequestView, ctx: ClassifyContext): Classification {
       return kinesisChecks(operation, body, ctx);
     case "AmazonSQS":
       return { protocol, api: "sqs", operation, checks: sqsChecks(operation, (name) => str(body[name]), ctx) };
+    case "AWSGlue":
+      return { protocol, api: "glue", operation, checks: glueChecks(operation, body, ctx) };
     default:
       return { protocol, problem: `X-Amz-Target "${target}" is no service the local cloud knows` };
   }
@@ -391,6 +396,22 @@ function sqsChecks(
     resource = queueArn(name, param("QueueOwnerAWSAccountId"));
   }
   return iamActionsOf("sqs", operation).map((action) => ({ action, resource }));
+}
+
+/**
+ * Glue: a table operation needs its action on the catalog, the database and the table (AWS Glue developer guide,
+ * "Specifying AWS Glue resource ARNs"); a database operation on the catalog and the database. Names in lower case, as
+ * Glue keeps them.
+ */
+function glueChecks(operation: string, body: Json, ctx: ClassifyContext): AccessRequest[] {
+  const account = str(body.CatalogId) ?? ctx.accountId;
+  const arn = (resource: string) => `arn:aws:glue:${ctx.region}:${account}:${resource}`;
+  const database = str(body.DatabaseName)?.toLowerCase();
+  const table = (str(body.Name) ?? str((body.TableInput as Json | undefined)?.Name))?.toLowerCase();
+  const resources = [arn("catalog")];
+  if (database) resources.push(arn(`database/${database}`));
+  if (database && table) resources.push(arn(`table/${database}/${table}`));
+  return iamActionsOf("glue", operation).flatMap((action) => resources.map((resource) => ({ action, resource })));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
