@@ -203,11 +203,11 @@ function redactIban(match: string): string {
 
 /**
  * A UUID (kept as it is: its digit groups are not a card), else a run of at least 13 digits, single spaces or dashes
- * allowed between digits, not preceded or followed by a digit, nor part of a decimal number (`0.4111111111111111`
+ * allowed between digits but not going on into a UUID after a separator, not preceded or followed by a digit, nor part of a decimal number (`0.4111111111111111`
  * is a score, not a card), nor a thousands group (`894,734,644 1629698306444`).
  */
 const UUID_OR_DIGIT_RUN =
-  /(?<![0-9A-Za-z-])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Za-z-])|(?<!\d|\d\.)(?!(?<=\d,)\d{3}(?!\d))\d(?:[ -]?\d){12,}(?!\d|\.\d)/g;
+  /(?<![0-9A-Za-z-])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Za-z-])|(?<!\d|\d\.)(?!(?<=\d,)\d{3}(?!\d))\d(?:[ -](?![0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-)\d|\d){12,}(?!\d|\.\d)/g;
 
 const UUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
 
