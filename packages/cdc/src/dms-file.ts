@@ -341,6 +341,8 @@ export async function* readDmsFile(
     for await (const chunk of gunzipIfNeeded(chunks)) parts.push(chunk);
     const bytes = Buffer.concat(parts);
     const { parquetMetadata, parquetReadObjects } = await import("hyparquet");
+    // Every codec Parquet writers use (Athena writes ZSTD by default; DMS GZIP), not only hyparquet's own Snappy.
+    const { compressors } = await import("hyparquet-compressors");
     const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
     parts.length = 0;
     const unreadable = (error: unknown) =>
@@ -372,6 +374,7 @@ export async function* readDmsFile(
           rowStart: start,
           rowEnd: end,
           utf8: true,
+          compressors,
           // Dates and timestamps in DMS's text forms: the values then go through the same parsing as CSV.
           parsers: {
             timestampFromMicroseconds: (micros: bigint) => formatMicros(micros),
