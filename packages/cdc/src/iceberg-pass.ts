@@ -692,6 +692,13 @@ class IcebergCommit {
     const stateKey = `${this.prefix}_cdc/iceberg/s${this.attempt}.json`;
     await this.put(stateKey, icebergJson(state));
     const addedRecords = this.dataFiles.reduce((n, f) => n + f.recordCount, 0);
+    // Bytes of the files the snapshot reads (the maintenance planner's figure, as Iceberg writers keep it).
+    const addedSize = [...this.dataFiles, ...(this.deleteFile ? [this.deleteFile] : [])].reduce(
+      (n, f) => n + f.sizeInBytes,
+      0,
+    );
+    const previous = base.metadata.snapshots.find((s) => s["snapshot-id"] === parent);
+    const totalSize = (this.replacing ? 0 : Number(previous?.summary["total-files-size"] ?? 0)) + addedSize;
     const snapshot: IcebergSnapshot = {
       "snapshot-id": snapshotId,
       ...(parent !== undefined ? { "parent-snapshot-id": parent } : {}),
@@ -709,6 +716,8 @@ class IcebergCommit {
         "total-records": String(state.totals.records),
         "total-position-deletes": String(state.totals.positionDeletes),
         "total-equality-deletes": "0",
+        "added-files-size": String(addedSize),
+        "total-files-size": String(totalSize),
       },
       "schema-id": this.schema["schema-id"],
     };
