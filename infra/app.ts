@@ -6,6 +6,7 @@
 import { createCdcCatalog } from "./catalog.ts";
 import { createFunctions, subscribeTriggers } from "./functions.ts";
 import { linkWithoutPermissions } from "./links.ts";
+import { createMaintenance, maintenanceFunction } from "./maintenance.ts";
 import { createTopics } from "./messaging.ts";
 import { createEndpoints, deployModels, pricingEndpoint } from "./pricing.ts";
 import { type StagesFile, stageSettings } from "./stages.ts";
@@ -42,6 +43,9 @@ export function deploySluice(wiring: Wiring, options: DeployOptions = {}): Recor
   subscribeTriggers(wiring, resources, functions);
   // The CDC tables CdcMerge writes into Curated, queryable by Athena through their symlink manifests.
   if (resources.buckets.Curated) createCdcCatalog(resources.buckets.Curated);
+  // Athena's OPTIMIZE and VACUUM of those tables, started by CdcMaintenance on a schedule.
+  const maintenance = functions[maintenanceFunction];
+  if (resources.buckets.Curated && maintenance) createMaintenance(resources.buckets.Curated, maintenance);
   // The models of the endpoints the stage deploys itself: image built and pushed, model, serverless endpoint.
   deployModels(wiring.endpoints, resources.endpoints);
 
