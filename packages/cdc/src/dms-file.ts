@@ -322,6 +322,11 @@ export async function* readDmsFile(
   chunks: AsyncIterable<Uint8Array>,
   batchSize = 50_000,
   sink?: ChangeSink,
+  /**
+   * Parquet only: decode just the configured columns (a table's own data files read for some of their columns: the
+   * key columns of files another writer rewrote), not every column of the file. DMS files are read whole.
+   */
+  options: { configuredColumnsOnly?: boolean } = {},
 ): AsyncGenerator<ChangeBatch> {
   const decoder = new ChangeDecoder(config, file);
   let read = 0;
@@ -375,6 +380,7 @@ export async function* readDmsFile(
           rowEnd: end,
           utf8: true,
           compressors,
+          ...(options.configuredColumnsOnly ? { columns: config.columns.map((c) => c.name) } : {}),
           // Dates and timestamps in DMS's text forms: the values then go through the same parsing as CSV.
           parsers: {
             timestampFromMicroseconds: (micros: bigint) => formatMicros(micros),

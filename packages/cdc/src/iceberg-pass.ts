@@ -815,10 +815,14 @@ class IcebergCommit {
     let rows = 0;
     for (const { file } of rewrite.added) {
       let pos = 0;
+      // The key columns only are decoded (the file is fetched whole).
       for await (const batch of readDmsFile(
         keyConfig,
         { relPath: "LOAD00000001.parquet", displayName: file },
         store.read(this.prefix + file),
+        50_000,
+        undefined,
+        { configuredColumnsOnly: true },
       )) {
         for (let i = 0; i < batch.rows.size; i++, pos++) {
           const b = bucketOf(batch.rows.keyAt(i));
