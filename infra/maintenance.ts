@@ -18,6 +18,7 @@
 import cdcTables from "../config/cdc-tables.json" with { type: "json" };
 import { cdcDatabaseName } from "./catalog.ts";
 import type { DeployedFunction } from "./functions.ts";
+import type { Statement } from "./permissions.ts";
 
 /** The function the schedules start (a wiring function). */
 export const maintenanceFunction = "CdcMaintenance";
@@ -49,6 +50,34 @@ export function maintenanceDatabases(app: string, stage: string): string[] {
   return [...new Set(schemas)].map((schema) => cdcDatabaseName(app, stage, schema as string));
 }
 
+/**
+ * The statements CdcMaintenance's role gets beside its wiring links: start statements in the workgroup, and the Glue
+ * calls of the listing and of Athena's commits, on the catalog, the CDC databases and their tables. `arn(service,
+ * resource)` names a resource of the account and region (Pulumi outputs on AWS, strings in tests and the local cloud).
+ */
+export function maintenanceStatements<A>(
+  arn: (service: string, resource: string) => A,
+  workgroupName: string,
+  databases: readonly string[],
+): Statement<A>[] {
+  return [
+    { actions: ["athena:StartQueryExecution"], resources: [arn("athena", `workgroup/${workgroupName}`)] },
+    {
+      actions: [...maintenanceGlueActions],
+      resources: [
+        arn("glue", "catalog"),
+        ...databases.map((database) => arn("glue", `database/${database}`)),
+        ...databases.map((database) => arn("glue", `table/${database}/*`)),
+      ],
+    },
+  ];
+}
+
+/** The workgroup's name in an app's stage. */
+export function maintenanceWorkgroupName(app: string, stage: string): string {
+  return `${app}-${stage}-cdc-maintenance`;
+}
+
 export interface DeployedMaintenance {
   workgroup: aws.athena.Workgroup;
   schedules: Record<keyof typeof maintenanceSchedules, aws.scheduler.Schedule>;
@@ -60,7 +89,7 @@ export function createMaintenance(curated: sst.aws.Bucket, deployed: DeployedFun
   const partition = aws.getPartitionOutput().partition;
   const region = aws.getRegionOutput().region;
   const account = aws.getCallerIdentityOutput().accountId;
-  const workgroupName = `${prefix}-cdc-maintenance`;
+  const workgroupName = maintenanceWorkgroupName($app.name, $app.stage);
   const databases = maintenanceDatabases($app.name, $app.stage);
 
   new aws.s3.BucketLifecycleConfiguration("CuratedMaintenanceResultsExpiry", {
@@ -91,29 +120,18 @@ export function createMaintenance(curated: sst.aws.Bucket, deployed: DeployedFun
     },
   });
 
-  // What Athena does with the function's credentials beyond its wiring links: start statements in this workgroup,
-  // read the catalog, commit the rewritten tables.
-  const glueArn = (resource: string) => $interpolate`arn:${partition}:glue:${region}:${account}:${resource}`;
+  // What Athena does with the function's credentials beyond its wiring links.
+  const arn = (service: string, resource: string) =>
+    $interpolate`arn:${partition}:${service}:${region}:${account}:${resource}`;
   new aws.iam.RolePolicy(`${maintenanceFunction}Maintenance`, {
     role: deployed.fn.nodes.role.name,
     policy: $jsonStringify({
       Version: "2012-10-17",
-      Statement: [
-        {
-          Effect: "Allow",
-          Action: ["athena:StartQueryExecution"],
-          Resource: [$interpolate`arn:${partition}:athena:${region}:${account}:workgroup/${workgroupName}`],
-        },
-        {
-          Effect: "Allow",
-          Action: maintenanceGlueActions,
-          Resource: [
-            glueArn("catalog"),
-            ...databases.map((database) => glueArn(`database/${database}`)),
-            ...databases.map((database) => glueArn(`table/${database}/*`)),
-          ],
-        },
-      ],
+      Statement: maintenanceStatements(arn, workgroupName, databases).map((s) => ({
+        Effect: "Allow",
+        Action: s.actions,
+        Resource: s.resources,
+      })),
     }),
   });
 

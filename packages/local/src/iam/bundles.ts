@@ -24,6 +24,8 @@ export const clientServices: Readonly<Record<string, IamService>> = {
   DynamoDBStreamsClient: "dynamodb",
   KinesisClient: "kinesis",
   SageMakerRuntimeClient: "sagemaker",
+  GlueClient: "glue",
+  AthenaClient: "athena",
 };
 
 /**
