@@ -164,16 +164,23 @@ export async function loadIcebergTable(
   catalog: IcebergCatalog,
   config: TableConfig,
   now = Date.now(),
-  options: { indexDeltaShare?: number } = {},
+  options: FollowOptions = {},
 ): Promise<IcebergBase> {
   for (let attempt = 0; ; attempt++) {
     const base = await loadOnce(store, catalog, config, now);
     if (base && !base.foreign) return base;
-    if (base) await followForeign(store, catalog, config, base, now, options.indexDeltaShare ?? INDEX_DELTA_SHARE);
+    if (base) await followForeign(store, catalog, config, base, now, options);
     // The state object was deleted by a newer commit between our two reads (the catalog has moved on), or the follow
     // committed or lost its race: read again.
     if (attempt >= 8) throw new CommitConflict(`${config.name}: the table keeps moving while it is loaded`);
   }
+}
+
+/** How a follow stores shards (`indexDeltaShare`) and bounds its memory (as a merge pass: `MergeOptions`). */
+export interface FollowOptions {
+  indexDeltaShare?: number;
+  memoryLimit?: number;
+  flushKeys?: number;
 }
 
 /**
@@ -188,7 +195,7 @@ async function followForeign(
   config: TableConfig,
   base: IcebergBase,
   now: number,
-  indexDeltaShare: number,
+  options: FollowOptions,
 ): Promise<void> {
   const { state } = base;
   const rewrite = await foreignRewrite(
@@ -198,12 +205,28 @@ async function followForeign(
     { snapshotId: state.snapshotId as SnapshotId, manifests: state.manifests, totals: state.totals },
     config.name,
   );
-  const commit = new IcebergCommit(store, config, base, new Date(now), FILE_ROWS, indexDeltaShare);
+  const commit = new IcebergCommit(
+    store,
+    config,
+    base,
+    new Date(now),
+    FILE_ROWS,
+    options.indexDeltaShare ?? INDEX_DELTA_SHARE,
+  );
+  // The moved keys are spilled per bucket past half the memory budget, as a pass's held changes are.
+  const spilled = new SpilledChanges(store, `${icebergTablePrefix(config.schema, config.table)}_cdc/tmp/`);
+  const memoryBudget = (options.memoryLimit ?? machineMemory()) * 0.5;
+  const overBudget = (held: number) =>
+    options.flushKeys !== undefined
+      ? held >= options.flushKeys
+      : held >= MIN_SPILL_KEYS && process.memoryUsage.rss() > memoryBudget;
   try {
-    await commit.follow(rewrite);
+    await commit.follow(rewrite, spilled, overBudget);
+    await spilled.drop();
     const outcome = await commit.commitFollow(catalog, rewrite);
     if (outcome === "conflict") await store.delete(commit.written);
   } catch (error) {
+    await spilled.drop().catch(() => undefined);
     if (!commit.committing) await store.delete(commit.written).catch(() => undefined);
     if (error instanceof StaleBase) return;
     throw error;
@@ -277,7 +300,11 @@ export async function mergeFilesIceberg(
   );
   const results: FileResult[] = new Array(inputs.length);
   for (let attempt = 1; ; attempt++) {
-    const base = await loadIcebergTable(store, catalog, config, now().getTime());
+    const base = await loadIcebergTable(store, catalog, config, now().getTime(), {
+      ...(options.indexDeltaShare !== undefined ? { indexDeltaShare: options.indexDeltaShare } : {}),
+      ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
+      ...(options.flushKeys !== undefined ? { flushKeys: options.flushKeys } : {}),
+    });
     const toRead: PassFile[] = [];
     for (const f of files) {
       if (f.rejected) {
@@ -414,7 +441,7 @@ class SpilledChanges {
     this.dir = `${tmpPrefix}${randomBytes(6).toString("hex")}/`;
   }
 
-  async spill(pending: PendingChanges): Promise<void> {
+  async spill(pending: { readonly buckets: ReadonlyMap<number, RowSet>; clear(): void }): Promise<void> {
     this.spills++;
     for (const [b, set] of pending.buckets) {
       const list = this.runs.get(b) ?? [];
@@ -789,10 +816,14 @@ class IcebergCommit {
   /**
    * Stages the follow of foreign `replace` snapshots: the key columns of each data file they added are read (a row's
    * position is its ordinal in the file), grouped by bucket, and each touched shard re-points those keys, which must
-   * be live and located in a file the rewrite removed (else `ForeignSnapshot`: the rewrite changed rows). A shard is
-   * stored as the merge stores it (a delta of the re-pointed keys while small next to its base).
+   * be live and located in a file the rewrite removed (else `ForeignSnapshot`: the rewrite changed rows). A touched
+   * shard is written whole (a delta cannot carry a new location for an unchanged change position).
    */
-  async follow(rewrite: ForeignRewrite): Promise<{ rows: number; shards: number }> {
+  async follow(
+    rewrite: ForeignRewrite,
+    spilled?: SpilledChanges,
+    overBudget: (held: number) => boolean = () => false,
+  ): Promise<{ rows: number; shards: number }> {
     const { store, config, base } = this;
     const layout = indexLayout(config);
     const bucketOf = bucketFunction(base.state.layout);
@@ -812,6 +843,8 @@ class IcebergCommit {
       );
     // The moved keys by bucket, as index rows (key columns, then the new file and position).
     const moved = new Map<number, RowSet>();
+    const held = { buckets: moved, clear: () => moved.clear() };
+    let heldRows = 0;
     let rows = 0;
     for (const { file } of rewrite.added) {
       let pos = 0;
@@ -835,17 +868,42 @@ class IcebergCommit {
           for (let c = 0; c < keyColumns.length; c++) set.set(at, c, batch.rows.get(i, c));
           locate(layout, set, [at], file, pos);
         }
+        heldRows += batch.rows.size;
+        if (spilled && overBudget(heldRows)) {
+          await spilled.spill(held);
+          heldRows = 0;
+        }
       }
       rows += pos;
     }
-    for (const b of [...moved.keys()].sort((x, y) => x - y)) {
-      const set = moved.get(b) as RowSet;
+    const touched = new Set([...moved.keys(), ...(spilled?.runs.keys() ?? [])]);
+    for (const b of [...touched].sort((x, y) => x - y)) {
+      // The bucket's spilled runs and its held rows, concatenated (each one's data-file ids rebased on the whole).
+      const parts: RowSet[] = [];
+      for (const key of spilled?.runs.get(b) ?? []) {
+        const body = await store.get(key);
+        if (!body) throw new Error(`spilled keys ${key} are missing`);
+        parts.push(decodeState(layout.config, body, 0, false));
+      }
+      const inMemory = moved.get(b);
+      if (inMemory) parts.push(inMemory);
+      const set = new RowSet(
+        layout.config,
+        parts.reduce((n, p) => n + p.size, 0),
+      );
+      for (const part of parts) {
+        rebaseDataFiles(layout, part, part, set);
+        set.appendRows(
+          part,
+          Int32Array.from({ length: part.size }, (_, i) => i),
+        );
+      }
       set.buildIndex();
       if (set.index.size !== set.size) throw refused(`holds a key twice (bucket ${b})`);
       const stored = base.state.index[b];
       if (!stored) throw refused(`added rows of keys the index does not hold (bucket ${b})`);
       const shard = await loadShard(store, layout, stored, 0);
-      const repointed: { at: number }[] = [];
+      let repointed = 0;
       for (let at = 0; at < shard.size; at++) {
         const j = set.index.get(shard.keyAt(at));
         if (j === undefined) continue;
@@ -854,10 +912,12 @@ class IcebergCommit {
           throw refused(`added a second row of a key whose row it kept (bucket ${b})`);
         const to = located(layout, set, j);
         locate(layout, shard, [at], to.file, to.pos);
-        repointed.push({ at });
+        repointed++;
       }
-      if (repointed.length !== set.size) throw refused(`added rows of keys the index does not hold (bucket ${b})`);
-      await this.putShard(b, shard, stored, repointed);
+      if (repointed !== set.size) throw refused(`added rows of keys the index does not hold (bucket ${b})`);
+      // Written whole: a delta row replaces its base row only when its change position is newer (`mergeFrom`),
+      // and a re-pointed key keeps its position. Found by the property test (delta share 100).
+      await this.putShard(b, shard, stored);
     }
     return { rows, shards: this.shards.size };
   }
