@@ -5,6 +5,7 @@
  * a table on day one and always sees one committed version of it.
  */
 import cdcTables from "../config/cdc-tables.json" with { type: "json" };
+import { cdcDatabaseName } from "./permissions.ts";
 
 /** The table configuration's column types as Hive/Athena types. */
 export function athenaType(type: string): string {
@@ -16,10 +17,8 @@ export function athenaType(type: string): string {
   throw new Error(`config/cdc-tables.json: unknown column type ${type}`);
 }
 
-/** Glue database of a DMS schema: per app and stage, so stages do not share tables. */
-export function cdcDatabaseName(app: string, stage: string, schema: string): string {
-  return `${app}_${stage}_${schema}`.toLowerCase().replace(/[^a-z0-9_]/g, "_");
-}
+/** Glue database of a DMS schema: per app and stage, so stages do not share tables (pure: infra/permissions.ts). */
+export { cdcDatabaseName } from "./permissions.ts";
 
 const componentName = (...parts: string[]) =>
   parts.map((p) => p.replace(/[^A-Za-z0-9]/g, "").replace(/^./, (c) => c.toUpperCase())).join("");

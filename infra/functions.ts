@@ -72,6 +72,11 @@ export function resourceArns(resources: DataResources): ArnsOf<Arn> {
       stream: table.nodes.table.streamArn,
     })),
     endpoints: map(resources.endpoints, (endpoint) => endpoint.arn),
+    account: {
+      arn: (service, resource) =>
+        $interpolate`arn:${aws.getPartitionOutput().partition}:${service}:${aws.getRegionOutput().region}:${aws.getCallerIdentityOutput().accountId}:${resource}`,
+      app: { name: $app.name, stage: $app.stage },
+    },
   };
 }
 

@@ -10,15 +10,12 @@
  * fixed statement on a fixed table, compacting small tables CdcMerge already compacts (each OPTIMIZE then makes the
  * merge re-read the rewritten files' keys) and never a table configured later.
  *
- * Grants: the schedules' role may invoke the function and send to its dead-letter queue; the function's role gets,
- * besides its wiring links (Curated), `athena:StartQueryExecution` on the workgroup alone, and the Glue reads and
- * `UpdateTable` (Athena's commit of a rewrite, with the caller's credentials) on the catalog, the CDC databases and
- * their tables.
+ * Grants: the schedules' role may invoke the function and send to its dead-letter queue; the function's own grants
+ * (its Curated link, and, being `cdcMaintenance` in the wiring, `athena:StartQueryExecution` on this workgroup and the
+ * Glue calls on the CDC databases: `cdcMaintenanceStatements` in infra/permissions.ts) are in its role's policy.
  */
-import cdcTables from "../config/cdc-tables.json" with { type: "json" };
-import { cdcDatabaseName } from "./catalog.ts";
 import type { DeployedFunction } from "./functions.ts";
-import type { Statement } from "./permissions.ts";
+import { cdcDatabases, cdcMaintenanceWorkgroup } from "./permissions.ts";
 
 /** The function the schedules start (a wiring function). */
 export const maintenanceFunction = "CdcMaintenance";
@@ -39,45 +36,6 @@ export const resultsRetentionDays = 7;
  */
 export const bytesScannedCutoffPerQuery = 1024 ** 4;
 
-/** Glue actions the function needs: listing tables, and what Athena does with the caller's rights to run OPTIMIZE. */
-export const maintenanceGlueActions = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:UpdateTable"];
-
-/** The Glue databases of the configured CDC tables (one per DMS schema), as `infra/catalog.ts` names them. */
-export function maintenanceDatabases(app: string, stage: string): string[] {
-  const schemas = Object.keys((cdcTables as { tables: Record<string, unknown> }).tables).map(
-    (name) => name.split(".")[0],
-  );
-  return [...new Set(schemas)].map((schema) => cdcDatabaseName(app, stage, schema as string));
-}
-
-/**
- * The statements CdcMaintenance's role gets beside its wiring links: start statements in the workgroup, and the Glue
- * calls of the listing and of Athena's commits, on the catalog, the CDC databases and their tables. `arn(service,
- * resource)` names a resource of the account and region (Pulumi outputs on AWS, strings in tests and the local cloud).
- */
-export function maintenanceStatements<A>(
-  arn: (service: string, resource: string) => A,
-  workgroupName: string,
-  databases: readonly string[],
-): Statement<A>[] {
-  return [
-    { actions: ["athena:StartQueryExecution"], resources: [arn("athena", `workgroup/${workgroupName}`)] },
-    {
-      actions: [...maintenanceGlueActions],
-      resources: [
-        arn("glue", "catalog"),
-        ...databases.map((database) => arn("glue", `database/${database}`)),
-        ...databases.map((database) => arn("glue", `table/${database}/*`)),
-      ],
-    },
-  ];
-}
-
-/** The workgroup's name in an app's stage. */
-export function maintenanceWorkgroupName(app: string, stage: string): string {
-  return `${app}-${stage}-cdc-maintenance`;
-}
-
 export interface DeployedMaintenance {
   workgroup: aws.athena.Workgroup;
   schedules: Record<keyof typeof maintenanceSchedules, aws.scheduler.Schedule>;
@@ -86,11 +44,9 @@ export interface DeployedMaintenance {
 /** Creates the workgroup, the results' expiry, the schedules and their grants; `deployed` is the CdcMaintenance function. */
 export function createMaintenance(curated: sst.aws.Bucket, deployed: DeployedFunction): DeployedMaintenance {
   const prefix = `${$app.name}-${$app.stage}`;
-  const partition = aws.getPartitionOutput().partition;
-  const region = aws.getRegionOutput().region;
   const account = aws.getCallerIdentityOutput().accountId;
-  const workgroupName = maintenanceWorkgroupName($app.name, $app.stage);
-  const databases = maintenanceDatabases($app.name, $app.stage);
+  const workgroupName = cdcMaintenanceWorkgroup($app);
+  const databases = cdcDatabases($app);
 
   new aws.s3.BucketLifecycleConfiguration("CuratedMaintenanceResultsExpiry", {
     bucket: curated.name,
@@ -120,22 +76,8 @@ export function createMaintenance(curated: sst.aws.Bucket, deployed: DeployedFun
     },
   });
 
-  // What Athena does with the function's credentials beyond its wiring links.
-  const arn = (service: string, resource: string) =>
-    $interpolate`arn:${partition}:${service}:${region}:${account}:${resource}`;
-  new aws.iam.RolePolicy(`${maintenanceFunction}Maintenance`, {
-    role: deployed.fn.nodes.role.name,
-    policy: $jsonStringify({
-      Version: "2012-10-17",
-      Statement: maintenanceStatements(arn, workgroupName, databases).map((s) => ({
-        Effect: "Allow",
-        Action: s.actions,
-        Resource: s.resources,
-      })),
-    }),
-  });
-
   // The schedules' role: invoke this function, and hand an event it could not deliver to its dead-letter queue.
+  // (Inline: a RolePolicy beside a role's inline policies is a permanent diff in pulumi-aws.)
   const role = new aws.iam.Role("CdcMaintenanceSchedulerRole", {
     assumeRolePolicy: $jsonStringify({
       Version: "2012-10-17",
@@ -148,16 +90,18 @@ export function createMaintenance(curated: sst.aws.Bucket, deployed: DeployedFun
         },
       ],
     }),
-  });
-  new aws.iam.RolePolicy("CdcMaintenanceSchedulerInvoke", {
-    role: role.name,
-    policy: $jsonStringify({
-      Version: "2012-10-17",
-      Statement: [
-        { Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: [deployed.fn.arn] },
-        { Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [deployed.dlq.arn] },
-      ],
-    }),
+    inlinePolicies: [
+      {
+        name: "invoke",
+        policy: $jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            { Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: [deployed.fn.arn] },
+            { Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [deployed.dlq.arn] },
+          ],
+        }),
+      },
+    ],
   });
   const schedule = (action: keyof typeof maintenanceSchedules) =>
     new aws.scheduler.Schedule(`CdcMaintenance${action === "optimize" ? "Optimize" : "Vacuum"}Schedule`, {

@@ -231,9 +231,10 @@ export const functions = {
       POWERTOOLS_SERVICE_NAME: "cdc-maintenance",
       POWERTOOLS_METRICS_NAMESPACE: "Sluice",
     },
+    cdcMaintenance: true,
     async: asyncDefaults,
-    // Started by EventBridge Scheduler (infra/maintenance.ts: the schedules, the workgroup, the Glue and Athena
-    // grants), which the local cloud does not run.
+    // Started by EventBridge Scheduler (infra/maintenance.ts: the schedules and the workgroup), which the local cloud
+    // does not run.
     triggers: [],
   },
   PriceInference: {
@@ -486,6 +487,13 @@ export interface FunctionSpec {
    * Only for a chain that ends by construction: say why next to it.
    */
   selfContinuing?: boolean;
+  /**
+   * The function starts Athena's maintenance of the CDC tables: beside its links it is granted
+   * `athena:StartQueryExecution` on the stage's maintenance workgroup and the Glue reads and `UpdateTable` on the
+   * catalog, the CDC databases and their tables (`cdcMaintenanceStatements` in infra/permissions.ts; the workgroup and
+   * the schedules are infra/maintenance.ts's).
+   */
+  cdcMaintenance?: boolean;
   /** Async invocation config; required when the function has S3 or SNS triggers. */
   async?: AsyncInvokeOptions;
   triggers: readonly Trigger[];

@@ -6,12 +6,6 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  maintenanceDatabases,
-  maintenanceFunction,
-  maintenanceStatements,
-  maintenanceWorkgroupName,
-} from "../../infra/maintenance.ts";
 import * as wiring from "../../infra/wiring.ts";
 import { type BundledCommand, bundledCommands, commandProblems } from "../../packages/local/src/iam/bundles.ts";
 import { localPolicies } from "../../packages/local/src/iam/policies.ts";
@@ -31,15 +25,6 @@ afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
 describe("every command a function's bundle can send is allowed by its policy", () => {
   const policies = localPolicies(wiring, names);
-  // CdcMaintenance's role also gets the Athena and Glue statements of infra/maintenance.ts (a policy of its own).
-  const maintenance = policies[maintenanceFunction] as unknown as { Statement: unknown[] };
-  maintenance.Statement.push(
-    ...maintenanceStatements(
-      (service, resource) => `arn:aws:${service}:${names.region}:${names.accountId}:${resource}`,
-      maintenanceWorkgroupName(names.app.name, names.app.stage),
-      maintenanceDatabases(names.app.name, names.app.stage),
-    ).map((s) => ({ Effect: "Allow", Action: s.actions, Resource: s.resources })),
-  );
 
   it.each(Object.keys(wiring.functions))("%s", (name) => {
     expect(commandProblems(name, commands[name] ?? [], policies[name] as never)).toEqual([]);

@@ -32,6 +32,10 @@ function stageArns(d: Deployed): ArnsOf<string> {
       Object.keys(wiring.endpoints),
       (n) => `arn:aws:sagemaker:${region}:${accountId}:endpoint/sluice-test-${n.toLowerCase()}`,
     ),
+    account: {
+      arn: (service, resource) => `arn:aws:${service}:${region}:${accountId}:${resource}`,
+      app: { name: "sluice", stage: "test" },
+    },
   };
 }
 

@@ -51,6 +51,7 @@ export function localArns(wiring: Wiring, names: LocalNames): ArnsOf<string> {
       (name) =>
         `arn:aws:sagemaker:${region}:${accountId}:endpoint/${endpointPhysicalName(names.app.name, names.app.stage, name)}`,
     ) as ArnsOf<string>["endpoints"],
+    account: { arn: (service, resource) => `arn:aws:${service}:${region}:${accountId}:${resource}`, app: names.app },
   };
 }
 
