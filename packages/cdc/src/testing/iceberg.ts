@@ -3,7 +3,9 @@
  * the npm registry), as DMS text values comparable with `asText`.
  */
 import { randomUUID } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parquetReadObjects } from "hyparquet";
 import { icebergRead } from "icebird";
@@ -98,7 +100,12 @@ export async function athenaRewrite(
   store: ObjectStore,
   catalog: IcebergCatalog,
   config: TableConfig,
-  options: { pick?: (manifest: number) => boolean; fileRows?: number } = {},
+  options: {
+    pick?: (manifest: number) => boolean;
+    fileRows?: number;
+    /** Written by DuckDB in ZSTD (Athena's default codec), with its own encodings, instead of this engine's writer. */
+    zstd?: boolean;
+  } = {},
 ): Promise<{ snapshotId: SnapshotId; rows: number; files: number }> {
   const current = await catalog.load(config.schema, config.table);
   if (!current) throw new Error(`${config.name}: no table to rewrite`);
@@ -157,11 +164,12 @@ export async function athenaRewrite(
   const added: ManifestFile[] = [];
   for (let start = 0; start < order.length; start += fileRows) {
     const rows = order.subarray(start, start + fileRows);
-    const body = writeParquet(config, live, rows, {
+    let body = writeParquet(config, live, rows, {
       fieldIds: config.columns.map((c) => ids.get(c.name) as number),
       timestampUtc: false,
       keyValue: { "iceberg.schema": JSON.stringify(schema) },
     });
+    if (options.zstd) body = await rewrittenByDuckDb(body, config, ids);
     const key = `${prefix}data/${String(added.length).padStart(5, "0")}-athena-${randomUUID()}.parquet`;
     await store.put(key, body);
     added.push({ content: 0, path: store.uri(key), recordCount: rows.length, sizeInBytes: body.length });
@@ -218,4 +226,29 @@ export async function athenaRewrite(
   if ((await catalog.commit(config.schema, config.table, current, next, commitId)) !== "committed")
     throw new Error(`${config.name}: the simulated rewrite lost its commit`);
   return { snapshotId, rows: live.size, files: added.length };
+}
+
+/** A Parquet file rewritten by DuckDB: same rows and types, ZSTD, the Iceberg field ids kept. */
+async function rewrittenByDuckDb(
+  body: Uint8Array,
+  config: TableConfig,
+  ids: ReadonlyMap<string, number>,
+): Promise<Uint8Array> {
+  const { DuckDBInstance } = await import("@duckdb/node-api");
+  const dir = await mkdtemp(join(tmpdir(), "athena-rewrite-"));
+  const db = await DuckDBInstance.create(":memory:");
+  const connection = await db.connect();
+  try {
+    await writeFile(join(dir, "in.parquet"), body);
+    const fieldIds = config.columns.map((c) => `"${c.name}": ${ids.get(c.name)}`).join(", ");
+    await connection.run(
+      `COPY (SELECT * FROM read_parquet('${join(dir, "in.parquet")}')) TO '${join(dir, "out.parquet")}' ` +
+        `(FORMAT parquet, COMPRESSION zstd, FIELD_IDS {${fieldIds}})`,
+    );
+    return new Uint8Array(await readFile(join(dir, "out.parquet")));
+  } finally {
+    connection.closeSync();
+    db.closeSync();
+    await rm(dir, { recursive: true, force: true });
+  }
 }
