@@ -6,6 +6,7 @@
 import { createCdcCatalog, type DeployedCatalog } from "./catalog.ts";
 import { createFunctions, subscribeTriggers } from "./functions.ts";
 import { linkWithoutPermissions } from "./links.ts";
+import { createMaintenance, maintenanceFunction } from "./maintenance.ts";
 import { createTopics } from "./messaging.ts";
 import { createEndpoints, deployModels, pricingEndpoint } from "./pricing.ts";
 import { type StagesFile, stageSettings } from "./stages.ts";
@@ -60,6 +61,9 @@ export function deploySluice(wiring: Wiring, options: DeployOptions = {}): Recor
   };
   const functions = createFunctions(wiring, resources, { alarmTopic: resources.topics[alarmTopicName] });
   subscribeTriggers(wiring, resources, functions);
+  // Athena's OPTIMIZE and VACUUM of the CDC tables, started by CdcMaintenance on a schedule.
+  const maintenance = functions[maintenanceFunction];
+  if (resources.buckets.Curated && maintenance) createMaintenance(resources.buckets.Curated, maintenance);
   // The models of the endpoints the stage deploys itself: image built and pushed, model, serverless endpoint.
   deployModels(wiring.endpoints, resources.endpoints);
 

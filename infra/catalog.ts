@@ -9,7 +9,8 @@
  * symlink manifest (`<schema>/<table>/_symlink_format_manifest/`) with the Parquet SerDe.
  */
 import cdcTables from "../config/cdc-tables.json" with { type: "json" };
-import { type CatalogSpec, catalogDatabaseName, catalogDatabasePrefix } from "./wiring.ts";
+import { cdcDatabaseName } from "./permissions.ts";
+import { type CatalogSpec, catalogDatabasePrefix } from "./wiring.ts";
 
 /** The table configuration's column types as Hive/Athena types. */
 export function athenaType(type: string): string {
@@ -21,10 +22,8 @@ export function athenaType(type: string): string {
   throw new Error(`config/cdc-tables.json: unknown column type ${type}`);
 }
 
-/** Glue database of a DMS schema: per app and stage, so stages do not share tables. */
-export function cdcDatabaseName(app: string, stage: string, schema: string): string {
-  return catalogDatabaseName(catalogDatabasePrefix(app, stage), schema);
-}
+/** Glue database of a DMS schema: per app and stage, so stages do not share tables (pure: infra/permissions.ts). */
+export { cdcDatabaseName } from "./permissions.ts";
 
 const componentName = (...parts: string[]) =>
   parts.map((p) => p.replace(/[^A-Za-z0-9]/g, "").replace(/^./, (c) => c.toUpperCase())).join("");

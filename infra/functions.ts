@@ -76,6 +76,11 @@ export function resourceArns(resources: DataResources): ArnsOf<Arn> {
     })),
     endpoints: map(resources.endpoints, (endpoint) => endpoint.arn),
     catalogs: map(resources.catalogs ?? {}, (catalog) => catalog.arns),
+    account: {
+      arn: (service, resource) =>
+        $interpolate`arn:${aws.getPartitionOutput().partition}:${service}:${aws.getRegionOutput().region}:${aws.getCallerIdentityOutput().accountId}:${resource}`,
+      app: { name: $app.name, stage: $app.stage },
+    },
   };
 }
 

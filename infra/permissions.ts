@@ -12,7 +12,16 @@
  *   mappings: Lambda sends there with the function's role, and SST does not grant it).
  * Logging comes from AWS's managed `AWSLambdaBasicExecutionRole`, which SST attaches.
  */
-import type { AccessEntry, FunctionSpec, PrefixedAccess, ResourceName, Wiring } from "./wiring.ts";
+import cdcTables from "../config/cdc-tables.json" with { type: "json" };
+import {
+  type AccessEntry,
+  catalogDatabaseName,
+  catalogDatabasePrefix,
+  type FunctionSpec,
+  type PrefixedAccess,
+  type ResourceName,
+  type Wiring,
+} from "./wiring.ts";
 
 export type ResourceKind = "bucket" | "topic" | "stream" | "table" | "endpoint" | "catalog";
 
@@ -86,6 +95,12 @@ export interface ArnsOf<A> {
    * three.
    */
   catalogs?: Readonly<Record<string, { catalog: A; databases: readonly A[]; tables: readonly A[] }>>;
+  /**
+   * Resources the stage does not create through the wiring, by name: `arn(service, resource)` is
+   * `arn:<partition>:<service>:<region>:<account>:<resource>`; `app` the app and stage names. Needed by a function
+   * with `cdcMaintenance`.
+   */
+  account?: { arn: (service: string, resource: string) => A; app: { name: string; stage: string } };
 }
 
 export interface Statement<A> {
@@ -223,8 +238,56 @@ export function functionStatements<A>(
       statements.push({ actions: [...dynamoStreamPollActions], resources: [stream] });
     }
   }
+  if (spec.cdcMaintenance) {
+    if (!arns.account) throw new Error(`no account ARNs given (${functionName} maintains the CDC tables)`);
+    statements.push(...cdcMaintenanceStatements(arns.account.arn, arns.account.app));
+  }
   statements.push({ actions: [...deadLetterActions], resources: [dlq] });
   return statements;
+}
+
+/** The Glue database of a DMS schema: per app and stage, so stages do not share tables (infra/catalog.ts). */
+export function cdcDatabaseName(app: string, stage: string, schema: string): string {
+  return catalogDatabaseName(catalogDatabasePrefix(app, stage), schema);
+}
+
+/** The Glue databases of the configured CDC tables (config/cdc-tables.json), one per DMS schema. */
+export function cdcDatabases(app: { name: string; stage: string }): string[] {
+  const schemas = Object.keys((cdcTables as { tables: Record<string, unknown> }).tables).map((n) => n.split(".")[0]);
+  return [...new Set(schemas)].map((schema) => cdcDatabaseName(app.name, app.stage, schema as string));
+}
+
+/** The Athena workgroup of the CDC tables' maintenance in an app's stage (infra/maintenance.ts creates it). */
+export function cdcMaintenanceWorkgroup(app: { name: string; stage: string }): string {
+  return `${app.name}-${app.stage}-cdc-maintenance`;
+}
+
+/** Glue actions of the maintenance: listing the tables, and what Athena does with the caller's rights to rewrite one. */
+export const cdcMaintenanceGlueActions = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:UpdateTable"];
+
+/**
+ * What a `cdcMaintenance` function gets beside its links: start statements in the maintenance workgroup only, and the
+ * Glue calls of the listing and of Athena's commits on the catalog, the CDC databases and their tables only.
+ */
+export function cdcMaintenanceStatements<A>(
+  arn: (service: string, resource: string) => A,
+  app: { name: string; stage: string },
+): Statement<A>[] {
+  const databases = cdcDatabases(app);
+  return [
+    {
+      actions: ["athena:StartQueryExecution"],
+      resources: [arn("athena", `workgroup/${cdcMaintenanceWorkgroup(app)}`)],
+    },
+    {
+      actions: [...cdcMaintenanceGlueActions],
+      resources: [
+        arn("glue", "catalog"),
+        ...databases.map((database) => arn("glue", `database/${database}`)),
+        ...databases.map((database) => arn("glue", `table/${database}/*`)),
+      ],
+    },
+  ];
 }
 
 /** A function role's policy document, as IAM receives it. */

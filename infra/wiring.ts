@@ -223,6 +223,39 @@ export const functions = {
     async: asyncDefaults,
     triggers: [{ kind: "s3", bucket: "CdcRaw", events: ["s3:ObjectCreated:*"] }],
   },
+  CdcMaintenance: {
+    description:
+      "Starts Athena's OPTIMIZE (big CDC Iceberg tables with many delete or small files) and VACUUM (every table) on a schedule",
+    handler: "functions/cdc-maintenance/index.handler",
+    // Lists the tables, reads one metadata file each and starts the statements: Athena runs them, not the function.
+    timeout: 300,
+    memory: 512,
+    links: ["Curated"],
+    access: {
+      // Athena runs the statements with the caller's credentials: it reads the tables' files, writes the rewritten
+      // data and new metadata, deletes what VACUUM expires, and writes the query results under the workgroup's
+      // location in the same bucket (infra/maintenance.ts); the function itself reads the current metadata files.
+      Curated: [
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+        "s3:ListBucket",
+        "s3:GetBucketLocation",
+        "s3:ListBucketMultipartUploads",
+      ],
+    },
+    environment: {
+      POWERTOOLS_SERVICE_NAME: "cdc-maintenance",
+      POWERTOOLS_METRICS_NAMESPACE: "Sluice",
+    },
+    cdcMaintenance: true,
+    async: asyncDefaults,
+    // Started by EventBridge Scheduler (infra/maintenance.ts: the schedules and the workgroup), which the local cloud
+    // does not run.
+    triggers: [],
+  },
   PriceInference: {
     description:
       "Prices new inference requests with the pricing model endpoint and applies them to the Catalog under guardrails, exactly once, with history and audit",
@@ -495,6 +528,13 @@ export interface FunctionSpec {
    * Only for a chain that ends by construction: say why next to it.
    */
   selfContinuing?: boolean;
+  /**
+   * The function starts Athena's maintenance of the CDC tables: beside its links it is granted
+   * `athena:StartQueryExecution` on the stage's maintenance workgroup and the Glue reads and `UpdateTable` on the
+   * catalog, the CDC databases and their tables (`cdcMaintenanceStatements` in infra/permissions.ts; the workgroup and
+   * the schedules are infra/maintenance.ts's).
+   */
+  cdcMaintenance?: boolean;
   /** Async invocation config; required when the function has S3 or SNS triggers. */
   async?: AsyncInvokeOptions;
   triggers: readonly Trigger[];

@@ -372,6 +372,19 @@ function expectedGrants(wiring: Wiring, d: Deployed, name: string): string[] {
     if (t.kind === "kinesis") grant(kinesisPollActions, d.streamArn(t.stream));
     if (t.kind === "dynamodb") grant(dynamoStreamPollActions, d.tableStreamArn(t.table));
   }
+  // The CDC maintenance: Athena on the stage's workgroup, Glue on the catalog, the CDC databases and their tables.
+  if (spec.cdcMaintenance) {
+    const account = `${region}:${accountId}`;
+    grant(
+      ["athena:StartQueryExecution"],
+      `arn:aws:athena:${account}:workgroup/${app.name}-${app.stage}-cdc-maintenance`,
+    );
+    for (const resource of ["catalog", "database/sluice_test_sales", "table/sluice_test_sales/*"])
+      grant(
+        ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:UpdateTable"],
+        `arn:aws:glue:${account}:${resource}`,
+      );
+  }
   grant(["sqs:SendMessage"], d.dlqArn(name));
   return sorted(grants);
 }
@@ -412,6 +425,10 @@ export function iamProblems(wiring: Wiring, synth: Synth, name: string): string[
   for (const t of spec.triggers) {
     if (t.kind === "kinesis") wired.add(d.streamArn(t.stream));
     if (t.kind === "dynamodb") wired.add(d.tableArn(t.table));
+  }
+  if (spec.cdcMaintenance) {
+    wired.add(`arn:aws:athena:${region}:${accountId}:workgroup/${app.name}-${app.stage}-cdc-maintenance`);
+    wired.add(`arn:aws:glue:${region}:${accountId}:`);
   }
   const unwired = grants.filter((g) => ![...wired].some((arn) => g.split(" ")[1]?.startsWith(arn)));
 

@@ -33,6 +33,10 @@ function stageArns(d: Deployed): ArnsOf<string> {
       (n) => `arn:aws:sagemaker:${region}:${accountId}:endpoint/sluice-test-${n.toLowerCase()}`,
     ),
     catalogs: map(Object.keys(wiring.catalogs), (n) => catalogArns(wiring, n)),
+    account: {
+      arn: (service, resource) => `arn:aws:${service}:${region}:${accountId}:${resource}`,
+      app: { name: "sluice", stage: "test" },
+    },
   };
 }
 

@@ -100,3 +100,34 @@ describe("the topics' KMS key", () => {
     ).toThrow(/topics' KMS key/);
   });
 });
+
+describe("the CDC maintenance grants", () => {
+  it("grant a cdcMaintenance function Athena on the stage's workgroup and Glue on the CDC databases, by account ARNs", () => {
+    const account = {
+      arn: (service: string, resource: string) => `arn:aws:${service}:eu-west-1:1:${resource}`,
+      app: { name: "sluice", stage: "Prod-2" },
+    };
+    const statements = functionStatements(
+      wiring as Wiring,
+      "CdcMaintenance",
+      wiring.functions.CdcMaintenance,
+      { ...arns, account },
+      "dlq",
+    );
+    expect(statements.filter((s) => s.actions.some((a) => /^(athena|glue):/.test(a)))).toEqual([
+      {
+        actions: ["athena:StartQueryExecution"],
+        resources: ["arn:aws:athena:eu-west-1:1:workgroup/sluice-Prod-2-cdc-maintenance"],
+      },
+      {
+        actions: ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:UpdateTable"],
+        resources: [
+          "arn:aws:glue:eu-west-1:1:catalog",
+          "arn:aws:glue:eu-west-1:1:database/sluice_prod_2_sales",
+          "arn:aws:glue:eu-west-1:1:table/sluice_prod_2_sales/*",
+        ],
+      },
+    ]);
+    expect(() => statementsOf("CdcMaintenance")).toThrow(/no account ARNs given \(CdcMaintenance maintains/);
+  });
+});

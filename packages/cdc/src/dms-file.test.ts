@@ -1,4 +1,8 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { DuckDBInstance } from "@duckdb/node-api";
 import { parquetMetadata } from "hyparquet";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { describe, expect, it } from "vitest";
@@ -95,6 +99,28 @@ describe("readDmsFile", () => {
       { op: "U", values: [2n, null, 200n], row: 2 },
       { op: "D", values: [3n, "", null], row: 3 },
     ]);
+  });
+
+  it("reads Parquet files of other writers in every codec (ZSTD: Athena's default for Iceberg; GZIP)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "dms-codecs-"));
+    const db = await DuckDBInstance.create(":memory:");
+    const connection = await db.connect();
+    try {
+      for (const codec of ["zstd", "gzip", "snappy", "uncompressed"]) {
+        const path = join(dir, `${codec}.parquet`);
+        await connection.run(
+          `COPY (SELECT 'I' AS Op, i::BIGINT AS id, 'n' || i AS name, (i * 1.25)::DECIMAL(10,2) AS amount ` +
+            `FROM range(1, 2001) t(i)) TO '${path}' (FORMAT parquet, COMPRESSION ${codec})`,
+        );
+        const changes = await read("20261101-1200000000.parquet", new Uint8Array(await readFile(path)));
+        expect(changes).toHaveLength(2000);
+        expect(changes[1999]).toEqual({ op: "I", values: [2000n, "n2000", 250000n], row: 2000 });
+      }
+    } finally {
+      connection.closeSync();
+      db.closeSync();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("reads Parquet DECIMAL (INT32, INT64, fixed-length bytes), DATE and TIMESTAMP columns exactly", async () => {

@@ -322,6 +322,11 @@ export async function* readDmsFile(
   chunks: AsyncIterable<Uint8Array>,
   batchSize = 50_000,
   sink?: ChangeSink,
+  /**
+   * Parquet only: decode just the configured columns (a table's own data files read for some of their columns: the
+   * key columns of files another writer rewrote), not every column of the file. DMS files are read whole.
+   */
+  options: { configuredColumnsOnly?: boolean } = {},
 ): AsyncGenerator<ChangeBatch> {
   const decoder = new ChangeDecoder(config, file);
   let read = 0;
@@ -341,6 +346,8 @@ export async function* readDmsFile(
     for await (const chunk of gunzipIfNeeded(chunks)) parts.push(chunk);
     const bytes = Buffer.concat(parts);
     const { parquetMetadata, parquetReadObjects } = await import("hyparquet");
+    // Every codec Parquet writers use (Athena writes ZSTD by default; DMS GZIP), not only hyparquet's own Snappy.
+    const { compressors } = await import("hyparquet-compressors");
     const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
     parts.length = 0;
     const unreadable = (error: unknown) =>
@@ -372,6 +379,8 @@ export async function* readDmsFile(
           rowStart: start,
           rowEnd: end,
           utf8: true,
+          compressors,
+          ...(options.configuredColumnsOnly ? { columns: config.columns.map((c) => c.name) } : {}),
           // Dates and timestamps in DMS's text forms: the values then go through the same parsing as CSV.
           parsers: {
             timestampFromMicroseconds: (micros: bigint) => formatMicros(micros),

@@ -6,7 +6,7 @@
  * (next session: `UpdateTable` with `VersionId`).
  */
 import { PreconditionFailed } from "./errors.ts";
-import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
+import { type IcebergTableMetadata, icebergJson, parseIcebergJson } from "./iceberg-metadata.ts";
 import type { ObjectStore } from "./storage.ts";
 
 /** A table as the catalog has it now. */
@@ -65,7 +65,7 @@ export function createFileCatalog(store: ObjectStore): IcebergCatalog {
   const hintKey = (schema: string, table: string) => `${icebergTablePrefix(schema, table)}metadata/version-hint.text`;
   async function readVersion(schema: string, table: string, version: number) {
     const body = await store.get(metadataKey(schema, table, version));
-    return body ? (JSON.parse(new TextDecoder().decode(body)) as IcebergTableMetadata) : undefined;
+    return body ? parseIcebergJson<IcebergTableMetadata>(new TextDecoder().decode(body)) : undefined;
   }
   return {
     async load(schema, table) {
@@ -92,7 +92,7 @@ export function createFileCatalog(store: ObjectStore): IcebergCatalog {
     async commit(schema, table, base, metadata, commitId) {
       const version = (base ? Number(base.token) : 0) + 1;
       try {
-        await store.put(metadataKey(schema, table, version), JSON.stringify(metadata), {
+        await store.put(metadataKey(schema, table, version), icebergJson(metadata), {
           ifNoneMatch: true,
           contentType: "application/json",
         });

@@ -5,7 +5,8 @@
  * partition struct), so partition summaries are empty.
  */
 import type avro from "avsc";
-import { avroRecordType, writeAvroContainer } from "./avro.ts";
+import { avroRecordType, readAvroContainer, writeAvroContainer } from "./avro.ts";
+import { type SnapshotId, snapshotIdOf } from "./iceberg-metadata.ts";
 
 const optional = (type: avro.Schema) => ["null", type];
 
@@ -112,6 +113,10 @@ export interface ManifestFile {
   path: string;
   recordCount: number;
   sizeInBytes: number;
+  /** The entry's status: ADDED (1) unless set (0 EXISTING, 2 DELETED: a rewrite's removed file). */
+  status?: 0 | 1 | 2;
+  /** The file's data sequence number, written for EXISTING and DELETED entries (ADDED ones inherit it). */
+  sequenceNumber?: number;
 }
 
 /** A manifest as the manifest list records it. */
@@ -122,7 +127,7 @@ export interface ManifestListEntry {
   content: 0 | 1;
   sequenceNumber: number;
   minSequenceNumber: number;
-  addedSnapshotId: number;
+  addedSnapshotId: SnapshotId;
   addedFiles: number;
   existingFiles: number;
   deletedFiles: number;
@@ -138,15 +143,15 @@ export interface ManifestListEntry {
 export function writeManifest(
   files: readonly ManifestFile[],
   content: 0 | 1,
-  snapshotId: number,
+  snapshotId: SnapshotId,
   schemaJson: string,
   schemaId: number,
 ): Uint8Array {
   const records = files.map((f) => ({
-    status: 1,
+    status: f.status ?? 1,
     snapshot_id: snapshotId,
-    sequence_number: null,
-    file_sequence_number: null,
+    sequence_number: f.sequenceNumber ?? null,
+    file_sequence_number: f.sequenceNumber ?? null,
     data_file: {
       content: f.content,
       file_path: f.path,
@@ -179,8 +184,8 @@ export function writeManifest(
 /** A snapshot's manifest list. */
 export function writeManifestList(
   manifests: readonly ManifestListEntry[],
-  snapshotId: number,
-  parentSnapshotId: number | undefined,
+  snapshotId: SnapshotId,
+  parentSnapshotId: SnapshotId | undefined,
   sequenceNumber: number,
 ): Uint8Array {
   const records = manifests.map((m) => ({
@@ -205,5 +210,57 @@ export function writeManifestList(
     "parent-snapshot-id": parentSnapshotId === undefined ? "null" : String(parentSnapshotId),
     "sequence-number": String(sequenceNumber),
     "format-version": "2",
+  });
+}
+
+/** A manifest list as written by anyone (Athena's compaction included): its manifests. */
+export function readManifestList(bytes: Uint8Array): ManifestListEntry[] {
+  return readAvroContainer(bytes).records.map((record) => {
+    const r = record as Record<string, number | bigint | string>;
+    const n = (name: string) => Number(r[name] ?? 0);
+    const content = n("content");
+    if (content !== 0 && content !== 1) throw new Error(`manifest ${r.manifest_path}: content ${content}`);
+    if (n("partition_spec_id") !== 0)
+      throw new Error(`manifest ${r.manifest_path}: partition spec ${r.partition_spec_id}`);
+    return {
+      path: String(r.manifest_path),
+      length: n("manifest_length"),
+      content,
+      sequenceNumber: n("sequence_number"),
+      minSequenceNumber: n("min_sequence_number"),
+      addedSnapshotId: snapshotIdOf(r.added_snapshot_id as number | bigint),
+      addedFiles: n("added_files_count"),
+      existingFiles: n("existing_files_count"),
+      deletedFiles: n("deleted_files_count"),
+      addedRows: n("added_rows_count"),
+      existingRows: n("existing_rows_count"),
+      deletedRows: n("deleted_rows_count"),
+    };
+  });
+}
+
+/** An entry of a manifest: a file and its status in the snapshot that wrote the manifest. */
+export interface ManifestEntry {
+  /** 0 EXISTING, 1 ADDED, 2 DELETED (by the snapshot that wrote the manifest). */
+  status: 0 | 1 | 2;
+  /** 0 data, 1 position deletes, 2 equality deletes. */
+  content: 0 | 1 | 2;
+  path: string;
+  recordCount: number;
+  sizeInBytes: number;
+}
+
+/** The entries of a manifest, as written by anyone. */
+export function readManifest(bytes: Uint8Array): ManifestEntry[] {
+  return readAvroContainer(bytes).records.map((record) => {
+    const r = record as { status: number; data_file: Record<string, unknown> };
+    const file = r.data_file;
+    return {
+      status: r.status as 0 | 1 | 2,
+      content: Number(file.content ?? 0) as 0 | 1 | 2,
+      path: String(file.file_path),
+      recordCount: Number(file.record_count),
+      sizeInBytes: Number(file.file_size_in_bytes),
+    };
   });
 }

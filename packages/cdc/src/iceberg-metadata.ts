@@ -20,9 +20,16 @@ export interface IcebergSchema {
   fields: IcebergField[];
 }
 
+/**
+ * A snapshot id: a JavaScript number when it is a safe integer (ids written here are), else a bigint. Other writers
+ * (Iceberg Java: Athena, Spark) draw ids from all 63 bits, which a number would round: metadata and merge state are
+ * read and written with `parseIcebergJson` / `icebergJson`, which keep them exact.
+ */
+export type SnapshotId = number | bigint;
+
 export interface IcebergSnapshot {
-  "snapshot-id": number;
-  "parent-snapshot-id"?: number;
+  "snapshot-id": SnapshotId;
+  "parent-snapshot-id"?: SnapshotId;
   "sequence-number": number;
   "timestamp-ms": number;
   "manifest-list": string;
@@ -45,11 +52,40 @@ export interface IcebergTableMetadata {
   "default-sort-order-id": 0;
   "sort-orders": [{ "order-id": 0; fields: [] }];
   properties: Record<string, string>;
-  "current-snapshot-id"?: number;
+  "current-snapshot-id"?: SnapshotId;
   snapshots: IcebergSnapshot[];
-  "snapshot-log": { "snapshot-id": number; "timestamp-ms": number }[];
+  "snapshot-log": { "snapshot-id": SnapshotId; "timestamp-ms": number }[];
   "metadata-log": { "metadata-file": string; "timestamp-ms": number }[];
-  refs: Record<string, { "snapshot-id": number; type: "branch" | "tag" }>;
+  refs: Record<string, { "snapshot-id": SnapshotId; type: "branch" | "tag" }>;
+}
+
+/** An integer literal outside a JSON string, too long to be sure a double holds it (16 digits or more). */
+const LONG_LITERAL = /"(?:[^"\\]|\\.)*"|(?<=[:,[]\s*)(-?\d{16,})(?![.\deE])/g;
+const BIG_MARK = "\u0000bigint:";
+
+/**
+ * Parses Iceberg JSON (table metadata, merge state) keeping integers a double cannot hold exactly as bigints (other
+ * writers' snapshot ids); safe integers stay numbers, so ids compare with `===` whoever wrote them.
+ */
+export function parseIcebergJson<T>(text: string): T {
+  const marked = text.replace(LONG_LITERAL, (match, digits: string | undefined) =>
+    digits !== undefined && !Number.isSafeInteger(Number(digits)) ? JSON.stringify(BIG_MARK + digits) : match,
+  );
+  return JSON.parse(marked, (_, value) =>
+    typeof value === "string" && value.startsWith(BIG_MARK) ? BigInt(value.slice(BIG_MARK.length)) : value,
+  ) as T;
+}
+
+/** JSON text of Iceberg metadata or merge state, bigints written as integer literals. */
+export function icebergJson(value: unknown): string {
+  const text = JSON.stringify(value, (_, v) => (typeof v === "bigint" ? BIG_MARK + v.toString() : v));
+  return text.replace(/"\\u0000bigint:(-?\d+)"/g, "$1");
+}
+
+/** A snapshot id as it is compared and stored: a number when safe, else a bigint. */
+export function snapshotIdOf(value: number | bigint | string): SnapshotId {
+  const big = BigInt(value);
+  return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
 }
 
 /** The Iceberg type of a configured column (timestamps are UTC wall times without a zone, as Athena writes them). */
@@ -166,6 +202,24 @@ export function withSnapshot(
       : base["metadata-log"]
     ).slice(-PREVIOUS_VERSIONS_MAX),
     refs: { ...base.refs, main: { "snapshot-id": snapshot["snapshot-id"], type: "branch" } },
+  };
+}
+
+/** The metadata with `properties` set and no new snapshot (base file `baseFile`, for the metadata log). */
+export function withProperties(
+  base: IcebergTableMetadata,
+  baseFile: string | undefined,
+  now: number,
+  properties: Record<string, string>,
+): IcebergTableMetadata {
+  return {
+    ...base,
+    "last-updated-ms": Math.max(now, base["last-updated-ms"]),
+    properties: { ...base.properties, ...properties },
+    "metadata-log": (baseFile
+      ? [...base["metadata-log"], { "metadata-file": baseFile, "timestamp-ms": base["last-updated-ms"] }]
+      : base["metadata-log"]
+    ).slice(-PREVIOUS_VERSIONS_MAX),
   };
 }
 

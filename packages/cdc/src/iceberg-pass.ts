@@ -20,19 +20,24 @@
  * where <attempt> is the sequence number (8 digits) and a random id.
  */
 import { createHash, randomBytes } from "node:crypto";
-import type { TableConfig } from "./config.ts";
+import type { Column, TableConfig } from "./config.ts";
 import { readDmsFile } from "./dms-file.ts";
 import { CommitConflict, ForeignSnapshot, InvalidCdcFile } from "./errors.ts";
 import { type CatalogTable, COMMIT_ID_PROPERTY, type IcebergCatalog, icebergTablePrefix } from "./iceberg-catalog.ts";
+import { type ForeignRewrite, foreignRewrite } from "./iceberg-follow.ts";
 import { type ManifestFile, type ManifestListEntry, writeManifest, writeManifestList } from "./iceberg-manifest.ts";
 import {
   currentSchema,
   type IcebergSchema,
   type IcebergSnapshot,
   type IcebergTableMetadata,
+  icebergJson,
   newSnapshotId,
   newTableMetadata,
+  parseIcebergJson,
+  type SnapshotId,
   withConfiguredSchema,
+  withProperties,
   withSnapshot,
 } from "./iceberg-metadata.ts";
 import { indexLayout, locate, located, mergeShard, projectChanges, rebaseDataFiles } from "./key-index.ts";
@@ -130,8 +135,11 @@ export interface IcebergMergeState {
   applied: Record<string, AppliedFile>;
   rejected?: Record<string, RejectedFile>;
   totals: { dataFiles: number; deleteFiles: number; records: number; positionDeletes: number };
-  /** The snapshot this state belongs to: a current snapshot other than this one was written by someone else. */
-  snapshotId?: number;
+  /**
+   * The last snapshot this state accounts for (written by the merge, or a foreign `replace` it followed): a current
+   * snapshot other than this one was written by someone else since.
+   */
+  snapshotId?: SnapshotId;
 }
 
 /** A table as a pass starts from: the catalog's version, its metadata (a new one for a new table) and merge state. */
@@ -142,20 +150,86 @@ export interface IcebergBase {
   metadataLocation?: string;
   metadata: IcebergTableMetadata;
   state: IcebergMergeState;
+  /** The current snapshot is another writer's (the state's `snapshotId` is an ancestor): to follow first. */
+  foreign?: boolean;
 }
 
-/** The table's current metadata and merge state (a new, empty table when the catalog has none). */
+/**
+ * The table's current metadata and merge state (a new, empty table when the catalog has none). Foreign `replace`
+ * snapshots since the merge's last one (Athena's compaction) are followed first, in a commit of their own that
+ * re-points the key index at the rewritten files (`followForeign`); any other foreign snapshot is `ForeignSnapshot`.
+ */
 export async function loadIcebergTable(
   store: ObjectStore,
   catalog: IcebergCatalog,
   config: TableConfig,
   now = Date.now(),
+  options: FollowOptions = {},
 ): Promise<IcebergBase> {
   for (let attempt = 0; ; attempt++) {
     const base = await loadOnce(store, catalog, config, now);
-    if (base) return base;
-    // The state object was deleted by a newer commit between our two reads: the catalog has moved on, read again.
-    if (attempt >= 5) throw new Error(`${config.name}: the table's merge state keeps vanishing`);
+    if (base && !base.foreign) return base;
+    if (base) await followForeign(store, catalog, config, base, now, options);
+    // The state object was deleted by a newer commit between our two reads (the catalog has moved on), or the follow
+    // committed or lost its race: read again.
+    if (attempt >= 8) throw new CommitConflict(`${config.name}: the table keeps moving while it is loaded`);
+  }
+}
+
+/** How a follow stores shards (`indexDeltaShare`) and bounds its memory (as a merge pass: `MergeOptions`). */
+export interface FollowOptions {
+  indexDeltaShare?: number;
+  memoryLimit?: number;
+  flushKeys?: number;
+}
+
+/**
+ * Follows the foreign `replace` snapshots since the merge's last one: the key columns of the data files they added
+ * are read and the keys re-pointed at their new (file, position); the commit records the new index and manifests in a
+ * new merge state, with no new snapshot (a metadata update naming the state). Resolves when committed, lost to a
+ * newer commit (the caller loads again) or found stale.
+ */
+async function followForeign(
+  store: ObjectStore,
+  catalog: IcebergCatalog,
+  config: TableConfig,
+  base: IcebergBase,
+  now: number,
+  options: FollowOptions,
+): Promise<void> {
+  const { state } = base;
+  const rewrite = await foreignRewrite(
+    store,
+    icebergTablePrefix(config.schema, config.table),
+    base.metadata,
+    { snapshotId: state.snapshotId as SnapshotId, manifests: state.manifests, totals: state.totals },
+    config.name,
+  );
+  const commit = new IcebergCommit(
+    store,
+    config,
+    base,
+    new Date(now),
+    FILE_ROWS,
+    options.indexDeltaShare ?? INDEX_DELTA_SHARE,
+  );
+  // The moved keys are spilled per bucket past half the memory budget, as a pass's held changes are.
+  const spilled = new SpilledChanges(store, `${icebergTablePrefix(config.schema, config.table)}_cdc/tmp/`);
+  const memoryBudget = (options.memoryLimit ?? machineMemory()) * 0.5;
+  const overBudget = (held: number) =>
+    options.flushKeys !== undefined
+      ? held >= options.flushKeys
+      : held >= MIN_SPILL_KEYS && process.memoryUsage.rss() > memoryBudget;
+  try {
+    await commit.follow(rewrite, spilled, overBudget);
+    await spilled.drop();
+    const outcome = await commit.commitFollow(catalog, rewrite);
+    if (outcome === "conflict") await store.delete(commit.written);
+  } catch (error) {
+    await spilled.drop().catch(() => undefined);
+    if (!commit.committing) await store.delete(commit.written).catch(() => undefined);
+    if (error instanceof StaleBase) return;
+    throw error;
   }
 }
 
@@ -187,20 +261,17 @@ async function loadOnce(
   if (!stateKey) throw new Error(`${config.name}: the table's metadata names no merge state (${STATE_PROPERTY})`);
   const body = await store.get(stateKey);
   if (!body) return undefined;
-  const state = JSON.parse(new TextDecoder().decode(body)) as IcebergMergeState;
+  const state = parseIcebergJson<IcebergMergeState>(new TextDecoder().decode(body));
   // Another writer's snapshot (a compaction rewriting data files) moves rows: the key index would name rows that are
-  // gone. Refuse rather than write wrong deletes; remapping the index after a rewrite is the follow-up (ICEBERG.md).
-  if (state.snapshotId !== undefined && current.metadata["current-snapshot-id"] !== state.snapshotId)
-    throw new ForeignSnapshot(
-      `${config.name}: the current snapshot ${current.metadata["current-snapshot-id"]} was not written by this merge ` +
-        `(its last is ${state.snapshotId}); the key index cannot follow rewritten data files yet`,
-    );
+  // gone. The caller follows it (a `replace`) or refuses (`ForeignSnapshot`) rather than write wrong deletes.
+  const foreign = state.snapshotId !== undefined && current.metadata["current-snapshot-id"] !== state.snapshotId;
   return {
     current,
     version: current.version,
     metadataLocation: current.metadataLocation,
     metadata: current.metadata,
     state,
+    ...(foreign ? { foreign } : {}),
   };
 }
 
@@ -229,7 +300,11 @@ export async function mergeFilesIceberg(
   );
   const results: FileResult[] = new Array(inputs.length);
   for (let attempt = 1; ; attempt++) {
-    const base = await loadIcebergTable(store, catalog, config, now().getTime());
+    const base = await loadIcebergTable(store, catalog, config, now().getTime(), {
+      ...(options.indexDeltaShare !== undefined ? { indexDeltaShare: options.indexDeltaShare } : {}),
+      ...(options.memoryLimit !== undefined ? { memoryLimit: options.memoryLimit } : {}),
+      ...(options.flushKeys !== undefined ? { flushKeys: options.flushKeys } : {}),
+    });
     const toRead: PassFile[] = [];
     for (const f of files) {
       if (f.rejected) {
@@ -366,7 +441,7 @@ class SpilledChanges {
     this.dir = `${tmpPrefix}${randomBytes(6).toString("hex")}/`;
   }
 
-  async spill(pending: PendingChanges): Promise<void> {
+  async spill(pending: { readonly buckets: ReadonlyMap<number, RowSet>; clear(): void }): Promise<void> {
     this.spills++;
     for (const [b, set] of pending.buckets) {
       const list = this.runs.get(b) ?? [];
@@ -642,8 +717,15 @@ class IcebergCommit {
 
     const state = this.nextState(read, files, manifests);
     const stateKey = `${this.prefix}_cdc/iceberg/s${this.attempt}.json`;
-    await this.put(stateKey, JSON.stringify(state));
+    await this.put(stateKey, icebergJson(state));
     const addedRecords = this.dataFiles.reduce((n, f) => n + f.recordCount, 0);
+    // Bytes of the files the snapshot reads (the maintenance planner's figure, as Iceberg writers keep it).
+    const addedSize = [...this.dataFiles, ...(this.deleteFile ? [this.deleteFile] : [])].reduce(
+      (n, f) => n + f.sizeInBytes,
+      0,
+    );
+    const previous = base.metadata.snapshots.find((s) => s["snapshot-id"] === parent);
+    const totalSize = (this.replacing ? 0 : Number(previous?.summary["total-files-size"] ?? 0)) + addedSize;
     const snapshot: IcebergSnapshot = {
       "snapshot-id": snapshotId,
       ...(parent !== undefined ? { "parent-snapshot-id": parent } : {}),
@@ -661,6 +743,8 @@ class IcebergCommit {
         "total-records": String(state.totals.records),
         "total-position-deletes": String(state.totals.positionDeletes),
         "total-equality-deletes": "0",
+        "added-files-size": String(addedSize),
+        "total-files-size": String(totalSize),
       },
       "schema-id": this.schema["schema-id"],
     };
@@ -727,6 +811,148 @@ class IcebergCommit {
             positionDeletes: totals.positionDeletes + this.positionDeletes,
           },
     };
+  }
+
+  /**
+   * Stages the follow of foreign `replace` snapshots: the key columns of each data file they added are read (a row's
+   * position is its ordinal in the file), grouped by bucket, and each touched shard re-points those keys, which must
+   * be live and located in a file the rewrite removed (else `ForeignSnapshot`: the rewrite changed rows). A touched
+   * shard is written whole (a delta cannot carry a new location for an unchanged change position).
+   */
+  async follow(
+    rewrite: ForeignRewrite,
+    spilled?: SpilledChanges,
+    overBudget: (held: number) => boolean = () => false,
+  ): Promise<{ rows: number; shards: number }> {
+    const { store, config, base } = this;
+    const layout = indexLayout(config);
+    const bucketOf = bucketFunction(base.state.layout);
+    const keyColumns = config.keyIndexes.map((k) => config.columns[k] as Column);
+    const keyConfig: TableConfig = {
+      ...config,
+      columns: keyColumns,
+      keyIndexes: keyColumns.map((_, i) => i),
+      header: false,
+      includeOpForFullLoad: false,
+    };
+    delete keyConfig.orderIndex;
+    const snapshot = (rewrite.snapshots.at(-1) as IcebergSnapshot)["snapshot-id"];
+    const refused = (what: string) =>
+      new ForeignSnapshot(
+        `${config.name}: the rewrite of snapshot ${snapshot} ${what}; not a 'replace' of the same rows`,
+      );
+    // The moved keys by bucket, as index rows (key columns, then the new file and position).
+    const moved = new Map<number, RowSet>();
+    const held = { buckets: moved, clear: () => moved.clear() };
+    let heldRows = 0;
+    let rows = 0;
+    for (const { file } of rewrite.added) {
+      let pos = 0;
+      // The key columns only are decoded (the file is fetched whole).
+      for await (const batch of readDmsFile(
+        keyConfig,
+        { relPath: "LOAD00000001.parquet", displayName: file },
+        store.read(this.prefix + file),
+        50_000,
+        undefined,
+        { configuredColumnsOnly: true },
+      )) {
+        for (let i = 0; i < batch.rows.size; i++, pos++) {
+          const b = bucketOf(batch.rows.keyAt(i));
+          let set = moved.get(b);
+          if (!set) {
+            set = new RowSet(layout.config);
+            moved.set(b, set);
+          }
+          const at = set.appendRow();
+          for (let c = 0; c < keyColumns.length; c++) set.set(at, c, batch.rows.get(i, c));
+          locate(layout, set, [at], file, pos);
+        }
+        heldRows += batch.rows.size;
+        if (spilled && overBudget(heldRows)) {
+          await spilled.spill(held);
+          heldRows = 0;
+        }
+      }
+      rows += pos;
+    }
+    const touched = new Set([...moved.keys(), ...(spilled?.runs.keys() ?? [])]);
+    for (const b of [...touched].sort((x, y) => x - y)) {
+      // The bucket's spilled runs and its held rows, concatenated (each one's data-file ids rebased on the whole).
+      const parts: RowSet[] = [];
+      for (const key of spilled?.runs.get(b) ?? []) {
+        const body = await store.get(key);
+        if (!body) throw new Error(`spilled keys ${key} are missing`);
+        parts.push(decodeState(layout.config, body, 0, false));
+      }
+      const inMemory = moved.get(b);
+      if (inMemory) parts.push(inMemory);
+      const set = new RowSet(
+        layout.config,
+        parts.reduce((n, p) => n + p.size, 0),
+      );
+      for (const part of parts) {
+        rebaseDataFiles(layout, part, part, set);
+        set.appendRows(
+          part,
+          Int32Array.from({ length: part.size }, (_, i) => i),
+        );
+      }
+      set.buildIndex();
+      if (set.index.size !== set.size) throw refused(`holds a key twice (bucket ${b})`);
+      const stored = base.state.index[b];
+      if (!stored) throw refused(`added rows of keys the index does not hold (bucket ${b})`);
+      const shard = await loadShard(store, layout, stored, 0);
+      let repointed = 0;
+      for (let at = 0; at < shard.size; at++) {
+        const j = set.index.get(shard.keyAt(at));
+        if (j === undefined) continue;
+        if (!shard.live[at]) throw refused(`added a row of a deleted key (bucket ${b})`);
+        if (!rewrite.removed.has(located(layout, shard, at).file))
+          throw refused(`added a second row of a key whose row it kept (bucket ${b})`);
+        const to = located(layout, set, j);
+        locate(layout, shard, [at], to.file, to.pos);
+        repointed++;
+      }
+      if (repointed !== set.size) throw refused(`added rows of keys the index does not hold (bucket ${b})`);
+      // Written whole: a delta row replaces its base row only when its change position is newer (`mergeFrom`),
+      // and a re-pointed key keeps its position. Found by the property test (delta share 100).
+      await this.putShard(b, shard, stored);
+    }
+    return { rows, shards: this.shards.size };
+  }
+
+  /**
+   * Commits a follow: a new merge state (index shards, the foreign snapshot's manifests and totals, its id as the last
+   * snapshot accounted for) named in the table's properties; no snapshot is added.
+   */
+  async commitFollow(catalog: IcebergCatalog, rewrite: ForeignRewrite): Promise<"committed" | "conflict"> {
+    const { base, config } = this;
+    const index = { ...base.state.index };
+    for (const [b, shard] of this.shards) index[b] = shard;
+    const state: IcebergMergeState = {
+      ...base.state,
+      snapshotId: (rewrite.snapshots.at(-1) as IcebergSnapshot)["snapshot-id"],
+      index,
+      manifests: rewrite.manifests,
+      totals: rewrite.totals,
+    };
+    const stateKey = `${this.prefix}_cdc/iceberg/s${this.attempt}.json`;
+    await this.put(stateKey, icebergJson(state));
+    const commitId = this.attempt;
+    const next = withProperties(this.metadata, base.metadataLocation, this.at.getTime(), {
+      [STATE_PROPERTY]: stateKey,
+      [COMMIT_ID_PROPERTY]: commitId,
+    });
+    this.committing = true;
+    const outcome = await catalog.commit(config.schema, config.table, base.current, next, commitId);
+    if (outcome === "committed") {
+      const superseded = [...this.superseded];
+      const previousState = base.metadata.properties[STATE_PROPERTY];
+      if (previousState) superseded.push(previousState);
+      await this.store.delete(superseded).catch(() => undefined);
+    }
+    return outcome;
   }
 
   /**

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TableConfig } from "./config.ts";
 import type { Op } from "./dms-file.ts";
 import { allTypesTable, chunksOf, dmsCsv, testTable } from "./fixtures/dms.ts";
-import { icebirdRows } from "./fixtures/iceberg.ts";
+import { athenaRewrite, icebirdRows } from "./fixtures/iceberg.ts";
 import { asText } from "./fixtures/table.ts";
 import { createFileCatalog } from "./iceberg-catalog.ts";
 import { compactIceberg, mergeFilesIceberg } from "./iceberg-pass.ts";
@@ -58,6 +58,16 @@ const scenario = fc.record({
   indexDeltaShare: fc.constantFrom(0, 0.5, 100),
   // Spill the held changes once this many keys are held (large files, bounded memory).
   flushKeys: fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined }),
+  // After which arriving file another writer (Athena's OPTIMIZE, simulated) rewrites the data files of the data
+  // manifests it picks into files of `rows` rows, in a `replace` snapshot the next merge must follow.
+  foreign: fc.option(
+    fc.record({
+      after: fc.nat(9),
+      pick: fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }),
+      rows: fc.constantFrom(1, 3, 1000),
+    }),
+    { nil: undefined },
+  ),
 });
 
 function valuesOf(mode: Mode, c: GenChange, seq: number): Value[] {
@@ -93,6 +103,7 @@ describe("Iceberg engine vs the in-memory model", () => {
           compactAfter,
           indexDeltaShare,
           flushKeys,
+          foreign,
         }) => {
           const config = configs[layout][mode];
           const all: { relPath: string; fileIndex: number; changes: (GenChange & { row: number; seq: number })[] }[] =
@@ -154,12 +165,18 @@ describe("Iceberg engine vs the in-memory model", () => {
           let pass: typeof all = [];
           for (const [i, { f }] of order.entries()) {
             pass.push(f);
-            if (passEnds[i] || compactAfter === i) {
+            if (passEnds[i] || compactAfter === i || foreign?.after === i) {
               const result = await mergePass(pass);
               expect(result.files.map((r) => r.outcome)).toEqual(pass.map(() => "merged"));
               pass = [];
             }
             if (compactAfter === i) await compactIceberg(store, catalog, config, { fileRows, indexDeltaShare });
+            const table = foreign?.after === i ? await catalog.load(config.schema, config.table) : undefined;
+            if (foreign && table?.metadata["current-snapshot-id"] !== undefined)
+              await athenaRewrite(store, catalog, config, {
+                pick: (m) => foreign.pick[m % foreign.pick.length] as boolean,
+                fileRows: foreign.rows,
+              });
           }
           if (pass.length > 0) await mergePass(pass);
           for (const r of replays) {

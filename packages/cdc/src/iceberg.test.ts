@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { TableConfig } from "./config.ts";
 import { ForeignSnapshot } from "./errors.ts";
 import { chunksOf, dmsCsv, type TestChange, testTable } from "./fixtures/dms.ts";
-import { icebirdRows, withFileFetch } from "./fixtures/iceberg.ts";
+import { athenaRewrite, icebirdRows, withFileFetch } from "./fixtures/iceberg.ts";
 import { asText } from "./fixtures/table.ts";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
 import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
@@ -36,7 +36,7 @@ function merge(
   catalog: IcebergCatalog,
   config: TableConfig,
   files: { relPath: string; text: string }[],
-  options: MergeOptions = {},
+  options: MergeOptions & { fileRows?: number } = {},
 ) {
   return mergeFilesIceberg(
     store,
@@ -293,34 +293,117 @@ describe("a base superseded while an attempt reads it", () => {
 });
 
 describe("other writers", () => {
-  it("refuses to merge on top of a snapshot it did not write (a compaction moved rows the key index names)", async () => {
+  it("follows a foreign replace snapshot (Athena's OPTIMIZE): the index re-points the rewritten rows, once", async () => {
+    const config = testTable();
+    const store = createDirectoryStore(root);
+    const catalog = createFileCatalog(store);
+    const model = new Map<number, Value[]>();
+    const apply = (changes: TestChange[]) => {
+      for (const c of changes) {
+        const id = Number(c.values[0]);
+        if (c.op === "D") model.delete(id);
+        else model.set(id, c.values);
+      }
+    };
+    const ids = Array.from({ length: 40 }, (_, i) => i + 1);
+    const load = ids.map((id): TestChange => ({ op: "I", values: row(id, `n${id}`, id) }));
+    apply(load);
+    await merge(store, catalog, config, [{ relPath: "LOAD00000001.csv", text: csv(config, load, false) }], {
+      fileRows: 16,
+    });
+    const first: TestChange[] = [
+      ...[3, 7, 20].map((id): TestChange => ({ op: "U", values: row(id, `u${id}`, id * 2) })),
+      { op: "D", values: row(9, null, 0) },
+      { op: "I", values: row(41, "new", 41) },
+    ];
+    apply(first);
+    await merge(store, catalog, config, [{ relPath: "20261101-1200000000.csv", text: csv(config, first) }], {
+      fileRows: 16,
+    });
+    // Athena rewrites the data files of the first manifest (the full load) into files of 7 rows, in another order.
+    const rewrite = await athenaRewrite(store, catalog, config, { pick: (m) => m === 0, fileRows: 7 });
+    expect(typeof rewrite.snapshotId).toBe("bigint");
+    expect(await icebirdRows(root, config)).toEqual(asText(config, model.values()));
+
+    const second: TestChange[] = [
+      ...[1, 3, 12, 30, 40, 41].map((id): TestChange => ({ op: "U", values: row(id, `v${id}`, id * 3) })),
+      ...[2, 7, 25].map((id): TestChange => ({ op: "D", values: row(id, null, 0) })),
+      { op: "I", values: row(9, "back", 9) },
+      { op: "I", values: row(50, "fifty", 50) },
+    ];
+    apply(second);
+    // Held past 3 keys, the moved keys of the follow are spilled per bucket (as a pass's changes are).
+    const result = await merge(
+      store,
+      catalog,
+      config,
+      [{ relPath: "20261101-1300000000.csv", text: csv(config, second) }],
+      { flushKeys: 3 },
+    );
+    expect(result.files.map((f) => f.outcome)).toEqual(["merged"]);
+    expect(await icebirdRows(root, config)).toEqual(asText(config, model.values()));
+    expect(await store.list(`${config.schema}/${config.table}/_cdc/tmp/`)).toEqual([]);
+
+    // Followed once: a metadata-only version (no snapshot) then the merge's own snapshot, parented on Athena's, whose
+    // 63-bit id is kept exact in the metadata.
+    const current = await catalog.load(config.schema, config.table);
+    const metadata = current?.metadata as IcebergTableMetadata;
+    expect(current?.version).toBe(5);
+    const last = metadata.snapshots.at(-1) as IcebergTableMetadata["snapshots"][number];
+    expect(last["parent-snapshot-id"]).toBe(rewrite.snapshotId);
+    expect(metadata.snapshots).toHaveLength(4);
+    const text = await readFile(join(root, config.schema, config.table, "metadata", "v5.metadata.json"), "utf8");
+    expect(text).toContain(`"parent-snapshot-id":${rewrite.snapshotId}`);
+
+    // A later foreign rewrite of everything (files written by DuckDB in ZSTD, Athena's default codec), twice in a
+    // row, then more changes.
+    await athenaRewrite(store, catalog, config, { fileRows: 5, zstd: true });
+    await athenaRewrite(store, catalog, config, { fileRows: 11 });
+    const third: TestChange[] = ids
+      .filter((id) => id % 4 === 0)
+      .map((id): TestChange => ({ op: "U", values: row(id, `w${id}`, id * 4) }));
+    third.push({ op: "D", values: row(50, null, 0) }, { op: "D", values: row(1, null, 0) });
+    apply(third);
+    await merge(store, catalog, config, [{ relPath: "20261101-1400000000.csv", text: csv(config, third) }]);
+    expect(await icebirdRows(root, config)).toEqual(asText(config, model.values()));
+    // And the engine's own compaction after all that.
+    await compactIceberg(store, catalog, config);
+    expect(await icebirdRows(root, config)).toEqual(asText(config, model.values()));
+  });
+
+  it("refuses to merge on top of a foreign snapshot other than a replace (rows the key index does not know)", async () => {
     const config = testTable();
     const store = createDirectoryStore(root);
     const catalog = createFileCatalog(store);
     await merge(store, catalog, config, [
       { relPath: "LOAD00000001.csv", text: csv(config, [{ op: "I", values: row(1, "a", 1) }], false) },
     ]);
-    // Another writer (Athena's OPTIMIZE, say) commits a `replace` snapshot.
+    // Another writer (an INSERT through Athena, say) commits an `append` snapshot.
     const current = (await catalog.load(config.schema, config.table)) as NonNullable<
       Awaited<ReturnType<IcebergCatalog["load"]>>
     >;
     const last = current.metadata.snapshots.at(-1) as IcebergTableMetadata["snapshots"][number];
-    const replace = {
+    const append = {
       ...last,
-      "snapshot-id": last["snapshot-id"] + 1,
+      "snapshot-id": Number(last["snapshot-id"]) + 1,
       "parent-snapshot-id": last["snapshot-id"],
       "sequence-number": last["sequence-number"] + 1,
-      summary: { operation: "replace" as const },
+      summary: { operation: "append" as const },
     };
     const foreign: IcebergTableMetadata = {
       ...current.metadata,
-      "current-snapshot-id": replace["snapshot-id"],
-      "last-sequence-number": replace["sequence-number"],
-      snapshots: [...current.metadata.snapshots, replace],
-      refs: { main: { "snapshot-id": replace["snapshot-id"], type: "branch" } },
+      "current-snapshot-id": append["snapshot-id"],
+      "last-sequence-number": append["sequence-number"],
+      snapshots: [...current.metadata.snapshots, append],
+      refs: { main: { "snapshot-id": append["snapshot-id"], type: "branch" } },
       properties: { ...current.metadata.properties, "sluice.commit-id": "someone-else" },
     };
     expect(await catalog.commit(config.schema, config.table, current, foreign, "someone-else")).toBe("committed");
+    await expect(
+      merge(store, catalog, config, [
+        { relPath: "20261101-1200000000.csv", text: csv(config, [{ op: "U", values: row(1, "b", 2) }]) },
+      ]),
+    ).rejects.toThrow(/operation 'append'/);
     await expect(
       merge(store, catalog, config, [
         { relPath: "20261101-1200000000.csv", text: csv(config, [{ op: "U", values: row(1, "b", 2) }]) },

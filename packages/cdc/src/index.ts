@@ -4,6 +4,7 @@ export * from "./dms-file.ts";
 export * from "./errors.ts";
 export * from "./flow.ts";
 export * from "./lease.ts";
+export * from "./maintenance.ts";
 export * from "./merge.ts";
 export * from "./merge-pass.ts";
 export * from "./parquet.ts";

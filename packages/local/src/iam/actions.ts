@@ -8,7 +8,7 @@
  */
 
 /** Services by the name their IAM actions carry (`s3:`, `dynamodb:`...). */
-export type IamService = "s3" | "dynamodb" | "kinesis" | "sns" | "sqs" | "sagemaker" | "glue" | "s3express";
+export type IamService = "s3" | "dynamodb" | "kinesis" | "sns" | "sqs" | "sagemaker" | "glue" | "athena" | "s3express";
 
 /** The resource an S3 action applies to: the request's object, its bucket, the copy source, or the account. */
 export type S3Target = "object" | "bucket" | "source" | "account";

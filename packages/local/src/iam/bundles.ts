@@ -25,6 +25,7 @@ export const clientServices: Readonly<Record<string, IamService>> = {
   KinesisClient: "kinesis",
   SageMakerRuntimeClient: "sagemaker",
   GlueClient: "glue",
+  AthenaClient: "athena",
 };
 
 /**

@@ -55,7 +55,9 @@ describe("the local cloud's function policies", () => {
     expect(problems).toContain(
       "DemandHydration: the provided execution role does not have permissions to call GetRecords on Kinesis (arn:aws:kinesis:us-east-1:000000000000:stream/sluice-local-Clickstream)",
     );
-    expect(problems.filter((p) => p.includes("SendMessage"))).toHaveLength(Object.keys(wiring.functions).length);
+    // Every function that has a trigger here (CdcMaintenance is started by EventBridge Scheduler, on AWS only).
+    const triggered = Object.values(wiring.functions).filter((f) => f.triggers.length > 0);
+    expect(problems.filter((p) => p.includes("SendMessage"))).toHaveLength(triggered.length);
   });
 });
 

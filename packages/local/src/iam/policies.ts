@@ -61,6 +61,7 @@ export function localArns(wiring: Wiring, names: LocalNames): ArnsOf<string> {
         tables: databases.map((database) => `${glue}:table/${database}/*`),
       };
     }) as ArnsOf<string>["catalogs"],
+    account: { arn: (service, resource) => `arn:aws:${service}:${region}:${accountId}:${resource}`, app: names.app },
   };
 }
 

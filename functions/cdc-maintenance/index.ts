@@ -1,0 +1,36 @@
+/**
+ * CdcMaintenance: started by EventBridge Scheduler (infra/maintenance.ts), once a day to compact and once a week to
+ * vacuum. The schedule's input names the action, the Glue databases of the CDC tables, the Athena workgroup and the
+ * scheduled time; the function plans from each Iceberg table's metadata which tables get `OPTIMIZE … BIN_PACK` (big
+ * tables with many delete files or small files: CdcMerge compacts small ones itself) or `VACUUM`, starts those
+ * statements in the workgroup (Athena runs them) and logs the plan. An input it cannot read fails the invocation.
+ */
+import { AthenaClient } from "@aws-sdk/client-athena";
+import { GlueClient } from "@aws-sdk/client-glue";
+import { S3Client } from "@aws-sdk/client-s3";
+import { runMaintenance } from "@sluice/aws/cdc-maintenance";
+import { createObservability, withObservability } from "@sluice/observability";
+import { z } from "zod";
+
+/** The schedule's input (infra/maintenance.ts writes it; `scheduledTime` is Scheduler's `<aws.scheduler.scheduled-time>`). */
+export const maintenanceInput = z.object({
+  action: z.enum(["optimize", "vacuum"]),
+  databases: z.array(z.string().min(1)).min(1),
+  workGroup: z.string().min(1),
+  scheduledTime: z.string().min(1),
+});
+
+const observability = createObservability({ serviceName: "cdc-maintenance" });
+const clients = { glue: new GlueClient({}), s3: new S3Client({}), athena: new AthenaClient({}) };
+
+async function maintain(event: unknown): Promise<void> {
+  const run = maintenanceInput.parse(event);
+  const result = await runMaintenance(clients, run);
+  observability.logger.info("maintenance started", {
+    action: run.action,
+    started: result.started,
+    skipped: result.skipped,
+  });
+}
+
+export const handler = withObservability(maintain, observability);
