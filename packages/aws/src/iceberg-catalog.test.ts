@@ -114,6 +114,23 @@ describe("createGlueCatalog", () => {
     expect(table?.metadata.properties[COMMIT_ID_PROPERTY]).toBe("c7");
   });
 
+  it("keeps a 63-bit snapshot id (as Athena writes them) exact through load and commit", async () => {
+    const id = "7450254946340916741"; // above 2^53: JSON.parse would round it
+    const location = "mem://sales/Orders/metadata/00007-abc.metadata.json";
+    const text = JSON.stringify(metadataOf("c7")).replace(/}$/, `,"current-snapshot-id":${id}}`);
+    await store.put("sales/Orders/metadata/00007-abc.metadata.json", text);
+    glueHas(location, "12");
+    glue.on(UpdateTableCommand).resolves({});
+
+    const loaded = await catalog.load("sales", "Orders");
+    expect(String(loaded?.metadata["current-snapshot-id"])).toBe(id);
+    expect(
+      await catalog.commit("sales", "Orders", loaded, { ...(loaded?.metadata as IcebergTableMetadata) }, "c8"),
+    ).toBe("committed");
+    const written = metadataFiles().find((key) => !key.includes("00007-"));
+    expect(new TextDecoder().decode(store.objects.get(written as string))).toContain(`"current-snapshot-id":${id}`);
+  });
+
   it("commits with UpdateTable: VersionId of the load, SkipArchive, new and previous metadata_location, other parameters kept", async () => {
     const base = "mem://sales/Orders/metadata/00007-abc.metadata.json";
     await store.put("sales/Orders/metadata/00007-abc.metadata.json", JSON.stringify(metadataOf("c7")));

@@ -34,7 +34,7 @@ import {
   type IcebergCatalog,
   icebergTablePrefix,
 } from "@sluice/cdc/iceberg-catalog";
-import { currentSchema, type IcebergTableMetadata } from "@sluice/cdc/iceberg-metadata";
+import { currentSchema, type IcebergTableMetadata, icebergJson, parseIcebergJson } from "@sluice/cdc/iceberg-metadata";
 
 export interface GlueCatalogOptions {
   /** The Glue database holding the tables of a DMS schema. */
@@ -75,7 +75,7 @@ export function createGlueCatalog(glue: GlueClient, store: ObjectStore, options:
   async function readMetadata(location: string): Promise<IcebergTableMetadata> {
     const body = await store.get(keyOf(location));
     if (!body) throw new Error(`the Glue table names a missing metadata file: ${location}`);
-    return JSON.parse(new TextDecoder().decode(body)) as IcebergTableMetadata;
+    return parseIcebergJson<IcebergTableMetadata>(new TextDecoder().decode(body));
   }
   /** The table as Glue has it: its metadata location, version and parameters; undefined if there is none. */
   async function getTable(schema: string, table: string) {
@@ -137,7 +137,7 @@ export function createGlueCatalog(glue: GlueClient, store: ObjectStore, options:
       const version = (base?.version ?? 0) + 1;
       const key = `${icebergTablePrefix(schema, table)}metadata/${String(version).padStart(5, "0")}-${randomUUID()}.metadata.json`;
       const location = store.uri(key);
-      await store.put(key, JSON.stringify(metadata), { contentType: "application/json" });
+      await store.put(key, icebergJson(metadata), { contentType: "application/json" });
       try {
         if (!base) {
           await glue.send(
