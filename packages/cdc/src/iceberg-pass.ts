@@ -684,7 +684,7 @@ class IcebergCommit {
     read: ReadonlyMap<string, { rows: number; sha256: string }>,
     files: readonly PassFile[],
   ): Promise<"committed" | "conflict"> {
-    const { base, config, at, sequence, snapshotId } = this;
+    const { base, at, sequence, snapshotId } = this;
     const schemaJson = JSON.stringify(this.schema);
     const manifests = this.replacing ? [] : [...base.state.manifests];
     const addManifest = async (content: 0 | 1, entries: ManifestFile[]) => {
@@ -753,18 +753,7 @@ class IcebergCommit {
       [STATE_PROPERTY]: stateKey,
       [COMMIT_ID_PROPERTY]: commitId,
     });
-    this.committing = true;
-    const outcome = await catalog.commit(config.schema, config.table, base.current, next, commitId);
-    if (outcome === "committed") {
-      // The shards this commit replaced and the previous state: only writers read them, and a writer still working
-      // on the previous snapshot cannot commit any more (it finds them gone, or loses the race, and starts again).
-      // Not kept for a grace period: a commit touching every shard would otherwise leave a whole index behind.
-      const superseded = [...this.superseded];
-      const previousState = base.metadata.properties[STATE_PROPERTY];
-      if (previousState) superseded.push(previousState);
-      await this.store.delete(superseded).catch(() => undefined);
-    }
-    return outcome;
+    return this.commitMetadata(catalog, next, commitId);
   }
 
   private nextState(
@@ -923,11 +912,34 @@ class IcebergCommit {
   }
 
   /**
+   * Commits `next` on the base; once committed, deletes the shards it replaced and the previous state: only writers
+   * read them, and a writer still working on the previous snapshot cannot commit any more (it finds them gone, or
+   * loses the race, and starts again). Not kept for a grace period: a commit touching every shard would otherwise
+   * leave a whole index behind.
+   */
+  private async commitMetadata(
+    catalog: IcebergCatalog,
+    next: IcebergTableMetadata,
+    commitId: string,
+  ): Promise<"committed" | "conflict"> {
+    const { base, config } = this;
+    this.committing = true;
+    const outcome = await catalog.commit(config.schema, config.table, base.current, next, commitId);
+    if (outcome === "committed") {
+      const superseded = [...this.superseded];
+      const previousState = base.metadata.properties[STATE_PROPERTY];
+      if (previousState) superseded.push(previousState);
+      await this.store.delete(superseded).catch(() => undefined);
+    }
+    return outcome;
+  }
+
+  /**
    * Commits a follow: a new merge state (index shards, the foreign snapshot's manifests and totals, its id as the last
    * snapshot accounted for) named in the table's properties; no snapshot is added.
    */
   async commitFollow(catalog: IcebergCatalog, rewrite: ForeignRewrite): Promise<"committed" | "conflict"> {
-    const { base, config } = this;
+    const { base } = this;
     const index = { ...base.state.index };
     for (const [b, shard] of this.shards) index[b] = shard;
     const state: IcebergMergeState = {
@@ -944,15 +956,7 @@ class IcebergCommit {
       [STATE_PROPERTY]: stateKey,
       [COMMIT_ID_PROPERTY]: commitId,
     });
-    this.committing = true;
-    const outcome = await catalog.commit(config.schema, config.table, base.current, next, commitId);
-    if (outcome === "committed") {
-      const superseded = [...this.superseded];
-      const previousState = base.metadata.properties[STATE_PROPERTY];
-      if (previousState) superseded.push(previousState);
-      await this.store.delete(superseded).catch(() => undefined);
-    }
-    return outcome;
+    return this.commitMetadata(catalog, next, commitId);
   }
 
   /**
