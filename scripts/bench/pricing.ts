@@ -32,6 +32,7 @@ import {
   priceRequests,
 } from "@sluice/pricing";
 import { createMemoryCatalog, createMemoryWindowStore } from "@sluice/pricing/fixtures";
+import { catalogItem } from "@sluice/testing";
 
 const LATENCY_MS = Number(process.env.BENCH_MODEL_LATENCY_MS ?? 20);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -66,15 +67,7 @@ async function seedCatalog(client: DynamoDBClient, ids: string[]) {
         RequestItems: {
           Catalog: ids.slice(i, i + 25).map((productId) => ({
             PutRequest: {
-              Item: marshall({
-                productId,
-                price: 100,
-                currency: "USD",
-                cost: 60,
-                minPrice: 80,
-                maxPrice: 130,
-                version: 1,
-              }),
+              Item: marshall(catalogItem(productId)),
             },
           })),
         },
