@@ -144,6 +144,24 @@ describe("StreamingDetector", () => {
     }
   });
 
+  it("with the cycle context (default), finds a day whose high phase does not come; without it, finds nothing", () => {
+    // 14 days of 288 points: low at night, high from 08:00 to 16:00, noise; day 10 stays low all day.
+    let s = 5;
+    const rand = () => {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      return s / 2 ** 32;
+    };
+    const values = Array.from({ length: 14 * 288 }, (_, i) => {
+      const high = i % 288 >= 96 && i % 288 < 192 && Math.floor(i / 288) !== 10;
+      return (high ? 80 : 20) + 5 * rand();
+    });
+    const firstAlert = (scores: number[]) => scores.findIndex((v, i) => i >= 2000 && v >= 0.5);
+    const withCycle = firstAlert(scoreAll(values));
+    expect(withCycle).toBeGreaterThanOrEqual(10 * 288 + 96);
+    expect(withCycle).toBeLessThan(10 * 288 + 192);
+    expect(firstAlert(scoreAll(values, new StreamingDetector({ seasonLags: [] })))).toBe(-1);
+  });
+
   it("refuses a state from another configuration", () => {
     const state = new StreamingDetector().snapshot();
     expect(() => new StreamingDetector({ scales: [1] }, state)).toThrow(InvalidDetectorState);

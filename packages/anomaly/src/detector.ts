@@ -14,6 +14,12 @@
  * 2b. Ensemble: by default three members with patterns of 2, 3 and 4 values (vigilance 6%, 4%, 3%: the same
  *    tolerance over a pattern) each score as above, the maximum over their scales; the score is their mean, which
  *    smooths out what one pattern length alone finds surprising.
+ * 3b. Cycle context (`seasonLags`): a period is found when values L points apart are much closer than values L / 2
+ *    apart (daily and weekly cycles of 5- and 30-minute data, an hourly one of 5-minute data); the detector then keeps
+ *    what each phase block (`seasonBins` per period) usually holds. A block far from it (z-score of the departure,
+ *    persisting `seasonPersist` blocks; periods of at least `seasonRaiseMin` points) scores: the day whose busy hours
+ *    do not come, which no short pattern sees. A pattern surprise at a value its phase usually holds (departure under
+ *    `seasonDownZ`; periods of at least `seasonDownMin`) is damped by `seasonDownFactor`: a burst at its usual hour.
  * 3. Spatial anomaly (also from HTM on NAB): a value beyond the range seen so far by more than
  *    `spatialTolerance` of it scores at least `spatialScore`.
  * 4. Rest: after a score at or above `alertLevel` the detector stays quiet for `restPoints` points while it keeps
@@ -23,7 +29,8 @@
  *    a point whose recent mean lies inside the band scores 0, whatever the scales say. An averaged scale that is
  *    still draining an incident that is over (its block holds the incident, the latest values are normal again) then
  *    raises nothing: no echo alert, and a score never contradicts the band {@link StreamingDetector.expected} reports.
- * The score is the maximum over the scales and the spatial check, before the gate and the rest.
+ * The score is the ensemble's mean, damped or raised by the cycle context, raised to the spatial score, then gated and
+ * rested.
  */
 
 export interface DetectorConfig {
@@ -48,6 +55,27 @@ export interface DetectorConfig {
   clipDevs: number;
   /** Points averaged per step at each scale (1 = the raw series). */
   scales: number[];
+  /**
+   * Cycle context (see the module comment, 3b): candidate periods in points, each with its half (a period L is
+   * found when the values L points apart differ by less than `seasonRatio` times those L / 2 apart). Empty: off.
+   */
+  seasonLags: number[];
+  /** A period is found when its lag's mean absolute difference is under this fraction of its half-lag's. */
+  seasonRatio: number;
+  /** Shortest period whose departures score (a value far from what this phase of the cycle usually holds). */
+  seasonRaiseMin: number;
+  /** Shortest period whose usual values damp the pattern score (a surprise at a value this phase usually holds). */
+  seasonDownMin: number;
+  /** Phase blocks per period (their means are what the cycle memory compares). */
+  seasonBins: number;
+  /** Blocks of phase jitter tolerated: a block is compared with the usual means of the blocks this far around it. */
+  seasonShift: number;
+  /** Consecutive blocks a departure must last (the least of their z-scores is scored). */
+  seasonPersist: number;
+  /** A block whose departure is under this z-score is usual for its phase: the pattern score is damped. */
+  seasonDownZ: number;
+  /** Factor of the damping. */
+  seasonDownFactor: number;
   /**
    * Members of an ensemble, each with pattern memories of its own at every scale (its `window` and `vigilance`
    * override the configuration's); the score is the members' mean (before the spatial check, the gate and the
@@ -89,6 +117,16 @@ export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = {
   spreadCap: 20,
   clipDevs: 0,
   scales: [1, 12],
+  // Daily and weekly cycles of 5- and 30-minute data, and an hourly one of 5-minute data (each with its half).
+  seasonLags: [6, 12, 24, 48, 96, 144, 168, 288, 336, 1008, 2016],
+  seasonRatio: 0.5,
+  seasonRaiseMin: 48,
+  seasonDownMin: 12,
+  seasonBins: 24,
+  seasonShift: 2,
+  seasonPersist: 3,
+  seasonDownZ: 1,
+  seasonDownFactor: 0.5,
   // The same tolerance over a pattern (window x vigilance = 0.12 of the range) at three pattern lengths.
   ensemble: [
     { window: 2, vigilance: 0.06 },
@@ -169,6 +207,172 @@ export interface DetectorState {
     incidentEnd: number;
     outside: number;
   };
+  /** Cycle context (with `seasonLags`; absent in states written before it: it starts learning). */
+  season?: SeasonState;
+}
+
+/** The serialisable state of the cycle context (see {@link Cycle}). */
+export interface SeasonState {
+  /** The last values (base64 float32, oldest first), up to the longest lag. */
+  ring: string;
+  /** Mean absolute difference at each lag (null: not seen yet). */
+  diffs: Array<number | null>;
+  period: number;
+  sum: number;
+  count: number;
+  /** The usual mean of each phase block (null: not seen yet). */
+  profile: Array<number | null>;
+  n: number;
+  mean: number;
+  varr: number;
+  zs: number[];
+}
+
+/** Weight of a new difference in each lag's mean (about 500 points). */
+const SEASON_LAG_ALPHA = 0.002;
+/** Weight of a new block mean in its phase's usual mean (about 5 cycles). */
+const SEASON_PROFILE_ALPHA = 0.2;
+/** Weight of a new departure in their mean and variance (about 100 blocks), and blocks learnt before any scores. */
+const SEASON_ALPHA = 0.01;
+const SEASON_MIN_BLOCKS = 48;
+
+/**
+ * Cycle context: finds a period among `seasonLags` (the values L points apart much closer than those L / 2 apart),
+ * keeps the usual mean of each phase block of it, and measures how far each block's mean is from what its phase (or
+ * one up to `seasonShift` blocks around it) usually holds, as a z-score against the departures seen so far.
+ */
+class Cycle {
+  private readonly ring: Float32Array;
+  private at = 0;
+  private filled = 0;
+  private diffs: Array<number | null>;
+  private period = 0;
+  private sum = 0;
+  private count = 0;
+  private profile: Array<number | null> = [];
+  private n = 0;
+  private mean = 0;
+  private varr = 0;
+  private zs: number[] = [];
+  /** The latest completed block's departure (z-score), and the period it belongs to; NaN between blocks. */
+  z = Number.NaN;
+  /** The least z-score of the last `seasonPersist` blocks, at a completed block of a period ≥ `seasonRaiseMin`. */
+  raise = Number.NaN;
+
+  constructor(private readonly c: DetectorConfig) {
+    this.ring = new Float32Array(Math.max(...c.seasonLags));
+    this.diffs = c.seasonLags.map(() => null);
+  }
+
+  /** Learns the `points`-th value of the series. */
+  add(value: number, points: number): void {
+    const c = this.c;
+    const lags = c.seasonLags;
+    const size = this.ring.length;
+    for (const [i, lag] of lags.entries()) {
+      if (this.filled < lag) continue;
+      const d = Math.abs(value - (this.ring[(this.at - lag + size) % size] as number));
+      const previous = this.diffs[i] ?? d;
+      this.diffs[i] = previous + Math.max(SEASON_LAG_ALPHA, 1 / (points - lag)) * (d - previous);
+    }
+    this.ring[this.at] = value;
+    this.at = (this.at + 1) % size;
+    this.filled = Math.min(this.filled + 1, size);
+
+    let chosen = 0;
+    let best = c.seasonRatio;
+    const shortest = Math.min(c.seasonRaiseMin, c.seasonDownMin);
+    for (const [i, lag] of lags.entries()) {
+      const half = lags.indexOf(lag / 2);
+      if (half < 0 || points <= 3 * lag || lag < shortest) continue;
+      const ratio = (this.diffs[i] as number) / Math.max(this.diffs[half] as number, 1e-12);
+      if (ratio < best) {
+        best = ratio;
+        chosen = lag;
+      }
+    }
+    this.z = Number.NaN;
+    this.raise = Number.NaN;
+    if (chosen !== this.period) {
+      if (chosen > 0 && this.period > 0) this.profile = [];
+      this.period = chosen;
+      this.sum = 0;
+      this.count = 0;
+    }
+    if (chosen === 0) return;
+    const block = Math.max(1, Math.round(chosen / c.seasonBins));
+    this.sum += value;
+    this.count++;
+    if (this.count < block) return;
+    const m = this.sum / this.count;
+    this.sum = 0;
+    this.count = 0;
+    const blocks = Math.round(chosen / block);
+    if (this.profile.length !== blocks) {
+      this.profile = new Array(blocks).fill(null);
+      this.n = 0;
+      this.mean = 0;
+      this.varr = 0;
+      this.zs = [];
+    }
+    const b = Math.floor((points % chosen) / block) % blocks;
+    let r = Number.POSITIVE_INFINITY;
+    for (let j = -c.seasonShift; j <= c.seasonShift; j++) {
+      const usual = this.profile[(((b + j) % blocks) + blocks) % blocks];
+      if (usual !== null && usual !== undefined) r = Math.min(r, Math.abs(m - usual));
+    }
+    const old = this.profile[b];
+    this.profile[b] = old === null || old === undefined ? m : old + SEASON_PROFILE_ALPHA * (m - old);
+    if (!Number.isFinite(r)) return;
+    this.n++;
+    const z = (r - this.mean) / Math.sqrt(Math.max(this.varr, 1e-12));
+    this.zs.push(z);
+    if (this.zs.length > c.seasonPersist) this.zs.shift();
+    if (this.n > SEASON_MIN_BLOCKS) {
+      if (chosen >= c.seasonRaiseMin) this.raise = Math.min(...this.zs);
+      if (chosen >= c.seasonDownMin) this.z = z;
+    }
+    const a = Math.max(SEASON_ALPHA, 1 / this.n);
+    const delta = r - this.mean;
+    this.mean += a * delta;
+    this.varr = (1 - a) * (this.varr + a * delta * delta);
+  }
+
+  snapshot(): SeasonState {
+    const size = this.ring.length;
+    const ordered = new Float32Array(this.filled);
+    for (let i = 0; i < this.filled; i++) ordered[i] = this.ring[(this.at - this.filled + i + size) % size] as number;
+    return {
+      ring: toBase64(ordered),
+      diffs: [...this.diffs],
+      period: this.period,
+      sum: this.sum,
+      count: this.count,
+      profile: [...this.profile],
+      n: this.n,
+      mean: this.mean,
+      varr: this.varr,
+      zs: [...this.zs],
+    };
+  }
+
+  restore(s: SeasonState): void {
+    const values = new Float32Array(fromBase64(s.ring));
+    const size = this.ring.length;
+    const kept = values.subarray(Math.max(0, values.length - size));
+    this.ring.set(kept);
+    this.filled = kept.length;
+    this.at = kept.length % size;
+    this.diffs = this.c.seasonLags.map((_, i) => s.diffs[i] ?? null);
+    this.period = s.period;
+    this.sum = s.sum;
+    this.count = s.count;
+    this.profile = [...s.profile];
+    this.n = s.n;
+    this.mean = s.mean;
+    this.varr = s.varr;
+    this.zs = [...s.zs];
+  }
 }
 
 /** Pattern novelty and its likelihood on the series averaged over `factor` points. */
@@ -342,6 +546,7 @@ export class StreamingDetector {
   private band: DetectorBand | null = null;
   /** Whether the latest point was beyond `levelSigmas` (not persisted: recomputed at each point). */
   private level = false;
+  private readonly cycle: Cycle | null;
 
   constructor(config: Partial<DetectorConfig> = {}, state?: DetectorState) {
     this.config = { ...DEFAULT_DETECTOR_CONFIG, ...config };
@@ -350,6 +555,7 @@ export class StreamingDetector {
       this.config.scales.map((factor) => new PatternScale({ ...this.config, ...member }, factor)),
     );
     this.scales = this.members.flat();
+    this.cycle = this.config.seasonLags.length > 0 ? new Cycle(this.config) : null;
     if (state) this.restore(state);
   }
 
@@ -368,6 +574,7 @@ export class StreamingDetector {
     const outOfRange = c.spatialTolerance > 0 && (value > this.hi + tolerance || value < this.lo - tolerance);
     if (value < this.lo) this.lo = value;
     if (value > this.hi) this.hi = value;
+    this.cycle?.add(value, this.n);
     const gated = c.bandSigmas > 0;
     const inBand = gated && !this.gate(value);
     // Each member's score is the maximum over its scales; the score, the members' mean.
@@ -383,6 +590,11 @@ export class StreamingDetector {
       score += memberScore / this.members.length;
     }
     if (!scoring) return 0;
+    if (this.cycle) {
+      // A surprise at a value this phase of the cycle usually holds is damped; a departure from it scores.
+      if (this.cycle.z < c.seasonDownZ) score *= c.seasonDownFactor;
+      if (!Number.isNaN(this.cycle.raise)) score = Math.max(score, likelihoodScore(this.cycle.raise));
+    }
     if (outOfRange || this.level) score = Math.max(score, c.spatialScore);
     if (inBand) score = 0;
     // An incident lasts from an alert-level point while the gate keeps finding the series outside its band.
@@ -491,6 +703,7 @@ export class StreamingDetector {
             },
           }
         : {}),
+      ...(this.cycle ? { season: this.cycle.snapshot() } : {}),
     };
   }
 
@@ -513,6 +726,7 @@ export class StreamingDetector {
       this.incidentEnd = s.gate.incidentEnd;
       this.gateOutside = s.gate.outside;
     }
+    if (s.season && this.cycle) this.cycle.restore(s.season);
   }
 }
 

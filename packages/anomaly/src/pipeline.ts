@@ -239,6 +239,9 @@ export const CLICKSTREAM_DETECTOR: Readonly<Partial<DetectorConfig>> = Object.fr
   gateWindow: 5,
   bandAlpha: 0.05,
   levelSigmas: 8,
+  // No cycle context: minute windows have a daily cycle of 1 440 points, beyond the lags it looks for, and its ring
+  // of values would add 8 KB to every series' state.
+  seasonLags: [],
 });
 
 export const DEFAULT_PIPELINE: Readonly<PipelineConfig> = Object.freeze({
