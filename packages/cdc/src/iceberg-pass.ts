@@ -17,13 +17,16 @@
  *   data/<attempt>-<n>.parquet, data/<attempt>-deletes.parquet   data and position-delete files
  *   _cdc/index/b0007-<attempt>.idx                               key-index shard of bucket 7
  *   _cdc/iceberg/s<attempt>.json                                 merge state of the snapshot (`sluice.state`)
- * where <attempt> is the sequence number (8 digits) and a random id.
+ *   _cdc/tmp/<attempt>/b7-r0.state                               changes spilled while reading (during the attempt)
+ * where <attempt> is the sequence number (8 digits) and a random id: the orphan sweep (`iceberg-gc.ts`) tells the
+ * files of attempts that can no longer commit by it.
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { TableConfig } from "./config.ts";
 import { readDmsFile } from "./dms-file.ts";
 import { CommitConflict, ForeignSnapshot, InvalidCdcFile } from "./errors.ts";
 import { type CatalogTable, COMMIT_ID_PROPERTY, type IcebergCatalog, icebergTablePrefix } from "./iceberg-catalog.ts";
+import { ICEBERG_SWEEP_EVERY, sweepIcebergOrphans } from "./iceberg-gc.ts";
 import { type ManifestFile, type ManifestListEntry, writeManifest, writeManifestList } from "./iceberg-manifest.ts";
 import {
   currentSchema,
@@ -247,7 +250,11 @@ export async function mergeFilesIceberg(
     if (toRead.length === 0) return { version: base.version, files: results };
     if (attempt > maxAttempts) throw new CommitConflict(`${config.name}: lost the commit race ${maxAttempts} times`);
     const pending = new PendingChanges(config, bucketFunction(base.state.layout));
-    const spilled = new SpilledChanges(store, `${icebergTablePrefix(config.schema, config.table)}_cdc/tmp/`);
+    const spilled = new SpilledChanges(
+      store,
+      `${icebergTablePrefix(config.schema, config.table)}_cdc/tmp/`,
+      base.metadata["last-sequence-number"] + 1,
+    );
     const memoryBudget = (options.memoryLimit ?? machineMemory()) * 0.5;
     const overBudget = (held: number) =>
       options.flushKeys !== undefined
@@ -282,6 +289,7 @@ export async function mergeFilesIceberg(
         await new Promise((r) => setTimeout(r, Math.random() * 50 * attempt));
         continue;
       }
+      await sweepAfterCommit(store, catalog, config, base, options);
       for (const f of toRead) {
         const r = read.get(f.relPath);
         if (r)
@@ -362,8 +370,10 @@ class SpilledChanges {
   constructor(
     private readonly store: ObjectStore,
     tmpPrefix: string,
+    /** The sequence number the attempt's snapshot would get (the orphan sweep reads it from the folder's name). */
+    sequence: number,
   ) {
-    this.dir = `${tmpPrefix}${randomBytes(6).toString("hex")}/`;
+    this.dir = `${tmpPrefix}${pad8(sequence)}-${randomBytes(6).toString("hex")}/`;
   }
 
   async spill(pending: PendingChanges): Promise<void> {
@@ -384,7 +394,8 @@ class SpilledChanges {
     if (runs.length === 0) return held;
     const read = async (key: string) => {
       const body = await this.store.get(key);
-      if (!body) throw new Error(`spilled changes ${key} are missing`);
+      // Swept: the table has moved past this attempt's sequence, so it could not commit any more.
+      if (!body) throw new StaleBase(`spilled changes ${key} are gone`);
       return body;
     };
     const changes = decodeState(config, await read(runs[0] as string), held?.size ?? 0, true);
@@ -810,6 +821,24 @@ class IcebergCommit {
 }
 
 /**
+ * After a confirmed commit on `base`, once every `sweepEvery` sequence numbers: the orphan sweep (`iceberg-gc.ts`),
+ * files older than `graceMs` (default 15 minutes). Best effort: the commit is in whatever happens to the sweep.
+ */
+async function sweepAfterCommit(
+  store: ObjectStore,
+  catalog: IcebergCatalog,
+  config: TableConfig,
+  base: IcebergBase,
+  options: Pick<MergeOptions, "now" | "graceMs" | "sweepEvery">,
+): Promise<void> {
+  if ((base.metadata["last-sequence-number"] + 1) % (options.sweepEvery ?? ICEBERG_SWEEP_EVERY) !== 0) return;
+  const now = (options.now?.() ?? new Date()).getTime();
+  await sweepIcebergOrphans(store, catalog, config, { graceMs: options.graceMs ?? 15 * 60_000, now }).catch(
+    () => undefined,
+  );
+}
+
+/**
  * Compacts a table (small ones: it reads and writes every live row) into data files without deletes: one `replace`
  * snapshot, committed like a merge (a lost race is retried on the winner). The previous snapshots keep their files
  * (readers of them, time travel) until snapshot expiry.
@@ -818,7 +847,10 @@ export async function compactIceberg(
   store: ObjectStore,
   catalog: IcebergCatalog,
   config: TableConfig,
-  options: { now?: () => Date; maxAttempts?: number; fileRows?: number; indexDeltaShare?: number } = {},
+  options: Pick<MergeOptions, "now" | "maxAttempts" | "graceMs" | "sweepEvery"> & {
+    fileRows?: number;
+    indexDeltaShare?: number;
+  } = {},
 ): Promise<{ version: number; rows: number; filesBefore: number; filesAfter: number }> {
   const now = options.now ?? (() => new Date());
   for (let attempt = 1; attempt <= (options.maxAttempts ?? 8); attempt++) {
@@ -835,7 +867,10 @@ export async function compactIceberg(
     try {
       const { rows, filesBefore, filesAfter } = await commit.compact();
       const outcome = await commit.commit(catalog, new Map(), []);
-      if (outcome === "committed") return { version: base.version + 1, rows, filesBefore, filesAfter };
+      if (outcome === "committed") {
+        await sweepAfterCommit(store, catalog, config, base, options);
+        return { version: base.version + 1, rows, filesBefore, filesAfter };
+      }
       await store.delete(commit.written);
     } catch (error) {
       if (!commit.committing) await store.delete(commit.written).catch(() => undefined);

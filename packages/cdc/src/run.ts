@@ -73,7 +73,11 @@ export function icebergEngine(
       if (result.files.some((f) => f.outcome === "merged")) {
         const { totals } = (await loadIcebergTable(target, catalog, table)).state;
         if (totals.deleteFiles >= deleteFiles && totals.records <= maxRows)
-          await compactIceberg(target, catalog, table, options.now ? { now: options.now } : {});
+          await compactIceberg(target, catalog, table, {
+            ...(options.now ? { now: options.now } : {}),
+            ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
+            ...(options.sweepEvery !== undefined ? { sweepEvery: options.sweepEvery } : {}),
+          });
       }
       return result;
     },

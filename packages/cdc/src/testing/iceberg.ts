@@ -4,8 +4,11 @@
  */
 import { readFile } from "node:fs/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { icebergRead } from "icebird";
+import { icebergManifests, icebergRead } from "icebird";
 import type { TableConfig } from "../config.ts";
+import { type IcebergCatalog, icebergTablePrefix } from "../iceberg-catalog.ts";
+import type { IcebergTableMetadata } from "../iceberg-metadata.ts";
+import { type IcebergMergeState, STATE_PROPERTY } from "../iceberg-pass.ts";
 import type { ObjectStore } from "../storage.ts";
 import type { Value } from "../values.ts";
 import { asText } from "./table.ts";
@@ -119,4 +122,47 @@ function fromIcebird(type: TableConfig["columns"][number]["type"], v: unknown): 
     default:
       return v as Value;
   }
+}
+
+/**
+ * The files under the table's folder that nothing references: not the current metadata file, one in its metadata log
+ * or a file-catalog version (`v<N>.metadata.json`, `version-hint.text`), not a manifest list, manifest, data or delete
+ * file of any snapshot the metadata keeps (listed by icebird), not the merge state the metadata names or an index
+ * file of it. What a killed merge leaves behind until the orphan sweep.
+ */
+export async function unreferencedFiles(
+  store: ObjectStore,
+  catalog: IcebergCatalog,
+  config: TableConfig,
+): Promise<string[]> {
+  const prefix = icebergTablePrefix(config.schema, config.table);
+  const listed = (await store.list(prefix)).map((o) => o.key);
+  const current = await catalog.load(config.schema, config.table);
+  if (!current) return listed;
+  const root = store.uri("x").slice(0, -1);
+  const keyOf = (uri: string) => decodeURIComponent(uri.startsWith(root) ? uri.slice(root.length) : uri);
+  const referenced = new Set<string>(
+    [current.metadataLocation, ...current.metadata["metadata-log"].map((m) => m["metadata-file"])].map(keyOf),
+  );
+  const within = root.startsWith("s3:") ? <T>(read: () => Promise<T>) => withStoreFetch(store, read) : withFileFetch;
+  for (const snapshot of current.metadata.snapshots) {
+    referenced.add(keyOf(snapshot["manifest-list"]));
+    const metadata: IcebergTableMetadata = { ...current.metadata, "current-snapshot-id": snapshot["snapshot-id"] };
+    for (const manifest of await within(() => icebergManifests(metadata as never))) {
+      referenced.add(keyOf(manifest.url));
+      for (const entry of manifest.entries) referenced.add(keyOf(entry.data_file.file_path));
+    }
+  }
+  const stateKey = current.metadata.properties[STATE_PROPERTY];
+  if (stateKey) {
+    referenced.add(stateKey);
+    const body = await store.get(stateKey);
+    if (!body) throw new Error(`the metadata names a missing merge state ${stateKey}`);
+    const state = JSON.parse(new TextDecoder().decode(body)) as IcebergMergeState;
+    for (const shard of Object.values(state.index))
+      for (const key of [shard.key, ...(shard.deltas ?? []).map((d) => d.key)]) referenced.add(key);
+  }
+  return listed.filter(
+    (key) => !referenced.has(key) && !/\/metadata\/(v\d+\.metadata\.json|version-hint\.text)$/.test(key),
+  );
 }
