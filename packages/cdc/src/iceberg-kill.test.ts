@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
 import { compactIceberg, mergeFilesIceberg } from "./iceberg-pass.ts";
@@ -268,4 +269,76 @@ describe("the orphan sweep", () => {
 const input = (f: { relPath: string; text: string }) => ({
   file: { relPath: f.relPath, displayName: f.relPath },
   open: () => chunksOf(f.text, 64),
+});
+
+describe("kills at random points of random merges (property)", () => {
+  const change = fc.record({
+    op: fc.constantFrom<"I" | "U" | "D">("I", "U", "D"),
+    id: fc.integer({ min: 0, max: 11 }),
+    name: fc.option(fc.string({ maxLength: 4 }), { nil: null }),
+  });
+  const scenario = fc.record({
+    files: fc.array(fc.array(change, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 6 }),
+    // after which file a pass ends, whether a compaction follows it, and where each pass (or compaction) is killed
+    passEnds: fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
+    compactions: fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
+    kills: fc.array(fc.option(fc.nat(40), { nil: undefined }), { minLength: 12, maxLength: 12 }),
+    flushKeys: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
+    indexDeltaShare: fc.constantFrom(0, 0.5, 100),
+  });
+
+  it("each pass killed anywhere and run again: the table of the changes in order, and no orphan after a sweep", async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ files, passEnds, compactions, kills, flushKeys, indexDeltaShare }) => {
+        const dir = join(root, `p${run++}`);
+        const kill = killSwitch();
+        const store = mortalStore(createDirectoryStore(dir), kill);
+        const catalog = createFileCatalog(store);
+        const all = [
+          load,
+          ...files.map((cs, i) =>
+            file(
+              `20261102-1${i}00000000.csv`,
+              cs.map((c) => ({ op: c.op, values: row(c.id, c.name) })),
+            ),
+          ),
+        ];
+        const settings = { ...(flushKeys ? { flushKeys } : {}), indexDeltaShare, sweepEvery: 1, graceMs: 0 };
+        let killAt = 0;
+        /** Runs `work` killed at the next drawn point (if any), then again in a new process until it completes. */
+        const survive = async (work: () => Promise<unknown>) => {
+          kill.arm(kills[killAt++ % kills.length] ?? Number.POSITIVE_INFINITY);
+          await work().catch((error) => {
+            if (!kill.dead) throw error;
+          });
+          kill.arm(Number.POSITIVE_INFINITY);
+          await work();
+        };
+        let pass: typeof all = [];
+        for (const [i, f] of all.entries()) {
+          pass.push(f);
+          if (i === all.length - 1 || passEnds[i % passEnds.length]) {
+            const files = pass;
+            await survive(() =>
+              mergeFilesIceberg(store, catalog, config, files.map(input), settings).then((result) => {
+                expect(result.files.map((r) => r.outcome).filter((o) => o === "rejected")).toEqual([]);
+              }),
+            );
+            pass = [];
+            if (compactions[i % compactions.length])
+              await survive(() => compactIceberg(store, catalog, config, settings));
+          }
+        }
+        expect(await icebirdRows(dir, config)).toEqual(applied(...all));
+        // One more commit, not killed: its sweep leaves nothing unreferenced.
+        const last = file("20261103-1000000000.csv", [{ op: "I", values: row(100, "last") }]);
+        await mergeFilesIceberg(store, catalog, config, [input(last)], settings);
+        expect(await icebirdRows(dir, config)).toEqual(applied(...all, last));
+        expect(await unreferencedFiles(store, catalog, config)).toEqual([]);
+        await rm(dir, { recursive: true, force: true });
+      }),
+      { numRuns: 25 },
+    );
+  });
 });
