@@ -12,8 +12,8 @@
  *   snapshot of sequence s and that snapshot is another attempt's (another writer's, or a foreign one such as Athena's).
  *   A sequence whose snapshot was expired is left alone: which attempt won it is no longer known, and its files are
  *   snapshot expiry's (`VACUUM`) business.
- * - Index files and states (read only by merges) of sequence s ≤ the last one are orphans unless the merge state the
- *   metadata names uses them.
+ * - Index files, states and applied-file archives (read only by merges) of sequence s ≤ the last one are orphans
+ *   unless the merge state the metadata names uses them.
  * - Spilled runs of sequence s ≤ the last one are orphans (a run lives only during its attempt).
  * - Metadata files the Glue catalog's commits write (`<version>-<uuid>.metadata.json`) of a version the metadata log
  *   still names are orphans unless they are the one it names (or the current one). File-catalog versions
@@ -34,8 +34,10 @@ const ATTEMPT = String.raw`(\d{8})-[0-9a-f]{12}`;
 const ICEBERG_FILE = new RegExp(
   `^(?:data/(${ATTEMPT})-(?:\\d+|deletes)\\.parquet|metadata/(${ATTEMPT})-m[01]\\.avro|metadata/snap-\\d+-(${ATTEMPT})\\.avro)$`,
 );
-/** Index files and merge states. */
-const MERGE_FILE = new RegExp(`^(?:_cdc/index/b\\d+-${ATTEMPT}\\.(?:idx|delta)|_cdc/iceberg/s${ATTEMPT}\\.json)$`);
+/** Index files, merge states and applied-file archives. */
+const MERGE_FILE = new RegExp(
+  `^(?:_cdc/index/b\\d+-${ATTEMPT}\\.(?:idx|delta)|_cdc/iceberg/(?:s|applied-)${ATTEMPT}\\.json)$`,
+);
 const SPILLED_RUN = new RegExp(`^_cdc/tmp/${ATTEMPT}/`);
 /** A metadata file of a pointer catalog such as Glue: `<version>-<uuid>.metadata.json`. */
 const METADATA_FILE = /(?:^|\/)metadata\/(\d+)-[0-9a-f-]+\.metadata\.json$/;
@@ -76,6 +78,7 @@ export async function sweepIcebergOrphans(
     if (!body) return [];
     const state = JSON.parse(new TextDecoder().decode(body)) as IcebergMergeState;
     used.add(stateKey);
+    for (const archive of state.archives ?? []) used.add(archive);
     for (const shard of Object.values(state.index)) {
       used.add(shard.key);
       for (const delta of shard.deltas ?? []) used.add(delta.key);

@@ -25,6 +25,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { TableConfig } from "./config.ts";
 import { readDmsFile } from "./dms-file.ts";
 import { CommitConflict, ForeignSnapshot, InvalidCdcFile } from "./errors.ts";
+import { archiveApplied } from "./iceberg-applied.ts";
 import { type CatalogTable, COMMIT_ID_PROPERTY, type IcebergCatalog, icebergTablePrefix } from "./iceberg-catalog.ts";
 import { ICEBERG_SWEEP_EVERY, sweepIcebergOrphans } from "./iceberg-gc.ts";
 import { type ManifestFile, type ManifestListEntry, writeManifest, writeManifestList } from "./iceberg-manifest.ts";
@@ -55,7 +56,7 @@ import { type ColumnData, RowSet } from "./rows.ts";
 import { sortFiles } from "./source.ts";
 import { decodeState, encodeState } from "./state-file.ts";
 import type { ObjectStore } from "./storage.ts";
-import type { AppliedFile, RejectedFile } from "./table.ts";
+import { APPLIED_RETENTION_MS, type AppliedFile, type RejectedFile } from "./table.ts";
 import type { Value } from "./values.ts";
 
 /** Rows of a data file gathered from small buckets; a bucket with at least an eighth of this gets a file of its own. */
@@ -130,7 +131,9 @@ export interface IcebergMergeState {
   index: Record<string, ShardFiles>;
   /** The snapshot's manifests (its manifest list), so the next commit can list them again without reading Avro. */
   manifests: ManifestListEntry[];
+  /** Recently applied files; older ones are in the `archives` objects (`iceberg-applied.ts`). */
   applied: Record<string, AppliedFile>;
+  archives?: string[];
   rejected?: Record<string, RejectedFile>;
   totals: { dataFiles: number; deleteFiles: number; records: number; positionDeletes: number };
   /** The snapshot this state belongs to: a current snapshot other than this one was written by someone else. */
@@ -279,6 +282,7 @@ export async function mergeFilesIceberg(
       now(),
       options.fileRows ?? FILE_ROWS,
       options.indexDeltaShare ?? INDEX_DELTA_SHARE,
+      options.appliedRetentionMs ?? APPLIED_RETENTION_MS,
     );
     try {
       const figures = await commit.stage(pending, spilled);
@@ -445,6 +449,8 @@ class IcebergCommit {
     private readonly fileRows: number,
     /** `INDEX_DELTA_SHARE` (tests vary it). */
     private readonly deltaShare = INDEX_DELTA_SHARE,
+    /** How long applied files stay in the state before they are archived (`APPLIED_RETENTION_MS`). */
+    private readonly appliedRetentionMs = APPLIED_RETENTION_MS,
   ) {
     this.prefix = icebergTablePrefix(config.schema, config.table);
     this.sequence = base.metadata["last-sequence-number"] + 1;
@@ -651,7 +657,13 @@ class IcebergCommit {
     const listKey = `${this.prefix}metadata/snap-${snapshotId}-${this.attempt}.avro`;
     await this.put(listKey, writeManifestList(manifests, snapshotId, parent, sequence));
 
-    const state = this.nextState(read, files, manifests);
+    const { state, archive } = archiveApplied(
+      this.nextState(read, files, manifests),
+      this.at,
+      this.appliedRetentionMs,
+      `${this.prefix}_cdc/iceberg/applied-${this.attempt}.json`,
+    );
+    if (archive) await this.put(archive.key, JSON.stringify(archive.entries));
     const stateKey = `${this.prefix}_cdc/iceberg/s${this.attempt}.json`;
     await this.put(stateKey, JSON.stringify(state));
     const addedRecords = this.dataFiles.reduce((n, f) => n + f.recordCount, 0);

@@ -128,7 +128,7 @@ function fromIcebird(type: TableConfig["columns"][number]["type"], v: unknown): 
  * The files under the table's folder that nothing references: not the current metadata file, one in its metadata log
  * or a file-catalog version (`v<N>.metadata.json`, `version-hint.text`), not a manifest list, manifest, data or delete
  * file of any snapshot the metadata keeps (listed by icebird), not the merge state the metadata names or an index
- * file of it. What a killed merge leaves behind until the orphan sweep.
+ * file or applied-files archive it names. What a killed merge leaves behind until the orphan sweep.
  */
 export async function unreferencedFiles(
   store: ObjectStore,
@@ -159,6 +159,7 @@ export async function unreferencedFiles(
     const body = await store.get(stateKey);
     if (!body) throw new Error(`the metadata names a missing merge state ${stateKey}`);
     const state = JSON.parse(new TextDecoder().decode(body)) as IcebergMergeState;
+    for (const archive of state.archives ?? []) referenced.add(archive);
     for (const shard of Object.values(state.index))
       for (const key of [shard.key, ...(shard.deltas ?? []).map((d) => d.key)]) referenced.add(key);
   }
