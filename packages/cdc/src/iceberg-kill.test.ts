@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
 import { compactIceberg, mergeFilesIceberg } from "./iceberg-pass.ts";
 import type { MergeOptions } from "./merge-pass.ts";
+import { icebergEngine } from "./run.ts";
 import { createDirectoryStore, type ObjectStore } from "./storage.ts";
 import { chunksOf, dmsCsv, type TestChange, testTable } from "./testing/dms.ts";
 import { icebirdRows, unreferencedFiles } from "./testing/iceberg.ts";
@@ -168,6 +169,23 @@ describe("an Iceberg merge killed at any point (kill -9)", () => {
       /^delete .*\/data\/00000003-[^/]*\.parquet$/,
     ];
     expect(kinds.filter((kind) => !points.some((p) => kind.test(p)))).toEqual([]);
+  });
+
+  it("a merge that archives applied files, killed at any write or delete: the archive is the commit's", async () => {
+    // Nine days on, the entries of load and c1 are past the retention and a day more: the commit archives them.
+    const later = { ...options, now: () => new Date(Date.now() + 9 * 24 * 3600_000) };
+    const points = await killEverywhere("archive", {
+      killed: (store, catalog) => mergeFilesIceberg(store, catalog, config, [input(c2), input(c3)], later),
+      before: applied(load, c1),
+      after: applied(load, c1, c2, c3),
+      next: async (store, catalog) => {
+        await mergeFilesIceberg(store, catalog, config, [input(c2), input(c3), input(c4)], later);
+        const applied = Object.keys(await icebergEngine(() => catalog).applied(store, config)).sort();
+        expect(applied).toEqual([load, c1, c2, c3, c4].map((f) => f.relPath).sort());
+      },
+      final: applied(load, c1, c2, c3, c4),
+    });
+    expect(points.some((p) => /^put .*\/_cdc\/iceberg\/applied-[^/]*\.json$/.test(p))).toBe(true);
   });
 
   it("a compaction killed at any write or delete: the same rows, the next merge exact, orphans swept", async () => {

@@ -17,6 +17,7 @@
  *   data/<attempt>-<n>.parquet, data/<attempt>-deletes.parquet   data and position-delete files
  *   _cdc/index/b0007-<attempt>.idx                               key-index shard of bucket 7
  *   _cdc/iceberg/s<attempt>.json                                 merge state of the snapshot (`sluice.state`)
+ *   _cdc/iceberg/applied-<attempt>.json                          applied files archived by the commit (`archives`)
  *   _cdc/tmp/<attempt>/b7-r0.state                               changes spilled while reading (during the attempt)
  * where <attempt> is the sequence number (8 digits) and a random id: the orphan sweep (`iceberg-gc.ts`) tells the
  * files of attempts that can no longer commit by it.
