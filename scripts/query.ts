@@ -116,7 +116,7 @@ if (values.target) {
 try {
   const tables: QueryTable[] = [];
   for (const table of config.tables.values()) {
-    // An Iceberg table (`cdc-merge --format iceberg`): its current snapshot's data files minus its position deletes.
+    // An Iceberg table (the `cdc-merge` default): its current snapshot's data files minus its position deletes.
     const tableDir = values.target && path.join(values.target, table.schema, table.table);
     if (tableDir && (await store.get(`${table.schema}/${table.table}/metadata/version-hint.text`))) {
       const snapshot = await snapshotFiles(pathToFileURL(tableDir).href);

@@ -38,7 +38,8 @@ const args = () => [
   "--tables",
   join(fixtures, "tables.json"),
 ];
-const run = () => main(args());
+/** The copy-on-write engine (`--format parquet`), read back through its symlink manifest. */
+const run = () => main([...args(), "--format", "parquet"]);
 
 async function table(name: string) {
   const config = parseTablesConfig(JSON.parse(await readFile(join(fixtures, "tables.json"), "utf8"))).tables.get(name);
@@ -98,7 +99,7 @@ describe("cdc-merge CLI", () => {
     expect(await table("sales.orders")).toEqual({ state: expected, read: expected });
   });
 
-  it("runs as `pnpm --silent cdc-merge`: output on stdout, rejection on stderr, exit code 1", () => {
+  it("runs as `pnpm --silent cdc-merge`: output on stdout, rejection on stderr, exit code 1", async () => {
     const run = spawnSync(
       "pnpm",
       [
@@ -119,20 +120,24 @@ describe("cdc-merge CLI", () => {
     expect(run.stderr).toBe(
       'rejected sales.orders dms/sales/orders/20261101-1300000000.csv: row 2: column amount: not a decimal: "12,5"\n',
     );
+    expect(await readFile(join(dir, "target/sales/orders/metadata/version-hint.text"), "utf8")).toBe("1");
   });
 
-  it("--format iceberg writes Iceberg tables that icebird reads back, and is safe to re-run", async () => {
-    const iceberg = () => [...args(), "--format", "iceberg"];
-    expect(await main(iceberg())).toBe(1);
+  it("writes Iceberg tables by default (as --format iceberg) that icebird reads back, and is safe to re-run", async () => {
+    expect(await main(args())).toBe(1);
     expect(out.join("")).toMatch(/5 merged, 0 already applied, 1 rejected\n$/);
     const configs = parseTablesConfig(JSON.parse(await readFile(join(fixtures, "tables.json"), "utf8"))).tables;
     const read = (name: string) => icebirdRows(join(dir, "target"), configs.get(name) as never);
     expect(await read("sales.orders")).toEqual(orders);
     expect(await read("crm.customers")).toEqual(customers);
     out = [];
-    expect(await main(iceberg())).toBe(1);
+    expect(await main([...args(), "--format", "iceberg"])).toBe(1);
     expect(out.join("")).toMatch(/0 merged, 5 already applied, 1 rejected\n$/);
+    // No copy-on-write table was written beside them.
+    const store = createDirectoryStore(join(dir, "target"));
+    expect((await store.list("sales/orders/_cdc/metadata/")).length).toBe(0);
     expect(await main([...args(), "--format", "delta"])).toBe(2);
+    expect(err.join("")).toContain("--format must be iceberg or parquet");
   });
 
   it("exits 2 with usage on missing arguments or a bad configuration", async () => {

@@ -1,7 +1,8 @@
 /**
- * `pnpm --silent cdc-merge --source <dir in DMS layout> --target <dir> --tables <config.json> [--format parquet|iceberg]
+ * `pnpm --silent cdc-merge --source <dir in DMS layout> --target <dir> --tables <config.json> [--format iceberg|parquet]
  * [--grace-minutes N] [--memory-mb N] [--json]`: applies every DMS file under the source not yet applied to the target, with the Lambda's engine and
- * bookkeeping: a table's pending files are merged in one pass and one commit (up to 4 GiB of files a pass). One line per file on stdout (`merged`, `skipped`, `rejected ... row N: reason`), a summary line,
+ * bookkeeping (Iceberg v2 tables in a file catalog by default, as the Lambda writes them in Glue; `--format parquet`:
+ * the copy-on-write engine and its symlink manifests): a table's pending files are merged in one pass and one commit (up to 4 GiB of files a pass). One line per file on stdout (`merged`, `skipped`, `rejected ... row N: reason`), a summary line,
  * progress on stderr for long files. Exit code 1 when a file was rejected (after merging everything else), 2 on
  * a usage or configuration error. `--memory-mb` bounds memory as a Lambda function of that size would (default: the
  * machine's memory).
@@ -14,7 +15,7 @@ import { type FileOutcome, icebergEngine, mergeAll, parquetEngine } from "./run.
 import { createDirectoryStore } from "./storage.ts";
 
 const usage =
-  "usage: cdc-merge --source <dir in DMS layout> --target <dir> --tables <config.json> [--format parquet|iceberg] [--grace-minutes N] [--memory-mb N] [--json]";
+  "usage: cdc-merge --source <dir in DMS layout> --target <dir> --tables <config.json> [--format iceberg|parquet] [--grace-minutes N] [--memory-mb N] [--json]";
 
 function describe(entry: FileOutcome & { table: string }): string {
   switch (entry.outcome) {
@@ -80,9 +81,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`--memory-mb must be a number > 0\n${usage}\n`);
     return 2;
   }
-  const format = values.format ?? "parquet";
+  const format = values.format ?? "iceberg";
   if (format !== "parquet" && format !== "iceberg") {
-    process.stderr.write(`--format must be parquet or iceberg\n${usage}\n`);
+    process.stderr.write(`--format must be iceberg or parquet\n${usage}\n`);
     return 2;
   }
   let lastProgress = Date.now();

@@ -17,14 +17,19 @@
  *   data/<attempt>-<n>.parquet, data/<attempt>-deletes.parquet   data and position-delete files
  *   _cdc/index/b0007-<attempt>.idx                               key-index shard of bucket 7
  *   _cdc/iceberg/s<attempt>.json                                 merge state of the snapshot (`sluice.state`)
- * where <attempt> is the sequence number (8 digits) and a random id.
+ *   _cdc/iceberg/applied-<attempt>.json                          applied files archived by the commit (`archives`)
+ *   _cdc/tmp/<attempt>/b7-r0.state                               changes spilled while reading (during the attempt)
+ * where <attempt> is the sequence number (8 digits) and a random id: the orphan sweep (`iceberg-gc.ts`) tells the
+ * files of attempts that can no longer commit by it.
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Column, TableConfig } from "./config.ts";
 import { readDmsFile } from "./dms-file.ts";
 import { CommitConflict, ForeignSnapshot, InvalidCdcFile } from "./errors.ts";
+import { archiveApplied } from "./iceberg-applied.ts";
 import { type CatalogTable, COMMIT_ID_PROPERTY, type IcebergCatalog, icebergTablePrefix } from "./iceberg-catalog.ts";
 import { type ForeignRewrite, foreignRewrite } from "./iceberg-follow.ts";
+import { ICEBERG_SWEEP_EVERY, sweepIcebergOrphans } from "./iceberg-gc.ts";
 import { type ManifestFile, type ManifestListEntry, writeManifest, writeManifestList } from "./iceberg-manifest.ts";
 import {
   currentSchema,
@@ -57,7 +62,7 @@ import { type ColumnData, RowSet } from "./rows.ts";
 import { sortFiles } from "./source.ts";
 import { decodeState, encodeState } from "./state-file.ts";
 import type { ObjectStore } from "./storage.ts";
-import type { AppliedFile, RejectedFile } from "./table.ts";
+import { APPLIED_RETENTION_MS, type AppliedFile, type RejectedFile } from "./table.ts";
 import type { Value } from "./values.ts";
 
 /** Rows of a data file gathered from small buckets; a bucket with at least an eighth of this gets a file of its own. */
@@ -132,7 +137,9 @@ export interface IcebergMergeState {
   index: Record<string, ShardFiles>;
   /** The snapshot's manifests (its manifest list), so the next commit can list them again without reading Avro. */
   manifests: ManifestListEntry[];
+  /** Recently applied files; older ones are in the `archives` objects (`iceberg-applied.ts`). */
   applied: Record<string, AppliedFile>;
+  archives?: string[];
   rejected?: Record<string, RejectedFile>;
   totals: { dataFiles: number; deleteFiles: number; records: number; positionDeletes: number };
   /**
@@ -214,7 +221,13 @@ async function followForeign(
     options.indexDeltaShare ?? INDEX_DELTA_SHARE,
   );
   // The moved keys are spilled per bucket past half the memory budget, as a pass's held changes are.
-  const spilled = new SpilledChanges(store, `${icebergTablePrefix(config.schema, config.table)}_cdc/tmp/`);
+  // Named by the next sequence number as a pass's runs are: a follow adds no snapshot, so its runs become sweepable once
+  // a later commit takes that number.
+  const spilled = new SpilledChanges(
+    store,
+    `${icebergTablePrefix(config.schema, config.table)}_cdc/tmp/`,
+    base.metadata["last-sequence-number"] + 1,
+  );
   const memoryBudget = (options.memoryLimit ?? machineMemory()) * 0.5;
   const overBudget = (held: number) =>
     options.flushKeys !== undefined
@@ -322,7 +335,11 @@ export async function mergeFilesIceberg(
     if (toRead.length === 0) return { version: base.version, files: results };
     if (attempt > maxAttempts) throw new CommitConflict(`${config.name}: lost the commit race ${maxAttempts} times`);
     const pending = new PendingChanges(config, bucketFunction(base.state.layout));
-    const spilled = new SpilledChanges(store, `${icebergTablePrefix(config.schema, config.table)}_cdc/tmp/`);
+    const spilled = new SpilledChanges(
+      store,
+      `${icebergTablePrefix(config.schema, config.table)}_cdc/tmp/`,
+      base.metadata["last-sequence-number"] + 1,
+    );
     const memoryBudget = (options.memoryLimit ?? machineMemory()) * 0.5;
     const overBudget = (held: number) =>
       options.flushKeys !== undefined
@@ -347,6 +364,7 @@ export async function mergeFilesIceberg(
       now(),
       options.fileRows ?? FILE_ROWS,
       options.indexDeltaShare ?? INDEX_DELTA_SHARE,
+      options.appliedRetentionMs ?? APPLIED_RETENTION_MS,
     );
     try {
       const figures = await commit.stage(pending, spilled);
@@ -357,6 +375,7 @@ export async function mergeFilesIceberg(
         await new Promise((r) => setTimeout(r, Math.random() * 50 * attempt));
         continue;
       }
+      await sweepAfterCommit(store, catalog, config, base, options);
       for (const f of toRead) {
         const r = read.get(f.relPath);
         if (r)
@@ -437,8 +456,10 @@ class SpilledChanges {
   constructor(
     private readonly store: ObjectStore,
     tmpPrefix: string,
+    /** The sequence number the attempt's snapshot would get (the orphan sweep reads it from the folder's name). */
+    sequence: number,
   ) {
-    this.dir = `${tmpPrefix}${randomBytes(6).toString("hex")}/`;
+    this.dir = `${tmpPrefix}${pad8(sequence)}-${randomBytes(6).toString("hex")}/`;
   }
 
   async spill(pending: { readonly buckets: ReadonlyMap<number, RowSet>; clear(): void }): Promise<void> {
@@ -459,7 +480,8 @@ class SpilledChanges {
     if (runs.length === 0) return held;
     const read = async (key: string) => {
       const body = await this.store.get(key);
-      if (!body) throw new Error(`spilled changes ${key} are missing`);
+      // Swept: the table has moved past this attempt's sequence, so it could not commit any more.
+      if (!body) throw new StaleBase(`spilled changes ${key} are gone`);
       return body;
     };
     const changes = decodeState(config, await read(runs[0] as string), held?.size ?? 0, true);
@@ -509,6 +531,8 @@ class IcebergCommit {
     private readonly fileRows: number,
     /** `INDEX_DELTA_SHARE` (tests vary it). */
     private readonly deltaShare = INDEX_DELTA_SHARE,
+    /** How long applied files stay in the state before they are archived (`APPLIED_RETENTION_MS`). */
+    private readonly appliedRetentionMs = APPLIED_RETENTION_MS,
   ) {
     this.prefix = icebergTablePrefix(config.schema, config.table);
     this.sequence = base.metadata["last-sequence-number"] + 1;
@@ -715,7 +739,13 @@ class IcebergCommit {
     const listKey = `${this.prefix}metadata/snap-${snapshotId}-${this.attempt}.avro`;
     await this.put(listKey, writeManifestList(manifests, snapshotId, parent, sequence));
 
-    const state = this.nextState(read, files, manifests);
+    const { state, archive } = archiveApplied(
+      this.nextState(read, files, manifests),
+      this.at,
+      this.appliedRetentionMs,
+      `${this.prefix}_cdc/iceberg/applied-${this.attempt}.json`,
+    );
+    if (archive) await this.put(archive.key, JSON.stringify(archive.entries));
     const stateKey = `${this.prefix}_cdc/iceberg/s${this.attempt}.json`;
     await this.put(stateKey, icebergJson(state));
     const addedRecords = this.dataFiles.reduce((n, f) => n + f.recordCount, 0);
@@ -1040,6 +1070,24 @@ class IcebergCommit {
 }
 
 /**
+ * After a confirmed commit on `base`, once every `sweepEvery` sequence numbers: the orphan sweep (`iceberg-gc.ts`),
+ * files older than `graceMs` (default 15 minutes). Best effort: the commit is in whatever happens to the sweep.
+ */
+async function sweepAfterCommit(
+  store: ObjectStore,
+  catalog: IcebergCatalog,
+  config: TableConfig,
+  base: IcebergBase,
+  options: Pick<MergeOptions, "now" | "graceMs" | "sweepEvery">,
+): Promise<void> {
+  if ((base.metadata["last-sequence-number"] + 1) % (options.sweepEvery ?? ICEBERG_SWEEP_EVERY) !== 0) return;
+  const now = (options.now?.() ?? new Date()).getTime();
+  await sweepIcebergOrphans(store, catalog, config, { graceMs: options.graceMs ?? 15 * 60_000, now }).catch(
+    () => undefined,
+  );
+}
+
+/**
  * Compacts a table (small ones: it reads and writes every live row) into data files without deletes: one `replace`
  * snapshot, committed like a merge (a lost race is retried on the winner). The previous snapshots keep their files
  * (readers of them, time travel) until snapshot expiry.
@@ -1048,7 +1096,10 @@ export async function compactIceberg(
   store: ObjectStore,
   catalog: IcebergCatalog,
   config: TableConfig,
-  options: { now?: () => Date; maxAttempts?: number; fileRows?: number; indexDeltaShare?: number } = {},
+  options: Pick<MergeOptions, "now" | "maxAttempts" | "graceMs" | "sweepEvery"> & {
+    fileRows?: number;
+    indexDeltaShare?: number;
+  } = {},
 ): Promise<{ version: number; rows: number; filesBefore: number; filesAfter: number }> {
   const now = options.now ?? (() => new Date());
   for (let attempt = 1; attempt <= (options.maxAttempts ?? 8); attempt++) {
@@ -1065,7 +1116,10 @@ export async function compactIceberg(
     try {
       const { rows, filesBefore, filesAfter } = await commit.compact();
       const outcome = await commit.commit(catalog, new Map(), []);
-      if (outcome === "committed") return { version: base.version + 1, rows, filesBefore, filesAfter };
+      if (outcome === "committed") {
+        await sweepAfterCommit(store, catalog, config, base, options);
+        return { version: base.version + 1, rows, filesBefore, filesAfter };
+      }
       await store.delete(commit.written);
     } catch (error) {
       if (!commit.committing) await store.delete(commit.written).catch(() => undefined);

@@ -4,6 +4,7 @@
  * file does not stop the others.
  */
 import type { TableConfig, TablesConfig } from "./config.ts";
+import { loadIcebergApplied } from "./iceberg-applied.ts";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
 import { compactIceberg, loadIcebergTable, mergeFilesIceberg } from "./iceberg-pass.ts";
 import {
@@ -62,7 +63,8 @@ export function icebergEngine(
   const deleteFiles = compaction.deleteFiles ?? 64;
   const maxRows = compaction.maxRows ?? 5_000_000;
   return {
-    applied: async (target, table) => (await loadIcebergTable(target, catalogOf(target), table)).state.applied,
+    applied: async (target, table) =>
+      loadIcebergApplied(target, (await loadIcebergTable(target, catalogOf(target), table)).state),
     async files(target, table) {
       const { state } = await loadIcebergTable(target, catalogOf(target), table);
       return { applied: state.applied, rejected: state.rejected ?? {} };
@@ -73,7 +75,11 @@ export function icebergEngine(
       if (result.files.some((f) => f.outcome === "merged")) {
         const { totals } = (await loadIcebergTable(target, catalog, table)).state;
         if (totals.deleteFiles >= deleteFiles && totals.records <= maxRows)
-          await compactIceberg(target, catalog, table, options.now ? { now: options.now } : {});
+          await compactIceberg(target, catalog, table, {
+            ...(options.now ? { now: options.now } : {}),
+            ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
+            ...(options.sweepEvery !== undefined ? { sweepEvery: options.sweepEvery } : {}),
+          });
       }
       return result;
     },
