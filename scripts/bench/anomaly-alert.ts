@@ -31,8 +31,8 @@ import { applyRecords, emptyWindowingState } from "@sluice/anomaly/windowing";
 import { createDynamoAnomalyStore } from "@sluice/aws/anomaly";
 import * as wiring from "@sluice/infra/wiring";
 import { startDynamoDbLocal } from "@sluice/local/emulators/dynamodb-local";
-import { generateClickstream, parseIncident } from "@sluice/local/push/clickstream-generator";
 import type { AlertMessage, ClickstreamEvent } from "@sluice/messages";
+import { generateClickstream, parseIncident } from "@sluice/testing/clickstream";
 import { pipelineConfigOf } from "../../functions/anomaly-alert/config.ts";
 
 const start = Date.UTC(2026, 2, 1);

@@ -13,10 +13,10 @@
  * counters from before and after, its own sites' alerts and log records).
  */
 import type { AlertMessage } from "@sluice/messages";
+import { siteNames } from "@sluice/testing/clickstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDynamoAnomalyStore } from "../../packages/aws/src/anomaly.ts";
 import { runPush } from "../../packages/local/src/push/cli.ts";
-import { siteNames } from "../../packages/local/src/push/clickstream-generator.ts";
 import { putRecords } from "../../packages/local/src/push/sinks/kinesis.ts";
 import { startTarget, type Target } from "./target.ts";
 import type { TopicTap } from "./topic-tap.ts";

@@ -2,14 +2,14 @@
  * Simulated clickstream minute windows, scored the way the AnomalyAlert pipeline scores them (one detector per site
  * and metric with the pipeline's configuration, the volume rules, the site's alert policy), without decoding or
  * windowing events: for measuring false alerts per site-day, warm-up and echo alerts over many site-days in
- * seconds. The traffic model is the push generator's (`@sluice/local/push/clickstream-generator`): its daily shape,
+ * seconds. The traffic model is the push generator's (`@sluice/testing/clickstream`): its daily shape,
  * its funnel and its incident kinds, drawn per minute (a minute's impressions are Poisson, clicks, carts and purchases
  * binomial along the funnel).
  */
 
-import { dailyShape, FUNNEL, type IncidentKind } from "@sluice/local/push/clickstream-generator";
 import type { AlertMessage } from "@sluice/messages";
 import { seededRandom } from "@sluice/testing";
+import { dailyShape, FUNNEL, type IncidentKind } from "@sluice/testing/clickstream";
 import { applySitePolicy, emptySitePolicy, type MetricPoint, type SitePolicyState } from "../src/alert-policy.ts";
 import { StreamingDetector } from "../src/detector.ts";
 import { DEFAULT_PIPELINE, METRICS, type MetricName, metricValue, type PipelineConfig } from "../src/pipeline.ts";

@@ -2,9 +2,10 @@
  * Echo alerts (issue 13): after an incident resolves, the detector's averaged scales draining the incident must not
  * open a new alert, and an open alert is only sent for a window whose value lies outside the band it reports.
  */
-import { generateClickstream, siteNames } from "@sluice/local/push/clickstream-generator";
+
 import type { AlertMessage } from "@sluice/messages";
 import { seededRandom } from "@sluice/testing";
+import { generateClickstream, siteNames } from "@sluice/testing/clickstream";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { simulate, simulateCounts } from "../backtest/clickstream-sim.ts";

@@ -1,5 +1,5 @@
-import { generateClickstream, parseIncident, siteNames } from "@sluice/local/push/clickstream-generator";
 import type { AlertMessage } from "@sluice/messages";
+import { generateClickstream, parseIncident, siteNames } from "@sluice/testing/clickstream";
 import { describe, expect, it } from "vitest";
 import {
   AlertRefused,

@@ -7,7 +7,7 @@ import {
   parseIncident,
   parseInstant,
   siteNames,
-} from "../clickstream-generator.ts";
+} from "@sluice/testing/clickstream";
 import { UsageError } from "../errors.ts";
 import { defineKind } from "../kind.ts";
 import { formatCount, formatThroughput } from "../progress.ts";

@@ -7,7 +7,7 @@ import {
   parseIncident,
   parseInstant,
   siteNames,
-} from "./clickstream-generator.ts";
+} from "./clickstream.ts";
 
 const START = Date.UTC(2026, 2, 1, 0, 0, 0);
 const HOUR = 3_600_000;
