@@ -10,7 +10,8 @@ import { LayerOrder } from "./test/e2e/order.ts";
  *   container, the local cloud's runtime, or a local cloud of its own (the event runtime with fixture handlers, IAM with
  *   a wiring one action short, `pnpm local` itself); and the three that run a toolchain over the whole repository (tsc
  *   over infra/ against SST's platform types; esbuild bundles of every function, imported as Lambda would or read for
- *   the AWS SDK commands they contain), which took as long as the rest of the unit layer.
+ *   the AWS SDK commands they contain), which took as long as the rest of the unit layer; and the Iceberg merge killed at
+ *   every write (a fresh table per kill point, on disk and through the Glue emulator: 20 s, a third of the unit layer).
  * - `e2e`: the pipeline flows of test/e2e, all on one local cloud for the run (test/e2e/shared-cloud.ts), one file at a
  *   time (test/e2e/order.ts says why); the same files run against a deployed stage (`pnpm test:stage`).
  * - `faults`: the same flows again on a second shared local cloud that injects faults (below).
@@ -32,6 +33,8 @@ const localLayer = [
   "test/infra/typecheck.test.ts",
   "test/infra/commands.test.ts",
   "scripts/build.test.ts",
+  "packages/cdc/src/iceberg-kill.test.ts",
+  "packages/aws/src/iceberg-kill.test.ts",
 ];
 
 /** The flows: they run on the shared local cloud, and again under injected faults. */
