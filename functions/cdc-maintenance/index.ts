@@ -10,14 +10,14 @@ import { GlueClient } from "@aws-sdk/client-glue";
 import { S3Client } from "@aws-sdk/client-s3";
 import { runMaintenance } from "@sluice/aws/cdc-maintenance";
 import { createObservability, withObservability } from "@sluice/observability";
-import { z } from "zod";
+import * as z from "zod/mini";
 
 /** The schedule's input (infra/maintenance.ts writes it; `scheduledTime` is Scheduler's `<aws.scheduler.scheduled-time>`). */
 export const maintenanceInput = z.object({
   action: z.enum(["optimize", "vacuum"]),
-  databases: z.array(z.string().min(1)).min(1),
-  workGroup: z.string().min(1),
-  scheduledTime: z.string().min(1),
+  databases: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
+  workGroup: z.string().check(z.minLength(1)),
+  scheduledTime: z.string().check(z.minLength(1)),
 });
 
 const observability = createObservability({ serviceName: "cdc-maintenance" });
