@@ -220,19 +220,9 @@ async function followForeign(
     FILE_ROWS,
     options.indexDeltaShare ?? INDEX_DELTA_SHARE,
   );
-  // The moved keys are spilled per bucket past half the memory budget, as a pass's held changes are.
-  // Named by the next sequence number as a pass's runs are: a follow adds no snapshot, so its runs become sweepable once
-  // a later commit takes that number.
-  const spilled = new SpilledChanges(
-    store,
-    `${icebergTablePrefix(config.schema, config.table)}_cdc/tmp/`,
-    base.metadata["last-sequence-number"] + 1,
-  );
-  const memoryBudget = (options.memoryLimit ?? machineMemory()) * 0.5;
-  const overBudget = (held: number) =>
-    options.flushKeys !== undefined
-      ? held >= options.flushKeys
-      : held >= MIN_SPILL_KEYS && process.memoryUsage.rss() > memoryBudget;
+  // The moved keys are spilled per bucket past half the memory budget, as a pass's held changes are. A follow adds no
+  // snapshot: its runs become sweepable once a later commit takes the next sequence number.
+  const { spilled, overBudget } = spilling(store, config, base, options);
   try {
     await commit.follow(rewrite, spilled, overBudget);
     await spilled.drop();
@@ -335,16 +325,7 @@ export async function mergeFilesIceberg(
     if (toRead.length === 0) return { version: base.version, files: results };
     if (attempt > maxAttempts) throw new CommitConflict(`${config.name}: lost the commit race ${maxAttempts} times`);
     const pending = new PendingChanges(config, bucketFunction(base.state.layout));
-    const spilled = new SpilledChanges(
-      store,
-      `${icebergTablePrefix(config.schema, config.table)}_cdc/tmp/`,
-      base.metadata["last-sequence-number"] + 1,
-    );
-    const memoryBudget = (options.memoryLimit ?? machineMemory()) * 0.5;
-    const overBudget = (held: number) =>
-      options.flushKeys !== undefined
-        ? held >= options.flushKeys
-        : held >= MIN_SPILL_KEYS && process.memoryUsage.rss() > memoryBudget;
+    const { spilled, overBudget } = spilling(store, config, base, options);
     let read: Awaited<ReturnType<typeof readAll>>;
     try {
       read = await readAll(config, toRead, pending, results, options.onProgress, async () => {
@@ -1128,4 +1109,27 @@ export async function compactIceberg(
     }
   }
   throw new CommitConflict(`${config.name}: compaction lost the commit race ${options.maxAttempts ?? 8} times`);
+}
+
+/**
+ * Where an attempt on `base` spills held keys (`_cdc/tmp/`, named by the next sequence number, which the orphan sweep
+ * reads), and whether `held` keys are over the budget: `flushKeys` when given, else half the memory limit.
+ */
+function spilling(
+  store: ObjectStore,
+  config: TableConfig,
+  base: IcebergBase,
+  options: { memoryLimit?: number; flushKeys?: number },
+): { spilled: SpilledChanges; overBudget: (held: number) => boolean } {
+  const spilled = new SpilledChanges(
+    store,
+    `${icebergTablePrefix(config.schema, config.table)}_cdc/tmp/`,
+    base.metadata["last-sequence-number"] + 1,
+  );
+  const memoryBudget = (options.memoryLimit ?? machineMemory()) * 0.5;
+  const overBudget = (held: number) =>
+    options.flushKeys !== undefined
+      ? held >= options.flushKeys
+      : held >= MIN_SPILL_KEYS && process.memoryUsage.rss() > memoryBudget;
+  return { spilled, overBudget };
 }
