@@ -9,7 +9,7 @@ import { GlueClient } from "@aws-sdk/client-glue";
 import { chunksOf, dmsCsv, type TestChange, testTable } from "@sluice/cdc/fixtures/dms";
 import { icebirdRowsAt, unreferencedFiles } from "@sluice/cdc/fixtures/iceberg";
 import { Killed, type KillSwitch, killSwitch, mortalStore } from "@sluice/cdc/fixtures/kill";
-import { asText } from "@sluice/cdc/fixtures/table";
+import { type ReplayFile, replayText } from "@sluice/cdc/fixtures/replay";
 import type { IcebergCatalog } from "@sluice/cdc/iceberg-catalog";
 import { mergeFilesIceberg } from "@sluice/cdc/iceberg-pass";
 import { createMemoryStore, type ObjectStore } from "@sluice/cdc/storage";
@@ -47,15 +47,8 @@ const c3 = file("20261101-1200000000.csv", [
 ]);
 const c4 = file("20261101-1300000000.csv", [{ op: "D", values: row(9, null) }]);
 
-function applied(...files: { changes: TestChange[] }[]) {
-  const rows = new Map<bigint, Value[]>();
-  for (const f of files)
-    for (const c of f.changes) {
-      if (c.op === "D") rows.delete(c.values[0] as bigint);
-      else rows.set(c.values[0] as bigint, c.values);
-    }
-  return asText(config, rows.values());
-}
+/** The table after the files' changes applied in DMS order (the oracle). */
+const applied = (...files: ReplayFile[]) => replayText(config, files);
 
 function merge(store: ObjectStore, catalog: IcebergCatalog, files: { relPath: string; text: string }[]) {
   return mergeFilesIceberg(

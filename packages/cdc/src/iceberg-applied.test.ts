@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseTablesConfig } from "./config.ts";
 import { chunksOf, dmsCsv, testTable } from "./fixtures/dms.ts";
 import { icebirdRows, unreferencedFiles } from "./fixtures/iceberg.ts";
-import { asText } from "./fixtures/table.ts";
+import { asText } from "./fixtures/replay.ts";
 import { createFileCatalog } from "./iceberg-catalog.ts";
 import { loadIcebergTable, mergeFilesIceberg } from "./iceberg-pass.ts";
 import { icebergEngine, mergeAll } from "./run.ts";

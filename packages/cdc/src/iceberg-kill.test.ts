@@ -1,5 +1,5 @@
 /**
- * `kill -9` at any point of an Iceberg merge or compaction (`testing/kill.ts`: at the chosen write or delete the
+ * `kill -9` at any point of an Iceberg merge or compaction (`fixtures/kill.ts`: at the chosen write or delete the
  * process is gone, no cleanup runs): icebird then reads the previous snapshot (or the new one once the commit landed),
  * the next merge applies every change exactly once in DMS order, and its orphan sweep leaves no file that nothing
  * references, every kept snapshot still readable.
@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { chunksOf, dmsCsv, type TestChange, testTable } from "./fixtures/dms.ts";
 import { icebirdRows, unreferencedFiles } from "./fixtures/iceberg.ts";
 import { Killed, killSwitch, mortalStore } from "./fixtures/kill.ts";
-import { asText } from "./fixtures/table.ts";
+import { type ReplayFile, replayText } from "./fixtures/replay.ts";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
 import { compactIceberg, mergeFilesIceberg } from "./iceberg-pass.ts";
 import type { MergeOptions } from "./merge-pass.ts";
@@ -57,16 +57,8 @@ const c4 = file("20261101-1300000000.csv", [
   { op: "D", values: row(9, null) },
 ]);
 
-/** The table after the files' changes applied one by one, in order. */
-function applied(...files: { changes: TestChange[] }[]) {
-  const rows = new Map<bigint, Value[]>();
-  for (const f of files)
-    for (const c of f.changes) {
-      if (c.op === "D") rows.delete(c.values[0] as bigint);
-      else rows.set(c.values[0] as bigint, c.values);
-    }
-  return asText(config, rows.values());
-}
+/** The table after the files' changes applied in DMS order (the oracle). */
+const applied = (...files: ReplayFile[]) => replayText(config, files);
 
 // Spills (flushKeys), index deltas (share 0.5), and a sweep after every commit with no grace: every kind of write
 // and delete a pass makes.

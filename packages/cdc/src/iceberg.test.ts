@@ -12,7 +12,7 @@ import type { TableConfig } from "./config.ts";
 import { ForeignSnapshot } from "./errors.ts";
 import { chunksOf, dmsCsv, type TestChange, testTable } from "./fixtures/dms.ts";
 import { athenaRewrite, icebirdRows, withFileFetch } from "./fixtures/iceberg.ts";
-import { asText } from "./fixtures/table.ts";
+import { asText, type ReplayFile, replayText } from "./fixtures/replay.ts";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
 import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
 import { compactIceberg, mergeFilesIceberg } from "./iceberg-pass.ts";
@@ -297,17 +297,13 @@ describe("other writers", () => {
     const config = testTable();
     const store = createDirectoryStore(root);
     const catalog = createFileCatalog(store);
-    const model = new Map<number, Value[]>();
-    const apply = (changes: TestChange[]) => {
-      for (const c of changes) {
-        const id = Number(c.values[0]);
-        if (c.op === "D") model.delete(id);
-        else model.set(id, c.values);
-      }
-    };
+    // The files merged so far; the table must read as the oracle's replay of them.
+    const merged: ReplayFile[] = [];
+    const apply = (relPath: string, changes: TestChange[]) => merged.push({ relPath, changes });
+    const expected = () => replayText(config, merged);
     const ids = Array.from({ length: 40 }, (_, i) => i + 1);
     const load = ids.map((id): TestChange => ({ op: "I", values: row(id, `n${id}`, id) }));
-    apply(load);
+    apply("LOAD00000001.csv", load);
     await merge(store, catalog, config, [{ relPath: "LOAD00000001.csv", text: csv(config, load, false) }], {
       fileRows: 16,
     });
@@ -316,14 +312,14 @@ describe("other writers", () => {
       { op: "D", values: row(9, null, 0) },
       { op: "I", values: row(41, "new", 41) },
     ];
-    apply(first);
+    apply("20261101-1200000000.csv", first);
     await merge(store, catalog, config, [{ relPath: "20261101-1200000000.csv", text: csv(config, first) }], {
       fileRows: 16,
     });
     // Athena rewrites the data files of the first manifest (the full load) into files of 7 rows, in another order.
     const rewrite = await athenaRewrite(store, catalog, config, { pick: (m) => m === 0, fileRows: 7 });
     expect(typeof rewrite.snapshotId).toBe("bigint");
-    expect(await icebirdRows(root, config)).toEqual(asText(config, model.values()));
+    expect(await icebirdRows(root, config)).toEqual(expected());
 
     const second: TestChange[] = [
       ...[1, 3, 12, 30, 40, 41].map((id): TestChange => ({ op: "U", values: row(id, `v${id}`, id * 3) })),
@@ -331,7 +327,7 @@ describe("other writers", () => {
       { op: "I", values: row(9, "back", 9) },
       { op: "I", values: row(50, "fifty", 50) },
     ];
-    apply(second);
+    apply("20261101-1300000000.csv", second);
     // Held past 3 keys, the moved keys of the follow are spilled per bucket (as a pass's changes are).
     const result = await merge(
       store,
@@ -341,7 +337,7 @@ describe("other writers", () => {
       { flushKeys: 3 },
     );
     expect(result.files.map((f) => f.outcome)).toEqual(["merged"]);
-    expect(await icebirdRows(root, config)).toEqual(asText(config, model.values()));
+    expect(await icebirdRows(root, config)).toEqual(expected());
     expect(await store.list(`${config.schema}/${config.table}/_cdc/tmp/`)).toEqual([]);
 
     // Followed once: a metadata-only version (no snapshot) then the merge's own snapshot, parented on Athena's, whose
@@ -363,12 +359,12 @@ describe("other writers", () => {
       .filter((id) => id % 4 === 0)
       .map((id): TestChange => ({ op: "U", values: row(id, `w${id}`, id * 4) }));
     third.push({ op: "D", values: row(50, null, 0) }, { op: "D", values: row(1, null, 0) });
-    apply(third);
+    apply("20261101-1400000000.csv", third);
     await merge(store, catalog, config, [{ relPath: "20261101-1400000000.csv", text: csv(config, third) }]);
-    expect(await icebirdRows(root, config)).toEqual(asText(config, model.values()));
+    expect(await icebirdRows(root, config)).toEqual(expected());
     // And the engine's own compaction after all that.
     await compactIceberg(store, catalog, config);
-    expect(await icebirdRows(root, config)).toEqual(asText(config, model.values()));
+    expect(await icebirdRows(root, config)).toEqual(expected());
   });
 
   it("refuses to merge on top of a foreign snapshot other than a replace (rows the key index does not know)", async () => {
