@@ -53,8 +53,13 @@ export function createDirectoryStore(root: string): ObjectStore {
       const full = join(dir, entry.name);
       if (entry.isDirectory()) await walk(full, out);
       else if (entry.isFile() && !entry.name.startsWith(".tmp-")) {
-        const info = await stat(full);
-        out.push({ key: relative(base, full).split(sep).join("/"), size: info.size, lastModified: info.mtimeMs });
+        // Deleted since the directory was read (a concurrent merge's cleanup): not listed, as S3 may do.
+        const info = await stat(full).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === "ENOENT") return undefined;
+          throw error;
+        });
+        if (info)
+          out.push({ key: relative(base, full).split(sep).join("/"), size: info.size, lastModified: info.mtimeMs });
       }
     }
   }
