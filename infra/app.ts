@@ -23,20 +23,12 @@ export interface DeployOptions {
   stages?: StagesFile;
 }
 
-/**
- * The wiring's Glue catalogs over their buckets: the databases, and the symlink-manifest tables when the function
- * linked to the catalog writes the copy-on-write format (`CDC_TABLE_FORMAT=parquet`) instead of Iceberg.
- */
+/** The wiring's Glue catalogs (their databases) of tables in its buckets. */
 function createCatalogs(wiring: Wiring, buckets: Record<string, sst.aws.Bucket>): Record<string, DeployedCatalog> {
   const catalogs: Record<string, DeployedCatalog> = {};
   for (const [name, spec] of Object.entries(wiring.catalogs ?? {})) {
-    const bucket = buckets[spec.bucket];
-    if (!bucket) throw new Error(`catalog ${name}: no bucket ${spec.bucket} in the wiring`);
-    const writers = Object.values(wiring.functions).filter((fn) => fn.links.includes(name as never));
-    const symlinkTables = writers.some(
-      (fn) => (fn.environment as Record<string, string> | undefined)?.CDC_TABLE_FORMAT === "parquet",
-    );
-    catalogs[name] = createCdcCatalog(name, spec, bucket, { symlinkTables });
+    if (!buckets[spec.bucket]) throw new Error(`catalog ${name}: no bucket ${spec.bucket} in the wiring`);
+    catalogs[name] = createCdcCatalog(name, spec);
   }
   return catalogs;
 }

@@ -202,8 +202,9 @@ export const functions = {
     access: {
       // Read the DMS file; ListBucket so that a missing object answers 404, not 403.
       CdcRaw: ["s3:GetObject", "s3:ListBucket"],
-      // Bucket/state/metadata files: read, write (the commit is a conditional PutObject), list the metadata
-      // versions, delete superseded files after the grace period.
+      // The tables' files (data and delete files, manifests, metadata, key index, merge state) and their leases:
+      // read, write (a lease epoch is a conditional PutObject), list (the orphan sweep, the lease's epochs), delete
+      // (superseded index shards, orphans of killed merges, old lease epochs).
       Curated: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
       Audit: ["sns:Publish"],
       // An Iceberg table's commit: read the table's metadata location, create the table on the first commit, then
@@ -213,9 +214,6 @@ export const functions = {
     environment: {
       POWERTOOLS_SERVICE_NAME: "cdc-merge",
       POWERTOOLS_METRICS_NAMESPACE: "Sluice",
-      // Iceberg v2 tables in CdcCatalog (functions/cdc-merge/config.ts); "parquet": the copy-on-write engine, with
-      // symlink-manifest tables in the catalog.
-      CDC_TABLE_FORMAT: "iceberg",
       // An explicit V8 heap limit inside the 3008 MB (rows live in typed arrays outside the heap; the merge spills
       // held changes once resident memory passes half the function's memory).
       NODE_OPTIONS: "--max-old-space-size=2048",

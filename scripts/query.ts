@@ -1,8 +1,7 @@
 /**
  * `pnpm query "<SQL>" [--target <dir>] [--tables config/cdc-tables.json] [--json]`: SQL over the curated CDC tables
- * with DuckDB: for an Iceberg table, its current snapshot (the data files icebird lists from the metadata, minus their
- * position deletes); for a copy-on-write table, the files of the symlink manifest Athena reads. Each configured table is
- * `<schema>.<table>`. Without `--target`, the tables are the local cloud's (`.sluice/local.env`, as `pnpm push`):
+ * with DuckDB over each table's current Iceberg snapshot (the data files icebird lists from the metadata, minus their
+ * position deletes); a table not written yet is empty. Each configured table is `<schema>.<table>`. Without `--target`, the tables are the local cloud's (`.sluice/local.env`, as `pnpm push`):
  * Iceberg tables as the Glue Data Catalog (`CdcCatalog`) names them, files in the Curated bucket; with it, a
  * directory written by `pnpm cdc-merge` (Iceberg tables found by their `version-hint.text`).
  */
@@ -14,7 +13,7 @@ import { parseArgs } from "node:util";
 import { EntityNotFoundException, GetTableCommand, GlueClient } from "@aws-sdk/client-glue";
 import { S3Client } from "@aws-sdk/client-s3";
 import { createS3ObjectStore } from "@sluice/aws/cdc";
-import { createDirectoryStore, manifestKey, type ObjectStore, parseTablesConfig, type TableConfig } from "@sluice/cdc";
+import { createDirectoryStore, type ObjectStore, parseTablesConfig, type TableConfig } from "@sluice/cdc";
 import { type QueryTable, queryTables } from "@sluice/cdc/tools/duckdb-query";
 import { snapshotFiles } from "@sluice/cdc/tools/iceberg-files";
 import { catalogDatabaseName } from "@sluice/infra/wiring";
@@ -39,7 +38,7 @@ const config = parseTablesConfig(
 );
 
 let store: ObjectStore;
-/** Where a manifest line's file is on this machine (downloaded first for S3). */
+/** Where a file the snapshot lists is on this machine (downloaded first for S3). */
 let localPath: (uri: string) => Promise<string>;
 /** The metadata file the catalog names for a table (the local cloud's Glue), if it is an Iceberg table there. */
 let catalogued: (table: TableConfig) => Promise<string | undefined> = async () => undefined;
@@ -116,7 +115,7 @@ if (values.target) {
 try {
   const tables: QueryTable[] = [];
   for (const table of config.tables.values()) {
-    // An Iceberg table (the `cdc-merge` default): its current snapshot's data files minus its position deletes.
+    // Its current snapshot's data files minus its position deletes.
     const tableDir = values.target && path.join(values.target, table.schema, table.table);
     if (tableDir && (await store.get(`${table.schema}/${table.table}/metadata/version-hint.text`))) {
       const snapshot = await snapshotFiles(pathToFileURL(tableDir).href);
@@ -144,9 +143,8 @@ try {
       });
       continue;
     }
-    const manifest = await store.get(manifestKey(table));
-    const uris = manifest ? new TextDecoder().decode(manifest).split("\n").filter(Boolean) : [];
-    tables.push({ config: table, files: await Promise.all(uris.map(localPath)) });
+    // Not merged into yet: an empty table of the configured columns.
+    tables.push({ config: table, files: [] });
   }
   const result = await queryTables(sql, tables);
   const show = (v: unknown) => (v === null ? "NULL" : String(v));

@@ -2,11 +2,10 @@
  * CdcMerge: each AWS DMS file landing in CdcRaw (`<folder>/<schema>/<table>/...`) is merged into its current-state
  * table in Curated by the engine of `@sluice/cdc` and the table configuration in `config/cdc-tables.json` (bundled):
  * an Iceberg v2 table registered in the Glue Data Catalog (`CdcCatalog`: one database per DMS schema), merge-on-read,
- * compacted by the merge while it is small; or, with `CDC_TABLE_FORMAT=parquet`, Parquet buckets behind an Athena
- * symlink manifest (config.ts). A table is merged by one invocation at a time (its lease in
- * Curated), in passes that take every pending file of the folder at once (a full load split into LOAD files is merged
- * in one commit); an invocation whose file another pass merged skips it, one that cannot get the table before its
- * time runs short fails and is retried. Merges, replays and rejected (corrupt) files go to Audit; a corrupt file does
+ * compacted by the merge while it is small (big tables are Athena's to compact: CdcMaintenance). A table is merged by
+ * one invocation at a time (its lease in Curated), in passes that take every pending file of the folder at once (a
+ * full load split into LOAD files is merged in one commit); an invocation whose file another pass merged skips it, one
+ * that cannot get the table before its time runs short fails and is retried. Merges, replays and rejected (corrupt) files go to Audit; a corrupt file does
  * not fail the invocation (retrying cannot fix it), any other error does.
  */
 import { GlueClient } from "@aws-sdk/client-glue";
@@ -15,7 +14,7 @@ import { SNSClient } from "@aws-sdk/client-sns";
 import { createSnsAuditSink } from "@sluice/aws/audit";
 import { createS3ObjectStore } from "@sluice/aws/cdc";
 import { createGlueCatalog } from "@sluice/aws/iceberg-catalog";
-import { icebergEngine, mergeObject, parquetEngine, parseTablesConfig } from "@sluice/cdc";
+import { icebergEngine, mergeObject, parseTablesConfig } from "@sluice/cdc";
 import { catalogDatabaseName } from "@sluice/infra/wiring";
 import { decodeS3EventKey } from "@sluice/messages";
 import { createObservability, withObservability } from "@sluice/observability";
@@ -23,12 +22,10 @@ import type { Context, S3Event } from "aws-lambda";
 import { linksOf } from "#kit/links";
 import { forEachS3Record, requestIdOf, S3_REQUEST_ID } from "#kit/s3-records";
 import tables from "../../config/cdc-tables.json" with { type: "json" };
-import { cdcMergeConfigOf } from "./config.ts";
 
 const links = linksOf<"CdcMerge">();
 // Checked once, at cold start: an invalid configuration fails every invocation loudly.
 const config = parseTablesConfig(tables);
-const settings = cdcMergeConfigOf();
 
 const observability = createObservability({ serviceName: "cdc-merge", correlationId: S3_REQUEST_ID });
 const s3 = new S3Client({});
@@ -36,14 +33,11 @@ const source = createS3ObjectStore(s3, links.CdcRaw.name);
 const target = createS3ObjectStore(s3, links.Curated.name);
 const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
 const glue = new GlueClient({});
-const engine =
-  settings.CDC_TABLE_FORMAT === "iceberg"
-    ? icebergEngine((store) =>
-        createGlueCatalog(glue, store, {
-          databaseOf: (schema) => catalogDatabaseName(links.CdcCatalog.name, schema),
-        }),
-      )
-    : parquetEngine;
+const engine = icebergEngine((store) =>
+  createGlueCatalog(glue, store, {
+    databaseOf: (schema) => catalogDatabaseName(links.CdcCatalog.name, schema),
+  }),
+);
 
 async function mergeRecords(event: S3Event, context: Context): Promise<void> {
   await forEachS3Record(event, { logger: observability.logger, done: "cdc-merge", failed: "merge failed" }, (record) =>

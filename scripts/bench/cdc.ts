@@ -1,6 +1,6 @@
 /**
- * `pnpm bench cdc`: the CDC merge engine (`@sluice/cdc`, the engine of the CLI and the Lambda) on a DMS full load
- * and a change file, side by side with DuckDB doing the same merges on the same files. Each merge runs in its own
+ * `pnpm bench cdc`: the CDC merge engine (`@sluice/cdc`: Iceberg merge-on-read, the engine of the CLI and the Lambda)
+ * on a DMS full load and a change file, side by side with DuckDB doing the same merges on the same files. Each merge runs in its own
  * process (peak RSS is that process's). Figures are printed, never asserted.
  *
  * Sizes: CDC_BENCH_ROWS (full-load rows, default 10 000 000, about 1 GB of CSV), CDC_BENCH_CHANGES (default
@@ -15,8 +15,7 @@
  *   splits a table larger than its MaxFileSize, default layout, against DuckDB reading the same files;
  * - reject: reading a file whose quote never closes (rejected) against the same file without it, at
  *   CDC_BENCH_REJECT_MB sizes (default 20,40,80).
- * - iceberg: the Iceberg merge-on-read engine (`cdc-merge --format iceberg`) against the copy-on-write one and DuckDB:
- *   the full load as 10 LOAD files, then CDC_BENCH_CHANGES changes with 80 % of updates/deletes on the newest 10 % of
+ * - iceberg: the engine against DuckDB on issue 14's workload: the full load as 10 LOAD files, then CDC_BENCH_CHANGES changes with 80 % of updates/deletes on the newest 10 % of
  *   keys, and the same number spread uniformly (each on a copy of the loaded table); with CDC_BENCH_MINUTES=N (default
  *   0: skipped), N one-minute change files of CDC_BENCH_MINUTE_CHANGES (default 5 000) merged one commit each.
  */
@@ -113,7 +112,7 @@ if (PARTS.has("layouts")) {
     };
     recentLines.push(
       `  sluice (${layout}): ${secs(recent.ms)}, ${((recent.ms / full.ms) * 100).toFixed(1)} % of the full load, ` +
-        `${recent.report.find((r) => r.outcome === "merged")?.bucketsRewritten ?? "-"} buckets rewritten, peak RSS ${recent.maxRssMb} MB`,
+        `${recent.report.find((r) => r.outcome === "merged")?.bucketsRewritten ?? "-"} index shards rewritten, peak RSS ${recent.maxRssMb} MB`,
     );
     const change = tsx("run-merge.ts", [path.join(work, "changes"), target, tables], lambdaLike) as {
       ms: number;
@@ -187,7 +186,7 @@ if (PARTS.has("layouts")) {
     "changes/s",
     "peak RSS",
     "change/full",
-    "buckets rewritten",
+    "shards rewritten",
   ];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
@@ -288,50 +287,47 @@ if (PARTS.has("iceberg")) {
   };
   const lines: string[][] = [];
   const results: Record<string, { full: Run; skewed: Run; uniform: Run }> = {};
-  for (const engine of ["iceberg", "parquet"] as const)
-    for (const layout of ["hash", "range"] as const) {
-      const name = `${engine === "iceberg" ? "iceberg" : "copy-on-write"}, ${layout}`;
-      const tables = path.join(work, `ice-${layout}.json`);
-      writeFileSync(
-        tables,
-        JSON.stringify({
-          tables: {
-            "sales.orders": {
-              primaryKey: ["order_id"],
-              columns,
-              timestampColumn: "dms_commit_ts",
-              ...(layout === "range" ? { bucketBy: { column: "order_id", width: 250_000 } } : { buckets: 16 }),
-            },
+  for (const layout of ["hash", "range"] as const) {
+    const name = `iceberg, ${layout}`;
+    const tables = path.join(work, `ice-${layout}.json`);
+    writeFileSync(
+      tables,
+      JSON.stringify({
+        tables: {
+          "sales.orders": {
+            primaryKey: ["order_id"],
+            columns,
+            timestampColumn: "dms_commit_ts",
+            ...(layout === "range" ? { bucketBy: { column: "order_id", width: 250_000 } } : { buckets: 16 }),
           },
-        }),
-      );
-      const env = { CDC_ENGINE: engine };
-      const target = path.join(work, `ice-target-${engine}-${layout}`);
-      const full = tsx("run-merge.ts", [source("load"), target, tables], lambdaLike, env) as Run;
-      const dataMb = sizeOf(path.join(target, "sales/orders"), `${path.sep}data${path.sep}`) / 1e6;
-      const indexMb =
-        sizeOf(path.join(target, "sales/orders"), engine === "iceberg" ? "_cdc/index" : "_cdc/state") / 1e6;
-      cpSync(target, `${target}-u`, { recursive: true });
-      const skewed = tsx("run-merge.ts", [source("skewed"), target, tables], lambdaLike, env) as Run;
-      const uniform = tsx("run-merge.ts", [source("uniform"), `${target}-u`, tables], lambdaLike, env) as Run;
-      results[name] = { full, skewed, uniform };
-      const shards = (run: Run) => String(run.report.find((r) => r.outcome === "merged")?.bucketsRewritten ?? "-");
-      lines.push([
-        name,
-        secs(full.ms),
-        secs(full.cpuMs),
-        `${full.maxRssMb} MB`,
-        secs(skewed.ms),
-        `${((skewed.ms / full.ms) * 100).toFixed(1)} %`,
-        shards(skewed),
-        secs(uniform.ms),
-        `${((uniform.ms / full.ms) * 100).toFixed(1)} %`,
-        shards(uniform),
-        `${dataMb.toFixed(0)} + ${indexMb.toFixed(0)} MB`,
-      ]);
-      rmSync(target, { recursive: true, force: true });
-      rmSync(`${target}-u`, { recursive: true, force: true });
-    }
+        },
+      }),
+    );
+    const target = path.join(work, `ice-target-${layout}`);
+    const full = tsx("run-merge.ts", [source("load"), target, tables], lambdaLike) as Run;
+    const dataMb = sizeOf(path.join(target, "sales/orders"), `${path.sep}data${path.sep}`) / 1e6;
+    const indexMb = sizeOf(path.join(target, "sales/orders"), "_cdc/index") / 1e6;
+    cpSync(target, `${target}-u`, { recursive: true });
+    const skewed = tsx("run-merge.ts", [source("skewed"), target, tables], lambdaLike) as Run;
+    const uniform = tsx("run-merge.ts", [source("uniform"), `${target}-u`, tables], lambdaLike) as Run;
+    results[name] = { full, skewed, uniform };
+    const shards = (run: Run) => String(run.report.find((r) => r.outcome === "merged")?.bucketsRewritten ?? "-");
+    lines.push([
+      name,
+      secs(full.ms),
+      secs(full.cpuMs),
+      `${full.maxRssMb} MB`,
+      secs(skewed.ms),
+      `${((skewed.ms / full.ms) * 100).toFixed(1)} %`,
+      shards(skewed),
+      secs(uniform.ms),
+      `${((uniform.ms / full.ms) * 100).toFixed(1)} %`,
+      shards(uniform),
+      `${dataMb.toFixed(0)} + ${indexMb.toFixed(0)} MB`,
+    ]);
+    rmSync(target, { recursive: true, force: true });
+    rmSync(`${target}-u`, { recursive: true, force: true });
+  }
   const duckFull = tsx("duckdb-merge.ts", [
     "full",
     path.join(source("load"), "dms/sales/orders/LOAD*.csv"),
@@ -376,12 +372,12 @@ if (PARTS.has("iceberg")) {
     "uniform changes",
     "of full",
     "shards",
-    "data + index/state",
+    "data + index",
   ];
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
   console.log(
-    `\nIceberg merge-on-read vs copy-on-write vs DuckDB: ${fmt(ROWS)} rows as ${FILES} LOAD files (${(splitBytes / 1e6).toFixed(0)} MB), ` +
+    `\nIceberg merge-on-read vs DuckDB: ${fmt(ROWS)} rows as ${FILES} LOAD files (${(splitBytes / 1e6).toFixed(0)} MB), ` +
       `${fmt(CHANGES)} changes (${SKEW * 100} % of updates/deletes on the newest 10 % of keys), the same number uniform:`,
   );
   console.log(`${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}`);
@@ -406,11 +402,8 @@ if (PARTS.has("iceberg")) {
     }
     const tables = path.join(work, "ice-range.json");
     const target = path.join(work, "ice-target-minutes");
-    tsx("run-merge.ts", [source("load"), target, tables], lambdaLike, { CDC_ENGINE: "iceberg" });
-    const day = tsx("run-merge.ts", [source("minutes"), target, tables], lambdaLike, {
-      CDC_ENGINE: "iceberg",
-      CDC_PASS_FILES: "1",
-    }) as Run;
+    tsx("run-merge.ts", [source("load"), target, tables], lambdaLike);
+    const day = tsx("run-merge.ts", [source("minutes"), target, tables], lambdaLike, { CDC_PASS_FILES: "1" }) as Run;
     const files = (sub: string) => {
       let n = 0;
       const walk = (d: string) => {

@@ -70,7 +70,7 @@ describe("createS3ObjectStore", () => {
     await expect(store.delete(["k1"])).rejects.toThrow("AccessDenied");
   });
 
-  it("addresses objects as s3:// URIs for the symlink manifest", () => {
+  it("addresses objects as s3:// URIs (the paths Iceberg manifests name)", () => {
     expect(store.uri("s/t/data/b0001.parquet")).toBe("s3://curated/s/t/data/b0001.parquet");
   });
 });

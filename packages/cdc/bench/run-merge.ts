@@ -1,11 +1,11 @@
 /**
  * One benchmark merge in its own process: `run-merge.ts <source dir> <target dir> <tables.json>` merges every
- * file not yet applied (the CLI's engine; CDC_ENGINE=iceberg for the Iceberg one) and prints {"ms", "cpuMs" (process CPU time), "maxRssMb", "report"} as JSON.
+ * file not yet applied (the CLI's engine: Iceberg tables in a file catalog) and prints {"ms", "cpuMs" (process CPU
+ * time), "maxRssMb", "report"} as JSON.
  */
 import { readFileSync } from "node:fs";
 import { resourceUsage } from "node:process";
 import { createDirectoryStore, mergeAll, parseTablesConfig } from "../src/index.ts";
-import { icebergEngine } from "../src/run.ts";
 
 const [source, target, tables] = process.argv.slice(2) as [string, string, string];
 const config = parseTablesConfig(JSON.parse(readFileSync(tables, "utf8")));
@@ -15,8 +15,6 @@ const started = performance.now();
 const memoryMb = Number(process.env.CDC_MEMORY_MB ?? 0);
 const report = await mergeAll(createDirectoryStore(source), createDirectoryStore(target), config, {
   ...(memoryMb > 0 ? { memoryLimit: memoryMb * 2 ** 20 } : {}),
-  // CDC_ENGINE=iceberg: Iceberg merge-on-read with the file catalog (the CLI's --format iceberg).
-  ...(process.env.CDC_ENGINE === "iceberg" ? { engine: icebergEngine() } : {}),
   // CDC_PASS_FILES=1: each file merged and committed on its own, as one Lambda invocation per file would.
   ...(process.env.CDC_PASS_FILES ? { maxPassFiles: Number(process.env.CDC_PASS_FILES) } : {}),
 });

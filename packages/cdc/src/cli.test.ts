@@ -7,8 +7,6 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "./cli.ts";
 import { parseTablesConfig } from "./config.ts";
 import { icebirdRows } from "./fixtures/iceberg.ts";
-import { manifestRows, stateRows } from "./fixtures/table.ts";
-import { createDirectoryStore } from "./storage.ts";
 
 const fixtures = fileURLToPath(new URL("./fixtures/", import.meta.url));
 
@@ -38,18 +36,13 @@ const args = () => [
   "--tables",
   join(fixtures, "tables.json"),
 ];
-/** The copy-on-write engine (`--format parquet`), read back through its symlink manifest. */
-const run = () => main([...args(), "--format", "parquet"]);
+const run = () => main(args());
 
+/** The table's rows as icebird (a third-party Iceberg reader) reads the target's file catalog. */
 async function table(name: string) {
   const config = parseTablesConfig(JSON.parse(await readFile(join(fixtures, "tables.json"), "utf8"))).tables.get(name);
   if (!config) throw new Error(name);
-  const store = createDirectoryStore(join(dir, "target"));
-  return {
-    state: await stateRows(store, config),
-    // file:// URIs in the manifest, read back through the same store
-    read: await manifestRows(store, config, (uri) => fileURLToPath(uri).slice(join(dir, "target").length + 1)),
-  };
+  return icebirdRows(join(dir, "target"), config);
 }
 
 const orders = [
@@ -74,13 +67,15 @@ describe("cdc-merge CLI", () => {
     expect(text).toContain("merged   crm.customers dms/crm/customers/20261101-1200000000.csv.gz");
     expect(text).toMatch(/5 merged, 0 already applied, 1 rejected\n$/);
     expect(err.join("")).toContain("row 2: column amount");
-    expect(await table("sales.orders")).toEqual({ state: orders, read: orders });
-    expect(await table("crm.customers")).toEqual({ state: customers, read: customers });
+    expect(await table("sales.orders")).toEqual(orders);
+    expect(await table("crm.customers")).toEqual(customers);
+    expect(await readFile(join(dir, "target/sales/orders/metadata/version-hint.text"), "utf8")).toBe("1");
 
     out = [];
     expect(await run()).toBe(1);
     expect(out.join("")).toMatch(/0 merged, 5 already applied, 1 rejected\n$/);
-    expect(await table("sales.orders")).toEqual({ state: orders, read: orders });
+    expect(await table("sales.orders")).toEqual(orders);
+    expect(await readFile(join(dir, "target/sales/orders/metadata/version-hint.text"), "utf8")).toBe("1");
   });
 
   it("applies the corrected file on the next run, in change order", async () => {
@@ -96,7 +91,7 @@ describe("cdc-merge CLI", () => {
       ["1", 'Ann "the first", Jr.', "13.00", "2026-11-01 13:00:00.000000"],
       ["4", "multi\nline café 🙂", null, "2026-11-01 12:00:05.000000"],
     ];
-    expect(await table("sales.orders")).toEqual({ state: expected, read: expected });
+    expect(await table("sales.orders")).toEqual(expected);
   });
 
   it("runs as `pnpm --silent cdc-merge`: output on stdout, rejection on stderr, exit code 1", async () => {
@@ -123,26 +118,12 @@ describe("cdc-merge CLI", () => {
     expect(await readFile(join(dir, "target/sales/orders/metadata/version-hint.text"), "utf8")).toBe("1");
   });
 
-  it("writes Iceberg tables by default (as --format iceberg) that icebird reads back, and is safe to re-run", async () => {
-    expect(await main(args())).toBe(1);
-    expect(out.join("")).toMatch(/5 merged, 0 already applied, 1 rejected\n$/);
-    const configs = parseTablesConfig(JSON.parse(await readFile(join(fixtures, "tables.json"), "utf8"))).tables;
-    const read = (name: string) => icebirdRows(join(dir, "target"), configs.get(name) as never);
-    expect(await read("sales.orders")).toEqual(orders);
-    expect(await read("crm.customers")).toEqual(customers);
-    out = [];
-    expect(await main([...args(), "--format", "iceberg"])).toBe(1);
-    expect(out.join("")).toMatch(/0 merged, 5 already applied, 1 rejected\n$/);
-    // No copy-on-write table was written beside them.
-    const store = createDirectoryStore(join(dir, "target"));
-    expect((await store.list("sales/orders/_cdc/metadata/")).length).toBe(0);
-    expect(await main([...args(), "--format", "delta"])).toBe(2);
-    expect(err.join("")).toContain("--format must be iceberg or parquet");
-  });
-
   it("exits 2 with usage on missing arguments or a bad configuration", async () => {
     expect(await main(["--source", "x"])).toBe(2);
     expect(err.join("")).toContain("usage: cdc-merge");
+    // Iceberg is the only table format: the former --format option is unknown.
+    expect(await main([...args(), "--format", "parquet"])).toBe(2);
+    expect(err.join("")).toContain("Unknown option '--format'");
     const bad = join(dir, "bad.json");
     await writeFile(
       bad,

@@ -1,9 +1,10 @@
 /**
- * `pnpm --silent cdc-merge --source <dir in DMS layout> --target <dir> --tables <config.json> [--format iceberg|parquet]
- * [--grace-minutes N] [--memory-mb N] [--json]`: applies every DMS file under the source not yet applied to the target, with the Lambda's engine and
- * bookkeeping (Iceberg v2 tables in a file catalog by default, as the Lambda writes them in Glue; `--format parquet`:
- * the copy-on-write engine and its symlink manifests): a table's pending files are merged in one pass and one commit (up to 4 GiB of files a pass). One line per file on stdout (`merged`, `skipped`, `rejected ... row N: reason`), a summary line,
- * progress on stderr for long files. Exit code 1 when a file was rejected (after merging everything else), 2 on
+ * `pnpm --silent cdc-merge --source <dir in DMS layout> --target <dir> --tables <config.json> [--grace-minutes N]
+ * [--memory-mb N] [--json]`: applies every DMS file under the source not yet applied to the target, with the Lambda's
+ * engine and bookkeeping (Iceberg v2 tables in a file catalog, `<schema>/<table>/metadata/v<N>.metadata.json` and
+ * `version-hint.text`, as the Lambda writes them through Glue): a table's pending files are merged in one pass and one
+ * commit (up to 4 GiB of files a pass). One line per file on stdout (`merged`, `skipped`, `rejected ... row N:
+ * reason`), a summary line, progress on stderr for long files. Exit code 1 when a file was rejected (after merging everything else), 2 on
  * a usage or configuration error. `--memory-mb` bounds memory as a Lambda function of that size would (default: the
  * machine's memory).
  */
@@ -11,11 +12,11 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { parseTablesConfig } from "./config.ts";
 import { InvalidTableConfig } from "./errors.ts";
-import { type FileOutcome, icebergEngine, mergeAll, parquetEngine } from "./run.ts";
+import { type FileOutcome, mergeAll } from "./run.ts";
 import { createDirectoryStore } from "./storage.ts";
 
 const usage =
-  "usage: cdc-merge --source <dir in DMS layout> --target <dir> --tables <config.json> [--format iceberg|parquet] [--grace-minutes N] [--memory-mb N] [--json]";
+  "usage: cdc-merge --source <dir in DMS layout> --target <dir> --tables <config.json> [--grace-minutes N] [--memory-mb N] [--json]";
 
 function describe(entry: FileOutcome & { table: string }): string {
   switch (entry.outcome) {
@@ -37,7 +38,6 @@ export async function main(argv: string[]): Promise<number> {
     tables?: string;
     "grace-minutes"?: string;
     "memory-mb"?: string;
-    format?: string;
     json?: boolean;
   };
   try {
@@ -49,7 +49,6 @@ export async function main(argv: string[]): Promise<number> {
         tables: { type: "string" },
         "grace-minutes": { type: "string" },
         "memory-mb": { type: "string" },
-        format: { type: "string" },
         json: { type: "boolean" },
       },
     }));
@@ -81,15 +80,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`--memory-mb must be a number > 0\n${usage}\n`);
     return 2;
   }
-  const format = values.format ?? "iceberg";
-  if (format !== "parquet" && format !== "iceberg") {
-    process.stderr.write(`--format must be iceberg or parquet\n${usage}\n`);
-    return 2;
-  }
   let lastProgress = Date.now();
   const report = await mergeAll(createDirectoryStore(values.source), createDirectoryStore(values.target), config, {
     graceMs: grace * 60_000,
-    engine: format === "iceberg" ? icebergEngine() : parquetEngine,
     ...(memoryMb ? { memoryLimit: memoryMb * 2 ** 20 } : {}),
     onProgress: (rows) => {
       if (Date.now() - lastProgress > 2000) {

@@ -66,7 +66,7 @@ export function parseColumnType(text: string): ColumnType | undefined {
   return { kind: match[1] } as ColumnType;
 }
 
-/** The type's name as written in the config (and in Athena DDL, after `athenaType`). */
+/** The type's name as written in the config. */
 export function columnTypeName(type: ColumnType): string {
   return type.kind === "decimal" ? `decimal(${type.precision},${type.scale})` : type.kind;
 }

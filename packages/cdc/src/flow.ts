@@ -5,35 +5,41 @@
  * same name applies later).
  *
  * Merges of a table are serialized by its lease (`lease.ts`), and a pass merges every pending file of the table in
- * the folder of the file (`mergeFiles`: DMS order, one commit): files that arrive together (a full load split into
+ * the folder of the file (`MergeEngine.mergePass`: DMS order, one commit): files that arrive together (a full load split into
  * several LOAD files, a backlog of change files) are merged once, by whichever invocation takes the lease first; the
  * others wait for the lease and find their file applied. An invocation that cannot take the lease before its time
- * runs short fails (`TableBusy`) and is retried by Lambda. A lost commit race is retried inside `mergeFiles`; anything
+ * runs short fails (`TableBusy`) and is retried by Lambda. A lost commit race is retried inside the pass; anything
  * else throws so that the invocation is retried.
  */
 import type { AuditPort } from "@sluice/messages";
 import type { TableConfig, TablesConfig } from "./config.ts";
 import { TableBusy } from "./errors.ts";
 import { type LeaseOptions, TableLease } from "./lease.ts";
-import { type FileResult, type MergeOptions, sha256Of } from "./merge-pass.ts";
+import {
+  APPLIED_RETENTION_MS,
+  type AppliedFile,
+  type FileResult,
+  type MergeOptions,
+  type RejectedFile,
+  sha256Of,
+} from "./merge-pass.ts";
 import {
   DEFAULT_PASS_BYTES,
   DEFAULT_PASS_FILES,
   type FileOutcome,
+  icebergEngine,
   type MergeEngine,
   type PassLimits,
-  parquetEngine,
 } from "./run.ts";
 import { locateFile, sortFiles } from "./source.ts";
 import type { ObjectStore } from "./storage.ts";
-import { APPLIED_RETENTION_MS, type AppliedFile, type RejectedFile } from "./table.ts";
 
 export interface MergeObjectDeps {
   source: ObjectStore;
   target: ObjectStore;
   config: TablesConfig;
   audit: AuditPort;
-  /** The table format written (default: copy-on-write Parquet, `parquetEngine`; `icebergEngine` for Iceberg). */
+  /** The engine and its catalog (default: `icebergEngine()`, the file catalog; the Lambda's commits through Glue). */
   engine?: MergeEngine;
   options?: MergeOptions;
   correlationId?: string;
@@ -92,7 +98,7 @@ export async function mergeObject(key: string, deps: MergeObjectDeps): Promise<O
     return { outcome: "replay", file: key, version: known.version, table: table.name };
   };
 
-  const engine = deps.engine ?? parquetEngine;
+  const engine = deps.engine ?? icebergEngine();
   const remaining = deps.remainingMs ?? (() => Number.POSITIVE_INFINITY);
   let wait = deps.pass?.pollMs ?? 250;
   for (;;) {

@@ -1,12 +1,12 @@
 /**
- * Applied-file entries of an Iceberg table's merge state past their retention, moved into archive objects (as the
- * copy-on-write engine's `archives`, `table-commit.ts`): every merge reads and writes the state, which would otherwise
- * list every file ever applied (1 440 a day for one-minute DMS files). The recent entries are what the Lambda's pass
- * looks at; the CLI, which lists a whole source folder, recognizes replays against the archived ones too.
+ * Applied-file entries of an Iceberg table's merge state past their retention, moved into archive objects: every
+ * merge reads and writes the state, which would otherwise list every file ever applied (1 440 a day for one-minute
+ * DMS files). The recent entries are what the Lambda's pass looks at; the CLI, which lists a whole source folder,
+ * recognizes replays against the archived ones too.
  */
 import type { IcebergMergeState } from "./iceberg-pass.ts";
+import type { AppliedFile } from "./merge-pass.ts";
 import type { ObjectStore } from "./storage.ts";
-import type { AppliedFile } from "./table.ts";
 
 /** Archive about once a day: when the oldest entry is this far past the retention. */
 const ARCHIVE_EVERY_MS = 24 * 3600_000;

@@ -57,7 +57,7 @@ export function icebergTablePrefix(schema: string, table: string): string {
  * (`If-None-Match`, `link(2)` locally), so of two commits on the same base exactly one creates the key; the hint file
  * is rewritten after each commit for readers (a stale hint shows them an older snapshot, never a broken one; writers
  * list the versions). Metadata versions are never deleted here: a deleted version's key could be put again by a
- * stale merge (see `table-commit.ts`); expiring old versions goes with snapshot expiry.
+ * stale merge, whose commit would then look current; expiring old versions goes with snapshot expiry.
  */
 export function createFileCatalog(store: ObjectStore): IcebergCatalog {
   const metadataKey = (schema: string, table: string, version: number) =>

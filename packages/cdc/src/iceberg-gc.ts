@@ -1,8 +1,8 @@
 /**
- * The orphan sweep of an Iceberg table (layout in `iceberg-pass.ts`), as `table-gc.ts` sweeps the copy-on-write
- * layout: the files of attempts that never committed (a merge killed, timed out, or whose cleanup failed) — data and
- * delete files, manifests, manifest lists, index shards and deltas, merge states, spilled runs and metadata files the
- * catalog never took — and index files and states a committed merge superseded but was killed before deleting.
+ * The orphan sweep of an Iceberg table (layout in `iceberg-pass.ts`): the files of attempts that never committed (a
+ * merge killed, timed out, or whose cleanup failed) — data and delete files, manifests, manifest lists, index shards
+ * and deltas, merge states, spilled runs and metadata files the catalog never took — and index files and states a
+ * committed merge superseded but was killed before deleting.
  *
  * A merge attempt names every file it writes with `<sequence>-<id>`: the sequence number its snapshot would get (the
  * base's last one plus one) and a random id. Iceberg gives each snapshot its own sequence number, so once the table's

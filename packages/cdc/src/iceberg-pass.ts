@@ -48,6 +48,8 @@ import {
 import { indexLayout, locate, located, mergeShard, projectChanges, rebaseDataFiles } from "./key-index.ts";
 import { bucketFunction, type Layout, layoutOf, PendingChanges, positionBatch } from "./merge.ts";
 import {
+  APPLIED_RETENTION_MS,
+  type AppliedFile,
   type FileResult,
   hashing,
   type MergeInput,
@@ -55,6 +57,7 @@ import {
   MIN_SPILL_KEYS,
   machineMemory,
   type PassResult,
+  type RejectedFile,
   sha256Of,
 } from "./merge-pass.ts";
 import { writeParquet } from "./parquet.ts";
@@ -62,7 +65,6 @@ import { type ColumnData, RowSet } from "./rows.ts";
 import { sortFiles } from "./source.ts";
 import { decodeState, encodeState } from "./state-file.ts";
 import type { ObjectStore } from "./storage.ts";
-import { APPLIED_RETENTION_MS, type AppliedFile, type RejectedFile } from "./table.ts";
 import type { Value } from "./values.ts";
 
 /** Rows of a data file gathered from small buckets; a bucket with at least an eighth of this gets a file of its own. */

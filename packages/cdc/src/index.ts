@@ -12,5 +12,4 @@ export * from "./position.ts";
 export * from "./run.ts";
 export * from "./source.ts";
 export * from "./storage.ts";
-export * from "./table.ts";
 export * from "./values.ts";

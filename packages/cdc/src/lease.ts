@@ -1,7 +1,7 @@
 /**
  * A table's merge lease: at most one merge pass of a table at a time, so that Lambda invocations whose files arrive
  * together do not redo each other's work (one pass merges them all; the others find their file applied). The lease
- * is an efficiency device, not the safety net: commits are safe without it (`checkCommit` in `table.ts`), so a lease
+ * is an efficiency device, not the safety net: commits are safe without it (the catalog's optimistic commit, `iceberg-catalog.ts`), so a lease
  * that expires under a slow holder costs duplicate work, never data.
  *
  * Stored as a chain of epochs under `<schema>/<table>/_cdc/lease/`, each written once with a conditional put

@@ -1,7 +1,8 @@
 /**
- * Writes a bucket's live rows as Parquet straight from the `RowSet` arrays: flat schema, OPTIONAL columns, data
- * pages (v1) with RLE/bit-packed definition levels, dictionary-encoded (RLE_DICTIONARY) when a column chunk has few
- * distinct values and PLAIN otherwise, Snappy, min/max statistics on numeric columns.
+ * Writes live rows as Parquet (an Iceberg table's data and position-delete files) straight from the `RowSet` arrays:
+ * flat schema, OPTIONAL columns, data pages (v1) with RLE/bit-packed definition levels, dictionary-encoded
+ * (RLE_DICTIONARY) when a column chunk has few distinct values and PLAIN otherwise, Snappy, min/max statistics on
+ * numeric columns.
  * Types Athena reads: INT32, INT64, DOUBLE, DECIMAL (INT32/INT64/FIXED_LEN_BYTE_ARRAY by precision), UTF8 strings,
  * BOOLEAN, DATE, TIMESTAMP_MICROS (UTC). The Thrift footer, page headers and Snappy come from hyparquet-writer;
  * value encoding is done here, column by column over typed arrays (a generic row-by-row writer spent most of a merge's

@@ -3,7 +3,7 @@
  * million rows is a handful of arrays the garbage collector never walks. A `RowSet` holds, per key, the change that
  * produced its current state: its position (`p`, file, row), whether the key is live (a deleted key stays as a
  * tombstone) and its values. The same structure carries a decoded batch of a DMS file (no index, one row per change),
- * the changes of a file reduced per key, and a bucket's stored state.
+ * the changes of a file reduced per key, and a bucket's changes spilled by a merge (`state-file.ts`).
  *
  * Storage by column type: int32/date in an Int32Array, double in a Float64Array, int64/timestamp/decimal(p <= 18)
  * in a BigInt64Array (decimals unscaled), boolean in a Uint8Array, string and wider decimals in a plain array; a

@@ -1,9 +1,12 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseTablesConfig, type TableConfig } from "./config.ts";
-import { manifestRows, memUri, stateRows } from "./fixtures/table.ts";
+import { icebirdRows } from "./fixtures/iceberg.ts";
+import { createFileCatalog } from "./iceberg-catalog.ts";
 import { mergeAll, passesOf } from "./run.ts";
-import { createMemoryStore } from "./storage.ts";
-import { loadMetadata } from "./table.ts";
+import { createDirectoryStore, createMemoryStore } from "./storage.ts";
 
 const config = parseTablesConfig({
   tables: {
@@ -20,9 +23,10 @@ const config = parseTablesConfig({
 const orders = config.tables.get("sales.orders") as TableConfig;
 
 describe("mergeAll", () => {
-  it("merges a table's pending files in one pass: DMS order, one commit, each bucket written once; a corrupt file rejected whole", async () => {
+  it("merges a table's pending files in one pass: DMS order, one commit, each bucket's index written once; a corrupt file rejected whole", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "run-test-"));
     const source = createMemoryStore();
-    const target = createMemoryStore();
+    const target = createDirectoryStore(dir);
     for (let f = 1; f <= 10; f++) {
       const rows = Array.from({ length: 5 }, (_, i) => `${(f - 1) * 5 + i + 1},load ${f}\n`).join("");
       await source.put(`dms/sales/orders/LOAD${f.toString(16).toUpperCase().padStart(8, "0")}.csv`, rows);
@@ -31,10 +35,10 @@ describe("mergeAll", () => {
     await source.put("dms/sales/orders/20261101-1100000000.csv", "U,1,first\nD,2,x\n");
     await source.put("dms/sales/orders/20261101-1200000000.csv", "U,1,corrupt\nQ,3,x\n");
     await source.put("dms/sales/orders/20261101-1300000000.csv", "U,1,second\nI,2,back\n");
-    const statePuts: string[] = [];
+    const indexPuts: string[] = [];
     const put = target.put;
     target.put = async (key, body, options) => {
-      if (key.includes("/_cdc/state/")) statePuts.push(key);
+      if (key.includes("/_cdc/index/")) indexPuts.push(key);
       return put(key, body, options);
     };
     const report = await mergeAll(source, target, config);
@@ -44,22 +48,22 @@ describe("mergeAll", () => {
       row: 2,
       reason: 'unknown Op "Q"',
     });
-    const metadata = await loadMetadata(target, orders);
-    expect(metadata.version).toBe(1);
-    expect(statePuts).toHaveLength(4);
-    const rows = await stateRows(target, orders);
+    const catalog = createFileCatalog(target);
+    expect((await catalog.load(orders.schema, orders.table))?.version).toBe(1);
+    expect(indexPuts).toHaveLength(4);
+    const rows = await icebirdRows(dir, orders);
     expect(rows).toHaveLength(50);
     expect(rows.slice(0, 3)).toEqual([
       ["1", "second"],
       ["2", "back"],
       ["3", "load 1"],
     ]);
-    expect(await manifestRows(target, orders, memUri)).toEqual(rows);
 
     // Re-run: everything merged is a replay, the corrupt file is rejected again, nothing is committed.
     const again = await mergeAll(source, target, config);
     expect(again).toMatchObject({ merged: 0, replayed: 12, rejected: 1 });
-    expect((await loadMetadata(target, orders)).version).toBe(1);
+    expect((await catalog.load(orders.schema, orders.table))?.version).toBe(1);
+    await rm(dir, { recursive: true, force: true });
   });
 
   it("splits a table's pending files into passes within the limits, never two files of one path in a pass", () => {

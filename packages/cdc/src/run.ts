@@ -1,6 +1,6 @@
 /**
  * Merging a set of source files into a target store, table by table: each table's files not yet applied are merged in
- * passes (`mergeFiles`: DMS order, one commit a pass). What the CLI does, and what tests and benchmarks call. A rejected
+ * passes (`MergeEngine.mergePass`: DMS order, one commit a pass). What the CLI does, and what tests and benchmarks call. A rejected
  * file does not stop the others.
  */
 import type { TableConfig, TablesConfig } from "./config.ts";
@@ -8,18 +8,21 @@ import { loadIcebergApplied } from "./iceberg-applied.ts";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
 import { compactIceberg, loadIcebergTable, mergeFilesIceberg } from "./iceberg-pass.ts";
 import {
+  type AppliedFile,
   type FileResult,
   type MergeInput,
   type MergeOptions,
-  mergeFiles,
   type PassResult,
+  type RejectedFile,
   sha256Of,
 } from "./merge-pass.ts";
 import { type LocatedFile, locateFile, sortFiles } from "./source.ts";
 import type { ObjectStore } from "./storage.ts";
-import { type AppliedFile, loadApplied, loadMetadata, type RejectedFile } from "./table.ts";
 
-/** A table format the merge writes: how it lists a table's applied files and merges one pass. */
+/**
+ * The merge bound to where its tables are committed (`icebergEngine`: a catalog, and when to compact): how it lists a
+ * table's applied files and merges one pass. The CLI and the tests use the file catalog, the Lambda Glue's.
+ */
 export interface MergeEngine {
   /** Every file the table applied, archived entries included (replays are recognized against all of them). */
   applied(target: ObjectStore, table: TableConfig): Promise<Record<string, AppliedFile>>;
@@ -33,16 +36,6 @@ export interface MergeEngine {
   ): Promise<{ applied: Record<string, AppliedFile>; rejected: Record<string, RejectedFile> }>;
   mergePass(target: ObjectStore, table: TableConfig, pass: MergeInput[], options: MergeOptions): Promise<PassResult>;
 }
-
-/** Copy-on-write Parquet buckets behind an Athena symlink manifest (`merge-pass.ts`). */
-export const parquetEngine: MergeEngine = {
-  applied: async (target, table) => loadApplied(target, await loadMetadata(target, table)),
-  async files(target, table) {
-    const metadata = await loadMetadata(target, table);
-    return { applied: metadata.applied, rejected: metadata.rejected ?? {} };
-  },
-  mergePass: (target, table, pass, options) => mergeFiles(target, table, pass, options),
-};
 
 /** When the Iceberg engine compacts a table after a pass (`compactIceberg`: small tables only). */
 export interface CompactionPolicy {
@@ -136,7 +129,7 @@ export function passesOf<T extends { size: number; relPath: string }>(
   return passes;
 }
 
-/** Applies every file under the source store not yet applied to the target. */
+/** Applies every file under the source store not yet applied to the target (default engine: the file catalog's). */
 export async function mergeAll(
   source: ObjectStore,
   target: ObjectStore,
@@ -144,7 +137,7 @@ export async function mergeAll(
   options: MergeOptions &
     PassLimits & { onFile?: (outcome: FileOutcome & { table: string }) => void; engine?: MergeEngine } = {},
 ): Promise<RunReport> {
-  const engine = options.engine ?? parquetEngine;
+  const engine = options.engine ?? icebergEngine();
   const byTable = new Map<string, (LocatedFile & { size: number })[]>();
   for (const object of await source.list("")) {
     const located = locateFile(config, object.key);

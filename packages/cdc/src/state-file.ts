@@ -1,14 +1,14 @@
 /**
- * A bucket's state (every key's position, liveness and values, tombstones included) as one binary object: the
- * `RowSet` arrays written out as they are in memory, so loading a bucket of a million rows is a few copies rather
- * than parsing a million values.
+ * A `RowSet` (every key's position, liveness and values, tombstones included) as one binary object, such as the
+ * changes a merge attempt spills per bucket to stay within memory: the arrays written out as they are in memory, so
+ * loading a million rows is a few copies rather than parsing a million values.
  *
  *   "SLS2" | u32 header length | header (JSON: rows, files, section offsets) | sections, 8-byte aligned
  *
  * Sections: file ids (Int32), rows (Float64), live (Uint8), then per column its NULL
  * marks (Uint8) and values (the typed array's bytes; strings and wide decimals as a string column, `encodeStrings`).
- * A column without NULLs has an empty NULL section. Not compressed: a state is read and written whole at every
- * rewrite of its bucket, and compressing it cost more than the rest of the encoding.
+ * A column without NULLs has an empty NULL section. Not compressed: compressing cost more than the rest of the
+ * encoding.
  */
 import type { TableConfig } from "./config.ts";
 import { type ColumnData, RowSet } from "./rows.ts";

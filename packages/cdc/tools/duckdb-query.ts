@@ -1,7 +1,7 @@
 /**
- * DuckDB over the curated tables, the local stand-in for Athena: each table is a view `<schema>.<table>` over the
- * Parquet files its symlink manifest lists (what Athena reads), or over an Iceberg snapshot's data files minus the
- * rows its position-delete files name, typed by the table configuration when empty.
+ * DuckDB over the curated tables, the local stand-in for Athena: each table is a view `<schema>.<table>` over an
+ * Iceberg snapshot's data files minus the rows its position-delete files name, typed by the table configuration when
+ * empty.
  * DuckDB is a development dependency: this module is used by `pnpm query` and benchmarks, never by the Lambda.
  */
 import { DuckDBInstance } from "@duckdb/node-api";
@@ -9,7 +9,7 @@ import type { ColumnType, TableConfig } from "../src/config.ts";
 
 export interface QueryTable {
   config: TableConfig;
-  /** Local paths of the Parquet files the manifest lists (or the Iceberg snapshot's data files). */
+  /** Local paths of the Iceberg snapshot's data files. */
   files: string[];
   /**
    * An Iceberg snapshot's position deletes: local paths of its delete files, and for each data file (same order as
