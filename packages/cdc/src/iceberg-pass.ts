@@ -45,7 +45,7 @@ import {
   withProperties,
   withSnapshot,
 } from "./iceberg-metadata.ts";
-import { indexLayout, locate, located, mergeShard, projectChanges, rebaseDataFiles } from "./key-index.ts";
+import { indexLayout, locate, located, mergeShard, projectChanges, rebaseDataFiles, type Winner } from "./key-index.ts";
 import { bucketFunction, type Layout, layoutOf, PendingChanges, positionBatch } from "./merge.ts";
 import {
   type FileResult,
@@ -120,6 +120,57 @@ async function loadShard(
   }
   shard.mergeFrom(newest);
   return shard;
+}
+
+/**
+ * A bucket's changes merged against its stored shard without loading the shard: the base is read as views of its
+ * file, scanned once for the changes' keys, and only the rows of those keys (from the base, or newer from the deltas)
+ * are copied into a small set the changes are merged into. The result holds the changed keys alone: what a delta
+ * stores. Its cost is the changes and the deltas, plus a binary search of the base per change when the base's keys
+ * ascend (as a table loaded in key order, or keyed by a growing id, has them) or else one scan of its key column: no
+ * copy of the base, nothing for the garbage collector, where `loadShard` copies the whole shard and every delta.
+ */
+async function probeShard(
+  store: ObjectStore,
+  layout: ReturnType<typeof indexLayout>,
+  files: ShardFiles,
+  projected: RowSet,
+): Promise<{ shard: RowSet; winners: Winner[] }> {
+  const read = async (key: string) => {
+    const body = await store.get(key);
+    if (!body) throw new StaleBase();
+    return body;
+  };
+  const changes = projected.index;
+  const base = decodeState(layout.config, await read(files.key), 0, false, true);
+  const current = new RowSet(layout.config, projected.size);
+  const matched = new RowSet(layout.config, projected.size);
+  const rows: number[] = [];
+  if (base.keysAscending)
+    for (let j = 0; j < projected.size; j++) {
+      const at = base.findKey(projected.keyAt(j));
+      if (at >= 0) rows.push(at);
+    }
+  else for (let at = 0; at < base.size; at++) if (changes.get(base.keyAt(at)) !== undefined) rows.push(at);
+  matched.appendRows(base, Int32Array.from(rows));
+  rebaseDataFiles(layout, matched, base, current);
+  for (let i = 0; i < matched.size; i++) current.upsert(matched.keyAt(i), matched, i);
+  for (const stored of files.deltas ?? []) {
+    const delta = decodeState(layout.config, await read(stored.key), 0, false, true);
+    const hits: number[] = [];
+    for (let i = 0; i < delta.size; i++) if (changes.get(delta.keyAt(i)) !== undefined) hits.push(i);
+    const rowsOf = new RowSet(layout.config, hits.length);
+    rowsOf.appendRows(delta, Int32Array.from(hits));
+    rebaseDataFiles(layout, rowsOf, delta, current);
+    for (let i = 0; i < rowsOf.size; i++) current.upsert(rowsOf.keyAt(i), rowsOf, i);
+  }
+  const winners: Winner[] = [];
+  current.mergeFrom(projected, (at, j, existed) => {
+    if (existed && current.live[at]) winners.push({ at, j, replaced: located(layout, current, at) });
+    else winners.push({ at, j });
+  });
+  winners.sort((a, b) => a.j - b.j);
+  return { shard: current, winners };
 }
 
 /** An attempt found a file of its base superseded by a newer commit: it starts again on the latest snapshot. */
@@ -565,8 +616,12 @@ class IcebergCommit {
       const changes = (spilled ? await spilled.changesOf(config, b, held) : held) as RowSet;
       const projected = projectChanges(layout, changes);
       const stored = base.state.index[b];
-      const shard = stored ? await loadShard(store, layout, stored, projected.size) : undefined;
-      const merged = mergeShard(layout, shard, projected);
+      // Changes that fit in a delta are merged against the stored shard without loading it (`probeShard`); the
+      // others load it whole, as the shard is then written whole.
+      const partial = stored !== undefined && this.fitsDelta(stored, projected.size);
+      const merged = partial
+        ? await probeShard(store, layout, stored, projected)
+        : mergeShard(layout, stored ? await loadShard(store, layout, stored, projected.size) : undefined, projected);
       if (merged.winners.length === 0) continue;
       keysChanged += merged.winners.length;
       const live = merged.winners.filter((w) => changes.live[w.j]);
@@ -605,7 +660,7 @@ class IcebergCommit {
           if (gathered.size >= this.fileRows) await flushGathered();
         }
       }
-      await this.putShard(b, merged.shard, stored, merged.winners);
+      await this.putShard(b, merged.shard, stored, merged.winners, partial);
       pending.buckets.delete(b);
     }
     await flushGathered();
@@ -622,10 +677,11 @@ class IcebergCommit {
     shard: RowSet,
     stored: ShardFiles | undefined,
     winners?: readonly { at: number }[],
+    /** `shard` holds the changed keys only (`probeShard`): it can only be written as a delta. */
+    partial = false,
   ): Promise<void> {
     const name = `${this.prefix}_cdc/index/b${String(b).padStart(4, "0")}-${this.attempt}`;
-    const deltaKeys = (stored?.deltas ?? []).reduce((n, d) => n + d.keys, 0) + (winners?.length ?? 0);
-    if (stored && winners && deltaKeys <= stored.keys * this.deltaShare) {
+    if (stored && winners && this.fitsDelta(stored, winners.length)) {
       const delta = new RowSet(shard.config, winners.length);
       delta.appendRows(
         shard,
@@ -639,9 +695,23 @@ class IcebergCommit {
       });
       return;
     }
-    await this.put(`${name}.idx`, encodeState(shard));
+    if (partial) throw new Error(`internal: bucket ${b}'s changed keys alone cannot be written as its whole shard`);
+    // Written in key order, so that later merges find their keys by binary search (`probeShard`).
+    let whole = shard;
+    if (!shard.checkKeysAscending()) {
+      whole = new RowSet(shard.config, shard.size);
+      whole.appendRows(shard, shard.keyOrder());
+      rebaseDataFiles(indexLayout(this.config), whole, shard, whole);
+    }
+    await this.put(`${name}.idx`, encodeState(whole));
     this.shards.set(b, { key: `${name}.idx`, keys: shard.size });
     if (stored) this.superseded.push(stored.key, ...(stored.deltas ?? []).map((d) => d.key));
+  }
+
+  /** Whether `keys` more changed keys of a stored shard are still written as a delta (`deltaShare` of its base). */
+  private fitsDelta(stored: ShardFiles, keys: number): boolean {
+    const deltaKeys = (stored.deltas ?? []).reduce((n, d) => n + d.keys, 0) + keys;
+    return deltaKeys <= stored.keys * this.deltaShare;
   }
 
   /** The position-delete file: rows sorted by data file path, then position (as the spec requires). */
