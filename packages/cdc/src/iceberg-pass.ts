@@ -94,6 +94,25 @@ export interface ShardFiles {
 /** Deltas of a shard may hold up to this share of its base's keys before the shard is written whole again. */
 export const INDEX_DELTA_SHARE = 0.25;
 
+/** The stored files of a shard: its base and its deltas, in order. */
+interface ShardBodies {
+  base: Uint8Array;
+  deltas: Uint8Array[];
+}
+
+/** Reads a shard's files, all at once. */
+async function readShard(store: ObjectStore, files: ShardFiles): Promise<ShardBodies> {
+  const [base, ...deltas] = await Promise.all(
+    [files.key, ...(files.deltas ?? []).map((d) => d.key)].map(async (key) => {
+      const body = await store.get(key);
+      // Superseded (deleted) by a commit after our base: this attempt builds on a stale base.
+      if (!body) throw new StaleBase();
+      return body;
+    }),
+  );
+  return { base: base as Uint8Array, deltas };
+}
+
 /** A shard's rows: its base with its deltas applied in order (each delta row is its key's newer state). */
 async function loadShard(
   store: ObjectStore,
@@ -101,20 +120,15 @@ async function loadShard(
   files: ShardFiles,
   extra: number,
 ): Promise<RowSet> {
-  const read = async (key: string) => {
-    const body = await store.get(key);
-    // Superseded (deleted) by a commit after our base: this attempt builds on a stale base.
-    if (!body) throw new StaleBase();
-    return body;
-  };
+  const { base, deltas } = await readShard(store, files);
   const deltaKeys = (files.deltas ?? []).reduce((n, d) => n + d.keys, 0);
-  const shard = decodeState(layout.config, await read(files.key), extra + deltaKeys, false);
-  if (!files.deltas?.length) return shard;
+  const shard = decodeState(layout.config, base, extra + deltaKeys, false);
+  if (deltas.length === 0) return shard;
   // The deltas folded into one set first (each key's newest state: later deltas hold later positions), then applied
   // in one scan of the base: a shard with many deltas costs its base once, not once per delta.
   const newest = new RowSet(layout.config, deltaKeys);
-  for (const stored of files.deltas) {
-    const delta = decodeState(layout.config, await read(stored.key), 0, false);
+  for (const body of deltas) {
+    const delta = decodeState(layout.config, body, 0, false);
     rebaseDataFiles(layout, delta, delta, shard);
     for (let i = 0; i < delta.size; i++) newest.upsert(delta.keyAt(i), delta, i);
   }
@@ -130,19 +144,13 @@ async function loadShard(
  * ascend (as a table loaded in key order, or keyed by a growing id, has them) or else one scan of its key column: no
  * copy of the base, nothing for the garbage collector, where `loadShard` copies the whole shard and every delta.
  */
-async function probeShard(
-  store: ObjectStore,
+function probeShard(
   layout: ReturnType<typeof indexLayout>,
-  files: ShardFiles,
+  bodies: ShardBodies,
   projected: RowSet,
-): Promise<{ shard: RowSet; winners: Winner[] }> {
-  const read = async (key: string) => {
-    const body = await store.get(key);
-    if (!body) throw new StaleBase();
-    return body;
-  };
+): { shard: RowSet; winners: Winner[] } {
   const changes = projected.index;
-  const base = decodeState(layout.config, await read(files.key), 0, false, true);
+  const base = decodeState(layout.config, bodies.base, 0, false, true);
   const current = new RowSet(layout.config, projected.size);
   const matched = new RowSet(layout.config, projected.size);
   const rows: number[] = [];
@@ -155,8 +163,8 @@ async function probeShard(
   matched.appendRows(base, Int32Array.from(rows));
   rebaseDataFiles(layout, matched, base, current);
   for (let i = 0; i < matched.size; i++) current.upsert(matched.keyAt(i), matched, i);
-  for (const stored of files.deltas ?? []) {
-    const delta = decodeState(layout.config, await read(stored.key), 0, false, true);
+  for (const body of bodies.deltas) {
+    const delta = decodeState(layout.config, body, 0, false, true);
     const hits: number[] = [];
     for (let i = 0; i < delta.size; i++) if (changes.get(delta.keyAt(i)) !== undefined) hits.push(i);
     const rowsOf = new RowSet(layout.config, hits.length);
@@ -610,8 +618,8 @@ class IcebergCommit {
       gathered = new RowSet(config);
     };
     let keysChanged = 0;
-    const touched = new Set([...pending.buckets.keys(), ...(spilled?.runs.keys() ?? [])]);
-    for (const b of [...touched].sort((x, y) => x - y)) {
+    const touched = [...new Set([...pending.buckets.keys(), ...(spilled?.runs.keys() ?? [])])].sort((x, y) => x - y);
+    for (const b of touched) {
       const held = pending.buckets.get(b);
       const changes = (spilled ? await spilled.changesOf(config, b, held) : held) as RowSet;
       const projected = projectChanges(layout, changes);
@@ -619,9 +627,11 @@ class IcebergCommit {
       // Changes that fit in a delta are merged against the stored shard without loading it (`probeShard`); the
       // others load it whole, as the shard is then written whole.
       const partial = stored !== undefined && this.fitsDelta(stored, projected.size);
-      const merged = partial
-        ? await probeShard(store, layout, stored, projected)
-        : mergeShard(layout, stored ? await loadShard(store, layout, stored, projected.size) : undefined, projected);
+      const merged = !stored
+        ? mergeShard(layout, undefined, projected)
+        : partial
+          ? probeShard(layout, await readShard(store, stored), projected)
+          : mergeShard(layout, await loadShard(store, layout, stored, projected.size), projected);
       if (merged.winners.length === 0) continue;
       keysChanged += merged.winners.length;
       const live = merged.winners.filter((w) => changes.live[w.j]);

@@ -130,6 +130,16 @@ export function encodeState(rows: RowSet): Uint8Array {
 }
 
 /**
+ * NULL marks of `n` rows none of which is NULL, for views (read, never written): one zeroed array shared by every
+ * column and every view, so the pages a lookup touches are touched once per process, not once per column and state.
+ */
+function noNulls(n: number): Uint8Array {
+  if (zeros.length < n) zeros = new Uint8Array(Math.max(n, zeros.length * 2));
+  return zeros.subarray(0, n);
+}
+let zeros = new Uint8Array(0);
+
+/**
  * Decodes a state, with room for `extra` more rows (changes about to be applied) without growing; `index` false
  * leaves its key index empty (for `mergeFrom`). `asView`: the numeric arrays are views of `body` rather than copies
  * (`extra` ignored; a set to read rows from, never to write into: `body` must outlive it and stay unchanged).
@@ -168,7 +178,7 @@ export function decodeState(config: TableConfig, body: Uint8Array, extra = 0, in
   }
   for (const [c, column] of rows.columns.entries()) {
     const nulls = section();
-    if (asView) column.nulls = nulls.byteLength > 0 ? nulls : new Uint8Array(n);
+    if (asView) column.nulls = nulls.byteLength > 0 ? nulls : noNulls(n);
     else if (nulls.byteLength > 0) column.nulls.set(nulls);
     if (column.storage === "any") {
       const text = decodeStrings(typed(Int32Array), typed(Int32Array), section());
