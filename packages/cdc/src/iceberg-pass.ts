@@ -93,6 +93,8 @@ export interface ShardFiles {
 
 /** Deltas of a shard may hold up to this share of its base's keys before the shard is written whole again. */
 export const INDEX_DELTA_SHARE = 0.25;
+/** At most this many deltas per shard: the next commit folds them into one (or writes the shard whole). */
+export const INDEX_MAX_DELTAS = 8;
 
 /** The stored files of a shard: its base and its deltas, in order. */
 interface ShardBodies {
@@ -148,8 +150,9 @@ function probeShard(
   layout: ReturnType<typeof indexLayout>,
   bodies: ShardBodies,
   projected: RowSet,
-): { shard: RowSet; winners: Winner[] } {
+): { shard: RowSet; winners: Winner[]; deltas: RowSet[] } {
   const changes = projected.index;
+  const deltas: RowSet[] = [];
   const base = decodeState(layout.config, bodies.base, 0, false, true);
   const current = new RowSet(layout.config, projected.size);
   const matched = new RowSet(layout.config, projected.size);
@@ -165,6 +168,7 @@ function probeShard(
   for (let i = 0; i < matched.size; i++) current.upsert(matched.keyAt(i), matched, i);
   for (const body of bodies.deltas) {
     const delta = decodeState(layout.config, body, 0, false, true);
+    deltas.push(delta);
     const hits: number[] = [];
     for (let i = 0; i < delta.size; i++) if (changes.get(delta.keyAt(i)) !== undefined) hits.push(i);
     const rowsOf = new RowSet(layout.config, hits.length);
@@ -178,7 +182,39 @@ function probeShard(
     else winners.push({ at, j });
   });
   winners.sort((a, b) => a.j - b.j);
-  return { shard: current, winners };
+  return { shard: current, winners, deltas };
+}
+
+/**
+ * One delta holding what `deltas` (in order) and the winning rows `winners` of `shard` say, each key's newest state
+ * (the winners are newer than any delta's row for their key: they won against it).
+ */
+function foldDeltas(
+  layout: ReturnType<typeof indexLayout>,
+  deltas: readonly RowSet[],
+  shard: RowSet,
+  winners: readonly { at: number }[],
+): RowSet {
+  const out = new RowSet(
+    layout.config,
+    deltas.reduce((n, d) => n + d.size, winners.length),
+  );
+  const add = (from: RowSet, rows: Int32Array) => {
+    const copy = new RowSet(layout.config, rows.length);
+    copy.appendRows(from, rows);
+    rebaseDataFiles(layout, copy, from, out);
+    for (let i = 0; i < copy.size; i++) out.upsert(copy.keyAt(i), copy, i);
+  };
+  for (const delta of deltas)
+    add(
+      delta,
+      new Int32Array(delta.size).map((_, i) => i),
+    );
+  add(
+    shard,
+    Int32Array.from(winners, (w) => w.at),
+  );
+  return out;
 }
 
 /** An attempt found a file of its base superseded by a newer commit: it starts again on the latest snapshot. */
@@ -627,7 +663,7 @@ class IcebergCommit {
       // Changes that fit in a delta are merged against the stored shard without loading it (`probeShard`); the
       // others load it whole, as the shard is then written whole.
       const partial = stored !== undefined && this.fitsDelta(stored, projected.size);
-      const merged = !stored
+      const merged: { shard: RowSet; winners: Winner[]; deltas?: RowSet[] } = !stored
         ? mergeShard(layout, undefined, projected)
         : partial
           ? probeShard(layout, await readShard(store, stored), projected)
@@ -670,7 +706,7 @@ class IcebergCommit {
           if (gathered.size >= this.fileRows) await flushGathered();
         }
       }
-      await this.putShard(b, merged.shard, stored, merged.winners, partial);
+      await this.putShard(b, merged.shard, stored, merged.winners, merged.deltas);
       pending.buckets.delete(b);
     }
     await flushGathered();
@@ -687,11 +723,24 @@ class IcebergCommit {
     shard: RowSet,
     stored: ShardFiles | undefined,
     winners?: readonly { at: number }[],
-    /** `shard` holds the changed keys only (`probeShard`): it can only be written as a delta. */
-    partial = false,
+    /**
+     * Given when `shard` holds the changed keys only (`probeShard`), so it can only be written as a delta: the stored
+     * deltas, read, to fold into one when there are `INDEX_MAX_DELTAS` of them.
+     */
+    partial?: readonly RowSet[],
   ): Promise<void> {
     const name = `${this.prefix}_cdc/index/b${String(b).padStart(4, "0")}-${this.attempt}`;
-    if (stored && winners && this.fitsDelta(stored, winners.length)) {
+    const held = stored?.deltas ?? [];
+    if (stored && winners && this.fitsDelta(stored, winners.length) && held.length >= INDEX_MAX_DELTAS && partial) {
+      // Deltas folded into one: a merge reads a shard's base and at most `INDEX_MAX_DELTAS` deltas, however many
+      // commits touched it since the base was written.
+      const delta = foldDeltas(indexLayout(this.config), partial, shard, winners);
+      await this.put(`${name}.delta`, encodeState(delta));
+      this.shards.set(b, { ...stored, deltas: [{ key: `${name}.delta`, keys: delta.size }] });
+      this.superseded.push(...held.map((d) => d.key));
+      return;
+    }
+    if (stored && winners && this.fitsDelta(stored, winners.length) && held.length < INDEX_MAX_DELTAS) {
       const delta = new RowSet(shard.config, winners.length);
       delta.appendRows(
         shard,

@@ -16,7 +16,7 @@ import { athenaRewrite, icebirdRows, withFileFetch } from "./fixtures/iceberg.ts
 import { asText } from "./fixtures/table.ts";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
 import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
-import { compactIceberg, loadIcebergTable, mergeFilesIceberg } from "./iceberg-pass.ts";
+import { compactIceberg, INDEX_MAX_DELTAS, loadIcebergTable, mergeFilesIceberg } from "./iceberg-pass.ts";
 import type { MergeOptions } from "./merge-pass.ts";
 import { icebergEngine, mergeAll } from "./run.ts";
 import { createDirectoryStore, type ObjectStore } from "./storage.ts";
@@ -219,9 +219,11 @@ describe("small change files into a big table: merged against the stored index, 
     Buffer.from(Buffer.from(body).toString("latin1").replace(',"ascending":true', " ".repeat(17)), "latin1");
 
   it.each([
-    ["shards kept in key order (binary search)", false],
-    ["shards written before keys were kept in order (a scan)", true],
-  ])("%s: the table equals the changes applied in order", async (_, legacy) => {
+    ["shards kept in key order (binary search)", false, undefined],
+    ["shards written before keys were kept in order (a scan)", true, undefined],
+    ["deltas never written whole again, folded into one past INDEX_MAX_DELTAS", false, 100],
+  ])("%s: the table equals the changes applied in order", async (_, legacy, indexDeltaShare) => {
+    const options = indexDeltaShare === undefined ? {} : { indexDeltaShare };
     const config = testTable();
     const store = createDirectoryStore(root);
     const catalog = createFileCatalog(store);
@@ -259,9 +261,9 @@ describe("small change files into a big table: merged against the stored index, 
       }
       files.push({ relPath: `20261101-12${String(f).padStart(2, "0")}000000.csv`, text: csv(config, changes) });
     }
-    for (const file of files) await merge(store, catalog, config, [file]);
+    for (const file of files) await merge(store, catalog, config, [file], options);
     // A replay of an early file changes nothing.
-    await merge(store, catalog, config, [files[2] as { relPath: string; text: string }]);
+    await merge(store, catalog, config, [files[2] as { relPath: string; text: string }], options);
     const byKey = [...expected.entries()].sort((a, b) => a[0] - b[0]).map(([, values]) => values);
     expect(await icebirdRows(root, config)).toEqual(asText(config, byKey));
     // The merges went through index deltas (the path that does not load a shard), and some shards were written
@@ -269,6 +271,10 @@ describe("small change files into a big table: merged against the stored index, 
     const { state } = await loadIcebergTable(store, catalog, config);
     const shards = Object.values(state.index);
     expect(shards.some((s) => (s.deltas?.length ?? 0) > 0)).toBe(true);
+    // However many commits touched a shard, a merge reads its base and at most INDEX_MAX_DELTAS deltas.
+    expect(Math.max(...shards.map((s) => s.deltas?.length ?? 0))).toBeLessThanOrEqual(INDEX_MAX_DELTAS);
+    // ... here with every base still the full load's (sequence 1): the deltas were folded, never the shard rewritten.
+    if (indexDeltaShare) expect(shards.map((s) => /-00000001-/.test(s.key))).toEqual(shards.map(() => true));
   });
 });
 
