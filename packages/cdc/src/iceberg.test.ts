@@ -37,7 +37,7 @@ function merge(
   catalog: IcebergCatalog,
   config: TableConfig,
   files: { relPath: string; text: string }[],
-  options: MergeOptions & { fileRows?: number } = {},
+  options: MergeOptions & { fileRows?: number; indexDeltaShare?: number } = {},
 ) {
   return mergeFilesIceberg(
     store,
