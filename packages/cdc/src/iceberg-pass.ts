@@ -61,7 +61,7 @@ import { writeParquet } from "./parquet.ts";
 import { type ColumnData, RowSet } from "./rows.ts";
 import { sortFiles } from "./source.ts";
 import { decodeState, encodeState } from "./state-file.ts";
-import type { ObjectStore } from "./storage.ts";
+import { getReusing, type ObjectStore, ReadBuffer } from "./storage.ts";
 import { APPLIED_RETENTION_MS, type AppliedFile, type RejectedFile } from "./table.ts";
 import type { Value } from "./values.ts";
 
@@ -102,11 +102,15 @@ interface ShardBodies {
   deltas: Uint8Array[];
 }
 
-/** Reads a shard's files, all at once. */
-async function readShard(store: ObjectStore, files: ShardFiles): Promise<ShardBodies> {
+/**
+ * Reads a shard's files, all at once; into `buffers` when given (one per file, reused from shard to shard: the
+ * bodies are valid until the next read, which a merge of one bucket at a time allows).
+ */
+async function readShard(store: ObjectStore, files: ShardFiles, buffers?: ReadBuffer[]): Promise<ShardBodies> {
   const [base, ...deltas] = await Promise.all(
-    [files.key, ...(files.deltas ?? []).map((d) => d.key)].map(async (key) => {
-      const body = await store.get(key);
+    [files.key, ...(files.deltas ?? []).map((d) => d.key)].map(async (key, i) => {
+      if (buffers && !buffers[i]) buffers[i] = new ReadBuffer();
+      const body = buffers ? await getReusing(store, key, buffers[i] as ReadBuffer) : await store.get(key);
       // Superseded (deleted) by a commit after our base: this attempt builds on a stale base.
       if (!body) throw new StaleBase();
       return body;
@@ -121,8 +125,9 @@ async function loadShard(
   layout: ReturnType<typeof indexLayout>,
   files: ShardFiles,
   extra: number,
+  buffers?: ReadBuffer[],
 ): Promise<RowSet> {
-  const { base, deltas } = await readShard(store, files);
+  const { base, deltas } = await readShard(store, files, buffers);
   const deltaKeys = (files.deltas ?? []).reduce((n, d) => n + d.keys, 0);
   const shard = decodeState(layout.config, base, extra + deltaKeys, false);
   if (deltas.length === 0) return shard;
@@ -595,6 +600,8 @@ class IcebergCommit {
   private readonly shards = new Map<number, ShardFiles>();
   /** Index files the new shards no longer use: deleted once the commit is in. */
   private readonly superseded: string[] = [];
+  /** What shards are read into, one bucket after the other (`readShard`). */
+  private readonly readBuffers: ReadBuffer[] = [];
   /** A compaction: the snapshot's files are this commit's alone (a `replace` snapshot), no delete file. */
   private replacing = false;
 
@@ -666,8 +673,8 @@ class IcebergCommit {
       const merged: { shard: RowSet; winners: Winner[]; deltas?: RowSet[] } = !stored
         ? mergeShard(layout, undefined, projected)
         : partial
-          ? probeShard(layout, await readShard(store, stored), projected)
-          : mergeShard(layout, await loadShard(store, layout, stored, projected.size), projected);
+          ? probeShard(layout, await readShard(store, stored, this.readBuffers), projected)
+          : mergeShard(layout, await loadShard(store, layout, stored, projected.size, this.readBuffers), projected);
       if (merged.winners.length === 0) continue;
       keysChanged += merged.winners.length;
       const live = merged.winners.filter((w) => changes.live[w.j]);

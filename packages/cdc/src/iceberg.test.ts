@@ -336,16 +336,24 @@ describe("a base superseded while an attempt reads it", () => {
     ]);
     // Merge A has loaded version 1; as it fetches its shard, merge B commits version 2 (which deletes that shard).
     let raced = false;
+    const race = async (key: string) => {
+      if (!raced && key.includes("/_cdc/index/")) {
+        raced = true;
+        await merge(inner, catalog, config, [
+          { relPath: "20261101-1100000000.csv", text: csv(config, [{ op: "U", values: row(1, "b", 10) }]) },
+        ]);
+      }
+    };
+    // Both ways a shard is read: whole, and into a reused buffer.
     const store: ObjectStore = {
       ...inner,
       async get(key) {
-        if (!raced && key.includes("/_cdc/index/")) {
-          raced = true;
-          await merge(inner, catalog, config, [
-            { relPath: "20261101-1100000000.csv", text: csv(config, [{ op: "U", values: row(1, "b", 10) }]) },
-          ]);
-        }
+        await race(key);
         return inner.get(key);
+      },
+      async getInto(key, into) {
+        await race(key);
+        return (inner.getInto as NonNullable<ObjectStore["getInto"]>)(key, into);
       },
     };
     const a = await merge(store, createFileCatalog(store), config, [
