@@ -12,17 +12,26 @@
  * also runs the detector on synthetic counts shaped like the hidden series' tweet volumes (a daily cycle, heavy-tailed
  * bursts that are normal): its detections at the corpus threshold on 10 series without anomalies, and how many of 10
  * injected surges (6 times the volume for 2 hours) it finds; no labels, a check of direction only.
+ * `NAB_SPLITS=1` compares `NAB_CONFIG` with `NAB_BASE` (default `{}`, the default configuration) over 300 random splits
+ * of the series into halves of 16 and 15 (fixed seed): the share of the 600 halves whose standard score rises, stays
+ * or falls, and the spread of the change (whether a change's gain is luck of the A/B split).
+ * With `NAB_DIR` naming another corpus (e.g. all 58 series of NAB's repository, exported by
+ * `scripts/nab-corpus-from-git.sh`), it also prints the three profiles on the series that are not in
+ * `../shared/data/nab` alone (held out from every design choice). `NAB_RESULTS_DIR=<dir>` writes the scores in the
+ * layout of NAB's own results (`<dir>/sluice/<category>/sluice_<name>.csv`: `timestamp,value,anomaly_score,label`),
+ * for NAB's Python scorer (`run.py -d sluice --optimize --score --normalize`, see the anomaly README).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ArtimeDetector, artimeLookahead } from "@sluice/anomaly/backtest/artime";
 import { runBacktest } from "@sluice/anomaly/backtest/backtest";
 import { loadNabCorpus, scoreAllProfiles } from "@sluice/anomaly/backtest/nab-corpus";
-import { scoreCorpus } from "@sluice/anomaly/backtest/nab-score";
+import { NAB_PROFILES, scoreCorpus, sweepThresholds } from "@sluice/anomaly/backtest/nab-score";
 import { type DetectorConfig, StreamingDetector } from "@sluice/anomaly/detector";
 
-const root = process.env.NAB_DIR ?? path.resolve(import.meta.dirname, "../../../shared/data/nab");
+const subsetRoot = path.resolve(import.meta.dirname, "../../../shared/data/nab");
+const root = process.env.NAB_DIR ?? subsetRoot;
 const corpus = loadNabCorpus(root);
 const points = corpus.reduce((sum, s) => sum + s.rows.length, 0);
 const config = JSON.parse(process.env.NAB_CONFIG ?? "{}") as Partial<DetectorConfig>;
@@ -71,6 +80,90 @@ const halves = [0, 1].map(
     ).normalized,
 );
 console.log(`  standard on each half: A ${halves[0]?.toFixed(1)}, B ${halves[1]?.toFixed(1)}`);
+// The standard score at fixed thresholds around the best one: what a corpus threshold chosen on other series costs.
+const sweep = sweepThresholds(
+  corpus.map((s, i) => ({ name: s.name, scores: scores[i]?.out ?? [], windows: s.windows })),
+  NAB_PROFILES.standard,
+);
+const atThreshold = [0.1, 0.11, 0.13, 0.14, 0.15, 0.17, 0.2].map((t) => {
+  let at = sweep[0];
+  for (const e of sweep) if (e.threshold >= t) at = e;
+  const n = (at?.tp ?? 0) + (at?.fn ?? 0);
+  return `${t}: ${((100 * ((at?.raw ?? 0) + n)) / (2 * n || 1)).toFixed(1)} (TP ${at?.tp}, FP ${at?.fp})`;
+});
+console.log(`  standard at fixed thresholds: ${atThreshold.join(", ")}`);
+// Series of another corpus that are not in the 31-series subset every design choice was made on: scored alone.
+const subsetWindows = path.join(subsetRoot, "windows.json");
+if (path.resolve(root) !== subsetRoot && existsSync(subsetWindows)) {
+  const known = new Set(Object.keys(JSON.parse(readFileSync(subsetWindows, "utf8")) as object));
+  const held = corpus.flatMap((s, i) => (known.has(s.name) ? [] : [i]));
+  if (held.length > 0 && held.length < corpus.length) {
+    const heldResults = scoreAllProfiles(
+      held.map((i) => corpus[i] as (typeof corpus)[number]),
+      held.map((i) => scores[i]?.out ?? []),
+    );
+    const windows = held.reduce((sum, i) => sum + (corpus[i]?.windows.length ?? 0), 0);
+    console.log(`  the ${held.length} series not in ${subsetRoot} (${windows} windows), alone:`);
+    for (const r of Object.values(heldResults)) {
+      console.log(
+        `    ${r.profile.padEnd(20)} normalised ${r.normalized.toFixed(1).padStart(5)}  (threshold ${r.threshold.toFixed(3)}, ` +
+          `TP ${r.tp} FN ${r.fn}, FP ${r.fp})`,
+      );
+    }
+  }
+}
+if (process.env.NAB_SPLITS) {
+  const base = JSON.parse(process.env.NAB_BASE ?? "{}") as Partial<DetectorConfig>;
+  const baseScores = corpus.map((s) => {
+    const detector = new StreamingDetector(base);
+    return s.rows.map((r) => detector.update(r.value));
+  });
+  let seed = 12345;
+  const rand = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 2 ** 32;
+  };
+  const half = Math.ceil(corpus.length / 2);
+  const diffs: number[] = [];
+  for (let k = 0; k < 300; k++) {
+    const order = corpus.map((_, i) => i).sort(() => rand() - 0.5);
+    const first = new Set(order.slice(0, half));
+    for (const inFirst of [true, false]) {
+      const pick = (all: ReadonlyArray<ArrayLike<number>>) =>
+        corpus.flatMap((s, i) =>
+          first.has(i) === inFirst ? [{ name: s.name, scores: all[i] ?? [], windows: s.windows }] : [],
+        );
+      diffs.push(
+        scoreCorpus(pick(scores.map((s) => s.out)), "standard").normalized -
+          scoreCorpus(pick(baseScores), "standard").normalized,
+      );
+    }
+  }
+  diffs.sort((a, b) => a - b);
+  const share = (f: (d: number) => boolean) => `${((100 * diffs.filter(f).length) / diffs.length).toFixed(0)}%`;
+  const mean = diffs.reduce((a, b) => a + b, 0) / diffs.length;
+  const at = (q: number) => (diffs[Math.floor(q * diffs.length)] ?? 0).toFixed(2);
+  console.log(
+    `  against ${JSON.stringify(base)} over 300 random splits (600 halves): better ${share((d) => d > 1e-9)}, ` +
+      `same ${share((d) => Math.abs(d) <= 1e-9)}, worse ${share((d) => d < -1e-9)}; change mean ${mean.toFixed(2)}, ` +
+      `10th percentile ${at(0.1)}, median ${at(0.5)}, min ${at(0)}, max ${(diffs[diffs.length - 1] ?? 0).toFixed(2)}`,
+  );
+}
+if (process.env.NAB_RESULTS_DIR) {
+  // NAB's results layout: one CSV per series, the detector's name as prefix, the label 1 inside a window.
+  for (const [i, s] of corpus.entries()) {
+    const [category, file] = s.name.split("/") as [string, string];
+    const dir = path.join(process.env.NAB_RESULTS_DIR, "sluice", category);
+    mkdirSync(dir, { recursive: true });
+    const out = scores[i]?.out ?? [];
+    const lines = s.rows.map((r, j) => {
+      const label = s.windows.some(([a, b]) => j >= a && j <= b) ? 1 : 0;
+      return `${r.timestamp},${r.value},${out[j]},${label}`;
+    });
+    writeFileSync(path.join(dir, `sluice_${file}`), `timestamp,value,anomaly_score,label\n${lines.join("\n")}\n`);
+  }
+  console.log(`  scores written in NAB's results layout under ${process.env.NAB_RESULTS_DIR}/sluice`);
+}
 console.log(
   `  detector: ${(points / (scoringMs / 1000)).toFixed(0)} points/s (${scoringMs.toFixed(0)} ms for ${points} points)`,
 );

@@ -9,7 +9,7 @@ import {
   S3Client,
   S3ServiceException,
 } from "@aws-sdk/client-s3";
-import { PreconditionFailed } from "@sluice/cdc";
+import { PreconditionFailed, ReadBuffer } from "@sluice/cdc";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { createS3ObjectStore } from "./cdc.ts";
@@ -58,6 +58,33 @@ describe("createS3ObjectStore", () => {
     expect(s3.commandCalls(ListObjectsV2Command)[1]?.args[0].input).toMatchObject({ ContinuationToken: "t" });
     s3.on(GetObjectCommand).rejects(failure("NoSuchKey", 404));
     expect(await store.get("missing")).toBeUndefined();
+  });
+
+  it("reads an object into a reused buffer chunk by chunk, and refuses a body shorter than its Content-Length", async () => {
+    const body = (chunks: number[][]) =>
+      Object.assign(
+        (async function* () {
+          for (const c of chunks) yield new Uint8Array(c);
+        })(),
+        { transformToByteArray: async () => new Uint8Array(chunks.flat()) },
+      );
+    s3.on(GetObjectCommand)
+      .resolvesOnce({ Body: body([[1, 2], [3]]) as never, ContentLength: 3 })
+      .resolvesOnce({ Body: body([[9]]) as never, ContentLength: 1 })
+      .resolvesOnce({ Body: body([[1]]) as never, ContentLength: 2 })
+      .rejectsOnce(failure("NoSuchKey", 404));
+    const into = new ReadBuffer();
+    const first = await store.getInto?.("s/t/_cdc/index/b0000.idx", into);
+    expect([...(first as Uint8Array)]).toEqual([1, 2, 3]);
+    const second = await store.getInto?.("s/t/_cdc/index/b0001.idx", into);
+    expect([...(second as Uint8Array)]).toEqual([9]);
+    expect((second as Uint8Array).buffer).toBe((first as Uint8Array).buffer);
+    expect(s3.commandCalls(GetObjectCommand)[0]?.args[0].input).toEqual({
+      Bucket: "curated",
+      Key: "s/t/_cdc/index/b0000.idx",
+    });
+    await expect(store.getInto?.("short", into)).rejects.toThrow("1 of 2 bytes");
+    expect(await store.getInto?.("missing", into)).toBeUndefined();
   });
 
   it("deletes in batches of 1000 and fails on per-key errors", async () => {

@@ -7,6 +7,7 @@
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
@@ -63,6 +64,27 @@ export function createS3ObjectStore(client: S3Client, bucket: string): ObjectSto
         if (isNotFound(error)) return undefined;
         throw error;
       }
+    },
+    async getInto(key, into) {
+      let result: GetObjectCommandOutput;
+      try {
+        result = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      } catch (error) {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      }
+      if (!result.Body) return new Uint8Array();
+      if (result.ContentLength === undefined) return await result.Body.transformToByteArray();
+      // The response's chunks copied into the reused buffer: no buffer of the object's size allocated per read.
+      const bytes = into.reserve(result.ContentLength);
+      let at = 0;
+      for await (const chunk of result.Body as AsyncIterable<Uint8Array>) {
+        if (at + chunk.byteLength > bytes.length) throw new Error(`${key}: more bytes than its Content-Length`);
+        bytes.set(chunk, at);
+        at += chunk.byteLength;
+      }
+      if (at !== result.ContentLength) throw new Error(`${key}: ${at} of ${result.ContentLength} bytes received`);
+      return bytes.subarray(0, at);
     },
     async *read(key) {
       const result = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

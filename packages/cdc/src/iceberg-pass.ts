@@ -45,7 +45,7 @@ import {
   withProperties,
   withSnapshot,
 } from "./iceberg-metadata.ts";
-import { indexLayout, locate, located, mergeShard, projectChanges, rebaseDataFiles } from "./key-index.ts";
+import { indexLayout, locate, located, mergeShard, projectChanges, rebaseDataFiles, type Winner } from "./key-index.ts";
 import { bucketFunction, type Layout, layoutOf, PendingChanges, positionBatch } from "./merge.ts";
 import {
   APPLIED_RETENTION_MS,
@@ -64,7 +64,7 @@ import { writeParquet } from "./parquet.ts";
 import { type ColumnData, RowSet } from "./rows.ts";
 import { sortFiles } from "./source.ts";
 import { decodeState, encodeState } from "./state-file.ts";
-import type { ObjectStore } from "./storage.ts";
+import { getReusing, type ObjectStore, ReadBuffer } from "./storage.ts";
 import type { Value } from "./values.ts";
 
 /** Rows of a data file gathered from small buckets; a bucket with at least an eighth of this gets a file of its own. */
@@ -95,6 +95,31 @@ export interface ShardFiles {
 
 /** Deltas of a shard may hold up to this share of its base's keys before the shard is written whole again. */
 export const INDEX_DELTA_SHARE = 0.25;
+/** At most this many deltas per shard: the next commit folds them into one (or writes the shard whole). */
+export const INDEX_MAX_DELTAS = 8;
+
+/** The stored files of a shard: its base and its deltas, in order. */
+interface ShardBodies {
+  base: Uint8Array;
+  deltas: Uint8Array[];
+}
+
+/**
+ * Reads a shard's files, all at once; into `buffers` when given (one per file, reused from shard to shard: the
+ * bodies are valid until the next read, which a merge of one bucket at a time allows).
+ */
+async function readShard(store: ObjectStore, files: ShardFiles, buffers?: ReadBuffer[]): Promise<ShardBodies> {
+  const [base, ...deltas] = await Promise.all(
+    [files.key, ...(files.deltas ?? []).map((d) => d.key)].map(async (key, i) => {
+      if (buffers && !buffers[i]) buffers[i] = new ReadBuffer();
+      const body = buffers ? await getReusing(store, key, buffers[i] as ReadBuffer) : await store.get(key);
+      // Superseded (deleted) by a commit after our base: this attempt builds on a stale base.
+      if (!body) throw new StaleBase();
+      return body;
+    }),
+  );
+  return { base: base as Uint8Array, deltas };
+}
 
 /** A shard's rows: its base with its deltas applied in order (each delta row is its key's newer state). */
 async function loadShard(
@@ -102,26 +127,101 @@ async function loadShard(
   layout: ReturnType<typeof indexLayout>,
   files: ShardFiles,
   extra: number,
+  buffers?: ReadBuffer[],
 ): Promise<RowSet> {
-  const read = async (key: string) => {
-    const body = await store.get(key);
-    // Superseded (deleted) by a commit after our base: this attempt builds on a stale base.
-    if (!body) throw new StaleBase();
-    return body;
-  };
+  const { base, deltas } = await readShard(store, files, buffers);
   const deltaKeys = (files.deltas ?? []).reduce((n, d) => n + d.keys, 0);
-  const shard = decodeState(layout.config, await read(files.key), extra + deltaKeys, false);
-  if (!files.deltas?.length) return shard;
+  const shard = decodeState(layout.config, base, extra + deltaKeys, false);
+  if (deltas.length === 0) return shard;
   // The deltas folded into one set first (each key's newest state: later deltas hold later positions), then applied
   // in one scan of the base: a shard with many deltas costs its base once, not once per delta.
   const newest = new RowSet(layout.config, deltaKeys);
-  for (const stored of files.deltas) {
-    const delta = decodeState(layout.config, await read(stored.key), 0, false);
+  for (const body of deltas) {
+    const delta = decodeState(layout.config, body, 0, false);
     rebaseDataFiles(layout, delta, delta, shard);
     for (let i = 0; i < delta.size; i++) newest.upsert(delta.keyAt(i), delta, i);
   }
   shard.mergeFrom(newest);
   return shard;
+}
+
+/**
+ * A bucket's changes merged against its stored shard without loading the shard: the base is read as views of its
+ * file, scanned once for the changes' keys, and only the rows of those keys (from the base, or newer from the deltas)
+ * are copied into a small set the changes are merged into. The result holds the changed keys alone: what a delta
+ * stores. Its cost is the changes and the deltas, plus a binary search of the base per change when the base's keys
+ * ascend (as a table loaded in key order, or keyed by a growing id, has them) or else one scan of its key column: no
+ * copy of the base, nothing for the garbage collector, where `loadShard` copies the whole shard and every delta.
+ */
+function probeShard(
+  layout: ReturnType<typeof indexLayout>,
+  bodies: ShardBodies,
+  projected: RowSet,
+): { shard: RowSet; winners: Winner[]; deltas: RowSet[] } {
+  const changes = projected.index;
+  const deltas: RowSet[] = [];
+  const base = decodeState(layout.config, bodies.base, 0, false, true);
+  const current = new RowSet(layout.config, projected.size);
+  const matched = new RowSet(layout.config, projected.size);
+  const rows: number[] = [];
+  if (base.keysAscending)
+    for (let j = 0; j < projected.size; j++) {
+      const at = base.findKey(projected.keyAt(j));
+      if (at >= 0) rows.push(at);
+    }
+  else for (let at = 0; at < base.size; at++) if (changes.get(base.keyAt(at)) !== undefined) rows.push(at);
+  matched.appendRows(base, Int32Array.from(rows));
+  rebaseDataFiles(layout, matched, base, current);
+  for (let i = 0; i < matched.size; i++) current.upsert(matched.keyAt(i), matched, i);
+  for (const body of bodies.deltas) {
+    const delta = decodeState(layout.config, body, 0, false, true);
+    deltas.push(delta);
+    const hits: number[] = [];
+    for (let i = 0; i < delta.size; i++) if (changes.get(delta.keyAt(i)) !== undefined) hits.push(i);
+    const rowsOf = new RowSet(layout.config, hits.length);
+    rowsOf.appendRows(delta, Int32Array.from(hits));
+    rebaseDataFiles(layout, rowsOf, delta, current);
+    for (let i = 0; i < rowsOf.size; i++) current.upsert(rowsOf.keyAt(i), rowsOf, i);
+  }
+  const winners: Winner[] = [];
+  current.mergeFrom(projected, (at, j, existed) => {
+    if (existed && current.live[at]) winners.push({ at, j, replaced: located(layout, current, at) });
+    else winners.push({ at, j });
+  });
+  winners.sort((a, b) => a.j - b.j);
+  return { shard: current, winners, deltas };
+}
+
+/**
+ * One delta holding what `deltas` (in order) and the winning rows `winners` of `shard` say, each key's newest state
+ * (the winners are newer than any delta's row for their key: they won against it).
+ */
+function foldDeltas(
+  layout: ReturnType<typeof indexLayout>,
+  deltas: readonly RowSet[],
+  shard: RowSet,
+  winners: readonly { at: number }[],
+): RowSet {
+  const out = new RowSet(
+    layout.config,
+    deltas.reduce((n, d) => n + d.size, winners.length),
+  );
+  const add = (from: RowSet, rows: Int32Array) => {
+    const copy = new RowSet(layout.config, rows.length);
+    copy.appendRows(from, rows);
+    rebaseDataFiles(layout, copy, from, out);
+    for (let i = 0; i < copy.size; i++) out.upsert(copy.keyAt(i), copy, i);
+  };
+  for (const delta of deltas)
+    add(
+      delta,
+      new Int32Array(delta.size).map((_, i) => i),
+    );
+  add(
+    shard,
+    Int32Array.from(winners, (w) => w.at),
+  );
+  return out;
 }
 
 /** An attempt found a file of its base superseded by a newer commit: it starts again on the latest snapshot. */
@@ -502,6 +602,8 @@ class IcebergCommit {
   private readonly shards = new Map<number, ShardFiles>();
   /** Index files the new shards no longer use: deleted once the commit is in. */
   private readonly superseded: string[] = [];
+  /** What shards are read into, one bucket after the other (`readShard`). */
+  private readonly readBuffers: ReadBuffer[] = [];
   /** A compaction: the snapshot's files are this commit's alone (a `replace` snapshot), no delete file. */
   private replacing = false;
 
@@ -561,14 +663,20 @@ class IcebergCommit {
       gathered = new RowSet(config);
     };
     let keysChanged = 0;
-    const touched = new Set([...pending.buckets.keys(), ...(spilled?.runs.keys() ?? [])]);
-    for (const b of [...touched].sort((x, y) => x - y)) {
+    const touched = [...new Set([...pending.buckets.keys(), ...(spilled?.runs.keys() ?? [])])].sort((x, y) => x - y);
+    for (const b of touched) {
       const held = pending.buckets.get(b);
       const changes = (spilled ? await spilled.changesOf(config, b, held) : held) as RowSet;
       const projected = projectChanges(layout, changes);
       const stored = base.state.index[b];
-      const shard = stored ? await loadShard(store, layout, stored, projected.size) : undefined;
-      const merged = mergeShard(layout, shard, projected);
+      // Changes that fit in a delta are merged against the stored shard without loading it (`probeShard`); the
+      // others load it whole, as the shard is then written whole.
+      const partial = stored !== undefined && this.fitsDelta(stored, projected.size);
+      const merged: { shard: RowSet; winners: Winner[]; deltas?: RowSet[] } = !stored
+        ? mergeShard(layout, undefined, projected)
+        : partial
+          ? probeShard(layout, await readShard(store, stored, this.readBuffers), projected)
+          : mergeShard(layout, await loadShard(store, layout, stored, projected.size, this.readBuffers), projected);
       if (merged.winners.length === 0) continue;
       keysChanged += merged.winners.length;
       const live = merged.winners.filter((w) => changes.live[w.j]);
@@ -607,7 +715,7 @@ class IcebergCommit {
           if (gathered.size >= this.fileRows) await flushGathered();
         }
       }
-      await this.putShard(b, merged.shard, stored, merged.winners);
+      await this.putShard(b, merged.shard, stored, merged.winners, merged.deltas);
       pending.buckets.delete(b);
     }
     await flushGathered();
@@ -624,10 +732,24 @@ class IcebergCommit {
     shard: RowSet,
     stored: ShardFiles | undefined,
     winners?: readonly { at: number }[],
+    /**
+     * Given when `shard` holds the changed keys only (`probeShard`), so it can only be written as a delta: the stored
+     * deltas, read, to fold into one when there are `INDEX_MAX_DELTAS` of them.
+     */
+    partial?: readonly RowSet[],
   ): Promise<void> {
     const name = `${this.prefix}_cdc/index/b${String(b).padStart(4, "0")}-${this.attempt}`;
-    const deltaKeys = (stored?.deltas ?? []).reduce((n, d) => n + d.keys, 0) + (winners?.length ?? 0);
-    if (stored && winners && deltaKeys <= stored.keys * this.deltaShare) {
+    const held = stored?.deltas ?? [];
+    if (stored && winners && this.fitsDelta(stored, winners.length) && held.length >= INDEX_MAX_DELTAS && partial) {
+      // Deltas folded into one: a merge reads a shard's base and at most `INDEX_MAX_DELTAS` deltas, however many
+      // commits touched it since the base was written.
+      const delta = foldDeltas(indexLayout(this.config), partial, shard, winners);
+      await this.put(`${name}.delta`, encodeState(delta));
+      this.shards.set(b, { ...stored, deltas: [{ key: `${name}.delta`, keys: delta.size }] });
+      this.superseded.push(...held.map((d) => d.key));
+      return;
+    }
+    if (stored && winners && this.fitsDelta(stored, winners.length) && held.length < INDEX_MAX_DELTAS) {
       const delta = new RowSet(shard.config, winners.length);
       delta.appendRows(
         shard,
@@ -641,9 +763,23 @@ class IcebergCommit {
       });
       return;
     }
-    await this.put(`${name}.idx`, encodeState(shard));
+    if (partial) throw new Error(`internal: bucket ${b}'s changed keys alone cannot be written as its whole shard`);
+    // Written in key order, so that later merges find their keys by binary search (`probeShard`).
+    let whole = shard;
+    if (!shard.checkKeysAscending()) {
+      whole = new RowSet(shard.config, shard.size);
+      whole.appendRows(shard, shard.keyOrder());
+      rebaseDataFiles(indexLayout(this.config), whole, shard, whole);
+    }
+    await this.put(`${name}.idx`, encodeState(whole));
     this.shards.set(b, { key: `${name}.idx`, keys: shard.size });
     if (stored) this.superseded.push(stored.key, ...(stored.deltas ?? []).map((d) => d.key));
+  }
+
+  /** Whether `keys` more changed keys of a stored shard are still written as a delta (`deltaShare` of its base). */
+  private fitsDelta(stored: ShardFiles, keys: number): boolean {
+    const deltaKeys = (stored.deltas ?? []).reduce((n, d) => n + d.keys, 0) + keys;
+    return deltaKeys <= stored.keys * this.deltaShare;
   }
 
   /** The position-delete file: rows sorted by data file path, then position (as the spec requires). */

@@ -6,6 +6,7 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { seededRandom } from "@sluice/testing";
 import { icebergManifests } from "icebird";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { TableConfig } from "./config.ts";
@@ -15,7 +16,7 @@ import { athenaRewrite, icebirdRows, withFileFetch } from "./fixtures/iceberg.ts
 import { asText, type ReplayFile, replayText } from "./fixtures/replay.ts";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
 import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
-import { compactIceberg, mergeFilesIceberg } from "./iceberg-pass.ts";
+import { compactIceberg, INDEX_MAX_DELTAS, loadIcebergTable, mergeFilesIceberg } from "./iceberg-pass.ts";
 import type { MergeOptions } from "./merge-pass.ts";
 import { icebergEngine, mergeAll } from "./run.ts";
 import { createDirectoryStore, type ObjectStore } from "./storage.ts";
@@ -36,7 +37,7 @@ function merge(
   catalog: IcebergCatalog,
   config: TableConfig,
   files: { relPath: string; text: string }[],
-  options: MergeOptions & { fileRows?: number } = {},
+  options: MergeOptions & { fileRows?: number; indexDeltaShare?: number } = {},
 ) {
   return mergeFilesIceberg(
     store,
@@ -211,6 +212,72 @@ describe("Iceberg merge-on-read, read back by icebird", () => {
   });
 });
 
+describe("small change files into a big table: merged against the stored index, never loading it", () => {
+  /** Drops a shard file's "keys ascend" mark (same length, so the header stays valid): a shard as an earlier
+   * version wrote it, which a merge must scan instead of searching. */
+  const unmarked = (body: Uint8Array) =>
+    Buffer.from(Buffer.from(body).toString("latin1").replace(',"ascending":true', " ".repeat(17)), "latin1");
+
+  it.each([
+    ["shards kept in key order (binary search)", false, undefined],
+    ["shards written before keys were kept in order (a scan)", true, undefined],
+    ["deltas never written whole again, folded into one past INDEX_MAX_DELTAS", false, 100],
+  ])("%s: the table equals the changes applied in order", async (_, legacy, indexDeltaShare) => {
+    const options = indexDeltaShare === undefined ? {} : { indexDeltaShare };
+    const config = testTable();
+    const store = createDirectoryStore(root);
+    const catalog = createFileCatalog(store);
+    // Loaded in descending key order: the shards are written sorted all the same.
+    const ids = Array.from({ length: 600 }, (_, i) => 600 - i);
+    const expected = new Map(ids.map((id) => [id, row(id, `n${id}`, id)]));
+    await merge(store, catalog, config, [
+      {
+        relPath: "LOAD00000001.csv",
+        text: csv(
+          config,
+          [...expected.values()].map((values) => ({ op: "I", values })),
+          false,
+        ),
+      },
+    ]);
+    if (legacy)
+      for (const { key } of await store.list(`${config.schema}/${config.table}/_cdc/index/`)) {
+        const body = (await store.get(key)) as Uint8Array;
+        const patched = unmarked(body);
+        expect(patched.equals(Buffer.from(body))).toBe(false);
+        await store.put(key, patched);
+      }
+    const random = seededRandom(7);
+    const files: { relPath: string; text: string }[] = [];
+    for (let f = 0; f < 15; f++) {
+      const changes: TestChange[] = [];
+      for (let i = 0; i < 20; i++) {
+        const id = 1 + Math.floor(random() * 700);
+        const op = random() < 0.2 ? "D" : random() < 0.5 ? "I" : "U";
+        const values = row(id, `f${f}r${i}`, f * 1000 + i);
+        changes.push({ op, values });
+        if (op === "D") expected.delete(id);
+        else expected.set(id, values);
+      }
+      files.push({ relPath: `20261101-12${String(f).padStart(2, "0")}000000.csv`, text: csv(config, changes) });
+    }
+    for (const file of files) await merge(store, catalog, config, [file], options);
+    // A replay of an early file changes nothing.
+    await merge(store, catalog, config, [files[2] as { relPath: string; text: string }], options);
+    const byKey = [...expected.entries()].sort((a, b) => a[0] - b[0]).map(([, values]) => values);
+    expect(await icebirdRows(root, config)).toEqual(asText(config, byKey));
+    // The merges went through index deltas (the path that does not load a shard), and some shards were written
+    // whole again once their deltas grew.
+    const { state } = await loadIcebergTable(store, catalog, config);
+    const shards = Object.values(state.index);
+    expect(shards.some((s) => (s.deltas?.length ?? 0) > 0)).toBe(true);
+    // However many commits touched a shard, a merge reads its base and at most INDEX_MAX_DELTAS deltas.
+    expect(Math.max(...shards.map((s) => s.deltas?.length ?? 0))).toBeLessThanOrEqual(INDEX_MAX_DELTAS);
+    // ... here with every base still the full load's (sequence 1): the deltas were folded, never the shard rewritten.
+    if (indexDeltaShare) expect(shards.map((s) => /-00000001-/.test(s.key))).toEqual(shards.map(() => true));
+  });
+});
+
 describe("compaction by the merge", () => {
   it("compacts a small table once its delete files pass the threshold, and merges on after it", async () => {
     const config = testTable({ buckets: 2 });
@@ -269,16 +336,24 @@ describe("a base superseded while an attempt reads it", () => {
     ]);
     // Merge A has loaded version 1; as it fetches its shard, merge B commits version 2 (which deletes that shard).
     let raced = false;
+    const race = async (key: string) => {
+      if (!raced && key.includes("/_cdc/index/")) {
+        raced = true;
+        await merge(inner, catalog, config, [
+          { relPath: "20261101-1100000000.csv", text: csv(config, [{ op: "U", values: row(1, "b", 10) }]) },
+        ]);
+      }
+    };
+    // Both ways a shard is read: whole, and into a reused buffer.
     const store: ObjectStore = {
       ...inner,
       async get(key) {
-        if (!raced && key.includes("/_cdc/index/")) {
-          raced = true;
-          await merge(inner, catalog, config, [
-            { relPath: "20261101-1100000000.csv", text: csv(config, [{ op: "U", values: row(1, "b", 10) }]) },
-          ]);
-        }
+        await race(key);
         return inner.get(key);
+      },
+      async getInto(key, into) {
+        await race(key);
+        return (inner.getInto as NonNullable<ObjectStore["getInto"]>)(key, into);
       },
     };
     const a = await merge(store, createFileCatalog(store), config, [

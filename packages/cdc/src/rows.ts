@@ -215,6 +215,8 @@ export class RowSet {
   private readonly fileIndex = new Map<string, number>();
   /** Key -> row, for sets that hold one row per key (`upsert`, `buildIndex`). */
   index = new KeyIndex();
+  /** Set by a decoder that knows the rows' keys strictly ascend (`compareKeys`): `findKey` may search them. */
+  keysAscending = false;
 
   constructor(
     readonly config: TableConfig,
@@ -314,6 +316,44 @@ export class RowSet {
       return keyValue(this.get(i, indexes[0] as number));
     }
     return JSON.stringify(indexes.map((k) => canonical(this.get(i, k))));
+  }
+
+  /** Whether the keys of rows 0..size-1 strictly ascend (`compareKeys`). */
+  checkKeysAscending(): boolean {
+    for (let i = 1; i < this.size; i++) if (compareKeys(this.keyAt(i - 1), this.keyAt(i)) >= 0) return false;
+    return true;
+  }
+
+  /** The rows' indexes in ascending key order (`compareKeys`; one row per key). */
+  keyOrder(): Int32Array {
+    const n = this.size;
+    const order = new Int32Array(n).map((_, i) => i);
+    const keys = new Array<Key>(n);
+    let numeric = true;
+    for (let i = 0; i < n; i++) {
+      const key = this.keyAt(i);
+      keys[i] = key;
+      if (typeof key !== "number") numeric = false;
+    }
+    if (numeric) {
+      const values = Float64Array.from(keys as number[]);
+      return order.sort((a, b) => (values[a] as number) - (values[b] as number));
+    }
+    return order.sort((a, b) => compareKeys(keys[a] as Key, keys[b] as Key));
+  }
+
+  /** The row holding `key` in a set whose keys ascend (`keysAscending`), by binary search; -1 if none. */
+  findKey(key: Key): number {
+    let lo = 0;
+    let hi = this.size - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareKeys(this.keyAt(mid), key);
+      if (c === 0) return mid;
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
   }
 
   private copyValues(to: number, from: RowSet, i: number): void {
@@ -485,6 +525,12 @@ export class RowSet {
 }
 
 /** The canonical form of one key value; integers that a double holds exactly stay numbers. */
+/** The order of keys in a set whose keys ascend (`RowSet.keysAscending`): numbers by value, before strings, by code unit. */
+export function compareKeys(a: Key, b: Key): number {
+  if (typeof a === typeof b) return a === b ? 0 : a < b ? -1 : 1;
+  return typeof a === "number" ? -1 : 1;
+}
+
 function keyValue(value: Value): Key {
   if (typeof value === "bigint") {
     return value >= -9007199254740991n && value <= 9007199254740991n ? Number(value) : value.toString();

@@ -20,6 +20,8 @@ interface Header {
   rows: number;
   files: string[];
   sections: [number, number][];
+  /** The rows' keys strictly ascend (`RowSet.checkKeysAscending`): a reader may binary-search them. */
+  ascending?: true;
 }
 
 /** Distinct values a string column's dictionary takes before the rest is written value by value. */
@@ -100,7 +102,12 @@ export function encodeState(rows: RowSet): Uint8Array {
       sections.push(...encodeStrings(text, n));
     } else sections.push(bytesOf(column.values as Int32Array, n));
   }
-  const header: Header = { rows: n, files: rows.files, sections: [] };
+  const header: Header = {
+    rows: n,
+    files: rows.files,
+    sections: [],
+    ...(rows.checkKeysAscending() ? { ascending: true as const } : {}),
+  };
   let offset = 0;
   for (const s of sections) {
     header.sections.push([offset, s.byteLength]);
@@ -123,10 +130,21 @@ export function encodeState(rows: RowSet): Uint8Array {
 }
 
 /**
- * Decodes a state, with room for `extra` more rows (changes about to be applied) without growing; `index` false
- * leaves its key index empty (for `mergeFrom`).
+ * NULL marks of `n` rows none of which is NULL, for views (read, never written): one zeroed array shared by every
+ * column and every view, so the pages a lookup touches are touched once per process, not once per column and state.
  */
-export function decodeState(config: TableConfig, body: Uint8Array, extra = 0, index = true): RowSet {
+function noNulls(n: number): Uint8Array {
+  if (zeros.length < n) zeros = new Uint8Array(Math.max(n, zeros.length * 2));
+  return zeros.subarray(0, n);
+}
+let zeros = new Uint8Array(0);
+
+/**
+ * Decodes a state, with room for `extra` more rows (changes about to be applied) without growing; `index` false
+ * leaves its key index empty (for `mergeFrom`). `asView`: the numeric arrays are views of `body` rather than copies
+ * (`extra` ignored; a set to read rows from, never to write into: `body` must outlive it and stay unchanged).
+ */
+export function decodeState(config: TableConfig, body: Uint8Array, extra = 0, index = true, asView = false): RowSet {
   const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw new Error("not a sluice state file");
@@ -136,7 +154,8 @@ export function decodeState(config: TableConfig, body: Uint8Array, extra = 0, in
   let next = 0;
   const section = () => {
     const [offset, length] = header.sections[next++] as [number, number];
-    return bytes.subarray(start + offset, start + offset + length);
+    // A plain Uint8Array, not a Buffer: the arrays of every RowSet keep one shape for the hot loops that read them.
+    return new Uint8Array(bytes.buffer, bytes.byteOffset + start + offset, length);
   };
   /** A section as a typed array: a view when aligned (sections are 8-byte aligned in the file), else a copy. */
   const typed = <T>(Ctor: { new (b: ArrayBufferLike, o: number, n: number): T; BYTES_PER_ELEMENT: number }): T => {
@@ -145,24 +164,37 @@ export function decodeState(config: TableConfig, body: Uint8Array, extra = 0, in
     return new Ctor(aligned.buffer, aligned.byteOffset, s.byteLength / Ctor.BYTES_PER_ELEMENT);
   };
   const n = header.rows;
-  const rows = new RowSet(config, n + extra);
+  const rows = new RowSet(config, asView ? 0 : n + extra);
   for (const file of header.files) rows.fileId(file);
   rows.size = n;
-  rows.f.set(typed(Int32Array));
-  rows.r.set(typed(Float64Array));
-  rows.live.set(section());
+  if (asView) {
+    rows.f = typed(Int32Array);
+    rows.r = typed(Float64Array);
+    rows.live = section();
+  } else {
+    rows.f.set(typed(Int32Array));
+    rows.r.set(typed(Float64Array));
+    rows.live.set(section());
+  }
   for (const [c, column] of rows.columns.entries()) {
     const nulls = section();
-    if (nulls.byteLength > 0) column.nulls.set(nulls);
+    if (asView) column.nulls = nulls.byteLength > 0 ? nulls : noNulls(n);
+    else if (nulls.byteLength > 0) column.nulls.set(nulls);
     if (column.storage === "any") {
       const text = decodeStrings(typed(Int32Array), typed(Int32Array), section());
       const type = (config.columns[c] as TableConfig["columns"][number]).type;
       (column as ColumnData).values = type.kind === "decimal" ? text.map((t) => (t === null ? null : BigInt(t))) : text;
+    } else if (asView) {
+      const values = typed(column.values.constructor as typeof Int32Array);
+      column.values = values;
+      if (column.words)
+        column.words = new Int32Array(values.buffer, values.byteOffset, values.length * (values.BYTES_PER_ELEMENT / 4));
     } else {
       const values = column.values as Int32Array | Float64Array | BigInt64Array | Uint8Array;
       values.set(typed(values.constructor as typeof Int32Array) as never);
     }
   }
+  rows.keysAscending = header.ascending === true;
   if (index) rows.buildIndex();
   return rows;
 }

@@ -5,7 +5,7 @@
  * in-memory one (tests), S3 (`@sluice/aws/cdc`).
  */
 import { createReadStream } from "node:fs";
-import { link, mkdir, readdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { link, mkdir, open, readdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
 import { PreconditionFailed } from "./errors.ts";
@@ -28,12 +28,34 @@ export interface ObjectStore {
   list(prefix: string): Promise<ListedObject[]>;
   /** The object's bytes, or undefined when absent. */
   get(key: string): Promise<Uint8Array | undefined>;
+  /**
+   * The object's bytes read into `into` (`ReadBuffer`), valid until its next read: for a reader that reads many
+   * objects one after the other and keeps none, memory reused rather than allocated (and faulted in) per object.
+   * Optional: `getReusing` falls back to `get`.
+   */
+  getInto?(key: string, into: ReadBuffer): Promise<Uint8Array | undefined>;
   /** The object's bytes as a stream (large source files). */
   read(key: string): AsyncIterable<Uint8Array>;
   put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<void>;
   delete(keys: readonly string[]): Promise<void>;
   /** How readers (Athena, DuckDB) address the object: `s3://bucket/key`, `file:///...`. */
   uri(key: string): string;
+}
+
+/** A buffer objects are read into one after the other (`ObjectStore.getInto`); each read overwrites the last. */
+export class ReadBuffer {
+  private bytes = new Uint8Array(0);
+
+  /** At least `n` bytes to read into (the last read's bytes are not kept when it grows). */
+  reserve(n: number): Uint8Array {
+    if (this.bytes.length < n) this.bytes = new Uint8Array(Math.ceil(n * 1.25));
+    return this.bytes;
+  }
+}
+
+/** The object's bytes, read into `into` when the store can (`getInto`), else as `get` returns them. */
+export function getReusing(store: ObjectStore, key: string, into: ReadBuffer): Promise<Uint8Array | undefined> {
+  return store.getInto ? store.getInto(key, into) : store.get(key);
 }
 
 /** A local directory as an object store. Conditional puts use `link(2)`, which fails atomically if the name exists. */
@@ -76,6 +98,28 @@ export function createDirectoryStore(root: string): ObjectStore {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
         throw error;
+      }
+    },
+    async getInto(key, into) {
+      let handle: import("node:fs/promises").FileHandle;
+      try {
+        handle = await open(pathOf(key), "r");
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        throw error;
+      }
+      try {
+        const { size } = await handle.stat();
+        const bytes = into.reserve(size);
+        let at = 0;
+        while (at < size) {
+          const { bytesRead } = await handle.read(bytes, at, size - at, at);
+          if (bytesRead === 0) throw new Error(`${key}: ${size - at} bytes short of its size`);
+          at += bytesRead;
+        }
+        return bytes.subarray(0, size);
+      } finally {
+        await handle.close();
       }
     },
     read(key) {
