@@ -1,6 +1,6 @@
 /**
  * A merge pass into an Iceberg v2 table, merge-on-read: DMS files of one table read in DMS order into the newest
- * change per key (the same rule and reader as `merge-pass.ts`), then for each bucket the changes touch, its key-index
+ * change per key (the merge rule of `rows.ts`, the reader of `dms-file.ts`), then for each bucket the changes touch, its key-index
  * shard (`key-index.ts`) says which changes win and which rows they replace. The commit adds
  * - data files holding the winning rows (one file per big bucket, small buckets gathered up to `FILE_ROWS` rows),
  * - one position-delete file naming the replaced and deleted rows (data file path, position),
@@ -388,8 +388,9 @@ interface PassFile extends MergeInput {
 }
 
 /**
- * Merges DMS files of one table into its Iceberg table in one pass and one snapshot (the contract of `mergeFiles`:
- * DMS order, corrupt files left out whole, replays skipped, a lost commit race built again on the winner).
+ * Merges DMS files of one table into its Iceberg table in one pass and one snapshot (the contract of a pass,
+ * `MergeEngine.mergePass`: DMS order, corrupt files left out whole, replays skipped, a lost commit race built again on
+ * the winner).
  */
 export async function mergeFilesIceberg(
   store: ObjectStore,
