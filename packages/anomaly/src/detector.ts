@@ -108,17 +108,6 @@ export interface DetectorConfig {
    * range of the daily curve). 0: off; needs the band gate.
    */
   levelSigmas: number;
-  /**
-   * Rate calibration (0: off): the expected rate (per scored point) at which a series' scores rise to `alertLevel`
-   * from under it. A score is a tail probability on a log scale (0.1 per decade); on a series whose scores reach the
-   * alert level more often than this (heavy-tailed, spiky: its normal bursts look rare to the likelihood), the score
-   * claims too much rarity, so it is lowered by 0.1 per decade of the excess of the series' observed rate over this
-   * one (a Bayesian estimate: `calibratePrior` points at the expected rate, then the points scored). Scores of series
-   * that alert at or under this rate are unchanged, so that one threshold serves quiet and spiky series alike.
-   */
-  calibrateRate: number;
-  /** Weight of the expected rate in the estimate of a series' rate, in points. */
-  calibratePrior: number;
 }
 
 export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = {
@@ -155,9 +144,6 @@ export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = {
   gateWindow: 1,
   bandAlpha: 0.05,
   levelSigmas: 0,
-  // Chosen on half A of the 31 NAB series (README, "Rate calibration"): under it the 31 series alert alike.
-  calibrateRate: 0.0015,
-  calibratePrior: 2000,
 };
 
 /** The expected band of a detector's recent mean (see {@link StreamingDetector.expected}). */
@@ -223,8 +209,6 @@ export interface DetectorState {
   };
   /** Cycle context (with `seasonLags`; absent in states written before it: it starts learning). */
   season?: SeasonState;
-  /** Rate calibration (with `calibrateRate`): scored points, events at the level, whether the last point was one. */
-  calib?: { points: number; events: number; above: boolean };
 }
 
 /** The serialisable state of the cycle context (see {@link Cycle}). */
@@ -563,9 +547,6 @@ export class StreamingDetector {
   /** Whether the latest point was beyond `levelSigmas` (not persisted: recomputed at each point). */
   private level = false;
   private readonly cycle: Cycle | null;
-  private calibPoints = 0;
-  private calibEvents = 0;
-  private calibAbove = false;
 
   constructor(config: Partial<DetectorConfig> = {}, state?: DetectorState) {
     this.config = { ...DEFAULT_DETECTOR_CONFIG, ...config };
@@ -614,8 +595,6 @@ export class StreamingDetector {
       if (this.cycle.z < c.seasonDownZ) score *= c.seasonDownFactor;
       if (!Number.isNaN(this.cycle.raise)) score = Math.max(score, likelihoodScore(this.cycle.raise));
     }
-    // The likelihood's rarity corrected by the series' own rate of alert-level scores (not the spatial check's).
-    if (c.calibrateRate > 0) score = this.calibrate(score);
     if (outOfRange || this.level) score = Math.max(score, c.spatialScore);
     if (inBand) score = 0;
     // An incident lasts from an alert-level point while the gate keeps finding the series outside its band.
@@ -626,22 +605,6 @@ export class StreamingDetector {
     }
     if (score >= c.alertLevel) this.rest = c.restPoints;
     return score;
-  }
-
-  /**
-   * Lowers a score by 0.1 per decade by which the series' observed rate of rises to `alertLevel` exceeds
-   * `calibrateRate` (estimated with a prior of `calibratePrior` points at that rate), then counts the score: a rise
-   * is a score at the alert level after one under it, so one burst of several points counts once.
-   */
-  private calibrate(score: number): number {
-    const c = this.config;
-    const rate = (this.calibEvents + c.calibrateRate * c.calibratePrior) / (this.calibPoints + c.calibratePrior);
-    const shift = Math.max(0, Math.log10(rate / c.calibrateRate)) / 10;
-    const above = score >= c.alertLevel;
-    this.calibPoints++;
-    if (above && !this.calibAbove) this.calibEvents++;
-    this.calibAbove = above;
-    return Math.max(0, score - shift);
   }
 
   /**
@@ -741,9 +704,6 @@ export class StreamingDetector {
           }
         : {}),
       ...(this.cycle ? { season: this.cycle.snapshot() } : {}),
-      ...(this.config.calibrateRate > 0
-        ? { calib: { points: this.calibPoints, events: this.calibEvents, above: this.calibAbove } }
-        : {}),
     };
   }
 
@@ -767,11 +727,6 @@ export class StreamingDetector {
       this.gateOutside = s.gate.outside;
     }
     if (s.season && this.cycle) this.cycle.restore(s.season);
-    if (s.calib) {
-      this.calibPoints = s.calib.points;
-      this.calibEvents = s.calib.events;
-      this.calibAbove = s.calib.above;
-    }
   }
 }
 

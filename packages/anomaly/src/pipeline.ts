@@ -242,9 +242,6 @@ export const CLICKSTREAM_DETECTOR: Readonly<Partial<DetectorConfig>> = Object.fr
   // No cycle context: minute windows have a daily cycle of 1 440 points, beyond the lags it looks for, and its ring
   // of values would add 8 KB to every series' state.
   seasonLags: [],
-  // No rate calibration: the band gate and the alert policy decide what alerts (and the simulated false alerts were
-  // measured without it).
-  calibrateRate: 0,
 });
 
 export const DEFAULT_PIPELINE: Readonly<PipelineConfig> = Object.freeze({
