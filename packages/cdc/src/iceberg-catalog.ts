@@ -56,7 +56,7 @@ export function icebergTablePrefix(schema: string, table: string): string {
  * The file catalog over an object store: version N is `metadata/v<N>.metadata.json`, created by a conditional put
  * (`If-None-Match`, `link(2)` locally), so of two commits on the same base exactly one creates the key; the hint file
  * is rewritten after each commit for readers (a stale hint shows them an older snapshot, never a broken one; writers
- * list the versions). Metadata versions are never deleted here: a deleted version's key could be put again by a
+ * read forward from it to the latest version). Metadata versions are never deleted here: a deleted version's key could be put again by a
  * stale merge, whose commit would then look current; expiring old versions goes with snapshot expiry.
  */
 export function createFileCatalog(store: ObjectStore): IcebergCatalog {
@@ -69,19 +69,36 @@ export function createFileCatalog(store: ObjectStore): IcebergCatalog {
   }
   return {
     async load(schema, table) {
-      const listed = await store.list(`${icebergTablePrefix(schema, table)}metadata/v`);
-      let latest = 0;
-      for (const { key } of listed) {
-        const match = versionPattern.exec(key);
-        if (match) latest = Math.max(latest, Number(match[1]));
-      }
-      if (latest === 0) return undefined;
-      const metadata = await readVersion(schema, table, latest);
-      if (!metadata) throw new Error(`${schema}.${table}: metadata version ${latest} vanished`);
-      // A writer killed between its commit and the hint left readers one version behind: bring the hint up.
+      // From the hint, versions are read forward until one is missing: versions are consecutive and never deleted,
+      // so this finds the latest from a hint that lags (a writer killed before writing it, or one that wrote its
+      // older version's hint last) with one read more than needed, and no listing of the metadata folder, which
+      // grows by a file a commit. With no hint, or a hint naming no version, the folder is listed.
       const hint = await store.get(hintKey(schema, table));
-      if (!hint || Number(new TextDecoder().decode(hint)) < latest)
-        await store.put(hintKey(schema, table), String(latest), { contentType: "text/plain" });
+      const hinted = hint ? Number(new TextDecoder().decode(hint)) : Number.NaN;
+      let latest = 0;
+      let metadata = Number.isSafeInteger(hinted) && hinted > 0 ? await readVersion(schema, table, hinted) : undefined;
+      if (metadata) {
+        latest = hinted;
+        for (
+          let next = await readVersion(schema, table, latest + 1);
+          next;
+          next = await readVersion(schema, table, latest + 1)
+        ) {
+          latest++;
+          metadata = next;
+        }
+      } else {
+        const listed = await store.list(`${icebergTablePrefix(schema, table)}metadata/v`);
+        for (const { key } of listed) {
+          const match = versionPattern.exec(key);
+          if (match) latest = Math.max(latest, Number(match[1]));
+        }
+        if (latest === 0) return undefined;
+        metadata = await readVersion(schema, table, latest);
+        if (!metadata) throw new Error(`${schema}.${table}: metadata version ${latest} vanished`);
+      }
+      // A writer killed between its commit and the hint left readers behind: bring the hint up.
+      if (hinted !== latest) await store.put(hintKey(schema, table), String(latest), { contentType: "text/plain" });
       return {
         metadata,
         metadataLocation: store.uri(metadataKey(schema, table, latest)),

@@ -68,12 +68,28 @@ const BIG_MARK = "\u0000bigint:";
  * writers' snapshot ids); safe integers stay numbers, so ids compare with `===` whoever wrote them.
  */
 export function parseIcebergJson<T>(text: string): T {
+  // Most texts have no integer a double cannot hold (this writer's ids are safe): a plain parse is then exact, and
+  // an unsafe integer in its result is the sign that one was rounded. Only those texts take the marking parse.
+  const plain = JSON.parse(text) as unknown;
+  if (!hasUnsafeInteger(plain)) return plain as T;
   const marked = text.replace(LONG_LITERAL, (match, digits: string | undefined) =>
     digits !== undefined && !Number.isSafeInteger(Number(digits)) ? JSON.stringify(BIG_MARK + digits) : match,
   );
   return JSON.parse(marked, (_, value) =>
     typeof value === "string" && value.startsWith(BIG_MARK) ? BigInt(value.slice(BIG_MARK.length)) : value,
   ) as T;
+}
+
+function hasUnsafeInteger(value: unknown): boolean {
+  if (typeof value === "number") return Number.isInteger(value) && !Number.isSafeInteger(value);
+  if (Array.isArray(value)) {
+    for (const item of value) if (hasUnsafeInteger(item)) return true;
+    return false;
+  }
+  if (value !== null && typeof value === "object") {
+    for (const key in value) if (hasUnsafeInteger((value as Record<string, unknown>)[key])) return true;
+  }
+  return false;
 }
 
 /** JSON text of Iceberg metadata or merge state, bigints written as integer literals. */

@@ -1,0 +1,68 @@
+/**
+ * The file catalog's view of the latest version: read forward from the hint (lagging or gone backwards), the folder
+ * listed only without a usable hint; commits of the same version exclusive.
+ */
+import { describe, expect, it } from "vitest";
+import { createFileCatalog } from "./iceberg-catalog.ts";
+import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
+import { createMemoryStore, type ObjectStore } from "./storage.ts";
+
+const metadata = (n: number) => ({ "last-sequence-number": n, properties: {} }) as unknown as IcebergTableMetadata;
+const hint = "s/t/metadata/version-hint.text";
+
+/** A store counting listings of the metadata folder. */
+function counted(inner: ReturnType<typeof createMemoryStore>) {
+  let lists = 0;
+  const store: ObjectStore = {
+    ...inner,
+    async list(prefix) {
+      if (prefix.includes("/metadata/")) lists++;
+      return inner.list(prefix);
+    },
+  };
+  return { store, lists: () => lists };
+}
+
+async function threeVersions() {
+  const inner = createMemoryStore();
+  const catalog = createFileCatalog(inner);
+  let base = await catalog.load("s", "t");
+  for (let n = 1; n <= 3; n++) {
+    expect(await catalog.commit("s", "t", base, metadata(n), `c${n}`)).toBe("committed");
+    base = await catalog.load("s", "t");
+  }
+  return inner;
+}
+
+describe("the file catalog's latest version", () => {
+  it("is read forward from a hint that lags or went backwards, without listing the folder, and the hint brought up", async () => {
+    const inner = await threeVersions();
+    for (const stale of ["3", "2", "1"]) {
+      await inner.put(hint, stale);
+      const { store, lists } = counted(inner);
+      const loaded = await createFileCatalog(store).load("s", "t");
+      expect(loaded?.version).toBe(3);
+      expect(loaded?.metadata["last-sequence-number"]).toBe(3);
+      expect(lists()).toBe(0);
+      expect(new TextDecoder().decode(inner.objects.get(hint))).toBe("3");
+    }
+  });
+
+  it("is found by listing when the hint is missing or names no version", async () => {
+    const inner = await threeVersions();
+    for (const bad of [undefined, "9", "garbage"]) {
+      if (bad === undefined) await inner.delete([hint]);
+      else await inner.put(hint, bad);
+      const { store, lists } = counted(inner);
+      expect((await createFileCatalog(store).load("s", "t"))?.version).toBe(3);
+      expect(lists()).toBe(1);
+    }
+  });
+
+  it("a commit on a stale base is a conflict", async () => {
+    const inner = await threeVersions();
+    const catalog = createFileCatalog(inner);
+    const stale = { metadata: metadata(2), metadataLocation: "", version: 2, token: "2" };
+    expect(await catalog.commit("s", "t", stale, metadata(3), "other")).toBe("conflict");
+  });
+});
