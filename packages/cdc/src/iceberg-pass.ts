@@ -95,6 +95,8 @@ export interface ShardFiles {
 
 /** Deltas of a shard may hold up to this share of its base's keys before the shard is written whole again. */
 export const INDEX_DELTA_SHARE = 0.25;
+/** A shard written whole with a longer file list is copied first, keeping only the files its rows name. */
+const SHARD_FILES_SLACK = 64;
 /** At most this many deltas per shard: the next commit folds them into one (or writes the shard whole). */
 export const INDEX_MAX_DELTAS = 8;
 
@@ -765,11 +767,13 @@ class IcebergCommit {
       return;
     }
     if (partial) throw new Error(`internal: bucket ${b}'s changed keys alone cannot be written as its whole shard`);
-    // Written in key order, so that later merges find their keys by binary search (`probeShard`).
+    // Written in key order, so that later merges find their keys by binary search (`probeShard`); and with only the
+    // files its rows name (a shard's list of change and data files otherwise grows with every commit that touches it).
     let whole = shard;
-    if (!shard.checkKeysAscending()) {
+    const ascending = shard.checkKeysAscending();
+    if (!ascending || shard.files.length > SHARD_FILES_SLACK) {
       whole = new RowSet(shard.config, shard.size);
-      whole.appendRows(shard, shard.keyOrder());
+      whole.appendRows(shard, ascending ? new Int32Array(shard.size).map((_, i) => i) : shard.keyOrder());
       rebaseDataFiles(indexLayout(this.config), whole, shard, whole);
     }
     await this.put(`${name}.idx`, encodeState(whole));

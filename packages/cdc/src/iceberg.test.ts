@@ -17,8 +17,10 @@ import { asText, type ReplayFile, replayText } from "./fixtures/replay.ts";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
 import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
 import { compactIceberg, INDEX_MAX_DELTAS, loadIcebergTable, mergeFilesIceberg } from "./iceberg-pass.ts";
+import { indexLayout } from "./key-index.ts";
 import type { MergeOptions } from "./merge-pass.ts";
 import { icebergEngine, mergeAll } from "./run.ts";
+import { decodeState } from "./state-file.ts";
 import { createDirectoryStore, type ObjectStore } from "./storage.ts";
 import type { Value } from "./values.ts";
 
@@ -275,6 +277,20 @@ describe("small change files into a big table: merged against the stored index, 
     expect(Math.max(...shards.map((s) => s.deltas?.length ?? 0))).toBeLessThanOrEqual(INDEX_MAX_DELTAS);
     // ... here with every base still the full load's (sequence 1): the deltas were folded, never the shard rewritten.
     if (indexDeltaShare) expect(shards.map((s) => /-00000001-/.test(s.key))).toEqual(shards.map(() => true));
+    // Each stored index file lists only the change and data files its rows name: the lists do not grow with every
+    // commit that touched the shard.
+    const layout = indexLayout(config);
+    for (const s of shards)
+      for (const key of [s.key, ...(s.deltas ?? []).map((d) => d.key)]) {
+        const rows = decodeState(layout.config, (await store.get(key)) as Uint8Array);
+        const named = new Set<number>();
+        for (let i = 0; i < rows.size; i++) {
+          named.add(rows.f[i] as number);
+          const data = rows.get(i, layout.fileColumn);
+          if (data !== null) named.add(data as number);
+        }
+        expect([...named].sort((a, b) => a - b)).toEqual(rows.files.map((_, i) => i));
+      }
   });
 });
 

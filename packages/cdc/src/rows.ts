@@ -404,11 +404,17 @@ export class RowSet {
 
   /** `from`'s file id `f` as an id of this set (cached per source set: one lookup per file, not per row). */
   private fileIdOf(from: RowSet, f: number): number {
-    if (from !== this.mappedFrom || f >= this.fileMap.length) {
+    if (from !== this.mappedFrom) {
       this.mappedFrom = from;
-      this.fileMap = from.files.map((name) => this.fileId(name));
+      this.fileMap = [];
     }
-    return this.fileMap[f] as number;
+    // Entered on first use: a set copied from another holds only the files its rows name, not all of the other's.
+    let id = this.fileMap[f];
+    if (id === undefined) {
+      id = this.fileId(from.files[f] as string);
+      this.fileMap[f] = id;
+    }
+    return id;
   }
   private mappedFrom: RowSet | undefined;
   private fileMap: number[] = [];
