@@ -12,6 +12,8 @@
  * also runs the detector on synthetic counts shaped like the hidden series' tweet volumes (a daily cycle, heavy-tailed
  * bursts that are normal): its detections at the corpus threshold on 10 series without anomalies, and how many of 10
  * injected surges (6 times the volume for 2 hours) it finds; no labels, a check of direction only.
+ * `NAB_WINDOWS=1` prints, for each labelled window, its best score, the row where it comes (and its offset in the
+ * window, which NAB rewards: earlier is better) and the first row at the standard profile's threshold, weakest first.
  * `NAB_SPLITS=1` compares `NAB_CONFIG` with `NAB_BASE` (default `{}`, the default configuration) over 300 random splits
  * of the series into halves of 16 and 15 (fixed seed): the share of the 600 halves whose standard score rises, stays
  * or falls, and the spread of the change (whether a change's gain is luck of the A/B split).
@@ -111,6 +113,26 @@ if (path.resolve(root) !== subsetRoot && existsSync(subsetWindows)) {
       );
     }
   }
+}
+if (process.env.NAB_WINDOWS) {
+  const threshold = results.standard.threshold;
+  const rows = corpus.flatMap((s, i) =>
+    s.windows.map(([a, b]) => {
+      const out = scores[i]?.out ?? [];
+      let best = 0;
+      let at = a;
+      let first = -1;
+      for (let j = a; j <= b; j++) {
+        const v = out[j] ?? 0;
+        if (v > best) [best, at] = [v, j];
+        if (first < 0 && v >= threshold) first = j;
+      }
+      const found = first < 0 ? "missed" : `first at ${first} (+${first - a})`;
+      return { best, line: `${s.name} [${a}-${b}]: best ${best.toFixed(3)} at ${at} (+${at - a}), ${found}` };
+    }),
+  );
+  console.log(`  windows, weakest first (threshold ${threshold.toFixed(3)}):`);
+  for (const r of rows.sort((x, y) => x.best - y.best)) console.log(`    ${r.line}`);
 }
 if (process.env.NAB_SPLITS) {
   const base = JSON.parse(process.env.NAB_BASE ?? "{}") as Partial<DetectorConfig>;
