@@ -675,46 +675,43 @@ class IcebergCommit {
       // Changes that fit in a delta are merged against the stored shard without loading it (`probeShard`); the
       // others load it whole, as the shard is then written whole.
       const partial = stored !== undefined && this.fitsDelta(stored, projected.size);
-      const merged: { shard: RowSet; winners: Winner[]; deltas?: RowSet[] } = !stored
-        ? mergeShard(layout, undefined, projected)
+      const merged: { shard: RowSet; winners?: Winner[]; deltas?: RowSet[] } = !stored
+        ? { shard: projected }
         : partial
           ? probeShard(layout, await readShard(store, stored, this.readBuffers), projected)
           : mergeShard(layout, await loadShard(store, layout, stored, projected.size, this.readBuffers), projected);
-      if (merged.winners.length === 0) continue;
-      keysChanged += merged.winners.length;
-      const live = merged.winners.filter((w) => changes.live[w.j]);
-      for (const w of merged.winners) if (w.replaced) deletes.push(w.replaced);
-      if (live.length >= this.fileRows / 8) {
+      // The live winners as their rows in the shard (`liveAt`) and in the changes (`liveJ`), in change-row order; a
+      // new bucket's changes all win, each at its own row (no object per row: a full load has millions).
+      let liveAt: Int32Array;
+      let liveJ: Int32Array;
+      if (!merged.winners) {
+        if (projected.size === 0) continue;
+        keysChanged += projected.size;
+        liveJ = new Int32Array(projected.size);
+        let n = 0;
+        for (let j = 0; j < projected.size; j++) if (changes.live[j]) liveJ[n++] = j;
+        liveJ = liveJ.subarray(0, n);
+        liveAt = liveJ;
+      } else {
+        if (merged.winners.length === 0) continue;
+        keysChanged += merged.winners.length;
+        const live = merged.winners.filter((w) => changes.live[w.j]);
+        for (const w of merged.winners) if (w.replaced) deletes.push(w.replaced);
+        liveAt = Int32Array.from(live, (w) => w.at);
+        liveJ = Int32Array.from(live, (w) => w.j);
+      }
+      if (liveJ.length >= this.fileRows / 8) {
         // A big bucket (a full load): its own file, written straight from the change arrays.
         const key = nextDataKey();
-        locate(
-          layout,
-          merged.shard,
-          live.map((w) => w.at),
-          key.slice(this.prefix.length),
-          0,
-        );
-        await this.putDataFile(
-          changes,
-          Int32Array.from(live, (w) => w.j),
-          key,
-        );
+        locate(layout, merged.shard, liveAt, key.slice(this.prefix.length), 0);
+        await this.putDataFile(changes, liveJ, key);
       } else {
-        for (let k = 0; k < live.length; ) {
+        for (let k = 0; k < liveJ.length; ) {
           if (gathered.size === 0) gatheredKey = nextDataKey();
-          const run = live.slice(k, k + this.fileRows - gathered.size);
-          locate(
-            layout,
-            merged.shard,
-            run.map((w) => w.at),
-            gatheredKey.slice(this.prefix.length),
-            gathered.size,
-          );
-          gathered.appendRows(
-            changes,
-            Int32Array.from(run, (w) => w.j),
-          );
-          k += run.length;
+          const end = Math.min(liveJ.length, k + this.fileRows - gathered.size);
+          locate(layout, merged.shard, liveAt.subarray(k, end), gatheredKey.slice(this.prefix.length), gathered.size);
+          gathered.appendRows(changes, liveJ.subarray(k, end));
+          k = end;
           if (gathered.size >= this.fileRows) await flushGathered();
         }
       }
