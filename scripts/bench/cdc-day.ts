@@ -1,37 +1,18 @@
-/**
- * `pnpm bench cdc-day`: issue 14's simulated day. A DMS full load of CDC_DAY_ROWS rows (default 10 000 000, as 10
- * LOAD files) merged into an Iceberg table (range layout, the file catalog), then CDC_DAY_MINUTES (default 1 440)
- * one-minute change files of CDC_DAY_CHANGES changes (default 5 000; 80 % of updates and deletes on the newest 10 % of
- * keys) merged in order, one commit each, as one Lambda invocation per file would: an hour (60 files) per process,
- * so the hours' times show whether a merge slows down as the day goes on. Then the merge's own compaction
- * (`compactIceberg`: what Athena's OPTIMIZE does for a big table in the deployed stack). Before and after the
- * compaction: the snapshot's live data and delete files (count, bytes) and the time icebird (a third-party reader)
- * takes to read every row. Reference measured in the same run: DuckDB rewriting the whole table with one minute's
- * changes (what a copy-on-write table pays per file). Figures are printed, never asserted.
- */
-import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { writeChanges, writeSplitFullLoad } from "@sluice/cdc/bench/generate";
+import { runBenchScript, secs, writeOrdersTables } from "@sluice/cdc/bench/orders";
 
 const ROWS = Number(process.env.CDC_DAY_ROWS ?? 10_000_000);
 const MINUTES = Number(process.env.CDC_DAY_MINUTES ?? 1440);
 const PER = Number(process.env.CDC_DAY_CHANGES ?? 5000);
 const HOUR = 60;
-const benchDir = path.join(import.meta.dirname, "../../packages/cdc/bench");
 const work = path.join(tmpdir(), `sluice-cdc-day-${ROWS}`);
 const lambdaLike = ["--max-old-space-size=2048"];
 
-function tsx(script: string, args: string[], nodeArgs: string[] = [], env: Record<string, string> = {}) {
-  const out = execFileSync(process.execPath, [...nodeArgs, "--import", "tsx", path.join(benchDir, script), ...args], {
-    encoding: "utf8",
-    maxBuffer: 256 << 20,
-    env: { ...process.env, CDC_MEMORY_MB: "3008", ...env },
-  });
-  return JSON.parse(out.trim().split("\n").at(-1) as string) as Record<string, number>;
-}
-const secs = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
+const tsx = (script: string, args: string[], nodeArgs: string[] = [], env: Record<string, string> = {}) =>
+  runBenchScript(script, args, { nodeArgs, env }) as Record<string, number>;
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`;
 
 rmSync(work, { recursive: true, force: true });
@@ -47,28 +28,7 @@ for (let m = 0; m < MINUTES; m++) {
   });
 }
 const tables = path.join(work, "tables.json");
-const columns = [
-  ["order_id", "int64"],
-  ["customer_id", "int64"],
-  ["status", "string"],
-  ["amount", "decimal(12,2)"],
-  ["ordered_on", "date"],
-  ["updated_at", "timestamp"],
-  ["dms_commit_ts", "timestamp"],
-].map(([name, type]) => ({ name, type }));
-writeFileSync(
-  tables,
-  JSON.stringify({
-    tables: {
-      "sales.orders": {
-        primaryKey: ["order_id"],
-        columns,
-        timestampColumn: "dms_commit_ts",
-        bucketBy: { column: "order_id", width: 250_000 },
-      },
-    },
-  }),
-);
+writeOrdersTables(tables, "range");
 const target = path.join(work, "target");
 const full = tsx("run-merge.ts", [path.join(work, "load"), target, tables], lambdaLike);
 console.log(`full load: ${secs(full.ms as number)}`);

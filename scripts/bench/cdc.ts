@@ -1,47 +1,17 @@
-/**
- * `pnpm bench cdc`: the CDC merge engine (`@sluice/cdc`: Iceberg merge-on-read, the engine of the CLI and the Lambda)
- * on a DMS full load and a change file, side by side with DuckDB doing the same merges on the same files. Each merge runs in its own
- * process (peak RSS is that process's). Figures are printed, never asserted.
- *
- * Sizes: CDC_BENCH_ROWS (full-load rows, default 10 000 000, about 1 GB of CSV), CDC_BENCH_CHANGES (default
- * 100 000), CDC_BENCH_SKEW (share of updates/deletes hitting the newest 5 % of keys, default 0.8).
- * Layouts: hash (16 buckets) and range (bucketBy order_id, 250 000 ids a bucket). The engine runs bounded as the
- * deployed function is (CDC_BENCH_MEMORY_MB, default 3008, and a 2048 MB V8 heap). CPU time is the process's (user +
- * system, all threads): on a shared machine it is steadier than wall time.
- *
- * Parts (CDC_BENCH_PARTS, default all: layouts,split,reject):
- * - layouts: the full load and the change files above, both layouts, DuckDB on 1 and 2 threads;
- * - split: the same full load as one file and split into CDC_BENCH_SPLIT_FILES (default 10) LOAD files, as DMS
- *   splits a table larger than its MaxFileSize, default layout, against DuckDB reading the same files;
- * - reject: reading a file whose quote never closes (rejected) against the same file without it, at
- *   CDC_BENCH_REJECT_MB sizes (default 20,40,80).
- * - iceberg: the engine against DuckDB on issue 14's workload: the full load as 10 LOAD files, then CDC_BENCH_CHANGES changes with 80 % of updates/deletes on the newest 10 % of
- *   keys, and the same number spread uniformly (each on a copy of the loaded table); with CDC_BENCH_MINUTES=N (default
- *   0: skipped), N one-minute change files of CDC_BENCH_MINUTE_CHANGES (default 5 000) merged one commit each.
- */
-import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createDirectoryStore, InvalidCdcFile, parseTablesConfig, readDmsFile, type TableConfig } from "@sluice/cdc";
 import { writeChanges, writeFullLoad, writeSplitFullLoad, writeUnterminatedQuote } from "@sluice/cdc/bench/generate";
+import { ORDER_COLUMNS, runBenchScript, secs, writeOrdersTables } from "@sluice/cdc/bench/orders";
 
 const ROWS = Number(process.env.CDC_BENCH_ROWS ?? 10_000_000);
 const CHANGES = Number(process.env.CDC_BENCH_CHANGES ?? 100_000);
 const SKEW = Number(process.env.CDC_BENCH_SKEW ?? 0.8);
 const PARTS = new Set((process.env.CDC_BENCH_PARTS ?? "layouts,split,reject,iceberg").split(",").map((p) => p.trim()));
-const benchDir = path.join(import.meta.dirname, "../../packages/cdc/bench");
 const work = path.join(tmpdir(), `sluice-cdc-bench-${ROWS}-${CHANGES}`);
 
-const columns = [
-  ["order_id", "int64"],
-  ["customer_id", "int64"],
-  ["status", "string"],
-  ["amount", "decimal(12,2)"],
-  ["ordered_on", "date"],
-  ["updated_at", "timestamp"],
-  ["dms_commit_ts", "timestamp"],
-].map(([name, type]) => ({ name, type }));
+const columns = ORDER_COLUMNS;
 
 /**
  * The engine's merges run as in the deployed function: memory bounded by its 3008 MB (CDC_BENCH_MEMORY_MB) and the
@@ -56,16 +26,10 @@ function tsx(
   nodeArgs: string[] = [],
   env: Record<string, string> = {},
 ): Record<string, unknown> {
-  const out = execFileSync(process.execPath, [...nodeArgs, "--import", "tsx", path.join(benchDir, script), ...args], {
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
-    env: { ...process.env, CDC_MEMORY_MB: String(MEMORY_MB), ...env },
-  });
-  return JSON.parse(out.trim().split("\n").at(-1) as string);
+  return runBenchScript(script, args, { nodeArgs, env, memoryMb: MEMORY_MB });
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-const secs = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
@@ -85,19 +49,7 @@ if (PARTS.has("layouts")) {
   for (const layout of ["hash", "range"] as const) {
     const dir = path.join(work, layout);
     const tables = path.join(work, `${layout}.json`);
-    writeFileSync(
-      tables,
-      JSON.stringify({
-        tables: {
-          "sales.orders": {
-            primaryKey: ["order_id"],
-            columns,
-            timestampColumn: "dms_commit_ts",
-            ...(layout === "range" ? { bucketBy: { column: "order_id", width: 250_000 } } : { buckets: 16 }),
-          },
-        },
-      }),
-    );
+    writeOrdersTables(tables, layout);
     const target = path.join(dir, "target");
     const full = tsx("run-merge.ts", [path.join(work, "src"), target, tables], lambdaLike) as {
       ms: number;
@@ -290,19 +242,7 @@ if (PARTS.has("iceberg")) {
   for (const layout of ["hash", "range"] as const) {
     const name = `iceberg, ${layout}`;
     const tables = path.join(work, `ice-${layout}.json`);
-    writeFileSync(
-      tables,
-      JSON.stringify({
-        tables: {
-          "sales.orders": {
-            primaryKey: ["order_id"],
-            columns,
-            timestampColumn: "dms_commit_ts",
-            ...(layout === "range" ? { bucketBy: { column: "order_id", width: 250_000 } } : { buckets: 16 }),
-          },
-        },
-      }),
-    );
+    writeOrdersTables(tables, layout);
     const target = path.join(work, `ice-target-${layout}`);
     const full = tsx("run-merge.ts", [source("load"), target, tables], lambdaLike) as Run;
     const dataMb = sizeOf(path.join(target, "sales/orders"), `${path.sep}data${path.sep}`) / 1e6;
