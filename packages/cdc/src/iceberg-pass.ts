@@ -740,28 +740,27 @@ class IcebergCommit {
   ): Promise<void> {
     const name = `${this.prefix}_cdc/index/b${String(b).padStart(4, "0")}-${this.attempt}`;
     const held = stored?.deltas ?? [];
-    if (stored && winners && this.fitsDelta(stored, winners.length) && held.length >= INDEX_MAX_DELTAS && partial) {
-      // Deltas folded into one: a merge reads a shard's base and at most `INDEX_MAX_DELTAS` deltas, however many
-      // commits touched it since the base was written.
-      const delta = foldDeltas(indexLayout(this.config), partial, shard, winners);
-      await this.put(`${name}.delta`, encodeState(delta));
-      this.shards.set(b, { ...stored, deltas: [{ key: `${name}.delta`, keys: delta.size }] });
-      this.superseded.push(...held.map((d) => d.key));
-      return;
-    }
-    if (stored && winners && this.fitsDelta(stored, winners.length) && held.length < INDEX_MAX_DELTAS) {
-      const delta = new RowSet(shard.config, winners.length);
-      delta.appendRows(
-        shard,
-        Int32Array.from(winners, (w) => w.at),
-      );
-      rebaseDataFiles(indexLayout(this.config), delta, shard, delta);
-      await this.put(`${name}.delta`, encodeState(delta));
-      this.shards.set(b, {
-        ...stored,
-        deltas: [...(stored.deltas ?? []), { key: `${name}.delta`, keys: winners.length }],
-      });
-      return;
+    if (stored && winners && this.fitsDelta(stored, winners.length)) {
+      if (held.length < INDEX_MAX_DELTAS) {
+        const delta = new RowSet(shard.config, winners.length);
+        delta.appendRows(
+          shard,
+          Int32Array.from(winners, (w) => w.at),
+        );
+        rebaseDataFiles(indexLayout(this.config), delta, shard, delta);
+        await this.put(`${name}.delta`, encodeState(delta));
+        this.shards.set(b, { ...stored, deltas: [...held, { key: `${name}.delta`, keys: winners.length }] });
+        return;
+      }
+      if (partial) {
+        // Deltas folded into one: a merge reads a shard's base and at most `INDEX_MAX_DELTAS` deltas, however many
+        // commits touched it since the base was written. (A whole shard in hand is written whole instead.)
+        const delta = foldDeltas(indexLayout(this.config), partial, shard, winners);
+        await this.put(`${name}.delta`, encodeState(delta));
+        this.shards.set(b, { ...stored, deltas: [{ key: `${name}.delta`, keys: delta.size }] });
+        this.superseded.push(...held.map((d) => d.key));
+        return;
+      }
     }
     if (partial) throw new Error(`internal: bucket ${b}'s changed keys alone cannot be written as its whole shard`);
     // Written in key order, so that later merges find their keys by binary search (`probeShard`); and with only the
@@ -773,7 +772,7 @@ class IcebergCommit {
       whole.appendRows(shard, ascending ? new Int32Array(shard.size).map((_, i) => i) : shard.keyOrder());
       rebaseDataFiles(indexLayout(this.config), whole, shard, whole);
     }
-    await this.put(`${name}.idx`, encodeState(whole));
+    await this.put(`${name}.idx`, encodeState(whole, true));
     this.shards.set(b, { key: `${name}.idx`, keys: shard.size });
     if (stored) this.superseded.push(stored.key, ...(stored.deltas ?? []).map((d) => d.key));
   }

@@ -88,19 +88,14 @@ export interface Winner {
 }
 
 /**
- * Applies the projected changes of a bucket to its shard (`shard` undefined: a new bucket, whose shard is the changes
- * themselves). Returns the winning changes in change-row order; the caller sets their rows' location (`locate`).
+ * Applies the projected changes of a bucket to its stored shard (a new bucket's shard is its changes themselves).
+ * Returns the winning changes in change-row order; the caller sets their rows' location (`locate`).
  */
 export function mergeShard(
   layout: IndexLayout,
-  shard: RowSet | undefined,
+  shard: RowSet,
   projected: RowSet,
 ): { shard: RowSet; winners: Winner[] } {
-  if (!shard) {
-    const winners: Winner[] = [];
-    for (let j = 0; j < projected.size; j++) winners.push({ at: j, j });
-    return { shard: projected, winners };
-  }
   const winners: Winner[] = [];
   shard.mergeFrom(projected, (at, j, existed) => {
     if (existed && shard.live[at]) winners.push({ at, j, replaced: located(layout, shard, at) });
