@@ -6,7 +6,8 @@
  * - `pk = "shard#<shardId>"`, `sk = "open#<window start>#<productId>"`: one item per open window, so the windows
  *   a watermark closes are one `Query` by start time, however many are open.
  * Counting is conditional on the last counted sequence number still being the one read, so a retried batch
- * never counts an event twice. Window items carry `expiresAt`, the table's time to live: a day after their window
+ * never counts an event twice; a count whose condition fails because the item already holds this very count (its
+ * answer was lost and the SDK retried it) is done, not an error. Window items carry `expiresAt`, the table's time to live: a day after their window
  * starts or after the write, whichever is later, so that a replay of events older than a day (a stream read from its
  * trim horizon, a backfill) is not deleted as soon as it is counted.
  */
@@ -74,26 +75,34 @@ export function createDynamoWindowStore(
 
     async addCounts(key, shardId, counts, lastSequence, expected) {
       const { windowStartMs } = parseWindowKey(key);
-      await client.send(
-        new UpdateItemCommand({
-          TableName: table,
-          Key: { pk: { S: windowPk(key) }, sk: { S: shardSk(shardId) } },
-          UpdateExpression:
-            "ADD #views :views, clicks :clicks, addToCart :addToCart, purchases :purchases SET lastSequence = :last, expiresAt = :ttl",
-          ConditionExpression:
-            expected === undefined ? "attribute_not_exists(lastSequence)" : "lastSequence = :expected",
-          ExpressionAttributeNames: { "#views": "views" },
-          ExpressionAttributeValues: {
-            ":views": { N: String(counts.views) },
-            ":clicks": { N: String(counts.clicks) },
-            ":addToCart": { N: String(counts.addToCart) },
-            ":purchases": { N: String(counts.purchases) },
-            ":last": { S: pad(lastSequence) },
-            ":ttl": { N: expiresAt(windowStartMs) },
-            ...(expected === undefined ? {} : { ":expected": { S: pad(expected) } }),
-          },
-        }),
-      );
+      const update = new UpdateItemCommand({
+        TableName: table,
+        Key: { pk: { S: windowPk(key) }, sk: { S: shardSk(shardId) } },
+        UpdateExpression:
+          "ADD #views :views, clicks :clicks, addToCart :addToCart, purchases :purchases SET lastSequence = :last, expiresAt = :ttl",
+        ConditionExpression: expected === undefined ? "attribute_not_exists(lastSequence)" : "lastSequence = :expected",
+        ExpressionAttributeNames: { "#views": "views" },
+        ExpressionAttributeValues: {
+          ":views": { N: String(counts.views) },
+          ":clicks": { N: String(counts.clicks) },
+          ":addToCart": { N: String(counts.addToCart) },
+          ":purchases": { N: String(counts.purchases) },
+          ":last": { S: pad(lastSequence) },
+          ":ttl": { N: expiresAt(windowStartMs) },
+          ...(expected === undefined ? {} : { ":expected": { S: pad(expected) } }),
+        },
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      });
+      try {
+        await client.send(update);
+      } catch (error) {
+        // The condition fails on this very write when an earlier attempt of it was applied and its answer lost (the
+        // SDK then retries it): the item's last counted sequence is then this write's. Only this shard writes its
+        // part of the window, and a sequence number is counted once, so the counts are in: done, not a conflict.
+        if (!(error instanceof ConditionalCheckFailedException) || error.Item?.lastSequence?.S !== pad(lastSequence)) {
+          throw error;
+        }
+      }
     },
 
     async markOpen(shardId, watermarkMs, keys) {

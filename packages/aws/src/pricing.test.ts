@@ -218,6 +218,8 @@ describe("request store and window store", () => {
     expect(second?.ConditionExpression).toBe("lastSequence = :expected");
     expect(second?.ExpressionAttributeValues?.[":expected"]?.S).toBe("205".padStart(64, "0"));
     expect(second?.ExpressionAttributeValues?.[":last"]?.S).toBe("310".padStart(64, "0"));
+    // A failed condition answers with the item, so a retry that finds its own count applied is told apart.
+    expect(second?.ReturnValuesOnConditionCheckFailure).toBe("ALL_OLD");
   });
 
   it("expires window items a day after their window starts, or a day after the write for an older window", async () => {

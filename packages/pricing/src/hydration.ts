@@ -24,7 +24,10 @@ export interface DemandWindowStore {
   watermark(shardId: string): Promise<number>;
   /** The last sequence number counted into each window by this shard (absent: none yet). */
   countedSequences(shardId: string, windowKeys: readonly string[]): Promise<Map<string, string>>;
-  /** Adds counts to the shard's part of a window, only if its last counted sequence is still `expected`. */
+  /**
+   * Adds counts to the shard's part of a window, only if its last counted sequence is still `expected`; resolves too
+   * when the part already holds this very count (`lastSequence`: an earlier attempt applied, its answer lost).
+   */
   addCounts(
     windowKey: string,
     shardId: string,
