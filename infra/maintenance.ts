@@ -1,6 +1,6 @@
 /**
  * Athena maintenance of the CDC Iceberg tables (packages/cdc/ICEBERG.md, "Compaction"): EventBridge Scheduler starts
- * the CdcMaintenance function (infra/wiring.ts) once a day to compact and once a week to vacuum; the function plans
+ * the CdcMaintenance function (infra/wiring.ts) once a day to compact and again to vacuum; the function plans
  * from each table's metadata which tables get `OPTIMIZE … REWRITE DATA USING BIN_PACK` (big ones: CdcMerge compacts
  * tables of up to 5 M rows itself) or `VACUUM` (all), and starts the statements in the workgroup created here, whose
  * query results expire from Curated after a week.
@@ -20,10 +20,14 @@ import { cdcDatabases, cdcMaintenanceWorkgroup } from "./permissions.ts";
 /** The function the schedules start (a wiring function). */
 export const maintenanceFunction = "CdcMaintenance";
 
-/** Daily compaction, weekly vacuum, at night UTC (Scheduler's cron: minutes hours day-of-month month day-of-week year). */
+/**
+ * Daily compaction, daily vacuum, at night UTC (Scheduler's cron: minutes hours day-of-month month day-of-week year).
+ * VACUUM expires the snapshots past the tables' retention (a day, `SNAPSHOT_RETENTION` in @sluice/cdc): a table
+ * committed every minute keeps at most about 2 880 snapshots in its metadata (a weekly VACUUM let it reach 17 280).
+ */
 export const maintenanceSchedules = {
   optimize: "cron(0 3 * * ? *)",
-  vacuum: "cron(0 5 ? * SUN *)",
+  vacuum: "cron(0 5 * * ? *)",
 } as const;
 
 /** Where the workgroup writes query results in Curated, and for how long they are kept. */

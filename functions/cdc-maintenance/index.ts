@@ -1,5 +1,5 @@
 /**
- * CdcMaintenance: started by EventBridge Scheduler (infra/maintenance.ts), once a day to compact and once a week to
+ * CdcMaintenance: started by EventBridge Scheduler (infra/maintenance.ts), once a day to compact and again to
  * vacuum. The schedule's input names the action, the Glue databases of the CDC tables, the Athena workgroup and the
  * scheduled time; the function plans from each Iceberg table's metadata which tables get `OPTIMIZE … BIN_PACK` (big
  * tables with many delete files or small files: CdcMerge compacts small ones itself) or `VACUUM`, starts those

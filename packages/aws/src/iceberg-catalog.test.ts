@@ -91,7 +91,13 @@ describe("createGlueCatalog", () => {
       TableInput: {
         Name: "orders",
         TableType: "EXTERNAL_TABLE",
-        Parameters: { table_type: "ICEBERG", metadata_location: `mem://${file}` },
+        // Athena's VACUUM reads its snapshot retention from the table (1 day, at least 100 snapshots kept).
+        Parameters: {
+          vacuum_max_snapshot_age_seconds: "86400",
+          vacuum_min_snapshots_to_keep: "100",
+          table_type: "ICEBERG",
+          metadata_location: `mem://${file}`,
+        },
         StorageDescriptor: {
           Location: "mem://sales/Orders",
           Columns: [
@@ -134,7 +140,7 @@ describe("createGlueCatalog", () => {
   it("commits with UpdateTable: VersionId of the load, SkipArchive, new and previous metadata_location, other parameters kept", async () => {
     const base = "mem://sales/Orders/metadata/00007-abc.metadata.json";
     await store.put("sales/Orders/metadata/00007-abc.metadata.json", JSON.stringify(metadataOf("c7")));
-    glueHas(base, "12", { owner: "lake-team" });
+    glueHas(base, "12", { owner: "lake-team", vacuum_min_snapshots_to_keep: "7" });
     glue.on(UpdateTableCommand).resolves({});
     const loaded = await catalog.load("sales", "Orders");
 
@@ -150,6 +156,9 @@ describe("createGlueCatalog", () => {
         Name: "orders",
         TableType: "EXTERNAL_TABLE",
         Parameters: {
+          // A table created before the retention was set gets it; one whose retention was altered keeps its own.
+          vacuum_max_snapshot_age_seconds: "86400",
+          vacuum_min_snapshots_to_keep: "7",
           owner: "lake-team",
           table_type: "ICEBERG",
           metadata_location: `mem://${file}`,

@@ -34,7 +34,21 @@ import {
   type IcebergCatalog,
   icebergTablePrefix,
 } from "@sluice/cdc/iceberg-catalog";
-import { currentSchema, type IcebergTableMetadata, icebergJson, parseIcebergJson } from "@sluice/cdc/iceberg-metadata";
+import {
+  currentSchema,
+  type IcebergTableMetadata,
+  icebergJson,
+  parseIcebergJson,
+  SNAPSHOT_RETENTION,
+} from "@sluice/cdc/iceberg-metadata";
+
+/**
+ * Athena's VACUUM settings as Glue table parameters too (Athena keeps a table's TBLPROPERTIES there): set on create,
+ * added on update when absent; a value the table has is kept.
+ */
+const VACUUM_RETENTION = Object.fromEntries(
+  Object.entries(SNAPSHOT_RETENTION).filter(([key]) => key.startsWith("vacuum_")),
+);
 
 export interface GlueCatalogOptions {
   /** The Glue database holding the tables of a DMS schema. */
@@ -143,7 +157,11 @@ export function createGlueCatalog(glue: GlueClient, store: ObjectStore, options:
           await glue.send(
             new CreateTableCommand({
               ...where(schema),
-              TableInput: tableInput(table, metadata, { table_type: "ICEBERG", metadata_location: location }),
+              TableInput: tableInput(table, metadata, {
+                ...VACUUM_RETENTION,
+                table_type: "ICEBERG",
+                metadata_location: location,
+              }),
             }),
           );
         } else {
@@ -152,6 +170,7 @@ export function createGlueCatalog(glue: GlueClient, store: ObjectStore, options:
             new UpdateTableCommand({
               ...where(schema),
               TableInput: tableInput(table, metadata, {
+                ...VACUUM_RETENTION,
                 ...token.parameters,
                 table_type: "ICEBERG",
                 metadata_location: location,
