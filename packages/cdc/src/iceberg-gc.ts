@@ -32,7 +32,7 @@ export const ICEBERG_SWEEP_EVERY = 10;
 const ATTEMPT = String.raw`(\d{8})-[0-9a-f]{12}`;
 /** Iceberg files a merge attempt writes, by the attempt they name. */
 const ICEBERG_FILE = new RegExp(
-  `^(?:data/(${ATTEMPT})-(?:\\d+|deletes)\\.parquet|metadata/(${ATTEMPT})-m[01]\\.avro|metadata/snap-\\d+-(${ATTEMPT})\\.avro)$`,
+  `^(?:data/(${ATTEMPT})-(?:\\d+|deletes)\\.parquet|metadata/(${ATTEMPT})-m[0-3]\\.avro|metadata/snap-\\d+-(${ATTEMPT})\\.avro)$`,
 );
 /** Index files, merge states and applied-file archives. */
 const MERGE_FILE = new RegExp(

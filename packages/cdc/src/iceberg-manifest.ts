@@ -117,6 +117,10 @@ export interface ManifestFile {
   status?: 0 | 1 | 2;
   /** The file's data sequence number, written for EXISTING and DELETED entries (ADDED ones inherit it). */
   sequenceNumber?: number;
+  /** The file's own sequence number when it differs from its data sequence number (else `sequenceNumber`). */
+  fileSequenceNumber?: number;
+  /** The snapshot that added the file, for an EXISTING entry (else the manifest's snapshot). */
+  snapshotId?: SnapshotId;
 }
 
 /** A manifest as the manifest list records it. */
@@ -149,9 +153,9 @@ export function writeManifest(
 ): Uint8Array {
   const records = files.map((f) => ({
     status: f.status ?? 1,
-    snapshot_id: snapshotId,
+    snapshot_id: f.snapshotId ?? snapshotId,
     sequence_number: f.sequenceNumber ?? null,
-    file_sequence_number: f.sequenceNumber ?? null,
+    file_sequence_number: f.fileSequenceNumber ?? f.sequenceNumber ?? null,
     data_file: {
       content: f.content,
       file_path: f.path,
@@ -248,12 +252,23 @@ export interface ManifestEntry {
   path: string;
   recordCount: number;
   sizeInBytes: number;
+  /** As written: null for an ADDED entry inherits the manifest list entry's (its snapshot, its sequence number). */
+  snapshotId: SnapshotId | null;
+  sequenceNumber: number | null;
+  fileSequenceNumber: number | null;
 }
 
 /** The entries of a manifest, as written by anyone. */
 export function readManifest(bytes: Uint8Array): ManifestEntry[] {
+  const orNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
   return readAvroContainer(bytes).records.map((record) => {
-    const r = record as { status: number; data_file: Record<string, unknown> };
+    const r = record as {
+      status: number;
+      snapshot_id?: number | bigint | null;
+      sequence_number?: number | bigint | null;
+      file_sequence_number?: number | bigint | null;
+      data_file: Record<string, unknown>;
+    };
     const file = r.data_file;
     return {
       status: r.status as 0 | 1 | 2,
@@ -261,6 +276,37 @@ export function readManifest(bytes: Uint8Array): ManifestEntry[] {
       path: String(file.file_path),
       recordCount: Number(file.record_count),
       sizeInBytes: Number(file.file_size_in_bytes),
+      snapshotId: r.snapshot_id === null || r.snapshot_id === undefined ? null : snapshotIdOf(r.snapshot_id),
+      sequenceNumber: orNull(r.sequence_number),
+      fileSequenceNumber: orNull(r.file_sequence_number),
     };
   });
+}
+
+/**
+ * A manifest's live files (DELETED entries dropped) as EXISTING entries of a merged manifest: their snapshot and
+ * sequence numbers made explicit, an ADDED entry's null ones inherited from the manifest list entry (spec,
+ * "Sequence Number Inheritance"), so that position deletes keep applying to exactly the data files they did.
+ */
+export function existingEntries(manifest: ManifestListEntry, entries: readonly ManifestEntry[]): ManifestFile[] {
+  const out: ManifestFile[] = [];
+  for (const e of entries) {
+    if (e.status === 2) continue;
+    if (e.content === 2) throw new Error(`manifest ${manifest.path}: equality deletes (${e.path}) are not merged`);
+    const inherited = e.status === 1 ? manifest.sequenceNumber : null;
+    const sequenceNumber = e.sequenceNumber ?? inherited;
+    if (sequenceNumber === null)
+      throw new Error(`manifest ${manifest.path}: existing entry ${e.path} has no sequence number`);
+    out.push({
+      content: e.content,
+      path: e.path,
+      recordCount: e.recordCount,
+      sizeInBytes: e.sizeInBytes,
+      status: 0,
+      sequenceNumber,
+      fileSequenceNumber: e.fileSequenceNumber ?? inherited ?? sequenceNumber,
+      snapshotId: e.snapshotId ?? manifest.addedSnapshotId,
+    });
+  }
+  return out;
 }

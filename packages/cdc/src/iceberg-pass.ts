@@ -4,7 +4,9 @@
  * shard (`key-index.ts`) says which changes win and which rows they replace. The commit adds
  * - data files holding the winning rows (one file per big bucket, small buckets gathered up to `FILE_ROWS` rows),
  * - one position-delete file naming the replaced and deleted rows (data file path, position),
- * - a data manifest and a delete manifest for them, a manifest list (the previous manifests, unchanged, plus these),
+ * - a data manifest and a delete manifest for them, a manifest list (the previous manifests, unchanged, plus these;
+ *   past `MANIFEST_MERGE_MIN` manifests of a kind, the previous small ones merged into one, as Iceberg's own writers
+ *   do with `commit.manifest-merge.enabled`),
  * - the rewritten index shards and a state object (applied files, shards, manifests, superseded shards),
  * then one snapshot in new table metadata, committed through the catalog (optimistic: a lost race deletes what this
  * attempt wrote and builds again on the winner). Nothing existing is rewritten: a commit costs the changes and the
@@ -14,6 +16,7 @@
  *   metadata/v<N>.metadata.json, metadata/version-hint.text    (file catalog; Glue keeps the pointer instead)
  *   metadata/snap-<snapshot>-<attempt>.avro                      manifest list
  *   metadata/<attempt>-m0.avro, -m1.avro                         data / delete manifest
+ *   metadata/<attempt>-m2.avro, -m3.avro                         merged data / delete manifest (existing files)
  *   data/<attempt>-<n>.parquet, data/<attempt>-deletes.parquet   data and position-delete files
  *   _cdc/index/b0007-<attempt>.idx                               key-index shard of bucket 7
  *   _cdc/iceberg/s<attempt>.json                                 merge state of the snapshot (`sluice.state`)
@@ -30,7 +33,14 @@ import { archiveApplied } from "./iceberg-applied.ts";
 import { type CatalogTable, COMMIT_ID_PROPERTY, type IcebergCatalog, icebergTablePrefix } from "./iceberg-catalog.ts";
 import { type ForeignRewrite, foreignRewrite } from "./iceberg-follow.ts";
 import { ICEBERG_SWEEP_EVERY, sweepIcebergOrphans } from "./iceberg-gc.ts";
-import { type ManifestFile, type ManifestListEntry, writeManifest, writeManifestList } from "./iceberg-manifest.ts";
+import {
+  existingEntries,
+  type ManifestFile,
+  type ManifestListEntry,
+  readManifest,
+  writeManifest,
+  writeManifestList,
+} from "./iceberg-manifest.ts";
 import {
   currentSchema,
   type IcebergSchema,
@@ -99,6 +109,14 @@ export const INDEX_DELTA_SHARE = 0.25;
 const SHARD_FILES_SLACK = 64;
 /** At most this many deltas per shard: the next commit folds them into one (or writes the shard whole). */
 export const INDEX_MAX_DELTAS = 8;
+/**
+ * Past this many manifests of a kind (data, deletes), a commit merges the previous ones under `MANIFEST_TARGET_BYTES`
+ * into one (Iceberg's `commit.manifest.min-count-to-merge`, 100): without it, a table committed every minute lists
+ * two more manifests a commit, in the manifest list and the merge state each commit rewrites, until a compaction.
+ */
+export const MANIFEST_MERGE_MIN = 100;
+/** Manifests this big are left as they are (Iceberg's `commit.manifest.target-size-bytes`, 8 MB). */
+const MANIFEST_TARGET_BYTES = 8 * 1024 * 1024;
 
 /** The stored files of a shard: its base and its deltas, in order. */
 interface ShardBodies {
@@ -399,7 +417,7 @@ export async function mergeFilesIceberg(
   catalog: IcebergCatalog,
   config: TableConfig,
   inputs: readonly MergeInput[],
-  options: MergeOptions & { fileRows?: number; indexDeltaShare?: number } = {},
+  options: MergeOptions & { fileRows?: number; indexDeltaShare?: number; manifestMergeMin?: number } = {},
 ): Promise<PassResult> {
   const now = options.now ?? (() => new Date());
   const maxAttempts = options.maxAttempts ?? 8;
@@ -451,6 +469,7 @@ export async function mergeFilesIceberg(
       options.fileRows ?? FILE_ROWS,
       options.indexDeltaShare ?? INDEX_DELTA_SHARE,
       options.appliedRetentionMs ?? APPLIED_RETENTION_MS,
+      options.manifestMergeMin ?? MANIFEST_MERGE_MIN,
     );
     try {
       const figures = await commit.stage(pending, spilled);
@@ -621,6 +640,8 @@ class IcebergCommit {
     private readonly deltaShare = INDEX_DELTA_SHARE,
     /** How long applied files stay in the state before they are archived (`APPLIED_RETENTION_MS`). */
     private readonly appliedRetentionMs = APPLIED_RETENTION_MS,
+    /** `MANIFEST_MERGE_MIN` (tests use a few). */
+    private readonly manifestMergeMin = MANIFEST_MERGE_MIN,
   ) {
     this.prefix = icebergTablePrefix(config.schema, config.table);
     this.sequence = base.metadata["last-sequence-number"] + 1;
@@ -822,6 +843,56 @@ class IcebergCommit {
     this.positionDeletes = i;
   }
 
+  /**
+   * The previous snapshot's manifests, with those of a kind merged into one when there are more than
+   * `manifestMergeMin` of it: the ones under `MANIFEST_TARGET_BYTES` are read and their live files written again as
+   * EXISTING entries, each with the snapshot and sequence numbers it had (`existingEntries`), so readers and the
+   * position deletes see the same files. This commit's own manifests are added after, as ever.
+   */
+  private async mergedManifests(
+    previous: readonly ManifestListEntry[],
+    schemaJson: string,
+  ): Promise<ManifestListEntry[]> {
+    const out: ManifestListEntry[] = [];
+    for (const content of [0, 1] as const) {
+      const kind = previous.filter((m) => m.content === content);
+      const small = kind.filter((m) => m.length < MANIFEST_TARGET_BYTES);
+      if (kind.length <= this.manifestMergeMin || small.length < 2) {
+        out.push(...kind);
+        continue;
+      }
+      out.push(...kind.filter((m) => m.length >= MANIFEST_TARGET_BYTES));
+      const root = `${this.store.uri(this.prefix.slice(0, -1))}/`;
+      const files: ManifestFile[] = [];
+      for (const m of small) {
+        if (!m.path.startsWith(root)) throw new Error(`${this.config.name}: manifest ${m.path} is outside the table`);
+        const body = await this.store.get(this.prefix + m.path.slice(root.length));
+        if (!body) throw new Error(`${this.config.name}: manifest ${m.path} is missing`);
+        files.push(...existingEntries(m, readManifest(body)));
+      }
+      const key = `${this.prefix}metadata/${this.attempt}-m${content + 2}.avro`;
+      const length = await this.put(
+        key,
+        writeManifest(files, content, this.snapshotId, schemaJson, this.schema["schema-id"]),
+      );
+      out.push({
+        path: this.store.uri(key),
+        length,
+        content,
+        sequenceNumber: this.sequence,
+        minSequenceNumber: files.reduce((n, f) => Math.min(n, f.sequenceNumber as number), this.sequence),
+        addedSnapshotId: this.snapshotId,
+        addedFiles: 0,
+        existingFiles: files.length,
+        deletedFiles: 0,
+        addedRows: 0,
+        existingRows: files.reduce((n, f) => n + f.recordCount, 0),
+        deletedRows: 0,
+      });
+    }
+    return out;
+  }
+
   /** Manifests, manifest list, merge state and metadata; then the catalog commit. */
   async commit(
     catalog: IcebergCatalog,
@@ -830,7 +901,7 @@ class IcebergCommit {
   ): Promise<"committed" | "conflict"> {
     const { base, at, sequence, snapshotId } = this;
     const schemaJson = JSON.stringify(this.schema);
-    const manifests = this.replacing ? [] : [...base.state.manifests];
+    const manifests = this.replacing ? [] : await this.mergedManifests(base.state.manifests, schemaJson);
     const addManifest = async (content: 0 | 1, entries: ManifestFile[]) => {
       const key = `${this.prefix}metadata/${this.attempt}-m${content}.avro`;
       const length = await this.put(

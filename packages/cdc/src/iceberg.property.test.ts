@@ -60,6 +60,8 @@ const scenario = fc.record({
   indexDeltaShare: fc.constantFrom(0, 0.5, 100),
   // Spill the held changes once this many keys are held (large files, bounded memory).
   flushKeys: fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined }),
+  // Merge the manifests of a kind into one once there are more than this many (Iceberg's default is 100).
+  manifestMergeMin: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
   // After which arriving file another writer (Athena's OPTIMIZE, simulated) rewrites the data files of the data
   // manifests it picks into files of `rows` rows, in a `replace` snapshot the next merge must follow.
   foreign: fc.option(
@@ -106,6 +108,7 @@ describe("Iceberg engine vs the oracle", () => {
           compactAfter,
           indexDeltaShare,
           flushKeys,
+          manifestMergeMin,
           foreign,
         }) => {
           const config = configs[layout][mode];
@@ -172,7 +175,12 @@ describe("Iceberg engine vs the oracle", () => {
                 file: { relPath: f.relPath, displayName: f.relPath },
                 open: () => chunksOf(texts.get(f.relPath) as string, 64),
               })),
-              { fileRows, indexDeltaShare, ...(flushKeys ? { flushKeys } : {}) },
+              {
+                fileRows,
+                indexDeltaShare,
+                ...(flushKeys ? { flushKeys } : {}),
+                ...(manifestMergeMin ? { manifestMergeMin } : {}),
+              },
             );
           const order = all.map((f, i) => ({ f, k: arrival[i] ?? 0 })).sort((a, b) => a.k - b.k);
           let pass: typeof all = [];

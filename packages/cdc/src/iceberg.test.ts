@@ -15,6 +15,7 @@ import { chunksOf, dmsCsv, type TestChange, testTable } from "./fixtures/dms.ts"
 import { athenaRewrite, icebirdRows, withFileFetch } from "./fixtures/iceberg.ts";
 import { asText, type ReplayFile, replayText } from "./fixtures/replay.ts";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
+import { existingEntries, readManifest, readManifestList } from "./iceberg-manifest.ts";
 import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
 import { compactIceberg, INDEX_MAX_DELTAS, loadIcebergTable, mergeFilesIceberg } from "./iceberg-pass.ts";
 import { indexLayout } from "./key-index.ts";
@@ -39,7 +40,7 @@ function merge(
   catalog: IcebergCatalog,
   config: TableConfig,
   files: { relPath: string; text: string }[],
-  options: MergeOptions & { fileRows?: number; indexDeltaShare?: number } = {},
+  options: MergeOptions & { fileRows?: number; indexDeltaShare?: number; manifestMergeMin?: number } = {},
 ) {
   return mergeFilesIceberg(
     store,
@@ -294,6 +295,61 @@ describe("small change files into a big table: merged against the stored index, 
   });
 });
 
+describe("manifests merged past a count (Iceberg's commit.manifest-merge.enabled)", () => {
+  it("keeps the manifest list short, every file with its sequence numbers, and the table equal to the changes", async () => {
+    const config = testTable({ buckets: 4 });
+    const store = createDirectoryStore(root);
+    const catalog = createFileCatalog(store);
+    const ids = Array.from({ length: 200 }, (_, i) => i + 1);
+    const expected = new Map(ids.map((id) => [id, row(id, `n${id}`, id)]));
+    const loadText = csv(
+      config,
+      [...expected.values()].map((values) => ({ op: "I", values })),
+      false,
+    );
+    await merge(store, catalog, config, [{ relPath: "LOAD00000001.csv", text: loadText }], { fileRows: 50 });
+    const random = seededRandom(11);
+    const prefix = `${config.schema}/${config.table}/`;
+    const uri = (path: string) => `${prefix}${path.slice(store.uri(prefix.slice(0, -1)).length + 1)}`;
+    let merged = 0;
+    for (let f = 0; f < 14; f++) {
+      const changes: TestChange[] = [];
+      for (let i = 0; i < 12; i++) {
+        const id = 1 + Math.floor(random() * 230);
+        const op = random() < 0.25 ? "D" : "U";
+        const values = row(id, `f${f}r${i}`, f * 1000 + i);
+        changes.push({ op, values });
+        if (op === "D") expected.delete(id);
+        else expected.set(id, values);
+      }
+      const text = csv(config, changes);
+      await merge(store, catalog, config, [{ relPath: `20261101-13${String(f).padStart(2, "0")}000000.csv`, text }], {
+        manifestMergeMin: 3,
+        fileRows: 5,
+      });
+      // However many commits came before, at most 3 small manifests of a kind stay apart before they are merged,
+      // then the merged one and this commit's: the list no longer grows by two a commit.
+      const current = await loadIcebergTable(store, catalog, config);
+      const list = current.state.manifests;
+      for (const content of [0, 1]) expect(list.filter((m) => m.content === content).length).toBeLessThanOrEqual(4);
+      merged += list.filter((m) => /-m[23]\.avro$/.test(m.path)).length;
+      // Every live file keeps the data sequence number of the commit that wrote it (named in its file name), merged
+      // or not: position deletes apply to the same data files as before.
+      const snapshot = current.metadata.snapshots.at(-1);
+      const manifests = readManifestList((await store.get(uri(snapshot?.["manifest-list"] ?? ""))) as Uint8Array);
+      for (const m of manifests)
+        for (const file of existingEntries(m, readManifest((await store.get(uri(m.path))) as Uint8Array))) {
+          const written = Number(/\/data\/(\d{8})-/.exec(file.path)?.[1]);
+          expect(file.sequenceNumber).toBe(written);
+          expect(file.fileSequenceNumber).toBe(written);
+        }
+      const byKey = [...expected.entries()].sort((a, b) => a[0] - b[0]).map(([, values]) => values);
+      expect(await icebirdRows(root, config)).toEqual(asText(config, byKey));
+    }
+    expect(merged).toBeGreaterThan(0);
+  });
+});
+
 describe("compaction by the merge", () => {
   it("compacts a small table once its delete files pass the threshold, and merges on after it", async () => {
     const config = testTable({ buckets: 2 });
@@ -521,49 +577,72 @@ describe("kill safety", () => {
     return store;
   }
 
-  it("a merge killed at any write leaves the previous snapshot readable and the next merge correct", async () => {
-    const config = testTable({ buckets: 2 });
-    const load = csv(
-      config,
-      [1, 2, 3, 4].map((id) => ({ op: "I", values: row(id, `n${id}`, id) })),
-      false,
-    );
-    const change = csv(config, [
-      { op: "U", values: row(1, "one", 11) },
-      { op: "D", values: row(2, null, 0) },
-      { op: "I", values: row(5, "five", 5) },
-    ]);
-    const loaded = asText(
-      config,
-      [1, 2, 3, 4].map((id) => row(id, `n${id}`, id)),
-    );
-    const final = asText(config, [row(1, "one", 11), row(3, "n3", 3), row(4, "n4", 4), row(5, "five", 5)]);
-    // Count the writes of the change merge once, then kill it at each of them.
-    const probe = dyingStore(createDirectoryStore(join(root, "probe")));
-    await merge(probe, createFileCatalog(probe), config, [{ relPath: "LOAD00000001.csv", text: load }]);
-    probe.arm(Number.POSITIVE_INFINITY);
-    await merge(probe, createFileCatalog(probe), config, [{ relPath: "20261101-1200000000.csv", text: change }]);
-    const writes = probe.puts();
-    expect(writes).toBeGreaterThan(6);
-    for (let k = 0; k < writes; k++) {
-      const dir = join(root, `k${k}`);
-      const store = dyingStore(createDirectoryStore(dir));
-      const catalog = createFileCatalog(store);
-      await merge(store, catalog, config, [{ relPath: "LOAD00000001.csv", text: load }]);
-      store.arm(k);
-      const killed = await merge(store, catalog, config, [{ relPath: "20261101-1200000000.csv", text: change }]).then(
-        () => "completed",
-        () => "killed",
+  it.each([
+    ["", undefined],
+    [" while merging the previous manifests into one", 1],
+  ])(
+    "a merge%s killed at any write leaves the previous snapshot readable and the next merge correct",
+    async (_, manifestMergeMin) => {
+      const config = testTable({ buckets: 2 });
+      const options = manifestMergeMin === undefined ? {} : { manifestMergeMin };
+      const load = csv(
+        config,
+        [1, 2, 3, 4].map((id) => ({ op: "I", values: row(id, `n${id}`, id) })),
+        false,
       );
-      // Killed before the commit: the previous snapshot; at the hint (after the commit): the new one or the old.
-      const seen = await icebirdRows(dir, config);
-      expect([loaded, final]).toContainEqual(seen);
-      if (killed === "killed" && k < writes - 1) expect(seen).toEqual(loaded);
-      store.arm(Number.POSITIVE_INFINITY);
-      await merge(store, catalog, config, [{ relPath: "20261101-1200000000.csv", text: change }]);
-      expect(await icebirdRows(dir, config)).toEqual(final);
-    }
-  });
+      // With manifests merged: a first change, so that the killed merge finds two data manifests (merged into one) and
+    // one of deletes (left as it is).
+      const first = csv(config, [
+        { op: "U", values: row(3, "three", 33) },
+        { op: "I", values: row(6, "six", 6) },
+      ]);
+      const change = csv(config, [
+        { op: "U", values: row(1, "one", 11) },
+        { op: "D", values: row(2, null, 0) },
+        { op: "I", values: row(5, "five", 5) },
+      ]);
+      const three = manifestMergeMin ? [row(3, "three", 33)] : [row(3, "n3", 3)];
+      const six = manifestMergeMin ? [row(6, "six", 6)] : [];
+      const loaded = asText(config, [row(1, "n1", 1), row(2, "n2", 2), ...three, row(4, "n4", 4), ...six]);
+      const final = asText(config, [row(1, "one", 11), ...three, row(4, "n4", 4), row(5, "five", 5), ...six]);
+      const before = async (store: ObjectStore, catalog: IcebergCatalog) => {
+        await merge(store, catalog, config, [{ relPath: "LOAD00000001.csv", text: load }]);
+        if (manifestMergeMin)
+          await merge(store, catalog, config, [{ relPath: "20261101-1100000000.csv", text: first }]);
+      };
+      const killedMerge = (store: ObjectStore, catalog: IcebergCatalog) =>
+        merge(store, catalog, config, [{ relPath: "20261101-1200000000.csv", text: change }], options);
+      // Count the writes of the change merge once, then kill it at each of them.
+      const probe = dyingStore(createDirectoryStore(join(root, "probe")));
+      await before(probe, createFileCatalog(probe));
+      probe.arm(Number.POSITIVE_INFINITY);
+      await killedMerge(probe, createFileCatalog(probe));
+      const writes = probe.puts();
+      expect(writes).toBeGreaterThan(manifestMergeMin ? 8 : 6);
+      if (manifestMergeMin) {
+        const names = (await probe.list(`${config.schema}/${config.table}/metadata/`)).map((f) => f.key);
+        expect(names.filter((key) => /-m[23]\.avro$/.test(key))).toEqual([expect.stringMatching(/-m2\.avro$/)]);
+      }
+      for (let k = 0; k < writes; k++) {
+        const dir = join(root, `k${k}`);
+        const store = dyingStore(createDirectoryStore(dir));
+        const catalog = createFileCatalog(store);
+        await before(store, catalog);
+        store.arm(k);
+        const killed = await killedMerge(store, catalog).then(
+          () => "completed",
+          () => "killed",
+        );
+        // Killed before the commit: the previous snapshot; at the hint (after the commit): the new one or the old.
+        const seen = await icebirdRows(dir, config);
+        expect([loaded, final]).toContainEqual(seen);
+        if (killed === "killed" && k < writes - 1) expect(seen).toEqual(loaded);
+        store.arm(Number.POSITIVE_INFINITY);
+        await killedMerge(store, catalog);
+        expect(await icebirdRows(dir, config)).toEqual(final);
+      }
+    },
+  );
 
   it("a compaction killed at any write leaves the table readable and the same, and the next one completes", async () => {
     const config = testTable({ buckets: 2 });
