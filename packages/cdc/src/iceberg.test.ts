@@ -591,7 +591,7 @@ describe("kill safety", () => {
         false,
       );
       // With manifests merged: a first change, so that the killed merge finds two data manifests (merged into one) and
-    // one of deletes (left as it is).
+      // one of deletes (left as it is).
       const first = csv(config, [
         { op: "U", values: row(3, "three", 33) },
         { op: "I", values: row(6, "six", 6) },
