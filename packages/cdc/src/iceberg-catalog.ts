@@ -53,6 +53,15 @@ export function icebergTablePrefix(schema: string, table: string): string {
 }
 
 /**
+ * The store key of a file of the table at `prefix`, from the URI readers address it by (`store.uri` of the table's
+ * folder, then its path in it); undefined for a file outside the table.
+ */
+export function tableFileKey(store: ObjectStore, prefix: string, uri: string): string | undefined {
+  const root = `${store.uri(prefix.slice(0, -1))}/`;
+  return uri.startsWith(root) ? prefix + uri.slice(root.length) : undefined;
+}
+
+/**
  * The file catalog over an object store: version N is `metadata/v<N>.metadata.json`, created by a conditional put
  * (`If-None-Match`, `link(2)` locally), so of two commits on the same base exactly one creates the key; the hint file
  * is rewritten after each commit for readers (a stale hint shows them an older snapshot, never a broken one; writers

@@ -11,6 +11,7 @@
  * refused with `ForeignSnapshot`.
  */
 import { ForeignSnapshot } from "./errors.ts";
+import { tableFileKey } from "./iceberg-catalog.ts";
 import { type ManifestEntry, type ManifestListEntry, readManifest, readManifestList } from "./iceberg-manifest.ts";
 import type { IcebergSnapshot, IcebergTableMetadata, SnapshotId } from "./iceberg-metadata.ts";
 import type { ObjectStore } from "./storage.ts";
@@ -66,12 +67,11 @@ export async function foreignRewrite(
 ): Promise<ForeignRewrite> {
   const snapshots = foreignChain(metadata, ours.snapshotId, table);
   const current = snapshots.at(-1) as IcebergSnapshot;
-  // The table's folder as readers address it (`uri` of the folder itself, then the separator).
-  const root = `${store.uri(prefix.slice(0, -1))}/`;
   const relative = (uri: string) => {
-    if (!uri.startsWith(root))
+    const key = tableFileKey(store, prefix, uri);
+    if (key === undefined)
       throw new ForeignSnapshot(`${table}: snapshot ${current["snapshot-id"]} names ${uri}, outside the table`);
-    return uri.slice(root.length);
+    return key.slice(prefix.length);
   };
   const read = async (uri: string) => {
     const body = await store.get(prefix + relative(uri));
