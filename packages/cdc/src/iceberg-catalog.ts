@@ -66,7 +66,8 @@ export function tableFileKey(store: ObjectStore, prefix: string, uri: string): s
  * (`If-None-Match`, `link(2)` locally), so of two commits on the same base exactly one creates the key; the hint file
  * is rewritten after each commit for readers (a stale hint shows them an older snapshot, never a broken one; writers
  * read forward from it to the latest version). Metadata versions are never deleted here: a deleted version's key could be put again by a
- * stale merge, whose commit would then look current; expiring old versions goes with snapshot expiry.
+ * stale merge, whose commit would then look current (the snapshots each version holds are bounded by the merge's
+ * snapshot expiry, `expireSnapshots`).
  */
 export function createFileCatalog(store: ObjectStore): IcebergCatalog {
   const metadataKey = (schema: string, table: string, version: number) =>

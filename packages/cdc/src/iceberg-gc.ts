@@ -10,8 +10,12 @@
  * or it never will. Hence the rules, each only for a file older than the grace period:
  * - Iceberg files (data, deletes, manifests, manifest lists) of sequence s are orphans when the table keeps the
  *   snapshot of sequence s and that snapshot is another attempt's (another writer's, or a foreign one such as Athena's).
- *   A sequence whose snapshot was expired is left alone: which attempt won it is no longer known, and its files are
- *   snapshot expiry's (`VACUUM`) business.
+ * - Iceberg files of a sequence older than the oldest snapshot the table keeps (its snapshot expired: by the merge's
+ *   own commits, `expireSnapshots`, or by `VACUUM`) are orphans unless that oldest snapshot reads them (its manifest
+ *   list names the manifest, or one of its manifests has the file live): a file leaves a table's history once and
+ *   never comes back, so what the oldest kept snapshot does not read, no kept snapshot reads. Only on a plain history
+ *   (every snapshot on the current one's ancestry, no branch or tag but main, the merge state's snapshot among them);
+ *   otherwise those files are left to `VACUUM`.
  * - Index files, states and applied-file archives (read only by merges) of sequence s ≤ the last one are orphans
  *   unless the merge state the metadata names uses them.
  * - Spilled runs of sequence s ≤ the last one are orphans (a run lives only during its attempt).
@@ -22,7 +26,9 @@
  * version) and are never candidates. Files of names the merge does not write (another engine's) are never touched.
  */
 import type { TableConfig } from "./config.ts";
-import { type IcebergCatalog, icebergTablePrefix } from "./iceberg-catalog.ts";
+import { type IcebergCatalog, icebergTablePrefix, tableFileKey } from "./iceberg-catalog.ts";
+import { readManifest, readManifestList } from "./iceberg-manifest.ts";
+import type { IcebergSnapshot, IcebergTableMetadata } from "./iceberg-metadata.ts";
 import { type IcebergMergeState, STATE_PROPERTY } from "./iceberg-pass.ts";
 import type { ObjectStore } from "./storage.ts";
 
@@ -73,10 +79,11 @@ export async function sweepIcebergOrphans(
   // The index files and state the current state uses. Gone: a newer commit superseded it meanwhile, sweep next time.
   const used = new Set<string>();
   const stateKey = metadata.properties[STATE_PROPERTY];
+  let state: IcebergMergeState | undefined;
   if (stateKey) {
     const body = await store.get(stateKey);
     if (!body) return [];
-    const state = JSON.parse(new TextDecoder().decode(body)) as IcebergMergeState;
+    state = JSON.parse(new TextDecoder().decode(body)) as IcebergMergeState;
     used.add(stateKey);
     for (const archive of state.archives ?? []) used.add(archive);
     for (const shard of Object.values(state.index)) {
@@ -86,6 +93,9 @@ export async function sweepIcebergOrphans(
   }
 
   const prefix = icebergTablePrefix(config.schema, config.table);
+  // The oldest snapshot kept, on a plain history: files of older sequences are orphans unless it reads them.
+  const oldest = oldestKept(metadata, state?.snapshotId);
+  const expired: string[] = [];
   const orphans: string[] = [];
   for (const folder of ["data/", "metadata/", "_cdc/index/", "_cdc/iceberg/", "_cdc/tmp/"])
     for (const { key, lastModified } of await store.list(prefix + folder)) {
@@ -93,12 +103,16 @@ export async function sweepIcebergOrphans(
       const name = key.slice(prefix.length);
       if (isOrphan(name)) orphans.push(key);
     }
+  // A file of the oldest snapshot missing (someone else's deletion): the expired sequences' files are left alone.
+  const read = expired.length > 0 && oldest ? await filesRead(store, prefix, oldest) : undefined;
+  if (read) for (const key of expired) if (!read.has(key)) orphans.push(key);
   function isOrphan(name: string): boolean {
     const iceberg = ICEBERG_FILE.exec(name);
     if (iceberg) {
       const attempt = (iceberg[1] ?? iceberg[3] ?? iceberg[5]) as string;
       const sequence = Number(attempt.slice(0, 8));
       const winner = winners.get(sequence);
+      if (winner === undefined && oldest && sequence < oldest["sequence-number"]) expired.push(prefix + name);
       return sequence <= last && winner !== undefined && winner !== attempt;
     }
     const merge = MERGE_FILE.exec(name);
@@ -114,4 +128,57 @@ export async function sweepIcebergOrphans(
   }
   await store.delete(orphans);
   return orphans;
+}
+
+/**
+ * The oldest snapshot of the current one's history when the metadata holds that history alone (no other branch or
+ * tag, no snapshot off it) and it includes the merge state's snapshot `ours` (when the state has one); else undefined.
+ */
+function oldestKept(
+  metadata: IcebergTableMetadata,
+  ours: IcebergMergeState["snapshotId"],
+): IcebergSnapshot | undefined {
+  if (Object.keys(metadata.refs).some((name) => name !== "main")) return undefined;
+  const byId = new Map(metadata.snapshots.map((s) => [s["snapshot-id"], s]));
+  const chain: IcebergSnapshot[] = [];
+  for (let id = metadata["current-snapshot-id"]; id !== undefined; ) {
+    const snapshot = byId.get(id);
+    if (!snapshot) break;
+    chain.push(snapshot);
+    id = snapshot["parent-snapshot-id"];
+  }
+  if (chain.length === 0 || chain.length !== metadata.snapshots.length) return undefined;
+  if (ours !== undefined && !byId.has(ours)) return undefined;
+  return chain.at(-1);
+}
+
+/**
+ * The store keys of the files `snapshot` reads: its manifest list, its manifests, their live data and delete files;
+ * undefined if its manifest list or one of its manifests is missing.
+ */
+async function filesRead(
+  store: ObjectStore,
+  prefix: string,
+  snapshot: IcebergSnapshot,
+): Promise<Set<string> | undefined> {
+  const read = new Set<string>();
+  const keyOf = (uri: string) => {
+    const key = tableFileKey(store, prefix, uri);
+    if (key) read.add(key);
+    return key;
+  };
+  const listKey = keyOf(snapshot["manifest-list"]);
+  const list = listKey ? await store.get(listKey) : undefined;
+  if (!list) return undefined;
+  const manifests = await Promise.all(
+    readManifestList(list).map(async (manifest) => {
+      const key = keyOf(manifest.path);
+      return key ? await store.get(key) : undefined;
+    }),
+  );
+  for (const body of manifests) {
+    if (!body) return undefined;
+    for (const entry of readManifest(body)) if (entry.status !== 2) keyOf(entry.path);
+  }
+  return read;
 }

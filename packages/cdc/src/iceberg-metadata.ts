@@ -163,7 +163,8 @@ export function evolveSchema(
  * 129 ms to parse and write); a day with a daily VACUUM, at most 2 880 (1.9 MB, 45 ms). At least 100 are kept so that
  * the merge's last snapshot stays an ancestor of the current one while compactions run and the merge is idle (the
  * merge follows other writers' snapshots since its own: `foreignChain`). Set on new tables, added to older ones at
- * their next commit; a value set on the table (ALTER TABLE SET TBLPROPERTIES) is kept.
+ * their next commit; a value set on the table (ALTER TABLE SET TBLPROPERTIES) is kept. Athena's VACUUM reads the
+ * `vacuum_*` names; the merge applies the retention itself at each commit (`expireSnapshots`).
  */
 export const SNAPSHOT_RETENTION: Readonly<Record<string, string>> = {
   vacuum_max_snapshot_age_seconds: "86400",
@@ -171,6 +172,55 @@ export const SNAPSHOT_RETENTION: Readonly<Record<string, string>> = {
   "history.expire.max-snapshot-age-ms": "86400000",
   "history.expire.min-snapshots-to-keep": "100",
 };
+
+/**
+ * The snapshot retention the table's properties ask for: the longer age and the larger count of Athena's names and
+ * Iceberg's (a value someone set under either is honoured), `SNAPSHOT_RETENTION` where neither is set.
+ */
+export function snapshotRetention(properties: Readonly<Record<string, string>>): { maxAgeMs: number; minKeep: number } {
+  const number = (name: string) => {
+    const value = Number(properties[name] ?? SNAPSHOT_RETENTION[name]);
+    return Number.isFinite(value) && value >= 0 ? value : Number(SNAPSHOT_RETENTION[name]);
+  };
+  return {
+    maxAgeMs: Math.max(number("vacuum_max_snapshot_age_seconds") * 1000, number("history.expire.max-snapshot-age-ms")),
+    minKeep: Math.max(1, number("vacuum_min_snapshots_to_keep"), number("history.expire.min-snapshots-to-keep")),
+  };
+}
+
+/**
+ * The metadata with the snapshots its retention (`snapshotRetention`) lets go removed, with their snapshot-log
+ * entries: Iceberg's `expire_snapshots`, the first step of Athena's `VACUUM`, done by the merge at each commit so
+ * that the metadata every commit rewrites stays bounded whatever maintenance runs (the file catalog has none). From
+ * the current snapshot back, snapshots are kept while they are among the newest `minKeep` or younger than the age
+ * limit: the history kept is one unbroken chain, whose oldest snapshot holds every older file still read (files
+ * leave a table and never come back), which the orphan sweep relies on to delete the rest (`iceberg-gc.ts`). Only on
+ * a plain history: a table with another branch or tag, or with a snapshot off the current one's ancestry (a
+ * rollback), is left whole (returned as is) for `VACUUM` or Spark to expire.
+ */
+export function expireSnapshots(metadata: IcebergTableMetadata, now: number): IcebergTableMetadata {
+  if (Object.keys(metadata.refs).some((name) => name !== "main")) return metadata;
+  const byId = new Map(metadata.snapshots.map((s) => [s["snapshot-id"], s]));
+  const chain: IcebergSnapshot[] = [];
+  for (let id = metadata["current-snapshot-id"]; id !== undefined; ) {
+    const snapshot = byId.get(id);
+    if (!snapshot) break;
+    chain.push(snapshot);
+    id = snapshot["parent-snapshot-id"];
+  }
+  if (chain.length !== metadata.snapshots.length) return metadata;
+  const { maxAgeMs, minKeep } = snapshotRetention(metadata.properties);
+  let kept = 0;
+  while (kept < chain.length && (kept < minKeep || (chain[kept] as IcebergSnapshot)["timestamp-ms"] >= now - maxAgeMs))
+    kept++;
+  if (kept === chain.length) return metadata;
+  const keep = new Set(chain.slice(0, kept).map((s) => s["snapshot-id"]));
+  return {
+    ...metadata,
+    snapshots: metadata.snapshots.filter((s) => keep.has(s["snapshot-id"])),
+    "snapshot-log": metadata["snapshot-log"].filter((e) => keep.has(e["snapshot-id"])),
+  };
+}
 
 /** The metadata of a new table at `location` (no snapshot yet). */
 export function newTableMetadata(config: TableConfig, location: string, now: number): IcebergTableMetadata {

@@ -49,6 +49,7 @@ import {
 } from "./iceberg-manifest.ts";
 import {
   currentSchema,
+  expireSnapshots,
   type IcebergSchema,
   type IcebergSnapshot,
   type IcebergTableMetadata,
@@ -979,10 +980,14 @@ class IcebergCommit {
       "schema-id": this.schema["schema-id"],
     };
     const commitId = this.attempt;
-    const next = withSnapshot(this.metadata, snapshot, base.metadataLocation, {
-      [STATE_PROPERTY]: stateKey,
-      [COMMIT_ID_PROPERTY]: commitId,
-    });
+    // The snapshots the table's retention lets go leave the metadata with this commit (their files: the orphan sweep).
+    const next = expireSnapshots(
+      withSnapshot(this.metadata, snapshot, base.metadataLocation, {
+        [STATE_PROPERTY]: stateKey,
+        [COMMIT_ID_PROPERTY]: commitId,
+      }),
+      at.getTime(),
+    );
     return this.commitMetadata(catalog, next, commitId);
   }
 

@@ -62,6 +62,9 @@ const scenario = fc.record({
   flushKeys: fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined }),
   // Merge the manifests of a kind into one once there are more than this many (Iceberg's default is 100).
   manifestMergeMin: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
+  // Snapshot retention set on the table after its first commit: keep this many snapshots, none for their age (every
+  // commit expires the older ones, and a sweep after each deletes what only they read).
+  keepSnapshots: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
   // After which arriving file another writer (Athena's OPTIMIZE, simulated) rewrites the data files of the data
   // manifests it picks into files of `rows` rows, in a `replace` snapshot the next merge must follow.
   foreign: fc.option(
@@ -109,6 +112,7 @@ describe("Iceberg engine vs the oracle", () => {
           indexDeltaShare,
           flushKeys,
           manifestMergeMin,
+          keepSnapshots,
           foreign,
         }) => {
           const config = configs[layout][mode];
@@ -166,8 +170,10 @@ describe("Iceberg engine vs the oracle", () => {
             ]),
           );
           const outcome = (f: (typeof all)[number], applied = "merged") => (f.corrupt ? "rejected" : applied);
-          const mergePass = (pass: typeof all) =>
-            mergeFilesIceberg(
+          const expiry = keepSnapshots ? { sweepEvery: 1, graceMs: 0 } : {};
+          let retentionSet = false;
+          const mergePass = async (pass: typeof all) => {
+            const result = await mergeFilesIceberg(
               store,
               catalog,
               config,
@@ -180,8 +186,24 @@ describe("Iceberg engine vs the oracle", () => {
                 indexDeltaShare,
                 ...(flushKeys ? { flushKeys } : {}),
                 ...(manifestMergeMin ? { manifestMergeMin } : {}),
+                ...expiry,
               },
             );
+            const table = keepSnapshots && !retentionSet ? await catalog.load(config.schema, config.table) : undefined;
+            if (table) {
+              const retention = {
+                vacuum_max_snapshot_age_seconds: "0",
+                vacuum_min_snapshots_to_keep: String(keepSnapshots),
+                "history.expire.max-snapshot-age-ms": "0",
+                "history.expire.min-snapshots-to-keep": String(keepSnapshots),
+                "sluice.commit-id": "retention",
+              };
+              const metadata = { ...table.metadata, properties: { ...table.metadata.properties, ...retention } };
+              expect(await catalog.commit(config.schema, config.table, table, metadata, "retention")).toBe("committed");
+              retentionSet = true;
+            }
+            return result;
+          };
           const order = all.map((f, i) => ({ f, k: arrival[i] ?? 0 })).sort((a, b) => a.k - b.k);
           let pass: typeof all = [];
           for (const [i, { f }] of order.entries()) {
@@ -191,7 +213,8 @@ describe("Iceberg engine vs the oracle", () => {
               expect(result.files.map((r) => r.outcome)).toEqual(pass.map((f) => outcome(f)));
               pass = [];
             }
-            if (compactAfter === i) await compactIceberg(store, catalog, config, { fileRows, indexDeltaShare });
+            if (compactAfter === i)
+              await compactIceberg(store, catalog, config, { fileRows, indexDeltaShare, ...expiry });
             const table = foreign?.after === i ? await catalog.load(config.schema, config.table) : undefined;
             if (foreign && table?.metadata["current-snapshot-id"] !== undefined)
               await athenaRewrite(store, catalog, config, {
@@ -213,8 +236,11 @@ describe("Iceberg engine vs the oracle", () => {
             (await catalog.load(config.schema, config.table)) ? await icebirdRows(dir, config) : [];
           expect(await read()).toEqual(expected);
           // Compacted, the table reads the same without a delete file.
-          await compactIceberg(store, catalog, config, { fileRows, indexDeltaShare });
+          await compactIceberg(store, catalog, config, { fileRows, indexDeltaShare, ...expiry });
           expect(await read()).toEqual(expected);
+          const metadata = (await catalog.load(config.schema, config.table))?.metadata;
+          if (keepSnapshots && metadata)
+            expect(metadata.snapshots.length).toBeLessThanOrEqual(keepSnapshots);
           await rm(dir, { recursive: true, force: true });
         },
       ),

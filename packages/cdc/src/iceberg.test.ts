@@ -14,7 +14,8 @@ import { ForeignSnapshot } from "./errors.ts";
 import { chunksOf, dmsCsv, type TestChange, testTable } from "./fixtures/dms.ts";
 import { athenaRewrite, icebirdRows, withFileFetch } from "./fixtures/iceberg.ts";
 import { asText, type ReplayFile, replayText } from "./fixtures/replay.ts";
-import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
+import { createFileCatalog, type IcebergCatalog, tableFileKey } from "./iceberg-catalog.ts";
+import { sweepIcebergOrphans } from "./iceberg-gc.ts";
 import { existingEntries, readManifest, readManifestList } from "./iceberg-manifest.ts";
 import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
 import { compactIceberg, INDEX_MAX_DELTAS, loadIcebergTable, mergeFilesIceberg } from "./iceberg-pass.ts";
@@ -388,6 +389,124 @@ describe("compaction by the merge", () => {
       "replace",
       "overwrite",
     ]);
+  });
+});
+
+describe("snapshot expiry: the table's retention at each commit, the expired files swept", () => {
+  it("keeps the retained history readable, deletes what only expired snapshots read, and nothing of other writers", async () => {
+    const config = testTable({ buckets: 2 });
+    const store = createDirectoryStore(root);
+    const catalog = createFileCatalog(store);
+    const start = Date.now() - 4 * 3_600_000;
+    const at = (minutes: number) => ({ now: () => new Date(start + minutes * 60_000), sweepEvery: 1_000 });
+    await merge(
+      store,
+      catalog,
+      config,
+      [
+        {
+          relPath: "LOAD00000001.csv",
+          text: csv(
+            config,
+            [1, 2, 3, 4].map((id) => ({ op: "I", values: row(id, "a", id) })),
+            false,
+          ),
+        },
+      ],
+      at(0),
+    );
+    // The retention set on the table (ALTER TABLE SET TBLPROPERTIES): an hour, at least 2 snapshots.
+    const loaded = (await catalog.load(config.schema, config.table)) as NonNullable<
+      Awaited<ReturnType<IcebergCatalog["load"]>>
+    >;
+    const retention = {
+      vacuum_max_snapshot_age_seconds: "3600",
+      vacuum_min_snapshots_to_keep: "2",
+      "history.expire.max-snapshot-age-ms": "3600000",
+      "history.expire.min-snapshots-to-keep": "2",
+    };
+    const withRetention = {
+      ...loaded.metadata,
+      properties: { ...loaded.metadata.properties, ...retention, "sluice.commit-id": "alter" },
+    };
+    expect(await catalog.commit(config.schema, config.table, loaded, withRetention, "alter")).toBe("committed");
+    // A change, a compaction, two more changes: the oldest snapshot kept will read files of the sequences before it.
+    const change = (i: number, id: number) =>
+      merge(
+        store,
+        catalog,
+        config,
+        [
+          {
+            relPath: `20261101-1${i}00000000.csv`,
+            text: csv(config, [{ op: "U", values: row(id, `v${i}`, 10 * id) }]),
+          },
+        ],
+        at(1 + i),
+      );
+    await change(0, 1);
+    await compactIceberg(store, catalog, config, at(2));
+    await change(1, 2);
+    await change(2, 3);
+    const before = (await catalog.load(config.schema, config.table))?.metadata as IcebergTableMetadata;
+    expect(before.snapshots).toHaveLength(5);
+    // Another writer's file, and an orphan of a killed attempt of the second commit, both old.
+    const prefix = "sales/orders/";
+    await store.put(`${prefix}data/foreign-engine-file.parquet`, "x");
+    await store.put(`${prefix}data/00000002-0123456789ab-0.parquet`, "x");
+
+    await merge(
+      store,
+      catalog,
+      config,
+      [{ relPath: "20261101-1300000000.csv", text: csv(config, [{ op: "D", values: row(4, "a", 4) }]) }],
+      at(180),
+    );
+    const after = (await catalog.load(config.schema, config.table))?.metadata as IcebergTableMetadata;
+    // Committed three hours later: only the newest 2 (the last change and this commit) are within the retention.
+    expect(after.snapshots.map((s) => s.summary.operation)).toEqual(["overwrite", "overwrite"]);
+    expect(after["snapshot-log"]).toHaveLength(2);
+
+    // What the table's snapshots read, before and after.
+    const filesOf = async (snapshots: IcebergTableMetadata["snapshots"]) => {
+      const keys = new Set<string>();
+      for (const snapshot of snapshots) {
+        const listKey = tableFileKey(store, prefix, snapshot["manifest-list"]) as string;
+        keys.add(listKey);
+        for (const manifest of readManifestList((await store.get(listKey)) as Uint8Array)) {
+          const manifestKey = tableFileKey(store, prefix, manifest.path) as string;
+          keys.add(manifestKey);
+          for (const entry of readManifest((await store.get(manifestKey)) as Uint8Array))
+            if (entry.status !== 2) keys.add(tableFileKey(store, prefix, entry.path) as string);
+        }
+      }
+      return keys;
+    };
+    const retained = await filesOf(after.snapshots);
+    const expiredOnly = [...(await filesOf(before.snapshots))].filter((key) => !retained.has(key));
+    // Gone with the history: the load's data file, the first change's data and delete files, 4 manifest lists and the
+    // manifests no kept list names. Kept although older than the oldest snapshot kept: the compaction's data file,
+    // the second change's files, and the manifests that list them.
+    expect(expiredOnly.filter((key) => key.endsWith("-deletes.parquet"))).toHaveLength(1);
+    expect(expiredOnly.filter((key) => /snap-/.test(key))).toHaveLength(4);
+    const oldestKept = after.snapshots[0]?.["sequence-number"] as number;
+    const sequenceOf = (key: string) => Number(/\/(?:snap-\d+-)?(\d{8})-/.exec(key)?.[1]);
+    expect([...retained].filter((key) => sequenceOf(key) < oldestKept).length).toBeGreaterThanOrEqual(4);
+    const deleted = await sweepIcebergOrphans(store, catalog, config, {
+      graceMs: 15 * 60_000,
+      now: Date.now() + 20 * 60_000,
+    });
+    expect(deleted.sort()).toEqual([...expiredOnly, `${prefix}data/00000002-0123456789ab-0.parquet`].sort());
+    for (const key of retained) expect(await store.get(key), key).toBeDefined();
+    expect(await store.get(`${prefix}data/foreign-engine-file.parquet`)).toBeDefined();
+    expect(await icebirdRows(root, config)).toEqual(
+      asText(config, [row(1, "v0", 10), row(2, "v1", 20), row(3, "v2", 30)]),
+    );
+    // The previous metadata version's current snapshot (the compaction) is still readable too.
+    const previous = (await catalog.load(config.schema, config.table))?.version as number;
+    expect(await icebirdRows(root, config, `v${previous - 1}.metadata.json`)).toEqual(
+      asText(config, [row(1, "v0", 10), row(2, "v1", 20), row(3, "v2", 30), row(4, "a", 4)]),
+    );
   });
 });
 
