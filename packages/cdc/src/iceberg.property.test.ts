@@ -239,8 +239,7 @@ describe("Iceberg engine vs the oracle", () => {
           await compactIceberg(store, catalog, config, { fileRows, indexDeltaShare, ...expiry });
           expect(await read()).toEqual(expected);
           const metadata = (await catalog.load(config.schema, config.table))?.metadata;
-          if (keepSnapshots && metadata)
-            expect(metadata.snapshots.length).toBeLessThanOrEqual(keepSnapshots);
+          if (keepSnapshots && metadata) expect(metadata.snapshots.length).toBeLessThanOrEqual(keepSnapshots);
           await rm(dir, { recursive: true, force: true });
         },
       ),
