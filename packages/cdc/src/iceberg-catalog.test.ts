@@ -66,3 +66,36 @@ describe("the file catalog's latest version", () => {
     expect(await catalog.commit("s", "t", stale, metadata(3), "other")).toBe("conflict");
   });
 });
+
+describe("the file catalog's retired versions (metadata files past the metadata log)", () => {
+  const records = (inner: ReturnType<typeof createMemoryStore>) =>
+    [...inner.objects.keys()].filter((k) => k.startsWith("s/t/_cdc/retired/")).sort();
+
+  it("are deleted after a record of them, and a stale commit that creates one of them again is a conflict that leaves nothing", async () => {
+    const inner = await threeVersions();
+    const catalog = createFileCatalog(inner);
+    await catalog.retireVersions?.("s", "t", [1, 2]);
+    expect(inner.objects.has("s/t/metadata/v1.metadata.json")).toBe(false);
+    expect(inner.objects.has("s/t/metadata/v2.metadata.json")).toBe(false);
+    expect(records(inner)).toEqual(["s/t/_cdc/retired/2"]);
+    // A writer that loaded version 1 long ago commits version 2: the key is free again, but the version is retired.
+    const stale = { metadata: metadata(1), metadataLocation: "", version: 1, token: "1" };
+    expect(await catalog.commit("s", "t", stale, metadata(2), "late")).toBe("conflict");
+    expect(inner.objects.has("s/t/metadata/v2.metadata.json")).toBe(false);
+    expect(new TextDecoder().decode(inner.objects.get(hint))).toBe("3");
+    expect((await catalog.load("s", "t"))?.version).toBe(3);
+    // A retirement of lower versions (a second sweep at once) leaves the highest record; commits go on.
+    await catalog.retireVersions?.("s", "t", [1]);
+    expect(records(inner)).toEqual(["s/t/_cdc/retired/1", "s/t/_cdc/retired/2"]);
+    expect(await catalog.commit("s", "t", stale, metadata(2), "late")).toBe("conflict");
+    const current = await catalog.load("s", "t");
+    expect(await catalog.commit("s", "t", current, metadata(4), "c4")).toBe("committed");
+    expect((await catalog.load("s", "t"))?.version).toBe(4);
+  });
+
+  it("never include the current version", async () => {
+    const inner = await threeVersions();
+    await expect(createFileCatalog(inner).retireVersions?.("s", "t", [2, 3])).rejects.toThrow(/current/);
+    expect(inner.objects.has("s/t/metadata/v2.metadata.json")).toBe(true);
+  });
+});

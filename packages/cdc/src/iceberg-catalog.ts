@@ -39,6 +39,12 @@ export interface IcebergCatalog {
     metadata: IcebergTableMetadata,
     commitId: string,
   ): Promise<CommitOutcome>;
+  /**
+   * Deletes the metadata files of `versions` (all below the current one), which the metadata log no longer names:
+   * Iceberg's `write.metadata.delete-after-commit.enabled`. Only catalogs whose versions are files they own have it
+   * (the file catalog; Glue's metadata files are the orphan sweep's and VACUUM's).
+   */
+  retireVersions?(schema: string, table: string, versions: readonly number[]): Promise<void>;
 }
 
 /** The property naming the commit that wrote a metadata version. */
@@ -65,24 +71,41 @@ export function tableFileKey(store: ObjectStore, prefix: string, uri: string): s
  * The file catalog over an object store: version N is `metadata/v<N>.metadata.json`, created by a conditional put
  * (`If-None-Match`, `link(2)` locally), so of two commits on the same base exactly one creates the key; the hint file
  * is rewritten after each commit for readers (a stale hint shows them an older snapshot, never a broken one; writers
- * read forward from it to the latest version). Metadata versions are never deleted here: a deleted version's key could be put again by a
- * stale merge, whose commit would then look current (the snapshots each version holds are bounded by the merge's
- * snapshot expiry, `expireSnapshots`).
+ * read forward from it to the latest version). Old versions are deleted by `retireVersions` (the orphan sweep calls it
+ * for versions the metadata log dropped). A deleted version's key could be put again by a stale writer, whose commit
+ * would then look current; so retiring first records the highest version it retires, as an empty object
+ * `_cdc/retired/<N>` (outside `metadata/`, which other engines' orphan removal scans), then deletes the files, then
+ * the records below its own; and a commit lists `_cdc/retired/` after its put: a version at or below the highest
+ * record is taken back (deleted) and is a conflict. The highest record is never deleted (only records below one just
+ * listed are), so two retirements at once cannot lower it; the commit's hint is written only after the check.
  */
 export function createFileCatalog(store: ObjectStore): IcebergCatalog {
   const metadataKey = (schema: string, table: string, version: number) =>
     `${icebergTablePrefix(schema, table)}metadata/v${pad(version)}.metadata.json`;
   const hintKey = (schema: string, table: string) => `${icebergTablePrefix(schema, table)}metadata/version-hint.text`;
+  const retiredPrefix = (schema: string, table: string) => `${icebergTablePrefix(schema, table)}_cdc/retired/`;
+  /** The records of retired versions: their keys and the highest version (0: none). */
+  async function retired(
+    schema: string,
+    table: string,
+  ): Promise<{ keys: { key: string; version: number }[]; highest: number }> {
+    const prefix = retiredPrefix(schema, table);
+    const keys = (await store.list(prefix))
+      .map(({ key }) => ({ key, version: Number(key.slice(prefix.length)) }))
+      .filter(({ version }) => Number.isSafeInteger(version));
+    return { keys, highest: Math.max(0, ...keys.map((k) => k.version)) };
+  }
   async function readVersion(schema: string, table: string, version: number) {
     const body = await store.get(metadataKey(schema, table, version));
     return body ? parseIcebergJson<IcebergTableMetadata>(new TextDecoder().decode(body)) : undefined;
   }
   return {
     async load(schema, table) {
-      // From the hint, versions are read forward until one is missing: versions are consecutive and never deleted,
-      // so this finds the latest from a hint that lags (a writer killed before writing it, or one that wrote its
-      // older version's hint last) with one read more than needed, and no listing of the metadata folder, which
-      // grows by a file a commit. With no hint, or a hint naming no version, the folder is listed.
+      // From the hint, versions are read forward until one is missing: versions are consecutive and deleted only far
+      // below the current one (`retireVersions`), so this finds the latest from a hint that lags (a writer killed
+      // before writing it, or one that wrote its older version's hint last) with one read more than needed, and no
+      // listing of the metadata folder. With no hint, or a hint naming no version (a retired one), the folder is
+      // listed.
       const hint = await store.get(hintKey(schema, table));
       const hinted = hint ? Number(new TextDecoder().decode(hint)) : Number.NaN;
       let latest = 0;
@@ -129,8 +152,24 @@ export function createFileCatalog(store: ObjectStore): IcebergCatalog {
         const there = await readVersion(schema, table, version);
         if (there?.properties[COMMIT_ID_PROPERTY] !== commitId) return "conflict";
       }
+      // A retired version's key put again by a writer whose base is that old: not a commit.
+      if (version <= (await retired(schema, table)).highest) {
+        await store.delete([metadataKey(schema, table, version)]);
+        return "conflict";
+      }
       await store.put(hintKey(schema, table), String(version), { contentType: "text/plain" });
       return "committed";
+    },
+    async retireVersions(schema, table, versions) {
+      if (versions.length === 0) return;
+      const highest = Math.max(...versions);
+      const current = await this.load(schema, table);
+      if (!current || highest >= current.version)
+        throw new Error(`${schema}.${table}: version ${highest} is not below the current one (${current?.version})`);
+      await store.put(`${retiredPrefix(schema, table)}${highest}`, "", { contentType: "text/plain" });
+      await store.delete(versions.map((v) => metadataKey(schema, table, v)));
+      const { keys } = await retired(schema, table);
+      await store.delete(keys.filter((k) => k.version < highest).map((k) => k.key));
     },
   };
 }

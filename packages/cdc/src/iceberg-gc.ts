@@ -21,7 +21,10 @@
  * - Spilled runs of sequence s ≤ the last one are orphans (a run lives only during its attempt).
  * - Metadata files the Glue catalog's commits write (`<version>-<uuid>.metadata.json`) of a version the metadata log
  *   still names are orphans unless they are the one it names (or the current one). File-catalog versions
- *   (`v<N>.metadata.json`) are commits themselves: never touched.
+ *   (`v<N>.metadata.json`) are commits themselves: those older than every version the metadata log names are retired
+ *   through the catalog (`retireVersions`, which guards against a stale writer putting one again) when the table's
+ *   `write.metadata.delete-after-commit.enabled` is true (set by the merge, as the log's length,
+ *   `write.metadata.previous-versions-max`, 100).
  * A writer still working builds on the current snapshot: its files carry the next sequence (and the next metadata
  * version) and are never candidates. Files of names the merge does not write (another engine's) are never touched.
  */
@@ -47,6 +50,8 @@ const MERGE_FILE = new RegExp(
 const SPILLED_RUN = new RegExp(`^_cdc/tmp/${ATTEMPT}/`);
 /** A metadata file of a pointer catalog such as Glue: `<version>-<uuid>.metadata.json`. */
 const METADATA_FILE = /(?:^|\/)metadata\/(\d+)-[0-9a-f-]+\.metadata\.json$/;
+/** A version of the file catalog (`v<N>.metadata.json`). */
+const FILE_CATALOG_VERSION = /^metadata\/v(\d+)\.metadata\.json$/;
 const MANIFEST_LIST_ATTEMPT = new RegExp(`/snap-\\d+-(${ATTEMPT})\\.avro$`);
 
 /**
@@ -97,6 +102,14 @@ export async function sweepIcebergOrphans(
   const oldest = oldestKept(metadata, state?.snapshotId);
   const expired: string[] = [];
   const orphans: string[] = [];
+  // Versions of a catalog that owns its metadata files (the file catalog), older than every file the metadata log
+  // names: retired (Iceberg's `write.metadata.delete-after-commit.enabled`).
+  const logged = metadata["metadata-log"].map((m) => Number(/\/v(\d+)\.metadata\.json$/.exec(m["metadata-file"])?.[1]));
+  const retireBelow =
+    catalog.retireVersions && metadata.properties["write.metadata.delete-after-commit.enabled"] === "true"
+      ? Math.min(currentVersion, ...logged.filter((v) => Number.isSafeInteger(v)))
+      : 0;
+  const retired: number[] = [];
   for (const folder of ["data/", "metadata/", "_cdc/index/", "_cdc/iceberg/", "_cdc/tmp/"])
     for (const { key, lastModified } of await store.list(prefix + folder)) {
       if (lastModified === undefined || options.now - lastModified < options.graceMs) continue;
@@ -119,6 +132,11 @@ export async function sweepIcebergOrphans(
     if (merge) return Number(merge[1] ?? merge[2]) <= last && !used.has(prefix + name);
     const spilled = SPILLED_RUN.exec(name);
     if (spilled) return Number(spilled[1]) <= last;
+    const version = FILE_CATALOG_VERSION.exec(name);
+    if (version) {
+      if (Number(version[1]) < retireBelow) retired.push(Number(version[1]));
+      return false;
+    }
     const metadataFile = METADATA_FILE.exec(name);
     if (metadataFile) {
       const winner = metadataWinners.get(Number(metadataFile[1]));
@@ -127,6 +145,10 @@ export async function sweepIcebergOrphans(
     return false;
   }
   await store.delete(orphans);
+  if (retired.length > 0) {
+    await catalog.retireVersions?.(config.schema, config.table, retired);
+    for (const v of retired) orphans.push(`${prefix}metadata/v${v}.metadata.json`);
+  }
   return orphans;
 }
 

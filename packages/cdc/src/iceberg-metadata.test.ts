@@ -33,6 +33,8 @@ describe("snapshot retention", () => {
       vacuum_min_snapshots_to_keep: "100",
       "history.expire.max-snapshot-age-ms": "86400000",
       "history.expire.min-snapshots-to-keep": "100",
+      "write.metadata.previous-versions-max": "100",
+      "write.metadata.delete-after-commit.enabled": "true",
     });
   });
 

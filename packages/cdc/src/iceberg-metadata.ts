@@ -171,6 +171,10 @@ export const SNAPSHOT_RETENTION: Readonly<Record<string, string>> = {
   vacuum_min_snapshots_to_keep: "100",
   "history.expire.max-snapshot-age-ms": "86400000",
   "history.expire.min-snapshots-to-keep": "100",
+  // Metadata files: the metadata log names the last 100; older ones are deleted (the file catalog's `retireVersions`,
+  // by the orphan sweep; on Glue tables VACUUM's `vacuum_max_metadata_files_to_keep`, also 100 by default).
+  "write.metadata.previous-versions-max": "100",
+  "write.metadata.delete-after-commit.enabled": "true",
 };
 
 /**
@@ -254,8 +258,23 @@ export function newTableMetadata(config: TableConfig, location: string, now: num
   };
 }
 
-/** Metadata files the metadata log keeps (Iceberg's default `write.metadata.previous-versions-max`). */
-export const PREVIOUS_VERSIONS_MAX = 100;
+/** Metadata files the metadata log keeps: the table's `write.metadata.previous-versions-max` (Iceberg's default 100). */
+export function previousVersionsMax(properties: Readonly<Record<string, string>>): number {
+  const value = Number(properties["write.metadata.previous-versions-max"]);
+  return Number.isSafeInteger(value) && value >= 1 ? value : 100;
+}
+
+/** The metadata log after a commit on `base` (whose file is `baseFile`): the last `previousVersionsMax` files. */
+function metadataLog(
+  base: IcebergTableMetadata,
+  baseFile: string | undefined,
+  properties: Readonly<Record<string, string>>,
+): IcebergTableMetadata["metadata-log"] {
+  const log = baseFile
+    ? [...base["metadata-log"], { "metadata-file": baseFile, "timestamp-ms": base["last-updated-ms"] }]
+    : base["metadata-log"];
+  return log.slice(-previousVersionsMax(properties));
+}
 
 /** A new snapshot id: positive, below 2^53 (exact in JSON and in JavaScript numbers). */
 export function newSnapshotId(): number {
@@ -269,22 +288,19 @@ export function withSnapshot(
   baseFile: string | undefined,
   properties: Record<string, string>,
 ): IcebergTableMetadata {
+  const merged = { ...SNAPSHOT_RETENTION, ...base.properties, ...properties };
   return {
     ...base,
     "last-sequence-number": snapshot["sequence-number"],
     "last-updated-ms": snapshot["timestamp-ms"],
     "current-snapshot-id": snapshot["snapshot-id"],
-    properties: { ...SNAPSHOT_RETENTION, ...base.properties, ...properties },
+    properties: merged,
     snapshots: [...base.snapshots, snapshot],
     "snapshot-log": [
       ...base["snapshot-log"],
       { "snapshot-id": snapshot["snapshot-id"], "timestamp-ms": snapshot["timestamp-ms"] },
     ],
-    // The last PREVIOUS_VERSIONS_MAX metadata files, as Iceberg's `write.metadata.previous-versions-max` (default 100).
-    "metadata-log": (baseFile
-      ? [...base["metadata-log"], { "metadata-file": baseFile, "timestamp-ms": base["last-updated-ms"] }]
-      : base["metadata-log"]
-    ).slice(-PREVIOUS_VERSIONS_MAX),
+    "metadata-log": metadataLog(base, baseFile, merged),
     refs: { ...base.refs, main: { "snapshot-id": snapshot["snapshot-id"], type: "branch" } },
   };
 }
@@ -296,14 +312,12 @@ export function withProperties(
   now: number,
   properties: Record<string, string>,
 ): IcebergTableMetadata {
+  const merged = { ...SNAPSHOT_RETENTION, ...base.properties, ...properties };
   return {
     ...base,
     "last-updated-ms": Math.max(now, base["last-updated-ms"]),
-    properties: { ...SNAPSHOT_RETENTION, ...base.properties, ...properties },
-    "metadata-log": (baseFile
-      ? [...base["metadata-log"], { "metadata-file": baseFile, "timestamp-ms": base["last-updated-ms"] }]
-      : base["metadata-log"]
-    ).slice(-PREVIOUS_VERSIONS_MAX),
+    properties: merged,
+    "metadata-log": metadataLog(base, baseFile, merged),
   };
 }
 

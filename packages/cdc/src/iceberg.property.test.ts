@@ -62,8 +62,9 @@ const scenario = fc.record({
   flushKeys: fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined }),
   // Merge the manifests of a kind into one once there are more than this many (Iceberg's default is 100).
   manifestMergeMin: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
-  // Snapshot retention set on the table after its first commit: keep this many snapshots, none for their age (every
-  // commit expires the older ones, and a sweep after each deletes what only they read).
+  // Snapshot retention set on the table after its first commit: keep this many snapshots, none for their age, and as
+  // many metadata files in the log (every commit expires the older ones, and a sweep after each deletes what only they
+  // read and retires the older metadata versions).
   keepSnapshots: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
   // After which arriving file another writer (Athena's OPTIMIZE, simulated) rewrites the data files of the data
   // manifests it picks into files of `rows` rows, in a `replace` snapshot the next merge must follow.
@@ -196,6 +197,7 @@ describe("Iceberg engine vs the oracle", () => {
                 vacuum_min_snapshots_to_keep: String(keepSnapshots),
                 "history.expire.max-snapshot-age-ms": "0",
                 "history.expire.min-snapshots-to-keep": String(keepSnapshots),
+                "write.metadata.previous-versions-max": String(keepSnapshots),
                 "sluice.commit-id": "retention",
               };
               const metadata = { ...table.metadata, properties: { ...table.metadata.properties, ...retention } };

@@ -424,6 +424,7 @@ describe("snapshot expiry: the table's retention at each commit, the expired fil
       vacuum_min_snapshots_to_keep: "2",
       "history.expire.max-snapshot-age-ms": "3600000",
       "history.expire.min-snapshots-to-keep": "2",
+      "write.metadata.previous-versions-max": "2",
     };
     const withRetention = {
       ...loaded.metadata,
@@ -496,7 +497,13 @@ describe("snapshot expiry: the table's retention at each commit, the expired fil
       graceMs: 15 * 60_000,
       now: Date.now() + 20 * 60_000,
     });
-    expect(deleted.sort()).toEqual([...expiredOnly, `${prefix}data/00000002-0123456789ab-0.parquet`].sort());
+    // And the metadata versions older than the 2 the metadata log names (of 7: the load, the retention, 4 commits
+    // and this one).
+    const retiredVersions = [1, 2, 3, 4].map((v) => `${prefix}metadata/v${v}.metadata.json`);
+    expect(deleted.sort()).toEqual(
+      [...expiredOnly, `${prefix}data/00000002-0123456789ab-0.parquet`, ...retiredVersions].sort(),
+    );
+    for (const key of retiredVersions) expect(await store.get(key)).toBeUndefined();
     for (const key of retained) expect(await store.get(key), key).toBeDefined();
     expect(await store.get(`${prefix}data/foreign-engine-file.parquet`)).toBeDefined();
     expect(await icebirdRows(root, config)).toEqual(
