@@ -31,7 +31,7 @@
 import type { TableConfig } from "./config.ts";
 import { type IcebergCatalog, icebergTablePrefix, tableFileKey } from "./iceberg-catalog.ts";
 import { readManifest, readManifestList } from "./iceberg-manifest.ts";
-import type { IcebergSnapshot, IcebergTableMetadata } from "./iceberg-metadata.ts";
+import { type IcebergSnapshot, type IcebergTableMetadata, plainHistory } from "./iceberg-metadata.ts";
 import { type IcebergMergeState, STATE_PROPERTY } from "./iceberg-pass.ts";
 import type { ObjectStore } from "./storage.ts";
 
@@ -153,24 +153,15 @@ export async function sweepIcebergOrphans(
 }
 
 /**
- * The oldest snapshot of the current one's history when the metadata holds that history alone (no other branch or
- * tag, no snapshot off it) and it includes the merge state's snapshot `ours` (when the state has one); else undefined.
+ * The oldest snapshot of the current one's history when the metadata holds that history alone (`plainHistory`) and it
+ * includes the merge state's snapshot `ours` (when the state has one); else undefined.
  */
 function oldestKept(
   metadata: IcebergTableMetadata,
   ours: IcebergMergeState["snapshotId"],
 ): IcebergSnapshot | undefined {
-  if (Object.keys(metadata.refs).some((name) => name !== "main")) return undefined;
-  const byId = new Map(metadata.snapshots.map((s) => [s["snapshot-id"], s]));
-  const chain: IcebergSnapshot[] = [];
-  for (let id = metadata["current-snapshot-id"]; id !== undefined; ) {
-    const snapshot = byId.get(id);
-    if (!snapshot) break;
-    chain.push(snapshot);
-    id = snapshot["parent-snapshot-id"];
-  }
-  if (chain.length === 0 || chain.length !== metadata.snapshots.length) return undefined;
-  if (ours !== undefined && !byId.has(ours)) return undefined;
+  const chain = plainHistory(metadata);
+  if (!chain || (ours !== undefined && !chain.some((s) => s["snapshot-id"] === ours))) return undefined;
   return chain.at(-1);
 }
 

@@ -193,6 +193,23 @@ export function snapshotRetention(properties: Readonly<Record<string, string>>):
 }
 
 /**
+ * The table's snapshots from the current one back through its parents, when that is all the metadata holds: no branch
+ * or tag but `main`, no snapshot off the current one's ancestry (a rollback's). Undefined otherwise.
+ */
+export function plainHistory(metadata: IcebergTableMetadata): IcebergSnapshot[] | undefined {
+  if (Object.keys(metadata.refs).some((name) => name !== "main")) return undefined;
+  const byId = new Map(metadata.snapshots.map((s) => [s["snapshot-id"], s]));
+  const chain: IcebergSnapshot[] = [];
+  for (let id = metadata["current-snapshot-id"]; id !== undefined; ) {
+    const snapshot = byId.get(id);
+    if (!snapshot) break;
+    chain.push(snapshot);
+    id = snapshot["parent-snapshot-id"];
+  }
+  return chain.length === metadata.snapshots.length ? chain : undefined;
+}
+
+/**
  * The metadata with the snapshots its retention (`snapshotRetention`) lets go removed, with their snapshot-log
  * entries: Iceberg's `expire_snapshots`, the first step of Athena's `VACUUM`, done by the merge at each commit so
  * that the metadata every commit rewrites stays bounded whatever maintenance runs (the file catalog has none). From
@@ -203,16 +220,8 @@ export function snapshotRetention(properties: Readonly<Record<string, string>>):
  * rollback), is left whole (returned as is) for `VACUUM` or Spark to expire.
  */
 export function expireSnapshots(metadata: IcebergTableMetadata, now: number): IcebergTableMetadata {
-  if (Object.keys(metadata.refs).some((name) => name !== "main")) return metadata;
-  const byId = new Map(metadata.snapshots.map((s) => [s["snapshot-id"], s]));
-  const chain: IcebergSnapshot[] = [];
-  for (let id = metadata["current-snapshot-id"]; id !== undefined; ) {
-    const snapshot = byId.get(id);
-    if (!snapshot) break;
-    chain.push(snapshot);
-    id = snapshot["parent-snapshot-id"];
-  }
-  if (chain.length !== metadata.snapshots.length) return metadata;
+  const chain = plainHistory(metadata);
+  if (!chain) return metadata;
   const { maxAgeMs, minKeep } = snapshotRetention(metadata.properties);
   let kept = 0;
   while (kept < chain.length && (kept < minKeep || (chain[kept] as IcebergSnapshot)["timestamp-ms"] >= now - maxAgeMs))
