@@ -4,9 +4,11 @@
  * snapshot added; a manifest list is a snapshot's set of manifests. Tables here are unpartitioned (spec id 0, an empty
  * partition struct), so partition summaries are empty.
  */
+
 import type avro from "avsc";
 import { avroRecordType, readAvroContainer, writeAvroContainer } from "./avro.ts";
 import { type SnapshotId, snapshotIdOf } from "./iceberg-metadata.ts";
+import type { FileMetrics, IntMap } from "./iceberg-metrics.ts";
 
 const optional = (type: avro.Schema) => ["null", type];
 
@@ -121,6 +123,8 @@ export interface ManifestFile {
   fileSequenceNumber?: number;
   /** The snapshot that added the file, for an EXISTING entry (else the manifest's snapshot). */
   snapshotId?: SnapshotId;
+  /** Column metrics (counts, bounds) by field id (`iceberg-metrics.ts`); none written when absent. */
+  metrics?: FileMetrics;
 }
 
 /** A manifest as the manifest list records it. */
@@ -138,6 +142,37 @@ export interface ManifestListEntry {
   addedRows: number;
   existingRows: number;
   deletedRows: number;
+}
+
+/** A map of bytes as avsc writes it (Buffers). */
+const asBuffers = (map: IntMap<Uint8Array>) =>
+  map.map(({ key, value }) => ({ key, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength) }));
+
+/** A map<int, long> or map<int, bytes> of a manifest entry as read (undefined when the writer left it out). */
+function intMapOf<T>(raw: unknown, value: (v: unknown) => T): IntMap<T> | undefined {
+  return Array.isArray(raw)
+    ? raw.map((e: { key: number; value: unknown }) => ({ key: Number(e.key), value: value(e.value) }))
+    : undefined;
+}
+
+/** The column metrics of a `data_file` record as read, whatever wrote it. */
+function metricsOf(file: Record<string, unknown>): FileMetrics | undefined {
+  const count = (v: unknown) => Number(v);
+  const bytes = (v: unknown) => new Uint8Array(v as Uint8Array);
+  const metrics: FileMetrics = {};
+  const columnSizes = intMapOf(file.column_sizes, count);
+  const valueCounts = intMapOf(file.value_counts, count);
+  const nullValueCounts = intMapOf(file.null_value_counts, count);
+  const nanValueCounts = intMapOf(file.nan_value_counts, count);
+  const lowerBounds = intMapOf(file.lower_bounds, bytes);
+  const upperBounds = intMapOf(file.upper_bounds, bytes);
+  if (columnSizes) metrics.columnSizes = columnSizes;
+  if (valueCounts) metrics.valueCounts = valueCounts;
+  if (nullValueCounts) metrics.nullValueCounts = nullValueCounts;
+  if (nanValueCounts) metrics.nanValueCounts = nanValueCounts;
+  if (lowerBounds) metrics.lowerBounds = lowerBounds;
+  if (upperBounds) metrics.upperBounds = upperBounds;
+  return Object.keys(metrics).length > 0 ? metrics : undefined;
 }
 
 /**
@@ -163,12 +198,12 @@ export function writeManifest(
       partition: {},
       record_count: f.recordCount,
       file_size_in_bytes: f.sizeInBytes,
-      column_sizes: null,
-      value_counts: null,
-      null_value_counts: null,
-      nan_value_counts: null,
-      lower_bounds: null,
-      upper_bounds: null,
+      column_sizes: f.metrics?.columnSizes ?? null,
+      value_counts: f.metrics?.valueCounts ?? null,
+      null_value_counts: f.metrics?.nullValueCounts ?? null,
+      nan_value_counts: f.metrics?.nanValueCounts ?? null,
+      lower_bounds: f.metrics?.lowerBounds ? asBuffers(f.metrics.lowerBounds) : null,
+      upper_bounds: f.metrics?.upperBounds ? asBuffers(f.metrics.upperBounds) : null,
       key_metadata: null,
       split_offsets: null,
       equality_ids: null,
@@ -256,6 +291,8 @@ export interface ManifestEntry {
   snapshotId: SnapshotId | null;
   sequenceNumber: number | null;
   fileSequenceNumber: number | null;
+  /** The file's column metrics as written (carried into merged manifests). */
+  metrics?: FileMetrics;
 }
 
 /** The entries of a manifest, as written by anyone. */
@@ -270,7 +307,9 @@ export function readManifest(bytes: Uint8Array): ManifestEntry[] {
       data_file: Record<string, unknown>;
     };
     const file = r.data_file;
+    const metrics = metricsOf(file);
     return {
+      ...(metrics ? { metrics } : {}),
       status: r.status as 0 | 1 | 2,
       content: Number(file.content ?? 0) as 0 | 1 | 2,
       path: String(file.file_path),
@@ -306,6 +345,7 @@ export function existingEntries(manifest: ManifestListEntry, entries: readonly M
       sequenceNumber,
       fileSequenceNumber: e.fileSequenceNumber ?? inherited ?? sequenceNumber,
       snapshotId: e.snapshotId ?? manifest.addedSnapshotId,
+      ...(e.metrics ? { metrics: e.metrics } : {}),
     });
   }
   return out;

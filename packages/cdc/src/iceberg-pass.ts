@@ -62,6 +62,7 @@ import {
   withProperties,
   withSnapshot,
 } from "./iceberg-metadata.ts";
+import { columnMetrics } from "./iceberg-metrics.ts";
 import { indexLayout, locate, located, mergeShard, projectChanges, rebaseDataFiles, type Winner } from "./key-index.ts";
 import { bucketFunction, type Layout, layoutOf, PendingChanges, positionBatch } from "./merge.ts";
 import {
@@ -672,7 +673,13 @@ class IcebergCommit {
       keyValue: { "iceberg.schema": JSON.stringify(this.schema) },
     });
     await this.put(key, body);
-    this.dataFiles.push({ content: 0, path: this.store.uri(key), recordCount: rows.length, sizeInBytes: body.length });
+    this.dataFiles.push({
+      content: 0,
+      path: this.store.uri(key),
+      recordCount: rows.length,
+      sizeInBytes: body.length,
+      metrics: columnMetrics(this.config, set, rows, this.fieldIds),
+    });
   }
 
   /**

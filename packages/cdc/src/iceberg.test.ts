@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { seededRandom } from "@sluice/testing";
+import { parquetReadObjects } from "hyparquet";
 import { icebergManifests } from "icebird";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { TableConfig } from "./config.ts";
@@ -18,6 +19,7 @@ import { createFileCatalog, type IcebergCatalog, tableFileKey } from "./iceberg-
 import { sweepIcebergOrphans } from "./iceberg-gc.ts";
 import { existingEntries, readManifest, readManifestList } from "./iceberg-manifest.ts";
 import type { IcebergTableMetadata } from "./iceberg-metadata.ts";
+import { decodeBound } from "./iceberg-metrics.ts";
 import { compactIceberg, INDEX_MAX_DELTAS, loadIcebergTable, mergeFilesIceberg } from "./iceberg-pass.ts";
 import { indexLayout } from "./key-index.ts";
 import type { MergeOptions } from "./merge-pass.ts";
@@ -343,6 +345,25 @@ describe("manifests merged past a count (Iceberg's commit.manifest-merge.enabled
           const written = Number(/\/data\/(\d{8})-/.exec(file.path)?.[1]);
           expect(file.sequenceNumber).toBe(written);
           expect(file.fileSequenceNumber).toBe(written);
+          // A data file's column metrics, merged or not: its key column's bounds are the least and greatest key in it
+          // (what lets a reader skip it for `WHERE id = …`); the string column has counts but no bounds.
+          if (file.content !== 0) continue;
+          const body = (await store.get(uri(file.path))) as Uint8Array;
+          const keys = (
+            await parquetReadObjects({
+              file: body.buffer.slice(body.byteOffset, body.byteOffset + body.length) as ArrayBuffer,
+              columns: ["id"],
+            })
+          ).map((r) => BigInt(r.id as bigint));
+          const idField = 1;
+          const value = <T>(map: { key: number; value: T }[] | undefined) => map?.find((e) => e.key === idField)?.value;
+          expect(value(file.metrics?.valueCounts)).toBe(keys.length);
+          expect(value(file.metrics?.nullValueCounts)).toBe(0);
+          keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+          expect(decodeBound({ kind: "int64" }, value(file.metrics?.lowerBounds) as Uint8Array)).toBe(keys[0]);
+          expect(decodeBound({ kind: "int64" }, value(file.metrics?.upperBounds) as Uint8Array)).toBe(keys.at(-1));
+          expect(file.metrics?.lowerBounds?.some((e) => e.key === 2)).toBe(false);
+          expect(file.metrics?.valueCounts?.some((e) => e.key === 2)).toBe(true);
         }
       const byKey = [...expected.entries()].sort((a, b) => a[0] - b[0]).map(([, values]) => values);
       expect(await icebirdRows(root, config)).toEqual(asText(config, byKey));

@@ -1,0 +1,132 @@
+/**
+ * Column metrics of a data file for its manifest entry (Iceberg spec, "Manifests": `value_counts`,
+ * `null_value_counts`, `lower_bounds`, `upper_bounds`, by field id): what lets readers (Athena, Trino, Spark, DuckDB)
+ * skip the files whose range cannot match a query's predicate (`WHERE order_id = 42`, `WHERE updated_at >= …`).
+ * Bounds are written for the integer-like types, whose order is their numeric order (int, long, date, timestamp,
+ * decimal of up to 18 digits); none for strings (Iceberg orders them by UTF-8 bytes and truncates them, where
+ * JavaScript compares UTF-16 units), doubles (NaN, -0) or booleans. A column without bounds is never used to skip a
+ * file, so leaving one out costs pruning, never a row; a wrong bound would lose rows, hence only the exact cases.
+ */
+import type { ColumnType, TableConfig } from "./config.ts";
+import type { ColumnData, RowSet } from "./rows.ts";
+import type { Value } from "./values.ts";
+
+/** An Iceberg map<int, T> as written in Avro: key/value pairs. */
+export type IntMap<T> = { key: number; value: T }[];
+
+/** The metrics of a data file, as the manifest writes them (absent maps are written as null). */
+export interface FileMetrics {
+  columnSizes?: IntMap<number>;
+  valueCounts?: IntMap<number>;
+  nullValueCounts?: IntMap<number>;
+  nanValueCounts?: IntMap<number>;
+  lowerBounds?: IntMap<Uint8Array>;
+  upperBounds?: IntMap<Uint8Array>;
+}
+
+/** Whether bounds are written for a column of this type. */
+function bounded(type: ColumnType): boolean {
+  switch (type.kind) {
+    case "int32":
+    case "int64":
+    case "date":
+    case "timestamp":
+      return true;
+    case "decimal":
+      return type.precision <= 18;
+    default:
+      return false;
+  }
+}
+
+/**
+ * A value's single-value binary form (spec, Appendix D): int and date 4 bytes little-endian, long and timestamp
+ * (microseconds) 8 bytes little-endian, decimal its unscaled value as big-endian two's complement in the fewest bytes;
+ * undefined for the types without bounds.
+ */
+export function boundBytes(type: ColumnType, value: Value): Uint8Array | undefined {
+  if (!bounded(type)) return undefined;
+  switch (type.kind) {
+    case "int32":
+    case "date": {
+      const out = new Uint8Array(4);
+      new DataView(out.buffer).setInt32(0, Number(value), true);
+      return out;
+    }
+    case "int64":
+    case "timestamp": {
+      const out = new Uint8Array(8);
+      new DataView(out.buffer).setBigInt64(0, BigInt(value as bigint | number), true);
+      return out;
+    }
+    default: {
+      // decimal: the fewest bytes whose top bit is the sign.
+      let v = BigInt(value as bigint | number);
+      const bytes: number[] = [];
+      for (;;) {
+        const low = Number(v & 0xffn);
+        bytes.unshift(low);
+        v >>= 8n;
+        if ((v === 0n && low < 0x80) || (v === -1n && low >= 0x80)) break;
+      }
+      return Uint8Array.from(bytes);
+    }
+  }
+}
+
+/** The value of a bound written by `boundBytes` (tests, readers of our manifests). */
+export function decodeBound(type: ColumnType, bytes: Uint8Array): Value {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (type.kind) {
+    case "int32":
+    case "date":
+      return view.getInt32(0, true);
+    case "int64":
+    case "timestamp":
+      return view.getBigInt64(0, true);
+    default: {
+      let v = 0n;
+      for (const b of bytes) v = (v << 8n) | BigInt(b);
+      const bits = BigInt(bytes.length * 8);
+      return bytes.length > 0 && (bytes[0] as number) >= 0x80 ? v - (1n << bits) : v;
+    }
+  }
+}
+
+/** The metrics of the file holding `rows` of `set` (in any order), its columns' field ids `fieldIds`. */
+export function columnMetrics(
+  config: Pick<TableConfig, "columns">,
+  set: RowSet,
+  rows: Int32Array,
+  fieldIds: readonly number[],
+): Required<Pick<FileMetrics, "valueCounts" | "nullValueCounts" | "lowerBounds" | "upperBounds">> {
+  const metrics = {
+    valueCounts: [] as IntMap<number>,
+    nullValueCounts: [] as IntMap<number>,
+    lowerBounds: [] as IntMap<Uint8Array>,
+    upperBounds: [] as IntMap<Uint8Array>,
+  };
+  config.columns.forEach((column, c) => {
+    const key = fieldIds[c] as number;
+    const data = set.columns[c] as ColumnData;
+    let nulls = 0;
+    for (const i of rows) nulls += data.nulls[i] as number;
+    metrics.valueCounts.push({ key, value: rows.length });
+    metrics.nullValueCounts.push({ key, value: nulls });
+    if (!bounded(column.type) || nulls === rows.length) return;
+    // Integer-like columns are stored as int32 or int64 arrays (`storageOf`); a bounded type never has another.
+    if (data.storage !== "i32" && data.storage !== "i64") return;
+    const values = data.values as Int32Array | BigInt64Array;
+    let min: number | bigint | undefined;
+    let max: number | bigint | undefined;
+    for (const i of rows) {
+      if (data.nulls[i]) continue;
+      const v = values[i] as number | bigint;
+      if (min === undefined || v < min) min = v;
+      if (max === undefined || v > max) max = v;
+    }
+    metrics.lowerBounds.push({ key, value: boundBytes(column.type, min as Value) as Uint8Array });
+    metrics.upperBounds.push({ key, value: boundBytes(column.type, max as Value) as Uint8Array });
+  });
+  return metrics;
+}
