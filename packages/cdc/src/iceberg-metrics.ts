@@ -109,22 +109,58 @@ export function columnMetrics(
   config.columns.forEach((column, c) => {
     const key = fieldIds[c] as number;
     const data = set.columns[c] as ColumnData;
+    const flags = data.nulls;
+    const n = rows.length;
     let nulls = 0;
-    for (const i of rows) nulls += data.nulls[i] as number;
+    for (let k = 0; k < n; k++) nulls += flags[rows[k] as number] as number;
     metrics.valueCounts.push({ key, value: rows.length });
     metrics.nullValueCounts.push({ key, value: nulls });
     if (!bounded(column.type) || nulls === rows.length) return;
     // Integer-like columns are stored as int32 or int64 arrays (`storageOf`); a bounded type never has another.
-    if (data.storage !== "i32" && data.storage !== "i64") return;
-    const values = data.values as Int32Array | BigInt64Array;
-    let min: number | bigint | undefined;
-    let max: number | bigint | undefined;
-    for (const i of rows) {
-      if (data.nulls[i]) continue;
-      const v = values[i] as number | bigint;
-      if (min === undefined || v < min) min = v;
-      if (max === undefined || v > max) max = v;
-    }
+    let min: number | bigint;
+    let max: number | bigint;
+    if (data.storage === "i32") {
+      const values = data.values as Int32Array;
+      let lo = Number.POSITIVE_INFINITY;
+      let hi = Number.NEGATIVE_INFINITY;
+      for (let k = 0; k < n; k++) {
+        const i = rows[k] as number;
+        if (flags[i]) continue;
+        const v = values[i] as number;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+      min = lo;
+      max = hi;
+    } else if (data.storage === "i64") {
+      // Compared as (high word signed, low word unsigned) pairs: no BigInt per row.
+      const words = data.words as Int32Array;
+      let least = -1;
+      let greatest = -1;
+      let leastHi = 0;
+      let leastLo = 0;
+      let greatestHi = 0;
+      let greatestLo = 0;
+      for (let k = 0; k < n; k++) {
+        const i = rows[k] as number;
+        if (flags[i]) continue;
+        const hi = words[2 * i + 1] as number;
+        const lo = (words[2 * i] as number) >>> 0;
+        if (least < 0 || hi < leastHi || (hi === leastHi && lo < leastLo)) {
+          least = i;
+          leastHi = hi;
+          leastLo = lo;
+        }
+        if (greatest < 0 || hi > greatestHi || (hi === greatestHi && lo > greatestLo)) {
+          greatest = i;
+          greatestHi = hi;
+          greatestLo = lo;
+        }
+      }
+      const values = data.values as BigInt64Array;
+      min = values[least] as bigint;
+      max = values[greatest] as bigint;
+    } else return;
     metrics.lowerBounds.push({ key, value: boundBytes(column.type, min as Value) as Uint8Array });
     metrics.upperBounds.push({ key, value: boundBytes(column.type, max as Value) as Uint8Array });
   });
