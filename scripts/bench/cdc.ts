@@ -8,7 +8,9 @@ import { ORDER_COLUMNS, runBenchScript, secs, writeOrdersTables } from "@sluice/
 const ROWS = Number(process.env.CDC_BENCH_ROWS ?? 10_000_000);
 const CHANGES = Number(process.env.CDC_BENCH_CHANGES ?? 100_000);
 const SKEW = Number(process.env.CDC_BENCH_SKEW ?? 0.8);
-const PARTS = new Set((process.env.CDC_BENCH_PARTS ?? "layouts,split,reject,iceberg").split(",").map((p) => p.trim()));
+const PARTS = new Set(
+  (process.env.CDC_BENCH_PARTS ?? "layouts,split,reject,iceberg,expiry").split(",").map((p) => p.trim()),
+);
 const work = path.join(tmpdir(), `sluice-cdc-bench-${ROWS}-${CHANGES}`);
 
 const columns = ORDER_COLUMNS;
@@ -396,6 +398,43 @@ if (PARTS.has("reject")) {
         (previous ? `, ${(hostile.ms / previous).toFixed(2)}x the previous size's rejection` : ""),
     );
     previous = hostile.ms;
+  }
+}
+
+if (PARTS.has("expiry")) {
+  // A table of 20 000 rows, then 300 one-minute change files of 200 changes (a simulated clock, one commit each, the
+  // merge's compaction of small tables): the table's retention at an hour (at least 10 snapshots, 100 metadata
+  // versions), against keeping everything.
+  const minutes = process.env.CDC_BENCH_EXPIRY_MINUTES ?? "300";
+  const tables = path.join(work, "expiry.json");
+  writeOrdersTables(tables, "hash");
+  const run = (retention: "hour" | "none") =>
+    tsx("run-expiry.ts", [
+      path.join(work, `expiry-${retention}`),
+      tables,
+      retention,
+      minutes,
+      "20000",
+      "200",
+    ]) as Record<string, number>;
+  const kept = run("none");
+  const expired = run("hour");
+  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+  console.log(`\nsnapshot expiry: ${minutes} one-minute commits, the table's retention an hour, against none:`);
+  for (const [name, a, b] of [
+    ["snapshots in the metadata", expired.snapshots, kept.snapshots],
+    ["current metadata file", expired.metadataJsonBytes, kept.metadataJsonBytes],
+    ["files in data/", expired.dataFiles, kept.dataFiles],
+    ["bytes in data/", expired.dataBytes, kept.dataBytes],
+    ["files in metadata/", expired.metadataFiles, kept.metadataFiles],
+    ["bytes in metadata/", expired.metadataBytes, kept.metadataBytes],
+    ["time", expired.ms, kept.ms],
+  ] as const) {
+    const bytes = name.startsWith("bytes") || name.startsWith("current");
+    const show = (v: number) => (name === "time" ? secs(v) : bytes ? mb(v) : fmt(v));
+    console.log(
+      `  ${name}: ${show(a as number)} against ${show(b as number)} (${((a as number) / (b as number)).toFixed(2)}x)`,
+    );
   }
 }
 
