@@ -80,6 +80,8 @@ function merge(store: ObjectStore, catalog: IcebergCatalog, files: { relPath: st
 }
 
 interface Case {
+  /** Done before the kill switch is armed, after the table holds load and c1 (a table property set, say). */
+  setup?(store: ObjectStore, catalog: IcebergCatalog): Promise<unknown>;
   /** What the process killed was doing (on a table holding load and c1, and a killed attempt's files). */
   killed(store: ObjectStore, catalog: IcebergCatalog): Promise<unknown>;
   /** The table before it, and after it when its commit landed. */
@@ -102,6 +104,10 @@ async function killEverywhere(name: string, c: Case): Promise<readonly string[]>
     // A merge killed just before its commit (version 3): its files are left behind.
     kill.arm((label) => label.endsWith("/metadata/v3.metadata.json"));
     await expect(merge(store, catalog, [c2])).rejects.toBeInstanceOf(Killed);
+    kill.arm(Number.POSITIVE_INFINITY);
+    await c.setup?.(store, catalog);
+    // The version the killed process would commit.
+    const next = ((await catalog.load("sales", "orders"))?.version ?? 0) + 1;
     kill.arm(k);
     const done = await c.killed(store, catalog).then(
       () => true,
@@ -114,19 +120,30 @@ async function killEverywhere(name: string, c: Case): Promise<readonly string[]>
     if (done && !kill.dead) return [...kill.points];
     kill.arm(Number.POSITIVE_INFINITY);
     // icebird follows the version hint: the previous snapshot, or the new one once the hint names it.
-    const landed = (await store.get(`sales/orders/metadata/v3.metadata.json`)) !== undefined;
+    const landed = (await store.get(`sales/orders/metadata/v${next}.metadata.json`)) !== undefined;
     const seen = await icebirdRows(dir, config);
     if (landed) {
       expect([c.before, c.after], `killed before ${at}`).toContainEqual(seen);
-      expect(await icebirdRows(dir, config, "v3.metadata.json"), `killed before ${at}`).toEqual(c.after);
+      expect(await icebirdRows(dir, config, `v${next}.metadata.json`), `killed before ${at}`).toEqual(c.after);
     } else expect(seen, `killed before ${at}`).toEqual(c.before);
 
     await c.next(store, catalog);
     expect(await icebirdRows(dir, config), `killed before ${at}`).toEqual(c.final);
     expect(await unreferencedFiles(store, catalog, config), `killed before ${at}`).toEqual([]);
-    // Every snapshot kept still reads (the sweep took nothing a reader of an older one needs).
-    const latest = (await catalog.load("sales", "orders"))?.version ?? 0;
-    for (let v = 1; v <= latest; v++) await icebirdRows(dir, config, `v${v}.metadata.json`);
+    // Every metadata version kept whose snapshot is kept still reads (the sweep took nothing a reader of it needs).
+    const current = await catalog.load("sales", "orders");
+    const kept = new Set(current?.metadata.snapshots.map((s) => s["snapshot-id"]));
+    for (const location of [
+      ...(current?.metadata["metadata-log"] ?? []).map((m) => m["metadata-file"]),
+      current?.metadataLocation ?? "",
+    ]) {
+      const name = location.slice(location.lastIndexOf("/") + 1);
+      const body = await store.get(`sales/orders/metadata/${name}`);
+      expect(body, `killed before ${at}: ${name}`).toBeDefined();
+      const metadata = JSON.parse(new TextDecoder().decode(body)) as { "current-snapshot-id"?: number };
+      if (metadata["current-snapshot-id"] !== undefined && kept.has(metadata["current-snapshot-id"]))
+        await icebirdRows(dir, config, name);
+    }
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -178,6 +195,41 @@ describe("an Iceberg merge killed at any point (kill -9)", () => {
       final: applied(load, c1, c2, c3, c4),
     });
     expect(points.some((p) => /^put .*\/_cdc\/iceberg\/applied-[^/]*\.json$/.test(p))).toBe(true);
+  });
+
+  it("a merge that expires snapshots and retires metadata versions, killed at any write or delete", async () => {
+    // The table keeps 1 snapshot and 1 metadata version in its log: the killed merge's commit expires every older
+    // snapshot, and its sweep deletes what only they read (their manifest lists: their files are still live) and
+    // retires the older versions.
+    const points = await killEverywhere("expiry", {
+      setup: async (_store, catalog) => {
+        const table = await catalog.load("sales", "orders");
+        if (!table) throw new Error("no table");
+        const properties = {
+          ...table.metadata.properties,
+          vacuum_max_snapshot_age_seconds: "0",
+          vacuum_min_snapshots_to_keep: "1",
+          "history.expire.max-snapshot-age-ms": "0",
+          "history.expire.min-snapshots-to-keep": "1",
+          "write.metadata.previous-versions-max": "1",
+          "sluice.commit-id": "retention",
+        };
+        expect(await catalog.commit("sales", "orders", table, { ...table.metadata, properties }, "retention")).toBe(
+          "committed",
+        );
+      },
+      killed: (store, catalog) => merge(store, catalog, [c2, c3]),
+      before: applied(load, c1),
+      after: applied(load, c1, c2, c3),
+      next: (store, catalog) => merge(store, catalog, [c2, c3, c4]),
+      final: applied(load, c1, c2, c3, c4),
+    });
+    const kinds = [
+      /^put .*\/_cdc\/retired\/\d+$/,
+      /^delete .*\/metadata\/v1\.metadata\.json$/,
+      /^delete .*\/metadata\/snap-[^/]*-00000001-[^/]*\.avro$/,
+    ];
+    expect(kinds.filter((kind) => !points.some((p) => kind.test(p)))).toEqual([]);
   });
 
   it("a compaction killed at any write or delete: the same rows, the next merge exact, orphans swept", async () => {
