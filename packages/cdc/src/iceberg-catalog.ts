@@ -45,6 +45,12 @@ export interface IcebergCatalog {
    * (the file catalog; Glue's metadata files are the orphan sweep's and VACUUM's).
    */
   retireVersions?(schema: string, table: string, versions: readonly number[]): Promise<void>;
+  /**
+   * No maintenance engine serves this catalog's tables (the file catalog of `cdc-merge --target DIR`): the merge
+   * expires snapshots at commit (`expireSnapshots`) and its sweep deletes the files only they read. Unset (Glue):
+   * that is Athena's VACUUM (the product's rule: heavy maintenance runs on an existing distributed engine).
+   */
+  readonly maintainedHere?: boolean;
 }
 
 /** The property naming the commit that wrote a metadata version. */
@@ -100,6 +106,7 @@ export function createFileCatalog(store: ObjectStore): IcebergCatalog {
     return body ? parseIcebergJson<IcebergTableMetadata>(new TextDecoder().decode(body)) : undefined;
   }
   return {
+    maintainedHere: true,
     async load(schema, table) {
       // From the hint, versions are read forward until one is missing: versions are consecutive and deleted only far
       // below the current one (`retireVersions`), so this finds the latest from a hint that lags (a writer killed

@@ -10,12 +10,13 @@
  * or it never will. Hence the rules, each only for a file older than the grace period:
  * - Iceberg files (data, deletes, manifests, manifest lists) of sequence s are orphans when the table keeps the
  *   snapshot of sequence s and that snapshot is another attempt's (another writer's, or a foreign one such as Athena's).
- * - Iceberg files of a sequence older than the oldest snapshot the table keeps (its snapshot expired: by the merge's
- *   own commits, `expireSnapshots`, or by `VACUUM`) are orphans unless that oldest snapshot reads them (its manifest
- *   list names the manifest, or one of its manifests has the file live): a file leaves a table's history once and
- *   never comes back, so what the oldest kept snapshot does not read, no kept snapshot reads. Only on a plain history
- *   (every snapshot on the current one's ancestry, no branch or tag but main, the merge state's snapshot among them);
- *   otherwise those files are left to `VACUUM`.
+ * - On a catalog the merge maintains (`maintainedHere`: the file catalog), Iceberg files of a sequence older than the
+ *   oldest snapshot the table keeps (its snapshot expired, by the merge's own commits, `expireSnapshots`) are orphans
+ *   unless that oldest snapshot reads them (its manifest list names the manifest, or one of its manifests has the
+ *   file live): a file leaves a table's history once and never comes back, so what the oldest kept snapshot does not
+ *   read, no kept snapshot reads. Only on a plain history (every snapshot on the current one's ancestry, no branch or
+ *   tag but main, the merge state's snapshot among them). Elsewhere (Glue), a sequence whose snapshot was expired is
+ *   left alone: its files are `VACUUM`'s.
  * - Index files, states and applied-file archives (read only by merges) of sequence s ≤ the last one are orphans
  *   unless the merge state the metadata names uses them.
  * - Spilled runs of sequence s ≤ the last one are orphans (a run lives only during its attempt).
@@ -99,7 +100,7 @@ export async function sweepIcebergOrphans(
 
   const prefix = icebergTablePrefix(config.schema, config.table);
   // The oldest snapshot kept, on a plain history: files of older sequences are orphans unless it reads them.
-  const oldest = oldestKept(metadata, state?.snapshotId);
+  const oldest = catalog.maintainedHere ? oldestKept(metadata, state?.snapshotId) : undefined;
   const expired: string[] = [];
   const orphans: string[] = [];
   // Versions of a catalog that owns its metadata files (the file catalog), older than every file the metadata log

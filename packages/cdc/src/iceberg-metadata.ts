@@ -164,7 +164,7 @@ export function evolveSchema(
  * the merge's last snapshot stays an ancestor of the current one while compactions run and the merge is idle (the
  * merge follows other writers' snapshots since its own: `foreignChain`). Set on new tables, added to older ones at
  * their next commit; a value set on the table (ALTER TABLE SET TBLPROPERTIES) is kept. Athena's VACUUM reads the
- * `vacuum_*` names; the merge applies the retention itself at each commit (`expireSnapshots`).
+ * `vacuum_*` names; on the file catalog the merge applies the retention itself at each commit (`expireSnapshots`).
  */
 export const SNAPSHOT_RETENTION: Readonly<Record<string, string>> = {
   vacuum_max_snapshot_age_seconds: "86400",
@@ -211,8 +211,8 @@ export function plainHistory(metadata: IcebergTableMetadata): IcebergSnapshot[] 
 
 /**
  * The metadata with the snapshots its retention (`snapshotRetention`) lets go removed, with their snapshot-log
- * entries: Iceberg's `expire_snapshots`, the first step of Athena's `VACUUM`, done by the merge at each commit so
- * that the metadata every commit rewrites stays bounded whatever maintenance runs (the file catalog has none). From
+ * entries: Iceberg's `expire_snapshots`, the first step of Athena's `VACUUM`, done by the merge at each commit on a
+ * catalog no maintenance engine serves (the file catalog; Glue tables are VACUUM's). From
  * the current snapshot back, snapshots are kept while they are among the newest `minKeep` or younger than the age
  * limit: the history kept is one unbroken chain, whose oldest snapshot holds every older file still read (files
  * leave a table and never come back), which the orphan sweep relies on to delete the rest (`iceberg-gc.ts`). Only on

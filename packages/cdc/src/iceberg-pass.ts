@@ -987,14 +987,13 @@ class IcebergCommit {
       "schema-id": this.schema["schema-id"],
     };
     const commitId = this.attempt;
-    // The snapshots the table's retention lets go leave the metadata with this commit (their files: the orphan sweep).
-    const next = expireSnapshots(
-      withSnapshot(this.metadata, snapshot, base.metadataLocation, {
-        [STATE_PROPERTY]: stateKey,
-        [COMMIT_ID_PROPERTY]: commitId,
-      }),
-      at.getTime(),
-    );
+    const committed = withSnapshot(this.metadata, snapshot, base.metadataLocation, {
+      [STATE_PROPERTY]: stateKey,
+      [COMMIT_ID_PROPERTY]: commitId,
+    });
+    // On a catalog no maintenance engine serves (the file catalog), the snapshots the table's retention lets go leave
+    // the metadata with this commit (their files: the orphan sweep). Glue tables are Athena's VACUUM's.
+    const next = catalog.maintainedHere ? expireSnapshots(committed, at.getTime()) : committed;
     return this.commitMetadata(catalog, next, commitId);
   }
 

@@ -536,6 +536,38 @@ describe("snapshot expiry: the table's retention at each commit, the expired fil
       asText(config, [row(1, "v0", 10), row(2, "v1", 20), row(3, "v2", 30), row(4, "a", 4)]),
     );
   });
+
+  it("leaves a table whose catalog has a maintenance engine (Glue: Athena's VACUUM) to it", async () => {
+    const config = testTable({ buckets: 2 });
+    const store = createDirectoryStore(root);
+    const file = createFileCatalog(store);
+    // The file catalog's commits without its `maintainedHere`, as the Glue catalog is.
+    const catalog: IcebergCatalog = { load: (...a) => file.load(...a), commit: (...a) => file.commit(...a) };
+    const start = Date.now() - 4 * 3_600_000;
+    const at = (minutes: number) => ({ now: () => new Date(start + minutes * 60_000), sweepEvery: 1, graceMs: 0 });
+    const load = csv(config, [{ op: "I", values: row(1, "a", 1) }], false);
+    await merge(store, catalog, config, [{ relPath: "LOAD00000001.csv", text: load }], at(0));
+    const loaded = (await catalog.load(config.schema, config.table)) as NonNullable<
+      Awaited<ReturnType<IcebergCatalog["load"]>>
+    >;
+    const properties = {
+      ...loaded.metadata.properties,
+      vacuum_max_snapshot_age_seconds: "0",
+      vacuum_min_snapshots_to_keep: "1",
+      "history.expire.max-snapshot-age-ms": "0",
+      "history.expire.min-snapshots-to-keep": "1",
+      "sluice.commit-id": "alter",
+    };
+    await catalog.commit(config.schema, config.table, loaded, { ...loaded.metadata, properties }, "alter");
+    for (const i of [1, 2, 3]) {
+      const text = csv(config, [{ op: "U", values: row(1, `v${i}`, i) }]);
+      await merge(store, catalog, config, [{ relPath: `20261101-1${i}00000000.csv`, text }], at(60 * i));
+    }
+    const metadata = (await catalog.load(config.schema, config.table))?.metadata as IcebergTableMetadata;
+    expect(metadata.snapshots).toHaveLength(4);
+    // Every snapshot's files are still there: each version still reads.
+    for (let v = 1; v <= 5; v++) await icebirdRows(root, config, `v${v}.metadata.json`);
+  });
 });
 
 describe("a base superseded while an attempt reads it", () => {
