@@ -10,7 +10,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { chunksOf, dmsCsv, type TestChange, testTable } from "./fixtures/dms.ts";
-import { icebirdRows, unreferencedFiles } from "./fixtures/iceberg.ts";
+import { icebirdRows, setRetention, unreferencedFiles } from "./fixtures/iceberg.ts";
 import { Killed, killSwitch, mortalStore } from "./fixtures/kill.ts";
 import { type ReplayFile, replayText } from "./fixtures/replay.ts";
 import { createFileCatalog, type IcebergCatalog } from "./iceberg-catalog.ts";
@@ -148,15 +148,18 @@ async function killEverywhere(name: string, c: Case): Promise<readonly string[]>
   }
 }
 
+/** A merge of c2 and c3 killed, then one of c2, c3 and c4 (replays and c4). */
+const mergeC2C3: Case = {
+  killed: (store, catalog) => merge(store, catalog, [c2, c3]),
+  before: applied(load, c1),
+  after: applied(load, c1, c2, c3),
+  next: (store, catalog) => merge(store, catalog, [c2, c3, c4]),
+  final: applied(load, c1, c2, c3, c4),
+};
+
 describe("an Iceberg merge killed at any point (kill -9)", () => {
   it("a merge pass killed at any write or delete: previous snapshot or new, the next merge exact, orphans swept", async () => {
-    const points = await killEverywhere("merge", {
-      killed: (store, catalog) => merge(store, catalog, [c2, c3]),
-      before: applied(load, c1),
-      after: applied(load, c1, c2, c3),
-      next: (store, catalog) => merge(store, catalog, [c2, c3, c4]),
-      final: applied(load, c1, c2, c3, c4),
-    });
+    const points = await killEverywhere("merge", mergeC2C3);
     // Every kind of write and delete was a kill point: spilled runs, data files, the delete file, a whole shard and a
     // delta, manifests, the manifest list, the state, the metadata (the commit), the hint; the superseded shard and
     // state, the spilled runs, and the killed attempt's files (the orphan sweep).
@@ -202,27 +205,9 @@ describe("an Iceberg merge killed at any point (kill -9)", () => {
     // snapshot, and its sweep deletes what only they read (their manifest lists: their files are still live) and
     // retires the older versions.
     const points = await killEverywhere("expiry", {
-      setup: async (_store, catalog) => {
-        const table = await catalog.load("sales", "orders");
-        if (!table) throw new Error("no table");
-        const properties = {
-          ...table.metadata.properties,
-          vacuum_max_snapshot_age_seconds: "0",
-          vacuum_min_snapshots_to_keep: "1",
-          "history.expire.max-snapshot-age-ms": "0",
-          "history.expire.min-snapshots-to-keep": "1",
-          "write.metadata.previous-versions-max": "1",
-          "sluice.commit-id": "retention",
-        };
-        expect(await catalog.commit("sales", "orders", table, { ...table.metadata, properties }, "retention")).toBe(
-          "committed",
-        );
-      },
-      killed: (store, catalog) => merge(store, catalog, [c2, c3]),
-      before: applied(load, c1),
-      after: applied(load, c1, c2, c3),
-      next: (store, catalog) => merge(store, catalog, [c2, c3, c4]),
-      final: applied(load, c1, c2, c3, c4),
+      setup: (_store, catalog) =>
+        setRetention(catalog, config, { maxAgeSeconds: 0, minSnapshots: 1, previousVersions: 1 }),
+      ...mergeC2C3,
     });
     const kinds = [
       /^put .*\/_cdc\/retired\/\d+$/,

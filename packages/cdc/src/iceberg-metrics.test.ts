@@ -31,9 +31,15 @@ describe("Iceberg single-value serialization of a bound", () => {
     expect(hex(boundBytes(d, -(2n ** 63n)))).toBe("8000000000000000");
   });
 
-  it("writes no bound for strings, doubles, booleans and wide decimals", () => {
+  it("writes a double as 8 bytes little-endian, and no NaN", () => {
+    expect(hex(boundBytes({ kind: "double" }, 1.5))).toBe("000000000000f83f");
+    expect(hex(boundBytes({ kind: "double" }, -0))).toBe("0000000000000080");
+    expect(hex(boundBytes({ kind: "double" }, Number.NEGATIVE_INFINITY))).toBe("000000000000f0ff");
+    expect(boundBytes({ kind: "double" }, Number.NaN)).toBeUndefined();
+  });
+
+  it("writes no bound for strings, booleans and wide decimals", () => {
     expect(boundBytes({ kind: "string" }, "a")).toBeUndefined();
-    expect(boundBytes({ kind: "double" }, 1.5)).toBeUndefined();
     expect(boundBytes({ kind: "boolean" }, true)).toBeUndefined();
     expect(boundBytes({ kind: "decimal", precision: 38, scale: 4 }, 1n)).toBeUndefined();
   });
@@ -68,7 +74,37 @@ describe("a data file's column metrics", () => {
   };
   const rowArb = fc.tuple(...config.columns.map((_, i) => value(i)));
 
-  it("counts values and NULLs of every column and bounds the integer-like ones by their least and greatest value", () => {
+  it("bounds a double column with -0 before +0, without NaN, and counts the NaNs", () => {
+    const d = config.columns.findIndex((c) => c.name === "d");
+    const boundsOf = (values: (number | null)[]) => {
+      const set = new RowSet(config);
+      for (const [k, v] of values.entries()) {
+        const at = set.appendRow(false);
+        set.set(at, 0, BigInt(k));
+        set.set(at, d, v);
+      }
+      const metrics = columnMetrics(
+        config,
+        set,
+        Int32Array.from(values.keys()),
+        config.columns.map((_, i) => i),
+      );
+      const at = (list: { key: number; value: Uint8Array }[]) => {
+        const bytes = list.find((e) => e.key === d)?.value;
+        return bytes && decodeBound({ kind: "double" }, bytes);
+      };
+      const nans = metrics.nanValueCounts.find((e) => e.key === d)?.value;
+      return { lower: at(metrics.lowerBounds), upper: at(metrics.upperBounds), nans };
+    };
+    expect(boundsOf([0, -0])).toEqual({ lower: -0, upper: 0, nans: 0 });
+    expect(boundsOf([-0, 0])).toEqual({ lower: -0, upper: 0, nans: 0 });
+    expect(boundsOf([-0, -0])).toEqual({ lower: -0, upper: -0, nans: 0 });
+    expect(boundsOf([0, Number.NaN, -1.5, null])).toEqual({ lower: -1.5, upper: 0, nans: 1 });
+    expect(boundsOf([Number.NaN, null])).toEqual({ lower: undefined, upper: undefined, nans: 1 });
+    expect(boundsOf([Number.NEGATIVE_INFINITY, 2])).toEqual({ lower: Number.NEGATIVE_INFINITY, upper: 2, nans: 0 });
+  });
+
+  it("counts values, NULLs and NaNs, and bounds the numeric columns by their least and greatest value", () => {
     fc.assert(
       fc.property(
         fc.array(rowArb, { minLength: 1, maxLength: 40 }),
@@ -89,7 +125,12 @@ describe("a data file's column metrics", () => {
             const present = values.filter((v) => v !== null);
             expect(byId(metrics.valueCounts, 10 + c)).toBe(values.length);
             expect(byId(metrics.nullValueCounts, 10 + c)).toBe(values.length - present.length);
-            const bounded = boundBytes(column.type, present[0] ?? 0n) !== undefined && present.length > 0;
+            const double = column.type.kind === "double";
+            const nans = present.filter((v) => Number.isNaN(v)).length;
+            expect(byId(metrics.nanValueCounts, 10 + c)).toBe(double ? nans : undefined);
+            // Doubles: NaN is never a bound; -0 comes before +0 (IEEE 754 totalOrder, as the spec asks).
+            const ordered = present.filter((v) => !Number.isNaN(v));
+            const bounded = boundBytes(column.type, ordered[0] ?? 0) !== undefined && ordered.length > 0;
             const lower = byId(metrics.lowerBounds, 10 + c) as Uint8Array | undefined;
             const upper = byId(metrics.upperBounds, 10 + c) as Uint8Array | undefined;
             if (!bounded) {
@@ -97,8 +138,9 @@ describe("a data file's column metrics", () => {
               expect(upper).toBeUndefined();
               return;
             }
-            const sorted = [...present].sort((a, b) =>
-              (a as bigint) < (b as bigint) ? -1 : (a as bigint) > (b as bigint) ? 1 : 0,
+            const rank = (v: Value) => (Object.is(v, -0) ? -1 : Object.is(v, 0) ? 1 : 0);
+            const sorted = [...ordered].sort((a, b) =>
+              (a as bigint) < (b as bigint) ? -1 : (a as bigint) > (b as bigint) ? 1 : rank(a) - rank(b),
             );
             expect(decodeBound(column.type, lower as Uint8Array)).toBe(sorted[0]);
             expect(decodeBound(column.type, upper as Uint8Array)).toBe(sorted.at(-1));

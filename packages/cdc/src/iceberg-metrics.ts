@@ -2,10 +2,11 @@
  * Column metrics of a data file for its manifest entry (Iceberg spec, "Manifests": `value_counts`,
  * `null_value_counts`, `lower_bounds`, `upper_bounds`, by field id): what lets readers (Athena, Trino, Spark, DuckDB)
  * skip the files whose range cannot match a query's predicate (`WHERE order_id = 42`, `WHERE updated_at >= …`).
- * Bounds are written for the integer-like types, whose order is their numeric order (int, long, date, timestamp,
- * decimal of up to 18 digits); none for strings (Iceberg orders them by UTF-8 bytes and truncates them, where
- * JavaScript compares UTF-16 units), doubles (NaN, -0) or booleans. A column without bounds is never used to skip a
- * file, so leaving one out costs pruning, never a row; a wrong bound would lose rows, hence only the exact cases.
+ * Bounds are written for the numeric types, whose order is their numeric order (int, long, date, timestamp, decimal
+ * of up to 18 digits, and double: NaN never a bound but counted in `nan_value_counts`, -0 before +0 as the spec
+ * asks); none for strings (Iceberg orders them by UTF-8 bytes and truncates them, where JavaScript compares UTF-16
+ * units) or booleans. A column without bounds is never used to skip a file, so leaving one out costs pruning, never a
+ * row; a wrong bound would lose rows, hence only the exact cases.
  */
 import type { ColumnType, TableConfig } from "./config.ts";
 import type { ColumnData, RowSet } from "./rows.ts";
@@ -31,6 +32,7 @@ function bounded(type: ColumnType): boolean {
     case "int64":
     case "date":
     case "timestamp":
+    case "double":
       return true;
     case "decimal":
       return type.precision <= 18;
@@ -41,12 +43,18 @@ function bounded(type: ColumnType): boolean {
 
 /**
  * A value's single-value binary form (spec, Appendix D): int and date 4 bytes little-endian, long and timestamp
- * (microseconds) 8 bytes little-endian, decimal its unscaled value as big-endian two's complement in the fewest bytes;
- * undefined for the types without bounds.
+ * (microseconds) 8 bytes little-endian, double 8 bytes little-endian IEEE 754, decimal its unscaled value as big-endian
+ * two's complement in the fewest bytes; undefined for the types without bounds, and for NaN.
  */
 export function boundBytes(type: ColumnType, value: Value): Uint8Array | undefined {
   if (!bounded(type)) return undefined;
   switch (type.kind) {
+    case "double": {
+      if (Number.isNaN(value)) return undefined;
+      const out = new Uint8Array(8);
+      new DataView(out.buffer).setFloat64(0, Number(value), true);
+      return out;
+    }
     case "int32":
     case "date": {
       const out = new Uint8Array(4);
@@ -78,6 +86,8 @@ export function boundBytes(type: ColumnType, value: Value): Uint8Array | undefin
 export function decodeBound(type: ColumnType, bytes: Uint8Array): Value {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (type.kind) {
+    case "double":
+      return view.getFloat64(0, true);
     case "int32":
     case "date":
       return view.getInt32(0, true);
@@ -99,10 +109,11 @@ export function columnMetrics(
   set: RowSet,
   rows: Int32Array,
   fieldIds: readonly number[],
-): Required<Pick<FileMetrics, "valueCounts" | "nullValueCounts" | "lowerBounds" | "upperBounds">> {
+): Required<Pick<FileMetrics, "valueCounts" | "nullValueCounts" | "nanValueCounts" | "lowerBounds" | "upperBounds">> {
   const metrics = {
     valueCounts: [] as IntMap<number>,
     nullValueCounts: [] as IntMap<number>,
+    nanValueCounts: [] as IntMap<number>,
     lowerBounds: [] as IntMap<Uint8Array>,
     upperBounds: [] as IntMap<Uint8Array>,
   };
@@ -115,6 +126,14 @@ export function columnMetrics(
     for (let k = 0; k < n; k++) nulls += flags[rows[k] as number] as number;
     metrics.valueCounts.push({ key, value: rows.length });
     metrics.nullValueCounts.push({ key, value: nulls });
+    if (data.storage === "f64") {
+      const bounds = doubleBounds(data, rows);
+      metrics.nanValueCounts.push({ key, value: bounds.nans });
+      if (bounds.min === undefined) return;
+      metrics.lowerBounds.push({ key, value: boundBytes(column.type, bounds.min) as Uint8Array });
+      metrics.upperBounds.push({ key, value: boundBytes(column.type, bounds.max as number) as Uint8Array });
+      return;
+    }
     if (!bounded(column.type) || nulls === rows.length) return;
     // Integer-like columns are stored as int32 or int64 arrays (`storageOf`); a bounded type never has another.
     let min: number | bigint;
@@ -165,4 +184,40 @@ export function columnMetrics(
     metrics.upperBounds.push({ key, value: boundBytes(column.type, max as Value) as Uint8Array });
   });
   return metrics;
+}
+
+/**
+ * The least and greatest non-NaN value of a double column's `rows` (IEEE 754 totalOrder for zeros: -0 is the least of
+ * a -0 and a +0), and its NaNs; no bounds when every value is NULL or NaN.
+ */
+function doubleBounds(data: ColumnData, rows: Int32Array): { min?: number; max?: number; nans: number } {
+  const values = data.values as Float64Array;
+  const flags = data.nulls;
+  let nans = 0;
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  let any = false;
+  let negativeZero = false;
+  let positiveZero = false;
+  for (let k = 0; k < rows.length; k++) {
+    const i = rows[k] as number;
+    if (flags[i]) continue;
+    const v = values[i] as number;
+    if (Number.isNaN(v)) {
+      nans++;
+      continue;
+    }
+    any = true;
+    if (v < min) min = v;
+    if (v > max) max = v;
+    if (v === 0) {
+      if (1 / v < 0) negativeZero = true;
+      else positiveZero = true;
+    }
+  }
+  if (!any) return { nans };
+  // `<` and `>` do not tell -0 from +0: a zero bound is -0 if any -0 is there (least), +0 if any +0 is (greatest).
+  if (min === 0) min = negativeZero ? -0 : 0;
+  if (max === 0) max = positiveZero ? 0 : -0;
+  return { min, max, nans };
 }

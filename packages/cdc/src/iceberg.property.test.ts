@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TableConfig } from "./config.ts";
 import type { Op } from "./dms-file.ts";
 import { allTypesTable, chunksOf, dmsCsv, testTable } from "./fixtures/dms.ts";
-import { athenaRewrite, icebirdRows } from "./fixtures/iceberg.ts";
+import { athenaRewrite, icebirdRows, setRetention } from "./fixtures/iceberg.ts";
 import { asText, replayText } from "./fixtures/replay.ts";
 import { createFileCatalog } from "./iceberg-catalog.ts";
 import { compactIceberg, mergeFilesIceberg } from "./iceberg-pass.ts";
@@ -190,18 +190,9 @@ describe("Iceberg engine vs the oracle", () => {
                 ...expiry,
               },
             );
-            const table = keepSnapshots && !retentionSet ? await catalog.load(config.schema, config.table) : undefined;
-            if (table) {
-              const retention = {
-                vacuum_max_snapshot_age_seconds: "0",
-                vacuum_min_snapshots_to_keep: String(keepSnapshots),
-                "history.expire.max-snapshot-age-ms": "0",
-                "history.expire.min-snapshots-to-keep": String(keepSnapshots),
-                "write.metadata.previous-versions-max": String(keepSnapshots),
-                "sluice.commit-id": "retention",
-              };
-              const metadata = { ...table.metadata, properties: { ...table.metadata.properties, ...retention } };
-              expect(await catalog.commit(config.schema, config.table, table, metadata, "retention")).toBe("committed");
+            if (keepSnapshots && !retentionSet && (await catalog.load(config.schema, config.table))) {
+              const keep = keepSnapshots;
+              await setRetention(catalog, config, { maxAgeSeconds: 0, minSnapshots: keep, previousVersions: keep });
               retentionSet = true;
             }
             return result;

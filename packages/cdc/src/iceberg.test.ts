@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { TableConfig } from "./config.ts";
 import { ForeignSnapshot } from "./errors.ts";
 import { chunksOf, dmsCsv, type TestChange, testTable } from "./fixtures/dms.ts";
-import { athenaRewrite, icebirdRows, withFileFetch } from "./fixtures/iceberg.ts";
+import { athenaRewrite, icebirdRows, setRetention, withFileFetch } from "./fixtures/iceberg.ts";
 import { asText, type ReplayFile, replayText } from "./fixtures/replay.ts";
 import { createFileCatalog, type IcebergCatalog, tableFileKey } from "./iceberg-catalog.ts";
 import { sweepIcebergOrphans } from "./iceberg-gc.ts";
@@ -436,22 +436,8 @@ describe("snapshot expiry: the table's retention at each commit, the expired fil
       ],
       at(0),
     );
-    // The retention set on the table (ALTER TABLE SET TBLPROPERTIES): an hour, at least 2 snapshots.
-    const loaded = (await catalog.load(config.schema, config.table)) as NonNullable<
-      Awaited<ReturnType<IcebergCatalog["load"]>>
-    >;
-    const retention = {
-      vacuum_max_snapshot_age_seconds: "3600",
-      vacuum_min_snapshots_to_keep: "2",
-      "history.expire.max-snapshot-age-ms": "3600000",
-      "history.expire.min-snapshots-to-keep": "2",
-      "write.metadata.previous-versions-max": "2",
-    };
-    const withRetention = {
-      ...loaded.metadata,
-      properties: { ...loaded.metadata.properties, ...retention, "sluice.commit-id": "alter" },
-    };
-    expect(await catalog.commit(config.schema, config.table, loaded, withRetention, "alter")).toBe("committed");
+    // The retention set on the table (ALTER TABLE SET TBLPROPERTIES): an hour, at least 2 snapshots, 2 versions logged.
+    await setRetention(catalog, config, { maxAgeSeconds: 3600, minSnapshots: 2, previousVersions: 2 });
     // A change, a compaction, two more changes: the oldest snapshot kept will read files of the sequences before it.
     const change = (i: number, id: number) =>
       merge(
@@ -547,18 +533,7 @@ describe("snapshot expiry: the table's retention at each commit, the expired fil
     const at = (minutes: number) => ({ now: () => new Date(start + minutes * 60_000), sweepEvery: 1, graceMs: 0 });
     const load = csv(config, [{ op: "I", values: row(1, "a", 1) }], false);
     await merge(store, catalog, config, [{ relPath: "LOAD00000001.csv", text: load }], at(0));
-    const loaded = (await catalog.load(config.schema, config.table)) as NonNullable<
-      Awaited<ReturnType<IcebergCatalog["load"]>>
-    >;
-    const properties = {
-      ...loaded.metadata.properties,
-      vacuum_max_snapshot_age_seconds: "0",
-      vacuum_min_snapshots_to_keep: "1",
-      "history.expire.max-snapshot-age-ms": "0",
-      "history.expire.min-snapshots-to-keep": "1",
-      "sluice.commit-id": "alter",
-    };
-    await catalog.commit(config.schema, config.table, loaded, { ...loaded.metadata, properties }, "alter");
+    await setRetention(catalog, config, { maxAgeSeconds: 0, minSnapshots: 1 });
     for (const i of [1, 2, 3]) {
       const text = csv(config, [{ op: "U", values: row(1, `v${i}`, i) }]);
       await merge(store, catalog, config, [{ relPath: `20261101-1${i}00000000.csv`, text }], at(60 * i));
