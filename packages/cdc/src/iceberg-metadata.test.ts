@@ -13,6 +13,7 @@ import {
   newSnapshotId,
   newTableMetadata,
   SNAPSHOT_RETENTION,
+  snapshotRetention,
   withProperties,
   withSnapshot,
 } from "./iceberg-metadata.ts";
@@ -126,6 +127,24 @@ describe("snapshot expiry at commit (the table's retention, as Iceberg's expire_
       snapshots: metadata.snapshots.map((s) => (s["sequence-number"] === 10 ? { ...s, "timestamp-ms": end } : s)),
     };
     expect(sequences(expireSnapshots(skewed, end))).toEqual([25, 26, 27, 28, 29, 30]);
+  });
+
+  it("takes a retention property that is not a non-negative number as unset (the default, or the other name's)", () => {
+    const garbage = {
+      vacuum_max_snapshot_age_seconds: "soon",
+      vacuum_min_snapshots_to_keep: "-3",
+      "history.expire.max-snapshot-age-ms": "",
+      "history.expire.min-snapshots-to-keep": "NaN",
+    };
+    expect(snapshotRetention(garbage)).toEqual({ maxAgeMs: 86_400_000, minKeep: 100 });
+    expect(snapshotRetention({ ...garbage, "history.expire.min-snapshots-to-keep": "3" })).toEqual({
+      maxAgeMs: 86_400_000,
+      minKeep: 100,
+    });
+    expect(snapshotRetention({ vacuum_max_snapshot_age_seconds: "60", vacuum_min_snapshots_to_keep: "0" })).toEqual({
+      maxAgeMs: 86_400_000,
+      minKeep: 100,
+    });
   });
 
   it("expires nothing while the table has a branch or tag other than main, or a snapshot off the current history", () => {

@@ -523,6 +523,34 @@ describe("snapshot expiry: the table's retention at each commit, the expired fil
     );
   });
 
+  it("leaves the expired sequences' files alone when a file of the oldest kept snapshot is missing, and sweeps the rest", async () => {
+    const config = testTable({ buckets: 2 });
+    const store = createDirectoryStore(root);
+    const catalog = createFileCatalog(store);
+    const start = Date.now() - 4 * 3_600_000;
+    const at = (minutes: number) => ({ now: () => new Date(start + minutes * 60_000), sweepEvery: 1_000 });
+    const load = csv(config, [{ op: "I", values: row(1, "a", 1) }], false);
+    await merge(store, catalog, config, [{ relPath: "LOAD00000001.csv", text: load }], at(0));
+    await setRetention(catalog, config, { maxAgeSeconds: 0, minSnapshots: 1 });
+    for (const i of [1, 2]) {
+      const text = csv(config, [{ op: "U", values: row(1, `v${i}`, i) }]);
+      await merge(store, catalog, config, [{ relPath: `20261101-1${i}00000000.csv`, text }], at(60 * i));
+    }
+    const metadata = (await catalog.load(config.schema, config.table))?.metadata as IcebergTableMetadata;
+    expect(metadata.snapshots).toHaveLength(1);
+    // Someone deleted the kept snapshot's manifest list; an expired sequence's file and a spilled run are left over.
+    const prefix = "sales/orders/";
+    await store.delete([tableFileKey(store, prefix, metadata.snapshots[0]?.["manifest-list"] ?? "") as string]);
+    const expiredFile = `${prefix}data/00000001-0123456789ab-0.parquet`;
+    const spilled = `${prefix}_cdc/tmp/00000002-0123456789ab/b0000.state`;
+    await store.put(expiredFile, "x");
+    await store.put(spilled, "x");
+    const deleted = await sweepIcebergOrphans(store, catalog, config, { graceMs: 0, now: Date.now() + 1_000 });
+    expect(deleted).toContain(spilled);
+    expect(deleted).not.toContain(expiredFile);
+    expect(await store.get(expiredFile)).toBeDefined();
+  });
+
   it("leaves a table whose catalog has a maintenance engine (Glue: Athena's VACUUM) to it", async () => {
     const config = testTable({ buckets: 2 });
     const store = createDirectoryStore(root);
