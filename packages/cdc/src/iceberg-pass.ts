@@ -62,7 +62,7 @@ import {
   withProperties,
   withSnapshot,
 } from "./iceberg-metadata.ts";
-import { columnMetrics } from "./iceberg-metrics.ts";
+import { columnMetrics, type MetricsMode, metricsModes } from "./iceberg-metrics.ts";
 import { indexLayout, locate, located, mergeShard, projectChanges, rebaseDataFiles, type Winner } from "./key-index.ts";
 import { bucketFunction, type Layout, layoutOf, PendingChanges, positionBatch } from "./merge.ts";
 import {
@@ -626,6 +626,8 @@ class IcebergCommit {
   private readonly metadata: IcebergTableMetadata;
   private readonly schema: IcebergSchema;
   private readonly fieldIds: number[];
+  /** Each column's metrics mode (the table's `write.metadata.metrics.*` properties). */
+  private readonly metricsModes: MetricsMode[];
   private readonly dataFiles: ManifestFile[] = [];
   private deleteFile: ManifestFile | undefined;
   private positionDeletes = 0;
@@ -658,6 +660,7 @@ class IcebergCommit {
     this.schema = currentSchema(this.metadata);
     const ids = new Map(this.schema.fields.map((f) => [f.name, f.id]));
     this.fieldIds = config.columns.map((c) => ids.get(c.name) as number);
+    this.metricsModes = metricsModes(this.metadata.properties, config.columns);
   }
 
   private async put(key: string, body: Uint8Array | string): Promise<number> {
@@ -678,7 +681,7 @@ class IcebergCommit {
       path: this.store.uri(key),
       recordCount: rows.length,
       sizeInBytes: body.length,
-      metrics: columnMetrics(this.config, set, rows, this.fieldIds),
+      metrics: columnMetrics(this.config, set, rows, this.fieldIds, this.metricsModes),
     });
   }
 
