@@ -59,6 +59,46 @@ describe("the file catalog's latest version", () => {
     }
   });
 
+  it("is what the hint names after a slow writer's hint lands behind a newer commit's (readers that trust it)", async () => {
+    for (const slow of ["commit", "load"] as const) {
+      const inner = await threeVersions();
+      // Writer A's hint put is held until B has committed version 5 and written its hint.
+      let release = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let holding = true;
+      const slowStore: ObjectStore = {
+        ...inner,
+        async put(key, body, options) {
+          if (key === hint && holding) {
+            holding = false;
+            await held;
+          }
+          return inner.put(key, body, options);
+        },
+      };
+      const a = createFileCatalog(slowStore);
+      const b = createFileCatalog(inner);
+      let aDone: Promise<unknown>;
+      if (slow === "commit") {
+        const base = await a.load("s", "t");
+        aDone = a.commit("s", "t", base, metadata(4), "a4");
+      } else {
+        // A reader that found version 4 from a stale hint and brings the hint up, slowly.
+        await b.commit("s", "t", await b.load("s", "t"), metadata(4), "b4");
+        await inner.put(hint, "3");
+        aDone = a.load("s", "t");
+      }
+      await new Promise((r) => setTimeout(r, 5));
+      expect(await b.commit("s", "t", await b.load("s", "t"), metadata(5), "b5")).toBe("committed");
+      expect(new TextDecoder().decode(inner.objects.get(hint))).toBe("5");
+      release();
+      await aDone;
+      expect(new TextDecoder().decode(inner.objects.get(hint)), slow).toBe("5");
+    }
+  });
+
   it("a commit on a stale base is a conflict", async () => {
     const inner = await threeVersions();
     const catalog = createFileCatalog(inner);

@@ -77,7 +77,8 @@ export function tableFileKey(store: ObjectStore, prefix: string, uri: string): s
  * The file catalog over an object store: version N is `metadata/v<N>.metadata.json`, created by a conditional put
  * (`If-None-Match`, `link(2)` locally), so of two commits on the same base exactly one creates the key; the hint file
  * is rewritten after each commit for readers (a stale hint shows them an older snapshot, never a broken one; writers
- * read forward from it to the latest version). Old versions are deleted by `retireVersions` (the orphan sweep calls it
+ * read forward from it to the latest version), and written again by a writer that finds a newer version after writing
+ * it, so a slow writer's hint landing after a newer one does not stay behind. Old versions are deleted by `retireVersions` (the orphan sweep calls it
  * for versions the metadata log dropped). A deleted version's key could be put again by a stale writer, whose commit
  * would then look current; so retiring first records the highest version it retires, as an empty object
  * `_cdc/retired/<N>` (outside `metadata/`, which other engines' orphan removal scans), then deletes the files, then
@@ -104,6 +105,19 @@ export function createFileCatalog(store: ObjectStore): IcebergCatalog {
   async function readVersion(schema: string, table: string, version: number) {
     const body = await store.get(metadataKey(schema, table, version));
     return body ? parseIcebergJson<IcebergTableMetadata>(new TextDecoder().decode(body)) : undefined;
+  }
+  /**
+   * Writes the hint `version`, then reads on: a newer version there means a writer whose hint may have landed before
+   * this one (this hint then went backwards), so the hint is written again with the latest. The last hint written
+   * is the latest version: its writer found no newer one after writing it, and a version made after that check
+   * has its own hint written after it.
+   */
+  async function writeHint(schema: string, table: string, version: number): Promise<void> {
+    for (let written = 0; written !== version; ) {
+      await store.put(hintKey(schema, table), String(version), { contentType: "text/plain" });
+      written = version;
+      while (await store.get(metadataKey(schema, table, version + 1))) version++;
+    }
   }
   return {
     maintainedHere: true,
@@ -138,7 +152,7 @@ export function createFileCatalog(store: ObjectStore): IcebergCatalog {
         if (!metadata) throw new Error(`${schema}.${table}: metadata version ${latest} vanished`);
       }
       // A writer killed between its commit and the hint left readers behind: bring the hint up.
-      if (hinted !== latest) await store.put(hintKey(schema, table), String(latest), { contentType: "text/plain" });
+      if (hinted !== latest) await writeHint(schema, table, latest);
       return {
         metadata,
         metadataLocation: store.uri(metadataKey(schema, table, latest)),
@@ -164,7 +178,7 @@ export function createFileCatalog(store: ObjectStore): IcebergCatalog {
         await store.delete([metadataKey(schema, table, version)]);
         return "conflict";
       }
-      await store.put(hintKey(schema, table), String(version), { contentType: "text/plain" });
+      await writeHint(schema, table, version);
       return "committed";
     },
     async retireVersions(schema, table, versions) {
