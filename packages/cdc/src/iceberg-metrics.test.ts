@@ -129,28 +129,32 @@ describe("a data file's column metrics", () => {
   };
   const rowArb = fc.tuple(...config.columns.map((_, i) => value(i)));
 
+  /** The metrics of a file whose rows hold `values` in the column named `name` (NULL in the others but the key). */
+  const metricsOf = (name: string, values: Value[], mode?: MetricsMode) => {
+    const c = config.columns.findIndex((column) => column.name === name);
+    const set = new RowSet(config);
+    for (const [k, v] of values.entries()) {
+      const at = set.appendRow(false);
+      for (let i = 1; i < config.columns.length; i++) set.set(at, i, i === c ? v : null);
+      set.set(at, 0, BigInt(k));
+    }
+    const modes = config.columns.map((_, i) => (i === c ? mode : undefined)) as MetricsMode[];
+    const metrics = columnMetrics(
+      config,
+      set,
+      Int32Array.from(values.keys()),
+      config.columns.map((_, i) => i),
+      modes,
+    );
+    const of = <T>(list: { key: number; value: T }[]) => list.find((e) => e.key === c)?.value;
+    return { lower: of(metrics.lowerBounds), upper: of(metrics.upperBounds), nans: of(metrics.nanValueCounts) };
+  };
+
   it("bounds a double column with -0 before +0, without NaN, and counts the NaNs", () => {
-    const d = config.columns.findIndex((c) => c.name === "d");
     const boundsOf = (values: (number | null)[]) => {
-      const set = new RowSet(config);
-      for (const [k, v] of values.entries()) {
-        const at = set.appendRow(false);
-        for (let c = 1; c < config.columns.length; c++) set.set(at, c, null);
-        set.set(at, 0, BigInt(k));
-        set.set(at, d, v);
-      }
-      const metrics = columnMetrics(
-        config,
-        set,
-        Int32Array.from(values.keys()),
-        config.columns.map((_, i) => i),
-      );
-      const at = (list: { key: number; value: Uint8Array }[]) => {
-        const bytes = list.find((e) => e.key === d)?.value;
-        return bytes && decodeBound({ kind: "double" }, bytes);
-      };
-      const nans = metrics.nanValueCounts.find((e) => e.key === d)?.value;
-      return { lower: at(metrics.lowerBounds), upper: at(metrics.upperBounds), nans };
+      const { lower, upper, nans } = metricsOf("d", values);
+      const double = (bytes: Uint8Array | undefined) => bytes && decodeBound({ kind: "double" }, bytes);
+      return { lower: double(lower), upper: double(upper), nans };
     };
     expect(boundsOf([0, -0])).toEqual({ lower: -0, upper: 0, nans: 0 });
     expect(boundsOf([-0, 0])).toEqual({ lower: -0, upper: 0, nans: 0 });
@@ -161,28 +165,10 @@ describe("a data file's column metrics", () => {
   });
 
   it("bounds a string column by UTF-8 byte order, truncated as Iceberg's truncate(N)", () => {
-    const name = config.columns.findIndex((c) => c.name === "name");
     const boundsOf = (values: (string | null)[], mode?: MetricsMode) => {
-      const set = new RowSet(config);
-      for (const [k, v] of values.entries()) {
-        const at = set.appendRow(false);
-        for (let c = 1; c < config.columns.length; c++) set.set(at, c, null);
-        set.set(at, 0, BigInt(k));
-        set.set(at, name, v);
-      }
-      const modes = config.columns.map((_, i) => (i === name ? mode : undefined)) as MetricsMode[];
-      const metrics = columnMetrics(
-        config,
-        set,
-        Int32Array.from(values.keys()),
-        config.columns.map((_, i) => i),
-        modes,
-      );
-      const at = (list: { key: number; value: Uint8Array }[]) => {
-        const bytes = list.find((e) => e.key === name)?.value;
-        return bytes && Buffer.from(bytes).toString("utf8");
-      };
-      return { lower: at(metrics.lowerBounds), upper: at(metrics.upperBounds) };
+      const { lower, upper } = metricsOf("name", values, mode);
+      const text = (bytes: Uint8Array | undefined) => bytes && Buffer.from(bytes).toString("utf8");
+      return { lower: text(lower), upper: text(upper) };
     };
     // Code-point order: U+E000 before U+10000, although JavaScript's `<` says otherwise.
     expect(boundsOf(["\u{10000}", "\uE000", null])).toEqual({ lower: "\uE000", upper: "\u{10000}" });
