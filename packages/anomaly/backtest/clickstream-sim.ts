@@ -12,7 +12,14 @@ import { seededRandom } from "@sluice/testing";
 import { dailyShape, FUNNEL, type IncidentKind } from "@sluice/testing/clickstream";
 import { applySitePolicy, emptySitePolicy, type MetricPoint, type SitePolicyState } from "../src/alert-policy.ts";
 import { StreamingDetector } from "../src/detector.ts";
-import { DEFAULT_PIPELINE, METRICS, type MetricName, metricValue, type PipelineConfig } from "../src/pipeline.ts";
+import {
+  DEFAULT_PIPELINE,
+  METRICS,
+  type MetricName,
+  metricValue,
+  type PipelineConfig,
+  scoreMetric,
+} from "../src/pipeline.ts";
 import type { WindowCounts } from "../src/windowing.ts";
 
 export interface SimIncident {
@@ -105,11 +112,10 @@ export function scoreSite(counts: readonly WindowCounts[], start: number, config
         detector = new StreamingDetector(config.detector);
         detectors.set(metric, detector);
       }
-      const score = detector.update(value);
+      const { score, band } = scoreMetric(detector, metric, value);
       const volume = metric === "ctr" ? c.impressions : policy.baselines[metric]?.mean;
       const eligible =
         metric === "ctr" ? (volume ?? 0) >= config.minImpressionsForCtr : (volume ?? 0) >= config.minMeanCount;
-      const band = detector.expected();
       points.push({
         metric,
         value,

@@ -126,6 +126,18 @@ describe("StreamingDetector", () => {
     expect(ungated[at]).toBeLessThan(1);
   });
 
+  it("with spatialSigmas, a new high a few deviations out of its band is no spatial anomaly, one far out is", () => {
+    const rand = seededRandom(21);
+    const values = Array.from({ length: 400 }, () => 100 + 5 * rand());
+    const config = { scales: [5, 15], bandSigmas: 3, gateWindow: 5, restPoints: 10, warmupPoints: 120 };
+    const scoreAt = (value: number, spatialSigmas: number) =>
+      scoreAll([...values, value], new StreamingDetector({ ...config, spatialSigmas })).at(-1) as number;
+    // 108: beyond the range seen (100 to 105) by more than 40 % of it, about 4 deviations (1.4) from the band's mean.
+    expect(scoreAt(108, 0)).toBe(1);
+    expect(scoreAt(108, 5)).toBeLessThan(1);
+    expect(scoreAt(115, 5)).toBe(1);
+  });
+
   it("with clipDevs, an extreme early spike leaves the raw scale more sensitive to a later, smaller one", () => {
     for (const seed of [1, 2, 3]) {
       let s = seed;

@@ -108,6 +108,12 @@ export interface DetectorConfig {
    * range of the daily curve). 0: off; needs the band gate.
    */
   levelSigmas: number;
+  /**
+   * With the band gate: a spatial anomaly (a value beyond the range seen) scores only when the gate also finds the
+   * latest value, or the recent mean (not draining), this many deviations from the band's mean. 0: every spatial
+   * anomaly scores.
+   */
+  spatialSigmas: number;
 }
 
 export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = {
@@ -144,6 +150,7 @@ export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = {
   gateWindow: 1,
   bandAlpha: 0.05,
   levelSigmas: 0,
+  spatialSigmas: 0,
 };
 
 /** The expected band of a detector's recent mean (see {@link StreamingDetector.expected}). */
@@ -391,6 +398,9 @@ class PatternScale {
   protos = 0;
   patterns: Float32Array;
   used: Uint32Array;
+  /** The last scored step's likelihood, and whether it was beyond the scale's range (not persisted). */
+  likelihood = 0;
+  spatial = false;
 
   constructor(
     private readonly c: DetectorConfig,
@@ -467,8 +477,9 @@ class PatternScale {
     this.mean += alpha * delta;
     this.varr = (1 - alpha) * (this.varr + alpha * delta * delta);
     if (!scoring) return 0;
-    if (outOfRange) return c.spatialScore;
-    return likelihoodScore((raw - mean) / std);
+    this.likelihood = likelihoodScore((raw - mean) / std);
+    this.spatial = outOfRange;
+    return outOfRange ? c.spatialScore : this.likelihood;
   }
 
   /** Stores the current pattern in a free slot or over the least recently matched prototype. */
@@ -546,6 +557,8 @@ export class StreamingDetector {
   private band: DetectorBand | null = null;
   /** Whether the latest point was beyond `levelSigmas` (not persisted: recomputed at each point). */
   private level = false;
+  /** Whether the latest point was beyond `spatialSigmas` (true without them; not persisted). */
+  private farOut = true;
   private readonly cycle: Cycle | null;
 
   constructor(config: Partial<DetectorConfig> = {}, state?: DetectorState) {
@@ -582,7 +595,8 @@ export class StreamingDetector {
     for (const member of this.members) {
       let memberScore = 0;
       for (const scale of member) {
-        const scaleScore = scale.add(value, scoring);
+        let scaleScore = scale.add(value, scoring);
+        if (scaleScore >= 0 && scale.spatial && !this.farOut) scaleScore = scale.likelihood;
         // With the gate, an averaged block that holds points of the last incident is stale: ignored (still learnt).
         if (gated && scale.factor > 1 && this.n - scale.factor < this.incidentEnd) continue;
         memberScore = Math.max(memberScore, scaleScore);
@@ -595,7 +609,7 @@ export class StreamingDetector {
       if (this.cycle.z < c.seasonDownZ) score *= c.seasonDownFactor;
       if (!Number.isNaN(this.cycle.raise)) score = Math.max(score, likelihoodScore(this.cycle.raise));
     }
-    if (outOfRange || this.level) score = Math.max(score, c.spatialScore);
+    if ((outOfRange && this.farOut) || this.level) score = Math.max(score, c.spatialScore);
     if (inBand) score = 0;
     // An incident lasts from an alert-level point while the gate keeps finding the series outside its band.
     if (gated && (score >= c.alertLevel || (!inBand && this.incidentEnd === this.n - 1))) this.incidentEnd = this.n;
@@ -613,6 +627,11 @@ export class StreamingDetector {
    */
   expected(): DetectorBand | null {
     return this.band;
+  }
+
+  /** The values the band gate's latest mean is of, oldest first (at most `gateWindow`; none without a gate). */
+  gateValues(): readonly number[] {
+    return this.gateRecent;
   }
 
   /**
@@ -647,6 +666,12 @@ export class StreamingDetector {
       learnt &&
       far > 0 &&
       ((Math.abs(deviation) * c.bandSigmas > far * half && !draining) || Math.abs(latest) * c.bandSigmas > far * half1);
+    const spatial = c.spatialSigmas;
+    this.farOut =
+      spatial <= 0 ||
+      !learnt ||
+      (Math.abs(deviation) * c.bandSigmas > spatial * half && !draining) ||
+      Math.abs(latest) * c.bandSigmas > spatial * half1;
     this.band = !learnt
       ? null
       : outside1 && !outside

@@ -1,11 +1,14 @@
 import type { AlertMessage } from "@sluice/messages";
 import { generateClickstream, parseIncident, siteNames } from "@sluice/testing/clickstream";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   AlertRefused,
   type AnomalyStateStore,
   createMemoryStateStore,
   DEFAULT_PIPELINE,
+  METRIC_SCALES,
+  METRICS,
   type PendingAlert,
   processClickstreamBatch,
   type RawRecord,
@@ -364,7 +367,7 @@ describe("processClickstreamBatch", () => {
     const events = [
       ...generateClickstream({
         sites: 3,
-        rate: 5,
+        rate: 15,
         start: START,
         durationMs: 7 * 3_600_000,
         incidents: [incident],
@@ -419,5 +422,43 @@ describe("processClickstreamBatch", () => {
     for (const [key, series] of store.series) {
       expect(Buffer.byteLength(JSON.stringify(series)), key).toBeLessThanOrEqual(64 * 1024);
     }
+  });
+});
+
+describe("the metrics' scales", () => {
+  it("map every count and rate back to itself, in the same order", () => {
+    for (const metric of METRICS) {
+      const scale = METRIC_SCALES[metric];
+      const values = metric === "ctr" ? fc.double({ min: 0, max: 1, noNaN: true }) : fc.nat({ max: 10_000_000 });
+      fc.assert(
+        fc.property(values, values, (a, b) => {
+          expect(Math.abs(scale.from(scale.to(a)) - a)).toBeLessThanOrEqual(1e-9 * Math.max(1, a));
+          if (a < b) expect(scale.to(a)).toBeLessThan(scale.to(b));
+        }),
+      );
+    }
+  });
+
+  it("starts a series learnt on raw values (a state without its scale) again, and keeps one learnt on its scale", async () => {
+    const store = createMemoryStateStore();
+    const minutes = (from: number, count: number) =>
+      Array.from({ length: count * 20 }, (_, i) =>
+        event(from * 100 + i, new Date(START + (from + Math.floor(i / 20)) * 60_000 + (i % 20) * 1000).toISOString()),
+      );
+    const run = (events: unknown[], from: number) =>
+      processClickstreamBatch(records(events, "shard-0", from), { store, alerts: memoryAlerts(), now: () => NOW });
+    await run(minutes(0, 30), 1);
+    const points = () => store.series.get("a.example#impressions")?.detector.n ?? 0;
+    const learnt = points();
+    expect(learnt).toBeGreaterThan(20);
+    expect(store.series.get("a.example#impressions")?.scale).toBe("sqrt");
+    await run(minutes(30, 10), 1001);
+    expect(points()).toBeGreaterThan(learnt);
+    // A state as written before the scales: learnt on raw values, so not carried on.
+    for (const state of store.series.values()) delete state.scale;
+    const before = points();
+    await run(minutes(40, 10), 2001);
+    expect(points()).toBeLessThan(before);
+    expect(points()).toBeGreaterThan(0);
   });
 });
