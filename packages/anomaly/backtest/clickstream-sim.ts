@@ -100,6 +100,7 @@ export function simulateCounts(site: SimSite, start: number, minutes: number, ra
 /** Scores one site's windows as the pipeline does; returns the messages its policy sends. */
 export function scoreSite(counts: readonly WindowCounts[], start: number, config: PipelineConfig = DEFAULT_PIPELINE) {
   const detectors = new Map<MetricName, StreamingDetector>();
+  const recent = new Map<MetricName, number[]>();
   let policy: SitePolicyState = emptySitePolicy();
   const messages: Array<{ minute: number; message: AlertMessage }> = [];
   for (const [minute, c] of counts.entries()) {
@@ -112,7 +113,11 @@ export function scoreSite(counts: readonly WindowCounts[], start: number, config
         detector = new StreamingDetector(config.detector);
         detectors.set(metric, detector);
       }
-      const { score, band } = scoreMetric(detector, metric, value);
+      const values = [...(recent.get(metric) ?? []), value].slice(-Math.max(1, config.contextWindows));
+      recent.set(metric, values);
+      const scored = scoreMetric(detector, metric, c, values);
+      if (!scored) continue;
+      const { score, band } = scored;
       const volume = metric === "ctr" ? c.impressions : policy.baselines[metric]?.mean;
       const eligible =
         metric === "ctr" ? (volume ?? 0) >= config.minImpressionsForCtr : (volume ?? 0) >= config.minMeanCount;

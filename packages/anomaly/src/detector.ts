@@ -629,11 +629,6 @@ export class StreamingDetector {
     return this.band;
   }
 
-  /** The values the band gate's latest mean is of, oldest first (at most `gateWindow`; none without a gate). */
-  gateValues(): readonly number[] {
-    return this.gateRecent;
-  }
-
   /**
    * Learns the value into the band gate; returns whether the point may score: the latest value is outside the band
    * of one value, or the recent mean is outside its band and not draining (the latest value is beyond the band's

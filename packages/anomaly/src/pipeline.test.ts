@@ -426,17 +426,30 @@ describe("processClickstreamBatch", () => {
 });
 
 describe("the metrics' scales", () => {
-  it("map every count and rate back to itself, in the same order", () => {
-    for (const metric of METRICS) {
+  it("map every count back to itself and a window's CTR to (clicks + 3/8) / (impressions + 3/4), in the same order", () => {
+    const counts = (impressions: number, clicks: number, addToCart = 0, purchases = 0) =>
+      ({ impressions, clicks, addToCart, purchases }) as Parameters<(typeof METRIC_SCALES)["ctr"]["to"]>[0];
+    const n = fc.nat({ max: 10_000_000 });
+    for (const metric of METRICS.filter((m) => m !== "ctr")) {
       const scale = METRIC_SCALES[metric];
-      const values = metric === "ctr" ? fc.double({ min: 0, max: 1, noNaN: true }) : fc.nat({ max: 10_000_000 });
       fc.assert(
-        fc.property(values, values, (a, b) => {
-          expect(Math.abs(scale.from(scale.to(a)) - a)).toBeLessThanOrEqual(1e-9 * Math.max(1, a));
-          if (a < b) expect(scale.to(a)).toBeLessThan(scale.to(b));
+        fc.property(n, n, (a, b) => {
+          const of = (x: number) => counts(x, x, x, x);
+          expect(Math.abs(scale.from(scale.to(of(a)) as number) - a)).toBeLessThanOrEqual(1e-9 * Math.max(1, a));
+          if (a < b) expect(scale.to(of(a))).toBeLessThan(scale.to(of(b)) as number);
         }),
       );
     }
+    const ctr = METRIC_SCALES.ctr;
+    expect(ctr.to(counts(0, 0))).toBeUndefined();
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.nat(), fc.nat(), (impressions, x, y) => {
+        const [low, high] = [x % (impressions + 1), y % (impressions + 1)].sort((p, q) => p - q) as [number, number];
+        const scaled = ctr.to(counts(impressions, low)) as number;
+        expect(ctr.from(scaled)).toBeCloseTo((low + 0.375) / (impressions + 0.75), 12);
+        if (low < high) expect(scaled).toBeLessThan(ctr.to(counts(impressions, high)) as number);
+      }),
+    );
   });
 
   it("starts a series learnt on raw values (a state without its scale) again, and keeps one learnt on its scale", async () => {

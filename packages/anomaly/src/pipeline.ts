@@ -66,52 +66,74 @@ export function metricValue(metric: MetricName, counts: WindowCounts): number | 
   }
 }
 
+/** How a metric's detector sees the metric (`METRIC_SCALES`). */
+export interface MetricScale {
+  /** The window's value on the scale, from its counts; undefined without one (CTR without impressions). */
+  to(counts: WindowCounts): number | undefined;
+  /** A value on the scale in the metric's own units (the band an alert reports). */
+  from(scaled: number): number;
+}
+
 /**
  * The scale each metric's detector works on: counts on Anscombe's square-root scale, `2·sqrt(x + 3/8)`, the
- * click-through rate on the arcsine square-root scale, `asin(sqrt(p))`. Both are variance-stabilizing transforms: a
- * Poisson count's or a binomial proportion's noise is about equally wide at every level on them and close to normal,
- * where on the raw scale a small count's upper tail is far heavier than a normal band allows (19 purchases in a minute
- * against 6 expected: 5.3 sigma, a 1-in-20-million normal event, but 1 in 57 000 for a Poisson count) and a rate near 0 has almost no lower tail
- * (no click in 250 impressions at a CTR of 8 % is a 1-in-a-billion event, which a normal band puts at 4.6 sigma). The
- * band an alert reports is mapped back to the metric's own units (so it is not symmetric around its mean).
+ * click-through rate on Anscombe's arcsine scale, `asin(sqrt((clicks + 3/8) / (impressions + 3/4)))`. Both are
+ * variance-stabilizing transforms: a Poisson count's or a binomial proportion's noise is about equally wide at every
+ * level on them and close to normal, where on the raw scale a small count's upper tail is far heavier than a normal
+ * band allows (19 purchases in a minute against 6 expected: 5.3 sigma, a 1-in-20-million normal event, but 1 in
+ * 57 000 for a Poisson count) and a rate near 0 has almost no lower tail (no click in 250 impressions at a CTR of 8 %
+ * is a 1-in-a-billion event, which a normal band puts at 4.6 sigma). The 3/8 and 3/4 keep a window without clicks
+ * from looking further out than it is (no click in 84 impressions at 9 % happens once in 2 800 windows: 5.7 sigma on
+ * `asin(sqrt(p))`, 4.4 on Anscombe's). The band an alert reports is mapped back to the metric's own units (so it is not
+ * symmetric around its mean; a CTR band's edges as `(clicks + 3/8) / (impressions + 3/4)`, which is the CTR but for
+ * the few windows of small volume).
  */
-export const METRIC_SCALES: Readonly<Record<MetricName, { to(value: number): number; from(scaled: number): number }>> =
-  (() => {
-    const count = {
-      to: (x: number) => 2 * Math.sqrt(Math.max(0, x) + 0.375),
-      from: (y: number) => Math.max(0, (Math.max(0, y) / 2) ** 2 - 0.375),
-    };
-    const rate = {
-      to: (p: number) => Math.asin(Math.sqrt(Math.min(1, Math.max(0, p)))),
-      from: (y: number) => Math.sin(Math.min(Math.PI / 2, Math.max(0, y))) ** 2,
-    };
-    return Object.freeze({ impressions: count, clicks: count, ctr: rate, add_to_cart: count, purchases: count });
-  })();
+export const METRIC_SCALES: Readonly<Record<MetricName, MetricScale>> = (() => {
+  const count = (of: (c: WindowCounts) => number): MetricScale => ({
+    to: (c) => 2 * Math.sqrt(Math.max(0, of(c)) + 0.375),
+    from: (y) => Math.max(0, (Math.max(0, y) / 2) ** 2 - 0.375),
+  });
+  const ctr: MetricScale = {
+    to: (c) => (c.impressions > 0 ? Math.asin(Math.sqrt((c.clicks + 0.375) / (c.impressions + 0.75))) : undefined),
+    from: (y) => Math.sin(Math.min(Math.PI / 2, Math.max(0, y))) ** 2,
+  };
+  return Object.freeze({
+    impressions: count((c) => c.impressions),
+    clicks: count((c) => c.clicks),
+    ctr,
+    add_to_cart: count((c) => c.addToCart),
+    purchases: count((c) => c.purchases),
+  });
+})();
 
 /** What `SeriesState.scale` records: the detector learnt the metric on `METRIC_SCALES`. */
 export const SERIES_SCALE = "sqrt";
 
 /**
- * Scores a metric's window value with its detector, on the metric's scale (`METRIC_SCALES`); returns the score and the
- * detector's band in the metric's own units, with the value it judged: the window's value, or the plain mean of the
- * last `points` windows' values (what an on-call engineer can check against the windows an alert lists; the detector
- * judged the mean on its scale, which lies below it, so a mean that the plain one would put back inside the band is
- * not alerted on: see `applySitePolicy`).
+ * Scores a window's metric with its detector, on the metric's scale (`METRIC_SCALES`); `values` are the metric's own
+ * values of the last windows, this one last. Returns the score and the detector's band in the metric's own units,
+ * with the value it judged: the window's value, or the plain mean of the last `points` windows' values (what an
+ * on-call engineer can check against the windows an alert lists; the detector judged the mean on its scale, which lies
+ * a little lower, so a mean that the plain one would put back inside the band is not alerted on: `applySitePolicy`).
+ * Undefined when the window has no value for the metric.
  */
 export function scoreMetric(
   detector: StreamingDetector,
   metric: MetricName,
-  value: number,
-): { score: number; band: DetectorBand | null } {
+  counts: WindowCounts,
+  values: readonly number[],
+): { score: number; band: DetectorBand | null } | undefined {
   const scale = METRIC_SCALES[metric];
-  const score = detector.update(scale.to(value));
+  const scaled = scale.to(counts);
+  if (scaled === undefined) return undefined;
+  const score = detector.update(scaled);
   const band = detector.expected();
   if (!band) return { score, band };
-  const judged = detector.gateValues().slice(-band.points);
+  const judged = values.slice(-band.points);
   return {
     score,
     band: {
-      value: judged.reduce((sum, v) => sum + scale.from(v), 0) / judged.length,
+      value:
+        judged.length === band.points ? judged.reduce((sum, v) => sum + v, 0) / judged.length : scale.from(band.value),
       mean: scale.from(band.mean),
       low: scale.from(band.low),
       high: scale.from(band.high),
@@ -598,8 +620,16 @@ async function scoreWindows(
         detectors.set(key, detector);
         recent.set(key, before?.recent ?? []);
       }
-      const { score, band } = scoreMetric(detector, metric, value);
-      recent.set(key, rememberWindow(recent.get(key), window.windowStart, value, config.contextWindows));
+      const history = rememberWindow(recent.get(key), window.windowStart, value, config.contextWindows);
+      recent.set(key, history);
+      const scored = scoreMetric(
+        detector,
+        metric,
+        window.counts,
+        history.map(([, v]) => v),
+      );
+      if (!scored) continue; // never: a metric with a value has one on its scale
+      const { score, band } = scored;
       // Too little volume for one window's value to mean anything: learnt and scored, never alerted on.
       const volume = metric === "ctr" ? window.counts.impressions : policies[window.site]?.baselines[metric]?.mean;
       const eligible =
