@@ -106,6 +106,14 @@ describe("hydrateDemand", () => {
     expect(requests.get(demandRequestId(windowKeyOf("a", T0)))).toMatchObject({ clicks: 1 });
   });
 
+  it("skips a record whose data could not be read, with the reason the decoder gave", async () => {
+    const { deps } = setup();
+    const unreadable = { shardId: "shard-0", sequenceNumber: "90", value: undefined, unreadable: 'not JSON: "oops"' };
+    const result = await hydrateDemand([unreadable, event("a", "click", T0)], deps);
+    expect(result.invalid).toEqual([{ sequenceNumber: "90", reason: 'not JSON: "oops"' }]);
+    expect(result.eventsCounted).toBe(1);
+  });
+
   it("gives the same requests whether each batch is delivered once or replayed after failures (property)", async () => {
     const eventArb = fc.record({
       product: fc.constantFrom("a", "b", "c"),
