@@ -76,7 +76,10 @@ describe("DemandHydration handler", () => {
 
     const refused = String(102).padStart(20, "0");
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: refused }] });
-    expect(fn.stdout.logs().filter((line) => line.message === "invalid clickstream event skipped")).toHaveLength(2);
+    const skipped = fn.stdout.logs().filter((line) => line.message === "invalid clickstream event skipped");
+    expect(skipped).toHaveLength(2);
+    // Each with its own reason: the record that is not JSON says so (as AnomalyAlert says it), with its text.
+    expect(skipped.map((line) => line.reason)).toEqual(['not JSON: "not json"', "action: missing; ts: missing"]);
     expect(audit.messages).toEqual([
       expect.objectContaining({ pipeline: "demand-hydration", outcome: "refused", sequenceNumber: refused }),
     ]);

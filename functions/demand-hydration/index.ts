@@ -49,18 +49,18 @@ const requests = createDynamoRequestStore(dynamo, links.InferenceRequests.name);
 const inventory = createDynamoInventory(dynamo, links.Catalog.name);
 const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
 
-/** The clickstream event a record holds; not JSON: `undefined`, counted as invalid (as any non-event). */
-function eventOf(data: string): unknown {
+/** The JSON a record holds, or why it holds none (`not JSON: "..."`, as AnomalyAlert says): counted as invalid. */
+function eventOf(data: string): { value: unknown; unreadable?: string } {
   try {
-    return decodeKinesisJson(data);
+    return { value: decodeKinesisJson(data) };
   } catch (error) {
-    if (error instanceof UndecodableRecord) return undefined;
+    if (error instanceof UndecodableRecord) return { value: undefined, unreadable: error.message };
     throw error;
   }
 }
 
 async function hydrate(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
-  const records = kinesisRecordsOf(event).map(({ data, ...record }) => ({ ...record, value: eventOf(data) }));
+  const records = kinesisRecordsOf(event).map(({ data, ...record }) => ({ ...record, ...eventOf(data) }));
   const result = await hydrateDemand(records, {
     store,
     putRequest: (request) => requests.putRequest(request),

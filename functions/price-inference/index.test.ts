@@ -30,7 +30,7 @@ const links = {
 const fn = coldStart("PriceInference", links, { PRICING_MAX_CHANGE: "0.05" }, () => import("./index.ts"), audit);
 
 /** A DynamoDB stream batch (NEW_IMAGE) of these inference requests, as InferenceRequests' stream delivers it. */
-function streamEvent(requests: Record<string, string | number>[]): DynamoDBStreamEvent {
+function streamEvent(requests: Record<string, string | number | { N: string }>[]): DynamoDBStreamEvent {
   return {
     Records: requests.map((request, i) => ({
       eventID: `event-${i}`,
@@ -44,7 +44,7 @@ function streamEvent(requests: Record<string, string | number>[]): DynamoDBStrea
         NewImage: Object.fromEntries(
           Object.entries(request).map(([name, value]) => [
             name,
-            typeof value === "number" ? { N: String(value) } : { S: value },
+            typeof value === "number" ? { N: String(value) } : typeof value === "string" ? { S: value } : value,
           ]),
         ),
         SequenceNumber: String(100 + i),
@@ -82,6 +82,23 @@ describe("PriceInference handler", () => {
       expect.objectContaining({ level: "WARN", message: "price request not applied" }),
     );
     expect(audit.messages).toContainEqual(expect.objectContaining({ pipeline: "price-inference" }));
+  });
+
+  it("refuses a count too large for a number with that reason, however DynamoDB wrote it", async () => {
+    const request = { productId: "p-1", ...window, ...strongDemand };
+    const event = streamEvent([
+      { requestId: "r-3", ...request, views: { N: "1E+20" } },
+      { requestId: "r-4", ...request, views: { N: "100000000000000000000" } },
+    ]);
+
+    const response = await fn.handler(event, lambdaContext("PriceInference", "inv-3"));
+
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "100" }, { itemIdentifier: "101" }] });
+    const reasons = audit.messages.filter((m) => m.requestId === "r-3" || m.requestId === "r-4").map((m) => m.reason);
+    expect(reasons).toEqual([
+      "invalid inference request: views: 100000000000000000000 is not a safe integer",
+      "invalid inference request: views: 100000000000000000000 is not a safe integer",
+    ]);
   });
 
   it("does not start with a configuration out of bounds, saying which variable and what it takes", async () => {

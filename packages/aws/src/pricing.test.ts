@@ -176,14 +176,31 @@ describe("requestRecordsOf", () => {
     ]);
   });
 
-  it("leaves removals out and passes an unreadable image on as undefined (refused as poison)", () => {
+  it("leaves removals out and passes an unreadable image on as undefined, with why (refused as poison)", () => {
     const event = {
       Records: [
         { eventName: "REMOVE", dynamodb: { SequenceNumber: "1", OldImage: { requestId: { S: "x" } } } },
         { eventName: "INSERT", dynamodb: { SequenceNumber: "2", NewImage: { views: { Q: "1" } } } },
       ],
     } as unknown as DynamoDBStreamEvent;
-    expect(requestRecordsOf(event)).toEqual([{ itemIdentifier: "2", image: undefined }]);
+    expect(requestRecordsOf(event)).toEqual([
+      { itemIdentifier: "2", image: undefined, unreadable: "Unsupported type passed: Q" },
+    ]);
+  });
+
+  it("reads a number beyond 2^53 as a bigint, or as the closest number when it is no integer literal (1E+20)", () => {
+    const event = {
+      Records: [
+        { eventName: "INSERT", dynamodb: { SequenceNumber: "1", NewImage: { views: { N: "100000000000000000001" } } } },
+        { eventName: "INSERT", dynamodb: { SequenceNumber: "2", NewImage: { views: { N: "1E+20" } } } },
+        { eventName: "INSERT", dynamodb: { SequenceNumber: "3", NewImage: { views: { N: "12.5" } } } },
+      ],
+    } as unknown as DynamoDBStreamEvent;
+    expect(requestRecordsOf(event)).toEqual([
+      { itemIdentifier: "1", image: { views: 100000000000000000001n } },
+      { itemIdentifier: "2", image: { views: 1e20 } },
+      { itemIdentifier: "3", image: { views: 12.5 } },
+    ]);
   });
 });
 

@@ -113,22 +113,38 @@ export function createDynamoCatalog(
 }
 
 /**
+ * A DynamoDB number as the SDK reads it (a bigint beyond 2^53), except that one which is no integer literal
+ * (`1E+20`, which the SDK fails to read) is the closest number: either way the schema refuses it as a count that
+ * is not a safe integer, saying so, instead of the whole image being unreadable.
+ */
+function numberOf(text: string): number | bigint {
+  const value = Number(text);
+  if (Math.abs(value) <= Number.MAX_SAFE_INTEGER) return value;
+  try {
+    return BigInt(text);
+  } catch {
+    return value;
+  }
+}
+
+/**
  * The inference requests of a stream batch: inserted or modified items' new images (a re-put request is a
  * replay and goes through the same idempotent path); removals carry no request and are left out. An image that
- * cannot be unmarshalled is passed on as `undefined`, which the flow refuses as poison.
+ * cannot be unmarshalled is passed on as `undefined` with the error's message (`unreadable`), which the flow
+ * refuses as poison with that reason.
  */
 export function requestRecordsOf(event: DynamoDBStreamEvent): RequestRecord[] {
   return (event.Records ?? [])
     .filter((record) => record.eventName !== "REMOVE")
     .map((record) => {
-      let image: unknown;
+      const itemIdentifier = record.dynamodb?.SequenceNumber ?? "";
       try {
         const raw = record.dynamodb?.NewImage;
-        image = raw ? unmarshall(raw as Record<string, AttributeValue>) : undefined;
-      } catch {
-        image = undefined;
+        const image = raw ? unmarshall(raw as Record<string, AttributeValue>, { wrapNumbers: numberOf }) : undefined;
+        return { itemIdentifier, image };
+      } catch (err) {
+        return { itemIdentifier, image: undefined, unreadable: (err as Error).message };
       }
-      return { itemIdentifier: record.dynamodb?.SequenceNumber ?? "", image };
     });
 }
 

@@ -87,6 +87,8 @@ export function isClosed(windowStartMs: number, watermarkMs: number, config: Win
 export interface ShardRecord {
   sequenceNumber: string;
   value: unknown;
+  /** Why the record's data could not be read (not JSON, as the decoder says): invalid, with this reason. */
+  unreadable?: string;
 }
 
 export interface ShardAggregate {
@@ -120,7 +122,8 @@ export function aggregateShard(
   let late = 0;
   let watermarkMs = watermarkBeforeMs;
   for (const record of records) {
-    const parsed = parseClickEvent(record.value);
+    const parsed: ReturnType<typeof parseClickEvent> =
+      record.unreadable === undefined ? parseClickEvent(record.value) : { ok: false, reason: record.unreadable };
     if (!parsed.ok) {
       invalid.push({ sequenceNumber: record.sequenceNumber, reason: parsed.reason });
       continue;

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { aggregateShard, DEFAULT_WINDOWS, demandRequestId, windowKeyOf, windowStartOf } from "./demand-windows.ts";
 import { createMemoryWindowStore } from "./fixtures/in-memory.ts";
 import { type HydrationDeps, type HydrationRecord, hydrateDemand } from "./hydration.ts";
-import type { InferenceRequest } from "./schemas.ts";
+import { type InferenceRequest, parseInferenceRequest } from "./schemas.ts";
 
 const T0 = Date.parse("2026-11-23T10:00:00.000Z");
 const MIN = 60_000;
@@ -104,6 +104,32 @@ describe("hydrateDemand", () => {
     expect(late.late).toBe(1);
     expect(late.invalid).toEqual([{ sequenceNumber: expect.any(String), reason: expect.stringContaining("action") }]);
     expect(requests.get(demandRequestId(windowKeyOf("a", T0)))).toMatchObject({ clicks: 1 });
+  });
+
+  it("counts each action on its own, so a request's funnel need not be ordered, and it is still a valid request", async () => {
+    const { requests, deps } = setup();
+    // The impression falls in the window before its click; the purchase follows no add-to-cart (a cart filled
+    // earlier, or "buy now"). Real traffic, so PriceInference must not refuse what it yields.
+    await hydrateDemand(
+      [
+        event("a", "impression", T0 + 5 * MIN - 50),
+        event("a", "click", T0 + 5 * MIN + 50),
+        event("a", "purchase", T0 + 5 * MIN + 100),
+        event("z", "impression", T0 + 12 * MIN),
+      ],
+      deps,
+    );
+    const request = requests.get(demandRequestId(windowKeyOf("a", T0 + 5 * MIN)));
+    expect(request).toMatchObject({ views: 0, clicks: 1, addToCart: 0, purchases: 1 });
+    expect(parseInferenceRequest(request)).toEqual({ ok: true, request });
+  });
+
+  it("skips a record whose data could not be read, with the reason the decoder gave", async () => {
+    const { deps } = setup();
+    const unreadable = { shardId: "shard-0", sequenceNumber: "90", value: undefined, unreadable: 'not JSON: "oops"' };
+    const result = await hydrateDemand([unreadable, event("a", "click", T0)], deps);
+    expect(result.invalid).toEqual([{ sequenceNumber: "90", reason: 'not JSON: "oops"' }]);
+    expect(result.eventsCounted).toBe(1);
   });
 
   it("gives the same requests whether each batch is delivered once or replayed after failures (property)", async () => {

@@ -67,6 +67,30 @@ describe("priceRequests", () => {
       reason: expect.stringContaining("views"),
     });
     expect(audit.find((a) => a.sequenceNumber === "9")?.reason).toMatch(/productId/);
+    expect(audit.find((a) => a.sequenceNumber === huge.itemIdentifier)?.reason).toBe(
+      "invalid inference request: inventory: 12345678901234567890 is not a safe integer",
+    );
+  });
+
+  it("refuses a count beyond 2^53 as not a safe integer, and an unreadable image with why it could not be read", async () => {
+    const { catalog, audit, deps } = setup([catalogItem("a")]);
+    const unsafe = request("a", { ...STRONG, views: 1e20 });
+    const unreadable: RequestRecord = {
+      itemIdentifier: "7",
+      image: undefined,
+      unreadable: "Unsupported type passed: Q",
+    };
+    const result = await priceRequests([unsafe, unreadable], deps);
+    expect(result.failures).toEqual([unsafe.itemIdentifier, "7"]);
+    expect(catalog.history).toEqual([]);
+    expect(audit.map((a) => [a.sequenceNumber, a.outcome, a.reason])).toEqual([
+      [
+        unsafe.itemIdentifier,
+        "refused",
+        "invalid inference request: views: 100000000000000000000 is not a safe integer",
+      ],
+      ["7", "refused", "invalid inference request: the stream image could not be read: Unsupported type passed: Q"],
+    ]);
   });
 
   it("changes nothing for an unknown product and reports it, without calling the model", async () => {

@@ -33,6 +33,8 @@ export const PIPELINE = "price-inference";
 export interface RequestRecord {
   itemIdentifier: string;
   image: unknown;
+  /** Why the image could not be unmarshalled (the adapter's error): refused as poison with this reason. */
+  unreadable?: string;
 }
 
 export type RecordOutcome =
@@ -122,7 +124,10 @@ export async function priceRequests(records: readonly RequestRecord[], deps: Pri
   // 1. Validation.
   const valid: Pending[] = [];
   for (const record of records) {
-    const parsed = parseInferenceRequest(record.image);
+    const parsed: ReturnType<typeof parseInferenceRequest> =
+      record.unreadable === undefined
+        ? parseInferenceRequest(record.image)
+        : { ok: false, reason: `the stream image could not be read: ${record.unreadable}` };
     if (parsed.ok) {
       valid.push({ itemIdentifier: record.itemIdentifier, request: parsed.request });
       continue;

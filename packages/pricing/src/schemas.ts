@@ -5,7 +5,21 @@
  */
 import * as z from "zod/mini";
 
-const count = z.number({ error: "must be a number" }).check(z.int("must be an integer"), z.nonnegative("must be >= 0"));
+/**
+ * A count is a safe integer: one beyond 2^53 is refused as such, whether it arrives as a bigint (the stream
+ * adapter's reading of a larger integer) or as a number (`1E+20`): `views: 100000000000000000000 is not a safe
+ * integer`, not "must be a number".
+ */
+const count = z
+  .number({
+    error: (issue) => (typeof issue.input === "bigint" ? `${issue.input} is not a safe integer` : "must be a number"),
+  })
+  .check(
+    z.int({
+      error: (issue) => (issue.code === "invalid_type" ? "must be an integer" : `${issue.input} is not a safe integer`),
+    }),
+    z.nonnegative("must be >= 0"),
+  );
 const isoInstant = z.iso.datetime({ offset: false, error: "must be an ISO-8601 UTC instant (…Z)" });
 
 /** One inference request: the demand features of one product over one event-time window. */
