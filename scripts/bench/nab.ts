@@ -34,6 +34,14 @@ import { type DetectorConfig, StreamingDetector } from "@sluice/anomaly/detector
 
 const subsetRoot = path.resolve(import.meta.dirname, "../../../shared/data/nab");
 const root = process.env.NAB_DIR ?? subsetRoot;
+if (!existsSync(path.join(root, "windows.json"))) {
+  // The corpus is not in this repository (NAB's licence and size): name what is missing and how to point at one.
+  console.error(
+    `no NAB corpus at ${root} (data/ and windows.json): set NAB_DIR to a NAB-layout directory, e.g. a checkout of ` +
+      "github.com/numenta/NAB with its labels/combined_windows.json copied to windows.json",
+  );
+  process.exit(1);
+}
 const corpus = loadNabCorpus(root);
 const points = corpus.reduce((sum, s) => sum + s.rows.length, 0);
 const config = JSON.parse(process.env.NAB_CONFIG ?? "{}") as Partial<DetectorConfig>;
