@@ -77,6 +77,10 @@ describe("DemandHydration handler", () => {
     const refused = String(102).padStart(20, "0");
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: refused }] });
     expect(fn.stdout.logs().filter((line) => line.message === "invalid clickstream event skipped")).toHaveLength(2);
+    // An event its producer must fix, not an error of the function: WARN, like its audit message.
+    expect(fn.stdout.logs()).toContainEqual(
+      expect.objectContaining({ level: "WARN", message: "clickstream event refused", sequenceNumber: refused }),
+    );
     expect(audit.messages).toEqual([
       expect.objectContaining({ pipeline: "demand-hydration", outcome: "refused", sequenceNumber: refused }),
     ]);

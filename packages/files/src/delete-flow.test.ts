@@ -1,6 +1,6 @@
 import type { AuditMessage as AuditEntry } from "@sluice/messages";
 import { describe, expect, it } from "vitest";
-import { type DeleteFlowDependencies, type DeletionReport, handleDeleteTrigger } from "./delete-flow.ts";
+import { type DeleteFlowDependencies, type DeletionReport, handleDeleteTrigger, outcomeOf } from "./delete-flow.ts";
 import { continuationKeyOf } from "./delete-request.ts";
 import { PreconditionFailed } from "./errors.ts";
 import { MemoryS3 } from "./fixtures/memory-store.ts";
@@ -313,6 +313,23 @@ describe("handleDeleteTrigger", () => {
     });
     expect(store.keys("lake")).toHaveLength(3);
     expect(audited.at(-1)).toMatchObject({ outcome: "failed" });
+  });
+
+  it("says each result's outcome as its audit message does (a deletion with keys it could not delete failed)", async () => {
+    const { store, audited, deps } = setup();
+    seed(store, "raw/x/", 3);
+    store.failingKeys.add("raw/x/0001");
+    const results = [
+      await handleDeleteTrigger(submit(store, "partly", { bucket: "Lake", prefixes: ["raw/x/"], reason: "r" }), deps),
+      await handleDeleteTrigger(submit(store, "refused", { bucket: "Elsewhere", keys: ["a"], reason: "r" }), deps),
+      await handleDeleteTrigger(submit(store, "done", { bucket: "Lake", keys: ["raw/x/0002"], reason: "r" }), deps),
+    ];
+    expect(results.map((r) => [r.status, outcomeOf(r)])).toEqual([
+      ["completed", "failed"],
+      ["refused", "refused"],
+      ["completed", "succeeded"],
+    ]);
+    expect(audited.map((a) => a.outcome)).toEqual(["failed", "refused", "succeeded"]);
   });
 
   it("skips a stale continuation", async () => {
