@@ -74,5 +74,9 @@ describe("AnomalyAlert handler", () => {
       expect.objectContaining({ pipeline: "anomaly-alert", action: "decode", sequenceNumber: malformed }),
     ]);
     expect(fn.stdout.metric("EventsOverSiteLimit")).toBe(1);
+    // A record its producer must fix, not an error of the function: WARN, like its audit message.
+    expect(fn.stdout.logs()).toContainEqual(
+      expect.objectContaining({ level: "WARN", message: "malformed clickstream record", sequenceNumber: malformed }),
+    );
   });
 });

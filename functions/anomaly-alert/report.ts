@@ -17,7 +17,8 @@ export async function reportScoring(
   { logger, metrics }: Observability,
   audit: AuditSink,
 ): Promise<void> {
-  for (const bad of outcome.malformed) logger.error("malformed clickstream record", { ...bad });
+  // Refused (not decodable): its producer must fix it; WARN, like its audit message.
+  for (const bad of outcome.malformed) logger.warn("malformed clickstream record", { ...bad });
   for (const failed of outcome.failedAlerts) logger.warn("alert not published, to be retried", { ...failed });
   for (const gone of outcome.evicted) logger.info("site evicted after silence, its state dropped", { ...gone });
   const overLimit = outcome.skippedSites.filter((s) => s.reason === "over-limit");

@@ -80,6 +80,10 @@ describe("DemandHydration handler", () => {
     expect(skipped).toHaveLength(2);
     // Each with its own reason: the record that is not JSON says so (as AnomalyAlert says it), with its text.
     expect(skipped.map((line) => line.reason)).toEqual(['not JSON: "not json"', "action: missing; ts: missing"]);
+    // An event its producer must fix, not an error of the function: WARN, like its audit message.
+    expect(fn.stdout.logs()).toContainEqual(
+      expect.objectContaining({ level: "WARN", message: "clickstream event refused", sequenceNumber: refused }),
+    );
     expect(audit.messages).toEqual([
       expect.objectContaining({ pipeline: "demand-hydration", outcome: "refused", sequenceNumber: refused }),
     ]);

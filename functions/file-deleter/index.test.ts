@@ -48,7 +48,13 @@ describe("FileDeleter handler", () => {
     expect(store.current("lake", "raw/customers/c-43/b.csv")).toBeDefined();
     expect(store.current("inbox", "reports/delete/gdpr-42.json")).toBeDefined();
     expect(fn.stdout.logs()).toContainEqual(
-      expect.objectContaining({ level: "INFO", message: "file-deleter", status: "completed", name: "gdpr-42" }),
+      expect.objectContaining({
+        level: "INFO",
+        message: "file-deleter",
+        outcome: "succeeded",
+        status: "completed",
+        name: "gdpr-42",
+      }),
     );
     expect(audit.messages).toContainEqual(expect.objectContaining({ pipeline: "file-deleter" }));
   });
@@ -60,7 +66,35 @@ describe("FileDeleter handler", () => {
     );
 
     expect(results).toEqual([expect.objectContaining({ status: "refused" })]);
-    expect(fn.stdout.logs()).toContainEqual(expect.objectContaining({ message: "file-deleter", status: "refused" }));
+    // Input the sender must fix: WARN, like its audit message.
+    expect(fn.stdout.logs()).toEqual([
+      expect.objectContaining({ level: "WARN", message: "file-deleter", outcome: "refused", status: "refused" }),
+    ]);
+  });
+
+  it("logs at ERROR a deletion that completed with keys it could not delete, and one that failed", async () => {
+    store.put("lake", "raw/customers/c-44/a.csv", { body: Buffer.from("v1") });
+    store.put("lake", "raw/customers/c-44/b.csv", { body: Buffer.from("v1") });
+    store.failingKeys.add("raw/customers/c-44/b.csv");
+    const partly = await fn.handler(
+      { bucket: "Lake", keys: ["raw/customers/c-44/a.csv", "raw/customers/c-44/b.csv"], reason: "GDPR", name: "c-44" },
+      lambdaContext("FileDeleter", "inv-4"),
+    );
+    store.failingKeys.clear();
+    // An S3 endpoint without versions (ListObjectVersions lists nothing): allVersions cannot be honoured.
+    store.put("raw", "dms/x/LOAD1.csv", { body: Buffer.from("x") });
+    vi.spyOn(store, "listVersions").mockResolvedValueOnce({ entries: [], isTruncated: false });
+    const failed = await fn.handler(
+      { bucket: "CdcRaw", prefixes: ["dms/"], allVersions: true, reason: "purge", name: "purge" },
+      lambdaContext("FileDeleter", "inv-5"),
+    );
+
+    expect(partly).toEqual([expect.objectContaining({ status: "completed" })]);
+    expect(failed).toEqual([expect.objectContaining({ status: "failed" })]);
+    expect(fn.stdout.logs()).toEqual([
+      expect.objectContaining({ level: "ERROR", message: "file-deleter", outcome: "failed", status: "completed" }),
+      expect.objectContaining({ level: "ERROR", message: "file-deleter", outcome: "failed", status: "failed" }),
+    ]);
   });
 
   it("does nothing for S3's test event (sent when the notification is configured)", async () => {

@@ -9,11 +9,12 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { createSnsAuditSink } from "@sluice/aws/audit";
 import { createS3DeleterStore } from "@sluice/aws/files";
-import { bareETag, type DeleteFlowResult, type DeleteTrigger, handleDeleteTrigger } from "@sluice/files";
+import { bareETag, type DeleteFlowResult, type DeleteTrigger, handleDeleteTrigger, outcomeOf } from "@sluice/files";
 import { decodeS3EventKey } from "@sluice/messages";
 import { createObservability, withObservability } from "@sluice/observability";
 import type { Context, S3Event } from "aws-lambda";
 import { linksOf } from "#kit/links";
+import { levelOf } from "#kit/outcome-level";
 
 const links = linksOf<"FileDeleter">();
 /** Stop starting batches this long before the timeout: one batch and the report write must still fit. */
@@ -55,7 +56,9 @@ async function deleteOnRequest(event: unknown, context: Context): Promise<Delete
       remainingMs: () => context.getRemainingTimeInMillis(),
       correlationId: context.awsRequestId,
     });
-    observability.logger.info("file-deleter", {
+    const outcome = outcomeOf(result);
+    observability.logger[levelOf(outcome)]("file-deleter", {
+      outcome,
       status: result.status,
       name: result.name,
       ...("reason" in result ? { reason: result.reason } : { counts: result.report.counts }),

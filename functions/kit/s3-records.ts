@@ -6,6 +6,7 @@
 import { search } from "@aws-lambda-powertools/logger/correlationId";
 import type { SluiceLogger } from "@sluice/observability";
 import type { S3Event, S3EventRecord } from "aws-lambda";
+import { levelOf } from "./outcome-level.ts";
 
 /**
  * For `createObservability`: an S3-triggered invocation's correlation id is the request id of the S3 call that
@@ -19,19 +20,21 @@ export function requestIdOf(record: S3EventRecord): string | undefined {
 }
 
 /**
- * Handles each record of `event` in turn with `handle`, logging its outcome (INFO `log.done`, the outcome's fields)
- * or its error (ERROR `log.failed`); then, if any record failed, throws an `AggregateError` of every failure.
- * S3's `s3:TestEvent` (sent when a notification is configured) has no records: nothing is done.
+ * Handles each record of `event` in turn with `handle`, logging its outcome (`log.done`, the outcome's fields, at the
+ * level of its `outcome`: INFO, WARN for refused or rejected, ERROR for failed) or its error (ERROR `log.failed`);
+ * then, if any record failed, throws an `AggregateError` of every failure. S3's `s3:TestEvent` (sent when a
+ * notification is configured) has no records: nothing is done.
  */
 export async function forEachS3Record(
   event: S3Event,
   log: { logger: SluiceLogger; done: string; failed: string },
-  handle: (record: S3EventRecord) => Promise<object>,
+  handle: (record: S3EventRecord) => Promise<{ outcome: string }>,
 ): Promise<void> {
   const failures: Error[] = [];
   for (const record of event.Records ?? []) {
     try {
-      log.logger.info(log.done, { ...(await handle(record)) });
+      const outcome = await handle(record);
+      log.logger[levelOf(outcome.outcome)](log.done, { ...outcome });
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       log.logger.error(log.failed, error);

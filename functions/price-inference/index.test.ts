@@ -101,6 +101,24 @@ describe("PriceInference handler", () => {
     ]);
   });
 
+  it("logs a request the model could not price (failed) at ERROR, and a poison request (refused) at WARN", async () => {
+    vi.spyOn(model, "invoke").mockResolvedValueOnce({
+      body: JSON.stringify({ modelVersion: "test-1", predictions: [{ error: "model could not score" }] }),
+      contentType: "application/json",
+    });
+    const event = streamEvent([
+      { requestId: "r-5", productId: "p-1", ...window, ...strongDemand },
+      { requestId: "r-6", ...window, ...strongDemand },
+    ]);
+
+    await fn.handler(event, lambdaContext("PriceInference", "inv-4"));
+
+    expect(fn.stdout.logs().map((line) => [line.level, line.message, line.kind])).toEqual([
+      ["ERROR", "price request not applied", "failed"],
+      ["WARN", "price request not applied", "refused"],
+    ]);
+  });
+
   it("does not start with a configuration out of bounds, saying which variable and what it takes", async () => {
     vi.resetModules();
     vi.stubEnv("PRICING_MAX_CHANGE", "2");

@@ -21,6 +21,7 @@ import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import * as z from "zod/mini";
 import { configOf, decimal, oneOf, wholeNumber } from "#kit/config";
 import { linksOf } from "#kit/links";
+import { levelOf } from "#kit/outcome-level";
 
 const links = linksOf<"PriceInference">();
 const env = configOf(
@@ -56,9 +57,8 @@ async function priceInference(event: DynamoDBStreamEvent): Promise<DynamoDBBatch
   const result = await priceRequests(requestRecordsOf(event), { model, catalog, audit, config });
   const { logger, metrics } = observability;
   for (const outcome of result.outcomes) {
-    if (outcome.kind === "refused" || outcome.kind === "failed")
-      logger.warn("price request not applied", { ...outcome });
-    else logger.info("price request", { ...outcome });
+    const level = levelOf(outcome.kind);
+    logger[level](level === "info" ? "price request" : "price request not applied", { ...outcome });
   }
   metrics.addMetric("ModelCalls", "Count", result.modelCalls);
   metrics.addMetric("PriceChanges", "Count", result.outcomes.filter((o) => o.kind === "applied").length);

@@ -186,6 +186,24 @@ describe("SnsLogger handler", () => {
     expect(record?.originalBytes).toBeGreaterThan(2 * 1024 * 1024);
   });
 
+  it("logs a valid 10 KB message nested 5 000 levels deep, as its text, instead of failing (and dead-lettering) it", async () => {
+    const message = `${"[".repeat(5_000)}{"to":"ada@example.com"}${"]".repeat(5_000)}`;
+
+    await handler(snsEvent({ message, attributes: { severity: "warn" } }), lambdaContext("req-8"));
+
+    expect(records()).toEqual([
+      expect.objectContaining({
+        level: "WARN",
+        sns: expect.objectContaining({
+          message: message.replace("ada@example.com", "[REDACTED:email]"),
+          messageFormat: "text",
+          messageNotParsed: "JSON nested deeper than 128 levels",
+        }),
+      }),
+    ]);
+    expect(metricDocuments().find((doc) => "SnsMessagesLogged" in doc)).toMatchObject({ severity: "WARN" });
+  });
+
   it("logs every record of a multi-record event and counts per topic and level", async () => {
     const event = snsEvent({ attributes: { severity: "critical" } });
     const alert = snsEvent({ topicArn: "arn:aws:sns:us-east-2:123456789012:Alerts" }).Records[0];

@@ -1,6 +1,6 @@
 import type { AuditMessage as AuditEntry } from "@sluice/messages";
 import { describe, expect, it } from "vitest";
-import { type DeleteFlowDependencies, type DeletionReport, handleDeleteTrigger } from "./delete-flow.ts";
+import { type DeleteFlowDependencies, type DeletionReport, handleDeleteTrigger, outcomeOf } from "./delete-flow.ts";
 import { continuationKeyOf } from "./delete-request.ts";
 import { PreconditionFailed } from "./errors.ts";
 import { MemoryS3 } from "./fixtures/memory-store.ts";
@@ -90,6 +90,75 @@ describe("handleDeleteTrigger", () => {
     expect(store.count("deleteBatch")).toBe(0);
     expect(report(store, "bad")).toMatchObject({ status: "refused", refusal: { code } });
     expect(audited).toEqual([expect.objectContaining({ outcome: "refused", refusal: code })]);
+  });
+
+  /** What this Node's JSON.parse says about `text` (V8's wording differs between Node versions). */
+  const parseError = (text: string) => {
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    throw new Error(`${text} is JSON`);
+  };
+
+  it.each([
+    [
+      "truncated JSON",
+      '{"bucket": "Lake", "prefixes": ["raw/x/"], "rea',
+      `not JSON: ${parseError('{"bucket": "Lake", "prefixes": ["raw/x/"], "rea')}`,
+    ],
+    ["not JSON at all", "{not json", `not JSON: ${parseError("{not json")}`],
+    ["an empty object", "", "not JSON: empty"],
+    ["a blank object", " \n", "not JSON: empty"],
+  ])("refuses %s, saying it is not JSON and why, in the report and the audit", async (_, body, issue) => {
+    const { store, audited, deps } = setup();
+    seed(store, "raw/x/", 3);
+    const result = await handleDeleteTrigger(submit(store, "bad", body), deps);
+    expect(result.status).toBe("refused");
+    expect(store.keys("lake")).toHaveLength(3);
+    const message = `malformed request: ${issue}`;
+    expect(report(store, "bad").refusal).toEqual({ code: "malformed", message, issues: [issue] });
+    expect(audited).toEqual([expect.objectContaining({ outcome: "refused", refusal: "malformed", reason: message })]);
+  });
+
+  it("refuses a direct invocation whose payload is a string that is not JSON, saying why", async () => {
+    const { deps } = setup();
+    const result = await handleDeleteTrigger({ kind: "direct", body: '{"bucket": ', invocationId: "i-1" }, deps);
+    expect(result).toMatchObject({
+      status: "refused",
+      report: { refusal: { code: "malformed", message: `malformed request: not JSON: ${parseError('{"bucket": ')}` } },
+    });
+  });
+
+  it("names the field a request object gets wrong, in the report and the audit", async () => {
+    const { store, audited, deps } = setup();
+    seed(store, "raw/x/", 3);
+    await handleDeleteTrigger(
+      submit(store, "bad", { bucket: "Lake", keys: "raw/x/0000", reason: "r", force: true }),
+      deps,
+    );
+    const message = 'malformed request: keys: expected array, received string; Unrecognized key: "force"';
+    expect(report(store, "bad").refusal).toMatchObject({ code: "malformed", message });
+    expect(audited).toEqual([expect.objectContaining({ outcome: "refused", reason: message })]);
+  });
+
+  it("accepts a request object saved with a UTF-8 byte order mark, in its first step and the next", async () => {
+    // Windows editors (Notepad, PowerShell 5's `-Encoding UTF8`) start a file with one; RFC 8259 §8.1 lets a parser
+    // ignore it. Each step reads the request object again, so each must.
+    const { store, deps, refill } = setup(2);
+    seed(store, "raw/x/", 25);
+    const body = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from(JSON.stringify({ bucket: "Lake", prefixes: ["raw/x/"], reason: "r" })),
+    ]);
+    const key = "requests/delete/bom.json";
+    const trigger = { kind: "object" as const, key, eTag: store.put("inbox", key, { body }).eTag };
+    expect((await handleDeleteTrigger(trigger, deps)).status).toBe("continuing");
+    refill(2);
+    const last = await handleDeleteTrigger({ kind: "object", key: continuationKeyOf("bom", 1) }, deps);
+    expect(last.status).toBe("completed");
+    expect(store.keys("lake")).toEqual([]);
   });
 
   it("continues a deletion too large for one invocation through continuation objects, each step once", async () => {
@@ -244,6 +313,23 @@ describe("handleDeleteTrigger", () => {
     });
     expect(store.keys("lake")).toHaveLength(3);
     expect(audited.at(-1)).toMatchObject({ outcome: "failed" });
+  });
+
+  it("says each result's outcome as its audit message does (a deletion with keys it could not delete failed)", async () => {
+    const { store, audited, deps } = setup();
+    seed(store, "raw/x/", 3);
+    store.failingKeys.add("raw/x/0001");
+    const results = [
+      await handleDeleteTrigger(submit(store, "partly", { bucket: "Lake", prefixes: ["raw/x/"], reason: "r" }), deps),
+      await handleDeleteTrigger(submit(store, "refused", { bucket: "Elsewhere", keys: ["a"], reason: "r" }), deps),
+      await handleDeleteTrigger(submit(store, "done", { bucket: "Lake", keys: ["raw/x/0002"], reason: "r" }), deps),
+    ];
+    expect(results.map((r) => [r.status, outcomeOf(r)])).toEqual([
+      ["completed", "failed"],
+      ["refused", "refused"],
+      ["completed", "succeeded"],
+    ]);
+    expect(audited.map((a) => a.outcome)).toEqual(["failed", "refused", "succeeded"]);
   });
 
   it("skips a stale continuation", async () => {

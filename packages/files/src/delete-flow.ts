@@ -16,7 +16,7 @@
  * `reports/delete/<name>.batches/<batch>.json`.
  */
 
-import type { AuditFields, AuditPort } from "@sluice/messages";
+import type { AuditFields, AuditOutcome, AuditPort } from "@sluice/messages";
 import { chooseStep, claimStep } from "./delete-claim.ts";
 import { loadTrigger } from "./delete-load.ts";
 import { type DeleteStepContext, reportStep, StepReport } from "./delete-report.ts";
@@ -105,6 +105,25 @@ export interface DeleteFlowDependencies {
 export type DeleteFlowResult =
   | { status: "skipped"; name?: string; reason: string }
   | { status: ReportStatus; name: string; report: DeletionReport };
+
+/**
+ * What a trigger's handling came to, as its audit message says: `skipped`, `refused`, `failed` (a deletion that
+ * completed with keys it could not delete failed too: see the report's errors), else `succeeded` (a step done).
+ */
+export function outcomeOf(result: DeleteFlowResult): AuditOutcome {
+  switch (result.status) {
+    case "skipped":
+    case "refused":
+      return result.status;
+    case "failed":
+    case "interrupted":
+      return "failed";
+    case "completed":
+      return (result.report.counts?.failed ?? 0) > 0 ? "failed" : "succeeded";
+    default:
+      return "succeeded";
+  }
+}
 
 /**
  * Handles one delete trigger; see the module comment. Four steps, each in a module of its own: load what arrived

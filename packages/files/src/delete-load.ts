@@ -4,13 +4,15 @@
  */
 import * as z from "zod/mini";
 import type { DeleteFlowDependencies, DeleteFlowResult, DeleteTrigger, DeletionReport } from "./delete-flow.ts";
-import { type DeleteStepContext, safeJson } from "./delete-report.ts";
+import type { DeleteStepContext } from "./delete-report.ts";
 import {
   type AcceptedRequest,
   CONTINUATIONS_PREFIX,
   type Continuation,
   continuationSchema,
   MAX_REQUEST_BYTES,
+  NotJson,
+  parseJsonText,
   reportKeyOf,
   requestNameOf,
   validateDeleteRequest,
@@ -25,7 +27,10 @@ export interface LoadedTrigger {
   /** The request's name: its report is `reportKey`. */
   name: string;
   reportKey: string;
-  /** The request as sent (parsed JSON, or a marker that fails validation); absent for continuations and unread objects. */
+  /**
+   * The request as sent (parsed JSON, or `NotJson`, which validation refuses saying why); absent for continuations
+   * and unread objects.
+   */
   body: unknown;
   /** The request object, for S3-triggered requests (not continuations). */
   requestKey?: string;
@@ -45,7 +50,7 @@ export async function loadTrigger(
 ): Promise<LoadedTrigger | Extract<DeleteFlowResult, { status: "skipped" }>> {
   const { deps, audit } = context;
   if (trigger.kind === "direct") {
-    const body = typeof trigger.body === "string" ? safeJson(trigger.body) : trigger.body;
+    const body = typeof trigger.body === "string" ? parseJsonText(trigger.body) : trigger.body;
     const given = (body as { name?: unknown } | null)?.name;
     const name =
       typeof given === "string" && /^[A-Za-z0-9][A-Za-z0-9._\-/]{0,199}$/.test(given)
@@ -79,9 +84,11 @@ export async function loadTrigger(
     return { status: "skipped", reason };
   }
   if (isContinuation) {
-    const parsed = continuationSchema.safeParse(safeJson(loaded.text));
+    const json = parseJsonText(loaded.text);
+    const parsed = continuationSchema.safeParse(json);
     if (!parsed.success) {
-      const reason = `${trigger.key} is not a continuation (${z.prettifyError(parsed.error)})`;
+      const why = json instanceof NotJson ? `not JSON: ${json.reason}` : z.prettifyError(parsed.error);
+      const reason = `${trigger.key} is not a continuation (${why})`;
       await audit({ outcome: "skipped", reason, requestKey: trigger.key });
       return { status: "skipped", reason };
     }
@@ -92,7 +99,7 @@ export async function loadTrigger(
   return {
     name,
     reportKey: reportKeyOf(name),
-    body: tooLarge ? undefined : safeJson(loaded.text),
+    body: tooLarge ? undefined : parseJsonText(loaded.text),
     requestKey: trigger.key,
     requestETag: loaded.eTag,
     ...(tooLarge ? { tooLarge } : {}),
@@ -127,7 +134,7 @@ export async function requestOf(
       if (!(err instanceof PreconditionFailed)) throw err;
     }
     if (!found) return { ok: false, failure: `${where} was deleted or replaced while the deletion ran` };
-    source = safeJson(found.text);
+    source = parseJsonText(found.text);
     if (!report.requestKey) return { ok: true, request: source as AcceptedRequest };
   }
   const validated = validateDeleteRequest(source, deps.allowList);

@@ -13,7 +13,13 @@ import type {
   StepTiming,
 } from "./delete-flow.ts";
 import type { AcceptedRequest } from "./delete-request.ts";
-import { type Continuation, continuationKeyOf, DELETE_REPORTS_PREFIX, MAX_REQUEST_BYTES } from "./delete-request.ts";
+import {
+  type Continuation,
+  continuationKeyOf,
+  DELETE_REPORTS_PREFIX,
+  MAX_REQUEST_BYTES,
+  parseJsonText,
+} from "./delete-request.ts";
 import type { DeletionProgress } from "./deletion.ts";
 import { PreconditionFailed } from "./errors.ts";
 import type { DeleterStore } from "./ports.ts";
@@ -36,15 +42,6 @@ export function requestCopyKeyOf(name: string): string {
 /** Where the errors and dry-run listing of each batch are written, once per batch. */
 export function batchDetailsPrefixOf(name: string): string {
   return `${DELETE_REPORTS_PREFIX}${name}.batches/`;
-}
-
-/** The JSON of `text`, or a marker object that no schema accepts (the reason it is not JSON). */
-export function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    return { __notJson: (err as Error).message };
-  }
 }
 
 /** The progress a report records (nothing done yet when it records none). */
@@ -90,7 +87,7 @@ export async function readReport(
 ): Promise<{ report: DeletionReport; eTag: string } | undefined> {
   const found = await store.getText({ bucket, key, maxBytes: MAX_REQUEST_BYTES });
   if (!found) return undefined;
-  const report = safeJson(found.text) as DeletionReport;
+  const report = parseJsonText(found.text) as DeletionReport;
   if (typeof report !== "object" || report === null || typeof report.status !== "string") return undefined;
   return { report, eTag: found.eTag };
 }

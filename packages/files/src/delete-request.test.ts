@@ -39,6 +39,28 @@ describe("validateDeleteRequest", () => {
     if (!result.ok) expect(result.refusal.code).toBe("malformed");
   });
 
+  it.each([
+    [
+      "an unknown field",
+      { bucket: "Lake", prefixes: ["a/"], reason: "r", recursive: true },
+      'Unrecognized key: "recursive"',
+    ],
+    ["keys as a string", { bucket: "Lake", keys: "raw/x", reason: "r" }, "keys: expected array, received string"],
+    ["no reason", { bucket: "Lake", prefixes: ["a/"] }, "reason: expected string, received undefined"],
+    [
+      "allVersions as a string",
+      { bucket: "Lake", keys: ["a"], reason: "r", allVersions: "yes" },
+      "allVersions: expected boolean, received string",
+    ],
+    ["not an object", "delete everything", "expected object, received string"],
+  ])("says what is wrong with a malformed request: %s", (_, input, issue) => {
+    const result = validateDeleteRequest(input, allowList);
+    expect(result).toEqual({
+      ok: false,
+      refusal: { code: "malformed", message: `malformed request: ${issue}`, issues: [issue] },
+    });
+  });
+
   it("refuses a bucket outside the allow-list", () => {
     const result = validateDeleteRequest({ bucket: "someone-elses-bucket", prefixes: ["a/"], reason: "r" }, allowList);
     expect(result).toMatchObject({ ok: false, refusal: { code: "bucket-not-allowed" } });

@@ -4,6 +4,11 @@
  */
 // zod/mini: the same validation as zod, a tenth of the bundle (cold starts).
 import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
+
+// The English messages ("Unrecognized key: ...", "expected array, received string"): without them zod/mini says
+// "Invalid input" for every issue, and a refusal would not say what to fix. (A global setting, as in @sluice/cdc.)
+z.config(en());
 
 /** Where delete requests are dropped in the Inbox, and where their reports go. */
 export const DELETE_REQUESTS_PREFIX = "requests/delete/";
@@ -61,6 +66,29 @@ export const deleteRequestSchema = z
 export type DeleteRequestInput = z.input<typeof deleteRequestSchema>;
 export type DeleteRequest = z.output<typeof deleteRequestSchema>;
 
+/**
+ * What a request's text parses to when it is not JSON: why not (the parser's message, or "empty"). Validation refuses
+ * it with that reason, where a schema would only list the fields it lacks.
+ */
+export class NotJson {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * The JSON of a text the deleter reads (a request, a continuation, a report), or {@link NotJson}. A leading UTF-8
+ * byte order mark is ignored, as RFC 8259 (8.1) allows: Windows editors (Notepad, PowerShell 5's `-Encoding UTF8`)
+ * save one, and every step of a request reads its object again.
+ */
+export function parseJsonText(text: string): unknown {
+  const json = text.startsWith("\uFEFF") ? text.slice(1) : text;
+  if (json.trim() === "") return new NotJson("empty");
+  try {
+    return JSON.parse(json);
+  } catch (err) {
+    return new NotJson((err as Error).message);
+  }
+}
+
 export type RefusalCode = "malformed" | "too-large" | "bucket-not-allowed" | "confirm-required" | "prefix-not-folder";
 
 export interface Refusal {
@@ -110,9 +138,16 @@ export type ValidatedRequest = { ok: true; request: AcceptedRequest } | { ok: fa
  * prefixes inside other prefixes and keys under a prefix are dropped (and counted).
  */
 export function validateDeleteRequest(input: unknown, allowList: Readonly<Record<string, string>>): ValidatedRequest {
+  if (input instanceof NotJson) {
+    const issue = `not JSON: ${input.reason}`;
+    return { ok: false, refusal: { code: "malformed", message: `malformed request: ${issue}`, issues: [issue] } };
+  }
   const parsed = deleteRequestSchema.safeParse(input);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.length ? `${i.path.join(".")}: ` : ""}${i.message}`);
+    // "keys: expected array, received string": the refusal already says the request is malformed.
+    const issues = parsed.error.issues.map(
+      (i) => `${i.path.length ? `${i.path.join(".")}: ` : ""}${i.message.replace(/^Invalid input: /, "")}`,
+    );
     return {
       ok: false,
       refusal: { code: "malformed", message: `malformed request: ${issues.join("; ")}`, issues },

@@ -219,6 +219,26 @@ describe("redaction properties: nothing planted leaks", () => {
     );
   });
 
+  it("redacts the same trees inside JSON nested too deep to walk (one pass over its text) as it does a structure", () => {
+    // 200 arrays: past the 128 levels walked as a structure, so the text is redacted token by token.
+    const deep = (json: string) => `${"[".repeat(200)}${json}${"]".repeat(200)}`;
+    const unwrap = (value: unknown) => {
+      let inner = value;
+      for (let level = 0; level < 200; level++) inner = (inner as unknown[])[0];
+      return inner;
+    };
+    fc.assert(
+      fc.property(tree, ({ value, cores }) => {
+        const text = deep(JSON.stringify(value));
+        for (const output of outputs(text)) {
+          for (const core of cores) expect(output).not.toContain(core);
+          expect(unwrap(JSON.parse(JSON.parse(output)))).toEqual(JSON.parse(outputs(value)[0] ?? ""));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("is idempotent on planted secrets", () => {
     fc.assert(
       fc.property(tree, ({ value }) => {

@@ -175,6 +175,72 @@ describe("redact: values by pattern", () => {
   });
 });
 
+describe("redact: deeply nested JSON", () => {
+  const nested = (depth: number, inner: string) => `${"[".repeat(depth)}${inner}${"]".repeat(depth)}`;
+  const secret = '{"password":"hunter2","to":"bob@example.com"}';
+  const redacted = '{"password":"[REDACTED:password]","to":"[REDACTED:email]"}';
+
+  it("redacts JSON inside a string nested too deep to walk, in one pass over its text, keeping its text", () => {
+    for (const depth of [5_000, 100_000]) {
+      expect(redact(nested(depth, secret), policy)).toBe(nested(depth, redacted));
+      expect(redact({ body: nested(depth, secret) }, policy)).toEqual({ body: nested(depth, redacted) });
+    }
+  });
+
+  it("applies every rule in that pass: keys, a sensitive key's whole value, empty values, numbers, spacing kept", () => {
+    const inner = [
+      "{",
+      '  "token" : { "a": [1, 2] },',
+      '  "password": "",',
+      '  "secret": null,',
+      '  "ada@example.com": 1,',
+      '  "card": "4111 1111 1111 1111", "n": 4111111111111111, "m": -1.5e3,',
+      '  "note": "call +44 20 7946 0958", "ok": true',
+      "}",
+    ].join("\n");
+    const expected = [
+      "{",
+      '  "token" : "[REDACTED:token]",',
+      '  "password": "",',
+      '  "secret": null,',
+      '  "[REDACTED:email]": 1,',
+      '  "card": "[REDACTED:card]", "n": "[REDACTED:card]", "m": -1.5e3,',
+      '  "note": "call [REDACTED:phone]", "ok": true',
+      "}",
+    ].join("\n");
+    expect(redact(nested(5_000, inner), policy)).toBe(nested(5_000, expected));
+  });
+
+  it("counts the depth of JSON inside strings inside JSON (encoded again and again) as one", () => {
+    // Each level a JSON string holding 120 nested arrays around the next (under the limit each): 14 levels (each
+    // doubles the backslashes: 2^14 before the innermost quotes) are 1 680 levels deep in 200 KB.
+    let text = secret;
+    for (let level = 0; level < 14; level++) text = nested(120, JSON.stringify(text));
+    expect(text.length).toBeLessThan(256 * 1024);
+    const out = redact(text, policy) as string;
+    expect(out).not.toContain("hunter2");
+    expect(out).not.toContain("bob@example.com");
+  });
+
+  it("replaces what lies deeper than 128 levels of an object it is given with a marker", () => {
+    let value: unknown = { password: "hunter2" };
+    for (let level = 0; level < 5_000; level++) value = [value];
+    let out = redact(value, policy);
+    for (let level = 0; level < 128; level++) {
+      expect(Array.isArray(out)).toBe(true);
+      out = (out as unknown[])[0];
+    }
+    expect(out).toBe("[REDACTED:nested-too-deep]");
+  });
+
+  it("is the same through the logger's replacer", () => {
+    const replacer = createRedactingReplacer(policy);
+    expect(JSON.parse(JSON.stringify({ body: nested(5_000, secret) }, replacer))).toEqual({
+      body: nested(5_000, redacted),
+    });
+  });
+});
+
 describe("redaction policy", () => {
   it("adds SLUICE_REDACT_KEYS and SLUICE_REDACT_PATTERNS to the defaults", () => {
     const custom = redactionPolicyFromEnv({

@@ -11,6 +11,7 @@
  * bounded, so a 2 MB string is scanned once per pattern, never re-scanned from every position.
  */
 
+import { MAX_JSON_DEPTH } from "./json-depth.ts";
 import { redactionMarker } from "./redaction/detectors.ts";
 import { type RedactionPolicy, redactionPolicyFromEnv, sensitiveKeyName } from "./redaction/policy.ts";
 
@@ -92,6 +93,8 @@ function redactPairs(text: string, policy: RedactionPolicy, tally: Tally): strin
 /** Counts replacements, so callers can tell whether anything changed. */
 interface Tally {
   count: number;
+  /** Set when a walk met objects or arrays nested deeper than {@link MAX_JSON_DEPTH} (replaced by a marker). */
+  tooDeep?: boolean;
 }
 
 /**
@@ -141,7 +144,8 @@ function mayBeJson(text: string): boolean {
   return first === "{" || first === "[" || (first === '"' && /"\s*$/.test(text));
 }
 
-function redactString(text: string, policy: RedactionPolicy, tally: Tally): string {
+/** `depth`: the objects and arrays around the string (JSON inside it nests below them: see {@link redactValue}). */
+function redactString(text: string, policy: RedactionPolicy, tally: Tally, depth = 0): string {
   if (mayBeJson(text)) {
     let parsed: unknown;
     try {
@@ -153,13 +157,115 @@ function redactString(text: string, policy: RedactionPolicy, tally: Tally): stri
       // JSON inside a string (a message attribute, a double-encoded body, a JSON string holding JSON): redact it as a
       // structure, so key names count, and re-encode only when something was redacted.
       const inner: Tally = { count: 0 };
-      const redacted = redactValue(parsed, policy, inner, new WeakSet());
+      const redacted = redactValue(parsed, policy, inner, new WeakSet(), depth);
+      if (inner.tooDeep) {
+        // Nested too deep to walk (or to re-encode) as a structure: the same rules in one pass over its text.
+        const deep: Tally = { count: 0 };
+        const out = redactJsonText(text, policy, deep);
+        tally.count += deep.count;
+        return out;
+      }
       if (inner.count === 0) return text;
       tally.count += inner.count;
       return JSON.stringify(redacted);
     }
   }
   return redactText(text, policy, tally);
+}
+
+/** The end (exclusive) of the JSON string token whose opening quote is at `start`. */
+function stringTokenEnd(text: string, start: number): number {
+  for (let i = start + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5c)
+      i++; // a backslash escapes the next character
+    else if (c === 0x22) return i + 1;
+  }
+  return text.length;
+}
+
+const SCALAR_TOKEN = /[^\s,\]}]+/y;
+const SPACE = /\s*/y;
+
+function skipSpace(text: string, start: number): number {
+  SPACE.lastIndex = start;
+  SPACE.exec(text);
+  return SPACE.lastIndex;
+}
+
+/** The end (exclusive) of the JSON value at `start`: a string, a number or literal, or a whole object or array. */
+function valueTokenEnd(text: string, start: number): number {
+  const first = text.charAt(start);
+  if (first === '"') return stringTokenEnd(text, start);
+  if (first !== "{" && first !== "[") {
+    SCALAR_TOKEN.lastIndex = start;
+    return SCALAR_TOKEN.exec(text) ? SCALAR_TOKEN.lastIndex : start + 1;
+  }
+  let open = 0;
+  for (let i = start; i < text.length; i++) {
+    const c = text.charAt(i);
+    if (c === '"') i = stringTokenEnd(text, i) - 1;
+    else if (c === "{" || c === "[") open++;
+    else if ((c === "}" || c === "]") && --open === 0) return i + 1;
+  }
+  return text.length;
+}
+
+/** Values that hide nothing under a sensitive key (see {@link hasContent}), as JSON tokens. */
+const EMPTY_TOKENS = new Set(['""', "null", "true", "false"]);
+
+/**
+ * Valid JSON text nested too deep to walk as a structure, redacted by the same rules in one pass over its tokens,
+ * without recursion: each key as a key (a sensitive key's value replaced whole, an object or array too), each string
+ * value as a string (JSON inside it included), each number as a number; everything else, and every token that does
+ * not change, is copied as it is. (Keys that become the same marker are not numbered: text may repeat a key.)
+ */
+function redactJsonText(text: string, policy: RedactionPolicy, tally: Tally): string {
+  let out = "";
+  let copied = 0;
+  const replace = (start: number, end: number, json: string) => {
+    out += `${text.slice(copied, start)}${json}`;
+    copied = end;
+  };
+  for (let i = 0; i < text.length; ) {
+    const c = text.charAt(i);
+    if (c === '"') {
+      const end = stringTokenEnd(text, i);
+      const value = JSON.parse(text.slice(i, end)) as string;
+      const colon = skipSpace(text, end);
+      if (text.charAt(colon) === ":") {
+        const key = redactKey(value, policy);
+        if (key !== value) {
+          tally.count++;
+          replace(i, end, JSON.stringify(key));
+        }
+        const valueStart = skipSpace(text, colon + 1);
+        const valueEnd = valueTokenEnd(text, valueStart);
+        const name = sensitiveKeyName(value, policy);
+        if (name !== undefined && !EMPTY_TOKENS.has(text.slice(valueStart, valueEnd))) {
+          tally.count++;
+          replace(valueStart, valueEnd, JSON.stringify(redactionMarker(name)));
+          i = valueEnd;
+        } else {
+          i = colon + 1;
+        }
+        continue;
+      }
+      // Any JSON inside counts as deeper still: walked by this function too, one call per level of encoding.
+      const redacted = redactString(value, policy, tally, MAX_JSON_DEPTH);
+      if (redacted !== value) replace(i, end, JSON.stringify(redacted));
+      i = end;
+    } else if (c === "-" || (c >= "0" && c <= "9")) {
+      const end = valueTokenEnd(text, i);
+      const number = Number(text.slice(i, end));
+      const redacted = redactNumber(number, policy, tally);
+      if (redacted !== number) replace(i, end, JSON.stringify(redacted));
+      i = end;
+    } else {
+      i++;
+    }
+  }
+  return copied === 0 ? text : `${out}${text.slice(copied)}`;
 }
 
 function redactNumber(value: number, policy: RedactionPolicy, tally: Tally): number | string {
@@ -206,14 +312,30 @@ function freeKey(out: Record<string, unknown>, key: string): string {
   for (let n = 2; ; n++) if (!Object.hasOwn(out, `${key}#${n}`)) return `${key}#${n}`;
 }
 
-function redactValue(value: unknown, policy: RedactionPolicy, tally: Tally, seen: WeakSet<object>): unknown {
-  if (typeof value === "string") return redactString(value, policy, tally);
+/**
+ * `depth`: the objects and arrays around `value`, JSON inside strings counted with the structure holding it (a walk
+ * recurses through both). Deeper than {@link MAX_JSON_DEPTH}, an object or array is replaced by a marker (and
+ * `tally.tooDeep` set) instead of overflowing the stack.
+ */
+function redactValue(
+  value: unknown,
+  policy: RedactionPolicy,
+  tally: Tally,
+  seen: WeakSet<object>,
+  depth: number,
+): unknown {
+  if (typeof value === "string") return redactString(value, policy, tally, depth);
   if (typeof value === "number") return redactNumber(value, policy, tally);
   if (typeof value !== "object" || value === null) return value;
   if (seen.has(value)) return "[Circular]";
+  if (depth >= MAX_JSON_DEPTH) {
+    tally.count++;
+    tally.tooDeep = true;
+    return redactionMarker("nested-too-deep");
+  }
   seen.add(value);
   try {
-    if (Array.isArray(value)) return value.map((item) => redactValue(item, policy, tally, seen));
+    if (Array.isArray(value)) return value.map((item) => redactValue(item, policy, tally, seen, depth + 1));
     let entries: [string, unknown][];
     if (value instanceof Error) {
       entries = [["name", value.name], ["message", value.message], ["stack", value.stack], ...Object.entries(value)];
@@ -234,7 +356,7 @@ function redactValue(value: unknown, policy: RedactionPolicy, tally: Tally, seen
         tally.count++;
         out[outKey] = redactionMarker(name);
       } else {
-        out[outKey] = redactValue(item, policy, tally, seen);
+        out[outKey] = redactValue(item, policy, tally, seen, depth + 1);
       }
     }
     return out;
@@ -254,7 +376,7 @@ function redactValue(value: unknown, policy: RedactionPolicy, tally: Tally, seen
  * The input is not modified. Redacting twice gives the same result as redacting once.
  */
 export function redact(value: unknown, policy: RedactionPolicy = defaultRedactionPolicy()): unknown {
-  return redactValue(value, policy, { count: 0 }, new WeakSet());
+  return redactValue(value, policy, { count: 0 }, new WeakSet(), 0);
 }
 
 /** A plain object with its keys redacted, or the object itself when no key changes (the common case, no copy). */

@@ -1,9 +1,13 @@
+import { captureWrites } from "@sluice/testing";
 import type { SNSEventRecord, SNSMessageAttributes } from "aws-lambda";
 import { describe, expect, it } from "vitest";
+import { SluiceLogger } from "./logger.ts";
+import { createRedactionPolicy } from "./redaction.ts";
 import {
   buildSnsLogRecord,
   InvalidSnsEvent,
   levelFromSeverity,
+  logSnsRecord,
   parseMessage,
   snsRecordsOf,
   topicNameOf,
@@ -128,6 +132,58 @@ describe("buildSnsLogRecord", () => {
 
     expect(record.message).toEqual({ password: "p" });
   });
+});
+
+describe("deeply nested JSON", () => {
+  /** JSON arrays nested `depth` levels deep around `inner`. */
+  const nested = (depth: number, inner = "") => `${"[".repeat(depth)}${inner}${"]".repeat(depth)}`;
+
+  it("parses a message nested up to 128 levels, and keeps a deeper one as its text, saying why", () => {
+    expect(buildSnsLogRecord(snsRecord({ message: nested(128) }))).toMatchObject({ messageFormat: "json" });
+    expect(buildSnsLogRecord(snsRecord({ message: nested(128) }))).not.toHaveProperty("messageNotParsed");
+    for (const depth of [129, 5_000, 100_000]) {
+      const message = nested(depth);
+      expect(buildSnsLogRecord(snsRecord({ message }))).toMatchObject({
+        message,
+        messageFormat: "text",
+        messageNotParsed: "JSON nested deeper than 128 levels",
+      });
+    }
+  });
+
+  it("keeps a String.Array attribute nested too deep as its text", () => {
+    const record = snsRecord();
+    const value = nested(5_000);
+    record.Sns.MessageAttributes.tags = { Type: "String.Array", Value: value };
+    expect(buildSnsLogRecord(record).attributes.tags).toBe(value);
+  });
+
+  it.each([5_000, 100_000])(
+    "logs a valid message nested %i levels deep (10 KB; 200 KB) as one line holding its text, redacted",
+    (depth) => {
+      const stdout = captureWrites(process.stdout);
+      try {
+        const logger = new SluiceLogger({ serviceName: "sns-logger", redaction: createRedactionPolicy() });
+        const message = nested(depth, '{"password":"hunter2","to":"bob@example.com"}');
+
+        logSnsRecord(logger, buildSnsLogRecord(snsRecord({ message })));
+
+        const [line, ...rest] = stdout.jsonLines();
+        expect(rest).toEqual([]);
+        expect(line).toMatchObject({
+          level: "INFO",
+          message: "SNS message",
+          sns: {
+            messageFormat: "text",
+            messageNotParsed: "JSON nested deeper than 128 levels",
+            message: nested(depth, '{"password":"[REDACTED:password]","to":"[REDACTED:email]"}'),
+          },
+        });
+      } finally {
+        stdout.restore();
+      }
+    },
+  );
 });
 
 describe("snsRecordsOf", () => {

@@ -6,6 +6,7 @@
 import type { Metrics } from "@aws-lambda-powertools/metrics";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { SNSEventRecord } from "aws-lambda";
+import { MAX_JSON_DEPTH, nestedDeeperThan } from "./json-depth.ts";
 import type { LogLevelName, SluiceLogger } from "./logger.ts";
 
 /** A message attribute's value: `String` as is, `Number` as a number, `String.Array` as an array, `Binary` base64. */
@@ -26,6 +27,8 @@ export interface SnsLogRecord {
   /** The message, parsed when it is a JSON object or array. */
   message: unknown;
   messageFormat: "json" | "text";
+  /** Why a message that is JSON is logged as its text: `JSON nested deeper than 128 levels`. */
+  messageNotParsed?: string;
 }
 
 /** The `message` of every SNS log line: a constant, so that Logs Insights can select them (`message = "..."`). */
@@ -76,7 +79,8 @@ function attributeValue(type: string, value: string): AttributeValue {
   if (type === "String.Array") {
     try {
       const array: unknown = JSON.parse(value);
-      if (Array.isArray(array)) return array;
+      // Nested too deep to log as a structure (see json-depth.ts): kept as text, like the message.
+      if (Array.isArray(array) && !nestedDeeperThan(array)) return array;
     } catch {
       // not a JSON array after all: keep the text
     }
@@ -107,15 +111,23 @@ function correlationIdOf(value: unknown): string | undefined {
   return id ? id.slice(0, 256) : undefined;
 }
 
-/** The message parsed when it is a JSON object or array, else the text itself. */
-export function parseMessage(message: string): Pick<SnsLogRecord, "message" | "messageFormat"> {
+/**
+ * The message parsed when it is a JSON object or array, else the text itself. JSON nested deeper than
+ * {@link MAX_JSON_DEPTH} levels is kept as its text, with `messageNotParsed` saying so: as a structure it would
+ * overflow the stack of the logger that prints it (a valid 10 KB message can nest 5 000 levels), and fail the batch.
+ */
+export function parseMessage(message: string): Pick<SnsLogRecord, "message" | "messageFormat" | "messageNotParsed"> {
   const first = /\S/.exec(message)?.[0];
   if (first === "{" || first === "[") {
+    let parsed: unknown;
     try {
-      return { message: JSON.parse(message), messageFormat: "json" };
+      parsed = JSON.parse(message);
     } catch {
       // looked like JSON, is not: log the text
+      return { message, messageFormat: "text" };
     }
+    if (!nestedDeeperThan(parsed)) return { message: parsed, messageFormat: "json" };
+    return { message, messageFormat: "text", messageNotParsed: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` };
   }
   return { message, messageFormat: "text" };
 }
@@ -151,7 +163,7 @@ export function snsRecordsOf(event: unknown): SNSEventRecord[] {
 export function buildSnsLogRecord(record: SNSEventRecord): SnsLogRecord {
   const sns = record.Sns;
   const attributes = flattenAttributes(sns.MessageAttributes);
-  const { message, messageFormat } = parseMessage(sns.Message);
+  const { message, messageFormat, messageNotParsed } = parseMessage(sns.Message);
   const correlationId =
     correlationIdOf(attributeNamed(attributes, "correlationid")) ??
     (isObject(message) ? correlationIdOf(message.correlationId ?? message.correlation_id) : undefined);
@@ -168,6 +180,7 @@ export function buildSnsLogRecord(record: SNSEventRecord): SnsLogRecord {
     attributes,
     message,
     messageFormat,
+    ...(messageNotParsed !== undefined && { messageNotParsed }),
   };
 }
 
