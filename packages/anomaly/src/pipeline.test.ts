@@ -426,7 +426,7 @@ describe("processClickstreamBatch", () => {
 });
 
 describe("the metrics' scales", () => {
-  it("map every count back to itself and a window's CTR to (clicks + 3/8) / (impressions + 3/4), in the same order", () => {
+  it("map every count back to itself and a window's CTR to (clicks + 3/8) / (impressions + 3/4), to 4 decimals on the scale, in order", () => {
     const counts = (impressions: number, clicks: number, addToCart = 0, purchases = 0) =>
       ({ impressions, clicks, addToCart, purchases }) as Parameters<(typeof METRIC_SCALES)["ctr"]["to"]>[0];
     const n = fc.nat({ max: 10_000_000 });
@@ -435,8 +435,12 @@ describe("the metrics' scales", () => {
       fc.assert(
         fc.property(n, n, (a, b) => {
           const of = (x: number) => counts(x, x, x, x);
-          expect(Math.abs(scale.from(scale.to(of(a)) as number) - a)).toBeLessThanOrEqual(1e-9 * Math.max(1, a));
-          if (a < b) expect(scale.to(of(a))).toBeLessThan(scale.to(of(b)) as number);
+          // To 4 decimals on the scale: a count of x comes back within sqrt(x) / 10 000 (half a unit of the 4th
+          // decimal times dx/dy = y / 2), and a larger count is never lower on the scale.
+          const y = scale.to(of(a)) as number;
+          expect(Math.abs(y * 1e4 - Math.round(y * 1e4))).toBeLessThan(1e-6);
+          expect(Math.abs(scale.from(y) - a)).toBeLessThanOrEqual(Math.sqrt(a + 1) / 1e4 + 1e-9);
+          if (a < b) expect(y).toBeLessThanOrEqual(scale.to(of(b)) as number);
         }),
       );
     }
@@ -446,8 +450,9 @@ describe("the metrics' scales", () => {
       fc.property(fc.integer({ min: 1, max: 1_000_000 }), fc.nat(), fc.nat(), (impressions, x, y) => {
         const [low, high] = [x % (impressions + 1), y % (impressions + 1)].sort((p, q) => p - q) as [number, number];
         const scaled = ctr.to(counts(impressions, low)) as number;
-        expect(ctr.from(scaled)).toBeCloseTo((low + 0.375) / (impressions + 0.75), 12);
-        if (low < high) expect(scaled).toBeLessThan(ctr.to(counts(impressions, high)) as number);
+        // 4 decimals on the arcsine scale: within 5e-5 of it, so within 5e-5 x 2 sqrt(p (1 - p)) <= 5e-5 of the rate.
+        expect(Math.abs(ctr.from(scaled) - (low + 0.375) / (impressions + 0.75))).toBeLessThanOrEqual(5.1e-5);
+        if (low < high) expect(scaled).toBeLessThanOrEqual(ctr.to(counts(impressions, high)) as number);
       }),
     );
   });
