@@ -1,13 +1,14 @@
 /**
- * End to end: `pnpm local` started as a user starts it; a message published with the AWS SDK to the `Audit`
- * topic lands as one redacted structured record in `.sluice/logs/SnsLogger.log`; Ctrl-C stops everything,
- * DynamoDB Local's Java process included.
+ * End to end: `pnpm local` started as a user starts it; everything it starts listens on loopback only; a message
+ * published with the AWS SDK to the `Audit` topic lands as one redacted structured record in
+ * `.sluice/logs/SnsLogger.log`; Ctrl-C stops everything, DynamoDB Local's Java process included.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import { isLoopback, listeningSockets, processGroup } from "@sluice/testing/listening";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { loadEnvFile } from "../../packages/local/src/cli/env.ts";
 import { repoRoot } from "../../packages/local/src/paths.ts";
@@ -109,6 +110,22 @@ local.describe("pnpm local (end to end)", () => {
       expect(JSON.parse(env[`SST_RESOURCE_${name}`] ?? "{}").arn, name).toMatch(/^arn:aws:sns:/);
     }
     console.log(`pnpm local: env file ready after ${startupMs} ms`);
+  });
+
+  it("listens on loopback only: the IAM gateways, and every emulator and server behind them", () => {
+    const publicPorts = [
+      ...new Set(Object.entries(env).flatMap(([key, url]) => (key.startsWith("AWS_ENDPOINT_URL_") ? [url] : []))),
+    ].map((url) => Number(new URL(url).port));
+    // Every process of `pnpm local`'s tree: spawned detached, it leads its own process group.
+    const sockets = listeningSockets(processGroup(child.pid as number));
+    const listed = sockets.map((s) => `${s.command} ${s.address}:${s.port}`).join(", ");
+
+    expect(publicPorts).toHaveLength(6);
+    expect(sockets.map((s) => s.port)).toEqual(expect.arrayContaining(publicPorts));
+    // And the private ports behind them (fauxqs, the S3 gateway, DynamoDB Local's Java, kinesalite, ...).
+    expect(sockets.length, listed).toBeGreaterThan(publicPorts.length);
+    expect(sockets.some((s) => s.command === "java")).toBe(true);
+    expect(sockets.filter((s) => !isLoopback(s.address))).toEqual([]);
   });
 
   it("logs a message published to Audit as one redacted structured record", async () => {

@@ -3,7 +3,8 @@
  * and handlers call (the public ports), which authorizes every call a function makes and injects faults. Behind the
  * S3 IAM gateway sits the S3 gateway, which observes object changes for bucket notifications.
  */
-import { startFauxqs } from "fauxqs";
+import type { AddressInfo } from "node:net";
+import { buildApp } from "fauxqs";
 import type { LocalCloudOptions } from "../cloud.ts";
 import { ensureDynamoDbLocal, startDynamoDbLocal } from "../emulators/dynamodb-local.ts";
 import { type GlueCatalogEmulator, startGlueCatalog } from "../emulators/glue.ts";
@@ -165,6 +166,22 @@ interface Upstreams {
   glue: GlueCatalogEmulator;
 }
 
+/**
+ * fauxqs on 127.0.0.1. Its `startFauxqs` listens on 0.0.0.0 whatever it is given (its `host` option is the host its
+ * queue URLs name, not an address to bind), so the local cloud builds fauxqs's app, which holds the whole emulator,
+ * and listens itself.
+ */
+async function startFauxqsOnLoopback(port: number): Promise<{ port: number; stop(): Promise<void> }> {
+  const app = buildApp({ logger: false });
+  await app.listen({ port, host: "127.0.0.1" });
+  return {
+    port: (app.server.address() as AddressInfo).port,
+    stop: async () => {
+      await app.close();
+    },
+  };
+}
+
 /** The emulators, and the S3 gateway in front of fauxqs's S3: what the IAM gateways forward to. */
 async function startUpstreams(
   options: EmulatorOptions,
@@ -181,7 +198,7 @@ async function startUpstreams(
   const { fauxqsPort, s3GatewayPort, dynamoPort, kinesisPort, sagemakerPort, gluePort } = ports;
 
   const [fauxqs, dynamo, kinesis, sagemaker, glue] = await Promise.all([
-    startFauxqs({ port: fauxqsPort, logger: false }),
+    startFauxqsOnLoopback(fauxqsPort),
     startDynamoDbLocal({ port: dynamoPort }),
     startKinesalite({ port: kinesisPort }),
     startSageMakerRuntime({

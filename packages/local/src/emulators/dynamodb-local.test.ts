@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
+import { isLoopback, listeningSockets } from "@sluice/testing/listening";
 import { afterAll, describe, expect, it } from "vitest";
 import { ensureDynamoDbLocal, isAlive, startDynamoDbLocal } from "./dynamodb-local.ts";
 
@@ -74,6 +75,17 @@ describe("DynamoDB Local", () => {
     expect(tables.TableNames).toEqual([]);
     expect(local.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(isAlive(local.pid)).toBe(false);
+  });
+
+  it("listens on loopback only (its own command line has no bind address: Jetty would take every interface)", async () => {
+    // Prepare
+    const local = await startDynamoDbLocal();
+    // Act
+    const sockets = listeningSockets([local.pid]);
+    await local.stop();
+    // Assess
+    expect(sockets.map((s) => s.port)).toEqual([local.port]);
+    expect(sockets.filter((s) => !isLoopback(s.address))).toEqual([]);
   });
 
   it("kills Java when the Node process that started it is SIGKILLed", async () => {

@@ -106,20 +106,29 @@ kill "$child" 2>/dev/null
 wait "$child"
 `;
 
-/** Starts DynamoDB Local in memory (`-inMemory -sharedDb`) on loopback and waits until it answers. */
+/**
+ * DynamoDB Local's main with the same arguments, its Jetty server bound to `sluice.host` (DynamoDB Local itself
+ * has no such option): the file says how.
+ */
+const LOOPBACK_CONFIG = fileURLToPath(new URL("./dynamodb-local-loopback.xml", import.meta.url));
+
+/**
+ * Starts DynamoDB Local in memory (`-inMemory -sharedDb`) on loopback (127.0.0.1 only: not reachable from other
+ * machines) and waits until it answers.
+ */
 export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
   const dir = options.dir ?? (await ensureDynamoDbLocal());
   const port = options.port ? options.port : await freePort();
   const java = [
     "java",
     `-Djava.library.path=${path.join(dir, LIB)}`,
-    "-jar",
+    // The jar's manifest puts DynamoDBLocal_lib on the class path, jetty-xml's XmlConfiguration included.
+    "-cp",
     path.join(dir, JAR),
-    "-inMemory",
-    "-sharedDb",
-    "-disableTelemetry",
-    "-port",
-    String(port),
+    "org.eclipse.jetty.xml.XmlConfiguration",
+    `sluice.port=${port}`,
+    "sluice.host=127.0.0.1",
+    LOOPBACK_CONFIG,
   ];
   const watchdog = spawn("sh", ["-c", WATCHDOG, "sluice-dynamodb-local", ...java], {
     cwd: dir,

@@ -1,3 +1,4 @@
+import http from "node:http";
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
@@ -65,6 +66,27 @@ describe("S3 gateway (against the S3 emulator)", () => {
       expect(await got.Body?.transformToString()).toBe("hello");
     },
   );
+
+  it("stores an empty PUT without a Content-Type as S3 does (binary/octet-stream, zero bytes) and reports it", async () => {
+    // What `aws s3api put-object --bucket b --key folder/` sends: no body, no Content-Type.
+    const key = "incoming/sales/folder/";
+    const status = await new Promise<number>((resolve, reject) => {
+      const url = new URL(`${gateway.endpoint}/${bucket}/${key}`);
+      const req = http.request(url, { method: "PUT", headers: { "content-length": "0" } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(status).toBe(200);
+    await settle(1);
+    expect(changes).toEqual([expect.objectContaining({ bucket, key, eventName: "ObjectCreated:Put", size: 0 })]);
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    expect(got.ContentType).toBe("binary/octet-stream");
+    expect(got.ContentLength).toBe(0);
+    expect(await got.Body?.transformToString()).toBe("");
+  });
 
   it("reports copies, completed multipart uploads, deletes and each key of a batch delete", async () => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "src.txt", Body: "abc" }));

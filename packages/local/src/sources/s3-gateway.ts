@@ -60,6 +60,17 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
   };
 }
 
+/**
+ * A PutObject's headers with S3's default Content-Type, `binary/octet-stream`, when it has none. The emulator parses
+ * no body for a PUT with neither a Content-Type nor a body (what `aws s3api put-object --key folder/` sends) and then
+ * fails on it with a 500 (ERR_INVALID_ARG_TYPE), where S3 stores a zero-byte object; with the header it stores one.
+ * A non-empty PUT without one is stored as `binary/octet-stream` too, as S3 does (the emulator's own default is
+ * `application/octet-stream`).
+ */
+function withDefaultContentType(headers: http.IncomingHttpHeaders): http.IncomingHttpHeaders {
+  return headers["content-type"] === undefined ? { ...headers, "content-type": "binary/octet-stream" } : headers;
+}
+
 /** Forwards requests to the emulator, and reports the changes of those that succeed. */
 class S3Proxy {
   private readonly agent = new http.Agent({ keepAlive: true });
@@ -140,7 +151,7 @@ class S3Proxy {
         port: upstream.port,
         method: req.method,
         path: req.url,
-        headers: req.headers,
+        headers: request?.kind === "put" ? withDefaultContentType(req.headers) : req.headers,
         agent,
       },
       (upstreamRes) => {

@@ -15,9 +15,14 @@ function defaultName(now = new Date()): string {
 interface ReportSummary {
   status?: string;
   refusal?: { message?: string };
+  /** Why the request failed for good (status `failed`). */
+  failure?: string;
   counts?: { deleted?: number; failed?: number; listed?: number; skipped?: number };
   progress?: { step?: number };
 }
+
+/** The statuses after which the FileDeleter writes no more to a report (the others are steps on the way). */
+const FINAL = new Set(["completed", "refused", "failed"]);
 
 function describeReport(report: ReportSummary, dryRun: boolean): string {
   if (report.status === "refused") return `refused: ${report.refusal?.message ?? "see the report"}`;
@@ -25,7 +30,9 @@ function describeReport(report: ReportSummary, dryRun: boolean): string {
   const what = dryRun
     ? `${c.listed ?? 0} would be deleted (dry run)`
     : `${c.deleted ?? 0} deleted, ${c.failed ?? 0} failed`;
-  return `${report.status}: ${what}, ${c.skipped ?? 0} skipped, step ${report.progress?.step ?? 0}`;
+  // A failed request says why, then what it had done before it stopped.
+  const status = report.status === "failed" ? `failed: ${report.failure ?? "see the report"};` : `${report.status}:`;
+  return `${status} ${what}, ${c.skipped ?? 0} skipped, step ${report.progress?.step ?? 0}`;
 }
 
 export const deleteRequestKind = defineKind({
@@ -42,7 +49,8 @@ The request (JSON):
 
 Options:
   --name <name>   the request's name (letters, digits, . _ - /); default: the time and a random suffix
-  --wait          wait for the report and print its outcome (exit 1 when refused or any deletion failed)
+  --wait          wait for the final report and print its outcome (exit 1 when the request was refused or
+                  failed, or any deletion failed)
   --timeout <s>   how long --wait waits (default 300)
   --unchecked     send the request without checking it first (to see how the FileDeleter refuses it)
 
@@ -94,9 +102,9 @@ Examples:
       try {
         const out = await client.send(new GetObjectCommand({ Bucket: inbox.physical, Key: reportKeyOf(name) }));
         const report = JSON.parse((await out.Body?.transformToString()) ?? "{}") as ReportSummary;
-        if (report.status === "completed" || report.status === "refused") {
+        if (FINAL.has(report.status ?? "")) {
           const line = `delete request ${name}: ${describeReport(report, dryRun)}; report: s3://${inbox.physical}/${reportKeyOf(name)}`;
-          if (report.status === "refused" || (report.counts?.failed ?? 0) > 0) throw new InvalidInput(line);
+          if (report.status !== "completed" || (report.counts?.failed ?? 0) > 0) throw new InvalidInput(line);
           return line;
         }
       } catch (err) {
