@@ -415,7 +415,9 @@ class PatternScale {
     this.sum += value;
     this.count++;
     if (this.count < this.factor) return -1;
-    const v = this.sum / this.count;
+    // An average to 7 significant digits (the precision its patterns are stored in, float32): the state's JSON holds
+    // the recent averages and their range, and a 17-digit double is 10 bytes more each.
+    const v = this.count === 1 ? this.sum : Number((this.sum / this.count).toPrecision(7));
     this.sum = 0;
     this.count = 0;
     return this.step(v, scoring);
