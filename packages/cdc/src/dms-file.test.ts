@@ -201,4 +201,12 @@ describe("readDmsFile", () => {
       /UTF-8/,
     );
   });
+
+  it("rejects a file named .gz that is not gzip as such, for the whole file, not as a bad first record", async () => {
+    const error = await rejection("20261101-1200000000.csv.gz", "I,1,a,1\n");
+    expect(error.row).toBe(0);
+    expect(error.reason).toBe("named .gz but not gzip (it does not start with gzip's bytes 1f 8b)");
+    // A gzip file not named so is still read (its content says what it is).
+    expect((await read("20261101-1200000000.csv", gzipSync("I,1,a,1\n"))).map((c) => c.op)).toEqual(["I"]);
+  });
 });

@@ -33,14 +33,21 @@ function isParquet(relPath: string): boolean {
   return /\.parquet(\.gz)?$/i.test(relPath);
 }
 
-async function* gunzipIfNeeded(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+/**
+ * The file's bytes, gunzipped when they start with gzip's magic (whatever the name). A file named `.gz` whose bytes do
+ * not is rejected whole: read as text it would fail on its first record with a misleading reason.
+ */
+async function* gunzipIfNeeded(chunks: AsyncIterable<Uint8Array>, file: DmsFileRef): AsyncGenerator<Uint8Array> {
   const iterator = chunks[Symbol.asyncIterator]();
   const first = await iterator.next();
   if (first.done) return;
   const rest: AsyncIterable<Uint8Array> = {
     [Symbol.asyncIterator]: () => iterator,
   };
-  if (first.value[0] === GZIP_MAGIC[0] && first.value[1] === GZIP_MAGIC[1]) {
+  const gzip = first.value[0] === GZIP_MAGIC[0] && first.value[1] === GZIP_MAGIC[1];
+  if (!gzip && /\.gz$/i.test(file.relPath))
+    throw new InvalidCdcFile(file.displayName, 0, "named .gz but not gzip (it does not start with gzip's bytes 1f 8b)");
+  if (gzip) {
     const gunzip = createGunzip();
     const feed = (async () => {
       try {
@@ -343,7 +350,7 @@ export async function* readDmsFile(
   };
   if (isParquet(file.relPath)) {
     const parts: Uint8Array[] = [];
-    for await (const chunk of gunzipIfNeeded(chunks)) parts.push(chunk);
+    for await (const chunk of gunzipIfNeeded(chunks, file)) parts.push(chunk);
     const bytes = Buffer.concat(parts);
     const { parquetMetadata, parquetReadObjects } = await import("hyparquet");
     // Every codec Parquet writers use (Athena writes ZSTD by default; DMS GZIP), not only hyparquet's own Snappy.
@@ -405,7 +412,7 @@ export async function* readDmsFile(
   let out = newBatch();
   const decode = (fields: CsvFields) => decoder.decodeFields(fields, out, sink);
   try {
-    for await (const chunk of gunzipIfNeeded(chunks)) {
+    for await (const chunk of gunzipIfNeeded(chunks, file)) {
       reader.scanBytes(chunk, decode);
       if (decoder.rowsDecoded - read >= batchSize) {
         yield take(out);
