@@ -75,7 +75,16 @@ describe("StreamingDetector", () => {
   });
 
   it("continues identically from a snapshot with the band gate on (JSON round trip), at any cut", () => {
-    const config = { scales: [5, 15], bandSigmas: 3, gateWindow: 5, levelSigmas: 8, warmupPoints: 120 };
+    const config = {
+      scales: [5, 15],
+      bandSigmas: 3,
+      gateWindow: 5,
+      levelSigmas: 8,
+      warmupPoints: 120,
+      spatialSigmas: 5,
+      persistSigmas: 5,
+      persistPoints: 3,
+    };
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 1500 }), (cut) => {
         const values = seasonal(1600, 5);
@@ -136,6 +145,44 @@ describe("StreamingDetector", () => {
     expect(scoreAt(108, 0)).toBe(1);
     expect(scoreAt(108, 5)).toBeLessThan(1);
     expect(scoreAt(115, 5)).toBe(1);
+  });
+
+  it("with persistPoints, a mean 5 to 6 deviations out scores only once it has stayed out that many points", () => {
+    const rand = seededRandom(23);
+    // Steady around 102.5 (uniform noise, deviation 1.4), after a dip to 96 that put the range's low there.
+    const values = Array.from({ length: 400 }, (_, i) => (i >= 150 && i < 190 ? 96 : 100) + 5 * rand());
+    // A drop to about 97.6: inside the range seen, its 5-window mean 5.5 deviations out once the 5 values are all in
+    // it (under levelSigmas 8): only its persistence says it is real.
+    const drop = Array.from({ length: 8 }, () => 97.4 + 0.4 * rand());
+    const config = {
+      scales: [5, 15],
+      bandSigmas: 3,
+      gateWindow: 5,
+      restPoints: 10,
+      warmupPoints: 120,
+      levelSigmas: 8,
+      spatialSigmas: 5,
+    };
+    const scores = (persistPoints: number) =>
+      scoreAll([...values, ...drop], new StreamingDetector({ ...config, persistSigmas: 5, persistPoints })).slice(400);
+    const first = (s: number[]) => s.findIndex((x) => x >= 1);
+    expect(first(scores(0))).toBe(-1);
+    // The mean is 5 deviations out from the drop's 5th point: it scores at its 7th, the 3rd point in a row out.
+    expect(first(scores(3))).toBe(6);
+    expect(first(scores(1))).toBe(4);
+    // The count of points out is state: a detector restored from a snapshot taken in the middle goes on alike.
+    const series = [...values, ...drop];
+    const make = () => new StreamingDetector({ ...config, persistSigmas: 5, persistPoints: 3 });
+    const whole = scoreAll(series, make());
+    for (let cut = 400; cut <= 408; cut++) {
+      const head = make();
+      const before = series.slice(0, cut).map((v) => head.update(v));
+      const restored = new StreamingDetector(
+        { ...config, persistSigmas: 5, persistPoints: 3 },
+        JSON.parse(JSON.stringify(head.snapshot())),
+      );
+      expect([...before, ...series.slice(cut).map((v) => restored.update(v))]).toEqual(whole);
+    }
   });
 
   it("with clipDevs, an extreme early spike leaves the raw scale more sensitive to a later, smaller one", () => {

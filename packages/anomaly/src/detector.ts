@@ -114,6 +114,12 @@ export interface DetectorConfig {
    * anomaly scores.
    */
   spatialSigmas: number;
+  /**
+   * With the band gate: a recent mean (not draining) at least `persistSigmas` deviations out for `persistPoints`
+   * points in a row scores `spatialScore` (0 points: off). A lasting departure that `levelSigmas` alone would wait for.
+   */
+  persistSigmas: number;
+  persistPoints: number;
 }
 
 export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = {
@@ -151,6 +157,8 @@ export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = {
   bandAlpha: 0.05,
   levelSigmas: 0,
   spatialSigmas: 0,
+  persistSigmas: 5,
+  persistPoints: 0,
 };
 
 /** The expected band of a detector's recent mean (see {@link StreamingDetector.expected}). */
@@ -213,6 +221,8 @@ export interface DetectorState {
     n: number;
     incidentEnd: number;
     outside: number;
+    /** Points in a row `persistSigmas` out (absent: 0). */
+    persist?: number;
   };
   /** Cycle context (with `seasonLags`; absent in states written before it: it starts learning). */
   season?: SeasonState;
@@ -555,6 +565,8 @@ export class StreamingDetector {
   private gateVar1 = 0;
   /** Consecutive points outside the band. */
   private gateOutside = 0;
+  /** Points in a row whose recent mean was `persistSigmas` out. */
+  private gatePersist = 0;
   private gateN = 0;
   private band: DetectorBand | null = null;
   /** Whether the latest point was beyond `levelSigmas` (not persisted: recomputed at each point). */
@@ -663,6 +675,11 @@ export class StreamingDetector {
       learnt &&
       far > 0 &&
       ((Math.abs(deviation) * c.bandSigmas > far * half && !draining) || Math.abs(latest) * c.bandSigmas > far * half1);
+    this.gatePersist =
+      c.persistPoints > 0 && learnt && Math.abs(deviation) * c.bandSigmas > c.persistSigmas * half && !draining
+        ? this.gatePersist + 1
+        : 0;
+    if (c.persistPoints > 0 && this.gatePersist >= c.persistPoints) this.level = true;
     const spatial = c.spatialSigmas;
     this.farOut =
       spatial <= 0 ||
@@ -722,6 +739,7 @@ export class StreamingDetector {
               n: this.gateN,
               incidentEnd: this.incidentEnd,
               outside: this.gateOutside,
+              ...(this.gatePersist > 0 ? { persist: this.gatePersist } : {}),
             },
           }
         : {}),
@@ -747,6 +765,7 @@ export class StreamingDetector {
       this.gateN = s.gate.n;
       this.incidentEnd = s.gate.incidentEnd;
       this.gateOutside = s.gate.outside;
+      this.gatePersist = s.gate.persist ?? 0;
     }
     if (s.season && this.cycle) this.cycle.restore(s.season);
   }

@@ -332,6 +332,10 @@ export const CLICKSTREAM_DETECTOR: Readonly<Partial<DetectorConfig>> = Object.fr
   // alert. 5 is what about 7 200 points a site-day (5 metrics, a window a minute) need for well under one false
   // alert a site-month if the noise were normal (two-sided 5.7e-7 a point), not a figure fitted to the simulation.
   spatialSigmas: 5,
+  // A 5-window mean 5 deviations out for 3 windows in a row scores as `levelSigmas` would at once: a lasting
+  // departure, such as a CTR collapse at a few clicks a minute, whose 5-window mean stays 5 to 6 deviations out.
+  persistSigmas: 5,
+  persistPoints: 3,
   // No cycle context: minute windows have a daily cycle of 1 440 points, beyond the lags it looks for, and its ring
   // of values would add 8 KB to every series' state.
   seasonLags: [],
