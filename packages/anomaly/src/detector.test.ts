@@ -9,6 +9,9 @@ function seasonal(points: number, seed = 1): number[] {
   return Array.from({ length: points }, (_, i) => 100 + 40 * Math.sin((2 * Math.PI * i) / 288) + 5 * rand());
 }
 
+/** The band gate as the clickstream uses it (`CLICKSTREAM_DETECTOR`, without its persistence rule). */
+const GATED = { scales: [5, 15], bandSigmas: 3, gateWindow: 5, levelSigmas: 8, warmupPoints: 120, spatialSigmas: 5 };
+
 function scoreAll(values: number[], detector = new StreamingDetector()): number[] {
   return values.map((v) => detector.update(v));
 }
@@ -75,16 +78,7 @@ describe("StreamingDetector", () => {
   });
 
   it("continues identically from a snapshot with the band gate on (JSON round trip), at any cut", () => {
-    const config = {
-      scales: [5, 15],
-      bandSigmas: 3,
-      gateWindow: 5,
-      levelSigmas: 8,
-      warmupPoints: 120,
-      spatialSigmas: 5,
-      persistSigmas: 5,
-      persistPoints: 3,
-    };
+    const config = { ...GATED, persistSigmas: 5, persistPoints: 3 };
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 1500 }), (cut) => {
         const values = seasonal(1600, 5);
@@ -154,15 +148,7 @@ describe("StreamingDetector", () => {
     // A drop to about 97.6: inside the range seen, its 5-window mean 5.5 deviations out once the 5 values are all in
     // it (under levelSigmas 8): only its persistence says it is real.
     const drop = Array.from({ length: 8 }, () => 97.4 + 0.4 * rand());
-    const config = {
-      scales: [5, 15],
-      bandSigmas: 3,
-      gateWindow: 5,
-      restPoints: 10,
-      warmupPoints: 120,
-      levelSigmas: 8,
-      spatialSigmas: 5,
-    };
+    const config = { ...GATED, restPoints: 10 };
     const scores = (persistPoints: number) =>
       scoreAll([...values, ...drop], new StreamingDetector({ ...config, persistSigmas: 5, persistPoints })).slice(400);
     const first = (s: number[]) => s.findIndex((x) => x >= 1);
