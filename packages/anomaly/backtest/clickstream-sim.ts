@@ -10,6 +10,7 @@
 import type { AlertMessage } from "@sluice/messages";
 import { seededRandom } from "@sluice/testing";
 import { dailyShape, FUNNEL, type IncidentKind } from "@sluice/testing/clickstream";
+import { type RecentWindow, rememberWindow } from "../src/alert-context.ts";
 import { applySitePolicy, emptySitePolicy, type MetricPoint, type SitePolicyState } from "../src/alert-policy.ts";
 import { StreamingDetector } from "../src/detector.ts";
 import {
@@ -100,7 +101,7 @@ export function simulateCounts(site: SimSite, start: number, minutes: number, ra
 /** Scores one site's windows as the pipeline does; returns the messages its policy sends. */
 export function scoreSite(counts: readonly WindowCounts[], start: number, config: PipelineConfig = DEFAULT_PIPELINE) {
   const detectors = new Map<MetricName, StreamingDetector>();
-  const recent = new Map<MetricName, number[]>();
+  const recent = new Map<MetricName, RecentWindow[]>();
   let policy: SitePolicyState = emptySitePolicy();
   const messages: Array<{ minute: number; message: AlertMessage }> = [];
   for (const [minute, c] of counts.entries()) {
@@ -113,9 +114,15 @@ export function scoreSite(counts: readonly WindowCounts[], start: number, config
         detector = new StreamingDetector(config.detector);
         detectors.set(metric, detector);
       }
-      const values = [...(recent.get(metric) ?? []), value].slice(-Math.max(1, config.contextWindows));
-      recent.set(metric, values);
-      const scored = scoreMetric(detector, metric, c, values);
+      // The pipeline's own list of recent windows, whose values an alert's mean is of.
+      const history = rememberWindow(recent.get(metric), start + minute * 60_000, value, config.contextWindows);
+      recent.set(metric, history);
+      const scored = scoreMetric(
+        detector,
+        metric,
+        c,
+        history.map(([, v]) => v),
+      );
       if (!scored) continue;
       const { score, band } = scored;
       const volume = metric === "ctr" ? c.impressions : policy.baselines[metric]?.mean;
