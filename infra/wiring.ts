@@ -44,8 +44,12 @@ export const tables = {
    * carry `expiresAt`, a day after their window starts (or after their write, if later): DynamoDB deletes them then.
    */
   DemandWindows: { hashKey: "pk", rangeKey: "sk", ttl: "expiresAt" },
-  /** AnomalyAlert's state: windowing and alert policies (one item per stream), detector state (one item per series). */
-  AnomalyState: { hashKey: "pk" },
+  /**
+   * AnomalyAlert's state: windowing and alert policies (one item per stream), detector state (one item per series).
+   * Series items carry `expiresAt` (`ANOMALY_STATE_RETENTION_HOURS` after their write): the ones a commit replaces are
+   * left to DynamoDB's time to live, whose deletions are free, instead of deleted by the function (billed as writes).
+   */
+  AnomalyState: { hashKey: "pk", ttl: "expiresAt" },
 } as const satisfies Record<string, TableSpec>;
 
 /**
@@ -318,7 +322,8 @@ export const functions = {
     links: ["AnomalyState", "Alerts", "Audit"],
     access: {
       // Load the stream head and the series it names; a commit writes new series items (and pages) in batches,
-      // then the head with a conditional PutItem (the commit point), then deletes what it replaced, in batches.
+      // then the head with a conditional PutItem (the commit point), then deletes the pages it replaced (replaced
+      // series items expire), in batches.
       AnomalyState: ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"],
       Alerts: ["sns:Publish"],
       // Malformed records, alerts given up, events of sites over the limit, with their reason.
@@ -336,6 +341,9 @@ export const functions = {
       // count only the sites it names.
       ANOMALY_SITE_IDLE_SECONDS: "86400",
       ANOMALY_MAX_SITES: "1000",
+      // A series item expires 3 days after its write; every closed minute rewrites every known site's series, so
+      // only a stream silent for longer loses what its series learnt (they warm up again: 2 hours).
+      ANOMALY_STATE_RETENTION_HOURS: "72",
     },
     // Large batches: the state is loaded and committed once per batch. Partial failures report malformed records.
     triggers: [

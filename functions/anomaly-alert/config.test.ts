@@ -1,6 +1,6 @@
 import { DEFAULT_PIPELINE } from "@sluice/anomaly/pipeline";
 import { describe, expect, it } from "vitest";
-import { pipelineConfigOf } from "./config.ts";
+import { pipelineConfigOf, stateStoreOptionsOf } from "./config.ts";
 
 describe("AnomalyAlert's configuration", () => {
   it("is the pipeline's default for an empty environment, one shard", () => {
@@ -31,6 +31,13 @@ describe("AnomalyAlert's configuration", () => {
     });
     expect(config.policy.threshold).toBe(0.8);
     expect(config.detector.warmupPoints).toBe(60);
+  });
+
+  it("gives the state's series items a time to live of 72 hours by default, another on demand, none at 0", () => {
+    expect(stateStoreOptionsOf({})).toEqual({ retentionSeconds: 72 * 3600 });
+    expect(stateStoreOptionsOf({ ANOMALY_STATE_RETENTION_HOURS: "24" })).toEqual({ retentionSeconds: 24 * 3600 });
+    expect(stateStoreOptionsOf({ ANOMALY_STATE_RETENTION_HOURS: "0" })).toEqual({});
+    expect(() => stateStoreOptionsOf({ ANOMALY_STATE_RETENTION_HOURS: "-1" })).toThrow(/ANOMALY_STATE_RETENTION_HOURS/);
   });
 
   it("refuses an invalid value at cold start, naming the function and the variable", () => {

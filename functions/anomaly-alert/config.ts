@@ -5,7 +5,9 @@
  * `shardCount`; 1 when unset), `ANOMALY_SITE_IDLE_SECONDS` (86 400: the silence after which a site is evicted),
  * `ANOMALY_WARMUP_WINDOWS` (120: the windows a series learns from before it can alert, 2 hours of 1-minute windows),
  * `ANOMALY_MAX_SITES` (1 000), `ANOMALY_SITES` (unset: every site; else the comma-separated names of the only sites
- * counted). Read by the handler at cold start, and by `pnpm bench anomaly-alert` from the wiring.
+ * counted), `ANOMALY_STATE_RETENTION_HOURS` (72: the time to live of a series' state item in `AnomalyState`; the items
+ * a commit replaces are left to expire rather than deleted; 0: deleted at once, and never expiring). Read by the
+ * handler at cold start, and by `pnpm bench anomaly-alert` from the wiring.
  */
 import { DEFAULT_PIPELINE, type PipelineConfig } from "@sluice/anomaly/pipeline";
 import * as z from "zod/mini";
@@ -22,7 +24,16 @@ export const anomalyAlertEnv = z.object({
   ANOMALY_MAX_SITES: wholeNumber(windowing.maxSites, { min: 1 }),
   ANOMALY_WARMUP_WINDOWS: wholeNumber(DEFAULT_PIPELINE.detector.warmupPoints ?? 120, { min: 1 }),
   ANOMALY_SITES: list(),
+  ANOMALY_STATE_RETENTION_HOURS: wholeNumber(72),
 });
+
+/** The state store's settings from `env`: the series items' time to live (none when 0). */
+export function stateStoreOptionsOf(env: Readonly<Record<string, string | undefined>> = process.env): {
+  retentionSeconds?: number;
+} {
+  const hours = configOf("AnomalyAlert", anomalyAlertEnv, env).ANOMALY_STATE_RETENTION_HOURS;
+  return hours > 0 ? { retentionSeconds: hours * 3600 } : {};
+}
 
 /** The pipeline's configuration from `env` (default: the process's); throws `InvalidConfiguration` naming the variable. */
 export function pipelineConfigOf(env: Readonly<Record<string, string | undefined>> = process.env): PipelineConfig {

@@ -23,7 +23,7 @@ import { createObservability, withObservability } from "@sluice/observability";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda";
 import { failingRecords, kinesisRecordsOf } from "#kit/kinesis-records";
 import { linksOf } from "#kit/links";
-import { pipelineConfigOf } from "./config.ts";
+import { pipelineConfigOf, stateStoreOptionsOf } from "./config.ts";
 import { reportScoring } from "./report.ts";
 
 const links = linksOf<"AnomalyAlert">();
@@ -32,9 +32,13 @@ const config = pipelineConfigOf();
 const observability = createObservability({ serviceName: "anomaly-alert" });
 const sns = new SNSClient({});
 const store = createDynamoAnomalyStore(new DynamoDBClient({}), links.AnomalyState.name, {
+  ...stateStoreOptionsOf(),
   // Items a commit no longer names whose deletion failed: never read again, only space.
   onGarbage: (keys, error) =>
     observability.logger.warn("state items left behind", { items: keys.length, first: keys[0], error: String(error) }),
+  // Series whose state expired (the stream silent for longer than the retention) or was deleted: they learn again.
+  onExpired: (keys) =>
+    observability.logger.warn("series state gone: learning again", { series: keys.length, first: keys[0] }),
 });
 const alerts = createSnsAlertPublisher(sns, links.Alerts.arn);
 const audit = createSnsAuditSink(sns, links.Audit.arn);

@@ -33,7 +33,7 @@ import * as wiring from "@sluice/infra/wiring";
 import { startDynamoDbLocal } from "@sluice/local/emulators/dynamodb-local";
 import type { AlertMessage, ClickstreamEvent } from "@sluice/messages";
 import { generateClickstream, parseIncident } from "@sluice/testing/clickstream";
-import { pipelineConfigOf } from "../../functions/anomaly-alert/config.ts";
+import { pipelineConfigOf, stateStoreOptionsOf } from "../../functions/anomaly-alert/config.ts";
 
 const start = Date.UTC(2026, 2, 1);
 const events = [
@@ -149,7 +149,13 @@ const itemSize = (item: Record<string, AttributeValue>) =>
  */
 function countUnits(client: DynamoDBClient) {
   const sizes = new Map<string, number>();
-  const totals = { requests: {} as Record<string, number>, itemsWritten: 0, writeUnits: 0, readUnits: 0 };
+  const totals = {
+    requests: {} as Record<string, number>,
+    itemsWritten: 0,
+    writeUnits: 0,
+    readUnits: 0,
+    seriesBytesWritten: 0,
+  };
   const wu = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
   const ru = (bytes: number) => Math.max(1, Math.ceil(bytes / 4096));
   client.middlewareStack.add(
@@ -168,6 +174,7 @@ function countUnits(client: DynamoDBClient) {
             if (r.PutRequest?.Item) {
               const pk = r.PutRequest.Item.pk?.S ?? "";
               const size = itemSize(r.PutRequest.Item);
+              if (pk.startsWith("series#")) totals.seriesBytesWritten += size;
               totals.writeUnits += wu(Math.max(size, sizes.get(pk) ?? 0));
               sizes.set(pk, size);
             } else if (r.DeleteRequest?.Key) {
@@ -285,11 +292,19 @@ async function scale(): Promise<void> {
       }),
     );
     const counter = countUnits(client);
-    const store = createDynamoAnomalyStore(client, "AnomalyState");
+    // The wiring's retention: replaced series items are left to the table's time to live, not deleted.
+    const storeOptions = stateStoreOptionsOf(wiring.functions.AnomalyAlert.environment);
+    const store = createDynamoAnomalyStore(client, "AnomalyState", { ...storeOptions, now: () => warmEnd });
     const stream = memory.stream as StreamState;
     await store.commit(stream, 0, memory.series);
     const seeded = { ...counter.totals, requests: { ...counter.totals.requests } };
-    Object.assign(counter.totals, { requests: {}, itemsWritten: 0, writeUnits: 0, readUnits: 0 });
+    Object.assign(counter.totals, {
+      requests: {},
+      itemsWritten: 0,
+      writeUnits: 0,
+      readUnits: 0,
+      seriesBytesWritten: 0,
+    });
 
     const measureEnd = warmEnd + measureMinutes * 60_000;
     let measured = 0;
@@ -316,7 +331,12 @@ async function scale(): Promise<void> {
     const headBytes = [...counter.sizes.entries()]
       .filter(([pk]) => pk.startsWith("stream#"))
       .reduce((n, [, size]) => n + size, 0);
-    const seriesSizes = [...counter.sizes.entries()].filter(([pk]) => pk.startsWith("series#"));
+    // The current state: each series' latest item (the replaced ones wait for their time to live, priced below).
+    const latest = new Map<string, [string, number]>();
+    for (const [pk, size] of counter.sizes) {
+      if (pk.startsWith("series#")) latest.set(pk.slice(0, pk.lastIndexOf("@")), [pk, size]);
+    }
+    const seriesSizes = [...latest.values()];
     const seriesBytes = seriesSizes.reduce((n, [, size]) => n + size, 0);
     const perSite = new Map<string, number>();
     for (const [pk, size] of seriesSizes) {
@@ -326,7 +346,7 @@ async function scale(): Promise<void> {
     const known = perSite.size;
     const siteSeries = [...perSite.values()].sort((a, b) => a - b);
     const totalBytes = headBytes + seriesBytes;
-    const items = counter.sizes.size;
+    const items = 1 + seriesSizes.length;
     console.log(
       `  state: ${kb(totalBytes)} in ${items} items (${known} sites): head ${kb(headBytes)} (${(headBytes / known).toFixed(0)} B a site, ${head.Item?.pages ? `${head.Item.pages.L?.length} pages` : "inline"}), series ${kb(seriesBytes)} (${seriesSizes.length} items, mean ${(seriesBytes / seriesSizes.length).toFixed(0)} B, largest ${Math.max(...seriesSizes.map(([, s]) => s))} B)`,
     );
@@ -358,12 +378,19 @@ async function scale(): Promise<void> {
       invocations: perMinute(measured) * MINUTES_PER_MONTH,
       events: rate * 3600 * 730,
     };
+    // Stored: the current state, and the replaced series items until they expire (written per minute x retention).
+    const retentionMinutes = (storeOptions.retentionSeconds ?? 0) / 60;
+    const storedBytes = totalBytes + perMinute(totals.seriesBytesWritten) * retentionMinutes;
     const gbSeconds = month.invocations * (wallMs / measured / 1000) * (wiring.functions.AnomalyAlert.memory / 1024);
     const shards = wiring.streams.Clickstream.shardCount;
     const costs: Array<[string, string, number]> = [
       ["DynamoDB writes", `${(month.writes / 1e6).toFixed(0)} M write units`, month.writes * PRICE.dynamoWriteUnit],
       ["DynamoDB reads", `${(month.reads / 1e6).toFixed(0)} M read units`, month.reads * PRICE.dynamoReadUnit],
-      ["DynamoDB storage", kb(totalBytes), (totalBytes / 1024 ** 3) * PRICE.dynamoGbMonth],
+      [
+        "DynamoDB storage",
+        `${(storedBytes / 1024 ** 3).toFixed(1)} GB (the state, and replaced series items for their ${retentionMinutes / 60} h to live)`,
+        (storedBytes / 1024 ** 3) * PRICE.dynamoGbMonth,
+      ],
       [
         "Lambda",
         `${(month.invocations / 1e6).toFixed(2)} M requests, ${(gbSeconds / 1e3).toFixed(0)} k GB-s (arm64, ${wiring.functions.AnomalyAlert.memory} MB, wall time here)`,

@@ -3,7 +3,7 @@
  * knows and parses, and the watermark waits for exactly the shards of the stream that triggers it.
  */
 import { describe, expect, it } from "vitest";
-import { anomalyAlertEnv, pipelineConfigOf } from "../../functions/anomaly-alert/config.ts";
+import { anomalyAlertEnv, pipelineConfigOf, stateStoreOptionsOf } from "../../functions/anomaly-alert/config.ts";
 import * as wiring from "../../infra/wiring.ts";
 
 describe("AnomalyAlert's environment", () => {
@@ -21,5 +21,10 @@ describe("AnomalyAlert's environment", () => {
     expect(streams).toEqual(["Clickstream"]);
     const config = pipelineConfigOf(environment);
     expect(config.windowing.expectedShards).toBe(wiring.streams.Clickstream.shardCount);
+  });
+
+  it("gives the series items a time to live, on the table's TTL attribute (else replaced items would stay for ever)", () => {
+    expect(stateStoreOptionsOf(environment).retentionSeconds).toBe(72 * 3600);
+    expect(wiring.tables.AnomalyState.ttl).toBe("expiresAt");
   });
 });

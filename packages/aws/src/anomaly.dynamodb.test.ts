@@ -6,13 +6,14 @@
  */
 import { randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
-import { CreateTableCommand, DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DeleteItemCommand, DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
 import {
   createMemoryStateStore,
   DEFAULT_PIPELINE,
   type PipelineConfig,
   processClickstreamBatch,
   type RawRecord,
+  StateConflict,
   type StreamState,
 } from "@sluice/anomaly/pipeline";
 import { emptyWindowingState } from "@sluice/anomaly/windowing";
@@ -233,6 +234,42 @@ describe("anomaly state on DynamoDB Local", () => {
     await expectConsistent(name, sites, first.length + second.length);
     const third = traffic(sites, T0 + 7 * MIN, 2, "shard-0", 20_000);
     expect((await processClickstreamBatch(third, deps(name))).counted).toBe(third.length);
+  }, 120_000);
+
+  it("starts a series afresh, reported, when the item its head names is gone (expired by its time to live), instead of failing every batch", async () => {
+    const name = await table();
+    const sites = 2;
+    const first = traffic(sites, T0, 3, "shard-0", 1);
+    await processClickstreamBatch(first, deps(name));
+    const before = await learnt(name, sites);
+    const gone = `${siteOf(1)}#clicks`;
+    const itemKey = (await itemKeys(name)).find((key) => key.startsWith(`series#${gone}@`)) ?? "";
+    expect(itemKey).not.toBe("");
+    // What DynamoDB's time to live does to an item nobody rewrote in time (or an operator deleting it).
+    await client.send(new DeleteItemCommand({ TableName: name, Key: { pk: { S: itemKey } } }));
+
+    const expired: string[] = [];
+    const store = createDynamoAnomalyStore(client, name, { onExpired: (keys) => expired.push(...keys) });
+    const second = traffic(sites, T0 + 4 * MIN, 2, "shard-0", 10_000);
+    const outcome = await processClickstreamBatch(second, { ...deps(name), store });
+    expect(outcome.counted).toBe(second.length);
+    expect(expired).toEqual([gone]);
+    const after = await learnt(name, sites);
+    const windows = (key: string) => after.series.get(key)?.detector.n ?? 0;
+    const learntBefore = before.series.get(`${siteOf(1)}#impressions`)?.detector.n ?? 0;
+    // The lost series learns from the windows after the loss; the others go on from where they were.
+    expect(windows(`${siteOf(1)}#impressions`)).toBeGreaterThan(learntBefore);
+    expect(windows(gone)).toBe(windows(`${siteOf(1)}#impressions`) - learntBefore);
+  }, 120_000);
+
+  it("still answers StateConflict to a reader whose head was replaced and its items deleted", async () => {
+    const name = await table();
+    const first = traffic(1, T0, 3, "shard-0", 1);
+    await processClickstreamBatch(first, deps(name));
+    const reader = createDynamoAnomalyStore(client, name);
+    const old = await reader.loadStream();
+    await processClickstreamBatch(traffic(1, T0 + 4 * MIN, 2, "shard-0", 10_000), deps(name));
+    await expect(reader.loadSeries([`${siteOf(0)}#clicks`], old?.version ?? 0)).rejects.toBeInstanceOf(StateConflict);
   }, 120_000);
 
   it("keeps every series consistent with its stream state when two shards' invocations race", async () => {

@@ -85,6 +85,25 @@ describe("createDynamoAnomalyStore", () => {
     expect(cleanup).toEqual([{ DeleteRequest: { Key: { pk: { S: "series#a.example#ctr@6-old" } } } }]);
   });
 
+  it("with a retention, gives each series item its time to live and leaves the replaced ones to expire (no deletion billed)", async () => {
+    dynamo.on(GetItemCommand).resolves(head7);
+    dynamo.on(BatchWriteItemCommand).resolves({});
+    dynamo.on(PutItemCommand).resolves({});
+    const now = Date.UTC(2026, 11, 6, 10, 0, 0);
+    const store = createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState", {
+      retentionSeconds: 72 * 3600,
+      now: () => now,
+    });
+    await store.loadStream();
+    await store.commit(stream(8), 7, series);
+    const writes = dynamo.commandCalls(BatchWriteItemCommand).map((c) => c.args[0].input.RequestItems?.AnomalyState);
+    expect(writes).toHaveLength(1);
+    expect(writes[0]?.[0]?.PutRequest?.Item?.expiresAt).toEqual({ N: String(now / 1000 + 72 * 3600) });
+    expect(writes.flat().filter((r) => r?.DeleteRequest)).toEqual([]);
+    // The head has no time to live: it is the stream's state, and names the series.
+    expect(dynamo.commandCalls(PutItemCommand)[0]?.args[0].input.Item?.expiresAt).toBeUndefined();
+  });
+
   it("reads a gzipped head back; a head without its document is refused, not read as an empty state", async () => {
     const document = { state: stream(9), series: { "a.example#ctr": "9-new" } };
     dynamo.on(GetItemCommand).resolves({

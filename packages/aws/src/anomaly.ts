@@ -48,7 +48,7 @@ const PARALLEL_REQUESTS = 8;
 /** What the head names: the series items, and the pages when the document is not inline. */
 interface Head {
   version: number;
-  /** Series key -> the tag of its item `series#<key>@<tag>` (absent: the pre-copy-on-write item `series#<key>`). */
+  /** Series key -> the tag of its item `series#<key>@<tag>` (absent: the series has no state yet). */
   series: Record<string, string>;
   pages: string[];
 }
@@ -58,6 +58,20 @@ interface StoreOptions {
   stream?: string;
   /** Told about items left behind when their deletion failed (they are never read again). */
   onGarbage?: (keys: readonly string[], error: unknown) => void;
+  /**
+   * Time to live of the series items, in seconds (the table's TTL attribute `expiresAt`): when set, each series item
+   * expires that long after it was written, and the items a commit replaces are left to expire instead of being
+   * deleted (DynamoDB's TTL deletions are free; a deletion is billed like a write). Unset: replaced items are deleted
+   * at once and series items never expire.
+   */
+  retentionSeconds?: number;
+  /**
+   * Told about the series whose item the current head names but which is gone: expired (the stream was silent for
+   * longer than `retentionSeconds`) or deleted by hand. They start learning again, as new series.
+   */
+  onExpired?: (keys: readonly string[]) => void;
+  /** Epoch ms (tests). */
+  now?: () => number;
 }
 
 /** The item holding a series' state written under `tag`. */
@@ -68,7 +82,13 @@ export function createDynamoAnomalyStore(
   tableName: string,
   options: StoreOptions | string = {},
 ): AnomalyStateStore {
-  const { stream = "Clickstream", onGarbage } = typeof options === "string" ? { stream: options } : options;
+  const {
+    stream = "Clickstream",
+    onGarbage,
+    retentionSeconds,
+    onExpired,
+    now = Date.now,
+  } = typeof options === "string" ? { stream: options } : options;
   const streamKey = `stream#${stream}`;
   /** Heads recently loaded or committed by this store, by version (an optimisation: a miss re-reads the head). */
   const heads = new Map<number, Head>();
@@ -173,11 +193,23 @@ export function createDynamoAnomalyStore(
       });
       const items = await getAll(named.map(({ itemKey }) => itemKey));
       const out = new Map<string, SeriesState>();
+      const gone: string[] = [];
       for (const { key, itemKey } of named) {
         const text = items.get(itemKey)?.state?.S;
-        // A named item deleted after a newer commit: this version is no longer the current one.
-        if (text === undefined) throw new StateConflict(`${itemKey} was replaced`);
-        out.set(key, JSON.parse(text) as SeriesState);
+        if (text === undefined) gone.push(key);
+        else out.set(key, JSON.parse(text) as SeriesState);
+      }
+      if (gone.length > 0) {
+        // Deleted after a newer commit (this version is no longer the current one: the commit would fail anyway),
+        // or gone while the current head still names it: expired, or deleted by hand. Failing then would fail every
+        // batch for good, so the series starts again.
+        const current = await read();
+        if (current?.head.version !== streamVersion) {
+          throw new StateConflict(
+            `${seriesItemKey(gone[0] as string, head.series[gone[0] as string] ?? "")} was replaced`,
+          );
+        }
+        onExpired?.(gone);
       }
       return out;
     },
@@ -188,11 +220,13 @@ export function createDynamoAnomalyStore(
       const refs = { ...base.series };
       const written: string[] = [];
       const puts: WriteRequest[] = [];
+      const expiry: Record<string, AttributeValue> =
+        retentionSeconds === undefined ? {} : { expiresAt: { N: String(Math.floor(now() / 1000) + retentionSeconds) } };
       for (const [key, state] of series) {
         const itemKey = seriesItemKey(key, tag);
         refs[key] = tag;
         written.push(itemKey);
-        puts.push({ PutRequest: { Item: { pk: { S: itemKey }, state: { S: JSON.stringify(state) } } } });
+        puts.push({ PutRequest: { Item: { pk: { S: itemKey }, state: { S: JSON.stringify(state) }, ...expiry } } });
       }
       for (const key of dropped) delete refs[key];
       const document = gzipSync(JSON.stringify({ state: next, series: refs }));
@@ -241,10 +275,10 @@ export function createDynamoAnomalyStore(
         }
       }
       remember({ version: next.version, series: refs, pages });
-      // What the new head no longer names.
+      // What the new head no longer names: series items with a time to live are left to expire; pages never expire.
       const replaced = [...series.keys(), ...dropped].flatMap((key) => {
         const tag = base.series[key];
-        return tag === undefined ? [] : [seriesItemKey(key, tag)];
+        return tag === undefined || retentionSeconds !== undefined ? [] : [seriesItemKey(key, tag)];
       });
       await deleteAll([...replaced, ...base.pages]);
     },
