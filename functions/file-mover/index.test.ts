@@ -69,6 +69,18 @@ describe("FileMover handler", () => {
     ]);
   });
 
+  it("gives the move the invocation's time left, less a margin: with 20 s left, nothing is copied and the invocation fails", async () => {
+    const file = landed("incoming/late.csv");
+
+    await expect(fn.handler(s3Event("inbox", [file]), lambdaContext("FileMover", "inv-4", 20_000))).rejects.toThrow(
+      /no time left before the deadline: not started/,
+    );
+
+    expect(store.current("inbox", file.key)).toBeDefined();
+    expect(store.keys("lake")).not.toContain("raw/_unsorted/dt=2026-12-05/late.csv");
+    expect(audit.messages).toEqual([expect.objectContaining({ outcome: "failed" })]);
+  });
+
   it("does nothing for S3's test event (sent when the notification is configured)", async () => {
     const testEvent = { Service: "Amazon S3", Event: "s3:TestEvent", Bucket: "inbox" };
 

@@ -22,6 +22,7 @@ import {
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import {
+  CopyOutOfTime,
   defaultRoutingRules,
   MiB,
   type MoveDependencies,
@@ -236,6 +237,40 @@ describe("S3 mover store", () => {
       UploadId: "u9",
       Bucket: "lake",
     });
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
+    expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
+  });
+
+  it("stops a multipart copy at the deadline: AbortMultipartUpload, no CompleteMultipartUpload, nothing deleted", async () => {
+    // Four 5 MiB parts, one at a time, 20 s each on the move's clock; 50 s to the deadline: after the first part,
+    // the rate says the other three need 60 s, with 30 s left.
+    let clock = 0;
+    s3.on(HeadObjectCommand).resolves({ ContentLength: 20 * MiB, ETag: '"src-4"' });
+    s3.on(GetObjectTaggingCommand).resolves({ TagSet: [] });
+    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: "u7" });
+    s3.on(UploadPartCopyCommand).callsFake((input: { PartNumber: number }) => {
+      clock += 20_000;
+      return { CopyPartResult: { ETag: `"p${input.PartNumber}"` } };
+    });
+    s3.on(AbortMultipartUploadCommand).resolves({});
+    const move = moveObject(
+      { bucket: "inbox", key: "incoming/ds/huge.bin", size: 20 * MiB, eTag: "src-4", eventTime: new Date() },
+      {
+        store: mover,
+        audit: { publish: async () => {} },
+        rules: defaultRoutingRules,
+        buckets: { Lake: "lake" },
+        multipartThresholdBytes: 5 * MiB,
+        multipart: { preferredPartBytes: 5 * MiB, maxParallelParts: 1 },
+        now: () => clock,
+        deadline: 50_000,
+      },
+    );
+    await expect(move).rejects.toThrow(CopyOutOfTime);
+    expect(s3.commandCalls(UploadPartCopyCommand).map((c) => c.args[0].input.PartNumber)).toEqual([1]);
+    expect(s3.commandCalls(AbortMultipartUploadCommand).map((c) => c.args[0].input)).toEqual([
+      { Bucket: "lake", Key: expect.stringMatching(/huge\.bin$/), UploadId: "u7" },
+    ]);
     expect(s3.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0);
     expect(s3.commandCalls(DeleteObjectCommand)).toHaveLength(0);
   });

@@ -20,6 +20,21 @@ export class VerificationFailed extends Error {
   }
 }
 
+/**
+ * A copy that could not be done before the invocation's deadline: not started, or (multipart) stopped before a part
+ * that would have ended after it, its upload aborted. The source is kept; the message says how far it got and why.
+ */
+export class CopyOutOfTime extends Error {
+  override readonly name = "CopyOutOfTime";
+  constructor(
+    message: string,
+    readonly from: string,
+    readonly to: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Routing rules that cannot be used (unknown token, a destination that is the source bucket...). */
 export class InvalidRoutingRules extends Error {
   override readonly name = "InvalidRoutingRules";

@@ -1,7 +1,7 @@
 import type { AuditMessage as AuditEntry } from "@sluice/messages";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { PreconditionFailed, VerificationFailed } from "./errors.ts";
+import { CopyOutOfTime, PreconditionFailed, VerificationFailed } from "./errors.ts";
 import { checksumOfLayout, MemoryS3 } from "./fixtures/memory-store.ts";
 import { decideMove, type MoveDependencies, moveObject, type ObjectCreated, objectCreatedOf } from "./move.ts";
 import { MiB } from "./multipart.ts";
@@ -277,6 +277,105 @@ describe("moveObject", () => {
     });
     expect(store.calls).toEqual([]);
     expect(audited[0]).toMatchObject({ outcome: "skipped", reason: "folder-marker" });
+  });
+});
+
+describe("a move against the invocation's deadline", () => {
+  /**
+   * A 30 MiB source copied in six 5 MiB parts, one at a time, on a clock that each part copy advances by the next
+   * of `partSeconds` (the last one repeating); the move must be done by `deadlineSeconds`.
+   */
+  function timedMove(partSeconds: number[], deadlineSeconds: number, maxParallelParts = 1) {
+    const { store, audited, deps } = setup();
+    const body = Buffer.alloc(30 * MiB, 3);
+    store.put("inbox", "incoming/ds/huge.bin", { body });
+    let clock = 1_000_000;
+    let copied = 0;
+    const copyPart = store.copyPart.bind(store);
+    store.copyPart = async (input) => {
+      const seconds = partSeconds[Math.min(copied++, partSeconds.length - 1)] ?? 0;
+      const part = await copyPart(input);
+      clock += seconds * 1000;
+      return part;
+    };
+    const move = moveObject(eventFor(store, "incoming/ds/huge.bin"), {
+      ...deps,
+      now: () => clock,
+      deadline: clock + deadlineSeconds * 1000,
+      multipartThresholdBytes: 5 * MiB,
+      multipart: { preferredPartBytes: 5 * MiB, maxParallelParts },
+    });
+    return { store, audited, body, move };
+  }
+
+  function expectAbortedAndKept(store: MemoryS3, partsCopied: number) {
+    expect(store.count("copyPart")).toBe(partsCopied);
+    expect(store.count("abortMultipartCopy")).toBe(1);
+    expect(store.count("completeMultipartCopy")).toBe(0);
+    expect(store.openUploads()).toBe(0);
+    expect(store.keys("lake")).toEqual([]);
+    expect(store.keys("inbox")).toEqual(["incoming/ds/huge.bin"]);
+    expect(store.count("deleteObject")).toBe(0);
+  }
+
+  it("stops when a part as slow as the slowest so far would end after the deadline: aborts, keeps the source", async () => {
+    // Parts 1-4 take 1 s, part 5 30 s: at 34 s, 21 s are left; the rate says part 6 needs 7 s, but the slowest part
+    // took 30 s, so part 6 is not started.
+    const { store, audited, move } = timedMove([1, 1, 1, 1, 30, 1], 55);
+
+    await expect(move).rejects.toThrow(CopyOutOfTime);
+    await expect(move).rejects.toThrow(
+      /5 of 6 parts copied in 34 s.*slowest part took 30 s.*21 s are left before the deadline.*upload was aborted.*source is kept/,
+    );
+    expectAbortedAndKept(store, 5);
+    expect(audited).toEqual([
+      expect.objectContaining({ outcome: "failed", reason: expect.stringMatching(/^copy failed: out of time/) }),
+    ]);
+  });
+
+  it("stops as soon as the rate of the parts so far shows the rest cannot be copied in the time left", async () => {
+    // 10 s a part, 6 parts: 60 s needed, 35 s available. Known after the first part: 5 more need 50 s, 25 s left.
+    const { store, move } = timedMove([10], 35);
+
+    await expect(move).rejects.toThrow(/1 of 6 parts copied in 10 s; at that rate the other 5 need about 50 s/);
+    expectAbortedAndKept(store, 1);
+  });
+
+  it("starts no upload when the deadline has already passed", async () => {
+    const { store, audited, move } = timedMove([1], 0);
+
+    await expect(move).rejects.toThrow(/no time left before the deadline: not started/);
+    expect(store.count("startMultipartCopy")).toBe(0);
+    expect(store.count("copyPart")).toBe(0);
+    expect(store.keys("inbox")).toEqual(["incoming/ds/huge.bin"]);
+    expect(audited).toEqual([expect.objectContaining({ outcome: "failed" })]);
+  });
+
+  it("starts no single-part copy when the deadline has already passed", async () => {
+    const { store, audited, deps } = setup();
+    store.put("inbox", "incoming/a.csv", { body: "data" });
+
+    await expect(
+      moveObject(eventFor(store, "incoming/a.csv"), { ...deps, now: () => 5000, deadline: 5000 }),
+    ).rejects.toThrow(CopyOutOfTime);
+    expect(store.count("copyObject")).toBe(0);
+    expect(store.keys("inbox")).toEqual(["incoming/a.csv"]);
+    expect(audited).toEqual([expect.objectContaining({ outcome: "failed" })]);
+  });
+
+  it("copies as before when the copy fits in the time left", async () => {
+    // 6 parts of 10 s, 61 s to the deadline: every check passes, to the last part (started at 50 s).
+    for (const [parallel, deadlineSeconds] of [
+      [1, 61],
+      [4, 600],
+    ] as const) {
+      const { store, body, move } = timedMove([10], deadlineSeconds, parallel);
+
+      await expect(move).resolves.toMatchObject({ outcome: "moved", method: "multipart", parts: 6 });
+      expect(store.current("lake", "raw/ds/dt=2026-11-23/huge.bin")?.body.equals(body)).toBe(true);
+      expect(store.count("abortMultipartCopy")).toBe(0);
+      expect(store.keys("inbox")).toEqual([]);
+    }
   });
 });
 

@@ -4,7 +4,7 @@
  * audit message per outcome.
  */
 import { type AuditFields, type AuditPort, decodeS3EventKey } from "@sluice/messages";
-import { PreconditionFailed, VerificationFailed } from "./errors.ts";
+import { CopyOutOfTime, PreconditionFailed, VerificationFailed } from "./errors.ts";
 import { bareETag } from "./keys.ts";
 import {
   MAX_OBJECT_BYTES,
@@ -161,7 +161,16 @@ export interface MoveDependencies {
   buckets: Readonly<Record<string, string>>;
   multipartThresholdBytes?: number;
   multipart?: MultipartPlanOptions;
+  /** The clock of `deadline` and `durationMs` (ms). Default `Date.now`. */
   now?: () => number;
+  /**
+   * When the move must be over, on the `now` clock (ms); default none. No copy starts after it, and a multipart copy
+   * stops starting parts once the rest cannot be copied by then (at the rate of its parts so far) or its slowest part
+   * so far would end after it: the upload is aborted and the move fails with `CopyOutOfTime`. The FileMover passes
+   * its invocation's time left less a margin, so that this happens before Lambda stops the function (which would
+   * leave the upload's parts behind).
+   */
+  deadline?: number;
   correlationId?: string;
 }
 
@@ -273,8 +282,16 @@ async function copyVerifyDelete(
   const checksumAlgorithm: ChecksumAlgorithm | undefined = source.checksum?.algorithm;
   const base = { to, rule: route.rule, rulesVersion: route.rulesVersion, method: decision.kind };
 
+  const now = deps.now ?? Date.now;
   let receipt: CopyReceipt;
   try {
+    if (deps.deadline !== undefined && now() >= deps.deadline) {
+      throw new CopyOutOfTime(
+        `out of time: no time left before the deadline: not started (the ${decision.kind === "multipart" ? "multipart copy" : "copy"} of ${from} to ${to}); the source is kept`,
+        from,
+        to,
+      );
+    }
     receipt =
       decision.kind === "copy"
         ? await deps.store.copyObject({
@@ -291,6 +308,7 @@ async function copyVerifyDelete(
             plan: decision.plan,
             ...(storageClass ? { storageClass } : {}),
             ...(checksumAlgorithm ? { checksumAlgorithm } : {}),
+            ...(deps.deadline !== undefined ? { time: { now, deadline: deps.deadline } } : {}),
           });
   } catch (err) {
     if (err instanceof PreconditionFailed) {
@@ -406,10 +424,19 @@ export function taggingHeader(tags: Readonly<Record<string, string>>): string | 
   return entries.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
 }
 
+/** Seconds, rounded, for messages. */
+const seconds = (ms: number) => Math.round(ms / 1000);
+
 /**
  * Copies an object in parts, at most `plan.parallelism` at once, every part pinned to the source's ETag. Tags are
  * read from the source and given to the new upload (UploadPartCopy copies bytes only). Any failure aborts the
  * upload, so no orphaned parts are left to pay for.
+ *
+ * With `time`, nothing starts once its deadline has passed, and no part starts when the parts not started yet
+ * cannot be copied by the deadline at the rate so far (rounds of `parallelism` parts of the mean duration), or when
+ * a part as slow as the slowest so far would end after it: the parts in flight finish, the upload is aborted, and
+ * `CopyOutOfTime` says how far the copy got and why it stopped. Lambda stopping the function at its timeout would
+ * run no abort at all.
  */
 export async function multipartCopy(
   store: MoverStore,
@@ -420,8 +447,20 @@ export async function multipartCopy(
     plan: MultipartPlan;
     storageClass?: string;
     checksumAlgorithm?: ChecksumAlgorithm;
+    time?: { now: () => number; deadline: number };
   },
 ): Promise<CopyReceipt> {
+  const from = s3Url(input.source.bucket, input.source.key);
+  const to = s3Url(input.destination.bucket, input.destination.key);
+  const { time } = input;
+  const total = input.plan.parts.length;
+  if (time && time.now() >= time.deadline) {
+    throw new CopyOutOfTime(
+      `out of time: no time left before the deadline: not started (the multipart copy of ${from} to ${to}); the source is kept`,
+      from,
+      to,
+    );
+  }
   const tagging = taggingHeader(await store.getTagging(input.source));
   const uploadId = await store.startMultipartCopy({
     destination: input.destination,
@@ -430,15 +469,39 @@ export async function multipartCopy(
     ...(input.storageClass ? { storageClass: input.storageClass } : {}),
     ...(input.checksumAlgorithm ? { checksumAlgorithm: input.checksumAlgorithm } : {}),
   });
+  const copyStarted = time?.now() ?? 0;
+  let done = 0;
+  let spentMs = 0;
+  let slowestMs = 0;
+  /** Why no further part may start (the deadline), or undefined. */
+  const outOfTime = (next: number): string | undefined => {
+    if (!time) return undefined;
+    const left = time.deadline - time.now();
+    if (left <= 0) return "no time left before the deadline";
+    if (done === 0) return undefined;
+    const rest = total - next;
+    const needs = Math.ceil(rest / input.plan.parallelism) * (spentMs / done);
+    if (needs > left) {
+      return `at that rate the other ${rest} need about ${seconds(needs)} s, and ${seconds(left)} s are left before the deadline`;
+    }
+    if (slowestMs > left) {
+      return `the slowest part took ${seconds(slowestMs)} s, and only ${seconds(left)} s are left before the deadline`;
+    }
+    return undefined;
+  };
+  let stopped: string | undefined;
   try {
-    const copied: CopiedPart[] = new Array(input.plan.parts.length);
+    const copied: CopiedPart[] = new Array(total);
     let next = 0;
     let failed = false;
     const lane = async () => {
-      while (!failed && next < input.plan.parts.length) {
+      while (!failed && stopped === undefined && next < total) {
+        stopped = outOfTime(next);
+        if (stopped !== undefined) break;
         const index = next++;
         const part = input.plan.parts[index];
         if (!part) break;
+        const partStarted = time?.now() ?? 0;
         try {
           copied[index] = await store.copyPart({
             destination: input.destination,
@@ -453,11 +516,18 @@ export async function multipartCopy(
           failed = true;
           throw err;
         }
+        if (time) {
+          const ms = time.now() - partStarted;
+          done++;
+          spentMs += ms;
+          slowestMs = Math.max(slowestMs, ms);
+        }
       }
     };
     const settled = await Promise.allSettled(Array.from({ length: input.plan.parallelism }, lane));
     const rejected = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
     if (rejected) throw rejected.reason;
+    if (stopped !== undefined) throw new OutOfTimeSignal();
     return await store.completeMultipartCopy({
       destination: input.destination,
       uploadId,
@@ -465,7 +535,21 @@ export async function multipartCopy(
       ...(input.checksumAlgorithm ? { checksumAlgorithm: input.checksumAlgorithm } : {}),
     });
   } catch (err) {
-    await store.abortMultipartCopy({ destination: input.destination, uploadId }).catch(() => {});
-    throw err;
+    const aborted = await store.abortMultipartCopy({ destination: input.destination, uploadId }).then(
+      () => "the upload was aborted (its copied parts deleted)",
+      (abortErr: Error) =>
+        `aborting the upload (${uploadId}) failed (${abortErr.name}: ${abortErr.message}): its parts remain until it is aborted`,
+    );
+    if (!(err instanceof OutOfTimeSignal)) throw err;
+    const elapsed = seconds((time?.now() ?? 0) - copyStarted);
+    throw new CopyOutOfTime(
+      `out of time: the multipart copy of ${from} to ${to} stopped, ${done} of ${total} parts copied in ${elapsed} s; ` +
+        `${stopped}. ${aborted[0]?.toUpperCase()}${aborted.slice(1)}, and the source is kept`,
+      from,
+      to,
+    );
   }
 }
+
+/** Internal: the lanes stopped for the deadline (turned into `CopyOutOfTime` once the upload is aborted). */
+class OutOfTimeSignal extends Error {}
