@@ -87,6 +87,23 @@ describe("decideMove", () => {
     });
   });
 
+  it("says why a matching rule could not route: its key would be over S3's 1 024 bytes (it said no rule matched)", () => {
+    // incoming/<1 000 bytes>.csv: the default rule for files at the top of incoming/ matches, but its destination,
+    // raw/_unsorted/dt=YYYY-MM-DD/<name>, would be 1 032 bytes.
+    const key = `incoming/${"L".repeat(1000)}.csv`;
+    const decision = decideMove({ ...base, event: { ...event, key }, source: head() });
+    expect(decision).toMatchObject({ kind: "skip", reason: "no-route" });
+    expect(decision.kind === "skip" && decision.detail).toMatch(
+      /^rule "[^"]+" \(v1\) matches, but its destination key would be 1032 bytes \(S3 allows 1024\)$/,
+    );
+    expect(decideMove({ ...base, event: { ...event, key: "incoming//a" }, source: head() })).toMatchObject({
+      detail: 'rule "dataset" (v1) matches, but its destination key would have an empty segment',
+    });
+    expect(decideMove({ ...base, event: { ...event, key: "elsewhere/a.csv" }, source: head() })).toMatchObject({
+      detail: "no routing rule (v1) matches",
+    });
+  });
+
   it("is already done when the source is gone and the destination holds it", () => {
     expect(decideMove({ ...base, event, source: undefined, destination: head() })).toMatchObject({
       kind: "already-done",
@@ -265,6 +282,22 @@ describe("moveObject", () => {
     expect(store.openUploads()).toBe(0);
     expect(store.keys("inbox")).toEqual(["incoming/ds/big.bin"]);
     expect(audited[0]).toMatchObject({ outcome: "failed" });
+  });
+
+  it("refuses a file it cannot route, which stays in the Inbox: audited as refused (WARN), not as a benign skip", async () => {
+    const { store, audited, deps } = setup();
+    const key = `incoming/${"L".repeat(1000)}.csv`;
+    store.put("inbox", key, { body: "x" });
+    const outcome = await moveObject(eventFor(store, key), deps);
+    expect(outcome).toMatchObject({ outcome: "refused", reason: "no-route" });
+    expect(store.keys("inbox")).toEqual([key]);
+    expect(audited).toEqual([
+      expect.objectContaining({
+        outcome: "refused",
+        reason: "no-route",
+        detail: expect.stringContaining("would be 1032 bytes"),
+      }),
+    ]);
   });
 
   it("skips folder markers without a single S3 request", async () => {

@@ -14,7 +14,7 @@ import {
   planMultipartCopy,
 } from "./multipart.ts";
 import type { ChecksumAlgorithm, CopiedPart, CopyReceipt, MoverStore, ObjectHead } from "./ports.ts";
-import { type Route, type RoutingRules, routeObject } from "./routing.ts";
+import { type Route, type RoutedObject, type RoutingRules, routeObject, whyUnrouted } from "./routing.ts";
 import { type Verification, verifyCopy } from "./verify.ts";
 
 export const MOVER_PIPELINE = "file-mover";
@@ -58,13 +58,20 @@ export function objectCreatedOf(record: {
 export type SkipReason =
   /** A key ending in `/`: a console "folder", not a file. */
   | "folder-marker"
-  /** No routing rule applies. */
+  /** No routing rule applies (refused: the file stays in the Inbox). */
   | "no-route"
   /** The source is not the object the event announced any more (replaced since): its own event moves it. */
   | "superseded"
   /** The source is gone and the destination does not hold it: someone else removed it. */
   | "source-gone"
+  /** Over S3's 5 TiB (refused: the file stays in the Inbox). */
   | "too-large";
+
+/**
+ * Skips that leave the file in the Inbox for good, until its sender renames or splits it: audited and logged as
+ * `refused` (WARN), not as `skipped` (INFO), so that a search for what to act on finds them.
+ */
+const REFUSED: ReadonlySet<SkipReason> = new Set(["no-route", "too-large"]);
 
 export type MoveDecision =
   | { kind: "skip"; reason: SkipReason; detail: string; route?: Route }
@@ -85,6 +92,16 @@ export interface DecideInput {
   multipart?: MultipartPlanOptions;
 }
 
+/** What the routing rules see of an object. */
+function routedObject(event: ObjectCreated, head: ObjectHead | undefined): RoutedObject {
+  return {
+    key: event.key,
+    size: head?.size ?? event.size ?? 0,
+    ...(head?.contentType ? { contentType: head.contentType } : {}),
+    eventTime: event.eventTime,
+  };
+}
+
 /** Routes by the rules, then resolves the rule's bucket (a component name) to the physical bucket. */
 export function routeOf(
   event: ObjectCreated,
@@ -92,12 +109,7 @@ export function routeOf(
   rules: RoutingRules,
   buckets: Readonly<Record<string, string>>,
 ): Route | undefined {
-  const route = routeObject(rules, {
-    key: event.key,
-    size: head?.size ?? event.size ?? 0,
-    ...(head?.contentType ? { contentType: head.contentType } : {}),
-    eventTime: event.eventTime,
-  });
+  const route = routeObject(rules, routedObject(event, head));
   if (!route) return undefined;
   const physical = buckets[route.bucket];
   if (!physical) throw new Error(`routing rule ${route.rule} names bucket ${route.bucket}, which is not linked`);
@@ -134,7 +146,8 @@ export function decideMove(input: DecideInput): MoveDecision {
       detail: `the source was replaced after this event (ETag ${source.eTag}, event ${event.eTag})`,
     };
   }
-  if (!route) return { kind: "skip", reason: "no-route", detail: `no routing rule (v${input.rules.version}) matches` };
+  if (!route)
+    return { kind: "skip", reason: "no-route", detail: whyUnrouted(input.rules, routedObject(event, source)) };
   if (source.size > MAX_OBJECT_BYTES) {
     return { kind: "skip", reason: "too-large", detail: `${source.size} bytes is above 5 TiB`, route };
   }
@@ -187,7 +200,7 @@ export type MoveOutcome =
       sourceDeleted: "deleted" | "already-gone" | "changed";
     }
   | { outcome: "already-done"; from: string; to: string }
-  | { outcome: "skipped"; from: string; reason: SkipReason; detail: string; to?: string }
+  | { outcome: "skipped" | "refused"; from: string; reason: SkipReason; detail: string; to?: string }
   | { outcome: "failed"; from: string; to?: string; reason: string };
 
 const s3Url = (bucket: string, key: string) => `s3://${bucket}/${key}`;
@@ -245,8 +258,9 @@ export async function moveObject(event: ObjectCreated, deps: MoveDependencies): 
   switch (decision.kind) {
     case "skip": {
       const to = decision.route ? s3Url(decision.route.bucket, decision.route.key) : undefined;
-      await audit({ outcome: "skipped", reason: decision.reason, detail: decision.detail, ...(to ? { to } : {}) });
-      return { outcome: "skipped", from, reason: decision.reason, detail: decision.detail, ...(to ? { to } : {}) };
+      const outcome = REFUSED.has(decision.reason) ? "refused" : "skipped";
+      await audit({ outcome, reason: decision.reason, detail: decision.detail, ...(to ? { to } : {}) });
+      return { outcome, from, reason: decision.reason, detail: decision.detail, ...(to ? { to } : {}) };
     }
     case "already-done": {
       const to = s3Url(decision.route.bucket, decision.route.key);

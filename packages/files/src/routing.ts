@@ -216,8 +216,25 @@ export function ruleMatches(rule: RoutingRule, object: RoutedObject): boolean {
 export const MAX_KEY_BYTES = 1024;
 
 /**
+ * Why no rule routes an object: the first rule that matches it but renders no usable key, and why; or that no rule
+ * matches. For the report of an object `routeObject` leaves where it is.
+ */
+export function whyUnrouted(rules: RoutingRules, object: RoutedObject): string {
+  const values = tokenValues(object);
+  for (const rule of rules.rules) {
+    if (!ruleMatches(rule, object)) continue;
+    const key = renderKeyTemplate(rule.destination.key, values);
+    const matches = `rule "${rule.name}" (v${rules.version}) matches, but its destination key`;
+    if (key === undefined || key === "") return `${matches} would have an empty segment`;
+    const bytes = Buffer.byteLength(key);
+    if (bytes > MAX_KEY_BYTES) return `${matches} would be ${bytes} bytes (S3 allows ${MAX_KEY_BYTES})`;
+  }
+  return `no routing rule (v${rules.version}) matches`;
+}
+
+/**
  * The destination of an object: the first rule that matches and renders a usable key (non-empty segments, at
- * most 1024 bytes). Undefined when no rule applies.
+ * most 1024 bytes). Undefined when no rule applies (`whyUnrouted` says why).
  */
 export function routeObject(rules: RoutingRules, object: RoutedObject): Route | undefined {
   const values = tokenValues(object);
