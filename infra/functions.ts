@@ -112,6 +112,7 @@ export function functionArgs(
     timeout: `${spec.timeout} seconds`,
     memory: `${spec.memory} MB`,
     environment: { ...spec.environment },
+    ...(spec.reservedConcurrency !== undefined ? { concurrency: { reserved: spec.reservedConcurrency } } : {}),
     link: spec.links.map((resource) => linkableOf(resources, resource)),
     permissions: functionStatements(wiring, name, spec, resourceArns(resources), dlqArn),
     // `retries` makes SST create the aws.lambda.FunctionEventInvokeConfig; the transform completes it.

@@ -22,9 +22,11 @@ export const pricingEndpoint = "PricingModel";
 /** SageMaker serverless endpoints run x86_64 containers only. */
 export const modelPlatform = "linux/amd64";
 
-/** Serverless endpoint sizing: the reference model is a few KB of arithmetic; 1 GB is the smallest size with headroom. */
+/**
+ * Serverless endpoint sizing: the reference model is a few KB of arithmetic; 1 GB is the smallest size with headroom.
+ * Its concurrency is the wiring's (`maxConcurrency`), which PriceInference's own concurrency is bounded by.
+ */
 export const serverlessMemoryMb = 1024;
-export const serverlessMaxConcurrency = 5;
 
 /** Images a model repository keeps besides the newest: earlier builds, for a rollback. */
 export const keptImages = 10;
@@ -177,7 +179,7 @@ function deployModel(name: string, spec: EndpointSpec, target: DeployedEndpoint)
   });
   const variant = {
     variantName: "AllTraffic",
-    serverlessConfig: { memorySizeInMb: serverlessMemoryMb, maxConcurrency: serverlessMaxConcurrency },
+    serverlessConfig: { memorySizeInMb: serverlessMemoryMb, maxConcurrency: spec.maxConcurrency },
   };
   const config = new aws.sagemaker.EndpointConfiguration(`${name}Config`, {
     name: model.name.apply((modelName) => versionedName(target.name, JSON.stringify({ ...variant, modelName }))),

@@ -31,6 +31,12 @@ export function wiringProblems(wiring: Wiring): string[] {
   }
 
   for (const [name, spec] of Object.entries(wiring.functions)) {
+    if (
+      spec.reservedConcurrency !== undefined &&
+      !(Number.isInteger(spec.reservedConcurrency) && spec.reservedConcurrency >= 1)
+    ) {
+      problems.push(`${name}'s reservedConcurrency must be a whole number >= 1 (0 would never run it)`);
+    }
     for (const trigger of spec.triggers) {
       problems.push(...triggerProblems(wiring, name, trigger));
       if ((trigger.kind === "s3" || trigger.kind === "sns") && !spec.async) {

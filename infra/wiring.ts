@@ -59,8 +59,11 @@ export const tables = {
  * same physical name. A function reads the name as `Resource.<Name>.name`.
  */
 export const endpoints = {
-  /** The pricing model PriceInference calls (contract: packages/pricing/README.md). */
-  PricingModel: { model: "packages/pricing/model" },
+  /**
+   * The pricing model PriceInference calls (contract: packages/pricing/README.md). A serverless endpoint serves 5
+   * invocations at once (1 GB): PriceInference's reserved concurrency and model parallelism keep within it.
+   */
+  PricingModel: { model: "packages/pricing/model", maxConcurrency: 5 },
 } as const satisfies Record<string, EndpointSpec>;
 
 /**
@@ -262,9 +265,16 @@ export const functions = {
     description:
       "Prices new inference requests with the pricing model endpoint and applies them to the Catalog under guardrails, exactly once, with history and audit",
     handler: "functions/price-inference/index.handler",
-    // A batch is a few model calls (SageMaker allows each 60 s) with retries and back-off, then the catalog writes.
+    // A batch is a model call (SageMaker allows a model 60 s, a serverless endpoint's cold start comes on top: each
+    // call gives up after PRICING_MODEL_TIMEOUT_SECONDS) with retries and back-off, then the catalog writes. No call or
+    // retry starts that could not end within the invocation with 10 s left for the writes (packages/pricing/README.md,
+    // "Time and concurrency"); requests not priced in time are batch item failures, which the stream retries.
     timeout: 120,
     memory: 512,
+    // One invocation per stream shard, and the table's stream has as many shards as DynamoDB gives it: at most this
+    // many at once, each with PRICING_MODEL_PARALLELISM (1) model calls in flight, never more calls than the endpoint
+    // serves (a stage's own endpoint must serve as many).
+    reservedConcurrency: endpoints.PricingModel.maxConcurrency,
     links: ["Catalog", "PriceHistory", "Audit", "PricingModel"],
     access: {
       // Reads of the batch's items; a change is one TransactWriteItems (IAM checks its UpdateItem and PutItem).
@@ -276,6 +286,9 @@ export const functions = {
     environment: {
       POWERTOOLS_SERVICE_NAME: "price-inference",
       POWERTOOLS_METRICS_NAMESPACE: "Sluice",
+      // A batch of 100 records is one call (100 records per call): parallelism would only serve larger batches.
+      PRICING_MODEL_PARALLELISM: "1",
+      PRICING_MODEL_TIMEOUT_SECONDS: "75",
     },
     triggers: [{ kind: "dynamodb", table: "InferenceRequests", batch: streamDefaults }],
   },
@@ -446,6 +459,8 @@ export interface EndpointSpec {
    * deployed on AWS) and the `server.ts` it runs (served by the local cloud).
    */
   model: string;
+  /** Invocations the endpoint serves at once (its serverless `MaxConcurrency` on AWS; more are throttled). */
+  maxConcurrency: number;
 }
 
 export type S3EventName =
@@ -541,6 +556,11 @@ export interface FunctionSpec {
    * the schedules are infra/maintenance.ts's).
    */
   cdcMaintenance?: boolean;
+  /**
+   * Reserved concurrency: at most this many invocations at once (and that many kept from the account's pool); more
+   * are throttled, and a stream mapping retries them. Absent: none reserved, no limit but the account's.
+   */
+  reservedConcurrency?: number;
   /** Async invocation config; required when the function has S3 or SNS triggers. */
   async?: AsyncInvokeOptions;
   triggers: readonly Trigger[];

@@ -18,7 +18,10 @@ vi.mock("@sluice/aws/pricing", async (importOriginal) => ({
   ...(await importOriginal<typeof import("@sluice/aws/pricing")>()),
   createDynamoCatalog: () => catalog,
 }));
-vi.mock("@sluice/aws/pricing-model", () => ({ createSageMakerModel: () => model }));
+vi.mock("@sluice/aws/pricing-model", async (importOriginal) => ({
+  ...(await importOriginal<typeof import("@sluice/aws/pricing-model")>()),
+  createSageMakerModel: () => model,
+}));
 vi.mock("@sluice/aws/audit", () => ({ createSnsAuditSink: () => audit }));
 
 const links = {
@@ -117,6 +120,20 @@ describe("PriceInference handler", () => {
       ["ERROR", "price request not applied", "failed"],
       ["WARN", "price request not applied", "refused"],
     ]);
+  });
+
+  it("starts no model call the invocation's remaining time could not see to its end: the request is retried by the stream", async () => {
+    const event = streamEvent([{ requestId: "r-7", productId: "p-1", ...window, ...strongDemand }]);
+    const callsBefore = model.calls;
+
+    // 30 s left: less than a model call may take (PRICING_MODEL_TIMEOUT_SECONDS) plus the time kept for the writes.
+    const response = await fn.handler(event, lambdaContext("PriceInference", "inv-5", 30_000));
+
+    expect(model.calls).toBe(callsBefore);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "100" }] });
+    expect(audit.messages).toContainEqual(
+      expect.objectContaining({ requestId: "r-7", outcome: "failed", reason: expect.stringContaining("no time left") }),
+    );
   });
 
   it("does not start with a configuration out of bounds, saying which variable and what it takes", async () => {

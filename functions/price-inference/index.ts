@@ -7,17 +7,21 @@
  *
  * The SageMaker endpoint is the `PricingModel` link (the reference model, or the endpoint a stage names).
  * Config (env): `PRICING_CONTENT_TYPE` (`application/json` or `text/csv`), guardrails (`PRICING_MAX_CHANGE`,
- * `PRICING_MIN_MARGIN`, `PRICING_MIN_CHANGE`, `PRICING_COOLDOWN_SECONDS`).
+ * `PRICING_MIN_MARGIN`, `PRICING_MIN_CHANGE`, `PRICING_COOLDOWN_SECONDS`), `PRICING_MODEL_PARALLELISM` (model calls
+ * in flight per invocation) and `PRICING_MODEL_TIMEOUT_SECONDS` (how long one call may wait for its answer).
+ *
+ * Time: the flow gets the invocation's remaining time and starts no model call or retry that could not end before
+ * it (with time kept for the writes); the requests it could not price in time are batch item failures, retried by
+ * the stream, so a slow model never runs the invocation into its timeout (which would fail the whole batch).
  */
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { SageMakerRuntimeClient } from "@aws-sdk/client-sagemaker-runtime";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { createSnsAuditSink } from "@sluice/aws/audit";
 import { createDynamoCatalog, requestRecordsOf } from "@sluice/aws/pricing";
-import { createSageMakerModel } from "@sluice/aws/pricing-model";
+import { createSageMakerModel, sageMakerRuntimeClient } from "@sluice/aws/pricing-model";
 import { createObservability, withObservability } from "@sluice/observability";
-import { DEFAULT_GUARDRAILS, MODEL_CONTENT_TYPES, priceRequests } from "@sluice/pricing";
-import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
+import { DEFAULT_GUARDRAILS, DEFAULT_PRICING_CONFIG, MODEL_CONTENT_TYPES, priceRequests } from "@sluice/pricing";
+import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import * as z from "zod/mini";
 import { configOf, decimal, oneOf, wholeNumber } from "#kit/config";
 import { linksOf } from "#kit/links";
@@ -32,8 +36,16 @@ const env = configOf(
     PRICING_MIN_MARGIN: decimal(DEFAULT_GUARDRAILS.minMarginRatio, { min: 1 }),
     PRICING_MIN_CHANGE: decimal(DEFAULT_GUARDRAILS.minChangeRatio, { min: 0, below: 1 }),
     PRICING_COOLDOWN_SECONDS: wholeNumber(DEFAULT_GUARDRAILS.cooldownMs / 1000),
+    PRICING_MODEL_PARALLELISM: wholeNumber(DEFAULT_PRICING_CONFIG.modelParallelism, { min: 1 }),
+    PRICING_MODEL_TIMEOUT_SECONDS: wholeNumber(75, { min: 1 }),
   }),
 );
+/** To connect to the endpoint; the answer then has PRICING_MODEL_TIMEOUT_SECONDS. */
+const CONNECTION_TIMEOUT_MS = 5_000;
+const modelTimeouts = {
+  connectionTimeoutMs: CONNECTION_TIMEOUT_MS,
+  requestTimeoutMs: env.PRICING_MODEL_TIMEOUT_SECONDS * 1000,
+};
 const config = {
   contentType: env.PRICING_CONTENT_TYPE,
   guardrails: {
@@ -42,19 +54,28 @@ const config = {
     minChangeRatio: env.PRICING_MIN_CHANGE,
     cooldownMs: env.PRICING_COOLDOWN_SECONDS * 1000,
   },
+  modelParallelism: env.PRICING_MODEL_PARALLELISM,
+  // The longest a call can take: the client gives up after these.
+  modelCallTimeoutMs: modelTimeouts.connectionTimeoutMs + modelTimeouts.requestTimeoutMs,
 };
 
 const observability = createObservability({ serviceName: "price-inference" });
-// Retries are the pricing flow's (back-off across the batch), not the SDK's.
-const model = createSageMakerModel(new SageMakerRuntimeClient({ maxAttempts: 1 }), links.PricingModel.name);
+// Retries are the pricing flow's (back-off across the batch, within the invocation's time), not the SDK's.
+const model = createSageMakerModel(sageMakerRuntimeClient(modelTimeouts), links.PricingModel.name);
 const catalog = createDynamoCatalog(new DynamoDBClient({}), {
   catalog: links.Catalog.name,
   history: links.PriceHistory.name,
 });
 const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
 
-async function priceInference(event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> {
-  const result = await priceRequests(requestRecordsOf(event), { model, catalog, audit, config });
+async function priceInference(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {
+  const result = await priceRequests(requestRecordsOf(event), {
+    model,
+    catalog,
+    audit,
+    config,
+    remainingMs: () => context.getRemainingTimeInMillis(),
+  });
   const { logger, metrics } = observability;
   for (const outcome of result.outcomes) {
     const level = levelOf(outcome.kind);

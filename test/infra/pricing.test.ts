@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { DEFAULT_PRICING_CONFIG } from "@sluice/pricing";
 import { beforeAll, describe, expect, it } from "vitest";
 import { versionedName } from "../../infra/pricing.ts";
 import * as wiring from "../../infra/wiring.ts";
@@ -113,6 +114,30 @@ describe("pricing model endpoint, deployed by the stage", () => {
         Resource: [logGroup, `${logGroup}:*`],
       },
     ]);
+  });
+});
+
+describe("PriceInference within the endpoint's limits", () => {
+  const spec = wiring.functions.PriceInference;
+  const env = spec.environment as Record<string, string | undefined>;
+
+  it("never has more model calls in flight than the endpoint serves at once: reserved concurrency x PRICING_MODEL_PARALLELISM", () => {
+    const config = inputsOf("aws:sagemaker/endpointConfiguration:EndpointConfiguration", "PricingModelConfig");
+    const maxConcurrency = (config.productionVariants as { serverlessConfig: { maxConcurrency: number } }[])[0]
+      ?.serverlessConfig.maxConcurrency;
+    const fn = inputsOf("aws:lambda/function:Function", "PriceInferenceFunction");
+    // One invocation per stream shard, however many shards the table's stream has: reserved concurrency bounds them.
+    expect(fn.reservedConcurrentExecutions).toBeGreaterThanOrEqual(1);
+    const parallelism = Number(env.PRICING_MODEL_PARALLELISM);
+    expect(parallelism).toBeGreaterThanOrEqual(1);
+    expect((fn.reservedConcurrentExecutions as number) * parallelism).toBeLessThanOrEqual(maxConcurrency as number);
+  });
+
+  it("leaves room in the function's timeout for a whole model call (its request timeout) and the writes after it", () => {
+    const modelTimeoutMs = Number(env.PRICING_MODEL_TIMEOUT_SECONDS) * 1000;
+    // SageMaker lets a model answer for 60 s; a serverless endpoint's cold start comes on top.
+    expect(modelTimeoutMs).toBeGreaterThan(60_000);
+    expect(modelTimeoutMs + DEFAULT_PRICING_CONFIG.reserveMs).toBeLessThan(spec.timeout * 1000);
   });
 });
 

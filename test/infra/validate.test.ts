@@ -29,6 +29,20 @@ describe("wiringProblems", () => {
     expect(wiringProblems(fixtureWiring)).toEqual([]);
   });
 
+  it("refuses a reserved concurrency that is not a whole number >= 1", () => {
+    const problems = wiringProblems(
+      withFunctions({
+        Zero: fn({ reservedConcurrency: 0, triggers: [] }),
+        Half: fn({ reservedConcurrency: 1.5, triggers: [] }),
+        Two: fn({ reservedConcurrency: 2, triggers: [] }),
+      }),
+    );
+    expect(problems).toEqual([
+      "Zero's reservedConcurrency must be a whole number >= 1 (0 would never run it)",
+      "Half's reservedConcurrency must be a whole number >= 1 (0 would never run it)",
+    ]);
+  });
+
   it("refuses S3 notifications S3 would find ambiguous (shared events, overlapping prefix and suffix)", () => {
     const problems = wiringProblems(
       withFunctions({

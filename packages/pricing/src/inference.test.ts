@@ -3,7 +3,7 @@ import { catalogItem, STRONG_DEMAND as STRONG, WEAK_DEMAND as WEAK } from "@slui
 import { describe, expect, it } from "vitest";
 import { createInProcessModel, createMemoryCatalog } from "./fixtures/in-memory.ts";
 import { type PricingDeps, priceRequests, type RequestRecord } from "./inference.ts";
-import { decodeModelRequest, encodeModelAnswer } from "./model-contract.ts";
+import { decodeModelRequest, encodeModelAnswer, type ModelContentType } from "./model-contract.ts";
 import { ModelCallFailed, type PricingModel } from "./ports.ts";
 
 const NOW = new Date("2026-11-23T10:00:00.000Z");
@@ -220,6 +220,144 @@ describe("priceRequests", () => {
     expect(result.modelCalls).toBe(1);
     expect([...catalog.items.values()].map((i) => i.price)).toEqual([105, 100, 105]);
     expect(catalog.items.get("a")).toMatchObject({ modelVersion: "m-2" });
+  });
+});
+
+describe("priceRequests against the invocation's deadline", () => {
+  // A fake clock: the invocation has `budgetMs` left when it starts; each model call takes `latencyMs` of it, each
+  // back-off its delay. Calls may take up to 60 s (the model client's request timeout), and 10 s is kept for the
+  // catalog writes and the audit after the last call.
+  const timing = { modelCallTimeoutMs: 60_000, reserveMs: 10_000 };
+  function clocked(
+    items: Record<string, unknown>[],
+    budgetMs: number,
+    model: (elapse: (ms: number) => void) => PricingModel,
+  ) {
+    let elapsed = 0;
+    const elapse = (ms: number) => {
+      elapsed += ms;
+    };
+    const { catalog, audit, deps } = setup(items, model(elapse));
+    return {
+      catalog,
+      audit,
+      deps: {
+        ...deps,
+        now: () => new Date(NOW.getTime() + elapsed),
+        remainingMs: () => budgetMs - elapsed,
+        retryDeps: { sleep: async (ms: number) => elapse(ms) },
+        config: { ...timing },
+      } satisfies PricingDeps,
+      /** A new invocation (the stream's retry): the same catalog, a fresh budget. */
+      restart: () => {
+        budgetMs = elapsed + budgetMs;
+      },
+    };
+  }
+  const slowModel = (latencyMs: number, calls: { n: number }) => (elapse: (ms: number) => void) => {
+    const inner = createInProcessModel();
+    return {
+      async invoke(body: string, contentType: ModelContentType) {
+        calls.n++;
+        elapse(latencyMs);
+        return inner.invoke(body, contentType);
+      },
+    };
+  };
+
+  it("starts no model call that could not end before the deadline, and returns its requests as batch item failures", async () => {
+    const calls = { n: 0 };
+    // 50 s left: a call that may take 60 s, plus the 10 s kept for the writes, does not fit.
+    const { catalog, audit, deps } = clocked([catalogItem("a"), catalogItem("b")], 50_000, slowModel(1_000, calls));
+    const records = [request("a", STRONG), request("b", STRONG)];
+
+    const result = await priceRequests(records, deps);
+
+    expect(calls.n).toBe(0);
+    expect(result.modelCalls).toBe(0);
+    expect(result.failures).toEqual(records.map((r) => r.itemIdentifier));
+    expect(catalog.history).toEqual([]);
+    expect(audit.map((a) => [a.outcome, a.reason])).toEqual([
+      ["failed", "not priced: no time left in this invocation for a model call (the stream retries it)"],
+      ["failed", "not priced: no time left in this invocation for a model call (the stream retries it)"],
+    ]);
+  });
+
+  it("starts no retry that could not end before the deadline", async () => {
+    let calls = 0;
+    // 100 s left: the first attempt fits (60 s + 10 s), and times out after 30 s; a retry would need 70 s more.
+    const { catalog, audit, deps } = clocked([catalogItem("a")], 100_000, (elapse) => ({
+      async invoke() {
+        calls++;
+        elapse(30_000);
+        throw new ModelCallFailed("TimeoutError: socket timed out", true, "TimeoutError");
+      },
+    }));
+
+    const result = await priceRequests([request("a", STRONG)], deps);
+
+    expect(calls).toBe(1);
+    expect(result.failures).toHaveLength(1);
+    expect(catalog.history).toEqual([]);
+    expect(audit[0]?.reason).toBe(
+      "model call failed: TimeoutError: socket timed out (no time left in this invocation to retry it; the stream retries it)",
+    );
+  });
+
+  it("keeps retrying within the deadline as before", async () => {
+    let calls = 0;
+    const inner = createInProcessModel();
+    const { catalog, deps } = clocked([catalogItem("a")], 120_000, (elapse) => ({
+      async invoke(body, contentType) {
+        calls++;
+        elapse(1_000);
+        if (calls < 3) throw new ModelCallFailed("ThrottlingException", true, "ThrottlingException");
+        return inner.invoke(body, contentType);
+      },
+    }));
+
+    const result = await priceRequests([request("a", STRONG)], deps);
+
+    expect(calls).toBe(3);
+    expect(result.failures).toEqual([]);
+    expect(catalog.history).toHaveLength(1);
+  });
+
+  it("a batch cut short by the deadline is retried by the stream: the rest is priced, nothing is applied twice", async () => {
+    const calls = { n: 0 };
+    const items = Array.from({ length: 6 }, (_, i) => catalogItem(`p${i}`));
+    // Three calls of two requests, 40 s each, in 120 s: the third would start at 80 s and could end after the
+    // deadline (80 + 60 + 10 > 120), so it does not start.
+    const { catalog, audit, deps, restart } = clocked(items, 120_000, slowModel(40_000, calls));
+    const records = items.map((item) => request(String(item.productId), STRONG));
+    const config = {
+      ...deps.config,
+      batching: { maxPayloadBytes: 1_000_000, maxRecordsPerCall: 2 },
+      modelParallelism: 1,
+    };
+
+    const first = await priceRequests(records, { ...deps, config });
+
+    expect(calls.n).toBe(2);
+    expect(first.failures).toEqual([records[4]?.itemIdentifier, records[5]?.itemIdentifier]);
+    expect(catalog.history.map((h) => h.productId)).toEqual(["p0", "p1", "p2", "p3"]);
+
+    // The stream retries from the first failure (ReportBatchItemFailures)...
+    restart();
+    const retried = await priceRequests(records.slice(4), { ...deps, config });
+    expect(retried.failures).toEqual([]);
+    // ...or, had the invocation failed as a whole, the whole batch again (bisected): the applied ones are replays.
+    restart();
+    const again = await priceRequests(records, { ...deps, config });
+    expect(again.failures).toEqual([]);
+    expect(again.outcomes.map((o) => o.kind === "skipped" && o.reason)).toEqual(Array(6).fill("replay"));
+
+    expect(calls.n).toBe(3);
+    expect(catalog.history.map((h) => h.requestId).sort()).toEqual(
+      records.map((r) => (r.image as { requestId: string }).requestId).sort(),
+    );
+    expect([...catalog.items.values()].map((i) => [i.price, i.version])).toEqual(Array(6).fill([110, 2]));
+    expect(audit.filter((a) => a.outcome === "succeeded")).toHaveLength(6);
   });
 });
 

@@ -7,7 +7,9 @@
  *    reported (no model call for it);
  * 3. call the model with as few requests as the payload limit allows, `modelParallelism` at a time, retrying
  *    throttled or failed calls with back-off; the records of a call that still fails become batch item failures,
- *    and a model error on one record fails only that record;
+ *    and a model error on one record fails only that record. With a deadline (`remainingMs`), no call and no retry
+ *    starts unless it would end (`modelCallTimeoutMs`) with `reserveMs` still left for steps 4 and 5: the records of
+ *    a call that does not start are batch item failures too, which the stream retries;
  * 4. per product, in stream order: guardrails, then a conditional catalog update (optimistic concurrency on
  *    `version`) written atomically with its price history record, so a replayed request never applies twice and
  *    concurrent writers never lose an update (a conflict re-reads the item and decides again);
@@ -72,6 +74,13 @@ export interface PricingConfig {
   catalogParallelism: number;
   /** Re-reads after a version conflict before the record is failed (and retried by the stream). */
   maxConflictRetries: number;
+  /**
+   * The longest one model call can take: the model client's timeouts (connection and request). With a deadline, a
+   * call or a retry starts only if it would end before it.
+   */
+  modelCallTimeoutMs: number;
+  /** Time kept, after the last model call could end, for the catalog writes, the audit and the answer. */
+  reserveMs: number;
 }
 
 /** Model calls: 4 attempts, back-off from 100 ms up to 2 s. */
@@ -85,6 +94,9 @@ export const DEFAULT_PRICING_CONFIG: Readonly<PricingConfig> = Object.freeze({
   modelParallelism: 4,
   catalogParallelism: 8,
   maxConflictRetries: 5,
+  // SageMaker lets a model answer for 60 s; a serverless endpoint's cold start comes on top.
+  modelCallTimeoutMs: 80_000,
+  reserveMs: 10_000,
 });
 
 export interface PricingDeps {
@@ -93,6 +105,11 @@ export interface PricingDeps {
   audit: AuditBatchPort;
   config?: Partial<PricingConfig>;
   now?: () => Date;
+  /**
+   * Time left before the batch must be answered, ms (the invocation's remaining time: Lambda's
+   * `context.getRemainingTimeInMillis`); default unbounded. Measured on its own clock, asked before each model call.
+   */
+  remainingMs?: () => number;
   retryDeps?: RetryDeps;
 }
 
@@ -162,7 +179,9 @@ export async function priceRequests(records: readonly RequestRecord[], deps: Pri
     }
   }
 
-  // 3. Model calls.
+  // 3. Model calls, each only if it can end before the deadline (with the reserve left).
+  const remaining = deps.remainingMs ?? (() => Number.POSITIVE_INFINITY);
+  const fits = (delayMs: number) => remaining() - delayMs - config.modelCallTimeoutMs >= config.reserveMs;
   const predictions = new Map<string, { prediction: Prediction; modelVersion: string }>();
   const features = toScore.map((p) => p.request);
   const plan = planInvocations(features, config.contentType, config.batching);
@@ -177,10 +196,22 @@ export async function priceRequests(records: readonly RequestRecord[], deps: Pri
   }
   await mapBounded(plan.calls, config.modelParallelism, async (indexes) => {
     const calls = indexes.map((i) => toScore[i] as Pending);
+    if (!fits(0)) {
+      for (const c of calls) {
+        outcomes.set(c.itemIdentifier, {
+          kind: "failed",
+          requestId: c.request.requestId,
+          productId: c.request.productId,
+          reason: "not priced: no time left in this invocation for a model call (the stream retries it)",
+        });
+      }
+      return;
+    }
     const body = encodeModelRequest(
       calls.map((c) => c.request),
       config.contentType,
     );
+    let outOfTime = false;
     try {
       const { value: answer } = await withRetry(
         async () => {
@@ -190,7 +221,13 @@ export async function priceRequests(records: readonly RequestRecord[], deps: Pri
         },
         isRetryable,
         config.retry,
-        deps.retryDeps,
+        {
+          ...deps.retryDeps,
+          canRetryAfter: (delayMs) => {
+            outOfTime = !fits(delayMs);
+            return !outOfTime;
+          },
+        },
       );
       calls.forEach((c, i) => {
         predictions.set(c.itemIdentifier, {
@@ -204,7 +241,7 @@ export async function priceRequests(records: readonly RequestRecord[], deps: Pri
           kind: "failed",
           requestId: c.request.requestId,
           productId: c.request.productId,
-          reason: `model call failed: ${(err as Error).message}`,
+          reason: `model call failed: ${(err as Error).message}${outOfTime ? " (no time left in this invocation to retry it; the stream retries it)" : ""}`,
         });
       }
     }

@@ -22,6 +22,29 @@ describe("withRetry", () => {
     expect(delays).toEqual([99, 199, 399]);
   });
 
+  it("starts no retry its caller says could not be seen through (a deadline), and gives up with the last error", async () => {
+    const asked: number[] = [];
+    let calls = 0;
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw new Error(`timed out ${calls}`);
+        },
+        () => true,
+        DEFAULT_RETRY,
+        {
+          sleep: async () => {},
+          random: () => 0.999,
+          canRetryAfter: (delayMs) => asked.push(delayMs) < 2,
+        },
+      ),
+    ).rejects.toThrow("timed out 2");
+    expect(calls).toBe(2);
+    // Asked with the back-off each retry would wait first.
+    expect(asked).toEqual([99, 199]);
+  });
+
   it("does not retry what is not retryable, and returns the attempt count", async () => {
     let calls = 0;
     await expect(

@@ -15,6 +15,11 @@ export interface RetryPolicy {
 export interface RetryDeps {
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /**
+   * Whether a retry that would start after waiting `delayMs` may still start (a deadline it must end before); when it
+   * answers false, no retry starts and the last error is thrown. Default: always.
+   */
+  canRetryAfter?: (delayMs: number) => boolean;
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -29,7 +34,10 @@ export function backoffDelay(
   return Math.floor(random() * ceiling);
 }
 
-/** Calls `fn` until it succeeds, a non-retryable error is thrown, or attempts run out (the last error is thrown). */
+/**
+ * Calls `fn` until it succeeds, a non-retryable error is thrown, or attempts (or the time `canRetryAfter` allows) run
+ * out: then the last error is thrown.
+ */
 export async function withRetry<T>(
   fn: (attempt: number) => Promise<T>,
   retryable: (err: unknown) => boolean,
@@ -42,7 +50,9 @@ export async function withRetry<T>(
       return { value: await fn(attempt), attempts: attempt };
     } catch (err) {
       if (attempt >= policy.attempts || !retryable(err)) throw err;
-      await pause(backoffDelay(attempt, policy, deps.random));
+      const delay = backoffDelay(attempt, policy, deps.random);
+      if (deps.canRetryAfter && !deps.canRetryAfter(delay)) throw err;
+      await pause(delay);
     }
   }
 }
