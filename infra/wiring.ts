@@ -271,10 +271,11 @@ export const functions = {
     // "Time and concurrency"); requests not priced in time are batch item failures, which the stream retries.
     timeout: 120,
     memory: 512,
-    // One invocation per stream shard, and the table's stream has as many shards as DynamoDB gives it: at most this
-    // many at once, each with PRICING_MODEL_PARALLELISM (1) model calls in flight, never more calls than the endpoint
-    // serves (a stage's own endpoint must serve as many).
-    reservedConcurrency: endpoints.PricingModel.maxConcurrency,
+    // One invocation per stream shard, each with PRICING_MODEL_PARALLELISM (1) model call in flight: as many calls
+    // as the table's stream has shards in progress (DynamoDB decides; a few for most tables), within the endpoint's
+    // 5 up to 5 shards, throttled and retried beyond. No reserved concurrency by default: AWS refuses any reservation
+    // that leaves the account under 100 unreserved, so it would fail the deploy in accounts with a low quota (new
+    // accounts get a reduced one). `reservedConcurrency: endpoints.PricingModel.maxConcurrency` bounds it where it can.
     links: ["Catalog", "PriceHistory", "Audit", "PricingModel"],
     access: {
       // Reads of the batch's items; a change is one TransactWriteItems (IAM checks its UpdateItem and PutItem).
