@@ -11,7 +11,8 @@
  * merge re-read the rewritten files' keys) and never a table configured later.
  *
  * Grants: the schedules' role may invoke the function and send to its dead-letter queue; the function's own grants
- * (its Curated link, and, being `cdcMaintenance` in the wiring, `athena:StartQueryExecution` on this workgroup and the
+ * (its Curated link, and, being `cdcMaintenance` in the wiring, `athena:StartQueryExecution`, `ListQueryExecutions` and
+ * `BatchGetQueryExecution` (how the previous run's statements ended) on this workgroup and the
  * Glue calls on the CDC databases: `cdcMaintenanceStatements` in infra/permissions.ts) are in its role's policy.
  */
 import type { DeployedFunction } from "./functions.ts";

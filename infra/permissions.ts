@@ -276,7 +276,8 @@ export function cdcMaintenanceStatements<A>(
   const databases = cdcDatabases(app);
   return [
     {
-      actions: ["athena:StartQueryExecution"],
+      // Start the statements; read how the previous run's ended (the function does not wait for them).
+      actions: ["athena:StartQueryExecution", "athena:ListQueryExecutions", "athena:BatchGetQueryExecution"],
       resources: [arn("athena", `workgroup/${cdcMaintenanceWorkgroup(app)}`)],
     },
     {

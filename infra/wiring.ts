@@ -552,7 +552,8 @@ export interface FunctionSpec {
   selfContinuing?: boolean;
   /**
    * The function starts Athena's maintenance of the CDC tables: beside its links it is granted
-   * `athena:StartQueryExecution` on the stage's maintenance workgroup and the Glue reads and `UpdateTable` on the
+   * `athena:StartQueryExecution` (and the reads of how its statements ended) on the stage's maintenance workgroup
+   * and the Glue reads and `UpdateTable` on the
    * catalog, the CDC databases and their tables (`cdcMaintenanceStatements` in infra/permissions.ts; the workgroup and
    * the schedules are infra/maintenance.ts's).
    */

@@ -2,8 +2,17 @@
  * CdcMaintenance's input: what infra/maintenance.ts's schedules send (action, databases, workgroup, scheduled time) is
  * accepted; anything else fails the invocation before any AWS call (Scheduler retries, then the DLQ keeps it).
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { coldStart, lambdaContext } from "#kit/testing";
+
+// The adapter (its requests are asserted in packages/aws/src/cdc-maintenance.test.ts) with a result of the test's.
+const runs = vi.hoisted(() => ({ calls: [] as unknown[], result: {} as Record<string, unknown> }));
+vi.mock("@sluice/aws/cdc-maintenance", () => ({
+  runMaintenance: async (_clients: unknown, run: unknown) => {
+    runs.calls.push(run);
+    return runs.result;
+  },
+}));
 
 const started = coldStart("CdcMaintenance", { Curated: { name: "curated" } }, {}, () => import("./index.ts"));
 
@@ -31,5 +40,41 @@ describe("CdcMaintenance", () => {
     await expect(
       started.handler({ ...run, action: "vacuum", databases: [] } as never, lambdaContext("CdcMaintenance", "r-2")),
     ).rejects.toThrow(/databases/);
+  });
+
+  it("logs a previous run's statement that did not complete as an error and fails, after starting its own", async () => {
+    runs.result = {
+      statements: [],
+      skipped: [],
+      started: [{ database: "db", table: "orders", queryExecutionId: "q-new" }],
+      failedBefore: [
+        {
+          queryExecutionId: "q-old",
+          database: "db",
+          query: "VACUUM db.orders",
+          state: "FAILED",
+          reason: "ICEBERG_COMMIT_ERROR",
+          submitted: "2026-12-05T05:00:03.000Z",
+        },
+      ],
+    };
+    const run = { action: "vacuum", databases: ["db"], workGroup: "wg", scheduledTime: "2026-12-06T05:00:00Z" };
+    await expect(started.handler(run as never, lambdaContext("CdcMaintenance", "r-3"))).rejects.toThrow(
+      "1 vacuum statement(s) of the previous run did not complete: VACUUM db.orders (FAILED: ICEBERG_COMMIT_ERROR)",
+    );
+    expect(runs.calls).toEqual([run]);
+    const logs = started.stdout.logs();
+    expect(logs).toContainEqual(
+      expect.objectContaining({ message: "maintenance started", started: runs.result.started }),
+    );
+    expect(logs.filter((l) => l.level === "ERROR")).toContainEqual(
+      expect.objectContaining({ queryExecutionId: "q-old", state: "FAILED", reason: "ICEBERG_COMMIT_ERROR" }),
+    );
+  });
+
+  it("succeeds when the previous run's statements completed", async () => {
+    runs.result = { statements: [], skipped: [], started: [], failedBefore: [] };
+    const run = { action: "optimize", databases: ["db"], workGroup: "wg", scheduledTime: "2026-12-06T03:00:00Z" };
+    await expect(started.handler(run as never, lambdaContext("CdcMaintenance", "r-4"))).resolves.toBeUndefined();
   });
 });

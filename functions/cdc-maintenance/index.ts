@@ -4,6 +4,11 @@
  * scheduled time; the function plans from each Iceberg table's metadata which tables get `OPTIMIZE … BIN_PACK` (big
  * tables with many delete files or small files: CdcMerge compacts small ones itself) or `VACUUM`, starts those
  * statements in the workgroup (Athena runs them) and logs the plan. An input it cannot read fails the invocation.
+ *
+ * Athena runs the statements after the function has returned, so each run reports how the previous run's ended: after
+ * starting its own, a run that finds statements of its action failed or cancelled since the previous run (a commit
+ * race lost to CdcMerge, the scan cutoff, a permission) logs each as an error and fails the invocation, naming them:
+ * Lambda's retries (which start nothing twice: the idempotency tokens) then CdcMaintenanceDlq and its alarm carry it.
  */
 import { AthenaClient } from "@aws-sdk/client-athena";
 import { GlueClient } from "@aws-sdk/client-glue";
@@ -31,6 +36,15 @@ async function maintain(event: unknown): Promise<void> {
     started: result.started,
     skipped: result.skipped,
   });
+  for (const failed of result.failedBefore) {
+    observability.logger.error("maintenance statement of the previous run did not complete", { ...failed });
+  }
+  if (result.failedBefore.length > 0) {
+    const listed = result.failedBefore.map((f) => `${f.query} (${f.state}: ${f.reason})`).join("; ");
+    throw new Error(
+      `${result.failedBefore.length} ${run.action} statement(s) of the previous run did not complete: ${listed}`,
+    );
+  }
 }
 
 export const handler = withObservability(maintain, observability);

@@ -376,7 +376,7 @@ function expectedGrants(wiring: Wiring, d: Deployed, name: string): string[] {
   if (spec.cdcMaintenance) {
     const account = `${region}:${accountId}`;
     grant(
-      ["athena:StartQueryExecution"],
+      ["athena:StartQueryExecution", "athena:ListQueryExecutions", "athena:BatchGetQueryExecution"],
       `arn:aws:athena:${account}:workgroup/${app.name}-${app.stage}-cdc-maintenance`,
     );
     for (const resource of ["catalog", "database/sluice_test_sales", "table/sluice_test_sales/*"])

@@ -100,7 +100,7 @@ describe("CDC maintenance by Athena", () => {
     ]);
   });
 
-  it("grants CdcMaintenance athena:StartQueryExecution on the workgroup and Glue on the CDC databases only", () => {
+  it("grants CdcMaintenance Athena's start and read of its statements on the workgroup, Glue on the CDC databases only", () => {
     // In the function role's one inline policy (the wiring's statements: a RolePolicy beside it would be a permanent
     // diff), after its Curated link.
     const role = synth.get("aws:iam/role:Role", "CdcMaintenanceRole").inputs;
@@ -112,7 +112,7 @@ describe("CDC maintenance by Athena", () => {
     expect(statements).toEqual([
       {
         Effect: "Allow",
-        Action: ["athena:StartQueryExecution"],
+        Action: ["athena:StartQueryExecution", "athena:ListQueryExecutions", "athena:BatchGetQueryExecution"],
         Resource: [`arn:aws:athena:${region}:${accountId}:workgroup/${workgroupName}`],
       },
       {

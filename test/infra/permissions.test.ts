@@ -116,7 +116,7 @@ describe("the CDC maintenance grants", () => {
     );
     expect(statements.filter((s) => s.actions.some((a) => /^(athena|glue):/.test(a)))).toEqual([
       {
-        actions: ["athena:StartQueryExecution"],
+        actions: ["athena:StartQueryExecution", "athena:ListQueryExecutions", "athena:BatchGetQueryExecution"],
         resources: ["arn:aws:athena:eu-west-1:1:workgroup/sluice-Prod-2-cdc-maintenance"],
       },
       {

@@ -3,7 +3,13 @@
  * the metadata file of each Iceberg table from S3, and one `StartQueryExecution` per planned statement, in the
  * workgroup, with the table's database and an idempotency token of the statement and the scheduled time.
  */
-import { AthenaClient, StartQueryExecutionCommand } from "@aws-sdk/client-athena";
+import {
+  AthenaClient,
+  BatchGetQueryExecutionCommand,
+  ListQueryExecutionsCommand,
+  type QueryExecution,
+  StartQueryExecutionCommand,
+} from "@aws-sdk/client-athena";
 import { GetTablesCommand, GlueClient } from "@aws-sdk/client-glue";
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
@@ -117,5 +123,71 @@ describe("runMaintenance", () => {
     expect(athena.commandCalls(StartQueryExecutionCommand)[0]?.args[0].input.QueryString).toBe("VACUUM db.orders");
     expect(tokens[0]).toBe(tokens[1]);
     expect(tokens[2]).not.toBe(tokens[0]);
+  });
+
+  it("reports the statements of its action the previous run started that failed or were cancelled (Athena ran them after it)", async () => {
+    glue.on(GetTablesCommand).resolves({ TableList: [] });
+    const execution = (
+      id: string,
+      query: string,
+      state: string,
+      submitted: string,
+      reason?: string,
+    ): QueryExecution => ({
+      QueryExecutionId: id,
+      Query: query,
+      QueryExecutionContext: { Database: "db" },
+      Status: {
+        State: state as never,
+        SubmissionDateTime: new Date(submitted),
+        ...(reason ? { StateChangeReason: reason } : {}),
+      },
+    });
+    const history: QueryExecution[] = [
+      execution("v-1", "VACUUM db.orders", "FAILED", "2026-12-06T05:00:03Z", "ICEBERG_COMMIT_ERROR: lost the race"),
+      execution("o-1", "OPTIMIZE db.orders REWRITE DATA USING BIN_PACK", "FAILED", "2026-12-06T03:00:02Z", "x"),
+      execution("v-2", "VACUUM db.customers", "SUCCEEDED", "2026-12-06T05:00:04Z"),
+      execution("v-3", "VACUUM db.people", "CANCELLED", "2026-12-06T05:00:05Z", "Query exhausted resources"),
+      // The run before the previous one: reported by the previous run.
+      execution("v-0", "VACUUM db.orders", "FAILED", "2026-12-05T05:00:03Z", "old"),
+    ];
+    athena
+      .on(ListQueryExecutionsCommand)
+      // Most recent first, as Athena lists them; the second page reaches past the window: no third is read.
+      .resolvesOnce({ QueryExecutionIds: ["v-3", "v-2"], NextToken: "more" })
+      .resolvesOnce({ QueryExecutionIds: ["v-1", "o-1", "v-0"], NextToken: "even-more" })
+      .resolvesOnce({ QueryExecutionIds: ["never-read"] });
+    athena.on(BatchGetQueryExecutionCommand).callsFake((input: { QueryExecutionIds: string[] }) => ({
+      QueryExecutions: history.filter((q) => input.QueryExecutionIds.includes(q.QueryExecutionId ?? "")),
+    }));
+    const result = await runMaintenance(clients, {
+      action: "vacuum",
+      databases: ["db"],
+      workGroup: "wg",
+      scheduledTime: "2026-12-07T05:00:00Z",
+    });
+    expect(result.failedBefore).toEqual([
+      {
+        queryExecutionId: "v-1",
+        database: "db",
+        query: "VACUUM db.orders",
+        state: "FAILED",
+        reason: "ICEBERG_COMMIT_ERROR: lost the race",
+        submitted: "2026-12-06T05:00:03.000Z",
+      },
+      {
+        queryExecutionId: "v-3",
+        database: "db",
+        query: "VACUUM db.people",
+        state: "CANCELLED",
+        reason: "Query exhausted resources",
+        submitted: "2026-12-06T05:00:05.000Z",
+      },
+    ]);
+    const lists = athena.commandCalls(ListQueryExecutionsCommand).map((c) => c.args[0].input);
+    expect(lists).toEqual([
+      { WorkGroup: "wg", MaxResults: 50 },
+      { WorkGroup: "wg", MaxResults: 50, NextToken: "more" },
+    ]);
   });
 });

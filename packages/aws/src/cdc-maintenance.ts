@@ -5,9 +5,19 @@
  * awaited: Athena runs them (an OPTIMIZE of a big table can take minutes) and keeps their outcome in the workgroup's
  * history. A statement's client request token is derived from the statement and the scheduled time, so a schedule
  * delivered twice starts it once.
+ *
+ * As the function does not wait for its statements, each run first reads how the previous run's statements ended
+ * (`ListQueryExecutions` and `BatchGetQueryExecution` in the workgroup: those of its action submitted in the 25 hours
+ * before its scheduled time, so a daily schedule looks at each run once): the failed and cancelled ones are returned
+ * for the function to report.
  */
 import { createHash } from "node:crypto";
-import { type AthenaClient, StartQueryExecutionCommand } from "@aws-sdk/client-athena";
+import {
+  type AthenaClient,
+  BatchGetQueryExecutionCommand,
+  ListQueryExecutionsCommand,
+  StartQueryExecutionCommand,
+} from "@aws-sdk/client-athena";
 import { GetTablesCommand, type GlueClient } from "@aws-sdk/client-glue";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { type IcebergTableMetadata, parseIcebergJson } from "@sluice/cdc/iceberg-metadata";
@@ -74,11 +84,83 @@ export interface MaintenanceRun {
   scheduledTime: string;
 }
 
-/** Plans `run.action` over the databases' Iceberg tables and starts each statement; returns the plan and query ids. */
+/** A maintenance statement Athena did not complete. */
+export interface FailedStatement {
+  queryExecutionId: string;
+  database?: string;
+  query: string;
+  state: string;
+  reason: string;
+  /** When it was submitted (ISO 8601). */
+  submitted: string;
+}
+
+/** How far back a run looks for the previous run's statements: the daily schedule's period, and an hour. */
+const LOOK_BACK_MS = 25 * 3_600_000;
+/** Pages of query ids read at most (50 each, most recent first). */
+const MAX_PAGES = 20;
+
+/**
+ * The statements of `run.action` submitted in the workgroup in the 25 hours before the run's scheduled time that
+ * failed or were cancelled. Query ids come most recent first: paging stops at the first page reaching past that.
+ */
+export async function failedStatements(athena: AthenaClient, run: MaintenanceRun): Promise<FailedStatement[]> {
+  const until = Date.parse(run.scheduledTime);
+  const since = until - LOOK_BACK_MS;
+  const verb = run.action === "optimize" ? "OPTIMIZE " : "VACUUM ";
+  const failed: FailedStatement[] = [];
+  let token: string | undefined;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const listed = await athena.send(
+      new ListQueryExecutionsCommand({
+        WorkGroup: run.workGroup,
+        MaxResults: 50,
+        ...(token ? { NextToken: token } : {}),
+      }),
+    );
+    const ids = listed?.QueryExecutionIds ?? [];
+    if (ids.length === 0) break;
+    const answer = await athena.send(new BatchGetQueryExecutionCommand({ QueryExecutionIds: ids }));
+    let older = false;
+    for (const execution of answer?.QueryExecutions ?? []) {
+      const submitted = execution.Status?.SubmissionDateTime?.getTime();
+      if (submitted === undefined) continue;
+      if (submitted < since) older = true;
+      if (submitted < since || submitted >= until) continue;
+      const state = execution.Status?.State ?? "";
+      const query = execution.Query ?? "";
+      if ((state !== "FAILED" && state !== "CANCELLED") || !query.trimStart().toUpperCase().startsWith(verb)) continue;
+      const database = execution.QueryExecutionContext?.Database;
+      failed.push({
+        queryExecutionId: execution.QueryExecutionId ?? "",
+        ...(database ? { database } : {}),
+        query,
+        state,
+        reason:
+          execution.Status?.StateChangeReason ?? execution.Status?.AthenaError?.ErrorMessage ?? "(no reason given)",
+        submitted: new Date(submitted).toISOString(),
+      });
+    }
+    token = listed?.NextToken;
+    if (older || !token) break;
+  }
+  return failed.sort((a, b) => a.submitted.localeCompare(b.submitted));
+}
+
+/**
+ * Reads how the previous run's statements ended (`failedBefore`), then plans `run.action` over the databases' Iceberg
+ * tables and starts each statement; returns the plan, the query ids and the earlier failures.
+ */
 export async function runMaintenance(
   clients: MaintenanceClients,
   run: MaintenanceRun,
-): Promise<MaintenancePlan & { started: { database: string; table: string; queryExecutionId: string }[] }> {
+): Promise<
+  MaintenancePlan & {
+    started: { database: string; table: string; queryExecutionId: string }[];
+    failedBefore: FailedStatement[];
+  }
+> {
+  const failedBefore = await failedStatements(clients.athena, run);
   const plan = planMaintenance(run.action, await icebergTableSummaries(clients, run.databases));
   const started: { database: string; table: string; queryExecutionId: string }[] = [];
   for (const statement of plan.statements) {
@@ -97,5 +179,5 @@ export async function runMaintenance(
       queryExecutionId: answer.QueryExecutionId ?? "",
     });
   }
-  return { ...plan, started };
+  return { ...plan, started, failedBefore };
 }
