@@ -6,7 +6,7 @@
 import { createCdcCatalog, type DeployedCatalog } from "./catalog.ts";
 import { createFunctions, subscribeTriggers } from "./functions.ts";
 import { linkWithoutPermissions } from "./links.ts";
-import { createMaintenance, maintenanceFunction } from "./maintenance.ts";
+import { createMaintenance, maintenanceFunction, resultsLifecycle } from "./maintenance.ts";
 import { createTopics } from "./messaging.ts";
 import { createEndpoints, deployModels, pricingEndpoint } from "./pricing.ts";
 import { type StagesFile, stageSettings } from "./stages.ts";
@@ -15,7 +15,7 @@ import { createStreams, createTables } from "./streams.ts";
 import { assertDeployable } from "./validate.ts";
 import type { Wiring } from "./wiring.ts";
 
-/** The topic dead-letter alarms notify, when the wiring has it (operators subscribe to it by e-mail). */
+/** The topic the functions' alarms notify, when the wiring has it (operators subscribe to it by e-mail). */
 export const alarmTopicName = "Alerts";
 
 export interface DeployOptions {
@@ -40,7 +40,9 @@ export function deploySluice(wiring: Wiring, options: DeployOptions = {}): Recor
   linkWithoutPermissions();
 
   const messaging = createTopics(wiring.topics);
-  const buckets = createBuckets(wiring.buckets);
+  // Athena's maintenance results in Curated expire: a rule of that bucket's one lifecycle configuration.
+  const maintained = "Curated" in wiring.buckets && maintenanceFunction in wiring.functions;
+  const buckets = createBuckets(wiring.buckets, maintained ? { Curated: resultsLifecycle } : {});
   const resources = {
     buckets,
     topics: messaging.topics,

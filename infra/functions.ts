@@ -1,5 +1,5 @@
 /**
- * The Lambda functions of the wiring, each with its dead-letter queue, the alarm on that queue, its async-invoke
+ * The Lambda functions of the wiring, each with its dead-letter queue, its alarms, its async-invoke
  * configuration, its recursive-loop setting (self-continuing functions), and its triggers (SNS subscriptions, S3 notifications, Kinesis and DynamoDB stream mappings).
  *
  * Each function is built ONCE and every trigger subscribes it by ARN: giving a subscriber `FunctionArgs` would make
@@ -25,6 +25,8 @@ export const lambdaRuntime = "nodejs22.x";
 export const lambdaArchitecture = "arm64";
 /** A dead-letter queue keeps what it receives for SQS's maximum, 14 days: time to notice, fix and redrive. */
 export const deadLetterRetentionSeconds = 1_209_600;
+/** A stream-triggered function whose records waited longer than this (IteratorAge, milliseconds) raises an alarm. */
+export const iteratorAgeAlarmMs = 5 * 60_000;
 
 type Arn = $util.Input<string>;
 
@@ -45,14 +47,25 @@ export interface DeployedFunction {
   fn: sst.aws.Function;
   /** `<Function>Dlq`: on-failure destination of async invocations and of stream mappings. */
   dlq: sst.aws.Queue;
-  /** Fires as soon as the dead-letter queue holds a message. */
-  alarm: aws.cloudwatch.MetricAlarm;
+  /** The function's alarms (see `createAlarms`). */
+  alarms: FunctionAlarms;
   /** `recursiveLoop: "Allow"`, for a function the wiring marks `selfContinuing`. */
   recursion?: aws.lambda.FunctionRecursionConfig;
 }
 
+export interface FunctionAlarms {
+  /** In ALARM while the dead-letter queue holds a message (until it is drained). */
+  deadLetters: aws.cloudwatch.MetricAlarm;
+  /** In ALARM for 5 minutes after each new dead letter: a failure while older ones wait is not silent. */
+  newDeadLetters: aws.cloudwatch.MetricAlarm;
+  /** Lambda could not deliver a discarded event to the dead-letter queue (a function with async or stream triggers). */
+  deliveryFailures?: aws.cloudwatch.MetricAlarm;
+  /** A stream-triggered function's records waited more than 5 minutes: its shard is stuck or behind. */
+  iteratorAge?: aws.cloudwatch.MetricAlarm;
+}
+
 export interface FunctionOptions {
-  /** Topic the dead-letter alarms notify (alarm and back to OK); none when absent. */
+  /** Topic the functions' alarms notify (alarm and back to OK); none when absent. */
   alarmTopic?: sst.aws.SnsTopic;
 }
 
@@ -166,7 +179,95 @@ export function eventSourceMappingArgs(
   };
 }
 
-/** Creates each function with its dead-letter queue and the alarm on it. */
+/**
+ * A function's alarms, each notifying `topic` when it fires and when it is back to OK:
+ * - `<Function>Dlq` holds a message (`ApproximateNumberOfMessagesVisible` > 0): stays in ALARM until the queue is
+ *   drained, so on its own a second failure meanwhile would be silent; hence
+ * - a new message reached `<Function>Dlq` in the last 5 minutes (`NumberOfMessagesSent` > 0; Lambda's on-failure
+ *   destinations and Scheduler's dead-letter queue send with SendMessage, which this metric counts);
+ * - Lambda failed to deliver a discarded event to that queue (`DestinationDeliveryFailures` > 0): the event is then
+ *   lost, not dead-lettered; for a function with an on-failure destination (async invocations or a stream mapping);
+ * - a stream-triggered function's oldest record was more than 5 minutes old when its batch was invoked (`IteratorAge`
+ *   Maximum): a stuck shard (a failing record being retried, the function throttled or failing) before anything
+ *   reaches the DLQ. IteratorAge is only reported when the function is invoked: missing data keeps the alarm's state
+ *   (a quiet stream stays OK, a stuck one stays in ALARM).
+ */
+function createAlarms(
+  name: string,
+  spec: FunctionSpec,
+  fn: sst.aws.Function,
+  dlq: sst.aws.Queue,
+  topic: sst.aws.SnsTopic | undefined,
+): FunctionAlarms {
+  const dlqName = deadLetterQueueOf(name);
+  const actions = topic ? [topic.arn] : [];
+  // Every alarm: above the threshold in one period; the same notifications, alarm and back to OK.
+  type Common = "name" | "comparisonOperator" | "evaluationPeriods" | "alarmActions" | "okActions";
+  const alarm = (logical: string, suffix: string, args: Omit<aws.cloudwatch.MetricAlarmArgs, Common>) =>
+    new aws.cloudwatch.MetricAlarm(logical, {
+      name: `${$app.name}-${$app.stage}-${suffix}`,
+      comparisonOperator: "GreaterThanThreshold",
+      evaluationPeriods: 1,
+      alarmActions: actions,
+      okActions: actions,
+      ...args,
+    });
+  const queue = { QueueName: dlq.nodes.queue.name };
+  const streamTriggered = spec.triggers.some((t) => t.kind === "kinesis" || t.kind === "dynamodb");
+  const hasDestination = spec.async !== undefined || streamTriggered;
+  return {
+    deadLetters: alarm(`${dlqName}Alarm`, dlqName, {
+      alarmDescription: `${name} gave up on events: they wait in ${dlqName} (in ALARM until it is drained). Inspect, fix, redrive.`,
+      namespace: "AWS/SQS",
+      metricName: "ApproximateNumberOfMessagesVisible",
+      dimensions: queue,
+      statistic: "Maximum",
+      period: 60,
+      threshold: 0,
+      treatMissingData: "notBreaching",
+    }),
+    newDeadLetters: alarm(`${dlqName}NewMessagesAlarm`, `${dlqName}-new`, {
+      alarmDescription: `${name} gave up on more events in the last 5 minutes: new messages in ${dlqName}, whatever waits there already.`,
+      namespace: "AWS/SQS",
+      metricName: "NumberOfMessagesSent",
+      dimensions: queue,
+      statistic: "Sum",
+      period: 300,
+      threshold: 0,
+      treatMissingData: "notBreaching",
+    }),
+    ...(hasDestination
+      ? {
+          deliveryFailures: alarm(`${name}DeliveryFailuresAlarm`, `${name}-destination-delivery-failures`, {
+            alarmDescription: `Lambda could not send events ${name} gave up on to ${dlqName}: those events are lost. Check the queue and the function's sqs:SendMessage.`,
+            namespace: "AWS/Lambda",
+            metricName: "DestinationDeliveryFailures",
+            dimensions: { FunctionName: fn.name },
+            statistic: "Sum",
+            period: 300,
+            threshold: 0,
+            treatMissingData: "notBreaching",
+          }),
+        }
+      : {}),
+    ...(streamTriggered
+      ? {
+          iteratorAge: alarm(`${name}IteratorAgeAlarm`, `${name}-iterator-age`, {
+            alarmDescription: `${name} is more than 5 minutes behind its stream: a record failing again and again, or the function throttled or failing. Records are kept for the stream's retention (24 h).`,
+            namespace: "AWS/Lambda",
+            metricName: "IteratorAge",
+            dimensions: { FunctionName: fn.name },
+            statistic: "Maximum",
+            period: 300,
+            threshold: iteratorAgeAlarmMs,
+            treatMissingData: "ignore",
+          }),
+        }
+      : {}),
+  };
+}
+
+/** Creates each function with its dead-letter queue and its alarms. */
 export function createFunctions(
   wiring: Wiring,
   resources: DataResources,
@@ -179,27 +280,12 @@ export function createFunctions(
       transform: { queue: { messageRetentionSeconds: deadLetterRetentionSeconds, sqsManagedSseEnabled: true } },
     });
     const fn = new sst.aws.Function(name, functionArgs(wiring, name, spec, resources, dlq.arn));
-    const actions = options.alarmTopic ? [options.alarmTopic.arn] : [];
-    const alarm = new aws.cloudwatch.MetricAlarm(`${dlqName}Alarm`, {
-      name: `${$app.name}-${$app.stage}-${dlqName}`,
-      alarmDescription: `${name} failed on events it has given up on: they wait in ${dlqName}. Inspect, fix, redrive.`,
-      namespace: "AWS/SQS",
-      metricName: "ApproximateNumberOfMessagesVisible",
-      dimensions: { QueueName: dlq.nodes.queue.name },
-      statistic: "Maximum",
-      period: 60,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: "GreaterThanThreshold",
-      treatMissingData: "notBreaching",
-      alarmActions: actions,
-      okActions: actions,
-    });
+    const alarms = createAlarms(name, spec, fn, dlq, options.alarmTopic);
     // Lambda stops a chain of invocations through S3, SNS or SQS after about 16 hops unless told otherwise.
     const recursion = spec.selfContinuing
       ? new aws.lambda.FunctionRecursionConfig(`${name}Recursion`, { functionName: fn.name, recursiveLoop: "Allow" })
       : undefined;
-    deployed[name] = { fn, dlq, alarm, ...(recursion ? { recursion } : {}) };
+    deployed[name] = { fn, dlq, alarms, ...(recursion ? { recursion } : {}) };
   }
   return deployed;
 }

@@ -17,6 +17,7 @@
  */
 import type { DeployedFunction } from "./functions.ts";
 import { cdcDatabases, cdcMaintenanceWorkgroup } from "./permissions.ts";
+import type { BucketLifecycleRules } from "./storage.ts";
 
 /** The function the schedules start (a wiring function). */
 export const maintenanceFunction = "CdcMaintenance";
@@ -36,6 +37,23 @@ export const resultsPrefix = "_maintenance/athena-results/";
 export const resultsRetentionDays = 7;
 
 /**
+ * The results' expiry: a rule of Curated's lifecycle configuration (infra/storage.ts creates it, one per bucket; the
+ * bucket-wide rule there aborts incomplete uploads, these included). It was a configuration of its own, created here
+ * under the name `formerName`.
+ */
+export const resultsLifecycle: BucketLifecycleRules = {
+  rules: [
+    {
+      id: "athena-maintenance-results",
+      status: "Enabled",
+      filter: { prefix: resultsPrefix },
+      expiration: { days: resultsRetentionDays },
+    },
+  ],
+  formerName: "CuratedMaintenanceResultsExpiry",
+};
+
+/**
  * A query scanning more than this is cancelled (Athena bills $5 per TB scanned: $5 at most per statement). An
  * OPTIMIZE rewriting more than 1 TiB at once would need it raised (infra/README.md, "CDC maintenance").
  */
@@ -46,25 +64,16 @@ export interface DeployedMaintenance {
   schedules: Record<keyof typeof maintenanceSchedules, aws.scheduler.Schedule>;
 }
 
-/** Creates the workgroup, the results' expiry, the schedules and their grants; `deployed` is the CdcMaintenance function. */
+/**
+ * Creates the workgroup, the schedules and their grants; `deployed` is the CdcMaintenance function. (The results'
+ * expiry, `resultsLifecycle`, is given to `createBuckets`.)
+ */
 export function createMaintenance(curated: sst.aws.Bucket, deployed: DeployedFunction): DeployedMaintenance {
   const prefix = `${$app.name}-${$app.stage}`;
   const account = aws.getCallerIdentityOutput().accountId;
   const workgroupName = cdcMaintenanceWorkgroup($app);
   const databases = cdcDatabases($app);
 
-  new aws.s3.BucketLifecycleConfiguration("CuratedMaintenanceResultsExpiry", {
-    bucket: curated.name,
-    rules: [
-      {
-        id: "athena-maintenance-results",
-        status: "Enabled",
-        filter: { prefix: resultsPrefix },
-        expiration: { days: resultsRetentionDays },
-        abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
-      },
-    ],
-  });
   const workgroup = new aws.athena.Workgroup("CdcMaintenanceWorkgroup", {
     name: workgroupName,
     description: "OPTIMIZE and VACUUM of the CDC Iceberg tables, started by CdcMaintenance",

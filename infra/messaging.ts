@@ -5,7 +5,7 @@
  * Why a customer-managed key: a topic encrypted with the AWS-managed `aws/sns` key cannot receive CloudWatch alarm
  * notifications (that key's policy cannot be changed to let CloudWatch use it), and the dead-letter alarms publish
  * to a topic. This key's policy lets the account administer it (and grant its use through IAM: the publishing
- * functions get `topicKeyActions` from infra/permissions.ts) and lets CloudWatch alarms use it.
+ * functions get `topicKeyActions` from infra/permissions.ts) and lets CloudWatch alarms of this account use it.
  */
 import type { Wiring } from "./wiring.ts";
 
@@ -45,6 +45,8 @@ export function topicKeyPolicy(partition: string, account: string) {
         Principal: { Service: "cloudwatch.amazonaws.com" },
         Action: ["kms:GenerateDataKey*", "kms:Decrypt"],
         Resource: "*",
+        // Confused deputy: CloudWatch may use the key on behalf of this account's alarms only.
+        Condition: { StringEquals: { "aws:SourceAccount": account } },
       },
     ],
   };

@@ -79,14 +79,28 @@ export const catalogs = {
   CdcCatalog: { bucket: "Curated", tables: "config/cdc-tables.json" },
 } as const satisfies Record<string, CatalogSpec>;
 
-/** Stream batch defaults: report partial failures, bisect, bounded retries, then the dead-letter queue. */
+/**
+ * Stream batch defaults: report partial failures, bisect, 10 retries of a failing record, then the dead-letter queue;
+ * no age limit.
+ *
+ * - `maximumRecordAgeInSeconds: -1`: when Lambda cannot invoke the function at all (throttling, concurrency used up,
+ *   a broken deploy), it retries until the records pass this age, whatever `maximumRetryAttempts` says, then discards
+ *   them to the DLQ. With no age limit, records wait through such an outage for as long as the stream keeps them: 24
+ *   hours for Clickstream (infra/streams.ts, `streamRetentionHours`) and for every DynamoDB stream (fixed). The
+ *   IteratorAge alarm (infra/functions.ts) says so after 5 minutes.
+ * - `maximumRetryAttempts: 10`: function errors. Bisection (not counted as a retry) and partial batch responses narrow
+ *   a failure down to the failing record, so the retries are spent on that record alone: a dependency down for a
+ *   minute must not send good records to the DLQ after 3 quick retries. The price is a record failing for good (it
+ *   is reported as an item failure: malformed, dated too far ahead, refused) holding its shard for 10 retries before
+ *   the shard moves on; records after it are replayed meanwhile, which the consumers recognise (idempotent).
+ */
 const streamDefaults = {
   batchSize: 100,
   maximumBatchingWindowInSeconds: 1,
   startingPosition: "TRIM_HORIZON",
   bisectBatchOnFunctionError: true,
-  maximumRetryAttempts: 3,
-  maximumRecordAgeInSeconds: 3600,
+  maximumRetryAttempts: 10,
+  maximumRecordAgeInSeconds: -1,
   reportBatchItemFailures: true,
 } as const satisfies StreamBatchOptions;
 
@@ -99,7 +113,7 @@ const asyncDefaults = {
 /**
  * Lambda functions. `handler` is `<path from repo root without extension>.<export>`, exactly what SST's
  * `sst.aws.Function` `handler` takes. Every function gets an SQS dead-letter queue named `<Function>Dlq` as its
- * on-failure destination (async invocations and stream mappings alike) and an alarm on it.
+ * on-failure destination (async invocations and stream mappings alike) and alarms (infra/functions.ts, `createAlarms`).
  */
 export const functions = {
   SnsLogger: {

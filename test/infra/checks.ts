@@ -23,6 +23,7 @@ const T = {
   publicAccessBlock: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
   bucketPolicy: "aws:s3/bucketPolicy:BucketPolicy",
   cors: "aws:s3/bucketCorsConfiguration:BucketCorsConfiguration",
+  lifecycle: "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
   notification: "aws:s3/bucketNotification:BucketNotification",
   topic: "aws:sns/topic:Topic",
   topicPolicy: "aws:sns/topicPolicy:TopicPolicy",
@@ -156,36 +157,15 @@ export function linkProblems(wiring: Wiring, synth: Synth, name: string): string
   return same(`${name} links`, actual, expected);
 }
 
-/** `<Function>Dlq` (14 days, encrypted), its alarm, and the async on-failure destination. */
-export function deadLetterProblems(wiring: Wiring, synth: Synth, name: string, alarmTopic?: string): string[] {
+/** `<Function>Dlq` (14 days, encrypted) and the async on-failure destination. */
+export function deadLetterProblems(wiring: Wiring, synth: Synth, name: string): string[] {
   const spec = wiring.functions[name] as FunctionSpec;
   const deployed = new Deployed(synth);
   const dlq = deadLetterQueueOf(name);
   const queue = synth.get(T.queue, `${dlq}Queue`).inputs;
-  const alarm = synth.get(T.alarm, `${dlq}Alarm`).inputs;
-  const actions = alarmTopic ? [deployed.topicArn(alarmTopic)] : [];
   const problems = [
     ...same(`${dlq} retention`, queue.messageRetentionSeconds, 1_209_600),
     ...same(`${dlq} encryption`, queue.sqsManagedSseEnabled, true),
-    ...same(
-      `${dlq} alarm`,
-      {
-        namespace: alarm.namespace,
-        metricName: alarm.metricName,
-        dimensions: alarm.dimensions,
-        comparisonOperator: alarm.comparisonOperator,
-        threshold: alarm.threshold,
-        alarmActions: alarm.alarmActions,
-      },
-      {
-        namespace: "AWS/SQS",
-        metricName: "ApproximateNumberOfMessagesVisible",
-        dimensions: { QueueName: deployed.dlqName(name) },
-        comparisonOperator: "GreaterThanThreshold",
-        threshold: 0,
-        alarmActions: actions,
-      },
-    ),
   ];
   const configs = synth.ofType(T.invokeConfig).filter((r) => r.inputs.functionName === deployed.functionName(name));
   if (!spec.async) return [...problems, ...same(`${name} async invoke configs`, configs.length, 0)];
@@ -203,6 +183,117 @@ export function deadLetterProblems(wiring: Wiring, synth: Synth, name: string, a
         },
       ],
     ),
+  ];
+}
+
+/** The alarm fields checked: what it watches, when it fires, whom it notifies. */
+function alarmShape(inputs: Record<string, unknown>) {
+  return {
+    namespace: inputs.namespace,
+    metricName: inputs.metricName,
+    dimensions: inputs.dimensions,
+    statistic: inputs.statistic,
+    period: inputs.period,
+    evaluationPeriods: inputs.evaluationPeriods,
+    comparisonOperator: inputs.comparisonOperator,
+    threshold: inputs.threshold,
+    treatMissingData: inputs.treatMissingData,
+    alarmActions: inputs.alarmActions,
+    okActions: inputs.okActions,
+  };
+}
+
+/**
+ * A function's alarms, restated: its dead-letter queue holding messages (depth), and receiving a new one in the last 5
+ * minutes (so a second failure while the first waits is not silent); Lambda failing to deliver a discarded event to
+ * that queue (a function with an on-failure destination: async invocations or a stream mapping); a stream-triggered
+ * function's records waiting more than 5 minutes (IteratorAge). Each notifies `alarmTopic` (alarm and back to OK).
+ */
+export function alarmProblems(wiring: Wiring, synth: Synth, name: string, alarmTopic?: string): string[] {
+  const spec = wiring.functions[name] as FunctionSpec;
+  const d = new Deployed(synth);
+  const dlq = deadLetterQueueOf(name);
+  const actions = alarmTopic ? [d.topicArn(alarmTopic)] : [];
+  const notify = { alarmActions: actions, okActions: actions };
+  const queue = { QueueName: d.dlqName(name) };
+  const fn = { FunctionName: d.functionName(name) };
+  const streamTriggered = spec.triggers.some((t) => t.kind === "kinesis" || t.kind === "dynamodb");
+  const expected: Record<string, ReturnType<typeof alarmShape>> = {
+    [`${dlq}Alarm`]: {
+      namespace: "AWS/SQS",
+      metricName: "ApproximateNumberOfMessagesVisible",
+      dimensions: queue,
+      statistic: "Maximum",
+      period: 60,
+      evaluationPeriods: 1,
+      comparisonOperator: "GreaterThanThreshold",
+      threshold: 0,
+      treatMissingData: "notBreaching",
+      ...notify,
+    },
+    [`${dlq}NewMessagesAlarm`]: {
+      namespace: "AWS/SQS",
+      metricName: "NumberOfMessagesSent",
+      dimensions: queue,
+      statistic: "Sum",
+      period: 300,
+      evaluationPeriods: 1,
+      comparisonOperator: "GreaterThanThreshold",
+      threshold: 0,
+      treatMissingData: "notBreaching",
+      ...notify,
+    },
+    ...(spec.async || streamTriggered
+      ? {
+          [`${name}DeliveryFailuresAlarm`]: {
+            namespace: "AWS/Lambda",
+            metricName: "DestinationDeliveryFailures",
+            dimensions: fn,
+            statistic: "Sum",
+            period: 300,
+            evaluationPeriods: 1,
+            comparisonOperator: "GreaterThanThreshold",
+            threshold: 0,
+            treatMissingData: "notBreaching",
+            ...notify,
+          },
+        }
+      : {}),
+    ...(streamTriggered
+      ? {
+          [`${name}IteratorAgeAlarm`]: {
+            namespace: "AWS/Lambda",
+            metricName: "IteratorAge",
+            dimensions: fn,
+            statistic: "Maximum",
+            period: 300,
+            evaluationPeriods: 1,
+            comparisonOperator: "GreaterThanThreshold",
+            // Milliseconds: 5 minutes.
+            threshold: 300_000,
+            treatMissingData: "ignore",
+            ...notify,
+          },
+        }
+      : {}),
+  };
+  const mine = synth.ofType(T.alarm).filter((a) => {
+    const dims = (a.inputs.dimensions ?? {}) as Record<string, unknown>;
+    return dims.QueueName === queue.QueueName || dims.FunctionName === fn.FunctionName;
+  });
+  const names = (list: { name: string }[]) => sorted(list.map((a) => a.name));
+  return [
+    ...same(`${name} alarms`, names(mine), sorted(Object.keys(expected))),
+    ...mine.flatMap((a) => {
+      const want = expected[a.name];
+      const problems = want ? same(`${a.name}`, alarmShape(a.inputs), want) : [];
+      const described = typeof a.inputs.alarmDescription === "string" && a.inputs.alarmDescription.includes(name);
+      return [
+        ...problems,
+        ...(described ? [] : [`${a.name}: its description does not name ${name}`]),
+        ...same(`${a.name} physical name`, String(a.inputs.name).startsWith(`${app.name}-${app.stage}-`), true),
+      ];
+    }),
   ];
 }
 
@@ -510,6 +601,8 @@ export function topicKeyProblems(synth: Synth): string[] {
           Principal: { Service: "cloudwatch.amazonaws.com" },
           Action: ["kms:GenerateDataKey*", "kms:Decrypt"],
           Resource: "*",
+          // Confused deputy: CloudWatch may use the key for this account's alarms only.
+          Condition: { StringEquals: { "aws:SourceAccount": accountId } },
         },
       ],
     }),
@@ -548,6 +641,19 @@ export function bucketProblems(wiring: Wiring, synth: Synth, name: string): stri
     ]),
     ...same(`${name} versioning`, versioning, spec?.versioning ? [{ status: "Enabled" }] : []),
     ...same(`${name} CORS rules`, forBucket(T.cors).length, 0),
+    // One lifecycle configuration (S3 keeps one per bucket: a second resource would replace the first), whose first
+    // rule aborts, bucket-wide, multipart uploads left incomplete for a day (a copy killed by the Lambda timeout).
+    ...same(`${name} lifecycle configurations`, forBucket(T.lifecycle).length, 1),
+    ...same(
+      `${name} abort-incomplete-multipart-uploads rule`,
+      canonical((forBucket(T.lifecycle)[0]?.inputs.rules as unknown[] | undefined)?.[0]),
+      canonical({
+        id: "abort-incomplete-multipart-uploads",
+        status: "Enabled",
+        filter: {},
+        abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+      }),
+    ),
   ];
 }
 
@@ -589,8 +695,19 @@ export function dataProblems(wiring: Wiring, synth: Synth): string[] {
       const s = synth.get(T.stream, `${name}Stream`).inputs;
       return same(
         `${name} stream`,
-        { shardCount: s.shardCount, mode: s.streamModeDetails, encryptionType: s.encryptionType },
-        { shardCount: spec.shardCount, mode: { streamMode: "PROVISIONED" }, encryptionType: "KMS" },
+        {
+          shardCount: s.shardCount,
+          mode: s.streamModeDetails,
+          encryptionType: s.encryptionType,
+          retentionPeriod: s.retentionPeriod,
+        },
+        // 24 hours: Kinesis's default, spelled out (a longer retention is billed per shard-hour).
+        {
+          shardCount: spec.shardCount,
+          mode: { streamMode: "PROVISIONED" },
+          encryptionType: "KMS",
+          retentionPeriod: 24,
+        },
       );
     }),
     ...Object.entries(wiring.tables).flatMap(([name, spec]) => {

@@ -34,18 +34,25 @@ describe("CDC maintenance by Athena", () => {
         encryptionConfiguration: { encryptionOption: "SSE_S3" },
       },
     });
+    // The results' expiry is a rule of Curated's one lifecycle configuration, after the bucket-wide abort of
+    // incomplete multipart uploads (which covers the results' prefix too).
     const lifecycle = synth.get(
       "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-      "CuratedMaintenanceResultsExpiry",
+      "CuratedLifecycle",
     ).inputs;
     expect(lifecycle.bucket).toBe(d.bucketName("Curated"));
     expect(lifecycle.rules).toEqual([
+      {
+        id: "abort-incomplete-multipart-uploads",
+        status: "Enabled",
+        filter: {},
+        abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+      },
       {
         id: "athena-maintenance-results",
         status: "Enabled",
         filter: { prefix: resultsPrefix },
         expiration: { days: 7 },
-        abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
       },
     ]);
   });

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { alarmTopicName } from "../../infra/app.ts";
 import type { Wiring } from "../../infra/wiring.ts";
 import {
+  alarmProblems,
   bucketProblems,
   dataProblems,
   deadLetterProblems,
@@ -51,9 +52,12 @@ export function describeDeployment(
       expect(dataProblems(wiring, synth)).toEqual([]);
     });
 
-    it.each(Object.keys(wiring.buckets))("bucket %s is encrypted, private, TLS-only, versioned as wired", (name) => {
-      expect(bucketProblems(wiring, synth, name)).toEqual([]);
-    });
+    it.each(Object.keys(wiring.buckets))(
+      "bucket %s is encrypted, private, TLS-only, versioned as wired, and aborts incomplete multipart uploads",
+      (name) => {
+        expect(bucketProblems(wiring, synth, name)).toEqual([]);
+      },
+    );
 
     it.each(Object.keys(wiring.topics))(
       "topic %s is encrypted with the stage's key and takes publishes over TLS only",
@@ -62,7 +66,7 @@ export function describeDeployment(
       },
     );
 
-    it("the topics' key rotates, is administered by the account, and CloudWatch alarms may use it", () => {
+    it("the topics' key rotates, is administered by the account, and this account's CloudWatch alarms may use it", () => {
       expect(topicKeyProblems(synth)).toEqual([]);
     });
 
@@ -88,8 +92,12 @@ export function describeDeployment(
       expect(recursionProblems(wiring, synth, name)).toEqual([]);
     });
 
-    it("fails over to its dead-letter queue, which has an alarm", () => {
-      expect(deadLetterProblems(wiring, synth, name, alarmTopic)).toEqual([]);
+    it("fails over to its dead-letter queue", () => {
+      expect(deadLetterProblems(wiring, synth, name)).toEqual([]);
+    });
+
+    it("has alarms on dead letters (waiting and new), failed deliveries to them, and stream records waiting", () => {
+      expect(alarmProblems(wiring, synth, name, alarmTopic)).toEqual([]);
     });
 
     it("may do only what its links, triggers and dead-letter queue need", () => {

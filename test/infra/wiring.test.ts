@@ -12,6 +12,30 @@ const deployment = describeDeployment("infra/wiring.ts", wiring, async () => {
   return (await config.run()) as Record<string, unknown>;
 });
 
+describe("stream mappings (infra/wiring.ts)", () => {
+  const mappings = Object.entries(wiring.functions).flatMap(([name, spec]) =>
+    spec.triggers.flatMap((t) => (t.kind === "kinesis" || t.kind === "dynamodb" ? [{ name, batch: t.batch }] : [])),
+  );
+
+  it("never discard a record for its age: an outage (throttling, a bad deploy) waits up to the stream's retention", () => {
+    // When Lambda cannot invoke the function, it retries until the records pass MaximumRecordAgeInSeconds, whatever
+    // MaximumRetryAttempts says: a finite age would dead-letter good records after an outage that long.
+    expect(mappings.length).toBeGreaterThan(0);
+    for (const { name, batch } of mappings) expect([name, batch.maximumRecordAgeInSeconds]).toEqual([name, -1]);
+  });
+
+  it("retry a failing record 10 times, isolated by bisection and partial batch responses, before the DLQ", () => {
+    for (const { name, batch } of mappings) {
+      expect([
+        name,
+        batch.maximumRetryAttempts,
+        batch.bisectBatchOnFunctionError,
+        batch.reportBatchItemFailures,
+      ]).toEqual([name, 10, true, true]);
+    }
+  });
+});
+
 describe("sst.config.ts", () => {
   it("names the app sluice, keeps state in AWS, retains and protects production only", async () => {
     const config = (await import("../../sst.config.ts")).default;

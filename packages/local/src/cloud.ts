@@ -49,6 +49,11 @@ export interface LocalCloudOptions {
   models?: readonly ModelContainer[];
   /** Async retry delays (ms) of S3/SNS invocations; AWS waits about 1 and 2 minutes. Default 1 s and 2 s. */
   asyncRetryDelaysMs?: readonly number[];
+  /**
+   * Pauses before a stream mapping retries a failed batch: the first, doubling up to the cap. Default 200 ms and 5 s
+   * (a record failing for good is then retried for about 31 s with the wiring's 10 retries).
+   */
+  streamRetryDelayMs?: { firstMs: number; maxMs: number };
   /** Called with each function log line (the CLI prints them). */
   onLog?: (functionName: string, line: string) => void;
   /**
@@ -139,7 +144,10 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       },
       stops,
     );
-    const triggers = await wireTriggers({ spec, endpoints, clients, resources, runtime }, stops);
+    const triggers = await wireTriggers(
+      { spec, endpoints, clients, resources, runtime, streamRetryDelayMs: options.streamRetryDelayMs },
+      stops,
+    );
     routeObjectChange = triggers.routeObjectChange;
     const idlers = [() => emulators.s3Gateway.idle(), () => runtime.asyncInvoker.idle(), ...triggers.idlers];
 

@@ -20,6 +20,8 @@ export interface TriggerOptions {
   clients: Clients;
   resources: CreatedResources;
   runtime: FunctionRuntime;
+  /** Stream mappings' retry pauses (`LocalCloudOptions.streamRetryDelayMs`); default the mapping's own. */
+  streamRetryDelayMs?: { firstMs: number; maxMs: number };
 }
 
 export interface WiredTriggers {
@@ -126,5 +128,13 @@ async function startSource(
     pollCredentials: serviceCredentialsOf(functionName),
     region: REGION,
     accountId: ACCOUNT_ID,
+    ...(options.streamRetryDelayMs
+      ? {
+          timing: {
+            retryDelayMs: options.streamRetryDelayMs.firstMs,
+            maxRetryDelayMs: options.streamRetryDelayMs.maxMs,
+          },
+        }
+      : {}),
   });
 }
