@@ -4,6 +4,7 @@
  * refused one gets its report and no step. Part of `handleDeleteTrigger` (`delete-flow.ts`).
  */
 
+import { randomBytes } from "node:crypto";
 import type { DeleteFlowResult, DeletionReport } from "./delete-flow.ts";
 import { type LoadedTrigger, requestOf } from "./delete-load.ts";
 import {
@@ -24,7 +25,7 @@ import {
   validateDeleteRequest,
 } from "./delete-request.ts";
 import { type DeletionProgress, initialProgress } from "./deletion.ts";
-import { PreconditionFailed } from "./errors.ts";
+import { LeaseHeld, PreconditionFailed } from "./errors.ts";
 
 /** The step an invocation is to run, before its claim. */
 export interface ChosenStep {
@@ -49,16 +50,74 @@ export interface ClaimedStep extends ChosenStep {
  * Reads the report and chooses the step: the one a continuation names, if the report is still where that step
  * begins (or its claim expired); the step of this submission whose claim expired (a retried event or invocation);
  * or step 0 of a new request, once validated.
+ *
+ * A step this trigger would resume that is still claimed (its lease live) belongs either to an invocation that is
+ * running or to one that was killed (timeout, out of memory, crash) and left its claim: this invocation waits for
+ * the lease (at most `leaseMs`: the holder renews it while it lives) and reads the report again. Renewed meanwhile:
+ * its holder is alive and will end the step or, if killed in turn, be retried by Lambda: skipped. Expired: the step
+ * is this invocation's to resume. A lease further away than a lease lasts (a report from when a claim held a whole
+ * invocation) fails the invocation (`LeaseHeld`): Lambda retries it, then the event is in the dead-letter queue.
  */
 export async function chooseStep(
   trigger: { kind: "object" | "direct" },
   loaded: LoadedTrigger,
   context: DeleteStepContext,
 ): Promise<ChosenStep | DeleteFlowResult> {
-  const { deps, now, audit } = context;
+  const { deps, now, audit, leaseMs, sleep } = context;
   const { name, reportKey, continuation } = loaded;
-  const existing = await readReport(deps.store, deps.inbox, reportKey);
-  const started = now();
+  /** Clocks of two Lambda hosts may differ: a lease may look this much longer than it is... */
+  const skewMs = Math.min(5_000, leaseMs / 10);
+  /** ...and is waited out this much longer. */
+  const marginMs = Math.min(1_000, leaseMs / 10);
+  /** The ETag of the report whose live lease this invocation waited out, once it has waited. */
+  let waitedOn: string | undefined;
+  for (;;) {
+    const existing = await readReport(deps.store, deps.inbox, reportKey);
+    const started = now();
+    const r = existing?.report;
+    const held =
+      r?.status === "running" &&
+      r.request &&
+      r.progress &&
+      r.progress.leaseUntil >= started &&
+      (continuation ? r.progress.step === continuation.step : isSameSubmission(trigger, loaded, r))
+        ? r.progress
+        : undefined;
+    if (!held) return chooseFromReport(trigger, loaded, context, existing, started);
+
+    if (waitedOn !== undefined && waitedOn !== existing?.eTag) {
+      const reason = `${name} step ${held.step} is running in a live invocation (its claim was renewed while this one waited)`;
+      await audit({ outcome: "skipped", reason, request: name });
+      return { status: "skipped", name, reason };
+    }
+    const left = held.leaseUntil - started;
+    if (left > leaseMs + skewMs || left + marginMs >= deps.remainingMs()) {
+      const reason =
+        `${name} step ${held.step} is claimed until ${iso(held.leaseUntil)}, longer than this invocation can wait ` +
+        `(a lease lasts ${leaseMs} ms): failing so that Lambda retries the event later (then its dead-letter queue)`;
+      await audit({ outcome: "failed", reason, request: name });
+      throw new LeaseHeld(reason);
+    }
+    await sleep(left + marginMs);
+    waitedOn = existing?.eTag;
+  }
+}
+
+/** Whether the report is about the request this trigger brings (a new object under the same name starts afresh). */
+function isSameSubmission(trigger: { kind: "object" | "direct" }, loaded: LoadedTrigger, r: DeletionReport): boolean {
+  return trigger.kind === "direct" || r.requestETag === loaded.requestETag;
+}
+
+/** `chooseStep` once no live claim of another invocation is in the way. */
+async function chooseFromReport(
+  trigger: { kind: "object" | "direct" },
+  loaded: LoadedTrigger,
+  context: DeleteStepContext,
+  existing: { report: DeletionReport; eTag: string } | undefined,
+  started: number,
+): Promise<ChosenStep | DeleteFlowResult> {
+  const { deps, audit } = context;
+  const { name, reportKey, continuation } = loaded;
   const reportETag = existing?.eTag;
   const r = existing?.report;
   const leaseFree = (report: DeletionReport) =>
@@ -87,8 +146,7 @@ export async function chooseStep(
     };
   }
 
-  const sameSubmission = r !== undefined && (trigger.kind === "direct" || r.requestETag === loaded.requestETag);
-  if (r && sameSubmission) {
+  if (r && isSameSubmission(trigger, loaded, r)) {
     if (r.status === "continuing" && r.progress && r.request) {
       // This step ended but the continuation may not have been written (a crash right after the report): write it.
       await writeContinuation(deps, name, r.progress.step + 1);
@@ -179,17 +237,21 @@ async function acceptNewRequest(
 }
 
 /**
- * Claims the step: the report says `running` with a lease for this invocation's remaining time, written only if it
- * is still the report read. Another invocation that wrote first wins; this one is skipped.
+ * Claims the step: the report says `running` with a lease of `leaseMs` (never past this invocation's end), written
+ * only if it is still the report read. Another invocation that wrote first wins; this one is skipped.
  */
 export async function claimStep(
   chosen: ChosenStep,
   loaded: LoadedTrigger,
   context: DeleteStepContext,
 ): Promise<ClaimedStep | DeleteFlowResult> {
-  const { deps, audit } = context;
+  const { deps, audit, leaseMs } = context;
   const { step, progress, started } = chosen;
-  const claimed = withProgress(chosen.report, progress, "running", step, started + deps.remainingMs(), started);
+  const leaseUntil = started + Math.min(leaseMs, deps.remainingMs());
+  // The owner makes this claim's text its own: two invocations claiming in the same millisecond would otherwise
+  // write the same text, and each take the other's write for its own (see `writeReport`).
+  const owner = randomBytes(8).toString("hex");
+  const claimed = withProgress(chosen.report, progress, "running", step, leaseUntil, started, owner);
   try {
     const reportETag = await writeReport(deps, loaded.reportKey, claimed, chosen.reportETag);
     return { ...chosen, report: claimed, reportETag };

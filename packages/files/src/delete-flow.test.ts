@@ -2,8 +2,9 @@ import type { AuditMessage as AuditEntry } from "@sluice/messages";
 import { describe, expect, it } from "vitest";
 import { type DeleteFlowDependencies, type DeletionReport, handleDeleteTrigger, outcomeOf } from "./delete-flow.ts";
 import { continuationKeyOf } from "./delete-request.ts";
-import { PreconditionFailed } from "./errors.ts";
+import { LeaseHeld, PreconditionFailed } from "./errors.ts";
 import { MemoryS3 } from "./fixtures/memory-store.ts";
+import type { DeleterStore } from "./ports.ts";
 
 function setup(budgetBatches = Number.POSITIVE_INFINITY) {
   const store = new MemoryS3({ inbox: {}, lake: {} });
@@ -41,6 +42,51 @@ function submit(store: MemoryS3, name: string, body: unknown) {
 
 function report(store: MemoryS3, name: string): DeletionReport {
   return JSON.parse(store.current("inbox", `reports/delete/${name}.json`)?.body.toString() ?? "null");
+}
+
+/**
+ * The store as an invocation killed at once (kill -9, out of memory) sees it: once `killAt` says so (the n-th call
+ * of an operation), that call and every later one never answers, so nothing the invocation does afterwards (a
+ * checkpoint, a lease renewal, a report) reaches S3.
+ */
+function killable(store: MemoryS3, killAt: (op: string, n: number) => boolean): DeleterStore {
+  let dead = false;
+  const counts = new Map<string, number>();
+  const never = new Promise<never>(() => {});
+  const wrap =
+    <A extends unknown[], R>(op: string, f: (...args: A) => Promise<R>) =>
+    (...args: A): Promise<R> => {
+      const n = (counts.get(op) ?? 0) + 1;
+      counts.set(op, n);
+      if (dead || killAt(op, n)) {
+        dead = true;
+        return never;
+      }
+      return f.apply(store, args);
+    };
+  return {
+    listObjects: wrap("listObjects", store.listObjects),
+    listVersions: wrap("listVersions", store.listVersions),
+    deleteBatch: wrap("deleteBatch", store.deleteBatch),
+    getText: wrap("getText", store.getText),
+    putText: wrap("putText", store.putText),
+    deleteObject: wrap("deleteObject", store.deleteObject),
+  };
+}
+
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** The keys of a bucket each DeleteObjects call was given, in order. */
+function deletedKeysOf(store: MemoryS3, bucket: string): string[] {
+  return store.calls
+    .filter((c) => c.op === "deleteBatch" && (c.input as { bucket: string }).bucket === bucket)
+    .flatMap((c) => (c.input as { entries: Array<{ key: string }> }).entries.map((e) => e.key));
 }
 
 describe("handleDeleteTrigger", () => {
@@ -252,24 +298,35 @@ describe("handleDeleteTrigger", () => {
     expect(store.keys("lake")).toEqual([]);
   });
 
-  it("does not run a step another invocation holds, until its lease expires", async () => {
-    const { store, deps, advance } = setup();
+  it("fails (for Lambda to retry) rather than skip a step whose lease is longer than a live invocation keeps", async () => {
+    const { store, deps, audited } = setup();
     seed(store, "raw/x/", 3);
     const trigger = submit(store, "leased", { bucket: "Lake", prefixes: ["raw/x/"], reason: "r" });
-    // A first invocation claimed the step and died without a trace but the claim.
+    // A report written before leases were short: its claim lasts a whole invocation (15 minutes).
     await handleDeleteTrigger(trigger, { ...deps, budget: () => false });
     const claimed = report(store, "leased");
     store.put("inbox", "reports/delete/leased.json", {
       body: JSON.stringify({
         ...claimed,
         status: "running",
-        progress: { ...claimed.progress, step: 0, leaseUntil: Date.parse("2026-11-23T10:05:00Z") },
+        progress: { ...claimed.progress, step: 0, leaseUntil: Date.parse("2026-11-23T10:15:00Z") },
       }),
     });
-    expect(await handleDeleteTrigger(trigger, deps)).toMatchObject({ status: "skipped" });
-    advance(10 * 60_000);
-    expect(await handleDeleteTrigger(trigger, deps)).toMatchObject({ status: "completed" });
-    expect(store.keys("lake")).toEqual([]);
+    await expect(handleDeleteTrigger(trigger, deps)).rejects.toThrow(LeaseHeld);
+    expect(audited.at(-1)).toMatchObject({ outcome: "failed", reason: expect.stringMatching(/lease/) });
+    expect(store.keys("lake")).toHaveLength(3);
+  });
+
+  it("keeps the lease short: it ends at most leaseMs after the report's last write", async () => {
+    const { store, deps } = setup();
+    seed(store, "raw/x/", 30);
+    const trigger = submit(store, "short", { bucket: "Lake", prefixes: ["raw/x/"], reason: "r" });
+    const killed = killable(store, (op, n) => op === "deleteBatch" && n === 2);
+    void handleDeleteTrigger(trigger, { ...deps, store: killed, remainingMs: () => 900_000, concurrency: 1 });
+    await until(() => report(store, "short")?.counts?.deleted === 10);
+    const r = report(store, "short");
+    expect(r.status).toBe("running");
+    expect((r.progress?.leaseUntil ?? 0) - Date.parse(r.timings.updatedAt)).toBeLessThanOrEqual(60_000);
   });
 
   it("takes a direct invocation's JSON, reports under its name, and lists only in a dry run", async () => {
@@ -340,6 +397,148 @@ describe("handleDeleteTrigger", () => {
     expect(await handleDeleteTrigger({ kind: "object", key: continuationKeyOf("ghost", 4) }, deps)).toMatchObject({
       status: "skipped",
     });
+  });
+});
+
+describe("an invocation killed mid-step (kill -9, out of memory)", () => {
+  /** Lambda's async retries of a failed invocation come about 1 and 3 minutes after it (infra/wiring.ts). */
+  it.each([
+    ["1.2 s", 1_200],
+    ["1 minute", 60_000],
+  ])("is finished by Lambda's retry arriving %s later, while its lease may still be live", async (_, retryAfterMs) => {
+    const { store, deps, advance, audited } = setup();
+    seed(store, "raw/x/", 30);
+    const trigger = submit(store, "killed", { bucket: "Lake", prefixes: ["raw/x/"], reason: "GDPR" });
+    // The first invocation (15 minutes to run) is killed during its second DeleteObjects.
+    const killed = killable(store, (op, n) => op === "deleteBatch" && n === 2);
+    void handleDeleteTrigger(trigger, { ...deps, store: killed, remainingMs: () => 900_000, concurrency: 1 });
+    await until(() => report(store, "killed")?.counts?.deleted === 10);
+    expect(report(store, "killed").status).toBe("running");
+
+    advance(retryAfterMs);
+    const slept: number[] = [];
+    const retried = await handleDeleteTrigger(trigger, {
+      ...deps,
+      remainingMs: () => 900_000,
+      sleep: async (ms) => {
+        slept.push(ms);
+        advance(ms);
+      },
+    });
+    expect(retried.status).toBe("completed");
+    expect(report(store, "killed")).toMatchObject({ status: "completed", counts: { deleted: 30 } });
+    expect(store.keys("lake")).toEqual([]);
+    // It waited for the lease (at most about a minute), not a whole invocation's time.
+    expect(slept.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(62_000);
+    expect(audited.some((m) => m.outcome === "skipped")).toBe(false);
+  });
+
+  it("is finished when the step was started by a continuation, by the continuation's retry", async () => {
+    const { store, deps, advance, refill } = setup(1);
+    seed(store, "raw/x/", 30);
+    const trigger = submit(store, "cont", { bucket: "Lake", prefixes: ["raw/x/"], reason: "r" });
+    expect((await handleDeleteTrigger(trigger, deps)).status).toBe("continuing");
+    const step1 = { kind: "object" as const, key: continuationKeyOf("cont", 1) };
+    refill(Number.POSITIVE_INFINITY);
+    const killed = killable(store, (op, n) => op === "deleteBatch" && n === 2);
+    void handleDeleteTrigger(step1, { ...deps, store: killed, remainingMs: () => 900_000, concurrency: 1 });
+    await until(() => report(store, "cont")?.counts?.deleted === 20);
+    advance(1_200);
+    const retried = await handleDeleteTrigger(step1, {
+      ...deps,
+      remainingMs: () => 900_000,
+      sleep: async (ms) => advance(ms),
+    });
+    expect(retried.status).toBe("completed");
+    expect(report(store, "cont")).toMatchObject({
+      status: "completed",
+      counts: { deleted: 30 },
+      progress: { step: 1 },
+    });
+    expect(store.keys("lake")).toEqual([]);
+  });
+
+  it("duplicates delivered at once, or while a live invocation runs, do not delete twice or touch the report", async () => {
+    // Real time: the holder renews its 450 ms lease while each DeleteObjects takes longer than the lease.
+    const store = new MemoryS3({ inbox: {}, lake: {} });
+    seed(store, "raw/x/", 40);
+    const deleteBatch = store.deleteBatch.bind(store);
+    store.deleteBatch = async (input) => {
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      return deleteBatch(input);
+    };
+    const deps: DeleteFlowDependencies = {
+      store,
+      audit: { publish: async () => {} },
+      inbox: "inbox",
+      allowList: { Lake: "lake" },
+      budget: () => true,
+      remainingMs: () => 900_000,
+      batchSize: 10,
+      concurrency: 1,
+      leaseMs: 450,
+    };
+    const trigger = submit(store, "dup", { bucket: "Lake", prefixes: ["raw/x/"], reason: "r" });
+    const [first, second] = [handleDeleteTrigger(trigger, deps), handleDeleteTrigger(trigger, deps)];
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const late = await handleDeleteTrigger(trigger, deps);
+    expect(late).toMatchObject({ status: "skipped", reason: expect.stringMatching(/live invocation/) });
+    const statuses = [(await first).status, (await second).status].sort();
+    expect(statuses).toEqual(["completed", "skipped"]);
+    const deleted = deletedKeysOf(store, "lake");
+    expect(deleted).toHaveLength(40);
+    expect(new Set(deleted).size).toBe(40);
+    expect(report(store, "dup")).toMatchObject({
+      status: "completed",
+      counts: { deleted: 40, listed: 40, batches: 4 },
+    });
+  });
+
+  it("two deliveries claiming in the same millisecond: one runs, the other does not take its claim for its own", async () => {
+    const { store, deps } = setup();
+    seed(store, "raw/x/", 30);
+    const trigger = submit(store, "same-ms", { bucket: "Lake", prefixes: ["raw/x/"], reason: "r" });
+    const at = { ...deps, now: () => Date.parse("2026-11-23T10:00:00Z") };
+    const results = await Promise.all([handleDeleteTrigger(trigger, at), handleDeleteTrigger(trigger, at)]);
+    expect(results.map((r) => r.status).sort()).toEqual(["completed", "skipped"]);
+    const deleted = deletedKeysOf(store, "lake");
+    expect(deleted).toHaveLength(30);
+    expect(report(store, "same-ms")).toMatchObject({ status: "completed", counts: { deleted: 30, batches: 3 } });
+  });
+
+  it("shows a live step's progress while a batch is slow: its lease and update time move", async () => {
+    const store = new MemoryS3({ inbox: {}, lake: {} });
+    seed(store, "raw/x/", 10);
+    let release: () => void = () => {};
+    const deleteBatch = store.deleteBatch.bind(store);
+    store.deleteBatch = async (input) => {
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      return deleteBatch(input);
+    };
+    const deps: DeleteFlowDependencies = {
+      store,
+      audit: { publish: async () => {} },
+      inbox: "inbox",
+      allowList: { Lake: "lake" },
+      budget: () => true,
+      remainingMs: () => 900_000,
+      batchSize: 10,
+      leaseMs: 150,
+    };
+    const run = handleDeleteTrigger(submit(store, "slow", { bucket: "Lake", prefixes: ["raw/x/"], reason: "r" }), deps);
+    await until(() => report(store, "slow")?.status === "running");
+    const claimed = report(store, "slow");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const later = report(store, "slow");
+    expect(later.status).toBe("running");
+    expect(later.progress?.leaseUntil).toBeGreaterThan(claimed.progress?.leaseUntil ?? 0);
+    expect(Date.parse(later.timings.updatedAt)).toBeGreaterThan(Date.parse(claimed.timings.updatedAt));
+    expect(later.progress?.inFlight).toEqual({ batches: 1, entries: 10 });
+    release();
+    expect((await run).status).toBe("completed");
+    expect(report(store, "slow").progress?.inFlight).toBeUndefined();
   });
 });
 

@@ -66,8 +66,15 @@ export interface DeletionReport {
   progress?: {
     step: number;
     cursor: DeletionProgress["cursor"];
-    /** Epoch ms until which the claiming invocation may still be running. */
+    /**
+     * Epoch ms until which the claiming invocation holds the step: `leaseMs` (60 s) after its last write of the
+     * report, renewed at every checkpoint and by a heartbeat. 0 once the step ended.
+     */
     leaseUntil: number;
+    /** The invocation that claimed the step (a random id of its claim). */
+    owner?: string;
+    /** While a step runs: batches sent to DeleteObjects (and their entries) whose answer is not yet committed. */
+    inFlight?: { batches: number; entries: number };
   };
   timings: {
     receivedAt: string;
@@ -78,6 +85,9 @@ export interface DeletionReport {
     steps: StepTiming[];
   };
 }
+
+/** A claim's lease without renewal: a minute, about when AWS Lambda's first retry of a failed invocation comes. */
+export const DEFAULT_LEASE_MS = 60_000;
 
 export type DeleteTrigger =
   /** An object created under `requests/delete/` in the Inbox (a request, or a continuation). */
@@ -94,8 +104,16 @@ export interface DeleteFlowDependencies {
   allowList: Readonly<Record<string, string>>;
   /** Whether there is time left for another batch. */
   budget: () => boolean;
-  /** Milliseconds this invocation may still run (its lease on the request). */
+  /** Milliseconds this invocation may still run (its lease never outlasts it). */
   remainingMs: () => number;
+  /**
+   * How long a claim on a step holds without renewal (default {@link DEFAULT_LEASE_MS}): the holder renews it at
+   * every checkpoint and by a heartbeat every third of it; an invocation killed mid-step frees its step this long
+   * after its last write, and Lambda's retry (about a minute later) waits out what is left of it.
+   */
+  leaseMs?: number;
+  /** Waits `ms` (tests: a virtual clock that `now` reads). */
+  sleep?: (ms: number) => Promise<void>;
   now?: () => number;
   concurrency?: number;
   batchSize?: number;
@@ -137,6 +155,8 @@ export async function handleDeleteTrigger(
   const context: DeleteStepContext = {
     deps,
     now: deps.now ?? Date.now,
+    leaseMs: deps.leaseMs ?? DEFAULT_LEASE_MS,
+    sleep: deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
     audit: (entry: AuditFields) =>
       deps.audit.publish({
         pipeline: DELETER_PIPELINE,

@@ -28,6 +28,9 @@ import type { DeleterStore } from "./ports.ts";
 export interface DeleteStepContext {
   deps: DeleteFlowDependencies;
   now: () => number;
+  /** How long a claim holds without renewal. */
+  leaseMs: number;
+  sleep: (ms: number) => Promise<void>;
   /** Publishes an audit message of the deleter (pipeline, action and correlation id filled in). */
   audit: (entry: AuditFields) => Promise<void>;
 }
@@ -54,7 +57,7 @@ export function progressOf(report: DeletionReport): DeletionProgress {
   };
 }
 
-/** The report with a step's progress, status and lease. */
+/** The report with a step's progress, status and lease (held by `owner`, by default the report's). */
 export function withProgress(
   report: DeletionReport,
   progress: DeletionProgress,
@@ -62,6 +65,7 @@ export function withProgress(
   step: number,
   leaseUntil: number,
   at: number,
+  owner = report.progress?.owner,
 ): DeletionReport {
   const dryRun = report.request?.dryRun === true;
   const done = status === "completed";
@@ -74,7 +78,7 @@ export function withProgress(
     ...(dryRun
       ? { listing: progress.listing, listingTruncated: progress.listing.length < progress.counts.listed }
       : {}),
-    progress: { step, cursor: progress.cursor, leaseUntil },
+    progress: { step, cursor: progress.cursor, leaseUntil, ...(owner ? { owner } : {}) },
     timings: { ...report.timings, updatedAt: iso(at), ...(done ? { finishedAt: iso(at) } : {}) },
   };
 }
@@ -134,11 +138,26 @@ export async function writeContinuation(deps: DeleteFlowDependencies, name: stri
 /**
  * The report while one claimed step runs. Every write starts from the claimed report (plus what the step adds:
  * batch details, a failure, its timing) with the latest progress, and is conditional on the ETag of the previous
- * write, so that an invocation that lost its claim stops at its next write.
+ * write, so that an invocation that lost its claim stops at its next write. Writes go one at a time.
+ *
+ * The claim's lease is renewed by every checkpoint and, while the step runs, by a heartbeat every third of
+ * `leaseMs` (when no checkpoint did it meanwhile), so that a slow batch does not lose it and the report shows that
+ * the step is alive (`timings.updatedAt`, `progress.leaseUntil`, `progress.inFlight`). An invocation that is killed
+ * stops renewing: its step is free `leaseMs` after its last write.
  */
 export class StepReport {
   /** When the step started deleting. */
   readonly startedAt: number;
+  /** This invocation's end: its lease never goes past it. */
+  private readonly deadline: number;
+  /** The progress last written, which the heartbeat writes again. */
+  private latest: DeletionProgress | undefined;
+  private inFlight = { batches: 0, entries: 0 };
+  private lastWriteAt: number;
+  /** Writes in order: the one under way, then the next. */
+  private writes: Promise<unknown> = Promise.resolve();
+  private pending = 0;
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly context: DeleteStepContext,
@@ -150,18 +169,71 @@ export class StepReport {
     private eTag: string,
   ) {
     this.startedAt = context.now();
+    this.lastWriteAt = this.startedAt;
+    this.deadline = this.startedAt + context.deps.remainingMs();
+  }
+
+  /** The lease a write made now gives: `leaseMs` from now, never past this invocation's end. */
+  renewedLease(): number {
+    return Math.min(this.context.now() + this.context.leaseMs, this.deadline);
+  }
+
+  /** Batches sent to DeleteObjects and not yet committed, shown by the next write. */
+  setInFlight(inFlight: { batches: number; entries: number }): void {
+    this.inFlight = inFlight;
+  }
+
+  /** A checkpoint: the report with `progress`, its lease renewed. */
+  checkpoint(progress: DeletionProgress): Promise<DeletionReport> {
+    return this.save("running", progress, this.renewedLease());
   }
 
   /** Writes the report with `progress`; its time spent deleting counts this step so far. */
-  async save(status: ReportStatus, progress: DeletionProgress, leaseUntil: number): Promise<DeletionReport> {
+  save(status: ReportStatus, progress: DeletionProgress, leaseUntil: number): Promise<DeletionReport> {
+    this.pending++;
+    const write = this.writes.then(() => this.write(status, progress, leaseUntil));
+    this.writes = write.then(
+      () => this.pending--,
+      () => this.pending--,
+    );
+    return write;
+  }
+
+  private async write(status: ReportStatus, progress: DeletionProgress, leaseUntil: number): Promise<DeletionReport> {
     const { now, deps } = this.context;
     const next = withProgress(this.report, progress, status, this.step, leaseUntil, now());
+    if (status === "running" && this.inFlight.batches > 0 && next.progress) {
+      next.progress = { ...next.progress, inFlight: { ...this.inFlight } };
+    }
     next.timings = {
       ...next.timings,
       durationMs: this.report.timings.durationMs + (now() - this.startedAt),
     };
     this.eTag = await writeReport(deps, this.key, next, this.eTag);
+    this.latest = progress;
+    this.lastWriteAt = now();
     return next;
+  }
+
+  /** Renews the lease every third of it while the step runs, from `progress` (the claimed progress). */
+  startHeartbeat(progress: DeletionProgress): void {
+    this.latest = progress;
+    const every = this.context.leaseMs / 3;
+    this.heartbeat = setInterval(() => {
+      // A write under way (or just done) renews the lease itself.
+      if (this.pending > 0 || this.context.now() - this.lastWriteAt < every || !this.latest) return;
+      // A failed renewal is tried again at the next beat; one refused (another invocation took the step over after
+      // this one's lease expired) makes the next checkpoint fail likewise, which stops the step.
+      this.save("running", this.latest, this.renewedLease()).catch(() => {});
+    }, every);
+    this.heartbeat.unref?.();
+  }
+
+  /** Stops the heartbeat, once any renewal under way is written. */
+  async stopHeartbeat(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    await this.writes;
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * Running a claimed step of a delete request: the deletion within the invocation's time, the report checkpointed
- * after every committed batch, each batch's errors and listing written once. Part of `handleDeleteTrigger`
+ * after every committed batch (each checkpoint renews the claim's lease, and a heartbeat renews it during a slow
+ * batch), each batch's errors and listing written once. Part of `handleDeleteTrigger`
  * (`delete-flow.ts`).
  */
 
@@ -23,6 +24,7 @@ export async function runStep(
   const { deps, audit } = context;
   const { name, step } = stepReport;
   let latest = claimed.progress;
+  stepReport.startHeartbeat(claimed.progress);
   try {
     latest = await runDeletion({
       store: deps.store,
@@ -42,13 +44,16 @@ export async function runStep(
         const report = stepReport.report;
         stepReport.report = { ...report, batchDetails: { prefix, count: (report.batchDetails?.count ?? 0) + 1 } };
       },
+      onInFlight: (inFlight) => stepReport.setInFlight(inFlight),
       onCheckpoint: async (p) => {
         latest = p;
-        await stepReport.save("running", p, claimed.report.progress?.leaseUntil ?? 0);
+        await stepReport.checkpoint(p);
       },
     });
+    await stepReport.stopHeartbeat();
     return { latest };
   } catch (err) {
+    await stepReport.stopHeartbeat();
     if (err instanceof PreconditionFailed) {
       const reason = `lost the claim on ${name} step ${step}: another invocation took over`;
       await audit({ outcome: "skipped", reason, request: name });

@@ -194,6 +194,11 @@ export interface RunDeletionOptions {
    * of them: where they are kept in full (the progress keeps the first few only). Awaited; `batch` counts from 1.
    */
   onBatch?: (detail: BatchDetail) => Promise<void>;
+  /**
+   * Called when a batch is sent and when one is committed (or fails), with the batches sent and not yet committed and
+   * their entries: what the progress does not show yet.
+   */
+  onInFlight?: (inFlight: { batches: number; entries: number }) => void;
   /** Called after each batch is committed, in listing order, with the progress so far; awaited. */
   onCheckpoint?: (progress: DeletionProgress) => Promise<void>;
   /** Errors kept in the progress. Default 100. */
@@ -229,6 +234,13 @@ export async function runDeletion(options: RunDeletionOptions): Promise<Deletion
   const maxListing = options.maxListing ?? 100;
   const progress: DeletionProgress = structuredClone(options.progress);
   const inflight: InFlight[] = [];
+  /** Sent and not yet committed: `inflight`, and the batch being committed. */
+  const sent = { batches: 0, entries: 0 };
+  const settle = (item: InFlight) => {
+    sent.batches--;
+    sent.entries -= item.listed;
+    options.onInFlight?.({ ...sent });
+  };
 
   /** Set when a batch (or its checkpoint) failed: nothing listed after it may be committed. */
   let broken = false;
@@ -238,8 +250,10 @@ export async function runDeletion(options: RunDeletionOptions): Promise<Deletion
       outcome = await item.result;
     } catch (err) {
       broken = true;
+      settle(item);
       throw err;
     }
+    settle(item);
     progress.cursor = item.next;
     progress.counts.batches++;
     progress.counts.listed += item.listed;
@@ -287,6 +301,9 @@ export async function runDeletion(options: RunDeletionOptions): Promise<Deletion
         ? batch.entries.map((e) => (e.versionId ? `${e.key}?versionId=${e.versionId}` : e.key))
         : [];
       inflight.push({ next: batch.next, listed: batch.entries.length, listing: dryRunEntries, result });
+      sent.batches++;
+      sent.entries += batch.entries.length;
+      options.onInFlight?.({ ...sent });
       await drain(concurrency - 1);
     }
     await drain(0);

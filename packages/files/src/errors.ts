@@ -60,3 +60,12 @@ export class ObjectTooLarge extends Error {
     super(`${key} is ${size} bytes, more than the ${limit} bytes accepted`);
   }
 }
+
+/**
+ * The step is claimed by an invocation whose lease lasts longer than this one may wait for it (a report written when
+ * a claim lasted a whole invocation): thrown so that Lambda retries the event later, and after its retries the event
+ * is in the dead-letter queue, rather than the request being left unfinished without a trace.
+ */
+export class LeaseHeld extends Error {
+  override readonly name = "LeaseHeld";
+}
