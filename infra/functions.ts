@@ -290,6 +290,23 @@ export function createFunctions(
   return deployed;
 }
 
+/** A dead-letter queue's policy: the topics a function is subscribed to may send it what they cannot deliver. */
+export function deadLetterQueuePolicy(queueArn: string, topicArns: readonly string[]) {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "TopicsSendUndeliverable",
+        Effect: "Allow",
+        Principal: { Service: "sns.amazonaws.com" },
+        Action: "sqs:SendMessage",
+        Resource: queueArn,
+        Condition: { ArnEquals: { "aws:SourceArn": [...topicArns] } },
+      },
+    ],
+  };
+}
+
 /** Subscriber names: the function's name, numbered when it subscribes to the same source more than once. */
 function subscriberNamer() {
   const seen = new Map<string, number>();
@@ -337,19 +354,29 @@ export function subscribeTriggers(
 ): void {
   const nameFor = subscriberNamer();
   const notifications = new Map<string, BucketNotification[]>();
+  /** The topics each function is subscribed to: they may send to its dead-letter queue (the redrive policy). */
+  const topicsOf = new Map<string, $util.Output<string>[]>();
   for (const [name, spec] of Object.entries(wiring.functions)) {
     const { fn, dlq } = required(deployed[name], `function ${name}`);
     for (const trigger of spec.triggers) {
       const subscriber = nameFor(sourceOf(trigger), name);
       switch (trigger.kind) {
-        case "sns":
-          required(resources.topics[trigger.topic], `topic ${trigger.topic}`).subscribe(subscriber, fn.arn, {
+        case "sns": {
+          const topic = required(resources.topics[trigger.topic], `topic ${trigger.topic}`);
+          topic.subscribe(subscriber, fn.arn, {
             filter: trigger.filterPolicy,
-            ...(trigger.filterPolicyScope
-              ? { transform: { subscription: { filterPolicyScope: trigger.filterPolicyScope } } }
-              : {}),
+            transform: {
+              subscription: {
+                ...(trigger.filterPolicyScope ? { filterPolicyScope: trigger.filterPolicyScope } : {}),
+                // A message SNS cannot hand to Lambda (the invoke refused: a permission or the function gone, which SNS
+                // does not retry; or retries exhausted) goes to the function's dead-letter queue, not nowhere.
+                redrivePolicy: dlq.arn.apply((arn) => JSON.stringify({ deadLetterTargetArn: arn })),
+              },
+            },
           });
+          topicsOf.set(name, [...(topicsOf.get(name) ?? []), topic.arn]);
           break;
+        }
         case "s3": {
           notifications.set(trigger.bucket, [
             ...(notifications.get(trigger.bucket) ?? []),
@@ -378,5 +405,14 @@ export function subscribeTriggers(
   }
   for (const [bucket, list] of notifications) {
     required(resources.buckets[bucket], `bucket ${bucket}`).notify({ notifications: list });
+  }
+  for (const [name, topicArns] of topicsOf) {
+    const { dlq } = required(deployed[name], `function ${name}`);
+    new aws.sqs.QueuePolicy(`${deadLetterQueueOf(name)}Policy`, {
+      queueUrl: dlq.url,
+      policy: $resolve([dlq.arn, ...topicArns]).apply(([queueArn, ...topics]) =>
+        JSON.stringify(deadLetterQueuePolicy(queueArn as string, topics as string[])),
+      ),
+    });
   }
 }

@@ -32,6 +32,7 @@ const T = {
   stream: "aws:kinesis/stream:Stream",
   table: "aws:dynamodb/table:Table",
   queue: "aws:sqs/queue:Queue",
+  queuePolicy: "aws:sqs/queuePolicy:QueuePolicy",
   alarm: "aws:cloudwatch/metricAlarm:MetricAlarm",
   fn: "aws:lambda/function:Function",
   role: "aws:iam/role:Role",
@@ -167,6 +168,33 @@ export function deadLetterProblems(wiring: Wiring, synth: Synth, name: string): 
     ...same(`${dlq} retention`, queue.messageRetentionSeconds, 1_209_600),
     ...same(`${dlq} encryption`, queue.sqsManagedSseEnabled, true),
   ];
+  // Its policy: the topics the function is subscribed to may send it what they cannot deliver (and nothing else
+  // may, beyond the account's IAM); no policy without an SNS trigger.
+  const topics = spec.triggers.flatMap((t) => (t.kind === "sns" ? [deployed.topicArn(t.topic)] : []));
+  const policies = synth.ofType(T.queuePolicy).filter((r) => r.name === `${dlq}Policy`);
+  problems.push(
+    ...same(
+      `${dlq} policy`,
+      policies.map((r) => JSON.parse(r.inputs.policy as string)),
+      topics.length === 0
+        ? []
+        : [
+            {
+              Version: "2012-10-17",
+              Statement: [
+                {
+                  Sid: "TopicsSendUndeliverable",
+                  Effect: "Allow",
+                  Principal: { Service: "sns.amazonaws.com" },
+                  Action: "sqs:SendMessage",
+                  Resource: deployed.dlqArn(name),
+                  Condition: { ArnEquals: { "aws:SourceArn": topics } },
+                },
+              ],
+            },
+          ],
+    ),
+  );
   const configs = synth.ofType(T.invokeConfig).filter((r) => r.inputs.functionName === deployed.functionName(name));
   if (!spec.async) return [...problems, ...same(`${name} async invoke configs`, configs.length, 0)];
   return [
@@ -345,6 +373,8 @@ export function triggerProblems(wiring: Wiring, synth: Synth, name: string): str
             topic: d.topicArn(t.topic),
             filterPolicy: t.filterPolicy,
             ...(t.filterPolicyScope ? { filterPolicyScope: t.filterPolicyScope } : {}),
+            // What SNS cannot deliver goes to the function's dead-letter queue.
+            redrivePolicy: { deadLetterTargetArn: d.dlqArn(name) },
           }),
         ]
       : [],
@@ -356,6 +386,7 @@ export function triggerProblems(wiring: Wiring, synth: Synth, name: string): str
       canonical({
         ...s.inputs,
         filterPolicy: typeof s.inputs.filterPolicy === "string" ? JSON.parse(s.inputs.filterPolicy) : undefined,
+        redrivePolicy: typeof s.inputs.redrivePolicy === "string" ? JSON.parse(s.inputs.redrivePolicy) : undefined,
       }),
     );
 
