@@ -10,6 +10,7 @@ import type { DeployedCatalog } from "./catalog.ts";
 import { type ArnsOf, functionStatements } from "./permissions.ts";
 import type { DeployedEndpoint } from "./pricing.ts";
 import {
+  DEAD_LETTER_QUEUE_URL,
   deadLetterQueueOf,
   type FunctionSpec,
   type ResourceName,
@@ -109,14 +110,18 @@ function linkableOf(resources: DataResources, name: ResourceName): unknown {
   return found;
 }
 
-/** The `sst.aws.Function` arguments of one wiring function: everything but the bundle comes from the wiring. */
+/**
+ * The `sst.aws.Function` arguments of one wiring function: everything but the bundle comes from the wiring, and its
+ * dead-letter queue (`dlq`: its ARN for the role and the on-failure destination, its URL in `DEAD_LETTER_QUEUE_URL`).
+ */
 export function functionArgs(
   wiring: Wiring,
   name: string,
   spec: FunctionSpec,
   resources: DataResources,
-  dlqArn: Arn,
+  dlq: { arn: Arn; url: Arn },
 ): sst.aws.FunctionArgs {
+  const dlqArn = dlq.arn;
   return {
     handler: spec.handler,
     description: spec.description,
@@ -124,7 +129,7 @@ export function functionArgs(
     architecture: lambdaArchitecture,
     timeout: `${spec.timeout} seconds`,
     memory: `${spec.memory} MB`,
-    environment: { ...spec.environment },
+    environment: { ...spec.environment, [DEAD_LETTER_QUEUE_URL]: dlq.url },
     ...(spec.reservedConcurrency !== undefined ? { concurrency: { reserved: spec.reservedConcurrency } } : {}),
     link: spec.links.map((resource) => linkableOf(resources, resource)),
     permissions: functionStatements(wiring, name, spec, resourceArns(resources), dlqArn),
@@ -279,7 +284,7 @@ export function createFunctions(
     const dlq = new sst.aws.Queue(dlqName, {
       transform: { queue: { messageRetentionSeconds: deadLetterRetentionSeconds, sqsManagedSseEnabled: true } },
     });
-    const fn = new sst.aws.Function(name, functionArgs(wiring, name, spec, resources, dlq.arn));
+    const fn = new sst.aws.Function(name, functionArgs(wiring, name, spec, resources, { arn: dlq.arn, url: dlq.url }));
     const alarms = createAlarms(name, spec, fn, dlq, options.alarmTopic);
     // Lambda stops a chain of invocations through S3, SNS or SQS after about 16 hops unless told otherwise.
     const recursion = spec.selfContinuing

@@ -392,6 +392,13 @@ export function deadLetterQueueOf(functionName: string): string {
 }
 
 /**
+ * The environment variable holding the URL of the function's own `<Function>Dlq`, which every function is given
+ * (`sst deploy` and the local cloud alike) beside its wiring `environment`: a stream consumer sends its poison records
+ * there itself, with their data (`@sluice/aws/dead-letter`), under the `sqs:SendMessage` its role has on that queue.
+ */
+export const DEAD_LETTER_QUEUE_URL = "SLUICE_DEAD_LETTER_QUEUE_URL";
+
+/**
  * The name prefix of a catalog's databases in an app's stage, `<app>_<stage>` (Glue database names are lower case;
  * Athena takes letters, digits and underscores): what a linked function reads as `Resource.<Catalog>.name`.
  */

@@ -67,7 +67,11 @@ describe("pnpm build: every function of infra/wiring.ts", () => {
     expect(map.version).toBe(3);
     expect(map.sources.some((s) => s.endsWith(entryOf(spec.handler).entry))).toBe(true);
 
-    const imported = importInChild(file, undefined, spec.environment);
+    // What sst deploy adds to its wiring environment: the URL of its own dead-letter queue.
+    const imported = importInChild(file, undefined, {
+      ...spec.environment,
+      [wiring.DEAD_LETTER_QUEUE_URL]: `https://sqs.us-east-1.amazonaws.com/123456789012/${wiring.deadLetterQueueOf(name)}`,
+    });
     expect(imported.stderr).not.toMatch(/Error/);
     expect(imported.status).toBe(0);
     expect(imported.exports[exportName]).toBe("function");

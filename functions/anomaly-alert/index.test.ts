@@ -3,14 +3,15 @@ import { coldStart, kinesisEvent, lambdaContext } from "#kit/testing";
 
 // The function's ports in memory: its state, the Alerts topic and the Audit topic (the adapters have tests of
 // their own, the state store on DynamoDB Local too).
-const { state, alerts, audit } = await vi.hoisted(async () => {
+const { state, alerts, audit, deadLetters } = await vi.hoisted(async () => {
   const { createMemoryStateStore } = await import("@sluice/anomaly/pipeline");
-  const { memoryAuditSink } = await import("#kit/testing");
+  const { memoryAuditSink, memoryPoisonQueue } = await import("#kit/testing");
   const published: unknown[] = [];
   return {
     state: createMemoryStateStore(),
     alerts: { published, publish: async (alert: unknown) => void published.push(alert) },
     audit: memoryAuditSink(),
+    deadLetters: memoryPoisonQueue(),
   };
 });
 vi.mock("@sluice/aws/anomaly", () => ({
@@ -18,6 +19,7 @@ vi.mock("@sluice/aws/anomaly", () => ({
   createSnsAlertPublisher: () => alerts,
 }));
 vi.mock("@sluice/aws/audit", () => ({ createSnsAuditSink: () => audit }));
+vi.mock("@sluice/aws/dead-letter", () => ({ createSqsPoisonQueue: () => deadLetters }));
 
 const fn = coldStart(
   "AnomalyAlert",
@@ -26,7 +28,12 @@ const fn = coldStart(
     Alerts: { arn: "arn:aws:sns:us-east-1:123456789012:Alerts" },
     Audit: { arn: "arn:aws:sns:us-east-1:123456789012:Audit" },
   },
-  { ANOMALY_WINDOW_SECONDS: "60", ANOMALY_LATENESS_SECONDS: "0", ANOMALY_MAX_SITES: "1" },
+  {
+    ANOMALY_WINDOW_SECONDS: "60",
+    ANOMALY_LATENESS_SECONDS: "0",
+    ANOMALY_MAX_SITES: "1",
+    SLUICE_DEAD_LETTER_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/AnomalyAlertDlq",
+  },
   () => import("./index.ts"),
   audit,
 );
@@ -61,22 +68,81 @@ describe("AnomalyAlert handler", () => {
     expect(fn.stdout.metric("WindowsClosed")).toBeGreaterThan(0);
   });
 
-  it("refuses a malformed record (batch item failure, Audit) and the events of a site over ANOMALY_MAX_SITES", async () => {
+  it("sends a malformed record to its DLQ with its data and reason (Audit: the message id), not as a batch item failure, and refuses the events of a site over ANOMALY_MAX_SITES", async () => {
     const now = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 5 * 60_000);
     const event = kinesisEvent([view("shop", now), "{not json", view("another-shop", now)], { first: 200 });
+    deadLetters.sent.length = 0;
 
     const response = await fn.handler(event, lambdaContext("AnomalyAlert", "inv-2"));
 
     const malformed = String(201).padStart(20, "0");
-    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: malformed }] });
+    // Done: in the dead-letter queue, with its data; nothing for the stream to retry.
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(deadLetters.sent).toEqual([
+      {
+        eventSource: "aws:kinesis",
+        eventSourceArn: "arn:aws:kinesis:us-east-1:123456789012:stream/Clickstream",
+        shardId: "shardId-000000000000",
+        partitionKey: "1",
+        sequenceNumber: malformed,
+        arrivedAt: new Date((1_764_928_800 + 1) * 1000).toISOString(),
+        data: Buffer.from("{not json").toString("base64"),
+        reason: 'not JSON: "{not json"',
+      },
+    ]);
     expect(audit.messages).toEqual([
       expect.objectContaining({ pipeline: "anomaly-alert", action: "count", outcome: "refused", sites: 1, events: 1 }),
-      expect.objectContaining({ pipeline: "anomaly-alert", action: "decode", sequenceNumber: malformed }),
+      expect.objectContaining({
+        pipeline: "anomaly-alert",
+        action: "decode",
+        outcome: "refused",
+        reason: 'not JSON: "{not json"',
+        sequenceNumber: malformed,
+        deadLetterQueue: "AnomalyAlertDlq",
+        deadLetterMessageId: "dl-1",
+      }),
     ]);
     expect(fn.stdout.metric("EventsOverSiteLimit")).toBe(1);
     // A record its producer must fix, not an error of the function: WARN, like its audit message.
     expect(fn.stdout.logs()).toContainEqual(
-      expect.objectContaining({ level: "WARN", message: "malformed clickstream record", sequenceNumber: malformed }),
+      expect.objectContaining({
+        level: "WARN",
+        message: "malformed clickstream record",
+        sequenceNumber: malformed,
+        deadLetterMessageId: "dl-1",
+      }),
     );
+  });
+
+  it("leaves a malformed record to the stream's retries (batch item failure) when its DLQ does not take it", async () => {
+    const now = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 4 * 60_000);
+    deadLetters.refuse = "AccessDenied: not allowed";
+    try {
+      const response = await fn.handler(
+        kinesisEvent([view("shop", now), "{still not json"], { first: 300 }),
+        lambdaContext("AnomalyAlert", "inv-3"),
+      );
+      const malformed = String(301).padStart(20, "0");
+      expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: malformed }] });
+      expect(audit.messages).toContainEqual(
+        expect.objectContaining({
+          action: "decode",
+          sequenceNumber: malformed,
+          deadLetterQueue: "AnomalyAlertDlq",
+          deadLetterError: "AccessDenied: not allowed",
+          retried: true,
+        }),
+      );
+      expect(fn.stdout.logs()).toContainEqual(
+        expect.objectContaining({
+          level: "ERROR",
+          message: "poison record not sent to AnomalyAlertDlq: left to the stream's retries",
+          sequenceNumber: malformed,
+          error: "AccessDenied: not allowed",
+        }),
+      );
+    } finally {
+      deadLetters.refuse = undefined;
+    }
   });
 });

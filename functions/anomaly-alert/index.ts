@@ -3,9 +3,11 @@
  * windows, every closed window of every metric is scored by its streaming detector, and incidents are published to
  * `Alerts` once when they open and once when they resolve (see `processClickstreamBatch` in @sluice/anomaly).
  *
- * A malformed record is reported as a batch item failure (Lambda retries from it, then hands the batch's range to
- * AnomalyAlertDlq) with its reason logged and sent to `Audit`; the records around it are counted anyway, and their
- * replays are recognised, so it does not hold the shard beyond the retries.
+ * A malformed record (not a clickstream event, or dated in the future) is sent to AnomalyAlertDlq with its data and
+ * reason (#kit/dead-letter), logged and reported to `Audit` with the message's id, and is done: the rest of the batch
+ * goes on, nothing is retried. Only if the queue does not take it is it returned as a batch item failure (Lambda
+ * retries from it, then hands the batch's range to AnomalyAlertDlq); the records around it are counted anyway, and
+ * their replays are recognised.
  *
  * Sites: a site is known from its first event; one silent for `ANOMALY_SITE_IDLE_SECONDS` is evicted (its state
  * dropped, logged); at most `ANOMALY_MAX_SITES` are known at once (events of further new sites are counted in no
@@ -21,6 +23,7 @@ import { createDynamoAnomalyStore, createSnsAlertPublisher } from "@sluice/aws/a
 import { createSnsAuditSink } from "@sluice/aws/audit";
 import { createObservability, withObservability } from "@sluice/observability";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda";
+import { kinesisPoison, poisonKey, poisonQueueOf, sendPoison } from "#kit/dead-letter";
 import { failingRecords, kinesisRecordsOf } from "#kit/kinesis-records";
 import { linksOf } from "#kit/links";
 import { pipelineConfigOf, stateStoreOptionsOf } from "./config.ts";
@@ -42,12 +45,24 @@ const store = createDynamoAnomalyStore(new DynamoDBClient({}), links.AnomalyStat
 });
 const alerts = createSnsAlertPublisher(sns, links.Alerts.arn);
 const audit = createSnsAuditSink(sns, links.Audit.arn);
+const deadLetters = poisonQueueOf("AnomalyAlert");
 
 async function detectAnomalies(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
   const records = kinesisRecordsOf(event);
   const outcome = await processClickstreamBatch(records, { store, alerts, audit, config });
-  await reportScoring(outcome, { records: records.length, maxSites: config.windowing.maxSites }, observability, audit);
-  return failingRecords(outcome.malformed);
+  const byKey = new Map(records.map((record) => [poisonKey(record), record]));
+  const poison = outcome.malformed.flatMap((bad) => {
+    const record = byKey.get(poisonKey(bad));
+    return record ? [kinesisPoison(record, bad.reason)] : [];
+  });
+  const dead = await sendPoison(deadLetters, "AnomalyAlert", poison, observability.logger);
+  await reportScoring(
+    outcome,
+    { records: records.length, maxSites: config.windowing.maxSites, deadLetters: dead.fields },
+    observability,
+    audit,
+  );
+  return failingRecords(dead.unsent);
 }
 
 export const handler = withObservability(detectAnomalies, observability);

@@ -5,6 +5,7 @@
 import type { BatchOutcome } from "@sluice/anomaly/pipeline";
 import type { AuditSink } from "@sluice/messages";
 import type { Observability } from "@sluice/observability";
+import { type DeadLetterFields, poisonKey } from "#kit/dead-letter";
 
 type Skipped = BatchOutcome["skippedSites"];
 
@@ -13,12 +14,14 @@ const eventsOf = (skipped: Skipped) => skipped.reduce((n, s) => n + s.events, 0)
 
 export async function reportScoring(
   outcome: BatchOutcome,
-  context: { records: number; maxSites: number },
+  context: { records: number; maxSites: number; deadLetters: ReadonlyMap<string, DeadLetterFields> },
   { logger, metrics }: Observability,
   audit: AuditSink,
 ): Promise<void> {
   // Refused (not decodable): its producer must fix it; WARN, like its audit message.
-  for (const bad of outcome.malformed) logger.warn("malformed clickstream record", { ...bad });
+  for (const bad of outcome.malformed) {
+    logger.warn("malformed clickstream record", { ...bad, ...context.deadLetters.get(poisonKey(bad)) });
+  }
   for (const failed of outcome.failedAlerts) logger.warn("alert not published, to be retried", { ...failed });
   for (const gone of outcome.evicted) logger.info("site evicted after silence, its state dropped", { ...gone });
   const overLimit = outcome.skippedSites.filter((s) => s.reason === "over-limit");
@@ -57,6 +60,7 @@ export async function reportScoring(
       shardId: bad.shardId,
       sequenceNumber: bad.sequenceNumber,
       correlationId: `${bad.shardId}:${bad.sequenceNumber}`,
+      ...context.deadLetters.get(poisonKey(bad)),
     })),
   );
   logger.info("clickstream scored", {
@@ -65,6 +69,7 @@ export async function reportScoring(
     replayed: outcome.replayed,
     late: outcome.late,
     malformed: outcome.malformed.length,
+    deadLettered: [...context.deadLetters.values()].filter((f) => "deadLetterMessageId" in f).length,
     closedWindows: outcome.closedWindows,
     alerts: outcome.published.length,
     alertFailures: outcome.failedAlerts.length,

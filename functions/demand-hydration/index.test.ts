@@ -3,13 +3,14 @@ import { coldStart, kinesisEvent, lambdaContext } from "#kit/testing";
 
 // The function's ports in memory: its window store, the inference requests it writes, the Catalog's inventory and
 // the Audit topic (the adapters have tests of their own).
-const { windows, requests, audit } = await vi.hoisted(async () => {
+const { windows, requests, audit, deadLetters } = await vi.hoisted(async () => {
   const { createMemoryWindowStore } = await import("@sluice/pricing/fixtures");
-  const { memoryAuditSink } = await import("#kit/testing");
+  const { memoryAuditSink, memoryPoisonQueue } = await import("#kit/testing");
   return {
     windows: createMemoryWindowStore(),
     requests: new Map<string, Record<string, unknown>>(),
     audit: memoryAuditSink(),
+    deadLetters: memoryPoisonQueue(),
   };
 });
 vi.mock("@sluice/aws/demand-windows", () => ({ createDynamoWindowStore: () => windows }));
@@ -26,6 +27,7 @@ vi.mock("@sluice/aws/pricing", () => ({
   }),
 }));
 vi.mock("@sluice/aws/audit", () => ({ createSnsAuditSink: () => audit }));
+vi.mock("@sluice/aws/dead-letter", () => ({ createSqsPoisonQueue: () => deadLetters }));
 
 const fn = coldStart(
   "DemandHydration",
@@ -36,7 +38,12 @@ const fn = coldStart(
     Audit: { arn: "arn:aws:sns:us-east-1:123456789012:Audit" },
   },
   // One-minute windows, no lateness: an event a minute later closes the window before it.
-  { DEMAND_WINDOW_SECONDS: "60", DEMAND_LATENESS_SECONDS: "0", DEMAND_MAX_FUTURE_SECONDS: "300" },
+  {
+    DEMAND_WINDOW_SECONDS: "60",
+    DEMAND_LATENESS_SECONDS: "0",
+    DEMAND_MAX_FUTURE_SECONDS: "300",
+    SLUICE_DEAD_LETTER_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/DemandHydrationDlq",
+  },
   () => import("./index.ts"),
   audit,
 );
@@ -68,24 +75,58 @@ describe("DemandHydration handler", () => {
     expect(fn.stdout.metric("EventsCounted")).toBe(3);
   });
 
-  it("skips what is not a clickstream event, and refuses an event dated too far ahead (batch item failure, Audit)", async () => {
+  it("sends what is not a clickstream event and an event dated too far ahead to its DLQ with their data and reasons (Audit), and counts the rest", async () => {
+    const start = new Date(Date.now() - 60_000);
     const future = new Date(Date.now() + 3_600_000);
-    const event = kinesisEvent(["not json", { productId: "p-3" }, click("p-3", future)], { first: 100 });
+    const long = click("p".repeat(5000), start);
+    const event = kinesisEvent(["not json", { productId: "p-3" }, click("p-3", future), long, click("p-4", start)], {
+      first: 100,
+    });
+    deadLetters.sent.length = 0;
 
     const response = await fn.handler(event, lambdaContext("DemandHydration", "inv-2"));
 
-    const refused = String(102).padStart(20, "0");
-    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: refused }] });
-    const skipped = fn.stdout.logs().filter((line) => line.message === "invalid clickstream event skipped");
-    expect(skipped).toHaveLength(2);
-    // Each with its own reason: the record that is not JSON says so (as AnomalyAlert says it), with its text.
-    expect(skipped.map((line) => line.reason)).toEqual(['not JSON: "not json"', "action: missing; ts: missing"]);
-    // An event its producer must fix, not an error of the function: WARN, like its audit message.
-    expect(fn.stdout.logs()).toContainEqual(
-      expect.objectContaining({ level: "WARN", message: "clickstream event refused", sequenceNumber: refused }),
-    );
-    expect(audit.messages).toEqual([
-      expect.objectContaining({ pipeline: "demand-hydration", outcome: "refused", sequenceNumber: refused }),
+    // Done: each in the dead-letter queue with its data; nothing for the stream to retry.
+    expect(response).toEqual({ batchItemFailures: [] });
+    const seq = (n: number) => String(n).padStart(20, "0");
+    expect(deadLetters.sent.map((r) => [r.sequenceNumber, r.reason])).toEqual([
+      [seq(100), 'not JSON: "not json"'],
+      [seq(101), "action: missing; ts: missing"],
+      [seq(103), expect.stringMatching(/^productId: 5000 bytes long, more than 200 \(it is part of table keys\)/)],
+      [seq(102), expect.stringMatching(/^ts .* is more than 300 s after the time of processing/)],
     ]);
+    expect(deadLetters.sent[3]).toMatchObject({ eventSource: "aws:kinesis", shardId: "shardId-000000000000" });
+    expect(Buffer.from((deadLetters.sent[2] as { data: string }).data, "base64").toString()).toBe(JSON.stringify(long));
+    expect(fn.stdout.logs()).toContainEqual(expect.objectContaining({ message: "demand hydrated", eventsCounted: 1 }));
+    // Records their producer must fix, not errors of the function: WARN, like their audit messages.
+    const refusedLines = fn.stdout.logs().filter((line) => String(line.message).endsWith("refused"));
+    expect(refusedLines.map((line) => [line.level, line.sequenceNumber, line.deadLetterMessageId])).toEqual([
+      ["WARN", seq(100), "dl-1"],
+      ["WARN", seq(101), "dl-2"],
+      ["WARN", seq(103), "dl-3"],
+      ["WARN", seq(102), "dl-4"],
+    ]);
+    expect(audit.messages.map((m) => [m.action, m.outcome, m.sequenceNumber, m.deadLetterMessageId])).toEqual([
+      ["decode", "refused", seq(100), "dl-1"],
+      ["decode", "refused", seq(101), "dl-2"],
+      ["decode", "refused", seq(103), "dl-3"],
+      ["count", "refused", seq(102), "dl-4"],
+    ]);
+  });
+
+  it("leaves a refused record to the stream's retries (batch item failure) when its DLQ does not take it", async () => {
+    deadLetters.refuse = "RequestThrottled: slow down";
+    try {
+      const response = await fn.handler(
+        kinesisEvent(["not json"], { first: 200 }),
+        lambdaContext("DemandHydration", "inv-3"),
+      );
+      expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: String(200).padStart(20, "0") }] });
+      expect(audit.messages).toEqual([
+        expect.objectContaining({ deadLetterError: "RequestThrottled: slow down", retried: true }),
+      ]);
+    } finally {
+      deadLetters.refuse = undefined;
+    }
   });
 });

@@ -2,12 +2,15 @@
  * DemandHydration: clickstream events (the `Clickstream` Kinesis stream) become per-product demand features per
  * event-time window, and one inference request per product per closed window in `InferenceRequests` (see
  * `hydrateDemand` in @sluice/pricing). Counting and closing are idempotent, so a failed batch is retried by the
- * stream; invalid events are logged and skipped (they must not block the shard).
+ * stream.
  *
- * An event dated more than `DEMAND_MAX_FUTURE_SECONDS` after the time of processing is refused, as AnomalyAlert
- * refuses it: not counted (it would close every window of its shard), logged and sent to `Audit` with its reason,
- * and returned as a batch item failure, so Lambda retries from it (the events after it, counted in this invocation,
- * are recognised as counted) and then hands the batch's range to DemandHydrationDlq.
+ * A record that is not a clickstream event (not JSON, a field missing, a `productId` longer than the contract's 200
+ * bytes...) and an event dated more than `DEMAND_MAX_FUTURE_SECONDS` after the time of processing (counted, it would
+ * close every window of its shard) are not counted: each is sent to DemandHydrationDlq with its data and reason
+ * (#kit/dead-letter), logged (WARN) and reported to `Audit` with the message's id, and is done; the rest of the batch
+ * goes on. Only a record the queue does not take is returned as a batch item failure (Lambda retries from it, the
+ * events after it, counted in this invocation, recognised as counted, then hands the batch's range to
+ * DemandHydrationDlq).
  *
  * Config (env): `DEMAND_WINDOW_SECONDS` (default 300), `DEMAND_LATENESS_SECONDS` (default 60),
  * `DEMAND_MAX_FUTURE_SECONDS` (default 300).
@@ -23,6 +26,7 @@ import { DEFAULT_WINDOWS, hydrateDemand } from "@sluice/pricing";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda";
 import * as z from "zod/mini";
 import { configOf, wholeNumber } from "#kit/config";
+import { kinesisPoison, poisonKey, poisonQueueOf, sendPoison } from "#kit/dead-letter";
 import { failingRecords, kinesisRecordsOf } from "#kit/kinesis-records";
 import { linksOf } from "#kit/links";
 import { reportHydration } from "./report.ts";
@@ -48,6 +52,7 @@ const store = createDynamoWindowStore(dynamo, links.DemandWindows.name);
 const requests = createDynamoRequestStore(dynamo, links.InferenceRequests.name);
 const inventory = createDynamoInventory(dynamo, links.Catalog.name);
 const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
+const deadLetters = poisonQueueOf("DemandHydration");
 
 /** The JSON a record holds, or why it holds none (`not JSON: "..."`, as AnomalyAlert says): counted as invalid. */
 function eventOf(data: string): { value: unknown; unreadable?: string } {
@@ -60,15 +65,22 @@ function eventOf(data: string): { value: unknown; unreadable?: string } {
 }
 
 async function hydrate(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
-  const records = kinesisRecordsOf(event).map(({ data, ...record }) => ({ ...record, ...eventOf(data) }));
+  const received = kinesisRecordsOf(event);
+  const records = received.map(({ data, ...record }) => ({ ...record, ...eventOf(data) }));
   const result = await hydrateDemand(records, {
     store,
     putRequest: (request) => requests.putRequest(request),
     inventoryOf: (ids) => inventory.inventoryOf(ids),
     config,
   });
-  await reportHydration(result, observability, audit);
-  return failingRecords(result.refused);
+  const byKey = new Map(received.map((record) => [poisonKey(record), record]));
+  const poison = [...result.invalid, ...result.refused].flatMap((bad) => {
+    const record = byKey.get(poisonKey(bad));
+    return record ? [kinesisPoison(record, bad.reason)] : [];
+  });
+  const dead = await sendPoison(deadLetters, "DemandHydration", poison, observability.logger);
+  await reportHydration(result, dead.fields, observability, audit);
+  return failingRecords(dead.unsent);
 }
 
 export const handler = withObservability(hydrate, observability);

@@ -1,25 +1,38 @@
-/** What DemandHydration says about a batch: its log lines, the refused events on the Audit topic, its metrics. */
+/**
+ * What DemandHydration says about a batch: its log lines, the records it did not count (invalid, dated too far ahead)
+ * on the Audit topic with where their dead letters are, its metrics.
+ */
 import type { AuditSink } from "@sluice/messages";
 import type { Observability } from "@sluice/observability";
 import type { HydrationResult } from "@sluice/pricing";
+import { type DeadLetterFields, poisonKey } from "#kit/dead-letter";
 
 export async function reportHydration(
   result: HydrationResult,
+  deadLetters: ReadonlyMap<string, DeadLetterFields>,
   { logger, metrics }: Observability,
   audit: AuditSink,
 ): Promise<void> {
-  for (const invalid of result.invalid) logger.warn("invalid clickstream event skipped", { ...invalid });
-  // Refused (dated too far ahead): its producer's clock must be fixed; WARN, like its audit message.
-  for (const refused of result.refused) logger.warn("clickstream event refused", { ...refused });
+  // Refused (not a clickstream event, or dated too far ahead): its producer must fix it; WARN, like its audit message.
+  for (const invalid of result.invalid) {
+    logger.warn("invalid clickstream event refused", { ...invalid, ...deadLetters.get(poisonKey(invalid)) });
+  }
+  for (const refused of result.refused) {
+    logger.warn("clickstream event refused", { ...refused, ...deadLetters.get(poisonKey(refused)) });
+  }
   await audit.publishAll(
-    result.refused.map((refused) => ({
+    [
+      ...result.invalid.map((invalid) => ({ ...invalid, action: "decode" })),
+      ...result.refused.map((refused) => ({ ...refused, action: "count" })),
+    ].map((bad) => ({
       pipeline: "demand-hydration",
-      action: "count",
+      action: bad.action,
       outcome: "refused" as const,
-      reason: refused.reason,
-      shardId: refused.shardId,
-      sequenceNumber: refused.sequenceNumber,
-      correlationId: `${refused.shardId}:${refused.sequenceNumber}`,
+      reason: bad.reason,
+      shardId: bad.shardId,
+      sequenceNumber: bad.sequenceNumber,
+      correlationId: `${bad.shardId}:${bad.sequenceNumber}`,
+      ...deadLetters.get(poisonKey(bad)),
     })),
   );
   logger.info("demand hydrated", {

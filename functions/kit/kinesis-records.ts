@@ -8,6 +8,11 @@ export interface ShardRecord {
   sequenceNumber: string;
   /** Base64, as Kinesis delivers it. */
   data: string;
+  /** The stream's ARN (`eventSourceARN`). */
+  eventSourceArn?: string;
+  partitionKey?: string;
+  /** ISO-8601: when the stream received it (`approximateArrivalTimestamp`, epoch seconds). */
+  arrivedAt?: string;
 }
 
 export function kinesisRecordsOf(event: KinesisStreamEvent): ShardRecord[] {
@@ -15,7 +20,14 @@ export function kinesisRecordsOf(event: KinesisStreamEvent): ShardRecord[] {
     shardId: record.eventID.split(":")[0] ?? "",
     sequenceNumber: record.kinesis.sequenceNumber,
     data: record.kinesis.data,
+    eventSourceArn: record.eventSourceARN,
+    partitionKey: record.kinesis.partitionKey,
+    arrivedAt: arrivalOf(record.kinesis.approximateArrivalTimestamp),
   }));
+}
+
+function arrivalOf(seconds: number | undefined): string | undefined {
+  return typeof seconds === "number" && Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : undefined;
 }
 
 /**

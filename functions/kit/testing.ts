@@ -2,6 +2,8 @@
  * What the handler-level unit tests share: the Lambda context, the environment a function gets (its links as
  * `SST_RESOURCE_*`, Powertools' variables), the JSON lines it prints, and AWS event factories.
  */
+
+import type { PoisonQueue, PoisonRecord, PoisonSendResult } from "@sluice/aws/dead-letter";
 import type { FunctionName, LinksOf } from "@sluice/infra/wiring";
 import type { AuditMessage, AuditSink } from "@sluice/messages";
 import { isMetricDocument, lambdaContext as testLambdaContext } from "@sluice/testing";
@@ -155,6 +157,28 @@ export function kinesisEvent(
       };
     }),
   };
+}
+
+/**
+ * A dead-letter queue in memory (`@sluice/aws/dead-letter`'s port): the records sent, in order, with their message
+ * ids (`dl-1`, `dl-2`...); `refuse` set to an error makes it take none (returned unsent, with that error).
+ */
+export function memoryPoisonQueue(): PoisonQueue & { sent: PoisonRecord[]; refuse?: string } {
+  const queue = {
+    sent: [] as PoisonRecord[],
+    refuse: undefined as string | undefined,
+    async send(records: readonly PoisonRecord[]): Promise<PoisonSendResult> {
+      if (queue.refuse !== undefined) {
+        const error = queue.refuse;
+        return { sent: [], unsent: records.map((record) => ({ record, error })) };
+      }
+      return {
+        sent: records.map((record) => ({ record, messageId: `dl-${queue.sent.push(record)}` })),
+        unsent: [],
+      };
+    },
+  };
+  return queue;
 }
 
 /** An Audit topic in memory: what the function published, in order. */

@@ -4,14 +4,15 @@ import { coldStart, lambdaContext } from "#kit/testing";
 
 // The function's ports in memory: the Catalog (and its history), the model (the reference model, in process) and
 // the Audit topic; the stream records go through the real decoding (`requestRecordsOf`).
-const { catalog, model, audit } = await vi.hoisted(async () => {
+const { catalog, model, audit, deadLetters } = await vi.hoisted(async () => {
   const { createMemoryCatalog, createInProcessModel } = await import("@sluice/pricing/fixtures");
-  const { memoryAuditSink } = await import("#kit/testing");
+  const { memoryAuditSink, memoryPoisonQueue } = await import("#kit/testing");
   const product = { name: "Kettle", price: 100, currency: "USD", cost: 60, minPrice: 80, maxPrice: 130, version: 1 };
   return {
     catalog: createMemoryCatalog([{ productId: "p-1", ...product }]),
     model: createInProcessModel(),
     audit: memoryAuditSink(),
+    deadLetters: memoryPoisonQueue(),
   };
 });
 vi.mock("@sluice/aws/pricing", async (importOriginal) => ({
@@ -23,6 +24,7 @@ vi.mock("@sluice/aws/pricing-model", async (importOriginal) => ({
   createSageMakerModel: () => model,
 }));
 vi.mock("@sluice/aws/audit", () => ({ createSnsAuditSink: () => audit }));
+vi.mock("@sluice/aws/dead-letter", () => ({ createSqsPoisonQueue: () => deadLetters }));
 
 const links = {
   Catalog: { name: "catalog" },
@@ -30,7 +32,16 @@ const links = {
   Audit: { arn: "arn:aws:sns:us-east-1:123456789012:Audit" },
   PricingModel: { name: "sluice-test-pricingmodel" },
 };
-const fn = coldStart("PriceInference", links, { PRICING_MAX_CHANGE: "0.05" }, () => import("./index.ts"), audit);
+const fn = coldStart(
+  "PriceInference",
+  links,
+  {
+    PRICING_MAX_CHANGE: "0.05",
+    SLUICE_DEAD_LETTER_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/PriceInferenceDlq",
+  },
+  () => import("./index.ts"),
+  audit,
+);
 
 /** A DynamoDB stream batch (NEW_IMAGE) of these inference requests, as InferenceRequests' stream delivers it. */
 function streamEvent(requests: Record<string, string | number | { N: string }>[]): DynamoDBStreamEvent {
@@ -75,16 +86,51 @@ describe("PriceInference handler", () => {
     expect(fn.stdout.metric("PriceChanges")).toBe(1);
   });
 
-  it("returns a poison request as a batch item failure, so that the stream retries then dead-letters it", async () => {
+  it("sends a poison request to its DLQ with its stream record and reason (Audit: the message id), not as a batch item failure", async () => {
     const event = streamEvent([{ requestId: "r-2", ...window, ...strongDemand }]);
+    deadLetters.sent.length = 0;
 
     const response = await fn.handler(event, lambdaContext("PriceInference", "inv-2"));
 
-    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "100" }] });
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(deadLetters.sent).toEqual([
+      {
+        eventSource: "aws:dynamodb",
+        eventSourceArn: event.Records[0]?.eventSourceARN,
+        sequenceNumber: "100",
+        eventName: "INSERT",
+        dynamodb: event.Records[0]?.dynamodb,
+        reason: "invalid inference request: productId: must be a string",
+      },
+    ]);
     expect(fn.stdout.logs()).toContainEqual(
       expect.objectContaining({ level: "WARN", message: "price request not applied" }),
     );
-    expect(audit.messages).toContainEqual(expect.objectContaining({ pipeline: "price-inference" }));
+    expect(audit.messages).toContainEqual(
+      expect.objectContaining({
+        pipeline: "price-inference",
+        outcome: "refused",
+        sequenceNumber: "100",
+        deadLetterQueue: "PriceInferenceDlq",
+        deadLetterMessageId: expect.stringMatching(/^dl-/),
+      }),
+    );
+  });
+
+  it("leaves a poison request to the stream's retries (batch item failure) when its DLQ does not take it", async () => {
+    deadLetters.refuse = "AccessDenied: no";
+    try {
+      const response = await fn.handler(
+        streamEvent([{ requestId: "r-2b", ...window, ...strongDemand }]),
+        lambdaContext("PriceInference", "inv-2b"),
+      );
+      expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "100" }] });
+      expect(audit.messages).toContainEqual(
+        expect.objectContaining({ sequenceNumber: "100", deadLetterError: "AccessDenied: no", retried: true }),
+      );
+    } finally {
+      deadLetters.refuse = undefined;
+    }
   });
 
   it("refuses a count too large for a number with that reason, however DynamoDB wrote it", async () => {
@@ -96,7 +142,8 @@ describe("PriceInference handler", () => {
 
     const response = await fn.handler(event, lambdaContext("PriceInference", "inv-3"));
 
-    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "100" }, { itemIdentifier: "101" }] });
+    // Both kept in PriceInferenceDlq with their records: done.
+    expect(response).toEqual({ batchItemFailures: [] });
     const reasons = audit.messages.filter((m) => m.requestId === "r-3" || m.requestId === "r-4").map((m) => m.reason);
     expect(reasons).toEqual([
       "invalid inference request: views: 100000000000000000000 is not a safe integer",

@@ -1,9 +1,12 @@
 /**
  * PriceInference: new inference requests (the `InferenceRequests` table's stream, NEW_IMAGE) are priced by the
  * model endpoint and applied to the `Catalog` under guardrails, exactly once, with a `PriceHistory` record and an
- * `Audit` message each (see `priceRequests` in @sluice/pricing). Poison requests, calls that still fail after
- * their retries and per-record model errors are returned as batch item failures, so the stream retries them and
- * then hands them to PriceInferenceDlq; their reasons are on the Audit topic, keyed by sequence number.
+ * `Audit` message each (see `priceRequests` in @sluice/pricing). A poison request (unreadable, invalid, too large for
+ * the model) is sent to PriceInferenceDlq with its stream record (keys and new image, as received) and its reason
+ * (#kit/dead-letter), and is done: the rest of the batch goes on. Calls that still fail after their retries,
+ * per-record model errors, and a poison request the queue did not take are returned as batch item failures, so the
+ * stream retries them and then hands their range to PriceInferenceDlq. Every reason is on the Audit topic, keyed by
+ * sequence number (with the dead letter's message id).
  *
  * The SageMaker endpoint is the `PricingModel` link (the reference model, or the endpoint a stage names).
  * Config (env): `PRICING_CONTENT_TYPE` (`application/json` or `text/csv`), guardrails (`PRICING_MAX_CHANGE`,
@@ -24,6 +27,7 @@ import { DEFAULT_GUARDRAILS, DEFAULT_PRICING_CONFIG, MODEL_CONTENT_TYPES, priceR
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import * as z from "zod/mini";
 import { configOf, decimal, oneOf, wholeNumber } from "#kit/config";
+import { poisonQueueOf, sendPoison } from "#kit/dead-letter";
 import { linksOf } from "#kit/links";
 import { levelOf } from "#kit/outcome-level";
 
@@ -67,14 +71,38 @@ const catalog = createDynamoCatalog(new DynamoDBClient({}), {
   history: links.PriceHistory.name,
 });
 const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
+const deadLetters = poisonQueueOf("PriceInference");
 
 async function priceInference(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {
+  const bySequence = new Map((event.Records ?? []).map((record) => [record.dynamodb?.SequenceNumber ?? "", record]));
   const result = await priceRequests(requestRecordsOf(event), {
     model,
     catalog,
     audit,
     config,
     remainingMs: () => context.getRemainingTimeInMillis(),
+    // Refused requests to PriceInferenceDlq, each with its stream record as received.
+    async keepRefused(refused) {
+      const poison = refused.map(({ itemIdentifier, reason }) => {
+        const record = bySequence.get(itemIdentifier);
+        return {
+          eventSource: "aws:dynamodb" as const,
+          ...(record?.eventSourceARN ? { eventSourceArn: record.eventSourceARN } : {}),
+          sequenceNumber: itemIdentifier,
+          ...(record?.eventName ? { eventName: record.eventName } : {}),
+          dynamodb: record?.dynamodb,
+          reason,
+        };
+      });
+      const dead = await sendPoison(deadLetters, "PriceInference", poison, observability.logger);
+      const unsent = new Set(dead.unsent.map((record) => record.sequenceNumber));
+      return new Map(
+        poison.map(({ sequenceNumber }) => [
+          sequenceNumber,
+          { kept: !unsent.has(sequenceNumber), fields: { ...dead.fields.get(sequenceNumber) } },
+        ]),
+      );
+    },
   });
   const { logger, metrics } = observability;
   for (const outcome of result.outcomes) {

@@ -4,8 +4,8 @@
  * `pnpm push clickstream` backfills 3 hours of traffic for 3 sites with a CTR collapse on the first site 2 hours 10 minutes
  * in, just past the detector's warm-up of 2 hours (120 windows: a new site can alert after 2 hours of traffic);
  * the Alerts topic gets exactly one open and one resolved alert for it and nothing for the quiet sites, the SnsLogger
- * logs both, and a malformed record ends in AnomalyAlertDlq with its reason on the Audit topic without stopping the
- * stream.
+ * logs both, and a malformed record ends in AnomalyAlertDlq with its data and reason (on the Audit topic too) without
+ * stopping the stream or being retried.
  *
  * The backfill is event time in March 2026: it must be the first clickstream the stream's consumers see (their
  * watermarks only move forward), which is why a run starts with this file, alone, on a stage as on the shared local
@@ -135,7 +135,7 @@ describe("anomaly alerting", () => {
     });
   }, 1_200_000);
 
-  it("sends a malformed record to AnomalyAlertDlq with its reason on Audit, and keeps counting the others", async () => {
+  it("sends a malformed record to AnomalyAlertDlq with its data and reason (Audit: the message id), and keeps counting the others", async () => {
     const before = (await windowing()).counted;
     const good = (i: number) => ({
       eventId: `after-${i}`,
@@ -159,14 +159,31 @@ describe("anomaly alerting", () => {
       return refused;
     });
     expect(refused[0]?.reason).toEqual(expect.stringContaining("not JSON"));
-    const poisonSeq = BigInt(refused[0]?.sequenceNumber as string);
-    await target.eventually("the malformed record's batch in AnomalyAlertDlq", async () => {
-      const ranges = (await target.deadLetters("AnomalyAlert"))
-        .map((body) => body.KinesisBatchInfo as { startSequenceNumber: string; endSequenceNumber: string })
-        .map((info) => [BigInt(info.startSequenceNumber), BigInt(info.endSequenceNumber)]);
-      expect(ranges.some(([start, end]) => (start as bigint) <= poisonSeq && poisonSeq <= (end as bigint))).toBe(true);
+    const poisonSeq = refused[0]?.sequenceNumber as string;
+    // In AnomalyAlertDlq: the record itself (its data, as sent, and as text), where it was, the reason.
+    const letter = await target.eventually("the malformed record in AnomalyAlertDlq", async () => {
+      const letters = (await target.deadLetters("AnomalyAlert")).filter(
+        (body) =>
+          body.type === "PoisonRecord" && (body.record as { sequenceNumber?: string }).sequenceNumber === poisonSeq,
+      );
+      // One (more only if a send's answer was lost and the SDK sent it again: the faults project).
+      expect(letters.length).toBeGreaterThan(0);
+      return letters[0] as Record<string, unknown>;
     });
-    // Both valid records counted once, however many times the retries of the poison replayed them; no alert.
+    expect(letter).toMatchObject({
+      function: "AnomalyAlert",
+      reason: refused[0]?.reason,
+      record: {
+        eventSource: "aws:kinesis",
+        partitionKey: "k",
+        shardId: expect.stringMatching(/^shardId-/),
+        arrivedAt: expect.any(String),
+        data: Buffer.from('{"eventId": "broken", "ts": "yesterday"').toString("base64"),
+        text: '{"eventId": "broken", "ts": "yesterday"',
+      },
+    });
+    expect(refused[0]).toMatchObject({ deadLetterQueue: "AnomalyAlertDlq", deadLetterMessageId: expect.any(String) });
+    // Both valid records counted once; no alert.
     await target.eventually("both valid records counted", async () => {
       expect((await windowing()).counted).toBe(before + 2);
     });

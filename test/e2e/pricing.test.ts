@@ -2,10 +2,10 @@
  * Price inference end to end, on the local cloud or a deployed stage (test/e2e/target.ts), with the real wiring
  * (PriceInference on the InferenceRequests stream, the reference model behind the SageMaker endpoint) and the real
  * AWS SDK: requests put into `InferenceRequests` end as guarded price changes in `Catalog`, with their `PriceHistory`
- * records and `Audit` messages; a poison request ends in PriceInferenceDlq with its reason on the Audit topic and does
- * not stop the next request; an unknown product changes nothing; a replayed request applies once; concurrent
- * writers against the table never lose an update; and a clickstream event dated far in the future is refused by
- * DemandHydration (Audit, DemandHydrationDlq) without closing its shard's windows.
+ * records and `Audit` messages; a poison request ends in PriceInferenceDlq with its record and reason (on the Audit
+ * topic too) and does not stop the next request; an unknown product changes nothing; a replayed request applies once;
+ * concurrent writers against the table never lose an update; and a clickstream event dated far in the future is refused by
+ * DemandHydration (Audit, DemandHydrationDlq with its data) without closing its shard's windows.
  */
 import {
   type DynamoDBClient,
@@ -151,7 +151,7 @@ describe("price inference", () => {
     });
   });
 
-  it("sends a poison request to the DLQ with its reason on the Audit topic, without stopping the next request", async () => {
+  it("sends a poison request to the DLQ with its record and reason (Audit too), without stopping the next request", async () => {
     await seed("fs-before");
     await seed("fs-after");
     const before = await putRequest("fs-before", STRONG);
@@ -169,14 +169,20 @@ describe("price inference", () => {
       return refused;
     });
     expect(refused[0]).toMatchObject({ outcome: "refused", reason: expect.stringContaining("views") });
-    const poisonSeq = BigInt(refused[0]?.sequenceNumber as string);
+    const poisonSeq = refused[0]?.sequenceNumber as string;
+    expect(refused[0]).toMatchObject({ deadLetterQueue: "PriceInferenceDlq", deadLetterMessageId: expect.any(String) });
 
-    await target.eventually("the poison batch in PriceInferenceDlq", async () => {
-      const ranges = (await target.deadLetters("PriceInference"))
-        .map((body) => body.DDBStreamBatchInfo as { startSequenceNumber: string; endSequenceNumber: string })
-        .map((info) => [BigInt(info.startSequenceNumber), BigInt(info.endSequenceNumber)]);
-      expect(ranges.some(([start, end]) => (start as bigint) <= poisonSeq && poisonSeq <= (end as bigint))).toBe(true);
+    // In PriceInferenceDlq: the stream record itself (its new image), with the reason.
+    const letter = await target.eventually("the poison request in PriceInferenceDlq", async () => {
+      const letters = (await target.deadLetters("PriceInference")).filter(
+        (body) =>
+          body.type === "PoisonRecord" && (body.record as { sequenceNumber?: string }).sequenceNumber === poisonSeq,
+      );
+      expect(letters.length).toBeGreaterThan(0);
+      return letters[0] as { reason: string; record: { dynamodb: { NewImage: Record<string, unknown> } } };
     });
+    expect(letter.reason).toBe(refused[0]?.reason);
+    expect(letter.record.dynamodb.NewImage).toMatchObject({ requestId: { S: poison }, views: { S: "lots" } });
     // Each valid request was applied once, however many times the retries of the poison replayed it.
     expect(await history("fs-after")).toHaveLength(1);
   });
@@ -351,7 +357,7 @@ describe("price inference", () => {
   });
 
   // Last: its events move a shard's watermark to 10:07, after every window the tests above close.
-  it("refuses a clickstream event dated far in the future (Audit, DemandHydrationDlq) and goes on counting its shard", async () => {
+  it("refuses a clickstream event dated far in the future (Audit, DemandHydrationDlq with its data) and goes on counting its shard", async () => {
     await seed("fs-future", { inventory: 7 });
     const event = (i: number, ts: string, action: string) => ({
       eventId: `future-${i}`,
@@ -390,11 +396,16 @@ describe("price inference", () => {
       expect(refused[0]?.reason).toMatch(
         /^ts 2099-01-01T00:00:00.000Z is more than 300 s after the time of processing/,
       );
-      const futureSeq = BigInt(refused[0]?.sequenceNumber as string);
-      const ranges = (await target.deadLetters("DemandHydration"))
-        .map((m) => m.KinesisBatchInfo as { startSequenceNumber: string; endSequenceNumber: string })
-        .map((info) => [BigInt(info.startSequenceNumber), BigInt(info.endSequenceNumber)]);
-      expect(ranges.some(([start, end]) => (start as bigint) <= futureSeq && futureSeq <= (end as bigint))).toBe(true);
+      const futureSeq = refused[0]?.sequenceNumber as string;
+      const letters = (await target.deadLetters("DemandHydration")).filter(
+        (body) =>
+          body.type === "PoisonRecord" && (body.record as { sequenceNumber?: string }).sequenceNumber === futureSeq,
+      );
+      expect(letters.length).toBeGreaterThan(0);
+      expect(letters[0]).toMatchObject({
+        reason: refused[0]?.reason,
+        record: { partitionKey: "fs-future", text: JSON.stringify(event(10, "2099-01-01T00:00:00.000Z", "purchase")) },
+      });
     });
   });
 });

@@ -13,7 +13,13 @@ import {
   kinesisPollActions,
   topicKeyActions,
 } from "../../infra/permissions.ts";
-import { deadLetterQueueOf, type FunctionSpec, type StreamBatchOptions, type Wiring } from "../../infra/wiring.ts";
+import {
+  DEAD_LETTER_QUEUE_URL,
+  deadLetterQueueOf,
+  type FunctionSpec,
+  type StreamBatchOptions,
+  type Wiring,
+} from "../../infra/wiring.ts";
 import { accountId, app, parsePolicy, type Registered, region, repoRoot, type Synth } from "./harness.ts";
 
 const T = {
@@ -65,6 +71,7 @@ export class Deployed {
   functionArn = (name: string) => this.state(T.fn, `${name}Function`).arn as string;
   functionName = (name: string) => this.state(T.fn, `${name}Function`).name as string;
   dlqArn = (name: string) => this.state(T.queue, `${deadLetterQueueOf(name)}Queue`).arn as string;
+  dlqUrl = (name: string) => this.state(T.queue, `${deadLetterQueueOf(name)}Queue`).url as string;
   dlqName = (name: string) => this.state(T.queue, `${deadLetterQueueOf(name)}Queue`).name as string;
 }
 
@@ -119,7 +126,13 @@ export function functionConfigProblems(wiring: Wiring, synth: Synth, name: strin
     ...same(`${name} timeout`, fn.timeout, spec.timeout),
     ...same(`${name} memory`, fn.memorySize, spec.memory),
     ...same(`${name} description`, fn.description, spec.description),
-    ...same(`${name} environment`, ownEnv, Object.fromEntries(Object.entries(spec.environment ?? {}).sort())),
+    ...same(
+      `${name} environment`,
+      ownEnv,
+      Object.fromEntries(
+        Object.entries({ ...spec.environment, [DEAD_LETTER_QUEUE_URL]: new Deployed(synth).dlqUrl(name) }).sort(),
+      ),
+    ),
     ...same(`${name} builds`, builds.length, 1),
     ...same(`${name} handler built`, builds[0]?.handler, spec.handler),
     ...same(`${name} runtime built for`, builds[0]?.runtime, runtime),

@@ -85,7 +85,7 @@ describe("processClickstreamBatch", () => {
       {
         shardId: "shard-0",
         sequenceNumber: "2",
-        reason: expect.stringContaining("site is 202 bytes long, more than 200"),
+        reason: expect.stringContaining("site: 202 bytes long, more than 200"),
       },
     ]);
   });

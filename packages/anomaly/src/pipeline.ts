@@ -1,8 +1,8 @@
 /**
  * AnomalyAlert's domain: a batch of Kinesis clickstream records in, alerts out.
  *
- * 1. Decode each record (base64 JSON, the clickstream event schema, a site of at most 200 bytes, not dated in the
- *    future); a malformed one is reported with its reason and does not stop the others.
+ * 1. Decode each record (base64 JSON, the clickstream event schema, whose site is at most 200 bytes, not dated in
+ *    the future); a malformed one is reported with its reason and does not stop the others.
  * 2. Count the events into event-time windows per site (`windowing.ts`); replays are skipped, late events counted,
  *    events of sites outside the allow-list or beyond the site limit counted apart; quiet sites are evicted.
  * 3. Score every closed window of every metric of the site with the series' streaming detector, and run the alert
@@ -23,6 +23,7 @@ import {
   type AuditBatchPort,
   type ClickstreamEvent,
   decodeClickstreamRecord,
+  MAX_KEY_BYTES,
   UndecodableRecord,
 } from "@sluice/messages";
 import { type RecentWindow, rememberWindow, withContext } from "./alert-context.ts";
@@ -165,16 +166,14 @@ export class PoisonRecord extends Error {
   override name = "PoisonRecord";
 }
 
-/** Longest site name, in UTF-8 bytes: the site is part of item keys (DynamoDB: 2 048 bytes) and of the state. */
-export const MAX_SITE_BYTES = 200;
+/**
+ * Longest site name, in UTF-8 bytes: the site is part of item keys (DynamoDB: 2 048 bytes) and of the state. The
+ * clickstream contract bounds it (`MAX_KEY_BYTES` of @sluice/messages): a longer one is not a clickstream event.
+ */
+export const MAX_SITE_BYTES = MAX_KEY_BYTES;
 
 /** Decodes one record into an event the windowing understands, or throws {@link PoisonRecord} with the reason. */
-export function decodeRecord(
-  record: RawRecord,
-  now: number,
-  maxFutureMs: number,
-  maxSiteBytes: number = MAX_SITE_BYTES,
-): ShardRecord {
+export function decodeRecord(record: RawRecord, now: number, maxFutureMs: number): ShardRecord {
   let event: ClickstreamEvent;
   try {
     event = decodeClickstreamRecord(record.data);
@@ -184,12 +183,6 @@ export function decodeRecord(
   }
   const time = Date.parse(event.ts);
   if (time > now + maxFutureMs) throw new PoisonRecord(`ts ${event.ts} is in the future`);
-  const siteBytes = Buffer.byteLength(event.site);
-  if (siteBytes > maxSiteBytes) {
-    throw new PoisonRecord(
-      `site is ${siteBytes} bytes long, more than ${maxSiteBytes}: ${JSON.stringify(event.site.slice(0, 40))}...`,
-    );
-  }
   return {
     shardId: record.shardId,
     sequenceNumber: record.sequenceNumber,

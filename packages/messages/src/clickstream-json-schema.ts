@@ -8,6 +8,7 @@ import { type ClickstreamAction, type ClickstreamEvent, clickstreamEvent } from 
 interface PropertySchema {
   type?: string;
   minLength?: number;
+  maxLength?: number;
   pattern?: string;
   format?: string;
   description?: string;

@@ -45,6 +45,23 @@ describe("clickstream event", () => {
     expect(clickstreamEventIssues(value)).toEqual(issues);
   });
 
+  it.each(["site", "productId"])("bounds %s, part of table keys, to 200 bytes of UTF-8", (field) => {
+    expect(clickstreamEventIssues({ ...event, [field]: "x".repeat(200) })).toEqual([]);
+    expect(clickstreamEventIssues({ ...event, [field]: "é".repeat(100) })).toEqual([]);
+    expect(clickstreamEventIssues({ ...event, [field]: "é".repeat(101) })).toEqual([
+      `${field}: 202 bytes long, more than 200 (it is part of table keys): "${"é".repeat(40)}"...`,
+    ]);
+    expect(clickstreamEventIssues({ ...event, [field]: "p".repeat(5000) })).toEqual([
+      `${field}: 5000 bytes long, more than 200 (it is part of table keys): "${"p".repeat(40)}"...`,
+    ]);
+  });
+
+  it("does not bound fields that are no table's key (eventId, page, sessionId): a record is at most 1 MiB", () => {
+    for (const field of ["eventId", "page", "sessionId"]) {
+      expect(clickstreamEventIssues({ ...event, [field]: "x".repeat(5000) })).toEqual([]);
+    }
+  });
+
   it("lists all issues at once", () => {
     expect(clickstreamEventIssues({ action: "buy" })).toHaveLength(7);
   });
@@ -74,5 +91,8 @@ describe("clickstream event", () => {
     expect(clickstreamEventJsonSchema.required).toEqual(Object.keys(event));
     expect(clickstreamEventJsonSchema.properties.action.enum).toEqual([...CLICKSTREAM_ACTIONS]);
     expect(new RegExp(clickstreamEventJsonSchema.properties.ts.pattern).test(event.ts)).toBe(true);
+    // Characters, all JSON Schema can count: 200 bytes of UTF-8 are at most 200 characters.
+    expect(clickstreamEventJsonSchema.properties.site?.maxLength).toBe(200);
+    expect(clickstreamEventJsonSchema.properties.productId?.maxLength).toBe(200);
   });
 });

@@ -15,7 +15,8 @@
  * }
  * ```
  *
- * Every field is a non-empty string; `ts` must be a real UTC instant written with `Z` (no offsets, so that
+ * Every field is a non-empty string; `site` and `productId`, parts of table keys, are at most 200 bytes of UTF-8
+ * ({@link MAX_KEY_BYTES}); `ts` must be a real UTC instant written with `Z` (no offsets, so that
  * windows computed by different consumers agree). Other fields are allowed and ignored by consumers, so
  * producers can add context (user agent, referrer) without breaking anyone. Records are at most 1 MiB (Kinesis).
  * The JSON Schema for tools outside TypeScript is generated from {@link clickstreamEvent}
@@ -78,6 +79,34 @@ const text = () =>
       }),
     );
 
+/**
+ * Longest `site` and `productId`, in UTF-8 bytes: both become parts of DynamoDB keys (AnomalyAlert's state items,
+ * DemandHydration's windows, the inference requests, the catalog and price history), which DynamoDB bounds (2 048
+ * bytes for a partition key, 1 024 for a sort key): an event with a longer one would be refused by DynamoDB on every
+ * retry of its batch. Identifiers this long are not identifiers; the other fields are no table's key.
+ */
+export const MAX_KEY_BYTES = 200;
+
+/** A non-empty string of at most {@link MAX_KEY_BYTES} bytes of UTF-8 (`202 bytes long, more than 200 ...`). */
+const keyText = () =>
+  text().check(
+    z.check<string>((ctx) => {
+      const bytes = Buffer.byteLength(ctx.value, "utf8");
+      if (bytes <= MAX_KEY_BYTES) return;
+      ctx.issues.push({
+        code: "too_big",
+        origin: "string",
+        maximum: MAX_KEY_BYTES,
+        inclusive: true,
+        input: ctx.value,
+        message: `${bytes} bytes long, more than ${MAX_KEY_BYTES} (it is part of table keys): ${JSON.stringify(ctx.value.slice(0, 40))}...`,
+        continue: false,
+      });
+    }),
+    // Implied by the bytes (a character is at least one): what the JSON Schema can say.
+    z.maxLength(MAX_KEY_BYTES),
+  );
+
 const notIsoUtc = (issue: { input?: unknown }) =>
   `"${issue.input}" is not an ISO-8601 UTC timestamp like 2026-03-01T12:34:56.789Z`;
 
@@ -92,9 +121,11 @@ export const clickstreamEvent = z.looseObject(
       z.regex(ISO_UTC, { error: notIsoUtc, abort: true }),
       z.refine(isIsoUtcTimestamp, { error: notIsoUtc }),
     ),
-    site: text(),
+    /** At most {@link MAX_KEY_BYTES} bytes of UTF-8. */
+    site: keyText(),
     page: text(),
-    productId: text(),
+    /** At most {@link MAX_KEY_BYTES} bytes of UTF-8. */
+    productId: keyText(),
     action: z.pipe(
       text(),
       z.enum(CLICKSTREAM_ACTIONS, {

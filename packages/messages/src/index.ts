@@ -39,6 +39,7 @@ export {
   InvalidClickstreamEvent,
   isClickstreamEvent,
   isIsoUtcTimestamp,
+  MAX_KEY_BYTES,
   parseClickstreamEvent,
 } from "./clickstream.ts";
 export { type ClickstreamEventJsonSchema, clickstreamEventJsonSchema } from "./clickstream-json-schema.ts";

@@ -102,7 +102,9 @@ describe("hydrateDemand", () => {
     await hydrateDemand([event("a", "click", T0), event("a", "click", T0 + 7 * MIN)], deps);
     const late = await hydrateDemand([event("a", "click", T0 + MIN), event("a", "teleport", T0 + 7 * MIN)], deps);
     expect(late.late).toBe(1);
-    expect(late.invalid).toEqual([{ sequenceNumber: expect.any(String), reason: expect.stringContaining("action") }]);
+    expect(late.invalid).toEqual([
+      { shardId: "shard-0", sequenceNumber: expect.any(String), reason: expect.stringContaining("action") },
+    ]);
     expect(requests.get(demandRequestId(windowKeyOf("a", T0)))).toMatchObject({ clicks: 1 });
   });
 
@@ -128,8 +130,24 @@ describe("hydrateDemand", () => {
     const { deps } = setup();
     const unreadable = { shardId: "shard-0", sequenceNumber: "90", value: undefined, unreadable: 'not JSON: "oops"' };
     const result = await hydrateDemand([unreadable, event("a", "click", T0)], deps);
-    expect(result.invalid).toEqual([{ sequenceNumber: "90", reason: 'not JSON: "oops"' }]);
+    expect(result.invalid).toEqual([{ shardId: "shard-0", sequenceNumber: "90", reason: 'not JSON: "oops"' }]);
     expect(result.eventsCounted).toBe(1);
+  });
+
+  it("refuses as invalid an event whose productId could not be a DynamoDB key, and counts the others", async () => {
+    const { deps } = setup();
+    // 5 000 bytes: `window#<productId>#...` is over DynamoDB's 2 048-byte partition key, `open#...#<productId>` over
+    // its 1 024-byte sort key; written, it failed every retry of its batch with a ValidationException.
+    const long = event("p".repeat(5000), "click", T0);
+    const result = await hydrateDemand([event("a", "click", T0), long, event("a", "click", T0 + 1)], deps);
+    expect(result.invalid).toEqual([
+      {
+        shardId: "shard-0",
+        sequenceNumber: long.sequenceNumber,
+        reason: expect.stringMatching(/^productId: 5000 bytes long, more than 200 \(it is part of table keys\)/),
+      },
+    ]);
+    expect(result.eventsCounted).toBe(2);
   });
 
   it("gives the same requests whether each batch is delivered once or replayed after failures (property)", async () => {

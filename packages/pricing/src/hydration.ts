@@ -64,7 +64,8 @@ export interface HydrationRecord extends ShardRecord {
 export interface HydrationResult {
   eventsCounted: number;
   late: number;
-  invalid: Array<{ sequenceNumber: string; reason: string }>;
+  /** Records that are not clickstream events, with their shard and reason: not counted (the handler reports them). */
+  invalid: Array<{ shardId: string; sequenceNumber: string; reason: string }>;
   /** Events dated too far in the future, with their shard and reason: not counted (the handler reports them). */
   refused: Array<{ shardId: string; sequenceNumber: string; reason: string }>;
   requestsCreated: string[];
@@ -107,7 +108,7 @@ export async function hydrateDemand(
       result.eventsCounted += partial.events;
     });
     result.late += aggregate.late;
-    result.invalid.push(...aggregate.invalid);
+    result.invalid.push(...aggregate.invalid.map((invalid) => ({ shardId, ...invalid })));
     result.refused.push(...aggregate.refused.map((refused) => ({ shardId, ...refused })));
     await deps.store.markOpen(shardId, aggregate.watermarkMs, [...aggregate.partials.keys()]);
     watermarks.set(shardId, Math.max(before, aggregate.watermarkMs));

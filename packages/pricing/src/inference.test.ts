@@ -72,6 +72,35 @@ describe("priceRequests", () => {
     );
   });
 
+  it("hands refused requests to keepRefused before reporting them: kept ones are done, the others batch item failures", async () => {
+    const { audit, deps } = setup([catalogItem("a")]);
+    const poison = request("a", { ...STRONG, views: "lots" });
+    const other = request("a", { ...STRONG, clicks: "many" });
+    const asked: unknown[] = [];
+    const result = await priceRequests([poison, request("a", STRONG), other], {
+      ...deps,
+      async keepRefused(refused) {
+        asked.push(...refused);
+        return new Map([
+          [poison.itemIdentifier, { kept: true, fields: { deadLetterMessageId: "dl-1" } }],
+          [other.itemIdentifier, { kept: false, fields: { deadLetterError: "throttled" } }],
+        ]);
+      },
+    });
+    expect(asked).toEqual([
+      { itemIdentifier: poison.itemIdentifier, reason: expect.stringContaining("views") },
+      { itemIdentifier: other.itemIdentifier, reason: expect.stringContaining("clicks") },
+    ]);
+    expect(result.failures).toEqual([other.itemIdentifier]);
+    expect(audit.find((a) => a.sequenceNumber === poison.itemIdentifier)).toMatchObject({
+      outcome: "refused",
+      deadLetterMessageId: "dl-1",
+    });
+    expect(audit.find((a) => a.sequenceNumber === other.itemIdentifier)).toMatchObject({
+      deadLetterError: "throttled",
+    });
+  });
+
   it("refuses a count beyond 2^53 as not a safe integer, and an unreadable image with why it could not be read", async () => {
     const { catalog, audit, deps } = setup([catalogItem("a")]);
     const unsafe = request("a", { ...STRONG, views: 1e20 });

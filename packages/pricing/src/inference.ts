@@ -1,8 +1,8 @@
 /**
  * The PriceInference flow for one batch of inference requests (a DynamoDB stream batch):
  *
- * 1. validate each request; a poison request is refused with its reason and reported as a batch item failure
- *    (so the stream's on-failure destination keeps it) without stopping the others;
+ * 1. validate each request; a poison request is refused with its reason, kept by `keepRefused` (the function's
+ *    dead-letter queue, with its record) or else reported as a batch item failure, without stopping the others;
  * 2. read the catalog items of the batch at once; a request for an unknown product changes nothing and is
  *    reported (no model call for it);
  * 3. call the model with as few requests as the payload limit allows, `modelParallelism` at a time, retrying
@@ -111,6 +111,16 @@ export interface PricingDeps {
    */
   remainingMs?: () => number;
   retryDeps?: RetryDeps;
+  /**
+   * Keeps the records of refused requests (never processable: invalid, unreadable, too large for the model) where they
+   * can be read and redriven, the function's dead-letter queue, before they are reported. Resolves, per item
+   * identifier, whether it was kept (then it is done, not a batch item failure) and what its audit message adds (where
+   * it is kept, or why it is not). Absent: refused records are batch item failures (the stream retries them, then
+   * dead-letters a pointer to them).
+   */
+  keepRefused?(
+    refused: ReadonlyArray<{ itemIdentifier: string; reason: string }>,
+  ): Promise<Map<string, { kept: boolean; fields: Record<string, unknown> }>>;
 }
 
 export interface BatchResult {
@@ -283,9 +293,16 @@ export async function priceRequests(records: readonly RequestRecord[], deps: Pri
   const ordered = records
     .map((r) => ({ itemIdentifier: r.itemIdentifier, ...(outcomes.get(r.itemIdentifier) as RecordOutcome) }))
     .filter((o) => o.kind !== undefined);
-  await deps.audit.publishAll(ordered.map(auditMessageOf));
+  const refused = ordered.filter((o) => o.kind === "refused");
+  const kept =
+    deps.keepRefused && refused.length > 0
+      ? await deps.keepRefused(refused.map((o) => ({ itemIdentifier: o.itemIdentifier, reason: o.reason })))
+      : new Map<string, { kept: boolean; fields: Record<string, unknown> }>();
+  await deps.audit.publishAll(ordered.map((o) => ({ ...auditMessageOf(o), ...kept.get(o.itemIdentifier)?.fields })));
   return {
-    failures: ordered.filter((o) => o.kind === "refused" || o.kind === "failed").map((o) => o.itemIdentifier),
+    failures: ordered
+      .filter((o) => (o.kind === "refused" && !kept.get(o.itemIdentifier)?.kept) || o.kind === "failed")
+      .map((o) => o.itemIdentifier),
     outcomes: ordered,
     modelCalls,
   };

@@ -43,6 +43,12 @@ export function startFunctionRuntime(options: RuntimeOptions, stops: Array<() =>
     functions: spec.functions,
     baseEnv: endpointEnv(endpoints),
     resourceLinks: resources.links,
+    deadLetterQueueUrls: Object.fromEntries(
+      Object.keys(spec.functions).flatMap((name) => {
+        const url = resources.queues[deadLetterQueueOf(name)];
+        return url === undefined ? [] : [[name, url]];
+      }),
+    ),
     credentialsOf: (name) => credentialsOf(name),
     logDir: options.logDir,
     region: REGION,

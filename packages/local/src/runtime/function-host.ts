@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { FunctionSpec } from "@sluice/infra/wiring";
+import { DEAD_LETTER_QUEUE_URL, type FunctionSpec } from "@sluice/infra/wiring";
 import type { InvokeResult, Invoker } from "./types.ts";
 import type { InvokeMessage, WorkerReply } from "./worker.ts";
 
@@ -22,6 +22,11 @@ export interface FunctionHostOptions {
   baseEnv: Readonly<Record<string, string>>;
   /** A function's credentials (its role session); default: the base environment's. */
   credentialsOf?: (functionName: string) => { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * The URL of each function's own dead-letter queue, by function name: given to it as `DEAD_LETTER_QUEUE_URL`, as
+   * `sst deploy` does.
+   */
+  deadLetterQueueUrls?: Readonly<Record<string, string>>;
   /** `SST_RESOURCE_<Name>` value (JSON) of every resource a function may be linked to, by resource name. */
   resourceLinks: Readonly<Record<string, string>>;
   /** Directory of the per-function log files. */
@@ -322,6 +327,7 @@ function functionEnvironment(
     links[`SST_RESOURCE_${link}`] = value;
   }
   const credentials = options.credentialsOf?.(name);
+  const dlqUrl = options.deadLetterQueueUrls?.[name];
   return {
     ...inherited,
     ...options.baseEnv,
@@ -342,6 +348,7 @@ function functionEnvironment(
     _HANDLER: spec.handler,
     SLUICE_FUNCTION_ARN: functionArn,
     ...(spec.environment ?? {}),
+    ...(dlqUrl !== undefined ? { [DEAD_LETTER_QUEUE_URL]: dlqUrl } : {}),
     ...links,
   };
 }
