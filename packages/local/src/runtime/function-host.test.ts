@@ -31,6 +31,7 @@ describe("function host", () => {
         Fail: fixture("fail"),
         Slow: fixture("slow", { timeout: 1 }),
         Crash: fixture("crash"),
+        Pid: fixture("pid"),
       },
       baseEnv: { SST_RESOURCE_App: JSON.stringify({ name: "sluice", stage: "test" }) },
       resourceLinks: {
@@ -110,6 +111,23 @@ describe("function host", () => {
     expect(result.status).toBe("error");
     expect(result.error).toMatchObject({ errorType: "Runtime.ExitError" });
     expect(result.error?.errorMessage).toMatch(/exit status 3/);
+  });
+
+  it("fails an invocation sent to a worker that died unnoticed as Runtime.ExitError, and survives it", async () => {
+    // Prepare: a warm worker, killed between invocations; the event loop is held until the kernel has closed its end
+    // of the channel, so that the host has not processed its exit yet when it sends the next invocation (EPIPE).
+    const warm = await host.invoke("Pid", {});
+    const pid = warm.payload as number;
+    process.kill(pid, "SIGKILL");
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    // Act
+    const result = await host.invoke("Pid", {});
+    const next = await host.invoke("Pid", {});
+    // Assess: that invocation fails as Lambda's would; the next one runs in a fresh worker.
+    expect(result.status).toBe("error");
+    expect(result.error).toMatchObject({ errorType: "Runtime.ExitError" });
+    expect(next.status).toBe("ok");
+    expect(next.payload).not.toBe(pid);
   });
 
   it("runs concurrent invocations in separate sandboxes", async () => {

@@ -82,7 +82,11 @@ class FunctionPool {
         this.pending.set(sandbox.child, { resolve, reject });
         timer = setTimeout(() => reject(new TimeoutError()), timeoutMs);
         const message: InvokeMessage = { type: "invoke", requestId, event, deadline: started + timeoutMs };
-        sandbox.child.send(message);
+        // A worker can die before its exit is processed: the send then fails (EPIPE, channel closed), and this
+        // invocation fails as one whose runtime exited; the sandbox is dropped, the next invocation gets a fresh one.
+        sandbox.child.send(message, (err) => {
+          if (err) reject(new Error(`Runtime exited without providing a reason (${err.message})`));
+        });
       });
       const durationMs = Date.now() - started;
       this.report(requestId, durationMs, reply.ok ? "success" : "error");
@@ -196,6 +200,14 @@ class FunctionPool {
     child.on("message", (reply: WorkerReply) => {
       if (reply.type === "ready") readyResolve();
       else if (reply.type === "result") this.pending.get(child)?.resolve(reply);
+    });
+    // An error of the child (a failed send or kill, a failed spawn) is the sandbox's death, never the host's.
+    child.on("error", (err) => {
+      sandbox.dead = true;
+      this.sandboxes.delete(sandbox);
+      const reason = `Runtime exited without providing a reason (${err.message})`;
+      readyReject(new Error(reason));
+      this.pending.get(child)?.reject(new Error(reason));
     });
     child.on("exit", (code, signal) => {
       sandbox.dead = true;
