@@ -93,13 +93,17 @@ export interface LocalCloud {
  * Starts the local cloud, in steps: each function's identity (`cloud/identities.ts`); the emulators behind their IAM
  * gateways (`cloud/emulators.ts`); the wiring's resources (`cloud/provision.ts`); the function runtime
  * (`cloud/runtime.ts`) and the triggers connected to it (`cloud/triggers.ts`); last the env file, whose presence
- * means the cloud is ready. A step that fails stops everything started before it.
+ * means the cloud is ready (an env file left by a killed run is removed before anything else). A step that fails
+ * stops everything started before it.
  */
 export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
+  const stateDir = options.stateDir ?? path.join(repoRoot, ".sluice");
+  const writesEnvFile = options.writeEnvFile ?? true;
+  // First of all: an env file left by a run that did not stop cleanly (killed) would say "ready" during the start.
+  if (writesEnvFile) rmSync(path.join(stateDir, "local.env"), { force: true });
   const spec: WiringResources = options.wiring ?? wiring;
   // The same checks `sst deploy` runs: a wiring AWS would refuse does not start locally either.
   assertDeployable(spec);
-  const stateDir = options.stateDir ?? path.join(repoRoot, ".sluice");
   const logDir = path.join(stateDir, "logs");
   mkdirSync(logDir, { recursive: true });
   const stops: Array<() => Promise<void>> = [];
@@ -144,7 +148,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const idlers = [() => emulators.s3Gateway.idle(), () => runtime.asyncInvoker.idle(), ...triggers.idlers];
 
     let envFile: string | undefined;
-    if (options.writeEnvFile ?? true) {
+    if (writesEnvFile) {
       envFile = path.join(stateDir, "local.env");
       writeEnvFile(envFile, env);
       const written = envFile;
