@@ -5,6 +5,7 @@ import type { FunctionSpec } from "@sluice/infra/wiring";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../paths.ts";
 import { createFunctionHost, type FunctionHost } from "./function-host.ts";
+import { isRunMarker } from "./run-marker.ts";
 
 const fixture = (exportName: string, extra: Partial<FunctionSpec> = {}): FunctionSpec => ({
   description: exportName,
@@ -72,6 +73,37 @@ describe("function host", () => {
         record: expect.objectContaining({ requestId, status: "success" }),
       }),
     );
+  });
+
+  it("starts each run's log with a run marker line, after the lines of earlier runs", async () => {
+    // Prepare: a log directory another host (an earlier run of `pnpm local`) wrote to.
+    const dir = mkdtempSync(path.join(tmpdir(), "sluice-host-runs-"));
+    const run = async () => {
+      const h = createFunctionHost({
+        repoRoot,
+        functions: { Echo: fixture("echo") },
+        baseEnv: {},
+        resourceLinks: {},
+        logDir: dir,
+        region: "us-east-1",
+        accountId: "000000000000",
+      });
+      const { requestId } = await h.invoke("Echo", {});
+      await h.stop();
+      return requestId;
+    };
+    // Act
+    const first = await run();
+    const second = await run();
+    // Assess
+    const lines = readFileSync(path.join(dir, "Echo.log"), "utf8").trim().split("\n");
+    const markers = lines.flatMap((line, i) => (isRunMarker(line) ? [i] : []));
+    expect(markers).toHaveLength(2);
+    expect(markers[0]).toBe(0);
+    const secondRun = lines.slice(markers[1]).join("\n");
+    expect(lines.slice(0, markers[1]).join("\n")).toContain(first);
+    expect(secondRun).toContain(second);
+    expect(secondRun).not.toContain(first);
   });
 
   it("gives a function exactly its own links through `Resource`, and no others", async () => {

@@ -1,7 +1,8 @@
 /**
  * The function host: runs each function's handler in its own worker processes ("execution environments"),
  * with the function's configured timeout, memory setting, environment and links, and writes everything the
- * handler prints to `.sluice/logs/<FunctionName>.log` (what CloudWatch Logs would hold).
+ * handler prints to `.sluice/logs/<FunctionName>.log` (what CloudWatch Logs would hold), after a run marker line
+ * (`run-marker.ts`): the file is appended to across runs.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -9,6 +10,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FunctionSpec } from "@sluice/infra/wiring";
+import { runMarker } from "./run-marker.ts";
 import type { InvokeResult, Invoker } from "./types.ts";
 import type { InvokeMessage, WorkerReply } from "./worker.ts";
 
@@ -60,7 +62,9 @@ class FunctionPool {
     private readonly options: FunctionHostOptions,
   ) {
     mkdirSync(options.logDir, { recursive: true });
+    // Appended to across runs: each run starts with a marker line (`pnpm logs` shows the current run by default).
     this.log = createWriteStream(path.join(options.logDir, `${name}.log`), { flags: "a" });
+    this.log.write(`${runMarker(new Date(), process.pid)}\n`);
   }
 
   async invoke(event: unknown): Promise<InvokeResult> {
