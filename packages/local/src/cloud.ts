@@ -16,16 +16,13 @@ import { wireTriggers } from "./cloud/triggers.ts";
 import type { ModelContainer } from "./emulators/sagemaker-runtime.ts";
 import type { FaultRules } from "./faults.ts";
 import type { PolicyDocument } from "./iam/policy.ts";
-import { ACCOUNT_ID, APP, REGION } from "./names.ts";
-import { repoRoot } from "./paths.ts";
+import { ACCOUNT_ID, APP, DEFAULT_BASE_PORT, REGION } from "./names.ts";
+import { envFileOf, repoRoot } from "./paths.ts";
 import type { CreatedResources, WiringResources } from "./resources.ts";
 import type { FunctionHost } from "./runtime/function-host.ts";
 import type { ObjectChange } from "./sources/s3-events.ts";
 
-export { ACCOUNT_ID, APP, REGION, repoRoot };
-
-/** Default ports, one per emulator, from `basePort` up: SNS+SQS, S3, DynamoDB, Kinesis, SageMaker runtime, Glue. */
-export const DEFAULT_BASE_PORT = 4566;
+export { ACCOUNT_ID, APP, DEFAULT_BASE_PORT, REGION, repoRoot };
 
 /**
  * The model containers of a wiring's endpoints (each `model` directory's `server.ts`), served behind the SageMaker
@@ -100,7 +97,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   const stateDir = options.stateDir ?? path.join(repoRoot, ".sluice");
   const writesEnvFile = options.writeEnvFile ?? true;
   // First of all: an env file left by a run that did not stop cleanly (killed) would say "ready" during the start.
-  if (writesEnvFile) rmSync(path.join(stateDir, "local.env"), { force: true });
+  if (writesEnvFile) rmSync(envFileOf(stateDir), { force: true });
   const spec: WiringResources = options.wiring ?? wiring;
   // The same checks `sst deploy` runs: a wiring AWS would refuse does not start locally either.
   assertDeployable(spec);
@@ -149,7 +146,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
 
     let envFile: string | undefined;
     if (writesEnvFile) {
-      envFile = path.join(stateDir, "local.env");
+      envFile = envFileOf(stateDir);
       writeEnvFile(envFile, env);
       const written = envFile;
       stops.unshift(async () => rmSync(written, { force: true }));
