@@ -106,6 +106,30 @@ describe("function host", () => {
     expect(secondRun).not.toContain(first);
   });
 
+  it("stops with invocations running and queued: the queued ones fail, nothing is written after the log is closed", async () => {
+    // Prepare: one sandbox, one invocation running in it and two waiting for it.
+    const dir = mkdtempSync(path.join(tmpdir(), "sluice-host-stop-"));
+    const h = createFunctionHost({
+      repoRoot,
+      functions: { Slow: fixture("slow", { timeout: 10 }) },
+      baseEnv: {},
+      resourceLinks: {},
+      logDir: dir,
+      region: "us-east-1",
+      accountId: "000000000000",
+      maxConcurrency: 1,
+    });
+    const invocations = [1, 2, 3].map(() => h.invoke("Slow", { ms: 3000 }));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Act
+    await h.stop();
+    const results = await Promise.all(invocations);
+    // Assess
+    expect(results.map((r) => r.status)).toEqual(["error", "error", "error"]);
+    expect(results[0]?.error).toMatchObject({ errorType: "Runtime.ExitError" });
+    expect(results[1]?.error?.errorMessage).toMatch(/stopping/);
+  });
+
   it("gives a function exactly its own links through `Resource`, and no others", async () => {
     const linked = await host.invoke("Links", {});
     expect(linked.payload).toEqual({

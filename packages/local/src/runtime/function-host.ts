@@ -51,7 +51,9 @@ interface Pending {
 /** A function's pool of sandboxes, with a queue of invocations waiting for one. */
 class FunctionPool {
   private readonly sandboxes = new Set<Sandbox>();
-  private readonly waiting: Array<(sandbox: Sandbox) => void> = [];
+  private readonly waiting: Array<{ resolve: (sandbox: Sandbox) => void; reject: (err: Error) => void }> = [];
+  /** Set by stop(): no sandbox is started any more, and invocations still waiting for one fail. */
+  private stopping = false;
   private readonly pending = new Map<ChildProcess, Pending>();
   private readonly log: WriteStream;
 
@@ -69,7 +71,17 @@ class FunctionPool {
 
   async invoke(event: unknown): Promise<InvokeResult> {
     const requestId = randomUUID();
-    const sandbox = await this.acquire();
+    let sandbox: Sandbox;
+    try {
+      sandbox = await this.acquire();
+    } catch (err) {
+      return {
+        requestId,
+        status: "error",
+        error: { errorType: "Sluice.Stopping", errorMessage: (err as Error).message },
+        durationMs: 0,
+      };
+    }
     const started = Date.now();
     const timeoutMs = this.spec.timeout * 1000;
     this.writeLog(
@@ -145,6 +157,7 @@ class FunctionPool {
   }
 
   private async acquire(): Promise<Sandbox> {
+    if (this.stopping) throw new StoppingError();
     for (const sandbox of this.sandboxes) {
       if (!sandbox.busy && !sandbox.dead) {
         sandbox.busy = true;
@@ -156,7 +169,7 @@ class FunctionPool {
       sandbox.busy = true;
       return sandbox;
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
 
   private release(sandbox: Sandbox): void {
@@ -165,12 +178,14 @@ class FunctionPool {
       sandbox.busy = false;
       return;
     }
-    if (sandbox.dead) {
+    if (this.stopping) {
+      next.reject(new StoppingError());
+    } else if (sandbox.dead) {
       const fresh = this.spawn();
       fresh.busy = true;
-      next(fresh);
+      next.resolve(fresh);
     } else {
-      next(sandbox);
+      next.resolve(sandbox);
     }
   }
 
@@ -245,6 +260,8 @@ class FunctionPool {
   }
 
   private writeLog(line: string): void {
+    // After stop() has closed the log, a late line (an invocation ending) is not written (nor sent on).
+    if (this.log.writableEnded) return;
     this.log.write(`${line}\n`);
     this.options.onLog?.(this.name, line);
   }
@@ -256,11 +273,16 @@ class FunctionPool {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    for (const { reject } of this.waiting.splice(0)) reject(new StoppingError());
     const exits = [...this.sandboxes].map(
       (sandbox) =>
         new Promise<void>((resolve) => {
           if (sandbox.child.exitCode !== null || sandbox.child.signalCode !== null) return resolve();
-          sandbox.child.once("exit", () => resolve());
+          // "close": the process has exited and its output has been read to the end (into the log); not waited for
+          // long after the exit (a process the handler started could hold the output open).
+          sandbox.child.once("close", () => resolve());
+          sandbox.child.once("exit", () => setTimeout(resolve, 500).unref());
           sandbox.child.kill("SIGTERM");
           setTimeout(() => sandbox.child.kill("SIGKILL"), 2000).unref();
         }),
@@ -272,6 +294,13 @@ class FunctionPool {
 
 class TimeoutError extends Error {
   override name = "TimeoutError";
+}
+
+class StoppingError extends Error {
+  override name = "StoppingError";
+  constructor() {
+    super("the local cloud is stopping: the invocation was not run");
+  }
 }
 
 /** `functions/sns-logger/index.handler` -> [`functions/sns-logger/index.ts`, `handler`]. */
