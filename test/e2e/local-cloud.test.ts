@@ -4,7 +4,7 @@
  * `.sluice/logs/SnsLogger.log`; Ctrl-C stops everything, DynamoDB Local's Java process included.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
@@ -12,6 +12,7 @@ import { isLoopback, listeningSockets, processGroup } from "@sluice/testing/list
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { loadEnvFile } from "../../packages/local/src/cli/env.ts";
 import { repoRoot } from "../../packages/local/src/paths.ts";
+import { isRunMarker } from "../../packages/local/src/runtime/run-marker.ts";
 import { localOnly } from "./target.ts";
 
 async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
@@ -44,10 +45,19 @@ local.describe("pnpm local (end to end)", () => {
   let env: Record<string, string>;
   let output = "";
   let startupMs = 0;
+  /** Whether the env file left by an earlier, killed run was seen gone while this one started. */
+  let staleEnvRemoved = false;
+  const staleEnv = "# left by a killed run\nexport AWS_ENDPOINT_URL_S3='http://127.0.0.1:1'\n";
+  const staleLog = '{"level":"INFO","message":"from an earlier run"}';
   const javaBefore = new Set(javaPids());
 
   beforeAll(async () => {
     stateDir = mkdtempSync(path.join(tmpdir(), "sluice-e2e-"));
+    // What a run killed with SIGKILL leaves: its env file, and its functions' logs.
+    const envFile = path.join(stateDir, "local.env");
+    writeFileSync(envFile, staleEnv);
+    mkdirSync(path.join(stateDir, "logs"));
+    writeFileSync(path.join(stateDir, "logs", "SnsLogger.log"), `${staleLog}\n`);
     const started = Date.now();
     child = spawn("pnpm", ["--silent", "local", "--base-port", "0", "--state-dir", stateDir, "--quiet"], {
       cwd: repoRoot,
@@ -62,8 +72,12 @@ local.describe("pnpm local (end to end)", () => {
     child.stderr?.on("data", (chunk) => {
       output += chunk;
     });
-    const envFile = path.join(stateDir, "local.env");
-    await waitFor("local.env", () => (existsSync(envFile) ? true : undefined), 90_000).catch((err) => {
+    const ready = () => {
+      const text = existsSync(envFile) ? readFileSync(envFile, "utf8") : undefined;
+      if (text === undefined) staleEnvRemoved = true;
+      return text !== undefined && text !== staleEnv ? true : undefined;
+    };
+    await waitFor("local.env", ready, 90_000).catch((err) => {
       throw new Error(`${(err as Error).message}\n${output}`);
     });
     startupMs = Date.now() - started;
@@ -76,6 +90,13 @@ local.describe("pnpm local (end to end)", () => {
     } catch {
       // already gone
     }
+  });
+
+  it("removes the env file of a killed run while it starts (its presence means ready), and marks the new run in the logs", () => {
+    expect(staleEnvRemoved).toBe(true);
+    const log = readFileSync(path.join(stateDir, "logs", "SnsLogger.log"), "utf8").split("\n");
+    expect(log[0]).toBe(staleLog);
+    expect(isRunMarker(log[1] ?? "")).toBe(true);
   });
 
   it("writes an env file with every endpoint and every resource link", () => {

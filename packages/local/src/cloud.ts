@@ -16,16 +16,13 @@ import { wireTriggers } from "./cloud/triggers.ts";
 import type { ModelContainer } from "./emulators/sagemaker-runtime.ts";
 import type { FaultRules } from "./faults.ts";
 import type { PolicyDocument } from "./iam/policy.ts";
-import { ACCOUNT_ID, APP, REGION } from "./names.ts";
-import { repoRoot } from "./paths.ts";
+import { ACCOUNT_ID, APP, DEFAULT_BASE_PORT, REGION } from "./names.ts";
+import { envFileOf, repoRoot } from "./paths.ts";
 import type { CreatedResources, WiringResources } from "./resources.ts";
 import type { FunctionHost } from "./runtime/function-host.ts";
 import type { ObjectChange } from "./sources/s3-events.ts";
 
-export { ACCOUNT_ID, APP, REGION, repoRoot };
-
-/** Default ports, one per emulator, from `basePort` up: SNS+SQS, S3, DynamoDB, Kinesis, SageMaker runtime, Glue. */
-export const DEFAULT_BASE_PORT = 4566;
+export { ACCOUNT_ID, APP, DEFAULT_BASE_PORT, REGION, repoRoot };
 
 /**
  * The model containers of a wiring's endpoints (each `model` directory's `server.ts`), served behind the SageMaker
@@ -98,13 +95,17 @@ export interface LocalCloud {
  * Starts the local cloud, in steps: each function's identity (`cloud/identities.ts`); the emulators behind their IAM
  * gateways (`cloud/emulators.ts`); the wiring's resources (`cloud/provision.ts`); the function runtime
  * (`cloud/runtime.ts`) and the triggers connected to it (`cloud/triggers.ts`); last the env file, whose presence
- * means the cloud is ready. A step that fails stops everything started before it.
+ * means the cloud is ready (an env file left by a killed run is removed before anything else). A step that fails
+ * stops everything started before it.
  */
 export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
+  const stateDir = options.stateDir ?? path.join(repoRoot, ".sluice");
+  const writesEnvFile = options.writeEnvFile ?? true;
+  // First of all: an env file left by a run that did not stop cleanly (killed) would say "ready" during the start.
+  if (writesEnvFile) rmSync(envFileOf(stateDir), { force: true });
   const spec: WiringResources = options.wiring ?? wiring;
   // The same checks `sst deploy` runs: a wiring AWS would refuse does not start locally either.
   assertDeployable(spec);
-  const stateDir = options.stateDir ?? path.join(repoRoot, ".sluice");
   const logDir = path.join(stateDir, "logs");
   mkdirSync(logDir, { recursive: true });
   const stops: Array<() => Promise<void>> = [];
@@ -152,8 +153,8 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
     const idlers = [() => emulators.s3Gateway.idle(), () => runtime.asyncInvoker.idle(), ...triggers.idlers];
 
     let envFile: string | undefined;
-    if (options.writeEnvFile ?? true) {
-      envFile = path.join(stateDir, "local.env");
+    if (writesEnvFile) {
+      envFile = envFileOf(stateDir);
       writeEnvFile(envFile, env);
       const written = envFile;
       stops.unshift(async () => rmSync(written, { force: true }));

@@ -2,10 +2,12 @@
  * `pnpm local`: starts the whole system on this machine (emulators, resources, event-source runtime) and
  * writes `.sluice/local.env` when it is ready. Ctrl-C stops everything, emulators included.
  */
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULT_BASE_PORT, repoRoot, startLocalCloud } from "../cloud.ts";
 import { describeFaults, parseFaultSpec } from "../faults.ts";
+import { DEFAULT_BASE_PORT } from "../names.ts";
+import { envFileOf, repoRoot } from "../paths.ts";
 
 const { values } = parseArgs({
   options: {
@@ -59,6 +61,10 @@ if (values.faults) {
   };
 }
 
+// An env file left by a run that was killed would say "ready" while this one starts: removed before the local cloud's
+// modules load (seconds), and again by startLocalCloud, the first thing it does.
+rmSync(envFileOf(values["state-dir"]), { force: true });
+const { startLocalCloud } = await import("../cloud.ts");
 const started = performance.now();
 const cloud = await startLocalCloud({
   basePort: Number(values["base-port"]),

@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { functions } from "@sluice/infra/wiring";
 import { afterAll, describe, expect, it } from "vitest";
+import { runMarker } from "../runtime/run-marker.ts";
 import { followFile, formatLogLine, runLogs, tailLines } from "./logs.ts";
 
 const dir = mkdtempSync(path.join(os.tmpdir(), "sluice-logs-test-"));
@@ -151,6 +152,12 @@ describe("formatLogLine", () => {
     expect(formatLogLine(line)).toBe("00:00:00.000 ERROR failed error=TypeError: x is undefined (index.ts:3)");
   });
 
+  it("shows a run marker as a separator line", () => {
+    expect(formatLogLine(runMarker(new Date("2026-01-02T03:04:05.678Z"), 42))).toBe(
+      "──── pnpm local started 2026-01-02T03:04:05.678Z (pid 42): a new run ────",
+    );
+  });
+
   it("leaves other lines alone", () => {
     expect(formatLogLine("plain text from console.log")).toBe("plain text from console.log");
     expect(formatLogLine("[1,2]")).toBe("[1,2]");
@@ -185,6 +192,22 @@ describe("runLogs", () => {
 
     expect(code).toBe(0);
     expect(io.out()).toBe(`${lines(26, 30).join("\n")}\n`);
+  });
+
+  it("shows the current run only (from the last run marker on) unless --all-runs", async () => {
+    const marker = (time: string) => runMarker(new Date(time), 42);
+    writeFileSync(
+      logFile,
+      `${[marker("2026-01-01T00:00:00.000Z"), "old 1", "old 2", marker("2026-01-02T00:00:00.000Z"), "new 1"].join("\n")}\n`,
+    );
+    const current = capture();
+    const all = capture();
+
+    await runLogs(["SnsLogger", "--no-follow", "--state-dir", stateDir], { ...current, env: {} });
+    await runLogs(["SnsLogger", "--no-follow", "--all-runs", "--state-dir", stateDir], { ...all, env: {} });
+
+    expect(current.out()).toBe(`${marker("2026-01-02T00:00:00.000Z")}\nnew 1\n`);
+    expect(all.out().split("\n")).toHaveLength(6);
   });
 
   it("pretty-prints on a terminal", async () => {

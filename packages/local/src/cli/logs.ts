@@ -1,6 +1,7 @@
 /**
- * `pnpm logs <Function> [--no-follow] [--lines N]`: the last N lines of `.sluice/logs/<Function>.log` (what
- * CloudWatch Logs would hold for that function in the local cloud), then every new line as it is written, like
+ * `pnpm logs <Function> [--no-follow] [--lines N] [--all-runs]`: the last N lines of `.sluice/logs/<Function>.log`
+ * (what CloudWatch Logs would hold for that function in the local cloud; of the current run of `pnpm local` only,
+ * from the marker line it starts with, unless --all-runs), then every new line as it is written, like
  * `tail -F`: it survives the file being truncated, removed or recreated (a restart of `pnpm local`).
  *
  * On a terminal each JSON line is shown compactly (time, level, message, the fields that matter); piped, lines
@@ -12,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { functions } from "@sluice/infra/wiring";
 import { repoRoot } from "../paths.ts";
+import { isRunMarker, parseRunMarker } from "../runtime/run-marker.ts";
 import { type Env, hasSstResources } from "./env.ts";
 
 export interface OutputStream {
@@ -230,6 +232,8 @@ export function formatLogLine(line: string, options: { color?: boolean } = {}): 
     return line;
   }
   const type = record.type;
+  const marker = parseRunMarker(line);
+  if (marker) return c.bold(`──── pnpm local started ${marker.time} (pid ${marker.pid}): a new run ────`);
   if (type === "platform.start" || type === "platform.report") {
     const r = (record.record ?? {}) as { requestId?: string; status?: string; metrics?: Record<string, number> };
     const id = String(r.requestId ?? "").slice(0, 8);
@@ -281,10 +285,11 @@ export function formatLogLine(line: string, options: { color?: boolean } = {}): 
 // ---------------------------------------------------------------------------------------------------------------
 // The command
 
-export const LOGS_HELP = `Usage: pnpm logs <Function> [--no-follow] [--lines N]
+export const LOGS_HELP = `Usage: pnpm logs <Function> [--no-follow] [--lines N] [--all-runs]
 
 Prints the last N lines of a function's log in the local cloud (.sluice/logs/<Function>.log: what CloudWatch
-Logs would hold) and follows it like \`tail -F\` (surviving truncation and recreation) until Ctrl-C.
+Logs would hold; of the current run of \`pnpm local\` only, unless --all-runs) and follows it like \`tail -F\`
+(surviving truncation and recreation) until Ctrl-C.
 On a terminal, JSON lines are shown compactly (time, level, message, key fields); piped, they are raw.
 
 Functions: ${Object.keys(functions).join(", ")}
@@ -292,6 +297,8 @@ Functions: ${Object.keys(functions).join(", ")}
 Options:
   -n, --lines <N>      lines to show first (default 20)
   --no-follow          print and exit
+  --all-runs           the last N lines whatever run wrote them (by default, only those of the current run of
+                       \`pnpm local\`, from the marker line it writes when it starts; the file keeps every run)
   --raw                never pretty-print
   --state-dir <dir>    the local cloud's state directory (default .sluice, or $SLUICE_STATE_DIR)
   --stage <stage>      a deployed stage: prints how to read its CloudWatch logs
@@ -348,6 +355,7 @@ export async function runLogs(argv: readonly string[], io: LogsIo = {}): Promise
   let values: {
     lines: string;
     "no-follow": boolean;
+    "all-runs": boolean;
     raw: boolean;
     "state-dir"?: string;
     stage?: string;
@@ -360,6 +368,7 @@ export async function runLogs(argv: readonly string[], io: LogsIo = {}): Promise
       options: {
         lines: { type: "string", short: "n", default: "20" },
         "no-follow": { type: "boolean", default: false },
+        "all-runs": { type: "boolean", default: false },
         raw: { type: "boolean", default: false },
         "state-dir": { type: "string" },
         stage: { type: "string" },
@@ -413,7 +422,9 @@ export async function runLogs(argv: readonly string[], io: LogsIo = {}): Promise
   let from = 0;
   if (existsSync(file)) {
     const tail = tailLines(file, count);
-    for (const line of tail.lines) print(line);
+    // The file holds every run of `pnpm local`: the lines before the current run's marker are left out.
+    const lastRun = values["all-runs"] ? -1 : tail.lines.findLastIndex(isRunMarker);
+    for (const line of tail.lines.slice(Math.max(0, lastRun))) print(line);
     from = tail.position;
     if (values["no-follow"]) {
       if (tail.partial) print(tail.partial);

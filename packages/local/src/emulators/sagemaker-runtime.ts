@@ -2,12 +2,17 @@
  * A SageMaker-runtime-compatible endpoint: `POST /endpoints/{EndpointName}/invocations`, as
  * `@aws-sdk/client-sagemaker-runtime`'s `InvokeEndpoint` calls it, forwarded to the model container serving
  * that endpoint (any server that follows the container contract: `GET /ping`, `POST /invocations`).
- * Each container runs as a child process on its own loopback port.
+ * Each container runs as a child process on its own loopback port, and exits when the process that started it is gone
+ * (`exit-with-parent.ts`), even when that process could not stop it (SIGKILL).
  */
 import { type ChildProcess, fork } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
 import { freePort } from "./ports.ts";
+
+/** Makes a container exit with the process that started it (see the file). */
+const exitWithParent = fileURLToPath(new URL("./exit-with-parent.ts", import.meta.url));
 
 /** SageMaker's InvokeEndpoint body limit (6 MB; serverless endpoints take 4 MB). */
 const MAX_BODY_BYTES = 6 * 1024 * 1024;
@@ -65,7 +70,7 @@ export async function startSageMakerRuntime(options: {
       const port = await freePort();
       const child = fork(container.entry, [], {
         cwd: options.cwd,
-        execArgv: ["--import", "tsx"],
+        execArgv: ["--import", "tsx", "--import", exitWithParent],
         env: { ...process.env, SAGEMAKER_BIND_TO_PORT: String(port) },
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       });

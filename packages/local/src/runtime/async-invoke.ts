@@ -77,6 +77,8 @@ export function createAsyncInvoker(options: AsyncInvokerOptions): AsyncInvoker {
       last = await options.invoker.invoke(functionName, event);
       if (last.status === "ok") return;
     }
+    // A last attempt cut short by the stop is abandoned with the rest (the destination is stopping too).
+    if (stopped) return;
     await fail(functionName, event, config, last, attempts, "RetriesExhausted");
   }
 

@@ -5,6 +5,7 @@ import type { FunctionSpec } from "@sluice/infra/wiring";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../paths.ts";
 import { createFunctionHost, type FunctionHost } from "./function-host.ts";
+import { isRunMarker } from "./run-marker.ts";
 
 const fixture = (exportName: string, extra: Partial<FunctionSpec> = {}): FunctionSpec => ({
   description: exportName,
@@ -31,6 +32,7 @@ describe("function host", () => {
         Fail: fixture("fail"),
         Slow: fixture("slow", { timeout: 1 }),
         Crash: fixture("crash"),
+        Pid: fixture("pid"),
       },
       baseEnv: { SST_RESOURCE_App: JSON.stringify({ name: "sluice", stage: "test" }) },
       resourceLinks: {
@@ -73,6 +75,61 @@ describe("function host", () => {
     );
   });
 
+  it("starts each run's log with a run marker line, after the lines of earlier runs", async () => {
+    // Prepare: a log directory another host (an earlier run of `pnpm local`) wrote to.
+    const dir = mkdtempSync(path.join(tmpdir(), "sluice-host-runs-"));
+    const run = async () => {
+      const h = createFunctionHost({
+        repoRoot,
+        functions: { Echo: fixture("echo") },
+        baseEnv: {},
+        resourceLinks: {},
+        logDir: dir,
+        region: "us-east-1",
+        accountId: "000000000000",
+      });
+      const { requestId } = await h.invoke("Echo", {});
+      await h.stop();
+      return requestId;
+    };
+    // Act
+    const first = await run();
+    const second = await run();
+    // Assess
+    const lines = readFileSync(path.join(dir, "Echo.log"), "utf8").trim().split("\n");
+    const markers = lines.flatMap((line, i) => (isRunMarker(line) ? [i] : []));
+    expect(markers).toHaveLength(2);
+    expect(markers[0]).toBe(0);
+    const secondRun = lines.slice(markers[1]).join("\n");
+    expect(lines.slice(0, markers[1]).join("\n")).toContain(first);
+    expect(secondRun).toContain(second);
+    expect(secondRun).not.toContain(first);
+  });
+
+  it("stops with invocations running and queued: the queued ones fail, nothing is written after the log is closed", async () => {
+    // Prepare: one sandbox, one invocation running in it and two waiting for it.
+    const dir = mkdtempSync(path.join(tmpdir(), "sluice-host-stop-"));
+    const h = createFunctionHost({
+      repoRoot,
+      functions: { Slow: fixture("slow", { timeout: 10 }) },
+      baseEnv: {},
+      resourceLinks: {},
+      logDir: dir,
+      region: "us-east-1",
+      accountId: "000000000000",
+      maxConcurrency: 1,
+    });
+    const invocations = [1, 2, 3].map(() => h.invoke("Slow", { ms: 3000 }));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Act
+    await h.stop();
+    const results = await Promise.all(invocations);
+    // Assess
+    expect(results.map((r) => r.status)).toEqual(["error", "error", "error"]);
+    expect(results[0]?.error).toMatchObject({ errorType: "Runtime.ExitError" });
+    expect(results[1]?.error?.errorMessage).toMatch(/stopping/);
+  });
+
   it("gives a function exactly its own links through `Resource`, and no others", async () => {
     const linked = await host.invoke("Links", {});
     expect(linked.payload).toEqual({
@@ -110,6 +167,23 @@ describe("function host", () => {
     expect(result.status).toBe("error");
     expect(result.error).toMatchObject({ errorType: "Runtime.ExitError" });
     expect(result.error?.errorMessage).toMatch(/exit status 3/);
+  });
+
+  it("fails an invocation sent to a worker that died unnoticed as Runtime.ExitError, and survives it", async () => {
+    // Prepare: a warm worker, killed between invocations; the event loop is held until the kernel has closed its end
+    // of the channel, so that the host has not processed its exit yet when it sends the next invocation (EPIPE).
+    const warm = await host.invoke("Pid", {});
+    const pid = warm.payload as number;
+    process.kill(pid, "SIGKILL");
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    // Act
+    const result = await host.invoke("Pid", {});
+    const next = await host.invoke("Pid", {});
+    // Assess: that invocation fails as Lambda's would; the next one runs in a fresh worker.
+    expect(result.status).toBe("error");
+    expect(result.error).toMatchObject({ errorType: "Runtime.ExitError" });
+    expect(next.status).toBe("ok");
+    expect(next.payload).not.toBe(pid);
   });
 
   it("runs concurrent invocations in separate sandboxes", async () => {

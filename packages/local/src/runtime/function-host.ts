@@ -1,7 +1,8 @@
 /**
  * The function host: runs each function's handler in its own worker processes ("execution environments"),
  * with the function's configured timeout, memory setting, environment and links, and writes everything the
- * handler prints to `.sluice/logs/<FunctionName>.log` (what CloudWatch Logs would hold).
+ * handler prints to `.sluice/logs/<FunctionName>.log` (what CloudWatch Logs would hold), after a run marker line
+ * (`run-marker.ts`): the file is appended to across runs.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -9,6 +10,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEAD_LETTER_QUEUE_URL, type FunctionSpec } from "@sluice/infra/wiring";
+import { runMarker } from "./run-marker.ts";
 import type { InvokeResult, Invoker } from "./types.ts";
 import type { InvokeMessage, WorkerReply } from "./worker.ts";
 
@@ -54,7 +56,9 @@ interface Pending {
 /** A function's pool of sandboxes, with a queue of invocations waiting for one. */
 class FunctionPool {
   private readonly sandboxes = new Set<Sandbox>();
-  private readonly waiting: Array<(sandbox: Sandbox) => void> = [];
+  private readonly waiting: Array<{ resolve: (sandbox: Sandbox) => void; reject: (err: Error) => void }> = [];
+  /** Set by stop(): no sandbox is started any more, and invocations still waiting for one fail. */
+  private stopping = false;
   private readonly pending = new Map<ChildProcess, Pending>();
   private readonly log: WriteStream;
 
@@ -65,12 +69,24 @@ class FunctionPool {
     private readonly options: FunctionHostOptions,
   ) {
     mkdirSync(options.logDir, { recursive: true });
+    // Appended to across runs: each run starts with a marker line (`pnpm logs` shows the current run by default).
     this.log = createWriteStream(path.join(options.logDir, `${name}.log`), { flags: "a" });
+    this.log.write(`${runMarker(new Date(), process.pid)}\n`);
   }
 
   async invoke(event: unknown): Promise<InvokeResult> {
     const requestId = randomUUID();
-    const sandbox = await this.acquire();
+    let sandbox: Sandbox;
+    try {
+      sandbox = await this.acquire();
+    } catch (err) {
+      return {
+        requestId,
+        status: "error",
+        error: { errorType: "Sluice.Stopping", errorMessage: (err as Error).message },
+        durationMs: 0,
+      };
+    }
     const started = Date.now();
     const timeoutMs = this.spec.timeout * 1000;
     this.writeLog(
@@ -87,7 +103,11 @@ class FunctionPool {
         this.pending.set(sandbox.child, { resolve, reject });
         timer = setTimeout(() => reject(new TimeoutError()), timeoutMs);
         const message: InvokeMessage = { type: "invoke", requestId, event, deadline: started + timeoutMs };
-        sandbox.child.send(message);
+        // A worker can die before its exit is processed: the send then fails (EPIPE, channel closed), and this
+        // invocation fails as one whose runtime exited; the sandbox is dropped, the next invocation gets a fresh one.
+        sandbox.child.send(message, (err) => {
+          if (err) reject(new Error(`Runtime exited without providing a reason (${err.message})`));
+        });
       });
       const durationMs = Date.now() - started;
       this.report(requestId, durationMs, reply.ok ? "success" : "error");
@@ -142,6 +162,7 @@ class FunctionPool {
   }
 
   private async acquire(): Promise<Sandbox> {
+    if (this.stopping) throw new StoppingError();
     for (const sandbox of this.sandboxes) {
       if (!sandbox.busy && !sandbox.dead) {
         sandbox.busy = true;
@@ -153,7 +174,7 @@ class FunctionPool {
       sandbox.busy = true;
       return sandbox;
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
 
   private release(sandbox: Sandbox): void {
@@ -162,12 +183,14 @@ class FunctionPool {
       sandbox.busy = false;
       return;
     }
-    if (sandbox.dead) {
+    if (this.stopping) {
+      next.reject(new StoppingError());
+    } else if (sandbox.dead) {
       const fresh = this.spawn();
       fresh.busy = true;
-      next(fresh);
+      next.resolve(fresh);
     } else {
-      next(sandbox);
+      next.resolve(sandbox);
     }
   }
 
@@ -202,6 +225,14 @@ class FunctionPool {
       if (reply.type === "ready") readyResolve();
       else if (reply.type === "result") this.pending.get(child)?.resolve(reply);
     });
+    // An error of the child (a failed send or kill, a failed spawn) is the sandbox's death, never the host's.
+    child.on("error", (err) => {
+      sandbox.dead = true;
+      this.sandboxes.delete(sandbox);
+      const reason = `Runtime exited without providing a reason (${err.message})`;
+      readyReject(new Error(reason));
+      this.pending.get(child)?.reject(new Error(reason));
+    });
     child.on("exit", (code, signal) => {
       sandbox.dead = true;
       this.sandboxes.delete(sandbox);
@@ -234,6 +265,8 @@ class FunctionPool {
   }
 
   private writeLog(line: string): void {
+    // After stop() has closed the log, a late line (an invocation ending) is not written (nor sent on).
+    if (this.log.writableEnded) return;
     this.log.write(`${line}\n`);
     this.options.onLog?.(this.name, line);
   }
@@ -245,11 +278,16 @@ class FunctionPool {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    for (const { reject } of this.waiting.splice(0)) reject(new StoppingError());
     const exits = [...this.sandboxes].map(
       (sandbox) =>
         new Promise<void>((resolve) => {
           if (sandbox.child.exitCode !== null || sandbox.child.signalCode !== null) return resolve();
-          sandbox.child.once("exit", () => resolve());
+          // "close": the process has exited and its output has been read to the end (into the log); not waited for
+          // long after the exit (a process the handler started could hold the output open).
+          sandbox.child.once("close", () => resolve());
+          sandbox.child.once("exit", () => setTimeout(resolve, 500).unref());
           sandbox.child.kill("SIGTERM");
           setTimeout(() => sandbox.child.kill("SIGKILL"), 2000).unref();
         }),
@@ -261,6 +299,13 @@ class FunctionPool {
 
 class TimeoutError extends Error {
   override name = "TimeoutError";
+}
+
+class StoppingError extends Error {
+  override name = "StoppingError";
+  constructor() {
+    super("the local cloud is stopping: the invocation was not run");
+  }
 }
 
 /** `functions/sns-logger/index.handler` -> [`functions/sns-logger/index.ts`, `handler`]. */
