@@ -3,11 +3,12 @@
  * published with the AWS SDK to the `Audit` topic lands as one redacted structured record in
  * `.sluice/logs/SnsLogger.log`; Ctrl-C stops everything, DynamoDB Local's Java process included.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import { pgrep } from "@sluice/testing";
 import { isLoopback, listeningSockets, processGroup } from "@sluice/testing/listening";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { loadEnvFile } from "../../packages/local/src/cli/env.ts";
@@ -25,17 +26,7 @@ async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: n
   }
 }
 
-function javaPids(): number[] {
-  try {
-    return execFileSync("pgrep", ["-f", "DynamoDBLocal.jar"], { encoding: "utf8" })
-      .trim()
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
+const javaPids = () => pgrep("-f", "DynamoDBLocal.jar");
 
 const local = localOnly("tests `pnpm local` itself: its env file, .sluice/logs, Ctrl-C and DynamoDB Local's process");
 

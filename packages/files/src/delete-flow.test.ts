@@ -458,6 +458,18 @@ describe("an invocation killed mid-step (kill -9, out of memory)", () => {
     expect(store.keys("lake")).toEqual([]);
   });
 
+  /** Dependencies on the real clock (no `now`), batches of 10, a short lease of the test's. */
+  const realTimeDeps = (store: MemoryS3, over: Partial<DeleteFlowDependencies>): DeleteFlowDependencies => ({
+    store,
+    audit: { publish: async () => {} },
+    inbox: "inbox",
+    allowList: { Lake: "lake" },
+    budget: () => true,
+    remainingMs: () => 900_000,
+    batchSize: 10,
+    ...over,
+  });
+
   it("duplicates delivered at once, or while a live invocation runs, do not delete twice or touch the report", async () => {
     // Real time: the holder renews its 450 ms lease while each DeleteObjects takes longer than the lease.
     const store = new MemoryS3({ inbox: {}, lake: {} });
@@ -467,17 +479,7 @@ describe("an invocation killed mid-step (kill -9, out of memory)", () => {
       await new Promise((resolve) => setTimeout(resolve, 600));
       return deleteBatch(input);
     };
-    const deps: DeleteFlowDependencies = {
-      store,
-      audit: { publish: async () => {} },
-      inbox: "inbox",
-      allowList: { Lake: "lake" },
-      budget: () => true,
-      remainingMs: () => 900_000,
-      batchSize: 10,
-      concurrency: 1,
-      leaseMs: 450,
-    };
+    const deps = realTimeDeps(store, { concurrency: 1, leaseMs: 450 });
     const trigger = submit(store, "dup", { bucket: "Lake", prefixes: ["raw/x/"], reason: "r" });
     const [first, second] = [handleDeleteTrigger(trigger, deps), handleDeleteTrigger(trigger, deps)];
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -517,16 +519,7 @@ describe("an invocation killed mid-step (kill -9, out of memory)", () => {
       });
       return deleteBatch(input);
     };
-    const deps: DeleteFlowDependencies = {
-      store,
-      audit: { publish: async () => {} },
-      inbox: "inbox",
-      allowList: { Lake: "lake" },
-      budget: () => true,
-      remainingMs: () => 900_000,
-      batchSize: 10,
-      leaseMs: 150,
-    };
+    const deps = realTimeDeps(store, { leaseMs: 150 });
     const run = handleDeleteTrigger(submit(store, "slow", { bucket: "Lake", prefixes: ["raw/x/"], reason: "r" }), deps);
     await until(() => report(store, "slow")?.status === "running");
     const claimed = report(store, "slow");

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
+import { waitUntil } from "@sluice/testing";
 import { isLoopback, listeningSockets } from "@sluice/testing/listening";
 import { afterAll, describe, expect, it } from "vitest";
 import { ensureDynamoDbLocal, isAlive, startDynamoDbLocal } from "./dynamodb-local.ts";
@@ -22,15 +23,6 @@ function runScript(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
 
 const exitCode = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-
-async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return condition();
-}
 
 describe("DynamoDB Local", () => {
   const scratch = mkdtempSync(path.join(tmpdir(), "sluice-ddb-"));

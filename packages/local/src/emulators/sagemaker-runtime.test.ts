@@ -2,9 +2,10 @@
  * The SageMaker runtime's model containers are child processes of the local cloud: they must not outlive it, however
  * it ends (SIGKILL included), as DynamoDB Local's watchdog and the function workers do not.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { pgrep, waitUntil } from "@sluice/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../paths.ts";
 import { isAlive } from "./dynamodb-local.ts";
@@ -31,26 +32,7 @@ function startParent(): ChildProcess {
 }
 
 /** The children of `pid` whose command line names `file` (tsx has an esbuild child of its own). */
-function childrenOf(pid: number, file: string): number[] {
-  try {
-    return execFileSync("pgrep", ["-P", String(pid), "-f", file], { encoding: "utf8" })
-      .trim()
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return condition();
-}
+const childrenOf = (pid: number, file: string) => pgrep("-P", String(pid), "-f", file);
 
 describe("SageMaker runtime", () => {
   const leftovers: number[] = [];
