@@ -68,7 +68,10 @@ describe("createDynamoAnomalyStore", () => {
       .map((c) => c.args[0].input.RequestItems?.AnomalyState);
     const itemKey = write?.[0]?.PutRequest?.Item?.pk?.S ?? "";
     expect(itemKey).toMatch(/^series#a\.example#ctr@8-[0-9a-f]{12}$/);
-    expect(JSON.parse(write?.[0]?.PutRequest?.Item?.state?.S ?? "")).toEqual(series.get("a.example#ctr"));
+    // Gzipped JSON (a third smaller: most series items fit DynamoDB's 1 KB write unit); no plain copy.
+    const statez = write?.[0]?.PutRequest?.Item?.statez?.B;
+    expect(JSON.parse(gunzipSync(statez ?? new Uint8Array()).toString("utf8"))).toEqual(series.get("a.example#ctr"));
+    expect(write?.[0]?.PutRequest?.Item?.state).toBeUndefined();
     const put = dynamo.commandCalls(PutItemCommand)[0]?.args[0].input;
     expect(put).toMatchObject({
       TableName: "AnomalyState",
@@ -172,6 +175,33 @@ describe("createDynamoAnomalyStore", () => {
       .flatMap((r) => (r.DeleteRequest ? [r.DeleteRequest.Key?.pk?.S] : []));
     expect(written()).toHaveLength(series.size);
     expect(deleted.filter((key) => written().includes(key ?? ""))).toEqual([]);
+  });
+
+  it("reads a series item written gzipped, and one written as plain JSON before", async () => {
+    dynamo.on(GetItemCommand).resolves({
+      Item: {
+        pk: { S: "stream#Clickstream" },
+        version: { N: "7" },
+        docz: {
+          B: gzipSync(
+            JSON.stringify({ state: stream(7), series: { "a.example#ctr": "6-old", "b.example#ctr": "6-z" } }),
+          ),
+        },
+      },
+    });
+    const state = series.get("a.example#ctr");
+    dynamo.on(BatchGetItemCommand).resolves({
+      Responses: {
+        AnomalyState: [
+          { pk: { S: "series#a.example#ctr@6-old" }, state: { S: JSON.stringify(state) } },
+          { pk: { S: "series#b.example#ctr@6-z" }, statez: { B: gzipSync(JSON.stringify(state)) } },
+        ],
+      },
+    });
+    const store = createDynamoAnomalyStore(new DynamoDBClient({}), "AnomalyState");
+    const loaded = await store.loadSeries(["a.example#ctr", "b.example#ctr"], 7);
+    expect(loaded.get("a.example#ctr")).toEqual(state);
+    expect(loaded.get("b.example#ctr")).toEqual(state);
   });
 
   it("reads the series the head names, consistently, and retries unprocessed keys", async () => {
