@@ -90,9 +90,10 @@ export const catalogs = {
  *   IteratorAge alarm (infra/functions.ts) says so after 5 minutes.
  * - `maximumRetryAttempts: 10`: function errors. Bisection (not counted as a retry) and partial batch responses narrow
  *   a failure down to the failing record, so the retries are spent on that record alone: a dependency down for a
- *   minute must not send good records to the DLQ after 3 quick retries. The price is a record failing for good (it
- *   is reported as an item failure: malformed, dated too far ahead, refused) holding its shard for 10 retries before
- *   the shard moves on; records after it are replayed meanwhile, which the consumers recognise (idempotent).
+ *   minute must not send good records to the DLQ after 3 quick retries. Poison records (malformed, dated too far
+ *   ahead, refused) do not count: the consumers send them to their DLQ themselves, with their data, and go on. The
+ *   price is a record failing for good otherwise (its DLQ refusing it, a model failing every call) holding its shard
+ *   for 10 retries before the shard moves on; records after it are replayed meanwhile, which the consumers recognise.
  */
 const streamDefaults = {
   batchSize: 100,
@@ -337,8 +338,9 @@ export const functions = {
       DEMAND_LATENESS_SECONDS: "60",
       DEMAND_MAX_FUTURE_SECONDS: "300",
     },
-    // Counting is idempotent per shard: a failed batch is retried (the events counted are recognised); partial
-    // failures report events dated too far in the future.
+    // Counting is idempotent per shard: a failed batch is retried (the events counted are recognised). Invalid events
+    // and events dated too far in the future go to DemandHydrationDlq with their data (the function sends them);
+    // partial failures report only those its DLQ did not take.
     triggers: [{ kind: "kinesis", stream: "Clickstream", batch: streamDefaults }],
   },
   AnomalyAlert: {
@@ -373,7 +375,8 @@ export const functions = {
       // only a stream silent for longer loses what its series learnt (they warm up again: 2 hours).
       ANOMALY_STATE_RETENTION_HOURS: "72",
     },
-    // Large batches: the state is loaded and committed once per batch. Partial failures report malformed records.
+    // Large batches: the state is loaded and committed once per batch. Malformed records go to AnomalyAlertDlq with
+    // their data (the function sends them); partial failures report only those its DLQ did not take.
     triggers: [
       {
         kind: "kinesis",

@@ -23,7 +23,7 @@ import { createDynamoAnomalyStore, createSnsAlertPublisher } from "@sluice/aws/a
 import { createSnsAuditSink } from "@sluice/aws/audit";
 import { createObservability, withObservability } from "@sluice/observability";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda";
-import { kinesisPoison, poisonKey, poisonQueueOf, sendPoison } from "#kit/dead-letter";
+import { kinesisPoisonOf, poisonQueueOf, sendPoison } from "#kit/dead-letter";
 import { failingRecords, kinesisRecordsOf } from "#kit/kinesis-records";
 import { linksOf } from "#kit/links";
 import { pipelineConfigOf, stateStoreOptionsOf } from "./config.ts";
@@ -36,7 +36,8 @@ const observability = createObservability({ serviceName: "anomaly-alert" });
 const sns = new SNSClient({});
 const store = createDynamoAnomalyStore(new DynamoDBClient({}), links.AnomalyState.name, {
   ...stateStoreOptionsOf(),
-  // Items a commit no longer names whose deletion failed: never read again, only space.
+  // Items whose deletion failed (what a commit replaced or, losing a race or cut off, wrote): never read again, only
+  // space until they expire (pages never do).
   onGarbage: (keys, error) =>
     observability.logger.warn("state items left behind", { items: keys.length, first: keys[0], error: String(error) }),
   // Series whose state expired (the stream silent for longer than the retention) or was deleted: they learn again.
@@ -50,11 +51,7 @@ const deadLetters = poisonQueueOf("AnomalyAlert");
 async function detectAnomalies(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
   const records = kinesisRecordsOf(event);
   const outcome = await processClickstreamBatch(records, { store, alerts, audit, config });
-  const byKey = new Map(records.map((record) => [poisonKey(record), record]));
-  const poison = outcome.malformed.flatMap((bad) => {
-    const record = byKey.get(poisonKey(bad));
-    return record ? [kinesisPoison(record, bad.reason)] : [];
-  });
+  const poison = kinesisPoisonOf(records, outcome.malformed);
   const dead = await sendPoison(deadLetters, "AnomalyAlert", poison, observability.logger);
   await reportScoring(
     outcome,

@@ -6,10 +6,18 @@ import { describe, expect, it, vi } from "vitest";
 import { coldStart, lambdaContext } from "#kit/testing";
 
 // The adapter (its requests are asserted in packages/aws/src/cdc-maintenance.test.ts) with a result of the test's.
-const runs = vi.hoisted(() => ({ calls: [] as unknown[], result: {} as Record<string, unknown> }));
-vi.mock("@sluice/aws/cdc-maintenance", () => ({
-  runMaintenance: async (_clients: unknown, run: unknown) => {
+const runs = vi.hoisted(() => ({
+  calls: [] as unknown[],
+  result: {} as Record<string, unknown>,
+  fails: undefined as Error | undefined,
+}));
+vi.mock("@sluice/aws/cdc-maintenance", async (original) => ({
+  ...(await original<typeof import("@sluice/aws/cdc-maintenance")>()),
+  runMaintenance: async (_clients: unknown, run: unknown, onFailedBefore: (failed: unknown[]) => void) => {
     runs.calls.push(run);
+    const failed = runs.result.failedBefore as unknown[];
+    if (failed.length > 0) onFailedBefore(failed);
+    if (runs.fails) throw runs.fails;
     return runs.result;
   },
 }));
@@ -69,6 +77,18 @@ describe("CdcMaintenance", () => {
     );
     expect(logs.filter((l) => l.level === "ERROR")).toContainEqual(
       expect.objectContaining({ queryExecutionId: "q-old", state: "FAILED", reason: "ICEBERG_COMMIT_ERROR" }),
+    );
+  });
+
+  it("logs the previous run's failures even when this run fails before starting its own", async () => {
+    runs.fails = new Error("AccessDeniedException: glue:GetTables");
+    const run = { action: "vacuum", databases: ["db"], workGroup: "wg", scheduledTime: "2026-12-06T05:00:00Z" };
+    await expect(started.handler(run as never, lambdaContext("CdcMaintenance", "r-5"))).rejects.toThrow(
+      "AccessDeniedException",
+    );
+    runs.fails = undefined;
+    expect(started.stdout.logs()).toContainEqual(
+      expect.objectContaining({ level: "ERROR", queryExecutionId: "q-old", state: "FAILED" }),
     );
   });
 

@@ -13,7 +13,7 @@
 import { AthenaClient } from "@aws-sdk/client-athena";
 import { GlueClient } from "@aws-sdk/client-glue";
 import { S3Client } from "@aws-sdk/client-s3";
-import { runMaintenance } from "@sluice/aws/cdc-maintenance";
+import { previousRunFailed, runMaintenance } from "@sluice/aws/cdc-maintenance";
 import { createObservability, withObservability } from "@sluice/observability";
 import * as z from "zod/mini";
 
@@ -30,21 +30,18 @@ const clients = { glue: new GlueClient({}), s3: new S3Client({}), athena: new At
 
 async function maintain(event: unknown): Promise<void> {
   const run = maintenanceInput.parse(event);
-  const result = await runMaintenance(clients, run);
+  // Logged as soon as they are read: this run's own listing or starts may fail after.
+  const result = await runMaintenance(clients, run, (failedBefore) => {
+    for (const failed of failedBefore) {
+      observability.logger.error("maintenance statement of the previous run did not complete", { ...failed });
+    }
+  });
   observability.logger.info("maintenance started", {
     action: run.action,
     started: result.started,
     skipped: result.skipped,
   });
-  for (const failed of result.failedBefore) {
-    observability.logger.error("maintenance statement of the previous run did not complete", { ...failed });
-  }
-  if (result.failedBefore.length > 0) {
-    const listed = result.failedBefore.map((f) => `${f.query} (${f.state}: ${f.reason})`).join("; ");
-    throw new Error(
-      `${result.failedBefore.length} ${run.action} statement(s) of the previous run did not complete: ${listed}`,
-    );
-  }
+  if (result.failedBefore.length > 0) throw previousRunFailed(run.action, result.failedBefore);
 }
 
 export const handler = withObservability(maintain, observability);

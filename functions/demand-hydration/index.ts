@@ -26,7 +26,7 @@ import { DEFAULT_WINDOWS, hydrateDemand } from "@sluice/pricing";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda";
 import * as z from "zod/mini";
 import { configOf, wholeNumber } from "#kit/config";
-import { kinesisPoison, poisonKey, poisonQueueOf, sendPoison } from "#kit/dead-letter";
+import { kinesisPoisonOf, poisonQueueOf, sendPoison } from "#kit/dead-letter";
 import { failingRecords, kinesisRecordsOf } from "#kit/kinesis-records";
 import { linksOf } from "#kit/links";
 import { reportHydration } from "./report.ts";
@@ -73,11 +73,7 @@ async function hydrate(event: KinesisStreamEvent): Promise<KinesisStreamBatchRes
     inventoryOf: (ids) => inventory.inventoryOf(ids),
     config,
   });
-  const byKey = new Map(received.map((record) => [poisonKey(record), record]));
-  const poison = [...result.invalid, ...result.refused].flatMap((bad) => {
-    const record = byKey.get(poisonKey(bad));
-    return record ? [kinesisPoison(record, bad.reason)] : [];
-  });
+  const poison = kinesisPoisonOf(received, [...result.invalid, ...result.refused]);
   const dead = await sendPoison(deadLetters, "DemandHydration", poison, observability.logger);
   await reportHydration(result, dead.fields, observability, audit);
   return failingRecords(dead.unsent);

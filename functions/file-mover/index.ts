@@ -1,7 +1,8 @@
 /**
  * FileMover: files landing in the Inbox under `incoming/` are filed into the Lake by the routing rules
  * (`packages/files/src/rules.ts`): server-side copy, verified, then the copied version of the source is deleted.
- * Every move, skip and failure goes to the Audit topic. Triggered asynchronously by S3: a failed move (copy error,
+ * Every move, skip, refusal (a file no rule routes, or over 5 TiB: it stays in the Inbox) and failure goes to the
+ * Audit topic. Triggered asynchronously by S3: a failed move (copy error,
  * failed verification) fails the invocation so that Lambda retries it and then hands the event to FileMoverDlq,
  * with the source untouched. A move that cannot be done before the invocation's timeout (less MOVE_MARGIN_MS) is
  * not started or, for a multipart copy, stopped and its upload aborted, and fails the same way.

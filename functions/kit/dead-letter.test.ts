@@ -1,7 +1,7 @@
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
-import { kinesisPoison, poisonQueueOf, sendPoison } from "./dead-letter.ts";
+import { kinesisPoison, kinesisPoisonOf, poisonQueueOf, sendPoison } from "./dead-letter.ts";
 import { kinesisRecordsOf } from "./kinesis-records.ts";
 import { kinesisEvent, memoryPoisonQueue } from "./testing.ts";
 
@@ -41,6 +41,23 @@ describe("#kit/dead-letter", () => {
         text: "{oops",
       },
     });
+  });
+
+  it("finds the refused records in the batch, and fails loudly on one that is not there (never dropped silently)", () => {
+    const records = kinesisRecordsOf(kinesisEvent(["{oops", "{}", "[]"], { first: 7 }));
+    const [first, , third] = records;
+    const bad = [third, first].map((r) => ({
+      shardId: r?.shardId ?? "",
+      sequenceNumber: r?.sequenceNumber ?? "",
+      reason: "x",
+    }));
+    expect(kinesisPoisonOf(records, bad).map((p) => p.sequenceNumber)).toEqual([
+      third?.sequenceNumber,
+      first?.sequenceNumber,
+    ]);
+    expect(() =>
+      kinesisPoisonOf(records, [{ shardId: "shardId-000000000000", sequenceNumber: "999", reason: "lost" }]),
+    ).toThrow("refused record shardId-000000000000:999 is not in the batch (lost)");
   });
 
   it("says, per record, where its dead letter is or why there is none, and logs the ones left to the stream", async () => {

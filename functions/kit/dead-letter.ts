@@ -53,6 +53,23 @@ export function kinesisPoison(record: ShardRecord, reason: string): KinesisPoiso
   };
 }
 
+/**
+ * The records of the batch that `bad` names, each with its reason, as the dead-letter queue keeps them. A name that
+ * is not in the batch throws (failing the invocation: the stream retries it, nothing is lost): a record refused but
+ * neither dead-lettered nor returned as a failure would be lost without a trace.
+ */
+export function kinesisPoisonOf(
+  records: readonly ShardRecord[],
+  bad: readonly { shardId: string; sequenceNumber: string; reason: string }[],
+): KinesisPoisonRecord[] {
+  const byKey = new Map(records.map((record) => [poisonKey(record), record]));
+  return bad.map((b) => {
+    const record = byKey.get(poisonKey(b));
+    if (!record) throw new Error(`refused record ${poisonKey(b)} is not in the batch (${b.reason})`);
+    return kinesisPoison(record, b.reason);
+  });
+}
+
 /** What the audit message of a poison record says of its dead letter: the queue and message id, or why not sent. */
 export type DeadLetterFields =
   | { deadLetterQueue: string; deadLetterMessageId: string }

@@ -103,8 +103,14 @@ describe("PriceInference handler", () => {
         reason: "invalid inference request: productId: must be a string",
       },
     ]);
+    // The WARN line names the dead letter too, as AnomalyAlert's and DemandHydration's do.
     expect(fn.stdout.logs()).toContainEqual(
-      expect.objectContaining({ level: "WARN", message: "price request not applied" }),
+      expect.objectContaining({
+        level: "WARN",
+        message: "price request not applied",
+        deadLetterQueue: "PriceInferenceDlq",
+        deadLetterMessageId: expect.stringMatching(/^dl-/),
+      }),
     );
     expect(audit.messages).toContainEqual(
       expect.objectContaining({

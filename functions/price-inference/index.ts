@@ -75,6 +75,8 @@ const deadLetters = poisonQueueOf("PriceInference");
 
 async function priceInference(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {
   const bySequence = new Map((event.Records ?? []).map((record) => [record.dynamodb?.SequenceNumber ?? "", record]));
+  /** What each dead-lettered request's log line says of its dead letter (as its audit message does). */
+  const deadLettered = new Map<string, Record<string, unknown>>();
   const result = await priceRequests(requestRecordsOf(event), {
     model,
     catalog,
@@ -96,6 +98,7 @@ async function priceInference(event: DynamoDBStreamEvent, context: Context): Pro
       });
       const dead = await sendPoison(deadLetters, "PriceInference", poison, observability.logger);
       const unsent = new Set(dead.unsent.map((record) => record.sequenceNumber));
+      for (const [sequenceNumber, fields] of dead.fields) deadLettered.set(sequenceNumber, fields);
       return new Map(
         poison.map(({ sequenceNumber }) => [
           sequenceNumber,
@@ -107,7 +110,10 @@ async function priceInference(event: DynamoDBStreamEvent, context: Context): Pro
   const { logger, metrics } = observability;
   for (const outcome of result.outcomes) {
     const level = levelOf(outcome.kind);
-    logger[level](level === "info" ? "price request" : "price request not applied", { ...outcome });
+    logger[level](level === "info" ? "price request" : "price request not applied", {
+      ...outcome,
+      ...deadLettered.get(outcome.itemIdentifier),
+    });
   }
   metrics.addMetric("ModelCalls", "Count", result.modelCalls);
   metrics.addMetric("PriceChanges", "Count", result.outcomes.filter((o) => o.kind === "applied").length);

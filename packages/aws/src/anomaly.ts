@@ -15,9 +15,12 @@
  * they need, then puts the head on condition that its version is still the one loaded: that one write is the commit
  * point. Until it succeeds nothing it wrote is named by the head, so readers see the state before or after it, never
  * a mix, however many series it holds; the loser of a race (or a commit cut off half-way) leaves only unnamed items,
- * which it deletes when it can. After the head is written the items it no longer names (the series' previous states,
- * evicted sites' series, the previous pages) are deleted. A reader holding an older head may find those gone: it gets
- * `StateConflict` and reloads, as its commit would have failed anyway.
+ * which it deletes when it can. After the head is written the previous pages are deleted, and the series items it no
+ * longer names (the series' previous states, evicted sites' series) too, unless series items have a time to live
+ * (`retentionSeconds`: `expiresAt` on each, then they are left to expire, as DynamoDB's TTL deletions are free). A
+ * reader holding an older head may find those gone: it gets `StateConflict` and reloads, as its commit would have
+ * failed anyway. A series item gone while the current head names it (expired, deleted by hand) starts that series
+ * afresh (`onExpired`).
  */
 import { randomBytes } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";

@@ -95,6 +95,12 @@ export interface FailedStatement {
   submitted: string;
 }
 
+/** The error a run ends with when statements of the previous run did not complete (after starting its own). */
+export function previousRunFailed(action: string, failed: readonly FailedStatement[]): Error {
+  const listed = failed.map((f) => `${f.query} (${f.state}: ${f.reason})`).join("; ");
+  return new Error(`${failed.length} ${action} statement(s) of the previous run did not complete: ${listed}`);
+}
+
 /** How far back a run looks for the previous run's statements: the daily schedule's period, and an hour. */
 const LOOK_BACK_MS = 25 * 3_600_000;
 /** Pages of query ids read at most (50 each, most recent first). */
@@ -148,12 +154,14 @@ export async function failedStatements(athena: AthenaClient, run: MaintenanceRun
 }
 
 /**
- * Reads how the previous run's statements ended (`failedBefore`), then plans `run.action` over the databases' Iceberg
- * tables and starts each statement; returns the plan, the query ids and the earlier failures.
+ * Reads how the previous run's statements ended (`failedBefore`, told to `onFailedBefore` at once, so that they are
+ * reported even if the rest of the run fails), then plans `run.action` over the databases' Iceberg tables and starts
+ * each statement; returns the plan, the query ids and the earlier failures.
  */
 export async function runMaintenance(
   clients: MaintenanceClients,
   run: MaintenanceRun,
+  onFailedBefore: (failed: readonly FailedStatement[]) => void = () => {},
 ): Promise<
   MaintenancePlan & {
     started: { database: string; table: string; queryExecutionId: string }[];
@@ -161,6 +169,7 @@ export async function runMaintenance(
   }
 > {
   const failedBefore = await failedStatements(clients.athena, run);
+  if (failedBefore.length > 0) onFailedBefore(failedBefore);
   const plan = planMaintenance(run.action, await icebergTableSummaries(clients, run.databases));
   const started: { database: string; table: string; queryExecutionId: string }[] = [];
   for (const statement of plan.statements) {
