@@ -374,6 +374,7 @@ export const functions = {
       // A series item expires 3 days after its write; every closed minute rewrites every known site's series, so
       // only a stream silent for longer loses what its series learnt (they warm up again: 2 hours).
       ANOMALY_STATE_RETENTION_HOURS: "72",
+      ANOMALY_MAX_FUTURE_SECONDS: "300",
     },
     // Large batches: the state is loaded and committed once per batch. Malformed records go to AnomalyAlertDlq with
     // their data (the function sends them); partial failures report only those its DLQ did not take.

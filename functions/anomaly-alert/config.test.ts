@@ -19,6 +19,7 @@ describe("AnomalyAlert's configuration", () => {
       ANOMALY_SITE_IDLE_SECONDS: "600",
       ANOMALY_MAX_SITES: "50",
       ANOMALY_WARMUP_WINDOWS: "60",
+      ANOMALY_MAX_FUTURE_SECONDS: "120",
       ANOMALY_SITES: " a.example , b.example,,",
     });
     expect(config.windowing).toMatchObject({
@@ -31,6 +32,7 @@ describe("AnomalyAlert's configuration", () => {
     });
     expect(config.policy.threshold).toBe(0.8);
     expect(config.detector.warmupPoints).toBe(60);
+    expect(config.maxFutureMs).toBe(120_000);
   });
 
   it("gives the state's series items a time to live of 72 hours by default, another on demand, none at 0", () => {

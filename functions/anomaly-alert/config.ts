@@ -6,7 +6,9 @@
  * `ANOMALY_WARMUP_WINDOWS` (120: the windows a series learns from before it can alert, 2 hours of 1-minute windows),
  * `ANOMALY_MAX_SITES` (1 000), `ANOMALY_SITES` (unset: every site; else the comma-separated names of the only sites
  * counted), `ANOMALY_STATE_RETENTION_HOURS` (72: the time to live of a series' state item in `AnomalyState`; the items
- * a commit replaces are left to expire rather than deleted; 0: deleted at once, and never expiring). Read by the
+ * a commit replaces are left to expire rather than deleted; 0: deleted at once, and never expiring),
+ * `ANOMALY_MAX_FUTURE_SECONDS` (300: an event dated further after the time of processing is malformed, as
+ * DemandHydration's `DEMAND_MAX_FUTURE_SECONDS` refuses it). Read by the
  * handler at cold start, and by `pnpm bench anomaly-alert` from the wiring.
  */
 import { DEFAULT_PIPELINE, type PipelineConfig } from "@sluice/anomaly/pipeline";
@@ -25,6 +27,7 @@ export const anomalyAlertEnv = z.object({
   ANOMALY_WARMUP_WINDOWS: wholeNumber(DEFAULT_PIPELINE.detector.warmupPoints ?? 120, { min: 1 }),
   ANOMALY_SITES: list(),
   ANOMALY_STATE_RETENTION_HOURS: wholeNumber(72),
+  ANOMALY_MAX_FUTURE_SECONDS: wholeNumber(DEFAULT_PIPELINE.maxFutureMs / 1000),
 });
 
 /** The state store's settings from `env`: the series items' time to live (none when 0). */
@@ -51,5 +54,6 @@ export function pipelineConfigOf(env: Readonly<Record<string, string | undefined
     },
     policy: { ...policy, threshold: settings.ANOMALY_ALERT_THRESHOLD },
     detector: { ...DEFAULT_PIPELINE.detector, warmupPoints: settings.ANOMALY_WARMUP_WINDOWS },
+    maxFutureMs: settings.ANOMALY_MAX_FUTURE_SECONDS * 1000,
   };
 }

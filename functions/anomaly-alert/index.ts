@@ -3,7 +3,7 @@
  * windows, every closed window of every metric is scored by its streaming detector, and incidents are published to
  * `Alerts` once when they open and once when they resolve (see `processClickstreamBatch` in @sluice/anomaly).
  *
- * A malformed record (not a clickstream event, or dated in the future) is sent to AnomalyAlertDlq with its data and
+ * A malformed record (not a clickstream event, or dated more than `ANOMALY_MAX_FUTURE_SECONDS` ahead) is sent to AnomalyAlertDlq with its data and
  * reason (#kit/dead-letter), logged and reported to `Audit` with the message's id, and is done: the rest of the batch
  * goes on, nothing is retried. Only if the queue does not take it is it returned as a batch item failure (Lambda
  * retries from it, then hands the batch's range to AnomalyAlertDlq); the records around it are counted anyway, and

@@ -182,7 +182,11 @@ export function decodeRecord(record: RawRecord, now: number, maxFutureMs: number
     throw error;
   }
   const time = Date.parse(event.ts);
-  if (time > now + maxFutureMs) throw new PoisonRecord(`ts ${event.ts} is in the future`);
+  if (time > now + maxFutureMs) {
+    throw new PoisonRecord(
+      `ts ${event.ts} is more than ${maxFutureMs / 1000} s after the time of processing (${new Date(now).toISOString()})`,
+    );
+  }
   return {
     shardId: record.shardId,
     sequenceNumber: record.sequenceNumber,
