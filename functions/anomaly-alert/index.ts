@@ -52,7 +52,7 @@ async function detectAnomalies(event: KinesisStreamEvent): Promise<KinesisStream
   const records = kinesisRecordsOf(event);
   const outcome = await processClickstreamBatch(records, { store, alerts, audit, config });
   const poison = kinesisPoisonOf(records, outcome.malformed);
-  const dead = await sendPoison(deadLetters, "AnomalyAlert", poison, observability.logger);
+  const dead = await sendPoison(deadLetters, "AnomalyAlert", poison, observability);
   await reportScoring(
     outcome,
     { records: records.length, maxSites: config.windowing.maxSites, deadLetters: dead.fields },

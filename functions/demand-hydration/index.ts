@@ -74,7 +74,7 @@ async function hydrate(event: KinesisStreamEvent): Promise<KinesisStreamBatchRes
     config,
   });
   const poison = kinesisPoisonOf(received, [...result.invalid, ...result.refused]);
-  const dead = await sendPoison(deadLetters, "DemandHydration", poison, observability.logger);
+  const dead = await sendPoison(deadLetters, "DemandHydration", poison, observability);
   await reportHydration(result, dead.fields, observability, audit);
   return failingRecords(dead.unsent);
 }

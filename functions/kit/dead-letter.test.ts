@@ -7,9 +7,15 @@ import { kinesisEvent, memoryPoisonQueue } from "./testing.ts";
 
 const sqs = mockClient(SQSClient);
 const url = "https://sqs.us-east-1.amazonaws.com/123456789012/AnomalyAlertDlq";
-const logger = () => {
+const observed = () => {
   const lines: Array<[string, Record<string, unknown>]> = [];
-  return { lines, error: (message: string, fields: Record<string, unknown>) => void lines.push([message, fields]) };
+  const counts: Record<string, number> = {};
+  return {
+    lines,
+    counts,
+    logger: { error: (message: string, fields: Record<string, unknown>) => void lines.push([message, fields]) },
+    metrics: { addMetric: (name: string, _unit: string, n: number) => void (counts[name] = (counts[name] ?? 0) + n) },
+  };
 };
 
 describe("#kit/dead-letter", () => {
@@ -64,7 +70,7 @@ describe("#kit/dead-letter", () => {
     const queue = memoryPoisonQueue();
     const records = kinesisRecordsOf(kinesisEvent(["a", "b"]));
     const poison = records.map((record) => kinesisPoison(record, "bad"));
-    const log = logger();
+    const log = observed();
     const sent = await sendPoison(queue, "DemandHydration", poison, log as never);
     expect([...sent.fields]).toEqual([
       [
@@ -86,6 +92,7 @@ describe("#kit/dead-letter", () => {
       deadLetterError: "RequestThrottled: slow down",
       retried: true,
     });
+    expect(log.counts).toEqual({ DeadLettered: 2, DeadLetterFailures: 1 });
     expect(log.lines).toEqual([
       [
         "poison record not sent to DemandHydrationDlq: left to the stream's retries",

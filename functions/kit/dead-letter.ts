@@ -78,13 +78,14 @@ export type DeadLetterFields =
 /**
  * Sends `poison` to `queue`; returns, by `<shard>:<sequence number>` (`sequenceNumber` alone for a record without a
  * shard), what each record's audit message should say of it, and the records left to the stream (to return as
- * batch item failures). Logs (ERROR) the records the queue did not take.
+ * batch item failures). Logs (ERROR) the records the queue did not take. Counts, in every stream consumer alike, the
+ * records sent (`DeadLettered`) and those the queue did not take (`DeadLetterFailures`).
  */
 export async function sendPoison(
   queue: PoisonQueue,
   functionName: FunctionName,
   poison: readonly PoisonRecord[],
-  logger: Observability["logger"],
+  { logger, metrics }: Pick<Observability, "logger" | "metrics">,
 ): Promise<{ fields: Map<string, DeadLetterFields>; unsent: PoisonRecord[] }> {
   const deadLetterQueue = deadLetterQueueOf(functionName);
   const fields = new Map<string, DeadLetterFields>();
@@ -102,6 +103,8 @@ export async function sendPoison(
       error,
     });
   }
+  metrics.addMetric("DeadLettered", "Count", result.sent.length);
+  metrics.addMetric("DeadLetterFailures", "Count", result.unsent.length);
   return { fields, unsent: result.unsent.map(({ record }) => record) };
 }
 

@@ -103,6 +103,7 @@ describe("PriceInference handler", () => {
         reason: "invalid inference request: productId: must be a string",
       },
     ]);
+    expect(fn.stdout.metric("DeadLettered")).toBe(1);
     // The WARN line names the dead letter too, as AnomalyAlert's and DemandHydration's do.
     expect(fn.stdout.logs()).toContainEqual(
       expect.objectContaining({

@@ -96,7 +96,7 @@ async function priceInference(event: DynamoDBStreamEvent, context: Context): Pro
           reason,
         };
       });
-      const dead = await sendPoison(deadLetters, "PriceInference", poison, observability.logger);
+      const dead = await sendPoison(deadLetters, "PriceInference", poison, observability);
       const unsent = new Set(dead.unsent.map((record) => record.sequenceNumber));
       for (const [sequenceNumber, fields] of dead.fields) deadLettered.set(sequenceNumber, fields);
       return new Map(
