@@ -14,7 +14,11 @@ const observed = () => {
     lines,
     counts,
     logger: { error: (message: string, fields: Record<string, unknown>) => void lines.push([message, fields]) },
-    metrics: { addMetric: (name: string, _unit: string, n: number) => void (counts[name] = (counts[name] ?? 0) + n) },
+    metrics: {
+      addMetric: (name: string, _unit: string, n: number) => {
+        counts[name] = (counts[name] ?? 0) + n;
+      },
+    },
   };
 };
 
