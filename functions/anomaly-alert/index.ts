@@ -23,7 +23,7 @@ import { createDynamoAnomalyStore, createSnsAlertPublisher } from "@sluice/aws/a
 import { createSnsAuditSink } from "@sluice/aws/audit";
 import { createObservability, withObservability } from "@sluice/observability";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda";
-import { kinesisPoisonOf, poisonQueueOf, sendPoison } from "#kit/dead-letter";
+import { deadLettersOf, kinesisPoisonOf } from "#kit/dead-letter";
 import { failingRecords, kinesisRecordsOf } from "#kit/kinesis-records";
 import { linksOf } from "#kit/links";
 import { pipelineConfigOf, stateStoreOptionsOf } from "./config.ts";
@@ -46,13 +46,13 @@ const store = createDynamoAnomalyStore(new DynamoDBClient({}), links.AnomalyStat
 });
 const alerts = createSnsAlertPublisher(sns, links.Alerts.arn);
 const audit = createSnsAuditSink(sns, links.Audit.arn);
-const deadLetters = poisonQueueOf("AnomalyAlert");
+const deadLetters = deadLettersOf("AnomalyAlert");
 
 async function detectAnomalies(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
   const records = kinesisRecordsOf(event);
   const outcome = await processClickstreamBatch(records, { store, alerts, audit, config });
   const poison = kinesisPoisonOf(records, outcome.malformed);
-  const dead = await sendPoison(deadLetters, "AnomalyAlert", poison, observability);
+  const dead = await deadLetters.send(poison, observability);
   await reportScoring(
     outcome,
     { records: records.length, maxSites: config.windowing.maxSites, deadLetters: dead.fields },

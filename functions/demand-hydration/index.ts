@@ -26,7 +26,7 @@ import { DEFAULT_WINDOWS, hydrateDemand } from "@sluice/pricing";
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from "aws-lambda";
 import * as z from "zod/mini";
 import { configOf, wholeNumber } from "#kit/config";
-import { kinesisPoisonOf, poisonQueueOf, sendPoison } from "#kit/dead-letter";
+import { deadLettersOf, kinesisPoisonOf } from "#kit/dead-letter";
 import { failingRecords, kinesisRecordsOf } from "#kit/kinesis-records";
 import { linksOf } from "#kit/links";
 import { reportHydration } from "./report.ts";
@@ -52,7 +52,7 @@ const store = createDynamoWindowStore(dynamo, links.DemandWindows.name);
 const requests = createDynamoRequestStore(dynamo, links.InferenceRequests.name);
 const inventory = createDynamoInventory(dynamo, links.Catalog.name);
 const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
-const deadLetters = poisonQueueOf("DemandHydration");
+const deadLetters = deadLettersOf("DemandHydration");
 
 /** The JSON a record holds, or why it holds none (`not JSON: "..."`, as AnomalyAlert says): counted as invalid. */
 function eventOf(data: string): { value: unknown; unreadable?: string } {
@@ -74,7 +74,7 @@ async function hydrate(event: KinesisStreamEvent): Promise<KinesisStreamBatchRes
     config,
   });
   const poison = kinesisPoisonOf(received, [...result.invalid, ...result.refused]);
-  const dead = await sendPoison(deadLetters, "DemandHydration", poison, observability);
+  const dead = await deadLetters.send(poison, observability);
   await reportHydration(result, dead.fields, observability, audit);
   return failingRecords(dead.unsent);
 }

@@ -1,7 +1,7 @@
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
-import { kinesisPoison, kinesisPoisonOf, poisonQueueOf, sendPoison } from "./dead-letter.ts";
+import { deadLettersOf, deadLettersTo, kinesisPoison, kinesisPoisonOf } from "./dead-letter.ts";
 import { kinesisRecordsOf } from "./kinesis-records.ts";
 import { kinesisEvent, memoryPoisonQueue } from "./testing.ts";
 
@@ -26,17 +26,22 @@ describe("#kit/dead-letter", () => {
   afterEach(() => sqs.reset());
 
   it("needs the URL of the function's own DLQ (SLUICE_DEAD_LETTER_QUEUE_URL) to start", () => {
-    expect(() => poisonQueueOf("AnomalyAlert", {})).toThrow(
+    expect(() => deadLettersOf("AnomalyAlert", {})).toThrow(
       "AnomalyAlert configuration: SLUICE_DEAD_LETTER_QUEUE_URL=undefined: expected the URL of AnomalyAlertDlq",
     );
   });
 
   it("sends a Kinesis record as received to that queue, named by the function", async () => {
     sqs.on(SendMessageCommand).resolves({ MessageId: "m-1" });
-    const queue = poisonQueueOf("AnomalyAlert", { SLUICE_DEAD_LETTER_QUEUE_URL: url, AWS_REGION: "us-east-1" });
+    const deadLetters = deadLettersOf("AnomalyAlert", { SLUICE_DEAD_LETTER_QUEUE_URL: url, AWS_REGION: "us-east-1" });
+    expect(deadLetters.queueName).toBe("AnomalyAlertDlq");
     const [record] = kinesisRecordsOf(kinesisEvent(["{oops"], { first: 7 }));
     const poison = kinesisPoison(record as NonNullable<typeof record>, 'not JSON: "{oops"');
-    expect(await queue.send([poison])).toEqual({ sent: [{ record: poison, messageId: "m-1" }], unsent: [] });
+    const sent = await deadLetters.send([poison], observed() as never);
+    expect([...sent.fields]).toEqual([
+      ["shardId-000000000000:00000000000000000007", { deadLetterQueue: "AnomalyAlertDlq", deadLetterMessageId: "m-1" }],
+    ]);
+    expect(sent.unsent).toEqual([]);
     const input = sqs.commandCalls(SendMessageCommand)[0]?.args[0].input;
     expect(input?.QueueUrl).toBe(url);
     expect(JSON.parse(input?.MessageBody ?? "")).toMatchObject({
@@ -75,7 +80,8 @@ describe("#kit/dead-letter", () => {
     const records = kinesisRecordsOf(kinesisEvent(["a", "b"]));
     const poison = records.map((record) => kinesisPoison(record, "bad"));
     const log = observed();
-    const sent = await sendPoison(queue, "DemandHydration", poison, log as never);
+    const deadLetters = deadLettersTo(queue, "DemandHydration");
+    const sent = await deadLetters.send(poison, log as never);
     expect([...sent.fields]).toEqual([
       [
         "shardId-000000000000:00000000000000000001",
@@ -89,7 +95,7 @@ describe("#kit/dead-letter", () => {
     expect(sent.unsent).toEqual([]);
 
     queue.refuse = "RequestThrottled: slow down";
-    const unsent = await sendPoison(queue, "DemandHydration", poison.slice(0, 1), log as never);
+    const unsent = await deadLetters.send(poison.slice(0, 1), log as never);
     expect(unsent.unsent).toEqual(poison.slice(0, 1));
     expect(unsent.fields.get("shardId-000000000000:00000000000000000001")).toEqual({
       deadLetterQueue: "DemandHydrationDlq",

@@ -25,9 +25,9 @@ export type { PoisonRecord, PoisonSendResult };
 /**
  * The function's own `<Function>Dlq`, whose URL `sst deploy` and the local cloud give it (`DEAD_LETTER_QUEUE_URL`);
  * its role may `sqs:SendMessage` there (infra/permissions.ts). Read at cold start: without the URL the function does
- * not start.
+ * not start. The function is named once, here: the queue's messages and the audit fields name the same one.
  */
-export function poisonQueueOf(functionName: FunctionName, env: Record<string, string | undefined> = process.env) {
+export function deadLettersOf(functionName: FunctionName, env: Record<string, string | undefined> = process.env) {
   const config = configOf(
     functionName,
     z.object({ [DEAD_LETTER_QUEUE_URL]: z.url({ error: `the URL of ${deadLetterQueueOf(functionName)}` }) }),
@@ -36,7 +36,10 @@ export function poisonQueueOf(functionName: FunctionName, env: Record<string, st
   // The queue URL is the queue's own address; on AWS it is the regional endpoint's, elsewhere the endpoint configured
   // (AWS_ENDPOINT_URL_SQS) is the one to call.
   const client = new SQSClient({ useQueueUrlAsEndpoint: false });
-  return createSqsPoisonQueue(client, config[DEAD_LETTER_QUEUE_URL] as string, functionName);
+  return deadLettersTo(
+    createSqsPoisonQueue(client, config[DEAD_LETTER_QUEUE_URL] as string, functionName),
+    functionName,
+  );
 }
 
 /** A Kinesis record refused for `reason`, as the dead-letter queue keeps it. */
@@ -75,40 +78,51 @@ export type DeadLetterFields =
   | { deadLetterQueue: string; deadLetterMessageId: string }
   | { deadLetterQueue: string; deadLetterError: string; retried: true };
 
-/**
- * Sends `poison` to `queue`; returns, by `<shard>:<sequence number>` (`sequenceNumber` alone for a record without a
- * shard), what each record's audit message should say of it, and the records left to the stream (to return as
- * batch item failures). Logs (ERROR) the records the queue did not take. Counts, in every stream consumer alike, the
- * records sent (`DeadLettered`) and those the queue did not take (`DeadLetterFailures`).
- */
-export async function sendPoison(
-  queue: PoisonQueue,
-  functionName: FunctionName,
-  poison: readonly PoisonRecord[],
-  { logger, metrics }: Pick<Observability, "logger" | "metrics">,
-): Promise<{ fields: Map<string, DeadLetterFields>; unsent: PoisonRecord[] }> {
-  const deadLetterQueue = deadLetterQueueOf(functionName);
-  const fields = new Map<string, DeadLetterFields>();
-  if (poison.length === 0) return { fields, unsent: [] };
-  const result = await queue.send(poison);
-  for (const { record, messageId } of result.sent) {
-    fields.set(poisonKey(record), { deadLetterQueue, deadLetterMessageId: messageId });
-  }
-  for (const { record, error } of result.unsent) {
-    fields.set(poisonKey(record), { deadLetterQueue, deadLetterError: error, retried: true });
-    logger.error(`poison record not sent to ${deadLetterQueue}: left to the stream's retries`, {
-      sequenceNumber: record.sequenceNumber,
-      ...("shardId" in record ? { shardId: record.shardId } : {}),
-      reason: record.reason,
-      error,
-    });
-  }
-  metrics.addMetric("DeadLettered", "Count", result.sent.length);
-  metrics.addMetric("DeadLetterFailures", "Count", result.unsent.length);
-  return { fields, unsent: result.unsent.map(({ record }) => record) };
+/** A function's dead letters: {@link DeadLetters.send} puts its poison records in its own queue. */
+export interface DeadLetters {
+  /** The queue's name, `<Function>Dlq`, as the audit messages give it. */
+  readonly queueName: string;
+  /**
+   * Sends `poison`; returns, by `<shard>:<sequence number>` (`sequenceNumber` alone for a record without a shard), what
+   * each record's audit message should say of it, and the records left to the stream (to return as batch item
+   * failures). Logs (ERROR) the records the queue did not take. Counts, in every stream consumer alike, the records
+   * sent (`DeadLettered`) and those the queue did not take (`DeadLetterFailures`).
+   */
+  send(
+    poison: readonly PoisonRecord[],
+    observability: Pick<Observability, "logger" | "metrics">,
+  ): Promise<{ fields: Map<string, DeadLetterFields>; unsent: PoisonRecord[] }>;
 }
 
-/** How {@link sendPoison} keys a record. */
+/** `functionName`'s dead letters in `queue` (its `<Function>Dlq`). */
+export function deadLettersTo(queue: PoisonQueue, functionName: FunctionName): DeadLetters {
+  const deadLetterQueue = deadLetterQueueOf(functionName);
+  return {
+    queueName: deadLetterQueue,
+    async send(poison, { logger, metrics }) {
+      const fields = new Map<string, DeadLetterFields>();
+      if (poison.length === 0) return { fields, unsent: [] };
+      const result = await queue.send(poison);
+      for (const { record, messageId } of result.sent) {
+        fields.set(poisonKey(record), { deadLetterQueue, deadLetterMessageId: messageId });
+      }
+      for (const { record, error } of result.unsent) {
+        fields.set(poisonKey(record), { deadLetterQueue, deadLetterError: error, retried: true });
+        logger.error(`poison record not sent to ${deadLetterQueue}: left to the stream's retries`, {
+          sequenceNumber: record.sequenceNumber,
+          ...("shardId" in record ? { shardId: record.shardId } : {}),
+          reason: record.reason,
+          error,
+        });
+      }
+      metrics.addMetric("DeadLettered", "Count", result.sent.length);
+      metrics.addMetric("DeadLetterFailures", "Count", result.unsent.length);
+      return { fields, unsent: result.unsent.map(({ record }) => record) };
+    },
+  };
+}
+
+/** How {@link DeadLetters.send} keys a record. */
 export function poisonKey(record: { sequenceNumber: string; shardId?: string }): string {
   return record.shardId === undefined ? record.sequenceNumber : `${record.shardId}:${record.sequenceNumber}`;
 }

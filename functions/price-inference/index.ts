@@ -27,7 +27,7 @@ import { DEFAULT_GUARDRAILS, DEFAULT_PRICING_CONFIG, MODEL_CONTENT_TYPES, priceR
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from "aws-lambda";
 import * as z from "zod/mini";
 import { configOf, decimal, oneOf, wholeNumber } from "#kit/config";
-import { poisonQueueOf, sendPoison } from "#kit/dead-letter";
+import { deadLettersOf } from "#kit/dead-letter";
 import { linksOf } from "#kit/links";
 import { levelOf } from "#kit/outcome-level";
 
@@ -71,7 +71,7 @@ const catalog = createDynamoCatalog(new DynamoDBClient({}), {
   history: links.PriceHistory.name,
 });
 const audit = createSnsAuditSink(new SNSClient({}), links.Audit.arn);
-const deadLetters = poisonQueueOf("PriceInference");
+const deadLetters = deadLettersOf("PriceInference");
 
 async function priceInference(event: DynamoDBStreamEvent, context: Context): Promise<DynamoDBBatchResponse> {
   const bySequence = new Map((event.Records ?? []).map((record) => [record.dynamodb?.SequenceNumber ?? "", record]));
@@ -96,7 +96,7 @@ async function priceInference(event: DynamoDBStreamEvent, context: Context): Pro
           reason,
         };
       });
-      const dead = await sendPoison(deadLetters, "PriceInference", poison, observability);
+      const dead = await deadLetters.send(poison, observability);
       const unsent = new Set(dead.unsent.map((record) => record.sequenceNumber));
       for (const [sequenceNumber, fields] of dead.fields) deadLettered.set(sequenceNumber, fields);
       return new Map(
