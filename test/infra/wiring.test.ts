@@ -36,6 +36,19 @@ describe("stream mappings (infra/wiring.ts)", () => {
   });
 });
 
+describe("alarms (infra/wiring.ts)", () => {
+  it("number 35 a stage, as infra/README.md states (and prices): 8 functions x 3 (DLQ depth, new dead letters, throttles), 8 with an on-failure destination, 3 stream consumers", () => {
+    const alarms = deployment.synth().ofType("aws:cloudwatch/metricAlarm:MetricAlarm");
+    const functions = Object.values(wiring.functions);
+    const streamConsumers = functions.filter((spec) =>
+      spec.triggers.some((t) => t.kind === "kinesis" || t.kind === "dynamodb"),
+    );
+    const withDestination = functions.filter((spec) => spec.async !== undefined || streamConsumers.includes(spec));
+    expect([functions.length, withDestination.length, streamConsumers.length]).toEqual([8, 8, 3]);
+    expect(alarms.length).toBe(35);
+  });
+});
+
 describe("sst.config.ts", () => {
   it("names the app sluice, keeps state in AWS, retains and protects production only", async () => {
     const config = (await import("../../sst.config.ts")).default;
