@@ -13,10 +13,11 @@
 const dockerBuildVersion = "0.0.14";
 
 export default $config({
-  app(input) {
+  async app(input) {
     const production = input?.stage === "production";
-    // Only an explicit region is passed on: without one, SST uses the AWS profile's region (then us-east-1).
-    const region = process.env.AWS_REGION || process.env.AWS_DEFAULT_REGION;
+    // The region when the environment names one (else the AWS profile's, then us-east-1), and the accounts the stage
+    // may deploy to when config/stages.json pins them (`awsAccountIds`): infra/provider.ts.
+    const { awsProviderArgs } = await import("./infra/provider.ts");
     return {
       name: "sluice",
       home: "aws",
@@ -24,7 +25,7 @@ export default $config({
       protect: production,
       providers: {
         // A stage stays in the region of its first deploy: deploy it again with the same region.
-        aws: region ? { region: region as aws.Region } : {},
+        aws: awsProviderArgs(input?.stage ?? "", process.env),
         "docker-build": dockerBuildVersion,
       },
     };

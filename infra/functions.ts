@@ -63,6 +63,8 @@ export interface FunctionAlarms {
   deliveryFailures?: aws.cloudwatch.MetricAlarm;
   /** A stream-triggered function's records waited more than 5 minutes: its shard is stuck or behind. */
   iteratorAge?: aws.cloudwatch.MetricAlarm;
+  /** Lambda refused to run the function (Throttles > 0 in 5 minutes): no concurrency left for it. */
+  throttles: aws.cloudwatch.MetricAlarm;
 }
 
 export interface FunctionOptions {
@@ -195,7 +197,11 @@ export function eventSourceMappingArgs(
  * - a stream-triggered function's oldest record was more than 5 minutes old when its batch was invoked (`IteratorAge`
  *   Maximum): a stuck shard (a failing record being retried, the function throttled or failing) before anything
  *   reaches the DLQ. IteratorAge is only reported when the function is invoked: missing data keeps the alarm's state
- *   (a quiet stream stays OK, a stuck one stays in ALARM).
+ *   (a quiet stream stays OK, a stuck one stays in ALARM);
+ * - Lambda throttled the function (`Throttles` Sum > 0 in 5 minutes): nothing reserves concurrency, so the account's
+ *   concurrency limit was used up (or the function's own reservation, where the wiring sets one). A throttled stream
+ *   consumer's shard waits, failing nothing and dead-lettering nothing (`MaximumRecordAgeInSeconds` -1); a throttled
+ *   async event is retried by Lambda up to its maximum event age, then dead-lettered. Missing data: not breaching.
  */
 function createAlarms(
   name: string,
@@ -236,6 +242,16 @@ function createAlarms(
       namespace: "AWS/SQS",
       metricName: "NumberOfMessagesSent",
       dimensions: queue,
+      statistic: "Sum",
+      period: 300,
+      threshold: 0,
+      treatMissingData: "notBreaching",
+    }),
+    throttles: alarm(`${name}ThrottlesAlarm`, `${name}-throttles`, {
+      alarmDescription: `Lambda throttled ${name} in the last 5 minutes: the account's concurrency (or the function's reservation) was used up. Its stream shards wait and its async events are retried meanwhile. Check ConcurrentExecutions and the account's Lambda quota.`,
+      namespace: "AWS/Lambda",
+      metricName: "Throttles",
+      dimensions: { FunctionName: fn.name },
       statistic: "Sum",
       period: 300,
       threshold: 0,

@@ -11,14 +11,33 @@ export interface StageSettings {
    * `PricingModel`. The stage then deploys no model image, model or endpoint of its own.
    */
   pricingEndpoint?: string;
+  /**
+   * The AWS accounts (12-digit ids) the stage may be deployed to: the AWS provider's `allowedAccountIds`, so a deploy
+   * run with credentials of any other account fails before the provider creates, changes or deletes anything.
+   */
+  awsAccountIds?: readonly string[];
 }
 
 export type StagesFile = Readonly<Record<string, unknown>>;
 
-const settingNames: readonly (keyof StageSettings)[] = ["pricingEndpoint"];
+const settingNames: readonly (keyof StageSettings)[] = ["pricingEndpoint", "awsAccountIds"];
 
 /** SageMaker's endpoint name rule: letters, digits and single or repeated hyphens inside, at most 63 characters. */
 const endpointNamePattern = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
+
+/** An AWS account id: 12 digits, written as a string (a leading zero is part of it). */
+const accountIdPattern = /^[0-9]{12}$/;
+
+function accountIdsProblems(stage: string, value: unknown): string[] {
+  const ids = Array.isArray(value) ? (value as unknown[]) : [];
+  if (ids.length === 0 || !ids.every((id) => typeof id === "string" && accountIdPattern.test(id))) {
+    return [
+      `stage "${stage}": awsAccountIds ${JSON.stringify(value)} is not a list of AWS account ids (12-digit strings)`,
+    ];
+  }
+  const twice = [...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))];
+  return twice.map((id) => `stage "${stage}": awsAccountIds names ${id} twice`);
+}
 
 /** Every problem of a stages file, as sentences; empty when it is valid. */
 export function stagesProblems(file: StagesFile): string[] {
@@ -34,6 +53,8 @@ export function stagesProblems(file: StagesFile): string[] {
         problems.push(`stage "${stage}": unknown setting "${key}" (known: ${settingNames.join(", ")})`);
       } else if (key === "pricingEndpoint" && (typeof value !== "string" || !endpointNamePattern.test(value))) {
         problems.push(`stage "${stage}": pricingEndpoint ${JSON.stringify(value)} is not a SageMaker endpoint name`);
+      } else if (key === "awsAccountIds") {
+        problems.push(...accountIdsProblems(stage, value));
       }
     }
   }

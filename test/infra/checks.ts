@@ -248,7 +248,8 @@ function alarmShape(inputs: Record<string, unknown>) {
  * A function's alarms, restated: its dead-letter queue holding messages (depth), and receiving a new one in the last 5
  * minutes (so a second failure while the first waits is not silent); Lambda failing to deliver a discarded event to
  * that queue (a function with an on-failure destination: async invocations or a stream mapping); a stream-triggered
- * function's records waiting more than 5 minutes (IteratorAge). Each notifies `alarmTopic` (alarm and back to OK).
+ * function's records waiting more than 5 minutes (IteratorAge); any function throttled in 5 minutes (Throttles: the
+ * account's concurrency used up, or the function's reservation). Each notifies `alarmTopic` (alarm and back to OK).
  */
 export function alarmProblems(wiring: Wiring, synth: Synth, name: string, alarmTopic?: string): string[] {
   const spec = wiring.functions[name] as FunctionSpec;
@@ -276,6 +277,18 @@ export function alarmProblems(wiring: Wiring, synth: Synth, name: string, alarmT
       namespace: "AWS/SQS",
       metricName: "NumberOfMessagesSent",
       dimensions: queue,
+      statistic: "Sum",
+      period: 300,
+      evaluationPeriods: 1,
+      comparisonOperator: "GreaterThanThreshold",
+      threshold: 0,
+      treatMissingData: "notBreaching",
+      ...notify,
+    },
+    [`${name}ThrottlesAlarm`]: {
+      namespace: "AWS/Lambda",
+      metricName: "Throttles",
+      dimensions: fn,
       statistic: "Sum",
       period: 300,
       evaluationPeriods: 1,

@@ -96,7 +96,7 @@ export function describeDeployment(
       expect(deadLetterProblems(wiring, synth, name)).toEqual([]);
     });
 
-    it("has alarms on dead letters (waiting and new), failed deliveries to them, and stream records waiting", () => {
+    it("has alarms on dead letters (waiting and new), failed deliveries to them, throttles, and stream records waiting", () => {
       expect(alarmProblems(wiring, synth, name, alarmTopic)).toEqual([]);
     });
 

@@ -3,7 +3,7 @@
  * `sst deploy` builds them, through sst.config.ts's `run()`, synthesized offline under Pulumi mocks, and must create
  * exactly what the wiring says.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import * as wiring from "../../infra/wiring.ts";
 import { describeDeployment } from "./suite.ts";
 
@@ -33,6 +33,19 @@ describe("stream mappings (infra/wiring.ts)", () => {
         batch.reportBatchItemFailures,
       ]).toEqual([name, 10, true, true]);
     }
+  });
+});
+
+describe("alarms (infra/wiring.ts)", () => {
+  it("number 35 a stage, as infra/README.md states (and prices): 8 functions x 3 (DLQ depth, new dead letters, throttles), 8 with an on-failure destination, 3 stream consumers", () => {
+    const alarms = deployment.synth().ofType("aws:cloudwatch/metricAlarm:MetricAlarm");
+    const functions: wiring.FunctionSpec[] = Object.values(wiring.functions);
+    const streamConsumers = functions.filter((spec) =>
+      spec.triggers.some((t) => t.kind === "kinesis" || t.kind === "dynamodb"),
+    );
+    const withDestination = functions.filter((spec) => spec.async !== undefined || streamConsumers.includes(spec));
+    expect([functions.length, withDestination.length, streamConsumers.length]).toEqual([8, 8, 3]);
+    expect(alarms.length).toBe(35);
   });
 });
 
@@ -70,6 +83,24 @@ describe("sst.config.ts", () => {
       });
     } finally {
       await awsProvider(saved);
+    }
+  });
+
+  it("pins the AWS provider to the accounts config/stages.json lists for the stage deployed (allowedAccountIds)", async () => {
+    vi.resetModules();
+    vi.doMock("../../config/stages.json", () => ({
+      default: { production: { awsAccountIds: ["111122223333"] } },
+    }));
+    try {
+      const config = (await import("../../sst.config.ts")).default;
+      const awsProvider = async (stage: string) =>
+        ((await config.app({ stage })).providers as Record<string, { allowedAccountIds?: string[] }>).aws
+          ?.allowedAccountIds;
+      expect(await awsProvider("production")).toEqual(["111122223333"]);
+      expect(await awsProvider("dev")).toBeUndefined();
+    } finally {
+      vi.doUnmock("../../config/stages.json");
+      vi.resetModules();
     }
   });
 
