@@ -1,7 +1,8 @@
 /**
  * End to end: `pnpm local` started as a user starts it; everything it starts listens on loopback only; a message
  * published with the AWS SDK to the `Audit` topic lands as one redacted structured record in
- * `.sluice/logs/SnsLogger.log`; Ctrl-C stops everything, DynamoDB Local's Java process included.
+ * `.sluice/logs/SnsLogger.log`; a second `pnpm local` on the same state directory is refused, naming the first, whose
+ * env file stays; Ctrl-C stops everything, DynamoDB Local's Java process included.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -179,6 +180,33 @@ local.describe("pnpm local (end to end)", () => {
     expect(text).toContain("e2e");
   });
 
+  it("refuses a second `pnpm local` on its state directory, naming this one, and keeps its env file", async () => {
+    const envFile = path.join(stateDir, "local.env");
+    const before = readFileSync(envFile, "utf8");
+    // Started as a user would start it again: the same state directory and the same ports.
+    const basePort = new URL(env.AWS_ENDPOINT_URL_SNS ?? "").port;
+    const second = spawn("pnpm", ["--silent", "local", "--base-port", basePort, "--state-dir", stateDir, "--quiet"], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, FORCE_COLOR: "0" },
+    });
+    let secondOutput = "";
+    second.stdout?.on("data", (chunk) => {
+      secondOutput += chunk;
+    });
+    second.stderr?.on("data", (chunk) => {
+      secondOutput += chunk;
+    });
+    const code = await new Promise<number | null>((resolve) => second.once("exit", (exitCode) => resolve(exitCode)));
+
+    expect(code, secondOutput).not.toBe(0);
+    expect(existsSync(envFile), secondOutput).toBe(true);
+    expect(readFileSync(envFile, "utf8")).toBe(before);
+    expect(secondOutput).toMatch(
+      new RegExp(`a local cloud is already running on ${stateDir}: pid \\d+, base port ${basePort}`),
+    );
+  });
+
   it("stops cleanly on Ctrl-C and leaves no DynamoDB Local process behind", async () => {
     const ours = javaPids().filter((pid) => !javaBefore.has(pid));
     expect(ours.length).toBeGreaterThan(0);
@@ -194,5 +222,6 @@ local.describe("pnpm local (end to end)", () => {
     expect(output).not.toMatch(/Error|ELIFECYCLE/);
     await waitFor("java to exit", () => (javaPids().some((pid) => ours.includes(pid)) ? undefined : true), 10_000);
     expect(existsSync(path.join(stateDir, "local.env"))).toBe(false);
+    expect(existsSync(path.join(stateDir, "local.lock"))).toBe(false);
   });
 });

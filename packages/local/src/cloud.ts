@@ -21,6 +21,7 @@ import { envFileOf, repoRoot } from "./paths.ts";
 import type { CreatedResources, WiringResources } from "./resources.ts";
 import type { FunctionHost } from "./runtime/function-host.ts";
 import type { ObjectChange } from "./sources/s3-events.ts";
+import { lockStateDir } from "./state-lock.ts";
 
 export { ACCOUNT_ID, APP, DEFAULT_BASE_PORT, REGION, repoRoot };
 
@@ -38,7 +39,7 @@ export function wiringModels(spec: WiringResources): ModelContainer[] {
 export interface LocalCloudOptions {
   /** First of six consecutive ports; `0` picks free ports (tests). Default 4566. */
   basePort?: number;
-  /** Where `local.env` and `logs/` go. Default `<repo>/.sluice`. */
+  /** Where `local.env`, `local.lock` and `logs/` go. Default `<repo>/.sluice`. */
   stateDir?: string;
   /** The wiring to run; default `infra/wiring.ts`. Tests pass their own with fixture handlers. */
   wiring?: WiringResources;
@@ -70,7 +71,7 @@ export interface LocalCloudOptions {
   };
   /** Called with each request IAM denied (`pnpm local` prints them). */
   onIamDenied?: (functionName: string, message: string) => void;
-  /** Write `<stateDir>/local.env`. Default true. */
+  /** Write `<stateDir>/local.env`, holding `<stateDir>/local.lock` while it runs (state-lock.ts). Default true. */
   writeEnvFile?: boolean;
 }
 
@@ -95,32 +96,37 @@ export interface LocalCloud {
  * Starts the local cloud, in steps: each function's identity (`cloud/identities.ts`); the emulators behind their IAM
  * gateways (`cloud/emulators.ts`); the wiring's resources (`cloud/provision.ts`); the function runtime
  * (`cloud/runtime.ts`) and the triggers connected to it (`cloud/triggers.ts`); last the env file, whose presence
- * means the cloud is ready (an env file left by a killed run is removed before anything else). A step that fails
- * stops everything started before it.
+ * means the cloud is ready (an env file left by a killed run is removed before anything else, once the state
+ * directory's lock is taken: a local cloud running there refuses the start). A step that fails stops everything
+ * started before it.
  */
 export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
   const stateDir = options.stateDir ?? path.join(repoRoot, ".sluice");
   const writesEnvFile = options.writeEnvFile ?? true;
-  // First of all: an env file left by a run that did not stop cleanly (killed) would say "ready" during the start.
+  const basePort = options.basePort ?? DEFAULT_BASE_PORT;
+  // First of all: the state directory's lock (a local cloud running there, env file and all, refuses this start), then
+  // an env file left by a run that did not stop cleanly (killed), which would say "ready" during the start.
+  const lock = writesEnvFile ? lockStateDir(stateDir, basePort) : undefined;
   if (writesEnvFile) rmSync(envFileOf(stateDir), { force: true });
   const spec: WiringResources = options.wiring ?? wiring;
-  // The same checks `sst deploy` runs: a wiring AWS would refuse does not start locally either.
-  assertDeployable(spec);
   const logDir = path.join(stateDir, "logs");
-  mkdirSync(logDir, { recursive: true });
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => {});
+    lock?.release();
   };
 
   try {
+    // The same checks `sst deploy` runs: a wiring AWS would refuse does not start locally either.
+    assertDeployable(spec);
+    mkdirSync(logDir, { recursive: true });
     // Bucket notifications are routed once the triggers are wired; changes observed before then invoke nothing.
     let routeObjectChange: (change: ObjectChange) => void = () => {};
     const { policies, identities } = functionIdentities(spec);
     const enforce = options.iam ?? true;
     const emulators = await startEmulators(
       {
-        basePort: options.basePort ?? DEFAULT_BASE_PORT,
+        basePort,
         models: options.models ?? wiringModels(spec),
         identities,
         enforce,
@@ -131,6 +137,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
       stops,
     );
     const { endpoints, faults } = emulators;
+    lock?.update(Number(new URL(endpoints.sns).port));
     const { clients, resources, env } = await provisionResources(spec, endpoints, emulators.glue);
     const runtime = startFunctionRuntime(
       {

@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { describeFaults, parseFaultSpec } from "../faults.ts";
 import { DEFAULT_BASE_PORT } from "../names.ts";
 import { envFileOf, repoRoot } from "../paths.ts";
+import { assertNotRunning } from "../state-lock.ts";
 
 const { values } = parseArgs({
   options: {
@@ -61,8 +62,15 @@ if (values.faults) {
   };
 }
 
-// An env file left by a run that was killed would say "ready" while this one starts: removed before the local cloud's
-// modules load (seconds), and again by startLocalCloud, the first thing it does.
+// Unless a local cloud runs on this state directory (refused, its env file left alone): an env file left by a run that
+// was killed would say "ready" while this one starts: removed before the local cloud's modules load (seconds), and
+// again by startLocalCloud, the first thing it does once it holds the state directory's lock.
+try {
+  assertNotRunning(values["state-dir"]);
+} catch (err) {
+  console.error(`[sluice] the local cloud could not start: ${(err as Error).message}`);
+  process.exit(1);
+}
 rmSync(envFileOf(values["state-dir"]), { force: true });
 const { startLocalCloud } = await import("../cloud.ts");
 const started = performance.now();
