@@ -66,12 +66,15 @@ describe("file pipelines", () => {
     }
   }
 
+  /** Whether the object is there; only S3's 404 means "not there" (a 403, a refused connection or a wrong bucket throw). */
   async function exists(bucket: string, key: string): Promise<boolean> {
     try {
       await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
       return true;
-    } catch {
-      return false;
+    } catch (err) {
+      const { name, $metadata } = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (name === "NotFound" && $metadata?.httpStatusCode === 404) return false;
+      throw err;
     }
   }
 
@@ -213,8 +216,17 @@ describe("file pipelines", () => {
       },
       { region: "us-east-1", configurationId: "FileMover-Inbox" },
     );
+    const invoked = new Date();
     const result = await target.invoke("FileMover", { Records: [record] });
     expect(result.status).toBe("ok");
+    // What FileMover decided for the duplicate (its own log line under the event's request id): already done, no copy.
+    // The object's LastModified (second resolution) and ETag (same bytes) alone would not tell a rewrite apart.
+    const decided = await target.eventually("FileMover's log line for the duplicate", async () => {
+      const lines = (await target.logRecords("FileMover", invoked)).filter((r) => r.correlation_id === "DUPLICATE");
+      expect(lines).toHaveLength(1);
+      return lines[0];
+    });
+    expect(decided).toMatchObject({ message: "file-mover", outcome: "already-done", to: `s3://${lake}/${to}` });
     const after = await s3.send(new HeadObjectCommand({ Bucket: lake, Key: to }));
     expect(after.LastModified).toEqual(before.LastModified);
     expect(after.ETag).toBe(before.ETag);
