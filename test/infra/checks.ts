@@ -260,6 +260,19 @@ export function alarmProblems(wiring: Wiring, synth: Synth, name: string, alarmT
   const queue = { QueueName: d.dlqName(name) };
   const fn = { FunctionName: d.functionName(name) };
   const streamTriggered = spec.triggers.some((t) => t.kind === "kinesis" || t.kind === "dynamodb");
+  // Any of `metricName` in 5 minutes: the shape of every alarm but the depth and the iterator age.
+  const anyIn5Minutes = (namespace: string, metricName: string, dimensions: Record<string, string>) => ({
+    namespace,
+    metricName,
+    dimensions,
+    statistic: "Sum",
+    period: 300,
+    evaluationPeriods: 1,
+    comparisonOperator: "GreaterThanThreshold",
+    threshold: 0,
+    treatMissingData: "notBreaching",
+    ...notify,
+  });
   const expected: Record<string, ReturnType<typeof alarmShape>> = {
     [`${dlq}Alarm`]: {
       namespace: "AWS/SQS",
@@ -273,45 +286,10 @@ export function alarmProblems(wiring: Wiring, synth: Synth, name: string, alarmT
       treatMissingData: "notBreaching",
       ...notify,
     },
-    [`${dlq}NewMessagesAlarm`]: {
-      namespace: "AWS/SQS",
-      metricName: "NumberOfMessagesSent",
-      dimensions: queue,
-      statistic: "Sum",
-      period: 300,
-      evaluationPeriods: 1,
-      comparisonOperator: "GreaterThanThreshold",
-      threshold: 0,
-      treatMissingData: "notBreaching",
-      ...notify,
-    },
-    [`${name}ThrottlesAlarm`]: {
-      namespace: "AWS/Lambda",
-      metricName: "Throttles",
-      dimensions: fn,
-      statistic: "Sum",
-      period: 300,
-      evaluationPeriods: 1,
-      comparisonOperator: "GreaterThanThreshold",
-      threshold: 0,
-      treatMissingData: "notBreaching",
-      ...notify,
-    },
+    [`${dlq}NewMessagesAlarm`]: anyIn5Minutes("AWS/SQS", "NumberOfMessagesSent", queue),
+    [`${name}ThrottlesAlarm`]: anyIn5Minutes("AWS/Lambda", "Throttles", fn),
     ...(spec.async || streamTriggered
-      ? {
-          [`${name}DeliveryFailuresAlarm`]: {
-            namespace: "AWS/Lambda",
-            metricName: "DestinationDeliveryFailures",
-            dimensions: fn,
-            statistic: "Sum",
-            period: 300,
-            evaluationPeriods: 1,
-            comparisonOperator: "GreaterThanThreshold",
-            threshold: 0,
-            treatMissingData: "notBreaching",
-            ...notify,
-          },
-        }
+      ? { [`${name}DeliveryFailuresAlarm`]: anyIn5Minutes("AWS/Lambda", "DestinationDeliveryFailures", fn) }
       : {}),
     ...(streamTriggered
       ? {
