@@ -199,7 +199,8 @@ local.describe("pnpm local (end to end)", () => {
     second.stderr?.on("data", (chunk) => {
       secondOutput += chunk;
     });
-    const code = await new Promise<number | null>((resolve) => second.once("exit", (exitCode) => resolve(exitCode)));
+    // `close`, not `exit`: the output may still be in the pipes when the process has exited.
+    const code = await new Promise<number | null>((resolve) => second.once("close", (exitCode) => resolve(exitCode)));
 
     expect(code, secondOutput).not.toBe(0);
     expect(existsSync(envFile), secondOutput).toBe(true);
@@ -213,7 +214,7 @@ local.describe("pnpm local (end to end)", () => {
     const ours = javaPids().filter((pid) => !javaBefore.has(pid));
     expect(ours.length).toBeGreaterThan(0);
     const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-      child.once("exit", (code, signal) => resolve({ code, signal })),
+      child.once("close", (code, signal) => resolve({ code, signal })),
     );
     process.kill(-(child.pid as number), "SIGINT");
     const { code, signal } = await exited;
@@ -251,10 +252,15 @@ local.describe("pnpm local on a port another program holds", () => {
       started.stderr?.on("data", (chunk) => {
         output += chunk;
       });
-      const code = await new Promise<number | null>((resolve) => started.once("exit", (exitCode) => resolve(exitCode)));
+      const code = await new Promise<number | null>((resolve) =>
+        started.once("close", (exitCode) => resolve(exitCode)),
+      );
       const group = String(started.pid);
       await waitUntil(() => pgrep("-g", group).length === 0, 10_000);
-      const left = pgrep("-g", group).map((pid) => `${pid} ${readFileSync(`/proc/${pid}/cmdline`, "utf8")}`);
+      const left = pgrep("-g", group).map((pid) => {
+        const cmdline = `/proc/${pid}/cmdline`;
+        return `${pid} ${existsSync(cmdline) ? readFileSync(cmdline, "utf8").replaceAll("\0", " ") : "(gone)"}`;
+      });
       // Assess
       expect(code, output).toBe(1);
       expect(output.trim().split("\n"), output).toHaveLength(1);
