@@ -2,14 +2,16 @@
  * End to end: `pnpm local` started as a user starts it; everything it starts listens on loopback only; a message
  * published with the AWS SDK to the `Audit` topic lands as one redacted structured record in
  * `.sluice/logs/SnsLogger.log`; a second `pnpm local` on the same state directory is refused, naming the first, whose
- * env file stays; Ctrl-C stops everything, DynamoDB Local's Java process included.
+ * env file stays; Ctrl-C stops everything, DynamoDB Local's Java process included. And a `pnpm local` whose ports
+ * another program holds exits 1 at once, naming the port, leaving nothing running and nothing in its state directory.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
-import { pgrep } from "@sluice/testing";
+import { pgrep, waitUntil } from "@sluice/testing";
 import { isLoopback, listeningSockets, processGroup } from "@sluice/testing/listening";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { loadEnvFile } from "../../packages/local/src/cli/env.ts";
@@ -197,7 +199,8 @@ local.describe("pnpm local (end to end)", () => {
     second.stderr?.on("data", (chunk) => {
       secondOutput += chunk;
     });
-    const code = await new Promise<number | null>((resolve) => second.once("exit", (exitCode) => resolve(exitCode)));
+    // `close`, not `exit`: the output may still be in the pipes when the process has exited.
+    const code = await new Promise<number | null>((resolve) => second.once("close", (exitCode) => resolve(exitCode)));
 
     expect(code, secondOutput).not.toBe(0);
     expect(existsSync(envFile), secondOutput).toBe(true);
@@ -211,7 +214,7 @@ local.describe("pnpm local (end to end)", () => {
     const ours = javaPids().filter((pid) => !javaBefore.has(pid));
     expect(ours.length).toBeGreaterThan(0);
     const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-      child.once("exit", (code, signal) => resolve({ code, signal })),
+      child.once("close", (code, signal) => resolve({ code, signal })),
     );
     process.kill(-(child.pid as number), "SIGINT");
     const { code, signal } = await exited;
@@ -224,4 +227,50 @@ local.describe("pnpm local (end to end)", () => {
     expect(existsSync(path.join(stateDir, "local.env"))).toBe(false);
     expect(existsSync(path.join(stateDir, "local.lock"))).toBe(false);
   });
+});
+
+local.describe("pnpm local on a port another program holds", () => {
+  it("exits 1 with one line naming the port and what to do, leaving no process, env file or lock behind", async () => {
+    // Prepare: another program (LocalStack, another local cloud) on the port `pnpm local` would give S3, its second;
+    // the env file of a killed run in the state directory.
+    const other = net.createServer();
+    await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
+    const busy = (other.address() as net.AddressInfo).port;
+    const stateDir = mkdtempSync(path.join(tmpdir(), "sluice-port-in-use-"));
+    writeFileSync(path.join(stateDir, "local.env"), "export AWS_ENDPOINT_URL_S3='http://127.0.0.1:1'\n");
+    try {
+      // Act: started as a user starts it, in a process group of its own (what it starts stays in that group).
+      const started = spawn(
+        "pnpm",
+        ["--silent", "local", "--base-port", String(busy - 1), "--state-dir", stateDir, "--quiet"],
+        { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, FORCE_COLOR: "0" } },
+      );
+      let output = "";
+      started.stdout?.on("data", (chunk) => {
+        output += chunk;
+      });
+      started.stderr?.on("data", (chunk) => {
+        output += chunk;
+      });
+      const code = await new Promise<number | null>((resolve) =>
+        started.once("close", (exitCode) => resolve(exitCode)),
+      );
+      const group = String(started.pid);
+      await waitUntil(() => pgrep("-g", group).length === 0, 10_000);
+      const left = pgrep("-g", group).map((pid) => {
+        const cmdline = `/proc/${pid}/cmdline`;
+        return `${pid} ${existsSync(cmdline) ? readFileSync(cmdline, "utf8").replaceAll("\0", " ") : "(gone)"}`;
+      });
+      // Assess
+      expect(code, output).toBe(1);
+      expect(output.trim().split("\n"), output).toHaveLength(1);
+      expect(output).toContain(`port ${busy} (S3) is in use`);
+      expect(output).toMatch(/--base-port \d+/);
+      expect(left).toEqual([]);
+      expect(existsSync(path.join(stateDir, "local.env"))).toBe(false);
+      expect(existsSync(path.join(stateDir, "local.lock"))).toBe(false);
+    } finally {
+      other.close();
+    }
+  }, 90_000);
 });

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -23,6 +24,16 @@ const undeployable: WiringResources = {
     },
   },
 };
+
+/** A wiring with nothing in it: deployable, so that a start goes as far as its ports. */
+const empty: WiringResources = { buckets: {}, topics: {}, streams: {}, tables: {}, functions: {} };
+
+/** Listens on a free loopback port, as another program (LocalStack, another local cloud) would. */
+async function occupyPort(): Promise<net.Server> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return server;
+}
 
 describe("startLocalCloud", () => {
   const stateDir = mkdtempSync(path.join(tmpdir(), "sluice-cloud-"));
@@ -77,5 +88,24 @@ describe("startLocalCloud", () => {
     await expect(start).rejects.toThrow(/cannot be deployed/);
     expect(existsSync(path.join(dir, "local.env"))).toBe(false);
     expect(existsSync(path.join(dir, "local.lock"))).toBe(false);
+  });
+
+  it("refuses to start when one of its six ports is in use, naming it and what to do, before it starts any emulator", async () => {
+    // Prepare: another program on a port the local cloud would give Kinesis (its fourth), and the env file of a
+    // killed run.
+    const other = await occupyPort();
+    const busy = (other.address() as net.AddressInfo).port;
+    const dir = stateDirWithEnvFile("port-in-use");
+    try {
+      // Act: the unit layer refuses any emulator, so a start that got as far as one fails otherwise.
+      const start = startLocalCloud({ stateDir: dir, basePort: busy - 3, wiring: empty, models: [] });
+      // Assess
+      await expect(start).rejects.toThrow(`port ${busy} (Kinesis) is in use`);
+      await expect(start).rejects.toThrow(/--base-port \d+/);
+      expect(existsSync(path.join(dir, "local.env"))).toBe(false);
+      expect(existsSync(path.join(dir, "local.lock"))).toBe(false);
+    } finally {
+      other.close();
+    }
   });
 });

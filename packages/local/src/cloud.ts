@@ -18,6 +18,7 @@ import type { FaultRules } from "./faults.ts";
 import type { PolicyDocument } from "./iam/policy.ts";
 import { ACCOUNT_ID, APP, DEFAULT_BASE_PORT, REGION } from "./names.ts";
 import { envFileOf, repoRoot } from "./paths.ts";
+import { assertPublicPortsFree } from "./public-ports.ts";
 import type { CreatedResources, WiringResources } from "./resources.ts";
 import type { FunctionHost } from "./runtime/function-host.ts";
 import type { ObjectChange } from "./sources/s3-events.ts";
@@ -97,8 +98,9 @@ export interface LocalCloud {
  * gateways (`cloud/emulators.ts`); the wiring's resources (`cloud/provision.ts`); the function runtime
  * (`cloud/runtime.ts`) and the triggers connected to it (`cloud/triggers.ts`); last the env file, whose presence
  * means the cloud is ready (an env file left by a killed run is removed before anything else, once the state
- * directory's lock is taken: a local cloud running there refuses the start). A step that fails stops everything
- * started before it.
+ * directory's lock is taken: a local cloud running there refuses the start). Before any emulator starts, the six
+ * public ports are checked: one another program holds refuses the start, naming it. A step that fails stops everything
+ * started before it, and releases the lock.
  */
 export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<LocalCloud> {
   const stateDir = options.stateDir ?? path.join(repoRoot, ".sluice");
@@ -119,6 +121,9 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
   try {
     // The same checks `sst deploy` runs: a wiring AWS would refuse does not start locally either.
     assertDeployable(spec);
+    // Another program on one of the ports (LocalStack on 4566, another local cloud on this base port) fails the start
+    // now, not once the emulators have started; a port taken after this check fails the server that listens on it.
+    await assertPublicPortsFree(basePort);
     mkdirSync(logDir, { recursive: true });
     // Bucket notifications are routed once the triggers are wired; changes observed before then invoke nothing.
     let routeObjectChange: (change: ObjectChange) => void = () => {};

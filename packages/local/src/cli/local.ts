@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { describeFaults, parseFaultSpec } from "../faults.ts";
 import { DEFAULT_BASE_PORT } from "../names.ts";
 import { envFileOf, repoRoot } from "../paths.ts";
+import { assertPublicPortsFree } from "../public-ports.ts";
 import { assertNotRunning } from "../state-lock.ts";
 
 const { values } = parseArgs({
@@ -72,6 +73,14 @@ try {
   process.exit(1);
 }
 rmSync(envFileOf(values["state-dir"]), { force: true });
+// A port another program holds (LocalStack on 4566, another local cloud): refused before the modules load (seconds);
+// startLocalCloud checks again before it starts the emulators.
+try {
+  await assertPublicPortsFree(Number(values["base-port"]));
+} catch (err) {
+  console.error(`[sluice] the local cloud could not start: ${(err as Error).message}`);
+  process.exit(1);
+}
 const { startLocalCloud } = await import("../cloud.ts");
 const started = performance.now();
 const cloud = await startLocalCloud({

@@ -106,6 +106,19 @@ export async function startEmulators(
   return { endpoints, s3Gateway: upstreams.s3Gateway, glue: upstreams.glue, ...(faults ? { faults } : {}) };
 }
 
+/**
+ * Waits for pieces started together, each of which pushes its stop onto the caller's `stops` once it runs. Unlike
+ * `Promise.all`, it rejects (with the first failure) only once every piece has settled: a piece still starting (Java,
+ * a model container) when another fails would otherwise start after the caller stopped everything, and be left running.
+ */
+async function allStarted<T extends readonly unknown[] | []>(
+  starts: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(starts);
+  for (const result of settled) if (result.status === "rejected") throw result.reason;
+  return Promise.all(starts);
+}
+
 /** An IAM gateway in front of each upstream, on the public ports (SNS+SQS, S3, DynamoDB, Kinesis, SageMaker, Glue). */
 async function startIamGateways(
   options: EmulatorOptions,
@@ -133,16 +146,14 @@ async function startIamGateways(
     stops.push(() => started.stop());
     return started.endpoint;
   };
-  const [s3Endpoint, snsEndpoint, dynamoEndpoint, kinesisEndpoint, sagemakerEndpoint, glueEndpoint] = await Promise.all(
-    [
-      iamGateway("s3", upstreams.s3Gateway.endpoint, publicPorts[1] as number),
-      iamGateway("sns-sqs", upstreams.fauxqs, publicPorts[0] as number),
-      iamGateway("dynamodb", upstreams.dynamodb, publicPorts[2] as number),
-      iamGateway("kinesis", upstreams.kinesis, publicPorts[3] as number),
-      iamGateway("sagemaker-runtime", upstreams.sagemakerRuntime, publicPorts[4] as number),
-      iamGateway("glue", upstreams.glue.endpoint, publicPorts[5] as number),
-    ],
-  );
+  const [s3Endpoint, snsEndpoint, dynamoEndpoint, kinesisEndpoint, sagemakerEndpoint, glueEndpoint] = await allStarted([
+    iamGateway("s3", upstreams.s3Gateway.endpoint, publicPorts[1] as number),
+    iamGateway("sns-sqs", upstreams.fauxqs, publicPorts[0] as number),
+    iamGateway("dynamodb", upstreams.dynamodb, publicPorts[2] as number),
+    iamGateway("kinesis", upstreams.kinesis, publicPorts[3] as number),
+    iamGateway("sagemaker-runtime", upstreams.sagemakerRuntime, publicPorts[4] as number),
+    iamGateway("glue", upstreams.glue.endpoint, publicPorts[5] as number),
+  ]);
 
   return {
     s3: s3Endpoint,
@@ -197,26 +208,23 @@ async function startUpstreams(
 ): Promise<Upstreams> {
   const { fauxqsPort, s3GatewayPort, dynamoPort, kinesisPort, sagemakerPort, gluePort } = ports;
 
-  const [fauxqs, dynamo, kinesis, sagemaker, glue] = await Promise.all([
-    startFauxqsOnLoopback(fauxqsPort),
-    startDynamoDbLocal({ port: dynamoPort }),
-    startKinesalite({ port: kinesisPort }),
+  const track = <T extends { stop(): Promise<void> }>(started: T): T => {
+    stops.push(() => started.stop());
+    return started;
+  };
+  const [fauxqs, dynamo, kinesis, sagemaker, glue] = await allStarted([
+    startFauxqsOnLoopback(fauxqsPort).then(track),
+    startDynamoDbLocal({ port: dynamoPort }).then(track),
+    startKinesalite({ port: kinesisPort }).then(track),
     startSageMakerRuntime({
       containers: options.models,
       port: sagemakerPort,
       cwd: repoRoot,
       accountId: ACCOUNT_ID,
       region: REGION,
-    }),
-    startGlueCatalog({ port: gluePort, accountId: ACCOUNT_ID }),
+    }).then(track),
+    startGlueCatalog({ port: gluePort, accountId: ACCOUNT_ID }).then(track),
   ]);
-  stops.push(
-    () => fauxqs.stop(),
-    () => dynamo.stop(),
-    () => kinesis.stop(),
-    () => sagemaker.stop(),
-    () => glue.stop(),
-  );
   const fauxqsEndpoint = `http://127.0.0.1:${fauxqs.port}`;
   const s3Gateway = await startS3Gateway({
     upstream: fauxqsEndpoint,

@@ -15,6 +15,7 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { listen } from "./ports.ts";
 
 export interface GlueCatalogEmulator {
   endpoint: string;
@@ -146,7 +147,7 @@ export async function startGlueCatalog(options: { port?: number; accountId: stri
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
+  await listen(server, options.port ?? 0);
   const port = (server.address() as AddressInfo).port;
   return {
     endpoint: `http://127.0.0.1:${port}`,

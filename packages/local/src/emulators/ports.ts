@@ -12,3 +12,17 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Starts `server` listening on `host:port` (`0`: a free port). Rejects when it cannot (a port in use: `EADDRINUSE`),
+ * where a bare `server.listen` would emit an `error` event nobody handles, and the process would die of it.
+ */
+export function listen(server: net.Server, port: number, host = "127.0.0.1"): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}

@@ -1,14 +1,16 @@
 /**
  * The SageMaker runtime's model containers are child processes of the local cloud: they must not outlive it, however
- * it ends (SIGKILL included), as DynamoDB Local's watchdog and the function workers do not.
+ * it ends (SIGKILL included), as DynamoDB Local's watchdog and the function workers do not; nor a start that fails.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import net from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { pgrep, waitUntil } from "@sluice/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../paths.ts";
 import { isAlive } from "./dynamodb-local.ts";
+import { startSageMakerRuntime } from "./sagemaker-runtime.ts";
 
 const runtimeModule = pathToFileURL(path.join(import.meta.dirname, "sagemaker-runtime.ts")).href;
 const modelEntry = path.join(repoRoot, "packages/pricing/model/server.ts");
@@ -61,5 +63,27 @@ describe("SageMaker runtime", () => {
     await exited;
     // Assess
     expect(await waitUntil(() => models.every((pid) => !isAlive(pid)), 5000)).toBe(true);
+  }, 60_000);
+
+  it("rejects its start on a port in use, and stops the model containers it started", async () => {
+    // Prepare: another program on its port.
+    const other = net.createServer();
+    await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve));
+    const busy = (other.address() as net.AddressInfo).port;
+    try {
+      // Act
+      const start = startSageMakerRuntime({
+        containers: [{ endpointName: "m", entry: modelEntry }],
+        port: busy,
+        cwd: repoRoot,
+        accountId: "000000000000",
+        region: "us-east-1",
+      });
+      // Assess
+      await expect(start).rejects.toThrow(`EADDRINUSE: address already in use 127.0.0.1:${busy}`);
+      expect(await waitUntil(() => childrenOf(process.pid, modelEntry).length === 0, 5000)).toBe(true);
+    } finally {
+      other.close();
+    }
   }, 60_000);
 });

@@ -9,7 +9,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { freePort } from "./ports.ts";
+import { freePort, listen } from "./ports.ts";
 
 /** Makes a container exit with the process that started it (see the file). */
 const exitWithParent = fileURLToPath(new URL("./exit-with-parent.ts", import.meta.url));
@@ -65,7 +65,20 @@ export async function startSageMakerRuntime(options: {
   region: string;
 }): Promise<SageMakerRuntime> {
   const running = new Map<string, Running>();
-  await Promise.all(
+  const stopContainers = () =>
+    Promise.all(
+      [...running.values()].map(
+        ({ child }) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once("exit", () => resolve());
+            child.kill("SIGTERM");
+          }),
+      ),
+    );
+  // Every container forked is waited for, so that a start that fails (a container that does not answer, the port
+  // in use) stops them all, and none is left running.
+  const pinged = await Promise.allSettled(
     options.containers.map(async (container) => {
       const port = await freePort();
       const child = fork(container.entry, [], {
@@ -152,7 +165,14 @@ export async function startSageMakerRuntime(options: {
       upstream.end(Buffer.concat(chunks));
     });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
+  try {
+    const failed = pinged.find((result) => result.status === "rejected");
+    if (failed) throw failed.reason;
+    await listen(server, options.port ?? 0);
+  } catch (err) {
+    await stopContainers();
+    throw err;
+  }
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
@@ -161,16 +181,7 @@ export async function startSageMakerRuntime(options: {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await Promise.all(
-        [...running.values()].map(
-          ({ child }) =>
-            new Promise<void>((resolve) => {
-              if (child.exitCode !== null || child.signalCode !== null) return resolve();
-              child.once("exit", () => resolve());
-              child.kill("SIGTERM");
-            }),
-        ),
-      );
+      await stopContainers();
     },
   };
 }

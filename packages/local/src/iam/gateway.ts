@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { listen } from "../emulators/ports.ts";
 import { type FaultInjector, faultAnswer } from "../faults.ts";
 import { accessDenied, type HttpAnswer, unclassifiable, xmlEscape } from "./errors.ts";
 import { accessKeyOf, type FunctionIdentity } from "./identities.ts";
@@ -342,7 +343,7 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
     });
   });
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve));
+  await listen(server, options.port ?? 0, options.host ?? "127.0.0.1");
   const address = server.address() as AddressInfo;
   return {
     endpoint: `http://${options.host ?? "127.0.0.1"}:${address.port}`,

@@ -9,6 +9,7 @@
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { listen } from "../emulators/ports.ts";
 import { conditionalWrites } from "./s3-conditional-writes.ts";
 import type { ObjectChange } from "./s3-events.ts";
 import { classifyRequest, needsResponseBody, type ObjectRequest, reportedChanges } from "./s3-object-changes.ts";
@@ -46,7 +47,7 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
   const server = http.createServer((req, res) => {
     if (!conditionalWrite(req, res)) proxy.forward(req, res);
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve));
+  await listen(server, options.port ?? 0, options.host ?? "127.0.0.1");
   const address = server.address() as AddressInfo;
   return {
     endpoint: `http://${options.host ?? "127.0.0.1"}:${address.port}`,
