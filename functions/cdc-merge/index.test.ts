@@ -166,11 +166,13 @@ describe("CdcMerge handler", () => {
       "InternalError: we encountered an internal error",
     );
 
-    const logged = fn.stdout.logs().map((line) => [line.level, line.message]);
+    // The second record's pass committed the first record's file too: a line each.
+    const logged = fn.stdout.logs().map((line) => [line.level, line.message, line.outcome, line.file]);
     expect(logged).toEqual([
-      ["ERROR", "merge failed"],
-      ["INFO", "cdc-merge"],
-      ["ERROR", "Invocation failed"],
+      ["ERROR", "merge failed", undefined, undefined],
+      ["INFO", "cdc-merge", "merged", first.key],
+      ["INFO", "cdc-merge", "merged", second.key],
+      ["ERROR", "Invocation failed", undefined, undefined],
     ]);
   });
 });

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseTablesConfig } from "./config.ts";
 import { TableBusy } from "./errors.ts";
 import { icebirdRows } from "./fixtures/iceberg.ts";
-import { mergeObject } from "./flow.ts";
+import { mergeObject, type ObjectOutcome } from "./flow.ts";
 import { createFileCatalog } from "./iceberg-catalog.ts";
 import { loadIcebergTable } from "./iceberg-pass.ts";
 import { TableLease } from "./lease.ts";
@@ -44,7 +44,7 @@ const files = (target: ObjectStore) => icebergEngine().files(target, table);
 function mine(outcomes: Awaited<ReturnType<typeof mergeObject>>, key: string) {
   const own = outcomes.filter((o) => o.file === key);
   expect(own).toHaveLength(1);
-  return own[0];
+  return own[0] as ObjectOutcome;
 }
 
 function setup() {
@@ -159,7 +159,7 @@ describe("mergeObject", () => {
     expect(indexPuts.length).toBeGreaterThan(0);
     expect(new Set(buckets).size).toBe(indexPuts.length);
     expect(outcomes.filter((o) => o.outcome === "merged")).toHaveLength(1);
-    expect(outcomes.filter((o) => o?.outcome === "skipped")).toHaveLength(10);
+    expect(outcomes.filter((o) => o.outcome === "skipped")).toHaveLength(10);
     // Every file reported merged exactly once, by the pass that merged it: to Audit, and in that invocation's outcomes.
     const succeeded = messages.filter((m) => m.outcome === "succeeded").map((m) => m.file);
     expect(succeeded.sort()).toEqual([...keys].sort());
@@ -226,7 +226,7 @@ describe("mergeObject", () => {
     const outcomes = await Promise.all(
       keys.map(async (key) => mine(await mergeObject(key, { ...deps, pass: { pollMs: 5, maxPassFiles: 3 } }), key)),
     );
-    expect(outcomes.filter((o) => o?.outcome === "merged").length).toBeGreaterThanOrEqual(3);
+    expect(outcomes.filter((o) => o.outcome === "merged").length).toBeGreaterThanOrEqual(3);
     const succeeded = messages.filter((m) => m.outcome === "succeeded");
     expect(succeeded.map((m) => m.file).sort()).toEqual(keys);
     expect(Math.max(...succeeded.map((m) => m.commitFiles as number))).toBeLessThanOrEqual(3);
