@@ -83,7 +83,66 @@ describe("CdcMerge handler", () => {
     ]);
     // A file to fix at its source, not an error of the function: WARN, like its audit message.
     expect(fn.stdout.logs()).toEqual([
-      expect.objectContaining({ level: "WARN", message: "cdc-merge", outcome: "rejected", file: corrupt.key }),
+      expect.objectContaining({
+        level: "WARN",
+        message: "cdc-merge",
+        outcome: "refused",
+        file: corrupt.key,
+        row: 1,
+        reason: 'column amount: not a decimal: "not-a-number"',
+      }),
+    ]);
+  });
+
+  it("logs every file its pass merged, one line each: the invocation of a corrupt file commits the good file pending beside it", async () => {
+    const good = await landed(
+      "20261102-1700000000.csv",
+      "U,1,7,delivered,10.00,2026-11-01,2026-11-01 09:00:00,2026-11-02 17:00:00\n",
+    );
+    const corrupt = await landed(
+      "20261102-1000000000.csv",
+      "X,1,7,lost,10.00,2026-11-01,2026-11-01 09:00:00,2026-11-02 10:00:00\n",
+    );
+
+    await fn.handler(s3Event("raw", [{ ...corrupt, requestId: "REQ-C" }]), lambdaContext("CdcMerge", "inv-c"));
+
+    // The same files and words as its Audit messages (Audit says `succeeded` where the log says `merged`).
+    const lines = fn.stdout.logs().filter((line) => line.message === "cdc-merge");
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: "WARN",
+        outcome: "refused",
+        file: corrupt.key,
+        row: 1,
+        reason: 'unknown Op "X"',
+        correlation_id: "REQ-C",
+      }),
+      expect.objectContaining({
+        level: "INFO",
+        outcome: "merged",
+        file: good.key,
+        table: "sales.orders",
+        rows: 1,
+        correlation_id: "REQ-C",
+      }),
+    ]);
+    expect(audit.messages.map((m) => [m.outcome, m.file])).toEqual([
+      ["refused", corrupt.key],
+      ["succeeded", good.key],
+    ]);
+
+    // The good file's own invocation finds it applied, and says why.
+    fn.stdout.clear();
+    await fn.handler(s3Event("raw", [{ ...good, requestId: "REQ-G" }]), lambdaContext("CdcMerge", "inv-g"));
+    expect(fn.stdout.logs()).toEqual([
+      expect.objectContaining({
+        level: "INFO",
+        message: "cdc-merge",
+        outcome: "skipped",
+        file: good.key,
+        reason: "already applied",
+        version: lines[1]?.version,
+      }),
     ]);
   });
 
@@ -107,11 +166,13 @@ describe("CdcMerge handler", () => {
       "InternalError: we encountered an internal error",
     );
 
-    const logged = fn.stdout.logs().map((line) => [line.level, line.message]);
+    // The second record's pass committed the first record's file too: a line each.
+    const logged = fn.stdout.logs().map((line) => [line.level, line.message, line.outcome, line.file]);
     expect(logged).toEqual([
-      ["ERROR", "merge failed"],
-      ["INFO", "cdc-merge"],
-      ["ERROR", "Invocation failed"],
+      ["ERROR", "merge failed", undefined, undefined],
+      ["INFO", "cdc-merge", "merged", first.key],
+      ["INFO", "cdc-merge", "merged", second.key],
+      ["ERROR", "Invocation failed", undefined, undefined],
     ]);
   });
 });

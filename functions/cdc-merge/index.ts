@@ -5,8 +5,10 @@
  * compacted by the merge while it is small (big tables are Athena's to compact: CdcMaintenance). A table is merged by
  * one invocation at a time (its lease in Curated), in passes that take every pending file of the folder at once (a
  * full load split into LOAD files is merged in one commit); an invocation whose file another pass merged skips it, one
- * that cannot get the table before its time runs short fails and is retried. Merges, replays and rejected (corrupt) files go to Audit; a corrupt file does
- * not fail the invocation (retrying cannot fix it), any other error does.
+ * that cannot get the table before its time runs short fails and is retried. Every file an invocation decides on —
+ * each file its pass merged, whichever file's event started it, and its own file if skipped or refused (corrupt) — is
+ * logged, one line each (`merged`, `skipped`, `refused`), and sent to Audit (`succeeded`, `skipped`, `refused`); a
+ * corrupt file does not fail the invocation (retrying cannot fix it), any other error does.
  */
 import { GlueClient } from "@aws-sdk/client-glue";
 import { S3Client } from "@aws-sdk/client-s3";

@@ -21,20 +21,22 @@ export function requestIdOf(record: S3EventRecord): string | undefined {
 
 /**
  * Handles each record of `event` in turn with `handle`, logging its outcome (`log.done`, the outcome's fields, at the
- * level of its `outcome`: INFO, WARN for refused or rejected, ERROR for failed) or its error (ERROR `log.failed`);
+ * level of its `outcome`: INFO, WARN for refused or rejected, ERROR for failed) — or each of its outcomes, one line
+ * each, when it decided on several files (CdcMerge: every file its pass committed) — or its error (ERROR `log.failed`);
  * then, if any record failed, throws an `AggregateError` of every failure. S3's `s3:TestEvent` (sent when a
  * notification is configured) has no records: nothing is done.
  */
 export async function forEachS3Record(
   event: S3Event,
   log: { logger: SluiceLogger; done: string; failed: string },
-  handle: (record: S3EventRecord) => Promise<{ outcome: string }>,
+  handle: (record: S3EventRecord) => Promise<{ outcome: string } | readonly { outcome: string }[]>,
 ): Promise<void> {
   const failures: Error[] = [];
   for (const record of event.Records ?? []) {
     try {
-      const outcome = await handle(record);
-      log.logger[levelOf(outcome.outcome)](log.done, { ...outcome });
+      const outcomes = await handle(record);
+      for (const outcome of Array.isArray(outcomes) ? outcomes : [outcomes])
+        log.logger[levelOf(outcome.outcome)](log.done, { ...outcome });
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       log.logger.error(log.failed, error);

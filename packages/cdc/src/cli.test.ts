@@ -118,6 +118,15 @@ describe("cdc-merge CLI", () => {
     expect(await readFile(join(dir, "target/sales/orders/metadata/version-hint.text"), "utf8")).toBe("1");
   });
 
+  it.each([[["--help"]], [["-h"]], [["--source", "x", "--help"]]])(
+    "%j prints the usage on stdout and exits 0",
+    async (argv) => {
+      expect(await main(argv)).toBe(0);
+      expect(out.join("")).toMatch(/^usage: cdc-merge --source <dir in DMS layout> .*\n$/);
+      expect(err).toEqual([]);
+    },
+  );
+
   it("exits 2 with usage on missing arguments or a bad configuration", async () => {
     expect(await main(["--source", "x"])).toBe(2);
     expect(err.join("")).toContain("usage: cdc-merge");

@@ -5,7 +5,7 @@
  * `version-hint.text`, as the Lambda writes them through Glue): a table's pending files are merged in one pass and one
  * commit (up to 4 GiB of files a pass). One line per file on stdout (`merged`, `skipped`, `rejected ... row N:
  * reason`), a summary line, progress on stderr for long files. Exit code 1 when a file was rejected (after merging everything else), 2 on
- * a usage or configuration error. `--memory-mb` bounds memory as a Lambda function of that size would (default: the
+ * a usage or configuration error; `-h`/`--help` prints the usage and exits 0. `--memory-mb` bounds memory as a Lambda function of that size would (default: the
  * machine's memory).
  */
 import { readFile } from "node:fs/promises";
@@ -31,6 +31,11 @@ function describe(entry: FileOutcome & { table: string }): string {
   }
 }
 
+function help(): number {
+  process.stdout.write(`${usage}\n`);
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   let values: {
     source?: string;
@@ -39,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     "grace-minutes"?: string;
     "memory-mb"?: string;
     json?: boolean;
+    help?: boolean;
   };
   try {
     ({ values } = parseArgs({
@@ -50,12 +56,16 @@ export async function main(argv: string[]): Promise<number> {
         "grace-minutes": { type: "string" },
         "memory-mb": { type: "string" },
         json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
       },
     }));
   } catch (error) {
+    // `-h`/`--help` anywhere asks for the usage, whatever else the arguments hold.
+    if (argv.some((arg) => arg === "-h" || arg === "--help")) return help();
     process.stderr.write(`${(error as Error).message}\n${usage}\n`);
     return 2;
   }
+  if (values.help) return help();
   if (!values.source || !values.target || !values.tables) {
     process.stderr.write(`${usage}\n`);
     return 2;

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseTablesConfig } from "./config.ts";
 import { TableBusy } from "./errors.ts";
 import { icebirdRows } from "./fixtures/iceberg.ts";
-import { mergeObject } from "./flow.ts";
+import { mergeObject, type ObjectOutcome } from "./flow.ts";
 import { createFileCatalog } from "./iceberg-catalog.ts";
 import { loadIcebergTable } from "./iceberg-pass.ts";
 import { TableLease } from "./lease.ts";
@@ -40,6 +40,13 @@ const rows = () => icebirdRows(root, table);
 const version = async (target: ObjectStore) => (await createFileCatalog(target).load("sales", "orders"))?.version;
 const files = (target: ObjectStore) => icebergEngine().files(target, table);
 
+/** The outcome of the invocation's own file among those it reports (one per file, as to Audit). */
+function mine(outcomes: Awaited<ReturnType<typeof mergeObject>>, key: string) {
+  const own = outcomes.filter((o) => o.file === key);
+  expect(own).toHaveLength(1);
+  return own[0] as ObjectOutcome;
+}
+
 function setup() {
   const source = createMemoryStore();
   const target = createDirectoryStore(root);
@@ -53,8 +60,15 @@ describe("mergeObject", () => {
   it("merges a file of a configured table and reports it", async () => {
     const { source, messages, deps } = setup();
     await source.put("dms/sales/orders/20261101-1200000000.csv", "I,1,a\nI,2,b\n");
-    const outcome = await mergeObject("dms/sales/orders/20261101-1200000000.csv", deps);
-    expect(outcome).toMatchObject({ outcome: "merged", table: "sales.orders", rows: 2 });
+    const outcomes = await mergeObject("dms/sales/orders/20261101-1200000000.csv", deps);
+    expect(outcomes).toEqual([
+      expect.objectContaining({
+        outcome: "merged",
+        file: "dms/sales/orders/20261101-1200000000.csv",
+        table: "sales.orders",
+        rows: 2,
+      }),
+    ]);
     expect(messages).toEqual([
       expect.objectContaining({
         pipeline: "cdc-merge",
@@ -76,8 +90,10 @@ describe("mergeObject", () => {
   it("reports a corrupt file as refused with row and reason, and leaves the table unchanged", async () => {
     const { source, target, messages, deps } = setup();
     await source.put("dms/sales/orders/20261101-1200000000.csv", "I,1,a\nQ,2,b\n");
-    const outcome = await mergeObject("dms/sales/orders/20261101-1200000000.csv", deps);
-    expect(outcome).toMatchObject({ outcome: "rejected", row: 2, reason: 'unknown Op "Q"' });
+    const outcomes = await mergeObject("dms/sales/orders/20261101-1200000000.csv", deps);
+    expect(outcomes).toEqual([
+      expect.objectContaining({ outcome: "refused", table: "sales.orders", row: 2, reason: 'unknown Op "Q"' }),
+    ]);
     expect(messages).toEqual([
       expect.objectContaining({ outcome: "refused", row: 2, reason: 'unknown Op "Q"', table: "sales.orders" }),
     ]);
@@ -91,11 +107,22 @@ describe("mergeObject", () => {
     const { source, messages, deps } = setup();
     await source.put("dms/sales/orders/20261101-1200000000.csv", "I,1,a\n");
     await mergeObject("dms/sales/orders/20261101-1200000000.csv", deps);
-    expect(await mergeObject("dms/sales/orders/20261101-1200000000.csv", deps)).toMatchObject({ outcome: "replay" });
-    expect(await mergeObject("dms/crm/other/LOAD00000001.csv", deps)).toEqual({
-      outcome: "ignored",
-      file: "dms/crm/other/LOAD00000001.csv",
-    });
+    expect(await mergeObject("dms/sales/orders/20261101-1200000000.csv", deps)).toEqual([
+      {
+        outcome: "skipped",
+        file: "dms/sales/orders/20261101-1200000000.csv",
+        table: "sales.orders",
+        reason: "already applied",
+        version: 1,
+      },
+    ]);
+    expect(await mergeObject("dms/crm/other/LOAD00000001.csv", deps)).toEqual([
+      {
+        outcome: "skipped",
+        file: "dms/crm/other/LOAD00000001.csv",
+        reason: "not a DMS data file of a configured table",
+      },
+    ]);
     expect(messages.slice(1).map((m) => [m.outcome, m.reason])).toEqual([
       ["skipped", "already applied"],
       ["skipped", "not a DMS data file of a configured table"],
@@ -121,7 +148,8 @@ describe("mergeObject", () => {
       return put(key, body, options);
     };
     // Their events are handled at the same time, the change file's first.
-    const outcomes = await Promise.all([...keys].reverse().map((key) => mergeObject(key, deps)));
+    const reported = await Promise.all([...keys].reverse().map((key) => mergeObject(key, deps)));
+    const outcomes = reported.map((r, i) => mine(r, [...keys].reverse()[i] as string));
     expect(await version(target)).toBe(1);
     const { applied } = await files(target);
     expect(Object.keys(applied).sort()).toEqual(keys.map((k) => k.slice("dms/sales/orders/".length)).sort());
@@ -131,10 +159,13 @@ describe("mergeObject", () => {
     expect(indexPuts.length).toBeGreaterThan(0);
     expect(new Set(buckets).size).toBe(indexPuts.length);
     expect(outcomes.filter((o) => o.outcome === "merged")).toHaveLength(1);
-    expect(outcomes.filter((o) => o.outcome === "replay")).toHaveLength(10);
-    // Every file reported merged exactly once, by the pass that merged it.
+    expect(outcomes.filter((o) => o.outcome === "skipped")).toHaveLength(10);
+    // Every file reported merged exactly once, by the pass that merged it: to Audit, and in that invocation's outcomes.
     const succeeded = messages.filter((m) => m.outcome === "succeeded").map((m) => m.file);
     expect(succeeded.sort()).toEqual([...keys].sort());
+    const merged = reported.filter((r) => r.some((o) => o.outcome === "merged"));
+    expect(merged).toHaveLength(1);
+    expect(merged[0]?.map((o) => [o.outcome, o.file])).toEqual(keys.map((k) => ["merged", k]));
     const read = await rows();
     expect(read).toHaveLength(50);
     expect(read[0]).toEqual(["1", "changed"]);
@@ -152,9 +183,10 @@ describe("mergeObject", () => {
       await source.put(keys[1] as string, "I,2,b\nQ,3,c\n");
       await source.put(keys[2] as string, "U,1,a2\n");
       const first = corruptFirst ? await mergeObject(keys[1] as string, deps) : undefined;
-      const outcomes = await Promise.all(keys.map((key, i) => (first && i === 1 ? first : mergeObject(key, deps))));
+      const reported = await Promise.all(keys.map((key, i) => (first && i === 1 ? first : mergeObject(key, deps))));
+      const outcomes = reported.map((r, i) => mine(r, keys[i] as string));
       // Whichever invocation took the lease merged both good files in its pass.
-      expect(outcomes[1]?.outcome).toBe("rejected");
+      expect(outcomes[1]?.outcome).toBe("refused");
       expect([outcomes[0]?.outcome, outcomes[2]?.outcome].filter((o) => o === "merged").length).toBeLessThanOrEqual(1);
       expect(await version(target)).toBe(1);
       expect(await rows()).toEqual([["1", "a2"]]);
@@ -165,12 +197,34 @@ describe("mergeObject", () => {
     },
   );
 
+  it("the invocation of a corrupt file reports every file its pass merged, one outcome each, as it reports them to Audit", async () => {
+    const { source, messages, deps } = setup();
+    const corrupt = "dms/sales/orders/20261102-1000000000.csv";
+    const good = "dms/sales/orders/20261102-1700000000.csv";
+    await source.put(corrupt, "X,1,a\n");
+    await source.put(good, "I,2,b\n");
+    const outcomes = await mergeObject(corrupt, deps);
+    expect(outcomes).toEqual([
+      { outcome: "refused", file: corrupt, table: "sales.orders", row: 1, reason: 'unknown Op "X"' },
+      expect.objectContaining({ outcome: "merged", file: good, table: "sales.orders", rows: 1, version: 1 }),
+    ]);
+    // The same files and words as Audit, whose enum says `succeeded` for `merged`.
+    expect(messages.map((m) => [m.outcome, m.file])).toEqual(
+      outcomes.map((o) => [o.outcome === "merged" ? "succeeded" : o.outcome, o.file]),
+    );
+    // The good file's own invocation finds it applied.
+    expect(await mergeObject(good, deps)).toEqual([
+      { outcome: "skipped", file: good, table: "sales.orders", reason: "already applied", version: 1 },
+    ]);
+    expect(await rows()).toEqual([["2", "b"]]);
+  });
+
   it("passes stay within their limits; every file is still merged once", async () => {
     const { source, messages, deps } = setup();
     const keys = Array.from({ length: 7 }, (_, i) => `dms/sales/orders/20261101-1${i}00000000.csv`);
     for (const [i, key] of keys.entries()) await source.put(key, `I,${i},f${i}\n`);
     const outcomes = await Promise.all(
-      keys.map((key) => mergeObject(key, { ...deps, pass: { pollMs: 5, maxPassFiles: 3 } })),
+      keys.map(async (key) => mine(await mergeObject(key, { ...deps, pass: { pollMs: 5, maxPassFiles: 3 } }), key)),
     );
     expect(outcomes.filter((o) => o.outcome === "merged").length).toBeGreaterThanOrEqual(3);
     const succeeded = messages.filter((m) => m.outcome === "succeeded");
@@ -189,7 +243,7 @@ describe("mergeObject", () => {
     const waiting = mergeObject(key, { ...deps, remainingMs: () => 600_000 });
     await new Promise((r) => setTimeout(r, 50));
     await holder?.release();
-    expect(await waiting).toMatchObject({ outcome: "merged", version: 1 });
+    expect(await waiting).toEqual([expect.objectContaining({ outcome: "merged", version: 1 })]);
   });
 
   it("a corrupt file left in the folder is read by one later pass, recorded, and not read again until replaced", async () => {
@@ -202,11 +256,11 @@ describe("mergeObject", () => {
       return read(key);
     };
     await source.put(corrupt, "I,1,a\nQ,2,b\n");
-    expect(await mergeObject(corrupt, deps)).toMatchObject({ outcome: "rejected", row: 2 });
+    expect(await mergeObject(corrupt, deps)).toEqual([expect.objectContaining({ outcome: "refused", row: 2 })]);
     for (const t of ["1200", "1300", "1400"]) {
       const key = `dms/sales/orders/20261101-${t}000000.csv`;
       await source.put(key, `I,${t},x\n`);
-      expect(await mergeObject(key, deps)).toMatchObject({ outcome: "merged" });
+      expect(await mergeObject(key, deps)).toEqual([expect.objectContaining({ outcome: "merged", file: key })]);
     }
     // Read by its own invocation, then by the next pass (which recorded it), never again.
     expect(reads.filter((k) => k === corrupt)).toHaveLength(2);
@@ -216,7 +270,7 @@ describe("mergeObject", () => {
     });
     // Its correction is merged, and the record dropped.
     await source.put(corrupt, "I,1,a\nI,2,b\n");
-    expect(await mergeObject(corrupt, deps)).toMatchObject({ outcome: "merged" });
+    expect(await mergeObject(corrupt, deps)).toEqual([expect.objectContaining({ outcome: "merged", file: corrupt })]);
     expect((await files(target)).rejected).toEqual({});
     expect(await rows()).toHaveLength(5);
   });

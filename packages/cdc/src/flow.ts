@@ -1,8 +1,11 @@
 /**
- * One DMS file landing in the raw bucket -> merged into its table, with every outcome reported to the audit port:
- * `succeeded` (merged), `skipped` (a replay, a file another invocation's pass merged, or not a file of a configured
- * table), `refused` (a corrupt file, with file, row and reason; the table is unchanged, and a corrected file with the
- * same name applies later).
+ * One DMS file landing in the raw bucket -> merged into its table. The invocation reports every file it decided on,
+ * one outcome each, to the audit port and in what it returns (the handler logs one line each): `merged` (Audit's
+ * `succeeded`: every file its pass committed, whichever file's event started the pass), `skipped` with its reason
+ * (`already applied`: a replay, or a file another invocation's pass merged; or not a file of a configured table),
+ * `refused` (its own file, corrupt, with row and reason; the table is unchanged by it, and a corrected file with the
+ * same name applies later). The words are Audit's (`AUDIT_OUTCOMES`), but `merged` for `succeeded`, as FileMover
+ * logs `moved`.
  *
  * Merges of a table are serialized by its lease (`lease.ts`), and a pass merges every pending file of the table in
  * the folder of the file (`MergeEngine.mergePass`: DMS order, one commit): files that arrive together (a full load split into
@@ -18,7 +21,6 @@ import { type LeaseOptions, TableLease } from "./lease.ts";
 import {
   APPLIED_RETENTION_MS,
   type AppliedFile,
-  type FileResult,
   type MergeOptions,
   type RejectedFile,
   sha256Of,
@@ -56,27 +58,49 @@ export interface MergeObjectDeps {
   remainingMs?: () => number;
 }
 
-export type ObjectOutcome = (FileOutcome & { table: string }) | { outcome: "ignored"; file: string };
+/** One file an invocation reports; the same file, outcome (`merged`: Audit's `succeeded`) and fields as its Audit message. */
+export type ObjectOutcome =
+  | (Extract<FileOutcome, { outcome: "merged" }> & { table: string })
+  | { outcome: "skipped"; file: string; table?: string; reason: string; version?: number }
+  | { outcome: "refused"; file: string; table: string; row: number; reason: string };
+
+const ALREADY_APPLIED = "already applied";
+
+/** Reports `outcomes` to Audit, one message each, in order; returns them. */
+async function report(
+  outcomes: ObjectOutcome[],
+  audit: MergeObjectDeps["audit"],
+  base: { pipeline: string; action: string; correlationId?: string },
+): Promise<ObjectOutcome[]> {
+  for (const outcome of outcomes) {
+    if (outcome.outcome === "merged") {
+      const { outcome: _, spills: __, ...fields } = outcome;
+      await audit.publish({ ...base, ...fields, outcome: "succeeded" });
+    } else await audit.publish({ ...base, ...outcome });
+  }
+  return outcomes;
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Merges the raw object `key` (already URL-decoded) into its table, with the other pending files of its folder. */
-export async function mergeObject(key: string, deps: MergeObjectDeps): Promise<ObjectOutcome> {
+/**
+ * Merges the raw object `key` (already URL-decoded) into its table, with the other pending files of its folder.
+ * Returns every file it reported, in the order reported: `key`'s outcome (exactly one) and, when its pass committed,
+ * every other file the pass merged.
+ */
+export async function mergeObject(key: string, deps: MergeObjectDeps): Promise<ObjectOutcome[]> {
   const base = {
     pipeline: "cdc-merge",
     action: "merge",
     ...(deps.correlationId ? { correlationId: deps.correlationId } : {}),
   };
   const located = locateFile(deps.config, key);
-  if (!located) {
-    await deps.audit.publish({
-      ...base,
-      file: key,
-      outcome: "skipped",
-      reason: "not a DMS data file of a configured table",
-    });
-    return { outcome: "ignored", file: key };
-  }
+  if (!located)
+    return report(
+      [{ outcome: "skipped", file: key, reason: "not a DMS data file of a configured table" }],
+      deps.audit,
+      base,
+    );
   const table = located.table;
   let sha: string | undefined;
   /** This file's applied entry when the table's latest version has it with this content. */
@@ -86,17 +110,12 @@ export async function mergeObject(key: string, deps: MergeObjectDeps): Promise<O
     sha ??= await sha256Of(deps.source.read(key));
     return known.sha256 === sha ? known : undefined;
   };
-  const skip = async (known: AppliedFile): Promise<ObjectOutcome> => {
-    await deps.audit.publish({
-      ...base,
-      file: key,
-      outcome: "skipped",
-      table: table.name,
-      reason: "already applied",
-      version: known.version,
-    });
-    return { outcome: "replay", file: key, version: known.version, table: table.name };
-  };
+  const skip = (known: AppliedFile) =>
+    report(
+      [{ outcome: "skipped", file: key, table: table.name, reason: ALREADY_APPLIED, version: known.version }],
+      deps.audit,
+      base,
+    );
 
   const engine = deps.engine ?? icebergEngine();
   const remaining = deps.remainingMs ?? (() => Number.POSITIVE_INFINITY);
@@ -138,7 +157,7 @@ async function pass(
   engine: MergeEngine,
   deps: MergeObjectDeps,
   base: { pipeline: string; action: string; correlationId?: string },
-): Promise<ObjectOutcome> {
+): Promise<ObjectOutcome[]> {
   const folder = key.slice(0, key.lastIndexOf("/") + 1);
   const cutoff =
     (deps.options?.now?.() ?? new Date()).getTime() - (deps.options?.appliedRetentionMs ?? APPLIED_RETENTION_MS);
@@ -180,41 +199,14 @@ async function pass(
     })),
     deps.options ?? {},
   );
-  let mine: FileResult | undefined;
+  const outcomes: ObjectOutcome[] = [];
   for (const [i, outcome] of result.files.entries()) {
     const file = chosen[i]?.key as string;
-    if (file === key) mine = outcome;
-    if (outcome.outcome === "merged")
-      await deps.audit.publish({
-        ...base,
-        file,
-        outcome: "succeeded",
-        table: table.name,
-        version: outcome.version,
-        rows: outcome.rows,
-        keysChanged: outcome.keysChanged,
-        bucketsRewritten: outcome.bucketsRewritten,
-        attempts: outcome.attempts,
-        commitFiles: outcome.commitFiles,
-      });
+    if (outcome.outcome === "merged") outcomes.push({ ...outcome, file, table: table.name });
     else if (file === key && outcome.outcome === "replay")
-      await deps.audit.publish({
-        ...base,
-        file,
-        outcome: "skipped",
-        table: table.name,
-        reason: "already applied",
-        version: outcome.version,
-      });
+      outcomes.push({ outcome: "skipped", file, table: table.name, reason: ALREADY_APPLIED, version: outcome.version });
     else if (file === key && outcome.outcome === "rejected")
-      await deps.audit.publish({
-        ...base,
-        file,
-        outcome: "refused",
-        table: table.name,
-        row: outcome.row,
-        reason: outcome.reason,
-      });
+      outcomes.push({ outcome: "refused", file, table: table.name, row: outcome.row, reason: outcome.reason });
   }
-  return { ...(mine as FileResult), table: table.name };
+  return report(outcomes, deps.audit, base);
 }
