@@ -62,10 +62,10 @@ describe("cdc-merge CLI", () => {
     const text = out.join("");
     expect(text).toContain("merged   sales.orders dms/sales/orders/LOAD00000001.csv: 3 rows");
     expect(text).toContain(
-      'rejected sales.orders dms/sales/orders/20261101-1300000000.csv: row 2: column amount: not a decimal: "12,5"',
+      'refused sales.orders dms/sales/orders/20261101-1300000000.csv: row 2: column amount: not a decimal: "12,5"',
     );
     expect(text).toContain("merged   crm.customers dms/crm/customers/20261101-1200000000.csv.gz");
-    expect(text).toMatch(/5 merged, 0 already applied, 1 rejected\n$/);
+    expect(text).toMatch(/5 merged, 0 already applied, 1 refused\n$/);
     expect(err.join("")).toContain("row 2: column amount");
     expect(await table("sales.orders")).toEqual(orders);
     expect(await table("crm.customers")).toEqual(customers);
@@ -73,7 +73,7 @@ describe("cdc-merge CLI", () => {
 
     out = [];
     expect(await run()).toBe(1);
-    expect(out.join("")).toMatch(/0 merged, 5 already applied, 1 rejected\n$/);
+    expect(out.join("")).toMatch(/0 merged, 5 already applied, 1 refused\n$/);
     expect(await table("sales.orders")).toEqual(orders);
     expect(await readFile(join(dir, "target/sales/orders/metadata/version-hint.text"), "utf8")).toBe("1");
   });
@@ -86,7 +86,7 @@ describe("cdc-merge CLI", () => {
     );
     out = [];
     expect(await run()).toBe(0);
-    expect(out.join("")).toMatch(/1 merged, 5 already applied, 0 rejected\n$/);
+    expect(out.join("")).toMatch(/1 merged, 5 already applied, 0 refused\n$/);
     const expected = [
       ["1", 'Ann "the first", Jr.', "13.00", "2026-11-01 13:00:00.000000"],
       ["4", "multi\nline café 🙂", null, "2026-11-01 12:00:05.000000"],
@@ -111,9 +111,9 @@ describe("cdc-merge CLI", () => {
     );
     expect(run.status).toBe(1);
     expect(run.stdout).toMatch(/^merged {3}crm\.customers dms\/crm\/customers\/LOAD00000001\.csv: 3 rows/);
-    expect(run.stdout).toMatch(/5 merged, 0 already applied, 1 rejected\n$/);
+    expect(run.stdout).toMatch(/5 merged, 0 already applied, 1 refused\n$/);
     expect(run.stderr).toBe(
-      'rejected sales.orders dms/sales/orders/20261101-1300000000.csv: row 2: column amount: not a decimal: "12,5"\n',
+      'refused sales.orders dms/sales/orders/20261101-1300000000.csv: row 2: column amount: not a decimal: "12,5"\n',
     );
     expect(await readFile(join(dir, "target/sales/orders/metadata/version-hint.text"), "utf8")).toBe("1");
   });

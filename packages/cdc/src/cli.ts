@@ -3,8 +3,8 @@
  * [--memory-mb N] [--json]`: applies every DMS file under the source not yet applied to the target, with the Lambda's
  * engine and bookkeeping (Iceberg v2 tables in a file catalog, `<schema>/<table>/metadata/v<N>.metadata.json` and
  * `version-hint.text`, as the Lambda writes them through Glue): a table's pending files are merged in one pass and one
- * commit (up to 4 GiB of files a pass). One line per file on stdout (`merged`, `skipped`, `rejected ... row N:
- * reason`), a summary line, progress on stderr for long files. Exit code 1 when a file was rejected (after merging everything else), 2 on
+ * commit (up to 4 GiB of files a pass). One line per file on stdout (`merged`, `skipped`, `refused ... row N:
+ * reason`), a summary line, progress on stderr for long files. Exit code 1 when a file was refused (after merging everything else), 2 on
  * a usage or configuration error; `-h`/`--help` prints the usage and exits 0. `--memory-mb` bounds memory as a Lambda function of that size would (default: the
  * machine's memory).
  */
@@ -27,7 +27,7 @@ function describe(entry: FileOutcome & { table: string }): string {
     case "replay":
       return `skipped  ${entry.table} ${entry.file}: already applied`;
     case "rejected":
-      return `rejected ${entry.table} ${entry.file}: row ${entry.row}: ${entry.reason}`;
+      return `refused ${entry.table} ${entry.file}: row ${entry.row}: ${entry.reason}`;
   }
 }
 
@@ -110,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   if (values.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else
-    process.stdout.write(`${report.merged} merged, ${report.replayed} already applied, ${report.rejected} rejected\n`);
+    process.stdout.write(`${report.merged} merged, ${report.replayed} already applied, ${report.rejected} refused\n`);
   return report.rejected > 0 ? 1 : 0;
 }
 
