@@ -1,7 +1,7 @@
 /**
  * The Iceberg engine, read back by icebird (a third-party Iceberg reader): full loads append, change files add data
  * files and position deletes, the table equals the changes applied in DMS order, a lost commit race is built again on
- * the winner, and a merge killed at any write leaves the previous snapshot readable and the next merge correct.
+ * the winner. A merge or compaction killed at any write or delete: iceberg-kill.test.ts (local layer).
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
