@@ -1,4 +1,4 @@
-import { describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { coldStart, kinesisEvent, lambdaContext } from "#kit/testing";
 
 // The function's ports in memory: its state, the Alerts topic and the Audit topic (the adapters have tests of
@@ -13,6 +13,14 @@ const { state, alerts, audit, deadLetters } = await vi.hoisted(async () => {
     audit: memoryAuditSink(),
     deadLetters: memoryPoisonQueue(),
   };
+});
+// Each test starts from empty ones.
+beforeEach(() => {
+  state.stream = undefined;
+  state.series.clear();
+  alerts.published.length = 0;
+  deadLetters.sent.length = 0;
+  deadLetters.refuse = undefined;
 });
 vi.mock("@sluice/aws/anomaly", () => ({
   createDynamoAnomalyStore: () => state,
@@ -71,7 +79,6 @@ describe("AnomalyAlert handler", () => {
   it("sends a malformed record to its DLQ with its data and reason (Audit: the message id), not as a batch item failure, and refuses the events of a site over ANOMALY_MAX_SITES", async () => {
     const now = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 5 * 60_000);
     const event = kinesisEvent([view("shop", now), "{not json", view("another-shop", now)], { first: 200 });
-    deadLetters.sent.length = 0;
 
     const response = await fn.handler(event, lambdaContext("AnomalyAlert", "inv-2"));
 

@@ -2,15 +2,31 @@
  * CdcMaintenance's input: what infra/maintenance.ts's schedules send (action, databases, workgroup, scheduled time) is
  * accepted; anything else fails the invocation before any AWS call (Scheduler retries, then the DLQ keeps it).
  */
-import { describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { coldStart, lambdaContext } from "#kit/testing";
 
-// The adapter (its requests are asserted in packages/aws/src/cdc-maintenance.test.ts) with a result of the test's.
+// The adapter (its requests are asserted in packages/aws/src/cdc-maintenance.test.ts) with a result of the test's:
+// each test sets what it needs; before each, no calls, an empty result and no failure.
 const runs = vi.hoisted(() => ({
   calls: [] as unknown[],
   result: {} as Record<string, unknown>,
   fails: undefined as Error | undefined,
 }));
+beforeEach(() => {
+  runs.calls = [];
+  runs.result = { statements: [], skipped: [], started: [], failedBefore: [] };
+  runs.fails = undefined;
+});
+
+// A statement of the previous run that did not complete, as the adapter reports it.
+const failedBefore = {
+  queryExecutionId: "q-old",
+  database: "db",
+  query: "VACUUM db.orders",
+  state: "FAILED",
+  reason: "ICEBERG_COMMIT_ERROR",
+  submitted: "2026-12-05T05:00:03.000Z",
+};
 vi.mock("@sluice/aws/cdc-maintenance", async (original) => ({
   ...(await original<typeof import("@sluice/aws/cdc-maintenance")>()),
   runMaintenance: async (_clients: unknown, run: unknown, onFailedBefore: (failed: unknown[]) => void) => {
@@ -48,6 +64,7 @@ describe("CdcMaintenance", () => {
     await expect(
       started.handler({ ...run, action: "vacuum", databases: [] } as never, lambdaContext("CdcMaintenance", "r-2")),
     ).rejects.toThrow(/databases/);
+    expect(runs.calls).toEqual([]);
   });
 
   it("logs a previous run's statement that did not complete as an error and fails, after starting its own", async () => {
@@ -55,16 +72,7 @@ describe("CdcMaintenance", () => {
       statements: [],
       skipped: [],
       started: [{ database: "db", table: "orders", queryExecutionId: "q-new" }],
-      failedBefore: [
-        {
-          queryExecutionId: "q-old",
-          database: "db",
-          query: "VACUUM db.orders",
-          state: "FAILED",
-          reason: "ICEBERG_COMMIT_ERROR",
-          submitted: "2026-12-05T05:00:03.000Z",
-        },
-      ],
+      failedBefore: [failedBefore],
     };
     const run = { action: "vacuum", databases: ["db"], workGroup: "wg", scheduledTime: "2026-12-06T05:00:00Z" };
     await expect(started.handler(run as never, lambdaContext("CdcMaintenance", "r-3"))).rejects.toThrow(
@@ -81,20 +89,20 @@ describe("CdcMaintenance", () => {
   });
 
   it("logs the previous run's failures even when this run fails before starting its own", async () => {
+    runs.result = { statements: [], skipped: [], started: [], failedBefore: [failedBefore] };
     runs.fails = new Error("AccessDeniedException: glue:GetTables");
     const run = { action: "vacuum", databases: ["db"], workGroup: "wg", scheduledTime: "2026-12-06T05:00:00Z" };
     await expect(started.handler(run as never, lambdaContext("CdcMaintenance", "r-5"))).rejects.toThrow(
       "AccessDeniedException",
     );
-    runs.fails = undefined;
     expect(started.stdout.logs()).toContainEqual(
       expect.objectContaining({ level: "ERROR", queryExecutionId: "q-old", state: "FAILED" }),
     );
   });
 
   it("succeeds when the previous run's statements completed", async () => {
-    runs.result = { statements: [], skipped: [], started: [], failedBefore: [] };
     const run = { action: "optimize", databases: ["db"], workGroup: "wg", scheduledTime: "2026-12-06T03:00:00Z" };
     await expect(started.handler(run as never, lambdaContext("CdcMaintenance", "r-4"))).resolves.toBeUndefined();
+    expect(runs.calls).toEqual([run]);
   });
 });

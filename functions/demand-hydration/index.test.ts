@@ -1,19 +1,28 @@
-import { describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { coldStart, kinesisEvent, lambdaContext } from "#kit/testing";
 
 // The function's ports in memory: its window store, the inference requests it writes, the Catalog's inventory and
-// the Audit topic (the adapters have tests of their own).
-const { windows, requests, audit, deadLetters } = await vi.hoisted(async () => {
+// the Audit topic (the adapters have tests of their own). Each test starts from empty ones: the handler holds the
+// window store it got at its cold start, so that one forwards to the test's (`ports.windows`, new before each test).
+const { ports, requests, audit, deadLetters } = await vi.hoisted(async () => {
   const { createMemoryWindowStore } = await import("@sluice/pricing/fixtures");
   const { memoryAuditSink, memoryPoisonQueue } = await import("#kit/testing");
   return {
-    windows: createMemoryWindowStore(),
+    ports: { createMemoryWindowStore, windows: createMemoryWindowStore() },
     requests: new Map<string, Record<string, unknown>>(),
     audit: memoryAuditSink(),
     deadLetters: memoryPoisonQueue(),
   };
 });
-vi.mock("@sluice/aws/demand-windows", () => ({ createDynamoWindowStore: () => windows }));
+beforeEach(() => {
+  ports.windows = ports.createMemoryWindowStore();
+  requests.clear();
+  deadLetters.sent.length = 0;
+  deadLetters.refuse = undefined;
+});
+vi.mock("@sluice/aws/demand-windows", () => ({
+  createDynamoWindowStore: () => new Proxy({}, { get: (_, method) => Reflect.get(ports.windows, method) }),
+}));
 vi.mock("@sluice/aws/pricing", () => ({
   createDynamoRequestStore: () => ({
     putRequest: async (request: { requestId: string }) => {
@@ -82,7 +91,6 @@ describe("DemandHydration handler", () => {
     const event = kinesisEvent(["not json", { productId: "p-3" }, click("p-3", future), long, click("p-4", start)], {
       first: 100,
     });
-    deadLetters.sent.length = 0;
 
     const response = await fn.handler(event, lambdaContext("DemandHydration", "inv-2"));
 

@@ -6,7 +6,7 @@ import {
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
-import { beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { batchGetAll, batchWriteAll } from "./dynamodb-batch.ts";
 
 const dynamo = mockClient(DynamoDBClient);
@@ -18,6 +18,11 @@ const sleep = async (ms: number) => void sleeps.push(ms);
 beforeEach(() => {
   dynamo.reset();
   sleeps.length = 0;
+  // The back-off's jitter, fixed: each pause half its ceiling (50 ms, doubling, up to 1 s).
+  vi.spyOn(Math, "random").mockReturnValue(0.5);
+});
+afterEach(() => {
+  vi.restoreAllMocks();
 });
 
 describe("batchWriteAll", () => {
@@ -31,8 +36,7 @@ describe("batchWriteAll", () => {
     const sent = dynamo.commandCalls(BatchWriteItemCommand).map((call) => call.args[0].input.RequestItems?.T);
     expect(sent.map((items) => items?.length)).toEqual([25, 2, 5]);
     expect(sent[1]).toEqual([put(3), put(7)]);
-    expect(sleeps).toHaveLength(1);
-    expect(sleeps[0]).toBeLessThan(50);
+    expect(sleeps).toEqual([25]);
   });
 
   it("fails naming the table and how many are left once the attempts run out", async () => {
@@ -41,6 +45,7 @@ describe("batchWriteAll", () => {
       "T: 1 items left unprocessed after 3 requests",
     );
     expect(dynamo.commandCalls(BatchWriteItemCommand)).toHaveLength(3);
+    expect(sleeps).toEqual([25, 50]);
   });
 });
 
@@ -59,5 +64,6 @@ describe("batchGetAll", () => {
     expect(inputs.map((input) => input?.Keys?.length)).toEqual([100, 1, 50]);
     expect(inputs.every((input) => input?.ConsistentRead === true && input.ProjectionExpression === "pk")).toBe(true);
     expect(items.map((item) => item.pk?.S)).toEqual(["k0", "k1", "k1"]);
+    expect(sleeps).toEqual([25]);
   });
 });

@@ -217,6 +217,22 @@ describe("an Iceberg merge killed at any point (kill -9)", () => {
     expect(kinds.filter((kind) => !points.some((p) => kind.test(p)))).toEqual([]);
   });
 
+  it("a merge that merges the previous manifests into one, killed at any write or delete", async () => {
+    // manifestMergeMin 1: the killed merge finds two data manifests (load's and c1's), merged into one, and one of
+    // deletes (c1's), left as it is.
+    const merging = { ...options, manifestMergeMin: 1 };
+    const points = await killEverywhere("manifests", {
+      killed: (store, catalog) => mergeFilesIceberg(store, catalog, config, [input(c2), input(c3)], merging),
+      before: applied(load, c1),
+      after: applied(load, c1, c2, c3),
+      next: (store, catalog) => mergeFilesIceberg(store, catalog, config, [input(c2), input(c3), input(c4)], merging),
+      final: applied(load, c1, c2, c3, c4),
+    });
+    expect(points.filter((p) => /^put .*\/metadata\/[^/]*-m[23]\.avro$/.test(p))).toEqual([
+      expect.stringMatching(/-m2\.avro$/),
+    ]);
+  });
+
   it("a compaction killed at any write or delete: the same rows, the next merge exact, orphans swept", async () => {
     await killEverywhere("compaction", {
       killed: (store, catalog) => compactIceberg(store, catalog, config, options),

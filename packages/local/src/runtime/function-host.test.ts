@@ -1,7 +1,9 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { FunctionSpec } from "@sluice/infra/wiring";
+import { waitUntil } from "@sluice/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../paths.ts";
 import { createFunctionHost, type FunctionHost } from "./function-host.ts";
@@ -16,6 +18,36 @@ const fixture = (exportName: string, extra: Partial<FunctionSpec> = {}): Functio
   triggers: [],
   ...extra,
 });
+
+/** The JSON lines of a log file (none if it is not there yet). */
+const logLines = (file: string): Record<string, unknown>[] => {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return [];
+  }
+  return text
+    .trim()
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line));
+};
+
+/** The request a `platform.report` line reports on (undefined for any other line). */
+const reportOf = (line: Record<string, unknown>) =>
+  line.type === "platform.report" ? (line.record as { requestId: string }).requestId : undefined;
+
+/** Whether process `pid` exists (a zombie, dead but not yet reaped, counts as gone). */
+const running = (pid: number): boolean => {
+  try {
+    return !execFileSync("ps", ["-o", "stat=", "-p", String(pid)], { encoding: "utf8" })
+      .trim()
+      .startsWith("Z");
+  } catch {
+    return false; // ps exits 1 when there is no such process
+  }
+};
 
 describe("function host", () => {
   let host: FunctionHost;
@@ -58,11 +90,14 @@ describe("function host", () => {
 
   it("writes what the handler prints, and platform records, to <logDir>/<Function>.log", async () => {
     const { requestId } = await host.invoke("Echo", { n: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const lines = readFileSync(path.join(logDir, "Echo.log"), "utf8")
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l));
+    // The file is written asynchronously, and what the handler prints comes through a pipe: until its last record is in.
+    const file = path.join(logDir, "Echo.log");
+    await waitUntil(
+      () => logLines(file).some((line) => line.message === "echo" && line.requestId === requestId),
+      10_000,
+    );
+    await waitUntil(() => logLines(file).some((line) => reportOf(line) === requestId), 10_000);
+    const lines = logLines(file);
     expect(lines).toContainEqual(
       expect.objectContaining({ type: "platform.start", record: expect.objectContaining({ requestId }) }),
     );
@@ -109,6 +144,7 @@ describe("function host", () => {
   it("stops with invocations running and queued: the queued ones fail, nothing is written after the log is closed", async () => {
     // Prepare: one sandbox, one invocation running in it and two waiting for it.
     const dir = mkdtempSync(path.join(tmpdir(), "sluice-host-stop-"));
+    const printed: Record<string, unknown>[] = [];
     const h = createFunctionHost({
       repoRoot,
       functions: { Slow: fixture("slow", { timeout: 10 }) },
@@ -118,9 +154,12 @@ describe("function host", () => {
       region: "us-east-1",
       accountId: "000000000000",
       maxConcurrency: 1,
+      onLog: (_, line) => printed.push(JSON.parse(line)),
     });
     const invocations = [1, 2, 3].map(() => h.invoke("Slow", { ms: 3000 }));
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const started = () => printed.filter((line) => line.message === "slow: started");
+    expect(await waitUntil(() => started().length > 0, 30_000)).toBe(true);
+    expect(started()).toHaveLength(1);
     // Act
     await h.stop();
     const results = await Promise.all(invocations);
@@ -157,9 +196,22 @@ describe("function host", () => {
     const result = await host.invoke("Slow", { ms: 5000 });
     expect(result.status).toBe("timeout");
     expect(result.error?.errorMessage).toMatch(/Task timed out after 1\.00 seconds/);
-    expect(result.durationMs).toBeLessThan(3000);
+    // Cut off: its sandbox is gone, so the handler never logs that it is done.
+    const file = path.join(logDir, "Slow.log");
+    const pidOf = (requestId: string) =>
+      logLines(file).find((line) => line.message === "slow: started" && line.requestId === requestId)?.pid;
+    await waitUntil(() => pidOf(result.requestId) !== undefined, 10_000);
+    const pid = pidOf(result.requestId) as number;
+    expect(pid).toEqual(expect.any(Number));
+    expect(await waitUntil(() => !running(pid), 10_000)).toBe(true);
+    await waitUntil(() => logLines(file).some((line) => reportOf(line) === result.requestId), 10_000);
+    expect(logLines(file)).not.toContainEqual(
+      expect.objectContaining({ message: "slow: done", requestId: result.requestId }),
+    );
     const next = await host.invoke("Slow", { ms: 10 });
     expect(next).toMatchObject({ status: "ok", payload: "late" });
+    await waitUntil(() => pidOf(next.requestId) !== undefined, 10_000);
+    expect(pidOf(next.requestId)).not.toBe(pid);
   });
 
   it("reports a process exit as Runtime.ExitError and recovers", async () => {
@@ -170,18 +222,21 @@ describe("function host", () => {
   });
 
   it("fails an invocation sent to a worker that died unnoticed as Runtime.ExitError, and survives it", async () => {
-    // Prepare: a warm worker, killed between invocations; the event loop is held until the kernel has closed its end
-    // of the channel, so that the host has not processed its exit yet when it sends the next invocation (EPIPE).
+    // Prepare: a warm worker, killed between invocations; the event loop is held until it is dead (a zombie: the
+    // kernel has closed its end of the channel), so that the host has not processed its exit yet when it sends the
+    // next invocation (EPIPE).
     const warm = await host.invoke("Pid", {});
     const pid = warm.payload as number;
     process.kill(pid, "SIGKILL");
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    while (running(pid)) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     // Act
     const result = await host.invoke("Pid", {});
     const next = await host.invoke("Pid", {});
-    // Assess: that invocation fails as Lambda's would; the next one runs in a fresh worker.
+    // Assess: that invocation fails as Lambda's would, on the failed send (not on the exit, processed later); the
+    // next one runs in a fresh worker.
     expect(result.status).toBe("error");
     expect(result.error).toMatchObject({ errorType: "Runtime.ExitError" });
+    expect(result.error?.errorMessage).toMatch(/Runtime exited without providing a reason \(.*EPIPE/);
     expect(next.status).toBe("ok");
     expect(next.payload).not.toBe(pid);
   });

@@ -9,6 +9,7 @@ import {
 } from "@aws-sdk/client-kinesis";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { StreamBatchOptions } from "@sluice/infra/wiring";
+import { waitUntil } from "@sluice/testing";
 import { type FauxqsServer, startFauxqs } from "fauxqs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createKinesisClient, type Kinesalite, startKinesalite } from "../emulators/kinesalite.ts";
@@ -398,15 +399,16 @@ describe("Kinesis stream mapping (against kinesalite, DLQ on the SQS emulator)",
   });
 
   it("gathers records for up to the batching window before invoking", async () => {
-    // Prepare: one mapping waits up to 1 s, the other invokes as soon as records are there.
+    // Prepare: one mapping waits up to 2 s, the other invokes as soon as records are there.
     const windowed = await createStream();
     const eager = await createStream();
-    const gathered = await map(windowed, () => {}, { maximumBatchingWindowInSeconds: 1, startingPosition: "LATEST" });
+    const gathered = await map(windowed, () => {}, { maximumBatchingWindowInSeconds: 2, startingPosition: "LATEST" });
     const immediate = await map(eager, () => {}, { startingPosition: "LATEST" });
-    // Act: three records 200 ms apart, well inside the window.
-    for (const d of ["x", "y", "z"]) {
+    // Act: three records, each put once the eager mapping has invoked with the one before (a few polls of 20 ms each,
+    // well inside the window).
+    for (const [i, d] of ["x", "y", "z"].entries()) {
       await Promise.all([put(windowed, [d]), put(eager, [d])]);
-      await sleep(200);
+      await waitUntil(() => immediate.batches().length > i, 10_000);
     }
     await Promise.all([gathered.mapping.idle(), immediate.mapping.idle()]);
     // Assess
