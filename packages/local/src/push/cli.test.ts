@@ -155,6 +155,25 @@ describe("runPush", () => {
     );
   });
 
+  it("says the local cloud is unreachable after `source .sluice/local.env` once pnpm local stopped", async () => {
+    const closedPort = await freePort();
+    const run = io({
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "local",
+      AWS_SECRET_ACCESS_KEY: "local",
+      AWS_ENDPOINT_URL_SNS: `http://127.0.0.1:${closedPort}`,
+      SST_RESOURCE_App: '{"name":"sluice","stage":"local"}',
+      SST_RESOURCE_Audit: '{"arn":"arn:aws:sns:us-east-1:000000000000:x","type":"sst.aws.SnsTopic"}',
+    });
+
+    const code = await runPush(["publish", "--topic", "Audit", "--message", "hi"], run);
+
+    expect(code).toBe(1);
+    expect(run.err()).toBe(
+      `pnpm push: cannot reach the local cloud (connect ECONNREFUSED 127.0.0.1:${closedPort}). Is \`pnpm local\` still running? The endpoints come from the environment (a sourced local.env), which may be stale.\n`,
+    );
+  });
+
   it("rejects a missing --message before resolving anything", async () => {
     const run = io();
 
