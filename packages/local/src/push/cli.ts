@@ -123,8 +123,12 @@ function describeFailure(err: unknown, target: Target | undefined): string {
   }
   const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
   const refused = e.code === "ECONNREFUSED" || /ECONNREFUSED/.test(e.message ?? "");
-  if (refused && target?.source === "env-file") {
-    return `cannot reach the local cloud (${e.message}). Is \`pnpm local\` still running? ${target.envFile} may be stale.`;
+  if (refused && target?.local) {
+    const stale =
+      target.source === "env-file"
+        ? `${target.envFile} may be stale.`
+        : "The endpoints come from the environment (a sourced local.env), which may be stale.";
+    return `cannot reach the local cloud (${e.message}). Is \`pnpm local\` still running? ${stale}`;
   }
   const status = e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : "";
   return `${e.name ?? "Error"}: ${e.message ?? String(err)}${status}`;
