@@ -73,7 +73,9 @@ describe("pnpm query", () => {
     );
     const { status, stderr, left } = run(["select 1"], { SLUICE_STATE_DIR: state });
     expect(stderr).toMatch(
-      new RegExp(`^pnpm query: cannot reach the local cloud \\(.*ECONNREFUSED 127\\.0\\.0\\.1:${port}.*\\)\\. Is \`pnpm local\` still running\\?.*\\n$`),
+      new RegExp(
+        `^pnpm query: cannot reach the local cloud \\(.*ECONNREFUSED 127\\.0\\.0\\.1:${port}.*\\)\\. Is \`pnpm local\` still running\\?.*\\n$`,
+      ),
     );
     expect(stderr.split("\n")).toHaveLength(2);
     expect(status).toBe(1);
