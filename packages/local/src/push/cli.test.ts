@@ -8,6 +8,7 @@ import { createKinesisClient, createS3Client, serviceConfig } from "./clients.ts
 import { InvalidInput, UsageError } from "./errors.ts";
 import { planUploads } from "./kinds/file.ts";
 import { pushKinds } from "./kinds/index.ts";
+import { itemOf } from "./kinds/items.ts";
 import { parseAttributes } from "./kinds/publish.ts";
 import { partitionKeyOf, type RecordRules, recordProblems } from "./kinds/records.ts";
 
@@ -321,5 +322,20 @@ describe("clients", () => {
     const kinesis = createKinesisClient({ ...local, AWS_ENDPOINT_URL_KINESIS: "http://127.0.0.1:4569" });
 
     expect(kinesis.config.requestHandler.constructor.name).toBe("NodeHttpHandler");
+  });
+});
+
+describe("items", () => {
+  it("says to use --dynamodb-json for a number beyond the safe-integer range, not the SDK's NumberValue", () => {
+    const text = '{"productId":"p1","stock":{"count":[12345678901234567890]}}';
+    const line = { line: 3, text, ok: true as const, value: JSON.parse(text) };
+
+    const result = itemOf(line, { key: ["productId"], dynamodbJson: false });
+
+    expect(result).toEqual({
+      problem:
+        "number 12345678901234567000 is beyond the safe-integer range (±9007199254740991), where JSON numbers lose " +
+        'digits: give the item as DynamoDB JSON with --dynamodb-json, the number as a string ({"N":"<digits>"})',
+    });
   });
 });
