@@ -60,7 +60,7 @@ describe("parseCommand", () => {
     [["--help"], /^Usage: pnpm push <kind> \[options\]/],
     [["-h"], /^Usage: pnpm push <kind>/],
     [["help", "records"], /^Usage: pnpm push records --stream <Name>/],
-    [["items", "--help"], /^Usage: pnpm push items --table <Name>[\s\S]*--dynamodb-json[\s\S]*--env-file/],
+    [["items", "--help"], /^Usage: pnpm push items --table <Name>[\s\S]*--dynamodb-json[\s\S]*--cloud-env/],
     [["file", "--bogus", "-h"], /^Usage: pnpm push file <path>/],
   ])("help: %j", (argv, expected) => {
     const command = parseCommand(argv);
@@ -173,6 +173,28 @@ describe("runPush", () => {
     expect(run.err()).toBe(
       `pnpm push: cannot reach the local cloud (connect ECONNREFUSED 127.0.0.1:${closedPort}). Is \`pnpm local\` still running? The endpoints come from the environment (a sourced local.env), which may be stale.\n`,
     );
+  });
+
+  it.each([["--cloud-env"], ["--env-file"]])("refuses a missing %s file naming the option, exit 2", async (option) => {
+    const run = io({});
+    const missing = path.join(dir, "none.env");
+
+    const code = await runPush(["publish", "--topic", "Audit", "--message", "hi", option, missing], run);
+
+    expect(code).toBe(2);
+    expect(run.err()).toBe(
+      `pnpm push: ${option}: no such file: ${missing}\n(see \`pnpm push publish --help\`)\n`,
+    );
+  });
+
+  it("takes --cloud-env as --env-file (which Node itself also reads, wherever it stands), not both", async () => {
+    const run = io({});
+
+    const code = await runPush(["publish", "--topic", "Audit", "--message", "hi", "--cloud-env", "a", "--env-file", "b"], run);
+
+    expect(code).toBe(2);
+    expect(run.err()).toMatch(/^pnpm push: --cloud-env and --env-file name the same thing: give one/);
+    expect(generalHelp()).toMatch(/--cloud-env <path>[\s\S]*--env-file <path>[\s\S]*Node/);
   });
 
   it("rejects a missing --message before resolving anything", async () => {
