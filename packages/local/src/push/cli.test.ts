@@ -182,15 +182,16 @@ describe("runPush", () => {
     const code = await runPush(["publish", "--topic", "Audit", "--message", "hi", option, missing], run);
 
     expect(code).toBe(2);
-    expect(run.err()).toBe(
-      `pnpm push: ${option}: no such file: ${missing}\n(see \`pnpm push publish --help\`)\n`,
-    );
+    expect(run.err()).toBe(`pnpm push: ${option}: no such file: ${missing}\n(see \`pnpm push publish --help\`)\n`);
   });
 
   it("takes --cloud-env as --env-file (which Node itself also reads, wherever it stands), not both", async () => {
     const run = io({});
 
-    const code = await runPush(["publish", "--topic", "Audit", "--message", "hi", "--cloud-env", "a", "--env-file", "b"], run);
+    const code = await runPush(
+      ["publish", "--topic", "Audit", "--message", "hi", "--cloud-env", "a", "--env-file", "b"],
+      run,
+    );
 
     expect(code).toBe(2);
     expect(run.err()).toMatch(/^pnpm push: --cloud-env and --env-file name the same thing: give one/);
