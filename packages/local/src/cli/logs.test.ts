@@ -121,6 +121,10 @@ describe("formatLogLine", () => {
 
     expect(formatLogLine(start)).toBe("07:20:16.066 START  86b572c1");
     expect(formatLogLine(report)).toBe("07:20:16.348 REPORT 86b572c1 error 282 ms, billed 282 ms, 256 MB");
+    const cold = report.replace('"memorySizeMB":256', '"memorySizeMB":256,"initDurationMs":1204.5');
+    expect(formatLogLine(cold)).toBe(
+      "07:20:16.348 REPORT 86b572c1 error 282 ms, billed 282 ms, 256 MB, init 1204.5 ms",
+    );
   });
 
   it("shows EMF metric records as METRIC lines", () => {

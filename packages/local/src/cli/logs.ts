@@ -244,6 +244,7 @@ export function formatLogLine(line: string, options: { color?: boolean } = {}): 
       m.durationMs !== undefined ? `${m.durationMs} ms` : undefined,
       m.billedDurationMs !== undefined ? `billed ${m.billedDurationMs} ms` : undefined,
       m.memorySizeMB !== undefined ? `${m.memorySizeMB} MB` : undefined,
+      m.initDurationMs !== undefined ? `init ${m.initDurationMs} ms` : undefined,
     ].filter(Boolean);
     return `${c.dim(`${timeOf(record.time)} REPORT ${id}`)} ${status} ${c.dim(details.join(", "))}`;
   }
