@@ -23,6 +23,7 @@ const localLayer = [
   "packages/local/src/emulators/*.test.ts",
   "packages/local/src/faults.gateway.test.ts",
   "packages/local/src/iam/gateway.test.ts",
+  "packages/local/src/iam/gateway.dynamodb.test.ts",
   "packages/local/src/push/push.integration.test.ts",
   "packages/local/src/runtime/function-host.test.ts",
   "packages/local/src/sources/s3-gateway.test.ts",

@@ -10,28 +10,72 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { EntityNotFoundException, GetTableCommand, GlueClient } from "@aws-sdk/client-glue";
-import { S3Client } from "@aws-sdk/client-s3";
-import { createS3ObjectStore } from "@sluice/aws/cdc";
-import { createDirectoryStore, type ObjectStore, parseTablesConfig, type TableConfig } from "@sluice/cdc";
-import { type QueryTable, queryTables } from "@sluice/cdc/tools/duckdb-query";
-import { snapshotFiles } from "@sluice/cdc/tools/iceberg-files";
-import { catalogDatabaseName } from "@sluice/infra/wiring";
-import { resolveTarget } from "@sluice/local/cli/env";
+import type { ObjectStore, TableConfig } from "@sluice/cdc";
+import type { QueryTable } from "@sluice/cdc/tools/duckdb-query";
+import { resolveTarget, type Target } from "@sluice/local/cli/env";
 import { LocalCloudNotRunning } from "@sluice/local/push/errors";
 
 const usage = 'usage: pnpm query "<SQL>" [--target <dir>] [--tables config/cdc-tables.json] [--json]';
 
-const { values, positionals } = parseArgs({
-  args: process.argv.slice(2),
-  allowPositionals: true,
-  options: { target: { type: "string" }, tables: { type: "string" }, json: { type: "boolean" } },
-});
+let parsed: { values: { target?: string; tables?: string; json?: boolean; help?: boolean }; positionals: string[] };
+try {
+  parsed = parseArgs({
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    options: {
+      target: { type: "string" },
+      tables: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+} catch (error) {
+  // parseArgs says e.g. "Unknown option '--bogus'. To specify a positional argument starting with a '-', ...".
+  console.error(`pnpm query: ${(error as Error).message.replace(/\. To specify a positional.*$/s, "")}\n${usage}`);
+  process.exit(2);
+}
+const { values, positionals } = parsed;
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
 const sql = positionals.join(" ").trim();
 if (!sql) {
   console.error(usage);
   process.exit(2);
 }
+
+// The local cloud (or stage) is resolved before anything is created or loaded.
+let target: Target | undefined;
+if (!values.target) {
+  try {
+    target = resolveTarget();
+  } catch (error) {
+    if (!(error instanceof LocalCloudNotRunning)) throw error;
+    console.error(`${error.message}\nOr query a directory written by \`pnpm cdc-merge\`: ${usage}`);
+    process.exit(2);
+  }
+}
+
+// Loaded once the command line is known good: DuckDB and the SDK take seconds to load.
+const [
+  { EntityNotFoundException, GetTableCommand, GlueClient },
+  { S3Client },
+  { createS3ObjectStore },
+  { createDirectoryStore, parseTablesConfig },
+  { queryTables },
+  { snapshotFiles },
+  { catalogDatabaseName },
+] = await Promise.all([
+  import("@aws-sdk/client-glue"),
+  import("@aws-sdk/client-s3"),
+  import("@sluice/aws/cdc"),
+  import("@sluice/cdc"),
+  import("@sluice/cdc/tools/duckdb-query"),
+  import("@sluice/cdc/tools/iceberg-files"),
+  import("@sluice/infra/wiring"),
+]);
+
 const repo = path.resolve(import.meta.dirname, "..");
 const config = parseTablesConfig(
   JSON.parse(readFileSync(values.tables ?? path.join(repo, "config/cdc-tables.json"), "utf8")),
@@ -42,19 +86,13 @@ let store: ObjectStore;
 let localPath: (uri: string) => Promise<string>;
 /** The metadata file the catalog names for a table (the local cloud's Glue), if it is an Iceberg table there. */
 let catalogued: (table: TableConfig) => Promise<string | undefined> = async () => undefined;
-const scratch = mkdtempSync(path.join(tmpdir(), "sluice-query-"));
-if (values.target) {
-  store = createDirectoryStore(values.target);
+/** Where S3 files are downloaded to; created on first use, removed at exit. */
+let scratch: string | undefined;
+if (!target) {
+  const directory = values.target as string;
+  store = createDirectoryStore(directory);
   localPath = async (uri) => fileURLToPath(uri);
 } else {
-  let target: ReturnType<typeof resolveTarget>;
-  try {
-    target = resolveTarget();
-  } catch (error) {
-    if (!(error instanceof LocalCloudNotRunning)) throw error;
-    console.error(`${error.message}\nOr query a directory written by \`pnpm cdc-merge\`: ${usage}`);
-    process.exit(2);
-  }
   const curated = JSON.parse(target.env.SST_RESOURCE_Curated ?? "{}").name as string | undefined;
   if (!curated) throw new Error(`no Curated bucket in ${target.description}`);
   const s3 = new S3Client({
@@ -106,6 +144,7 @@ if (values.target) {
     const key = uri.replace(/^s3:\/\/[^/]+\//, "");
     const body = await store.get(key);
     if (!body) throw new Error(`a file the table lists is missing: ${uri}`);
+    scratch ??= mkdtempSync(path.join(tmpdir(), "sluice-query-"));
     const file = path.join(scratch, `${n++}.parquet`);
     writeFileSync(file, body);
     return file;
@@ -171,6 +210,20 @@ try {
     for (const r of cells) console.log(line(r));
     console.log(`(${result.rows.length} row${result.rows.length === 1 ? "" : "s"})`);
   }
+} catch (error) {
+  process.exitCode = 1;
+  console.error(`pnpm query: ${describeFailure(error, target)}`);
 } finally {
-  rmSync(scratch, { recursive: true, force: true });
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+}
+
+/** One line for a failure: a local cloud that does not answer is named as such. */
+function describeFailure(error: unknown, where: Target | undefined): string {
+  const e = error as { name?: string; message?: string; code?: string };
+  const refused = e.code === "ECONNREFUSED" || /ECONNREFUSED/.test(e.message ?? "");
+  if (refused && where?.local) {
+    const stale = where.envFile ? `${where.envFile} may be stale.` : "The environment's endpoints may be stale.";
+    return `cannot reach the local cloud (${e.message}). Is \`pnpm local\` still running? ${stale}`;
+  }
+  return `${e.name ?? "Error"}: ${e.message ?? String(error)}`;
 }

@@ -63,6 +63,19 @@ describe("resolveTarget", () => {
     expect(target.env.SST_RESOURCE_Inbox).toContain("sluice-dev-inboxbucket-abc");
   });
 
+  it("takes SST_RESOURCE_* with loopback endpoints (a sourced local.env) for the local cloud, a stage otherwise", () => {
+    const sourced = { ...localEnv, SLUICE_STATE_DIR: path.join(dir, "nowhere") };
+    const deployed = { ...sourced, AWS_ENDPOINT_URL_S3: undefined, SST_RESOURCE_App: '{"stage":"dev"}' };
+    const remote = { ...sourced, AWS_ENDPOINT_URL_S3: "https://s3.example.com" };
+
+    const target = resolveTarget({ env: sourced });
+
+    expect(target).toMatchObject({ source: "environment", local: true, stage: "local" });
+    expect(target.description).toBe("local cloud (from the environment)");
+    expect(resolveTarget({ env: deployed })).toMatchObject({ local: false, description: "stage dev" });
+    expect(resolveTarget({ env: remote })).toMatchObject({ local: false, description: "stage local" });
+  });
+
   it("otherwise loads $SLUICE_STATE_DIR/local.env, whose values win over the environment's", () => {
     const env = {
       SLUICE_STATE_DIR: dir,
@@ -84,6 +97,7 @@ describe("resolveTarget", () => {
     expect(target.env.AWS_SESSION_TOKEN).toBeUndefined();
     expect(target.env.PATH).toBe("/bin");
     expect(target.description).toBe("local cloud (local.env)");
+    expect(target.local).toBe(true);
   });
 
   it("an explicit env file wins over SST_RESOURCE_* in the environment, whose links are dropped", () => {

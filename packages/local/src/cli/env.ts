@@ -92,9 +92,14 @@ export interface Target {
   env: Env;
   /** The env file read, when `source` is `env-file`. */
   envFile?: string;
+  /**
+   * Whether this is a local cloud: the env file of one, or links whose endpoints are all on loopback (after
+   * `source .sluice/local.env`).
+   */
+  local: boolean;
   /** `SST_RESOURCE_App.stage` (`local` for the local cloud), when known. */
   stage?: string;
-  /** For humans: `local cloud (.sluice/local.env)`, `stage dev`. */
+  /** For humans: `local cloud (.sluice/local.env)`, `local cloud (from the environment)`, `stage dev`. */
   description: string;
 }
 
@@ -111,19 +116,42 @@ export function resolveTarget(options: { env?: Env; envFile?: string; cwd?: stri
   const env = options.env ?? process.env;
   if (!options.envFile && hasSstResources(env)) {
     const stage = stageOf(env);
-    return { source: "environment", env, stage, description: stage ? `stage ${stage}` : "the linked resources" };
+    const local = hasLoopbackEndpoints(env);
+    const description = local
+      ? "local cloud (from the environment)"
+      : stage
+        ? `stage ${stage}`
+        : "the linked resources";
+    return { source: "environment", env, stage, local, description };
   }
   const file = path.resolve(options.cwd ?? process.cwd(), options.envFile ?? defaultEnvFile(env));
   const merged = { ...withoutTargetVariables(env), ...loadEnvFile(file) };
   const stage = stageOf(merged);
   const shown = path.relative(options.cwd ?? process.cwd(), file) || file;
+  const local = stage === "local" || !stage || hasLoopbackEndpoints(merged);
   return {
     source: "env-file",
     env: merged,
     envFile: file,
     stage,
-    description: stage === "local" || !stage ? `local cloud (${shown})` : `stage ${stage} (${shown})`,
+    local,
+    description: local ? `local cloud (${shown})` : `stage ${stage} (${shown})`,
   };
+}
+
+/** True when the environment names AWS endpoints and every one of them is on this machine's loopback. */
+export function hasLoopbackEndpoints(env: Env): boolean {
+  const endpoints = Object.entries(env).filter(([key, value]) => key.startsWith("AWS_ENDPOINT_URL") && value);
+  return endpoints.length > 0 && endpoints.every(([, value]) => isLoopbackUrl(value as string));
+}
+
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+    return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+  } catch {
+    return false;
+  }
 }
 
 /**

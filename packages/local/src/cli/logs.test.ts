@@ -1,6 +1,8 @@
+import { spawn } from "node:child_process";
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { functions } from "@sluice/infra/wiring";
 import { afterAll, describe, expect, it } from "vitest";
 import { runMarker } from "../runtime/run-marker.ts";
@@ -119,6 +121,10 @@ describe("formatLogLine", () => {
 
     expect(formatLogLine(start)).toBe("07:20:16.066 START  86b572c1");
     expect(formatLogLine(report)).toBe("07:20:16.348 REPORT 86b572c1 error 282 ms, billed 282 ms, 256 MB");
+    const cold = report.replace('"memorySizeMB":256', '"memorySizeMB":256,"initDurationMs":1204.5');
+    expect(formatLogLine(cold)).toBe(
+      "07:20:16.348 REPORT 86b572c1 error 282 ms, billed 282 ms, 256 MB, init 1204.5 ms",
+    );
   });
 
   it("shows EMF metric records as METRIC lines", () => {
@@ -277,4 +283,36 @@ describe("runLogs", () => {
     expect(code).toBe(1);
     expect(io.err()).toMatch(/no log for SnsLogger at .*empty\/logs\/SnsLogger\.log\. .*`pnpm local`/);
   });
+
+  it.each([["--no-follow"], ["--lines", "1"]])(
+    "exits 0, quietly, when its reader stops reading (| head -1) (%s)",
+    async (...args) => {
+      // Prepare: a log far bigger than a pipe's buffer, and a reader that takes one chunk and closes the pipe.
+      const stateDir = path.join(dir, "big");
+      mkdirSync(path.join(stateDir, "logs"), { recursive: true });
+      writeFileSync(path.join(stateDir, "logs", "SnsLogger.log"), `${lines(1, 100_000).join("\n")}\n`);
+      const script = fileURLToPath(new URL("./logs.ts", import.meta.url));
+      // Act
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", script, "SnsLogger", "-n", "100000", "--all-runs", "--state-dir", stateDir, ...args],
+        { stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "", HOME: dir } },
+      );
+      let stderr = "";
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString("utf8");
+      });
+      child.stdout.once("data", () => child.stdout.destroy());
+      if (args[0] === "--lines") {
+        // Following: a line appended after the reader left makes the next write fail.
+        await new Promise((resolve) => child.stdout.once("close", resolve));
+        appendFileSync(path.join(stateDir, "logs", "SnsLogger.log"), "one more\n");
+      }
+      const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+      // Assess
+      expect(stderr).toBe("");
+      expect(code).toBe(0);
+    },
+    30_000,
+  );
 });

@@ -244,6 +244,7 @@ export function formatLogLine(line: string, options: { color?: boolean } = {}): 
       m.durationMs !== undefined ? `${m.durationMs} ms` : undefined,
       m.billedDurationMs !== undefined ? `billed ${m.billedDurationMs} ms` : undefined,
       m.memorySizeMB !== undefined ? `${m.memorySizeMB} MB` : undefined,
+      m.initDurationMs !== undefined ? `init ${m.initDurationMs} ms` : undefined,
     ].filter(Boolean);
     return `${c.dim(`${timeOf(record.time)} REPORT ${id}`)} ${status} ${c.dim(details.join(", "))}`;
   }
@@ -347,6 +348,19 @@ export function deployedHint(functionName: string, stage: string, env: Env): str
   return lines.join("\n");
 }
 
+/**
+ * Calls `then` when writing to `stream` fails with EPIPE (its reader has gone), and swallows that error; any other
+ * error is thrown as before. Streams without events (test captures) are left alone.
+ */
+function onBrokenPipe(stream: OutputStream, then: () => void): void {
+  const events = stream as OutputStream & { on?: (event: "error", listener: (err: Error) => void) => unknown };
+  if (typeof events.on !== "function") return;
+  events.on("error", (err: Error & { code?: string }) => {
+    if (err.code !== "EPIPE") throw err;
+    then();
+  });
+}
+
 /** Runs `pnpm logs` with these arguments; resolves with the exit code (after Ctrl-C, or at once with --no-follow). */
 export async function runLogs(argv: readonly string[], io: LogsIo = {}): Promise<number> {
   const env = io.env ?? process.env;
@@ -417,7 +431,16 @@ export async function runLogs(argv: readonly string[], io: LogsIo = {}): Promise
   const file = path.join(stateDir, "logs", `${functionName}.log`);
   const pretty = !values.raw && stdout.isTTY === true;
   const color = pretty && !env.NO_COLOR;
-  const print = (line: string) => stdout.write(`${pretty ? formatLogLine(line, { color }) : line}\n`);
+  const controller = new AbortController();
+  // A reader that stopped reading (`| head -1`) is done with us: stop quietly, exit 0, as `tail` and `cat` do.
+  let readerGone = false;
+  onBrokenPipe(stdout, () => {
+    readerGone = true;
+    controller.abort();
+  });
+  const print = (line: string) => {
+    if (!readerGone) stdout.write(`${pretty ? formatLogLine(line, { color }) : line}\n`);
+  };
 
   let from = 0;
   if (existsSync(file)) {
@@ -439,7 +462,7 @@ export async function runLogs(argv: readonly string[], io: LogsIo = {}): Promise
     stderr.write(`pnpm logs: waiting for ${file} (start the local cloud with \`pnpm local\`)\n`);
   }
 
-  const controller = new AbortController();
+  if (readerGone) return 0;
   const stop = () => controller.abort();
   io.signal?.addEventListener("abort", stop, { once: true });
   if (!io.signal) {

@@ -8,10 +8,16 @@
  * - S3 `DeleteObjects` refuses key by key: the keys the caller may delete are deleted, the others come back as
  *   `AccessDenied` errors in the 200 response.
  * Kinesis shard iterators are opaque, so the gateway remembers which stream each iterator it handed out belongs to.
+ *
+ * In front of DynamoDB Local it also translates ARNs, for every caller: DynamoDB Local names its region `ddblocal` in
+ * the ARNs it returns (tables, streams, the stream ARN inside shard iterators); callers see the local cloud's region
+ * there, as in every other ARN of the local cloud and in the stream events, and the ARNs they send back are turned
+ * into DynamoDB Local's form before they reach it.
  */
 import { createHash } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { crc32 } from "node:zlib";
 import { listen } from "../emulators/ports.ts";
 import { type FaultInjector, faultAnswer } from "../faults.ts";
 import { accessDenied, type HttpAnswer, unclassifiable, xmlEscape } from "./errors.ts";
@@ -80,8 +86,33 @@ function send(res: http.ServerResponse, answer: HttpAnswer): void {
   res.end(answer.body);
 }
 
+/**
+ * DynamoDB Local's ARNs (region `ddblocal`) and the local cloud's (its region), both ways: requests are turned into the
+ * emulator's form, answers into the cloud's, with the answer's CRC32 header (which the SDK checks) recomputed.
+ */
+export function dynamoDbArnTranslation(region: string) {
+  const emulator = "arn:aws:dynamodb:ddblocal:";
+  const cloud = `arn:aws:dynamodb:${region}:`;
+  const replace = (body: Buffer, from: string, to: string): Buffer =>
+    body.includes(from) ? Buffer.from(body.toString("utf8").replaceAll(from, to), "utf8") : body;
+  return {
+    request: (body: Buffer): Buffer => replace(body, cloud, emulator),
+    response: (
+      body: Buffer,
+      headers: http.IncomingHttpHeaders,
+    ): { body: Buffer; headers: http.IncomingHttpHeaders } => {
+      const translated = replace(body, emulator, cloud);
+      if (translated === body) return { body, headers };
+      const out = { ...headers };
+      if (out["x-amz-crc32"] !== undefined) out["x-amz-crc32"] = String(crc32(translated));
+      return { body: translated, headers: out };
+    },
+  };
+}
+
 export async function startIamGateway(options: IamGatewayOptions): Promise<IamGateway> {
   const upstream = new URL(options.upstream);
+  const arns = options.family === "dynamodb" ? dynamoDbArnTranslation(options.region) : undefined;
   const agent = new http.Agent({ keepAlive: true });
   const tokens = new Map<string, string>();
   const remember = (token: unknown, stream: string) => {
@@ -101,7 +132,8 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
     dropAfterMs?: number;
   }
 
-  function forward(req: http.IncomingMessage, res: http.ServerResponse, how: Forward = {}): void {
+  function forward(req: http.IncomingMessage, res: http.ServerResponse, given: Forward = {}): void {
+    const how = arns && given.body ? { ...given, body: arns.request(given.body) } : given;
     const headers = { ...req.headers };
     if (how.body) {
       delete headers["transfer-encoding"];
@@ -117,12 +149,12 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
           res.on("close", () => clearTimeout(timer));
           return;
         }
-        if (!how.inspect) {
+        if (!how.inspect && !arns) {
           res.writeHead(status, upstreamRes.headers);
           upstreamRes.pipe(res);
           return;
         }
-        if (!how.inspectBody) {
+        if (how.inspect && !how.inspectBody && !arns) {
           const replaced = how.inspect(status, Buffer.alloc(0));
           if (replaced) {
             upstreamRes.resume();
@@ -136,13 +168,14 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
         const chunks: Buffer[] = [];
         upstreamRes.on("data", (chunk: Buffer) => chunks.push(chunk));
         upstreamRes.on("end", () => {
-          const body = Buffer.concat(chunks);
-          const replaced = how.inspect?.(status, body);
+          const answer = { body: Buffer.concat(chunks), headers: upstreamRes.headers };
+          const { body, headers: answerHeaders } = arns ? arns.response(answer.body, answer.headers) : answer;
+          const replaced = how.inspect?.(status, how.inspectBody ? body : Buffer.alloc(0));
           if (replaced) {
             send(res, replaced);
             return;
           }
-          const out = { ...upstreamRes.headers, "content-length": String(body.length) };
+          const out = { ...answerHeaders, "content-length": String(body.length) };
           delete out["transfer-encoding"];
           res.writeHead(status, out);
           res.end(body);
@@ -331,6 +364,8 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
         }
         body = validated.body;
       }
+      // DynamoDB's ARNs are translated for every caller (see the module comment).
+      if (arns && !body) body = await readBody(req);
       if (!identity) {
         forward(req, res, { body });
         return;

@@ -8,6 +8,7 @@ import { createKinesisClient, createS3Client, serviceConfig } from "./clients.ts
 import { InvalidInput, UsageError } from "./errors.ts";
 import { planUploads } from "./kinds/file.ts";
 import { pushKinds } from "./kinds/index.ts";
+import { itemOf } from "./kinds/items.ts";
 import { parseAttributes } from "./kinds/publish.ts";
 import { partitionKeyOf, type RecordRules, recordProblems } from "./kinds/records.ts";
 
@@ -59,7 +60,7 @@ describe("parseCommand", () => {
     [["--help"], /^Usage: pnpm push <kind> \[options\]/],
     [["-h"], /^Usage: pnpm push <kind>/],
     [["help", "records"], /^Usage: pnpm push records --stream <Name>/],
-    [["items", "--help"], /^Usage: pnpm push items --table <Name>[\s\S]*--dynamodb-json[\s\S]*--env-file/],
+    [["items", "--help"], /^Usage: pnpm push items --table <Name>[\s\S]*--dynamodb-json[\s\S]*--cloud-env/],
     [["file", "--bogus", "-h"], /^Usage: pnpm push file <path>/],
   ])("help: %j", (argv, expected) => {
     const command = parseCommand(argv);
@@ -153,6 +154,48 @@ describe("runPush", () => {
     expect(run.err()).toBe(
       `pnpm push: cannot reach the local cloud (connect ECONNREFUSED 127.0.0.1:${closedPort}). Is \`pnpm local\` still running? ${envFile} may be stale.\n`,
     );
+  });
+
+  it("says the local cloud is unreachable after `source .sluice/local.env` once pnpm local stopped", async () => {
+    const closedPort = await freePort();
+    const run = io({
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "local",
+      AWS_SECRET_ACCESS_KEY: "local",
+      AWS_ENDPOINT_URL_SNS: `http://127.0.0.1:${closedPort}`,
+      SST_RESOURCE_App: '{"name":"sluice","stage":"local"}',
+      SST_RESOURCE_Audit: '{"arn":"arn:aws:sns:us-east-1:000000000000:x","type":"sst.aws.SnsTopic"}',
+    });
+
+    const code = await runPush(["publish", "--topic", "Audit", "--message", "hi"], run);
+
+    expect(code).toBe(1);
+    expect(run.err()).toBe(
+      `pnpm push: cannot reach the local cloud (connect ECONNREFUSED 127.0.0.1:${closedPort}). Is \`pnpm local\` still running? The endpoints come from the environment (a sourced local.env), which may be stale.\n`,
+    );
+  });
+
+  it.each([["--cloud-env"], ["--env-file"]])("refuses a missing %s file naming the option, exit 2", async (option) => {
+    const run = io({});
+    const missing = path.join(dir, "none.env");
+
+    const code = await runPush(["publish", "--topic", "Audit", "--message", "hi", option, missing], run);
+
+    expect(code).toBe(2);
+    expect(run.err()).toBe(`pnpm push: ${option}: no such file: ${missing}\n(see \`pnpm push publish --help\`)\n`);
+  });
+
+  it("takes --cloud-env as --env-file (which Node itself also reads, wherever it stands), not both", async () => {
+    const run = io({});
+
+    const code = await runPush(
+      ["publish", "--topic", "Audit", "--message", "hi", "--cloud-env", "a", "--env-file", "b"],
+      run,
+    );
+
+    expect(code).toBe(2);
+    expect(run.err()).toMatch(/^pnpm push: --cloud-env and --env-file name the same thing: give one/);
+    expect(generalHelp()).toMatch(/--cloud-env <path>[\s\S]*--env-file <path>[\s\S]*Node/);
   });
 
   it("rejects a missing --message before resolving anything", async () => {
@@ -302,5 +345,20 @@ describe("clients", () => {
     const kinesis = createKinesisClient({ ...local, AWS_ENDPOINT_URL_KINESIS: "http://127.0.0.1:4569" });
 
     expect(kinesis.config.requestHandler.constructor.name).toBe("NodeHttpHandler");
+  });
+});
+
+describe("items", () => {
+  it("says to use --dynamodb-json for a number beyond the safe-integer range, not the SDK's NumberValue", () => {
+    const text = '{"productId":"p1","stock":{"count":[12345678901234567890]}}';
+    const line = { line: 3, text, ok: true as const, value: JSON.parse(text) };
+
+    const result = itemOf(line, { key: ["productId"], dynamodbJson: false });
+
+    expect(result).toEqual({
+      problem:
+        "number 12345678901234567000 is beyond the safe-integer range (±9007199254740991), where JSON numbers lose " +
+        'digits: give the item as DynamoDB JSON with --dynamodb-json, the number as a string ({"N":"<digits>"})',
+    });
   });
 });

@@ -3,6 +3,7 @@
  * the target (a deployed stage under `sst shell`, or the local cloud's env file), builds the context the kind runs
  * in, and turns failures into one clear line and an exit code (2 for usage errors, 1 for the rest).
  */
+import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { parseArgs } from "node:util";
@@ -26,14 +27,17 @@ export interface PushIo {
 }
 
 const commonOptions = {
+  "cloud-env": { type: "string" },
   "env-file": { type: "string" },
   quiet: { type: "boolean", short: "q", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
 const COMMON_HELP = `Common options:
-  --env-file <path>  push into the local cloud this env file describes (default .sluice/local.env,
+  --cloud-env <path> push into the local cloud this env file describes (default .sluice/local.env,
                      or $SLUICE_STATE_DIR/local.env), even when SST_RESOURCE_* variables are set
+  --env-file <path>  the same (its earlier name); Node itself also reads --env-file, wherever it stands, and
+                     stops with "node: <path>: not found" (exit 9) before pnpm push runs when the file is missing
   -q, --quiet        no progress line on stderr (it is drawn only when stderr is a terminal anyway)
   -h, --help         this help`;
 
@@ -123,11 +127,29 @@ function describeFailure(err: unknown, target: Target | undefined): string {
   }
   const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } };
   const refused = e.code === "ECONNREFUSED" || /ECONNREFUSED/.test(e.message ?? "");
-  if (refused && target?.source === "env-file") {
-    return `cannot reach the local cloud (${e.message}). Is \`pnpm local\` still running? ${target.envFile} may be stale.`;
+  if (refused && target?.local) {
+    const stale =
+      target.source === "env-file"
+        ? `${target.envFile} may be stale.`
+        : "The endpoints come from the environment (a sourced local.env), which may be stale.";
+    return `cannot reach the local cloud (${e.message}). Is \`pnpm local\` still running? ${stale}`;
   }
   const status = e.$metadata?.httpStatusCode ? ` (HTTP ${e.$metadata.httpStatusCode})` : "";
   return `${e.name ?? "Error"}: ${e.message ?? String(err)}${status}`;
+}
+
+/**
+ * The env file named on the command line (`--cloud-env`, or its earlier name `--env-file`), checked to exist: a
+ * missing file given explicitly is a wrong command line, not "no local cloud".
+ */
+function envFileOption(values: Record<string, unknown>, kind: string, cwd: string): string | undefined {
+  const given = (["cloud-env", "env-file"] as const).filter((name) => typeof values[name] === "string");
+  if (given.length > 1) throw new UsageError("--cloud-env and --env-file name the same thing: give one", kind);
+  const option = given[0];
+  if (!option) return undefined;
+  const file = values[option] as string;
+  if (!existsSync(path.resolve(cwd, file))) throw new UsageError(`--${option}: no such file: ${file}`, kind);
+  return file;
 }
 
 /** Runs one `pnpm push` command line; resolves with the process exit code. */
@@ -144,7 +166,7 @@ export async function runPush(argv: readonly string[], io: PushIo = {}): Promise
       stdout.write(`${command.help}\n`);
       return 0;
     }
-    const envFile = command.values["env-file"];
+    const envFile = envFileOption(command.values, command.kind.name, cwd);
     // Resolved on first use, so that a kind's own argument checks come before "start the local cloud".
     const targetOf = (): Target => {
       target ??= resolveTarget({ env, cwd, ...(typeof envFile === "string" ? { envFile } : {}) });

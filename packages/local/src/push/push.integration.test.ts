@@ -68,7 +68,7 @@ function writeEnv(file: string, env: Record<string, string>): void {
 async function push(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runPush([...argv, "--env-file", envFile], {
+  const code = await runPush([...argv, "--cloud-env", envFile], {
     env: {},
     cwd: dir,
     stdout: { write: (t: string) => out.push(t) },

@@ -110,6 +110,40 @@ describe("function host", () => {
     );
   });
 
+  it("reports a cold start's init apart (initDurationMs, as Lambda's REPORT has Init Duration), a warm one without", async () => {
+    // Prepare: a host of its own, so that the first invocation is a cold start.
+    const dir = mkdtempSync(path.join(tmpdir(), "sluice-host-init-"));
+    const h = createFunctionHost({
+      repoRoot,
+      functions: { Echo: fixture("echo") },
+      baseEnv: {},
+      resourceLinks: {},
+      logDir: dir,
+      region: "us-east-1",
+      accountId: "000000000000",
+      maxConcurrency: 1,
+    });
+    // Act
+    const started = Date.now();
+    const cold = await h.invoke("Echo", {});
+    const elapsed = Date.now() - started;
+    const warm = await h.invoke("Echo", {});
+    await h.stop();
+    // Assess
+    const reports = readFileSync(path.join(dir, "Echo.log"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.type === "platform.report");
+    const metricsOf = (requestId: string) => reports.find((r) => r.record.requestId === requestId)?.record.metrics;
+    const coldMetrics = metricsOf(cold.requestId);
+    expect(Object.keys(coldMetrics)).toEqual(["durationMs", "billedDurationMs", "memorySizeMB", "initDurationMs"]);
+    expect(coldMetrics.initDurationMs).toBeGreaterThan(0);
+    expect(coldMetrics.durationMs + coldMetrics.initDurationMs).toBeLessThanOrEqual(elapsed + 1);
+    expect(coldMetrics.durationMs).toBeLessThan(coldMetrics.initDurationMs);
+    expect(Object.keys(metricsOf(warm.requestId))).toEqual(["durationMs", "billedDurationMs", "memorySizeMB"]);
+  });
+
   it("starts each run's log with a run marker line, after the lines of earlier runs", async () => {
     // Prepare: a log directory another host (an earlier run of `pnpm local`) wrote to.
     const dir = mkdtempSync(path.join(tmpdir(), "sluice-host-runs-"));

@@ -44,8 +44,12 @@ export interface FunctionHostOptions {
 interface Sandbox {
   child: ChildProcess;
   ready: Promise<void>;
+  /** When the worker said it was ready (its process and runtime started). */
+  readyAt?: number;
   busy: boolean;
   dead: boolean;
+  /** Whether an invocation ran in it already: the first one is its cold start. */
+  used: boolean;
 }
 
 interface Pending {
@@ -97,6 +101,8 @@ class FunctionPool {
       }),
     );
     let timer: NodeJS.Timeout | undefined;
+    const cold = !sandbox.used;
+    sandbox.used = true;
     try {
       await sandbox.ready;
       const reply = await new Promise<WorkerReply & { type: "result" }>((resolve, reject) => {
@@ -110,7 +116,12 @@ class FunctionPool {
         });
       });
       const durationMs = Date.now() - started;
-      this.report(requestId, durationMs, reply.ok ? "success" : "error");
+      // A cold start's init (the runtime starting, the handler module imported) is reported apart, as Lambda's
+      // REPORT line has it (Init Duration); the invocation's own duration is what is left.
+      const initDurationMs = cold
+        ? Math.min(durationMs, Math.max(0, (sandbox.readyAt ?? started) - started) + Math.round(reply.initMs ?? 0))
+        : undefined;
+      this.report(requestId, durationMs - (initDurationMs ?? 0), reply.ok ? "success" : "error", initDurationMs);
       return reply.ok
         ? { requestId, status: "ok", payload: reply.payload, durationMs }
         : { requestId, status: "error", error: reply.error, durationMs };
@@ -147,16 +158,18 @@ class FunctionPool {
     }
   }
 
-  private report(requestId: string, durationMs: number, status: "success" | "error"): void {
+  private report(requestId: string, durationMs: number, status: "success" | "error", initDurationMs?: number): void {
+    const metrics = {
+      durationMs,
+      billedDurationMs: Math.ceil(durationMs),
+      memorySizeMB: this.spec.memory,
+      ...(initDurationMs !== undefined ? { initDurationMs } : {}),
+    };
     this.writeLog(
       JSON.stringify({
         time: new Date().toISOString(),
         type: "platform.report",
-        record: {
-          requestId,
-          status,
-          metrics: { durationMs, billedDurationMs: Math.ceil(durationMs), memorySizeMB: this.spec.memory },
-        },
+        record: { requestId, status, metrics },
       }),
     );
   }
@@ -214,6 +227,7 @@ class FunctionPool {
       child,
       busy: false,
       dead: false,
+      used: false,
       ready: new Promise<void>((resolve, reject) => {
         readyResolve = resolve;
         readyReject = reject;
@@ -222,8 +236,10 @@ class FunctionPool {
     sandbox.ready.catch(() => {});
     this.pipeLines(child);
     child.on("message", (reply: WorkerReply) => {
-      if (reply.type === "ready") readyResolve();
-      else if (reply.type === "result") this.pending.get(child)?.resolve(reply);
+      if (reply.type === "ready") {
+        sandbox.readyAt = Date.now();
+        readyResolve();
+      } else if (reply.type === "result") this.pending.get(child)?.resolve(reply);
     });
     // An error of the child (a failed send or kill, a failed spawn) is the sandbox's death, never the host's.
     child.on("error", (err) => {

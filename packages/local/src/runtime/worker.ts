@@ -16,14 +16,16 @@ export interface InvokeMessage {
   deadline: number;
 }
 
+/** `initMs`: set on the invocation that imported the handler module (the init of a cold start), in ms. */
 export type WorkerReply =
   | { type: "ready" }
-  | { type: "result"; requestId: string; ok: true; payload: unknown }
+  | { type: "result"; requestId: string; ok: true; payload: unknown; initMs?: number }
   | {
       type: "result";
       requestId: string;
       ok: false;
       error: { errorType: string; errorMessage: string; stackTrace: string[] };
+      initMs?: number;
     };
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown> | unknown;
@@ -90,18 +92,34 @@ async function invoke(message: InvokeMessage): Promise<void> {
     fail: () => {},
     succeed: () => {},
   };
+  let initMs: number | undefined;
   try {
-    const handler = await loadHandler();
+    const initStarted = handlerPromise ? undefined : performance.now();
+    const handler = await loadHandler().finally(() => {
+      if (initStarted !== undefined) initMs = performance.now() - initStarted;
+    });
     const payload = await handler(message.event, context);
     // Lambda serialises the response as JSON: what cannot survive that does not reach the caller either.
-    send({ type: "result", requestId: message.requestId, ok: true, payload: payload === undefined ? null : payload });
+    send({
+      type: "result",
+      requestId: message.requestId,
+      ok: true,
+      payload: payload === undefined ? null : payload,
+      ...(initMs !== undefined ? { initMs } : {}),
+    });
   } catch (err) {
     const error = toError(err);
     // The Lambda Node.js runtime logs an unhandled error as one record before reporting it.
     process.stderr.write(
       `${JSON.stringify({ timestamp: new Date().toISOString(), level: "ERROR", requestId: message.requestId, message: "Invoke Error", ...error })}\n`,
     );
-    send({ type: "result", requestId: message.requestId, ok: false, error });
+    send({
+      type: "result",
+      requestId: message.requestId,
+      ok: false,
+      error,
+      ...(initMs !== undefined ? { initMs } : {}),
+    });
   }
 }
 

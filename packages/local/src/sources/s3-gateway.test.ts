@@ -162,6 +162,40 @@ describe("S3 gateway (against the S3 emulator)", () => {
     expect(changes.filter((c) => c.eventName === "ObjectCreated:Put")).toHaveLength(2);
   });
 
+  it("refuses a single PUT over the local limit as S3 refuses an oversized one: 400 EntityTooLarge, saying to use multipart", async () => {
+    const limit = 11 * 1024 * 1024;
+    const key = "incoming/too-big.bin";
+    // The SDK, as `pnpm push` and scripts use it.
+    const refused = s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.alloc(limit + 1) }));
+    await expect(refused).rejects.toMatchObject({
+      name: "EntityTooLarge",
+      $metadata: { httpStatusCode: 400 },
+      message: expect.stringMatching(/above the local cloud's limit .*11 MiB.*multipart.*aws s3 cp.*pnpm push file/),
+    });
+    // On the wire: S3's error document, with the sizes; with and without a Content-Length.
+    const put = (headers: http.OutgoingHttpHeaders) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request(`${gateway.endpoint}/${bucket}/${key}`, { method: "PUT", headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        });
+        req.on("error", reject);
+        req.end(Buffer.alloc(limit + 1));
+      });
+    for (const answer of [await put({ "content-length": limit + 1 }), await put({ "transfer-encoding": "chunked" })]) {
+      expect(answer.status).toBe(400);
+      expect(answer.body).toMatch(
+        /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<Error><Code>EntityTooLarge<\/Code><Message>[^<]+<\/Message>/,
+      );
+      expect(answer.body).toContain(`<MaxSizeAllowed>${limit}</MaxSizeAllowed>`);
+      expect(answer.body).toMatch(/<RequestId>[^<]+<\/RequestId><HostId>[^<]+<\/HostId><\/Error>$/);
+    }
+    expect((await put({ "content-length": limit + 1 })).body).toContain(`<ProposedSize>${limit + 1}</ProposedSize>`);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(changes).toEqual([]);
+  });
+
   it("parses the deleted keys of a DeleteObjects response, XML entities included", () => {
     const xml =
       '<?xml version="1.0"?><DeleteResult><Deleted><Key>a &amp; b.txt</Key></Deleted><Error><Key>x</Key></Error><Deleted><Key>c&lt;d</Key><VersionId>1</VersionId></Deleted></DeleteResult>';

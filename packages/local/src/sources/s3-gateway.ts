@@ -45,6 +45,13 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
     forward: (req, res) => proxy.forward(req, res),
   });
   const server = http.createServer((req, res) => {
+    const declared = declaredBodySize(req.headers);
+    if (declared !== undefined && declared > MAX_BODY_BYTES) {
+      // Read (and drop) the body before answering, so that the client gets the answer rather than a reset.
+      req.resume();
+      req.on("end", () => sendEntityTooLarge(res, req, declared));
+      return;
+    }
     if (!conditionalWrite(req, res)) proxy.forward(req, res);
   });
   await listen(server, options.port ?? 0, options.host ?? "127.0.0.1");
@@ -60,6 +67,46 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
       }),
   };
 }
+
+/** The largest request body the S3 emulator (fauxqs) takes: 11 MiB. S3 itself takes 5 GiB in one PutObject. */
+export const MAX_BODY_BYTES = 11 * 1024 * 1024;
+
+/** The size a request says its body has (the decoded size of an `aws-chunked` upload), if it says. */
+function declaredBodySize(headers: http.IncomingHttpHeaders): number | undefined {
+  const raw = headers["x-amz-decoded-content-length"] ?? headers["content-length"];
+  const size = typeof raw === "string" ? Number(raw) : Number.NaN;
+  return Number.isSafeInteger(size) && size >= 0 ? size : undefined;
+}
+
+/**
+ * S3's answer to a body over the limit (400 `EntityTooLarge`, with the proposed and allowed sizes), with the local
+ * cloud's limit, which is far below S3's, and what to do instead.
+ */
+function sendEntityTooLarge(res: http.ServerResponse, req: http.IncomingMessage, proposed?: number): void {
+  const part = new URL(req.url ?? "/", "http://local").searchParams.has("partNumber");
+  const what = part ? "This part" : "This single PutObject";
+  const instead = part
+    ? "use parts of at most 11 MiB"
+    : "upload it in parts (multipart upload), as `aws s3 cp` and `pnpm push file` do";
+  const size = proposed === undefined ? "" : ` (${proposed} bytes)`;
+  const message = `${what}${size} is above the local cloud's limit of ${MAX_BODY_BYTES} bytes (11 MiB; S3 takes up to 5 GiB): ${instead}.`;
+  const requestId = randomUUID().replaceAll("-", "").slice(0, 16).toUpperCase();
+  const body =
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>EntityTooLarge</Code>' +
+    `<Message>${xmlText(message)}</Message>` +
+    (proposed === undefined ? "" : `<ProposedSize>${proposed}</ProposedSize>`) +
+    `<MaxSizeAllowed>${MAX_BODY_BYTES}</MaxSizeAllowed>` +
+    `<RequestId>${requestId}</RequestId><HostId>${Buffer.from(requestId).toString("base64")}</HostId></Error>`;
+  if (res.headersSent) return;
+  res.writeHead(400, {
+    "content-type": "application/xml",
+    "content-length": String(Buffer.byteLength(body)),
+    "x-amz-request-id": requestId,
+  });
+  res.end(body);
+}
+
+const xmlText = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 /**
  * A PutObject's headers with S3's default Content-Type, `binary/octet-stream`, when it has none. The emulator parses
@@ -144,6 +191,7 @@ class S3Proxy {
         this.settle();
       }
     };
+    let tooLarge = false;
     const sourceIp = req.socket.remoteAddress?.replace(/^::ffff:/, "") ?? "127.0.0.1";
     const { upstream, agent } = this;
     const proxied = http.request(
@@ -157,6 +205,18 @@ class S3Proxy {
       },
       (upstreamRes) => {
         const status = upstreamRes.statusCode ?? 502;
+        if (status === 413) {
+          tooLarge = true;
+          // A body over the emulator's limit that did not say its size up front (chunked): S3's answer, not fastify's.
+          upstreamRes.resume();
+          done();
+          if (req.complete) sendEntityTooLarge(res, req);
+          else {
+            req.resume();
+            req.on("end", () => sendEntityTooLarge(res, req));
+          }
+          return;
+        }
         if (!request || status >= 300 || !needsResponseBody(request)) {
           res.writeHead(status, upstreamRes.headers);
           upstreamRes.pipe(res);
@@ -179,6 +239,7 @@ class S3Proxy {
     );
     proxied.on("error", (err) => {
       done();
+      if (tooLarge) return;
       if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" });
       res.end(`S3 gateway: upstream error: ${err.message}`);
     });

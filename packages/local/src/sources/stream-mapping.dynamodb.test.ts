@@ -44,6 +44,14 @@ const fixture = (name: string): any =>
 // biome-ignore lint/suspicious/noExplicitAny: DynamoDB stream event records
 type DynamoDbEventRecord = any;
 const idOf = (record: DynamoDbEventRecord): string => record.dynamodb.Keys.id.S;
+/**
+ * The stream ARN as AWS writes it: DynamoDB Local's own ARNs name the region `ddblocal`, the local cloud's events
+ * name its region, as every other ARN of the local cloud does.
+ */
+const awsStreamArn = (emulatorArn: string | undefined): string => {
+  expect(emulatorArn).toMatch(/^arn:aws:dynamodb:ddblocal:000000000000:table\/[^/]+\/stream\/[\d:.T-]+$/);
+  return (emulatorArn as string).replace(":ddblocal:", `:${REGION}:`);
+};
 
 describe("DynamoDB stream mapping (against DynamoDB Local, DLQ on the SQS emulator)", () => {
   let dynamo: DynamoDbLocal;
@@ -151,7 +159,7 @@ describe("DynamoDB stream mapping (against DynamoDB Local, DLQ on the SQS emulat
         eventVersion: "1.1",
         eventSource: "aws:dynamodb",
         awsRegion: REGION,
-        eventSourceARN: Table?.LatestStreamArn,
+        eventSourceARN: awsStreamArn(Table?.LatestStreamArn),
       });
       expect(record.eventID).toMatch(/^[0-9a-f]{32}$/);
       expect(SequenceNumber).toMatch(/^\d+$/);
@@ -160,7 +168,7 @@ describe("DynamoDB stream mapping (against DynamoDB Local, DLQ on the SQS emulat
       expect(ApproximateCreationDateTime).toBeGreaterThanOrEqual(before);
       expect(ApproximateCreationDateTime).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
     });
-    expect(mapping.eventSourceArn).toBe(Table?.LatestStreamArn);
+    expect(mapping.eventSourceArn).toBe(awsStreamArn(Table?.LatestStreamArn));
   });
 
   it("checkpoints before the lowest failed item: earlier records are not re-delivered, it and later ones are", async () => {
@@ -223,7 +231,7 @@ describe("DynamoDB stream mapping (against DynamoDB Local, DLQ on the SQS emulat
         approximateArrivalOfFirstRecord: arrival,
         approximateArrivalOfLastRecord: arrival,
         batchSize: 1,
-        streamArn: Table?.LatestStreamArn,
+        streamArn: awsStreamArn(Table?.LatestStreamArn),
       },
     });
   });

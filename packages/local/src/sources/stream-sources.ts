@@ -115,8 +115,17 @@ export function kinesisSource(options: {
 }
 
 /**
- * A DynamoDB table's stream. The ARN is the one DynamoDB Local reports (`LatestStreamArn`), so that events match
- * what `DescribeTable` tells clients.
+ * A stream or table ARN as AWS writes it: DynamoDB Local names its region `ddblocal` in the ARNs it returns; the
+ * local cloud's region stands there instead, as in every other ARN of the local cloud (the IAM gateway in front of
+ * DynamoDB Local translates both ways, so callers only ever see this form).
+ */
+export function awsDynamoDbArn(arn: string, region: string): string {
+  return arn.replace(/^arn:aws:dynamodb:ddblocal:/, `arn:aws:dynamodb:${region}:`);
+}
+
+/**
+ * A DynamoDB table's stream. Events (and on-failure records) carry its ARN as AWS writes it (`awsDynamoDbArn`);
+ * the calls name the stream as `DescribeTable` reported it.
  */
 export async function dynamodbSource(options: {
   dynamodb: DynamoDBClient;
@@ -130,9 +139,10 @@ export async function dynamodbSource(options: {
   if (!streamArn || !Table?.StreamSpecification?.StreamEnabled) {
     throw new Error(`table ${options.tableName} has no stream enabled`);
   }
+  const eventSourceArn = awsDynamoDbArn(streamArn, options.region);
   return {
     kind: "dynamodb",
-    eventSourceArn: streamArn,
+    eventSourceArn,
     async listShards() {
       const shards: ShardInfo[] = [];
       let exclusiveStartShardId: string | undefined;
@@ -170,7 +180,7 @@ export async function dynamodbSource(options: {
         previous = arrivalMs;
         const event = dynamodbEventRecord(record, {
           region: options.region,
-          eventSourceArn: streamArn,
+          eventSourceArn,
           creationSeconds: Math.floor(arrivalMs / 1000),
         });
         return { sequenceNumber: record.dynamodb?.SequenceNumber ?? "", arrivalMs, event, size: sizeOf(event) };

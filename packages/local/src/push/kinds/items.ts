@@ -52,6 +52,19 @@ export interface ItemRules {
   dynamodbJson: boolean;
 }
 
+/**
+ * The SDK's refusal of a number beyond the safe-integer range advises `NumberValue` from `@aws-sdk/lib-dynamodb`,
+ * which a command-line user cannot use: the way here is DynamoDB JSON, where a number is a string of digits.
+ */
+function marshallProblem(message: string): string {
+  const unsafe = /^Number (\S+) is (?:greater|lesser) than Number\.M(?:AX|IN)_SAFE_INTEGER\./.exec(message);
+  if (!unsafe) return message;
+  return (
+    `number ${unsafe[1]} is beyond the safe-integer range (±${Number.MAX_SAFE_INTEGER}), where JSON numbers lose ` +
+    'digits: give the item as DynamoDB JSON with --dynamodb-json, the number as a string ({"N":"<digits>"})'
+  );
+}
+
 /** The SDK item of a parsed line, or why it cannot be written. */
 export function itemOf(line: JsonLine, rules: ItemRules): { item: Item } | { problem: string } {
   if (!line.ok) return { problem: line.error };
@@ -65,7 +78,7 @@ export function itemOf(line: JsonLine, rules: ItemRules): { item: Item } | { pro
       ? fromDynamoDbJson(value)
       : marshall(value as Record<string, unknown>, { removeUndefinedValues: true });
   } catch (err) {
-    return { problem: (err as Error).message };
+    return { problem: marshallProblem((err as Error).message) };
   }
   for (const name of rules.key ?? []) {
     const attribute = item[name];
@@ -132,6 +145,7 @@ Options:
   --file <path>      .jsonl/.ndjson: one item per line; .json: an array of items, or one item
   --data <json>      one item; repeatable
   --dynamodb-json    items are already DynamoDB JSON ({"productId":{"S":"p1"}}), as \`aws dynamodb\` prints them
+                     (the way to write a number beyond 2^53 exactly: {"count":{"N":"12345678901234567890"}})
 
 Examples:
   pnpm push items --table Catalog --file catalog.json
