@@ -64,7 +64,8 @@ weak = views 5000, clicks 50, addToCart 5, purchases 1. Inventory comes from the
 One extra impression 7 minutes after the window start closes the window (watermark past end + 1 minute of
 lateness): DemandHydration then writes the window's inference request, and PriceInference prices it.
 That event moves its shard's watermark to about now: a backfill pushed afterwards (push clickstream --start=-7h)
-loses its events on that shard as late (DemandHydration logs "late clickstream events not counted" at WARN).
+loses its events on that shard as late (DemandHydration logs "late clickstream events not counted" at WARN), and
+AnomalyAlert, whose watermark is the stream's, drops nearly all of it: run such a backfill on a fresh pnpm local.
 
 Options:
   --product <id>        the product (required)
