@@ -65,7 +65,7 @@ One extra impression 7 minutes after the window start closes the window (waterma
 lateness): DemandHydration then writes the window's inference request, and PriceInference prices it.
 That event moves its shard's watermark to about now: a backfill pushed afterwards (push clickstream --start=-7h)
 loses its events on that shard as late (DemandHydration logs "late clickstream events not counted" at WARN), and
-AnomalyAlert, whose watermark is the stream's, drops nearly all of it: run such a backfill on a fresh pnpm local.
+AnomalyAlert, whose watermark is the stream's, may drop nearly all of it: run such a backfill on a fresh pnpm local.
 
 Options:
   --product <id>        the product (required)
