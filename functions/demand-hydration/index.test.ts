@@ -122,6 +122,40 @@ describe("DemandHydration handler", () => {
     ]);
   });
 
+  it("says in a WARN line how many events it dropped as late, their oldest and newest times, and the watermark they were judged against", async () => {
+    // A shard of its own: its watermark moves to a minute ago (an event from the present), then a backfill arrives.
+    const shardId = "shardId-000000000007";
+    const now = Math.floor(Date.now() / 60_000) * 60_000;
+    const at = (minutesAgo: number) => new Date(now - minutesAgo * 60_000);
+    await fn.handler(kinesisEvent([click("p-9", at(1))], { shardId }), lambdaContext("DemandHydration", "inv-4"));
+    fn.stdout.clear();
+
+    const backfill = kinesisEvent([click("p-9", at(120)), click("p-9", at(90), "purchase"), click("p-9", at(0.5))], {
+      shardId,
+      first: 10,
+    });
+    await fn.handler(backfill, lambdaContext("DemandHydration", "inv-5"));
+
+    // One-minute windows, no lateness: the windows up to the one ending at the watermark (a minute ago) are closed.
+    const warnings = fn.stdout.logs().filter((line) => line.level === "WARN");
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        message: expect.stringMatching(/^late clickstream events not counted: .*allowed lateness/),
+        shardId,
+        events: 2,
+        oldest: at(120).toISOString(),
+        newest: at(90).toISOString(),
+        watermark: at(1).toISOString(),
+        closedBefore: at(1).toISOString(),
+        windowSeconds: 60,
+        latenessSeconds: 0,
+      }),
+    ]);
+    expect(fn.stdout.logs()).toContainEqual(
+      expect.objectContaining({ message: "demand hydrated", eventsCounted: 1, late: 2 }),
+    );
+  });
+
   it("leaves a refused record to the stream's retries (batch item failure) when its DLQ does not take it", async () => {
     deadLetters.refuse = "RequestThrottled: slow down";
     try {

@@ -12,6 +12,10 @@
  * events after it, counted in this invocation, recognised as counted, then hands the batch's range to
  * DemandHydrationDlq).
  *
+ * An event dated before the end of the latest window its shard has closed (the shard's watermark minus the window's
+ * allowed lateness, `DEMAND_LATENESS_SECONDS`) is late: not counted, and said in a WARN line per shard (how many,
+ * their oldest and newest times, the watermark), the usual sign of a backfill pushed behind newer events.
+ *
  * Config (env): `DEMAND_WINDOW_SECONDS` (default 300), `DEMAND_LATENESS_SECONDS` (default 60),
  * `DEMAND_MAX_FUTURE_SECONDS` (default 300).
  */
@@ -75,7 +79,7 @@ async function hydrate(event: KinesisStreamEvent): Promise<KinesisStreamBatchRes
   });
   const poison = kinesisPoisonOf(received, [...result.invalid, ...result.refused]);
   const dead = await deadLetters.send(poison, observability);
-  await reportHydration(result, dead.fields, observability, audit);
+  await reportHydration(result, dead.fields, observability, audit, config);
   return failingRecords(dead.unsent);
 }
 

@@ -1,10 +1,10 @@
 /**
  * What DemandHydration says about a batch: its log lines, the records it did not count (invalid, dated too far ahead)
- * on the Audit topic with where their dead letters are, its metrics.
+ * on the Audit topic with where their dead letters are, the events it dropped as late, its metrics.
  */
 import type { AuditSink } from "@sluice/messages";
 import type { Observability } from "@sluice/observability";
-import type { HydrationResult } from "@sluice/pricing";
+import type { HydrationResult, WindowConfig } from "@sluice/pricing";
 import { type DeadLetterFields, poisonKey } from "#kit/dead-letter";
 
 export async function reportHydration(
@@ -12,7 +12,25 @@ export async function reportHydration(
   deadLetters: ReadonlyMap<string, DeadLetterFields>,
   { logger, metrics }: Observability,
   audit: AuditSink,
+  windows: WindowConfig,
 ): Promise<void> {
+  // Late: dated before the end of the latest window its shard has closed. Not an error of the record (no dead letter),
+  // but demand that is never counted, the usual sign of a backfill behind the shard's watermark: WARN, once per shard.
+  for (const late of result.lateEvents) {
+    logger.warn(
+      "late clickstream events not counted: their windows had closed (events older than the window's allowed lateness behind the shard's watermark are dropped)",
+      {
+        shardId: late.shardId,
+        events: late.events,
+        oldest: new Date(late.oldestMs).toISOString(),
+        newest: new Date(late.newestMs).toISOString(),
+        watermark: new Date(late.watermarkMs).toISOString(),
+        closedBefore: new Date(late.closedBeforeMs).toISOString(),
+        windowSeconds: windows.windowMs / 1000,
+        latenessSeconds: windows.latenessMs / 1000,
+      },
+    );
+  }
   // Refused (not a clickstream event, or dated too far ahead): its producer must fix it; WARN, like its audit message.
   for (const invalid of result.invalid) {
     logger.warn("invalid clickstream event refused", { ...invalid, ...deadLetters.get(poisonKey(invalid)) });

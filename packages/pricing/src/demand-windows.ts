@@ -79,6 +79,14 @@ export function demandRequestId(windowKey: string): string {
   return `demand#${windowKey}`;
 }
 
+/**
+ * The end of the latest window closed at `watermarkMs`: an event dated before it is late (its window is closed),
+ * one dated at or after it still counts.
+ */
+export function closedBefore(watermarkMs: number, config: WindowConfig = DEFAULT_WINDOWS): number {
+  return windowStartOf(watermarkMs - config.windowMs - config.latenessMs, config) + config.windowMs;
+}
+
 export function isClosed(windowStartMs: number, watermarkMs: number, config: WindowConfig = DEFAULT_WINDOWS): boolean {
   return windowStartMs + config.windowMs + config.latenessMs <= watermarkMs;
 }
@@ -97,6 +105,8 @@ export interface ShardAggregate {
   /** The shard's watermark after this batch. */
   watermarkMs: number;
   late: number;
+  /** The event times of the late events (absent when none was late). */
+  lateRange?: { oldestMs: number; newestMs: number };
   invalid: Array<{ sequenceNumber: string; reason: string }>;
   /** Valid events dated beyond `maxFutureMs`: not counted, and the watermark not moved by them. */
   refused: Array<{ sequenceNumber: string; reason: string }>;
@@ -120,6 +130,7 @@ export function aggregateShard(
   const invalid: ShardAggregate["invalid"] = [];
   const refused: ShardAggregate["refused"] = [];
   let late = 0;
+  let lateRange: ShardAggregate["lateRange"];
   let watermarkMs = watermarkBeforeMs;
   for (const record of records) {
     const parsed: ReturnType<typeof parseClickEvent> =
@@ -137,6 +148,10 @@ export function aggregateShard(
     // Lateness is judged against the watermark before the batch, so a retry judges every record the same way.
     if (isClosed(start, watermarkBeforeMs, config)) {
       late++;
+      lateRange = {
+        oldestMs: Math.min(lateRange?.oldestMs ?? ts, ts),
+        newestMs: Math.max(lateRange?.newestMs ?? ts, ts),
+      };
       continue;
     }
     watermarkMs = Math.max(watermarkMs, ts);
@@ -149,7 +164,7 @@ export function aggregateShard(
     partial.events++;
     partials.set(key, partial);
   }
-  return { partials, watermarkMs, late, invalid, refused };
+  return { partials, watermarkMs, late, ...(lateRange && { lateRange }), invalid, refused };
 }
 
 function futureReason(ts: string, nowMs: number, config: WindowConfig): string {

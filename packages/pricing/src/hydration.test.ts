@@ -102,6 +102,18 @@ describe("hydrateDemand", () => {
     await hydrateDemand([event("a", "click", T0), event("a", "click", T0 + 7 * MIN)], deps);
     const late = await hydrateDemand([event("a", "click", T0 + MIN), event("a", "teleport", T0 + 7 * MIN)], deps);
     expect(late.late).toBe(1);
+    // Which: the shard, how many, their event times, and what they were judged against (the watermark before the
+    // batch; events dated before the end of the latest closed window are late).
+    expect(late.lateEvents).toEqual([
+      {
+        shardId: "shard-0",
+        events: 1,
+        oldestMs: T0 + MIN,
+        newestMs: T0 + MIN,
+        watermarkMs: T0 + 7 * MIN,
+        closedBeforeMs: T0 + 5 * MIN,
+      },
+    ]);
     expect(late.invalid).toEqual([
       { shardId: "shard-0", sequenceNumber: expect.any(String), reason: expect.stringContaining("action") },
     ]);

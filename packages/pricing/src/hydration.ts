@@ -6,6 +6,7 @@
 import { mapBounded } from "./batching.ts";
 import {
   aggregateShard,
+  closedBefore,
   DEFAULT_WINDOWS,
   type DemandCounts,
   parseWindowKey,
@@ -64,12 +65,26 @@ export interface HydrationRecord extends ShardRecord {
 export interface HydrationResult {
   eventsCounted: number;
   late: number;
+  /**
+   * Per shard with late events: how many, their oldest and newest event times, the shard's watermark they were judged
+   * against (before the batch) and the end of the latest window closed at it (events dated before it are late).
+   */
+  lateEvents: LateEvents[];
   /** Records that are not clickstream events, with their shard and reason: not counted (the handler reports them). */
   invalid: Array<{ shardId: string; sequenceNumber: string; reason: string }>;
   /** Events dated too far in the future, with their shard and reason: not counted (the handler reports them). */
   refused: Array<{ shardId: string; sequenceNumber: string; reason: string }>;
   requestsCreated: string[];
   requestsExisting: string[];
+}
+
+export interface LateEvents {
+  shardId: string;
+  events: number;
+  oldestMs: number;
+  newestMs: number;
+  watermarkMs: number;
+  closedBeforeMs: number;
 }
 
 export async function hydrateDemand(
@@ -82,6 +97,7 @@ export async function hydrateDemand(
   const result: HydrationResult = {
     eventsCounted: 0,
     late: 0,
+    lateEvents: [],
     invalid: [],
     refused: [],
     requestsCreated: [],
@@ -108,6 +124,15 @@ export async function hydrateDemand(
       result.eventsCounted += partial.events;
     });
     result.late += aggregate.late;
+    if (aggregate.lateRange) {
+      result.lateEvents.push({
+        shardId,
+        events: aggregate.late,
+        ...aggregate.lateRange,
+        watermarkMs: before,
+        closedBeforeMs: closedBefore(before, config),
+      });
+    }
     result.invalid.push(...aggregate.invalid.map((invalid) => ({ shardId, ...invalid })));
     result.refused.push(...aggregate.refused.map((refused) => ({ shardId, ...refused })));
     await deps.store.markOpen(shardId, aggregate.watermarkMs, [...aggregate.partials.keys()]);

@@ -10,6 +10,13 @@ const WINDOW_MS = 5 * 60_000;
 const CLOSE_AFTER_MS = 7 * 60_000;
 
 /**
+ * The site of the events `push demand` makes: a storefront of its own, which `pnpm push clickstream` never generates
+ * (`fast-sneakers.example`, `green-kitchen.example`...), so that AnomalyAlert, which counts every event of the
+ * stream per site, counts these apart and an alert on them names what pushed them.
+ */
+export const DEMAND_SITE = "push-demand.example";
+
+/**
  * Clickstream events for one product over one 5-minute window, following a demand profile scaled by `scale`
  * (impressions = views, click, add_to_cart, purchase), spread evenly over the window; with `close`, one more
  * impression 7 minutes after the window starts, which moves the shard's watermark past the window so that
@@ -33,7 +40,7 @@ export function demandEvents(options: {
   const event = (action: string, atMs: number, i: number) => ({
     eventId: randomUUID(),
     ts: new Date(atMs).toISOString(),
-    site: "fast-sneakers.example",
+    site: DEMAND_SITE,
     page: `/product/${options.productId}`,
     productId: options.productId,
     action,
@@ -49,12 +56,16 @@ export const demandKind = defineKind({
   summary: "push clickstream for one product's 5-minute window (strong or weak demand) to drive DemandHydration",
   usage: "demand --product <id> [--profile strong|weak] [--scale 0.1] [--window-start <iso>] [--no-close]",
   help: `Generates the clickstream events of one product over one 5-minute event-time window and puts them on the
-Clickstream stream (partition key: the product, so its events share a shard and its watermark). The counts are
+Clickstream stream (partition key: the product, so its events share a shard and its watermark), on the site
+${DEMAND_SITE}, which push clickstream never generates (AnomalyAlert counts these events apart). The counts are
 the profile's features times --scale: strong = views 5000, clicks 1500, addToCart 600, purchases 300;
 weak = views 5000, clicks 50, addToCart 5, purchases 1. Inventory comes from the Catalog item's "inventory".
 
 One extra impression 7 minutes after the window start closes the window (watermark past end + 1 minute of
 lateness): DemandHydration then writes the window's inference request, and PriceInference prices it.
+That event moves its shard's watermark to about now: a backfill pushed afterwards (push clickstream --start=-7h)
+loses its events on that shard as late (DemandHydration logs "late clickstream events not counted" at WARN), and
+AnomalyAlert, whose watermark is the stream's, may drop nearly all of it: run such a backfill on a fresh pnpm local.
 
 Options:
   --product <id>        the product (required)

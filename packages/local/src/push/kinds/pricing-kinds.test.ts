@@ -1,9 +1,10 @@
 import { clickstreamEventIssues } from "@sluice/messages";
 import { catalogItemSchema, inferenceRequestSchema } from "@sluice/pricing";
 import { suggestAdjustment } from "@sluice/pricing/reference-model";
+import { siteNames } from "@sluice/testing/clickstream";
 import { describe, expect, it } from "vitest";
 import { sampleCatalog } from "./catalog.ts";
-import { demandEvents } from "./demand.ts";
+import { DEMAND_SITE, demandEvents } from "./demand.ts";
 import { DEMAND_PROFILES, requestFromOptions } from "./inference-request.ts";
 
 describe("pricing push kinds", () => {
@@ -51,6 +52,10 @@ describe("pricing push kinds", () => {
     const count = (action: string) => inWindow.filter((e) => e.action === action).length;
     expect([count("impression"), count("click"), count("add_to_cart"), count("purchase")]).toEqual([500, 150, 60, 30]);
     expect(events.at(-1)?.ts).toBe("2026-11-23T07:07:00.000Z");
+    // On a site of their own, which `pnpm push clickstream` never generates: AnomalyAlert counts them apart from
+    // the simulated storefronts (an alert on it names what pushed it).
+    expect(new Set(events.map((e) => e.site))).toEqual(new Set(["push-demand.example"]));
+    expect(siteNames(100)).not.toContain(DEMAND_SITE);
     // What hydration makes of it still reads as strong demand to the reference model.
     expect(suggestAdjustment({ views: 500, clicks: 150, addToCart: 60, purchases: 30, inventory: 58 })).toBeGreaterThan(
       0.1,
