@@ -76,6 +76,33 @@ describe("AnomalyAlert handler", () => {
     expect(fn.stdout.metric("WindowsClosed")).toBeGreaterThan(0);
   });
 
+  it("says in a WARN line how many events it dropped as late, their oldest and newest times, and the watermark's closed horizon", async () => {
+    const start = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000);
+    const later = new Date(start.getTime() + 3 * 60_000);
+    await fn.handler(kinesisEvent([view("shop", start), view("shop", later)]), lambdaContext("AnomalyAlert", "inv-a"));
+    expect(fn.stdout.logs().filter((l) => l.level === "WARN")).toEqual([]);
+
+    // One-minute windows, no lateness: the windows before the one holding `later` are closed.
+    const early = new Date(start.getTime() + 10_000);
+    await fn.handler(
+      kinesisEvent([view("shop", start), view("shop", early), view("shop", later)], { first: 3 }),
+      lambdaContext("AnomalyAlert", "inv-b"),
+    );
+    expect(fn.stdout.logs().filter((l) => l.level === "WARN")).toEqual([
+      expect.objectContaining({
+        message: expect.stringMatching(/^late clickstream events not counted: .*allowed lateness/),
+        events: 2,
+        sites: 1,
+        oldest: start.toISOString(),
+        newest: early.toISOString(),
+        closedBefore: later.toISOString(),
+      }),
+    ]);
+    expect(fn.stdout.logs()).toContainEqual(
+      expect.objectContaining({ message: "clickstream scored", counted: 1, late: 2 }),
+    );
+  });
+
   it("sends a malformed record to its DLQ with its data and reason (Audit: the message id), not as a batch item failure, and refuses the events of a site over ANOMALY_MAX_SITES", async () => {
     const now = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 5 * 60_000);
     const event = kinesisEvent([view("shop", now), "{not json", view("another-shop", now)], { first: 200 });

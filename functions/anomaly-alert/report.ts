@@ -63,6 +63,20 @@ export async function reportScoring(
       ...context.deadLetters.get(poisonKey(bad)),
     })),
   );
+  // Late: dated in a window the stream's watermark had closed. Not an error of the record (no dead letter), but
+  // events not counted (a backfill behind the watermark, a producer's clock behind): said, not only counted.
+  if (outcome.lateEvents) {
+    logger.warn(
+      "late clickstream events not counted: their windows had closed (events older than the window's allowed lateness behind the stream's watermark are dropped)",
+      {
+        events: outcome.lateEvents.events,
+        sites: outcome.lateEvents.sites,
+        oldest: new Date(outcome.lateEvents.oldestMs).toISOString(),
+        newest: new Date(outcome.lateEvents.newestMs).toISOString(),
+        closedBefore: new Date(outcome.lateEvents.closedBefore).toISOString(),
+      },
+    );
+  }
   logger.info("clickstream scored", {
     records: context.records,
     counted: outcome.counted,

@@ -370,6 +370,11 @@ export interface BatchOutcome {
   counted: number;
   replayed: number;
   late: number;
+  /**
+   * The late events of this batch (dated in a window the stream's watermark had closed, `closedBefore`): how many,
+   * of how many sites, their oldest and newest event times; null when none.
+   */
+  lateEvents: { events: number; sites: number; oldestMs: number; newestMs: number; closedBefore: number } | null;
   closedWindows: number;
   published: AlertMessage[];
   /** Sites forgotten by this batch (silent for `siteIdleMs`, or no longer allowed), their state dropped. */
@@ -423,6 +428,7 @@ export async function processClickstreamBatch(
       counted: windowed.counted,
       replayed: windowed.replayed,
       late: windowed.late.length,
+      lateEvents: lateEventsOf(windowed),
       closedWindows: windowed.closed.length,
       evicted,
       skippedSites: windowed.skipped,
@@ -707,4 +713,22 @@ export function createMemoryStateStore(): AnomalyStateStore & {
     },
   };
   return store;
+}
+
+/** {@link BatchOutcome.lateEvents} of a windowing result. */
+function lateEventsOf({ late, state }: WindowingResult): BatchOutcome["lateEvents"] {
+  if (late.length === 0 || state.closedUntil === null) return null;
+  let oldestMs = Number.POSITIVE_INFINITY;
+  let newestMs = Number.NEGATIVE_INFINITY;
+  for (const { time } of late) {
+    oldestMs = Math.min(oldestMs, time);
+    newestMs = Math.max(newestMs, time);
+  }
+  return {
+    events: late.length,
+    sites: new Set(late.map((l) => l.site)).size,
+    oldestMs,
+    newestMs,
+    closedBefore: state.closedUntil,
+  };
 }
