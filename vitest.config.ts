@@ -24,6 +24,8 @@ const localLayer = [
   "packages/local/src/faults.gateway.test.ts",
   "packages/local/src/iam/gateway.test.ts",
   "packages/local/src/iam/gateway.dynamodb.test.ts",
+  "packages/local/src/iam/gateway.sns-sqs.test.ts",
+  "packages/local/src/iam/gateway.kinesis.test.ts",
   "packages/local/src/push/push.integration.test.ts",
   "packages/local/src/runtime/function-host.test.ts",
   "packages/local/src/sources/s3-gateway.test.ts",

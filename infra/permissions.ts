@@ -72,6 +72,18 @@ export const deadLetterActions = ["sqs:SendMessage"] as const;
 export const topicKeyActions = ["kms:GenerateDataKey*", "kms:Decrypt"] as const;
 
 /**
+ * Whether an action pattern of a policy allows an action, as IAM matches them: case-insensitive, `*` any run of
+ * characters, `?` exactly one (the local cloud's evaluator, packages/local/src/iam/policy.ts, matches the same way).
+ */
+export function actionAllows(pattern: string, action: string): boolean {
+  const regex = pattern
+    .split("")
+    .map((c) => (c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+    .join("");
+  return new RegExp(`^${regex}$`, "is").test(action);
+}
+
+/**
  * The ARNs a function's statements may name, by resource. `A` is whatever carries an ARN (a string in tests, a
  * Pulumi `Output<string>` in the stacks), so this module never has to resolve one.
  */
@@ -217,7 +229,8 @@ export function functionStatements<A>(
     const kind = kindOf(wiring, resource, `${functionName}'s links`);
     const entries = spec.access?.[resource] ?? defaultLinkActions[kind];
     statements.push(...linkStatements(wiring, functionName, resource, entries, arns));
-    if (kind === "topic" && entries.includes("sns:Publish")) publishes = true;
+    if (kind === "topic" && entries.some((entry) => typeof entry === "string" && actionAllows(entry, "sns:Publish")))
+      publishes = true;
   }
   if (publishes) {
     if (arns.topicKey === undefined)

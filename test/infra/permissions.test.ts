@@ -93,6 +93,22 @@ describe("the topics' KMS key", () => {
     expect(statementsOf("DemandHydration").flatMap((s) => s.resources)).toContain("arn:key:topics");
   });
 
+  it.each([["sns:*"], ["sns:publish"], ["SNS:Pub*"], ["*"], ["sns:Publi?h"]])(
+    "is granted to a function whose access allows sns:Publish through %s (IAM's action matching)",
+    (entry) => {
+      const statements = functionStatements(wiring as Wiring, "F", withAccess("Audit", [entry]), arns, "dlq");
+      expect(statements.filter((s) => s.resources.includes("arn:key:topics"))).toEqual([
+        { actions: ["kms:GenerateDataKey*", "kms:Decrypt"], resources: ["arn:key:topics"] },
+      ]);
+    },
+  );
+
+  it("is not granted for topic access that does not allow sns:Publish", () => {
+    const spec = withAccess("Audit", ["sns:GetTopicAttributes", "sns:List*"]);
+    const statements = functionStatements(wiring as Wiring, "F", spec, arns, "dlq");
+    expect(statements.flatMap((s) => s.resources)).not.toContain("arn:key:topics");
+  });
+
   it("must be given when a function publishes", () => {
     const { topicKey: _, ...withoutKey } = arns;
     expect(() =>

@@ -9,12 +9,13 @@ import { assertDeployable } from "@sluice/infra/validate";
 import * as wiring from "@sluice/infra/wiring";
 import { endpointPhysicalName } from "@sluice/infra/wiring";
 import { type CloudEndpoints, startEmulators } from "./cloud/emulators.ts";
-import { functionIdentities } from "./cloud/identities.ts";
+import { functionIdentities, localNames } from "./cloud/identities.ts";
 import { provisionResources } from "./cloud/provision.ts";
 import { startFunctionRuntime } from "./cloud/runtime.ts";
 import { wireTriggers } from "./cloud/triggers.ts";
 import type { ModelContainer } from "./emulators/sagemaker-runtime.ts";
 import type { FaultRules } from "./faults.ts";
+import { localTopicKeys } from "./iam/policies.ts";
 import type { PolicyDocument } from "./iam/policy.ts";
 import { ACCOUNT_ID, APP, DEFAULT_BASE_PORT, REGION } from "./names.ts";
 import { envFileOf, repoRoot } from "./paths.ts";
@@ -134,6 +135,7 @@ export async function startLocalCloud(options: LocalCloudOptions = {}): Promise<
         basePort,
         models: options.models ?? wiringModels(spec),
         identities,
+        topicKeys: localTopicKeys(spec, localNames),
         enforce,
         faults: options.faults,
         onIamDenied: options.onIamDenied,

@@ -38,6 +38,8 @@ export interface EmulatorOptions extends Pick<LocalCloudOptions, "faults" | "onI
   basePort: number;
   models: readonly ModelContainer[];
   identities: ReadonlyMap<string, FunctionIdentity>;
+  /** The KMS key of each encrypted topic, by topic ARN (publishers need grants on it). */
+  topicKeys: ReadonlyMap<string, string>;
   /** Whether IAM policies are enforced (`--no-iam` turns it off). */
   enforce: boolean;
   /** Called with each object change the S3 gateway observes. */
@@ -139,6 +141,7 @@ async function startIamGateways(
         // Without IAM, identities still matter for faults: an unrestricted policy keeps them apart.
         return identity && !options.enforce ? { ...identity, policy: allowEverything } : identity;
       },
+      topicKeyOf: (topic) => options.topicKeys.get(topic),
       onDenied: options.onIamDenied,
       faults,
       onFault: options.faults?.onFault,

@@ -68,6 +68,44 @@ export function unclassifiable(protocol: Protocol, problem: string, method: stri
   );
 }
 
+/**
+ * A 400 client error of the service, in its protocol: for a request AWS refuses as invalid whoever sends it (a
+ * repeated parameter, a stream named two ways, a batch too long), or SNS's `KMSAccessDenied`.
+ */
+export function serviceError(
+  protocol: Protocol,
+  api: ClassifiedRequest["api"] | undefined,
+  code: string,
+  message: string,
+): HttpAnswer {
+  const requestId = randomUUID();
+  if (protocol === "query") {
+    const namespace =
+      api === "sqs" ? "http://queue.amazonaws.com/doc/2012-11-05/" : "http://sns.amazonaws.com/doc/2010-03-31/";
+    return {
+      status: 400,
+      headers: { "content-type": "text/xml", ...requestIdHeaders(requestId) },
+      body: `<ErrorResponse xmlns="${namespace}">\n  <Error>\n    <Type>Sender</Type>\n    <Code>${xmlEscape(code)}</Code>\n    <Message>${xmlEscape(message)}</Message>\n  </Error>\n  <RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`,
+    };
+  }
+  if (protocol === "json" && api === "sqs") {
+    return {
+      status: 400,
+      headers: {
+        "content-type": "application/x-amz-json-1.0",
+        "x-amzn-query-error": `${code};Sender`,
+        ...requestIdHeaders(requestId),
+      },
+      body: JSON.stringify({ __type: `com.amazonaws.sqs#${code}`, message }),
+    };
+  }
+  return {
+    status: 400,
+    headers: { "content-type": "application/x-amz-json-1.1", ...requestIdHeaders(requestId) },
+    body: JSON.stringify({ __type: code, message }),
+  };
+}
+
 function deniedAnswer(
   protocol: Protocol,
   api: ClassifiedRequest["api"] | undefined,

@@ -20,7 +20,7 @@ import type { AddressInfo } from "node:net";
 import { crc32 } from "node:zlib";
 import { listen } from "../emulators/ports.ts";
 import { type FaultInjector, faultAnswer } from "../faults.ts";
-import { accessDenied, type HttpAnswer, unclassifiable, xmlEscape } from "./errors.ts";
+import { accessDenied, denialMessage, type HttpAnswer, serviceError, unclassifiable, xmlEscape } from "./errors.ts";
 import { accessKeyOf, type FunctionIdentity } from "./identities.ts";
 import { evaluate } from "./policy.ts";
 import { type ClassifiedRequest, classify, needsBody, type RequestView, type ServiceFamily } from "./requests.ts";
@@ -35,6 +35,11 @@ export interface IamGatewayOptions {
   accountId: string;
   /** The function a request's access key belongs to; undefined for every other caller (unrestricted). */
   identityOf(accessKeyId: string): FunctionIdentity | undefined;
+  /**
+   * The KMS key an SNS topic is encrypted with, if it is (a function publishing to it also needs `kms:GenerateDataKey`
+   * and `kms:Decrypt` on the key: SNS asks KMS for the data key with the publisher's credentials).
+   */
+  topicKeyOf?(topicArn: string): string | undefined;
   /** Told about every denied request (the local cloud prints them). */
   onDenied?(functionName: string, message: string): void;
   /** Faults to inject into the calls of faultable identities (see faults.ts). */
@@ -43,14 +48,37 @@ export interface IamGatewayOptions {
   onFault?(functionName: string, message: string): void;
 }
 
+/** What SNS allows in all the messages of a `PublishBatch`, attributes included (SNS API reference, PublishBatch). */
+export const SNS_BATCH_MAX_BYTES = 262_144;
+
 /**
- * What SNS refuses in a `Publish` or `PublishBatch` that the emulator accepts: a Subject must be ASCII text that starts
- * with a letter, digit or punctuation mark, without line breaks or control characters, under 100 characters
- * (SNS API reference, Publish: "Subject"). Answered as SNS answers it: 400 `InvalidParameter`.
+ * What SNS refuses in a `Publish` or `PublishBatch` that the emulator accepts, answered as SNS answers it:
+ * - a Subject must be ASCII text that starts with a letter, digit or punctuation mark, without line breaks or control
+ *   characters, under 100 characters (SNS API reference, Publish: "Subject"): 400 `InvalidParameter`;
+ * - a batch's messages and their attributes may total 256 KiB (the topics keep the default `MaximumMessageSize`):
+ *   400 `BatchRequestTooLong`.
+ * The emulator runs the last value of a repeated parameter; so is `Action` read here.
  */
 export function snsPublishRefusal(form: URLSearchParams): HttpAnswer | undefined {
-  const action = form.get("Action");
+  const action = form.getAll("Action").at(-1);
   if (action !== "Publish" && action !== "PublishBatch") return undefined;
+  if (action === "PublishBatch") {
+    const counted =
+      /^PublishBatchRequestEntries\.member\.\d+\.(Message|MessageAttributes\.entry\.\d+\.(Name|Value\.DataType|Value\.StringValue|Value\.BinaryValue))$/;
+    let total = 0;
+    for (const [name, value] of form.entries()) {
+      const part = counted.exec(name);
+      if (!part) continue;
+      total += name.endsWith(".BinaryValue") ? Buffer.from(value, "base64").length : Buffer.byteLength(value);
+    }
+    if (total > SNS_BATCH_MAX_BYTES)
+      return serviceError(
+        "query",
+        "sns",
+        "BatchRequestTooLong",
+        `The length of all the batch messages put together (${total} bytes) is more than the limit (${SNS_BATCH_MAX_BYTES} bytes).`,
+      );
+  }
   const subjects = [...form.entries()]
     .filter(([name]) => name === "Subject" || /\.Subject$/.test(name))
     .map(([, v]) => v);
@@ -205,7 +233,13 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
       send(res, answer);
     };
     if ("problem" in classified) {
-      deny(unclassifiable(classified.protocol, classified.problem, view.method), classified.problem);
+      const { protocol, problem, invalid } = classified;
+      deny(
+        invalid
+          ? serviceError(protocol, invalid.api, invalid.code, problem)
+          : unclassifiable(protocol, problem, view.method),
+        problem,
+      );
       return;
     }
     for (const check of classified.checks) {
@@ -213,6 +247,17 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
       if (decision.allowed) continue;
       const denial = { principal: identity.principal, request: check, reason: decision.reason };
       deny(accessDenied(classified, denial, view.method), `${check.action} on ${check.resource}`);
+      return;
+    }
+    // A message to an encrypted topic is encrypted with a data key SNS asks KMS for as the publisher.
+    const publishes = classified.api === "sns" && ["Publish", "PublishBatch"].includes(classified.operation);
+    const topicKey = publishes ? options.topicKeyOf?.(classified.checks[0]?.resource ?? "") : undefined;
+    for (const action of topicKey ? ["kms:GenerateDataKey", "kms:Decrypt"] : []) {
+      const check = { action, resource: topicKey as string };
+      const decision = evaluate(identity.policy, check);
+      if (decision.allowed) continue;
+      const message = denialMessage({ principal: identity.principal, request: check, reason: decision.reason });
+      deny(serviceError("query", "sns", "KMSAccessDenied", message), `${action} on ${check.resource}`);
       return;
     }
     const fault = identity.faultable ? options.faults?.draw(classified.api) : undefined;
@@ -353,7 +398,13 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
   const server = http.createServer((req, res) => {
     const key = accessKeyOf(req);
     const identity = key === undefined ? undefined : options.identityOf(key);
-    const querySns = options.family === "sns-sqs" && req.headers["x-amz-target"] === undefined && req.method === "POST";
+    // What fauxqs runs as SNS: a form body (see classifySnsSqs in requests.ts).
+    const contentType = String(req.headers["content-type"] ?? "");
+    const querySns =
+      options.family === "sns-sqs" &&
+      req.method === "POST" &&
+      contentType.includes("application/x-www-form-urlencoded") &&
+      !contentType.includes("application/x-amz-json-1.0");
     const handle = async () => {
       let body: Buffer | undefined;
       if (querySns) {

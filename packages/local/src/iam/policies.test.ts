@@ -1,13 +1,31 @@
 import * as wiring from "@sluice/infra/wiring";
 import { describe, expect, it } from "vitest";
 import { iamCommand } from "../cli/iam.ts";
-import { eventSourcePermissionProblems, localPolicies } from "./policies.ts";
+import { eventSourcePermissionProblems, localPolicies, localTopicKeys } from "./policies.ts";
 import { assertEvaluable, evaluate, type PolicyDocument } from "./policy.ts";
 
 const names = { app: { name: "sluice", stage: "local" }, region: "us-east-1", accountId: "000000000000" };
 
 describe("the local cloud's function policies", () => {
   const policies = localPolicies(wiring, names);
+
+  it("encrypts every topic with the topics' key, which every publisher may use (the gateway checks it on Publish)", () => {
+    const keys = localTopicKeys(wiring, names);
+    const key = "arn:aws:kms:us-east-1:000000000000:key/sluice-local-topickey";
+    expect([...keys.keys()].sort()).toEqual(
+      Object.keys(wiring.topics)
+        .map((t) => `arn:aws:sns:us-east-1:000000000000:sluice-local-${t}`)
+        .sort(),
+    );
+    expect(new Set(keys.values())).toEqual(new Set([key]));
+    for (const [name, policy] of Object.entries(policies)) {
+      for (const topic of keys.keys()) {
+        if (!evaluate(policy, { action: "sns:Publish", resource: topic }).allowed) continue;
+        for (const action of ["kms:GenerateDataKey", "kms:Decrypt"])
+          expect([name, evaluate(policy, { action, resource: key }).allowed]).toEqual([name, true]);
+      }
+    }
+  });
 
   it("has one evaluable policy per function", () => {
     expect(Object.keys(policies).sort()).toEqual(Object.keys(wiring.functions).sort());

@@ -37,7 +37,7 @@ export function localArns(wiring: Wiring, names: LocalNames): ArnsOf<string> {
       wiring.topics,
       (name) => `arn:aws:sns:${region}:${accountId}:${localPhysicalName(names, name)}`,
     ) as ArnsOf<string>["topics"],
-    // KMS is not emulated (the SNS emulator encrypts nothing): the key only gives the grants an ARN to name.
+    // KMS is not emulated (the SNS emulator encrypts nothing): the IAM gateway checks a publisher's grants on it.
     topicKey: `arn:aws:kms:${region}:${accountId}:key/${localPhysicalName(names, "TopicKey", true)}`,
     streams: map(
       wiring.streams,
@@ -63,6 +63,15 @@ export function localArns(wiring: Wiring, names: LocalNames): ArnsOf<string> {
     }) as ArnsOf<string>["catalogs"],
     account: { arn: (service, resource) => `arn:aws:${service}:${region}:${accountId}:${resource}`, app: names.app },
   };
+}
+
+/**
+ * The KMS key of each topic, by topic ARN: every topic of the wiring is encrypted with the topics' key, as
+ * infra/messaging.ts creates them.
+ */
+export function localTopicKeys(wiring: Wiring, names: LocalNames): Map<string, string> {
+  const arns = localArns(wiring, names);
+  return new Map(Object.values(arns.topics).map((topic) => [topic, arns.topicKey as string]));
 }
 
 /** The ARN of a function's dead-letter queue in the local cloud. */

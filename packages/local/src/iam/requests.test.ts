@@ -350,3 +350,72 @@ describe("query-protocol and REST-JSON requests", () => {
     ]);
   });
 });
+
+describe("SNS and SQS read as fauxqs runs them", () => {
+  const view = (headers: Record<string, string>, body: string): RequestView => ({
+    method: "POST",
+    url: "/",
+    headers,
+    body: Buffer.from(body),
+  });
+  const form = "application/x-www-form-urlencoded; charset=utf-8";
+  const topic = `arn:aws:sns:${region}:${accountId}:Audit`;
+
+  it("reads a form body as SNS whatever its Version, and refuses one with X-Amz-Target", () => {
+    const sqsQuery = classify(
+      "sns-sqs",
+      view({ "content-type": form }, `Action=Publish&Version=2012-11-05&TopicArn=${encodeURIComponent(topic)}`),
+      ctx,
+    );
+    expect(sqsQuery).toMatchObject({ api: "sns", checks: [{ action: "sns:Publish", resource: topic }] });
+    const hybrid = classify(
+      "sns-sqs",
+      view({ "content-type": form, "x-amz-target": "AmazonSQS.SendMessage" }, '{"QueueUrl":"x"}'),
+      ctx,
+    );
+    expect(hybrid).toMatchObject({ problem: expect.stringContaining("with a form body") });
+    const both = classify("sns-sqs", view({ "content-type": `${form}, application/x-amz-json-1.0` }, "{}"), ctx);
+    expect(both).toMatchObject({ problem: expect.stringContaining("neither") });
+    const otherTarget = classify(
+      "sns-sqs",
+      view({ "content-type": "application/x-amz-json-1.0", "x-amz-target": "DynamoDB_20120810.PutItem" }, "{}"),
+      ctx,
+    );
+    expect(otherTarget).toMatchObject({ problem: expect.stringContaining("no SQS operation") });
+  });
+
+  it("refuses a repeated form parameter as SNS does (InvalidParameter)", () => {
+    const dup = classify(
+      "sns-sqs",
+      view({ "content-type": form }, `Action=Publish&TopicArn=${encodeURIComponent(topic)}&TopicArn=other`),
+      ctx,
+    );
+    expect(dup).toMatchObject({ invalid: { api: "sns", code: "InvalidParameter" } });
+  });
+});
+
+describe("Kinesis requests naming a stream more than once", () => {
+  const json = (operation: string, body: object): RequestView => ({
+    method: "POST",
+    url: "/",
+    headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": `Kinesis_20131202.${operation}` },
+    body: Buffer.from(JSON.stringify(body)),
+  });
+  const arn = (name: string) => `arn:aws:kinesis:${region}:${accountId}:stream/${name}`;
+
+  it("refuses names that disagree (InvalidArgumentException) and checks the one stream they agree on", () => {
+    const mixed = classify("kinesis", json("GetShardIterator", { StreamARN: arn("A"), StreamName: "B" }), ctx);
+    expect(mixed).toMatchObject({ invalid: { api: "kinesis", code: "InvalidArgumentException" } });
+    const consumer = classify(
+      "kinesis",
+      json("DescribeStreamConsumer", { ConsumerARN: `${arn("A")}/consumer/c:1`, StreamARN: arn("B") }),
+      ctx,
+    );
+    expect(consumer).toMatchObject({ invalid: { code: "InvalidArgumentException" } });
+    const same = classify("kinesis", json("GetShardIterator", { StreamARN: arn("A"), StreamName: "A" }), ctx);
+    expect(same).toMatchObject({ checks: [{ action: "kinesis:GetShardIterator", resource: arn("A") }] });
+    // An iterator the gateway did not hand out cannot be told, whatever stream the request names beside it.
+    const forged = classify("kinesis", json("GetRecords", { ShardIterator: "forged", StreamARN: arn("A") }), ctx);
+    expect(forged).toMatchObject({ problem: expect.stringContaining("no stream") });
+  });
+});

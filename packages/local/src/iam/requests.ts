@@ -5,7 +5,9 @@
  * - S3 (REST-XML): method, bucket and key (path-style or virtual-hosted), sub-resource query parameters, and headers
  *   (`x-amz-copy-source`, tagging and ACL headers); `DeleteObjects` is checked key by key.
  * - DynamoDB, DynamoDB Streams, Kinesis and SQS (JSON protocols): `X-Amz-Target` and the JSON body.
- * - SNS and SQS (query protocol): the form body's `Action` and parameters.
+ * - SNS (query protocol): the form body's `Action` and parameters.
+ * SNS and SQS share the emulator (fauxqs), which tells them apart by content type alone: a request is read as it
+ * would run there (see `classifySnsSqs`).
  * - SageMaker runtime (REST-JSON): the path `/endpoints/<name>/invocations`.
  * - Glue (JSON 1.1): `X-Amz-Target: AWSGlue.<Operation>`; a table operation is checked on the catalog, the database
  *   and the table, as Glue checks it.
@@ -46,7 +48,13 @@ export interface ClassifiedRequest {
   keys?: Array<{ key: string; versionId?: string; check: AccessRequest }>;
 }
 
-export type Classification = ClassifiedRequest | { protocol: Protocol; problem: string };
+/**
+ * A request the gateway cannot authorize. `invalid`: one AWS itself refuses (answered 400 with the service's error
+ * code); otherwise one the local cloud cannot tell, which is a gap of the local cloud.
+ */
+export type Classification =
+  | ClassifiedRequest
+  | { protocol: Protocol; problem: string; invalid?: { api: ClassifiedRequest["api"]; code: string } };
 
 /** Whether the gateway needs the request body before deciding. */
 export function needsBody(family: ServiceFamily, req: Pick<RequestView, "method" | "url">): boolean {
@@ -67,7 +75,7 @@ export function classify(family: ServiceFamily, req: RequestView, ctx: ClassifyC
     case "glue":
       return classifyJson(req, ctx);
     case "sns-sqs":
-      return header(req.headers, "x-amz-target") ? classifyJson(req, ctx) : classifyQuery(req, ctx);
+      return classifySnsSqs(req, ctx);
   }
 }
 
@@ -366,14 +374,26 @@ function kinesisChecks(operation: string, body: Json, ctx: ClassifyContext): Cla
   const protocol = "json";
   const action = `kinesis:${operation}`;
   const streamArn = (name: string) => `arn:aws:kinesis:${ctx.region}:${ctx.accountId}:stream/${name}`;
-  let resource: string | undefined;
-  if (operation === "ListStreams" || operation === "DescribeLimits") resource = "*";
-  else if (str(body.ConsumerARN)) resource = str(body.ConsumerARN);
-  else if (str(body.StreamARN)) resource = str(body.StreamARN);
-  else if (str(body.StreamName)) resource = streamArn(str(body.StreamName) as string);
-  else if (str(body.ShardIterator)) resource = ctx.streamOfToken(str(body.ShardIterator) as string);
-  else if (str(body.NextToken)) resource = ctx.streamOfToken(str(body.NextToken) as string);
-  else if (str(body.ResourceARN)) resource = str(body.ResourceARN);
+  if (operation === "ListStreams" || operation === "DescribeLimits")
+    return { protocol, api: "kinesis", operation, checks: [{ action, resource: "*" }] };
+  // Every stream the request names: AWS reads the ARN or the name, kinesalite the name (or the iterator's own stream),
+  // the check one of them; so all of them must be one stream.
+  const consumer = str(body.ConsumerARN);
+  const named = new Set<string>();
+  if (consumer) named.add(consumer.replace(/\/consumer\/.*$/, ""));
+  if (str(body.StreamARN)) named.add(str(body.StreamARN) as string);
+  if (str(body.StreamName)) named.add(streamArn(str(body.StreamName) as string));
+  const token = str(body.ShardIterator) ?? str(body.NextToken);
+  if (token) {
+    const ofToken = ctx.streamOfToken(token);
+    if (!ofToken) return { protocol, problem: `${operation}: the request names no stream the local cloud can tell` };
+    named.add(ofToken);
+  }
+  if (named.size > 1) {
+    const problem = `${operation}: the request names more than one stream (${[...named].join(", ")})`;
+    return { protocol, problem, invalid: { api: "kinesis", code: "InvalidArgumentException" } };
+  }
+  const resource = consumer ?? [...named][0] ?? str(body.ResourceARN);
   if (!resource) return { protocol, problem: `${operation}: the request names no stream the local cloud can tell` };
   return { protocol, api: "kinesis", operation, checks: [{ action, resource }] };
 }
@@ -415,18 +435,51 @@ function glueChecks(operation: string, body: Json, ctx: ClassifyContext): Access
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Query protocol (SNS; SQS through older clients and the AWS CLI v1)
+// SNS and SQS on fauxqs
 
+/**
+ * fauxqs routes a request by its content type only (`includes`, JSON first): `application/x-amz-json-1.0` to SQS,
+ * which reads `X-Amz-Target`; `application/x-www-form-urlencoded` to SNS, whatever the `Version` or `X-Amz-Target`
+ * (SQS's query protocol included); anything else it refuses. A request is classified as it will run: a form with an
+ * `X-Amz-Target` (valid JSON for one service, a form for the other) and a content type naming both are refused.
+ */
+function classifySnsSqs(req: RequestView, ctx: ClassifyContext): Classification {
+  const contentType = header(req.headers, "content-type") ?? "";
+  const target = header(req.headers, "x-amz-target");
+  const json = contentType.includes("application/x-amz-json-1.0");
+  const form = contentType.includes("application/x-www-form-urlencoded");
+  if (json && !form) {
+    if (!target?.startsWith("AmazonSQS."))
+      return { protocol: "json", problem: `X-Amz-Target "${target ?? ""}" names no SQS operation` };
+    return classifyJson(req, ctx);
+  }
+  if (form && !json) {
+    if (target !== undefined)
+      return { protocol: "query", problem: `X-Amz-Target "${target}" with a form body, which SNS would run` };
+    return classifyQuery(req, ctx);
+  }
+  return {
+    protocol: target === undefined ? "query" : "json",
+    problem: `content type "${contentType}" is neither SQS's JSON nor SNS's form`,
+  };
+}
+
+/**
+ * SNS's query protocol: the form body only (fauxqs reads no parameter from the URL). A parameter given twice is
+ * refused: the emulator runs the last value.
+ */
 function classifyQuery(req: RequestView, ctx: ClassifyContext): Classification {
   const protocol = "query";
-  const url = new URL(req.url, "http://local");
   const form = new URLSearchParams(req.body?.toString("utf8") ?? "");
-  const param = (name: string) => form.get(name) ?? url.searchParams.get(name) ?? undefined;
+  const names = [...form.keys()];
+  const repeated = names.find((name, i) => names.indexOf(name) !== i);
+  if (repeated !== undefined) {
+    const problem = `Invalid parameter: ${repeated} is given more than once`;
+    return { protocol, problem, invalid: { api: "sns", code: "InvalidParameter" } };
+  }
+  const param = (name: string) => form.get(name) ?? undefined;
   const operation = param("Action");
   if (!operation) return { protocol, problem: "the request has no Action" };
-  if (param("Version") === "2012-11-05") {
-    return { protocol, api: "sqs", operation, checks: sqsChecks(operation, param, ctx, url.pathname) };
-  }
   const topicArn = (name: string) => `arn:aws:sns:${ctx.region}:${ctx.accountId}:${name}`;
   const subscriptionTopic = (arn: string) => arn.slice(0, arn.lastIndexOf(":"));
   let resource = "*";
