@@ -20,7 +20,7 @@ import type { AddressInfo } from "node:net";
 import { crc32 } from "node:zlib";
 import { listen } from "../emulators/ports.ts";
 import { type FaultInjector, faultAnswer } from "../faults.ts";
-import { accessDenied, type HttpAnswer, unclassifiable, xmlEscape } from "./errors.ts";
+import { accessDenied, type HttpAnswer, s3ErrorAnswer, unclassifiable, xmlEscape } from "./errors.ts";
 import { accessKeyOf, type FunctionIdentity } from "./identities.ts";
 import { evaluate } from "./policy.ts";
 import { type ClassifiedRequest, classify, needsBody, type RequestView, type ServiceFamily } from "./requests.ts";
@@ -205,7 +205,10 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
       send(res, answer);
     };
     if ("problem" in classified) {
-      deny(unclassifiable(classified.protocol, classified.problem, view.method), classified.problem);
+      const answer = classified.s3Error
+        ? s3ErrorAnswer(classified.s3Error, classified.problem, view.method)
+        : unclassifiable(classified.protocol, classified.problem, view.method);
+      deny(answer, classified.problem);
       return;
     }
     for (const check of classified.checks) {
