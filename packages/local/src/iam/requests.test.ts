@@ -231,6 +231,10 @@ describe("S3 requests the local S3 (fauxqs) does not run as S3 would: refused, n
     ["DeleteBucketTagging", view("DELETE", "/inbox?tagging")],
     ["DeleteBucketCors", view("DELETE", "/inbox?cors")],
     ["PutBucketVersioning", view("PUT", "/inbox?versioning")],
+    ["GetBucketWebsite", view("GET", "/inbox?website")],
+    ["DeleteBucketWebsite", view("DELETE", "/inbox?website")],
+    ["DeleteBucketReplication", view("DELETE", "/inbox?replication")],
+    ["GetObjectTorrent", view("GET", "/inbox/k?torrent")],
     // A browser-form upload (POST Object): its key is in the form, and the local cloud does not read forms.
     ["PostObject", view("POST", "/inbox?delete", { "content-type": "multipart/form-data; boundary=XyZ" }, "--XyZ--")],
     ["PostObject", view("POST", "/inbox", { "content-type": "multipart/form-data; boundary=XyZ" }, "--XyZ--")],

@@ -105,10 +105,44 @@ const bucketSubresources: Readonly<Record<string, Partial<Record<string, string>
     PUT: "PutBucketLifecycleConfiguration",
     DELETE: "DeleteBucketLifecycle",
   },
-  encryption: { GET: "GetBucketEncryption", PUT: "PutBucketEncryption" },
+  encryption: { GET: "GetBucketEncryption", PUT: "PutBucketEncryption", DELETE: "DeleteBucketEncryption" },
   acl: { GET: "GetBucketAcl", PUT: "PutBucketAcl" },
-  publicAccessBlock: { GET: "GetPublicAccessBlock", PUT: "PutPublicAccessBlock" },
+  publicAccessBlock: { GET: "GetPublicAccessBlock", PUT: "PutPublicAccessBlock", DELETE: "DeletePublicAccessBlock" },
   delete: { POST: "DeleteObjects" },
+  // Known so that they are told from a listing (the emulator lists the objects, or deletes the bucket, for them).
+  accelerate: { GET: "GetBucketAccelerateConfiguration", PUT: "PutBucketAccelerateConfiguration" },
+  analytics: {
+    GET: "GetBucketAnalyticsConfiguration",
+    PUT: "PutBucketAnalyticsConfiguration",
+    DELETE: "DeleteBucketAnalyticsConfiguration",
+  },
+  "intelligent-tiering": {
+    GET: "GetBucketIntelligentTieringConfiguration",
+    PUT: "PutBucketIntelligentTieringConfiguration",
+    DELETE: "DeleteBucketIntelligentTieringConfiguration",
+  },
+  inventory: {
+    GET: "GetBucketInventoryConfiguration",
+    PUT: "PutBucketInventoryConfiguration",
+    DELETE: "DeleteBucketInventoryConfiguration",
+  },
+  logging: { GET: "GetBucketLogging", PUT: "PutBucketLogging" },
+  metrics: {
+    GET: "GetBucketMetricsConfiguration",
+    PUT: "PutBucketMetricsConfiguration",
+    DELETE: "DeleteBucketMetricsConfiguration",
+  },
+  "object-lock": { GET: "GetObjectLockConfiguration", PUT: "PutObjectLockConfiguration" },
+  ownershipControls: {
+    GET: "GetBucketOwnershipControls",
+    PUT: "PutBucketOwnershipControls",
+    DELETE: "DeleteBucketOwnershipControls",
+  },
+  policyStatus: { GET: "GetBucketPolicyStatus" },
+  replication: { GET: "GetBucketReplication", PUT: "PutBucketReplication", DELETE: "DeleteBucketReplication" },
+  requestPayment: { GET: "GetBucketRequestPayment", PUT: "PutBucketRequestPayment" },
+  website: { GET: "GetBucketWebsite", PUT: "PutBucketWebsite", DELETE: "DeleteBucketWebsite" },
+  session: { GET: "CreateSession" },
 };
 
 /** Object sub-resources and the operation each method on them is. */
@@ -121,6 +155,7 @@ const objectSubresources: Readonly<Record<string, Partial<Record<string, string>
   restore: { POST: "RestoreObject" },
   select: { POST: "SelectObjectContent" },
   uploads: { POST: "CreateMultipartUpload" },
+  torrent: { GET: "GetObjectTorrent" },
 };
 
 /** The S3 operation a request is, or undefined when it is none the local cloud knows. */
