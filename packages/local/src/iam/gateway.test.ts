@@ -305,6 +305,19 @@ describe("IAM gateway: S3 requests the emulator would read or run otherwise", ()
     expect(answer.body).toContain("<Code>MalformedXML</Code>");
   });
 
+  it("refuses a DeleteObjects whose body fauxqs would read more keys from than the ones authorized", async () => {
+    await put("/cdcraw/secret.txt", "SECRET");
+    const deleter = fn("TmpDeleter", [
+      { Effect: "Allow", Action: "s3:DeleteObject", Resource: "arn:aws:s3:::cdcraw/tmp/*" },
+    ]);
+    identities.push(deleter);
+    const body = "<Delete><Object><Key>tmp/a</Key></Object><Key>secret.txt</Key></Delete>";
+    const answer = await req("TmpDeleter", "POST", "/cdcraw?delete", { "content-type": "application/xml" }, body);
+    expect(answer.status).toBe(400);
+    expect(answer.body).toContain("<Code>MalformedXML</Code>");
+    expect((await req("admin", "HEAD", "/cdcraw/secret.txt")).status).toBe(200);
+  });
+
   it("refuses SelectObjectContent and RestoreObject (fauxqs would run DeleteObjects), deleting nothing", async () => {
     await put("/cdcraw/a.txt", "hello");
     const del = "<Delete><Object><Key>a.txt</Key></Object></Delete>";

@@ -252,6 +252,30 @@ describe("S3 requests the local S3 (fauxqs) does not run as S3 would: refused, n
     }
   });
 
+  it("refuses a DeleteObjects body the local S3 would read other keys from than S3", () => {
+    const refused = (body: string) => classify("s3", view("POST", "/inbox?delete", {}, body), ctx);
+    // fauxqs deletes every <Key> of the body, inside an <Object> or not: S3 refuses such a body.
+    expect(refused("<Delete><Object><Key>tmp/a</Key></Object><Key>secret</Key></Delete>")).toEqual({
+      protocol: "rest-xml",
+      problem: expect.stringContaining("<Key>"),
+      s3Error: { status: 400, code: "MalformedXML" },
+    });
+    // fauxqs decodes no character references, and decodes &amp; first: S3 would delete another key than fauxqs.
+    for (const key of ["&#116;mp/x", "a&amp;lt;b"]) {
+      expect(refused(`<Delete><Object><Key>${key}</Key></Object></Delete>`)).toEqual({
+        protocol: "rest-xml",
+        problem: expect.stringContaining("would delete"),
+        s3Error: { status: 501, code: "NotImplemented" },
+      });
+    }
+    const ok = classify(
+      "s3",
+      view("POST", "/inbox?delete", {}, "<Delete><Object><Key>a &amp; b</Key></Object></Delete>"),
+      ctx,
+    );
+    expect("keys" in ok ? ok.keys?.map((k) => k.key) : ok).toEqual(["a & b"]);
+  });
+
   it("still classifies what fauxqs runs as S3 does", () => {
     const ok = (request: RequestView) => {
       const result = classify("s3", request, ctx);

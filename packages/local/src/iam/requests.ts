@@ -11,7 +11,7 @@
  *   and the table, as Glue checks it.
  */
 import type { IncomingHttpHeaders } from "node:http";
-import { emulatorOperation } from "../sources/s3-emulator-operations.ts";
+import { emulatorDeleteKeys, emulatorOperation } from "../sources/s3-emulator-operations.ts";
 import { decodeXml, type Target, targetOf } from "../sources/s3-object-changes.ts";
 import { type IamService, iamActionsOf, type S3Check, s3Operations } from "./actions.ts";
 import type { AccessRequest } from "./policy.ts";
@@ -286,7 +286,26 @@ function classifyS3(req: RequestView): Classification {
     return { protocol, problem: `x-amz-copy-source ${copySourceHeader} names no object` };
 
   if (operation === "DeleteObjects") {
-    const keys = deleteObjectsKeys(req.body?.toString("utf8") ?? "").map((object) => ({
+    const xml = req.body?.toString("utf8") ?? "";
+    const objects = deleteObjectsKeys(xml);
+    // The emulator must delete the keys that are authorized, no other.
+    const emulatorKeys = emulatorDeleteKeys(xml);
+    if (emulatorKeys.length !== objects.length) {
+      return {
+        protocol,
+        problem: "the DeleteObjects body has a <Key> outside an <Object>",
+        s3Error: { status: 400, code: "MalformedXML" },
+      };
+    }
+    const misread = objects.findIndex((object, i) => object.key !== emulatorKeys[i]);
+    if (misread >= 0) {
+      return {
+        protocol,
+        problem: `the local S3 (fauxqs) would delete the key ${JSON.stringify(emulatorKeys[misread])} where S3 deletes ${JSON.stringify(objects[misread]?.key)} (it decodes XML entities otherwise): delete it with DeleteObject`,
+        s3Error: { status: 501, code: "NotImplemented" },
+      };
+    }
+    const keys = objects.map((object) => ({
       ...object,
       check: {
         action: object.versionId ? "s3:DeleteObjectVersion" : "s3:DeleteObject",

@@ -60,3 +60,18 @@ export function emulatorOperation(
       return undefined;
   }
 }
+
+/**
+ * The keys the emulator deletes for a `DeleteObjects` body: every `<Key>` anywhere in it (inside an `<Object>` or
+ * not), with `&amp;` decoded first and no character references (`&#...;`), as its handler reads them.
+ */
+export function emulatorDeleteKeys(xml: string): string[] {
+  return [...xml.matchAll(/<Key>([\s\S]*?)<\/Key>/g)].map((match) =>
+    (match[1] ?? "")
+      .replaceAll("&amp;", "&")
+      .replaceAll("&lt;", "<")
+      .replaceAll("&gt;", ">")
+      .replaceAll("&quot;", '"')
+      .replaceAll("&apos;", "'"),
+  );
+}
