@@ -153,13 +153,13 @@ describe("S3 requests", () => {
       new UploadPartCopyCommand({
         Bucket: "lake",
         Key: "big",
-        CopySource: "inbox/big?versionId=v7",
+        CopySource: "inbox/big%3F.bin",
         UploadId: "u",
         PartNumber: 1,
       }),
       [
         ["s3:PutObject", "arn:aws:s3:::lake/big"],
-        ["s3:GetObjectVersion", object("big")],
+        ["s3:GetObject", object("big?.bin")],
       ],
     ],
   ])("%s %#", async (operation, command, checks) => {
@@ -274,6 +274,25 @@ describe("S3 requests the local S3 (fauxqs) does not run as S3 would: refused, n
       ctx,
     );
     expect("keys" in ok ? ok.keys?.map((k) => k.key) : ok).toEqual(["a & b"]);
+  });
+
+  it("refuses a copy from a version: fauxqs has none, and would copy an object named `key?versionId=...`", async () => {
+    for (const command of [
+      new CopyObjectCommand({ Bucket: "lake", Key: "k", CopySource: "inbox/big?versionId=v7" }),
+      new UploadPartCopyCommand({
+        Bucket: "lake",
+        Key: "k",
+        CopySource: "inbox/big?versionId=v7",
+        UploadId: "u",
+        PartNumber: 1,
+      }),
+    ]) {
+      expect(classify("s3", await sent(s3(), command), ctx)).toEqual({
+        protocol: "rest-xml",
+        problem: expect.stringContaining("versionId"),
+        s3Error: { status: 501, code: "NotImplemented" },
+      });
+    }
   });
 
   it("still classifies what fauxqs runs as S3 does", () => {

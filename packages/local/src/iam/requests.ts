@@ -238,7 +238,7 @@ export function s3EmulatorRefusal(req: Pick<RequestView, "method" | "url" | "hea
   } catch {
     return undefined;
   }
-  const copySource = header(req.headers, "x-amz-copy-source") !== undefined;
+  const copySource = Boolean(header(req.headers, "x-amz-copy-source"));
   const runs = emulatorOperation(req.method, target, header(req.headers, "content-type") ?? "", copySource);
   const operation =
     runs === "PostObject"
@@ -250,6 +250,14 @@ export function s3EmulatorRefusal(req: Pick<RequestView, "method" | "url" | "hea
           target?.query ?? new URLSearchParams(),
           copySource,
         );
+  const source = header(req.headers, "x-amz-copy-source");
+  if (operation === runs && source?.includes("?")) {
+    return {
+      status: 501,
+      code: "NotImplemented",
+      message: `${operation} from a version (x-amz-copy-source: ${source}) is not implemented by the local S3 (fauxqs has no versions, and would copy an object named after the whole header, versionId included)`,
+    };
+  }
   if (operation === runs && runs !== "PostObject") return undefined;
   const path = req.url.split("?")[0];
   const message =
