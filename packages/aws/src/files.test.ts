@@ -24,6 +24,7 @@ import {
 import {
   CopyOutOfTime,
   defaultRoutingRules,
+  InconsistentListing,
   MiB,
   type MoveDependencies,
   moveObject,
@@ -289,6 +290,13 @@ describe("S3 deleter store", () => {
       MaxKeys: 1000,
       StartAfter: "p/0",
     });
+  });
+
+  it("takes an endpoint that answers ListObjectVersions NotImplemented for one without versions: a permanent failure", async () => {
+    s3.on(ListObjectVersionsCommand).rejects(s3Error("NotImplemented", 501));
+    const listing = deleter.listVersions({ bucket: "lake", prefix: "p/", maxKeys: 1000 });
+    await expect(listing).rejects.toBeInstanceOf(InconsistentListing);
+    await expect(listing).rejects.toThrow(/NotImplemented.*does not support versions/);
   });
 
   it("lists every version and delete marker from the markers", async () => {

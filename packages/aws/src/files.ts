@@ -27,6 +27,7 @@ import {
   type ChecksumAlgorithm,
   copySourceOf,
   type DeleterStore,
+  InconsistentListing,
   type ListedEntry,
   type MoverStore,
   type ObjectHead,
@@ -294,15 +295,24 @@ export function createS3DeleterStore(client: S3Client): DeleterStore {
     },
 
     async listVersions(input) {
-      const out = await client.send(
-        new ListObjectVersionsCommand({
-          Bucket: input.bucket,
-          Prefix: input.prefix,
-          MaxKeys: input.maxKeys,
-          ...(input.keyMarker !== undefined ? { KeyMarker: input.keyMarker } : {}),
-          ...(input.versionIdMarker !== undefined ? { VersionIdMarker: input.versionIdMarker } : {}),
-        }),
-      );
+      const out = await client
+        .send(
+          new ListObjectVersionsCommand({
+            Bucket: input.bucket,
+            Prefix: input.prefix,
+            MaxKeys: input.maxKeys,
+            ...(input.keyMarker !== undefined ? { KeyMarker: input.keyMarker } : {}),
+            ...(input.versionIdMarker !== undefined ? { VersionIdMarker: input.versionIdMarker } : {}),
+          }),
+        )
+        .catch((err: unknown) => {
+          // An S3-compatible endpoint without versioning (the local cloud's) may answer 501 NotImplemented: as
+          // permanent as an empty version listing that contradicts ListObjectsV2.
+          if ((err as Error).name !== "NotImplemented") throw err;
+          throw new InconsistentListing(
+            `ListObjectVersions answered NotImplemented on ${input.bucket}: this S3 endpoint does not support versions, so allVersions cannot be honoured`,
+          );
+        });
       const entries: ListedEntry[] = [
         ...(out.Versions ?? []).map((v) => ({
           key: v.Key ?? "",

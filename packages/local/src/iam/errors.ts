@@ -106,6 +106,19 @@ export function serviceError(
   };
 }
 
+/** An S3 error other than AccessDenied (REST-XML `<Error>`; a HEAD answer has no body), e.g. 501 NotImplemented. */
+export function s3ErrorAnswer(error: { status: number; code: string }, message: string, method: string): HttpAnswer {
+  const requestId = randomUUID();
+  return {
+    status: error.status,
+    headers: { "content-type": "application/xml", ...requestIdHeaders(requestId) },
+    body:
+      method === "HEAD"
+        ? ""
+        : `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${error.code}</Code><Message>${xmlEscape(message)}</Message><RequestId>${requestId}</RequestId><HostId>${requestId}</HostId></Error>`,
+  };
+}
+
 function deniedAnswer(
   protocol: Protocol,
   api: ClassifiedRequest["api"] | undefined,

@@ -2,6 +2,8 @@
  * The IAM gateway in front of a real S3/SNS/SQS emulator (fauxqs), called with the real AWS SDK: a function's calls
  * are authorized against its policy and refused as each service refuses them; everyone else passes untouched.
  */
+
+import http from "node:http";
 import {
   CreateBucketCommand,
   DeleteObjectsCommand,
@@ -202,5 +204,165 @@ describe("IAM gateway (S3, SNS and SQS emulator behind it)", () => {
     const listed = await root.s3.send(new ListObjectsV2Command({ Bucket: "other" }));
     expect(listed.Contents?.map((o) => o.Key)).toEqual(["x"]);
     await root.sns.send(new PublishCommand({ TopicArn: `arn:aws:sns:${region}:${accountId}:Alerts`, Message: "m" }));
+  });
+});
+
+/**
+ * Requests the S3 emulator (fauxqs) reads otherwise than S3, raw as a caller can send them (the review's probes): the
+ * gateway must authorize what the emulator will act on, and refuse what the emulator would run as another operation.
+ */
+describe("IAM gateway: S3 requests the emulator would read or run otherwise", () => {
+  let fauxqs: FauxqsServer;
+  let gateway: IamGateway;
+  const fn = (functionName: string, statements: PolicyDocument["Statement"]): FunctionIdentity => ({
+    functionName,
+    credentials: functionCredentials(app, functionName),
+    principal: functionPrincipal(app, accountId, functionName),
+    policy: { Version: "2012-10-17", Statement: statements },
+    faultable: false,
+  });
+  const identities = [
+    fn("SnsLogger", [{ Effect: "Allow", Action: "sqs:SendMessage", Resource: "*" }]),
+    fn("FileMover", [{ Effect: "Allow", Action: "s3:GetObject", Resource: "arn:aws:s3:::lake/*" }]),
+    fn("FileDeleter", [{ Effect: "Allow", Action: "s3:GetObject", Resource: "arn:aws:s3:::inbox/requests/delete/*" }]),
+    fn("Reader", [
+      {
+        Effect: "Allow",
+        Action: ["s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging", "s3:DeleteObjectTagging"],
+        Resource: "arn:aws:s3:::cdcraw/*",
+      },
+      { Effect: "Allow", Action: "s3:RestoreObject", Resource: "arn:aws:s3:::cdcraw/*" },
+    ]),
+  ];
+  const keyOf = (name: string) => (name === "admin" ? "local" : functionCredentials(app, name).accessKeyId);
+  const req = (
+    caller: string,
+    method: string,
+    path: string,
+    headers: Record<string, string> = {},
+    body?: string,
+  ): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const endpoint = new URL(gateway.endpoint);
+      const r = http.request(
+        {
+          host: endpoint.hostname,
+          port: endpoint.port,
+          method,
+          path,
+          headers: {
+            authorization: `AWS4-HMAC-SHA256 Credential=${keyOf(caller)}/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00`,
+            "x-amz-date": "20260101T000000Z",
+            host: endpoint.host,
+            ...headers,
+            ...(body === undefined ? {} : { "content-length": String(Buffer.byteLength(body)) }),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        },
+      );
+      r.on("error", reject);
+      r.end(body);
+    });
+  const put = async (path: string, body: string) =>
+    expect((await req("admin", "PUT", path, {}, body)).status).toBe(200);
+
+  beforeAll(async () => {
+    fauxqs = await startFauxqs({ port: 0, logger: false });
+    gateway = await startIamGateway({
+      family: "s3",
+      upstream: `http://127.0.0.1:${fauxqs.port}`,
+      region,
+      accountId,
+      identityOf: (key) => identities.find((i) => i.credentials.accessKeyId === key),
+    });
+    for (const bucket of ["lake", "cdcraw", "inbox"])
+      expect((await req("admin", "PUT", `/${bucket}`)).status).toBe(200);
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+    await fauxqs?.stop();
+  });
+
+  it("refuses a browser-form upload (POST bucket?delete, multipart/form-data), which fauxqs runs as PostObject", async () => {
+    const b = "XyZ";
+    const form = `--${b}\r\nContent-Disposition: form-data; name="key"\r\n\r\nplanted.txt\r\n--${b}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\nContent-Type: text/plain\r\n\r\nPLANTED\r\n--${b}--\r\n`;
+    const type = { "content-type": `multipart/form-data; boundary=${b}` };
+    for (const path of ["/lake?delete", "/lake"]) {
+      const answer = await req("SnsLogger", "POST", path, type, form);
+      expect(answer.status).toBe(501);
+      expect(answer.body).toMatch(/<Code>NotImplemented<\/Code>.*PostObject is not implemented by the local S3/s);
+    }
+    expect((await req("admin", "GET", "/lake/planted.txt")).status).toBe(404);
+  });
+
+  it("refuses a DeleteObjects that lists no object with 400 MalformedXML", async () => {
+    const answer = await req("SnsLogger", "POST", "/lake?delete", { "content-type": "application/xml" }, "<Delete/>");
+    expect(answer.status).toBe(400);
+    expect(answer.body).toContain("<Code>MalformedXML</Code>");
+  });
+
+  it("refuses a DeleteObjects whose body fauxqs would read more keys from than the ones authorized", async () => {
+    await put("/cdcraw/secret.txt", "SECRET");
+    const deleter = fn("TmpDeleter", [
+      { Effect: "Allow", Action: "s3:DeleteObject", Resource: "arn:aws:s3:::cdcraw/tmp/*" },
+    ]);
+    identities.push(deleter);
+    const body = "<Delete><Object><Key>tmp/a</Key></Object><Key>secret.txt</Key></Delete>";
+    const answer = await req("TmpDeleter", "POST", "/cdcraw?delete", { "content-type": "application/xml" }, body);
+    expect(answer.status).toBe(400);
+    expect(answer.body).toContain("<Code>MalformedXML</Code>");
+    expect((await req("admin", "HEAD", "/cdcraw/secret.txt")).status).toBe(200);
+  });
+
+  it("refuses SelectObjectContent and RestoreObject (fauxqs would run DeleteObjects), deleting nothing", async () => {
+    await put("/cdcraw/a.txt", "hello");
+    const del = "<Delete><Object><Key>a.txt</Key></Object></Delete>";
+    const xml = { "content-type": "application/xml" };
+    for (const [path, operation] of [
+      ["/cdcraw/a.txt?select&select-type=2", "SelectObjectContent"],
+      ["/cdcraw/a.txt?restore", "RestoreObject"],
+    ]) {
+      const answer = await req("Reader", "POST", path as string, xml, del);
+      expect(answer.status).toBe(501);
+      expect(answer.body).toContain(`${operation} is not implemented by the local S3`);
+    }
+    expect((await req("admin", "HEAD", "/cdcraw/a.txt")).status).toBe(200);
+  });
+
+  it("refuses object tagging (fauxqs would read, overwrite or delete the object itself)", async () => {
+    await put("/cdcraw/t.txt", "DATA");
+    const got = await req("Reader", "GET", "/cdcraw/t.txt?tagging");
+    expect(got).toEqual({ status: 501, body: expect.stringContaining("GetObjectTagging is not implemented") });
+    expect((await req("Reader", "DELETE", "/cdcraw/t.txt?tagging")).status).toBe(501);
+    const tagging = "<Tagging><TagSet><Tag><Key>a</Key><Value>b</Value></Tag></TagSet></Tagging>";
+    expect((await req("Reader", "PUT", "/cdcraw/t.txt?tagging", {}, tagging)).status).toBe(501);
+    expect(await req("admin", "GET", "/cdcraw/t.txt")).toEqual({ status: 200, body: "DATA" });
+  });
+
+  it("authorizes the bucket fauxqs uses: the path's, when a dotted Host comes with SNS's or SQS's content type", async () => {
+    await put("/cdcraw/c.txt", "SECRET");
+    const host = `lake.localhost:${new URL(gateway.endpoint).port}`;
+    for (const type of ["application/x-www-form-urlencoded", "application/x-amz-json-1.0"]) {
+      const answer = await req("FileMover", "GET", "/cdcraw/c.txt", { host, "content-type": type });
+      expect(answer.status).toBe(403);
+      expect(answer.body).not.toContain("SECRET");
+    }
+  });
+
+  it("authorizes the literal key, `..` segments included, as S3 and fauxqs name the object", async () => {
+    await put("/inbox/secret/../requests/delete/x", "LITERAL-1");
+    await put("/inbox/requests/delete/../../x", "LITERAL-2");
+    const escaped = await req("FileDeleter", "GET", "/inbox/secret/../requests/delete/x");
+    expect(escaped.status).toBe(403);
+    expect(escaped.body).toContain("arn:aws:s3:::inbox/secret/../requests/delete/x");
+    // The reverse: the key is under requests/delete/, so S3 allows it.
+    expect(await req("FileDeleter", "GET", "/inbox/requests/delete/../../x")).toEqual({
+      status: 200,
+      body: "LITERAL-2",
+    });
   });
 });

@@ -20,7 +20,15 @@ import type { AddressInfo } from "node:net";
 import { crc32 } from "node:zlib";
 import { listen } from "../emulators/ports.ts";
 import { type FaultInjector, faultAnswer } from "../faults.ts";
-import { accessDenied, denialMessage, type HttpAnswer, serviceError, unclassifiable, xmlEscape } from "./errors.ts";
+import {
+  accessDenied,
+  denialMessage,
+  type HttpAnswer,
+  s3ErrorAnswer,
+  serviceError,
+  unclassifiable,
+  xmlEscape,
+} from "./errors.ts";
 import { accessKeyOf, type FunctionIdentity } from "./identities.ts";
 import { evaluate } from "./policy.ts";
 import { type ClassifiedRequest, classify, needsBody, type RequestView, type ServiceFamily } from "./requests.ts";
@@ -233,11 +241,13 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
       send(res, answer);
     };
     if ("problem" in classified) {
-      const { protocol, problem, invalid } = classified;
+      const { protocol, problem, invalid, s3Error } = classified;
       deny(
-        invalid
-          ? serviceError(protocol, invalid.api, invalid.code, problem)
-          : unclassifiable(protocol, problem, view.method),
+        s3Error
+          ? s3ErrorAnswer(s3Error, problem, view.method)
+          : invalid
+            ? serviceError(protocol, invalid.api, invalid.code, problem)
+            : unclassifiable(protocol, problem, view.method),
         problem,
       );
       return;

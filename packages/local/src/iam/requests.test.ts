@@ -141,11 +141,6 @@ describe("S3 requests", () => {
       [["s3:ListBucket", "arn:aws:s3:::inbox"]],
     ],
     [
-      "ListObjectVersions",
-      new ListObjectVersionsCommand({ Bucket: "inbox" }),
-      [["s3:ListBucketVersions", "arn:aws:s3:::inbox"]],
-    ],
-    [
       "CopyObject",
       new CopyObjectCommand({ Bucket: "lake", Key: "raw/x y.csv", CopySource: "inbox/incoming/x%20y.csv" }),
       [
@@ -158,13 +153,13 @@ describe("S3 requests", () => {
       new UploadPartCopyCommand({
         Bucket: "lake",
         Key: "big",
-        CopySource: "inbox/big?versionId=v7",
+        CopySource: "inbox/big%3F.bin",
         UploadId: "u",
         PartNumber: 1,
       }),
       [
         ["s3:PutObject", "arn:aws:s3:::lake/big"],
-        ["s3:GetObjectVersion", object("big")],
+        ["s3:GetObject", object("big?.bin")],
       ],
     ],
   ])("%s %#", async (operation, command, checks) => {
@@ -189,9 +184,136 @@ describe("S3 requests", () => {
     ]);
   });
 
+  it("refuses ListObjectVersions, which the local S3 does not implement (fauxqs would list the objects)", async () => {
+    const result = classify("s3", await sent(s3(), new ListObjectVersionsCommand({ Bucket: "inbox" })), ctx);
+    expect(result).toMatchObject({ s3Error: { status: 501, code: "NotImplemented" } });
+  });
+
   it("names what it cannot classify", () => {
     const result = classify("s3", { method: "PATCH", url: "/inbox/k", headers: {} }, ctx);
     expect(result).toEqual({ protocol: "rest-xml", problem: expect.stringContaining("PATCH /inbox/k") });
+  });
+});
+
+describe("S3 requests the local S3 (fauxqs) does not run as S3 would: refused, never forwarded", () => {
+  const view = (method: string, url: string, headers: Record<string, string> = {}, body?: string): RequestView => ({
+    method,
+    url,
+    headers: { host: "127.0.0.1:4566", ...headers },
+    ...(body === undefined ? {} : { body: Buffer.from(body) }),
+  });
+  const notImplemented = (operation: string) => ({
+    protocol: "rest-xml",
+    problem: expect.stringContaining(`${operation} is not implemented by the local S3`),
+    s3Error: { status: 501, code: "NotImplemented" },
+  });
+
+  it.each([
+    // fauxqs runs GetObject, PutObject or DeleteObject for these.
+    ["GetObjectTagging", view("GET", "/inbox/k?tagging")],
+    ["PutObjectTagging", view("PUT", "/inbox/k?tagging", {}, "<Tagging/>")],
+    ["DeleteObjectTagging", view("DELETE", "/inbox/k?tagging")],
+    ["GetObjectAcl", view("GET", "/inbox/k?acl")],
+    ["PutObjectAcl", view("PUT", "/inbox/k?acl")],
+    ["ListParts", view("GET", "/inbox/k?uploadId=u1")],
+    ["UploadPart", view("PUT", "/inbox/k?uploadId=u1")],
+    ["AbortMultipartUpload", view("DELETE", "/inbox/k?uploadId=")],
+    ["CompleteMultipartUpload", view("POST", "/inbox/k?uploads&uploadId=u1")],
+    ["PutObject", view("PUT", "/inbox/k?renameObject", { "x-amz-rename-source": "/inbox/other" })],
+    // fauxqs runs DeleteObjects for a POST on a key it does not know.
+    ["SelectObjectContent", view("POST", "/inbox/k?select&select-type=2", {}, "<Delete/>")],
+    ["RestoreObject", view("POST", "/inbox/k?restore")],
+    // Bucket sub-resources: fauxqs lists the objects, deletes or (re)creates the bucket.
+    ["ListObjectVersions", view("GET", "/inbox?versions")],
+    ["ListMultipartUploads", view("GET", "/inbox?uploads")],
+    ["GetBucketLocation", view("GET", "/inbox?location")],
+    ["DeleteBucketPolicy", view("DELETE", "/inbox?policy")],
+    ["DeleteBucketTagging", view("DELETE", "/inbox?tagging")],
+    ["DeleteBucketCors", view("DELETE", "/inbox?cors")],
+    ["PutBucketVersioning", view("PUT", "/inbox?versioning")],
+    ["GetBucketWebsite", view("GET", "/inbox?website")],
+    ["DeleteBucketWebsite", view("DELETE", "/inbox?website")],
+    ["DeleteBucketReplication", view("DELETE", "/inbox?replication")],
+    ["GetObjectTorrent", view("GET", "/inbox/k?torrent")],
+    // A browser-form upload (POST Object): its key is in the form, and the local cloud does not read forms.
+    ["PostObject", view("POST", "/inbox?delete", { "content-type": "multipart/form-data; boundary=XyZ" }, "--XyZ--")],
+    ["PostObject", view("POST", "/inbox", { "content-type": "multipart/form-data; boundary=XyZ" }, "--XyZ--")],
+  ])("%s %#", (operation, request) => {
+    expect(classify("s3", request, ctx)).toEqual(notImplemented(operation));
+  });
+
+  it("refuses a DeleteObjects that lists no object, as S3 does (400 MalformedXML), rather than forward it", () => {
+    for (const body of ["", "<Delete></Delete>", "<Delete><Quiet>true</Quiet></Delete>"]) {
+      expect(classify("s3", view("POST", "/inbox?delete", {}, body), ctx)).toEqual({
+        protocol: "rest-xml",
+        problem: expect.stringContaining("lists no object"),
+        s3Error: { status: 400, code: "MalformedXML" },
+      });
+    }
+  });
+
+  it("refuses a DeleteObjects body the local S3 would read other keys from than S3", () => {
+    const refused = (body: string) => classify("s3", view("POST", "/inbox?delete", {}, body), ctx);
+    // fauxqs deletes every <Key> of the body, inside an <Object> or not: S3 refuses such a body.
+    expect(refused("<Delete><Object><Key>tmp/a</Key></Object><Key>secret</Key></Delete>")).toEqual({
+      protocol: "rest-xml",
+      problem: expect.stringContaining("<Key>"),
+      s3Error: { status: 400, code: "MalformedXML" },
+    });
+    // fauxqs decodes no character references, and decodes &amp; first: S3 would delete another key than fauxqs.
+    for (const key of ["&#116;mp/x", "a&amp;lt;b"]) {
+      expect(refused(`<Delete><Object><Key>${key}</Key></Object></Delete>`)).toEqual({
+        protocol: "rest-xml",
+        problem: expect.stringContaining("would delete"),
+        s3Error: { status: 501, code: "NotImplemented" },
+      });
+    }
+    const ok = classify(
+      "s3",
+      view("POST", "/inbox?delete", {}, "<Delete><Object><Key>a &amp; b</Key></Object></Delete>"),
+      ctx,
+    );
+    expect("keys" in ok ? ok.keys?.map((k) => k.key) : ok).toEqual(["a & b"]);
+  });
+
+  it("refuses a copy from a version: fauxqs has none, and would copy an object named `key?versionId=...`", async () => {
+    for (const command of [
+      new CopyObjectCommand({ Bucket: "lake", Key: "k", CopySource: "inbox/big?versionId=v7" }),
+      new UploadPartCopyCommand({
+        Bucket: "lake",
+        Key: "k",
+        CopySource: "inbox/big?versionId=v7",
+        UploadId: "u",
+        PartNumber: 1,
+      }),
+    ]) {
+      expect(classify("s3", await sent(s3(), command), ctx)).toEqual({
+        protocol: "rest-xml",
+        problem: expect.stringContaining("versionId"),
+        s3Error: { status: 501, code: "NotImplemented" },
+      });
+    }
+  });
+
+  it("still classifies what fauxqs runs as S3 does", () => {
+    const ok = (request: RequestView) => {
+      const result = classify("s3", request, ctx);
+      if ("problem" in result) throw new Error(result.problem);
+      return result.operation;
+    };
+    expect(ok(view("GET", "/inbox/k?partNumber=1&versionId=v"))).toBe("GetObject");
+    expect(ok(view("GET", "/inbox/k?attributes", { "x-amz-object-attributes": "ETag" }))).toBe("GetObjectAttributes");
+    expect(ok(view("PUT", "/inbox/k?partNumber=1&uploadId=u1"))).toBe("UploadPart");
+    expect(ok(view("POST", "/inbox/k?uploads"))).toBe("CreateMultipartUpload");
+    expect(ok(view("DELETE", "/inbox/k?uploadId=u1"))).toBe("AbortMultipartUpload");
+    expect(ok(view("GET", "/inbox?list-type=2&prefix=a"))).toBe("ListObjectsV2");
+    expect(ok(view("GET", "/inbox?lifecycle"))).toBe("GetBucketLifecycleConfiguration");
+  });
+
+  it("refuses a request whose bucket is no bucket name, or whose target is not a path", () => {
+    for (const url of ["/in%2Fbox/k", "http://127.0.0.1:4566/inbox/k"]) {
+      expect(classify("s3", view("GET", url), ctx)).toMatchObject({ problem: expect.any(String) });
+    }
   });
 });
 

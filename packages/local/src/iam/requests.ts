@@ -13,7 +13,8 @@
  *   and the table, as Glue checks it.
  */
 import type { IncomingHttpHeaders } from "node:http";
-import { decodeXml, targetOf } from "../sources/s3-object-changes.ts";
+import { emulatorDeleteKeys, emulatorOperation } from "../sources/s3-emulator-operations.ts";
+import { decodeXml, type Target, targetOf } from "../sources/s3-object-changes.ts";
 import { type IamService, iamActionsOf, type S3Check, s3Operations } from "./actions.ts";
 import type { AccessRequest } from "./policy.ts";
 
@@ -50,17 +51,24 @@ export interface ClassifiedRequest {
 
 /**
  * A request the gateway cannot authorize. `invalid`: one AWS itself refuses (answered 400 with the service's error
- * code); otherwise one the local cloud cannot tell, which is a gap of the local cloud.
+ * code); `s3Error`: the S3 error to answer instead of the "cannot authorize" AccessDenied (e.g. 501 NotImplemented
+ * for an operation the emulator would run as another); otherwise one the local cloud cannot tell, a gap of the local
+ * cloud.
  */
 export type Classification =
   | ClassifiedRequest
-  | { protocol: Protocol; problem: string; invalid?: { api: ClassifiedRequest["api"]; code: string } };
+  | {
+      protocol: Protocol;
+      problem: string;
+      invalid?: { api: ClassifiedRequest["api"]; code: string };
+      s3Error?: { status: number; code: string };
+    };
 
 /** Whether the gateway needs the request body before deciding. */
-export function needsBody(family: ServiceFamily, req: Pick<RequestView, "method" | "url">): boolean {
+export function needsBody(family: ServiceFamily, req: Pick<RequestView, "method" | "url" | "headers">): boolean {
   if (family === "sagemaker-runtime") return false;
   if (family !== "s3") return true;
-  return req.method === "POST" && new URL(req.url, "http://local").searchParams.has("delete");
+  return req.method === "POST" && (s3Target(req)?.query.has("delete") ?? false);
 }
 
 /** The IAM checks of one request. */
@@ -105,10 +113,44 @@ const bucketSubresources: Readonly<Record<string, Partial<Record<string, string>
     PUT: "PutBucketLifecycleConfiguration",
     DELETE: "DeleteBucketLifecycle",
   },
-  encryption: { GET: "GetBucketEncryption", PUT: "PutBucketEncryption" },
+  encryption: { GET: "GetBucketEncryption", PUT: "PutBucketEncryption", DELETE: "DeleteBucketEncryption" },
   acl: { GET: "GetBucketAcl", PUT: "PutBucketAcl" },
-  publicAccessBlock: { GET: "GetPublicAccessBlock", PUT: "PutPublicAccessBlock" },
+  publicAccessBlock: { GET: "GetPublicAccessBlock", PUT: "PutPublicAccessBlock", DELETE: "DeletePublicAccessBlock" },
   delete: { POST: "DeleteObjects" },
+  // Known so that they are told from a listing (the emulator lists the objects, or deletes the bucket, for them).
+  accelerate: { GET: "GetBucketAccelerateConfiguration", PUT: "PutBucketAccelerateConfiguration" },
+  analytics: {
+    GET: "GetBucketAnalyticsConfiguration",
+    PUT: "PutBucketAnalyticsConfiguration",
+    DELETE: "DeleteBucketAnalyticsConfiguration",
+  },
+  "intelligent-tiering": {
+    GET: "GetBucketIntelligentTieringConfiguration",
+    PUT: "PutBucketIntelligentTieringConfiguration",
+    DELETE: "DeleteBucketIntelligentTieringConfiguration",
+  },
+  inventory: {
+    GET: "GetBucketInventoryConfiguration",
+    PUT: "PutBucketInventoryConfiguration",
+    DELETE: "DeleteBucketInventoryConfiguration",
+  },
+  logging: { GET: "GetBucketLogging", PUT: "PutBucketLogging" },
+  metrics: {
+    GET: "GetBucketMetricsConfiguration",
+    PUT: "PutBucketMetricsConfiguration",
+    DELETE: "DeleteBucketMetricsConfiguration",
+  },
+  "object-lock": { GET: "GetObjectLockConfiguration", PUT: "PutObjectLockConfiguration" },
+  ownershipControls: {
+    GET: "GetBucketOwnershipControls",
+    PUT: "PutBucketOwnershipControls",
+    DELETE: "DeleteBucketOwnershipControls",
+  },
+  policyStatus: { GET: "GetBucketPolicyStatus" },
+  replication: { GET: "GetBucketReplication", PUT: "PutBucketReplication", DELETE: "DeleteBucketReplication" },
+  requestPayment: { GET: "GetBucketRequestPayment", PUT: "PutBucketRequestPayment" },
+  website: { GET: "GetBucketWebsite", PUT: "PutBucketWebsite", DELETE: "DeleteBucketWebsite" },
+  session: { GET: "CreateSession" },
 };
 
 /** Object sub-resources and the operation each method on them is. */
@@ -121,6 +163,7 @@ const objectSubresources: Readonly<Record<string, Partial<Record<string, string>
   restore: { POST: "RestoreObject" },
   select: { POST: "SelectObjectContent" },
   uploads: { POST: "CreateMultipartUpload" },
+  torrent: { GET: "GetObjectTorrent" },
 };
 
 /** The S3 operation a request is, or undefined when it is none the local cloud knows. */
@@ -174,36 +217,125 @@ export function deleteObjectsKeys(xml: string): Array<{ key: string; versionId?:
   return objects;
 }
 
+/** `targetOf`, or undefined for a path that is not valid percent-encoding (the emulator answers those 400). */
+function s3Target(req: Pick<RequestView, "url" | "headers">): Target | undefined {
+  try {
+    return targetOf(req);
+  } catch {
+    return undefined;
+  }
+}
+
+/** An S3 error the local cloud answers instead of forwarding the request to the emulator. */
+export interface S3Refusal {
+  status: number;
+  code: string;
+  message: string;
+}
+
+/**
+ * The refusal of a request the local S3 (fauxqs) would not run as S3 does (see `s3-emulator-operations.ts`): 501
+ * NotImplemented, naming the operation, whoever the caller: the emulator would run another operation than the one
+ * asked for (and authorized). Browser-form uploads (POST Object) are refused too: their key and policy are in the
+ * form, which the local cloud neither authorizes nor reports bucket notifications for.
+ */
+export function s3EmulatorRefusal(req: Pick<RequestView, "method" | "url" | "headers">): S3Refusal | undefined {
+  let target: Target | undefined;
+  try {
+    target = targetOf(req);
+  } catch {
+    return undefined;
+  }
+  const copySource = Boolean(header(req.headers, "x-amz-copy-source"));
+  const runs = emulatorOperation(req.method, target, header(req.headers, "content-type") ?? "", copySource);
+  const operation =
+    runs === "PostObject"
+      ? runs
+      : s3OperationOf(
+          req.method,
+          target?.bucket,
+          target?.key ?? "",
+          target?.query ?? new URLSearchParams(),
+          copySource,
+        );
+  const source = header(req.headers, "x-amz-copy-source");
+  if (operation === runs && source?.includes("?")) {
+    return {
+      status: 501,
+      code: "NotImplemented",
+      message: `${operation} from a version (x-amz-copy-source: ${source}) is not implemented by the local S3 (fauxqs has no versions, and would copy an object named after the whole header, versionId included)`,
+    };
+  }
+  if (operation === runs && runs !== "PostObject") return undefined;
+  const path = req.url.split("?")[0];
+  const message =
+    operation === undefined
+      ? `${req.method} ${path} is no S3 operation the local cloud knows, and the local S3 (fauxqs) would run ${runs} for it: refused`
+      : `${operation} is not implemented by the local S3 (fauxqs ${runs ? `would run ${runs} instead` : "has no such operation"}): the local cloud refuses it rather than run another operation`;
+  return { status: 501, code: "NotImplemented", message };
+}
+
+/** S3's bucket naming rules (general purpose buckets), which keep a bucket name from holding a `/`. */
+const bucketName = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
 function classifyS3(req: RequestView): Classification {
   const protocol = "rest-xml";
-  const target = targetOf(req);
-  const url = new URL(req.url, "http://local");
+  if (!req.url.startsWith("/")) return { protocol, problem: `the request target ${req.url} is not a path` };
+  const target = s3Target(req);
+  const path = req.url.split(/[?#]/)[0];
+  if (!target && req.url !== "/" && !req.url.startsWith("/?"))
+    return { protocol, problem: `${req.method} ${path}: the path is no bucket and key` };
+  if (target && !bucketName.test(target.bucket))
+    return { protocol, problem: `${req.method} ${path}: "${target.bucket}" is no S3 bucket name` };
+  const refusal = s3EmulatorRefusal(req);
+  if (refusal) return { protocol, problem: refusal.message, s3Error: { status: refusal.status, code: refusal.code } };
+  const query = target?.query ?? new URLSearchParams();
   const copySourceHeader = header(req.headers, "x-amz-copy-source");
-  const operation = s3OperationOf(
-    req.method,
-    target?.bucket,
-    target?.key ?? "",
-    url.searchParams,
-    Boolean(copySourceHeader),
-  );
-  if (!operation)
-    return { protocol, problem: `${req.method} ${url.pathname} is no S3 operation the local cloud knows` };
+  const operation = s3OperationOf(req.method, target?.bucket, target?.key ?? "", query, Boolean(copySourceHeader));
+  if (!operation) return { protocol, problem: `${req.method} ${path} is no S3 operation the local cloud knows` };
   const checks = s3Operations[operation] as readonly S3Check[];
   const bucket = target?.bucket ?? "";
   const key = target?.key ?? "";
-  const versionId = url.searchParams.get("versionId");
+  const versionId = query.get("versionId");
   const source = copySourceHeader ? copySourceOf(copySourceHeader) : undefined;
   if (copySourceHeader && !source)
     return { protocol, problem: `x-amz-copy-source ${copySourceHeader} names no object` };
 
   if (operation === "DeleteObjects") {
-    const keys = deleteObjectsKeys(req.body?.toString("utf8") ?? "").map((object) => ({
+    const xml = req.body?.toString("utf8") ?? "";
+    const objects = deleteObjectsKeys(xml);
+    // The emulator must delete the keys that are authorized, no other.
+    const emulatorKeys = emulatorDeleteKeys(xml);
+    if (emulatorKeys.length !== objects.length) {
+      return {
+        protocol,
+        problem: "the DeleteObjects body has a <Key> outside an <Object>",
+        s3Error: { status: 400, code: "MalformedXML" },
+      };
+    }
+    const misread = objects.findIndex((object, i) => object.key !== emulatorKeys[i]);
+    if (misread >= 0) {
+      return {
+        protocol,
+        problem: `the local S3 (fauxqs) would delete the key ${JSON.stringify(emulatorKeys[misread])} where S3 deletes ${JSON.stringify(objects[misread]?.key)} (it decodes XML entities otherwise): delete it with DeleteObject`,
+        s3Error: { status: 501, code: "NotImplemented" },
+      };
+    }
+    const keys = objects.map((object) => ({
       ...object,
       check: {
         action: object.versionId ? "s3:DeleteObjectVersion" : "s3:DeleteObject",
         resource: s3Object(bucket, object.key),
       },
     }));
+    if (keys.length === 0) {
+      // S3 answers 400 MalformedXML; the emulator would take the request for whatever its body is.
+      return {
+        protocol,
+        problem: "the DeleteObjects request lists no object",
+        s3Error: { status: 400, code: "MalformedXML" },
+      };
+    }
     return { protocol, api: "s3", operation, checks: [], keys };
   }
 

@@ -4,10 +4,17 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteBucketPolicyCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  DeleteObjectTaggingCommand,
+  GetBucketLocationCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadBucketCommand,
+  ListObjectVersionsCommand,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
@@ -194,6 +201,53 @@ describe("S3 gateway (against the S3 emulator)", () => {
     expect((await put({ "content-length": limit + 1 })).body).toContain(`<ProposedSize>${limit + 1}</ProposedSize>`);
     await new Promise((r) => setTimeout(r, 100));
     expect(changes).toEqual([]);
+  });
+
+  it("answers 501 NotImplemented, to every caller, what the emulator would run as another operation, which then does not happen", async () => {
+    const key = "tags/t.txt";
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "DATA" }));
+    await settle(1);
+    changes = [];
+    const refused = async (call: Promise<unknown>, operation: string) => {
+      const err = await call.then(
+        () => undefined,
+        (e: { name: string; message: string; $metadata: { httpStatusCode?: number } }) => e,
+      );
+      expect(err, operation).toMatchObject({
+        name: "NotImplemented",
+        message: expect.stringContaining(`${operation} is not implemented by the local S3`),
+        $metadata: { httpStatusCode: 501 },
+      });
+    };
+    await refused(s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key })), "GetObjectTagging");
+    const TagSet = [{ Key: "a", Value: "b" }];
+    await refused(
+      s3.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: key, Tagging: { TagSet } })),
+      "PutObjectTagging",
+    );
+    await refused(s3.send(new DeleteObjectTaggingCommand({ Bucket: bucket, Key: key })), "DeleteObjectTagging");
+    await refused(s3.send(new ListObjectVersionsCommand({ Bucket: bucket })), "ListObjectVersions");
+    await refused(s3.send(new GetBucketLocationCommand({ Bucket: bucket })), "GetBucketLocation");
+    await refused(s3.send(new DeleteBucketPolicyCommand({ Bucket: bucket })), "DeleteBucketPolicy");
+    // The object and the bucket are as they were (fauxqs would have returned, overwritten or deleted them).
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    expect(await got.Body?.transformToString()).toBe("DATA");
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+    // A browser-form upload: refused too (its object would raise no notification).
+    const form = `--XyZ\r\nContent-Disposition: form-data; name="key"\r\n\r\nplanted.txt\r\n--XyZ\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\nPLANTED\r\n--XyZ--\r\n`;
+    const posted = await fetch(`${gateway.endpoint}/${bucket}`, {
+      method: "POST",
+      headers: { "content-type": "multipart/form-data; boundary=XyZ" },
+      body: form,
+    });
+    expect([posted.status, await posted.text()]).toEqual([501, expect.stringContaining("<Code>NotImplemented</Code>")]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(changes).toEqual([]);
+    const planted = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "planted.txt" })).then(
+      () => "found",
+      (e: Error) => e.name,
+    );
+    expect(planted).toBe("NoSuchKey");
   });
 
   it("parses the deleted keys of a DeleteObjects response, XML entities included", () => {

@@ -4,12 +4,16 @@
  * `ObjectChange`, from which bucket notifications are built. Emulators that emit their own change events get
  * them wrong in ways handlers care about (unencoded keys, no events for batch deletes), so the local cloud
  * observes the S3 API itself, as S3's notification system does. Which requests change what is read in
- * `s3-object-changes.ts`; conditional writes are checked under a per-key lock in `s3-conditional-writes.ts`.
+ * `s3-object-changes.ts`; conditional writes are checked under a per-key lock in `s3-conditional-writes.ts`. A request
+ * the emulator would run as another operation than S3 (`GET key?tagging` returns the object...) is answered 501
+ * NotImplemented instead (`s3EmulatorRefusal`).
  */
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { listen } from "../emulators/ports.ts";
+import { s3ErrorAnswer } from "../iam/errors.ts";
+import { s3EmulatorRefusal } from "../iam/requests.ts";
 import { conditionalWrites } from "./s3-conditional-writes.ts";
 import type { ObjectChange } from "./s3-events.ts";
 import { classifyRequest, needsResponseBody, type ObjectRequest, reportedChanges } from "./s3-object-changes.ts";
@@ -50,6 +54,17 @@ export async function startS3Gateway(options: S3GatewayOptions): Promise<S3Gatew
       // Read (and drop) the body before answering, so that the client gets the answer rather than a reset.
       req.resume();
       req.on("end", () => sendEntityTooLarge(res, req, declared));
+      return;
+    }
+    // What the emulator would run as another operation is refused, whoever asks (see s3-emulator-operations.ts).
+    const refusal = s3EmulatorRefusal({ method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers });
+    if (refusal) {
+      const answer = s3ErrorAnswer(refusal, refusal.message, req.method ?? "GET");
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(answer.status, { ...answer.headers, "content-length": String(Buffer.byteLength(answer.body)) });
+        res.end(answer.body);
+      });
       return;
     }
     if (!conditionalWrite(req, res)) proxy.forward(req, res);

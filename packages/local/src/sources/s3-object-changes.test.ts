@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { conditionalPutOf, preconditionHolds } from "./s3-conditional-writes.ts";
-import { classifyRequest, type ObjectRequest, reportedChanges } from "./s3-object-changes.ts";
+import { classifyRequest, type ObjectRequest, reportedChanges, targetOf } from "./s3-object-changes.ts";
 
 const request = (method: string, url: string, headers: Record<string, string> = {}) => ({
   method,
@@ -32,6 +32,37 @@ describe("which S3 requests change objects (no emulator)", () => {
     });
     const virtual = { method: "PUT", url: "/a%2Bb.csv", headers: { host: "inbox.s3.localhost:4566" } };
     expect(classifyRequest(virtual)?.target).toMatchObject({ bucket: "inbox", key: "a+b.csv" });
+  });
+});
+
+describe("the bucket and key of a request, read as the S3 emulator (fauxqs) reads them", () => {
+  it("keeps `.` and `..` segments in a key, as S3 and the emulator do (no URL normalisation)", () => {
+    expect(targetOf(request("GET", "/inbox/secret/../requests/delete/x"))).toMatchObject({
+      bucket: "inbox",
+      key: "secret/../requests/delete/x",
+    });
+    expect(targetOf(request("GET", "/inbox/reports/delete/../../x?versionId=v1"))?.key).toBe("reports/delete/../../x");
+    expect(targetOf(request("GET", "/inbox/./a//b"))?.key).toBe("./a//b");
+    expect(targetOf(request("GET", "/inbox/%2E%2E/a%2Fb"))?.key).toBe("../a/b");
+  });
+
+  it("reads the query after the first ? or #, as the emulator's router does", () => {
+    expect(targetOf(request("GET", "/inbox/a.csv?tagging&x=1"))?.query.has("tagging")).toBe(true);
+    const fragment = targetOf(request("GET", "/inbox/a#b?tagging"));
+    expect(fragment?.key).toBe("a");
+    expect(fragment?.query.has("tagging")).toBe(false);
+  });
+
+  it("takes the bucket from a dotted Host unless the content type is SNS's or SQS's (then from the path, as the emulator)", () => {
+    const host = "lake.localhost:4566";
+    expect(targetOf(request("GET", "/cdcraw/c.txt", { host }))).toMatchObject({ bucket: "lake", key: "cdcraw/c.txt" });
+    for (const type of ["application/x-www-form-urlencoded", "application/x-amz-json-1.0; charset=utf-8"]) {
+      expect(targetOf(request("GET", "/cdcraw/c.txt", { host, "content-type": type }))).toMatchObject({
+        bucket: "cdcraw",
+        key: "c.txt",
+      });
+    }
+    expect(targetOf(request("GET", "/cdcraw/c.txt", { host: "127.0.0.1:4566" }))?.bucket).toBe("cdcraw");
   });
 });
 

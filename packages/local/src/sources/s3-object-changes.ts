@@ -13,23 +13,35 @@ export interface Target {
   query: URLSearchParams;
 }
 
-/** Bucket and key of a path-style request (`/bucket/key`), or of a virtual-hosted one (`bucket.host/key`). */
+/**
+ * Bucket and key of a path-style request (`/bucket/key`), or of a virtual-hosted one (`bucket.host/key`), read exactly
+ * as the S3 emulator (fauxqs 2.4, on fastify/find-my-way) reads them, so that what is authorized and reported is what
+ * the emulator acts on:
+ * - the path ends at the first `?` or `#`, and the query is what follows it;
+ * - each segment is percent-decoded, and nothing is normalised: `.` and `..` are parts of the key, as on S3;
+ * - a Host with a dot (not an IPv4 address) names the bucket, unless the content type contains
+ *   `x-www-form-urlencoded` or `x-amz-json-1.0` (the emulator then takes the request for SNS's or SQS's and leaves
+ *   the bucket in the path).
+ * Undefined for a request that names no bucket, or whose path is not origin-form (`/...`).
+ */
 export function targetOf(req: Pick<http.IncomingMessage, "url" | "headers">): Target | undefined {
-  const url = new URL(req.url ?? "/", "http://gateway");
+  const raw = req.url ?? "/";
+  const end = raw.search(/[?#]/);
+  const path = end < 0 ? raw : raw.slice(0, end);
+  const query = new URLSearchParams(end < 0 ? "" : raw.slice(end + 1));
+  if (!path.startsWith("/")) return undefined;
+  const segments = path.slice(1).split("/").map(decodeURIComponent);
   const hostname = (req.headers.host ?? "").split(":")[0] ?? "";
-  const virtualHosted = hostname.includes(".") && !/^\d+\.\d+\.\d+\.\d+$/.test(hostname);
-  const segments = url.pathname.split("/").slice(1);
-  const decode = (segment: string) => decodeURIComponent(segment);
-  if (virtualHosted) {
-    return {
-      bucket: hostname.slice(0, hostname.indexOf(".")),
-      key: segments.map(decode).join("/"),
-      query: url.searchParams,
-    };
-  }
+  const contentType = String(req.headers["content-type"] ?? "");
+  const virtualHosted =
+    hostname.includes(".") &&
+    !/^\d+\.\d+\.\d+\.\d+$/.test(hostname) &&
+    !contentType.includes("x-www-form-urlencoded") &&
+    !contentType.includes("x-amz-json-1.0");
+  if (virtualHosted) return { bucket: hostname.slice(0, hostname.indexOf(".")), key: segments.join("/"), query };
   const [bucket, ...rest] = segments;
   if (!bucket) return undefined;
-  return { bucket: decode(bucket), key: rest.map(decode).join("/"), query: url.searchParams };
+  return { bucket, key: rest.join("/"), query };
 }
 
 /** A request that changes objects when it succeeds. */
