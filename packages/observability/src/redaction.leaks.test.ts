@@ -84,6 +84,7 @@ describe("ordinary values survive", () => {
     "arn:aws:sns:eu-west-1:123456789012:Audit s3://lake/sales/2026/08/20/orders-0001.csv",
     "host 10.0.12.254:8080, version 4.17.1, dates 05-06-2026 and 2026/08/20, port 0 100 200",
     "sku AB-1234-XY, batch 2026-0815-0042, invoice INV 2026 000 123",
+    "expanded years (ISO 8601, as JavaScript writes them): +275760-09-13T00:00:00.000Z and +010000-01-01",
   ])("%s", (text) => {
     expect(redact(text, policy)).toBe(text);
     expect(redact({ note: text, orderId: "o-42", amount: 12.5, ts: 1755684000000 }, policy)).toEqual({

@@ -110,11 +110,16 @@ const NORTH_AMERICAN_PHONE = /(?<![\w+.-])(?:\(\d{3}\) ?|\d{3}[-. ])\d{3}[-. ]\d
  */
 const NATIONAL_PHONE = /(?<![\w+.-])0\d{1,4}(?:[ -]\d{2,6}){1,4}(?![\w]|[-.]\d)/g;
 
+/** `+YYYYYY-MM-DD`: an expanded-year date, not a phone number. */
+const EXPANDED_YEAR_DATE = /^\+\d{6}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?!\d)/;
+
 /**
  * The phone number at the start of an `INTERNATIONAL_PHONE` match: digits with single separators (a space or dash,
  * or parentheses around a group), 8 to 15 digits. What follows the number (`+44 20 7946 0958 - 3 items`) is kept.
  */
 function redactInternationalPhone(match: string): string {
+  // A date with an expanded year (ISO 8601, as `Date.prototype.toISOString` writes years past 9999): `+275760-09-13`.
+  if (EXPANDED_YEAR_DATE.test(match)) return match;
   let digits = 0;
   let end = 0; // just past the last digit of the number
   let separated = false; // the previous character was a separator
