@@ -7,7 +7,13 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { CreateTableCommand, DynamoDBClient, GetItemCommand, ScanCommand } from "@aws-sdk/client-dynamodb";
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  ScanCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
 import {
   CreateStreamCommand,
   GetRecordsCommand,
@@ -31,6 +37,7 @@ import { type DynamoDbLocal, startDynamoDbLocal } from "../emulators/dynamodb-lo
 import { createKinesisClient, type Kinesalite, startKinesalite } from "../emulators/kinesalite.ts";
 import { repoRoot } from "../paths.ts";
 import { runPush } from "./cli.ts";
+import { sampleCatalog } from "./kinds/catalog.ts";
 
 const region = "us-east-1";
 const credentials = { accessKeyId: "local", secretAccessKey: "local" };
@@ -418,6 +425,44 @@ describe("push items", () => {
     expect(run.err).toContain('line 3: key attribute "productId" must be a non-empty string');
     expect(run.err).toContain("line 4: an item is a JSON object");
     expect(await count()).toBe(before);
+  });
+});
+
+describe("push catalog", () => {
+  const item = async (productId: string) =>
+    unmarshall(
+      (await dynamodb.send(new GetItemCommand({ TableName: names.table, Key: { productId: { S: productId } } })))
+        .Item ?? {},
+    );
+
+  it("seeds catalog items, never taking one the table holds at the same or a newer version back", async () => {
+    const first = await push("catalog", "--sample", "2");
+    expect(first.code, first.err).toBe(0);
+    expect(first.out).toMatch(/^wrote 2 catalog items/);
+    // PriceInference changed fs-0001 since: price 66, version 2.
+    await dynamodb.send(
+      new UpdateItemCommand({
+        TableName: names.table,
+        Key: { productId: { S: "fs-0001" } },
+        UpdateExpression: "SET price = :price, version = :version",
+        ExpressionAttributeValues: { ":price": { N: "66" }, ":version": { N: "2" } },
+      }),
+    );
+
+    const again = await push("catalog", "--sample", "2");
+    expect(again.code, again.err).toBe(0);
+    expect(again.out).toMatch(
+      /^wrote 0 catalog items.*; kept 2 the table holds at the same or a newer version \(fs-0001, fs-0002\)/,
+    );
+    expect(await item("fs-0001")).toMatchObject({ price: 66, version: 2 });
+
+    const [, second] = sampleCatalog(2);
+    writeFileSync(path.join(dir, "newer.json"), JSON.stringify({ ...second, price: 99, version: 2 }));
+    const newer = await push("catalog", "newer.json");
+    expect(newer.code, newer.err).toBe(0);
+    expect(newer.out).toMatch(/^wrote 1 catalog item/);
+    expect(newer.out).not.toMatch(/kept/);
+    expect(await item("fs-0002")).toMatchObject({ price: 99, version: 2 });
   });
 });
 

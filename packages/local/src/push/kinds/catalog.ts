@@ -1,12 +1,12 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { type DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
 import { catalogItemSchema, describeIssues } from "@sluice/pricing";
 import { InvalidInput, UsageError } from "../errors.ts";
 import { assertFile } from "../input.ts";
 import { defineKind } from "../kind.ts";
 import { formatThroughput } from "../progress.ts";
-import { writeItems } from "../sinks/dynamodb.ts";
 
 /** Items of a catalog file: `.jsonl`/`.ndjson` one per line, otherwise a JSON array (or one item). */
 export function readCatalogFile(file: string): unknown[] {
@@ -59,6 +59,9 @@ export const catalogKind = defineKind({
   help: `Writes catalog items into the Catalog table (BatchWriteItem, 25 a batch). Every item is checked first
 against the pricing schema (productId, price, currency, cost, minPrice, maxPrice, version; inventory optional,
 used by demand hydration); one bad item fails the run and nothing is written. An item without "version" gets 1.
+An item the table already holds at the same or a newer version is kept as it is (reported): every writer of the
+catalog raises "version", and PriceInference's conditional writes count on it never going back. To replace an item,
+give it a higher version. A product named twice: its last item counts.
 
 Options:
   --sample <N>    N sample sneakers fs-0001... (price 60-240, cost 60 %, bounds -20 % / +30 %, inventory 5-500)
@@ -101,13 +104,52 @@ Examples:
     }
     if (checked.length === 0) throw new UsageError(`${source} holds no items`, "catalog");
     const table = context.resolve("table", "Catalog");
-    const progress = context.progress("writing catalog items", "items", checked.length);
-    const report = await writeItems(
-      context.clients.dynamodb(),
-      table.physical,
-      checked.map((item) => marshall(item, { removeUndefinedValues: true })),
-      { keyOf: (item) => String(item.productId?.S), onStored: (n) => progress.add(n) },
+    const latest = [...new Map(checked.map((item) => [String(item.productId), item])).values()];
+    const progress = context.progress("writing catalog items", "items", latest.length);
+    const { written, kept } = await putCatalogItems(context.clients.dynamodb(), table.physical, latest, (n) =>
+      progress.add(n),
     ).finally(() => progress.done());
-    return `wrote ${formatThroughput(report.items, "catalog items", progress.elapsedMs)} into Catalog (${table.physical})`;
+    const summary = `wrote ${formatThroughput(written, "catalog items", progress.elapsedMs)} into Catalog (${table.physical})`;
+    if (kept.length === 0) return summary;
+    const named = kept.slice(0, 5).join(", ") + (kept.length > 5 ? `, ... (${kept.length - 5} more)` : "");
+    return `${summary}; kept ${kept.length} the table holds at the same or a newer version (${named}): give an item a higher version to replace it`;
   },
 });
+
+/**
+ * Puts each item unless the table holds its product at the same or a newer version (a conditional PutItem, 16 at a
+ * time): a seed never takes a catalog item back to an older version, which would undo a price change and let a
+ * writer holding the older version overwrite the newer item. Returns how many were written and the products kept.
+ */
+async function putCatalogItems(
+  client: DynamoDBClient,
+  tableName: string,
+  items: readonly Record<string, unknown>[],
+  onStored: (n: number) => void,
+): Promise<{ written: number; kept: string[] }> {
+  const kept: string[] = [];
+  let written = 0;
+  let next = 0;
+  const worker = async () => {
+    for (let item = items[next++]; item !== undefined; item = items[next++]) {
+      try {
+        await client.send(
+          new PutItemCommand({
+            TableName: tableName,
+            Item: marshall(item, { removeUndefinedValues: true }),
+            ConditionExpression: "attribute_not_exists(productId) OR #version < :version",
+            ExpressionAttributeNames: { "#version": "version" },
+            ExpressionAttributeValues: { ":version": { N: String(item.version) } },
+          }),
+        );
+        written++;
+        onStored(1);
+      } catch (err) {
+        if ((err as { name?: string }).name !== "ConditionalCheckFailedException") throw err;
+        kept.push(String(item.productId));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, items.length) }, worker));
+  return { written, kept: kept.sort() };
+}
