@@ -142,7 +142,7 @@ describe("priceRequests", () => {
     expect(catalog.history).toHaveLength(1);
     expect(catalog.items.get("a")).toMatchObject({ price: 110, version: 2 });
     expect(audit).toHaveLength(2);
-    expect(audit[0]).toMatchObject({ outcome: "succeeded", correlationId: "r-" + seq, oldPrice: 100, newPrice: 110 });
+    expect(audit[0]).toMatchObject({ outcome: "succeeded", correlationId: `r-${seq}`, oldPrice: 100, newPrice: 110 });
     expect(audit[1]).toEqual(audit[0]);
   });
 
