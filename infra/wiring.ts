@@ -293,9 +293,10 @@ export const functions = {
     // accounts get a reduced one). `reservedConcurrency: endpoints.PricingModel.maxConcurrency` bounds it where it can.
     links: ["Catalog", "PriceHistory", "Audit", "PricingModel"],
     access: {
-      // Reads of the batch's items; a change is one TransactWriteItems (IAM checks its UpdateItem and PutItem).
+      // Reads of the batch's items; a change is one TransactWriteItems (IAM checks its UpdateItem and PutItem); a
+      // replay reads its change's history record (GetItem) to audit it.
       Catalog: ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem"],
-      PriceHistory: ["dynamodb:PutItem"],
+      PriceHistory: ["dynamodb:PutItem", "dynamodb:GetItem"],
       Audit: ["sns:Publish"],
       PricingModel: ["sagemaker:InvokeEndpoint"],
     },

@@ -10,6 +10,7 @@ import {
   BatchWriteItemCommand,
   ConditionalCheckFailedException,
   DynamoDBClient,
+  GetItemCommand,
   PutItemCommand,
   QueryCommand,
   TransactionCanceledException,
@@ -139,6 +140,18 @@ describe("DynamoDB catalog adapter", () => {
   ])("maps cancellation reasons %j to %s", async (codes, result) => {
     dynamo.on(TransactWriteItemsCommand).rejects(cancelled(...codes));
     expect(await catalog.applyChange(change)).toBe(result);
+  });
+
+  it("reads a change's history record by its key, strongly consistent, without its key attribute", async () => {
+    dynamo.on(GetItemCommand).resolves({ Item: marshall({ changeId: "2026-11-23T09:55:00.000Z#r1", ...change }) });
+    expect(await catalog.getChange({ productId: "p1", windowEnd: change.windowEnd, requestId: "r1" })).toEqual(change);
+    expect(dynamo.commandCalls(GetItemCommand)[0]?.args[0].input).toEqual({
+      TableName: "History-t",
+      Key: { productId: { S: "p1" }, changeId: { S: "2026-11-23T09:55:00.000Z#r1" } },
+      ConsistentRead: true,
+    });
+    dynamo.on(GetItemCommand).resolves({});
+    expect(await catalog.getChange({ productId: "p1", windowEnd: change.windowEnd, requestId: "r2" })).toBeUndefined();
   });
 
   it("lets other failures through", async () => {

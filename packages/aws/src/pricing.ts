@@ -3,7 +3,8 @@
  * - `createDynamoCatalog`: the `CatalogRepository` port on the `Catalog` table, with the price history in the
  *   `PriceHistory` table. A change is ONE `TransactWriteItems`: the catalog update, conditional on the `version`
  *   the change was decided on, and the history record, conditional on not existing (its key is derived from the
- *   request), so a change is recorded exactly when it is applied, and a replayed request is refused by DynamoDB.
+ *   request), so a change is recorded exactly when it is applied, and a replayed request is refused by DynamoDB;
+ *   `getChange` (`getHistoryChange`) reads that record back, for a replay to be audited as the change it made.
  * - `requestRecordsOf`: the inference requests of a DynamoDB stream event (`NEW_IMAGE`), unmarshalled.
  * - `createDynamoRequestStore`: idempotent writes of inference requests (hydration): a conditional put on the
  *   deterministic `requestId`, so one demand window never yields two requests.
@@ -109,7 +110,30 @@ export function createDynamoCatalog(
         throw err;
       }
     },
+
+    getChange: (request) => getHistoryChange(client, tables.history, request),
   };
+}
+
+/**
+ * The `PriceHistory` record of the change a request applied (strongly consistent, so a change applied just before
+ * is found), without its key attribute: the change as `applyChange` was given it; `undefined` if there is none.
+ */
+export async function getHistoryChange(
+  client: DynamoDBClient,
+  table: string,
+  request: Pick<PriceChange, "productId" | "windowEnd" | "requestId">,
+): Promise<PriceChange | undefined> {
+  const out = await client.send(
+    new GetItemCommand({
+      TableName: table,
+      Key: { productId: { S: request.productId }, changeId: { S: historyChangeId(request) } },
+      ConsistentRead: true,
+    }),
+  );
+  if (!out.Item) return undefined;
+  const { changeId: _key, ...change } = unmarshall(out.Item);
+  return change as PriceChange;
 }
 
 /**

@@ -132,15 +132,18 @@ describe("priceRequests", () => {
     expect(audit[0]).toMatchObject({ outcome: "skipped", reason: "unknown-product", productId: "ghost" });
   });
 
-  it("applies a replayed request once", async () => {
+  it("applies a replayed request once, and audits it `succeeded` again, identical (at least once)", async () => {
     const { catalog, audit, deps } = setup([catalogItem("a")]);
     const first = request("a", STRONG);
     await priceRequests([first], deps);
     const replay = await priceRequests([first], { ...deps, config: { guardrails: { ...guardrailsNoCooldown } } });
     expect(replay.failures).toEqual([]);
+    expect(replay.outcomes.map((o) => o.kind)).toEqual(["replayed"]);
     expect(catalog.history).toHaveLength(1);
     expect(catalog.items.get("a")).toMatchObject({ price: 110, version: 2 });
-    expect(audit[1]).toMatchObject({ outcome: "skipped", reason: "replay" });
+    expect(audit).toHaveLength(2);
+    expect(audit[0]).toMatchObject({ outcome: "succeeded", correlationId: `r-${seq}`, oldPrice: 100, newPrice: 110 });
+    expect(audit[1]).toEqual(audit[0]);
   });
 
   it("applies requests for one product in stream order within a batch, each on the previous price", async () => {
@@ -379,14 +382,137 @@ describe("priceRequests against the invocation's deadline", () => {
     restart();
     const again = await priceRequests(records, { ...deps, config });
     expect(again.failures).toEqual([]);
-    expect(again.outcomes.map((o) => o.kind === "skipped" && o.reason)).toEqual(Array(6).fill("replay"));
+    expect(again.outcomes.map((o) => o.kind)).toEqual(Array(6).fill("replayed"));
 
     expect(calls.n).toBe(3);
     expect(catalog.history.map((h) => h.requestId).sort()).toEqual(
       records.map((r) => (r.image as { requestId: string }).requestId).sort(),
     );
     expect([...catalog.items.values()].map((i) => [i.price, i.version])).toEqual(Array(6).fill([110, 2]));
-    expect(audit.filter((a) => a.outcome === "succeeded")).toHaveLength(6);
+    // Each change audited `succeeded` when applied, and again by the whole batch's replay (at least once).
+    expect(audit.filter((a) => a.outcome === "succeeded")).toHaveLength(12);
+    expect(new Set(audit.filter((a) => a.outcome === "succeeded").map((a) => a.correlationId)).size).toBe(6);
+  });
+});
+
+describe("priceRequests audits every applied change `succeeded` at least once", () => {
+  /** The `succeeded` message of a change from 100 to 110 (+20 % bounded to +10 %), as first published. */
+  const succeeded = (record: RequestRecord, productId: string) => {
+    const requestId = (record.image as { requestId: string }).requestId;
+    return {
+      pipeline: "price-inference",
+      action: "price-change",
+      outcome: "succeeded",
+      correlationId: requestId,
+      sequenceNumber: record.itemIdentifier,
+      requestId,
+      productId,
+      oldPrice: 100,
+      newPrice: 110,
+      currency: "USD",
+      modelVersion: "demand-v1",
+      reason: "model demand-v1 suggested +20.00 %; bounded by max-change-up",
+    };
+  };
+
+  it("a change applied by an invocation whose audit then failed is audited `succeeded` by its retry, as it would have been", async () => {
+    const { catalog, audit, deps } = setup([catalogItem("a"), catalogItem("b")]);
+    const records = [request("a", STRONG), request("b", STRONG)];
+    const lost: PricingAuditMessage[] = [];
+    const failing: PricingDeps = {
+      ...deps,
+      audit: {
+        async publishAll(messages) {
+          lost.push(...messages);
+          throw new Error("SNS: Internal error");
+        },
+      },
+    };
+    await expect(priceRequests(records, failing)).rejects.toThrow("SNS: Internal error");
+    expect(catalog.history).toHaveLength(2);
+
+    // The stream retries the batch: both are replays now, and their `succeeded` messages are the ones lost.
+    const retry = await priceRequests(records, deps);
+    expect(retry.failures).toEqual([]);
+    expect(catalog.history).toHaveLength(2);
+    expect(audit).toEqual([succeeded(records[0] as RequestRecord, "a"), succeeded(records[1] as RequestRecord, "b")]);
+    expect(audit).toEqual(lost);
+  });
+
+  it("a change applied by an invocation that another record's error threw is audited `succeeded` by its retry", async () => {
+    const { catalog, audit, deps } = setup([catalogItem("a"), catalogItem("b")]);
+    const records = [request("a", STRONG), request("b", STRONG)];
+    const real = catalog.applyChange.bind(catalog);
+    let broken = true;
+    catalog.applyChange = async (change) => {
+      if (broken && change.productId === "b") throw new Error("ProvisionedThroughputExceededException");
+      return real(change);
+    };
+    await expect(priceRequests(records, deps)).rejects.toThrow("ProvisionedThroughputExceededException");
+    expect(catalog.history.map((h) => h.productId)).toEqual(["a"]);
+    expect(audit).toEqual([]);
+
+    broken = false;
+    const retry = await priceRequests(records, deps);
+    expect(retry.outcomes.map((o) => o.kind)).toEqual(["replayed", "applied"]);
+    expect(retry.failures).toEqual([]);
+    expect(audit).toEqual([succeeded(records[0] as RequestRecord, "a"), succeeded(records[1] as RequestRecord, "b")]);
+  });
+
+  it("a replay the catalog no longer names (a later change applied since) is found by its history record, not skipped as stale", async () => {
+    const { catalog, audit, deps } = setup([catalogItem("a")]);
+    const later = { windowStart: "2026-11-23T09:55:00.000Z", windowEnd: "2026-11-23T10:00:00.000Z" };
+    const records = [request("a", STRONG), request("a", STRONG, later)];
+    const config = { guardrails: guardrailsNoCooldown };
+    await expect(
+      priceRequests(records, {
+        ...deps,
+        config,
+        audit: {
+          publishAll: async () => {
+            throw new Error("SNS down");
+          },
+        },
+      }),
+    ).rejects.toThrow("SNS down");
+    expect(catalog.history.map((h) => [h.oldPrice, h.newPrice])).toEqual([
+      [100, 110],
+      [110, 121],
+    ]);
+
+    const retry = await priceRequests(records, { ...deps, config });
+    expect(retry.outcomes.map((o) => o.kind)).toEqual(["replayed", "replayed"]);
+    expect(audit[0]).toEqual(succeeded(records[0] as RequestRecord, "a"));
+    expect(audit[1]).toMatchObject({ outcome: "succeeded", oldPrice: 110, newPrice: 121 });
+    expect(catalog.history).toHaveLength(2);
+  });
+
+  it("a replay whose history record is not found keeps the `replay` message (nothing to say of the change)", async () => {
+    const { catalog, audit, deps } = setup([catalogItem("a", { lastRequestId: "r-gone" })]);
+    const record: RequestRecord = { ...request("a", STRONG) };
+    (record.image as { requestId: string }).requestId = "r-gone";
+    const result = await priceRequests([record], deps);
+    expect(result.failures).toEqual([]);
+    expect(catalog.history).toEqual([]);
+    expect(audit).toEqual([
+      expect.objectContaining({ outcome: "skipped", reason: "replay", detail: "request r-gone was already applied" }),
+    ]);
+  });
+
+  it("a replay whose history record cannot be read fails, for the stream to retry it: its audit is not given up", async () => {
+    const { catalog, audit, deps } = setup([catalogItem("a")]);
+    const record = request("a", STRONG);
+    await priceRequests([record], deps);
+    catalog.getChange = async () => {
+      throw new Error("AccessDeniedException");
+    };
+    const retry = await priceRequests([record], deps);
+    expect(retry.failures).toEqual([record.itemIdentifier]);
+    expect(audit[1]).toMatchObject({
+      outcome: "failed",
+      reason:
+        "already applied, but its history record could not be read: AccessDeniedException (the stream retries it)",
+    });
   });
 });
 

@@ -13,14 +13,16 @@
  * 4. per product, in stream order: guardrails, then a conditional catalog update (optimistic concurrency on
  *    `version`) written atomically with its price history record, so a replayed request never applies twice and
  *    concurrent writers never lose an update (a conflict re-reads the item and decides again);
- * 5. every outcome goes to the audit.
+ * 5. every outcome goes to the audit. A replay (a retry of an invocation that applied changes, then threw before
+ *    its audit went out) is audited as the change it made, read from its history record (`replayed`, audited
+ *    `succeeded` with the same content): every applied change is audited `succeeded` at least once, and may be again.
  */
 import type { AuditBatchPort, AuditMessage } from "@sluice/messages";
 import { type RetryDeps, type RetryPolicy, withRetry } from "@sluice/retry";
 import { type BatchingLimits, DEFAULT_BATCHING, mapBounded, planInvocations } from "./batching.ts";
 import { DEFAULT_GUARDRAILS, type Guardrails, guardPrice } from "./guardrails.ts";
 import { decodeModelAnswer, encodeModelRequest, type ModelContentType, type Prediction } from "./model-contract.ts";
-import { type CatalogRepository, ModelCallFailed, type PricingModel } from "./ports.ts";
+import { type CatalogRepository, ModelCallFailed, type PriceChange, type PricingModel } from "./ports.ts";
 import {
   type CatalogItem,
   catalogItemSchema,
@@ -39,17 +41,25 @@ export interface RequestRecord {
   unreadable?: string;
 }
 
+/** A change as its outcome reports it (applied now, or found applied by a replay). */
+interface ChangeFields {
+  requestId: string;
+  productId: string;
+  oldPrice: number;
+  newPrice: number;
+  currency: string;
+  modelVersion: string;
+  reason: string;
+}
+
+/**
+ * `applied`: the change was made now; `replayed`: the request had already been applied (a retry), its change read
+ * from its history record and audited `succeeded` again, with the same content; `skipped` with reason `replay`: a
+ * replay whose history record was not found.
+ */
 export type RecordOutcome =
-  | {
-      kind: "applied";
-      requestId: string;
-      productId: string;
-      oldPrice: number;
-      newPrice: number;
-      currency: string;
-      modelVersion: string;
-      reason: string;
-    }
+  | ({ kind: "applied" } & ChangeFields)
+  | ({ kind: "replayed" } & ChangeFields)
   | { kind: "skipped"; requestId: string; productId: string; reason: SkipReason; detail: string }
   | { kind: "refused"; requestId?: string; productId?: string; reason: string }
   | { kind: "failed"; requestId: string; productId: string; reason: string };
@@ -171,6 +181,7 @@ export async function priceRequests(records: readonly RequestRecord[], deps: Pri
   // 2. Catalog items, once for the batch.
   const items = await deps.catalog.getItems([...new Set(valid.map((p) => p.request.productId))]);
   const toScore: Pending[] = [];
+  const replays: Pending[] = [];
   for (const pending of valid) {
     const { request } = pending;
     const raw = items.get(request.productId);
@@ -183,11 +194,14 @@ export async function priceRequests(records: readonly RequestRecord[], deps: Pri
         detail: `product ${request.productId} is not in the catalog`,
       });
     } else if ((raw as { lastRequestId?: unknown }).lastRequestId === request.requestId) {
-      outcomes.set(pending.itemIdentifier, replayOutcome(request));
+      replays.push(pending);
     } else {
       toScore.push(pending);
     }
   }
+  await mapBounded(replays, config.catalogParallelism, async ({ itemIdentifier, request }) => {
+    outcomes.set(itemIdentifier, await replayOf(request, deps.catalog, replayOutcome(request)));
+  });
 
   // 3. Model calls, each only if it can end before the deadline (with the reserve left).
   const remaining = deps.remainingMs ?? (() => Number.POSITIVE_INFINITY);
@@ -308,6 +322,42 @@ export async function priceRequests(records: readonly RequestRecord[], deps: Pri
   };
 }
 
+/**
+ * The outcome of a request already applied: its change as its history record holds it (`replayed`, audited
+ * `succeeded` as when it was applied: the audit of the invocation that applied it may never have gone out), or
+ * `otherwise` when there is no such record. A record that cannot be read fails the request, for the stream to retry
+ * it, rather than give its audit up.
+ */
+async function replayOf(
+  request: InferenceRequest,
+  catalog: CatalogRepository,
+  otherwise: RecordOutcome,
+): Promise<RecordOutcome> {
+  let change: PriceChange | undefined;
+  try {
+    change = await catalog.getChange(request);
+  } catch (err) {
+    return {
+      kind: "failed",
+      requestId: request.requestId,
+      productId: request.productId,
+      reason: `already applied, but its history record could not be read: ${(err as Error).message} (the stream retries it)`,
+    };
+  }
+  if (change === undefined) return otherwise;
+  // In the order of an `applied` outcome: the audit message is the one published when the change was applied.
+  return {
+    kind: "replayed",
+    requestId: request.requestId,
+    productId: request.productId,
+    oldPrice: change.oldPrice,
+    newPrice: change.newPrice,
+    currency: change.currency,
+    modelVersion: change.modelVersion,
+    reason: change.reason,
+  };
+}
+
 function replayOutcome(request: InferenceRequest): RecordOutcome {
   return {
     kind: "skipped",
@@ -344,14 +394,15 @@ async function applySuggestion(
     if (!parsed.success)
       return { kind: "refused", ...base, reason: `invalid catalog item: ${describeIssues(parsed.error)}` };
     const item: CatalogItem = parsed.data;
-    if (item.lastRequestId === request.requestId) return replayOutcome(request);
+    if (item.lastRequestId === request.requestId) return replayOf(request, catalog, replayOutcome(request));
     if (item.lastWindowEnd !== undefined && Date.parse(request.windowEnd) < Date.parse(item.lastWindowEnd)) {
-      return {
+      // Older than the applied change: a request applied before it (a replay) is audited as its change.
+      return replayOf(request, catalog, {
         kind: "skipped",
         ...base,
         reason: "stale",
         detail: `window ending ${request.windowEnd} is older than the applied one ending ${item.lastWindowEnd}`,
-      };
+      });
     }
     const at = now();
     const guarded = guardPrice(item, adjustment, at, config.guardrails);
@@ -382,7 +433,7 @@ async function applySuggestion(
         reason: changeReason(modelVersion, adjustment, guarded.clampedBy),
       };
     }
-    if (result === "duplicate") return replayOutcome(request);
+    if (result === "duplicate") return replayOf(request, catalog, replayOutcome(request));
     raw = undefined;
   }
   return {
@@ -398,7 +449,13 @@ export function changeReason(modelVersion: string, adjustment: number, clampedBy
   return `model ${modelVersion} suggested ${suggested}${clampedBy.length > 0 ? `; bounded by ${clampedBy.join(", ")}` : ""}`;
 }
 
-const auditOutcome = { applied: "succeeded", skipped: "skipped", refused: "refused", failed: "failed" } as const;
+const auditOutcome = {
+  applied: "succeeded",
+  replayed: "succeeded",
+  skipped: "skipped",
+  refused: "refused",
+  failed: "failed",
+} as const;
 
 /** The audit message of one outcome. */
 export function auditMessageOf(outcome: RecordOutcome & { itemIdentifier: string }): AuditMessage {

@@ -56,4 +56,9 @@ export interface CatalogRepository {
   /** One item, strongly consistent. */
   getItem(productId: string): Promise<unknown | undefined>;
   applyChange(change: PriceChange): Promise<ApplyResult>;
+  /**
+   * The history record of the change a request applied (strongly consistent), or `undefined` if there is none: how a
+   * replay is audited as the change it made.
+   */
+  getChange(request: Pick<PriceChange, "productId" | "windowEnd" | "requestId">): Promise<PriceChange | undefined>;
 }
