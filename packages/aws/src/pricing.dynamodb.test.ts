@@ -5,12 +5,19 @@
  * batch goes on, and DemandHydration closes its windows.
  */
 import { CreateTableCommand, DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
-import type { AuditMessage } from "@sluice/messages";
-import { catalogItemSchema, describeIssues, priceRequests, type RequestRecord } from "@sluice/pricing";
-import { createInProcessModel } from "@sluice/pricing/fixtures";
 import { type DynamoDbLocal, startDynamoDbLocal } from "@sluice/local/emulators/dynamodb-local";
+import type { AuditMessage } from "@sluice/messages";
+import {
+  catalogItemSchema,
+  describeIssues,
+  hydrateDemand,
+  type InferenceRequest,
+  priceRequests,
+  type RequestRecord,
+} from "@sluice/pricing";
+import { createInProcessModel, createMemoryWindowStore } from "@sluice/pricing/fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDynamoCatalog, createDynamoInventory, historyChangeId } from "./pricing.ts";
+import { createDynamoCatalog, createDynamoInventory, createDynamoRequestStore, historyChangeId } from "./pricing.ts";
 
 const credentials = { accessKeyId: "local", secretAccessKey: "local" };
 const UNREADABLE = "12345678901234567.5";
@@ -119,12 +126,60 @@ describe("pricing adapters on DynamoDB Local", () => {
     );
   });
 
+  it("closes the windows of a shard whose products' inventories it cannot all read (DemandHydration)", async () => {
+    const names = await createTables([
+      item("ok", { inventory: { N: "7" } }),
+      item("bad", { inventory: { N: UNREADABLE } }),
+    ]);
+    const requests = `InferenceRequests-${tables}`;
+    await client.send(
+      new CreateTableCommand({
+        TableName: requests,
+        KeySchema: [{ AttributeName: "requestId", KeyType: "HASH" }],
+        AttributeDefinitions: [{ AttributeName: "requestId", AttributeType: "S" }],
+        BillingMode: "PAY_PER_REQUEST",
+      }),
+    );
+    const store = createDynamoRequestStore(client, requests);
+    const inventory = createDynamoInventory(client, names.catalog);
+    const written: InferenceRequest[] = [];
+    const T0 = Date.parse("2026-12-05T10:00:00.000Z");
+    const event = (sequenceNumber: string, productId: string, atMs: number) => ({
+      shardId: "shard-0",
+      sequenceNumber,
+      value: { eventId: `e${sequenceNumber}`, productId, action: "click", ts: new Date(atMs).toISOString() },
+    });
+    const result = await hydrateDemand(
+      [event("1", "ok", T0), event("2", "bad", T0 + 1000), event("3", "ok", T0 + 7 * 60_000)],
+      {
+        store: createMemoryWindowStore(),
+        putRequest: async (request) => {
+          written.push(request);
+          return store.putRequest(request);
+        },
+        inventoryOf: (ids) => inventory.inventoryOf(ids),
+        now: () => T0 + 3_600_000,
+      },
+    );
+    expect(result.requestsCreated.sort()).toEqual([
+      "demand#bad#2026-12-05T10:00:00.000Z",
+      "demand#ok#2026-12-05T10:00:00.000Z",
+    ]);
+    expect(written.map((r) => [r.productId, r.inventory]).sort()).toEqual([
+      ["bad", 0],
+      ["ok", 7],
+    ]);
+  });
+
   it("refuses the request whose catalog item has an unreadable number, with the reason; the rest of the batch goes on", async () => {
     const names = await createTables([item("ok"), item("big-price", { price: { N: UNREADABLE } })]);
     const { deps, audit } = flowDeps(names);
     const result = await priceRequests(
       [record("1", { requestId: "r-1", productId: "big-price" }), record("2", { requestId: "r-2", productId: "ok" })],
-      { ...deps, keepRefused: async (refused) => new Map(refused.map((r) => [r.itemIdentifier, { kept: true, fields: {} }])) },
+      {
+        ...deps,
+        keepRefused: async (refused) => new Map(refused.map((r) => [r.itemIdentifier, { kept: true, fields: {} }])),
+      },
     );
     expect(result.failures).toEqual([]);
     expect(result.outcomes.map((o) => [o.itemIdentifier, o.kind])).toEqual([
@@ -156,8 +211,12 @@ describe("pricing adapters on DynamoDB Local", () => {
       changedAt: "2026-12-05T10:00:00.000Z",
     };
     const refused = await catalog.applyChange(change);
-    expect(refused).toMatchObject({ refused: expect.stringContaining("ValidationException") });
-    expect(refused).toMatchObject({ refused: expect.stringMatching(/price history record/) });
+    expect(refused).toEqual({
+      refused:
+        "price history record refused by DynamoDB: ValidationError: Hash primary key values must be under 2048 bytes, " +
+        "and range primary key values must be under 1024 bytes",
+    });
+    expect(await catalog.getItem("p-1")).toMatchObject({ price: 100, version: 1 });
     // One byte less is taken.
     expect(await catalog.applyChange({ ...change, requestId: longId.slice(1) })).toBe("applied");
   });

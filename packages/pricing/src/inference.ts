@@ -383,6 +383,7 @@ async function applySuggestion(
       };
     }
     if (result === "duplicate") return replayOutcome(request);
+    if (typeof result === "object") return { kind: "refused", ...base, reason: result.refused };
     raw = undefined;
   }
   return {
