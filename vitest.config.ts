@@ -20,6 +20,7 @@ const localLayer = [
   "packages/aws/src/anomaly.dynamodb.test.ts",
   "packages/aws/src/demand-windows.dynamodb.test.ts",
   "packages/aws/src/pricing.dynamodb.test.ts",
+  "packages/aws/src/pricing.edges.test.ts",
   "packages/aws/src/pricing-model.http.test.ts",
   "packages/local/src/emulators/*.test.ts",
   "packages/local/src/faults.gateway.test.ts",

@@ -154,8 +154,25 @@ describe("DynamoDB catalog adapter", () => {
     expect(await catalog.getChange({ productId: "p1", windowEnd: change.windowEnd, requestId: "r2" })).toBeUndefined();
   });
 
-  it("lets other failures through", async () => {
+  it("refuses a change DynamoDB does not take (ValidationError), with its reason: that request only", async () => {
+    dynamo.on(TransactWriteItemsCommand).rejects(
+      new TransactionCanceledException({
+        message: "Transaction cancelled",
+        $metadata: {},
+        CancellationReasons: [{ Code: "None" }, { Code: "ValidationError", Message: "key too long" }],
+      }),
+    );
+    expect(await catalog.applyChange(change)).toEqual({
+      refused: "price history record refused by DynamoDB: ValidationError: key too long",
+    });
     dynamo.on(TransactWriteItemsCommand).rejects(cancelled("ValidationError", "None"));
+    expect(await catalog.applyChange(change)).toEqual({
+      refused: "catalog update refused by DynamoDB: ValidationError",
+    });
+  });
+
+  it("lets other failures through", async () => {
+    dynamo.on(TransactWriteItemsCommand).rejects(cancelled("ThrottlingError", "None"));
     await expect(catalog.applyChange(change)).rejects.toThrow(TransactionCanceledException);
   });
 

@@ -5,6 +5,9 @@
  *   the change was decided on, and the history record, conditional on not existing (its key is derived from the
  *   request), so a change is recorded exactly when it is applied, and a replayed request is refused by DynamoDB;
  *   `getChange` (`getHistoryChange`) reads that record back, for a replay to be audited as the change it made.
+ *   A number is read as `requestRecordsOf` reads it (`numberOf`): one the SDK cannot read exactly (not whole and beyond
+ *   2^53) is the closest number, which the catalog schema refuses for that request only, not the whole batch.
+ *   A change DynamoDB refuses as invalid (`ValidationError`) is `refused` with its reason: that request only.
  * - `requestRecordsOf`: the inference requests of a DynamoDB stream event (`NEW_IMAGE`), unmarshalled.
  * - `createDynamoRequestStore`: idempotent writes of inference requests (hydration): a conditional put on the
  *   deterministic `requestId`, so one demand window never yields two requests.
@@ -43,7 +46,7 @@ export function createDynamoCatalog(
       );
       const found = new Map<string, unknown>();
       for (const item of items) {
-        const value = unmarshall(item);
+        const value = unmarshall(item, { wrapNumbers: numberOf });
         found.set(String(value.productId), value);
       }
       return found;
@@ -53,7 +56,7 @@ export function createDynamoCatalog(
       const out = await client.send(
         new GetItemCommand({ TableName: tables.catalog, Key: { productId: { S: productId } }, ConsistentRead: true }),
       );
-      return out.Item ? unmarshall(out.Item) : undefined;
+      return out.Item ? unmarshall(out.Item, { wrapNumbers: numberOf }) : undefined;
     },
 
     async applyChange(change): Promise<ApplyResult> {
@@ -98,7 +101,8 @@ export function createDynamoCatalog(
         return "applied";
       } catch (err) {
         if (!(err instanceof TransactionCanceledException)) throw err;
-        const [catalog, history] = (err.CancellationReasons ?? []).map((r) => r.Code);
+        const reasons = err.CancellationReasons ?? [];
+        const [catalog, history] = reasons.map((r) => r.Code);
         if (history === "ConditionalCheckFailed") return "duplicate";
         if (
           catalog === "ConditionalCheckFailed" ||
@@ -106,6 +110,16 @@ export function createDynamoCatalog(
           history === "TransactionConflict"
         ) {
           return "conflict";
+        }
+        // DynamoDB does not take this change (a key too long, a value it cannot store): no retry will change that,
+        // so it is this request's refusal, with DynamoDB's reason, not the batch's failure.
+        const invalid = reasons.findIndex((r) => r.Code === "ValidationError");
+        if (invalid >= 0) {
+          const what = invalid === 0 ? "catalog update" : "price history record";
+          const reason = reasons[invalid];
+          return {
+            refused: `${what} refused by DynamoDB: ValidationError${reason?.Message ? `: ${reason.Message}` : ""}`,
+          };
         }
         throw err;
       }
@@ -193,7 +207,11 @@ export function createDynamoRequestStore(client: DynamoDBClient, table: string) 
   };
 }
 
-/** Units in stock per product, from the catalog items' `inventory` attribute (absent products are left out). */
+/**
+ * Units in stock per product, from the catalog items' `inventory` attribute (absent products are left out). An
+ * inventory that is no count of units (absent, negative, not a number, or beyond 2^53, which the SDK cannot read
+ * exactly) is 0: the request is still made, as for a product whose inventory is absent.
+ */
 export function createDynamoInventory(client: DynamoDBClient, catalogTable: string) {
   const catalog = createDynamoCatalog(client, { catalog: catalogTable, history: "" });
   return {
@@ -201,8 +219,8 @@ export function createDynamoInventory(client: DynamoDBClient, catalogTable: stri
       const items = await catalog.getItems(productIds);
       return new Map(
         [...items].map(([id, item]) => {
-          const inventory = Number((item as { inventory?: unknown }).inventory);
-          return [id, Number.isFinite(inventory) && inventory >= 0 ? Math.floor(inventory) : 0];
+          const inventory = Math.floor(Number((item as { inventory?: unknown }).inventory));
+          return [id, Number.isSafeInteger(inventory) && inventory >= 0 ? inventory : 0];
         }),
       );
     },

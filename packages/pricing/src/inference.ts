@@ -434,6 +434,7 @@ async function applySuggestion(
       };
     }
     if (result === "duplicate") return replayOf(request, catalog, replayOutcome(request));
+    if (typeof result === "object") return { kind: "refused", ...base, reason: result.refused };
     raw = undefined;
   }
   return {

@@ -46,9 +46,11 @@ export interface PriceChange {
 
 /**
  * `applied`: the price changed and its history record was written, atomically; `conflict`: the item's version
- * moved since it was read (decide again); `duplicate`: this request was already applied (a replay).
+ * moved since it was read (decide again); `duplicate`: this request was already applied (a replay); `refused`: the
+ * store does not take this change (DynamoDB's ValidationError: a key or a value it does not store), and never will:
+ * the request is refused with that reason, as poison, without failing the others.
  */
-export type ApplyResult = "applied" | "conflict" | "duplicate";
+export type ApplyResult = "applied" | "conflict" | "duplicate" | { refused: string };
 
 export interface CatalogRepository {
   /** Items by product id (raw, validated by the caller); missing products are absent from the map. */

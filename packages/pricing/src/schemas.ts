@@ -3,6 +3,7 @@
  * demand window) and catalog items (the `Catalog` table). Validated with zod at the edge of the domain, so a
  * poison request is refused with a reason instead of failing somewhere deeper.
  */
+import { MAX_KEY_BYTES } from "@sluice/messages";
 import * as z from "zod/mini";
 
 /**
@@ -20,13 +21,50 @@ const count = z
     }),
     z.nonnegative("must be >= 0"),
   );
-const isoInstant = z.iso.datetime({ offset: false, error: "must be an ISO-8601 UTC instant (…Z)" });
+/**
+ * Longest window instant: to the nanosecond (`2026-12-05T09:55:00.123456789Z`). The window end is part of the price
+ * history's sort key, so its length is bounded as the request id's is.
+ */
+export const MAX_INSTANT_LENGTH = 30;
+const isoInstant = z.iso
+  .datetime({ offset: false, error: "must be an ISO-8601 UTC instant (…Z)" })
+  .check(z.maxLength(MAX_INSTANT_LENGTH, "must be an ISO-8601 UTC instant (…Z) to the nanosecond at most"));
+
+/** DynamoDB's longest sort key, in bytes. */
+const MAX_SORT_KEY_BYTES = 1024;
+
+/**
+ * Longest request id, in UTF-8 bytes: the price history's sort key is `<windowEnd>#<requestId>` and DynamoDB takes
+ * at most 1 024 bytes of it, so 1 024 - 1 - {@link MAX_INSTANT_LENGTH} = 993. A longer one would be refused by
+ * DynamoDB on every retry of its batch.
+ */
+export const MAX_REQUEST_ID_BYTES = MAX_SORT_KEY_BYTES - 1 - MAX_INSTANT_LENGTH;
+
+/** A non-empty string of at most `max` bytes of UTF-8 (`994 bytes long, more than 993 (it is part of ...)`). */
+const keyText = (max: number, partOf: string) =>
+  z.string({ error: "must be a string" }).check(
+    z.minLength(1),
+    z.check<string>((ctx) => {
+      const bytes = Buffer.byteLength(ctx.value, "utf8");
+      if (bytes <= max) return;
+      ctx.issues.push({
+        code: "too_big",
+        origin: "string",
+        maximum: max,
+        inclusive: true,
+        input: ctx.value,
+        message: `${bytes} bytes long, more than ${max} (it is part of ${partOf}): ${JSON.stringify(ctx.value.slice(0, 40))}...`,
+        continue: false,
+      });
+    }),
+  );
 
 /** One inference request: the demand features of one product over one event-time window. */
 export const inferenceRequestSchema = z
   .object({
-    requestId: z.string({ error: "must be a string" }).check(z.minLength(1), z.maxLength(512)),
-    productId: z.string({ error: "must be a string" }).check(z.minLength(1), z.maxLength(512)),
+    requestId: keyText(MAX_REQUEST_ID_BYTES, "the price history's key"),
+    /** The clickstream contract's bound: the product id is part of the pipeline's table keys. */
+    productId: keyText(MAX_KEY_BYTES, "table keys"),
     windowStart: isoInstant,
     windowEnd: isoInstant,
     views: count,
@@ -49,7 +87,16 @@ export type DemandFeatures = Pick<InferenceRequest, "views" | "clicks" | "addToC
 
 export const FEATURE_NAMES = ["views", "clicks", "addToCart", "purchases", "inventory"] as const;
 
-const money = z.number({ error: "must be a number" }).check(z.positive("must be > 0"));
+/**
+ * An amount is positive and at most 2^53 - 1: beyond, a number is not exact (the catalog adapter reads a number
+ * DynamoDB holds there, which the SDK refuses to read, as the closest one, for this to refuse it with why).
+ */
+const money = z.number({ error: "must be a number" }).check(
+  z.positive("must be > 0"),
+  z.lte(Number.MAX_SAFE_INTEGER, {
+    error: (issue) => `${issue.input} is more than ${Number.MAX_SAFE_INTEGER} (2^53 - 1): not an exact amount`,
+  }),
+);
 /** A well-formed ISO 4217 code; its minor unit comes from Intl (2 digits for codes Intl does not know). */
 const currencyCode = z.string().check(z.regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD"));
 
