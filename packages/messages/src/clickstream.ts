@@ -87,22 +87,29 @@ const text = () =>
  */
 export const MAX_KEY_BYTES = 200;
 
+/**
+ * At most `max` bytes of UTF-8, for a string that becomes (part of) a DynamoDB key, whose bounds are in bytes:
+ * `202 bytes long, more than 200 (it is part of table keys): "..."...`. Shared by every contract with such a key.
+ */
+export const maxUtf8Bytes = (max: number, partOf: string) =>
+  z.check<string>((ctx) => {
+    const bytes = Buffer.byteLength(ctx.value, "utf8");
+    if (bytes <= max) return;
+    ctx.issues.push({
+      code: "too_big",
+      origin: "string",
+      maximum: max,
+      inclusive: true,
+      input: ctx.value,
+      message: `${bytes} bytes long, more than ${max} (it is part of ${partOf}): ${JSON.stringify(ctx.value.slice(0, 40))}...`,
+      continue: false,
+    });
+  });
+
 /** A non-empty string of at most {@link MAX_KEY_BYTES} bytes of UTF-8 (`202 bytes long, more than 200 ...`). */
 const keyText = () =>
   text().check(
-    z.check<string>((ctx) => {
-      const bytes = Buffer.byteLength(ctx.value, "utf8");
-      if (bytes <= MAX_KEY_BYTES) return;
-      ctx.issues.push({
-        code: "too_big",
-        origin: "string",
-        maximum: MAX_KEY_BYTES,
-        inclusive: true,
-        input: ctx.value,
-        message: `${bytes} bytes long, more than ${MAX_KEY_BYTES} (it is part of table keys): ${JSON.stringify(ctx.value.slice(0, 40))}...`,
-        continue: false,
-      });
-    }),
+    maxUtf8Bytes(MAX_KEY_BYTES, "table keys"),
     // Implied by the bytes (a character is at least one): what the JSON Schema can say.
     z.maxLength(MAX_KEY_BYTES),
   );

@@ -40,6 +40,7 @@ export {
   isClickstreamEvent,
   isIsoUtcTimestamp,
   MAX_KEY_BYTES,
+  maxUtf8Bytes,
   parseClickstreamEvent,
 } from "./clickstream.ts";
 export { type ClickstreamEventJsonSchema, clickstreamEventJsonSchema } from "./clickstream-json-schema.ts";

@@ -3,7 +3,7 @@
  * demand window) and catalog items (the `Catalog` table). Validated with zod at the edge of the domain, so a
  * poison request is refused with a reason instead of failing somewhere deeper.
  */
-import { MAX_KEY_BYTES } from "@sluice/messages";
+import { MAX_KEY_BYTES, maxUtf8Bytes } from "@sluice/messages";
 import * as z from "zod/mini";
 
 /**
@@ -42,22 +42,7 @@ export const MAX_REQUEST_ID_BYTES = MAX_SORT_KEY_BYTES - 1 - MAX_INSTANT_LENGTH;
 
 /** A non-empty string of at most `max` bytes of UTF-8 (`994 bytes long, more than 993 (it is part of ...)`). */
 const keyText = (max: number, partOf: string) =>
-  z.string({ error: "must be a string" }).check(
-    z.minLength(1),
-    z.check<string>((ctx) => {
-      const bytes = Buffer.byteLength(ctx.value, "utf8");
-      if (bytes <= max) return;
-      ctx.issues.push({
-        code: "too_big",
-        origin: "string",
-        maximum: max,
-        inclusive: true,
-        input: ctx.value,
-        message: `${bytes} bytes long, more than ${max} (it is part of ${partOf}): ${JSON.stringify(ctx.value.slice(0, 40))}...`,
-        continue: false,
-      });
-    }),
-  );
+  z.string({ error: "must be a string" }).check(z.minLength(1), maxUtf8Bytes(max, partOf));
 
 /** One inference request: the demand features of one product over one event-time window. */
 export const inferenceRequestSchema = z
