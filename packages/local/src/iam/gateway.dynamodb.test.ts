@@ -14,33 +14,16 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DynamoDbLocal, startDynamoDbLocal } from "../emulators/dynamodb-local.ts";
 import { type IamGateway, startIamGateway } from "./gateway.ts";
-import { type FunctionIdentity, functionCredentials, functionPrincipal } from "./identities.ts";
+import { accountId, admin, region, testIdentity } from "./testing.ts";
 
-const region = "us-east-1";
-const accountId = "000000000000";
-const admin = { accessKeyId: "local", secretAccessKey: "local" };
 const tableArn = `arn:aws:dynamodb:${region}:${accountId}:table/Requests`;
-const identity: FunctionIdentity = {
-  functionName: "Reader",
-  credentials: functionCredentials({ name: "sluice", stage: "test" }, "Reader"),
-  principal: functionPrincipal({ name: "sluice", stage: "test" }, accountId, "Reader"),
-  policy: {
-    Version: "2012-10-17",
-    Statement: [
-      {
-        Effect: "Allow",
-        Action: [
-          "dynamodb:DescribeTable",
-          "dynamodb:DescribeStream",
-          "dynamodb:GetShardIterator",
-          "dynamodb:GetRecords",
-        ],
-        Resource: [tableArn, `${tableArn}/stream/*`],
-      },
-    ],
+const identity = testIdentity("Reader", [
+  {
+    Effect: "Allow",
+    Action: ["dynamodb:DescribeTable", "dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"],
+    Resource: [tableArn, `${tableArn}/stream/*`],
   },
-  faultable: false,
-};
+]);
 
 describe("IAM gateway in front of DynamoDB Local: ARNs in the local cloud's region", () => {
   let dynamo: DynamoDbLocal;

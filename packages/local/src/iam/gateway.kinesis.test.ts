@@ -7,29 +7,17 @@ import { CreateStreamCommand, GetShardIteratorCommand, PutRecordCommand } from "
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createKinesisClient, type Kinesalite, startKinesalite } from "../emulators/kinesalite.ts";
 import { type IamGateway, startIamGateway } from "./gateway.ts";
-import { type FunctionIdentity, functionCredentials, functionPrincipal } from "./identities.ts";
+import { accountId, failure, region, testIdentity } from "./testing.ts";
 
-const region = "us-east-1";
-const accountId = "000000000000";
-const app = { name: "sluice", stage: "test" };
 const streamArn = (name: string) => `arn:aws:kinesis:${region}:${accountId}:stream/${name}`;
 
-const reader: FunctionIdentity = {
-  functionName: "Reader",
-  credentials: functionCredentials(app, "Reader"),
-  principal: functionPrincipal(app, accountId, "Reader"),
-  policy: {
-    Version: "2012-10-17",
-    Statement: [
-      {
-        Effect: "Allow",
-        Action: ["kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:DescribeStreamSummary"],
-        Resource: streamArn("Clickstream"),
-      },
-    ],
+const reader = testIdentity("Reader", [
+  {
+    Effect: "Allow",
+    Action: ["kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:DescribeStreamSummary"],
+    Resource: streamArn("Clickstream"),
   },
-  faultable: false,
-};
+]);
 
 describe("IAM gateway in front of Kinesis (kinesalite)", () => {
   let kinesalite: Kinesalite;
@@ -55,15 +43,6 @@ describe("IAM gateway in front of Kinesis (kinesalite)", () => {
     await gateway?.stop();
     await kinesalite?.stop();
   });
-
-  const failure = async (promise: Promise<unknown>) => {
-    const err = await promise.then(
-      () => undefined,
-      (e: unknown) => e as { name: string; message: string; $metadata: { httpStatusCode?: number } },
-    );
-    if (!err) throw new Error("the call succeeded");
-    return { name: err.name, status: err.$metadata.httpStatusCode, message: err.message };
-  };
 
   it("refuses a request whose StreamARN and StreamName name different streams", async () => {
     const client = createKinesisClient(gateway.endpoint, { credentials: reader.credentials, maxAttempts: 1 });

@@ -15,25 +15,15 @@ import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, S
 import { type FauxqsServer, startFauxqs } from "fauxqs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type IamGateway, startIamGateway } from "./gateway.ts";
-import { type FunctionIdentity, functionCredentials, functionPrincipal } from "./identities.ts";
-import type { PolicyDocument } from "./policy.ts";
+import type { FunctionIdentity } from "./identities.ts";
+import { accountId, admin, failure, region, testIdentity } from "./testing.ts";
 
-const region = "us-east-1";
-const accountId = "000000000000";
-const app = { name: "sluice", stage: "test" };
-const admin = { accessKeyId: "local", secretAccessKey: "local" };
 const topicArn = (name: string) => `arn:aws:sns:${region}:${accountId}:${name}`;
 const audit = topicArn("Audit");
 const alerts = topicArn("Alerts");
 const topicKey = `arn:aws:kms:${region}:${accountId}:key/topics`;
 
-const identityOf = (name: string, statements: PolicyDocument["Statement"]): FunctionIdentity => ({
-  functionName: name,
-  credentials: functionCredentials(app, name),
-  principal: functionPrincipal(app, accountId, name),
-  policy: { Version: "2012-10-17", Statement: statements },
-  faultable: false,
-});
+const identityOf = testIdentity;
 const dlq = (name: string) => `arn:aws:sqs:${region}:${accountId}:${name}Dlq`;
 /** May publish to Audit, with the topics' key (as infra/permissions.ts grants a publisher). */
 const publisher = identityOf("Publisher", [
@@ -136,15 +126,6 @@ describe("IAM gateway in front of SNS and SQS (fauxqs)", () => {
     await delivered("Audit");
     await delivered("Alerts");
   });
-
-  const failure = async (promise: Promise<unknown>) => {
-    const err = await promise.then(
-      () => undefined,
-      (e: unknown) => e as { name: string; message: string; $metadata: { httpStatusCode?: number } },
-    );
-    if (!err) throw new Error("the call succeeded");
-    return { name: err.name, status: err.$metadata.httpStatusCode, message: err.message };
-  };
 
   describe("the topic's KMS key", () => {
     it("refuses Publish and PublishBatch to an encrypted topic by a caller without kms: on its key (KMSAccessDenied)", async () => {

@@ -18,13 +18,9 @@ import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClien
 import { type FauxqsServer, startFauxqs } from "fauxqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type IamGateway, startIamGateway } from "./gateway.ts";
-import { type FunctionIdentity, functionCredentials, functionPrincipal } from "./identities.ts";
+import { functionCredentials } from "./identities.ts";
 import type { PolicyDocument } from "./policy.ts";
-
-const region = "us-east-1";
-const accountId = "000000000000";
-const app = { name: "sluice", stage: "test" };
-const admin = { accessKeyId: "local", secretAccessKey: "local" };
+import { accountId, admin, app, failure, region, testIdentity } from "./testing.ts";
 
 const policy: PolicyDocument = {
   Version: "2012-10-17",
@@ -35,13 +31,7 @@ const policy: PolicyDocument = {
     { Effect: "Allow", Action: "sqs:SendMessage", Resource: `arn:aws:sqs:${region}:${accountId}:WorkerDlq` },
   ],
 };
-const identity: FunctionIdentity = {
-  functionName: "Worker",
-  credentials: functionCredentials(app, "Worker"),
-  principal: functionPrincipal(app, accountId, "Worker"),
-  policy,
-  faultable: false,
-};
+const identity = testIdentity("Worker", policy.Statement);
 
 describe("IAM gateway (S3, SNS and SQS emulator behind it)", () => {
   let fauxqs: FauxqsServer;
@@ -91,15 +81,6 @@ describe("IAM gateway (S3, SNS and SQS emulator behind it)", () => {
     await snsSqsGateway?.stop();
     await fauxqs?.stop();
   });
-
-  const failure = async (promise: Promise<unknown>) => {
-    const err = await promise.then(
-      () => undefined,
-      (e: unknown) => e as { name: string; message: string; $metadata: { httpStatusCode?: number } },
-    );
-    if (!err) throw new Error("the call succeeded");
-    return { name: err.name, status: err.$metadata.httpStatusCode, message: err.message };
-  };
 
   it("lets a function do what its policy allows", async () => {
     await fn.s3.send(new PutObjectCommand({ Bucket: "data", Key: "a.csv", Body: "a" }));
@@ -214,13 +195,7 @@ describe("IAM gateway (S3, SNS and SQS emulator behind it)", () => {
 describe("IAM gateway: S3 requests the emulator would read or run otherwise", () => {
   let fauxqs: FauxqsServer;
   let gateway: IamGateway;
-  const fn = (functionName: string, statements: PolicyDocument["Statement"]): FunctionIdentity => ({
-    functionName,
-    credentials: functionCredentials(app, functionName),
-    principal: functionPrincipal(app, accountId, functionName),
-    policy: { Version: "2012-10-17", Statement: statements },
-    faultable: false,
-  });
+  const fn = testIdentity;
   const identities = [
     fn("SnsLogger", [{ Effect: "Allow", Action: "sqs:SendMessage", Resource: "*" }]),
     fn("FileMover", [{ Effect: "Allow", Action: "s3:GetObject", Resource: "arn:aws:s3:::lake/*" }]),
