@@ -200,7 +200,7 @@ export async function priceRequests(records: readonly RequestRecord[], deps: Pri
     }
   }
   await mapBounded(replays, config.catalogParallelism, async ({ itemIdentifier, request }) => {
-    outcomes.set(itemIdentifier, await replayOf(request, deps.catalog, replayOutcome(request)));
+    outcomes.set(itemIdentifier, await replayOf(request, deps.catalog));
   });
 
   // 3. Model calls, each only if it can end before the deadline (with the reserve left).
@@ -325,13 +325,13 @@ export async function priceRequests(records: readonly RequestRecord[], deps: Pri
 /**
  * The outcome of a request already applied: its change as its history record holds it (`replayed`, audited
  * `succeeded` as when it was applied: the audit of the invocation that applied it may never have gone out), or
- * `otherwise` when there is no such record. A record that cannot be read fails the request, for the stream to retry
+ * `otherwise` (by default skipped as a replay) when there is no such record. A record that cannot be read fails the request, for the stream to retry
  * it, rather than give its audit up.
  */
 async function replayOf(
   request: InferenceRequest,
   catalog: CatalogRepository,
-  otherwise: RecordOutcome,
+  otherwise: RecordOutcome = replayOutcome(request),
 ): Promise<RecordOutcome> {
   let change: PriceChange | undefined;
   try {
@@ -394,7 +394,7 @@ async function applySuggestion(
     if (!parsed.success)
       return { kind: "refused", ...base, reason: `invalid catalog item: ${describeIssues(parsed.error)}` };
     const item: CatalogItem = parsed.data;
-    if (item.lastRequestId === request.requestId) return replayOf(request, catalog, replayOutcome(request));
+    if (item.lastRequestId === request.requestId) return replayOf(request, catalog);
     if (item.lastWindowEnd !== undefined && Date.parse(request.windowEnd) < Date.parse(item.lastWindowEnd)) {
       // Older than the applied change: a request applied before it (a replay) is audited as its change.
       return replayOf(request, catalog, {
@@ -433,7 +433,7 @@ async function applySuggestion(
         reason: changeReason(modelVersion, adjustment, guarded.clampedBy),
       };
     }
-    if (result === "duplicate") return replayOf(request, catalog, replayOutcome(request));
+    if (result === "duplicate") return replayOf(request, catalog);
     if (typeof result === "object") return { kind: "refused", ...base, reason: result.refused };
     raw = undefined;
   }

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { type DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { marshall } from "@aws-sdk/util-dynamodb";
-import { catalogItemSchema, describeIssues } from "@sluice/pricing";
+import { catalogItemSchema, describeIssues, mapBounded } from "@sluice/pricing";
 import { InvalidInput, UsageError } from "../errors.ts";
 import { assertFile } from "../input.ts";
 import { defineKind } from "../kind.ts";
@@ -127,29 +127,25 @@ async function putCatalogItems(
   items: readonly Record<string, unknown>[],
   onStored: (n: number) => void,
 ): Promise<{ written: number; kept: string[] }> {
-  const kept: string[] = [];
-  let written = 0;
-  let next = 0;
-  const worker = async () => {
-    for (let item = items[next++]; item !== undefined; item = items[next++]) {
-      try {
-        await client.send(
-          new PutItemCommand({
-            TableName: tableName,
-            Item: marshall(item, { removeUndefinedValues: true }),
-            ConditionExpression: "attribute_not_exists(productId) OR #version < :version",
-            ExpressionAttributeNames: { "#version": "version" },
-            ExpressionAttributeValues: { ":version": { N: String(item.version) } },
-          }),
-        );
-        written++;
-        onStored(1);
-      } catch (err) {
-        if ((err as { name?: string }).name !== "ConditionalCheckFailedException") throw err;
-        kept.push(String(item.productId));
-      }
+  // Each item's product when the table kept its own, else null.
+  const outcomes = await mapBounded(items, 16, async (item) => {
+    try {
+      await client.send(
+        new PutItemCommand({
+          TableName: tableName,
+          Item: marshall(item, { removeUndefinedValues: true }),
+          ConditionExpression: "attribute_not_exists(productId) OR #version < :version",
+          ExpressionAttributeNames: { "#version": "version" },
+          ExpressionAttributeValues: { ":version": { N: String(item.version) } },
+        }),
+      );
+      onStored(1);
+      return null;
+    } catch (err) {
+      if ((err as { name?: string }).name !== "ConditionalCheckFailedException") throw err;
+      return String(item.productId);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(16, items.length) }, worker));
-  return { written, kept: kept.sort() };
+  });
+  const kept = outcomes.filter((productId) => productId !== null);
+  return { written: items.length - kept.length, kept: kept.sort() };
 }
